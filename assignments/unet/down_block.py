@@ -1,0 +1,24 @@
+"""One encoder level: process at this resolution, remember the result, then halve the resolution."""
+import torch.nn as nn
+
+from .res_block import ResBlock
+
+
+class DownBlock(nn.Module):
+    """A ResBlock followed by a stride-2 convolution.
+
+    Shapes: ``x`` is ``(B, in_channels, H, W)``. ``forward`` returns a pair ``(down(h), h)``:
+    the downsampled features ``(B, out_channels, ceil(H/2), ceil(W/2))`` for the next level, and
+    the full-resolution ``h`` ``(B, out_channels, H, W)`` that the decoder will receive through a skip
+    connection.
+
+    Submodules: ``res = ResBlock(in_channels, out_channels, time_emb_dim)`` and
+    ``down = nn.Conv2d(out_channels, out_channels, 3, stride=2, padding=1)``.
+    """
+
+    def __init__(self, in_channels, out_channels, time_emb_dim):
+        super().__init__()
+        raise NotImplementedError()
+
+    def forward(self, x, t_emb):
+        raise NotImplementedError()

@@ -1,0 +1,47 @@
+"""Timestep embeddings: how a diffusion UNet knows *when* in the noising process it is.
+
+A timestep is one number per image. The network cannot do much with a raw integer like 731, so we
+first spread it over many sine/cosine waves of different frequencies (like a transformer's
+positional encoding) and then let a small MLP turn that into a learned embedding.
+"""
+import math
+
+import torch
+import torch.nn as nn
+
+
+def sinusoidal_embedding(t, dim):
+    """Spread timesteps over ``dim`` sine/cosine features.
+
+    Args:
+        t: shape ``(B,)``, integer or float timesteps (e.g. 0..999).
+        dim: an even number >= 4, the size of the embedding.
+
+    Returns:
+        A float tensor of shape ``(B, dim)``: ``[sin(t * f), cos(t * f)]``, the ``dim/2`` sines first,
+        where ``f_i = exp(-i * ln(10000) / (dim/2 - 1))`` for ``i = 0 .. dim/2 - 1``.
+
+    Hints:
+        * ``torch.arange(half, device=t.device)`` builds ``i``; broadcasting ``t[:, None] * f[None, :]``
+          gives every (timestep, frequency) pair at once.
+        * An integer ``t`` times a float tensor is already float: integer timesteps give float features.
+    """
+    raise NotImplementedError()
+
+
+class TimeEmbedding(nn.Module):
+    """Sinusoidal features of ``t`` followed by a two-layer MLP.
+
+    Shapes: ``t`` is ``(B,)``; the output is ``(B, 4 * dim)``.
+
+    Build ``self.mlp`` as ``nn.Sequential(nn.Linear(dim, 4 * dim), nn.SiLU(), nn.Linear(4 * dim, 4 * dim))``
+    and keep ``self.dim = dim``. In ``forward``, call ``sinusoidal_embedding`` (do not copy it) and
+    feed the result to the MLP.
+    """
+
+    def __init__(self, dim):
+        super().__init__()
+        raise NotImplementedError()
+
+    def forward(self, t):
+        raise NotImplementedError()

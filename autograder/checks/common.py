@@ -1,0 +1,258 @@
+"""The building blocks most checks share: a student/reference pair with the same weights, and the
+comparisons of outputs, gradients and structure against the reference.
+
+micrograd's test in a few helpers: run the same computation in two implementations and compare
+outputs *and* gradients -- with the reference also run in float64 to measure the float error.
+"""
+import copy
+import math
+from contextlib import contextmanager
+
+import torch
+
+from ..compare import shape_problem, value_problem
+from ..contract import component as contract_component
+from ..sandbox.launcher import RunResult, StudentError, StudentModule
+from ..strategies import Case
+from .hints import explain
+from .registry import CheckContext, CheckFailed
+
+OUTPUT_NAMES = {
+    "DownBlock": ["downsampled output down(h)", "skip output h"],
+    "SelfAttention": ["output", "attention weights"],
+}
+
+
+@contextmanager
+def default_dtype(dtype):
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(previous)
+
+
+def randomize_norms(module: torch.nn.Module, seed: int) -> None:
+    """GroupNorm starts as weight 1, bias 0: every norm looks alike. Random affines tell them apart."""
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for sub in module.modules():
+            if isinstance(sub, torch.nn.GroupNorm) and sub.affine:
+                sub.weight.copy_(1 + 0.3 * torch.randn(sub.weight.shape, generator=generator))
+                sub.bias.copy_(0.3 * torch.randn(sub.bias.shape, generator=generator))
+
+
+def as_list(output) -> list:
+    return list(output) if isinstance(output, (tuple, list)) else [output]
+
+
+def output_names(component: str, count: int) -> list[str]:
+    names = OUTPUT_NAMES.get(component, [])
+    return (names + [f"output {i}" for i in range(len(names), count)])[:count] if count > 1 else ["output"]
+
+
+def failure_from_student(error: StudentError, component: str, case: Case | None, during: str) -> CheckFailed:
+    return CheckFailed(f"your code raised an error during {during}:\n{error}", hint=explain(str(error), component, case))
+
+
+class Pair:
+    """The student's module and the reference, built from one case, holding the same weights."""
+
+    def __init__(self, ctx: CheckContext, case: Case, class_name: str | None = None, edit_state=None):
+        self.ctx = ctx
+        self.case = case
+        self.class_name = class_name or case.component
+        module = contract_component(case.component).module if class_name is None else _module_of(class_name)
+        reference_class = ctx.reference.symbol(module, self.class_name)
+        torch.manual_seed(case.seed)
+        self.ref32 = reference_class(**case.init)
+        randomize_norms(self.ref32, case.seed)
+        if edit_state is not None:
+            with torch.no_grad():
+                edit_state(self.ref32)
+        self.state = {k: v.detach().clone() for k, v in self.ref32.state_dict().items()}
+        self.ref64 = copy.deepcopy(self.ref32).double()
+        try:
+            self.student = ctx.student.build(self.class_name, **case.init)
+        except StudentError as error:
+            raise failure_from_student(error, case.component, case, f"{self.class_name}(...)") from None
+        self.renamed = transplant(self.student, self.state, case)
+
+    def reference(self, inputs, backward_seed: int | None = None, **kwargs):
+        """Reference outputs in float32 and float64; with a seed, also gradients for a random grad_output."""
+        results = []
+        for model, dtype in ((self.ref32, torch.float32), (self.ref64, torch.float64)):
+            args = [x.detach().to(dtype).requires_grad_(backward_seed is not None) if x.is_floating_point() else x
+                    for x in inputs]
+            model.zero_grad(set_to_none=True)
+            with default_dtype(dtype), torch.set_grad_enabled(backward_seed is not None):
+                outputs = as_list(model(*args, **kwargs))
+            grads = None
+            if backward_seed is not None:
+                generator = torch.Generator().manual_seed(backward_seed)
+                grad_outputs = [torch.randn(o.shape, generator=generator).to(dtype) for o in outputs]
+                torch.autograd.backward(outputs, grad_outputs)
+                grads = {
+                    "inputs": [a.grad if isinstance(a, torch.Tensor) and a.is_floating_point() else None for a in args],
+                    "params": {n: p.grad for n, p in model.named_parameters()},
+                    "grad_outputs": [g.float() for g in grad_outputs],
+                }
+            results.append(([o.detach() for o in outputs], grads))
+        return results
+
+    def run_student(self, inputs, grad_output=None, **kwargs) -> RunResult:
+        try:
+            return self.student.run(*inputs, grad_output=grad_output, **kwargs)
+        except StudentError as error:
+            raise failure_from_student(error, self.case.component, self.case, f"{self.class_name}.forward") from None
+
+    def compare_forward(self, inputs=None, **kwargs) -> RunResult:
+        """Run both on the same inputs; raise CheckFailed on any output that differs."""
+        inputs = self.case.inputs() if inputs is None else inputs
+        (out32, _), (out64, _) = self.reference(inputs, **kwargs)
+        result = self.run_student(inputs, **kwargs)
+        compare_outputs(result.output, out32, out64, self.ctx, self.case)
+        return result
+
+    def compare_backward(self, inputs=None, **kwargs) -> RunResult:
+        """Outputs, input gradients and every parameter's gradient against the reference."""
+        inputs = self.case.inputs() if inputs is None else inputs
+        (out32, g32), (out64, g64) = self.reference(inputs, backward_seed=self.case.seed, **kwargs)
+        result = self.run_student(inputs, grad_output=g32["grad_outputs"], **kwargs)
+        compare_outputs(result.output, out32, out64, self.ctx, self.case)
+        tolerance = self.ctx.config.tolerance
+        for i, (got, r32, r64) in enumerate(zip(result.input_grads or [], g32["inputs"], g64["inputs"])):
+            if r64 is None:
+                continue
+            name = list(self.case.shapes)[i]
+            if got is None:
+                raise CheckFailed(f"no gradient reached the input {name}: is it detached somewhere?")
+            problem = value_problem(got, r64, r32, tolerance, f"gradient of the input {name}")
+            if problem:
+                raise CheckFailed(problem)
+        student_grads = result.param_grads or {}
+        for name, r64 in g64["params"].items():
+            student_name = self.renamed.get(name, name)
+            got = student_grads.get(student_name)
+            if r64 is None:
+                continue
+            if got is None:
+                if r64.abs().max() > 0:
+                    raise CheckFailed(
+                        f"parameter {student_name} received no gradient; the reference's does",
+                        hint="Every submodule must be used in forward, and nothing on the way may be detached.",
+                    )
+                continue
+            problem = value_problem(got, r64, g32["params"][name], tolerance, f"gradient of {student_name}")
+            if problem:
+                raise CheckFailed(problem)
+        return result
+
+
+def _module_of(class_name: str) -> str:
+    from ..contract import COMPONENTS
+
+    return next(c.module for c in COMPONENTS if class_name in c.symbols)
+
+
+def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case) -> None:
+    got_list = as_list(got) if len(out64) > 1 else [got]
+    names = output_names(case.component, len(out64))
+    if len(got_list) != len(out64):
+        raise CheckFailed(f"expected {len(out64)} outputs ({', '.join(names)}), got {len(got_list)}")
+    for value, r32, r64, name in zip(got_list, out32, out64, names):
+        problem = value_problem(value, r64, r32, ctx.config.tolerance, name)
+        if problem:
+            raise CheckFailed(problem)
+
+
+def transplant(student: StudentModule, state: dict, case: Case) -> dict:
+    """Load the reference weights into the student's module.
+
+    Names are the contract; when they differ but the parameters line up one-to-one by order and
+    shape, load by position so the maths is still graded (the structure check reports the names).
+    Returns the reference-name -> student-name mapping that was used.
+    """
+    try:
+        student.load_state_dict(state)
+        return {}
+    except StudentError as error:
+        first_error = str(error)
+    described = student.describe()
+    theirs = list(described.state_dict.items())
+    ours = [(name, tuple(t.shape)) for name, t in state.items()]
+    if len(theirs) == len(ours) and all(s1 == s2 for (_, s1), (_, s2) in zip(theirs, ours)):
+        mapping = {ref_name: student_name for (ref_name, _), (student_name, _) in zip(ours, theirs)}
+        renamed = {mapping[name]: tensor for name, tensor in state.items()}
+        try:
+            student.load_state_dict(renamed)
+            return mapping
+        except StudentError:
+            pass
+    raise CheckFailed(
+        f"the reference weights could not be loaded into your {case.component}: {first_error.splitlines()[-1]}",
+        hint=structure_hint(described, state),
+    )
+
+
+def structure_hint(described, state: dict) -> str:
+    expected = {name: tuple(t.shape) for name, t in state.items()}
+    missing = sorted(set(expected) - set(described.state_dict))
+    unexpected = sorted(set(described.state_dict) - set(expected))
+    parts = []
+    if missing:
+        parts.append("missing: " + ", ".join(f"{n} {list(expected[n])}" for n in missing[:8]))
+    if unexpected:
+        parts.append("unexpected: " + ", ".join(f"{n} {list(described.state_dict[n])}" for n in unexpected[:8]))
+    wrong = [n for n in expected if n in described.state_dict and described.state_dict[n] != expected[n]]
+    if wrong:
+        parts.append("wrong shape: " + ", ".join(f"{n} is {list(described.state_dict[n])}, expected {list(expected[n])}" for n in wrong[:8]))
+    text = "; ".join(parts) or "the parameters are named as expected"
+    return f"Compare your parameters with the contract ({text}). Submodule names and sizes must match the assignment."
+
+
+def group_count(extra_repr: str) -> int | None:
+    try:
+        return int(extra_repr.split(",")[0])
+    except ValueError:
+        return None
+
+
+def compare_structure(ctx: CheckContext, case: Case, class_name: str | None = None) -> None:
+    """Parameter names, shapes and counts, per submodule, plus GroupNorm group counts."""
+    class_name = class_name or case.component
+    reference_class = ctx.reference.symbol(_module_of(class_name), class_name)
+    reference = reference_class(**case.init)
+    try:
+        described = ctx.student.build(class_name, **case.init).describe()
+    except StudentError as error:
+        raise failure_from_student(error, case.component, case, f"{class_name}(...)") from None
+    expected = {n: tuple(t.shape) for n, t in reference.state_dict().items()}
+    if described.state_dict != expected:
+        expected_count = sum(p.numel() for p in reference.parameters())
+        raise CheckFailed(
+            f"your {class_name} has {described.count():,} parameters, the reference {expected_count:,}"
+            if described.count() != expected_count
+            else f"your {class_name}'s parameters are named or shaped differently from the contract",
+            hint=structure_hint(described, reference.state_dict()) + per_submodule_counts(described, reference),
+        )
+    for name, sub in reference.named_modules():
+        if isinstance(sub, torch.nn.GroupNorm):
+            found = described.module(name)
+            groups = group_count(found[1]) if found and found[0] == "GroupNorm" else None
+            if groups is not None and groups != sub.num_groups:
+                raise CheckFailed(
+                    f"{name} is GroupNorm({groups}, {sub.num_channels}); expected GroupNorm({sub.num_groups}, {sub.num_channels})",
+                    hint=f"Use math.gcd(8, C) groups: for C={sub.num_channels} that is {math.gcd(8, sub.num_channels)}.",
+                )
+
+
+def per_submodule_counts(described, reference: torch.nn.Module) -> str:
+    lines = []
+    for name, sub in reference.named_children():
+        expected = sum(p.numel() for p in sub.parameters())
+        got = described.count(name)
+        if expected != got:
+            lines.append(f"{name}: {got:,} (expected {expected:,})")
+    return (" Per submodule: " + "; ".join(lines) + ".") if lines else ""

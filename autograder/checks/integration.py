@@ -1,0 +1,16 @@
+"""Integration: the student's own SimpleUNet built from the student's own blocks, end to end."""
+from ..contract import INTEGRATION
+from ..strategies import unet_cases
+from .common import Pair
+from .registry import check
+from .standard import check_output_shapes
+
+
+@check(INTEGRATION, "runs_end_to_end", "your SimpleUNet runs end to end with your own blocks", unet_cases())
+def runs_end_to_end(ctx, case):
+    check_output_shapes(ctx, case)
+
+
+@check(INTEGRATION, "matches_reference", "your whole UNet matches the reference with the same weights", unet_cases())
+def matches_reference(ctx, case):
+    Pair(ctx, case).compare_forward()

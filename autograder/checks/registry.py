@@ -1,0 +1,134 @@
+"""Checks: what they are, how they are registered, and how one is run with Hypothesis.
+
+A check is a function ``(ctx, case) -> None`` that raises ``CheckFailed``; with a strategy it runs
+over many derandomised cases and Hypothesis shrinks a failure to the smallest case. The checks
+run here, in the trusted process; they reach student code only through ``ctx.student``.
+"""
+import hashlib
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis.strategies import SearchStrategy
+
+from ..config import CheckSettings, GradingConfig, did_you_mean
+from ..errors import ConfigError
+from ..reference import Reference
+from ..sandbox.launcher import StudentComponent, StudentError
+from .hints import explain
+
+
+class CheckFailed(Exception):
+    """A check's verdict: what was expected and what came back, in the student's terms."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        self.case = None
+
+
+@dataclass
+class CheckContext:
+    student: StudentComponent
+    reference: Reference
+    config: GradingConfig
+
+
+@dataclass(frozen=True)
+class Check:
+    component: str
+    id: str
+    title: str
+    run: Callable
+    cases: Optional[SearchStrategy] = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.component}: {self.title}"
+
+
+REGISTRY: list[Check] = []
+
+
+def check(component: str, check_id: str, title: str, cases: SearchStrategy | None = None):
+    """Register ``fn(ctx, case)`` as check ``check_id`` of ``component``."""
+    def register(fn):
+        if any(c.component == component and c.id == check_id for c in REGISTRY):
+            raise RuntimeError(f"check {component}.{check_id} is registered twice")
+        REGISTRY.append(Check(component, check_id, title, fn, cases))
+        return fn
+
+    return register
+
+
+def bind(config: GradingConfig, components=None) -> list[tuple[Check, CheckSettings]]:
+    """Pair every registered check with its settings; unknown or missing config entries are errors."""
+    known: dict[str, dict[str, Check]] = {}
+    for c in REGISTRY:
+        known.setdefault(c.component, {})[c.id] = c
+    for component, checks in config.components.items():
+        if component not in known:
+            raise ConfigError(f"grading_config.yaml: components.{component}: unknown component{did_you_mean(component, known)}")
+        for check_id in checks:
+            if check_id not in known[component]:
+                raise ConfigError(
+                    f"grading_config.yaml: components.{component}.{check_id}: unknown check"
+                    f"{did_you_mean(check_id, known[component])}"
+                )
+    bound = []
+    for c in REGISTRY:
+        if components is not None and c.component not in components:
+            continue
+        settings_ = config.components.get(c.component, {}).get(c.id)
+        if settings_ is None:
+            raise ConfigError(
+                f"grading_config.yaml: components.{c.component}.{c.id} is missing; "
+                "give it points and a visibility (every check must be configured)"
+            )
+        bound.append((c, settings_))
+    return bound
+
+
+def _stable_seed(name: str) -> int:
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
+
+
+def _student_error(error: StudentError, component: str, case=None) -> CheckFailed:
+    return CheckFailed(f"your code raised an error:\n{error}", hint=explain(str(error), component, case))
+
+
+def run_check(check_: Check, ctx: CheckContext, max_examples: int) -> None:
+    """Run one check; raise ``CheckFailed`` (with the shrunk case) or ``SandboxFatal``."""
+    if check_.cases is None:
+        try:
+            check_.run(ctx, None)
+        except StudentError as error:
+            raise _student_error(error, check_.component) from None
+        return
+
+    def body(case):
+        try:
+            check_.run(ctx, case)
+        except CheckFailed as failure:
+            failure.case = case
+            raise
+        except StudentError as error:
+            failure = _student_error(error, check_.component, case)
+            failure.case = case
+            raise failure from None
+
+    test = settings(
+        max_examples=max_examples,
+        derandomize=False,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        report_multiple_bugs=False,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+        suppress_health_check=list(HealthCheck),
+    )(seed(_stable_seed(check_.name))(given(check_.cases)(body)))
+    try:
+        test()
+    except CheckFailed as failure:
+        raise failure from None

@@ -1,0 +1,103 @@
+"""Checks every module-shaped component gets: shapes, structure, values, gradients, batch
+independence and untouched inputs. Component files register these and add their own."""
+import torch
+
+from ..compare import shape_problem
+from ..sandbox.launcher import StudentError
+from ..strategies import Case
+from .common import Pair, as_list, compare_structure, failure_from_student, output_names
+from .registry import CheckContext, CheckFailed, check
+
+
+def build_student(ctx: CheckContext, case: Case):
+    try:
+        return ctx.student.build(case.component, **case.init)
+    except StudentError as error:
+        raise failure_from_student(error, case.component, case, f"{case.component}(...)") from None
+
+
+def run_student(ctx: CheckContext, case: Case, module, inputs, **kwargs):
+    try:
+        return module.run(*inputs, **kwargs)
+    except StudentError as error:
+        raise failure_from_student(error, case.component, case, f"{case.component}.forward") from None
+
+
+def reference_output_shapes(ctx: CheckContext, case: Case, **kwargs) -> list[tuple]:
+    reference = ctx.reference.symbol(_module(case), case.component)(**case.init)
+    with torch.no_grad():
+        return [tuple(o.shape) for o in as_list(reference(*case.inputs(), **kwargs))]
+
+
+def _module(case: Case) -> str:
+    from ..contract import component
+
+    return component(case.component).module
+
+
+def check_output_shapes(ctx: CheckContext, case: Case, **kwargs) -> None:
+    expected = reference_output_shapes(ctx, case, **kwargs)
+    result = run_student(ctx, case, build_student(ctx, case), case.inputs(), **kwargs)
+    got = as_list(result.output) if len(expected) > 1 else [result.output]
+    names = output_names(case.component, len(expected))
+    if len(got) != len(expected):
+        raise CheckFailed(f"expected {len(expected)} outputs ({', '.join(names)}), got {len(got)}")
+    for value, shape, name in zip(got, expected, names):
+        problem = shape_problem(value, shape, name)
+        if problem:
+            raise CheckFailed(problem)
+
+
+def assert_samples_unchanged(before, after, samples, what: str) -> None:
+    for b, a in zip(outputs_of_sample_all(before), outputs_of_sample_all(after)):
+        for i in samples:
+            scale = b[i].abs().max().item() + 1e-12
+            if b[i].shape != a[i].shape or (b[i] - a[i]).abs().max().item() > 1e-5 * scale:
+                raise CheckFailed(f"changing {what} of sample 0 changed the output of sample {i}")
+
+
+def outputs_of_sample_all(output) -> list[torch.Tensor]:
+    return [o for o in as_list(output) if type(o) is torch.Tensor and o.dim() > 0]
+
+
+def check_batch_independence(ctx: CheckContext, case: Case) -> None:
+    """Change only sample 0 of the first input: every other sample's output must stay the same."""
+    module = build_student(ctx, case)
+    inputs = case.inputs()
+    before = run_student(ctx, case, module, inputs).output
+    changed = [inputs[0].clone()] + inputs[1:]
+    if changed[0].is_floating_point():
+        changed[0][0] = torch.randn(changed[0][0].shape, generator=torch.Generator().manual_seed(case.seed + 7))
+    else:
+        changed[0][0] = (changed[0][0] + 123) % 1000
+    after = run_student(ctx, case, module, changed).output
+    assert_samples_unchanged(before, after, range(1, inputs[0].shape[0]), f"the input {list(case.shapes)[0]}")
+
+
+def standard_checks(component: str, cases, batch_cases, skip: tuple = ()) -> None:
+    """Register the common checks of ``component`` with the given strategies."""
+    if "output_shape" not in skip:
+        check(component, "output_shape", "output shape", cases)(lambda ctx, case: check_output_shapes(ctx, case))
+    if "structure" not in skip:
+        check(component, "structure", "parameters and submodules match the contract", cases)(
+            lambda ctx, case: compare_structure(ctx, case)
+        )
+    check(component, "forward_matches", "matches the reference with the same weights", cases)(
+        lambda ctx, case: Pair(ctx, case).compare_forward()
+    )
+    check(component, "gradients", "gradients match the reference (inputs and every parameter)", cases)(
+        lambda ctx, case: Pair(ctx, case).compare_backward()
+    )
+    check(component, "batch_independence", "each sample is computed independently of the others", batch_cases)(
+        check_batch_independence
+    )
+
+    @check(component, "inputs_unchanged", "does not modify its inputs", cases)
+    def inputs_unchanged(ctx, case):
+        result = run_student(ctx, case, build_student(ctx, case), case.inputs(), grad_output=None)
+        changed = [name for name, flag in zip(case.shapes, result.inputs_changed) if flag]
+        if changed:
+            raise CheckFailed(
+                f"forward modified its input {', '.join(changed)} in place",
+                hint="Avoid in-place operations on inputs (x += ..., relu_(x), nn.ReLU(inplace=True) applied to x).",
+            )

@@ -1,0 +1,81 @@
+"""The ``autograder`` command: a thin layer over the API; errors become one line and an exit code."""
+import enum
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from .errors import AutograderError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Autograder for the UNet chapter.")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses. Grading that completed is OK whatever the score."""
+
+    OK = 0
+    FAILURES = 1  # e.g. a batch where some submissions could not be graded
+    USAGE_ERROR = 2  # bad arguments, config or input: the message says what to fix
+    INTERNAL_ERROR = 3
+
+
+def fail(message: str, code: ExitCode = ExitCode.USAGE_ERROR):
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(int(code))
+
+
+CONFIG_OPTION = typer.Option(None, "--config", help="grading_config.yaml (default: the one beside the package)")
+
+
+@app.command()
+def grade(
+    submission: Path = typer.Argument(..., help="folder with the student's modules (or one folder down)"),
+    results: Path = typer.Option(Path("results.json"), "--results", help="where to write Gradescope's results.json"),
+    config: Optional[Path] = CONFIG_OPTION,
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda: where student modules run"),
+    report: Optional[Path] = typer.Option(None, "--report", help="also write the full report as JSON"),
+):
+    """Grade one submission and write Gradescope's results.json."""
+    from .config import load_config
+    from .grader import grade_submission
+    from .results import write_atomically, write_results_json
+
+    started = time.monotonic()
+    try:
+        loaded = load_config(config)
+        graded = grade_submission(submission, loaded, device=device)
+    except AutograderError as error:
+        fail(str(error))
+    write_results_json(graded, results, loaded.gradescope.hidden_visibility)
+    if report:
+        write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
+    for name, (score, max_score) in graded.component_scores().items():
+        typer.echo(f"{name:<14} {score:>6g} / {max_score:g}")
+    typer.echo(f"{'total':<14} {graded.score:>6g} / {graded.max_score:g}   ({time.monotonic() - started:.1f} s) -> {results}")
+
+
+@app.command()
+def release(
+    solutions: Path = typer.Option(REPO_ROOT / "solutions" / "unet", "--solutions", help="the reference package"),
+    out: Path = typer.Option(REPO_ROOT / "assignments" / "unet", "--out", help="where the student stubs go"),
+):
+    """Generate the student stubs from the reference solution."""
+    from .release import release_stubs
+
+    try:
+        written = release_stubs(solutions, out)
+    except AutograderError as error:
+        fail(str(error))
+    typer.echo(f"wrote {len(written)} stub modules to {out}")
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

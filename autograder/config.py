@@ -1,0 +1,119 @@
+"""grading_config.yaml -> validated, frozen settings.
+
+A bad value is one ``ConfigError`` naming the key (``limits.call_timeout_s: ...``), never a
+traceback; an unknown key gets a "did you mean". Which check ids exist is known only to
+``checks/``, so that cross-check happens there (``checks.bind``), keeping imports one-way.
+"""
+import difflib
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "grading_config.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """Per-child limits. Wall times are enforced by the parent; the rest are rlimits in the child."""
+
+    call_timeout_s: float = Field(30, gt=0)
+    component_timeout_s: float = Field(180, gt=0)
+    cpu_s: int = Field(600, gt=0)
+    memory_mb: int = Field(4096, ge=1024, description="address space; import torch alone needs ~600 MiB")
+    processes: int = Field(256, gt=0)
+    file_size_mb: int = Field(16, ge=0)
+    open_files: int = Field(256, ge=16)
+    max_reply_mb: int = Field(256, gt=0)
+    max_source_kb: int = Field(512, gt=0)
+    max_submission_mb: int = Field(50, gt=0)
+
+
+class Tolerance(_Strict):
+    """``|student - truth| <= relative_floor * max|truth| + float_error_factor * max|ref32 - truth|``.
+
+    ``truth`` is the reference in float64 with the same weights and inputs; ``ref32`` the reference
+    in float32. The second term is the float error measured on this very input, so an equivalent
+    formula (einsum, SDPA, another reshape) passes while a real mistake (errors ~1e-2 and up) fails.
+    """
+
+    relative_floor: float = Field(1e-5, gt=0, lt=1)
+    float_error_factor: float = Field(50, ge=1)
+
+
+class HypothesisSettings(_Strict):
+    max_examples: int = Field(10, ge=1, le=1000)
+
+
+class CheckSettings(_Strict):
+    points: float = Field(ge=0)
+    visibility: Literal["public", "hidden"] = "hidden"
+    max_examples: Optional[int] = Field(None, ge=1, le=1000)
+
+
+class Gradescope(_Strict):
+    hidden_visibility: Literal["hidden", "after_due_date", "after_published"] = "after_published"
+
+
+class GradingConfig(_Strict):
+    reference: str = "solutions/unet"
+    limits: Limits = Limits()
+    tolerance: Tolerance = Tolerance()
+    hypothesis: HypothesisSettings = HypothesisSettings()
+    gradescope: Gradescope = Gradescope()
+    components: dict[str, dict[str, CheckSettings]]
+    source_path: Optional[str] = Field(None, exclude=True)
+
+    def reference_dir(self) -> Path:
+        base = Path(self.source_path).parent if self.source_path else Path.cwd()
+        return (base / self.reference).resolve()
+
+    def max_examples(self, settings: CheckSettings) -> int:
+        return settings.max_examples or self.hypothesis.max_examples
+
+
+def _known_keys(path: tuple) -> list[str]:
+    """The keys allowed beside ``path``'s last part, for a "did you mean"."""
+    model = GradingConfig
+    for part in path[:-1]:
+        annotation = model.model_fields[part].annotation if part in model.model_fields else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return []
+        model = annotation
+    return [name for name in model.model_fields if name != "source_path"]
+
+
+def _describe(error: dict) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    if error["type"] == "extra_forbidden":
+        known = _known_keys(error["loc"])
+        return f"{location}: unknown key" + (did_you_mean(str(error["loc"][-1]), known) if known else "")
+    return f"{location}: {error['msg']} (got {error.get('input')!r})"
+
+
+def did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(choices))}"
+
+
+def load_config(path=None) -> GradingConfig:
+    path = Path(path) if path else DEFAULT_CONFIG
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file; pass --config with the path of your grading_config.yaml") from None
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of settings at the top level")
+    try:
+        return GradingConfig(**raw, source_path=str(path.resolve()))
+    except ValidationError as exc:
+        problems = "\n  ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{path}: invalid configuration:\n  {problems}") from None

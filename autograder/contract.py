@@ -1,0 +1,50 @@
+"""The student-facing contract: which module defines what, and which components depend on which.
+
+Everything else (what the child imports, which reference modules stand in for dependencies, the
+order of the report) is derived from this table, so the contract is written down exactly once.
+"""
+from dataclasses import dataclass
+
+PACKAGE_MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "attention")
+INTEGRATION = "Integration"
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    module: str
+    symbols: tuple[str, ...]
+    depends_on: tuple[str, ...] = ()
+
+    @property
+    def filename(self) -> str:
+        return f"{self.module}.py"
+
+
+COMPONENTS: tuple[Component, ...] = (
+    Component("TimeEmbedding", "time_embedding", ("sinusoidal_embedding", "TimeEmbedding")),
+    Component("ResBlock", "res_block", ("ResBlock",)),
+    Component("DownBlock", "down_block", ("DownBlock",), ("ResBlock",)),
+    Component("UpBlock", "up_block", ("UpBlock",), ("ResBlock",)),
+    Component("SimpleUNet", "unet", ("SimpleUNet",), ("TimeEmbedding", "DownBlock", "UpBlock")),
+    Component("SelfAttention", "attention", ("SelfAttention",)),
+    Component("AttnResBlock", "attention", ("AttnResBlock",), ("ResBlock", "SelfAttention")),
+)
+BY_NAME = {c.name: c for c in COMPONENTS}
+GRADED = tuple(c.name for c in COMPONENTS) + (INTEGRATION,)
+
+
+def component(name: str) -> Component:
+    return BY_NAME[name]
+
+
+def dependencies(name: str) -> tuple[Component, ...]:
+    """All components ``name`` needs, transitively, in contract order."""
+    needed: set[str] = set()
+    stack = list(BY_NAME[name].depends_on)
+    while stack:
+        dep = stack.pop()
+        if dep not in needed:
+            needed.add(dep)
+            stack.extend(BY_NAME[dep].depends_on)
+    return tuple(c for c in COMPONENTS if c.name in needed)

@@ -1,0 +1,118 @@
+"""Grade one submission: every component in its own child, every check in the trusted process."""
+from dataclasses import dataclass
+from pathlib import Path
+
+from .checks import CheckContext, CheckFailed, bind, run_check
+from .checks.hints import explain
+from .config import CheckSettings, GradingConfig, load_config
+from .contract import GRADED
+from .errors import SubmissionError
+from .plan import load_plan, module_under_test
+from .reference import Reference
+from .results import CheckResult, GradingReport
+from .sandbox.launcher import SandboxFatal, StudentComponent, StudentError, Zygote
+from .submission import read_submission
+
+
+@dataclass
+class Grader:
+    """Holds what is shared between submissions: config, reference, bound checks, the fork server."""
+
+    config: GradingConfig
+    device: str = "cpu"
+    zygote: Zygote | None = None
+
+    def __post_init__(self):
+        self.reference = Reference(self.config.reference_dir())
+        self.checks = bind(self.config)
+        self._own_zygote = self.zygote is None
+
+    def _zygote(self) -> Zygote:
+        if self.zygote is None:
+            self.zygote = Zygote()
+        return self.zygote
+
+    def close(self) -> None:
+        if self.zygote is not None and self._own_zygote:
+            self.zygote.close()
+            self.zygote = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def grade(self, path) -> GradingReport:
+        path = Path(path)
+        report = GradingReport(submission=path.name)
+        try:
+            submission = read_submission(path, self.config.limits.max_source_kb * 1024)
+        except SubmissionError as error:
+            if not path.exists():
+                raise
+            report.notes.append(str(error))
+            for check_, settings_ in self.checks:
+                report.checks.append(self._result(check_, settings_, False, str(error)))
+            return report
+        for name in GRADED:
+            report.checks.extend(self._grade_component(name, submission))
+        return report
+
+    def _grade_component(self, name: str, submission) -> list[CheckResult]:
+        bound = [(c, s) for c, s in self.checks if c.component == name]
+        module = module_under_test(name)
+        problem = submission.module_problem(module)
+        if problem:
+            return [self._result(c, s, False, problem) for c, s in bound]
+        student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
+                                   self.config.limits, device=self.device)
+        try:
+            try:
+                student.start()
+            except (StudentError, SandboxFatal) as error:
+                message = f"{module}.py could not be imported:\n{error}"
+                hint = explain(str(error), name)
+                output = message + (f"\nHint: {hint}" if hint else "")
+                return [self._result(c, s, False, output) for c, s in bound]
+            context = CheckContext(student=student, reference=self.reference, config=self.config)
+            return [self._run_one(c, s, context) for c, s in bound]
+        finally:
+            student.stop()
+
+    def _run_one(self, check_, settings_: CheckSettings, context: CheckContext) -> CheckResult:
+        try:
+            run_check(check_, context, self.config.max_examples(settings_))
+        except CheckFailed as failure:
+            return self._result(check_, settings_, False, _feedback(failure))
+        except SandboxFatal as fatal:
+            return self._result(check_, settings_, False, f"{fatal} (in {check_.name})")
+        return self._result(check_, settings_, True, "")
+
+    @staticmethod
+    def _result(check_, settings_: CheckSettings, passed: bool, output: str) -> CheckResult:
+        return CheckResult(
+            component=check_.component,
+            check_id=check_.id,
+            name=check_.name,
+            score=settings_.points if passed else 0.0,
+            max_score=settings_.points,
+            passed=passed,
+            output=output,
+            visibility=settings_.visibility,
+        )
+
+
+def _feedback(failure: CheckFailed) -> str:
+    lines = [failure.message]
+    if failure.case is not None:
+        lines.append(f"Smallest failing input: {failure.case.describe()}")
+    if failure.hint:
+        lines.append(f"Hint: {failure.hint}")
+    return "\n".join(lines)
+
+
+def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu") -> GradingReport:
+    """Grade one submission folder (convenience wrapper that starts and stops its own fork server)."""
+    with Grader(config or load_config(), device=device) as grader:
+        return grader.grade(path)

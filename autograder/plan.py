@@ -1,0 +1,32 @@
+"""What each component's child receives: the student's modules, with reference stand-ins for the
+component's dependencies only -- so one mistake costs points once, on the component that has it."""
+from .contract import INTEGRATION, component, dependencies
+from .reference import Reference
+from .sandbox.launcher import LoadPlan
+from .submission import Submission
+
+
+def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPlan:
+    if name == INTEGRATION:
+        return LoadPlan(sources=dict(submission.sources), target_module="unet")
+    graded = component(name)
+    sources = dict(submission.sources)
+    patches = []
+    keep_by_module: dict[str, set[str]] = {}
+    for dep in dependencies(name):
+        keep_by_module.setdefault(dep.module, set()).update(dep.symbols)
+    for module, keep in keep_by_module.items():
+        text = reference.dependency_source(module, keep)
+        if module == graded.module:
+            # The dependency shares the student's file (AttnResBlock uses SelfAttention): load the
+            # reference under a private name and point the student's module at it.
+            private = f"_reference_{module}"
+            sources[private] = text
+            patches.extend((symbol, private) for symbol in sorted(keep))
+        else:
+            sources[module] = text
+    return LoadPlan(sources=sources, target_module=graded.module, patches=tuple(patches))
+
+
+def module_under_test(name: str) -> str:
+    return "unet" if name == INTEGRATION else component(name).module

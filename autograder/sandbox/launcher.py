@@ -1,0 +1,306 @@
+"""The trusted side of the door: start children, talk to them, and turn their answers into data.
+
+Checks see only ``StudentComponent`` and ``StudentModule``: build a module from keyword
+arguments, describe it, load a state_dict, run forward/backward on given tensors, call a function.
+Whatever the child does, the parent gets back either plain validated data, a ``StudentError``
+(student code raised: a failed check), or a ``SandboxFatal`` (the child hung, died or ran out of
+time: the check stops at once and the next one gets a fresh child).
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..config import Limits
+from .child import dumps, loads, recv_frame, send_frame
+
+CHILD_SCRIPT = Path(__file__).with_name("child.py")
+ZYGOTE_START_TIMEOUT_S = 120
+
+
+class StudentError(Exception):
+    """Student code raised an exception; the message is what the student should see."""
+
+
+class SandboxFatal(BaseException):
+    """The child hung, crashed or exhausted its budget.
+
+    A BaseException on purpose: Hypothesis shrinks on ``Exception`` but lets this one through,
+    so a hang costs one timeout, not one per shrinking step.
+    """
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """What one child imports: module sources, the module under test, and reference stand-ins."""
+
+    sources: dict
+    target_module: str
+    patches: tuple = ()
+
+
+def _sandbox_environment() -> dict:
+    return {
+        "PATH": os.defpath,
+        "LANG": "C.UTF-8",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "HOME": "/nonexistent",
+    }
+
+
+class Zygote:
+    """A fork server: one ``import torch`` for all the children of a grading run or batch worker."""
+
+    def __init__(self, python: str = sys.executable):
+        ours, theirs = socket.socketpair()
+        self.process = subprocess.Popen(
+            [python, "-I", str(CHILD_SCRIPT), "--zygote", str(theirs.fileno())],
+            pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=_sandbox_environment(),
+            start_new_session=True,
+        )
+        theirs.close()
+        self.control = ours
+        self.replies = ours.makefile("rb")
+
+    def _ask(self, message: dict, fds=()) -> dict:
+        self.control.settimeout(ZYGOTE_START_TIMEOUT_S)
+        socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
+        line = self.replies.readline(64 * 1024)
+        if not line:
+            raise RuntimeError("the grading fork server stopped; rerun the command (see the README's troubleshooting)")
+        return json.loads(line)
+
+    def fork(self, settings: dict) -> tuple[int, socket.socket]:
+        ours, theirs = socket.socketpair()
+        try:
+            pid = self._ask({"op": "fork", "settings": settings}, [theirs.fileno()])["pid"]
+        finally:
+            theirs.close()
+        return pid, ours
+
+    def wait(self, pid: int):
+        return self._ask({"op": "wait", "pid": pid})["status"]
+
+    def close(self) -> None:
+        try:
+            self.control.close()
+            self.process.wait(timeout=5)
+        except (OSError, subprocess.TimeoutExpired):
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _describe_exit(status, limits: Limits) -> str:
+    if status is None:
+        return "stopped unexpectedly"
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        return {
+            signal.SIGKILL: f"was killed (likely over the {limits.memory_mb} MiB memory limit)",
+            signal.SIGXCPU: f"used more than {limits.cpu_s} s of CPU time",
+            signal.SIGXFSZ: f"wrote a file larger than {limits.file_size_mb} MiB",
+            signal.SIGSEGV: "crashed with a segmentation fault",
+        }.get(sig, f"was stopped by signal {signal.Signals(sig).name}")
+    return f"exited with status {os.WEXITSTATUS(status)} (does your code call sys.exit or os._exit?)"
+
+
+def _validated(value, where: str = "reply"):
+    """Only plain data crosses the door: exact tensors, numbers, strings, lists and dicts."""
+    if type(value) is torch.Tensor:
+        return value
+    if value is None or type(value) in (bool, int, float, str):
+        return value
+    if type(value) in (list, tuple):
+        return [_validated(v, where) for v in value]
+    if type(value) is dict:
+        return {str(k): _validated(v, where) for k, v in value.items()}
+    raise StudentError(f"the child sent back a {type(value).__name__} in its {where}, which is not allowed")
+
+
+@dataclass
+class StudentComponent:
+    """The student's code for one component, running in a child of its own (re-forked after a crash)."""
+
+    zygote: Zygote
+    plan: LoadPlan
+    limits: Limits
+    device: str = "cpu"
+    used_s: float = 0.0
+    _pid: int | None = field(default=None, init=False)
+    _sock: socket.socket | None = field(default=None, init=False)
+    generation: int = field(default=0, init=False)
+
+    def start(self) -> None:
+        settings = {
+            "device": self.device,
+            "threads": 1,
+            "max_reply_bytes": self.limits.max_reply_mb << 20,
+            "limits": {
+                "cpu_s": self.limits.cpu_s,
+                "address_space_bytes": self.limits.memory_mb << 20,
+                "file_size_bytes": self.limits.file_size_mb << 20,
+                "open_files": self.limits.open_files,
+            },
+        }
+        self._pid, self._sock = self.zygote.fork(settings)
+        self.generation += 1
+        plan = self.plan
+        self._request(
+            "load",
+            f"importing {plan.target_module}.py",
+            sources=dict(plan.sources),
+            target_module=plan.target_module,
+            patches=[list(p) for p in plan.patches],
+        )
+
+    def _request(self, op: str, what: str, **args):
+        remaining = self.limits.component_timeout_s - self.used_s
+        if remaining <= 0:
+            raise SandboxFatal(
+                f"this component used up its {self.limits.component_timeout_s:g} s time budget before {what}"
+            )
+        timeout = min(self.limits.call_timeout_s, remaining)
+        started = time.monotonic()
+        try:
+            send_frame(self._sock, dumps({"op": op, "args": args}))
+            self._sock.settimeout(timeout)
+            data = recv_frame(self._sock, self.limits.max_reply_mb << 20)
+        except (socket.timeout, TimeoutError):
+            self.stop()
+            raise SandboxFatal(f"killed after {timeout:g} s in {what} (an endless loop, or far too slow?)") from None
+        except (EOFError, ConnectionError, BrokenPipeError):
+            status = self.stop()
+            raise SandboxFatal(f"your code {_describe_exit(status, self.limits)} during {what}") from None
+        except ValueError as exc:  # frame over the size limit
+            self.stop()
+            raise SandboxFatal(f"during {what}: {exc}") from None
+        finally:
+            self.used_s += time.monotonic() - started
+        try:
+            reply = _validated(loads(data))
+        except Exception as exc:
+            self.stop()
+            raise SandboxFatal(f"during {what} the child sent back something unreadable ({exc})") from None
+        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
+            self.stop()
+            raise SandboxFatal(f"during {what} the child sent back a malformed reply")
+        if not reply["ok"]:
+            raise StudentError(str(reply.get("error", "unknown error")))
+        return reply.get("value")
+
+    def request(self, op: str, what: str, **args):
+        if self._sock is None:
+            self.start()
+        return self._request(op, what, **args)
+
+    def build(self, class_name: str, **kwargs) -> "StudentModule":
+        call = f"{class_name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
+        handle = self.request("build", call, target=class_name, kwargs=kwargs)
+        if type(handle) is not int:
+            raise SandboxFatal(f"building {call} returned a malformed handle")
+        return StudentModule(self, class_name, handle, self.generation)
+
+    def call(self, function: str, *args) -> torch.Tensor:
+        return self.request("call", f"{function}(...)", target=function, args=list(args))["output"]
+
+    def stop(self):
+        """Kill the child and everything it started; return its exit status."""
+        if self._sock is None:
+            return None
+        pid, self._sock, self._pid = self._pid, None, None
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        try:
+            return self.zygote.wait(pid)
+        except (OSError, RuntimeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output: object
+    inputs_changed: list
+    input_grads: list | None = None
+    param_grads: dict | None = None
+
+
+@dataclass(frozen=True)
+class ModuleDescription:
+    parameters: dict  # name -> shape tuple
+    state_dict: dict  # name -> shape tuple
+    modules: list  # (name, type name, extra_repr)
+
+    def count(self, prefix: str = "") -> int:
+        """Number of parameters under ``prefix`` (all of them for "")."""
+        total = 0
+        for name, shape in self.parameters.items():
+            if not prefix or name == prefix or name.startswith(prefix + "."):
+                n = 1
+                for s in shape:
+                    n *= s
+                total += n
+        return total
+
+    def module(self, name: str):
+        """(type name, extra_repr) of submodule ``name``, or None if it does not exist."""
+        for module_name, type_name, extra in self.modules:
+            if module_name == name:
+                return type_name, extra
+        return None
+
+
+@dataclass
+class StudentModule:
+    component: StudentComponent
+    class_name: str
+    handle: int
+    generation: int
+
+    def _request(self, op: str, what: str, **args):
+        if self.generation != self.component.generation:
+            raise SandboxFatal("the child holding this module was restarted")
+        return self.component.request(op, what, handle=self.handle, **args)
+
+    def describe(self) -> ModuleDescription:
+        value = self._request("describe", f"describing {self.class_name}")
+        return ModuleDescription(
+            parameters={n: tuple(s) for n, s in value["parameters"]},
+            state_dict={n: tuple(s) for n, s in value["state_dict"]},
+            modules=[tuple(m) for m in value["modules"]],
+        )
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._request("load_state_dict", f"{self.class_name}.load_state_dict", state_dict=state_dict)
+
+    def run(self, *args, submodule: str = "", grad_output=None, **kwargs) -> RunResult:
+        where = f"{self.class_name}.{submodule + '.' if submodule else ''}forward"
+        if grad_output is not None:
+            where += " / backward"
+        value = self._request("run", where, args=list(args), kwargs=kwargs, submodule=submodule, grad_output=grad_output)
+        return RunResult(
+            output=value["output"],
+            inputs_changed=value["inputs_changed"],
+            input_grads=value.get("input_grads"),
+            param_grads=value.get("param_grads"),
+        )

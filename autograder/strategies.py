@@ -1,0 +1,132 @@
+"""Hypothesis strategies over the *valid* configuration space of each component, and its inputs.
+
+A ``Case`` is one point of that space: constructor arguments, input sizes and a seed. Strategies
+are plural nouns (``res_block_cases``) as in Hypothesis itself; shrinking moves towards the
+smallest channels and sizes, so the counterexample a student sees is the simplest one that fails.
+"""
+import math
+from dataclasses import dataclass, field
+
+import torch
+from hypothesis import strategies as st
+
+SEEDS = st.integers(0, 2**16)
+
+
+@dataclass(frozen=True)
+class Case:
+    component: str
+    init: dict
+    shapes: dict  # input name -> shape, in call order
+    seed: int = 0
+    float_timesteps: bool = False
+    options: dict = field(default_factory=dict)
+
+    def describe(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.init.items())
+        inputs = ", ".join(f"{name} of shape {tuple(shape)}" for name, shape in self.shapes.items())
+        kind = " (float timesteps)" if self.float_timesteps else ""
+        return f"{self.component}({args}) with {inputs}{kind}"
+
+    def inputs(self) -> list[torch.Tensor]:
+        """The input tensors, made from the seed so every run and machine sees the same numbers."""
+        generator = torch.Generator().manual_seed(self.seed)
+        tensors = []
+        for name, shape in self.shapes.items():
+            if name == "t":
+                if self.float_timesteps:
+                    tensors.append(torch.rand(shape, generator=generator) * 999)
+                else:
+                    tensors.append(torch.randint(0, 1000, shape, generator=generator))
+            else:
+                tensors.append(torch.randn(shape, generator=generator))
+        return tensors
+
+
+def _sizes(low=1, high=8):
+    return st.integers(low, high)
+
+
+def _has_positions(case: Case) -> bool:
+    """GroupNorm needs more than one value per group: a 1x1 map with one channel per group is invalid."""
+    shape = next(iter(case.shapes.values()))
+    return len(shape) != 4 or shape[2] * shape[3] >= 2
+
+
+def time_embedding_cases(min_batch: int = 1):
+    return st.builds(
+        lambda half, batch, floats, seed: Case(
+            "TimeEmbedding", {"dim": 2 * half}, {"t": (batch,)}, seed, float_timesteps=floats
+        ),
+        st.integers(2, 16), st.integers(min_batch, 4), st.booleans(), SEEDS,
+    )
+
+
+def time_sensitive(channels: int) -> bool:
+    """Whether adding a per-channel time offset before GroupNorm can change anything.
+
+    With one channel per group (C = 1, 2, 4, 8 under gcd(8, C) groups) the norm subtracts each
+    channel's mean, which removes the offset entirely: the architecture itself ignores time there.
+    """
+    return channels // math.gcd(8, channels) >= 2
+
+
+def res_block_cases(min_batch: int = 1, component: str = "ResBlock", equal_channels: bool = False):
+    def make(cin, cout, temb, batch, h, w, seed):
+        cout = cin if equal_channels else cout
+        return Case(component, {"in_channels": cin, "out_channels": cout, "time_emb_dim": temb},
+                    {"x": (batch, cin, h, w), "t_emb": (batch, temb)}, seed)
+
+    return st.builds(make, _sizes(1, 16), _sizes(1, 16), _sizes(1, 16), st.integers(min_batch, 3),
+                     _sizes(1, 8), _sizes(1, 8), SEEDS).filter(_has_positions)
+
+
+def down_block_cases(min_batch: int = 1):
+    return res_block_cases(min_batch, component="DownBlock")
+
+
+def up_block_cases(min_batch: int = 1, explicit_skip: bool | None = None):
+    skips = {None: st.one_of(st.none(), _sizes(1, 12)), True: _sizes(1, 12), False: st.none()}[explicit_skip]
+
+    def make(cin, cout, temb, skip, batch, h, w, seed):
+        init = {"in_channels": cin, "out_channels": cout, "time_emb_dim": temb}
+        if skip is not None:
+            init["skip_channels"] = skip
+        shapes = {"x": (batch, cin, h, w), "skip": (batch, skip or cout, 2 * h, 2 * w), "t_emb": (batch, temb)}
+        return Case("UpBlock", init, shapes, seed)
+
+    return st.builds(make, _sizes(1, 12), _sizes(1, 12), _sizes(1, 12), skips, st.integers(min_batch, 3),
+                     _sizes(1, 5), _sizes(1, 5), SEEDS)
+
+
+def unet_cases(min_batch: int = 1):
+    def make(cin, cout, half_base, batch, h, w, seed):
+        init = {"in_channels": cin, "out_channels": cout, "base_channels": 2 * half_base}
+        return Case("SimpleUNet", init, {"x": (batch, cin, 4 * h, 4 * w), "t": (batch,)}, seed)
+
+    return st.builds(make, _sizes(1, 5), _sizes(1, 5), st.integers(2, 8), st.integers(min_batch, 2),
+                     _sizes(1, 3), _sizes(1, 3), SEEDS).filter(lambda c: c.shapes["x"][2] * c.shapes["x"][3] >= 32)
+
+
+def attention_cases(min_batch: int = 1, min_positions: int = 1):
+    def make(channels, batch, h, w, seed):
+        return Case("SelfAttention", {"channels": channels}, {"x": (batch, channels, h, w)}, seed)
+
+    return st.builds(make, _sizes(1, 16), st.integers(min_batch, 3), _sizes(1, 6), _sizes(1, 6), SEEDS).filter(
+        lambda c: c.shapes["x"][2] * c.shapes["x"][3] >= max(2, min_positions)
+    )
+
+
+def attn_res_block_cases(min_batch: int = 1):
+    def make(channels, temb, batch, h, w, seed):
+        return Case("AttnResBlock", {"channels": channels, "time_emb_dim": temb},
+                    {"x": (batch, channels, h, w), "t_emb": (batch, temb)}, seed)
+
+    return st.builds(make, _sizes(1, 12), _sizes(1, 12), st.integers(min_batch, 3), _sizes(1, 5), _sizes(1, 5),
+                     SEEDS).filter(_has_positions)
+
+
+def default_unet_case() -> Case:
+    """The chapter's own configuration: SimpleUNet(4, 4, 64) on a (2, 4, 64, 64) latent."""
+    return Case("SimpleUNet", {"in_channels": 4, "out_channels": 4, "base_channels": 64},
+                {"x": (2, 4, 64, 64), "t": (2,)}, seed=0)

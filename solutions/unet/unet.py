@@ -1,0 +1,56 @@
+"""The whole network: the chapter's two-level UNet with timestep conditioning."""
+import torch.nn as nn
+
+from .down_block import DownBlock
+from .res_block import ResBlock
+from .time_embedding import TimeEmbedding
+from .up_block import UpBlock
+
+
+class SimpleUNet(nn.Module):
+    """Encoder (two DownBlocks), a ResBlock bottleneck, decoder (two UpBlocks), and a 1x1 output conv.
+
+    Shapes: ``x`` is ``(B, in_channels, H, W)`` with ``H`` and ``W`` multiples of 4, ``t`` is ``(B,)``;
+    the output has the shape of ``x`` but ``out_channels`` channels.
+
+    Wiring (``base = base_channels``, ``time_emb_dim = 4 * base``):
+        * ``time_embed = TimeEmbedding(base)``
+        * ``down1 = DownBlock(in_channels, base, time_emb_dim)``
+        * ``down2 = DownBlock(base, 2 * base, time_emb_dim)``
+        * ``bottleneck = ResBlock(2 * base, 2 * base, time_emb_dim)``
+        * ``up1 = UpBlock(2 * base, base, time_emb_dim, skip_channels=2 * base)``
+        * ``up2 = UpBlock(base, base, time_emb_dim)``
+        * ``out = nn.Conv2d(base, out_channels, 1)``
+
+    Forward: embed ``t``; ``h1, skip1 = down1(x, t_emb)``; ``h2, skip2 = down2(h1, t_emb)``;
+    ``h = bottleneck(h2, t_emb)``; ``h = up1(h, skip2, t_emb)``; ``h = up2(h, skip1, t_emb)``;
+    return ``out(h)``.
+
+    The chapter's version crashes twice: ``GroupNorm(8, 4)`` in ``down1`` (see ResBlock), and ``up1``,
+    whose concat has 3*base channels (see UpBlock). With both fixed, ``SimpleUNet(4, 4, 64)`` has
+    1,424,460 parameters.
+    """
+
+    def __init__(self, in_channels=4, out_channels=4, base_channels=64):
+        super().__init__()
+        ### BEGIN SOLUTION
+        time_emb_dim = base_channels * 4
+        self.time_embed = TimeEmbedding(base_channels)
+        self.down1 = DownBlock(in_channels, base_channels, time_emb_dim)
+        self.down2 = DownBlock(base_channels, base_channels * 2, time_emb_dim)
+        self.bottleneck = ResBlock(base_channels * 2, base_channels * 2, time_emb_dim)
+        self.up1 = UpBlock(base_channels * 2, base_channels, time_emb_dim, skip_channels=base_channels * 2)
+        self.up2 = UpBlock(base_channels, base_channels, time_emb_dim)
+        self.out = nn.Conv2d(base_channels, out_channels, 1)
+        ### END SOLUTION
+
+    def forward(self, x, t):
+        ### BEGIN SOLUTION
+        t_emb = self.time_embed(t)
+        h1, skip1 = self.down1(x, t_emb)
+        h2, skip2 = self.down2(h1, t_emb)
+        h = self.bottleneck(h2, t_emb)
+        h = self.up1(h, skip2, t_emb)
+        h = self.up2(h, skip1, t_emb)
+        return self.out(h)
+        ### END SOLUTION

@@ -1,0 +1,37 @@
+"""Shared fixtures: one grader (one fork server, one torch import) per test worker."""
+import shutil
+from pathlib import Path
+
+import pytest
+
+from autograder.config import load_config
+from autograder.grader import Grader
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions" / "unet"
+
+
+@pytest.fixture(scope="session")
+def config():
+    return load_config(ROOT / "grading_config.yaml")
+
+
+@pytest.fixture(scope="session")
+def grader(config):
+    with Grader(config) as shared:
+        yield shared
+
+
+@pytest.fixture
+def make_submission(tmp_path):
+    """Copy the reference into a temporary submission folder, with some modules replaced."""
+    def make(replacements: dict[str, str] | None = None, remove: tuple = ()) -> Path:
+        folder = tmp_path / "submission"
+        shutil.copytree(SOLUTIONS, folder)
+        for module, source in (replacements or {}).items():
+            (folder / f"{module}.py").write_text(source, encoding="utf-8")
+        for module in remove:
+            (folder / f"{module}.py").unlink()
+        return folder
+
+    return make

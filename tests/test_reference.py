@@ -1,0 +1,73 @@
+"""The reference gets full marks, deterministically; stubs and broken inputs score zero clearly."""
+import json
+import subprocess
+import sys
+
+from autograder.results import gradescope_results
+
+from .conftest import ROOT, SOLUTIONS
+
+
+def test_reference_gets_full_marks_on_every_check(grader):
+    report = grader.grade(SOLUTIONS)
+    failed = {c.name: c.output for c in report.checks if not c.passed}
+    assert failed == {}
+    assert report.score == report.max_score == 100
+
+
+def test_grading_twice_gives_identical_results(grader, make_submission):
+    from .mutants import MUTANTS  # a real mistake, so failure messages (with shrunk inputs) are compared too
+
+    mutant = next(m for m in MUTANTS if m.component == "SelfAttention")
+    folder = make_submission(mutant.replacements())
+    first = gradescope_results(grader.grade(folder))
+    second = gradescope_results(grader.grade(folder))
+    assert json.dumps(first, sort_keys=True) == json.dumps(second, sort_keys=True)
+    assert first["score"] < 100
+
+
+def test_stubs_score_zero_with_a_not_implemented_hint(grader):
+    report = grader.grade(ROOT / "assignments" / "unet")
+    assert report.score == 0
+    assert all("not implemented yet" in c.output for c in report.checks), [c.output for c in report.checks][:3]
+
+
+def test_missing_module_costs_only_its_component(grader, make_submission):
+    report = grader.grade(make_submission(remove=("down_block",)))
+    scores = report.component_scores()
+    assert scores["DownBlock"][0] == 0
+    assert "down_block.py is missing" in next(c.output for c in report.checks if c.component == "DownBlock")
+    # SimpleUNet is graded with the reference DownBlock; the student's own UNet cannot run.
+    assert scores["SimpleUNet"] == (16, 16)
+    assert scores["Integration"][0] == 0
+    others = {k: v for k, v in scores.items() if k not in ("DownBlock", "Integration")}
+    assert all(score == max_score for score, max_score in others.values()), others
+
+
+def test_syntax_error_is_reported_on_its_component(grader, make_submission):
+    report = grader.grade(make_submission({"attention": "class SelfAttention(:\n    pass\n"}))
+    attention = [c for c in report.checks if c.component in ("SelfAttention", "AttnResBlock")]
+    assert all(not c.passed and "SyntaxError" in c.output for c in attention)
+    assert report.component_scores()["ResBlock"] == (18, 18)
+
+
+def test_cli_grade_writes_results_json_and_exits_zero(tmp_path):
+    results = tmp_path / "out" / "results.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(ROOT / "assignments" / "unet"), "--results", str(results)],
+        capture_output=True, text=True, cwd=tmp_path,
+    )
+    assert completed.returncode == 0, completed.stderr
+    data = json.loads(results.read_text())
+    assert data["score"] == 0
+    assert all(t["name"].split(":")[0] in {"TimeEmbedding", "ResBlock", "DownBlock", "UpBlock", "SimpleUNet",
+                                            "SelfAttention", "AttnResBlock", "Integration"} for t in data["tests"])
+    assert {t["status"] for t in data["tests"]} == {"failed"}
+
+
+def test_cli_reports_a_missing_path_as_one_line(tmp_path):
+    completed = subprocess.run(
+        [sys.executable, "-m", "autograder.cli", "grade", str(tmp_path / "nope")], capture_output=True, text=True
+    )
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("error: ") and "Traceback" not in completed.stderr
