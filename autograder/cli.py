@@ -73,6 +73,43 @@ def release(
     typer.echo(f"wrote {len(written)} stub modules to {out}")
 
 
+@app.command()
+def batch(
+    submissions: Optional[Path] = typer.Argument(
+        None, help="folder of per-student folders/zips, nbgrader course or submitted/, or a Gradescope export (zip)"),
+    out: Path = typer.Option(..., "--out", help="where OUT/<student>/results.json, feedback.md and grades.csv go"),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes (each imports torch once)"),
+    regrade: bool = typer.Option(False, "--regrade", help="grade again students whose results.json exists"),
+    only: Optional[str] = typer.Option(None, "--only", help="(re)grade just this student"),
+    nbgrader: Optional[Path] = typer.Option(None, "--nbgrader", help="an nbgrader course folder: grade its submitted/ into its gradebook"),
+    assignment: Optional[str] = typer.Option(None, "--assignment", help="the assignment's folder name (nbgrader layouts)"),
+    config: Optional[Path] = CONFIG_OPTION,
+):
+    """Grade many submissions in parallel; resumable; writes grades.csv and a class summary."""
+    if nbgrader is not None:
+        if assignment is None:
+            fail("--nbgrader needs --assignment NAME (the folder name under submitted/<student>/)")
+        try:
+            from .nbgrader_course import grade_course
+        except ImportError as error:
+            fail(f"nbgrader course grading is not available in this version ({error})")
+        try:
+            code = grade_course(nbgrader, assignment, out, jobs, regrade)
+        except AutograderError as error:
+            fail(str(error))
+        raise typer.Exit(int(code or 0))
+    if submissions is None:
+        fail("pass the folder (or Gradescope export zip) with the submissions, or --nbgrader COURSE_DIR")
+    from .batch import grade_batch
+
+    try:
+        summary = grade_batch(submissions, out, jobs=jobs, regrade=regrade, only=only, config=config,
+                              assignment=assignment)
+    except AutograderError as error:
+        fail(str(error))
+    raise typer.Exit(summary.exit_code)
+
+
 def main() -> None:  # pragma: no cover - console entry point
     app()
 

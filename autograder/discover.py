@@ -1,0 +1,275 @@
+"""Find the submissions in what a TA downloaded: which layout it is, who submitted what, what was skipped.
+
+Three layouts, recognised in this order:
+
+- **gradescope**: Gradescope's "Export Submissions" zip (or its unpacked folder): a
+  ``submission_metadata.yml`` beside one ``submission_<id>/`` folder per submission, possibly inside
+  an ``assignment_<id>_export/`` folder. The metadata maps each folder to its submitters
+  (``:submitters: [{:name:, :sid:, :email:}]``); a student is named by SID, else e-mail, else the
+  folder. A group submission is graded once and recorded for every member.
+- **nbgrader**: ``submitted/<student>/<assignment>/`` (pass the course folder or ``submitted/``).
+- **folders**: one folder or ``.zip`` per student, named after the student.
+
+Zips are not opened here (that happens in the worker, see ``extract_zip``), so discovering a
+class is cheap and a broken zip costs its own student a zero, never the batch.
+"""
+import re
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import yaml
+
+from .errors import SubmissionError
+
+__all__ = ["Discovered", "Submitter", "Discovery", "discover", "extract_zip", "safe_name"]
+
+IGNORED_NAMES = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
+MAX_ZIP_MEMBERS = 10_000
+
+
+@dataclass(frozen=True)
+class Submitter:
+    key: str  # folder name under OUT/, unique in the batch
+    name: str = ""
+    email: str = ""
+
+
+@dataclass(frozen=True)
+class Discovered:
+    """One submission to grade: where it is, and the student(s) whose grade it is."""
+
+    source: Path  # a folder or a .zip
+    submitters: tuple[Submitter, ...]
+
+    @property
+    def key(self) -> str:
+        return self.submitters[0].key
+
+
+@dataclass
+class Discovery:
+    layout: str
+    root: Path
+    submissions: list[Discovered] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, why)
+    _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+
+    def cleanup(self) -> None:
+        if self._temporary is not None:
+            self._temporary.cleanup()
+            self._temporary = None
+
+    def describe(self) -> str:
+        lines = [f"layout: {self.layout} ({len(self.submissions)} submissions in {self.root})"]
+        lines += [f"skipped {where}: {why}" for where, why in self.skipped]
+        return "\n".join(lines)
+
+
+def safe_name(text: str) -> str:
+    """A folder name that is safe on every file system and cannot climb out of OUT/."""
+    cleaned = re.sub(r"[^A-Za-z0-9._@+-]+", "_", text.strip()).strip("._")
+    return cleaned[:100] or "unnamed"
+
+
+def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: int = MAX_ZIP_MEMBERS) -> Path:
+    """Unpack ``archive`` into ``destination``, refusing anything that could escape it or fill the disk.
+
+    Refused: absolute paths, ``..``, links, more than ``max_members`` entries, and more than
+    ``max_bytes`` uncompressed (counted while reading, so a lying header does not help).
+    Raises ``SubmissionError`` with a message for the student.
+    """
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            members = bundle.infolist()
+            if len(members) > max_members:
+                raise SubmissionError(f"{archive.name} holds {len(members)} files, over the limit of {max_members}")
+            declared = sum(m.file_size for m in members)
+            if declared > max_bytes:
+                raise SubmissionError(
+                    f"{archive.name} unpacks to {declared >> 20} MiB, over the {max_bytes >> 20} MiB limit"
+                )
+            written = 0
+            for member in members:
+                parts = PurePosixPath(member.filename.replace("\\", "/")).parts
+                if member.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                    raise SubmissionError(f"{archive.name}: refusing the unsafe path {member.filename!r}")
+                if stat.S_ISLNK(member.external_attr >> 16):
+                    raise SubmissionError(f"{archive.name}: refusing the link {member.filename!r}; zip the files themselves")
+                if not parts or parts[0] in IGNORED_NAMES:
+                    continue
+                target = destination.joinpath(*parts)
+                if member.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with bundle.open(member) as source, open(target, "wb") as sink:
+                    while chunk := source.read(1 << 20):
+                        written += len(chunk)
+                        if written > max_bytes:
+                            raise SubmissionError(
+                                f"{archive.name} unpacks to more than {max_bytes >> 20} MiB, over the limit"
+                            )
+                        sink.write(chunk)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+        raise SubmissionError(f"{archive.name} could not be opened as a zip ({exc}); upload it again") from None
+    return destination
+
+
+def _visible(path: Path) -> bool:
+    return not path.name.startswith(".") and path.name not in IGNORED_NAMES
+
+
+def _find_metadata(root: Path) -> Path | None:
+    for candidate in [root / "submission_metadata.yml"] + sorted(root.glob("*/submission_metadata.yml")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class _TolerantLoader(yaml.SafeLoader):
+    """Gradescope's metadata comes from Ruby and may carry tags such as ``!ruby/object:BigDecimal``."""
+
+
+def _untagged(loader, suffix, node):
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node)
+    return loader.construct_scalar(node)
+
+
+_TolerantLoader.add_multi_constructor("!", _untagged)
+
+
+def _field(record: dict, name: str) -> str:
+    value = record.get(f":{name}", record.get(name, ""))
+    return "" if value is None else str(value)
+
+
+def _gradescope(root: Path, metadata_file: Path) -> Discovery:
+    found = Discovery("gradescope", metadata_file.parent)
+    try:
+        metadata = yaml.load(metadata_file.read_text(encoding="utf-8"), Loader=_TolerantLoader) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise SubmissionError(f"{metadata_file}: not readable YAML ({exc}); download the export again") from None
+    if not isinstance(metadata, dict):
+        raise SubmissionError(f"{metadata_file}: expected one entry per submission folder")
+    base = metadata_file.parent
+    for entry in sorted(base.iterdir()):
+        if entry == metadata_file or not _visible(entry):
+            continue
+        record = metadata.get(entry.name)
+        if not entry.is_dir() and entry.suffix.lower() != ".zip":
+            found.skipped.append((entry.name, "not a submission folder"))
+            continue
+        if not isinstance(record, dict):
+            found.skipped.append((entry.name, "not listed in submission_metadata.yml; graded under its folder name"))
+            found.submissions.append(Discovered(entry, (Submitter(safe_name(entry.stem)),)))
+            continue
+        people = record.get(":submitters", record.get("submitters")) or []
+        submitters = tuple(
+            Submitter(safe_name(_field(p, "sid") or _field(p, "email").split("@")[0] or entry.name),
+                      _field(p, "name"), _field(p, "email"))
+            for p in people if isinstance(p, dict)
+        ) or (Submitter(safe_name(entry.name)),)
+        found.submissions.append(Discovered(entry, submitters))
+    return found
+
+
+def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
+    found = Discovery("nbgrader", submitted)
+    for student in sorted(submitted.iterdir()):
+        if not _visible(student):
+            continue
+        if not student.is_dir():
+            found.skipped.append((student.name, "not a student folder"))
+            continue
+        folders = sorted(p for p in student.iterdir() if p.is_dir() and _visible(p))
+        if assignment is not None:
+            folders = [p for p in folders if p.name == assignment]
+        if len(folders) != 1:
+            why = (f"no {assignment}/ folder" if assignment else "no assignment folder") if not folders else (
+                f"several assignments ({', '.join(p.name for p in folders)}); pass --assignment")
+            found.skipped.append((student.name, why))
+            continue
+        found.submissions.append(Discovered(folders[0], (Submitter(safe_name(student.name)),)))
+    return found
+
+
+def _folders(root: Path) -> Discovery:
+    found = Discovery("folders", root)
+    for entry in sorted(root.iterdir()):
+        if not _visible(entry):
+            continue
+        if entry.is_symlink():
+            found.skipped.append((entry.name, "a link; copy the submission itself"))
+        elif entry.is_dir() or entry.suffix.lower() == ".zip":
+            found.submissions.append(Discovered(entry, (Submitter(safe_name(entry.stem if entry.is_file() else entry.name)),)))
+        else:
+            found.skipped.append((entry.name, "neither a folder nor a .zip"))
+    return found
+
+
+def _dedupe(found: Discovery) -> Discovery:
+    """Two submissions for one student: keep the first (sorted order, so every run agrees)."""
+    seen: dict[str, Path] = {}
+    kept = []
+    for item in found.submissions:
+        clash = [s.key for s in item.submitters if s.key in seen]
+        if clash:
+            found.skipped.append((item.source.name, f"a second submission for {clash[0]} (kept {seen[clash[0]].name})"))
+            continue
+        seen.update({s.key: item.source for s in item.submitters})
+        kept.append(item)
+    found.submissions = kept
+    return found
+
+
+def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 30) -> Discovery:
+    """Recognise the layout under ``root`` (a folder, or a Gradescope export zip) and list its submissions.
+
+    Call ``cleanup()`` on the result when done: an export zip is unpacked into a temporary folder.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise SubmissionError(f"{root}: no such file or folder; pass the folder (or export zip) with the submissions")
+    temporary = None
+    if root.is_file():
+        if root.suffix.lower() != ".zip":
+            raise SubmissionError(f"{root}: expected a folder of submissions or a Gradescope export .zip")
+        temporary = tempfile.TemporaryDirectory(prefix="autograder-export-")
+        try:
+            extract_zip(root, Path(temporary.name), max_export_bytes, max_members=200_000)
+        except BaseException:
+            temporary.cleanup()
+            raise
+        unpacked = Path(temporary.name)
+        if _find_metadata(unpacked) is None:
+            temporary.cleanup()
+            raise SubmissionError(f"{root}: no submission_metadata.yml inside; is this Gradescope's 'Export Submissions' zip?")
+        root = unpacked
+    metadata = _find_metadata(root)
+    if metadata is not None:
+        found = _gradescope(root, metadata)
+    elif (root / "submitted").is_dir():
+        found = _nbgrader(root / "submitted", assignment)
+    elif root.name == "submitted":
+        found = _nbgrader(root, assignment)
+    else:
+        found = _folders(root)
+    found._temporary = temporary
+    return _dedupe(found)
+
+
+def materialise(item: Discovered, scratch: Path, max_bytes: int) -> Path:
+    """The folder to grade for ``item``: itself, or its zip unpacked under ``scratch``."""
+    if item.source.is_dir():
+        return item.source
+    destination = scratch / safe_name(item.source.stem)
+    shutil.rmtree(destination, ignore_errors=True)
+    destination.mkdir(parents=True)
+    return extract_zip(item.source, destination, max_bytes)
