@@ -305,6 +305,8 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         if summary.already_done:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
         out.mkdir(parents=True, exist_ok=True)
+        for stale in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:  # left by a killed run; never read
+            stale.unlink(missing_ok=True)
         try:
             _grade_all(todo, out, config, jobs, summary, console, progress)
         except KeyboardInterrupt:

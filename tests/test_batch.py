@@ -1,0 +1,259 @@
+"""Batch grading end to end: a mixed class folder, resume after a kill, -j 1 vs -j 2, and discovery.
+
+The slow part is grading (seconds per real submission), so one mixed folder is graded once per
+scenario and every expected score is computed independently of the grader: from the points in
+grading_config.yaml (the reference earns them all), zero for stubs and unreadable submissions.
+"""
+import csv
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from autograder.discover import discover, extract_zip
+from autograder.errors import SubmissionError
+from tests.mutants import MUTANTS
+
+ROOT = Path(__file__).resolve().parent.parent
+SOLUTIONS = ROOT / "solutions" / "unet"
+STUBS = ROOT / "assignments" / "unet"
+POINTS = {
+    component: sum(check["points"] for check in checks.values())
+    for component, checks in yaml.safe_load((ROOT / "grading_config.yaml").read_text())["components"].items()
+}
+TOTAL = sum(POINTS.values())
+ATTENTION_MUTANT = next(m for m in MUTANTS if m.component == "SelfAttention")
+
+
+def batch(*args, timeout=600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", "batch", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def read_grades(path: Path) -> dict[str, dict]:
+    return {row["student"]: row for row in csv.DictReader(io.StringIO(path.read_text()))}
+
+
+@pytest.fixture(scope="module")
+def class_folder(tmp_path_factory) -> Path:
+    """Six students and one stray file, each a different way a submission arrives."""
+    root = tmp_path_factory.mktemp("class") / "submissions"
+    root.mkdir()
+    with zipfile.ZipFile(root / "alice.zip", "w") as bundle:  # correct, zipped one folder down
+        for file in sorted(SOLUTIONS.glob("*.py")):
+            bundle.write(file, f"unet/{file.name}")
+    shutil.copytree(STUBS, root / "bob")  # the released stubs: nothing implemented
+    shutil.copytree(SOLUTIONS, root / "carol")  # one real mistake in attention.py
+    for module, source in ATTENTION_MUTANT.replacements().items():
+        (root / "carol" / f"{module}.py").write_text(source)
+    (root / "dave.zip").write_bytes(b"PK\x03\x04 this is not really a zip")
+    (root / "erin").mkdir()
+    (root / "erin" / "answers.txt").write_text("I could not get it to work")
+    shutil.copytree(SOLUTIONS, root / "frank")  # a syntax error in res_block.py only
+    source = (root / "frank" / "res_block.py").read_text()
+    (root / "frank" / "res_block.py").write_text(source.replace("def forward(", "def forward((", 1))
+    (root / "notes.txt").write_text("not a submission")
+    return root
+
+
+@pytest.fixture(scope="module")
+def graded_j2(class_folder, tmp_path_factory):
+    out = tmp_path_factory.mktemp("out-j2")
+    result = batch(class_folder, "--out", out, "-j", "2")
+    return out, result
+
+
+def test_mixed_class_grades_match_independent_expectations(graded_j2):
+    out, result = graded_j2
+    assert result.returncode == 1, result.stdout + result.stderr  # dave.zip could not be graded
+    assert "layout: folders (6 submissions" in result.stdout
+    assert "skipped notes.txt: neither a folder nor a .zip" in result.stdout
+    grades = read_grades(out / "grades.csv")
+    assert sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    assert list(next(iter(grades.values())))[3:] == [*POINTS, "total", "status"]
+
+    assert float(grades["alice"]["total"]) == TOTAL
+    for component, points in POINTS.items():
+        assert float(grades["alice"][component]) == points, component
+    for student in ("bob", "dave", "erin"):
+        assert float(grades[student]["total"]) == 0, student
+    assert [grades[s]["status"] for s in sorted(grades)] == ["graded", "graded", "graded", "error", "graded", "graded"]
+
+    carol = grades["carol"]
+    assert float(carol["SelfAttention"]) < POINTS["SelfAttention"]
+    for component in ("TimeEmbedding", "ResBlock", "DownBlock", "UpBlock", "SimpleUNet"):
+        assert float(carol[component]) == POINTS[component], component
+    frank = grades["frank"]  # down/up blocks get the reference ResBlock; attention.py imports res_block
+    assert float(frank["ResBlock"]) == 0
+    for component in ("TimeEmbedding", "DownBlock", "UpBlock", "SimpleUNet"):
+        assert float(frank[component]) == POINTS[component], component
+
+    # every student has whole, valid files; the total in results.json matches grades.csv
+    for student, row in grades.items():
+        results = json.loads((out / student / "results.json").read_text())
+        assert results["score"] == pytest.approx(float(row["total"]))
+        assert len(results["tests"]) == sum(len(c) for c in yaml.safe_load(
+            (ROOT / "grading_config.yaml").read_text())["components"].values())
+        assert (out / student / "feedback.md").read_text().startswith(f"# {student}: ")
+    assert "could not be opened as a zip" in json.loads((out / "dave" / "results.json").read_text())["output"]
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_feedback_lists_failures_first(graded_j2):
+    out, _ = graded_j2
+    text = (out / "carol" / "feedback.md").read_text()
+    failed, passed = text.index("## Failed checks"), text.index("## Passed checks")
+    assert failed < passed
+    assert "SelfAttention" in text[failed:passed]
+    assert "Failed checks (0)" in (out / "alice" / "feedback.md").read_text()
+
+
+def test_class_table_names_the_most_failed_checks(graded_j2):
+    _, result = graded_j2
+    assert "Score distribution (6 students)" in result.stdout
+    assert "Checks the class failed" in result.stdout
+    assert "could not grade dave: dave.zip could not be opened as a zip" in result.stdout.replace("\n", " ")
+
+
+def test_one_job_gives_the_same_grades_as_two(graded_j2, class_folder, tmp_path):
+    out, _ = graded_j2
+    result = batch(class_folder, "--out", tmp_path, "-j", "1")
+    assert result.returncode == 1, result.stderr
+    assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
+
+
+def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder, tmp_path):
+    out, _ = graded_j2
+    command = [sys.executable, "-m", "autograder.cli", "batch", str(class_folder), "--out", str(tmp_path), "-j", "1"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("*/results.json")) and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)  # the parent and its workers, mid-batch
+    process.wait()
+    finished = {p.parent.name for p in tmp_path.glob("*/results.json")}
+    assert 1 <= len(finished) < 6, finished
+    assert not (tmp_path / "grades.csv").exists()
+
+    result = batch(class_folder, "--out", tmp_path, "-j", "2")
+    assert f"{len(finished)} already graded" in result.stdout
+    assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_only_regrades_one_student(graded_j2, class_folder, tmp_path):
+    out, _ = graded_j2
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    before = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/results.json")}
+    time.sleep(0.01)
+    result = batch(class_folder, "--out", tmp_path, "--only", "erin")
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/results.json")}
+    assert [s for s in before if before[s] != after[s]] == ["erin"]
+    assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
+
+
+def test_usage_errors_exit_2(class_folder, tmp_path):
+    missing = batch(tmp_path / "nowhere", "--out", tmp_path / "o")
+    assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no such file" in missing.stderr
+    unknown = batch(class_folder, "--out", tmp_path / "o", "--only", "zoe")
+    assert unknown.returncode == 2 and "--only 'zoe'" in unknown.stderr
+    assert batch(class_folder, "--out", tmp_path / "o", "-j", "0").returncode == 2
+    assert batch("--nbgrader", tmp_path, "--out", tmp_path / "o").returncode == 2  # needs --assignment
+
+
+# --- discovery: layouts and safe unzipping (no grading) ---------------------------------------------
+
+def test_gradescope_export_maps_folders_to_students(tmp_path):
+    export = tmp_path / "assignment_42_export"
+    for folder in ("submission_1", "submission_2", "submission_3"):
+        (export / folder).mkdir(parents=True)
+    (export / "submission_metadata.yml").write_text(
+        "submission_1:\n"
+        "  :submitters:\n"
+        "  - :name: Ada Lovelace\n    :sid: '1815'\n    :email: ada@example.edu\n"
+        "  - :name: Charles Babbage\n    :sid: ''\n    :email: cb@example.edu\n"
+        "  :score: !ruby/object:BigDecimal 18:0.1E2\n"
+        "submission_2:\n"
+        "  :submitters:\n  - :name: Grace Hopper\n    :email: grace@example.edu\n"
+    )
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for file in sorted(export.rglob("*")):
+            bundle.write(file, file.relative_to(tmp_path).as_posix())
+    for root in (export, archive):
+        found = discover(root)
+        try:
+            assert found.layout == "gradescope"
+            keys = [[s.key for s in item.submitters] for item in found.submissions]
+            assert keys == [["1815", "cb"], ["grace"], ["submission_3"]]
+            assert found.submissions[0].submitters[0].name == "Ada Lovelace"
+            assert ("submission_3", "not listed in submission_metadata.yml; graded under its folder name") in found.skipped
+        finally:
+            found.cleanup()
+
+
+def test_nbgrader_layout_picks_the_assignment(tmp_path):
+    submitted = tmp_path / "course" / "submitted"
+    (submitted / "ann" / "unet").mkdir(parents=True)
+    (submitted / "ann" / "other").mkdir()
+    (submitted / "ben" / "unet").mkdir(parents=True)
+    (submitted / "cal" / "other").mkdir(parents=True)
+    found = discover(tmp_path / "course", assignment="unet")
+    assert found.layout == "nbgrader"
+    assert [(i.key, i.source.name) for i in found.submissions] == [("ann", "unet"), ("ben", "unet")]
+    assert found.skipped == [("cal", "no unet/ folder")]
+    without = discover(submitted)
+    assert [i.key for i in without.submissions] == ["ben", "cal"]
+    assert without.skipped[0][0] == "ann" and "pass --assignment" in without.skipped[0][1]
+
+
+def test_folder_layout_names_and_duplicates(tmp_path):
+    (tmp_path / "amy").mkdir()
+    (tmp_path / "amy.zip").write_bytes(b"")
+    (tmp_path / "Bo Li (late)").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    found = discover(tmp_path)
+    assert [i.key for i in found.submissions] == ["Bo_Li_late", "amy"]
+    assert found.skipped == [("amy.zip", "a second submission for amy (kept amy)")]
+
+
+@pytest.mark.parametrize("name", ["../escape.py", "/abs.py", "a/../../escape.py"])
+def test_zip_extraction_refuses_paths_outside(tmp_path, name):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(name, "print('hi')")
+    (tmp_path / "dest").mkdir()
+    with pytest.raises(SubmissionError, match="unsafe path"):
+        extract_zip(archive, tmp_path / "dest", 1 << 20)
+    assert not (tmp_path / "escape.py").exists()
+
+
+def test_zip_extraction_caps_the_unpacked_size(tmp_path):
+    archive = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        bundle.writestr("big.py", "#" * (3 << 20))
+    (tmp_path / "dest").mkdir()
+    with pytest.raises(SubmissionError, match="over the"):
+        extract_zip(archive, tmp_path / "dest", 1 << 20)
+
+
+def test_zip_extraction_refuses_links(tmp_path):
+    archive = tmp_path / "link.zip"
+    info = zipfile.ZipInfo("unet.py")
+    info.external_attr = (0o120777 << 16)
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr(info, "/etc/passwd")
+    (tmp_path / "dest").mkdir()
+    with pytest.raises(SubmissionError, match="link"):
+        extract_zip(archive, tmp_path / "dest", 1 << 20)
