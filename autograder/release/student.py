@@ -1,0 +1,165 @@
+"""The student release: stubs, notebook, the public checks and a README -- and the same laid out as
+an nbgrader course's ``source/<assignment>/``.
+
+Every step writes only public material: stubs (``make_stub``), the notebook (answers cleared, or
+left for nbgrader to clear), ``check.py`` (the student-side runner with the hints inlined, so it needs
+only torch) and ``public_checks.json`` (shapes and counts of the public checks). Hidden checks,
+tolerances and reference code stay behind.
+"""
+import ast
+import shutil
+from pathlib import Path
+
+from ..config import GradingConfig, load_config
+from ..contract import GRADED, PACKAGE_MODULES
+from ..errors import ReleaseError
+from .notebook import NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
+from .public import DATA_FILE, write_public_checks
+from .stubs import release_stubs
+
+CHECK_SCRIPT = "check.py"
+README = "README.md"
+PACKAGE_DIR = "unet"
+NBGRADER_CONFIG = "nbgrader_config.py"
+GENERATED_MARK = "# Written by `autograder release --nbgrader`"
+
+_HINTS_BEGIN = "# BEGIN HINTS"
+_HINTS_END = "# END HINTS"
+
+
+def check_script_source() -> str:
+    """``student_check.py`` with ``checks/hints.py`` pasted in, so the file needs only torch."""
+    here = Path(__file__).resolve().parent
+    template = (here / "student_check.py").read_text(encoding="utf-8")
+    begin, end = template.find(_HINTS_BEGIN), template.find(_HINTS_END)
+    if begin < 0 or end < 0:
+        raise ReleaseError("student_check.py lost its '# BEGIN HINTS' / '# END HINTS' markers")
+    block = "# hints in the student's terms: a copy of autograder/checks/hints.py\n" + _hints_body(
+        (here.parent / "checks" / "hints.py").read_text(encoding="utf-8"))
+    source = template[:begin] + block + template[end + len(_HINTS_END):].lstrip("\n")
+    compile(source, CHECK_SCRIPT, "exec")
+    return source
+
+
+def _hints_body(hints: str) -> str:
+    """hints.py without its docstring and imports; ``re`` is imported, ``Case`` (a type only) stubbed."""
+    statements = [node for node in ast.parse(hints).body
+                  if not isinstance(node, (ast.Import, ast.ImportFrom))
+                  and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
+    body = "\n\n\n".join(ast.get_source_segment(hints, node) for node in statements)
+    return "import re  # noqa: E402\n\nCase = object  # noqa: E305\n\n" + body + "\n"
+
+
+def component_points(config: GradingConfig) -> dict[str, float]:
+    """Each graded component's points (public and hidden checks together), in contract order."""
+    points = {name: sum(s.points for s in config.components.get(name, {}).values()) for name in GRADED}
+    return {name: total for name, total in points.items() if total > 0}
+
+
+def student_readme() -> str:
+    modules = "\n".join(f"- `{PACKAGE_DIR}/{m}.py`" for m in PACKAGE_MODULES)
+    return f"""# UNet — the backbone of diffusion: your exercise
+
+## What is here
+
+- `{PACKAGE_DIR}/`: the modules you implement. Each docstring says what to build, the shapes, and
+  the names the grader looks for. Replace every `raise NotImplementedError()` with your code:
+{modules}
+- `{NOTEBOOK}`: the chapter's exercises on *your* modules: the time-embedding picture, the shape
+  trace of each level, with and without skip connections, an attention map, the parameter breakdown.
+- `{CHECK_SCRIPT}` and `{DATA_FILE}`: the public checks.
+
+## Check your work
+
+    python {CHECK_SCRIPT}                 # all components
+    python {CHECK_SCRIPT} --only ResBlock # one component
+    python {CHECK_SCRIPT} path/to/unet    # another folder with your modules
+
+You need Python 3.10+ and torch (`pip install torch`), nothing else. In a few seconds it prints,
+per component, which public checks pass; for a failure, the smallest input that fails and a hint.
+It exits 0 when everything passes.
+
+The public checks look at shapes and structure only (output shapes, parameter names and shapes,
+GroupNorm groups, parameter counts). Your grade also depends on hidden checks, which compare the
+values and gradients of every component with the reference on many inputs. Passing `check.py` is
+necessary, not sufficient: test your modules on your own examples too.
+
+## Submit
+
+Submit the `{PACKAGE_DIR}/` folder with your `.py` files (keep the file, class and function names).
+Each component is graded on its own, so an unfinished file costs only its own points.
+"""
+
+
+def _prepare(out: Path, marker: str) -> None:
+    """Empty ``out`` if it is a previous release (it holds ``marker``); refuse any other non-empty folder."""
+    if out.exists() and any(out.iterdir()):
+        if not (out / marker).exists():
+            raise ReleaseError(f"{out} is not empty and is not a previous release; choose a new or empty folder")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _write_common(out: Path, solutions, config: GradingConfig) -> list[Path]:
+    written = release_stubs(solutions, out / PACKAGE_DIR)
+    (out / CHECK_SCRIPT).write_text(check_script_source(), encoding="utf-8")
+    (out / README).write_text(student_readme(), encoding="utf-8")
+    written += [write_public_checks(config, out / DATA_FILE), out / CHECK_SCRIPT, out / README]
+    return written
+
+
+def release_student(out, *, solutions=None, config=None) -> list[Path]:
+    """Write the full student release to ``out``; return the files written."""
+    config = config if isinstance(config, GradingConfig) else load_config(config)
+    out = Path(out)
+    solutions = Path(solutions) if solutions else config.reference_dir()
+    _prepare(out, DATA_FILE)
+    written = _write_common(out, solutions, config)
+    write_notebook(student_notebook(), out / NOTEBOOK)
+    return written + [out / NOTEBOOK]
+
+
+def nbgrader_config_text(assignment: str) -> str:
+    student_files = [f"{PACKAGE_DIR}/{m}.py" for m in PACKAGE_MODULES]
+    return f'''{GENERATED_MARK}. Grades come from `autograder batch --nbgrader`,
+# which grades the submitted .py files outside the kernel with the isolated grader and writes each
+# component's score into gradebook.db. The notebook's grade cells run only the public checks.
+c = get_config()  # noqa: F821
+
+# .hypothesis/ and caches are never part of an assignment
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", ".hypothesis"]
+
+# if `nbgrader autograde` or `validate` runs the notebook: bounded, and no kernel left behind
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+c.Execute.shutdown_kernel = "immediate"
+
+# `autograde` would otherwise replace the students' modules with the instructor's stubs
+c.Autograde.exclude_overwriting = {{{assignment!r}: {student_files!r}}}
+'''
+
+
+def release_nbgrader(course_dir, assignment: str = "unet", *, solutions=None, config=None) -> list[Path]:
+    """Lay out ``course_dir/source/<assignment>/`` and ``nbgrader_config.py`` for a real nbgrader course.
+
+    The stubs are already stripped here: nbgrader's ``generate_assignment`` copies ``.py`` files
+    verbatim and strips solutions only in notebooks. An existing ``nbgrader_config.py`` that we did not
+    write is left alone; our settings then go to ``nbgrader_config.autograder.py`` to merge by hand.
+    """
+    if not assignment or not assignment.replace("_", "").replace("-", "").isalnum():
+        raise ReleaseError(f"expected an assignment name of letters, digits, - and _ but got assignment={assignment!r}")
+    config = config if isinstance(config, GradingConfig) else load_config(config)
+    course_dir = Path(course_dir)
+    solutions = Path(solutions) if solutions else config.reference_dir()
+    source = course_dir / "source" / assignment
+    if source.exists():
+        shutil.rmtree(source)
+    source.mkdir(parents=True)
+    written = _write_common(source, solutions, config)
+    write_notebook(nbgrader_notebook(component_points(config)), source / NOTEBOOK)
+    written.append(source / NOTEBOOK)
+    target = course_dir / NBGRADER_CONFIG
+    if target.exists() and GENERATED_MARK not in target.read_text(encoding="utf-8"):
+        target = course_dir / "nbgrader_config.autograder.py"
+    target.write_text(nbgrader_config_text(assignment), encoding="utf-8")
+    return written + [target]
