@@ -80,6 +80,26 @@ def _peak_rss_kb(pid: int) -> int | None:
     return None
 
 
+def _tree_peak_rss_kb(root: int) -> int | None:
+    """The largest peak RSS among ``root`` and its descendants (the fork server may sit inside a wrapper)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    family, frontier = {root}, [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in family]
+        family.update(children)
+        frontier.extend(children)
+    peaks = [p for p in map(_peak_rss_kb, family) if p is not None]
+    return max(peaks) if peaks else None
+
+
 def _zero_report(grader, name: str, message: str) -> GradingReport:
     report = GradingReport(submission=name, notes=[f"Could not be graded: {message}"])
     for check_, settings_ in grader.checks:
@@ -113,7 +133,7 @@ def _grade_one(grader, scratch: Path, index: int, item: Discovered, max_bytes: i
         index=index, status=status, message=message, report=report,
         seconds=time.perf_counter() - started, worker_pid=os.getpid(),
         worker_peak_rss_kb=_peak_rss_kb(os.getpid()) or 0,
-        zygote_peak_rss_kb=_peak_rss_kb(zygote.process.pid) if zygote is not None else None,
+        zygote_peak_rss_kb=_tree_peak_rss_kb(zygote.process.pid) if zygote is not None else None,
     )
 
 
@@ -256,7 +276,10 @@ def _write_student(out: Path, item: Discovered, outcome: Outcome, hidden_visibil
     for submitter in item.submitters:
         folder = out / submitter.key
         record = StudentRecord(student=submitter.key, name=submitter.name, email=submitter.email,
-                               source=str(item.source), status=outcome.status, message=outcome.message, report=report)
+                               source=str(item.source), status=outcome.status, message=outcome.message, report=report,
+                               grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
+                                        "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
+                                        "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb})
         write_atomically(folder / RECORD_FILE, record.to_json())
         write_atomically(folder / FEEDBACK_FILE, feedback_markdown(record))
         results = gradescope_results(report, hidden_visibility)

@@ -6,7 +6,7 @@ and resumed batch produces exactly what an uninterrupted one would.
 import csv
 import io
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .results import CheckResult, GradingReport
@@ -29,6 +29,7 @@ class StudentRecord:
     status: str  # "graded" or "error" (could not be graded: zero score, ``message`` says why)
     message: str
     report: GradingReport
+    grading: dict = field(default_factory=dict)  # seconds, worker pid, peak memory: for the TA and benchmarks
 
     def to_json(self) -> str:
         data = asdict(self)
