@@ -316,6 +316,9 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     found = discover(submissions, assignment=assignment)
     try:
         summary = BatchSummary(discovery=found)
+        inside = [i for i in found.submissions if i.source.resolve() == out.resolve()]
+        found.submissions = [i for i in found.submissions if i not in inside]
+        found.skipped += [(i.source.name, "the output folder (--out)") for i in inside]
         console.print(found.describe(), highlight=False, markup=False)
         items = found.submissions
         if only is not None:

@@ -172,6 +172,17 @@ def test_usage_errors_exit_2(class_folder, tmp_path):
     assert batch("--nbgrader", tmp_path, "--out", tmp_path / "o").returncode == 2  # needs --assignment
 
 
+def test_cli_defaults_are_the_api_defaults():
+    import inspect
+
+    from autograder.batch import grade_batch
+    from autograder.cli import batch as command
+
+    options = inspect.signature(command).parameters
+    for name in ("jobs", "regrade", "only", "assignment"):
+        assert options[name].default.default == grade_batch.__kwdefaults__[name], name
+
+
 # --- discovery: layouts and safe unzipping (no grading) ---------------------------------------------
 
 def test_gradescope_export_maps_folders_to_students(tmp_path):
