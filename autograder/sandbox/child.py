@@ -308,6 +308,60 @@ class Child:
 
 # --- limits, and the zygote that forks children ----------------------------------------------------
 
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 4, 38, 36
+PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
+# audit arch, socket(), io_uring_setup() (io_uring can create sockets too) per machine
+SECCOMP_SYSCALLS = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}
+
+
+def _prctl(option: int, arg2=0) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(option, arg2, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
+
+
+def refuse_sockets() -> None:
+    """A seccomp filter: every later ``socket()`` (and io_uring) fails with EACCES.
+
+    The child's own socketpair already exists, and nothing else a module needs opens a socket; so
+    no network, no abstract Unix sockets, no loopback listeners -- also where bubblewrap is missing.
+    A system call from another ABI (x32, i386) is refused too, so it cannot dodge the numbers.
+    """
+    import ctypes
+    import errno
+    import platform
+
+    arch, nr_socket, nr_io_uring = SECCOMP_SYSCALLS[platform.machine()]
+    LD_ABS, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06
+    ALLOW, DENY = 0x7FFF0000, 0x00050000 | errno.EACCES
+    program = [  # (code, jump if true, jump if false, k); jumps count instructions skipped
+        (LD_ABS, 0, 0, 4),            # 0: arch
+        (JEQ, 1, 0, arch),            # 1: our ABI -> 3
+        (RET, 0, 0, DENY),            # 2
+        (LD_ABS, 0, 0, 0),            # 3: system call number
+        (JGE, 3, 0, 0x40000000),      # 4: x32 numbers -> 8
+        (JEQ, 2, 0, nr_socket),       # 5: -> 8
+        (JEQ, 1, 0, nr_io_uring),     # 6: -> 8
+        (RET, 0, 0, ALLOW),           # 7
+        (RET, 0, 0, DENY),            # 8
+    ]
+
+    class Instruction(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class Program(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_uint16), ("filter", ctypes.POINTER(Instruction))]
+
+    instructions = (Instruction * len(program))(*program)
+    fprog = Program(len(program), instructions)
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "seccomp filter refused")
+
+
 def apply_limits(limits: dict) -> None:
     """rlimits for this child and everything it starts; the parent also enforces wall time."""
     table = {
@@ -317,30 +371,107 @@ def apply_limits(limits: dict) -> None:
         "open_files": resource.RLIMIT_NOFILE,
         "processes": resource.RLIMIT_NPROC,
     }
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     for key, limit in table.items():
         value = limits.get(key)
         if value is not None:
             resource.setrlimit(limit, (int(value), int(value)))
 
 
-def run_child(sock, settings: dict) -> None:
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    apply_limits(settings.get("limits", {}))
+def run_child(sock, settings: dict, options: dict) -> None:
+    """Become a sandboxed child: own session, limits, the sandbox uid, no sockets; then serve."""
     try:
+        os.setsid()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        apply_limits(settings.get("limits", {}))
+        if options.get("uid") is not None:
+            os.setgroups([])
+            os.setgid(options["gid"])
+            os.setuid(options["uid"])
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+        if options.get("seccomp"):
+            refuse_sockets()
         Child(sock, settings).serve()
     finally:
         os._exit(0)
 
 
-def zygote(control_fd: int) -> None:
+def _descendants(root: int) -> list[int]:
+    children = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            found.append(pid)
+            todo.append(pid)
+    return found
+
+
+def kill_everything(options: dict) -> None:
+    """Kill every process the children started, however they detached, and reap them all.
+
+    The zygote is a subreaper, so orphans become its children: when ``waitpid`` says there are
+    none left, nothing a child started is still alive. In a PID namespace ``kill(-1)`` reaches all
+    of them at once (everyone but the namespace's init and the zygote itself); elsewhere the zygote
+    walks its descendants in /proc, repeatedly, as a fork bomb keeps making new ones.
+    """
+    while True:
+        if options.get("pid_namespace"):
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        else:
+            for pid in _descendants(os.getpid()):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            while os.waitpid(-1, os.WNOHANG) != (0, 0):
+                pass
+        except ChildProcessError:
+            break
+    for folder in options.get("wipe", []):  # bwrap's private /tmp and /dev/shm: nothing left for the next child
+        for entry in os.listdir(folder):
+            path = os.path.join(folder, entry)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    import shutil
+
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+
+def zygote(control_fd: int, options: dict) -> None:
     """Import torch once, then fork a fresh child per request.
 
     Stays single-threaded and never runs torch ops or student code itself, so every fork starts
     from the same clean state. Control messages are small JSON lines with the child's socket
-    attached as a file descriptor.
+    attached as a file descriptor. Not dumpable (children cannot ptrace it or read its memory),
+    a subreaper (it inherits and kills whatever the children leave behind), and it dies with the
+    grader.
     """
+    _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _prctl(PR_SET_DUMPABLE, 0)
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    import ctypes  # noqa: F401  -- needed after the fork, when the child may not read the disk
+    import platform  # noqa: F401
+
     import torch  # noqa: F401  -- the expensive import, paid once for all children
+    # torch imports these lazily (sympy, on some backward passes): import them here, once, rather
+    # than in every child -- where the sandbox uid may not even be able to read them.
+    import torch.fx.experimental.symbolic_shapes  # noqa: F401
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = socket.socket(fileno=control_fd)
@@ -354,25 +485,36 @@ def zygote(control_fd: int) -> None:
         request = json.loads(message)
         if request["op"] == "fork":
             child_sock = socket.socket(fileno=fds[0])
-            pid = os.fork()
-            if pid == 0:
-                control.close()
-                run_child(child_sock, request["settings"])
+            try:
+                pid = os.fork()
+            except OSError as exc:
+                reply = {"error": f"could not start a child: {exc}"}
+            else:
+                if pid == 0:
+                    control.close()
+                    run_child(child_sock, request["settings"], options)
+                reply = {"pid": pid}
             child_sock.close()
-            reply = {"pid": pid}
-        elif request["op"] == "wait":
+        elif request["op"] in ("wait", "kill"):
+            if request["op"] == "kill":
+                for kill in (os.killpg, os.kill):
+                    try:
+                        kill(request["pid"], signal.SIGKILL)
+                    except OSError:
+                        pass
             try:
                 _, status = os.waitpid(request["pid"], 0)
-                reply = {"status": status}
             except ChildProcessError:
-                reply = {"status": None}
+                status = None
+            kill_everything(options)
+            reply = {"status": status}
         else:
             reply = {"error": f"unknown op {request['op']!r}"}
         control.sendall(json.dumps(reply).encode() + b"\n")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--zygote":
-        zygote(int(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--zygote":
+        zygote(int(sys.argv[2]), json.loads(sys.argv[3]) if len(sys.argv) == 4 else {})
     else:
-        sys.exit("usage: child.py --zygote FD (started by the grader, not by hand)")
+        sys.exit("usage: child.py --zygote FD [OPTIONS] (started by the grader, not by hand)")

@@ -20,8 +20,8 @@ import torch
 
 from ..config import Limits
 from .child import dumps, loads, recv_frame, send_frame
+from .isolation import CHILD_SCRIPT, Isolation, announce, detect
 
-CHILD_SCRIPT = Path(__file__).with_name("child.py")
 ZYGOTE_START_TIMEOUT_S = 120
 
 
@@ -58,17 +58,29 @@ def _sandbox_environment() -> dict:
 
 
 class Zygote:
-    """A fork server: one ``import torch`` for all the children of a grading run or batch worker."""
+    """A fork server: one ``import torch`` for all the children of a grading run or batch worker.
 
-    def __init__(self, python: str = sys.executable):
+    It runs in the strongest isolation the machine allows (``isolation.detect``), announced once
+    on stderr. If a child manages to kill it, the next ``fork`` starts a fresh one.
+    """
+
+    def __init__(self, python: str = sys.executable, isolation: Isolation | None = None):
+        self.python = python
+        self.isolation = isolation or detect(python)
+        announce(self.isolation)
+        self._start()
+
+    def _start(self) -> None:
         ours, theirs = socket.socketpair()
+        options = json.dumps(self.isolation.zygote_options())
         self.process = subprocess.Popen(
-            [python, "-I", str(CHILD_SCRIPT), "--zygote", str(theirs.fileno())],
+            self.isolation.command(self.python, theirs.fileno(), options),
             pass_fds=[theirs.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             env=_sandbox_environment(),
+            cwd="/",
             start_new_session=True,
         )
         theirs.close()
@@ -77,25 +89,45 @@ class Zygote:
 
     def _ask(self, message: dict, fds=()) -> dict:
         self.control.settimeout(ZYGOTE_START_TIMEOUT_S)
-        socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
-        line = self.replies.readline(64 * 1024)
+        try:
+            socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
+            line = self.replies.readline(64 * 1024)
+        except OSError:
+            line = b""
         if not line:
             raise RuntimeError("the grading fork server stopped; rerun the command (see the README's troubleshooting)")
         return json.loads(line)
 
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
     def fork(self, settings: dict) -> tuple[int, socket.socket]:
+        if not self.alive():  # a child killed it (same uid without a separate sandbox uid)
+            self.close()
+            self._start()
         ours, theirs = socket.socketpair()
         try:
-            pid = self._ask({"op": "fork", "settings": settings}, [theirs.fileno()])["pid"]
+            reply = self._ask({"op": "fork", "settings": settings}, [theirs.fileno()])
         finally:
             theirs.close()
-        return pid, ours
+        if "pid" not in reply:
+            ours.close()
+            raise SandboxFatal(reply.get("error", "the fork server could not start a child"))
+        return reply["pid"], ours
 
     def wait(self, pid: int):
         return self._ask({"op": "wait", "pid": pid})["status"]
 
+    def kill(self, pid: int):
+        """Kill child ``pid`` and everything it started (inside the sandbox); return its exit status.
+
+        The zygote does the killing: in a PID namespace ``pid`` means nothing out here.
+        """
+        return self._ask({"op": "kill", "pid": pid})["status"]
+
     def close(self) -> None:
         try:
+            self.replies.close()
             self.control.close()
             self.process.wait(timeout=5)
         except (OSError, subprocess.TimeoutExpired):
@@ -159,6 +191,7 @@ class StudentComponent:
                 "address_space_bytes": self.limits.memory_mb << 20,
                 "file_size_bytes": self.limits.file_size_mb << 20,
                 "open_files": self.limits.open_files,
+                "processes": self.limits.processes,
             },
         }
         self._pid, self._sock = self.zygote.fork(settings)
@@ -226,13 +259,10 @@ class StudentComponent:
         """Kill the child and everything it started; return its exit status."""
         if self._sock is None:
             return None
-        pid, self._sock, self._pid = self._pid, None, None
+        pid, sock, self._sock, self._pid = self._pid, self._sock, None, None
+        sock.close()
         try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        try:
-            return self.zygote.wait(pid)
+            return self.zygote.kill(pid)
         except (OSError, RuntimeError, ValueError):
             return None
 

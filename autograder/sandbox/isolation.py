@@ -1,0 +1,195 @@
+"""How the fork server is walled off from the machine: bubblewrap where it works, a fallback where not.
+
+Two modes, chosen once per process (``AUTOGRADER_ISOLATION=auto|bwrap|fallback`` forces one):
+
+- ``bwrap``: the zygote runs inside bubblewrap with new PID, network, IPC, UTS and mount
+  namespaces. Only ``/usr``, the Python installation, the virtual environment and ``child.py`` are
+  visible (read-only); ``/tmp`` and ``/dev/shm`` are small tmpfs. Children forked by the zygote
+  inherit all of it. A root grader runs bwrap without a user namespace (one could map only uid 0)
+  and the zygote drops every child to a separate unprivileged uid, so a child can neither signal
+  nor trace the zygote; an unprivileged grader gets a user namespace instead (and the child keeps
+  its uid, so the zygote relies on PR_SET_DUMPABLE=0 and is restarted if a child kills it).
+- ``fallback``: no namespaces. When the grader runs as root, children drop to the separate
+  unprivileged uid right after the fork; otherwise they keep the grader's uid.
+
+In both modes each child gets rlimits and a seccomp filter that refuses ``socket()`` (see
+``child.py``), and the zygote kills every process a child started. What each mode does *not*
+isolate is written down in the README's "Security model".
+"""
+import functools
+import os
+import platform
+import pwd
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CHILD_SCRIPT = Path(__file__).with_name("child.py")
+SANDBOX_SCRIPT = "/sandbox/child.py"  # where child.py appears inside bubblewrap
+SANDBOX_USER = "autograder-sandbox"
+UID_RANGE = (65000, 65500)  # unnamed uids, one per grading process: RLIMIT_NPROC counts per uid
+TMPFS_BYTES = 64 << 20
+SECCOMP_ARCHES = ("x86_64", "aarch64")
+MODES = ("auto", "bwrap", "fallback")
+
+
+def _sandbox_ids() -> tuple[int, int] | None:
+    """The uid/gid student code runs as, or None when the grader is not root (it cannot switch).
+
+    ``AUTOGRADER_SANDBOX_UID`` or a user named ``autograder-sandbox`` choose it; otherwise an unnamed
+    uid from ``UID_RANGE`` derived from the pid, so parallel graders rarely share a process count.
+    """
+    if os.geteuid() != 0:
+        return None
+    if os.environ.get("AUTOGRADER_SANDBOX_UID"):
+        uid = int(os.environ["AUTOGRADER_SANDBOX_UID"])
+        return uid, uid
+    try:
+        entry = pwd.getpwnam(SANDBOX_USER)
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        uid = UID_RANGE[0] + os.getpid() % (UID_RANGE[1] - UID_RANGE[0])
+        return uid, uid
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """One way to launch the zygote, and the plain-words list of what it protects."""
+
+    mode: str  # "bwrap" or "fallback"
+    uid: int | None  # the uid student code runs as (None: the grader's own)
+    gid: int | None
+    seccomp: bool
+    notes: tuple = field(default=())
+
+    @property
+    def protections(self) -> list[str]:
+        found = []
+        if self.mode == "bwrap":
+            found.append("bubblewrap (no network, private PID/IPC/UTS namespaces, only /usr and Python visible read-only)")
+        else:
+            found.append("no namespaces (bubblewrap unavailable): the network and world-readable files are reachable")
+        found.append(f"uid {self.uid}" if self.uid is not None else "the grader's own uid")
+        found.append("rlimits (CPU, memory, processes, file size, open files)")
+        found.append("seccomp: socket() refused" if self.seccomp else "no seccomp filter")
+        return found
+
+    def describe(self) -> str:
+        text = f"autograder: sandbox mode {self.mode}: " + "; ".join(self.protections)
+        return text + "".join(f"\nautograder: {note}" for note in self.notes)
+
+    def zygote_options(self) -> dict:
+        """What the zygote needs to know to set up each child (see ``child.zygote``)."""
+        return {
+            "uid": self.uid,
+            "gid": self.gid,
+            "seccomp": self.seccomp,
+            "pid_namespace": self.mode == "bwrap",
+            "wipe": ["/tmp", "/dev/shm"] if self.mode == "bwrap" else [],
+        }
+
+    def command(self, python: str, control_fd: int, options: str) -> list[str]:
+        """argv that starts the zygote (``child.py --zygote FD OPTIONS``) in this mode."""
+        if self.mode == "fallback":
+            return [python, "-I", str(CHILD_SCRIPT), "--zygote", str(control_fd), options]
+        argv = ["bwrap"]
+
+        made = {"/"}
+
+        def bind(path: Path, target: str):
+            # Parents bwrap creates are mode 700: make them 755 so the sandbox uid can walk to
+            # the bound folder even where the host's is private (pyenv under /root).
+            for parent in reversed(Path(target).parents):
+                if str(parent) not in made:
+                    made.add(str(parent))
+                    argv.extend(["--perms", "0755", "--dir", str(parent)])
+            argv.extend(["--ro-bind", str(path), target])
+
+        if self.uid is None:  # an unprivileged grader: bwrap needs a user namespace
+            argv += ["--unshare-all", "--unshare-user", "--disable-userns"]
+        else:  # root: no user namespace (it could map only uid 0); the zygote drops each child to self.uid
+            argv += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+        argv += ["--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr"]
+        for link in ("bin", "lib", "lib64", "sbin"):
+            if Path("/", link).is_symlink():
+                argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
+            elif Path("/", link).is_dir():
+                argv += ["--ro-bind", f"/{link}", f"/{link}"]
+        for root in _python_roots(python):
+            bind(root, str(root))
+        bind(CHILD_SCRIPT, SANDBOX_SCRIPT)
+        argv += ["--proc", "/proc", "--dev", "/dev",
+                 "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+                 "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
+        for device in sorted(Path("/dev").glob("nvidia*")):  # --device cuda
+            argv += ["--dev-bind", str(device), str(device)]
+        if Path("/dev/nvidiactl").exists():
+            argv += ["--ro-bind", "/sys", "/sys"]
+        argv += ["--chdir", "/tmp", "--", python, "-I", SANDBOX_SCRIPT, "--zygote", str(control_fd), options]
+        return argv
+
+
+def _python_roots(python: str) -> list[Path]:
+    """The folders the interpreter and its packages live in: the venv and the base installation."""
+    roots = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}
+    executable = Path(python)
+    roots.add(executable.resolve().parent.parent)
+    if executable.is_symlink() or executable.parent.parent != executable.resolve().parent.parent:
+        roots.add(executable.absolute().parent.parent)
+    ordered = sorted(roots, key=lambda p: len(p.parts))
+    return [r for i, r in enumerate(ordered) if not any(r.is_relative_to(o) for o in ordered[:i])]
+
+
+def _bwrap_works(isolation: Isolation, python: str) -> str | None:
+    """None if a trial sandbox starts Python; else why not, in a few words."""
+    if shutil.which("bwrap") is None:
+        return "bwrap is not installed (Debian: apt-get install bubblewrap)"
+    argv = isolation.command(python, 0, "{}")
+    probe = "import os, sys\n"
+    if isolation.uid is not None:
+        probe += f"os.setgroups([]); os.setgid({isolation.gid}); os.setuid({isolation.uid})\n"
+    probe += "[os.listdir(p) for p in sys.path if os.path.isdir(p)]\n"
+    argv = argv[: argv.index("--") + 1] + [python, "-I", "-c", probe]
+    try:
+        done = subprocess.run(argv, capture_output=True, timeout=30, cwd="/")
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bwrap could not start ({exc})"
+    if done.returncode != 0:
+        reason = done.stderr.decode(errors="replace").strip().splitlines()
+        return f"bwrap failed ({reason[-1] if reason else f'status {done.returncode}'})"
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def detect(python: str = sys.executable, requested: str | None = None) -> Isolation:
+    """The strongest mode this machine allows (or the one ``AUTOGRADER_ISOLATION`` asks for)."""
+    requested = requested or os.environ.get("AUTOGRADER_ISOLATION", "auto")
+    if requested not in MODES:
+        raise ValueError(f"AUTOGRADER_ISOLATION={requested!r}: expected one of {', '.join(MODES)}")
+    ids = _sandbox_ids()
+    uid, gid = ids if ids else (None, None)
+    seccomp = sys.platform == "linux" and platform.machine() in SECCOMP_ARCHES
+    notes = []
+    if requested != "fallback":
+        candidate = Isolation("bwrap", uid, gid, seccomp)
+        problem = _bwrap_works(candidate, python)
+        if problem is None:
+            return candidate
+        if requested == "bwrap":
+            raise RuntimeError(f"AUTOGRADER_ISOLATION=bwrap, but {problem}")
+        notes.append(problem)
+    if uid is None:
+        notes.append("not running as root, so student code keeps the grader's uid")
+    return Isolation("fallback", uid, gid, seccomp, tuple(notes))
+
+
+_announced = set()
+
+
+def announce(isolation: Isolation) -> None:
+    """Say once per process, on stderr, which protections are active."""
+    if isolation not in _announced:
+        _announced.add(isolation)
+        print(isolation.describe(), file=sys.stderr, flush=True)
