@@ -33,7 +33,7 @@ CONFIG_OPTION = typer.Option(None, "--config", help="grading_config.yaml (defaul
 
 @app.command()
 def grade(
-    submission: Path = typer.Argument(..., help="folder with the student's modules (or one folder down)"),
+    submission: Path = typer.Argument(..., help="folder (or .zip) with the student's modules (or one folder down)"),
     results: Path = typer.Option(Path("results.json"), "--results", help="where to write Gradescope's results.json"),
     config: Optional[Path] = CONFIG_OPTION,
     device: str = typer.Option("cpu", "--device", help="cpu or cuda: where student modules run"),
@@ -53,6 +53,8 @@ def grade(
     write_results_json(graded, results, loaded.gradescope.hidden_visibility)
     if report:
         write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
+    for note in graded.notes:
+        typer.echo(f"note: {note}", err=True)
     for name, (score, max_score) in graded.component_scores().items():
         typer.echo(f"{name:<14} {score:>6g} / {max_score:g}")
     typer.echo(f"{'total':<14} {graded.score:>6g} / {graded.max_score:g}   ({time.monotonic() - started:.1f} s) -> {results}")
@@ -61,16 +63,49 @@ def grade(
 @app.command()
 def release(
     solutions: Path = typer.Option(REPO_ROOT / "solutions" / "unet", "--solutions", help="the reference package"),
-    out: Path = typer.Option(REPO_ROOT / "assignments" / "unet", "--out", help="where the student stubs go"),
+    out: Optional[Path] = typer.Option(
+        None, "--out", help="write the full student release here (stubs, notebook, public checks, README)"),
+    nbgrader: Optional[Path] = typer.Option(
+        None, "--nbgrader", help="an nbgrader course folder: lay out source/ASSIGNMENT/ and nbgrader_config.py"),
+    assignment: str = typer.Option("unet", "--assignment", help="the assignment's name in the nbgrader course"),
+    config: Optional[Path] = CONFIG_OPTION,
 ):
-    """Generate the student stubs from the reference solution."""
-    from .release import release_stubs
+    """Release the exercise. Without options: regenerate the stubs in assignments/unet/."""
+    from .release import release_nbgrader, release_stubs, release_student
 
     try:
-        written = release_stubs(solutions, out)
+        if out is None and nbgrader is None:
+            target = REPO_ROOT / "assignments" / "unet"
+            written = release_stubs(solutions, target)
+            typer.echo(f"wrote {len(written)} stub modules to {target}")
+        if out is not None:
+            written = release_student(out, solutions=solutions, config=config)
+            typer.echo(f"wrote the student release ({len(written)} files) to {out}; "
+                       f"students run `python check.py` there")
+        if nbgrader is not None:
+            written = release_nbgrader(nbgrader, assignment, solutions=solutions, config=config)
+            typer.echo(f"wrote {nbgrader / 'source' / assignment} ({len(written)} files); next: "
+                       f"`nbgrader generate_assignment {assignment}` in {nbgrader}")
     except AutograderError as error:
         fail(str(error))
-    typer.echo(f"wrote {len(written)} stub modules to {out}")
+
+
+@app.command()
+def check(
+    path: Path = typer.Argument(Path("."), help="the folder with the modules (or the release folder above it)"),
+    only: Optional[str] = typer.Option(None, "--only", help="check just this component, e.g. ResBlock"),
+    data: Optional[Path] = typer.Option(None, "--data", help="a release's public_checks.json (default: found "
+                                        "beside PATH, else computed from the reference)"),
+    config: Optional[Path] = CONFIG_OPTION,
+):
+    """Run the PUBLIC checks on a folder, in seconds: per component pass/fail, smallest failing input, hint."""
+    from .public_check import run_public_checks
+
+    try:
+        code = run_public_checks(path, only=only, data=data, config=config)
+    except AutograderError as error:
+        fail(str(error))
+    raise typer.Exit(ExitCode.OK if code == 0 else ExitCode.FAILURES)
 
 
 @app.command()
@@ -108,6 +143,25 @@ def batch(
     except AutograderError as error:
         fail(str(error))
     raise typer.Exit(summary.exit_code)
+
+
+export_app = typer.Typer(no_args_is_help=True, help="Export the grader for a course platform.")
+app.add_typer(export_app, name="export")
+
+
+@export_app.command("gradescope")
+def export_gradescope(
+    bundle: Path = typer.Argument(..., help="the autograder zip to write, e.g. autograder.zip"),
+    config: Optional[Path] = CONFIG_OPTION,
+):
+    """Build Gradescope's autograder zip (setup.sh, run_autograder, grader, config, reference)."""
+    from .release.gradescope import build_gradescope_bundle
+
+    try:
+        written = build_gradescope_bundle(bundle, config=config)
+    except AutograderError as error:
+        fail(str(error))
+    typer.echo(f"wrote {written}: upload it as the assignment's autograder (it holds the hidden reference)")
 
 
 def main() -> None:  # pragma: no cover - console entry point

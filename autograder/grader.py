@@ -47,7 +47,8 @@ class Grader:
         path = Path(path)
         report = GradingReport(submission=path.name)
         try:
-            submission = read_submission(path, self.config.limits.max_source_kb * 1024)
+            limits = self.config.limits
+            submission = read_submission(path, limits.max_source_kb * 1024, limits.max_submission_mb << 20)
         except SubmissionError as error:
             if not path.exists():
                 raise
