@@ -1,0 +1,2 @@
+while True:  # an endless loop at import time
+    pass

@@ -1,0 +1,266 @@
+"""Hostile submissions are contained: only the attacked component loses points, nothing leaks.
+
+Every attack in ``tests/hostile/`` is appended to the reference ``attention.py``, so it runs in the
+children of SelfAttention and AttnResBlock (both live in that module). Each test asserts that the
+other components keep full marks, that the attack did not win points it should not, that nothing
+outside the output folder changed, and that no process of the sandbox uid is left behind.
+"""
+import json
+import os
+import shutil
+import socket
+import uuid
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from autograder.cli import app
+from autograder.grader import Grader
+from autograder.sandbox.isolation import detect
+
+from .conftest import SOLUTIONS
+
+HOSTILE = Path(__file__).with_name("hostile")
+ATTACKED = {"SelfAttention", "AttnResBlock"}
+WRONG = '''
+_reference_forward = SelfAttention.forward
+
+
+def _wrong_forward(self, x, return_weights=False):
+    result = _reference_forward(self, x, return_weights)
+    if return_weights:
+        return result[0] * 2, result[1]
+    return result * 2
+
+
+SelfAttention.forward = _wrong_forward
+'''
+MODE = detect().mode
+
+
+@dataclass(frozen=True)
+class Attack:
+    name: str
+    outcome: str  # "zero": both attacked components score 0; "loses": SelfAttention < max; "any"
+    message: str = ""  # a phrase the student sees on the attacked checks
+    needs_bwrap: bool = False  # contained only with bubblewrap (see README "Security model")
+
+
+ATTACKS = [
+    Attack("hang", "zero", "killed after 3 s in importing attention.py"),
+    Attack("memory_bomb", "zero", "MemoryError"),
+    Attack("fork_bomb", "zero", "killed after 3 s"),
+    Attack("detached_grandchild", "any"),
+    Attack("segfault", "zero", "segmentation fault"),
+    Attack("syntax_error", "zero", "SyntaxError"),
+    Attack("os_exit", "zero", "exited with status 0"),
+    Attack("system_exit", "zero", "SystemExit"),
+    Attack("read_solutions", "zero", "no reference found", needs_bwrap=True),
+    Attack("write_files", "any"),
+    Attack("loopback_socket", "any"),
+    Attack("tamper_zygote", "any"),
+    Attack("cheat_fake_json", "loses"),
+    Attack("cheat_patch_compare", "loses"),
+    Attack("cheat_torch_function_mode", "loses"),
+    Attack("cheat_tensor_subclass", "loses"),
+    Attack("cheat_find_reference", "loses"),
+]
+
+
+def fast_config(config):
+    """The project's config with one example per check and low limits: a hang costs 3 s, not 30."""
+    limits = config.limits.model_copy(update={
+        "call_timeout_s": 3, "component_timeout_s": 30, "cpu_s": 20, "memory_mb": 1024,
+        "processes": 48, "file_size_mb": 1, "open_files": 64,
+    })
+    components = {
+        name: {check: s.model_copy(update={"max_examples": 1}) for check, s in checks.items()}
+        for name, checks in config.components.items()
+    }
+    return config.model_copy(update={"limits": limits, "components": components})
+
+
+@pytest.fixture(scope="module")
+def hostile_grader(config):
+    with Grader(fast_config(config)) as shared:
+        yield shared
+
+
+@pytest.fixture
+def listener():
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.5)
+    yield server
+    server.close()
+
+
+def sandbox_processes(grader) -> list[int]:
+    """Live processes of the sandbox uid (only meaningful when children run as a uid of their own)."""
+    uid = grader.zygote.isolation.uid if grader.zygote else None
+    if uid is None:
+        return []
+    found = []
+    for entry in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{entry}/status").read_text()
+        except (OSError, ValueError):
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("Uid", "").split()[:1] == [str(uid)] and fields.get("State", "").split()[:1] != ["Z"]:
+            found.append(int(entry))
+    return found
+
+
+def tree_snapshot(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
+def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path, attack):
+    if attack.needs_bwrap and MODE != "bwrap":
+        pytest.skip("reading world-readable files is contained only with bubblewrap")
+    out = tmp_path / "out"
+    out.mkdir()
+    marker = f"hostile-{uuid.uuid4().hex}"
+    source = (HOSTILE / f"{attack.name}.py").read_text()
+    for key, value in {"@PORT@": str(listener.getsockname()[1]), "@SOLUTIONS@": str(SOLUTIONS),
+                       "@OUT@": str(out), "@SUBMISSION@": str(tmp_path / "submission"), "@MARKER@": marker}.items():
+        source = source.replace(key, value)
+    reference = (SOLUTIONS / "attention.py").read_text()
+    wrong = WRONG if attack.name.startswith("cheat_") else ""
+    submission = make_submission({"attention": reference + wrong + "\n" + source})
+    solutions_before = tree_snapshot(SOLUTIONS)
+    submission_before = tree_snapshot(submission)
+
+    report = hostile_grader.grade(submission)
+
+    scores = report.component_scores()
+    for name, (score, max_score) in scores.items():
+        if name not in ATTACKED:
+            assert score == max_score, f"{attack.name}: {name} lost points ({score}/{max_score})"
+    outputs = "\n".join(c.output for c in report.checks if c.component in ATTACKED)
+    if attack.outcome == "zero":
+        assert [scores[n][0] for n in sorted(ATTACKED)] == [0, 0], f"{attack.name}: {scores}"
+        assert attack.message in outputs, f"{attack.name}: expected {attack.message!r} in:\n{outputs[:2000]}"
+    elif attack.outcome == "loses":
+        score, max_score = scores["SelfAttention"]
+        assert score < max_score, f"{attack.name}: the cheat won SelfAttention {score}/{max_score}"
+    with pytest.raises(socket.timeout):
+        listener.accept()  # the loopback listener heard nothing
+    assert list(out.iterdir()) == []
+    assert not Path("results.json").exists() or "stolen" not in Path("results.json").read_text()
+    assert tree_snapshot(SOLUTIONS) == solutions_before
+    assert tree_snapshot(submission) == submission_before
+    if MODE == "bwrap":
+        assert not Path("/tmp", marker).exists()
+    assert sandbox_processes(hostile_grader) == [], f"{attack.name}: processes left behind"
+
+
+def test_grading_goes_on_after_the_fork_server_is_attacked(hostile_grader, make_submission):
+    """After a hostile submission, the next (clean) one in the same grader gets full marks."""
+    source = (SOLUTIONS / "attention.py").read_text() + (HOSTILE / "tamper_zygote.py").read_text()
+    attacked = make_submission({"attention": source})
+    hostile_grader.grade(attacked)
+    shutil.rmtree(attacked)
+    report = hostile_grader.grade(make_submission())
+    assert report.score == report.max_score
+
+
+# --- bad input to the CLI ------------------------------------------------------------------------
+
+@pytest.fixture
+def fast_config_file(config, tmp_path) -> Path:
+    data = fast_config(config).model_dump(exclude={"source_path"}, exclude_none=True)
+    data["reference"] = str(SOLUTIONS)
+    path = tmp_path / "grading_config.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def grade_cli(*args) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["grade", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def results_of(path: Path) -> dict:
+    return {t["name"]: t["score"] for t in json.loads(path.read_text())["tests"]}
+
+
+def test_a_zip_of_the_reference_gets_full_marks(tmp_path, fast_config_file):
+    archive = tmp_path / "sub.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for module in SOLUTIONS.glob("*.py"):
+            zipped.write(module, f"my_unet/{module.name}")
+        zipped.writestr("__MACOSX/my_unet/._unet.py", b"\x00\x05\x16\x07junk")
+    results = tmp_path / "out" / "results.json"
+    code, stdout, _ = grade_cli(archive, "--results", results, "--config", fast_config_file)
+    assert code == 0
+    assert "total             100 / 100" in stdout
+
+
+@pytest.mark.parametrize("entry", ["../escaped.py", "/tmp/escaped.py"])
+def test_a_zip_with_an_unsafe_path_is_refused_and_written_nowhere(tmp_path, fast_config_file, entry):
+    archive = tmp_path / "inner" / "sub.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("unet.py", "x = 1\n")
+        zipped.writestr(entry, "print('escaped')\n")
+    results = tmp_path / "out" / "results.json"
+    code, _, stderr = grade_cli(archive, "--results", results, "--config", fast_config_file)
+    assert code == 0 and "unsafe path" in stderr
+    assert set(results_of(results).values()) == {0}
+    assert not (tmp_path / "escaped.py").exists() and not Path("/tmp/escaped.py").exists()
+
+
+@pytest.mark.parametrize("junk", [b"PK\x03\x04 this is not really a zip", b"\x00" * 100])
+def test_a_junk_zip_is_one_clear_message(tmp_path, fast_config_file, junk):
+    archive = tmp_path / "sub.zip"
+    archive.write_bytes(junk)
+    results = tmp_path / "out" / "results.json"
+    code, _, stderr = grade_cli(archive, "--results", results, "--config", fast_config_file)
+    assert code == 0 and "not a readable zip file" in stderr
+    assert set(results_of(results).values()) == {0}
+
+
+def test_a_notebook_instead_of_modules_says_how_to_export(tmp_path, fast_config_file):
+    folder = tmp_path / "sub"
+    folder.mkdir()
+    (folder / "unet.ipynb").write_text('{"cells": []}')
+    results = tmp_path / "out" / "results.json"
+    for path in (folder, folder / "unet.ipynb"):
+        code, _, stderr = grade_cli(path, "--results", results, "--config", fast_config_file)
+        assert code == 0 and "a notebook, not modules" in stderr
+        assert set(results_of(results).values()) == {0}
+
+
+def test_a_missing_path_is_one_error_line(tmp_path):
+    code, _, stderr = grade_cli(tmp_path / "nope", "--results", tmp_path / "r.json")
+    assert code == 2 and stderr.count("\n") == 1 and stderr.startswith("error: ")
+    assert "Traceback" not in stderr
+
+
+def test_bad_files_zero_only_their_component(hostile_grader, make_submission, tmp_path):
+    """Non-UTF-8 source, a 2 GB (sparse) module and a link to a file outside: each a clear message."""
+    submission = make_submission()
+    (submission / "attention.py").write_bytes(b"# caf\xe9\nx = 1\n")
+    big = submission / "up_block.py"
+    big.unlink()
+    with open(big, "wb") as handle:
+        handle.truncate(2 << 30)
+    (submission / "down_block.py").unlink()
+    (submission / "down_block.py").symlink_to(SOLUTIONS / "down_block.py")
+    report = hostile_grader.grade(submission)
+    scores = report.component_scores()
+    messages = {c.component: c.output for c in report.checks if not c.passed}
+    assert "not UTF-8" in messages["SelfAttention"] and "not UTF-8" in messages["AttnResBlock"]
+    assert "over the 512 KiB limit" in messages["UpBlock"]
+    assert "is a link" in messages["DownBlock"]
+    for name in ("SelfAttention", "AttnResBlock", "UpBlock", "DownBlock", "Integration"):
+        assert scores[name][0] == 0, name
+    for name in ("TimeEmbedding", "ResBlock", "SimpleUNet"):
+        assert scores[name][0] == scores[name][1], name
