@@ -1,0 +1,146 @@
+"""The student release: nothing hidden in it, check.py runs with torch alone, green on the reference
+and red on the right component for a known mistake; the notebook runs on a correct solution."""
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from typer.testing import CliRunner
+
+from autograder.checks import bind
+from autograder.cli import app
+from autograder.config import load_config
+from autograder.release import release_student, solution_lines
+from autograder.release.notebook import NOTEBOOK, PREDICT, notebook_solution_lines
+
+from .release_support import ROOT, SOLUTIONS, fast_config, isolated_env
+
+# check.py must run where the autograder package does not exist
+WITHOUT_AUTOGRADER = ("import runpy, sys; sys.modules['autograder'] = None; sys.argv = ['check.py'] + sys.argv[1:]; "
+                      "runpy.run_path('check.py', run_name='__main__')")
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("release")
+    config = fast_config(folder)
+    release_student(folder / "student", config=config)
+    return folder / "student"
+
+
+def _texts(folder):
+    return {path: path.read_text(encoding="utf-8") for path in folder.rglob("*") if path.is_file()}
+
+
+def test_release_has_stubs_notebook_checks_and_readme(released):
+    names = {p.relative_to(released).as_posix() for p in released.rglob("*") if p.is_file()}
+    assert {"README.md", "check.py", "public_checks.json", NOTEBOOK, "unet/res_block.py", "unet/unet.py"} <= names
+    assert not any("hypothesis" in n or n.endswith(".pyc") for n in names)
+
+
+def test_nothing_hidden_reaches_the_release(released):
+    texts = _texts(released)
+    lines = {line.strip() for text in texts.values() for line in text.splitlines()}
+    everything = "\n".join(texts.values())
+    secrets = notebook_solution_lines()
+    for solution in SOLUTIONS.glob("*.py"):
+        secrets += solution_lines(solution.read_text())
+    secrets = [s for s in secrets if len(re.findall(r"\w+", s)) >= 2]  # not `)` or `else:`: they say nothing
+    leaked = [s for s in secrets if s in lines or (len(s) >= 25 and s in everything)]
+    assert leaked == []
+
+    config = load_config(ROOT / "grading_config.yaml")
+    bound = bind(config)
+    public_ids = {c.id for c, s in bound if s.visibility == "public"}
+    hidden = [(c, s) for c, s in bound if s.visibility == "hidden"]
+    assert hidden, "the config has hidden checks to look for"
+    assert [c.name for c, _ in hidden if c.name in everything] == []
+    # ids as identifiers (forward_matches, softmax_rows), unless the contract itself uses the word (skip_channels)
+    stubs = "\n".join(p.read_text() for p in (ROOT / "assignments" / "unet").glob("*.py"))
+    ids = {c.id for c, _ in hidden if "_" in c.id and c.id not in public_ids and c.id not in stubs}
+    assert len(ids) > 5 and sorted(i for i in ids if i in everything) == []
+    for tolerance_key in ("relative_floor", "float_error_factor", "tolerance"):
+        assert tolerance_key not in everything
+
+
+def _run_check(folder, *args):
+    return subprocess.run([sys.executable, "-c", WITHOUT_AUTOGRADER, *args], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _student_copy(released, tmp_path, edits=None):
+    folder = tmp_path / "student"
+    shutil.copytree(released, folder)
+    for path in SOLUTIONS.glob("*.py"):
+        shutil.copy(path, folder / "unet" / path.name)
+    for module, (find, replace) in (edits or {}).items():
+        target = folder / "unet" / f"{module}.py"
+        source = target.read_text()
+        assert source.count(find) == 1, f"{find!r} in {module}.py"
+        target.write_text(source.replace(find, replace))
+    return folder
+
+
+def test_check_is_red_on_the_stubs(released):
+    result = _run_check(released, "--only", "ResBlock")
+    assert result.returncode == 1
+    assert "FAIL ResBlock" in result.stdout and "not implemented yet" in result.stdout
+
+
+def test_check_is_green_on_the_reference(released, tmp_path):
+    result = _run_check(_student_copy(released, tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "8/8 components pass their public checks" in result.stdout
+
+
+def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tmp_path):
+    folder = _student_copy(released, tmp_path, {"res_block": (
+        "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)", "self.norm1 = nn.GroupNorm(8, in_channels)")})
+    result = _run_check(folder)
+    assert result.returncode == 1
+    report = result.stdout
+    assert "FAIL ResBlock" in report and "must be divisible by num_groups (8)" in report
+    assert "Smallest failing input: ResBlock(" in report
+    for unaffected in ("TimeEmbedding", "SelfAttention"):
+        assert f"ok   {unaffected}" in report
+    assert "DownBlock uses your ResBlock" in report
+
+
+def test_check_reports_a_swapped_pair_on_downblock_only(released, tmp_path):
+    folder = _student_copy(released, tmp_path, {"down_block": ("return self.down(h), h", "return h, self.down(h)")})
+    result = _run_check(folder, "--only", "DownBlock")
+    assert result.returncode == 1
+    assert "FAIL DownBlock" in result.stdout and "wrong order" in result.stdout
+
+
+def test_cli_check_uses_the_release_data(released, tmp_path):
+    folder = _student_copy(released, tmp_path)
+    result = CliRunner().invoke(app, ["check", str(folder / "unet"), "--only", "UpBlock"])
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_release_out_refuses_a_folder_that_is_not_a_release(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(app, ["release", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "not empty" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_notebook_runs_on_a_correct_solution_and_the_prediction_is_right(released, tmp_path, monkeypatch):
+    from nbclient import NotebookClient
+
+    folder = _student_copy(released, tmp_path)
+    notebook = nbformat.read(str(folder / NOTEBOOK), as_version=4)
+    cleared = [c for c in notebook.cells if "raise NotImplementedError()" in c.source]
+    assert len(cleared) == 1
+    cleared[0].source = PREDICT  # the instructor's answer, markers and all (they are comments)
+    for name, value in isolated_env(tmp_path / "jupyter").items():
+        monkeypatch.setenv(name, value)  # kernel connection files and configs stay in tmp_path
+    client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    client.execute()
+    outputs = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
+    assert "you predicted" not in outputs and outputs.count("as predicted") == 7
+    assert "(expected 1,424,460)" in outputs and "total        1,424,460" in outputs
+    assert "8/8 components pass" in outputs
