@@ -234,11 +234,12 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
                 worker = by_handle[handle]
                 if worker not in workers:
                     continue
-                if handle is worker.connection:
+                # read everything the worker sent before looking at whether it died
+                while worker.connection.poll():
                     try:
                         kind, payload = worker.connection.recv()
                     except (EOFError, OSError):
-                        continue  # the sentinel will report the death
+                        break  # the sentinel reports the death
                     if kind == "ready":
                         worker.ready = True
                         continue
@@ -246,6 +247,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
                     on_outcome(payload)
                     if pending:
                         worker.give(*pending.pop())
+                if handle is worker.connection or worker.process.is_alive():
                     continue
                 worker.process.join()
                 if not worker.ready:
