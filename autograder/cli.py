@@ -129,7 +129,7 @@ def batch(
         except ImportError as error:
             fail(f"nbgrader course grading is not available in this version ({error})")
         try:
-            code = grade_course(nbgrader, assignment, out, jobs, regrade)
+            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config)
         except AutograderError as error:
             fail(str(error))
         raise typer.Exit(int(code or 0))
