@@ -75,7 +75,8 @@ def student_readme() -> str:
     python {CHECK_SCRIPT} --only ResBlock # one component
     python {CHECK_SCRIPT} path/to/unet    # another folder with your modules
 
-You need Python 3.10+ and torch (`pip install torch`), nothing else. In a few seconds it prints,
+`{CHECK_SCRIPT}` needs Python 3.10+ and torch (`pip install torch`), nothing else; the notebook also
+needs Jupyter and matplotlib (`pip install jupyter matplotlib`). In a few seconds it prints,
 per component, which public checks pass; for a failure, the smallest input that fails and a hint.
 It exits 0 when everything passes.
 
