@@ -1,12 +1,15 @@
 """The bank of known submissions: real mistakes (each must lose points on exactly its component)
 and correct-but-different implementations (each must get full marks).
 
-A mutant is the reference with one textual edit, so each entry reads as the mistake itself.
+A mutant is the reference with one textual edit (or a few, in one module, where the mistake needs
+them), so each entry reads as the mistake itself. Equivalents that are easier to read as a whole
+file live in ``tests/data/equivalents/<name>/<module>.py``.
 """
 from dataclasses import dataclass
 from pathlib import Path
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions" / "unet"
+EQUIVALENT_FILES = Path(__file__).resolve().parent / "data" / "equivalents"
 
 
 @dataclass(frozen=True)
@@ -16,25 +19,156 @@ class Mutant:
     find: str
     replace: str
     component: str | None  # the component that must lose points; None: correct, full marks
+    also: tuple[tuple[str, str], ...] = ()  # further (find, replace) edits in the same module
 
     def replacements(self) -> dict[str, str]:
         source = (SOLUTIONS / f"{self.module}.py").read_text()
-        count = source.count(self.find)
-        if count != 1:
-            raise AssertionError(f"mutant {self.name!r}: {self.find!r} occurs {count} times in {self.module}.py")
-        return {self.module: source.replace(self.find, self.replace)}
+        for find, replace in ((self.find, self.replace),) + self.also:
+            count = source.count(find)
+            if count != 1:
+                raise AssertionError(f"mutant {self.name!r}: {find!r} occurs {count} times in {self.module}.py")
+            source = source.replace(find, replace)
+        return {self.module: source}
 
+
+@dataclass(frozen=True)
+class WholeFiles:
+    """A submission whose modules under ``tests/data/equivalents/<folder>/`` replace the reference's."""
+
+    name: str
+    folder: str
+    component: str | None = None
+
+    def replacements(self) -> dict[str, str]:
+        files = sorted((EQUIVALENT_FILES / self.folder).glob("*.py"))
+        if not files:
+            raise AssertionError(f"{self.name!r}: no modules under {EQUIVALENT_FILES / self.folder}")
+        return {f.stem: f.read_text() for f in files}
+
+
+TE, RB, DB, UB, UN, SA, AR = ("TimeEmbedding", "ResBlock", "DownBlock", "UpBlock", "SimpleUNet",
+                              "SelfAttention", "AttnResBlock")
+_TIME = "h = h + self.time_mlp(t_emb)[:, :, None, None]"
+_SCALE = "scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(C)"
+_BACK = "attn = torch.matmul(weights, v).transpose(1, 2).reshape(B, C, H, W)"
 
 MUTANTS = [
-    Mutant("softmax over the queries", "attention",
-           "weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=1)", "SelfAttention"),
+    # TimeEmbedding and sinusoidal_embedding
+    Mutant("sinusoid denominator dim/2 instead of dim/2 - 1", "time_embedding",
+           "scale = math.log(10000.0) / (half - 1)", "scale = math.log(10000.0) / half", TE),
+    Mutant("cosines before sines", "time_embedding",
+           "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
+           "torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)", TE),
+    Mutant("sin and cos interleaved instead of concatenated", "time_embedding",
+           "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
+           "torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)", TE),
+    Mutant("growing frequencies (sign of the exponent)", "time_embedding",
+           "torch.arange(half, device=t.device) * -scale", "torch.arange(half, device=t.device) * scale", TE),
+    Mutant("time MLP without SiLU", "time_embedding", "            nn.SiLU(),\n", "", TE),
+    Mutant("time MLP's second Linear to dim", "time_embedding",
+           "nn.Linear(dim * 4, dim * 4)", "nn.Linear(dim * 4, dim)", TE),
+    # ResBlock
+    Mutant("relu after conv1 instead of before", "res_block",
+           "h = self.conv1(torch.relu(self.norm1(x)))", "h = torch.relu(self.conv1(self.norm1(x)))", RB),
+    Mutant("no time injection", "res_block", _TIME, "h = h", RB),
+    Mutant("time added after conv2", "res_block", _TIME, "h = h",
+           RB, also=(("return h + self.skip(x)", "return h + self.time_mlp(t_emb)[:, :, None, None] + self.skip(x)"),)),
+    Mutant("no residual", "res_block", "return h + self.skip(x)", "return h", RB),
+    Mutant("residual adds skip(norm1(x))", "res_block",
+           "return h + self.skip(x)", "return h + self.skip(self.norm1(x))", RB),
+    Mutant("skip conv even when in == out", "res_block", "if in_channels != out_channels:", "if True:", RB),
+    Mutant("norm2 where norm1 belongs", "res_block",
+           "h = self.conv1(torch.relu(self.norm1(x)))", "h = self.conv1(torch.relu(self.norm2(x)))", RB),
+    Mutant("residual added in place into x (skip is Identity)", "res_block",
+           "return h + self.skip(x)", "return self.skip(x).add_(h)", RB),
+    Mutant("time embedding not broadcast over H, W", "res_block", _TIME, "h = h + self.time_mlp(t_emb)", RB),
     Mutant("chapter's GroupNorm(8, C) in ResBlock", "res_block",
            "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)",
-           "self.norm1 = nn.GroupNorm(8, in_channels)", "ResBlock"),
+           "self.norm1 = nn.GroupNorm(8, in_channels)", RB),
+    # DownBlock
+    Mutant("returns (h, down(h))", "down_block", "return self.down(h), h", "return h, self.down(h)", DB),
+    Mutant("skip taken after downsampling", "down_block", "return self.down(h), h",
+           "return self.down(h), self.down(h)", DB),
+    Mutant("downsampling conv with stride 1", "down_block", "self.down = nn.Conv2d(out_channels, out_channels, 3, stride=2",
+           "self.down = nn.Conv2d(out_channels, out_channels, 3, stride=1", DB),
+    # UpBlock
+    Mutant("concat order [skip, up(x)]", "up_block",
+           "torch.cat([h, skip], dim=1)", "torch.cat([skip, h], dim=1)", UB),
+    Mutant("chapter's ResBlock(out_channels * 2) ignores skip_channels", "up_block",
+           "self.res = ResBlock(out_channels + skip_channels,", "self.res = ResBlock(out_channels * 2,", UB),
+    Mutant("upsampling ConvTranspose2d(kernel 2)", "up_block",
+           "self.up = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)",
+           "self.up = nn.ConvTranspose2d(in_channels, out_channels, 2, stride=2)", UB),
+    Mutant("skip_channels defaults to in_channels", "up_block",
+           "skip_channels = out_channels", "skip_channels = in_channels", UB),
+    # SimpleUNet
+    Mutant("chapter's up1 without skip_channels", "unet",
+           ", skip_channels=base_channels * 2)", ")", UN),
+    Mutant("skips swapped between up1 and up2", "unet", "self.up1(h, skip2, t_emb)", "self.up1(h, skip1, t_emb)",
+           UN, also=(("self.up2(h, skip1, t_emb)", "self.up2(h, skip2, t_emb)"),)),
+    Mutant("time_embed built with time_emb_dim", "unet",
+           "TimeEmbedding(base_channels)", "TimeEmbedding(time_emb_dim)", UN),
+    Mutant("bottleneck skipped in forward", "unet", "h = self.bottleneck(h2, t_emb)", "h = h2", UN),
+    # SelfAttention
+    Mutant("softmax over the queries", "attention",
+           "weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=1)", SA),
+    Mutant("scores not scaled", "attention", _SCALE, "scores = torch.matmul(q, k.transpose(-2, -1))", SA),
+    Mutant("scores scaled by 1/C", "attention", _SCALE, "scores = torch.matmul(q, k.transpose(-2, -1)) / C", SA),
+    Mutant("attention without the residual", "attention", "out = x + self.out(attn)", "out = self.out(attn)", SA),
+    Mutant("residual adds norm(x)", "attention", "out = x + self.out(attn)", "out = self.norm(x) + self.out(attn)", SA),
+    Mutant("returns the weights transposed", "attention",
+           "return out, weights", "return out, weights.transpose(1, 2)", SA),
+    Mutant("back to (B, C, H, W) without transposing", "attention", _BACK,
+           "attn = torch.matmul(weights, v).reshape(B, C, H, W)", SA),
+    Mutant("(B, C, HW) reshaped to (B, HW, C) instead of transposed", "attention",
+           "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = q.reshape(B, H * W, C)", SA,
+           also=(("k = k.reshape(B, C, H * W).transpose(1, 2)", "k = k.reshape(B, H * W, C)"),
+                 ("v = v.reshape(B, C, H * W).transpose(1, 2)", "v = v.reshape(B, H * W, C)"))),
+    Mutant("attention across the whole batch", "attention",
+           "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = q.permute(0, 2, 3, 1).reshape(1, B * H * W, C)", SA,
+           also=(("k = k.reshape(B, C, H * W).transpose(1, 2)", "k = k.permute(0, 2, 3, 1).reshape(1, B * H * W, C)"),
+                 ("v = v.reshape(B, C, H * W).transpose(1, 2)", "v = v.permute(0, 2, 3, 1).reshape(1, B * H * W, C)"),
+                 (_BACK, "attn = torch.matmul(weights, v).reshape(B, H, W, C).permute(0, 3, 1, 2)"))),
+    # AttnResBlock
+    Mutant("attention before the ResBlock", "attention",
+           "return self.attn(self.res(x, t_emb))", "return self.res(self.attn(x), t_emb)", AR),
+    Mutant("AttnResBlock without attention", "attention",
+           "return self.attn(self.res(x, t_emb))", "return self.res(x, t_emb)", AR),
+    Mutant("extra residual around attention", "attention",
+           "return self.attn(self.res(x, t_emb))", "h = self.res(x, t_emb)\n        return h + self.attn(h)", AR),
 ]
 
 EQUIVALENTS = [
-    Mutant("attention with einsum", "attention",
-           "scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(C)",
+    Mutant("attention with einsum", "attention", _SCALE,
            "scores = torch.einsum('bic,bjc->bij', q, k) / math.sqrt(C)", None),
+    WholeFiles("attention with F.scaled_dot_product_attention", "sdpa"),
+    Mutant("flatten(2).permute, then permute and unflatten back", "attention",
+           "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = q.flatten(2).permute(0, 2, 1)", None,
+           also=(("k = k.reshape(B, C, H * W).transpose(1, 2)", "k = k.flatten(2).permute(0, 2, 1)"),
+                 ("v = v.reshape(B, C, H * W).transpose(1, 2)", "v = v.flatten(2).permute(0, 2, 1)"),
+                 (_BACK, "attn = torch.matmul(weights, v).permute(0, 2, 1).unflatten(2, (H, W))"),
+                 ("out = x + self.out(attn)", "out = self.out(attn)\n        out += x"))),
+    Mutant("bmm, C ** 0.5 and the chapter's view back", "attention", _SCALE,
+           "scores = torch.bmm(q, k.transpose(1, 2)) * C ** -0.5", None,
+           also=(("v = v.reshape(B, C, H * W)", "v = v.view(B, C, H * W)"),
+                 (_BACK, "attn = torch.bmm(weights, v).transpose(1, 2).view(B, C, H, W)"))),
+    Mutant("frequencies as 10000 ** (-i / (half - 1))", "time_embedding",
+           "freqs = torch.exp(torch.arange(half, device=t.device) * -scale)",
+           "freqs = 10000 ** (-torch.arange(half, device=t.device) / (half - 1))", None),
+    Mutant("sines and cosines stacked on dim 1, then flattened", "time_embedding",
+           "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
+           "torch.stack([torch.sin(angles), torch.cos(angles)], dim=1).flatten(1)", None),
+    Mutant("MLP called layer by layer with F.silu", "time_embedding",
+           "return self.mlp(sinusoidal_embedding(t, self.dim))",
+           "h = self.mlp[0](sinusoidal_embedding(t, self.dim))\n"
+           "        return self.mlp[2](torch.nn.functional.silu(h))", None),
+    WholeFiles("ResBlock with nn.ReLU modules, padding='same', skip first", "res_block_modules"),
+    Mutant("in-place relu on the norm's output", "res_block",
+           "h = self.conv1(torch.relu(self.norm1(x)))", "h = self.conv1(torch.relu_(self.norm1(x)))", None,
+           also=(("self.conv2(torch.relu(self.norm2(h)))", "self.conv2(self.norm2(h).relu_())"),)),
+    Mutant("time embedding broadcast with unsqueeze", "res_block", _TIME,
+           "h += self.time_mlp(t_emb).unsqueeze(-1).unsqueeze(-1)", None),
+    Mutant("UpBlock with `skip_channels or out_channels` and a tuple concat", "up_block",
+           "if skip_channels is None:\n            skip_channels = out_channels\n", "skip_channels = skip_channels or out_channels\n",
+           None, also=(("torch.cat([h, skip], dim=1)", "torch.cat((h, skip), 1)"),)),
 ]
