@@ -75,10 +75,10 @@ def student_readme() -> str:
     python {CHECK_SCRIPT} --only ResBlock # one component
     python {CHECK_SCRIPT} path/to/unet    # another folder with your modules
 
-`{CHECK_SCRIPT}` needs Python 3.10+ and torch (`pip install torch`), nothing else; the notebook also
-needs Jupyter and matplotlib (`pip install jupyter matplotlib`). In a few seconds it prints,
-per component, which public checks pass; for a failure, the smallest input that fails and a hint.
-It exits 0 when everything passes.
+In a few seconds it prints, per component, which public checks pass; for a failure, the smallest
+input that fails and a hint. It exits 0 when everything passes. `{CHECK_SCRIPT}` needs Python 3.10+
+and torch (`pip install torch`), nothing else; the notebook also needs Jupyter and matplotlib
+(`pip install jupyter matplotlib`).
 
 The public checks look at shapes and structure only (output shapes, parameter names and shapes,
 GroupNorm groups, parameter counts). Your grade also depends on hidden checks, which compare the
