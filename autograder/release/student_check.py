@@ -150,11 +150,11 @@ def check_output_shapes(module_of, cls, case, expect) -> None:
     got = as_list(output) if len(expected) > 1 else [output]
     if len(got) != len(expected):
         raise Failed(f"expected {len(expected)} outputs ({', '.join(names)}), got {len(got)}",
-                     hint="return self.down(h), h" if len(expected) == 2 else None)
+                     hint="forward returns the pair (down(h), h)" if len(expected) == 2 else None)
     shapes = [tuple(g.shape) if isinstance(g, torch.Tensor) else None for g in got]
     if len(expected) == 2 and shapes == [tuple(e) for e in reversed(expected)] and shapes[0] != shapes[1]:
         raise Failed(f"the pair is in the wrong order: got shapes {shapes[0]} then {shapes[1]}",
-                     hint=f"return ({names[0]}, {names[1]}): the downsampled tensor first, the skip second.")
+                     hint=f"The pair is ({names[0]}, {names[1]}): the downsampled tensor first, the skip second.")
     for value, shape, name in zip(got, expected, names):
         problem = shape_problem(value, shape, name)
         if problem:
@@ -174,7 +174,7 @@ def check_weights_shape(module_of, cls, case, expect) -> None:
         output = build(cls, case)(*make_inputs(case), return_weights=True)
     if not isinstance(output, (tuple, list)) or len(output) != 2:
         raise Failed("forward(x, return_weights=True) must return a pair (output, weights)",
-                     hint="if return_weights: return out, weights")
+                     hint="With return_weights=True, forward returns the pair (output, weights).")
     problem = shape_problem(output[1], expect["weights"], "attention weights")
     if problem:
         raise Failed(problem)
