@@ -7,13 +7,14 @@ import re
 
 from ..strategies import Case
 
+_GROUPS = re.compile(r"num_channels( \(\d+\))? must be divisible by num_groups")
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels")
 
 
 def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if "NotImplementedError" in error:
         return f"This part of {component} is not implemented yet: replace `raise NotImplementedError()` with your code."
-    if "num_channels must be divisible by num_groups" in error:
+    if _GROUPS.search(error):
         return (
             "GroupNorm(8, C) only works when C is a multiple of 8; the chapter's first block sees 4 latent "
             "channels, so its code crashes here. Use nn.GroupNorm(math.gcd(8, C), C)."
