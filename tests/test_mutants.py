@@ -1,12 +1,22 @@
 """Every known mistake loses points on exactly its component; every equivalent gets full marks."""
 import pytest
 
-from autograder.contract import INTEGRATION
+from autograder.contract import COMPONENTS, INTEGRATION
 
 from .mutants import EQUIVALENTS, MUTANTS
 
 # Modules the student's own SimpleUNet uses: a mistake there may also cost Integration points.
 UNET_MODULES = {"time_embedding", "res_block", "down_block", "up_block", "unet"}
+
+
+def test_the_bank_covers_every_component_and_every_edit_applies():
+    """Cheap guard, no grading: a reference edit that no longer applies fails here by name."""
+    names = [m.name for m in MUTANTS + EQUIVALENTS]
+    assert len(names) == len(set(names)), "two bank entries share a name"
+    assert {m.component for m in MUTANTS} == {c.name for c in COMPONENTS}
+    assert all(m.component is None for m in EQUIVALENTS)
+    for entry in MUTANTS + EQUIVALENTS:
+        assert entry.replacements(), entry.name
 
 
 @pytest.mark.parametrize("mutant", MUTANTS, ids=lambda m: m.name)
