@@ -1,6 +1,6 @@
 """What each component's child receives: the student's modules, with reference stand-ins for the
 component's dependencies only -- so one mistake costs points once, on the component that has it."""
-from .contract import INTEGRATION, component, dependencies
+from .contract import COMPONENTS, INTEGRATION, Component, component, dependencies
 from .reference import Reference
 from .sandbox.launcher import LoadPlan
 from .submission import Submission
@@ -13,7 +13,7 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
     sources = dict(submission.sources)
     patches = []
     keep_by_module: dict[str, set[str]] = {}
-    for dep in dependencies(name):
+    for dep in stand_ins(graded):
         keep_by_module.setdefault(dep.module, set()).update(dep.symbols)
     for module, keep in keep_by_module.items():
         text = reference.dependency_source(module, keep)
@@ -26,6 +26,21 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
         else:
             sources[module] = text
     return LoadPlan(sources=sources, target_module=graded.module, patches=tuple(patches))
+
+
+def stand_ins(graded: Component) -> list[Component]:
+    """The components whose reference replaces the student's in ``graded``'s child.
+
+    That is ``graded``'s dependencies, plus those of the other components in its file that live in
+    *other* files: attention.py imports res_block for AttnResBlock, so a broken res_block.py must
+    not stop SelfAttention from being graded. The component under test is never among them.
+    """
+    own = {d.name for d in dependencies(graded.name)}
+    siblings = [c for c in COMPONENTS if c.module == graded.module]
+    needed = set(own)
+    for sibling in siblings:
+        needed.update(d.name for d in dependencies(sibling.name) if d.module != graded.module)
+    return [c for c in COMPONENTS if c.name in needed and c.name != graded.name]
 
 
 def module_under_test(name: str) -> str:

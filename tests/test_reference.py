@@ -51,6 +51,30 @@ def test_syntax_error_is_reported_on_its_component(grader, make_submission):
     assert report.component_scores()["ResBlock"] == (18, 18)
 
 
+def test_broken_res_block_does_not_cost_self_attention(grader, make_submission):
+    """attention.py imports res_block (for AttnResBlock): SelfAttention still gets the reference ResBlock."""
+    report = grader.grade(make_submission({"res_block": "this is not python\n"}))
+    scores = report.component_scores()
+    assert scores["ResBlock"][0] == 0
+    assert scores["SelfAttention"] == (18, 18)
+    assert scores["AttnResBlock"] == (8, 8)
+
+
+def test_results_json_is_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from autograder.results import GradingReport, write_results_json
+
+    target = tmp_path / "results.json"
+    old = os.umask(0o022)
+    try:
+        write_results_json(GradingReport(submission="s"), target)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
 def test_cli_grade_writes_results_json_and_exits_zero(tmp_path):
     results = tmp_path / "out" / "results.json"
     completed = subprocess.run(
