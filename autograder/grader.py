@@ -2,6 +2,8 @@
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from .checks import CheckContext, CheckFailed, bind, run_check
 from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
@@ -23,6 +25,9 @@ class Grader:
     zygote: Zygote | None = None
 
     def __post_init__(self):
+        # The reference runs on tiny tensors: extra intra-op threads only spin against the children
+        # (and other workers) for the same cores, which made grading several times slower under load.
+        torch.set_num_threads(1)
         self.reference = Reference(self.config.reference_dir())
         self.checks = bind(self.config)
         self._own_zygote = self.zygote is None

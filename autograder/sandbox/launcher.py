@@ -52,6 +52,7 @@ def _sandbox_environment() -> dict:
         "LANG": "C.UTF-8",
         "OMP_NUM_THREADS": "1",
         "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
         "PYTHONHASHSEED": "0",
         "HOME": "/nonexistent",
     }
