@@ -20,9 +20,9 @@ class SelfAttention(nn.Module):
     position); ``weights = softmax(q @ k^T / sqrt(C))`` over the *last* axis (each query's weights over
     all keys sum to 1); ``attn = weights @ v``; back to ``(B, C, H, W)``; return ``x + out(attn)``.
 
-    Hint: ``view(B, C, H*W).transpose(1, 2)`` and ``flatten(2).permute(0, 2, 1)`` are the same thing;
-    going back, ``transpose`` then ``reshape`` (a transposed tensor is not contiguous, so ``view``
-    fails there).
+    Hint: ``view(B, C, H*W).transpose(1, 2)`` and ``flatten(2).permute(0, 2, 1)`` are the same thing.
+    Going back, transpose first, then ``reshape(B, C, H, W)``: ``reshape`` works whether or not the
+    tensor is contiguous, while ``view`` cannot merge the dimensions of a transposed tensor.
     """
 
     def __init__(self, channels):
