@@ -442,6 +442,8 @@ def kill_everything(options: dict) -> None:
     for folder in options.get("wipe", []):  # bwrap's private /tmp and /dev/shm: nothing left for the next child
         for entry in os.listdir(folder):
             path = os.path.join(folder, entry)
+            if any(kept == path or kept.startswith(path + "/") for kept in options.get("keep", [])):
+                continue
             try:
                 if os.path.isdir(path) and not os.path.islink(path):
                     import shutil

@@ -80,7 +80,7 @@ class Isolation:
         text = f"autograder: sandbox mode {self.mode}: " + "; ".join(self.protections)
         return text + "".join(f"\nautograder: {note}" for note in self.notes)
 
-    def zygote_options(self) -> dict:
+    def zygote_options(self, python: str = sys.executable) -> dict:
         """What the zygote needs to know to set up each child (see ``child.zygote``)."""
         return {
             "uid": self.uid,
@@ -88,6 +88,8 @@ class Isolation:
             "seccomp": self.seccomp,
             "pid_namespace": self.mode == "bwrap",
             "wipe": ["/tmp", "/dev/shm"] if self.mode == "bwrap" else [],
+            # bound into a wiped folder (a virtualenv under /tmp): never walked or deleted
+            "keep": [str(root) for root in _python_roots(python)] if self.mode == "bwrap" else [],
         }
 
     def command(self, python: str, control_fd: int, options: str) -> list[str]:
@@ -117,12 +119,15 @@ class Isolation:
                 argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
             elif Path("/", link).is_dir():
                 argv += ["--ro-bind", f"/{link}", f"/{link}"]
-        for root in _python_roots(python):
-            bind(root, str(root))
-        bind(CHILD_SCRIPT, SANDBOX_SCRIPT)
+        # The tmpfs mounts come before the binds: a virtualenv under /tmp (a CI checkout, say)
+        # must be bound *onto* the private /tmp, not hidden beneath it.
         argv += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
                  "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
+        made.update({"/tmp", "/dev", "/dev/shm"})
+        for root in _python_roots(python):
+            bind(root, str(root))
+        bind(CHILD_SCRIPT, SANDBOX_SCRIPT)
         for device in sorted(Path("/dev").glob("nvidia*")):  # --device cuda
             argv += ["--dev-bind", str(device), str(device)]
         if Path("/dev/nvidiactl").exists():

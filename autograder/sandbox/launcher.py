@@ -73,7 +73,7 @@ class Zygote:
 
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
-        options = json.dumps(self.isolation.zygote_options())
+        options = json.dumps(self.isolation.zygote_options(self.python))
         self.process = subprocess.Popen(
             self.isolation.command(self.python, theirs.fileno(), options),
             pass_fds=[theirs.fileno()],
