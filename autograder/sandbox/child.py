@@ -28,6 +28,9 @@ import traceback
 FRAME_HEADER = struct.Struct("!Q")
 MAX_CONTROL_BYTES = 64 * 1024
 PACKAGE = "submission"
+# Modules kept alive per child: hundreds of live modules made every build pay for garbage
+# collection passes over them (0.8 ms instead of 0.45 ms for a small ResBlock).
+KEPT_MODULES = 8
 SOURCE_LABEL = "submission"  # tracebacks show "submission/res_block.py", line N
 
 
@@ -182,7 +185,7 @@ class Child:
         self.sock = sock
         self.device = torch.device(settings.get("device", "cpu"))
         self.modules = {}
-        self.callables = {}
+        self.next_handle = 0
         self.max_reply_bytes = settings.get("max_reply_bytes", 256 << 20)
         torch.set_num_threads(int(settings.get("threads", 1)))
         if self.device.type == "cuda":
@@ -235,12 +238,19 @@ class Child:
         module = self._lookup(target)(**kwargs)
         if not isinstance(module, self.torch.nn.Module):
             raise StudentFailure(f"{target}(...) did not create an nn.Module (got {type(module).__name__})")
-        handle = len(self.modules)
+        handle, self.next_handle = self.next_handle, self.next_handle + 1
         self.modules[handle] = module.to(self.device)
+        while len(self.modules) > KEPT_MODULES:  # every check uses a module right after building it
+            del self.modules[next(iter(self.modules))]
         return handle
 
+    def _module(self, handle: int):
+        if handle not in self.modules:
+            raise StudentFailure(f"internal grader error: module {handle} was already released; please report it")
+        return self.modules[handle]
+
     def op_describe(self, handle: int) -> dict:
-        module = self.modules[handle]
+        module = self._module(handle)
         return {
             "parameters": [[name, list(p.shape)] for name, p in module.named_parameters()],
             "state_dict": [[name, list(t.shape)] for name, t in module.state_dict().items()],
@@ -248,7 +258,7 @@ class Child:
         }
 
     def op_load_state_dict(self, handle: int, state_dict: dict) -> None:
-        module = self.modules[handle]
+        module = self._module(handle)
         state_dict = {k: v.to(self.device) for k, v in state_dict.items()}
         module.load_state_dict(state_dict, strict=True)
 
@@ -275,7 +285,7 @@ class Child:
     def op_run(self, handle: int, args: list, kwargs: dict, submodule: str = "", grad_output=None) -> dict:
         """Forward (and, with ``grad_output``, backward) on given inputs; everything comes back."""
         torch = self.torch
-        module = self.modules[handle]
+        module = self._module(handle)
         if submodule:
             module = module.get_submodule(submodule)
         want_grad = grad_output is not None
