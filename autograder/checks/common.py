@@ -10,12 +10,11 @@ from contextlib import contextmanager
 
 import torch
 
-from ..compare import shape_problem, value_problem
+from ..compare import value_problem
 from ..contract import component as contract_component
 from ..sandbox.launcher import RunResult, StudentError, StudentModule
 from ..strategies import Case
-from .hints import explain
-from .registry import CheckContext, CheckFailed
+from .registry import CheckContext, CheckFailed, failure_from_student
 
 OUTPUT_NAMES = {
     "DownBlock": ["downsampled output down(h)", "skip output h"],
@@ -50,10 +49,6 @@ def as_list(output) -> list:
 def output_names(component: str, count: int) -> list[str]:
     names = OUTPUT_NAMES.get(component, [])
     return (names + [f"output {i}" for i in range(len(names), count)])[:count] if count > 1 else ["output"]
-
-
-def failure_from_student(error: StudentError, component: str, case: Case | None, during: str) -> CheckFailed:
-    return CheckFailed(f"your code raised an error during {during}:\n{error}", hint=explain(str(error), component, case))
 
 
 class Pair:

@@ -94,8 +94,10 @@ def _stable_seed(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
 
 
-def _student_error(error: StudentError, component: str, case=None) -> CheckFailed:
-    return CheckFailed(f"your code raised an error:\n{error}", hint=explain(str(error), component, case))
+def failure_from_student(error: StudentError, component: str, case=None, during: str | None = None) -> CheckFailed:
+    """Student code raised: the check fails with the student's traceback and a hint."""
+    where = f" during {during}" if during else ""
+    return CheckFailed(f"your code raised an error{where}:\n{error}", hint=explain(str(error), component, case))
 
 
 def run_check(check_: Check, ctx: CheckContext, max_examples: int) -> None:
@@ -104,7 +106,7 @@ def run_check(check_: Check, ctx: CheckContext, max_examples: int) -> None:
         try:
             check_.run(ctx, None)
         except StudentError as error:
-            raise _student_error(error, check_.component) from None
+            raise failure_from_student(error, check_.component) from None
         return
 
     def body(case):
@@ -114,7 +116,7 @@ def run_check(check_: Check, ctx: CheckContext, max_examples: int) -> None:
             failure.case = case
             raise
         except StudentError as error:
-            failure = _student_error(error, check_.component, case)
+            failure = failure_from_student(error, check_.component, case)
             failure.case = case
             raise failure from None
 

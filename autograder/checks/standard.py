@@ -5,8 +5,8 @@ import torch
 from ..compare import shape_problem
 from ..sandbox.launcher import StudentError
 from ..strategies import Case
-from .common import Pair, as_list, compare_structure, failure_from_student, output_names
-from .registry import CheckContext, CheckFailed, check
+from .common import Pair, as_list, compare_structure, output_names
+from .registry import CheckContext, CheckFailed, check, failure_from_student
 
 
 def build_student(ctx: CheckContext, case: Case):

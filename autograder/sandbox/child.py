@@ -186,7 +186,6 @@ class Child:
         self.device = torch.device(settings.get("device", "cpu"))
         self.modules = {}
         self.next_handle = 0
-        self.max_reply_bytes = settings.get("max_reply_bytes", 256 << 20)
         torch.set_num_threads(int(settings.get("threads", 1)))
         if self.device.type == "cuda":
             # TF32 would change results by ~1e-3: far above the measured float error the tolerances allow.
@@ -507,13 +506,12 @@ def zygote(control_fd: int, options: dict) -> None:
                     run_child(child_sock, request["settings"], options)
                 reply = {"pid": pid}
             child_sock.close()
-        elif request["op"] in ("wait", "kill"):
-            if request["op"] == "kill":
-                for kill in (os.killpg, os.kill):
-                    try:
-                        kill(request["pid"], signal.SIGKILL)
-                    except OSError:
-                        pass
+        elif request["op"] == "kill":
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(request["pid"], signal.SIGKILL)
+                except OSError:
+                    pass
             try:
                 _, status = os.waitpid(request["pid"], 0)
             except ChildProcessError:

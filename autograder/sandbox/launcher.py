@@ -14,13 +14,12 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 
 from ..config import Limits
 from .child import dumps, loads, recv_frame, send_frame
-from .isolation import CHILD_SCRIPT, Isolation, announce, detect
+from .isolation import Isolation, announce, detect
 
 ZYGOTE_START_TIMEOUT_S = 120
 
@@ -116,9 +115,6 @@ class Zygote:
             raise SandboxFatal(reply.get("error", "the fork server could not start a child"))
         return reply["pid"], ours
 
-    def wait(self, pid: int):
-        return self._ask({"op": "wait", "pid": pid})["status"]
-
     def kill(self, pid: int):
         """Kill child ``pid`` and everything it started (inside the sandbox); return its exit status.
 
@@ -186,7 +182,6 @@ class StudentComponent:
         settings = {
             "device": self.device,
             "threads": 1,
-            "max_reply_bytes": self.limits.max_reply_mb << 20,
             "limits": {
                 "cpu_s": self.limits.cpu_s,
                 "address_space_bytes": self.limits.memory_mb << 20,
