@@ -146,3 +146,21 @@ def test_notebook_runs_on_a_correct_solution_and_the_prediction_is_right(release
     assert "you predicted" not in outputs and outputs.count("as predicted") == 7
     assert "(expected 1,424,460)" in outputs and "total        1,424,460" in outputs
     assert "8/8 components pass" in outputs
+
+
+def test_check_script_makes_the_same_inputs_as_the_grader():
+    """check.py must stay standalone (torch only), so it repeats Case.inputs: keep the two in step."""
+    import torch
+
+    from autograder.release.public import _case_record
+    from autograder.release.student_check import make_inputs
+    from autograder.strategies import Case
+
+    for case in (
+        Case("ResBlock", {"in_channels": 3, "out_channels": 5, "time_emb_dim": 4}, {"x": (2, 3, 4, 4), "t_emb": (2, 4)}, 7),
+        Case("TimeEmbedding", {"dim": 8}, {"t": (3,)}, 11, float_timesteps=True),
+        Case("SimpleUNet", {"in_channels": 2, "out_channels": 2, "base_channels": 4}, {"x": (1, 2, 8, 8), "t": (1,)}, 3),
+    ):
+        ours, theirs = case.inputs(), make_inputs(_case_record(case))
+        assert len(ours) == len(theirs)
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs)), case.describe()
