@@ -1,31 +1,117 @@
-"""The door itself: what a child keeps, and what the parent gets back."""
+"""The door itself: what a child keeps, what the parent remembers, and what comes back."""
 import pytest
 import torch
 
 from autograder.plan import load_plan
 from autograder.sandbox.child import KEPT_MODULES
-from autograder.sandbox.launcher import StudentComponent, StudentError
+from autograder.sandbox.launcher import Pending, StudentComponent, StudentError
 from autograder.submission import read_submission
 
 from .conftest import SOLUTIONS
 
+BROKEN_INIT = '''
+import torch.nn as nn
+from .res_block import ResBlock  # noqa: F401
+
+
+class DownBlock(nn.Module):
+    def __init__(self, in_channels, out_channels, time_emb_dim):
+        super().__init__()
+        raise ValueError(f"no DownBlock for {in_channels} channels")
+'''
+
+
+def _component(grader, name: str, folder=SOLUTIONS) -> StudentComponent:
+    plan = load_plan(name, read_submission(folder), grader.reference)
+    return StudentComponent(grader._zygote(), plan, grader.config.limits)
+
 
 @pytest.fixture
 def res_block_child(grader):
-    plan = load_plan("ResBlock", read_submission(SOLUTIONS), grader.reference)
-    child = StudentComponent(grader._zygote(), plan, grader.config.limits)
+    child = _component(grader, "ResBlock")
     yield child
     child.stop()
 
 
-def test_child_keeps_only_the_latest_modules(res_block_child):
-    """Hundreds of live modules slowed every build down (garbage collection over all of them)."""
-    modules = [res_block_child.build("ResBlock", in_channels=2, out_channels=3, time_emb_dim=4)
-               for _ in range(KEPT_MODULES + 4)]
-    latest = modules[-1].run(torch.randn(1, 2, 3, 3), torch.randn(1, 4))
-    assert tuple(latest.output.shape) == (1, 3, 3, 3)
-    with pytest.raises(StudentError, match="already released"):
-        modules[0].describe()
+@pytest.fixture
+def round_trips(monkeypatch):
+    """Every request that reaches a child, by op."""
+    sent = []
+    original = StudentComponent._request
+
+    def counting(self, op, what, **args):
+        sent.append(op)
+        return original(self, op, what, **args)
+
+    monkeypatch.setattr(StudentComponent, "_request", counting)
+    return sent
+
+
+def test_an_evicted_module_is_rebuilt_with_its_weights(res_block_child):
+    """The child keeps a few modules; a request carries its whole recipe, so eviction costs a rebuild only."""
+    x, t_emb = torch.randn(1, 2, 3, 3), torch.randn(1, 4)
+    first = res_block_child.build("ResBlock", in_channels=2, out_channels=3, time_emb_dim=4)
+    state = {k: torch.randn(v.shape) for k, v in _reference_state(res_block_child).items()}
+    first.load_state_dict(state)
+    before = first.run(x, t_emb).output
+    for channels in range(4, 4 + KEPT_MODULES + 2):  # push `first` out of the child
+        res_block_child.build("ResBlock", in_channels=2, out_channels=channels, time_emb_dim=4).run(
+            torch.randn(1, 2, 3, 3), t_emb)
+    again = res_block_child.build("ResBlock", in_channels=2, out_channels=3, time_emb_dim=4)
+    again.load_state_dict(state)
+    after = again.run(x * 2, t_emb).output  # new inputs: not in the memo, so the child rebuilds
+    reference = again.run(x, t_emb).output
+    assert torch.equal(reference, before)
+    assert not torch.allclose(after, before)
+
+
+def _reference_state(component: StudentComponent) -> dict:
+    module = component.build("ResBlock", in_channels=2, out_channels=3, time_emb_dim=4)
+    return {name: torch.empty(shape) for name, shape in module.describe().state_dict.items()}
+
+
+def test_the_same_request_is_answered_once(res_block_child, round_trips):
+    module = res_block_child.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3)
+    x, t_emb = torch.randn(2, 2, 4, 4), torch.randn(2, 3)
+    first = module.run(x, t_emb).output
+    asked = len(round_trips)
+    second = res_block_child.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3).run(x.clone(), t_emb)
+    assert len(round_trips) == asked
+    assert torch.equal(second.output, first)
+
+
+def test_collected_requests_go_in_one_round_trip(res_block_child, round_trips):
+    inputs = [[torch.randn(b, 2, 4, 4), torch.randn(b, 3)] for b in (1, 2, 3)]
+    res_block_child.collect()
+    module = res_block_child.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3)
+    with pytest.raises(Pending):
+        module.run_each(inputs)
+    with pytest.raises(Pending):
+        module.describe()
+    assert round_trips == []
+    assert res_block_child.flush()
+    assert round_trips.count("batch") == 1
+    outputs = [r.output for r in module.run_each(inputs)]
+    assert [tuple(o.shape) for o in outputs] == [(b, 2, 4, 4) for b in (1, 2, 3)]
+    assert module.describe().count() > 0
+    assert round_trips.count("batch") == 1
+    assert not res_block_child.flush()
+
+
+def test_a_constructor_error_is_raised_by_build(grader, make_submission):
+    child = _component(grader, "DownBlock", make_submission({"down_block": BROKEN_INIT}))
+    try:
+        with pytest.raises(StudentError, match="no DownBlock for 3 channels"):
+            child.build("DownBlock", in_channels=3, out_channels=4, time_emb_dim=2)
+        child.collect()
+        module = child.build("DownBlock", in_channels=5, out_channels=4, time_emb_dim=2)  # not known yet: assumed fine
+        with pytest.raises(Pending):
+            module.run(torch.randn(1, 5, 4, 4), torch.randn(1, 2))
+        child.flush()
+        with pytest.raises(StudentError, match="no DownBlock for 5 channels"):
+            child.build("DownBlock", in_channels=5, out_channels=4, time_emb_dim=2)
+    finally:
+        child.stop()
 
 
 def test_replies_are_plain_cpu_tensors(res_block_child):

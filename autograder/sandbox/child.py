@@ -11,6 +11,7 @@ Everything a child sends back is plain data (tensors, numbers, strings) in a pic
 anything and never trusts anything but the numbers, which it compares itself.
 """
 import contextlib
+import gc
 import importlib.abc
 import importlib.machinery
 import io
@@ -28,8 +29,9 @@ import traceback
 FRAME_HEADER = struct.Struct("!Q")
 MAX_CONTROL_BYTES = 64 * 1024
 PACKAGE = "submission"
-# Modules kept alive per child: hundreds of live modules made every build pay for garbage
-# collection passes over them (0.8 ms instead of 0.45 ms for a small ResBlock).
+# Modules kept alive per child, for the next program that asks for the same one: hundreds of live
+# modules made every build pay for garbage collection passes over them (0.8 ms instead of 0.45 ms
+# for a small ResBlock).
 KEPT_MODULES = 8
 SOURCE_LABEL = "submission"  # tracebacks show "submission/res_block.py", line N
 
@@ -184,9 +186,11 @@ class Child:
         self.torch = torch
         self.sock = sock
         self.device = torch.device(settings.get("device", "cpu"))
-        self.modules = {}
-        self.next_handle = 0
+        self.modules = {}  # json [target, kwargs] -> {"module", "loads", "errors"}, oldest first
         torch.set_num_threads(int(settings.get("threads", 1)))
+        # oneDNN's per-call set-up costs more than grading's tiny convolutions: 35-40 % slower
+        # forward/backward here (benchmarks/grade_one.py). Same maths, plain kernels.
+        torch.backends.mkldnn.enabled = False
         if self.device.type == "cuda":
             # TF32 would change results by ~1e-3: far above the measured float error the tolerances allow.
             torch.backends.cuda.matmul.allow_tf32 = False
@@ -214,7 +218,8 @@ class Child:
                 data = dumps({"ok": False, "error": f"the result could not be sent back: {exc}", "printed": ""})
             send_frame(self.sock, data)
 
-    # Each op_* is one verb of the narrow interface that the checks use (see launcher.py).
+    # Each op_* is one verb of the narrow interface the checks use (see launcher.py); each step_*
+    # is one step of a program sent in a batch.
 
     def op_load(self, sources: dict, target_module: str, patches: list) -> dict:
         """Import the module under test; then point names at reference dependencies where asked."""
@@ -232,34 +237,87 @@ class Child:
             raise StudentFailure(f"{self.target.__name__.split('.')[-1]}.py does not define {name}")
         return getattr(self.target, name)
 
-    def op_build(self, target: str, kwargs: dict) -> int:
-        self.torch.manual_seed(0)
+    def _reseed(self) -> None:
+        """Every build and run starts from the same random state (random init, dropout), on any machine.
+
+        ``torch.manual_seed`` also queues seeding for lazily started accelerators, formatting a stack
+        trace each time: on the CPU the generator's own seed is all that matters, at 1/50 the cost.
+        """
+        if self.device.type == "cpu":
+            self.torch.default_generator.manual_seed(0)
+        else:
+            self.torch.manual_seed(0)
+
+    def op_batch(self, states: dict, programs: list) -> list:
+        """Many requests in one round trip: each program builds (or reuses) a module, loads states, runs steps.
+
+        A program's module is ``{"target", "kwargs", "loads"}`` (``loads`` names entries of
+        ``states``), or None for plain function calls. Every failure is reported where it happened
+        -- the constructor, one load, one step -- and the other steps still run.
+        """
+        return [self._program(states, program.get("module"), program["steps"]) for program in programs]
+
+    def _program(self, states: dict, module_spec, steps: list) -> dict:
+        result = {"build": None, "loads": [], "steps": []}
+        module = None
+        if module_spec is not None:
+            try:
+                module, result["loads"] = self._module_for(states, **module_spec)
+            except StudentFailure as failure:
+                result["build"] = str(failure)
+                return result
+            except BaseException as exc:  # student code: any exception is a result
+                result["build"] = _student_traceback(exc)
+                return result
+        for step in steps:
+            try:
+                value = getattr(self, "step_" + step["op"])(module, **step["args"])
+                result["steps"].append({"ok": True, "value": value})
+            except StudentFailure as failure:
+                result["steps"].append({"ok": False, "error": str(failure)})
+            except BaseException as exc:
+                result["steps"].append({"ok": False, "error": _student_traceback(exc)})
+        return result
+
+    def _module_for(self, states: dict, target: str, kwargs: dict, loads: list):
+        """The module built from (target, kwargs) with ``loads`` applied in order; reused when it can be.
+
+        A kept module is reused when the loads it has seen are a prefix of those asked for (the
+        parent sends a module's unloaded requests before its loaded ones); otherwise it is rebuilt,
+        so the answer never depends on what ran before.
+        """
+        key = json.dumps([target, kwargs], sort_keys=True)
+        entry = self.modules.pop(key, None)
+        if entry is None or entry["loads"] != loads[:len(entry["loads"])]:
+            entry = {"module": self._build(target, kwargs), "loads": [], "errors": []}
+        for name in loads[len(entry["loads"]):]:
+            entry["errors"].append(self._load(entry["module"], states[name]))
+            entry["loads"].append(name)
+        self.modules[key] = entry
+        while len(self.modules) > KEPT_MODULES:
+            del self.modules[next(iter(self.modules))]
+        return entry["module"], list(entry["errors"])
+
+    def _build(self, target: str, kwargs: dict):
+        self._reseed()
         module = self._lookup(target)(**kwargs)
         if not isinstance(module, self.torch.nn.Module):
             raise StudentFailure(f"{target}(...) did not create an nn.Module (got {type(module).__name__})")
-        handle, self.next_handle = self.next_handle, self.next_handle + 1
-        self.modules[handle] = module.to(self.device)
-        while len(self.modules) > KEPT_MODULES:  # every check uses a module right after building it
-            del self.modules[next(iter(self.modules))]
-        return handle
+        return module.to(self.device)
 
-    def _module(self, handle: int):
-        if handle not in self.modules:
-            raise StudentFailure(f"internal grader error: module {handle} was already released; please report it")
-        return self.modules[handle]
+    def _load(self, module, state_dict: dict) -> str | None:
+        try:
+            module.load_state_dict({k: v.to(self.device) for k, v in state_dict.items()}, strict=True)
+        except BaseException as exc:
+            return _student_traceback(exc)
+        return None
 
-    def op_describe(self, handle: int) -> dict:
-        module = self._module(handle)
+    def step_describe(self, module) -> dict:
         return {
             "parameters": [[name, list(p.shape)] for name, p in module.named_parameters()],
             "state_dict": [[name, list(t.shape)] for name, t in module.state_dict().items()],
             "modules": [[name, type(m).__name__, m.extra_repr()] for name, m in module.named_modules()],
         }
-
-    def op_load_state_dict(self, handle: int, state_dict: dict) -> None:
-        module = self._module(handle)
-        state_dict = {k: v.to(self.device) for k, v in state_dict.items()}
-        module.load_state_dict(state_dict, strict=True)
 
     def _to_device(self, value, requires_grad: bool):
         torch = self.torch
@@ -281,17 +339,16 @@ class Child:
             return value
         raise StudentFailure(f"returned a {type(value).__name__}, expected tensors")
 
-    def op_run(self, handle: int, args: list, kwargs: dict, submodule: str = "", grad_output=None) -> dict:
+    def step_run(self, module, args: list, kwargs: dict, submodule: str = "", grad_output=None) -> dict:
         """Forward (and, with ``grad_output``, backward) on given inputs; everything comes back."""
         torch = self.torch
-        module = self._module(handle)
         if submodule:
             module = module.get_submodule(submodule)
         want_grad = grad_output is not None
         inputs = [self._to_device(a, want_grad) for a in args]
         sent = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in inputs]
         module.zero_grad(set_to_none=True)
-        torch.manual_seed(0)
+        self._reseed()
         with torch.set_grad_enabled(want_grad):
             output = module(*inputs, **kwargs)
         result = {"output": self._to_plain(output)}
@@ -309,8 +366,8 @@ class Child:
         ]
         return result
 
-    def op_call(self, target: str, args: list) -> dict:
-        self.torch.manual_seed(0)
+    def step_call(self, _module, target: str, args: list) -> dict:
+        self._reseed()
         inputs = [self._to_device(a, False) for a in args]
         return {"output": self._to_plain(self._lookup(target)(*inputs))}
 
@@ -485,6 +542,9 @@ def zygote(control_fd: int, options: dict) -> None:
     import torch.fx.experimental.symbolic_shapes  # noqa: F401
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Out of the collector's sight: else each child's first full collection walks (and so copies on
+    # write) every object torch made here -- 100 ms of a child's life, measured.
+    gc.freeze()
     control = socket.socket(fileno=control_fd)
     while True:
         try:

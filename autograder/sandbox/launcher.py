@@ -5,6 +5,10 @@ arguments, describe it, load a state_dict, run forward/backward on given tensors
 Whatever the child does, the parent gets back either plain validated data, a ``StudentError``
 (student code raised: a failed check), or a ``SandboxFatal`` (the child hung, died or ran out of
 time: the check stops at once and the next one gets a fresh child).
+
+Every answer is memoised under a key made from the request's content, and while a component is
+*collecting*, unanswered requests are queued (``Pending``) and sent together in one round trip:
+the checks of one case cost one trip to the child, not twenty.
 """
 import json
 import os
@@ -18,6 +22,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..config import Limits
+from ..fingerprint import fingerprint
 from .child import dumps, loads, recv_frame, send_frame
 from .isolation import Isolation, announce, detect
 
@@ -26,6 +31,15 @@ ZYGOTE_START_TIMEOUT_S = 120
 
 class StudentError(Exception):
     """Student code raised an exception; the message is what the student should see."""
+
+
+class Pending(BaseException):
+    """The answer is not known yet: the request was queued for the next round trip.
+
+    Raised only while the component is collecting (``StudentComponent.collect``); the caller runs
+    the check again after ``flush``, when the answer is in the memo. A BaseException, so that no
+    ``except Exception`` on the way (a check's own, Hypothesis's) takes it for a verdict.
+    """
 
 
 class SandboxFatal(BaseException):
@@ -165,9 +179,21 @@ def _validated(value, where: str = "reply"):
     raise StudentError(f"the child sent back a {type(value).__name__} in its {where}, which is not allowed")
 
 
+@dataclass(frozen=True)
+class _Failed:
+    """A remembered StudentError: the same request gets the same error without asking again."""
+
+    message: str
+
+
 @dataclass
 class StudentComponent:
-    """The student's code for one component, running in a child of its own (re-forked after a crash)."""
+    """The student's code for one component, running in a child of its own (re-forked after a crash).
+
+    Requests are programs -- build a module, load states into it, run steps on it -- that carry
+    their whole recipe, so any child can answer them: a restart or an evicted module costs a
+    rebuild, never a wrong answer. Answers are memoised by content for the component's lifetime.
+    """
 
     zygote: Zygote
     plan: LoadPlan
@@ -176,7 +202,9 @@ class StudentComponent:
     used_s: float = 0.0
     _pid: int | None = field(default=None, init=False)
     _sock: socket.socket | None = field(default=None, init=False)
-    generation: int = field(default=0, init=False)
+    _memo: dict = field(default_factory=dict, init=False)
+    _states: dict = field(default_factory=dict, init=False)  # fingerprint -> state_dict
+    _queue: dict | None = field(default=None, init=False)  # program key -> {memo key: (step, what)}
 
     def start(self) -> None:
         settings = {
@@ -191,7 +219,6 @@ class StudentComponent:
             },
         }
         self._pid, self._sock = self.zygote.fork(settings)
-        self.generation += 1
         plan = self.plan
         self._request(
             "load",
@@ -241,15 +268,114 @@ class StudentComponent:
             self.start()
         return self._request(op, what, **args)
 
+    # --- memoised, batched requests -------------------------------------------------------------
+
+    def collect(self) -> None:
+        """From now until ``flush``, queue unanswered requests (raising ``Pending``) instead of asking."""
+        if self._queue is None:
+            self._queue = {}
+
+    def flush(self) -> bool:
+        """Ask everything queued in one round trip and stop collecting; False when nothing was queued."""
+        queue, self._queue = self._queue, None
+        if not queue:
+            return False
+        whats = list(dict.fromkeys(what for steps in queue.values() for _, what in steps.values()))
+        self._ask(queue, ", ".join(whats[:3]) + (f" and {len(whats) - 3} more" if len(whats) > 3 else ""))
+        return True
+
     def build(self, class_name: str, **kwargs) -> "StudentModule":
-        call = f"{class_name}({', '.join(f'{k}={v!r}' for k, v in kwargs.items())})"
-        handle = self.request("build", call, target=class_name, kwargs=kwargs)
-        if type(handle) is not int:
-            raise SandboxFatal(f"building {call} returned a malformed handle")
-        return StudentModule(self, class_name, handle, self.generation)
+        module = StudentModule(self, class_name, dict(kwargs))
+        self._ensure_built(module)
+        return module
 
     def call(self, function: str, *args) -> torch.Tensor:
-        return self.request("call", f"{function}(...)", target=function, args=list(args))["output"]
+        step = {"op": "call", "args": {"target": function, "args": list(args)}}
+        return _field(self._answer(None, step, f"{function}(...)"), "output")
+
+    def _ensure_built(self, module: "StudentModule") -> None:
+        """Raise the constructor's error if it is known; while collecting, assume it will work."""
+        key = ("build", module.spec)
+        if key not in self._memo and self._queue is None:
+            self._ask({(module.spec, ()): {}}, module.call)
+        self._raise_failure(key)
+
+    def _load(self, module: "StudentModule", state_dict: dict, name: str) -> None:
+        """``module.loads`` already ends with ``name``: raise if that load fails (assume not, while collecting)."""
+        self._states[name] = state_dict
+        program = (module.spec, module.loads)
+        key = ("load",) + program
+        if key not in self._memo:
+            if self._queue is not None:
+                self._queue.setdefault(program, {})
+                return
+            self._ask({program: {}}, f"{module.class_name}.load_state_dict")
+        self._raise_failure(("build", module.spec))
+        self._raise_failure(key)
+
+    def _answer(self, module: "StudentModule | None", step: dict, what: str):
+        program = (module.spec, module.loads) if module is not None else (None, ())
+        key = ("step", program, fingerprint(step))
+        if module is not None:
+            self._ensure_built(module)
+        if key not in self._memo:
+            if self._queue is not None:
+                self._queue.setdefault(program, {})[key] = (step, what)
+                raise Pending
+            self._ask({program: {key: (step, what)}}, what)
+            if module is not None:
+                self._raise_failure(("build", module.spec))
+        self._raise_failure(key)
+        return self._memo[key]
+
+    def _raise_failure(self, key) -> None:
+        answer = self._memo.get(key)
+        if isinstance(answer, _Failed):
+            raise StudentError(answer.message)
+
+    def _ask(self, queue: dict, what: str) -> None:
+        """One round trip for the queued programs; every answer goes into the memo."""
+        first_seen = {}
+        for spec, _ in queue:
+            first_seen.setdefault(spec, len(first_seen))
+        # A module's requests with fewer loads first: the child then builds it once and loads on top.
+        keys = sorted(queue, key=lambda program: (first_seen[program[0]], len(program[1])))
+        states, programs = {}, []
+        for spec, loads_ in keys:
+            module = None
+            if spec is not None:
+                module = {"target": spec[0], "kwargs": json.loads(spec[1]), "loads": list(loads_)}
+                states.update((name, self._states[name]) for name in loads_)
+            programs.append({"module": module, "steps": [step for step, _ in queue[(spec, loads_)].values()]})
+        replies = self.request("batch", what, states=states, programs=programs)
+        if type(replies) is not list or len(replies) != len(programs):
+            self.stop()
+            raise SandboxFatal(f"during {what} the child sent back a malformed reply")
+        for program, reply in zip(keys, replies):
+            self._remember(program, list(queue[program]), reply, what)
+
+    def _remember(self, program: tuple, step_keys: list, reply, what: str) -> None:
+        spec, loads_ = program
+        try:
+            build = _optional_text(reply["build"])
+            if spec is not None:
+                self._memo[("build", spec)] = _Failed(build) if build is not None else None
+            if build is not None:
+                return
+            load_errors, steps = reply["loads"], reply["steps"]
+            if len(load_errors) != len(loads_) or len(steps) != len(step_keys):
+                raise ValueError("wrong number of answers")
+            for count, error in enumerate(load_errors, start=1):
+                error = _optional_text(error)
+                self._memo[("load", spec, loads_[:count])] = _Failed(error) if error is not None else None
+            for key, answer in zip(step_keys, steps):
+                if answer["ok"] is True:
+                    self._memo[key] = answer.get("value")
+                else:
+                    self._memo[key] = _Failed(str(answer.get("error", "unknown error")))
+        except (KeyError, TypeError, ValueError):
+            self.stop()
+            raise SandboxFatal(f"during {what} the child sent back a malformed reply") from None
 
     def stop(self):
         """Kill the child and everything it started; return its exit status."""
@@ -261,6 +387,19 @@ class StudentComponent:
             return self.zygote.kill(pid)
         except (OSError, RuntimeError, ValueError):
             return None
+
+
+def _optional_text(value) -> str | None:
+    if value is not None and type(value) is not str:
+        raise TypeError("expected text")
+    return value
+
+
+def _field(value, name: str):
+    """``value[name]`` of a child's answer, which must be a dict holding it."""
+    if type(value) is not dict or name not in value:
+        raise SandboxFatal(f"the child's answer has no {name!r}")
+    return value[name]
 
 
 @dataclass(frozen=True)
@@ -298,35 +437,60 @@ class ModuleDescription:
 
 @dataclass
 class StudentModule:
+    """A module of the student's, named by its recipe: class, constructor arguments, states loaded."""
+
     component: StudentComponent
     class_name: str
-    handle: int
-    generation: int
+    init: dict
+    loads: tuple = ()  # fingerprints of the state_dicts loaded so far, failed loads included
 
-    def _request(self, op: str, what: str, **args):
-        if self.generation != self.component.generation:
-            raise SandboxFatal("the child holding this module was restarted")
-        return self.component.request(op, what, handle=self.handle, **args)
+    @property
+    def spec(self) -> tuple:
+        return self.class_name, json.dumps(self.init, sort_keys=True)
+
+    @property
+    def call(self) -> str:
+        return f"{self.class_name}({', '.join(f'{k}={v!r}' for k, v in self.init.items())})"
 
     def describe(self) -> ModuleDescription:
-        value = self._request("describe", f"describing {self.class_name}")
-        return ModuleDescription(
-            parameters={n: tuple(s) for n, s in value["parameters"]},
-            state_dict={n: tuple(s) for n, s in value["state_dict"]},
-            modules=[tuple(m) for m in value["modules"]],
-        )
+        value = self.component._answer(self, {"op": "describe", "args": {}}, f"describing {self.class_name}")
+        try:
+            return ModuleDescription(
+                parameters={n: tuple(s) for n, s in _field(value, "parameters")},
+                state_dict={n: tuple(s) for n, s in _field(value, "state_dict")},
+                modules=[tuple(m) for m in _field(value, "modules")],
+            )
+        except (TypeError, ValueError):
+            raise SandboxFatal(f"describing {self.class_name}: the child sent back a malformed description") from None
 
-    def load_state_dict(self, state_dict: dict) -> None:
-        self._request("load_state_dict", f"{self.class_name}.load_state_dict", state_dict=state_dict)
+    def load_state_dict(self, state_dict: dict, name: str | None = None) -> None:
+        """Load ``state_dict`` (``name``: its fingerprint, if the caller has it already)."""
+        name = name or fingerprint(state_dict)
+        self.loads = self.loads + (name,)  # even if it fails: a failed load may have changed some weights
+        self.component._load(self, state_dict, name)
+
+    def run_each(self, inputs: list[list], **kwargs) -> list[RunResult]:
+        """One forward pass per entry of ``inputs``; while collecting, all are queued before waiting."""
+        results, waiting = [], False
+        for args in inputs:
+            try:
+                results.append(self.run(*args, **kwargs))
+            except Pending:
+                waiting = True
+        if waiting:
+            raise Pending
+        return results
 
     def run(self, *args, submodule: str = "", grad_output=None, **kwargs) -> RunResult:
         where = f"{self.class_name}.{submodule + '.' if submodule else ''}forward"
         if grad_output is not None:
             where += " / backward"
-        value = self._request("run", where, args=list(args), kwargs=kwargs, submodule=submodule, grad_output=grad_output)
+        step = {"op": "run", "args": {"args": list(args), "kwargs": kwargs, "submodule": submodule,
+                                      "grad_output": grad_output}}
+        value = self.component._answer(self, step, where)
         return RunResult(
-            output=value["output"],
-            inputs_changed=value["inputs_changed"],
+            output=_field(value, "output"),
+            inputs_changed=_field(value, "inputs_changed"),
             input_grads=value.get("input_grads"),
             param_grads=value.get("param_grads"),
         )
