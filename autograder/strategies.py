@@ -3,7 +3,10 @@
 A ``Case`` is one point of that space: constructor arguments, input sizes and a seed. Strategies
 are plural nouns (``res_block_cases``) as in Hypothesis itself; shrinking moves towards the
 smallest channels and sizes, so the counterexample a student sees is the simplest one that fails.
+Each strategy is made once per set of arguments: checks holding the same strategy object draw the
+same cases (see ``checks/runner.py``).
 """
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -53,6 +56,7 @@ def _has_positions(case: Case) -> bool:
     return len(shape) != 4 or shape[2] * shape[3] >= 2
 
 
+@functools.cache
 def time_embedding_cases(min_batch: int = 1):
     return st.builds(
         lambda half, batch, floats, seed: Case(
@@ -71,6 +75,7 @@ def time_sensitive(channels: int) -> bool:
     return channels // math.gcd(8, channels) >= 2
 
 
+@functools.cache
 def res_block_cases(min_batch: int = 1, component: str = "ResBlock"):
     """``in_channels == out_channels`` (the nn.Identity skip) about half the time: independent draws
     would hit it once in 16, so ten examples would almost never test that branch."""
@@ -83,10 +88,12 @@ def res_block_cases(min_batch: int = 1, component: str = "ResBlock"):
                      _sizes(1, 8), _sizes(1, 8), SEEDS).filter(_has_positions)
 
 
+@functools.cache
 def down_block_cases(min_batch: int = 1):
     return res_block_cases(min_batch, component="DownBlock")
 
 
+@functools.cache
 def up_block_cases(min_batch: int = 1, explicit_skip: bool | None = None):
     skips = {None: st.one_of(st.none(), _sizes(1, 12)), True: _sizes(1, 12), False: st.none()}[explicit_skip]
 
@@ -101,6 +108,7 @@ def up_block_cases(min_batch: int = 1, explicit_skip: bool | None = None):
                      _sizes(1, 5), _sizes(1, 5), SEEDS)
 
 
+@functools.cache
 def unet_cases(min_batch: int = 1):
     def make(cin, cout, half_base, batch, h, w, seed):
         init = {"in_channels": cin, "out_channels": cout, "base_channels": 2 * half_base}
@@ -110,6 +118,7 @@ def unet_cases(min_batch: int = 1):
                      _sizes(1, 3), _sizes(1, 3), SEEDS).filter(lambda c: c.shapes["x"][2] * c.shapes["x"][3] >= 32)
 
 
+@functools.cache
 def attention_cases(min_batch: int = 1, min_positions: int = 1):
     def make(channels, batch, h, w, seed):
         return Case("SelfAttention", {"channels": channels}, {"x": (batch, channels, h, w)}, seed)
@@ -119,6 +128,7 @@ def attention_cases(min_batch: int = 1, min_positions: int = 1):
     )
 
 
+@functools.cache
 def attn_res_block_cases(min_batch: int = 1):
     def make(channels, temb, batch, h, w, seed):
         return Case("AttnResBlock", {"channels": channels, "time_emb_dim": temb},

@@ -1,5 +1,6 @@
 """The hidden checks, one module per component; importing this package registers them all."""
 from . import attention, down_block, integration, res_block, time_embedding, unet, up_block  # noqa: F401
-from .registry import REGISTRY, Check, CheckContext, CheckFailed, bind, run_check
+from .registry import REGISTRY, Check, CheckContext, CheckFailed, bind
+from .runner import Outcome, run_checks
 
-__all__ = ["REGISTRY", "Check", "CheckContext", "CheckFailed", "bind", "run_check"]
+__all__ = ["REGISTRY", "Check", "CheckContext", "CheckFailed", "Outcome", "bind", "run_checks"]

@@ -5,13 +5,14 @@ micrograd's test in a few helpers: run the same computation in two implementatio
 outputs *and* gradients -- with the reference also run in float64 to measure the float error.
 """
 import copy
+import functools
 import math
 from contextlib import contextmanager
 
 import torch
 
 from ..compare import value_problem
-from ..contract import component as contract_component
+from ..fingerprint import fingerprint
 from ..sandbox.launcher import RunResult, StudentError, StudentModule
 from ..strategies import Case
 from .registry import CheckContext, CheckFailed, failure_from_student
@@ -51,6 +52,72 @@ def output_names(component: str, count: int) -> list[str]:
     return (names + [f"output {i}" for i in range(len(names), count)])[:count] if count > 1 else ["output"]
 
 
+class ReferenceModels:
+    """The reference for one case: the float32 module, its weights, and memoised runs in float32 and
+    float64 (the same weights, via ``functional_call``: no second module to copy)."""
+
+    def __init__(self, ctx: CheckContext, case: Case, class_name: str, edit_state=None):
+        reference_class = ctx.reference.symbol(_module_of(class_name), class_name)
+        torch.default_generator.manual_seed(case.seed)  # the reference is always built on the CPU
+        self.ref32 = reference_class(**case.init)
+        randomize_norms(self.ref32, case.seed)
+        if edit_state is not None:
+            with torch.no_grad():
+                edit_state(self.ref32)
+        self.state = {k: v.detach().clone() for k, v in self.ref32.state_dict().items()}
+        self.state_name = fingerprint(self.state)
+        self._runs = {}
+
+    @functools.cached_property
+    def ref64(self) -> torch.nn.Module:
+        """A float64 copy, for checks that call the reference's submodules directly."""
+        return copy.deepcopy(self.ref32).double()
+
+    def run(self, inputs, backward_seed: int | None = None, **kwargs):
+        """Outputs in float32 and float64; with a seed, also gradients for a random grad_output."""
+        key = fingerprint([inputs, backward_seed, kwargs])
+        if key not in self._runs:
+            self._runs[key] = [self._run(dtype, inputs, backward_seed, kwargs) for dtype in (torch.float32, torch.float64)]
+        return self._runs[key]
+
+    def _run(self, dtype, inputs, backward_seed, kwargs):
+        backward = backward_seed is not None
+        args = [x.detach().to(dtype).requires_grad_(backward) if x.is_floating_point() else x for x in inputs]
+        if dtype is torch.float32:
+            self.ref32.zero_grad(set_to_none=True)
+            params = dict(self.ref32.named_parameters())
+            weights = None
+        else:
+            params = {n: p.detach().double().requires_grad_(backward) for n, p in self.ref32.named_parameters()}
+            weights = dict(params)
+            weights.update((n, b.double() if b.is_floating_point() else b) for n, b in self.ref32.named_buffers())
+        with default_dtype(dtype), torch.set_grad_enabled(backward):
+            if weights is None:
+                outputs = as_list(self.ref32(*args, **kwargs))
+            else:
+                outputs = as_list(torch.func.functional_call(self.ref32, weights, tuple(args), kwargs))
+        grads = None
+        if backward:
+            generator = torch.Generator().manual_seed(backward_seed)
+            grad_outputs = [torch.randn(o.shape, generator=generator).to(dtype) for o in outputs]
+            torch.autograd.backward(outputs, grad_outputs)
+            grads = {
+                "inputs": [a.grad if isinstance(a, torch.Tensor) and a.is_floating_point() else None for a in args],
+                "params": {n: p.grad for n, p in params.items()},
+                "grad_outputs": [g.float() for g in grad_outputs],
+            }
+        return [o.detach() for o in outputs], grads
+
+
+def reference_models(ctx: CheckContext, case: Case, class_name: str | None = None, edit_state=None) -> ReferenceModels:
+    """The case's reference, built once per component grading however many checks ask for it."""
+    class_name = class_name or case.component
+    key = ("reference", class_name, repr(case), getattr(edit_state, "__qualname__", None))
+    if key not in ctx.memo:
+        ctx.memo[key] = ReferenceModels(ctx, case, class_name, edit_state)
+    return ctx.memo[key]
+
+
 class Pair:
     """The student's module and the reference, built from one case, holding the same weights."""
 
@@ -58,43 +125,23 @@ class Pair:
         self.ctx = ctx
         self.case = case
         self.class_name = class_name or case.component
-        module = contract_component(case.component).module if class_name is None else _module_of(class_name)
-        reference_class = ctx.reference.symbol(module, self.class_name)
-        torch.manual_seed(case.seed)
-        self.ref32 = reference_class(**case.init)
-        randomize_norms(self.ref32, case.seed)
-        if edit_state is not None:
-            with torch.no_grad():
-                edit_state(self.ref32)
-        self.state = {k: v.detach().clone() for k, v in self.ref32.state_dict().items()}
-        self.ref64 = copy.deepcopy(self.ref32).double()
+        self.models = reference_models(ctx, case, self.class_name, edit_state)
         try:
             self.student = ctx.student.build(self.class_name, **case.init)
         except StudentError as error:
             raise failure_from_student(error, case.component, case, f"{self.class_name}(...)") from None
-        self.renamed = transplant(self.student, self.state, case)
+        self.renamed = transplant(self.student, self.models.state, case, self.models.state_name)
+
+    @property
+    def ref32(self) -> torch.nn.Module:
+        return self.models.ref32
+
+    @property
+    def ref64(self) -> torch.nn.Module:
+        return self.models.ref64
 
     def reference(self, inputs, backward_seed: int | None = None, **kwargs):
-        """Reference outputs in float32 and float64; with a seed, also gradients for a random grad_output."""
-        results = []
-        for model, dtype in ((self.ref32, torch.float32), (self.ref64, torch.float64)):
-            args = [x.detach().to(dtype).requires_grad_(backward_seed is not None) if x.is_floating_point() else x
-                    for x in inputs]
-            model.zero_grad(set_to_none=True)
-            with default_dtype(dtype), torch.set_grad_enabled(backward_seed is not None):
-                outputs = as_list(model(*args, **kwargs))
-            grads = None
-            if backward_seed is not None:
-                generator = torch.Generator().manual_seed(backward_seed)
-                grad_outputs = [torch.randn(o.shape, generator=generator).to(dtype) for o in outputs]
-                torch.autograd.backward(outputs, grad_outputs)
-                grads = {
-                    "inputs": [a.grad if isinstance(a, torch.Tensor) and a.is_floating_point() else None for a in args],
-                    "params": {n: p.grad for n, p in model.named_parameters()},
-                    "grad_outputs": [g.float() for g in grad_outputs],
-                }
-            results.append(([o.detach() for o in outputs], grads))
-        return results
+        return self.models.run(inputs, backward_seed, **kwargs)
 
     def run_student(self, inputs, grad_output=None, **kwargs) -> RunResult:
         try:
@@ -102,10 +149,14 @@ class Pair:
         except StudentError as error:
             raise failure_from_student(error, self.case.component, self.case, f"{self.class_name}.forward") from None
 
-    def compare_forward(self, inputs=None, **kwargs) -> RunResult:
-        """Run both on the same inputs; raise CheckFailed on any output that differs."""
+    def compare_forward(self, inputs=None, backward_seed: int | None = None, **kwargs) -> RunResult:
+        """Run both on the same inputs; raise CheckFailed on any output that differs.
+
+        ``backward_seed``: take the reference outputs from the run with gradients that
+        ``compare_backward`` makes, so that a case costs one reference run, not two.
+        """
         inputs = self.case.inputs() if inputs is None else inputs
-        (out32, _), (out64, _) = self.reference(inputs, **kwargs)
+        (out32, _), (out64, _) = self.reference(inputs, backward_seed, **kwargs)
         result = self.run_student(inputs, **kwargs)
         compare_outputs(result.output, out32, out64, self.ctx, self.case)
         return result
@@ -162,7 +213,7 @@ def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case
             raise CheckFailed(problem)
 
 
-def transplant(student: StudentModule, state: dict, case: Case) -> dict:
+def transplant(student: StudentModule, state: dict, case: Case, state_name: str | None = None) -> dict:
     """Load the reference weights into the student's module.
 
     Names are the contract; when they differ but the parameters line up one-to-one by order and
@@ -170,7 +221,7 @@ def transplant(student: StudentModule, state: dict, case: Case) -> dict:
     Returns the reference-name -> student-name mapping that was used.
     """
     try:
-        student.load_state_dict(state)
+        student.load_state_dict(state, state_name)
         return {}
     except StudentError as error:
         first_error = str(error)
@@ -217,8 +268,7 @@ def group_count(extra_repr: str) -> int | None:
 def compare_structure(ctx: CheckContext, case: Case, class_name: str | None = None) -> None:
     """Parameter names, shapes and counts, per submodule, plus GroupNorm group counts."""
     class_name = class_name or case.component
-    reference_class = ctx.reference.symbol(_module_of(class_name), class_name)
-    reference = reference_class(**case.init)
+    reference = reference_models(ctx, case, class_name).ref32
     try:
         described = ctx.student.build(class_name, **case.init).describe()
     except StudentError as error:

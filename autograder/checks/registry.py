@@ -1,14 +1,13 @@
-"""Checks: what they are, how they are registered, and how one is run with Hypothesis.
+"""Checks: what they are and how they are registered (``runner.py`` runs them with Hypothesis).
 
 A check is a function ``(ctx, case) -> None`` that raises ``CheckFailed``; with a strategy it runs
 over many derandomised cases and Hypothesis shrinks a failure to the smallest case. The checks
-run here, in the trusted process; they reach student code only through ``ctx.student``.
+run here, in the trusted process; they reach student code only through ``ctx.student``. A check
+may run more than once on a case (see ``runner.py``), so it must not keep state of its own.
 """
-import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis.strategies import SearchStrategy
 
 from ..config import CheckSettings, GradingConfig, did_you_mean
@@ -33,6 +32,7 @@ class CheckContext:
     student: StudentComponent
     reference: Reference
     config: GradingConfig
+    memo: dict = field(default_factory=dict)  # the reference side's answers, per component grading
 
 
 @dataclass(frozen=True)
@@ -90,47 +90,7 @@ def bind(config: GradingConfig, components=None) -> list[tuple[Check, CheckSetti
     return bound
 
 
-def _stable_seed(name: str) -> int:
-    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:4], "big")
-
-
 def failure_from_student(error: StudentError, component: str, case=None, during: str | None = None) -> CheckFailed:
     """Student code raised: the check fails with the student's traceback and a hint."""
     where = f" during {during}" if during else ""
     return CheckFailed(f"your code raised an error{where}:\n{error}", hint=explain(str(error), component, case))
-
-
-def run_check(check_: Check, ctx: CheckContext, max_examples: int) -> None:
-    """Run one check; raise ``CheckFailed`` (with the shrunk case) or ``SandboxFatal``."""
-    if check_.cases is None:
-        try:
-            check_.run(ctx, None)
-        except StudentError as error:
-            raise failure_from_student(error, check_.component) from None
-        return
-
-    def body(case):
-        try:
-            check_.run(ctx, case)
-        except CheckFailed as failure:
-            failure.case = case
-            raise
-        except StudentError as error:
-            failure = failure_from_student(error, check_.component, case)
-            failure.case = case
-            raise failure from None
-
-    test = settings(
-        max_examples=max_examples,
-        derandomize=False,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        report_multiple_bugs=False,
-        phases=(Phase.explicit, Phase.generate, Phase.shrink),
-        suppress_health_check=list(HealthCheck),
-    )(seed(_stable_seed(check_.name))(given(check_.cases)(body)))
-    try:
-        test()
-    except CheckFailed as failure:
-        raise failure from None

@@ -5,7 +5,7 @@ from ..compare import value_problem
 from ..strategies import res_block_cases, time_sensitive
 from .common import Pair
 from .registry import CheckFailed, check
-from .standard import assert_samples_unchanged, build_student, run_student, standard_checks
+from .standard import assert_samples_unchanged, build_student, run_student_each, standard_checks
 
 standard_checks("ResBlock", res_block_cases(), res_block_cases(min_batch=2))
 
@@ -36,12 +36,10 @@ def residual_identity(ctx, case):
 @check("ResBlock", "time_conditioning", "each sample's t_emb changes only that sample's output",
        res_block_cases(min_batch=2).filter(lambda c: time_sensitive(c.init["out_channels"])))
 def time_conditioning(ctx, case):
-    module = build_student(ctx, case)
     x, t_emb = case.inputs()
-    before = run_student(ctx, case, module, [x, t_emb]).output
     changed = t_emb.clone()
     changed[0] += 1.0 + torch.rand(changed[0].shape, generator=torch.Generator().manual_seed(case.seed))
-    after = run_student(ctx, case, module, [x, changed]).output
+    before, after = run_student_each(ctx, case, build_student(ctx, case), [[x, t_emb], [x, changed]])
     if type(before) is not torch.Tensor or type(after) is not torch.Tensor:
         raise CheckFailed("forward did not return a tensor")
     if (before[0] - after[0]).abs().max().item() <= 1e-6 * (before[0].abs().max().item() + 1e-12):

@@ -5,7 +5,7 @@ import torch
 from ..compare import shape_problem
 from ..sandbox.launcher import StudentError
 from ..strategies import Case
-from .common import Pair, as_list, compare_structure, output_names
+from .common import Pair, as_list, compare_structure, output_names, reference_models
 from .registry import CheckContext, CheckFailed, check, failure_from_student
 
 
@@ -23,21 +23,31 @@ def run_student(ctx: CheckContext, case: Case, module, inputs, **kwargs):
         raise failure_from_student(error, case.component, case, f"{case.component}.forward") from None
 
 
-def reference_output_shapes(ctx: CheckContext, case: Case, **kwargs) -> list[tuple]:
-    reference = ctx.reference.symbol(_module(case), case.component)(**case.init)
-    with torch.no_grad():
-        return [tuple(o.shape) for o in as_list(reference(*case.inputs(), **kwargs))]
+def run_student_each(ctx: CheckContext, case: Case, module, inputs: list[list]) -> list:
+    """Outputs of one forward pass per entry of ``inputs`` (asked for together: one round trip)."""
+    try:
+        return [result.output for result in module.run_each(inputs)]
+    except StudentError as error:
+        raise failure_from_student(error, case.component, case, f"{case.component}.forward") from None
 
 
-def _module(case: Case) -> str:
-    from ..contract import component
+def student_with_reference_weights(ctx: CheckContext, case: Case):
+    """The student's module holding the reference weights, as ``forward_matches`` runs it.
 
-    return component(case.component).module
+    Checks that do not care about the weights (shapes, untouched inputs) run this module too, so
+    their run and forward_matches' are one run; a fresh build when the weights do not fit.
+    """
+    try:
+        return Pair(ctx, case).student
+    except CheckFailed:
+        return build_student(ctx, case)
 
 
-def check_output_shapes(ctx: CheckContext, case: Case, **kwargs) -> None:
-    expected = reference_output_shapes(ctx, case, **kwargs)
-    result = run_student(ctx, case, build_student(ctx, case), case.inputs(), **kwargs)
+def check_output_shapes(ctx: CheckContext, case: Case, backward_seed: int | None = None) -> None:
+    """``backward_seed``: take the shapes from the reference run the gradients check makes (one run per case)."""
+    (outputs, _), _ = reference_models(ctx, case).run(case.inputs(), backward_seed)
+    expected = [tuple(o.shape) for o in outputs]
+    result = run_student(ctx, case, student_with_reference_weights(ctx, case), case.inputs())
     got = as_list(result.output) if len(expected) > 1 else [result.output]
     names = output_names(case.component, len(expected))
     if len(got) != len(expected):
@@ -62,28 +72,28 @@ def outputs_of_sample_all(output) -> list[torch.Tensor]:
 
 def check_batch_independence(ctx: CheckContext, case: Case) -> None:
     """Change only sample 0 of the first input: every other sample's output must stay the same."""
-    module = build_student(ctx, case)
     inputs = case.inputs()
-    before = run_student(ctx, case, module, inputs).output
     changed = [inputs[0].clone()] + inputs[1:]
     if changed[0].is_floating_point():
         changed[0][0] = torch.randn(changed[0][0].shape, generator=torch.Generator().manual_seed(case.seed + 7))
     else:
         changed[0][0] = (changed[0][0] + 123) % 1000
-    after = run_student(ctx, case, module, changed).output
+    before, after = run_student_each(ctx, case, build_student(ctx, case), [inputs, changed])
     assert_samples_unchanged(before, after, range(1, inputs[0].shape[0]), f"the input {list(case.shapes)[0]}")
 
 
 def standard_checks(component: str, cases, batch_cases, skip: tuple = ()) -> None:
     """Register the common checks of ``component`` with the given strategies."""
     if "output_shape" not in skip:
-        check(component, "output_shape", "output shape", cases)(lambda ctx, case: check_output_shapes(ctx, case))
+        check(component, "output_shape", "output shape", cases)(
+            lambda ctx, case: check_output_shapes(ctx, case, backward_seed=case.seed)
+        )
     if "structure" not in skip:
         check(component, "structure", "parameters and submodules match the contract", cases)(
             lambda ctx, case: compare_structure(ctx, case)
         )
     check(component, "forward_matches", "matches the reference with the same weights", cases)(
-        lambda ctx, case: Pair(ctx, case).compare_forward()
+        lambda ctx, case: Pair(ctx, case).compare_forward(backward_seed=case.seed)
     )
     check(component, "gradients", "gradients match the reference (inputs and every parameter)", cases)(
         lambda ctx, case: Pair(ctx, case).compare_backward()
@@ -94,7 +104,7 @@ def standard_checks(component: str, cases, batch_cases, skip: tuple = ()) -> Non
 
     @check(component, "inputs_unchanged", "does not modify its inputs", cases)
     def inputs_unchanged(ctx, case):
-        result = run_student(ctx, case, build_student(ctx, case), case.inputs(), grad_output=None)
+        result = run_student(ctx, case, student_with_reference_weights(ctx, case), case.inputs())
         changed = [name for name, flag in zip(case.shapes, result.inputs_changed) if flag]
         if changed:
             raise CheckFailed(

@@ -4,7 +4,7 @@ import torch
 from ..strategies import default_unet_case, time_sensitive, unet_cases
 from .common import per_submodule_counts
 from .registry import CheckFailed, check
-from .standard import assert_samples_unchanged, build_student, run_student, standard_checks
+from .standard import assert_samples_unchanged, build_student, run_student_each, standard_checks
 
 standard_checks("SimpleUNet", unet_cases(), unet_cases(min_batch=2))
 
@@ -27,12 +27,10 @@ def parameter_count(ctx, _case):
 @check("SimpleUNet", "time_conditioning", "each sample's timestep changes only that sample's output",
        unet_cases(min_batch=2).filter(lambda c: time_sensitive(c.init["base_channels"])))
 def time_conditioning(ctx, case):
-    module = build_student(ctx, case)
     x, t = case.inputs()
-    before = run_student(ctx, case, module, [x, t]).output
     changed = t.clone()
     changed[0] = (changed[0] + 250) % 1000
-    after = run_student(ctx, case, module, [x, changed]).output
+    before, after = run_student_each(ctx, case, build_student(ctx, case), [[x, t], [x, changed]])
     if type(before) is not torch.Tensor or type(after) is not torch.Tensor:
         raise CheckFailed("forward did not return a tensor")
     if torch.equal(before[0], after[0]):

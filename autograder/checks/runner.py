@@ -1,0 +1,141 @@
+"""How checks run: one Hypothesis run per group of checks that draw the same cases, then a
+shrinking run for each check that failed.
+
+Checks of one component that share a strategy (and example budget) share one seed, so they see the
+same cases: a case's reference is built once, and the student's answers to all of its checks come
+back in one round trip. Per case the checks run *collecting* (a request whose answer is not known
+yet raises ``Pending`` and is queued); after one ``flush`` they run again and find every answer
+in the memo. Only a check that failed gets a run of its own, where Hypothesis shrinks the case.
+"""
+import hashlib
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, given, seed, settings
+
+from ..sandbox.launcher import Pending, SandboxFatal, StudentError
+from .registry import Check, CheckContext, CheckFailed, failure_from_student
+
+
+@dataclass
+class Outcome:
+    """A check's verdict: passed, failed with the (shrunk) case, or stopped by the sandbox."""
+
+    passed: bool
+    failure: CheckFailed | None = None
+    fatal: str | None = None
+
+
+def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int]) -> list[Outcome]:
+    """Outcomes of ``checks`` (in their order), each run over up to its ``max_examples`` cases."""
+    outcomes: dict[int, Outcome] = {}
+    groups: dict[tuple, list[int]] = {}
+    for index, check_ in enumerate(checks):
+        if check_.cases is None:
+            outcomes[index] = _decide_alone(check_, ctx, None)
+        else:
+            groups.setdefault((id(check_.cases), max_examples[index]), []).append(index)
+    for (_, examples), members in groups.items():
+        group = [checks[i] for i in members]
+        failures = _run_group(group, ctx, examples)
+        for index, check_ in zip(members, group):
+            found = failures.get(check_.id)
+            if found is None:
+                outcomes[index] = Outcome(passed=True)
+            elif isinstance(found, str):
+                outcomes[index] = Outcome(passed=False, fatal=found)
+            else:
+                outcomes[index] = Outcome(passed=False, failure=_shrunk(check_, ctx, examples) or found)
+    return [outcomes[i] for i in range(len(checks))]
+
+
+def _group_seed(check_: Check) -> int:
+    """One seed per component and strategy: same cases for the group and for each check's own run."""
+    text = f"{check_.component}:{check_.cases!r}"
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
+
+
+def _hypothesis(test, check_: Check, examples: int, shrink: bool):
+    phases = (Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate)
+    return settings(
+        max_examples=examples,
+        derandomize=False,
+        database=None,
+        deadline=None,
+        print_blob=False,
+        report_multiple_bugs=False,
+        phases=phases,
+        suppress_health_check=list(HealthCheck),
+    )(seed(_group_seed(check_))(given(check_.cases)(test)))
+
+
+def _run_group(group: list[Check], ctx: CheckContext, examples: int) -> dict:
+    """check id -> first CheckFailed (with its case) or fatal message; passing checks are absent."""
+    failures: dict = {}
+
+    def test(case):
+        _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
+
+    _hypothesis(test, group[0], examples, shrink=False)()
+    return failures
+
+
+def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict) -> None:
+    """Run ``checks`` on one case: collect what they ask, one round trip, run them again."""
+    waiting = checks
+    while waiting:
+        ctx.student.collect()
+        still = []
+        for check_ in waiting:
+            try:
+                _verdict(check_, ctx, case)
+            except Pending:
+                still.append(check_)
+            except CheckFailed as failure:
+                failures[check_.id] = failure
+        waiting = still
+        try:
+            asked = ctx.student.flush()
+        except SandboxFatal:
+            # The child died or hung on the batch: ask again check by check, to blame the right one.
+            for check_ in waiting:
+                outcome = _decide_alone(check_, ctx, case)
+                if not outcome.passed:
+                    failures[check_.id] = outcome.fatal or outcome.failure
+            return
+        if waiting and not asked:
+            raise RuntimeError(f"checks {[c.id for c in waiting]} are waiting for answers nobody asked for")
+
+
+def _verdict(check_: Check, ctx: CheckContext, case) -> None:
+    """Run one check on one case; raise CheckFailed (with the case) if it fails."""
+    try:
+        check_.run(ctx, case)
+    except CheckFailed as failure:
+        failure.case = case
+        raise
+    except StudentError as error:
+        failure = failure_from_student(error, check_.component, case)
+        failure.case = case
+        raise failure from None
+
+
+def _decide_alone(check_: Check, ctx: CheckContext, case) -> Outcome:
+    try:
+        _verdict(check_, ctx, case)
+    except CheckFailed as failure:
+        return Outcome(passed=False, failure=failure)
+    except SandboxFatal as fatal:
+        return Outcome(passed=False, fatal=str(fatal))
+    return Outcome(passed=True)
+
+
+def _shrunk(check_: Check, ctx: CheckContext, examples: int) -> CheckFailed | None:
+    """The failure of the check's own run, shrunk to the smallest case; None if it did not recur."""
+    test = _hypothesis(lambda case: _verdict(check_, ctx, case), check_, examples, shrink=True)
+    try:
+        test()
+    except CheckFailed as failure:
+        return failure
+    except SandboxFatal:
+        return None  # shrinking reached a case that hangs or crashes: report the case found first
+    return None
