@@ -36,6 +36,7 @@ class Grader:
         # 0.15-0.2 s of every grading. They live as long as the process, so take them out of its sight.
         gc.freeze()
         self._own_zygote = self.zygote is None
+        self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
@@ -87,7 +88,8 @@ class Grader:
                 output = message + (f"\nHint: {hint}" if hint else "")
                 return [self._result(c, s, False, output) for c, s in bound]
             context = CheckContext(student=student, reference=self.reference, config=self.config)
-            outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound])
+            outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
+                                  self._drawn_cases)
             return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]
         finally:
             student.stop()

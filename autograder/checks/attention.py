@@ -9,8 +9,8 @@ from .common import Pair
 from .registry import CheckFailed, check
 from .standard import build_student, run_student, standard_checks
 
-standard_checks("SelfAttention", attention_cases(), attention_cases(min_batch=2))
-standard_checks("AttnResBlock", attn_res_block_cases(), attn_res_block_cases(min_batch=2))
+standard_checks("SelfAttention", attention_cases())
+standard_checks("AttnResBlock", attn_res_block_cases())
 
 
 def _weights(output):

@@ -112,7 +112,7 @@ class ReferenceModels:
 def reference_models(ctx: CheckContext, case: Case, class_name: str | None = None, edit_state=None) -> ReferenceModels:
     """The case's reference, built once per component grading however many checks ask for it."""
     class_name = class_name or case.component
-    key = ("reference", class_name, repr(case), getattr(edit_state, "__qualname__", None))
+    key = ("reference", class_name, repr(case.init), case.seed, getattr(edit_state, "__qualname__", None))
     if key not in ctx.memo:
         ctx.memo[key] = ReferenceModels(ctx, case, class_name, edit_state)
     return ctx.memo[key]

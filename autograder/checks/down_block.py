@@ -3,7 +3,7 @@ from ..strategies import down_block_cases
 from .registry import CheckFailed, check
 from .standard import build_student, run_student, standard_checks
 
-standard_checks("DownBlock", down_block_cases(), down_block_cases(min_batch=2))
+standard_checks("DownBlock", down_block_cases())
 
 
 @check("DownBlock", "returns_pair", "returns (down(h), h): downsampled first, full-resolution skip second",

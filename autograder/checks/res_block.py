@@ -7,7 +7,7 @@ from .common import Pair
 from .registry import CheckFailed, check
 from .standard import assert_samples_unchanged, build_student, run_student_each, standard_checks
 
-standard_checks("ResBlock", res_block_cases(), res_block_cases(min_batch=2))
+standard_checks("ResBlock", res_block_cases())
 
 
 def _zero_conv2(model):

@@ -25,8 +25,13 @@ class Outcome:
     fatal: str | None = None
 
 
-def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int]) -> list[Outcome]:
-    """Outcomes of ``checks`` (in their order), each run over up to its ``max_examples`` cases."""
+def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], drawn: dict | None = None) -> list[Outcome]:
+    """Outcomes of ``checks`` (in their order), each run over up to its ``max_examples`` cases.
+
+    ``drawn`` remembers each group's cases across calls (a grader's lifetime): with a fixed seed
+    and a test that never fails, Hypothesis draws the same cases every time, so later submissions
+    take them from there instead of drawing them again.
+    """
     outcomes: dict[int, Outcome] = {}
     groups: dict[tuple, list[int]] = {}
     for index, check_ in enumerate(checks):
@@ -36,7 +41,7 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int]) 
             groups.setdefault((id(check_.cases), max_examples[index]), []).append(index)
     for (_, examples), members in groups.items():
         group = [checks[i] for i in members]
-        failures = _run_group(group, ctx, examples)
+        failures = _run_group(group, ctx, examples, {} if drawn is None else drawn)
         for index, check_ in zip(members, group):
             found = failures.get(check_.id)
             if found is None:
@@ -68,14 +73,23 @@ def _hypothesis(test, check_: Check, examples: int, shrink: bool):
     )(seed(_group_seed(check_))(given(check_.cases)(test)))
 
 
-def _run_group(group: list[Check], ctx: CheckContext, examples: int) -> dict:
+def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict) -> dict:
     """check id -> first CheckFailed (with its case) or fatal message; passing checks are absent."""
     failures: dict = {}
+    strategy = group[0].cases
+    key = (group[0].component, id(strategy), examples)
+    if key in drawn and drawn[key][0] is strategy:
+        for case in drawn[key][1]:
+            _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
+        return failures
+    cases = []
 
     def test(case):
+        cases.append(case)
         _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
 
     _hypothesis(test, group[0], examples, shrink=False)()
+    drawn[key] = (strategy, cases)
     return failures
 
 

@@ -6,7 +6,7 @@ from .common import per_submodule_counts
 from .registry import CheckFailed, check
 from .standard import assert_samples_unchanged, build_student, run_student_each, standard_checks
 
-standard_checks("SimpleUNet", unet_cases(), unet_cases(min_batch=2))
+standard_checks("SimpleUNet", unet_cases())
 
 
 @check("SimpleUNet", "parameter_count", "SimpleUNet(4, 4, 64) has 1,424,460 parameters")

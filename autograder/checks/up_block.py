@@ -7,7 +7,7 @@ from .common import Pair, compare_structure
 from .registry import CheckFailed, check
 from .standard import standard_checks
 
-standard_checks("UpBlock", up_block_cases(), up_block_cases(min_batch=2))
+standard_checks("UpBlock", up_block_cases())
 
 
 @check("UpBlock", "skip_channels", "skip_channels sets the ResBlock's input channels",

@@ -1,0 +1,52 @@
+"""How checks run: shared cases, one round trip per case, and the same verdicts however they ran."""
+from autograder.grader import Grader
+from autograder.sandbox.launcher import StudentComponent
+from autograder.submission import read_submission
+
+from .conftest import SOLUTIONS
+from .mutants import MUTANTS
+
+NO_RESIDUAL = next(m for m in MUTANTS if m.name == "no residual")
+
+
+def _outputs(report) -> list[tuple]:
+    return [(c.name, c.passed, c.output) for c in report.checks]
+
+
+def test_each_case_costs_one_round_trip(grader, monkeypatch):
+    """All checks of a case ask the child together, and every later question hits the memo."""
+    requests = []
+    original = StudentComponent._request
+
+    def counting(self, op, what, **args):
+        requests.append(op)
+        return original(self, op, what, **args)
+
+    submission = read_submission(SOLUTIONS)
+    grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
+    cases = sum(len(cases) for (component, _, _), (_, cases) in grader._drawn_cases.items() if component == "ResBlock")
+    monkeypatch.setattr(StudentComponent, "_request", counting)
+    results = grader._grade_component("ResBlock", submission)
+    assert all(r.passed for r in results)
+    assert requests.count("batch") == cases
+    assert requests.count("load") == 1
+
+
+def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, make_submission):
+    """A grader's second submission replays the cases its first drew: verdicts and shrunk cases agree."""
+    folder = make_submission(NO_RESIDUAL.replacements())
+    grader.grade(SOLUTIONS)  # every group's cases are now remembered
+    replayed = grader.grade(folder)
+    with Grader(config, zygote=grader.zygote) as fresh:  # draws with Hypothesis, then shrinks
+        drawn = fresh.grade(folder)
+        redrawn = {key: cases for key, (_, cases) in fresh._drawn_cases.items()}
+    assert redrawn == {key: cases for key, (_, cases) in grader._drawn_cases.items()}
+    assert _outputs(replayed) == _outputs(drawn)
+    failed = [c for c in drawn.checks if not c.passed]
+    assert {c.component for c in failed} == {"ResBlock", "Integration"}  # Integration runs the student's ResBlock
+    assert all("Smallest failing input" in c.output for c in failed)
+
+
+def test_grading_twice_gives_the_same_report(grader, make_submission):
+    folder = make_submission(NO_RESIDUAL.replacements())
+    assert _outputs(grader.grade(folder)) == _outputs(grader.grade(folder))
