@@ -444,9 +444,8 @@ class StudentModule:
     init: dict
     loads: tuple = ()  # fingerprints of the state_dicts loaded so far, failed loads included
 
-    @property
-    def spec(self) -> tuple:
-        return self.class_name, json.dumps(self.init, sort_keys=True)
+    def __post_init__(self):
+        self.spec = (self.class_name, json.dumps(self.init, sort_keys=True))  # the recipe's fixed part
 
     @property
     def call(self) -> str:
