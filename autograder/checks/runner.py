@@ -144,10 +144,22 @@ def _decide_alone(check_: Check, ctx: CheckContext, case) -> Outcome:
 
 
 def _shrunk(check_: Check, ctx: CheckContext, examples: int) -> CheckFailed | None:
-    """The failure of the check's own run, shrunk to the smallest case; None if it did not recur."""
-    test = _hypothesis(lambda case: _verdict(check_, ctx, case), check_, examples, shrink=True)
+    """The failure of the check's own run, shrunk to the smallest case; None if it did not recur.
+
+    Each case Hypothesis tries is decided like a group's (collect, one round trip, run again), and
+    the cases before the first failure are answered from the memo.
+    """
+    def test(case):
+        failures: dict = {}
+        _decide_case([check_], ctx, case, failures)
+        found = failures.get(check_.id)
+        if isinstance(found, str):
+            raise SandboxFatal(found)
+        if found is not None:
+            raise found
+
     try:
-        test()
+        _hypothesis(test, check_, examples, shrink=True)()
     except CheckFailed as failure:
         return failure
     except SandboxFatal:
