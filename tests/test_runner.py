@@ -24,7 +24,7 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
 
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
-    cases = sum(len(cases) for (component, _, _), (_, cases) in grader._drawn_cases.items() if component == "ResBlock")
+    cases = sum(len(drawn.cases) for (component, _, _), drawn in grader._drawn_cases.items() if component == "ResBlock")
     monkeypatch.setattr(StudentComponent, "_request", counting)
     results = grader._grade_component("ResBlock", submission)
     assert all(r.passed for r in results)
@@ -39,8 +39,8 @@ def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, mak
     replayed = grader.grade(folder)
     with Grader(config, zygote=grader.zygote) as fresh:  # draws with Hypothesis, then shrinks
         drawn = fresh.grade(folder)
-        redrawn = {key: cases for key, (_, cases) in fresh._drawn_cases.items()}
-    assert redrawn == {key: cases for key, (_, cases) in grader._drawn_cases.items()}
+        redrawn = {key: drawn.cases for key, drawn in fresh._drawn_cases.items()}
+    assert redrawn == {key: drawn.cases for key, drawn in grader._drawn_cases.items()}
     assert _outputs(replayed) == _outputs(drawn)
     failed = [c for c in drawn.checks if not c.passed]
     assert {c.component for c in failed} == {"ResBlock", "Integration"}  # Integration runs the student's ResBlock

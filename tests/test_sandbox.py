@@ -120,3 +120,22 @@ def test_replies_are_plain_cpu_tensors(res_block_child):
     assert type(result.output) is torch.Tensor and result.output.device.type == "cpu"
     assert set(result.param_grads) == {name for name, _ in module.describe().parameters.items()}
     assert result.inputs_changed == [False, False]
+
+
+def test_questions_asked_of_one_child_can_be_asked_first_of_another(grader, round_trips):
+    """What one submission's checks asked on a case is asked up front of the next: no pass to learn it."""
+    x, t_emb = torch.randn(2, 2, 4, 4), torch.randn(2, 3)
+    first, second = _component(grader, "ResBlock"), _component(grader, "ResBlock")
+    try:
+        first.collect()
+        with pytest.raises(Pending):
+            first.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3).run(x, t_emb)
+        questions = first.flush()
+        second.ask(questions)
+        asked = len(round_trips)
+        output = second.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3).run(x, t_emb).output
+        assert len(round_trips) == asked
+        assert tuple(output.shape) == (2, 2, 4, 4)
+    finally:
+        first.stop()
+        second.stop()

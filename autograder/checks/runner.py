@@ -8,7 +8,7 @@ yet raises ``Pending`` and is queued); after one ``flush`` they run again and fi
 in the memo. Only a check that failed gets a run of its own, where Hypothesis shrinks the case.
 """
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
@@ -73,51 +73,71 @@ def _hypothesis(test, check_: Check, examples: int, shrink: bool):
     )(seed(_group_seed(check_))(given(check_.cases)(test)))
 
 
+@dataclass
+class _Drawn:
+    """A group's cases as Hypothesis drew them, and per case the questions its checks last asked."""
+
+    strategy: object
+    cases: list = field(default_factory=list)
+    questions: list = field(default_factory=list)
+
+
 def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict) -> dict:
     """check id -> first CheckFailed (with its case) or fatal message; passing checks are absent."""
     failures: dict = {}
     strategy = group[0].cases
     key = (group[0].component, id(strategy), examples)
-    if key in drawn and drawn[key][0] is strategy:
-        for case in drawn[key][1]:
-            _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
+    known = drawn.get(key)
+    if known is not None and known.strategy is strategy:
+        for index, case in enumerate(known.cases):
+            undecided = [c for c in group if c.id not in failures]
+            known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index])
         return failures
-    cases = []
+    known = _Drawn(strategy)
 
     def test(case):
-        cases.append(case)
-        _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
+        known.cases.append(case)
+        known.questions.append(_decide_case([c for c in group if c.id not in failures], ctx, case, failures))
 
     _hypothesis(test, group[0], examples, shrink=False)()
-    drawn[key] = (strategy, cases)
+    drawn[key] = known
     return failures
 
 
-def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict) -> None:
-    """Run ``checks`` on one case: collect what they ask, one round trip, run them again."""
-    waiting = checks
-    while waiting:
-        ctx.student.collect()
-        still = []
-        for check_ in waiting:
-            try:
-                _verdict(check_, ctx, case)
-            except Pending:
-                still.append(check_)
-            except CheckFailed as failure:
-                failures[check_.id] = failure
-        waiting = still
-        try:
-            asked = ctx.student.flush()
-        except SandboxFatal:
-            # The child died or hung on the batch: ask again check by check, to blame the right one.
+def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None):
+    """Run ``checks`` on one case: collect what they ask, one round trip, run them again.
+
+    ``ask_first``: questions another submission's checks asked on this case, asked before the
+    checks run, so a submission that behaves alike needs a single pass. Returns the questions to
+    ask first next time: this case's new ones, else ``ask_first``.
+    """
+    waiting, new = checks, None
+    try:
+        if ask_first is not None:
+            ctx.student.ask(ask_first)
+        while waiting:
+            ctx.student.collect()
+            still = []
             for check_ in waiting:
-                outcome = _decide_alone(check_, ctx, case)
-                if not outcome.passed:
-                    failures[check_.id] = outcome.fatal or outcome.failure
-            return
-        if waiting and not asked:
-            raise RuntimeError(f"checks {[c.id for c in waiting]} are waiting for answers nobody asked for")
+                try:
+                    _verdict(check_, ctx, case)
+                except Pending:
+                    still.append(check_)
+                except CheckFailed as failure:
+                    failures[check_.id] = failure
+            waiting = still
+            asked = ctx.student.flush()
+            if waiting and asked is None:
+                raise RuntimeError(f"checks {[c.id for c in waiting]} are waiting for answers nobody asked for")
+            new = new or asked
+    except SandboxFatal:
+        # The child died or hung on a batch: ask again check by check, to blame the right one.
+        for check_ in waiting:
+            outcome = _decide_alone(check_, ctx, case)
+            if not outcome.passed:
+                failures[check_.id] = outcome.fatal or outcome.failure
+        return ask_first
+    return new or ask_first
 
 
 def _verdict(check_: Check, ctx: CheckContext, case) -> None:

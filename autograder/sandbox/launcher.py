@@ -275,14 +275,29 @@ class StudentComponent:
         if self._queue is None:
             self._queue = {}
 
-    def flush(self) -> bool:
-        """Ask everything queued in one round trip and stop collecting; False when nothing was queued."""
+    def flush(self) -> "Questions | None":
+        """Ask everything queued in one round trip and stop collecting; None when nothing was queued."""
         queue, self._queue = self._queue, None
         if not queue:
-            return False
-        whats = list(dict.fromkeys(what for steps in queue.values() for _, what in steps.values()))
-        self._ask(queue, ", ".join(whats[:3]) + (f" and {len(whats) - 3} more" if len(whats) > 3 else ""))
-        return True
+            return None
+        self._ask(queue, _summary(queue))
+        return Questions(queue, {name: self._states[name] for _, loads_ in queue for name in loads_})
+
+    def ask(self, questions: "Questions") -> None:
+        """Ask questions recorded while grading another submission, in one round trip, before anyone waits.
+
+        The same checks on the same case ask the same questions of every submission that behaves
+        alike; asking them up front saves running the checks once just to learn what they will ask.
+        """
+        self._states.update(questions.states)
+        queue = {}
+        for (spec, loads_), steps in questions.queue.items():
+            unknown = {key: step for key, step in steps.items() if key not in self._memo}
+            built = spec is None or (("build", spec) in self._memo and (not loads_ or ("load", spec, loads_) in self._memo))
+            if unknown or not built:
+                queue[(spec, loads_)] = unknown
+        if queue:
+            self._ask(queue, _summary(queue))
 
     def build(self, class_name: str, **kwargs) -> "StudentModule":
         module = StudentModule(self, class_name, dict(kwargs))
@@ -387,6 +402,19 @@ class StudentComponent:
             return self.zygote.kill(pid)
         except (OSError, RuntimeError, ValueError):
             return None
+
+
+@dataclass(frozen=True)
+class Questions:
+    """Requests as they were queued (program -> {memo key: (step, what)}), with the states they load."""
+
+    queue: dict
+    states: dict
+
+
+def _summary(queue: dict) -> str:
+    whats = list(dict.fromkeys(what for steps in queue.values() for _, what in steps.values()))
+    return ", ".join(whats[:3]) + (f" and {len(whats) - 3} more" if len(whats) > 3 else "")
 
 
 def _optional_text(value) -> str | None:
