@@ -25,6 +25,7 @@ class CheckFailed(Exception):
         self.message = message
         self.hint = hint
         self.case = None
+        self.check_id = None  # set where a failure must be told apart from others of its group
 
 
 @dataclass

@@ -42,6 +42,8 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], 
     for (_, examples), members in groups.items():
         group = [checks[i] for i in members]
         failures = _run_group(group, ctx, examples, {} if drawn is None else drawn)
+        failed = [c for c in group if isinstance(failures.get(c.id), CheckFailed)]
+        shrunk = _shrunk(failed, ctx, examples) if failed else {}
         for index, check_ in zip(members, group):
             found = failures.get(check_.id)
             if found is None:
@@ -49,7 +51,7 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], 
             elif isinstance(found, str):
                 outcomes[index] = Outcome(passed=False, fatal=found)
             else:
-                outcomes[index] = Outcome(passed=False, failure=_shrunk(check_, ctx, examples) or found)
+                outcomes[index] = Outcome(passed=False, failure=shrunk.get(check_.id) or found)
     return [outcomes[i] for i in range(len(checks))]
 
 
@@ -163,25 +165,59 @@ def _decide_alone(check_: Check, ctx: CheckContext, case) -> Outcome:
     return Outcome(passed=True)
 
 
-def _shrunk(check_: Check, ctx: CheckContext, examples: int) -> CheckFailed | None:
-    """The failure of the check's own run, shrunk to the smallest case; None if it did not recur.
+class _SomeCheckFailed(Exception):
+    """Raised from one place for any check's failure, so Hypothesis sees one bug to shrink, not one per line."""
 
-    Each case Hypothesis tries is decided like a group's (collect, one round trip, run again), and
-    the cases before the first failure are answered from the memo.
+    def __init__(self, failure: CheckFailed):
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+def _shrunk(checks: list[Check], ctx: CheckContext, examples: int) -> dict:
+    """check id -> its failure on the smallest case found; a check whose failure did not recur is absent.
+
+    One mistake usually fails several checks of a group on the same small cases, so they shrink
+    together: Hypothesis looks for the smallest case where any of them fails, and every check that
+    fails there takes that case (a smaller one where it fails would have been a smaller case where
+    one of them fails). The others shrink together again, until none is left.
+    """
+    shrunk, remaining = {}, list(checks)
+    while remaining:
+        smallest = _smallest_failure(remaining, ctx, examples)
+        if smallest is None:
+            break
+        for check_ in list(remaining):
+            failures: dict = {}
+            _decide_case([check_], ctx, smallest.case, failures)
+            found = failures.get(check_.id)
+            if check_.id == smallest.check_id and not isinstance(found, CheckFailed):
+                found = smallest  # it failed there a moment ago: keep that verdict
+            if isinstance(found, CheckFailed):
+                shrunk[check_.id] = found
+                remaining.remove(check_)
+    return shrunk
+
+
+def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int) -> CheckFailed | None:
+    """The first of ``checks`` to fail on the smallest case where one fails; None if none failed again.
+
+    The group's seed replays its cases up to the first failure (answered from the memo); each case
+    Hypothesis then tries is decided like a group's: collect, one round trip, run again.
     """
     def test(case):
         failures: dict = {}
-        _decide_case([check_], ctx, case, failures)
-        found = failures.get(check_.id)
+        _decide_case(checks, ctx, case, failures)
+        found = next((failures[c.id] for c in checks if c.id in failures), None)
         if isinstance(found, str):
             raise SandboxFatal(found)
         if found is not None:
-            raise found
+            found.check_id = next(c.id for c in checks if failures.get(c.id) is found)
+            raise _SomeCheckFailed(found)
 
     try:
-        _hypothesis(test, check_, examples, shrink=True)()
-    except CheckFailed as failure:
-        return failure
+        _hypothesis(test, checks[0], examples, shrink=True)()
+    except _SomeCheckFailed as failed:
+        return failed.failure
     except SandboxFatal:
         return None  # shrinking reached a case that hangs or crashes: report the case found first
     return None
