@@ -51,3 +51,29 @@ def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, mak
 def test_grading_twice_gives_the_same_report(grader, make_submission):
     folder = make_submission(NO_RESIDUAL.replacements())
     assert _outputs(grader.grade(folder)) == _outputs(grader.grade(folder))
+
+
+def test_checks_shrunk_together_each_fail_on_the_case_they_report(grader, make_submission):
+    """Joint shrinking hands a check the smallest case where any failed: it must fail there itself."""
+    from autograder.checks import CheckContext, run_checks
+    from autograder.checks.runner import _verdict
+    from autograder.checks.registry import CheckFailed
+    from autograder.plan import load_plan
+
+    norm_swap = next(m for m in MUTANTS if m.name == "norm2 where norm1 belongs")
+    submission = read_submission(make_submission(norm_swap.replacements()))
+    bound = [(c, s) for c, s in grader.checks if c.component == "ResBlock"]
+    student = StudentComponent(grader._zygote(), load_plan("ResBlock", submission, grader.reference), grader.config.limits)
+    try:
+        ctx = CheckContext(student=student, reference=grader.reference, config=grader.config)
+        outcomes = run_checks([c for c, _ in bound], ctx, [grader.config.max_examples(s) for _, s in bound])
+        failed = [(c, o.failure) for (c, _), o in zip(bound, outcomes) if o.failure is not None]
+        assert len({repr(f.case) for _, f in failed}) < len(failed)  # several checks share a shrunk case
+        for check_, failure in failed:
+            try:
+                _verdict(check_, ctx, failure.case)
+            except CheckFailed:
+                continue
+            raise AssertionError(f"{check_.id} passes on the case it reports: {failure.case.describe()}")
+    finally:
+        student.stop()
