@@ -109,11 +109,12 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
 def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None):
     """Run ``checks`` on one case: collect what they ask, one round trip, run them again.
 
-    ``ask_first``: questions another submission's checks asked on this case, asked before the
-    checks run, so a submission that behaves alike needs a single pass. Returns the questions to
-    ask first next time: this case's new ones, else ``ask_first``.
+    ``ask_first``: the questions another submission's checks asked on this case, asked before the
+    checks run, so a submission that behaves alike needs a single pass. Returns the questions these
+    checks asked, to ask first next time.
     """
-    waiting, new = checks, None
+    waiting = checks
+    ctx.student.record()
     try:
         if ask_first is not None:
             ctx.student.ask(ask_first)
@@ -128,18 +129,17 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
                 except CheckFailed as failure:
                     failures[check_.id] = failure
             waiting = still
-            asked = ctx.student.flush()
-            if waiting and asked is None:
+            if not ctx.student.flush() and waiting:
                 raise RuntimeError(f"checks {[c.id for c in waiting]} are waiting for answers nobody asked for")
-            new = new or asked
     except SandboxFatal:
         # The child died or hung on a batch: ask again check by check, to blame the right one.
+        ctx.student.recorded()
         for check_ in waiting:
             outcome = _decide_alone(check_, ctx, case)
             if not outcome.passed:
                 failures[check_.id] = outcome.fatal or outcome.failure
         return ask_first
-    return new or ask_first
+    return ctx.student.recorded()
 
 
 def _verdict(check_: Check, ctx: CheckContext, case) -> None:

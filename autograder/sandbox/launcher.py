@@ -205,6 +205,7 @@ class StudentComponent:
     _memo: dict = field(default_factory=dict, init=False)
     _states: dict = field(default_factory=dict, init=False)  # fingerprint -> state_dict
     _queue: dict | None = field(default=None, init=False)  # program key -> {memo key: (step, what)}
+    _reads: dict | None = field(default=None, init=False)  # the same shape: every question asked while recording
 
     def start(self) -> None:
         settings = {
@@ -275,13 +276,21 @@ class StudentComponent:
         if self._queue is None:
             self._queue = {}
 
-    def flush(self) -> "Questions | None":
-        """Ask everything queued in one round trip and stop collecting; None when nothing was queued."""
+    def flush(self) -> bool:
+        """Ask everything queued in one round trip and stop collecting; False when nothing was queued."""
         queue, self._queue = self._queue, None
         if not queue:
-            return None
+            return False
         self._ask(queue, _summary(queue))
-        return Questions(queue, {name: self._states[name] for _, loads_ in queue for name in loads_})
+        return True
+
+    def record(self) -> None:
+        """From now until ``recorded``, note every question asked, answered from the memo or not."""
+        self._reads = {}
+
+    def recorded(self) -> "Questions":
+        reads, self._reads = self._reads or {}, None
+        return Questions(reads, {name: self._states[name] for _, loads_ in reads for name in loads_})
 
     def ask(self, questions: "Questions") -> None:
         """Ask questions recorded while grading another submission, in one round trip, before anyone waits.
@@ -311,6 +320,8 @@ class StudentComponent:
     def _ensure_built(self, module: "StudentModule") -> None:
         """Raise the constructor's error if it is known; while collecting, assume it will work."""
         key = ("build", module.spec)
+        if self._reads is not None:
+            self._reads.setdefault((module.spec, ()), {})
         if key not in self._memo and self._queue is None:
             self._ask({(module.spec, ()): {}}, module.call)
         self._raise_failure(key)
@@ -320,6 +331,8 @@ class StudentComponent:
         self._states[name] = state_dict
         program = (module.spec, module.loads)
         key = ("load",) + program
+        if self._reads is not None:
+            self._reads.setdefault(program, {})
         if key not in self._memo:
             if self._queue is not None:
                 self._queue.setdefault(program, {})
@@ -331,6 +344,8 @@ class StudentComponent:
     def _answer(self, module: "StudentModule | None", step: dict, what: str):
         program = (module.spec, module.loads) if module is not None else (None, ())
         key = ("step", program, fingerprint(step))
+        if self._reads is not None:
+            self._reads.setdefault(program, {})[key] = (step, what)
         if module is not None:
             self._ensure_built(module)
         if key not in self._memo:
@@ -406,7 +421,7 @@ class StudentComponent:
 
 @dataclass(frozen=True)
 class Questions:
-    """Requests as they were queued (program -> {memo key: (step, what)}), with the states they load."""
+    """Questions as recorded (program -> {memo key: (step, what)}), with the states they load."""
 
     queue: dict
     states: dict
