@@ -39,10 +39,6 @@ def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, mak
     replayed = grader.grade(folder)
     with Grader(config, zygote=grader.zygote) as fresh:  # draws with Hypothesis, then shrinks
         drawn = fresh.grade(folder)
-        redrawn = dict(fresh._drawn_cases)
-    remembered = grader._drawn_cases  # other tests may have added groups of their own
-    assert redrawn and all(remembered[key].strategy is drawn.strategy and remembered[key].cases == drawn.cases
-                           for key, drawn in redrawn.items())
     assert _outputs(replayed) == _outputs(drawn)
     failed = [c for c in drawn.checks if not c.passed]
     assert {c.component for c in failed} == {"ResBlock", "Integration"}  # Integration runs the student's ResBlock
