@@ -6,14 +6,40 @@ smallest channels and sizes, so the counterexample a student sees is the simples
 Each strategy is made once per set of arguments: checks holding the same strategy object draw the
 same cases (see ``checks/runner.py``).
 """
+import contextlib
 import functools
 import math
 from dataclasses import dataclass, field
 
 import torch
 from hypothesis import strategies as st
+from hypothesis.internal.conjecture import providers
 
 SEEDS = st.integers(0, 2**16)
+
+
+@contextlib.contextmanager
+def seed_only_draws():
+    """Draw cases from the seed alone.
+
+    Hypothesis also mixes in constants found in the source of every "local" module the process has
+    imported (one integer draw in twenty), so cases -- and grades -- would depend on what else was
+    imported (``batch`` imports more than ``grade``) and on whether the grader was installed
+    editable. Inside this block that pool is empty. It reaches into Hypothesis's internals, which
+    is why ``pyproject.toml`` pins Hypothesis's version; a rename fails here, loudly.
+    """
+    original = providers._get_local_constants
+    providers._get_local_constants = _no_constants
+    providers.CONSTANTS_CACHE.cache.clear()  # may hold permitted constants computed from the pool
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        providers.CONSTANTS_CACHE.cache.clear()
+
+
+def _no_constants():
+    return providers.Constants()
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, mak
     replayed = grader.grade(folder)
     with Grader(config, zygote=grader.zygote) as fresh:  # draws with Hypothesis, then shrinks
         drawn = fresh.grade(folder)
+        redrawn = dict(fresh._drawn_cases)
+    remembered = grader._drawn_cases  # other tests may have added groups of their own
+    assert redrawn and all(remembered[key].strategy is again.strategy and remembered[key].cases == again.cases
+                           for key, again in redrawn.items())
     assert _outputs(replayed) == _outputs(drawn)
     failed = [c for c in drawn.checks if not c.passed]
     assert {c.component for c in failed} == {"ResBlock", "Integration"}  # Integration runs the student's ResBlock
@@ -74,3 +78,30 @@ def test_checks_shrunk_together_each_fail_on_the_case_they_report(grader, make_s
             raise AssertionError(f"{check_.id} passes on the case it reports: {failure.case.describe()}")
     finally:
         student.stop()
+
+
+def test_cases_come_from_the_seed_alone(monkeypatch):
+    """Hypothesis mixes constants from imported local modules into draws; grading's draws must not see them."""
+    from hypothesis.internal.conjecture import providers
+
+    from autograder.checks import REGISTRY
+    from autograder.checks.runner import _given, _run_given
+
+    check_ = next(c for c in REGISTRY if c.component == "ResBlock" and c.id == "forward_matches")
+
+    def draw(run) -> list:
+        cases = []
+        run(lambda case: cases.append(case), check_, 40, shrink=False)
+        return cases
+
+    def bare(test, *args, **kwargs):  # the same seed and settings, without seed_only_draws
+        _given(test, *args, **kwargs)()
+
+    graded = _run_given
+    plain = draw(graded)
+    many = providers.Constants(integers={3, 5, 7, 11, 13, 250, 999, 4242, 12345})
+    monkeypatch.setattr(providers, "_get_local_constants", lambda: many)
+    providers.CONSTANTS_CACHE.cache.clear()
+    assert draw(bare) != plain  # the constants do reach unprotected draws
+    assert draw(graded) == plain
+    providers.CONSTANTS_CACHE.cache.clear()

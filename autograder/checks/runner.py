@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from ..sandbox.launcher import Pending, SandboxFatal, StudentError
+from ..strategies import seed_only_draws
 from .registry import Check, CheckContext, CheckFailed, failure_from_student
 
 
@@ -61,7 +62,8 @@ def _group_seed(check_: Check) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
-def _hypothesis(test, check_: Check, examples: int, shrink: bool):
+def _given(test, check_: Check, examples: int, shrink: bool):
+    """``test`` as a Hypothesis test over the cases of ``check_``'s group: seeded, no database."""
     phases = (Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate)
     return settings(
         max_examples=examples,
@@ -73,6 +75,12 @@ def _hypothesis(test, check_: Check, examples: int, shrink: bool):
         phases=phases,
         suppress_health_check=list(HealthCheck),
     )(seed(_group_seed(check_))(given(check_.cases)(test)))
+
+
+def _run_given(test, check_: Check, examples: int, shrink: bool) -> None:
+    """Run ``_given``'s test, its cases drawn from the seed alone (see ``seed_only_draws``)."""
+    with seed_only_draws():
+        _given(test, check_, examples, shrink)()
 
 
 @dataclass
@@ -101,7 +109,7 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
         known.cases.append(case)
         known.questions.append(_decide_case([c for c in group if c.id not in failures], ctx, case, failures))
 
-    _hypothesis(test, group[0], examples, shrink=False)()
+    _run_given(test, group[0], examples, shrink=False)
     drawn[key] = known
     return failures
 
@@ -215,7 +223,7 @@ def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int) -> 
             raise _SomeCheckFailed(found)
 
     try:
-        _hypothesis(test, checks[0], examples, shrink=True)()
+        _run_given(test, checks[0], examples, shrink=True)
     except _SomeCheckFailed as failed:
         return failed.failure
     except SandboxFatal:

@@ -21,7 +21,7 @@ from ..config import GradingConfig
 from ..contract import BY_NAME, GRADED, INTEGRATION, component
 from ..errors import ReleaseError
 from ..reference import Reference
-from ..strategies import Case, default_unet_case
+from ..strategies import Case, default_unet_case, seed_only_draws
 
 FORMAT_VERSION = 1
 DATA_FILE = "public_checks.json"
@@ -48,7 +48,8 @@ def draw_cases(strategy, count: int) -> list[Case]:
     def collect(case):
         found.setdefault(repr(case), case)
 
-    collect()
+    with seed_only_draws():
+        collect()
     return sorted(found.values(), key=_size)[:count]
 
 
