@@ -141,3 +141,23 @@ def test_questions_asked_of_one_child_can_be_asked_first_of_another(grader, roun
     finally:
         first.stop()
         second.stop()
+
+
+def test_the_codec_carries_plain_data_and_tensors_only():
+    from autograder.sandbox.child import dumps, loads
+
+    message = {"ok": True, "value": [1, 2.5, None, "x", (3, 4)],
+               "tensors": {"w": torch.randn(3, 4), "empty": torch.empty(0, 2), "flag": torch.tensor(True)}}
+    decoded = loads(dumps(message))
+    assert decoded["value"] == [1, 2.5, None, "x", [3, 4]]
+    for name, tensor in message["tensors"].items():
+        assert type(decoded["tensors"][name]) is torch.Tensor
+        assert torch.equal(decoded["tensors"][name], tensor)
+    with pytest.raises(TypeError):
+        dumps({"module": torch.nn.Linear(2, 2)})
+    header = b'{"__tensor__": ["float32", [2], 400]}'
+    with pytest.raises(ValueError, match="does not match"):
+        loads(len(header).to_bytes(4, "big") + header + bytes(8))
+    header = b'{"__tensor__": ["object", [1], 8], "extra": 1}'
+    with pytest.raises(ValueError, match="malformed"):
+        loads(len(header).to_bytes(4, "big") + header + bytes(8))
