@@ -170,17 +170,32 @@ class Pair:
         except StudentError as error:
             raise failure_from_student(error, self.case.component, self.case, f"{self.class_name}.forward") from None
 
-    def compare_forward(self, inputs=None, backward_seed: int | None = None, **kwargs) -> RunResult:
-        """Run both on the same inputs; raise CheckFailed on any output that differs.
-
-        ``backward_seed``: take the reference outputs from the run with gradients that
-        ``compare_backward`` makes, so that a case costs one reference run, not two.
-        """
+    def compare_forward(self, inputs=None, **kwargs) -> RunResult:
+        """Run both on the same inputs; raise CheckFailed on any output that differs."""
         inputs = self.case.inputs() if inputs is None else inputs
-        (out32, _), (out64, _) = self.reference(inputs, backward_seed, **kwargs)
+        (out32, _), (out64, _) = self.reference(inputs, **kwargs)
         result = self.run_student(inputs, **kwargs)
         compare_outputs(result.output, out32, out64, self.ctx, self.case)
         return result
+
+    def standard_run(self) -> RunResult:
+        """The case's one run: forward and backward on its inputs, with the reference's grad_output.
+
+        Outputs, changed inputs and gradients all come from it, on both sides (the reference's run
+        is ``compare_backward``'s). If backward fails (``.numpy()`` on a tensor that requires
+        grad, say), the forward-only checks get a forward-only run: that costs the gradients check alone.
+        """
+        inputs = self.case.inputs()
+        (_, g32), _ = self.reference(inputs, self.case.seed)
+        try:
+            return self.student.run(*inputs, grad_output=g32["grad_outputs"])
+        except StudentError:
+            return self.run_student(inputs)
+
+    def compare_standard_forward(self) -> None:
+        """``compare_forward`` on the standard run."""
+        (out32, _), (out64, _) = self.reference(self.case.inputs(), self.case.seed)
+        compare_outputs(self.standard_run().output, out32, out64, self.ctx, self.case)
 
     def compare_backward(self, inputs=None, **kwargs) -> RunResult:
         """Outputs, input gradients and every parameter's gradient against the reference."""

@@ -5,7 +5,7 @@ import dataclasses
 import torch
 
 from ..compare import shape_problem
-from ..sandbox.launcher import StudentError
+from ..sandbox.launcher import StudentError, all_of
 from ..strategies import Case
 from .common import Pair, as_list, compare_structure, output_names, reference_models
 from .registry import CheckContext, CheckFailed, check, failure_from_student
@@ -34,22 +34,35 @@ def run_student_each(ctx: CheckContext, case: Case, module, inputs: list[list]) 
 
 
 def student_with_reference_weights(ctx: CheckContext, case: Case):
-    """The student's module holding the reference weights, as ``forward_matches`` runs it.
-
-    Checks that do not care about the weights (shapes, untouched inputs) run this module too, so
-    their run and forward_matches' are one run; a fresh build when the weights do not fit.
-    """
+    """The student's module holding the reference weights, as ``forward_matches`` runs it; a fresh
+    build when the weights do not fit (checks of shapes and inputs do not need them)."""
     try:
         return Pair(ctx, case).student
     except CheckFailed:
         return build_student(ctx, case)
 
 
-def check_output_shapes(ctx: CheckContext, case: Case, backward_seed: int | None = None) -> None:
-    """``backward_seed``: take the shapes from the reference run the gradients check makes (one run per case)."""
-    (outputs, _), _ = reference_models(ctx, case).run(case.inputs(), backward_seed)
+def standard_run(ctx: CheckContext, case: Case):
+    """The case's one student run (``Pair.standard_run``), read by every standard check; a fresh
+    build's forward pass when the reference weights do not fit."""
+    try:
+        pair = Pair(ctx, case)
+    except CheckFailed:
+        return run_student(ctx, case, build_student(ctx, case), case.inputs())
+    return pair.standard_run()
+
+
+def check_output_shapes(ctx: CheckContext, case: Case, standard: bool = True) -> None:
+    """Output shapes against the reference's, from the standard runs; ``standard=False``: from
+    forward-only runs, for a group without a gradients check (Integration)."""
+    models = reference_models(ctx, case)
+    if standard:
+        (outputs, _), _ = models.run(case.inputs(), case.seed)
+        result = standard_run(ctx, case)
+    else:
+        (outputs, _), _ = models.run(case.inputs())
+        result = run_student(ctx, case, student_with_reference_weights(ctx, case), case.inputs())
     expected = [tuple(o.shape) for o in outputs]
-    result = run_student(ctx, case, student_with_reference_weights(ctx, case), case.inputs())
     got = as_list(result.output) if len(expected) > 1 else [result.output]
     names = output_names(case.component, len(expected))
     if len(got) != len(expected):
@@ -83,31 +96,34 @@ def check_batch_independence(ctx: CheckContext, case: Case) -> None:
     """Change only sample 0 of the first input: every other sample's output must stay the same.
 
     Runs on the module forward_matches runs, on the same cases: with several samples, the
-    unchanged run is forward_matches' own run.
+    unchanged run is the case's standard run.
     """
-    case = with_several_samples(case)
-    inputs = case.inputs()
+    several = with_several_samples(case)
+    inputs = several.inputs()
     changed = [inputs[0].clone()] + inputs[1:]
     if changed[0].is_floating_point():
         changed[0][0] = torch.randn(changed[0][0].shape, generator=torch.Generator().manual_seed(case.seed + 7))
     else:
         changed[0][0] = (changed[0][0] + 123) % 1000
-    before, after = run_student_each(ctx, case, student_with_reference_weights(ctx, case), [inputs, changed])
+    module = student_with_reference_weights(ctx, several)
+    if several is case:
+        before, after = all_of(lambda: standard_run(ctx, case).output,
+                               lambda: run_student(ctx, case, module, changed).output)
+    else:
+        before, after = run_student_each(ctx, several, module, [inputs, changed])
     assert_samples_unchanged(before, after, range(1, inputs[0].shape[0]), f"the input {list(case.shapes)[0]}")
 
 
 def standard_checks(component: str, cases, skip: tuple = ()) -> None:
     """Register the common checks of ``component`` with the given strategies."""
     if "output_shape" not in skip:
-        check(component, "output_shape", "output shape", cases)(
-            lambda ctx, case: check_output_shapes(ctx, case, backward_seed=case.seed)
-        )
+        check(component, "output_shape", "output shape", cases)(check_output_shapes)
     if "structure" not in skip:
         check(component, "structure", "parameters and submodules match the contract", cases)(
             lambda ctx, case: compare_structure(ctx, case)
         )
     check(component, "forward_matches", "matches the reference with the same weights", cases)(
-        lambda ctx, case: Pair(ctx, case).compare_forward(backward_seed=case.seed)
+        lambda ctx, case: Pair(ctx, case).compare_standard_forward()
     )
     check(component, "gradients", "gradients match the reference (inputs and every parameter)", cases)(
         lambda ctx, case: Pair(ctx, case).compare_backward()
@@ -118,7 +134,7 @@ def standard_checks(component: str, cases, skip: tuple = ()) -> None:
 
     @check(component, "inputs_unchanged", "does not modify its inputs", cases)
     def inputs_unchanged(ctx, case):
-        result = run_student(ctx, case, student_with_reference_weights(ctx, case), case.inputs())
+        result = standard_run(ctx, case)
         changed = [name for name, flag in zip(case.shapes, result.inputs_changed) if flag]
         if changed:
             raise CheckFailed(

@@ -345,7 +345,10 @@ class Child:
         if submodule:
             module = module.get_submodule(submodule)
         want_grad = grad_output is not None
-        inputs = [self._to_device(a, want_grad) for a in args]
+        leaves = [self._to_device(a, want_grad) for a in args]
+        # With gradients on, the module gets copies of the leaves: an in-place change then shows up
+        # as a changed input (and autograd follows it) instead of raising about a leaf.
+        inputs = [a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in leaves]
         sent = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in inputs]
         module.zero_grad(set_to_none=True)
         self._reseed()
@@ -359,7 +362,7 @@ class Child:
                      if isinstance(o, torch.Tensor) and o.requires_grad and g is not None]
             if pairs:
                 torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
-            result["input_grads"] = [self._to_plain(a.grad) if isinstance(a, torch.Tensor) else None for a in inputs]
+            result["input_grads"] = [self._to_plain(a.grad) if isinstance(a, torch.Tensor) else None for a in leaves]
             result["param_grads"] = {n: self._to_plain(p.grad) for n, p in module.named_parameters()}
         result["inputs_changed"] = [
             bool(isinstance(a, torch.Tensor) and not torch.equal(a.detach(), s)) for a, s in zip(inputs, sent)

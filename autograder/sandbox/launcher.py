@@ -10,6 +10,7 @@ Every answer is memoised under a key made from the request's content, and while 
 *collecting*, unanswered requests are queued (``Pending``) and sent together in one round trip:
 the checks of one case cost one trip to the child, not twenty.
 """
+import functools
 import json
 import os
 import signal
@@ -419,6 +420,20 @@ def _summary(queue: dict) -> str:
     return ", ".join(whats[:3]) + (f" and {len(whats) - 3} more" if len(whats) > 3 else "")
 
 
+def all_of(*requests) -> list:
+    """Call each request (a function that asks a child something); while collecting, all of them are
+    queued before ``Pending`` is raised, so that they share one round trip."""
+    results, waiting = [], False
+    for request in requests:
+        try:
+            results.append(request())
+        except Pending:
+            waiting = True
+    if waiting:
+        raise Pending
+    return results
+
+
 def _optional_text(value) -> str | None:
     if value is not None and type(value) is not str:
         raise TypeError("expected text")
@@ -500,15 +515,7 @@ class StudentModule:
 
     def run_each(self, inputs: list[list], **kwargs) -> list[RunResult]:
         """One forward pass per entry of ``inputs``; while collecting, all are queued before waiting."""
-        results, waiting = [], False
-        for args in inputs:
-            try:
-                results.append(self.run(*args, **kwargs))
-            except Pending:
-                waiting = True
-        if waiting:
-            raise Pending
-        return results
+        return all_of(*[functools.partial(self.run, *args, **kwargs) for args in inputs])
 
     def run(self, *args, submodule: str = "", grad_output=None, **kwargs) -> RunResult:
         where = f"{self.class_name}.{submodule + '.' if submodule else ''}forward"
