@@ -1,11 +1,14 @@
-"""How checks run: one Hypothesis run per group of checks that draw the same cases, then a
-shrinking run for each check that failed.
+"""How checks run: one Hypothesis run per group of checks that draw the same cases, then shrinking
+runs for the checks that failed.
 
 Checks of one component that share a strategy (and example budget) share one seed, so they see the
 same cases: a case's reference is built once, and the student's answers to all of its checks come
 back in one round trip. Per case the checks run *collecting* (a request whose answer is not known
 yet raises ``Pending`` and is queued); after one ``flush`` they run again and find every answer
-in the memo. Only a check that failed gets a run of its own, where Hypothesis shrinks the case.
+in the memo. A grader remembers each group's cases and what its checks asked on each, so a later
+submission replays the cases and gets those questions answered before its checks run: one pass.
+Cases are drawn from the seed alone (``strategies.seed_only_draws``). Failed checks shrink
+together, one failure mode at a time (``_shrunk``).
 """
 import hashlib
 from dataclasses import dataclass, field
