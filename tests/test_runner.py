@@ -105,3 +105,17 @@ def test_cases_come_from_the_seed_alone(monkeypatch):
     assert draw(bare) != plain  # the constants do reach unprotected draws
     assert draw(graded) == plain
     providers.CONSTANTS_CACHE.cache.clear()
+
+
+def test_a_module_that_changes_as_it_runs_is_graded_alike_fresh_and_warm(grader, config, make_submission):
+    """Asking a case's questions first (a warm grader) meets the child with the order rounds would (a fresh one)."""
+    counting = (SOLUTIONS / "res_block.py").read_text().replace(
+        "return h + self.skip(x)",
+        "self.calls = getattr(self, 'calls', 0) + 1\n        return h + self.skip(x) + 1e-3 * self.calls")
+    folder = make_submission({"res_block": counting})
+    grader.grade(SOLUTIONS)  # the warm grader will ask the reference's questions first
+    warm = grader.grade(folder)
+    with Grader(config, zygote=grader.zygote) as fresh:
+        cold = fresh.grade(folder)
+    assert any(not c.passed for c in warm.checks if c.component == "ResBlock")
+    assert _outputs(warm) == _outputs(cold)
