@@ -63,7 +63,7 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
     ]
     originals = [getattr(owner, name) for owner, name in patched]
     original_ref64 = common.ReferenceModels.__dict__["ref64"]
-    original_request = launcher.StudentComponent._request
+    original_send = launcher.StudentComponent._send
     children = []
 
     def recording(self, op, what, **args):
@@ -71,20 +71,20 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
             children.append({"load": copy.deepcopy(args), "batches": []})
         elif op == "batch":
             children[-1]["batches"].append(copy.deepcopy(args))
-        return original_request(self, op, what, **args)
+        return original_send(self, op, what, **args)
 
     try:
         for (owner, name), original in zip(patched, originals):
             setattr(owner, name, stopwatch.wrap(original))
         common.ReferenceModels.ref64 = functools.cached_property(stopwatch.wrap(original_ref64.func))
         common.ReferenceModels.ref64.__set_name__(common.ReferenceModels, "ref64")
-        launcher.StudentComponent._request = recording
+        launcher.StudentComponent._send = recording
         grader.grade(submission)
     finally:
         for (owner, name), original in zip(patched, originals):
             setattr(owner, name, original)
         common.ReferenceModels.ref64 = original_ref64
-        launcher.StudentComponent._request = original_request
+        launcher.StudentComponent._send = original_send
     return stopwatch.seconds, children
 
 

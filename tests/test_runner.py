@@ -16,7 +16,7 @@ def _outputs(report) -> list[tuple]:
 def test_each_case_costs_one_round_trip(grader, monkeypatch):
     """All checks of a case ask the child together, and every later question hits the memo."""
     requests = []
-    original = StudentComponent._request
+    original = StudentComponent._send
 
     def counting(self, op, what, **args):
         requests.append(op)
@@ -25,7 +25,7 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
     cases = sum(len(drawn.cases) for (component, _, _), drawn in grader._drawn_cases.items() if component == "ResBlock")
-    monkeypatch.setattr(StudentComponent, "_request", counting)
+    monkeypatch.setattr(StudentComponent, "_send", counting)
     results = grader._grade_component("ResBlock", submission)
     assert all(r.passed for r in results)
     assert requests.count("batch") == cases

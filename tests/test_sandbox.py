@@ -37,13 +37,13 @@ def res_block_child(grader):
 def round_trips(monkeypatch):
     """Every request that reaches a child, by op."""
     sent = []
-    original = StudentComponent._request
+    original = StudentComponent._send
 
     def counting(self, op, what, **args):
         sent.append(op)
         return original(self, op, what, **args)
 
-    monkeypatch.setattr(StudentComponent, "_request", counting)
+    monkeypatch.setattr(StudentComponent, "_send", counting)
     return sent
 
 

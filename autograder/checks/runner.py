@@ -128,7 +128,7 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
     ctx.student.record()
     try:
         if ask_first is not None:
-            ctx.student.ask(ask_first)
+            ctx.student.ask(ask_first, wait=False)  # the reference is built and run meanwhile
         while waiting:
             ctx.student.collect()
             still = []

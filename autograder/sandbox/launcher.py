@@ -194,6 +194,7 @@ class StudentComponent:
     _states: dict = field(default_factory=dict, init=False)  # fingerprint -> state_dict
     _queue: dict | None = field(default=None, init=False)  # program key -> {memo key: (step, what)}
     _reads: dict | None = field(default=None, init=False)  # the same shape: every question asked while recording
+    _in_flight: tuple | None = field(default=None, init=False)  # a batch sent whose answer is not read yet
 
     def start(self) -> None:
         settings = {
@@ -218,15 +219,26 @@ class StudentComponent:
         )
 
     def _request(self, op: str, what: str, **args):
-        remaining = self.limits.component_timeout_s - self.used_s
-        if remaining <= 0:
+        self._send(op, what, **args)
+        return self._receive(what)
+
+    def _send(self, op: str, what: str, **args) -> None:
+        if self.limits.component_timeout_s - self.used_s <= 0:
             raise SandboxFatal(
                 f"this component used up its {self.limits.component_timeout_s:g} s time budget before {what}"
             )
-        timeout = min(self.limits.call_timeout_s, remaining)
-        started = time.monotonic()
         try:
             send_frame(self._sock, dumps({"op": op, "args": args}))
+        except (ConnectionError, BrokenPipeError, OSError):
+            status = self.stop()
+            raise SandboxFatal(f"your code {_describe_exit(status, self.limits)} during {what}") from None
+
+    def _receive(self, what: str):
+        """The answer to the request just sent; the wait counts against the component's budget."""
+        remaining = self.limits.component_timeout_s - self.used_s
+        timeout = max(min(self.limits.call_timeout_s, remaining), 0.001)
+        started = time.monotonic()
+        try:
             self._sock.settimeout(timeout)
             data = recv_frame(self._sock, self.limits.max_reply_mb << 20)
         except (socket.timeout, TimeoutError):
@@ -253,6 +265,7 @@ class StudentComponent:
         return reply.get("value")
 
     def request(self, op: str, what: str, **args):
+        self._settle()
         if self._sock is None:
             self.start()
         return self._request(op, what, **args)
@@ -269,6 +282,7 @@ class StudentComponent:
         queue, self._queue = self._queue, None
         if not queue:
             return False
+        self._settle()
         self._ask(queue, _summary(queue))
         return True
 
@@ -280,12 +294,15 @@ class StudentComponent:
         reads, self._reads = self._reads or {}, None
         return Questions(reads, {name: self._states[name] for _, loads_ in reads for name in loads_})
 
-    def ask(self, questions: "Questions") -> None:
+    def ask(self, questions: "Questions", wait: bool = True) -> None:
         """Ask questions recorded while grading another submission, in one round trip, before anyone waits.
 
         The same checks on the same case ask the same questions of every submission that behaves
         alike; asking them up front saves running the checks once just to learn what they will ask.
+        ``wait=False``: return once they are sent, so the grader builds and runs the reference while
+        the child works; the answer is read when the memo is next needed.
         """
+        self._settle()
         self._states.update(questions.states)
         queue = {}
         for (spec, loads_), steps in questions.queue.items():
@@ -294,7 +311,7 @@ class StudentComponent:
             if unknown or not built:
                 queue[(spec, loads_)] = unknown
         if queue:
-            self._ask(queue, _summary(queue))
+            self._ask(queue, _summary(queue), wait)
 
     def build(self, class_name: str, **kwargs) -> "StudentModule":
         module = StudentModule(self, class_name, dict(kwargs))
@@ -307,6 +324,7 @@ class StudentComponent:
 
     def _ensure_built(self, module: "StudentModule") -> None:
         """Raise the constructor's error if it is known; while collecting, assume it will work."""
+        self._settle()
         key = ("build", module.spec)
         if self._reads is not None:
             self._reads.setdefault((module.spec, ()), {})
@@ -316,6 +334,7 @@ class StudentComponent:
 
     def _load(self, module: "StudentModule", state_dict: dict, name: str) -> None:
         """``module.loads`` already ends with ``name``: raise if that load fails (assume not, while collecting)."""
+        self._settle()
         self._states[name] = state_dict
         program = (module.spec, module.loads)
         key = ("load",) + program
@@ -330,6 +349,7 @@ class StudentComponent:
         self._raise_failure(key)
 
     def _answer(self, module: "StudentModule | None", step: dict, what: str):
+        self._settle()
         program = (module.spec, module.loads) if module is not None else (None, ())
         key = ("step", program, fingerprint(step))
         if self._reads is not None:
@@ -351,8 +371,8 @@ class StudentComponent:
         if isinstance(answer, _Failed):
             raise StudentError(answer.message)
 
-    def _ask(self, queue: dict, what: str) -> None:
-        """One round trip for the queued programs; every answer goes into the memo."""
+    def _ask(self, queue: dict, what: str, wait: bool = True) -> None:
+        """One round trip for the queued programs; every answer goes into the memo (now, or at ``_settle``)."""
         first_seen = {}
         for spec, _ in queue:
             first_seen.setdefault(spec, len(first_seen))
@@ -365,8 +385,21 @@ class StudentComponent:
                 module = {"target": spec[0], "kwargs": json.loads(spec[1]), "loads": list(loads_)}
                 states.update((name, self._states[name]) for name in loads_)
             programs.append({"module": module, "steps": [step for step, _ in queue[(spec, loads_)].values()]})
-        replies = self.request("batch", what, states=states, programs=programs)
-        if type(replies) is not list or len(replies) != len(programs):
+        if self._sock is None:
+            self.start()
+        self._send("batch", what, states=states, programs=programs)
+        self._in_flight = (keys, queue, what)
+        if wait:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Read the answer to a batch sent earlier, if one is outstanding, into the memo."""
+        if self._in_flight is None:
+            return
+        keys, queue, what = self._in_flight
+        self._in_flight = None
+        replies = self._receive(what)
+        if type(replies) is not list or len(replies) != len(keys):
             self.stop()
             raise SandboxFatal(f"during {what} the child sent back a malformed reply")
         for program, reply in zip(keys, replies):
@@ -400,6 +433,7 @@ class StudentComponent:
         if self._sock is None:
             return None
         pid, sock, self._sock, self._pid = self._pid, self._sock, None, None
+        self._in_flight = None
         sock.close()
         try:
             return self.zygote.kill(pid)
