@@ -127,7 +127,7 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
     waiting = checks
     ctx.student.record()
     try:
-        if ask_first is not None:
+        if ask_first is not None and checks:
             ctx.student.ask(ask_first, wait=False)  # the reference is built and run meanwhile
         while waiting:
             ctx.student.collect()
