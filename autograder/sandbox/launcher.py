@@ -282,7 +282,6 @@ class StudentComponent:
         queue, self._queue = self._queue, None
         if not queue:
             return False
-        self._settle()
         self._ask(queue, _summary(queue))
         return True
 
@@ -373,6 +372,7 @@ class StudentComponent:
 
     def _ask(self, queue: dict, what: str, wait: bool = True) -> None:
         """One round trip for the queued programs; every answer goes into the memo (now, or at ``_settle``)."""
+        self._settle()  # one batch in flight at a time
         first_seen = {}
         for spec, _ in queue:
             first_seen.setdefault(spec, len(first_seen))
