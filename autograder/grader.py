@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from .checks import CheckContext, CheckFailed, Outcome, bind, run_checks
+from .checks.common import ReferenceCache
 from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
@@ -37,6 +38,7 @@ class Grader:
         gc.freeze()
         self._own_zygote = self.zygote is None
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
+        self._references = ReferenceCache()  # the reference's models and runs on those cases
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
@@ -87,7 +89,8 @@ class Grader:
                 hint = explain(str(error), name)
                 output = message + (f"\nHint: {hint}" if hint else "")
                 return [self._result(c, s, False, output) for c, s in bound]
-            context = CheckContext(student=student, reference=self.reference, config=self.config)
+            context = CheckContext(student=student, reference=self.reference, config=self.config,
+                                   references=self._references)
             outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
                                   self._drawn_cases)
             return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]

@@ -33,7 +33,8 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
 
 
 def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, make_submission):
-    """A grader's second submission replays the cases its first drew: verdicts and shrunk cases agree."""
+    """A grader's second submission replays the cases its first drew, and the reference's runs on
+    them come from its cache: verdicts and shrunk cases agree with a fresh grader's."""
     folder = make_submission(NO_RESIDUAL.replacements())
     grader.grade(SOLUTIONS)  # every group's cases are now remembered
     replayed = grader.grade(folder)
@@ -119,3 +120,28 @@ def test_a_module_that_changes_as_it_runs_is_graded_alike_fresh_and_warm(grader,
         cold = fresh.grade(folder)
     assert any(not c.passed for c in warm.checks if c.component == "ResBlock")
     assert _outputs(warm) == _outputs(cold)
+
+
+def test_a_warm_grader_computes_the_reference_once(grader, monkeypatch):
+    """The second student is graded against the first one's reference runs: no build, no forward."""
+    from autograder.checks import common
+
+    grader.grade(SOLUTIONS)
+    built, ran = [], []
+    monkeypatch.setattr(common.ReferenceModels, "__init__", lambda *a, **k: built.append(a))
+    original_run = common.ReferenceModels._run
+    monkeypatch.setattr(common.ReferenceModels, "_run", lambda self, *a: ran.append(a) or original_run(self, *a))
+    again = grader.grade(SOLUTIONS)
+    assert all(c.passed for c in again.checks)
+    assert built == [] and ran == []
+
+
+def test_the_reference_cache_forgets_the_least_recently_used():
+    from autograder.checks.common import ReferenceCache
+
+    cache = ReferenceCache(max_entries=2)
+    cache["a"], cache["b"] = 1, 2
+    assert cache.get("a") == 1  # "a" is now the most recent
+    cache["c"] = 3
+    assert list(cache) == ["a", "c"]
+    assert cache.get("b") is None

@@ -6,6 +6,7 @@ outputs *and* gradients -- with the reference also run in float64 to measure the
 """
 import functools
 import math
+from collections import OrderedDict
 from contextlib import contextmanager
 
 import torch
@@ -131,12 +132,43 @@ class Float64:
 
 
 def reference_models(ctx: CheckContext, case: Case, class_name: str | None = None, edit_state=None) -> ReferenceModels:
-    """The case's reference, built once per component grading however many checks ask for it."""
+    """The case's reference, built once however many checks -- and, in a grader, submissions -- ask for it."""
     class_name = class_name or case.component
     key = ("reference", class_name, repr(case.init), case.seed, getattr(edit_state, "__qualname__", None))
-    if key not in ctx.memo:
-        ctx.memo[key] = ReferenceModels(ctx, case, class_name, edit_state)
-    return ctx.memo[key]
+    return remembered(ctx, key, lambda: ReferenceModels(ctx, case, class_name, edit_state))
+
+
+def remembered(ctx: CheckContext, key, build):
+    """``build()``'s reference-side result, computed once per ``key`` (see ``ReferenceCache``)."""
+    value = ctx.references.get(key)
+    if value is None:
+        value = ctx.references[key] = build()
+    return value
+
+
+class ReferenceCache(OrderedDict):
+    """A grader's reference models and runs, kept for its next submissions; least recently used go first.
+
+    Sound because the reference side is deterministic: one thread, builds seeded from the case,
+    every other random tensor from its own generator, and no check changes a reference module
+    after ``ReferenceModels`` built it. Every student is graded on the same cases (see
+    ``runner.py``), so after the first submission a worker's reference work is mostly lookups.
+    """
+
+    def __init__(self, max_entries: int = 1024):
+        super().__init__()
+        self.max_entries = max_entries
+
+    def get(self, key, default=None):
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        return default
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, value)
+        while len(self) > self.max_entries:
+            self.popitem(last=False)
 
 
 class Pair:

@@ -5,6 +5,7 @@ over many derandomised cases and Hypothesis shrinks a failure to the smallest ca
 run here, in the trusted process; they reach student code only through ``ctx.student``. A check
 may run more than once on a case (see ``runner.py``), so it must not keep state of its own.
 """
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
@@ -33,7 +34,9 @@ class CheckContext:
     student: StudentComponent
     reference: Reference
     config: GradingConfig
-    memo: dict = field(default_factory=dict)  # the reference side's answers, per component grading
+    # The reference side's models and runs. A grader shares one (bounded) between its submissions:
+    # the reference is deterministic, so what it computed for one student holds for the next.
+    references: MutableMapping = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 import torch
 
 from ..strategies import default_unet_case, time_sensitive, unet_cases
-from .common import per_submodule_counts
+from .common import per_submodule_counts, remembered
 from .registry import CheckFailed, check
 from .standard import assert_samples_unchanged, build_student, run_student_each, standard_checks
 
@@ -12,7 +12,8 @@ standard_checks("SimpleUNet", unet_cases())
 @check("SimpleUNet", "parameter_count", "SimpleUNet(4, 4, 64) has 1,424,460 parameters")
 def parameter_count(ctx, _case):
     case = default_unet_case()
-    reference = ctx.reference.symbol("unet", "SimpleUNet")(**case.init)
+    reference = remembered(ctx, ("parameter_count", repr(case.init)),
+                           lambda: ctx.reference.symbol("unet", "SimpleUNet")(**case.init))
     expected = sum(p.numel() for p in reference.parameters())
     described = build_student(ctx, case).describe()
     if described.count() != expected:
