@@ -391,6 +391,38 @@ def _prctl(option: int, arg2=0) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
+MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
+HUGE_PAGE = 2 << 20
+
+
+def collapse_into_huge_pages() -> int:
+    """Back the zygote's anonymous memory with 2 MiB pages; return how many bytes were collapsed.
+
+    ``import torch`` leaves ~180 MB of anonymous memory (C++ registrations, Python objects), and
+    ``fork`` copies one page-table entry per 4 KiB of it, then ``exit`` tears them down: 12 ms a
+    child here. In huge pages that is 512 times fewer entries: 4 ms. A child's write still copies
+    only the 4 KiB it touches (the kernel splits a shared huge page on copy-on-write). Best effort:
+    ``MADV_COLLAPSE`` needs Linux 6.1 and transparent huge pages not set to "never".
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    collapsed = 0
+    with open("/proc/self/maps") as maps:
+        regions = [line.split() for line in maps]
+    for fields in regions:
+        anonymous = len(fields) == 5 or fields[5] == "[heap]"
+        if not anonymous or not fields[1].startswith("rw"):
+            continue
+        start, end = (int(x, 16) for x in fields[0].split("-"))
+        start, end = -(-start // HUGE_PAGE) * HUGE_PAGE, end // HUGE_PAGE * HUGE_PAGE
+        if end > start and libc.madvise(start, end - start, MADV_HUGEPAGE) == 0 \
+                and libc.madvise(start, end - start, MADV_COLLAPSE) == 0:
+            collapsed += end - start
+    return collapsed
+
+
 def refuse_sockets() -> None:
     """A seccomp filter: every later ``socket()`` (and io_uring) fails with EACCES.
 
@@ -548,6 +580,7 @@ def zygote(control_fd: int, options: dict) -> None:
     # Out of the collector's sight: else each child's first full collection walks (and so copies on
     # write) every object torch made here -- 100 ms of a child's life, measured.
     gc.freeze()
+    collapse_into_huge_pages()
     control = socket.socket(fileno=control_fd)
     while True:
         try:
