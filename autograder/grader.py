@@ -1,4 +1,4 @@
-"""Grade one submission: every component in its own child, every check in the trusted process."""
+"""Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import gc
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +11,10 @@ from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
 from .errors import SubmissionError
-from .plan import load_plan, module_under_test
+from .plan import grading_order, load_plan, module_under_test, must_not_have_seen
 from .reference import Reference
 from .results import CheckResult, GradingReport
-from .sandbox.launcher import SandboxFatal, StudentComponent, StudentError, Zygote
+from .sandbox.launcher import Handover, SandboxFatal, StudentComponent, StudentError, Zygote
 from .submission import read_submission
 
 
@@ -69,18 +69,23 @@ class Grader:
             for check_, settings_ in self.checks:
                 report.checks.append(self._result(check_, settings_, False, str(error)))
             return report
+        results = {}
+        with Handover(self._zygote()) as handover:
+            for name in grading_order():
+                results[name] = self._grade_component(name, submission, handover)
         for name in GRADED:
-            report.checks.extend(self._grade_component(name, submission))
+            report.checks.extend(results[name])
         return report
 
-    def _grade_component(self, name: str, submission) -> list[CheckResult]:
+    def _grade_component(self, name: str, submission, handover: Handover | None = None) -> list[CheckResult]:
         bound = [(c, s) for c, s in self.checks if c.component == name]
         module = module_under_test(name)
         problem = submission.module_problem(module)
         if problem:
             return [self._result(c, s, False, problem) for c, s in bound]
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
-                                   self.config.limits, device=self.device)
+                                   self.config.limits, device=self.device, handover=handover,
+                                   must_not_have_seen=must_not_have_seen(name))
         try:
             try:
                 student.start()
@@ -95,7 +100,7 @@ class Grader:
                                   self._drawn_cases)
             return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]
         finally:
-            student.stop()
+            student.release()
 
     def _from_outcome(self, check_, settings_: CheckSettings, outcome: Outcome) -> CheckResult:
         if outcome.fatal is not None:

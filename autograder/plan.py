@@ -13,7 +13,8 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
     sources = dict(submission.sources)
     patches = []
     keep_by_module: dict[str, set[str]] = {}
-    for dep in stand_ins(graded):
+    references = stand_ins(graded)
+    for dep in references:
         keep_by_module.setdefault(dep.module, set()).update(dep.symbols)
     for module, keep in keep_by_module.items():
         text = reference.dependency_source(module, keep)
@@ -25,7 +26,24 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
             patches.extend((symbol, private) for symbol in sorted(keep))
         else:
             sources[module] = text
-    return LoadPlan(sources=sources, target_module=graded.module, patches=tuple(patches))
+    return LoadPlan(sources=sources, target_module=graded.module, patches=tuple(patches),
+                    references=tuple(dep.name for dep in references))
+
+
+def must_not_have_seen(name: str) -> frozenset[str]:
+    """The references a child must never have held before it runs ``name``'s student code.
+
+    A child can serve several components of one submission in turn (``launcher.Handover``), and
+    student code could keep what an earlier component's stand-ins brought in. A component's own
+    reference would let it pass without the work; for Integration, any block's would.
+    """
+    return frozenset(c.name for c in COMPONENTS) if name == INTEGRATION else frozenset({name})
+
+
+def grading_order() -> tuple[str, ...]:
+    """Integration first, then the contract's order (dependencies before dependents): no component
+    then meets a reference it must not have seen, and one child can serve them all."""
+    return (INTEGRATION,) + tuple(c.name for c in COMPONENTS)
 
 
 def stand_ins(graded: Component) -> list[Component]:

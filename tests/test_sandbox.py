@@ -189,3 +189,67 @@ def test_the_fork_server_memory_is_collapsed_into_huge_pages():
     output = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     collapsed_mib, gained_mib = map(int, output.split())
     assert collapsed_mib >= 32 and gained_mib >= 32  # of the ~180 MB torch leaves
+
+
+def _counting_forks(monkeypatch) -> list:
+    from autograder.sandbox.launcher import Zygote
+
+    forks, original = [], Zygote.fork
+    monkeypatch.setattr(Zygote, "fork", lambda self, settings: forks.append(1) or original(self, settings))
+    return forks
+
+
+def test_a_submission_that_changes_nothing_global_is_graded_in_one_child(grader, monkeypatch):
+    """Components hand their child on: one fork a submission, and the same grades as eight children."""
+    forks = _counting_forks(monkeypatch)
+    report = grader.grade(SOLUTIONS)
+    assert all(c.passed for c in report.checks)
+    assert len(forks) == 1
+
+
+LEAKS = {
+    "a patched torch function": "torch.nn.functional.group_norm = lambda x, *args, **kwargs: x",
+    "a global default dtype": "torch.set_default_dtype(torch.float64)",
+    "a global forward hook": "torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: o * 2)",
+}
+
+
+@pytest.mark.parametrize("leak", LEAKS.values(), ids=LEAKS.keys())
+def test_what_one_component_changes_globally_never_reaches_the_next(grader, make_submission, monkeypatch, leak):
+    """time_embedding.py changes torch for everyone at import: ResBlock, graded next, must not feel it."""
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    folder = make_submission({"time_embedding": source.replace("import torch\n", f"import torch\n{leak}\n", 1)})
+    forks = _counting_forks(monkeypatch)
+    report = grader.grade(folder)
+    res_block = [c for c in report.checks if c.component == "ResBlock"]
+    assert res_block and all(c.passed for c in res_block), [c.output for c in res_block if not c.passed]
+    assert len(forks) >= 2  # the child that imported time_embedding.py was not handed on
+
+
+def test_a_process_left_running_is_not_handed_on(grader, make_submission, monkeypatch):
+    """Where the sandbox has its own PID namespace, a component's leftover process ends with its child."""
+    if not grader._zygote().isolation.zygote_options(sys.executable).get("pid_namespace"):
+        pytest.skip("no PID namespace in this sandbox mode: the zygote kills leftovers when the child ends")
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    spawn = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+    folder = make_submission({"time_embedding": spawn + source})
+    forks = _counting_forks(monkeypatch)
+    grader.grade(folder)
+    assert len(forks) >= 2
+
+
+@pytest.mark.parametrize("first, then, forks", [
+    ("DownBlock", "UpBlock", 1),       # DownBlock's child held the reference ResBlock: UpBlock may have it too
+    ("DownBlock", "ResBlock", 2),      # ... but ResBlock's own code must never run where it was
+    ("TimeEmbedding", "Integration", 1),
+    ("SelfAttention", "Integration", 2),  # any block's reference is out of bounds for Integration
+])
+def test_a_child_never_serves_a_component_whose_reference_it_held(grader, monkeypatch, first, then, forks):
+    from autograder.sandbox.launcher import Handover
+
+    submission = read_submission(SOLUTIONS)
+    counted = _counting_forks(monkeypatch)
+    with Handover(grader._zygote()) as handover:
+        for name in (first, then):
+            assert all(r.passed for r in grader._grade_component(name, submission, handover))
+    assert len(counted) == forks

@@ -2,9 +2,10 @@
 
 This file imports only the standard library and torch -- never the rest of ``autograder``, the
 reference solution, or the checks -- so it can run where none of those are visible. It is started
-as a script (``python -I child.py --zygote FD``): the zygote imports torch once, then forks one
-fresh child per component; each child imports the student's modules from sources sent over its
-socket and answers requests (build a module, load weights, run forward/backward, describe it).
+as a script (``python -I child.py --zygote FD``): the zygote imports torch once, then forks a
+fresh child per submission (and after any crash); for each component, the child imports the
+student's modules from sources sent over its socket, answers requests (build a module, load
+weights, run forward/backward, describe it), then forgets them (``op_reset``).
 
 Everything a child sends back is plain data (tensors, numbers, strings) in a pickle-free format
 (a JSON header plus raw tensor bytes, see ``dumps``/``loads``): the parent never unpickles
@@ -167,6 +168,60 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
 # --- the child's request loop ------------------------------------------------------------------
 
+class GlobalState:
+    """What one component's code could change that another's would feel: a snapshot to compare.
+
+    The functions and classes of torch, its ``nn``/``functional``/``init``/``autograd`` namespaces,
+    every ``torch.nn`` module class, ``math`` and the builtins (by identity: a patch replaces an
+    object, a class gains a shadowing attribute); torch's global settings; the import machinery;
+    threads, timers and signal handlers; torch-function and dispatch modes, global module hooks.
+    New names in a module namespace are ignored (torch adds some lazily, and nothing reads a name
+    that was not there). Not covered: kernels registered with ``torch.library`` -- no one does
+    that by accident, and on purpose it is no more than one's own file can do.
+    """
+
+    def __init__(self, torch):
+        import builtins
+        import threading
+
+        modules = [torch, torch.nn, torch.nn.functional, torch.nn.init, torch.autograd, torch.linalg, math, sys]
+        classes = [torch.Tensor, builtins.__dict__]
+        classes += [c for c in vars(torch.nn).values() if isinstance(c, type)]
+        self.bindings = [
+            (dict(namespace if isinstance(namespace, dict) else vars(namespace)), namespace not in modules)
+            for namespace in modules + classes
+        ]
+        for stream in ("stdout", "stderr"):  # redirected during every request, restored after it
+            self.bindings[modules.index(sys)][0].pop(stream)
+        self.settings = (
+            torch.get_default_dtype(), torch.is_grad_enabled(), torch.is_inference_mode_enabled(),
+            torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
+            torch.backends.mkldnn.enabled, str(torch.get_default_device()),
+            tuple(map(id, sys.meta_path)), tuple(map(id, sys.path_hooks)), tuple(sys.path), sys.gettrace(),
+            sys.getprofile(), sys.getrecursionlimit(), threading.active_count(), len(os.listdir("/proc/self/task")),
+            signal.getitimer(signal.ITIMER_REAL), signal.getitimer(signal.ITIMER_VIRTUAL),
+            tuple(signal.getsignal(s) for s in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGTERM, signal.SIGINT)),
+            os.getcwd(), dict(os.environ),
+            # modes and hooks that reach every module and tensor op without replacing a function
+            torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack(), torch.is_autocast_enabled("cpu"),
+            torch._C._autograd._top_saved_tensors_default_hooks(False) is not None,
+            tuple(len(hooks) for name, hooks in vars(torch.nn.modules.module).items()
+                  if name.startswith("_global_") and isinstance(hooks, dict)),
+        )
+
+    def differences(self, now: "GlobalState") -> list[str]:
+        found = [] if self.settings == now.settings else ["torch or interpreter settings"]
+        for (before, exact), (current, _) in zip(self.bindings, now.bindings):
+            changed = [n for n, v in before.items() if current.get(n, _MISSING) is not v]
+            if exact:
+                changed += [n for n in current if n not in before]
+            found += changed
+        return found
+
+
+_MISSING = object()
+
+
 class StudentFailure(Exception):
     """Student code raised: reported to the parent as text, never as an object."""
 
@@ -180,7 +235,7 @@ def _student_traceback(exc: BaseException) -> str:
 
 
 class Child:
-    def __init__(self, sock, settings: dict):
+    def __init__(self, sock, settings: dict, own_pid_namespace: bool = False):
         import torch
 
         self.torch = torch
@@ -195,6 +250,9 @@ class Child:
             # TF32 would change results by ~1e-3: far above the measured float error the tolerances allow.
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
+        self.importer = None
+        self.own_pid_namespace = own_pid_namespace
+        self.baseline = self._global_state()  # before any student code: what op_reset compares with
 
     def serve(self) -> None:
         while True:
@@ -223,7 +281,9 @@ class Child:
 
     def op_load(self, sources: dict, target_module: str, patches: list) -> dict:
         """Import the module under test; then point names at reference dependencies where asked."""
-        sys.meta_path.insert(0, SourceImporter(sources))
+        self._forget_modules()
+        self.importer = SourceImporter(sources)
+        sys.meta_path.insert(0, self.importer)
         importlib.import_module(PACKAGE)
         module = importlib.import_module(f"{PACKAGE}.{target_module}")
         for symbol, dependency_module in patches:
@@ -231,6 +291,45 @@ class Child:
             setattr(module, symbol, getattr(dependency, symbol))
         self.target = module
         return {"names": sorted(n for n in vars(module) if not n.startswith("_"))}
+
+    def op_reset(self) -> dict:
+        """Forget the component just graded, so that this child can serve the next one of the same
+        submission as a fresh child would; report what the parent needs to decide whether it may.
+
+        ``clean`` is False when anything the next component could feel has changed since the child
+        started: torch's or the standard library's functions, global torch settings, threads,
+        signal handlers. Honest code never trips it; code that does gets a fresh child next.
+        """
+        self._forget_modules()
+        gc.collect()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with open("/proc/self/statm") as statm:
+            address_space = int(statm.read().split()[0]) * resource.getpagesize()
+        return {
+            "clean": self.baseline.differences(self._global_state()) == [],
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "address_space_bytes": address_space,
+        }
+
+    def _global_state(self) -> "GlobalState":
+        state = GlobalState(self.torch)
+        if self.own_pid_namespace:  # every process in it is ours: one left running would outlive the component
+            state.settings += (sum(entry.isdigit() for entry in os.listdir("/proc")),)
+        return state
+
+    def _forget_modules(self) -> None:
+        """Drop the loaded component: its modules (student and reference), kept builds, and source lines."""
+        self.modules.clear()
+        self.target = None
+        if self.importer is None:
+            return
+        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self.importer]
+        for name, module in list(sys.modules.items()):
+            if getattr(getattr(module, "__spec__", None), "loader", None) is self.importer:
+                del sys.modules[name]
+        for filename in [f for f in linecache.cache if f.startswith(SOURCE_LABEL + "/")]:
+            del linecache.cache[filename]
+        self.importer = None
 
     def _lookup(self, name: str):
         if not hasattr(self.target, name):
@@ -492,7 +591,7 @@ def run_child(sock, settings: dict, options: dict) -> None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
         if options.get("seccomp"):
             refuse_sockets()
-        Child(sock, settings).serve()
+        Child(sock, settings, own_pid_namespace=bool(options.get("pid_namespace"))).serve()
     finally:
         os._exit(0)
 
