@@ -22,7 +22,10 @@ def _feed(digest, value) -> None:
         tensor = value.detach().to("cpu").contiguous()
         digest.update(f"T{tensor.dtype}{tuple(tensor.shape)}|".encode())
         if tensor.numel():
-            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+            try:
+                digest.update(tensor.numpy())  # the buffer itself: no copy
+            except TypeError:  # a dtype numpy lacks (bfloat16): its bytes
+                digest.update(tensor.reshape(-1).view(torch.uint8).numpy())
     elif isinstance(value, dict):
         digest.update(b"{")
         for key, item in value.items():

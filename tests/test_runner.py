@@ -145,3 +145,17 @@ def test_the_reference_cache_forgets_the_least_recently_used():
     cache["c"] = 3
     assert list(cache) == ["a", "c"]
     assert cache.get("b") is None
+
+
+def test_the_allowed_error_is_remembered_per_reference_pair_only():
+    """A remembered tolerance must never serve another float32 run of the same float64 truth."""
+    import torch
+
+    from autograder.compare import allowed_error
+    from autograder.config import Tolerance
+
+    tolerance = Tolerance()
+    truth = torch.tensor([1.0, -2.0], dtype=torch.float64)
+    close, far = truth.float(), (truth + 1e-3).float()
+    assert allowed_error(truth, close, tolerance) == allowed_error(truth, close, tolerance)
+    assert allowed_error(truth, far, tolerance) > 100 * allowed_error(truth, close, tolerance)

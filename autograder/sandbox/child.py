@@ -180,20 +180,26 @@ class GlobalState:
     that by accident, and on purpose it is no more than one's own file can do.
     """
 
-    def __init__(self, torch):
+    def __init__(self, torch, count_processes: bool = False):
         import builtins
-        import threading
 
+        self.torch, self.count_processes = torch, count_processes
         modules = [torch, torch.nn, torch.nn.functional, torch.nn.init, torch.autograd, torch.linalg, math, sys]
         classes = [torch.Tensor, builtins.__dict__]
         classes += [c for c in vars(torch.nn).values() if isinstance(c, type)]
-        self.bindings = [
-            (dict(namespace if isinstance(namespace, dict) else vars(namespace)), namespace not in modules)
-            for namespace in modules + classes
-        ]
+        self.bindings = []  # (the live namespace, a copy of it now, whether new names count)
+        for namespace in modules + classes:
+            live = namespace if isinstance(namespace, dict) else vars(namespace)
+            self.bindings.append((live, dict(live), namespace not in modules))
         for stream in ("stdout", "stderr"):  # redirected during every request, restored after it
-            self.bindings[modules.index(sys)][0].pop(stream)
-        self.settings = (
+            self.bindings[modules.index(sys)][1].pop(stream)
+        self.settings = self._settings()
+
+    def _settings(self) -> tuple:
+        import threading
+
+        torch = self.torch
+        return (
             torch.get_default_dtype(), torch.is_grad_enabled(), torch.is_inference_mode_enabled(),
             torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
             torch.backends.mkldnn.enabled, str(torch.get_default_device()),
@@ -207,15 +213,17 @@ class GlobalState:
             torch._C._autograd._top_saved_tensors_default_hooks(False) is not None,
             tuple(len(hooks) for name, hooks in vars(torch.nn.modules.module).items()
                   if name.startswith("_global_") and isinstance(hooks, dict)),
+            # in a PID namespace of its own every process is the child's: one left running outlives the component
+            sum(entry.isdigit() for entry in os.listdir("/proc")) if self.count_processes else None,
         )
 
-    def differences(self, now: "GlobalState") -> list[str]:
-        found = [] if self.settings == now.settings else ["torch or interpreter settings"]
-        for (before, exact), (current, _) in zip(self.bindings, now.bindings):
-            changed = [n for n, v in before.items() if current.get(n, _MISSING) is not v]
-            if exact:
-                changed += [n for n in current if n not in before]
-            found += changed
+    def changes(self) -> list[str]:
+        """What differs now from the snapshot: names of changed bindings, or that a setting did."""
+        found = [] if self._settings() == self.settings else ["torch or interpreter settings"]
+        for live, before, exact in self.bindings:
+            found += [name for name, value in before.items() if live.get(name, _MISSING) is not value]
+            if exact and len(live) != len(before):
+                found += [name for name in live if name not in before]
         return found
 
 
@@ -251,8 +259,7 @@ class Child:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
         self.importer = None
-        self.own_pid_namespace = own_pid_namespace
-        self.baseline = self._global_state()  # before any student code: what op_reset compares with
+        self.baseline = GlobalState(torch, count_processes=own_pid_namespace)  # before any student code
 
     def serve(self) -> None:
         while True:
@@ -306,16 +313,10 @@ class Child:
         with open("/proc/self/statm") as statm:
             address_space = int(statm.read().split()[0]) * resource.getpagesize()
         return {
-            "clean": self.baseline.differences(self._global_state()) == [],
+            "clean": self.baseline.changes() == [],
             "cpu_s": usage.ru_utime + usage.ru_stime,
             "address_space_bytes": address_space,
         }
-
-    def _global_state(self) -> "GlobalState":
-        state = GlobalState(self.torch)
-        if self.own_pid_namespace:  # every process in it is ours: one left running would outlive the component
-            state.settings += (sum(entry.isdigit() for entry in os.listdir("/proc")),)
-        return state
 
     def _forget_modules(self) -> None:
         """Drop the loaded component: its modules (student and reference), kept builds, and source lines."""
