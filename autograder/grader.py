@@ -87,20 +87,26 @@ class Grader:
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name))
         try:
-            try:
-                student.start()
-            except (StudentError, SandboxFatal) as error:
-                message = f"{module}.py could not be imported:\n{error}"
-                hint = explain(str(error), name)
-                output = message + (f"\nHint: {hint}" if hint else "")
-                return [self._result(c, s, False, output) for c, s in bound]
-            context = CheckContext(student=student, reference=self.reference, config=self.config,
-                                   references=self._references)
-            outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
-                                  self._drawn_cases)
-            return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]
-        finally:
-            student.release()
+            results = self._run_component(name, student, bound)
+        except BaseException:  # Ctrl-C, or a bug of ours: no waiting on the child to tidy up
+            student.stop()
+            raise
+        student.release()
+        return results
+
+    def _run_component(self, name: str, student: StudentComponent, bound: list) -> list[CheckResult]:
+        try:
+            student.start()
+        except (StudentError, SandboxFatal) as error:
+            message = f"{module_under_test(name)}.py could not be imported:\n{error}"
+            hint = explain(str(error), name)
+            output = message + (f"\nHint: {hint}" if hint else "")
+            return [self._result(c, s, False, output) for c, s in bound]
+        context = CheckContext(student=student, reference=self.reference, config=self.config,
+                               references=self._references)
+        outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
+                              self._drawn_cases)
+        return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]
 
     def _from_outcome(self, check_, settings_: CheckSettings, outcome: Outcome) -> CheckResult:
         if outcome.fatal is not None:
