@@ -32,6 +32,33 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
     assert requests.count("load") == 1
 
 
+def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader, monkeypatch):
+    """Replayed cases are pipelined: case i+1's questions go out before case i's first verdict."""
+    from autograder.checks import runner
+
+    submission = read_submission(SOLUTIONS)
+    grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
+    groups = [drawn for (component, _, _), drawn in grader._drawn_cases.items() if component == "ResBlock"]
+    sent, cases_started, ahead = [0], [], []
+    send, verdict = StudentComponent._send, runner._verdict
+
+    def sending(self, op, what, **args):
+        sent[0] += op == "batch"
+        return send(self, op, what, **args)
+
+    def judging(check_, ctx, case):
+        if not cases_started or cases_started[-1] is not case:
+            cases_started.append(case)
+            ahead.append(sent[0] > len(cases_started))
+        return verdict(check_, ctx, case)
+
+    monkeypatch.setattr(StudentComponent, "_send", sending)
+    monkeypatch.setattr(runner, "_verdict", judging)
+    assert all(r.passed for r in grader._grade_component("ResBlock", submission))
+    assert len(cases_started) == sum(len(g.cases) for g in groups)
+    assert ahead.count(False) == len(groups)  # every case but each group's last is judged one case behind
+
+
 def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, make_submission):
     """A grader's second submission replays the cases its first drew, and the reference's runs on
     them come from its cache: verdicts and shrunk cases agree with a fresh grader's."""

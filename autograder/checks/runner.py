@@ -7,6 +7,10 @@ back in one round trip. Per case the checks run *collecting* (a request whose an
 yet raises ``Pending`` and is queued); after one ``flush`` they run again and find every answer
 in the memo. A grader remembers each group's cases and what its checks asked on each, so a later
 submission replays the cases and gets those questions answered before its checks run: one pass.
+While the checks judge a replayed case, the child already works on the next case's questions.
+Answers are keyed by content, so the order of asking changes no answer -- except for a student
+module that changes itself as it runs (a counter, a layer made on first use): the child reuses a
+built module across requests, so such a module's later answers can depend on that order.
 Cases are drawn from the seed alone (``strategies.seed_only_draws``). Failed checks shrink
 together, one failure mode at a time (``_shrunk``).
 """
@@ -104,7 +108,8 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
     if known is not None and known.strategy is strategy:
         for index, case in enumerate(known.cases):
             undecided = [c for c in group if c.id not in failures]
-            known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index])
+            ask_next = known.questions[index + 1] if index + 1 < len(known.cases) and undecided else None
+            known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
         return failures
     known = _Drawn(strategy)
 
@@ -117,7 +122,7 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
     return failures
 
 
-def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None):
+def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None, ask_next=None):
     """Run ``checks`` on one case: collect what they ask, one round trip, run them again.
 
     ``ask_first``: the questions another submission's checks asked on this case, asked before the
@@ -129,6 +134,8 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
     try:
         if ask_first is not None and checks:
             ctx.student.ask(ask_first, wait=False)  # the reference is built and run meanwhile
+            if ask_next is not None:  # once these are answered, the child works on the next case
+                ctx.student.ask(ask_next, wait=False)  # while the checks judge this one
         while waiting:
             ctx.student.collect()
             still = []
