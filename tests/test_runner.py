@@ -186,3 +186,34 @@ def test_the_allowed_error_is_remembered_per_reference_pair_only():
     close, far = truth.float(), (truth + 1e-3).float()
     assert allowed_error(truth, close, tolerance) == allowed_error(truth, close, tolerance)
     assert allowed_error(truth, far, tolerance) > 100 * allowed_error(truth, close, tolerance)
+
+
+def test_a_remembered_shrink_ends_where_hypothesis_would(grader, config, tmp_path, monkeypatch):
+    """A grader walks the last shrinking run's cases before asking Hypothesis: same smallest cases,
+    same feedback, as a fresh grader -- without Hypothesis when the submission fails where that one did."""
+    import shutil
+
+    from autograder.checks import runner
+
+    folders = {}
+    for name in ("no residual", "norm2 where norm1 belongs", "relu after conv1 instead of before"):
+        folder = folders[name] = tmp_path / name.replace(" ", "_")
+        shutil.copytree(SOLUTIONS, folder)
+        for module, source in next(m for m in MUTANTS if m.name == name).replacements().items():
+            (folder / f"{module}.py").write_text(source, encoding="utf-8")
+    expected = {}
+    for name, folder in folders.items():
+        with Grader(config, zygote=grader.zygote) as fresh:
+            expected[name] = _outputs(fresh.grade(folder))
+    shrinking_runs = []
+    original = runner._run_given
+    monkeypatch.setattr(runner, "_run_given", lambda test, check_, examples, shrink:
+                        shrinking_runs.append(shrink) or original(test, check_, examples, shrink))
+    with Grader(config, zygote=grader.zygote) as warm:
+        for name, folder in folders.items():
+            assert _outputs(warm.grade(folder)) == expected[name], name
+        shrinking_runs.clear()
+        again = warm.grade(folders["no residual"])
+    assert _outputs(again) == expected["no residual"]
+    assert any("Smallest failing input" in output for _, _, output in _outputs(again))
+    assert True not in shrinking_runs  # every shrink was replayed

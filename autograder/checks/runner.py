@@ -49,9 +49,9 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], 
             groups.setdefault((id(check_.cases), max_examples[index]), []).append(index)
     for (_, examples), members in groups.items():
         group = [checks[i] for i in members]
-        failures = _run_group(group, ctx, examples, {} if drawn is None else drawn)
+        failures, known = _run_group(group, ctx, examples, {} if drawn is None else drawn)
         failed = [c for c in group if isinstance(failures.get(c.id), CheckFailed)]
-        shrunk = _shrunk(failed, ctx, examples) if failed else {}
+        shrunk = _shrunk(failed, ctx, examples, known.shrinks) if failed else {}
         for index, check_ in zip(members, group):
             found = failures.get(check_.id)
             if found is None:
@@ -92,15 +92,18 @@ def _run_given(test, check_: Check, examples: int, shrink: bool) -> None:
 
 @dataclass
 class _Drawn:
-    """A group's cases as Hypothesis drew them, and per case the questions its checks last asked."""
+    """A group's cases as Hypothesis drew them, per case the questions its checks last asked, and
+    per set of failing checks their last shrinking run (see ``_smallest_failure``)."""
 
     strategy: object
     cases: list = field(default_factory=list)
     questions: list = field(default_factory=list)
+    shrinks: dict = field(default_factory=dict)
 
 
-def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict) -> dict:
-    """check id -> first CheckFailed (with its case) or fatal message; passing checks are absent."""
+def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict) -> tuple[dict, "_Drawn"]:
+    """check id -> first CheckFailed (with its case) or fatal message (passing checks are absent),
+    and what the grader remembers of the group."""
     failures: dict = {}
     strategy = group[0].cases
     key = (group[0].component, id(strategy), examples)
@@ -110,7 +113,7 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
             undecided = [c for c in group if c.id not in failures]
             ask_next = known.questions[index + 1] if index + 1 < len(known.cases) and undecided else None
             known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
-        return failures
+        return failures, known
     known = _Drawn(strategy)
 
     def test(case):
@@ -119,7 +122,7 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
 
     _run_given(test, group[0], examples, shrink=False)
     drawn[key] = known
-    return failures
+    return failures, known
 
 
 def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None, ask_next=None):
@@ -191,7 +194,7 @@ class _SomeCheckFailed(Exception):
         self.failure = failure
 
 
-def _shrunk(checks: list[Check], ctx: CheckContext, examples: int) -> dict:
+def _shrunk(checks: list[Check], ctx: CheckContext, examples: int, shrinks: dict) -> dict:
     """check id -> its failure on the smallest case found; a check whose failure did not recur is absent.
 
     One mistake usually fails several checks of a group on the same small cases, so they shrink
@@ -201,7 +204,7 @@ def _shrunk(checks: list[Check], ctx: CheckContext, examples: int) -> dict:
     """
     shrunk, remaining = {}, list(checks)
     while remaining:
-        smallest = _smallest_failure(remaining, ctx, examples)
+        smallest = _smallest_failure(remaining, ctx, examples, shrinks)
         if smallest is None:
             break
         for check_ in list(remaining):
@@ -216,26 +219,76 @@ def _shrunk(checks: list[Check], ctx: CheckContext, examples: int) -> dict:
     return shrunk
 
 
-def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int) -> CheckFailed | None:
+@dataclass
+class _Shrink:
+    """One shrinking run as Hypothesis made it: per case it tried, in order, whether the checks
+    failed there and what they asked."""
+
+    steps: list = field(default_factory=list)  # (case, failed, questions)
+
+
+_DIVERGED = object()
+
+
+def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int, shrinks: dict) -> CheckFailed | None:
     """The first of ``checks`` to fail on the smallest case where one fails; None if none failed again.
 
     The group's seed replays its cases up to the first failure (answered from the memo); each case
     Hypothesis then tries is decided like a group's: collect, one round trip, run again.
+
+    Hypothesis's shrinking is a function of the seed and of which cases fail, nothing else. So a
+    grader remembers the last shrinking run of these checks, and a later submission first walks
+    the same cases (asked ahead, like a group's): if it fails exactly where that one did, Hypothesis
+    would try the same cases and end on the same one, so that is the answer. At the first case where
+    it differs, Hypothesis runs as usual.
     """
+    key = tuple(c.id for c in checks)
+    known = shrinks.get(key)
+    if known is not None:
+        replayed = _replay_shrink(known, checks, ctx)
+        if replayed is not _DIVERGED:
+            return replayed
+    record = _Shrink()
+
     def test(case):
         failures: dict = {}
-        _decide_case(checks, ctx, case, failures)
-        found = next((failures[c.id] for c in checks if c.id in failures), None)
+        questions = _decide_case(checks, ctx, case, failures)
+        found = _first_failure(checks, failures)
         if isinstance(found, str):
             raise SandboxFatal(found)
+        record.steps.append((case, found is not None, questions))
         if found is not None:
-            found.check_id = next(c.id for c in checks if failures.get(c.id) is found)
             raise _SomeCheckFailed(found)
 
     try:
         _run_given(test, checks[0], examples, shrink=True)
     except _SomeCheckFailed as failed:
+        shrinks[key] = record
         return failed.failure
     except SandboxFatal:
         return None  # shrinking reached a case that hangs or crashes: report the case found first
     return None
+
+
+def _replay_shrink(known: _Shrink, checks: list[Check], ctx: CheckContext):
+    """``known``'s cases decided for this submission: its last failure, None, or ``_DIVERGED``."""
+    found = None
+    for index, (case, failed, questions) in enumerate(known.steps):
+        ask_next = known.steps[index + 1][2] if index + 1 < len(known.steps) else None
+        failures: dict = {}
+        asked = _decide_case(checks, ctx, case, failures, questions, ask_next)
+        found = _first_failure(checks, failures)
+        if isinstance(found, str):
+            return None  # where Hypothesis would have stopped too
+        if (found is not None) != failed:
+            return _DIVERGED
+        known.steps[index] = (case, failed, asked)
+    return found
+
+
+def _first_failure(checks: list[Check], failures: dict):
+    """The failure of the first of ``checks`` that failed (its ``check_id`` set), a fatal message, or None."""
+    found = next((failures[c.id] for c in checks if c.id in failures), None)
+    if isinstance(found, CheckFailed):
+        found.check_id = next(c.id for c in checks if failures.get(c.id) is found)
+    return found
