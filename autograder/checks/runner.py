@@ -47,9 +47,12 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], 
             outcomes[index] = _decide_alone(check_, ctx, None)
         else:
             groups.setdefault((id(check_.cases), max_examples[index]), []).append(index)
-    for (_, examples), members in groups.items():
-        group = [checks[i] for i in members]
-        failures, known = _run_group(group, ctx, examples, {} if drawn is None else drawn)
+    drawn = {} if drawn is None else drawn
+    ordered = [([checks[i] for i in members], examples, members) for (_, examples), members in groups.items()]
+    for position, (group, examples, members) in enumerate(ordered):
+        following = ordered[position + 1] if position + 1 < len(ordered) else None
+        then_ask = _first_questions(drawn, *following[:2]) if following else None
+        failures, known = _run_group(group, ctx, examples, drawn, then_ask)
         failed = [c for c in group if isinstance(failures.get(c.id), CheckFailed)]
         shrunk = _shrunk(failed, ctx, examples, known.shrinks) if failed else {}
         for index, check_ in zip(members, group):
@@ -101,17 +104,20 @@ class _Drawn:
     shrinks: dict = field(default_factory=dict)
 
 
-def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict) -> tuple[dict, "_Drawn"]:
+def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict,
+               then_ask=None) -> tuple[dict, "_Drawn"]:
     """check id -> first CheckFailed (with its case) or fatal message (passing checks are absent),
-    and what the grader remembers of the group."""
+    and what the grader remembers of the group. ``then_ask``: the next group's first questions,
+    asked ahead while this group's last case is judged."""
     failures: dict = {}
     strategy = group[0].cases
-    key = (group[0].component, id(strategy), examples)
+    key = _group_key(group[0], examples)
     known = drawn.get(key)
     if known is not None and known.strategy is strategy:
         for index, case in enumerate(known.cases):
             undecided = [c for c in group if c.id not in failures]
-            ask_next = known.questions[index + 1] if index + 1 < len(known.cases) and undecided else None
+            ask_next = known.questions[index + 1] if index + 1 < len(known.cases) else then_ask
+            ask_next = ask_next if undecided else None
             known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
         return failures, known
     known = _Drawn(strategy)
@@ -123,6 +129,18 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
     _run_given(test, group[0], examples, shrink=False)
     drawn[key] = known
     return failures, known
+
+
+def _group_key(check_: Check, examples: int) -> tuple:
+    return (check_.component, id(check_.cases), examples)
+
+
+def _first_questions(drawn: dict, group: list[Check], examples: int):
+    """What a remembered group's checks asked on its first case; None for a group not drawn yet."""
+    known = drawn.get(_group_key(group[0], examples))
+    if known is None or known.strategy is not group[0].cases or not known.questions:
+        return None
+    return known.questions[0]
 
 
 def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None, ask_next=None):
