@@ -82,11 +82,15 @@ def dumps(obj) -> bytes:
         dtype = str(value.dtype).removeprefix("torch.")
         if dtype not in _DTYPES:
             raise TypeError(f"tensors of dtype {dtype} cannot be sent")
-        buffers.append(value.reshape(-1).view(torch.uint8).numpy().tobytes() if value.numel() else b"")
-        return {"__tensor__": [dtype, list(value.shape), len(buffers[-1])]}
+        try:
+            data = value.numpy()  # the tensor's own memory: copied once, by the join below
+        except TypeError:  # a dtype numpy lacks (bfloat16): its bytes
+            data = value.reshape(-1).view(torch.uint8).numpy()
+        buffers.append(data)
+        return {"__tensor__": [dtype, list(value.shape), data.nbytes]}
 
     header = json.dumps(obj, default=encode).encode()
-    return struct.pack("!I", len(header)) + header + b"".join(buffers)
+    return b"".join([struct.pack("!I", len(header)), header, *buffers])
 
 
 def loads(data: bytes):
@@ -118,7 +122,7 @@ def loads(data: bytes):
         if not nbytes:
             return torch.empty(shape, dtype=torch_dtype)
         raw = bytearray(payload[start:offset])  # its own aligned, writable memory
-        return torch.frombuffer(raw, dtype=torch.uint8).view(torch_dtype).reshape(shape)
+        return torch.frombuffer(raw, dtype=torch_dtype).reshape(shape)
 
     return json.loads(payload[4:4 + header_length].tobytes(), object_hook=tensor)
 
