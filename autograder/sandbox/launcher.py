@@ -228,7 +228,8 @@ class Handover:
 
 @dataclass
 class StudentComponent:
-    """The student's code for one component, running in a child of its own (re-forked after a crash).
+    """The student's code for one component, in a child handed over from the previous component
+    or forked fresh (and re-forked after a crash).
 
     Requests are programs -- build a module, load states into it, run steps on it -- that carry
     their whole recipe, so any child can answer them: a restart or an evicted module costs a
