@@ -4,7 +4,7 @@ from autograder.sandbox.launcher import StudentComponent
 from autograder.submission import read_submission
 
 from .conftest import SOLUTIONS
-from .mutants import MUTANTS
+from .mutants import EQUIVALENTS, MUTANTS
 
 NO_RESIDUAL = next(m for m in MUTANTS if m.name == "no residual")
 
@@ -218,3 +218,31 @@ def test_a_remembered_shrink_ends_where_hypothesis_would(grader, config, tmp_pat
     assert _outputs(again) == expected["no residual"]
     assert any("Smallest failing input" in output for _, _, output in _outputs(again))
     assert True not in shrinking_runs  # every shrink was replayed
+
+
+WARM_AND_FRESH = ("sinusoid denominator dim/2 instead of dim/2 - 1", "time added after conv2",
+                  "skip taken after downsampling", "concat order [skip, up(x)]", "skips swapped between up1 and up2",
+                  "softmax over the queries", "attention before the ResBlock", "frequencies as 10000 ** (-i / (half - 1))")
+
+
+def test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback(grader, config, tmp_path):
+    """Everything a warm grader remembers (cases, questions, reference runs, shrinking runs, the
+    child handed between components) changes no word of the feedback: one mistake per component."""
+    import shutil
+
+    folders = []
+    for name in WARM_AND_FRESH:
+        folder = tmp_path / f"s{len(folders):02d}"
+        shutil.copytree(SOLUTIONS, folder)
+        for module, source in next(m for m in MUTANTS + EQUIVALENTS if m.name == name).replacements().items():
+            (folder / f"{module}.py").write_text(source, encoding="utf-8")
+        folders.append(folder)
+    with Grader(config, zygote=grader.zygote) as warm:
+        in_order = [_outputs(warm.grade(f)) for f in folders]
+        reversed_order = [_outputs(warm.grade(f)) for f in reversed(folders)][::-1]
+    for folder, first, second in zip(folders, in_order, reversed_order):
+        with Grader(config, zygote=grader.zygote) as fresh:
+            expected = _outputs(fresh.grade(folder))
+        assert first == expected and second == expected, folder.name
+    assert all(any(not passed for _, passed, _ in outputs) for outputs in in_order[:-1])  # the mistakes do fail
+    assert all(passed for _, passed, _ in in_order[-1])  # and the equivalent does not
