@@ -253,3 +253,14 @@ def test_a_child_never_serves_a_component_whose_reference_it_held(grader, monkey
         for name in (first, then):
             assert all(r.passed for r in grader._grade_component(name, submission, handover))
     assert len(counted) == forks
+
+
+def test_a_module_planted_under_another_files_name_is_gone_for_the_next_component(grader, make_submission):
+    """sys.modules is not part of the audit: every name a component's sources could take is cleared instead."""
+    plant = ("import sys, types\n"
+             "_fake = types.ModuleType('res_block')\n"
+             "sys.modules['res_block'] = sys.modules['submission.res_block'] = _fake\n")
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    report = grader.grade(make_submission({"time_embedding": plant + source}))
+    res_block = [c for c in report.checks if c.component == "ResBlock"]
+    assert res_block and all(c.passed for c in res_block), [c.output for c in res_block if not c.passed]

@@ -12,6 +12,7 @@ Everything a child sends back is plain data (tensors, numbers, strings) in a pic
 anything and never trusts anything but the numbers, which it compares itself.
 """
 import contextlib
+import functools
 import gc
 import importlib.abc
 import importlib.machinery
@@ -139,6 +140,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def __init__(self, sources: dict):
         self.sources = sources
+        self.served = set()  # every module name this importer gave a spec for
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname == PACKAGE:
@@ -147,6 +149,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return spec
         name = fullname[len(PACKAGE) + 1:] if fullname.startswith(PACKAGE + ".") else fullname
         if name in self.sources:
+            self.served.add(fullname)
             spec = importlib.machinery.ModuleSpec(fullname, self, origin=self.filename(name))
             spec.has_location = True
             return spec
@@ -167,7 +170,23 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         source = self.sources[name]
         filename = self.filename(name)
         linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+        exec(_compiled(source, filename), module.__dict__)
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, filename: str):
+    """Code objects are immutable: a child imports the same file for several components, compiles it once."""
+    return compile(source, filename, "exec", dont_inherit=True)
+
+
+def _drop_modules(sources: dict, served=()) -> None:
+    """Forget every module that ``sources`` could be imported as (and ``served``), and their lines."""
+    for name in sources:
+        for key in (name, f"{PACKAGE}.{name}"):
+            sys.modules.pop(key, None)
+        linecache.cache.pop(f"{SOURCE_LABEL}/{name}.py", None)
+    for name in (PACKAGE, *served):
+        sys.modules.pop(name, None)
 
 
 # --- the child's request loop ------------------------------------------------------------------
@@ -293,6 +312,7 @@ class Child:
     def op_load(self, sources: dict, target_module: str, patches: list) -> dict:
         """Import the module under test; then point names at reference dependencies where asked."""
         self._forget_modules()
+        _drop_modules(sources)  # whatever sits under these names (put there by hand, say) is not this load's
         self.importer = SourceImporter(sources)
         sys.meta_path.insert(0, self.importer)
         importlib.import_module(PACKAGE)
@@ -312,7 +332,6 @@ class Child:
         signal handlers. Honest code never trips it; code that does gets a fresh child next.
         """
         self._forget_modules()
-        gc.collect()
         usage = resource.getrusage(resource.RUSAGE_SELF)
         with open("/proc/self/statm") as statm:
             address_space = int(statm.read().split()[0]) * resource.getpagesize()
@@ -329,11 +348,7 @@ class Child:
         if self.importer is None:
             return
         sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self.importer]
-        for name, module in list(sys.modules.items()):
-            if getattr(getattr(module, "__spec__", None), "loader", None) is self.importer:
-                del sys.modules[name]
-        for filename in [f for f in linecache.cache if f.startswith(SOURCE_LABEL + "/")]:
-            del linecache.cache[filename]
+        _drop_modules(self.importer.sources, self.importer.served)
         self.importer = None
 
     def _lookup(self, name: str):
