@@ -168,6 +168,15 @@ def _describe_exit(status, limits: Limits) -> str:
     return f"exited with status {os.WEXITSTATUS(status)} (does your code call sys.exit or os._exit?)"
 
 
+def _end_child(zygote: "Zygote", pid: int, sock: socket.socket):
+    """Close our end and have the zygote kill the child and all it started; its exit status, if known."""
+    sock.close()
+    try:
+        return zygote.kill(pid)
+    except (OSError, RuntimeError, ValueError):
+        return None
+
+
 def _number_below(value, limit: float) -> bool:
     return type(value) in (int, float) and 0 <= value < limit
 
@@ -213,11 +222,7 @@ class Handover:
     def close(self) -> None:
         child, self._child = self._child, None
         if child is not None:
-            child[1].close()
-            try:
-                self.zygote.kill(child[0])
-            except (OSError, RuntimeError, ValueError):
-                pass
+            _end_child(self.zygote, child[0], child[1])
 
     def __enter__(self):
         return self
@@ -521,11 +526,7 @@ class StudentComponent:
             return None
         pid, sock, self._sock, self._pid = self._pid, self._sock, None, None
         self._in_flight = None
-        sock.close()
-        try:
-            return self.zygote.kill(pid)
-        except (OSError, RuntimeError, ValueError):
-            return None
+        return _end_child(self.zygote, pid, sock)
 
 
 @dataclass(frozen=True)
