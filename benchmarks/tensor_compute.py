@@ -19,7 +19,6 @@ import functools
 import statistics
 import sys
 import time
-from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,23 +90,20 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
 
 def replay_children(children: list) -> float:
     """Seconds the recorded requests take when the child's own code runs them here, unsandboxed."""
-    from autograder.sandbox.child import Child, SourceImporter
+    from autograder.sandbox.child import Child
 
     seconds = 0.0
     for recorded in children:
         child = Child(sock=None, settings={"device": "cpu", "threads": 1})
-        child.op_load(**recorded["load"])
         try:
+            child.op_load(**recorded["load"])
             for batch in recorded["batches"]:
                 batch = copy.deepcopy(batch)  # the child gets fresh tensors too; it sets requires_grad on them
                 started = time.perf_counter()
                 child.op_batch(**batch)
                 seconds += time.perf_counter() - started
         finally:
-            for name, module in list(sys.modules.items()):
-                if isinstance(getattr(getattr(module, "__spec__", None), "loader", None), SourceImporter):
-                    del sys.modules[name]
-            sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, SourceImporter)]
+            child.op_reset()  # the student's modules leave this process as they leave a child
     return seconds
 
 
