@@ -25,8 +25,8 @@ def grader(config):
 @pytest.fixture
 def make_submission(tmp_path):
     """Copy the reference into a temporary submission folder, with some modules replaced."""
-    def make(replacements: dict[str, str] | None = None, remove: tuple = ()) -> Path:
-        folder = tmp_path / "submission"
+    def make(replacements: dict[str, str] | None = None, remove: tuple = (), name: str = "submission") -> Path:
+        folder = tmp_path / name
         shutil.copytree(SOLUTIONS, folder)
         for module, source in (replacements or {}).items():
             (folder / f"{module}.py").write_text(source, encoding="utf-8")

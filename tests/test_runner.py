@@ -6,7 +6,11 @@ from autograder.submission import read_submission
 from .conftest import SOLUTIONS
 from .mutants import EQUIVALENTS, MUTANTS
 
-NO_RESIDUAL = next(m for m in MUTANTS if m.name == "no residual")
+def _named(name: str):
+    return next(m for m in MUTANTS + EQUIVALENTS if m.name == name)
+
+
+NO_RESIDUAL = _named("no residual")
 
 
 def _outputs(report) -> list[tuple]:
@@ -90,7 +94,7 @@ def test_checks_shrunk_together_each_fail_on_the_case_they_report(grader, make_s
     from autograder.checks.registry import CheckFailed
     from autograder.plan import load_plan
 
-    norm_swap = next(m for m in MUTANTS if m.name == "norm2 where norm1 belongs")
+    norm_swap = _named("norm2 where norm1 belongs")
     submission = read_submission(make_submission(norm_swap.replacements()))
     bound = [(c, s) for c, s in grader.checks if c.component == "ResBlock"]
     student = StudentComponent(grader._zygote(), load_plan("ResBlock", submission, grader.reference), grader.config.limits)
@@ -189,19 +193,13 @@ def test_the_allowed_error_is_remembered_per_reference_pair_only():
     assert allowed_error(truth, far, tolerance) > 100 * allowed_error(truth, close, tolerance)
 
 
-def test_a_remembered_shrink_ends_where_hypothesis_would(grader, config, tmp_path, monkeypatch):
+def test_a_remembered_shrink_ends_where_hypothesis_would(grader, config, make_submission, monkeypatch):
     """A grader walks the last shrinking run's cases before asking Hypothesis: same smallest cases,
     same feedback, as a fresh grader -- without Hypothesis when the submission fails where that one did."""
-    import shutil
-
     from autograder.checks import runner
 
-    folders = {}
-    for name in ("no residual", "norm2 where norm1 belongs", "relu after conv1 instead of before"):
-        folder = folders[name] = tmp_path / name.replace(" ", "_")
-        shutil.copytree(SOLUTIONS, folder)
-        for module, source in next(m for m in MUTANTS if m.name == name).replacements().items():
-            (folder / f"{module}.py").write_text(source, encoding="utf-8")
+    folders = {name: make_submission(_named(name).replacements(), name=name.replace(" ", "_"))
+               for name in ("no residual", "norm2 where norm1 belongs", "relu after conv1 instead of before")}
     expected = {}
     for name, folder in folders.items():
         with Grader(config, zygote=grader.zygote) as fresh:
@@ -225,18 +223,11 @@ WARM_AND_FRESH = ("sinusoid denominator dim/2 instead of dim/2 - 1", "time added
                   "softmax over the queries", "attention before the ResBlock", "frequencies as 10000 ** (-i / (half - 1))")
 
 
-def test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback(grader, config, tmp_path):
+def test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback(grader, config, make_submission):
     """Everything a warm grader remembers (cases, questions, reference runs, shrinking runs, the
     child handed between components) changes no word of the feedback: one mistake per component."""
-    import shutil
-
-    folders = []
-    for name in WARM_AND_FRESH:
-        folder = tmp_path / f"s{len(folders):02d}"
-        shutil.copytree(SOLUTIONS, folder)
-        for module, source in next(m for m in MUTANTS + EQUIVALENTS if m.name == name).replacements().items():
-            (folder / f"{module}.py").write_text(source, encoding="utf-8")
-        folders.append(folder)
+    folders = [make_submission(_named(name).replacements(), name=f"s{index:02d}")
+               for index, name in enumerate(WARM_AND_FRESH)]
     with Grader(config, zygote=grader.zygote) as warm:
         in_order = [_outputs(warm.grade(f)) for f in folders]
         reversed_order = [_outputs(warm.grade(f)) for f in reversed(folders)][::-1]
