@@ -32,7 +32,9 @@ __all__ = ["Budget", "Handover", "LoadPlan", "MalformedReply", "ModuleArg", "Mod
            "SubmoduleInfo", "Zygote", "all_of"]
 
 MAX_PROGRESS_NOTES = 200  # "now running file X" notes a child may send before one answer
-SUSPECT_MIN_S = 5.0  # after a hang, each later request of the component may take this long, or 10x the slowest so far
+SUSPECT_LIMIT_S = 1.0  # after a hang, each later request may take this long (or 10x the slowest answer so far)
+STATIC_LIMIT_S = 10.0  # a build/describe/load may always take this long, budget or not
+MAX_HANGS = 3  # then the component's student code is not run again
 
 
 @dataclass(frozen=True)
@@ -66,29 +68,48 @@ class LoadPlan:
 @dataclass
 class Budget:
     """A component's time with the student's code: ``component_timeout_s`` in all, ``call_timeout_s``
-    a request. After a request hangs, later ones get a short limit (``SUSPECT_MIN_S``, or ten times
-    the slowest answer so far), so one endless loop costs about one call timeout, not one per check.
-    Requests that run no student code of the component (build, describe, load) may still go through
-    when the budget is spent, so the checks that need no forward pass are still decided."""
+    a request. After a request hangs, later ones get a short limit (``SUSPECT_LIMIT_S``, or ten times
+    the slowest answer so far), and after ``MAX_HANGS`` the student's code of this component is not
+    run again: one endless loop costs about one call timeout, not one per check. Requests that run
+    no student code of the component (build, describe, load) still go through, within a limit of
+    their own, so the checks that need no forward pass are still decided."""
 
     limits: Limits
     used_s: float = 0.0
     slowest_s: float = 0.0
-    hung: bool = False
+    hangs: int = 0
+    first_hang: str = ""  # what the first hang was, said again in the later ones' messages
+
+    @property
+    def hung(self) -> bool:
+        return self.hangs > 0
 
     def timeout(self, static: bool) -> float:
         remaining = self.limits.component_timeout_s - self.used_s
         limit = self.limits.call_timeout_s
         if self.hung:
-            limit = min(limit, max(SUSPECT_MIN_S, 10 * self.slowest_s))
-        if remaining <= 0 and static:
-            return min(limit, SUSPECT_MIN_S * 5)
+            limit = min(limit, max(SUSPECT_LIMIT_S, 10 * self.slowest_s))
+        if static:  # no student forward runs here: the suspect limit is not for it
+            limit = min(self.limits.call_timeout_s, STATIC_LIMIT_S) if self.hung else self.limits.call_timeout_s
+            return min(limit, max(remaining, STATIC_LIMIT_S))
+        if self.hangs >= MAX_HANGS:
+            return 0.0
         return min(limit, remaining)
+
+    def exhausted(self, static: bool) -> str | None:
+        """Why a request may not be sent at all, or None."""
+        if static:
+            return None
+        if self.hangs >= MAX_HANGS:
+            return f"not run: this component's code already hung {self.hangs} times (first: {self.first_hang})"
+        if self.limits.component_timeout_s - self.used_s <= 0:
+            return f"this component used up its {self.limits.component_timeout_s:g} s time budget"
+        return None
 
     def record(self, seconds: float, timed_out: bool) -> None:
         self.used_s += seconds
         if timed_out:
-            self.hung = True
+            self.hangs += 1
         else:
             self.slowest_s = max(self.slowest_s, seconds)
 
@@ -187,10 +208,9 @@ class StudentComponent:
         return self._receive(what, static)
 
     def _send(self, op: str, what: str, static: bool = False, **args) -> None:
-        if self.budget.timeout(static) <= 0:
-            raise SandboxFatal(
-                f"this component used up its {self.limits.component_timeout_s:g} s time budget before {what}"
-            )
+        refused = self.budget.exhausted(static)
+        if refused:
+            raise SandboxFatal(f"{refused} before {what}")
         try:
             send_frame(self._sock, dumps({"op": op, "args": args}))
         except (ConnectionError, BrokenPipeError, OSError):
@@ -226,7 +246,11 @@ class StudentComponent:
         except (socket.timeout, TimeoutError):
             timed_out = True
             self.stop()
-            raise SandboxFatal(f"killed after {timeout:g} s in {what} (an endless loop, or far too slow?)") from None
+            if self.budget.hung:
+                raise SandboxFatal(f"stopped after {timeout:g} s in {what}: this component's code hung before "
+                                   f"({self.budget.first_hang}), so each later call gets only a short time") from None
+            self.budget.first_hang = f"killed after {timeout:g} s in {what}"
+            raise SandboxFatal(f"{self.budget.first_hang} (an endless loop, or far too slow?)") from None
         except (EOFError, ConnectionError, BrokenPipeError, OSError):
             status = self.stop()
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
@@ -368,6 +392,8 @@ class StudentComponent:
         answer = self._memo.get(key)
         if isinstance(answer, _Failed):
             raise StudentError(answer.message)
+        if isinstance(answer, _Hung):
+            raise SandboxFatal(answer.message)
 
     def _ask(self, queue: dict, what: str, wait: bool = True) -> None:
         """One round trip for the queued programs; every answer goes into the memo (now, or at ``_settle``)."""
@@ -404,9 +430,14 @@ class StudentComponent:
         shapes = [(len(program[1]), len(queue[program])) for program in keys]
         try:
             answers = replies.program_answers(self._receive(what, static), shapes, what)
-        except (StudentError, MalformedReply):
+        except StudentError:
             self.stop()
             raise MalformedReply(what, "a batch answered as one error") from None
+        except SandboxFatal as fatal:
+            asked = [key for program in keys for key in queue[program]]
+            if len(asked) == 1 and self.budget.hung and not isinstance(fatal, MalformedReply):
+                self._memo[asked[0]] = _Hung(str(fatal))  # asked alone and hung: never again
+            raise
         for program, answer in zip(keys, answers):
             self._remember(program, list(queue[program]), answer)
 
@@ -454,6 +485,13 @@ class StudentComponent:
 @dataclass(frozen=True)
 class _Failed:
     """A remembered StudentError: the same request gets the same error without asking again."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Hung:
+    """A request that was asked alone and timed out: the same request fails at once from now on."""
 
     message: str
 
