@@ -17,7 +17,7 @@ import re
 import stat
 import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import yaml
@@ -32,9 +32,14 @@ MAX_ZIP_MEMBERS = 10_000
 
 @dataclass(frozen=True)
 class Submitter:
-    key: str  # folder name under OUT/, unique in the batch
+    key: str  # folder name under OUT/students/, unique in the batch
     name: str = ""
     email: str = ""
+    identity: str = ""  # who this is ("sid:1815", "email:ada@x.edu", "folder:alice"): two people never share a key
+
+    def __post_init__(self):
+        if not self.identity:
+            object.__setattr__(self, "identity", f"key:{self.key}")
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,7 @@ class Discovery:
     root: Path
     submissions: list[Discovered] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, why)
+    renamed: list[tuple[str, str, str]] = field(default_factory=list)  # (key taken, key given, who)
     _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
 
     def cleanup(self) -> None:
@@ -65,6 +71,7 @@ class Discovery:
     def describe(self) -> str:
         lines = [f"layout: {self.layout} ({len(self.submissions)} submissions in {self.root})"]
         lines += [f"skipped {where}: {why}" for where, why in self.skipped]
+        lines += [f"two students would both be {taken}: {who} is {given}" for taken, given, who in self.renamed]
         return "\n".join(lines)
 
 
@@ -149,6 +156,13 @@ def _field(record: dict, name: str) -> str:
     return "" if value is None else str(value)
 
 
+def _submitter(person: dict, folder: str) -> Submitter:
+    """Named by SID, else the e-mail's local part (the e-mail itself is who they are), else the folder."""
+    sid, email = _field(person, "sid").strip(), _field(person, "email").strip()
+    identity = f"sid:{sid}" if sid else f"email:{email.lower()}" if email else f"folder:{folder}"
+    return Submitter(safe_name(sid or email.split("@")[0] or folder), _field(person, "name"), email, identity)
+
+
 def _gradescope(root: Path, metadata_file: Path) -> Discovery:
     found = Discovery("gradescope", metadata_file.parent)
     try:
@@ -170,11 +184,8 @@ def _gradescope(root: Path, metadata_file: Path) -> Discovery:
             found.submissions.append(Discovered(entry, (Submitter(safe_name(entry.stem)),)))
             continue
         people = record.get(":submitters", record.get("submitters")) or []
-        submitters = tuple(
-            Submitter(safe_name(_field(p, "sid") or _field(p, "email").split("@")[0] or entry.name),
-                      _field(p, "name"), _field(p, "email"))
-            for p in people if isinstance(p, dict)
-        ) or (Submitter(safe_name(entry.name)),)
+        submitters = tuple(_submitter(p, entry.name) for p in people if isinstance(p, dict)) \
+            or (Submitter(safe_name(entry.name)),)
         found.submissions.append(Discovered(entry, submitters))
     return found
 
@@ -214,16 +225,28 @@ def _folders(root: Path) -> Discovery:
 
 
 def _dedupe(found: Discovery) -> Discovery:
-    """Two submissions for one student: keep the first (sorted order, so every run agrees)."""
-    seen: dict[str, Path] = {}
+    """Every student gets a key of their own. The same student twice (``alice/`` and ``alice.zip``):
+    the first submission is kept (sorted order, so every run agrees). Two people whose names make
+    the same key (a SID equal to someone else's e-mail name): the second gets another key, said aloud."""
+    owners: dict[str, str] = {}  # key -> identity
     kept = []
     for item in found.submissions:
-        clash = [s.key for s in item.submitters if s.key in seen]
-        if clash:
-            found.skipped.append((item.source.name, f"a second submission for {clash[0]} (kept {seen[clash[0]].name})"))
+        submitters = []
+        for person in item.submitters:
+            if person.key in owners and owners[person.key] != person.identity:
+                key = safe_name(person.email) if person.email else person.key
+                number = 2
+                while key in owners:
+                    key, number = f"{person.key}-{number}", number + 1
+                found.renamed.append((person.key, key, person.identity.split(":", 1)[-1]))
+                person = replace(person, key=key)
+            submitters.append(person)
+        again = [p.key for p in submitters if owners.get(p.key) == p.identity]
+        if again:
+            found.skipped.append((item.source.name, f"a second submission for {again[0]} (kept the first)"))
             continue
-        seen.update({s.key: item.source for s in item.submitters})
-        kept.append(item)
+        owners.update((p.key, p.identity) for p in submitters)
+        kept.append(replace(item, submitters=tuple(submitters)))
     found.submissions = kept
     return found
 

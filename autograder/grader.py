@@ -1,5 +1,6 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import gc
+import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,8 @@ from .plan import grading_order, load_plan, must_not_have_seen
 from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
-from .sandbox.launcher import Handover, SandboxFatal, StudentComponent, StudentError, Zygote
+from .sandbox.exposure import SecretsInReach, check_exposure
+from .sandbox.launcher import Handover, SandboxFatal, StudentComponent, StudentError, Zygote, child_settings
 
 
 @dataclass
@@ -43,11 +45,24 @@ class Grader:
         self._internal: list[str] = []
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
+        self._zygote()  # now: a sandbox that cannot keep the reference secret stops us before any grading
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
             self.zygote = Zygote(preload=self.config.packages.preload())
+            self._check_exposure()
         return self.zygote
+
+    def _check_exposure(self) -> None:
+        """Refuse to grade where a child could read the reference, the config or the checks."""
+        settings = child_settings(self.config.limits, self.device)
+        try:
+            warning = check_exposure(self.zygote, settings, self.config.reference_dir(), self.config.source_path)
+        except SecretsInReach:
+            self.close()
+            raise
+        if warning:
+            print(warning, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         if self.zygote is not None and self._own_zygote:

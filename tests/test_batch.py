@@ -328,3 +328,58 @@ def test_a_hang_up_stops_workers_and_children(tmp_path, sig):
     assert f"interrupted ({signal.Signals(sig).name})" in output
     time.sleep(1)
     assert [pid for pid in family if _alive(pid)] == [], output
+
+
+def test_identities_never_collide_and_cells_never_run(tmp_path):
+    """A SID equal to another student's e-mail name, a student called grades.csv, a name that is a
+    spreadsheet formula: each graded under a folder of their own, class files intact, cells inert."""
+    export = tmp_path / "assignment_9_export"
+    for folder in ("submission_1", "submission_2", "submission_3"):
+        shutil.copytree(SOLUTIONS, export / folder)
+    (export / "submission_metadata.yml").write_text(
+        "submission_1:\n  :submitters:\n  - :name: Ada Lovelace\n    :sid: '1815'\n    :email: ada@example.edu\n"
+        "submission_2:\n  :submitters:\n  - :name: Not Ada\n    :email: 1815@example.edu\n"
+        "submission_3:\n  :submitters:\n  - :name: '=HYPERLINK(\"http://evil.example\", \"click\")'\n"
+        "    :sid: grades.csv\n    :email: '@SUM(A1)@example.edu'\n")
+    config = tmp_path / "config.yaml"
+    raw = yaml.safe_load((ROOT / "grading_config.yaml").read_text())
+    raw.update(reference=str(SOLUTIONS), hypothesis={"max_examples": 1})
+    for checks in raw["components"].values():
+        for settings in checks.values():
+            settings.pop("max_examples", None)
+    config.write_text(yaml.safe_dump(raw))
+    result = batch(export, "--out", tmp_path / "out", "--config", config, "-j", "2")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert "two students would both be 1815: 1815@example.edu is 1815@example.edu" in " ".join(result.stdout.split())
+    grades = read_grades(tmp_path / "out" / "grades.csv")
+    assert sorted(grades) == ["1815", "1815@example.edu", "grades.csv"]
+    assert all(float(row["total"]) == TOTAL for row in grades.values())
+    assert (tmp_path / "out" / "students" / "grades.csv" / "results.json").is_file()
+    formula = grades["grades.csv"]
+    assert formula["name"].startswith("'=HYPERLINK") and formula["email"].startswith("'@SUM")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
+def test_one_students_kill_all_never_reaches_another_student(tmp_path):
+    """Without bubblewrap, `kill(-1)` reaches every process of the caller's uid: each worker's
+    children have a uid of their own, so a student who tries it stops only their own child."""
+    classroom = tmp_path / "class"
+    killer = (SOLUTIONS / "attention.py").read_text() + (
+        "\nimport os as _os, signal as _signal, time as _time\n"
+        "_forward = SelfAttention.forward\n"
+        "def _kill_all(self, x, return_weights=False):\n"
+        "    for _ in range(20):\n"
+        "        try:\n            _os.kill(-1, _signal.SIGKILL)\n        except OSError:\n            pass\n"
+        "        _time.sleep(0.05)\n"
+        "    return _forward(self, x, return_weights)\n"
+        "SelfAttention.forward = _kill_all\n")
+    for student in ("a_killer", "b", "c", "d", "e"):
+        shutil.copytree(SOLUTIONS, classroom / student)
+    (classroom / "a_killer" / "attention.py").write_text(killer)
+    env = dict(os.environ, AUTOGRADER_ISOLATION="fallback", AUTOGRADER_ACCEPT_RISK="1")
+    result = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(classroom), "--out",
+                             str(tmp_path / "out"), "-j", "2"], capture_output=True, text=True, timeout=900,
+                            cwd=ROOT, env=env)
+    grades = read_grades(tmp_path / "out" / "grades.csv")
+    assert sorted(grades) == ["a_killer", "b", "c", "d", "e"], result.stdout[-2000:]
+    assert all(float(grades[s]["total"]) == TOTAL for s in "bcde"), {s: grades[s]["total"] for s in grades}

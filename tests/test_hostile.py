@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 import socket
+import sys
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -45,11 +46,12 @@ MODE = detect().mode
 @dataclass(frozen=True)
 class Attack:
     name: str
-    # "zero": both attacked components score 0; "loses": SelfAttention < max; "any"; "skipped": the
+    # "zero": both attacked components score 0; "loses": ``loser`` < max; "any"; "skipped": the
     # attack is top-level code, which is left out (the message is in the notes) -- the classes are graded
     outcome: str
     message: str = ""  # a phrase the student sees on the attacked checks (or, "skipped", in the notes)
     needs_bwrap: bool = False  # contained only with bubblewrap (see README "Security model")
+    loser: str = "SelfAttention"
 
 
 ATTACKS = [
@@ -71,6 +73,15 @@ ATTACKS = [
     Attack("cheat_torch_function_mode", "loses"),
     Attack("cheat_tensor_subclass", "loses"),
     Attack("cheat_find_reference", "loses"),
+    # the door: replies that are not what was asked, or arrive too slowly, or are too large
+    Attack("forge_reply", "loses", "malformed reply"),
+    Attack("drip_reply", "loses", "killed after 3 s"),
+    Attack("huge_reply", "loses"),
+    Attack("odd_outputs", "loses"),
+    Attack("exit_on_third_call", "loses", "exited with status 3"),
+    # what a child holds: the reference of its dependencies, as code only
+    Attack("leak_stand_in", "loses", "RuntimeError", loser="AttnResBlock"),
+    Attack("flood_files", "any"),
 ]
 
 
@@ -87,10 +98,26 @@ def fast_config(config):
     return config.model_copy(update={"limits": limits, "components": components})
 
 
-@pytest.fixture(scope="module")
-def hostile_grader(config):
-    with Grader(fast_config(config)) as shared:
-        yield shared
+MODES = ["bwrap", "fallback"] if MODE == "bwrap" else ["fallback"]
+
+
+@pytest.fixture(scope="module", params=MODES)
+def hostile_grader(request, config):
+    """A grader per sandbox mode this machine has: every attack is tried in both where bwrap works.
+
+    The fallback mode here runs as root over a world-readable checkout, so it accepts the risk of
+    readable files (that is tested on its own, in test_exposure.py); everything else holds.
+    """
+    from autograder.sandbox.launcher import Zygote
+
+    isolation = detect(sys.executable, request.param)
+    os.environ["AUTOGRADER_ACCEPT_RISK"] = "1"
+    try:
+        with Zygote(isolation=isolation, preload=config.packages.preload()) as zygote, \
+                Grader(fast_config(config), zygote=zygote) as shared:
+            yield shared
+    finally:
+        os.environ.pop("AUTOGRADER_ACCEPT_RISK", None)
 
 
 @pytest.fixture
@@ -124,7 +151,8 @@ def tree_snapshot(folder: Path) -> dict:
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
 def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path, attack):
-    if attack.needs_bwrap and MODE != "bwrap":
+    mode = hostile_grader.zygote.isolation.mode
+    if attack.needs_bwrap and mode != "bwrap":
         pytest.skip("reading world-readable files is contained only with bubblewrap")
     out = tmp_path / "out"
     out.mkdir()
@@ -153,27 +181,64 @@ def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path
         assert [scores[n][0] for n in sorted(ATTACKED)] == [0, 0], f"{attack.name}: {scores}"
         assert attack.message in outputs, f"{attack.name}: expected {attack.message!r} in:\n{outputs[:2000]}"
     elif attack.outcome == "loses":
-        score, max_score = scores["SelfAttention"]
-        assert score < max_score, f"{attack.name}: the cheat won SelfAttention {score}/{max_score}"
+        score, max_score = scores[attack.loser]
+        assert score < max_score, f"{attack.name}: the cheat won {attack.loser} {score}/{max_score}"
+        assert attack.message in outputs, f"{attack.name}: expected {attack.message!r} in:\n{outputs[:2000]}"
     with pytest.raises(socket.timeout):
         listener.accept()  # the loopback listener heard nothing
     assert list(out.iterdir()) == []
     assert not Path("results.json").exists() or "stolen" not in Path("results.json").read_text()
     assert tree_snapshot(SOLUTIONS) == solutions_before
     assert tree_snapshot(submission) == submission_before
-    if MODE == "bwrap":
+    if mode == "bwrap":
         assert not Path("/tmp", marker).exists()
+    for folder in ("/tmp", "/dev/shm", "/var/tmp"):  # no file may be made anywhere, in either mode
+        assert not list(Path(folder).glob(f"{marker}*")), f"{attack.name} left files in {folder}"
+    assert report.status in ("graded", "needs_review"), report.review  # whatever it did, it was graded
     assert sandbox_processes(hostile_grader) == [], f"{attack.name}: processes left behind"
 
 
-def test_grading_goes_on_after_the_fork_server_is_attacked(hostile_grader, make_submission):
-    """After a hostile submission, the next (clean) one in the same grader gets full marks."""
-    source = (SOLUTIONS / "attention.py").read_text() + (HOSTILE / "tamper_zygote.py").read_text()
+@pytest.mark.parametrize("attack", ["tamper_zygote", "exit_on_third_call", "forge_reply", "drip_reply", "huge_reply"])
+def test_grading_goes_on_after_an_attack(hostile_grader, make_submission, attack):
+    """After a hostile submission, the next (clean) one in the same grader gets full marks: a child
+    that dies on a case asked ahead, or breaks the protocol, costs its own student only."""
+    source = (SOLUTIONS / "attention.py").read_text() + (HOSTILE / f"{attack}.py").read_text()
     attacked = make_submission({"attention": source})
     hostile_grader.grade(attacked)
     shutil.rmtree(attacked)
     report = hostile_grader.grade(make_submission())
-    assert report.score == report.max_score
+    assert report.score == report.max_score, [c.output for c in report.checks if not c.passed][:3]
+
+
+def test_no_line_of_the_reference_reaches_the_feedback(hostile_grader, make_submission):
+    """A child holding the reference SelfAttention (for AttnResBlock) raises its source, line cache,
+    loader, disassembly and marshalled bytes: the feedback shows none of it."""
+    from autograder.redact import HIDDEN, normalise
+    from autograder.release.stubs import solution_lines
+
+    source = (SOLUTIONS / "attention.py").read_text()
+    report = hostile_grader.grade(make_submission({"attention": source + (HOSTILE / "leak_stand_in.py").read_text()}))
+    shown = "\n".join([c.output for c in report.checks] + report.notes)
+    secret = [line for line in map(normalise, solution_lines(source)) if len(line) >= 12]
+    own_file = {normalise(line) for line in (SOLUTIONS / "attention.py").read_text().splitlines()}
+    # the submission is the reference plus the attack, so its own lines may show; the stand-in's code,
+    # which is all a child holds of the reference, must not (no source, no line numbers, no bytes)
+    assert "built-in class" in shown or "could not get source" in shown  # no source to get
+    assert HIDDEN in shown  # the disassembly and the marshalled code were taken out
+    assert "<reference>" not in shown or "line None" not in shown
+    assert [line for line in secret if line in shown and line not in own_file] == []
+
+
+def test_what_a_child_sends_cannot_swamp_the_report(hostile_grader, make_submission, tmp_path):
+    """A 3 MB error and millions of JSON items: each check's text is capped, results.json stays small."""
+    from autograder.redact import MAX_OUTPUT_CHARS
+    from autograder.results import write_results_json
+
+    source = (SOLUTIONS / "attention.py").read_text() + (HOSTILE / "huge_reply.py").read_text()
+    report = hostile_grader.grade(make_submission({"attention": source}))
+    assert max(len(c.output) for c in report.checks) <= MAX_OUTPUT_CHARS + 100
+    write_results_json(report, tmp_path / "results.json")
+    assert (tmp_path / "results.json").stat().st_size < 5 << 20
 
 
 # --- bad input to the CLI ------------------------------------------------------------------------

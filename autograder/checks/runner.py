@@ -172,7 +172,9 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
             if not ctx.student.flush() and waiting:
                 raise RuntimeError(f"checks {[c.id for c in waiting]} are waiting for answers nobody asked for")
     except SandboxFatal:
-        # The child died or hung on a batch: ask again check by check, to blame the right one.
+        # The child died or hung on a batch (perhaps one asked ahead, read while collecting): stop
+        # collecting, and ask again check by check, to blame the right one.
+        ctx.student.stop_collecting()
         ctx.student.recorded()
         for check_ in waiting:
             outcome = _decide_alone(check_, ctx, case)

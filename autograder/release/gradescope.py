@@ -27,10 +27,20 @@ if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
     echo "the autograder needs Python 3.11+: pick a Gradescope base image with it" >&2
     exit 1
 fi
+# bubblewrap walls student code off from everything but Python (README "Security model"); where the
+# image cannot have it, file permissions below keep the reference and the checks from student code.
+if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && apt-get install -y -qq bubblewrap \
+        || echo "bubblewrap could not be installed: grading uses the fallback sandbox" >&2
+fi
 python3 -m venv /autograder/venv
 /autograder/venv/bin/pip install --quiet --upgrade pip
 /autograder/venv/bin/pip install --quiet "{TORCH}" --index-url https://download.pytorch.org/whl/cpu
 /autograder/venv/bin/pip install --quiet /autograder/source
+# Student code runs as an unprivileged uid: the reference, the config and the grader's package
+# (its hidden checks) must be root's alone. The grader checks this before grading anyone.
+chmod -R go-rwx /autograder/source
+chmod -R go-rwx "$(/autograder/venv/bin/python -c 'import autograder, os; print(os.path.dirname(autograder.__file__))')"
 """
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash

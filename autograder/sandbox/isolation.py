@@ -35,23 +35,57 @@ SECCOMP_ARCHES = ("x86_64", "aarch64")
 MODES = ("auto", "bwrap", "fallback")
 
 
+LOCKS = Path("/run/autograder-sandbox-uids")  # root-only: which uids graders on this machine hold
+_held: list[int] = []  # lock file descriptors, open for the life of the process
+
+
+def _claim(uid: int) -> bool:
+    """Hold ``uid`` for this process (an exclusive lock the kernel drops when the process ends)."""
+    import fcntl
+
+    LOCKS.mkdir(mode=0o700, exist_ok=True)
+    info = LOCKS.stat()
+    if info.st_uid != 0 or info.st_mode & 0o077:
+        raise RuntimeError(f"{LOCKS} must belong to root and be private (chmod 700 {LOCKS})")
+    fd = os.open(LOCKS / f"{uid}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held.append(fd)
+    return True
+
+
 def _sandbox_ids() -> tuple[int, int] | None:
     """The uid/gid student code runs as, or None when the grader is not root (it cannot switch).
 
-    ``AUTOGRADER_SANDBOX_UID`` or a user named ``autograder-sandbox`` choose it; otherwise an unnamed
-    uid from ``UID_RANGE`` derived from the pid, so parallel graders rarely share a process count.
+    Every grading process -- each worker of a batch -- gets a uid no other grader on the machine
+    holds: rlimits count processes per uid, and ``kill(-1)`` reaches every process of a uid, so a
+    shared uid would let one student's code stop another's. ``AUTOGRADER_SANDBOX_UID`` asks for one
+    uid (refused if another grader holds it); else the user ``autograder-sandbox`` if it exists and
+    is free; else a free uid from ``UID_RANGE``.
     """
     if os.geteuid() != 0:
         return None
     if os.environ.get("AUTOGRADER_SANDBOX_UID"):
         uid = int(os.environ["AUTOGRADER_SANDBOX_UID"])
+        if not _claim(uid):
+            raise RuntimeError(f"AUTOGRADER_SANDBOX_UID={uid} is in use by another grading process; two graders "
+                               "must never share a sandbox uid: unset it (each picks a free one) or give each its own")
         return uid, uid
     try:
         entry = pwd.getpwnam(SANDBOX_USER)
-        return entry.pw_uid, entry.pw_gid
+        if _claim(entry.pw_uid):
+            return entry.pw_uid, entry.pw_gid
     except KeyError:
-        uid = UID_RANGE[0] + os.getpid() % (UID_RANGE[1] - UID_RANGE[0])
-        return uid, uid
+        pass
+    span = UID_RANGE[1] - UID_RANGE[0]
+    for offset in range(span):
+        uid = UID_RANGE[0] + (os.getpid() + offset) % span
+        if _claim(uid):
+            return uid, uid
+    raise RuntimeError(f"every sandbox uid from {UID_RANGE[0]} to {UID_RANGE[1] - 1} is in use by another grader")
 
 
 @dataclass(frozen=True)
@@ -73,7 +107,7 @@ class Isolation:
             found.append("no namespaces (bubblewrap unavailable): the network and world-readable files are reachable")
         found.append(f"uid {self.uid}" if self.uid is not None else "the grader's own uid")
         found.append("rlimits (CPU, memory, processes, file size, open files)")
-        found.append("seccomp: socket() refused" if self.seccomp else "no seccomp filter")
+        found.append("seccomp: sockets and new files refused" if self.seccomp else "no seccomp filter")
         return found
 
     def describe(self) -> str:
@@ -125,8 +159,12 @@ class Isolation:
                  "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
                  "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/dev/shm"]
         made.update({"/tmp", "/dev", "/dev/shm"})
-        for root in _python_roots(python):
+        roots = _python_roots(python)
+        for root in roots:
             bind(root, str(root))
+        package = CHILD_FOLDER.parent.parent.resolve()  # the grader's own package, when installed in the venv
+        if any(package.is_relative_to(root) for root in roots):
+            argv += ["--tmpfs", str(package)]  # an empty folder over it: its checks are not for children
         bind(CHILD_FOLDER, SANDBOX_FOLDER)
         for device in sorted(Path("/dev").glob("nvidia*")):  # --device cuda
             argv += ["--dev-bind", str(device), str(device)]

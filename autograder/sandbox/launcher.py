@@ -27,7 +27,7 @@ from .handover import Handover
 from .replies import ModuleDescription, RunResult, SubmoduleInfo
 from .zygote_client import Zygote, describe_exit, end_child
 
-__all__ = ["Budget", "Handover", "LoadPlan", "MalformedReply", "ModuleArg", "ModuleDescription", "Pending",
+__all__ = ["Budget", "child_settings", "Handover", "LoadPlan", "MalformedReply", "ModuleArg", "ModuleDescription", "Pending",
            "Questions", "RunResult", "SandboxFatal", "StudentComponent", "StudentError", "StudentModule",
            "SubmoduleInfo", "Zygote", "all_of"]
 
@@ -35,6 +35,21 @@ MAX_PROGRESS_NOTES = 200  # "now running file X" notes a child may send before o
 SUSPECT_LIMIT_S = 1.0  # after a hang, each later request may take this long (or 10x the slowest answer so far)
 STATIC_LIMIT_S = 10.0  # a build/describe/load may always take this long, budget or not
 MAX_HANGS = 3  # then the component's student code is not run again
+
+
+def child_settings(limits: Limits, device: str = "cpu") -> dict:
+    """How the zygote makes a child: where its tensors live, one thread, and its rlimits."""
+    return {
+        "device": device,
+        "threads": 1,
+        "limits": {
+            "cpu_s": limits.cpu_s,
+            "address_space_bytes": limits.memory_mb << 20,
+            "file_size_bytes": limits.file_size_mb << 20,
+            "open_files": limits.open_files,
+            "processes": limits.processes,
+        },
+    }
 
 
 @dataclass(frozen=True)
@@ -151,19 +166,6 @@ class StudentComponent:
     def used_s(self) -> float:
         return self.budget.used_s
 
-    def _settings(self) -> dict:
-        return {
-            "device": self.device,
-            "threads": 1,
-            "limits": {
-                "cpu_s": self.limits.cpu_s,
-                "address_space_bytes": self.limits.memory_mb << 20,
-                "file_size_bytes": self.limits.file_size_mb << 20,
-                "open_files": self.limits.open_files,
-                "processes": self.limits.processes,
-            },
-        }
-
     def start(self) -> None:
         """A child with the component's modules imported.
 
@@ -191,7 +193,7 @@ class StudentComponent:
         if handed_over is not None:
             self._pid, self._sock, self._seen = handed_over
         else:
-            (self._pid, self._sock), self._seen = self.zygote.fork(self._settings()), frozenset()
+            (self._pid, self._sock), self._seen = self.zygote.fork(child_settings(self.limits, self.device)), frozenset()
         self._seen |= frozenset(self.plan.references)
         what = f"importing {', '.join(self._labels()) or 'your modules'}"
         loaded = replies.loaded(self._request("load", what, static=True, **self.plan.request(prefer_fallback)), what)
@@ -281,6 +283,10 @@ class StudentComponent:
         """From now until ``flush``, queue unanswered requests (raising ``Pending``) instead of asking."""
         if self._queue is None:
             self._queue = {}
+
+    def stop_collecting(self) -> None:
+        """Drop what was queued: after a fatal answer, the checks ask again one by one."""
+        self._queue = None
 
     def flush(self) -> bool:
         """Ask everything queued in one round trip and stop collecting; False when nothing was queued."""

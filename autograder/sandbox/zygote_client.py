@@ -97,6 +97,10 @@ class Zygote:
             raise SandboxFatal(reply.get("error", "the fork server could not start a child"))
         return reply["pid"], ours
 
+    def readable(self, paths: list[str], settings: dict) -> list[str]:
+        """Which of ``paths`` a child made with ``settings`` can read (see ``child.zygote.probe``)."""
+        return self._ask({"op": "probe", "paths": list(paths), "settings": settings}).get("readable", list(paths))
+
     def kill(self, pid: int):
         """Kill child ``pid`` and everything it started (inside the sandbox); return its exit status.
 

@@ -5,8 +5,6 @@ import resource
 
 PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_SET_NO_NEW_PRIVS, PR_SET_CHILD_SUBREAPER = 1, 4, 38, 36
 PR_SET_SECCOMP, SECCOMP_MODE_FILTER = 22, 2
-# audit arch, socket(), io_uring_setup() (io_uring can create sockets too) per machine
-SECCOMP_SYSCALLS = {"x86_64": (0xC000003E, 41, 425), "aarch64": (0xC00000B7, 198, 425)}
 
 
 def _prctl(option: int, arg2=0) -> None:
@@ -49,31 +47,75 @@ def collapse_into_huge_pages() -> int:
     return collapsed
 
 
-def refuse_sockets() -> None:
-    """A seccomp filter: every later ``socket()`` (and io_uring) fails with EACCES.
+# Per machine: the audit arch, the calls refused outright (sockets; io_uring, which can open both;
+# every call that makes a file, directory, node or link; openat2, whose flags we cannot see), and the
+# calls that create a file only with O_CREAT or O_TMPFILE in their flags (call -> flags argument).
+SECCOMP_TABLES = {
+    "x86_64": (0xC000003E, {41: "socket", 425: "io_uring_setup", 85: "creat", 83: "mkdir", 258: "mkdirat",
+                            133: "mknod", 259: "mknodat", 88: "symlink", 266: "symlinkat", 86: "link",
+                            265: "linkat", 437: "openat2"},
+               {2: 1, 257: 2}),  # open(path, flags), openat(dirfd, path, flags)
+    "aarch64": (0xC00000B7, {198: "socket", 425: "io_uring_setup", 34: "mkdirat", 33: "mknodat",
+                             36: "symlinkat", 37: "linkat", 437: "openat2"},
+                {56: 2}),  # openat(dirfd, path, flags)
+}
+O_CREAT, O_TMPFILE = 0o100, 0o20000000
 
-    The child's own socketpair already exists, and nothing else a module needs opens a socket; so
-    no network, no abstract Unix sockets, no loopback listeners -- also where bubblewrap is missing.
-    A system call from another ABI (x32, i386) is refused too, so it cannot dodge the numbers.
+
+def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The filter, as (code, jump if true, jump if false, k) instructions; jumps count those skipped."""
+    import errno
+
+    arch, refused, creating = SECCOMP_TABLES[machine]
+    LD_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+    ALLOW, DENY = 0x7FFF0000, 0x00050000 | errno.EACCES
+    # written with labels, then resolved: ("jump", code, k, label if true, label if false)
+    code = [("op", LD_ABS, 4), ("jump", JEQ, arch, None, "deny"),  # another ABI (i386, x32): refused
+            ("op", LD_ABS, 0), ("jump", JGE, 0x40000000, "deny", None)]
+    code += [("jump", JEQ, number, "deny", None) for number in sorted(refused)]
+    code += [("jump", JEQ, number, f"flags{argument}", None) for number, argument in sorted(creating.items())]
+    code += [("ret", ALLOW)]
+    for argument in sorted(set(creating.values())):  # the low 32 bits of args[argument] hold the flags
+        code += [("label", f"flags{argument}"), ("op", LD_ABS, 16 + 8 * argument),
+                 ("jump", JSET, O_CREAT | O_TMPFILE, "deny", None), ("ret", ALLOW)]
+    code += [("label", "deny"), ("ret", DENY)]  # BPF jumps only forward: the refusal comes last
+    positions, index = {}, 0
+    for item in code:
+        if item[0] == "label":
+            positions[item[1]] = index
+        else:
+            index += 1
+    program, index = [], 0
+    for item in code:
+        if item[0] == "label":
+            continue
+        if item[0] == "op":
+            program.append((item[1], 0, 0, item[2]))
+        elif item[0] == "ret":
+            program.append((RET, 0, 0, item[1]))
+        else:
+            _, op, k, if_true, if_false = item
+            hops = [0 if label is None else positions[label] - index - 1 for label in (if_true, if_false)]
+            assert all(0 <= hop < 256 for hop in hops), hops
+            program.append((op, hops[0], hops[1], k))
+        index += 1
+    return program
+
+
+def refuse_sockets_and_files() -> None:
+    """A seccomp filter: every later ``socket()`` fails, and so does every call that would make a file.
+
+    The child's own socketpair already exists, and nothing a module needs opens a socket; so no
+    network, no abstract Unix sockets, no loopback listeners -- also where bubblewrap is missing.
+    Nothing a module needs writes a file either, so a child cannot leave files behind or flood a
+    file system with millions of empty ones (``open``/``openat`` with O_CREAT or O_TMPFILE,
+    ``creat``, ``mkdir``, ``mknod``, links all fail with EACCES). A system call from another ABI
+    (x32, i386) is refused too, so it cannot dodge the numbers.
     """
     import ctypes
-    import errno
     import platform
 
-    arch, nr_socket, nr_io_uring = SECCOMP_SYSCALLS[platform.machine()]
-    LD_ABS, JEQ, JGE, RET = 0x20, 0x15, 0x35, 0x06
-    ALLOW, DENY = 0x7FFF0000, 0x00050000 | errno.EACCES
-    program = [  # (code, jump if true, jump if false, k); jumps count instructions skipped
-        (LD_ABS, 0, 0, 4),            # 0: arch
-        (JEQ, 1, 0, arch),            # 1: our ABI -> 3
-        (RET, 0, 0, DENY),            # 2
-        (LD_ABS, 0, 0, 0),            # 3: system call number
-        (JGE, 3, 0, 0x40000000),      # 4: x32 numbers -> 8
-        (JEQ, 2, 0, nr_socket),       # 5: -> 8
-        (JEQ, 1, 0, nr_io_uring),     # 6: -> 8
-        (RET, 0, 0, ALLOW),           # 7
-        (RET, 0, 0, DENY),            # 8
-    ]
+    program = seccomp_program(platform.machine())
 
     class Instruction(ctypes.Structure):
         _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]

@@ -1,0 +1,81 @@
+"""A child can read neither the reference, nor grading_config.yaml, nor the grader's checks -- or
+grading does not start (sandbox/exposure.py). In bubblewrap they are not there at all; without it,
+file permissions must hide them, and the grader looks before grading anyone."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autograder.sandbox.exposure import secret_paths
+from autograder.sandbox.isolation import CHILD_FOLDER, Isolation, detect
+from autograder.sandbox.launcher import Zygote, child_settings
+
+from .conftest import ROOT, SOLUTIONS
+
+HOSTILE = Path(__file__).with_name("hostile")
+
+
+def _grade(folder, *, env=None, cwd=ROOT, python_path=None):
+    environment = dict(os.environ, **(env or {}))
+    if python_path:
+        environment["PYTHONPATH"] = str(python_path)
+    return subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(folder), "--results",
+                           str(Path(folder).parent / "results.json"), *(["--config", str(cwd / "grading_config.yaml")])],
+                          capture_output=True, text=True, timeout=900, cwd=cwd, env=environment)
+
+
+@pytest.mark.skipif(detect().mode != "bwrap", reason="bubblewrap is not usable here")
+def test_in_bubblewrap_no_secret_is_there_to_read(config):
+    with Zygote(isolation=detect()) as zygote:
+        assert zygote.readable(secret_paths(config.reference_dir(), config.source_path), child_settings(config.limits)) == []
+        assert zygote.readable([sys.executable], child_settings(config.limits)) == [sys.executable]  # the probe works
+
+
+def test_an_installed_grader_package_is_hidden_inside_bubblewrap(tmp_path, monkeypatch):
+    """Installed (not editable) into the venv bubblewrap shows: an empty folder is mounted over it."""
+    venv = tmp_path / "venv"
+    package = venv / "lib" / "python3.11" / "site-packages" / "autograder"
+    (package / "sandbox" / "child").mkdir(parents=True)
+    (venv / "bin").mkdir()
+    (venv / "bin" / "python").symlink_to(sys.executable)
+    monkeypatch.setattr("autograder.sandbox.isolation.CHILD_FOLDER", package / "sandbox" / "child")
+    monkeypatch.setattr("autograder.sandbox.isolation._python_roots", lambda python: [venv])
+    argv = Isolation("bwrap", 65001, 65001, True).command(str(venv / "bin" / "python"), 3, "{}")
+    hidden = argv.index(str(package.resolve()))
+    assert argv[hidden - 1] == "--tmpfs" and hidden > argv.index(str(venv))  # after the venv's bind
+    assert "/sandbox/child" in argv  # the child's own code is still there, at its own place
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
+def test_without_bubblewrap_a_readable_reference_stops_grading(tmp_path):
+    shutil.copytree(SOLUTIONS, tmp_path / "submission")
+    refused = _grade(tmp_path / "submission", env={"AUTOGRADER_ISOLATION": "fallback"})
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: student code could read ") and "AUTOGRADER_ACCEPT_RISK=1" in lines[-1]
+    assert str(SOLUTIONS) in lines[-1]
+    accepted = _grade(tmp_path / "submission", env={"AUTOGRADER_ISOLATION": "fallback", "AUTOGRADER_ACCEPT_RISK": "1"})
+    assert accepted.returncode == 0 and "WARNING: student code could read" in accepted.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
+def test_without_bubblewrap_private_files_keep_the_reference_secret(tmp_path):
+    """A deployment as setup.sh makes it (the grader's files readable by root only): grading starts,
+    and a stub that goes looking for the reference finds nothing."""
+    private = tmp_path / "private"
+    shutil.copytree(ROOT / "autograder", private / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOLUTIONS, private / "solutions" / "unet")
+    shutil.copy(ROOT / "grading_config.yaml", private / "grading_config.yaml")
+    os.chmod(private, 0o700)
+    attack = (HOSTILE / "read_solutions.py").read_text().replace("@SOLUTIONS@", str(private / "solutions" / "unet"))
+    submission = tmp_path / "submission"
+    shutil.copytree(SOLUTIONS, submission)
+    (submission / "attention.py").write_text((SOLUTIONS / "attention.py").read_text() + "\n" + attack)
+    os.chmod(tmp_path, 0o755)
+    graded = _grade(submission, env={"AUTOGRADER_ISOLATION": "fallback"}, cwd=private, python_path=private)
+    assert graded.returncode == 0, graded.stderr[-2000:]
+    assert "WARNING" not in graded.stderr
+    assert "no reference found" in graded.stderr  # the attack's own words, in the note on its top-level code
