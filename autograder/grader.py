@@ -1,4 +1,5 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
+import dataclasses
 import gc
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
 from .errors import SubmissionError
+from .pages import evidence as pages_evidence
+from .pages import figure_data, similarity
 from .plan import grading_order, load_plan, module_under_test, must_not_have_seen
 from .reference import Reference
 from .results import CheckResult, GradingReport
@@ -25,6 +28,7 @@ class Grader:
     config: GradingConfig
     device: str = "cpu"
     zygote: Zygote | None = None
+    figures: bool = True  # data for the feedback pages' pictures (pages/): evidence of failed values, figure data
 
     def __post_init__(self):
         # The reference runs on tiny tensors: extra intra-op threads only spin against the children
@@ -70,49 +74,70 @@ class Grader:
                 report.checks.append(self._result(check_, settings_, False, str(error)))
             return report
         results = {}
+        figures = {} if self.figures else None
         with Handover(self._zygote()) as handover:
             for name in grading_order():
-                results[name] = self._grade_component(name, submission, handover)
+                results[name] = self._grade_component(name, submission, handover, figures)
         for name in GRADED:
             report.checks.extend(results[name])
+        if self.figures:  # issue 14: what the feedback pages draw, and the fingerprint the class report compares
+            report.figures = figures
+            report.checks, dropped = pages_evidence.capped(report.checks)
+            if dropped:
+                report.notes.append(f"{dropped} failed checks have no picture (this report's pictures are full)")
+        report.fingerprint = similarity.fingerprint(submission.sources)
         return report
 
-    def _grade_component(self, name: str, submission, handover: Handover | None = None) -> list[CheckResult]:
+    def _grade_component(self, name: str, submission, handover: Handover | None = None,
+                         figures: dict | None = None) -> list[CheckResult]:
+        """``name``'s results; with ``figures``, also its pictures' data (``pages/figure_data.py``) into it."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
         module = module_under_test(name)
         problem = submission.module_problem(module)
         if problem:
+            if figures is not None:
+                figures.update(figure_data.collect(name, None, skip=f"{module}.py could not be read"))
             return [self._result(c, s, False, problem) for c, s in bound]
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name))
         try:
-            results = self._run_component(name, student, bound)
+            results = self._run_component(name, student, bound, figures)
         except BaseException:  # Ctrl-C, or a bug of ours: no waiting on the child to tidy up
             student.stop()
             raise
         student.release()
         return results
 
-    def _run_component(self, name: str, student: StudentComponent, bound: list) -> list[CheckResult]:
+    def _run_component(self, name: str, student: StudentComponent, bound: list,
+                       figures: dict | None = None) -> list[CheckResult]:
         try:
             student.start()
         except (StudentError, SandboxFatal) as error:
             message = f"{module_under_test(name)}.py could not be imported:\n{error}"
             hint = explain(str(error), name)
             output = message + (f"\nHint: {hint}" if hint else "")
+            if figures is not None:
+                figures.update(figure_data.collect(name, None, skip=f"{module_under_test(name)}.py could not be imported"))
             return [self._result(c, s, False, output) for c, s in bound]
         context = CheckContext(student=student, reference=self.reference, config=self.config,
                                references=self._references)
         outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
                               self._drawn_cases)
+        if figures is not None:  # after the checks: a picture can never change a verdict
+            crashed = any(o.fatal is not None for o in outcomes)
+            figures.update(figure_data.collect(name, context, skip="your code timed out or crashed in the checks"
+                                               if crashed else None))
         return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]
 
     def _from_outcome(self, check_, settings_: CheckSettings, outcome: Outcome) -> CheckResult:
         if outcome.fatal is not None:
             return self._result(check_, settings_, False, f"{outcome.fatal} (in {check_.name})")
         if outcome.failure is not None:
-            return self._result(check_, settings_, False, _feedback(outcome.failure))
+            result = self._result(check_, settings_, False, _feedback(outcome.failure))
+            if self.figures and outcome.failure.evidence is not None:
+                result = dataclasses.replace(result, evidence=pages_evidence.compact(outcome.failure.evidence))
+            return result
         return self._result(check_, settings_, True, "")
 
     @staticmethod

@@ -44,6 +44,8 @@ class StudentRecord:
             submission=raw["submission"],
             checks=[CheckResult(**c) for c in raw["checks"]],
             notes=list(raw.get("notes", [])),
+            figures=dict(raw.get("figures", {})),
+            fingerprint=raw.get("fingerprint"),
         )
         return cls(report=report, **data)
 

@@ -18,6 +18,7 @@ class CheckResult:
     passed: bool
     output: str
     visibility: str  # "public" or "hidden"
+    evidence: dict | None = None  # a failed value check's smallest case, cut down for a picture (pages/evidence.py)
 
 
 @dataclass
@@ -25,6 +26,8 @@ class GradingReport:
     submission: str
     checks: list[CheckResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    figures: dict = field(default_factory=dict)  # figure id -> data for a picture (pages/figure_data.py)
+    fingerprint: dict | None = None  # the normalised source's hashes, for similarity (pages/similarity.py)
 
     @property
     def score(self) -> float:
@@ -44,7 +47,12 @@ class GradingReport:
         return {name: (round(s, 6), round(m, 6)) for name, (s, m) in totals.items() if m > 0}
 
     def to_dict(self) -> dict:
-        return {"submission": self.submission, "checks": [asdict(c) for c in self.checks], "notes": self.notes}
+        data = {"submission": self.submission, "checks": [asdict(c) for c in self.checks], "notes": self.notes}
+        if self.figures:
+            data["figures"] = self.figures
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint
+        return data
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:
