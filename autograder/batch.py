@@ -141,7 +141,7 @@ def _stop_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the grader, which kills the student's child
 
 
-def _worker_main(connection, config: GradingConfig) -> None:
+def _worker_main(connection, config: GradingConfig, figures: bool = True) -> None:
     """One worker: one Grader, many submissions. Ctrl-C is the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
@@ -154,7 +154,7 @@ def _worker_main(connection, config: GradingConfig) -> None:
 
     scratch = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
     try:
-        with Grader(config) as grader:
+        with Grader(config, figures=figures) as grader:
             connection.send(("ready", os.getpid()))
             while True:
                 message = connection.recv()
@@ -170,9 +170,9 @@ def _worker_main(connection, config: GradingConfig) -> None:
 # --- the parent side -----------------------------------------------------------------------------
 
 class _Worker:
-    def __init__(self, context, config: GradingConfig):
+    def __init__(self, context, config: GradingConfig, figures: bool = True):
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(theirs, config), daemon=True)
+        self.process = context.Process(target=_worker_main, args=(theirs, config, figures), daemon=True)
         self.process.start()
         theirs.close()
         self.ready = False
@@ -216,11 +216,11 @@ def _config_zero_report(config: GradingConfig, item: Discovered, message: str) -
     return report
 
 
-def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) -> None:
+def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True) -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
     context = multiprocessing.get_context("spawn")  # the parent may hold threads (rich); never fork it
     pending = list(enumerate(items))[::-1]
-    workers = [_Worker(context, config) for _ in range(min(jobs, len(items)))]
+    workers = [_Worker(context, config, figures) for _ in range(min(jobs, len(items)))]
     try:
         for worker in workers:
             if pending:
@@ -261,7 +261,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
                 if lost is not None:
                     on_outcome(_died(lost[0], lost[1], worker.process.exitcode, config))
                 if pending:
-                    replacement = _Worker(context, config)
+                    replacement = _Worker(context, config, figures)
                     workers.append(replacement)
                     replacement.give(*pending.pop())
     finally:
@@ -273,7 +273,7 @@ def _is_done(out: Path, item: Discovered) -> bool:
     return all((out / s.key / RESULTS_FILE).is_file() and (out / s.key / RECORD_FILE).is_file() for s in item.submitters)
 
 
-def _write_student(out: Path, item: Discovered, outcome: Outcome, hidden_visibility: str) -> None:
+def _write_student(out: Path, item: Discovered, outcome: Outcome, hidden_visibility: str, figures: bool = True) -> None:
     report = outcome.report
     for submitter in item.submitters:
         folder = out / submitter.key
@@ -285,7 +285,38 @@ def _write_student(out: Path, item: Discovered, outcome: Outcome, hidden_visibil
         write_atomically(folder / RECORD_FILE, record.to_json())
         write_atomically(folder / FEEDBACK_FILE, feedback_markdown(record))
         results = gradescope_results(report, hidden_visibility)
+        results = _write_pages(folder, record, results, hidden_visibility, figures)
         write_atomically(folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n")  # last: marks the student done
+
+
+# --- issue 14: the pages people look at (autograder/pages/) ---------------------------------------
+
+def _write_pages(folder: Path, record: StudentRecord, results: dict, hidden_visibility: str, figures: bool) -> dict:
+    """feedback.html, feedback.staff.html, and results.json's outputs as HTML; on any trouble of
+    ours, the plain results: a page is never worth a grade."""
+    from .pages import write_student_pages
+
+    try:
+        return write_student_pages(folder, record, results, pictures=figures, hidden_visibility=hidden_visibility)
+    except Exception as error:  # noqa: BLE001 -- reported in the student's notes below, the batch goes on
+        results = dict(results)
+        results["output"] += f"\n(the feedback pages could not be written: {type(error).__name__})"
+        return results
+
+
+def write_class_report(out: Path, config: GradingConfig, summary: "BatchSummary", jobs: int, figures: bool, console) -> None:
+    """OUT/report.html and OUT/report.json from every student on disk, like grades.csv."""
+    from .pages import write_class_report as write
+
+    run = {"graded": len(summary.graded), "errors": len(summary.errors), "already_done": len(summary.already_done),
+           "seconds": round(summary.seconds, 1), "jobs": jobs, "interrupted": summary.interrupted}
+    try:
+        path = write(out, config, run, pictures=figures)
+    except Exception as error:  # noqa: BLE001 -- the grades are written; say so and go on
+        console.print(f"warning: the class report could not be written ({type(error).__name__}: {error})",
+                      highlight=False, markup=False)
+        return
+    console.print(f"class report: {path}", highlight=False, markup=False)
 
 
 def component_columns(config: GradingConfig) -> list[str]:
@@ -300,11 +331,13 @@ def write_grades(out: Path, config: GradingConfig) -> list[StudentRecord]:
 
 
 def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only: str | None = None,
-                config=None, assignment: str | None = None, console=None, progress: bool = True) -> BatchSummary:
+                config=None, assignment: str | None = None, console=None, progress: bool = True,
+                figures: bool = True) -> BatchSummary:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
     ``only``: regrade just this student (a folder name under OUT/, or the submission's file name).
+    ``figures``: pictures in the feedback pages (False: the pages in text, faster).
     Raises AutograderError for problems with the arguments; per-student problems are results.
     """
     from rich.console import Console
@@ -336,7 +369,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         for stale in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:  # left by a killed run; never read
             stale.unlink(missing_ok=True)
         try:
-            _grade_all(todo, out, config, jobs, summary, console, progress)
+            _grade_all(todo, out, config, jobs, summary, console, progress, figures)
         except KeyboardInterrupt:
             summary.interrupted = True
             console.print(f"interrupted: {len(summary.graded) + len(summary.errors)} of {len(todo)} done; "
@@ -349,12 +382,13 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             console.print(f"could not grade {student}: {why}", highlight=False, markup=False)
         console.print(f"graded {len(summary.graded)}, could not grade {len(summary.errors)}, "
                       f"already done {len(summary.already_done)} in {summary.seconds:.1f} s -> {out / GRADES_FILE}")
+        write_class_report(out, config, summary, jobs, figures, console)
         return summary
     finally:
         found.cleanup()
 
 
-def _grade_all(todo, out, config, jobs, summary, console, show_progress) -> None:
+def _grade_all(todo, out, config, jobs, summary, console, show_progress, figures: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not todo:
@@ -368,7 +402,7 @@ def _grade_all(todo, out, config, jobs, summary, console, show_progress) -> None
 
         def on_outcome(outcome: Outcome) -> None:
             item = todo[outcome.index]
-            _write_student(out, item, outcome, config.gradescope.hidden_visibility)
+            _write_student(out, item, outcome, config.gradescope.hidden_visibility, figures)
             summary.outcomes.append(outcome)
             if outcome.status == "graded":
                 summary.graded.append(item.key)
@@ -383,4 +417,4 @@ def _grade_all(todo, out, config, jobs, summary, console, show_progress) -> None
                 stats += f" · {len(summary.errors)} ungradable"
             bar.update(task, advance=1, stats=stats)
 
-        _run(todo, config, jobs, on_outcome)
+        _run(todo, config, jobs, on_outcome, figures)

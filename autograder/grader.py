@@ -163,7 +163,7 @@ def _feedback(failure: CheckFailed) -> str:
     return "\n".join(lines)
 
 
-def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu") -> GradingReport:
+def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu", figures: bool = True) -> GradingReport:
     """Grade one submission folder (convenience wrapper that starts and stops its own fork server)."""
-    with Grader(config or load_config(), device=device) as grader:
+    with Grader(config or load_config(), device=device, figures=figures) as grader:
         return grader.grade(path)

@@ -11,3 +11,15 @@ static web pages.
 
 Data flows one way: the grader stores plain data in report.json; everything drawn is drawn from it.
 """
+
+__all__ = ["write_student_pages", "write_class_report", "STUDENT_PAGE", "STAFF_PAGE", "REPORT_HTML", "REPORT_JSON"]
+
+
+def __getattr__(name: str):  # matplotlib and jinja load on first use, not when the grader imports figure_data
+    import importlib
+
+    home = {"write_student_pages": "feedback", "STUDENT_PAGE": "feedback", "STAFF_PAGE": "feedback",
+            "write_class_report": "class_report", "REPORT_HTML": "class_report", "REPORT_JSON": "class_report"}
+    if name in home:
+        return getattr(importlib.import_module(f".{home[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

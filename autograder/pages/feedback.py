@@ -21,12 +21,14 @@ import base64
 import re
 from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
 from .figures import Picture, picture_for_evidence, picture_for_figure
 
-__all__ = ["student_page", "gradescope_results", "component_pictures", "split_output", "STUDENT_PAGE", "STAFF_PAGE"]
+__all__ = ["student_page", "gradescope_results", "write_student_pages", "component_pictures", "split_output",
+           "STUDENT_PAGE", "STAFF_PAGE"]
 
 STUDENT_PAGE = "feedback.html"
 STAFF_PAGE = "feedback.staff.html"
@@ -193,3 +195,15 @@ class _Budget:
             return False
         self.left -= size
         return True
+
+
+def write_student_pages(folder, record, results: dict, *, pictures: bool = True,
+                        hidden_visibility: str = "after_published") -> dict:
+    """Write ``feedback.html`` and ``feedback.staff.html`` into ``folder``; return ``results`` as
+    Gradescope HTML (for results.json). Drawing trouble costs the pictures, never the grades."""
+    from ..results import write_atomically
+
+    for name, published in ((STUDENT_PAGE, False), (STAFF_PAGE, True)):
+        write_atomically(Path(folder) / name, student_page(record, published=published, pictures=pictures,
+                                                           hidden_visibility=hidden_visibility))
+    return gradescope_results(results, record.report, pictures=pictures)

@@ -326,7 +326,7 @@ def _failures_chart(figure: Figure, data: dict) -> str:
     axes = figure.subplots()
     rows = data["rates"][::-1]
     axes.barh(range(len(rows)), [100 * r[1] / r[2] for r in rows], color=MISMATCH)
-    axes.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=7)
+    axes.set_yticks(range(len(rows)), [r[0] for r in rows], fontsize=8)
     axes.set_xlim(0, 100)
     axes.set_xlabel("% of graded students who failed it")
     axes.spines[["top", "right"]].set_visible(False)
@@ -336,12 +336,12 @@ def _failures_chart(figure: Figure, data: dict) -> str:
 
 CHARTS = {"parameters": _parameters_chart, "shape_trace": _u_chart, "curves": _curves_chart,
           "histogram": _histogram_chart, "means": _means_chart, "failures": _failures_chart}
-CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (8.0, 3.0), "failures": (8.0, 4.2), "histogram": (6.0, 3.0),
+CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (8.0, 3.0), "failures": (9.0, 5.0), "histogram": (6.0, 3.0),
                "means": (6.0, 3.0)}
 # Fixed margins: constrained layout doubled the time of a chart (it lays the figure out several times).
 CHART_MARGINS = {"shape_trace": {"left": 0.0, "right": 1.0, "bottom": 0.0, "top": 1.0},
                  "curves": {"left": 0.09, "right": 0.72, "bottom": 0.17, "top": 0.95},
-                 "failures": {"left": 0.45, "right": 0.97, "bottom": 0.13, "top": 0.92},
+                 "failures": {"left": 0.42, "right": 0.97, "bottom": 0.1, "top": 0.94},
                  "means": {"left": 0.22, "right": 0.95, "bottom": 0.17, "top": 0.9},
                  "histogram": {"left": 0.1, "right": 0.97, "bottom": 0.27, "top": 0.9},
                  "parameters": {"left": 0.17, "right": 0.98, "bottom": 0.15, "top": 0.9}}
