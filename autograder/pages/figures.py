@@ -92,7 +92,7 @@ def _cached_tile(raw: bytes, shape: tuple, cmap: str, vmin: float, vmax: float, 
     colormap = colormaps[cmap].with_extremes(bad="#9e9e9e")
     span = vmax - vmin if vmax > vmin else 1.0
     rgb = colormap(np.ma.masked_invalid((plane - vmin) / span), bytes=True)[:, :, :3]
-    rgb = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
+    rgb = np.repeat(np.repeat(rgb, max(factor, math.ceil(24 / rows)), axis=0), factor, axis=1)  # a row stays visible
     if marker is not None:
         top, left = marker[0] * factor, marker[1] * factor
         width = max(2, factor // 6)
@@ -184,7 +184,7 @@ def chart_png(kind: str, data) -> Image:
 @functools.lru_cache(maxsize=512)
 def _cached_chart(kind: str, key: str) -> Image:
     data = json.loads(key)
-    figure = Figure(figsize=CHART_SIZES.get(kind, (7.0, 3.0)), dpi=80)
+    figure = Figure(figsize=CHART_SIZES.get(kind, (7.0, 3.0)), dpi=100)
     figure.subplots_adjust(**CHART_MARGINS.get(kind, {"left": 0.16, "right": 0.97, "bottom": 0.2, "top": 0.88}))
     alt = CHARTS[kind](figure, data)
     canvas = FigureCanvasAgg(figure)
