@@ -19,9 +19,17 @@ MAX_BYTES_PER_STUDENT = 256 * 1024  # packed evidence in one report.json; beyond
 
 def compact(rejected) -> dict | None:
     """``rejected`` (a ``compare.Rejected``, or None) as report.json data: what was compared, the
-    full shape, the planes shown and their packed values; None when there is nothing to draw."""
+    full shape, the planes shown and their packed values; None when there is nothing to draw
+    (and, since a picture is never worth a grading, when anything goes wrong)."""
     if rejected is None:
         return None
+    try:
+        return _compact(rejected)
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def _compact(rejected) -> dict | None:
     student = rejected.got.detach().double().cpu().numpy()
     reference = rejected.truth.detach().double().cpu().numpy()
     if student.shape != reference.shape or student.size == 0:

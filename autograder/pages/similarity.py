@@ -41,7 +41,7 @@ def normalised_tokens(source: str) -> list[str]:
     """The tokens that say what ``source`` does, not how it is named, commented or laid out."""
     try:
         raw = list(tokenize.generate_tokens(io.StringIO(source).readline))
-    except (tokenize.TokenError, IndentationError, SyntaxError):
+    except (tokenize.TokenError, SyntaxError, ValueError):  # IndentationError is a SyntaxError
         return [_normal_word(word) for word in _FALLBACK.findall(source)]  # unreadable Python: plain words
     tokens, line_start = [], True
     for index, token in enumerate(raw):
