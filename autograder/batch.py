@@ -6,8 +6,9 @@ not once per student. The parent never imports torch; it only hands out submissi
 and draws the progress bar.
 
 A student is done when ``OUT/<student>/results.json`` exists; it is written last, after
-``report.json`` and ``feedback.md``, each by rename, so an interrupted batch leaves whole files
-and a rerun picks up where it stopped. ``grades.csv`` is rebuilt from the files on disk at the end.
+``report.json``, ``feedback.md`` and the feedback pages (``pages/``), each by rename, so an
+interrupted batch leaves whole files and a rerun picks up where it stopped. ``grades.csv`` and the
+class report (``report.html``, ``report.json``) are rebuilt from the files on disk at the end.
 
 Whatever a submission does, the batch goes on: an exception while grading it, a broken zip, or a
 worker that dies under it becomes that student's zero with the reason (otter's

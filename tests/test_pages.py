@@ -300,3 +300,19 @@ def test_the_gradescope_bundle_carries_the_templates(tmp_path):
     templates = {f"autograder/pages/templates/{p.name}"
                  for p in (Path(__file__).parent.parent / "autograder" / "pages" / "templates").glob("*.j2")}
     assert templates and templates <= names
+
+
+def test_report_command_rebuilds_the_class_report_from_disk(tmp_path):
+    from typer.testing import CliRunner
+
+    from autograder.cli import app
+
+    _write_student(tmp_path / "ann", _record(_report(), "ann"))
+    _write_student(tmp_path / "zed", _record(GradingReport("zed"), "zed", "error"))
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["students"] == 2 and data["statuses"] == {"graded": 1, "error": 1}
+    html = (tmp_path / "report.html").read_text()
+    assert "zed" in html and html.count("<img") == 3  # distribution, component means, failure rates
+    assert CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")]).exit_code == 2

@@ -150,23 +150,27 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
     return sorted(views, key=lambda v: not v.lost)
 
 
-def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published") -> str:
-    """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord."""
+def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
+                 views: list[ComponentView] | None = None) -> str:
+    """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
+    (``views``: ``components(report, published, pictures)``, when the caller has them already)."""
     report = record.report
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
-        components=components(report, published, pictures), pictures=pictures,
+        components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
     )
 
 
-def gradescope_results(results: dict, report, *, pictures: bool = True) -> dict:
+def gradescope_results(results: dict, report, *, pictures: bool = True,
+                       views: tuple[list[ComponentView], list[ComponentView]] | None = None) -> dict:
     """``results`` (``results.gradescope_results``: same scores, tests and visibility) with every
-    output in HTML and the pictures inline; see the module docstring for what goes where."""
+    output in HTML and the pictures inline; see the module docstring for what goes where.
+    ``views``: the student's and the staff's ``components``, when the caller has them already."""
     html = environment().get_template("gradescope.html.j2")
     budget = _Budget(MAX_INLINE_IMAGE_BYTES)
-    student = components(report, published=False, pictures=pictures)
-    staff = {v.name: v for v in components(report, published=True, pictures=pictures)}
+    student, staff = views or (components(report, False, pictures), components(report, True, pictures))
+    staff = {v.name: v for v in staff}
     top = html.render(part="summary", report=report, components=student, notes=report.notes, budget=budget)
     tests = []
     by_test = {c.name: c for c in report.checks}
@@ -203,7 +207,8 @@ def write_student_pages(folder, record, results: dict, *, pictures: bool = True,
     Gradescope HTML (for results.json). Drawing trouble costs the pictures, never the grades."""
     from ..results import write_atomically
 
+    views = {published: components(record.report, published, pictures) for published in (False, True)}
     for name, published in ((STUDENT_PAGE, False), (STAFF_PAGE, True)):
         write_atomically(Path(folder) / name, student_page(record, published=published, pictures=pictures,
-                                                           hidden_visibility=hidden_visibility))
-    return gradescope_results(results, record.report, pictures=pictures)
+                                                           hidden_visibility=hidden_visibility, views=views[published]))
+    return gradescope_results(results, record.report, pictures=pictures, views=(views[False], views[True]))
