@@ -5,13 +5,15 @@ Usage: .venv/bin/python benchmarks/pictures_cost.py [--n 16] [--jobs 2] [--pairs
 Grades the same N synthetic submissions (benchmarks/synthetic.py: the reference, the bank's
 mistakes and equivalents) with `autograder batch -j J`, with pictures and with `--no-figures`,
 in alternating pairs (the machine's speed drifts by +-20 % from minute to minute), and prints
-per pair: the wall time both ways, the workers' grading time (figure data included, from
-report.json), and the extra the pictures cost. Both ways write feedback.html, the staff page,
+per pair: the CPU time of the whole process tree (the batch, its workers, their fork servers and
+children: what the pictures cost, and the fairest figure on a shared machine), the wall time, and
+the workers' grading time (figure data included, from report.json), each with the extra. Both ways write feedback.html, the staff page,
 Gradescope's results.json and report.html; only the pictures and their data differ.
 Not part of the test suite: it takes minutes.
 """
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -25,16 +27,24 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.synthetic import make_submissions  # noqa: E402
 
 
-def run_batch(submissions: Path, out: Path, jobs: int, figures: bool) -> tuple[float, float]:
-    """(wall seconds of the whole command, sum of the workers' per-submission seconds)."""
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_batch(submissions: Path, out: Path, jobs: int, figures: bool) -> tuple[float, float, float]:
+    """(CPU seconds of the whole process tree, wall seconds, sum of the workers' per-submission seconds).
+
+    Every process of the tree is waited for by its parent (workers by the batch, fork servers by
+    the workers, children by the fork server), so their CPU time adds up in RUSAGE_CHILDREN."""
     command = [sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out), "-j", str(jobs)]
-    started = time.perf_counter()
+    cpu, started = _children_cpu(), time.perf_counter()
     subprocess.run(command + ([] if figures else ["--no-figures"]), cwd=ROOT, stdout=subprocess.DEVNULL,
                    stderr=subprocess.DEVNULL, check=True)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, _children_cpu() - cpu
     graded = sum(json.loads(p.read_text())["grading"]["seconds"] for p in out.glob("*/report.json")
                  if p.parent.joinpath("results.json").is_file())
-    return wall, graded
+    return cpu, wall, graded
 
 
 def main() -> None:
@@ -54,17 +64,16 @@ def main() -> None:
                 out = tmp / f"out-{pair}-{figures}"
                 results[figures] = run_batch(tmp / "submissions", out, args.jobs, figures)
             rows.append(results)
-            with_wall, with_graded = results[True]
-            plain_wall, plain_graded = results[False]
-            print(f"pair {pair + 1}: wall {with_wall:.1f} s with pictures, {plain_wall:.1f} s without "
-                  f"({100 * (with_wall / plain_wall - 1):+.1f} %); workers' grading {with_graded:.1f} s vs "
-                  f"{plain_graded:.1f} s ({100 * (with_graded / plain_graded - 1):+.1f} %)", flush=True)
+            cells = [f"{what} {a:.1f} s with pictures, {b:.1f} s without ({100 * (a / b - 1):+.1f} %)"
+                     for what, a, b in zip(("CPU", "wall", "workers' grading"), results[True], results[False])]
+            print(f"pair {pair + 1}: " + "; ".join(cells), flush=True)
         page = next((tmp / f"out-0-True").glob("*/feedback.html"))
         sizes = [p.stat().st_size for p in (tmp / "out-0-True").glob("*/*.html")]
-    extra = statistics.median(r[True][0] / r[False][0] - 1 for r in rows)
-    print(f"\n{args.n} submissions, -j {args.jobs}: pictures add {100 * extra:+.1f} % to a batch's wall time "
-          f"(median of {args.pairs} pairs); feedback pages {statistics.median(sizes) / 1024:.0f} KiB "
-          f"(median; e.g. {page.parent.name})")
+    cpu = statistics.median(r[True][0] / r[False][0] - 1 for r in rows)
+    wall = statistics.median(r[True][1] / r[False][1] - 1 for r in rows)
+    print(f"\n{args.n} submissions, -j {args.jobs}: pictures add {100 * cpu:+.1f} % to a batch's CPU time and "
+          f"{100 * wall:+.1f} % to its wall time (medians of {args.pairs} pairs); feedback pages "
+          f"{statistics.median(sizes) / 1024:.0f} KiB (median; e.g. {page.parent.name})")
 
 
 if __name__ == "__main__":

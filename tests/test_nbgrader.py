@@ -104,3 +104,10 @@ def test_feedback_shows_component_scores_and_no_hidden_check(course):
     public = {c.title for c, s in bound if s.visibility == "public"}  # a title can be public elsewhere
     hidden = [c.title for c, s in bound if s.visibility == "hidden" and c.title not in public]
     assert len(hidden) > 5 and [title for title in hidden if title in html] == []
+
+
+def test_feedback_shows_pictures_of_the_students_code(course):
+    """Issue 14: each component's grade cell carries the student view's pictures as image outputs."""
+    html = (course["course"] / "feedback" / "bob" / ASSIGNMENT / "unet_chapter.html").read_text()
+    # at least: the embedding (yours), the parameters, the attention map (input and yours), the U, the skip curves
+    assert html.count("data:image/png;base64,") >= 6
