@@ -1,6 +1,7 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import dataclasses
 import gc
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,13 +13,14 @@ from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
 from .errors import SubmissionError
+from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
 from .pages import evidence as pages_evidence
 from .pages import figure_data, similarity
-from .plan import grading_order, load_plan, module_under_test, must_not_have_seen
+from .plan import grading_order, load_plan, must_not_have_seen
+from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.launcher import Handover, SandboxFatal, StudentComponent, StudentError, Zygote
-from .submission import read_submission
 
 
 @dataclass
@@ -37,21 +39,23 @@ class Grader:
         torch.backends.mkldnn.enabled = False  # slower than plain kernels on tiny tensors, as in the child
         self.reference = Reference(self.config.reference_dir())
         self.checks = bind(self.config)
+        self.redactor = Redactor.for_grading(self.reference.secret_lines)
         # torch and Hypothesis leave ~250k long-lived objects: a full collection over them took
         # 0.15-0.2 s of every grading. They live as long as the process, so take them out of its sight.
         gc.freeze()
         self._own_zygote = self.zygote is None
+        self._internal: list[str] = []
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
-            self.zygote = Zygote()
+            self.zygote = Zygote(preload=self.config.packages.preload())
         return self.zygote
 
     def close(self) -> None:
         if self.zygote is not None and self._own_zygote:
-            self.zygote.close()
+            self.zygote.shutdown()
             self.zygote = None
 
     def __enter__(self):
@@ -60,44 +64,89 @@ class Grader:
     def __exit__(self, *exc):
         self.close()
 
-    def grade(self, path) -> GradingReport:
-        path = Path(path)
-        report = GradingReport(submission=path.name)
+    def read(self, path) -> Submission:
+        """The hand-in at ``path`` as the grader will load it (raises ``SubmissionError`` if it cannot be read)."""
+        limits = self.config.limits
+        packages = self.config.packages
         try:
-            limits = self.config.limits
-            submission = read_submission(path, limits.max_source_kb * 1024, limits.max_submission_mb << 20)
+            return read_submission(path, Limits(max_source_bytes=limits.max_source_kb * 1024,
+                                                max_total_bytes=limits.max_submission_mb << 20),
+                                   PackagePolicy(tuple(packages.allowed), tuple(packages.refused.items())))
+        except Refused as refused:
+            raise SubmissionError(str(refused)) from None
+
+    def grade(self, path) -> GradingReport:
+        """Grade the hand-in at ``path``: always a report, whatever the submission does.
+
+        ``SubmissionError`` only when ``path`` does not exist. Anything else -- an unreadable zip,
+        nothing gradable, a crash of ours on one check -- is in the report, with its status.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise SubmissionError(f"{path}: no such file or folder; pass the folder that holds your modules")
+        try:
+            submission = self.read(path)
         except SubmissionError as error:
-            if not path.exists():
-                raise
-            report.notes.append(str(error))
-            for check_, settings_ in self.checks:
-                report.checks.append(self._result(check_, settings_, False, str(error)))
-            return report
+            return GradingReport.without_results(path.name, self.checks, str(error), status="needs_review")
+        try:
+            return self._grade(path, submission)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # a bug of ours: this submission's report says so, the next is graded
+            return GradingReport.without_results(
+                path.name, self.checks, f"the grader failed on this submission ({type(error).__name__}: {error})",
+                status="error", detail=traceback.format_exc())
+
+    def _grade(self, path: Path, submission: Submission) -> GradingReport:
+        report = GradingReport(submission=path.name, notes=list(dict.fromkeys(submission.notes)),
+                               review=list(submission.review), environment=list(submission.environment))
+        own = own_lines(submission.sources.values())
+        self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
         results = {}
         figures = {} if self.figures else None
         with Handover(self._zygote()) as handover:
             for name in grading_order():
-                results[name] = self._grade_component(name, submission, handover, figures)
+                results[name], notes = self._grade_component(name, submission, handover, figures)
+                report.notes.extend(n for n in notes if n not in report.notes)
         for name in GRADED:
-            report.checks.extend(results[name])
-        if self.figures:  # issue 14: what the feedback pages draw, and the fingerprint the class report compares
-            report.figures = figures
+            report.checks.extend(self._cleaned(r, own) for r in results[name])
+        report.notes = [self.redactor.clean(note, own) for note in report.notes]
+        if self.figures:  # issue 14: what the feedback pages draw (texts from the child cleaned like the outputs)
+            report.figures = figure_data.cleaned(figures, lambda text: self.redactor.clean(text, own))
             report.checks, dropped = pages_evidence.capped(report.checks)
             if dropped:
                 report.notes.append(f"{dropped} failed checks have no picture (this report's pictures are full)")
-        report.fingerprint = similarity.fingerprint(submission.sources)
+        report.fingerprint = similarity.fingerprint(submission.sources)  # for the class report's similar pairs
+        report.refer_repeated_outputs()
+        if self._internal:
+            report.review.append(f"the grader failed on {len(self._internal)} check(s) of this submission "
+                                 "(a bug of ours; those checks scored 0): see detail")
+            report.detail = "\n".join(self._internal)
+        if report.environment and report.score < report.max_score:
+            report.review.append("imports that the grading environment cannot satisfy may have cost points: "
+                                 + "; ".join(report.environment))
+        report.status = "needs_review" if report.review else "graded"
         return report
 
-    def _grade_component(self, name: str, submission, handover: Handover | None = None,
-                         figures: dict | None = None) -> list[CheckResult]:
-        """``name``'s results; with ``figures``, also its pictures' data (``pages/figure_data.py``) into it."""
+    def _cleaned(self, result: CheckResult, own) -> CheckResult:
+        if not result.output:
+            return result
+        from dataclasses import replace
+
+        return replace(result, output=self.redactor.clean(result.output, own))
+
+    def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None,
+                         figures: dict | None = None):
+        """The component's check results, and the notes its loading produced; with ``figures``, also
+        its pictures' data (``pages/figure_data.py``) into it."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
-        module = module_under_test(name)
-        problem = submission.module_problem(module)
+        problem = submission.component_problem(name)
         if problem:
+            hint = explain(problem, name)
+            output = problem + (f"\nHint: {hint}" if hint else "")
             if figures is not None:
-                figures.update(figure_data.collect(name, None, skip=f"{module}.py could not be read"))
-            return [self._result(c, s, False, problem) for c, s in bound]
+                figures.update(figure_data.collect(name, None, skip="this component's code could not be found"))
+            return [self._result(c, s, False, output) for c, s in bound], []
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name))
@@ -107,18 +156,19 @@ class Grader:
             student.stop()
             raise
         student.release()
-        return results
+        return results, student.notes
 
     def _run_component(self, name: str, student: StudentComponent, bound: list,
                        figures: dict | None = None) -> list[CheckResult]:
         try:
             student.start()
         except (StudentError, SandboxFatal) as error:
-            message = f"{module_under_test(name)}.py could not be imported:\n{error}"
+            files = ", ".join(student._labels()) or "your module"
+            message = f"{files} could not be imported:\n{error}"
             hint = explain(str(error), name)
             output = message + (f"\nHint: {hint}" if hint else "")
             if figures is not None:
-                figures.update(figure_data.collect(name, None, skip=f"{module_under_test(name)}.py could not be imported"))
+                figures.update(figure_data.collect(name, None, skip=f"{files} could not be imported"))
             return [self._result(c, s, False, output) for c, s in bound]
         context = CheckContext(student=student, reference=self.reference, config=self.config,
                                references=self._references)
@@ -134,6 +184,8 @@ class Grader:
         if outcome.fatal is not None:
             return self._result(check_, settings_, False, f"{outcome.fatal} (in {check_.name})")
         if outcome.failure is not None:
+            if outcome.failure.internal:
+                self._internal.append(outcome.failure.internal)
             result = self._result(check_, settings_, False, _feedback(outcome.failure))
             if self.figures and outcome.failure.evidence is not None:
                 result = dataclasses.replace(result, evidence=pages_evidence.compact(outcome.failure.evidence))

@@ -27,6 +27,7 @@ class CheckFailed(Exception):
         self.hint = hint
         self.case = None
         self.check_id = None  # set where a failure must be told apart from others of its group
+        self.internal = None  # our traceback, when the check itself crashed (a bug of ours): for the TA
         # What the student's value and the reference's were (compare.Rejected), for a picture of where
         # they differ. The runner fills it from the verdict's first rejected comparison when not given.
         self.evidence = evidence

@@ -8,7 +8,7 @@ person (``error``, ``needs_review``, anything else).
 
 What it says, most urgent first:
 - students who need a person, with the reason; environment problems (a package the grader does not
-  have) apart from coding mistakes;
+  have, as the intake reports it or as an import error shows it) apart from coding mistakes;
 - the class's mistakes: students grouped by failure signature, per component -- the same failing
   checks with the same message, hint and smallest case (numbers to three significant digits) --
   each with its size, its hint or first message line as a label, one example and the students;
@@ -69,14 +69,21 @@ def _key(text: str) -> str:
     return _NUMBER.sub(lambda m: f"{float(m.group()):.3g}", text)
 
 
-def _environment_problem(output: str) -> str | None:
-    """The missing package, when a module could not be imported for want of one that is not the student's."""
+def _environment_problem(output: str, packages: set[str]) -> str | None:
+    """The package a failure is about, when it is one the grading environment lacks (``packages``:
+    those the intake reported for this student) or an import of a module that is not the student's."""
+    for package in packages:
+        if re.search(rf"\b{re.escape(package)}\b", output):
+            return package
     match = _MISSING_MODULE.search(output)
     if match and "could not be imported" in output:
         package = match.group(1).split(".")[0]
         if package not in PACKAGE_MODULES and package not in ("unet", "submission"):
             return package
     return None
+
+
+_IMPORTS = re.compile(r"\bimports ([\w.]+)")
 
 
 def _label(failing: list) -> str:
@@ -96,14 +103,20 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     groups: dict[tuple, list[Student]] = defaultdict(list)
     environment_problems: dict[str, set[str]] = defaultdict(set)
     for student in students:
-        if student.record.status != "graded":
+        if student.record.status == "error":
             continue
+        packages = set()
+        for line in student.record.report.environment:  # the intake's words: "<file> imports <package>..."
+            match = _IMPORTS.search(line)
+            if match:
+                packages.add(match.group(1).split(".")[0])
+                environment_problems[match.group(1).split(".")[0]].add(student.record.student)
         by_component = defaultdict(list)
         for check_ in student.record.report.checks:
             if not check_.passed:
                 by_component[check_.component].append(check_)
         for component, failing in by_component.items():
-            missing = {_environment_problem(c.output) for c in failing} - {None}
+            missing = {_environment_problem(c.output, packages) for c in failing} - {None}
             if missing:
                 for package in missing:
                     environment_problems[package].add(student.record.student)
@@ -134,7 +147,7 @@ def _attention(students: list[Student]) -> list[dict]:
         record, raw = student.record, student.raw
         if record.status == "graded":
             continue
-        reason = raw.get("reason") or record.message or "no reason recorded"
+        reason = raw.get("reason") or "; ".join(record.report.review) or record.message or "no reason recorded"
         people.append({"student": record.student, "status": record.status, "reason": reason,
                        "category": raw.get("category", ""), "page": f"{student.folder}/{STAFF_PAGE}"})
     return sorted(people, key=lambda p: (rank.get(p["status"], 2), p["student"]))
@@ -178,7 +191,7 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
     """report.json's content for the students on disk under ``out``; see the module docstring."""
     students = read_students(out)
     records = [s.record for s in students]
-    graded = [r for r in records if r.status == "graded"]
+    graded = [r for r in records if r.status != "error"]  # as report.failure_rates: what was graded at all
     mistakes, environment_problems = _mistakes(students)
     means = {}
     for name in GRADED:

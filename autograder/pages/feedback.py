@@ -204,7 +204,17 @@ class _Budget:
 def write_student_pages(folder, record, results: dict, *, pictures: bool = True,
                         hidden_visibility: str = "after_published") -> dict:
     """Write ``feedback.html`` and ``feedback.staff.html`` into ``folder``; return ``results`` as
-    Gradescope HTML (for results.json). Drawing trouble costs the pictures, never the grades."""
+    Gradescope HTML (for results.json). Any trouble of ours costs the pages, never the grades:
+    then ``results`` come back as they were, saying so."""
+    try:
+        return _write_student_pages(folder, record, results, pictures, hidden_visibility)
+    except Exception as error:  # noqa: BLE001
+        results = dict(results)
+        results["output"] = results.get("output", "") + f"\n(the feedback pages could not be written: {type(error).__name__})"
+        return results
+
+
+def _write_student_pages(folder, record, results: dict, pictures: bool, hidden_visibility: str) -> dict:
     from ..results import write_atomically
 
     views = {published: components(record.report, published, pictures) for published in (False, True)}

@@ -28,7 +28,7 @@ from ..sandbox.launcher import Pending, SandboxFatal, StudentError, all_of
 from ..strategies import Case
 from .arrays import pack
 
-__all__ = ["FigureSpec", "FIGURES", "collect"]
+__all__ = ["FigureSpec", "FIGURES", "collect", "cleaned"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,24 @@ def collect(component: str, ctx: CheckContext | None, skip: str | None = None) -
         except Exception as bug:  # ours, not the student's: still no reason to stop grading
             figures[spec.id] = {**base, "note": f"not drawn (a problem in the grader: {type(bug).__name__})"}
     return figures
+
+
+def cleaned(figures: dict[str, dict], clean) -> dict[str, dict]:
+    """``figures`` with every text that came from the child passed through ``clean`` (the grader's
+    redactor, as for check outputs): notes, a stage's error, a forward's message."""
+    def walk(value):
+        if isinstance(value, str):
+            return clean(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) if k in _CHILD_TEXT or isinstance(v, (list, dict)) else v for k, v in value.items()}
+        return value
+
+    return {figure_id: walk(data) for figure_id, data in figures.items()}
+
+
+_CHILD_TEXT = {"note", "error", "student_whole"}
 
 
 def _last_line(text: str) -> str:

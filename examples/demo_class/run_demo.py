@@ -14,7 +14,7 @@ repository ships a few lines per student instead of their files:
     ivy   hal's file with names and comments changed: flagged as near-identical to hal
     kim   `import einops` in attention.py       an environment problem, not a mistake
     max   attention.py calls os._exit(0)         hostile: only the attention components lose points
-    zed   a zip that is not a zip               could not be graded: "needs a person"
+    zed   a zip that is not a zip               cannot be read: "needs a person"
 
 Usage: .venv/bin/python examples/demo_class/run_demo.py [--out build/demo] [-j 2]
 """
@@ -90,7 +90,7 @@ def main() -> int:
     shutil.rmtree(graded, ignore_errors=True)
     status = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(graded),
                              "-j", str(args.jobs)], cwd=ROOT).returncode
-    if status not in (0, 1):  # 1: zed.zip could not be graded, as planned
+    if status not in (0, 1, 4):  # 4: graded, and some need a person (zed.zip, kim's einops), as planned
         return status
     print()
     print(f"The class report:             {(graded / 'report.html').resolve().as_uri()}")
