@@ -236,7 +236,7 @@ def parameter_breakdown(ctx: CheckContext, scratch: dict) -> dict:
     blocks = [[name, described.count(name), sum(p.numel() for p in sub.parameters())]
               for name, sub in reference.named_children()]
     known = {name for name, _, _ in blocks}
-    theirs = [name for name, _, _ in described.modules if name and "." not in name and name not in known]
+    theirs = [m.name for m in described.modules if m.name and "." not in m.name and m.name not in known]
     blocks += [[name, described.count(name), 0] for name in theirs]
     return {"kind": "parameters", "model": "SimpleUNet(4, 4, 64)", "blocks": blocks,
             "total": [described.count(), sum(p.numel() for p in reference.parameters())]}
