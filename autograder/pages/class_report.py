@@ -103,8 +103,9 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     groups: dict[tuple, list[Student]] = defaultdict(list)
     environment_problems: dict[str, set[str]] = defaultdict(set)
     for student in students:
-        if student.record.status == "error":
-            continue
+        report = student.record.report
+        if student.record.status == "error" or any(n.startswith("Could not be graded") for n in report.notes):
+            continue  # nothing was graded (results.GradingReport.without_results): not a mistake of the class
         packages = set()
         for line in student.record.report.environment:  # the intake's words: "<file> imports <package>..."
             match = _IMPORTS.search(line)

@@ -13,7 +13,7 @@ repository ships a few lines per student instead of their files:
     hal   attention on scaled_dot_product_attention, written his own way
     ivy   hal's file with names and comments changed: flagged as near-identical to hal
     kim   `import einops` in attention.py       an environment problem, not a mistake
-    max   attention.py calls os._exit(0)         hostile: only the attention components lose points
+    max   SelfAttention.forward calls os._exit(0)  hostile: only the attention components lose points
     zed   a zip that is not a zip               cannot be read: "needs a person"
 
 Usage: .venv/bin/python examples/demo_class/run_demo.py [--out build/demo] [-j 2]
@@ -61,7 +61,10 @@ def make_class(folder: Path) -> None:
         "hal": {"attention": sdpa},
         "ivy": {"attention": _renamed(sdpa)},
         "kim": {"attention": "import einops  # for rearrange\n" + reference_attention},
-        "max": {"attention": reference_attention + "\n" + (HOSTILE / "os_exit.py").read_text()},
+        "max": {"attention": reference_attention.replace(  # hostile, where it runs: inside forward
+            "        B, C, H, W = x.shape\n",
+            "        B, C, H, W = x.shape\n" + "".join(f"        {line}\n" for line in
+                                                  (HOSTILE / "os_exit.py").read_text().splitlines() if line), 1)},
     }
     if folder.exists():
         shutil.rmtree(folder)
