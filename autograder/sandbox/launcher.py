@@ -31,6 +31,7 @@ __all__ = ["Budget", "Handover", "LoadPlan", "MalformedReply", "ModuleArg", "Mod
            "Questions", "RunResult", "SandboxFatal", "StudentComponent", "StudentError", "StudentModule",
            "SubmoduleInfo", "Zygote", "all_of"]
 
+MAX_PROGRESS_NOTES = 200  # "now running file X" notes a child may send before one answer
 SUSPECT_MIN_S = 5.0  # after a hang, each later request of the component may take this long, or 10x the slowest so far
 
 
@@ -110,6 +111,7 @@ class StudentComponent:
     must_not_have_seen: frozenset = frozenset()  # references a handed-over child must not have held
     budget: Budget = None
     notes: list = field(default_factory=list, init=False)  # what loading needed (a fallback, a stand-in)
+    importing: str | None = field(default=None, init=False)  # the innermost file whose top-level code runs now
     _pid: int | None = field(default=None, init=False)
     _sock: socket.socket | None = field(default=None, init=False)
     _memo: dict = field(default_factory=dict, init=False)
@@ -144,28 +146,26 @@ class StudentComponent:
     def start(self) -> None:
         """A child with the component's modules imported.
 
-        If importing hangs or ends the child, the modules' top-level code is to blame (their
-        definitions only make classes): import again with the modules being imported as their
-        definitions only, then, if that is not enough, every module. The submission remembers it,
-        so later components skip that code at once.
+        If importing hangs or ends the child, the top-level code of the file then running is to
+        blame (definitions only make classes): import again with that file reduced to its
+        definitions, once per such file. The submission remembers it, so later components skip
+        that code at once.
         """
-        remembered = self.handover.prefer_fallback if self.handover is not None else set()
-        tries = []
-        for extra in (set(), set(self.plan.required) & self.plan.fallbacks(), self.plan.fallbacks()):
-            if remembered | extra not in tries:
-                tries.append(remembered | extra)
-        for attempt, prefer in enumerate(tries, start=1):
+        prefer = set(self.handover.prefer_fallback) if self.handover is not None else set()
+        while True:
             try:
                 self._start(prefer)
+                break
             except SandboxFatal:
-                if attempt == len(tries):
+                culprit = self.importing
+                if culprit is None or culprit in prefer or culprit not in self.plan.fallbacks():
                     raise
-                continue
-            if self.handover is not None:
-                self.handover.prefer_fallback |= prefer
-            return
+                prefer.add(culprit)
+        if self.handover is not None:
+            self.handover.prefer_fallback |= prefer
 
     def _start(self, prefer_fallback: set) -> None:
+        self.importing = None
         handed_over = self.handover.take(self.must_not_have_seen) if self.handover is not None else None
         if handed_over is not None:
             self._pid, self._sock, self._seen = handed_over
@@ -198,9 +198,28 @@ class StudentComponent:
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
 
     def _receive(self, what: str, static: bool = False):
-        """The answer to the request just sent; the wait counts against the component's budget."""
+        """The answer to the request just sent; the wait counts against the component's budget.
+
+        Before it, the child may say which student file's code starts and ends (``replies.Progress``);
+        the innermost file still running is ``importing`` -- the one to blame if the answer never comes.
+        """
         timeout = max(self.budget.timeout(static), 0.001)
         started = time.monotonic()
+        running: list[str] = []
+        for _ in range(MAX_PROGRESS_NOTES):
+            answer = self._receive_frame(what, timeout, started)
+            if not isinstance(answer, replies.Progress):
+                self.importing = None
+                return answer
+            if answer.running:
+                running.append(answer.name)
+            elif answer.name in running:
+                running.remove(answer.name)
+            self.importing = running[-1] if running else None
+        self.stop()
+        raise MalformedReply(what, "too many progress notes")
+
+    def _receive_frame(self, what: str, timeout: float, started: float):
         timed_out = False
         try:
             data = recv_frame(self._sock, self.limits.max_reply_mb << 20, deadline=started + timeout)
