@@ -2,9 +2,10 @@
 
 Two audiences, named in the file names:
 - ``feedback.html`` (``published=False``): what the student may see now. Exactly what Gradescope
-  shows before the hidden tests are published: every public check with its message and pictures;
-  of the hidden checks, per component, only how many passed -- no names, messages, tolerances or
-  pictures from them. A picture of the student's own code whose check is hidden shows their side
+  shows before the hidden tests are published: every public check with its message and pictures,
+  and scores of the public checks only (a total with hidden checks in it would tell that one
+  failed); of the hidden checks only how many there are -- no names, results, messages,
+  tolerances or pictures from them. A picture of the student's own code whose check is hidden shows their side
   only; the reference's side comes with publication.
 - ``feedback.staff.html`` (``published=True``): everything, for course staff; and for students
   once results are published (unless ``gradescope.hidden_visibility`` is ``hidden``).
@@ -84,7 +85,7 @@ class ComponentView:
     pictures: list[Picture] = field(default_factory=list)
 
     @property
-    def lost(self) -> bool:
+    def lost(self) -> bool:  # (in the student view: points lost on public checks)
         return self.score < self.max_score - 1e-9
 
     @property
@@ -141,6 +142,9 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
         hidden = [c for c in checks if c.visibility != "public"]
         shown = [c for c in checks if published or c.visibility == "public"]
         shown.sort(key=lambda c: c.passed)  # stable: failures first, each in check order
+        if not published:  # as results.json's visible output: no total that includes hidden checks
+            score = round(sum(c.score for c in checks if c.visibility == "public"), 6)
+            max_score = round(sum(c.max_score for c in checks if c.visibility == "public"), 6)
         views.append(ComponentView(
             name=name, score=score, max_score=max_score,
             checks=[_check_view(c, published, pictures) for c in shown],
@@ -171,7 +175,7 @@ def gradescope_results(results: dict, report, *, pictures: bool = True,
     budget = _Budget(MAX_INLINE_IMAGE_BYTES)
     student, staff = views or (components(report, False, pictures), components(report, True, pictures))
     staff = {v.name: v for v in staff}
-    top = html.render(part="summary", report=report, components=student, notes=report.notes, budget=budget)
+    top = html.render(part="summary", output=results.get("output", ""), components=student, budget=budget)
     tests = []
     by_test = {c.name: c for c in report.checks}
     for test in results["tests"]:
