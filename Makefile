@@ -1,9 +1,9 @@
-# Two commands for a newcomer: `make setup`, then `make test`.
+# For a newcomer: `make setup`, `make demo` (see the product work), `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test bench
+.PHONY: setup test bench demo
 
 setup:
 	$(PYTHON) -m venv $(VENV)
@@ -12,6 +12,9 @@ setup:
 
 test:
 	$(BIN)/python -m pytest -n 2 -q
+
+demo:  # grades a small sample class (examples/demo_class/) and prints where its pages are
+	$(BIN)/python examples/demo_class/run_demo.py
 
 bench:
 	$(BIN)/python benchmarks/grade_one.py

@@ -3,7 +3,8 @@
 Each worker builds one ``Grader`` (one fork server, one ``import torch``) and grades many
 submissions with torch limited to one thread, so N workers use N cores and start-up is paid N times,
 not once per student. The parent never imports torch; it only hands out submissions, writes files
-(through ``report.OutputFolder``) and shows progress.
+(through ``report.OutputFolder``: each student's record, feedback pages and results; at the end
+grades.csv and the class report, ``report.html``) and shows progress.
 
 Whatever a submission does, the batch goes on: a grading that fails, or a worker that dies under
 it, becomes that student's zero with the reason (``GradingReport.without_results``), and the exit
@@ -155,7 +156,7 @@ def _catalogue(grader) -> list[tuple]:
     return [(c.component, c.id, c.name, s.points, s.visibility) for c, s in grader.checks]
 
 
-def _worker_main(connection, config: GradingConfig) -> None:
+def _worker_main(connection, config: GradingConfig, figures: bool = True) -> None:
     """One worker: one Grader, many submissions. Ctrl-C and hang-ups are the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -168,7 +169,7 @@ def _worker_main(connection, config: GradingConfig) -> None:
     from .grader import Grader
 
     try:
-        with Grader(config) as grader:
+        with Grader(config, figures=figures) as grader:
             connection.send(("ready", os.getpid(), _catalogue(grader)))
             while True:
                 message = connection.recv()
@@ -183,9 +184,9 @@ def _worker_main(connection, config: GradingConfig) -> None:
 # --- the parent side -----------------------------------------------------------------------------
 
 class _Worker:
-    def __init__(self, context, config: GradingConfig):
+    def __init__(self, context, config: GradingConfig, figures: bool = True):
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(theirs, config), daemon=True)
+        self.process = context.Process(target=_worker_main, args=(theirs, config, figures), daemon=True)
         self.process.start()
         theirs.close()
         self.ready = False
@@ -223,11 +224,11 @@ def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple]) -> Gra
                             zygote_peak_rss_kb=None)
 
 
-def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) -> None:
+def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True) -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
     context = multiprocessing.get_context("spawn")  # the parent may hold threads (rich); never fork it
     pending = list(enumerate(items))[::-1]
-    workers = [_Worker(context, config) for _ in range(min(jobs, len(items)))]
+    workers = [_Worker(context, config, figures) for _ in range(min(jobs, len(items)))]
     catalogue: list[tuple] = []
     try:
         for worker in workers:
@@ -270,7 +271,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
                 if lost is not None:
                     on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue))
                 if pending:
-                    replacement = _Worker(context, config)
+                    replacement = _Worker(context, config, figures)
                     workers.append(replacement)
                     replacement.give(*pending.pop())
     finally:
@@ -296,11 +297,13 @@ def write_grades(out: Path, config: GradingConfig):
 
 
 def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only: str | None = None,
-                config=None, assignment: str | None = None, console=None, progress: bool = True) -> BatchSummary:
+                config=None, assignment: str | None = None, console=None, progress: bool = True,
+                figures: bool = True) -> BatchSummary:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
     ``only``: regrade just this student (a folder name under OUT/students/, or the submission's file name).
+    ``figures``: pictures in the feedback pages (False: the pages in text only, faster).
     Raises AutograderError for problems with the arguments; per-student problems are results.
     """
     from rich.console import Console
@@ -331,7 +334,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
         folder.prepare()
         try:
-            _grade_all(todo, folder, config, jobs, summary, console, progress)
+            _grade_all(todo, folder, config, jobs, summary, console, progress, figures)
         except KeyboardInterrupt as stop:
             summary.interrupted = True
             why = f" ({stop})" if isinstance(stop, _HangUp) else ""
@@ -345,11 +348,29 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         console.print(f"graded {len(summary.graded)}, need review {len(summary.needs_review)}, could not grade "
                       f"{len(summary.errors)}, already done {len(summary.already_done)} in {summary.seconds:.1f} s "
                       f"-> {relative(folder.grades)}", highlight=False)
+        write_class_report(folder, config, summary, jobs, figures, console)
         return summary
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         found.cleanup()
+
+
+def write_class_report(folder: OutputFolder, config: GradingConfig, summary: BatchSummary, jobs: int, figures: bool,
+                       console) -> None:
+    """OUT/report.html and OUT/report.json (issue 14) from every student on disk, like grades.csv."""
+    from .pages import write_class_report as write
+
+    run = {"graded": len(summary.graded), "needs_review": len(summary.needs_review), "errors": len(summary.errors),
+           "already_done": len(summary.already_done), "seconds": round(summary.seconds, 1), "jobs": jobs,
+           "interrupted": summary.interrupted}
+    try:
+        path = write(folder.path, config, run, pictures=figures)
+    except Exception as error:  # noqa: BLE001 -- the grades are written; say so and go on
+        console.print(f"warning: the class report could not be written ({type(error).__name__}: {error})",
+                      highlight=False, markup=False)
+        return
+    console.print(f"class report: {relative(path)}", highlight=False, markup=False)
 
 
 def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
@@ -362,7 +383,8 @@ def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
         console.print(f"could not grade {student}: {why}", highlight=False, markup=False)
 
 
-def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, console, show_progress) -> None:
+def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, console, show_progress,
+               figures: bool = True) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not todo:
@@ -382,7 +404,7 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                     grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
                              "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
                              "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb}),
-                    config.gradescope.hidden_visibility)
+                    config.gradescope.hidden_visibility, figures=figures)
             summary.record(item, outcome)
             bar.update(task, advance=1, stats=summary.progress())
             if show_progress and not live:  # a log, not a terminal (nohup, CI, cron): one plain line each
@@ -391,4 +413,4 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                               f"{outcome.status} ({outcome.seconds:.1f} s) · {summary.progress()}",
                               highlight=False, markup=False)
 
-        _run(todo, config, jobs, on_outcome)
+        _run(todo, config, jobs, on_outcome, figures)

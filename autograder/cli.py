@@ -28,19 +28,25 @@ def grade(
     config: Optional[Path] = CONFIG_OPTION,
     device: str = typer.Option("cpu", "--device", help="cpu or cuda: where student modules run"),
     report: Optional[Path] = typer.Option(None, "--report", help="also write the full report as JSON"),
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in results.json's HTML (off: plain text, faster)"),
 ):
     """Grade one submission and write Gradescope's results.json."""
     from .config import load_config
     from .grader import grade_submission
-    from .results import write_atomically, write_results_json
+    from .results import gradescope_results, write_atomically
 
     started = time.monotonic()
     try:
         loaded = load_config(config)
-        graded = grade_submission(submission, loaded, device=device)
+        graded = grade_submission(submission, loaded, device=device, figures=figures)
     except AutograderError as error:
         fail(str(error))
-    write_results_json(graded, results, loaded.gradescope.hidden_visibility)
+    written = gradescope_results(graded, loaded.gradescope.hidden_visibility)
+    if figures:  # issue 14: outputs in HTML with the pictures Gradescope can show
+        from .pages.feedback import gradescope_results as with_pictures
+
+        written = with_pictures(written, graded)
+    write_atomically(results, json.dumps(written, indent=2) + "\n")
     if report:
         write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
     for note in graded.notes:
@@ -118,8 +124,9 @@ def batch(
     nbgrader: Optional[Path] = typer.Option(None, "--nbgrader", help="an nbgrader course folder: grade its submitted/ into its gradebook"),
     assignment: Optional[str] = typer.Option(None, "--assignment", help="the assignment's folder name (nbgrader layouts)"),
     config: Optional[Path] = CONFIG_OPTION,
+    figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in the feedback pages (off: faster)"),
 ):
-    """Grade many submissions in parallel; resumable; writes grades.csv and a class summary."""
+    """Grade many submissions in parallel; resumable; writes grades.csv, feedback pages and report.html."""
     if nbgrader is not None:
         if assignment is None:
             fail("--nbgrader needs --assignment NAME (the folder name under submitted/<student>/)")
@@ -128,7 +135,7 @@ def batch(
         except ImportError as error:
             fail(f"nbgrader course grading is not available in this version ({error})")
         try:
-            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only)
+            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only, figures=figures)
         except AutograderError as error:
             fail(str(error))
         raise typer.Exit(int(code or 0))
@@ -138,10 +145,28 @@ def batch(
 
     try:
         summary = grade_batch(submissions, out, jobs=jobs, regrade=regrade, only=only, config=config,
-                              assignment=assignment)
+                              assignment=assignment, figures=figures)
     except AutograderError as error:
         fail(str(error))
     raise typer.Exit(summary.exit_code)
+
+
+@app.command()
+def report(
+    out: Path = typer.Argument(..., help="a batch's output folder (OUT/)"),
+    config: Optional[Path] = CONFIG_OPTION,
+):
+    """Rebuild OUT/report.html and OUT/report.json from the students on disk (a batch does this at its end)."""
+    from .config import load_config
+    from .pages import write_class_report
+
+    if not out.is_dir():
+        fail(f"{out}: no such folder; pass the --out folder of a batch")
+    try:
+        written = write_class_report(out, load_config(config))
+    except AutograderError as error:
+        fail(str(error))
+    typer.echo(f"wrote {written} and {written.with_suffix('.json')}")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export the grader for a course platform.")

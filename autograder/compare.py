@@ -3,6 +3,9 @@
 Comparisons always run in the trusted process, on tensors the child sent back as plain data.
 """
 import weakref
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
@@ -52,6 +55,7 @@ def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: To
         return problem
     got = got.double()
     if not torch.isfinite(got).all():
+        _note_rejected(what, got, truth64, allowed_error(truth64, ref32, tolerance))
         return f"{what}: contains NaN or infinity where the reference is finite"
     if got.numel() == 0:
         return None
@@ -60,8 +64,50 @@ def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: To
     worst = difference.max().item()
     if worst <= allowed:
         return None
+    _note_rejected(what, got, truth64, allowed)
     index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
     return (
         f"{what}: differs from the reference by up to {worst:.3g} (allowed {allowed:.2g}); "
         f"at index {index} expected {truth64[index].item():.6g}, got {got[index].item():.6g}"
     )
+
+
+# --- evidence for pictures (issue 14) -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Rejected:
+    """A comparison ``value_problem`` rejected: the student's value and the float64 reference (same shape)."""
+
+    what: str
+    got: torch.Tensor
+    truth: torch.Tensor
+    allowed: float
+
+
+class _FirstRejected:
+    found: Rejected | None = None
+
+
+_NOTING: ContextVar[_FirstRejected | None] = ContextVar("noting_rejected", default=None)
+
+
+@contextmanager
+def noting_first_rejected():
+    """Within the block, remember the first comparison ``value_problem`` rejects (``.found``).
+
+    Checks raise on their first problem, so for a failed check that is the comparison its verdict
+    is about; later ones (a check naming the mistake by trying known variants) are not kept.
+    The runner wraps each verdict in this; the grader turns ``found`` into a picture's data.
+    """
+    noted = _FirstRejected()
+    token = _NOTING.set(noted)
+    try:
+        yield noted
+    finally:
+        _NOTING.reset(token)
+
+
+def _note_rejected(what: str, got: torch.Tensor, truth64: torch.Tensor, allowed: float) -> None:
+    noted = _NOTING.get()
+    if noted is not None and noted.found is None:
+        noted.found = Rejected(what, got, truth64, allowed)

@@ -1,4 +1,5 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
+import dataclasses
 import gc
 import sys
 import traceback
@@ -14,6 +15,8 @@ from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
 from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
+from .pages import evidence as pages_evidence
+from .pages import figure_data, similarity
 from .plan import grading_order, load_plan, must_not_have_seen
 from .redact import Redactor, own_lines
 from .reference import Reference
@@ -29,6 +32,7 @@ class Grader:
     config: GradingConfig
     device: str = "cpu"
     zygote: Zygote | None = None
+    figures: bool = True  # data for the feedback pages' pictures (pages/): evidence of failed values, figure data
 
     def __post_init__(self):
         # The reference runs on tiny tensors: extra intra-op threads only spin against the children
@@ -114,13 +118,20 @@ class Grader:
         own = own_lines(submission.sources.values())
         self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
         results = {}
+        figures = {} if self.figures else None
         with Handover(self._zygote()) as handover:
             for name in grading_order():
-                results[name], notes = self._grade_component(name, submission, handover)
+                results[name], notes = self._grade_component(name, submission, handover, figures)
                 report.notes.extend(n for n in notes if n not in report.notes)
         for name in GRADED:
             report.checks.extend(self._cleaned(r, own) for r in results[name])
         report.notes = [self.redactor.clean(note, own) for note in report.notes]
+        if self.figures:  # issue 14: what the feedback pages draw (texts from the child cleaned like the outputs)
+            report.figures = figure_data.cleaned(figures, lambda text: self.redactor.clean(text, own))
+            report.checks, dropped = pages_evidence.capped(report.checks)
+            if dropped:
+                report.notes.append(f"{dropped} failed checks have no picture (this report's pictures are full)")
+        report.fingerprint = similarity.fingerprint(submission.sources)  # for the class report's similar pairs
         report.refer_repeated_outputs()
         if self._internal:
             report.review.append(f"the grader failed on {len(self._internal)} check(s) of this submission "
@@ -139,26 +150,31 @@ class Grader:
 
         return replace(result, output=self.redactor.clean(result.output, own))
 
-    def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None):
-        """The component's check results, and the notes its loading produced."""
+    def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None,
+                         figures: dict | None = None):
+        """The component's check results, and the notes its loading produced; with ``figures``, also
+        its pictures' data (``pages/figure_data.py``) into it."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
         problem = submission.component_problem(name)
         if problem:
             hint = explain(problem, name)
             output = problem + (f"\nHint: {hint}" if hint else "")
+            if figures is not None:
+                figures.update(figure_data.collect(name, None, skip="this component's code could not be found"))
             return [self._result(c, s, False, output) for c, s in bound], []
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name))
         try:
-            results = self._run_component(name, student, bound)
+            results = self._run_component(name, student, bound, figures)
         except BaseException:  # Ctrl-C, or a bug of ours: no waiting on the child to tidy up
             student.stop()
             raise
         student.release()
         return results, student.notes
 
-    def _run_component(self, name: str, student: StudentComponent, bound: list) -> list[CheckResult]:
+    def _run_component(self, name: str, student: StudentComponent, bound: list,
+                       figures: dict | None = None) -> list[CheckResult]:
         try:
             student.start()
         except (StudentError, SandboxFatal) as error:
@@ -166,11 +182,17 @@ class Grader:
             message = f"{files} could not be imported:\n{error}"
             hint = explain(str(error), name)
             output = message + (f"\nHint: {hint}" if hint else "")
+            if figures is not None:
+                figures.update(figure_data.collect(name, None, skip=f"{files} could not be imported"))
             return [self._result(c, s, False, output) for c, s in bound]
         context = CheckContext(student=student, reference=self.reference, config=self.config,
                                references=self._references)
         outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
                               self._drawn_cases)
+        if figures is not None:  # after the checks: a picture can never change a verdict
+            crashed = any(o.fatal is not None for o in outcomes)
+            figures.update(figure_data.collect(name, context, skip="your code timed out or crashed in the checks"
+                                               if crashed else None))
         return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]
 
     def _from_outcome(self, check_, settings_: CheckSettings, outcome: Outcome) -> CheckResult:
@@ -179,7 +201,10 @@ class Grader:
         if outcome.failure is not None:
             if outcome.failure.internal:
                 self._internal.append(outcome.failure.internal)
-            return self._result(check_, settings_, False, _feedback(outcome.failure))
+            result = self._result(check_, settings_, False, _feedback(outcome.failure))
+            if self.figures and outcome.failure.evidence is not None:
+                result = dataclasses.replace(result, evidence=pages_evidence.compact(outcome.failure.evidence))
+            return result
         return self._result(check_, settings_, True, "")
 
     @staticmethod
@@ -205,7 +230,7 @@ def _feedback(failure: CheckFailed) -> str:
     return "\n".join(lines)
 
 
-def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu") -> GradingReport:
+def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu", figures: bool = True) -> GradingReport:
     """Grade one submission folder (convenience wrapper that starts and stops its own fork server)."""
-    with Grader(config or load_config(), device=device) as grader:
+    with Grader(config or load_config(), device=device, figures=figures) as grader:
         return grader.grade(path)

@@ -12,8 +12,10 @@ of ``True`` or fails on any stderr. So we never run it. Instead:
    in formgrader still takes precedence, as everywhere in nbgrader.
 3. ``autograded/<student>/<assignment>/`` gets the submission with those grade cells restored from the
    release and showing this component's result (public checks in full; hidden checks as counts only),
-   so ``nbgrader generate_feedback`` renders our grades. Hidden checks never enter a notebook.
+   so ``nbgrader generate_feedback`` renders our grades, with the component's pictures of the student's
+   own code as image outputs (the student view of ``feedback.html``). Hidden checks never enter a notebook.
 """
+import base64
 import copy
 import shutil
 import warnings
@@ -86,6 +88,24 @@ def _feedback_text(record: StudentRecord, component: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _picture_outputs(record: StudentRecord, component: str) -> list:
+    """The component's pictures as the student may see them now (pages/feedback.py's student view),
+    as image outputs: ``nbgrader generate_feedback`` renders them into its HTML."""
+    from .pages.feedback import component_pictures
+
+    try:
+        pictures = component_pictures(record.report, component, published=False)
+    except Exception:  # noqa: BLE001 -- a picture is never worth the feedback
+        return []
+    outputs = []
+    for picture in pictures:
+        for image in picture.images:
+            outputs.append(nbformat.v4.new_output(
+                "display_data", data={"image/png": base64.b64encode(image.png).decode("ascii"),
+                                      "text/plain": f"{picture.title}: {image.alt}"}))
+    return outputs
+
+
 def _write_autograded(course_dir: Path, assignment: str, student: str, record: StudentRecord,
                       cells: dict[str, str]) -> None:
     """autograded/<student>/<assignment>/: the submission, with our grade cells and their results."""
@@ -115,6 +135,7 @@ def _write_autograded(course_dir: Path, assignment: str, student: str, record: S
         if original is not None:
             cell.source, cell.metadata = original.source, copy.deepcopy(original.metadata)
         cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=_feedback_text(record, component))]
+        cell.outputs += _picture_outputs(record, component)
         cell.execution_count = None
     nbformat.write(notebook, str(path))
 
@@ -127,7 +148,7 @@ def _timestamp(course_dir: Path, student: str, assignment: str) -> str | None:
 
 
 def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool = False, config=None,
-                 only: str | None = None, console=None) -> int:
+                 only: str | None = None, console=None, figures: bool = True) -> int:
     """Grade ``course_dir/submitted/*/<assignment>/`` into ``out`` and into the course's gradebook.
 
     ``only``: grade (again) just this student, and write just their grades. Returns the batch's exit
@@ -152,7 +173,7 @@ def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool 
                                   f"run `nbgrader generate_assignment {assignment}` first") from None
         cells = _component_cells(gradebook, assignment, component_points(config))
     summary = grade_batch(submitted, out, jobs=jobs, regrade=regrade, config=config, assignment=assignment,
-                          only=only, console=console)
+                          only=only, console=console, figures=figures)
     students = {safe_name(folder.name): folder.name for folder in submitted.iterdir()
                 if (folder / assignment).is_dir()}
     notebook = Path(NOTEBOOK).stem

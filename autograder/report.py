@@ -51,8 +51,8 @@ class StudentRecord:
 class OutputFolder:
     """``OUT/``: ``grades.csv`` and other class files at the top, ``students/<student>/`` for each student.
 
-    A student is done when ``results.json`` exists; it is written last, after ``report.json`` and
-    ``feedback.md``, each by rename, so an interrupted batch leaves whole files only.
+    A student is done when ``results.json`` exists; it is written last, after ``report.json``,
+    ``feedback.md`` and the feedback pages, each by rename, so an interrupted batch leaves whole files only.
     """
 
     def __init__(self, path):
@@ -71,11 +71,14 @@ class OutputFolder:
         return all((self.student_dir(k) / RESULTS_FILE).is_file() and (self.student_dir(k) / RECORD_FILE).is_file()
                    for k in keys)
 
-    def write_student(self, record: StudentRecord, hidden_visibility: str) -> Path:
+    def write_student(self, record: StudentRecord, hidden_visibility: str, figures: bool = True) -> Path:
         folder = self.student_dir(record.student)
         write_atomically(folder / RECORD_FILE, record.to_json())
         write_atomically(folder / FEEDBACK_FILE, feedback_markdown(record))
         results = gradescope_results(record.report, hidden_visibility)
+        from .pages.feedback import write_student_pages  # issue 14: feedback.html, feedback.staff.html, HTML results
+
+        results = write_student_pages(folder, record, results, pictures=figures, hidden_visibility=hidden_visibility)
         write_atomically(folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n")  # last: marks the student done
         return folder
 

@@ -18,6 +18,7 @@ class CheckResult:
     passed: bool
     output: str
     visibility: str  # "public" or "hidden"
+    evidence: dict | None = None  # a failed value check's smallest case, cut down for a picture (pages/evidence.py)
 
 
 STATUSES = ("graded", "needs_review", "error")
@@ -39,6 +40,8 @@ class GradingReport:
     review: list[str] = field(default_factory=list)
     environment: list[str] = field(default_factory=list)  # imports the grading environment cannot satisfy
     detail: str = ""  # for the TA only: our traceback when the grader failed
+    figures: dict = field(default_factory=dict)  # figure id -> data for a picture (pages/figure_data.py)
+    fingerprint: dict | None = None  # the normalised source's hashes, for similarity (pages/similarity.py)
 
     @classmethod
     def without_results(cls, submission: str, checks, message: str, status: str = "error",
@@ -91,15 +94,21 @@ class GradingReport:
         return {name: (round(s, 6), round(m, 6)) for name, (s, m) in totals.items() if m > 0}
 
     def to_dict(self) -> dict:
-        return {"submission": self.submission, "status": self.status, "checks": [asdict(c) for c in self.checks],
+        data = {"submission": self.submission, "status": self.status, "checks": [asdict(c) for c in self.checks],
                 "notes": self.notes, "review": self.review, "environment": self.environment, "detail": self.detail}
+        if self.figures:  # issue 14: the pictures' data and the similarity fingerprint (pages/)
+            data["figures"] = self.figures
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> "GradingReport":
         return cls(submission=data["submission"], checks=[CheckResult(**c) for c in data["checks"]],
                    notes=list(data.get("notes", [])), status=data.get("status", "graded"),
                    review=list(data.get("review", [])), environment=list(data.get("environment", [])),
-                   detail=data.get("detail", ""))
+                   detail=data.get("detail", ""), figures=dict(data.get("figures", {})),
+                   fingerprint=data.get("fingerprint"))
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:

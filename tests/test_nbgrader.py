@@ -106,6 +106,13 @@ def test_feedback_shows_component_scores_and_no_hidden_check(course):
     assert len(hidden) > 5 and [title for title in hidden if title in html] == []
 
 
+def test_feedback_shows_pictures_of_the_students_code(course):
+    """Issue 14: each component's grade cell carries the student view's pictures as image outputs."""
+    html = (course["course"] / "feedback" / "bob" / ASSIGNMENT / "unet_chapter.html").read_text()
+    # at least: the embedding (yours), the parameters, the attention map (input and yours), the U, the skip curves
+    assert html.count("data:image/png;base64,") >= 6
+
+
 def test_only_regrades_one_student_and_writes_only_their_grades(course, tmp_path):
     """`batch --nbgrader --only bob --regrade`: bob alone is graded again and written to the gradebook."""
     graded = course["graded"]

@@ -21,13 +21,16 @@ from .hints import explain
 class CheckFailed(Exception):
     """A check's verdict: what was expected and what came back, in the student's terms."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, evidence=None):
         super().__init__(message)
         self.message = message
         self.hint = hint
         self.case = None
         self.check_id = None  # set where a failure must be told apart from others of its group
         self.internal = None  # our traceback, when the check itself crashed (a bug of ours): for the TA
+        # What the student's value and the reference's were (compare.Rejected), for a picture of where
+        # they differ. The runner fills it from the verdict's first rejected comparison when not given.
+        self.evidence = evidence
 
 
 @dataclass

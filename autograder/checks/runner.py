@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
 
+from ..compare import noting_first_rejected
 from ..sandbox.launcher import Pending, SandboxFatal, StudentError
 from ..strategies import seed_only_draws
 from .registry import Check, CheckContext, CheckFailed, failure_from_student
@@ -185,11 +186,14 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
 
 
 def _verdict(check_: Check, ctx: CheckContext, case) -> None:
-    """Run one check on one case; raise CheckFailed (with the case) if it fails."""
+    """Run one check on one case; raise CheckFailed (with the case, and the comparison it rejected) if it fails."""
     try:
-        check_.run(ctx, case)
+        with noting_first_rejected() as rejected:
+            check_.run(ctx, case)
     except CheckFailed as failure:
         failure.case = case
+        if failure.evidence is None:
+            failure.evidence = rejected.found
         raise
     except StudentError as error:
         failure = failure_from_student(error, check_.component, case)

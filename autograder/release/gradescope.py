@@ -80,7 +80,7 @@ def _add(bundle: zipfile.ZipFile, name: str, data: bytes, executable: bool = Fal
 
 def _package_files() -> list[Path]:
     return sorted(p for p in PACKAGE_ROOT.rglob("*")
-                  if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json", ".yaml", ".md"))
+                  if p.is_file() and "__pycache__" not in p.parts and p.suffix in (".py", ".json", ".yaml", ".md", ".j2"))
 
 
 def build_gradescope_bundle(out, *, config=None) -> Path:

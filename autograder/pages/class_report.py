@@ -1,0 +1,244 @@
+"""The class report for the TA: ``OUT/report.html`` to read, ``OUT/report.json`` for scripts.
+
+Built only from what is on disk (every finished student's ``report.json``), like grades.csv, so it
+is the same after an interrupted and resumed batch, and it can be rebuilt at any time
+(``autograder report OUT``). It reads both ``OUT/<student>/`` and ``OUT/students/<student>/``,
+ignores fields it does not know, and shows statuses it does not know with the students who need a
+person (``error``, ``needs_review``, anything else).
+
+What it says, most urgent first:
+- students who need a person, with the reason; environment problems (a package the grader does not
+  have, as the intake reports it or as an import error shows it) apart from coding mistakes;
+- the class's mistakes: students grouped by failure signature, per component -- the same failing
+  checks with the same message, hint and smallest case (numbers to three significant digits) --
+  each with its size, its hint or first message line as a label, one example and the students;
+- the score distribution, per-component means and per-check failure rates (plots and tables);
+- identical or near-identical submissions (``similarity.py``), with the pair and their similarity;
+- the slowest submissions, and the time and memory grading took.
+"""
+import dataclasses
+import json
+import re
+import statistics
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from ..contract import GRADED, PACKAGE_MODULES
+from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, score_distribution
+from ..results import write_atomically
+from .feedback import STAFF_PAGE, environment, split_output
+from .figures import chart_png
+from .similarity import base_hashes, similar_pairs
+
+__all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON"]
+
+REPORT_HTML = "report.html"
+REPORT_JSON = "report.json"
+_FIELDS = {f.name for f in dataclasses.fields(StudentRecord)}
+_NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
+_MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
+
+
+@dataclasses.dataclass
+class Student:
+    record: StudentRecord
+    folder: str  # relative to OUT, where its pages are
+    raw: dict  # every field of its report.json, known or not
+
+
+def read_students(out: Path) -> list[Student]:
+    """Every finished student (results.json beside report.json) under OUT/ or OUT/students/, by name."""
+    out = Path(out)
+    found = {}
+    for pattern in (f"*/{RECORD_FILE}", f"students/*/{RECORD_FILE}"):
+        for path in sorted(out.glob(pattern)):
+            if not (path.parent / RESULTS_FILE).is_file():
+                continue
+            try:
+                raw = json.loads(path.read_text(encoding="utf-8"))
+                known = {k: v for k, v in raw.items() if k in _FIELDS}
+                record = StudentRecord.from_json(json.dumps(known))
+            except (OSError, ValueError, TypeError, KeyError):
+                continue  # not one of ours (OUT/report.json itself has no "student" and lands here)
+            found.setdefault(record.student, Student(record, path.parent.relative_to(out).as_posix(), raw))
+    return [found[name] for name in sorted(found)]
+
+
+def _key(text: str) -> str:
+    """A check's output with its numbers to three significant digits: the same mistake, the same key."""
+    return _NUMBER.sub(lambda m: f"{float(m.group()):.3g}", text)
+
+
+def _environment_problem(output: str, packages: set[str]) -> str | None:
+    """The package a failure is about, when it is one the grading environment lacks (``packages``:
+    those the intake reported for this student) or an import of a module that is not the student's."""
+    for package in packages:
+        if re.search(rf"\b{re.escape(package)}\b", output):
+            return package
+    match = _MISSING_MODULE.search(output)
+    if match and "could not be imported" in output:
+        package = match.group(1).split(".")[0]
+        if package not in PACKAGE_MODULES and package not in ("unet", "submission"):
+            return package
+    return None
+
+
+_IMPORTS = re.compile(r"\bimports ([\w.]+)")
+
+
+def _label(failing: list) -> str:
+    for check_ in failing:
+        _, _, hint = split_output(check_.output)
+        if hint:
+            return hint
+    message, _, _ = split_output(failing[0].output)
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    return lines[-1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]  # a traceback: its last line says what
+
+
+def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]]:
+    """Mistake groups (largest first), and missing package -> students."""
+    groups: dict[tuple, list[Student]] = defaultdict(list)
+    environment_problems: dict[str, set[str]] = defaultdict(set)
+    for student in students:
+        report = student.record.report
+        if student.record.status == "error" or any(n.startswith("Could not be graded") for n in report.notes):
+            continue  # nothing was graded (results.GradingReport.without_results): not a mistake of the class
+        packages = set()
+        for line in student.record.report.environment:  # the intake's words: "<file> imports <package>..."
+            match = _IMPORTS.search(line)
+            if match:
+                packages.add(match.group(1).split(".")[0])
+                environment_problems[match.group(1).split(".")[0]].add(student.record.student)
+        by_component = defaultdict(list)
+        for check_ in student.record.report.checks:
+            if not check_.passed:
+                by_component[check_.component].append(check_)
+        for component, failing in by_component.items():
+            missing = {_environment_problem(c.output, packages) for c in failing} - {None}
+            if missing:
+                for package in missing:
+                    environment_problems[package].add(student.record.student)
+                continue
+            signature = (component, tuple((c.check_id, _key(c.output)) for c in failing))
+            groups[signature].append(student)
+    order = {name: i for i, name in enumerate(GRADED)}
+    result = []
+    for (component, signature), members in groups.items():
+        first = members[0].record.report.checks
+        failing = [c for c in first if c.component == component and not c.passed]
+        result.append({
+            "component": component, "size": len(members), "label": _label(failing),
+            "checks": [c.name.split(": ", 1)[-1] for c in failing],
+            "example": {"student": members[0].record.student, "check": failing[0].name, "output": failing[0].output},
+            "students": [m.record.student for m in members],
+            "pages": {m.record.student: f"{m.folder}/{STAFF_PAGE}" for m in members},
+        })
+    result.sort(key=lambda g: (-g["size"], order.get(g["component"], 99), g["label"]))
+    return result, {package: sorted(names) for package, names in sorted(environment_problems.items())}
+
+
+def _attention(students: list[Student]) -> list[dict]:
+    """Students a person must look at: every status but ``graded``, most serious first."""
+    rank = {"error": 0, "needs_review": 1}
+    people = []
+    for student in students:
+        record, raw = student.record, student.raw
+        if record.status == "graded":
+            continue
+        reason = raw.get("reason") or "; ".join(record.report.review) or record.message or "no reason recorded"
+        people.append({"student": record.student, "status": record.status, "reason": reason,
+                       "category": raw.get("category", ""), "page": f"{student.folder}/{STAFF_PAGE}"})
+    return sorted(people, key=lambda p: (rank.get(p["status"], 2), p["student"]))
+
+
+def _timing(students: list[Student], run: dict | None) -> dict:
+    timed = [(s.record.student, s.record.grading.get("seconds")) for s in students
+             if isinstance(s.record.grading.get("seconds"), (int, float))]
+    seconds = [t for _, t in timed]
+    workers = [s.record.grading.get("worker_peak_rss_kb") or 0 for s in students]
+    zygotes = [s.record.grading.get("zygote_peak_rss_kb") or 0 for s in students]
+    return {
+        "graded_in_s": round(sum(seconds), 1),
+        "median_s": round(statistics.median(seconds), 3) if seconds else None,
+        "p95_s": round(sorted(seconds)[int(0.95 * (len(seconds) - 1))], 3) if seconds else None,
+        "slowest": [{"student": name, "seconds": t} for name, t in sorted(timed, key=lambda p: -p[1])[:10]],
+        "peak_worker_mib": round(max(workers + [0]) / 1024, 1),
+        "peak_fork_server_mib": round(max(zygotes + [0]) / 1024, 1),
+        "last_run": run or {},
+    }
+
+
+def _reference_sources(config) -> list[dict[str, str]]:
+    """The code every student was given or could copy from the assignment: stubs and reference."""
+    from ..release.stubs import make_stub
+
+    if config is None:
+        return []
+    folder = config.reference_dir()
+    reference = {p.stem: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.py"))}
+    stubs = {}
+    for name, text in reference.items():
+        try:
+            stubs[name] = make_stub(text, name)
+        except Exception:  # a reference without markers is its own stub
+            stubs[name] = text
+    return [reference, stubs]
+
+
+def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
+    """report.json's content for the students on disk under ``out``; see the module docstring."""
+    students = read_students(out)
+    records = [s.record for s in students]
+    graded = [r for r in records if r.status != "error"]  # as report.failure_rates: what was graded at all
+    mistakes, environment_problems = _mistakes(students)
+    means = {}
+    for name in GRADED:
+        pairs = [r.report.component_scores().get(name) for r in graded]
+        pairs = [p for p in pairs if p and p[1] > 0]
+        if pairs:
+            means[name] = round(sum(s / m for s, m in pairs) / len(pairs), 4)
+    fingerprints = {s.record.student: s.record.report.fingerprint for s in students if s.record.report.fingerprint}
+    pairs = similar_pairs(fingerprints, base_hashes(_reference_sources(config)))
+    totals = [r.report.score for r in graded]
+    return {
+        "students": len(records),
+        "statuses": dict(Counter(r.status for r in records)),
+        "max_score": max((r.report.max_score for r in records), default=0.0),
+        "mean_score": round(statistics.mean(totals), 3) if totals else None,
+        "median_score": statistics.median(totals) if totals else None,
+        "needs_attention": _attention(students),
+        "environment_problems": environment_problems,
+        "mistakes": mistakes,
+        "distribution": score_distribution(records),
+        "component_means": means,
+        "failure_rates": [{"check": n, "failed": f, "of": t} for n, f, t in failure_rates(records)],
+        "similar_pairs": pairs,
+        "timing": _timing(students, run),
+        "pages": {s.record.student: f"{s.folder}/{STAFF_PAGE}" for s in students},
+        "scores": {s.record.student: [s.record.report.score, s.record.report.max_score] for s in students},
+    }
+
+
+def _short(text: str, width: int = 48) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def write_class_report(out, config=None, run: dict | None = None, pictures: bool = True) -> Path:
+    """Write OUT/report.json and OUT/report.html; return the HTML's path."""
+    out = Path(out)
+    data = build_class_report(out, config, run)
+    write_atomically(out / REPORT_JSON, json.dumps(data, indent=2) + "\n")
+    charts = {}
+    if pictures and data["students"]:
+        charts["histogram"] = chart_png("histogram", {"bins": data["distribution"]})
+        if data["component_means"]:
+            charts["means"] = chart_png("means", {"means": data["component_means"]})
+        failed = [[_short(r["check"]), r["failed"], r["of"]] for r in data["failure_rates"] if r["failed"]][:18]
+        if failed:
+            charts["failures"] = chart_png("failures", {"rates": failed})
+    html = environment().get_template("report.html.j2").render(data=data, charts=charts)
+    write_atomically(out / REPORT_HTML, html)
+    return out / REPORT_HTML

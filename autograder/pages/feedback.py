@@ -1,0 +1,228 @@
+"""A student's feedback as web pages and as Gradescope HTML, with pictures; visibility as results.json has it.
+
+Two audiences, named in the file names:
+- ``feedback.html`` (``published=False``): what the student may see now. Exactly what Gradescope
+  shows before the hidden tests are published: every public check with its message and pictures,
+  and scores of the public checks only (a total with hidden checks in it would tell that one
+  failed); of the hidden checks only how many there are -- no names, results, messages,
+  tolerances or pictures from them. A picture of the student's own code whose check is hidden shows their side
+  only; the reference's side comes with publication.
+- ``feedback.staff.html`` (``published=True``): everything, for course staff; and for students
+  once results are published (unless ``gradescope.hidden_visibility`` is ``hidden``).
+
+``gradescope_results`` gives Gradescope's results.json with ``output_format: "html"`` (documented
+in Gradescope's specs: sanitised HTML, per test and top level). Images go inline as
+``data:image/png`` URIs: Gradescope's sanitiser is not documented beyond "we sanitize"; Rails'
+HTML5 safelist (Loofah) keeps data URIs of image/png, and Gradescope users report plots rendered
+this way. Every picture also has a caption and alt text, so a stripped image still says what it showed.
+Each hidden test carries its own pictures under its own visibility; the top level (always visible)
+carries the student version's pictures.
+"""
+import base64
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader
+
+from .figures import Picture, picture_for_evidence, picture_for_figure
+
+__all__ = ["student_page", "gradescope_results", "write_student_pages", "component_pictures", "split_output",
+           "STUDENT_PAGE", "STAFF_PAGE"]
+
+STUDENT_PAGE = "feedback.html"
+STAFF_PAGE = "feedback.staff.html"
+MAX_INLINE_IMAGE_BYTES = 1_500_000  # per results.json: Gradescope stores and serves it for every student
+
+_CASE = "Smallest failing input: "
+_HINT = "Hint: "
+
+
+@cache
+def environment() -> Environment:
+    return Environment(loader=PackageLoader("autograder.pages", "templates"), autoescape=True,
+                       trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def split_output(output: str) -> tuple[str, str, str]:
+    """A check's output (``grader._feedback``'s format) as (message, smallest failing input, hint)."""
+    message, case, hint = [], "", ""
+    for line in output.splitlines():
+        if line.startswith(_CASE) and not case:
+            case = line[len(_CASE):]
+        elif line.startswith(_HINT) and not hint:
+            hint = line[len(_HINT):]
+        elif hint:
+            hint += "\n" + line
+        else:
+            message.append(line)
+    return "\n".join(message).strip(), case.strip(), hint.strip()
+
+
+@dataclass
+class CheckView:
+    name: str
+    title: str
+    passed: bool
+    score: float
+    max_score: float
+    hidden: bool
+    message: str = ""
+    case: str = ""
+    hint: str = ""
+    pictures: list[Picture] = field(default_factory=list)
+
+
+@dataclass
+class ComponentView:
+    name: str
+    score: float
+    max_score: float
+    checks: list[CheckView]
+    hidden_passed: int = 0
+    hidden_total: int = 0  # counted, not shown (the student version)
+    pictures: list[Picture] = field(default_factory=list)
+
+    @property
+    def lost(self) -> bool:  # (in the student view: points lost on public checks)
+        return self.score < self.max_score - 1e-9
+
+    @property
+    def percent(self) -> float:
+        return 100 * self.score / self.max_score if self.max_score else 0.0
+
+
+def _visibility(report) -> dict[tuple[str, str], str]:
+    return {(c.component, c.check_id): c.visibility for c in report.checks}
+
+
+def component_pictures(report, component: str, published: bool, pictures: bool = True) -> list[Picture]:
+    """The pictures of the student's own code shown with ``component``: full when their check is
+    public or results are published, the student's side only otherwise."""
+    if not pictures:
+        return []
+    visibility = _visibility(report)
+    shown = []
+    for figure_id, data in report.figures.items():
+        if data.get("component") != component:
+            continue
+        public = visibility.get((component, data.get("check")), "hidden") == "public"
+        try:
+            shown.append(picture_for_figure(figure_id, data, full=published or public))
+        except Exception as error:  # a picture is never worth a missing page
+            shown.append(Picture(id=figure_id, title=data.get("title", figure_id),
+                                 note=f"this picture could not be drawn ({type(error).__name__})"))
+    return shown
+
+
+def _check_view(check_, published: bool, pictures: bool) -> CheckView:
+    message, case, hint = split_output(check_.output)
+    view = CheckView(name=check_.name, title=check_.name.split(": ", 1)[-1], passed=check_.passed,
+                     score=check_.score, max_score=check_.max_score, hidden=check_.visibility != "public",
+                     message=message, case=case, hint=hint)
+    if pictures and not check_.passed and check_.evidence:
+        try:
+            picture = picture_for_evidence(check_.evidence, check_.check_id, case)
+            if not published:  # the tolerance is not public
+                picture.caption = re.sub(r", allowed [^)]*\)", ")", picture.caption)
+            view.pictures.append(picture)
+        except Exception as error:
+            view.pictures.append(Picture(id=f"evidence-{check_.check_id}", title="Where your value departs",
+                                         note=f"this picture could not be drawn ({type(error).__name__})"))
+    return view
+
+
+def components(report, published: bool, pictures: bool = True) -> list[ComponentView]:
+    """Per component: its checks (failures first; hidden ones only if ``published``) and pictures.
+    Components that lost points come first, then the rest, each group in contract order."""
+    views = []
+    for name, (score, max_score) in report.component_scores().items():
+        checks = [c for c in report.checks if c.component == name]
+        hidden = [c for c in checks if c.visibility != "public"]
+        shown = [c for c in checks if published or c.visibility == "public"]
+        shown.sort(key=lambda c: c.passed)  # stable: failures first, each in check order
+        if not published:  # as results.json's visible output: no total that includes hidden checks
+            score = round(sum(c.score for c in checks if c.visibility == "public"), 6)
+            max_score = round(sum(c.max_score for c in checks if c.visibility == "public"), 6)
+        views.append(ComponentView(
+            name=name, score=score, max_score=max_score,
+            checks=[_check_view(c, published, pictures) for c in shown],
+            hidden_passed=sum(c.passed for c in hidden), hidden_total=0 if published else len(hidden),
+            pictures=component_pictures(report, name, published, pictures),
+        ))
+    return sorted(views, key=lambda v: not v.lost)
+
+
+def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
+                 views: list[ComponentView] | None = None) -> str:
+    """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
+    (``views``: ``components(report, published, pictures)``, when the caller has them already)."""
+    report = record.report
+    return environment().get_template("feedback.html.j2").render(
+        record=record, report=report, published=published, hidden_visibility=hidden_visibility,
+        components=views if views is not None else components(report, published, pictures), pictures=pictures,
+        failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
+    )
+
+
+def gradescope_results(results: dict, report, *, pictures: bool = True,
+                       views: tuple[list[ComponentView], list[ComponentView]] | None = None) -> dict:
+    """``results`` (``results.gradescope_results``: same scores, tests and visibility) with every
+    output in HTML and the pictures inline; see the module docstring for what goes where.
+    ``views``: the student's and the staff's ``components``, when the caller has them already."""
+    html = environment().get_template("gradescope.html.j2")
+    budget = _Budget(MAX_INLINE_IMAGE_BYTES)
+    student, staff = views or (components(report, False, pictures), components(report, True, pictures))
+    staff = {v.name: v for v in staff}
+    top = html.render(part="summary", output=results.get("output", ""), components=student, budget=budget)
+    tests = []
+    by_test = {c.name: c for c in report.checks}
+    for test in results["tests"]:
+        check_ = by_test.get(test["name"])
+        # a hidden test is seen only once published: it may say all; a public one is seen now
+        view = _check_view(check_, check_.visibility != "public", pictures) if check_ is not None else None
+        shown = list(view.pictures) if view else []
+        if check_ is not None and check_.visibility != "public" and check_.component in staff:
+            shown += [p for p in staff[check_.component].pictures  # the reference's side, under this test's visibility
+                      if report.figures.get(p.id, {}).get("check") == check_.check_id]
+        output = html.render(part="test", check=view, output=test.get("output", ""), pictures=shown, budget=budget)
+        tests.append({**test, "output": output, "output_format": "html"})
+    return {**results, "output": top, "output_format": "html", "tests": tests}
+
+
+class _Budget:
+    """Inline images until ``limit`` bytes are used; then the picture's caption stands alone."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+
+    def take(self, image) -> bool:
+        size = len(base64.b64encode(image.png))
+        if size > self.left:
+            return False
+        self.left -= size
+        return True
+
+
+def write_student_pages(folder, record, results: dict, *, pictures: bool = True,
+                        hidden_visibility: str = "after_published") -> dict:
+    """Write ``feedback.html`` and ``feedback.staff.html`` into ``folder``; return ``results`` as
+    Gradescope HTML (for results.json). Any trouble of ours costs the pages, never the grades:
+    then ``results`` come back as they were, saying so."""
+    try:
+        return _write_student_pages(folder, record, results, pictures, hidden_visibility)
+    except Exception as error:  # noqa: BLE001
+        results = dict(results)
+        results["output"] = results.get("output", "") + f"\n(the feedback pages could not be written: {type(error).__name__})"
+        return results
+
+
+def _write_student_pages(folder, record, results: dict, pictures: bool, hidden_visibility: str) -> dict:
+    from ..results import write_atomically
+
+    views = {published: components(record.report, published, pictures) for published in (False, True)}
+    for name, published in ((STUDENT_PAGE, False), (STAFF_PAGE, True)):
+        write_atomically(Path(folder) / name, student_page(record, published=published, pictures=pictures,
+                                                           hidden_visibility=hidden_visibility, views=views[published]))
+    return gradescope_results(results, record.report, pictures=pictures, views=(views[False], views[True]))

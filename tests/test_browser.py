@@ -1,0 +1,91 @@
+"""The pages in a real browser: a small class graded by `autograder batch`, then report.html and a
+student's feedback pages opened in headless Chromium. Every image must have decoded (naturalWidth
+> 0), the console must stay free of errors, and a screenshot of each page is kept in
+tests/artifacts/ for a person to look at.
+
+Needs Debian's `chromium` (`.ci/run` installs it); without it these tests skip and say so.
+"""
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .browser import Chromium, find_browser
+from .mutants import MUTANTS
+from .release_support import SOLUTIONS, fast_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+pytestmark = pytest.mark.skipif(find_browser() is None, reason="no chromium on PATH: apt-get install chromium "
+                                "(.ci/run does) to test the pages in a browser")
+
+
+def _page(out: Path, student: str, name: str) -> Path:
+    for folder in (out / student, out / "students" / student):
+        if (folder / name).is_file():
+            return folder / name
+    raise AssertionError(f"no {name} for {student} under {out}")
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("browser")
+    submissions = root / "submissions"
+    shutil.copytree(SOLUTIONS, submissions / "ada")
+    shutil.copytree(SOLUTIONS, submissions / "ben")
+    for module, source in next(m for m in MUTANTS if m.name == "cosines before sines").replacements().items():
+        (submissions / "ben" / f"{module}.py").write_text(source)
+    (submissions / "zed.zip").write_bytes(b"not a zip")
+    out = root / "out"
+    result = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out),
+                             "-j", "2", "--config", str(fast_config(root))], capture_output=True, text=True,
+                            timeout=900, cwd=ROOT)
+    assert result.returncode == 4, result.stdout + result.stderr  # zed.zip cannot be read: a person should look
+    assert "class report:" in result.stdout
+    return out
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with Chromium() as chromium:
+        yield chromium
+
+
+@pytest.mark.parametrize("page", ["report.html", "ben/feedback.html", "ben/feedback.staff.html"])
+def test_page_renders_its_images_without_console_errors(graded_class, browser, page):
+    path = graded_class / page if "/" not in page else _page(graded_class, *page.split("/"))
+    screenshot = ARTIFACTS / f"{page.replace('/', '-').removesuffix('.html')}.png"
+    view = browser.view(path, screenshot)
+    assert view.images, f"{page} has no pictures"
+    assert view.broken_images == [], view.broken_images
+    assert view.errors == [], view.errors
+    assert screenshot.stat().st_size > 10_000  # a real screenshot, not a blank one
+    if page == "report.html":
+        assert "Needs a person" in view.text and "zed" in view.text
+        assert f"{len(json.loads((graded_class / 'report.json').read_text())['mistakes'])}" in view.text
+    else:
+        record = json.loads((path.parent / "report.json").read_text())["report"]
+        shown = sum(c["score"] for c in record["checks"] if page.endswith("staff.html") or c["visibility"] == "public")
+        assert f"{shown:g}" in view.text and "TimeEmbedding" in view.text
+
+
+def test_the_student_page_leaves_out_what_the_staff_page_adds(graded_class, browser):
+    student = browser.view(_page(graded_class, "ben", "feedback.html"))
+    staff = browser.view(_page(graded_class, "ben", "feedback.staff.html"))
+    assert len(staff.images) > len(student.images)  # the reference's side and the hidden checks' evidence
+    assert "sinusoidal_embedding matches the formula" in staff.text  # a hidden check, by name
+    assert "sinusoidal_embedding matches the formula" not in student.text
+
+
+def test_the_checks_above_see_a_broken_image_and_a_console_error(tmp_path, browser):
+    """The browser helper itself: a page with an undecodable image and a script error fails both checks."""
+    page = tmp_path / "broken.html"
+    page.write_text('<!DOCTYPE html><html><body><img src="data:image/png;base64,AAAA" alt="broken">'
+                    '<script>console.error("boom"); undefinedFunction();</script></body></html>')
+    view = browser.view(page)
+    assert len(view.broken_images) == 1
+    assert any("boom" in e for e in view.errors) and any("undefinedFunction" in e or "Uncaught" in e for e in view.errors)

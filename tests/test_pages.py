@@ -1,0 +1,321 @@
+"""Issue 14's pages: the data captured while grading, what each audience may see, Gradescope's HTML,
+the class report's groups, and similarity. Expected values are computed here independently (numpy,
+hand-made records), not read back from the code under test."""
+import json
+import re
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import numpy as np
+import pytest
+import torch
+
+from autograder.compare import noting_first_rejected, value_problem
+from autograder.config import Tolerance
+from autograder.pages.arrays import MAX_PLANES, MAX_SIDE, pack, planes, unpack
+from autograder.pages.class_report import build_class_report, write_class_report
+from autograder.pages.evidence import compact
+from autograder.pages.feedback import gradescope_results, split_output, student_page
+from autograder.pages.similarity import base_hashes, fingerprint, similar_pairs
+from autograder.report import StudentRecord
+from autograder.results import CheckResult, GradingReport
+from autograder.results import gradescope_results as plain_results
+
+from .mutants import MUTANTS
+
+SCHEMA = json.loads((Path(__file__).parent / "data" / "gradescope_schema.json").read_text())
+TOLERANCE = Tolerance(relative_floor=1e-5, float_error_factor=50)
+
+
+# --- arrays and evidence -------------------------------------------------------------------------
+
+def test_packed_arrays_keep_values_to_a_255th_of_their_range_and_nan_as_nan():
+    values = np.linspace(-3.0, 5.0, 77).reshape(7, 11)
+    values[2, 3] = np.nan
+    back = unpack(json.loads(json.dumps(pack(values))))
+    assert back.shape == values.shape
+    assert np.isnan(back[2, 3]) and np.isfinite(np.delete(back.ravel(), 2 * 11 + 3)).all()
+    assert np.nanmax(np.abs(back - values)) <= 8.0 / 255 / 2 + 1e-12
+
+
+def test_planes_follow_the_worst_place():
+    array = np.zeros((3, 10, 80, 70))
+    array[2, 7, 75, 1] = 1.0
+    shown, kept = planes(array, (2, 7, 75, 1))
+    assert shown.shape == (MAX_PLANES, MAX_SIDE, MAX_SIDE)
+    assert shown.max() == 1.0  # the worst value is inside what is shown
+    assert "sample 2" in kept and "channels 4-7 of 10" in kept
+    assert planes(np.ones(5))[0].shape == (1, 1, 5)
+
+
+def test_the_first_rejected_comparison_is_the_evidence():
+    truth = torch.arange(12, dtype=torch.float64).reshape(3, 4)
+    wrong_first, wrong_later = truth.clone(), truth.clone() * 2
+    wrong_first[1, 2] += 5
+    with noting_first_rejected() as noted:
+        assert value_problem(truth.float(), truth, truth.float(), TOLERANCE, "output") is None
+        assert value_problem(wrong_first.float(), truth, truth.float(), TOLERANCE, "output") is not None
+        assert value_problem(wrong_later.float(), truth, truth.float(), TOLERANCE, "variant") is not None
+    assert noted.found.what == "output" and torch.equal(noted.found.got, wrong_first)
+    with noting_first_rejected() as outside:
+        pass
+    assert outside.found is None  # nothing leaks from one block into the next
+
+    evidence = json.loads(json.dumps(compact(noted.found)))
+    assert evidence["worst_at"] == [1, 2] and evidence["worst"] == pytest.approx(5.0)
+    difference = unpack(evidence["difference"])[0]
+    assert difference[1, 2] == pytest.approx(5.0) and np.delete(difference.ravel(), 6).max() == pytest.approx(0.0)
+
+
+# --- similarity ------------------------------------------------------------------------------------
+
+CODE = '''
+def attention(q, k, v, scale):
+    """Scaled dot-product attention."""
+    scores = q @ k.transpose(-2, -1) * scale  # (B, N, N)
+    weights = scores.softmax(dim=-1)
+    out = weights @ v
+    for _ in range(3):
+        out = out + 0.5 * torch.tanh(out) - out.mean(dim=1, keepdim=True)
+    return out, weights
+'''
+DISGUISED = '''
+def attend(query, key, value, s):
+    # my own version
+
+    logits = query @ key.transpose(-2, -1) * s
+    probs = logits.softmax(dim=-1)
+    result = probs @ value
+    for _ in range(3):
+        result = result + 0.5 * torch.tanh(result) - result.mean(dim=1, keepdim=True)
+    return result, probs
+'''
+OTHER = '''
+class Net:
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        while y.abs().max() > 1:
+            y = y / 2
+        return [y[i] for i in range(len(y)) if i % 2 == 0]
+'''
+
+
+def test_renamed_and_recommented_code_has_the_same_fingerprint():
+    assert fingerprint({"m": CODE})["hashes"] == fingerprint({"m": DISGUISED})["hashes"]
+    assert "scores" not in json.dumps(fingerprint({"m": CODE}))  # hashes only, never the source
+
+
+def test_similar_pairs_flags_copies_not_shared_starter_code():
+    prints = {"ann": fingerprint({"m": CODE}), "bob": fingerprint({"m": DISGUISED}), "cy": fingerprint({"m": OTHER})}
+    pairs = similar_pairs(prints, min_shared=1)
+    assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["similarity"] == 1.0
+    assert similar_pairs(prints, base_hashes([{"given": CODE}]), min_shared=1) == []  # everyone was given it
+
+
+# --- the student's pages: who may see what ----------------------------------------------------------
+
+HIDDEN_MESSAGE = "output: differs from the reference by up to 0.5 (allowed 1e-05); at index (0, 1) expected 0.1, got 0.6"
+PUBLIC_MESSAGE = "output shape: expected shape (2, 8), got (2, 4)"
+
+
+def _figure(check: str, component: str = "TimeEmbedding") -> dict:
+    return {"component": component, "check": check, "title": "sinusoidal_embedding(t, 64)", "kind": "heatmaps",
+            "rows": "timestep t", "row_values": [0, 10], "columns": "feature",
+            "student": pack(np.zeros((2, 4))), "reference": pack(np.ones((2, 4))), "difference": pack(np.ones((2, 4)))}
+
+
+def _report() -> GradingReport:
+    evidence = compact(type("R", (), {"what": "output", "got": torch.zeros(2, 3), "truth": torch.ones(2, 3),
+                                      "allowed": 1e-5})())
+    feedback = "\n".join([HIDDEN_MESSAGE, "Smallest failing input: TimeEmbedding(dim=4) with t of shape (1,)",
+                          "Hint: the sines come first"])
+    checks = [
+        CheckResult("TimeEmbedding", "sinusoid_values", "TimeEmbedding: secret formula check", 0, 3, False, feedback,
+                    "hidden", evidence),
+        CheckResult("TimeEmbedding", "output_shape", "TimeEmbedding: output shape", 0, 1, False, PUBLIC_MESSAGE, "public"),
+        CheckResult("TimeEmbedding", "structure", "TimeEmbedding: structure", 1, 1, True, "", "public"),
+        CheckResult("TimeEmbedding", "gradients", "TimeEmbedding: another secret", 1, 1, True, "", "hidden"),
+    ]
+    return GradingReport("sub", checks, figures={"time_embedding": _figure("sinusoid_values")})
+
+
+def _record(report: GradingReport, student: str = "ann", status: str = "graded") -> StudentRecord:
+    return StudentRecord(student=student, name="Ann", email="ann@example.edu", source="ann", status=status,
+                         message="" if status == "graded" else "broken zip", report=report,
+                         grading={"seconds": 1.5, "worker_peak_rss_kb": 2048})
+
+
+def _visible_text(html: str) -> str:
+    html = re.sub(r"<style>.*?</style>", " ", html, flags=re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>|data:image/png;base64,[A-Za-z0-9+/=]+", " ", html))
+
+
+def test_the_student_page_shows_hidden_checks_only_as_a_count():
+    html = student_page(_record(_report()), published=False)
+    text = _visible_text(html)
+    assert PUBLIC_MESSAGE.split(": ", 1)[1] in text
+    for secret in ("secret formula", "another secret", "differs from the reference", "the sines come first",
+                   "allowed"):
+        assert secret not in text, secret
+    # as results.json's visible output: the public checks' score (1 of 2), no total with hidden checks in it (2 of 6)
+    assert "1 / 2 on the public checks" in text and "2 / 6" not in text and " of 2 passed" not in text
+    # the picture tied to a hidden check: the student's own side only -- one tile, no reference
+    assert html.count('class="tile"') == 1 and "the reference's embedding" not in html
+
+
+def test_the_staff_page_shows_everything():
+    html = student_page(_record(_report()), published=True)
+    text = _visible_text(html)
+    for shown in ("secret formula check", "another secret", "the sines come first", PUBLIC_MESSAGE.split(": ", 1)[1]):
+        assert shown in text, shown
+    # evidence: yours | reference | difference, and the figure's three tiles
+    assert html.count('class="tile"') == 3 + 3 and "the reference&#39;s embedding" in html
+
+
+def test_gradescope_html_keeps_scores_and_visibility_and_puts_hidden_pictures_under_hidden_tests():
+    report = _report()
+    plain = plain_results(report, "after_published")
+    results = json.loads(json.dumps(gradescope_results(plain, report)))
+    jsonschema.validate(results, SCHEMA)
+    assert results["output_format"] == "html" and all(t["output_format"] == "html" for t in results["tests"])
+    assert [(t["name"], t["score"], t["visibility"]) for t in results["tests"]] == \
+        [(t["name"], t["score"], t["visibility"]) for t in plain["tests"]]
+    top = _visible_text(results["output"])
+    assert "secret" not in top and "differs from the reference" not in top
+    assert all(line in results["output"] for line in plain["output"].splitlines())  # what results.py says, and more
+    assert results["output"].count("<img") == 1  # the student's side of the embedding
+    hidden = next(t for t in results["tests"] if t["name"].endswith("secret formula check"))
+    assert hidden["visibility"] == "after_published" and hidden["output"].count("<img") == 3 + 3
+    assert "Hint:" in hidden["output"] and "the sines come first" in hidden["output"]
+
+
+def test_split_output_reads_what_the_grader_writes():
+    from autograder.checks.registry import CheckFailed
+    from autograder.grader import _feedback
+    from autograder.strategies import Case
+
+    failure = CheckFailed("line one\nline two", hint="do this\nand that")
+    failure.case = Case("ResBlock", {"in_channels": 1}, {"x": (1, 1, 2, 2)})
+    assert split_output(_feedback(failure)) == ("line one\nline two", failure.case.describe(), "do this\nand that")
+
+
+# --- the class report --------------------------------------------------------------------------------
+
+def _write_student(folder: Path, record: StudentRecord, extra: dict | None = None) -> None:
+    folder.mkdir(parents=True)
+    data = json.loads(record.to_json())
+    data.update(extra or {})
+    (folder / "report.json").write_text(json.dumps(data))
+    (folder / "results.json").write_text("{}")
+
+
+def _failed(component: str, check_id: str, output: str, visibility: str = "hidden") -> CheckResult:
+    return CheckResult(component, check_id, f"{component}: {check_id}", 0, 2, False, output, visibility)
+
+
+def test_class_report_groups_mistakes_and_puts_people_first(tmp_path):
+    swapped = "output: differs by up to 1.00000001 at index (0,)\nHint: sin and cos swapped"
+    students = {
+        "ann": [_failed("TimeEmbedding", "sinusoid_values", swapped)],
+        "bob": [_failed("TimeEmbedding", "sinusoid_values", swapped.replace("1.00000001", "1.00000002"))],
+        "cy": [_failed("TimeEmbedding", "sinusoid_values", "output: differs by up to 7.5\nHint: wrong frequencies")],
+        "dee": [_failed("SelfAttention", "output_shape",
+                        "attention.py could not be imported:\nModuleNotFoundError: No module named 'einops'")],
+        "eve": [_failed("UpBlock", "output_shape",
+                        "up_block.py could not be imported:\nModuleNotFoundError: No module named 'res_block'\n"
+                        "Hint: Import sibling modules relatively")],
+    }
+    for name, checks in students.items():
+        layout = tmp_path / ("students" if name == "bob" else "") / name  # both layouts at once
+        _write_student(layout, _record(GradingReport(name, checks), name))
+    _write_student(tmp_path / "zed", _record(GradingReport("zed"), "zed", "error"))
+    _write_student(tmp_path / "max", _record(GradingReport("max"), "max", "needs_review"), {"reason": "a person should look"})
+    _write_student(tmp_path / "odd", _record(GradingReport("odd"), "odd", "quarantined"))
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "report.json").write_text("{}")  # no results.json: not finished, not counted
+
+    data = build_class_report(tmp_path)
+    assert data["students"] == 8
+    groups = [(g["size"], g["label"], g["students"]) for g in data["mistakes"]]
+    assert groups[0] == (2, "sin and cos swapped", ["ann", "bob"])  # numbers to 3 digits: one mistake
+    assert (1, "wrong frequencies", ["cy"]) in groups
+    assert (1, "Import sibling modules relatively", ["eve"]) in groups  # a relative import is the student's
+    assert data["environment_problems"] == {"einops": ["dee"]}  # a missing package is not
+    assert not any("dee" in g["students"] for g in data["mistakes"])
+    assert [(p["student"], p["status"], p["reason"]) for p in data["needs_attention"]] == [
+        ("zed", "error", "broken zip"), ("max", "needs_review", "a person should look"),
+        ("odd", "quarantined", "broken zip")]
+    assert data["pages"]["bob"] == "students/bob/feedback.staff.html"
+
+    html = write_class_report(tmp_path).read_text()
+    assert "2 students: sin and cos swapped" in html and "quarantined" in html
+    assert json.loads((tmp_path / "report.json").read_text())["students"] == 8
+
+
+# --- pictures and evidence from a real grading ---------------------------------------------------------
+
+def test_grading_captures_evidence_and_figures(grader, make_submission):
+    mutant = next(m for m in MUTANTS if m.name == "cosines before sines")
+    report = grader.grade(make_submission(mutant.replacements()))
+    failed = {c.check_id: c for c in report.checks if c.component == "TimeEmbedding" and not c.passed}
+    evidence = failed["sinusoid_values"].evidence
+    assert evidence is not None and evidence["what"].startswith("sinusoidal_embedding")
+    student, reference = unpack(evidence["student"]), unpack(evidence["reference"])
+    # cosines first: the student's first half is the reference's second half
+    half = student.shape[-1] // 2
+    assert np.allclose(student[..., :half], reference[..., half:], atol=2 / 255 * 2)
+    assert {k: v.get("kind") for k, v in report.figures.items()} == {
+        "time_embedding": "heatmaps", "parameters": "parameters", "attention_map": "attention",
+        "shape_trace": "shape_trace", "skip_ablation": "curves"}
+    assert unpack(report.figures["time_embedding"]["difference"]).max() > 0.5
+    assert unpack(report.figures["attention_map"]["difference"]).max() == 0  # SelfAttention is the reference's
+    assert report.fingerprint["hashes"]
+
+
+def test_figures_never_change_a_grade(grader, make_submission, monkeypatch):
+    from autograder.grader import Grader
+    from autograder.pages import figure_data
+
+    folder = make_submission(next(m for m in MUTANTS if m.name == "softmax over the queries").replacements())
+    with_pictures = grader.grade(folder)
+
+    def broken(ctx, scratch):
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(figure_data, "FIGURES", tuple(spec.__class__(spec.id, spec.component, spec.shown_with,
+                                                                      spec.title, broken)
+                                                      for spec in figure_data.FIGURES))
+    with Grader(grader.config, zygote=grader.zygote, figures=False) as plain:
+        without = plain.grade(folder)
+    broken_report = grader.grade(folder)
+    scores = [(c.name, c.score) for c in with_pictures.checks]
+    assert scores == [(c.name, c.score) for c in without.checks] == [(c.name, c.score) for c in broken_report.checks]
+    assert without.figures == {} and all(c.evidence is None for c in without.checks)
+    assert all("a problem in the grader" in f["note"] for f in broken_report.figures.values())
+
+
+def test_the_gradescope_bundle_carries_the_templates(tmp_path):
+    from autograder.release.gradescope import build_gradescope_bundle
+
+    bundle = build_gradescope_bundle(tmp_path / "autograder.zip")
+    names = set(zipfile.ZipFile(bundle).namelist())
+    templates = {f"autograder/pages/templates/{p.name}"
+                 for p in (Path(__file__).parent.parent / "autograder" / "pages" / "templates").glob("*.j2")}
+    assert templates and templates <= names
+
+
+def test_report_command_rebuilds_the_class_report_from_disk(tmp_path):
+    from typer.testing import CliRunner
+
+    from autograder.cli import app
+
+    _write_student(tmp_path / "ann", _record(_report(), "ann"))
+    _write_student(tmp_path / "zed", _record(GradingReport("zed"), "zed", "error"))
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["students"] == 2 and data["statuses"] == {"graded": 1, "error": 1}
+    html = (tmp_path / "report.html").read_text()
+    assert "zed" in html and html.count("<img") == 3  # distribution, component means, failure rates
+    assert CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")]).exit_code == 2
