@@ -399,7 +399,7 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
             item = todo[outcome.index]
             for submitter in item.submitters:
                 folder.write_student(StudentRecord(
-                    student=submitter.key, name=submitter.name, email=submitter.email, source=str(item.source),
+                    student=submitter.key, name=submitter.name, email=submitter.email, source=summary.discovery.shown(item.source),
                     status=outcome.status, message=outcome.message, report=outcome.report,
                     grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
                              "worker_peak_rss_kb": outcome.worker_peak_rss_kb,

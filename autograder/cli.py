@@ -36,6 +36,8 @@ def grade(
     from .results import gradescope_results, write_atomically
 
     started = time.monotonic()
+    if not submission.exists():  # before the sandbox starts and says which protections it has
+        fail(f"{submission}: no such file or folder; pass the folder (or .zip) that holds your modules")
     try:
         loaded = load_config(config)
         graded = grade_submission(submission, loaded, device=device, figures=figures)

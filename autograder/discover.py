@@ -62,6 +62,16 @@ class Discovery:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path relative to root, why)
     renamed: list[tuple[str, str, str]] = field(default_factory=list)  # (key taken, key given, who)
     _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
+    shown_root: str = ""  # how to name ``root`` to a person (an export zip is unpacked into a scratch folder)
+
+    def shown(self, path: Path) -> str:
+        """``path`` as the TA knows it: inside the folder or zip they passed, never our scratch folder."""
+        base = self.shown_root or str(self.root)
+        try:
+            relative = Path(path).relative_to(self.root)
+        except ValueError:
+            return str(path)
+        return f"{base}/{relative.as_posix()}" if relative.parts else base
 
     def cleanup(self) -> None:
         if self._temporary is not None:
@@ -69,7 +79,7 @@ class Discovery:
             self._temporary = None
 
     def describe(self) -> str:
-        lines = [f"layout: {self.layout} ({len(self.submissions)} submissions in {self.root})"]
+        lines = [f"layout: {self.layout} ({len(self.submissions)} submissions in {self.shown_root or self.root})"]
         lines += [f"skipped {where}: {why}" for where, why in self.skipped]
         lines += [f"two students would both be {taken}: {who} is {given}" for taken, given, who in self.renamed]
         return "\n".join(lines)
@@ -229,6 +239,7 @@ def _dedupe(found: Discovery) -> Discovery:
     the first submission is kept (sorted order, so every run agrees). Two people whose names make
     the same key (a SID equal to someone else's e-mail name): the second gets another key, said aloud."""
     owners: dict[str, str] = {}  # key -> identity
+    sources: dict[str, str] = {}  # key -> the name of the submission kept for it
     kept = []
     for item in found.submissions:
         submitters = []
@@ -243,9 +254,10 @@ def _dedupe(found: Discovery) -> Discovery:
             submitters.append(person)
         again = [p.key for p in submitters if owners.get(p.key) == p.identity]
         if again:
-            found.skipped.append((item.source.name, f"a second submission for {again[0]} (kept the first)"))
+            found.skipped.append((item.source.name, f"a second submission for {again[0]} (kept {sources[again[0]]})"))
             continue
         owners.update((p.key, p.identity) for p in submitters)
+        sources.update((p.key, item.source.name) for p in submitters)
         kept.append(replace(item, submitters=tuple(submitters)))
     found.submissions = kept
     return found
@@ -256,7 +268,7 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
 
     Call ``cleanup()`` on the result when done: an export zip is unpacked into a temporary folder.
     """
-    root = Path(root)
+    root = given = Path(root)
     if not root.exists():
         raise SubmissionError(f"{root}: no such file or folder; pass the folder (or export zip) with the submissions")
     temporary = None
@@ -284,5 +296,7 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
     else:
         found = _folders(root)
     found._temporary = temporary
+    if temporary is not None:
+        found.shown_root = f"{given.name}:{found.root.relative_to(unpacked).as_posix()}".rstrip(":.")
     return _dedupe(found)
 

@@ -218,6 +218,9 @@ def test_gradescope_export_maps_folders_to_students(tmp_path):
             assert keys == [["1815", "cb"], ["grace"], ["submission_3"]]
             assert found.submissions[0].submitters[0].name == "Ada Lovelace"
             assert ("submission_3", "not listed in submission_metadata.yml; graded under its folder name") in found.skipped
+            shown = found.shown(found.submissions[0].source)  # what a TA and a student read: never our scratch folder
+            expected = "export.zip:assignment_42_export/submission_1" if root == archive else f"{export}/submission_1"
+            assert shown == expected
         finally:
             found.cleanup()
 

@@ -52,7 +52,7 @@ def test_an_installed_grader_package_is_hidden_inside_bubblewrap(tmp_path, monke
 @pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
 def test_without_bubblewrap_a_readable_reference_stops_grading(tmp_path):
     shutil.copytree(SOLUTIONS, tmp_path / "submission")
-    refused = _grade(tmp_path / "submission", env={"AUTOGRADER_ISOLATION": "fallback"})
+    refused = _grade(tmp_path / "submission", env={"AUTOGRADER_ISOLATION": "fallback", "AUTOGRADER_ACCEPT_RISK": ""})
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert lines[-1].startswith("error: student code could read ") and "AUTOGRADER_ACCEPT_RISK=1" in lines[-1]
@@ -75,7 +75,8 @@ def test_without_bubblewrap_private_files_keep_the_reference_secret(tmp_path):
     shutil.copytree(SOLUTIONS, submission)
     (submission / "attention.py").write_text((SOLUTIONS / "attention.py").read_text() + "\n" + attack)
     os.chmod(tmp_path, 0o755)
-    graded = _grade(submission, env={"AUTOGRADER_ISOLATION": "fallback"}, cwd=private, python_path=private)
+    graded = _grade(submission, env={"AUTOGRADER_ISOLATION": "fallback", "AUTOGRADER_ACCEPT_RISK": ""}, cwd=private,
+                    python_path=private)
     assert graded.returncode == 0, graded.stderr[-2000:]
     assert "WARNING" not in graded.stderr
     assert "no reference found" in graded.stderr  # the attack's own words, in the note on its top-level code

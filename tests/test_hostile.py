@@ -192,6 +192,7 @@ def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path
     assert tree_snapshot(submission) == submission_before
     if mode == "bwrap":
         assert not Path("/tmp", marker).exists()
+    assert not any("flood: created" in note for note in report.notes), report.notes  # not even in a private /tmp
     for folder in ("/tmp", "/dev/shm", "/var/tmp"):  # no file may be made anywhere, in either mode
         assert not list(Path(folder).glob(f"{marker}*")), f"{attack.name} left files in {folder}"
     assert report.status in ("graded", "needs_review"), report.review  # whatever it did, it was graded

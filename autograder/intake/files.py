@@ -97,6 +97,16 @@ def _is_junk(name: str) -> str | None:
     return None
 
 
+def _admit(tree: Tree, label: PurePosixPath, why: str | None, limits: Limits) -> bool:
+    """Record ``label`` as left out (``why``), or count it against the file limit; True when it is kept."""
+    if why:
+        tree.skipped.append((label.as_posix(), why))
+        return False
+    if len(tree.files) >= limits.max_files:
+        raise Refused(f"more than {limits.max_files} files; submit only your code")
+    return True
+
+
 def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
     for folder, subfolders, files in os.walk(root, followlinks=False):
         here = Path(folder)
@@ -117,11 +127,8 @@ def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
                 else:
                     if stat.S_ISLNK(info.st_mode) or not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
                         why = "a link or not a regular file; submit the file itself"
-            if why:
-                tree.skipped.append((label.as_posix(), why))
+            if not _admit(tree, label, why, limits):
                 continue
-            if len(tree.files) >= limits.max_files:
-                raise Refused(f"more than {limits.max_files} files; submit only your code")
             if full.suffix.lower() == ".zip":
                 _walk_zip(_read_capped(full, tree, limits), label, tree, limits, depth=1)
                 continue
@@ -158,11 +165,8 @@ def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, de
             why = next((w for w in map(_is_junk, name.parts) if w), None)
             if why is None and stat.S_ISLNK(info.external_attr >> 16):
                 why = "a link; zip the files themselves"
-            if why:
-                tree.skipped.append((label.as_posix(), why))
+            if not _admit(tree, label, why, limits):
                 continue
-            if len(tree.files) >= limits.max_files:
-                raise Refused(f"more than {limits.max_files} files; submit only your code")
             mtime = _zip_time(info)
             if name.suffix.lower() == ".zip":
                 if depth >= limits.max_zip_depth:

@@ -1,0 +1,73 @@
+"""Every reply a child sends is checked in one place (sandbox/replies.py): anything that is not
+exactly what was asked raises MalformedReply -- never another exception, never a crash."""
+import json
+import struct
+
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from autograder.sandbox import replies
+from autograder.sandbox.child.codec import dumps
+from autograder.sandbox.errors import MalformedReply, StudentError
+
+JUNK = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    | st.builds(lambda n: torch.zeros(n), st.integers(0, 3)),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    max_leaves=20,
+)
+KEYS = ["output", "inputs_changed", "input_grads", "param_grads", "intermediates", "build", "loads", "steps", "ok",
+        "value", "error", "parameters", "state_dict", "buffers", "modules", "missing", "notes", "clean", "cpu_s",
+        "address_space_bytes", "progress"]
+# junk shaped like replies: the right keys, the wrong contents
+SHAPED = st.dictionaries(st.sampled_from(KEYS), JUNK, max_size=6)
+PARSERS = [
+    lambda v: replies.run_result(v, "run", 2, True, ("conv1",)),
+    lambda v: replies.run_result(v, "run", 1, False),
+    lambda v: replies.description(v, "describe"),
+    lambda v: replies.call_result(v, "call"),
+    lambda v: replies.program_answers(v, [(1, 2), (0, 1)], "batch"),
+    lambda v: replies.loaded(v, "load"),
+    lambda v: replies.reset_state(v, "reset"),
+]
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(JUNK, SHAPED, st.lists(SHAPED, max_size=3)), st.sampled_from(range(len(PARSERS))))
+def test_a_parser_accepts_what_was_asked_or_raises_malformed_reply(value, parser):
+    try:
+        PARSERS[parser](value)
+    except MalformedReply:
+        pass
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.binary(max_size=200) | st.builds(lambda v: dumps({"ok": True, "value": v}), JUNK)
+       | st.builds(lambda h, tail: struct.pack("!I", len(h)) + h + tail, st.binary(max_size=80), st.binary(max_size=40)))
+def test_any_bytes_become_a_value_a_student_error_or_malformed_reply(data):
+    try:
+        replies.envelope(data, "anything")
+    except (MalformedReply, StudentError):
+        pass
+
+
+def test_exactly_the_parts_asked_for():
+    """One gradient per input asked: a missing or extra one is malformed, not "nothing to compare"."""
+    answer = {"output": torch.zeros(2), "inputs_changed": [False, False], "input_grads": [torch.zeros(2)],
+              "param_grads": {}}
+    for wrong in ([], [torch.zeros(2)], [torch.zeros(2), None, None], "nope"):
+        try:
+            replies.run_result(dict(answer, input_grads=wrong), "run", 2, True)
+        except MalformedReply as error:
+            assert "malformed reply" in str(error)
+        else:
+            raise AssertionError(f"input_grads={wrong!r} was accepted for two inputs")
+    accepted = replies.run_result(dict(answer, input_grads=[torch.zeros(2), None]), "run", 2, True)
+    assert accepted.input_grads[1] is None
+    header = json.dumps({"ok": True, "value": 1}).encode()
+    too_big = struct.pack("!I", replies.MAX_HEADER_BYTES + 1) + header
+    try:
+        replies.envelope(too_big, "big")
+    except MalformedReply as error:
+        assert "header" in str(error) or "longer" in str(error)
