@@ -152,8 +152,8 @@ def test_check_script_makes_the_same_inputs_as_the_grader():
     """check.py must stay standalone (torch only), so it repeats Case.inputs: keep the two in step."""
     import torch
 
-    from autograder.release.public import _case_record
-    from autograder.release.student_check import make_inputs
+    from autograder.checks.public import case_record as _case_record
+    from autograder.rules import make_inputs
     from autograder.strategies import Case
 
     for case in (

@@ -5,12 +5,12 @@ micrograd's test in a few helpers: run the same computation in two implementatio
 outputs *and* gradients -- with the reference also run in float64 to measure the float error.
 """
 import functools
-import math
 from collections import OrderedDict
 from contextlib import contextmanager
 
 import torch
 
+from .. import rules
 from ..compare import value_problem
 from ..fingerprint import fingerprint
 from ..sandbox.launcher import RunResult, StudentError, StudentModule
@@ -286,15 +286,17 @@ def transplant(student: StudentModule, state: dict, case: Case, state_name: str 
 
     Names are the contract; when they differ but the parameters line up one-to-one by order and
     shape, load by position so the maths is still graded (the structure check reports the names).
+    The student's own buffers and frozen constants take no part: they keep their values.
     Returns the reference-name -> student-name mapping that was used.
     """
     try:
         student.load_state_dict(state, state_name)
         return {}
-    except StudentError as error:
-        first_error = str(error)
+    except StudentError:
+        pass
     described = student.describe()
-    theirs = list(described.state_dict.items())
+    own = own_constants(described, state)
+    theirs = [(name, shape) for name, shape in described.state_dict.items() if name not in own]
     ours = [(name, tuple(t.shape)) for name, t in state.items()]
     if len(theirs) == len(ours) and all(s1 == s2 for (_, s1), (_, s2) in zip(theirs, ours)):
         mapping = {ref_name: student_name for (ref_name, _), (student_name, _) in zip(ours, theirs)}
@@ -304,61 +306,15 @@ def transplant(student: StudentModule, state: dict, case: Case, state_name: str 
             return mapping
         except StudentError:
             pass
+    expected = {name: list(t.shape) for name, t in state.items()}
     raise CheckFailed(
-        f"the reference weights could not be loaded into your {case.component}: {first_error.splitlines()[-1]}",
-        hint=structure_hint(described, state),
+        f"the reference weights could not be loaded into your {student.class_name}: "
+        + rules.state_difference({n: list(s) for n, s in theirs}, expected),
+        hint="Name and size the submodules as the docstring does: the grader loads weights by those names.",
     )
 
 
-def structure_hint(described, state: dict) -> str:
-    expected = {name: tuple(t.shape) for name, t in state.items()}
-    missing = sorted(set(expected) - set(described.state_dict))
-    unexpected = sorted(set(described.state_dict) - set(expected))
-    parts = []
-    if missing:
-        parts.append("missing: " + ", ".join(f"{n} {list(expected[n])}" for n in missing[:8]))
-    if unexpected:
-        parts.append("unexpected: " + ", ".join(f"{n} {list(described.state_dict[n])}" for n in unexpected[:8]))
-    wrong = [n for n in expected if n in described.state_dict and described.state_dict[n] != expected[n]]
-    if wrong:
-        parts.append("wrong shape: " + ", ".join(f"{n} is {list(described.state_dict[n])}, expected {list(expected[n])}" for n in wrong[:8]))
-    text = "; ".join(parts) or "the parameters are named as expected"
-    return f"Compare your parameters with the contract ({text}). Submodule names and sizes must match the assignment."
-
-
-def compare_structure(ctx: CheckContext, case: Case, class_name: str | None = None) -> None:
-    """Parameter names, shapes and counts, per submodule, plus GroupNorm group counts."""
-    class_name = class_name or case.component
-    reference = reference_models(ctx, case, class_name).ref32
-    try:
-        described = ctx.student.build(class_name, **case.init).describe()
-    except StudentError as error:
-        raise failure_from_student(error, case.component, case, f"{class_name}(...)") from None
-    expected = {n: tuple(t.shape) for n, t in reference.state_dict().items()}
-    if described.state_dict != expected:
-        expected_count = sum(p.numel() for p in reference.parameters())
-        raise CheckFailed(
-            f"your {class_name} has {described.count():,} parameters, the reference {expected_count:,}"
-            if described.count() != expected_count
-            else f"your {class_name}'s parameters are named or shaped differently from the contract",
-            hint=structure_hint(described, reference.state_dict()) + per_submodule_counts(described, reference),
-        )
-    for name, sub in reference.named_modules():
-        if isinstance(sub, torch.nn.GroupNorm):
-            found = described.module(name)
-            groups = found.config.get("num_groups") if found is not None and found.is_a("GroupNorm") else None
-            if groups is not None and groups != sub.num_groups:
-                raise CheckFailed(
-                    f"{name} is GroupNorm({groups}, {sub.num_channels}); expected GroupNorm({sub.num_groups}, {sub.num_channels})",
-                    hint=f"Use math.gcd(8, C) groups: for C={sub.num_channels} that is {math.gcd(8, sub.num_channels)}.",
-                )
-
-
-def per_submodule_counts(described, reference: torch.nn.Module) -> str:
-    lines = []
-    for name, sub in reference.named_children():
-        expected = sum(p.numel() for p in sub.parameters())
-        got = described.count(name)
-        if expected != got:
-            lines.append(f"{name}: {got:,} (expected {expected:,})")
-    return (" Per submodule: " + "; ".join(lines) + ".") if lines else ""
+def own_constants(described, contract: dict) -> set:
+    """The student's own buffers and frozen parameters: constants that are no part of the contract."""
+    return {name for name in described.state_dict
+            if name not in contract and (name in described.buffers or name in described.frozen)}
