@@ -83,6 +83,14 @@ def close(got, expected: torch.Tensor, allowed: float | None = None) -> bool:
     return largest_difference(got, expected)[0] <= allowed
 
 
+def close_where_known(got, candidate: torch.Tensor, allowed: float) -> bool:
+    """``close`` on the entries where ``candidate`` is known (not NaN); False when none is."""
+    if type(got) is not torch.Tensor or got.shape != candidate.shape:
+        return False
+    known = ~torch.isnan(candidate)
+    return bool(known.any()) and largest_difference(got[known], candidate[known])[0] <= allowed
+
+
 def changed(before: torch.Tensor, after: torch.Tensor) -> bool:
     """Both finite and measurably different (more than float32 round-off)."""
     if before.shape != after.shape or not (bool(torch.isfinite(before).all()) and bool(torch.isfinite(after).all())):
@@ -377,18 +385,23 @@ def _attention_weights(output):
 
 def sinusoid(t: torch.Tensor, dim: int, cos_first: bool = False, denominator_offset: int = 1,
              sign: int = -1, interleaved: bool = False) -> torch.Tensor:
-    """The docstring's closed form in float64 (the defaults), or one of its common variants."""
+    """The docstring's closed form in float64 (the defaults), or one of its common variants.
+
+    Where an angle is too large for float32 to place (growing frequencies reach 10^7 rad), a
+    variant holds NaN: "unknown", skipped by ``close_where_known``.
+    """
     count = dim // 2
     i = torch.arange(count, dtype=torch.float64)
     freqs = torch.exp(sign * i * math.log(10000.0) / (count - denominator_offset))
     angles = t.double()[:, None] * freqs[None, :]
+    angles = torch.where(angles.abs() > 2000, torch.full_like(angles, math.nan), angles)
     first, second = (torch.cos(angles), torch.sin(angles)) if cos_first else (torch.sin(angles), torch.cos(angles))
     if interleaved:
         return torch.stack([first, second], dim=-1).flatten(1)
     return torch.cat([first, second], dim=-1)
 
 
-_VARIANTS = [  # (settings, what the student's features are), most common first
+SINUSOID_VARIANTS = [  # (settings, what the student's features are), most common first
     ({"cos_first": True}, "the cosines come first"),
     ({"denominator_offset": 0}, "the frequencies divide by dim/2 instead of dim/2 - 1"),
     ({"cos_first": True, "denominator_offset": 0}, "the cosines come first and the frequencies divide by dim/2 "
@@ -425,8 +438,8 @@ def sinusoid_values(view, case: dict, expect: dict) -> None:
     count = dim // 2
     formula = (f"[sin(t*f), cos(t*f)], the {count} sines first, with f_i = exp(-i*ln(10000)/({count}-1)) "
                f"for i = 0..{count - 1}")
-    for settings, mistake in _VARIANTS:
-        if close(got, sinusoid(t, dim, **settings), SINUSOID_ALLOWED):
+    for settings, mistake in SINUSOID_VARIANTS:
+        if close_where_known(got, sinusoid(t, dim, **settings), SINUSOID_ALLOWED):
             raise Failed(f"{what}: {mistake}; " + difference_text(got, expected, "the result"),
                          hint=f"The contract's features are {formula}.")
     raise Failed(difference_text(got, expected, what), hint=f"Expected {formula}.")
@@ -584,13 +597,34 @@ def _shown(value) -> str:
     return str(tuple(value)) if isinstance(value, list) else repr(value)
 
 
-def _setting_hint(name: str, key: str, want, info: dict) -> str:
+def _setting_hint(name: str, key: str, label: str, want, info: dict) -> str:
     if key == "num_groups":
         channels = info["config"].get("num_channels")
-        return f"Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is {want} groups."
+        return f"Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is {plural(want, 'group')}."
     if key == "eps":
         return f"Leave eps at the default ({want!r}): another eps changes every normalised value a little."
-    return f"Build {name} with the settings the docstring gives."
+    return f"Build {name} with {label} {_shown(want)}, as the docstring does."
+
+
+def plural(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
+def setting_difference(name: str, info: dict, found: dict | None) -> tuple | None:
+    """(message, hint) for the first constructor setting in which the student's submodule ``found``
+    differs from the contract's ``info``; None when they agree or cannot be compared (absent: a
+    functional call instead; a class of the student's own, not a torch layer)."""
+    if not info["torch"] or info["torch"][0] in _CONTAINERS or found is None or not found["torch"]:
+        return None
+    if info["torch"][0] not in found["torch"]:
+        return (f"{name} is a {found['type']}; the contract's {name} is an nn.{info['torch'][0]}",
+                f"Build {name} as the docstring says.")
+    want, got = _settings(info), _settings(found)
+    for key, label in _SETTINGS:
+        if key in want and want[key] is not None and got.get(key) != want[key]:
+            return (f"{name} is an nn.{info['torch'][0]} with {label} {_shown(got.get(key))}; "
+                    f"the contract's has {_shown(want[key])}", _setting_hint(name, key, label, want[key], info))
+    return None
 
 
 def _own_constants(described: dict, expected: dict) -> list:
@@ -620,19 +654,10 @@ def structure(view, case: dict, expect: dict) -> None:
                      + (f" Your own buffers and frozen constants ({', '.join(constants[:4])}) are fine: they are "
                         "not part of the contract." if constants else ""))
     for name, info in expect["modules"].items():
-        if not name.startswith(prefix) or not info["torch"] or info["torch"][0] in _CONTAINERS:
-            continue
-        found = described["modules"].get(name)
-        if found is None or not found["torch"]:
-            continue  # absent (holds no parameters: a functional call instead) or a class of the student's own
-        if info["torch"][0] not in found["torch"]:
-            raise Failed(f"{name} is a {found['type']}; the contract's {name} is an nn.{info['torch'][0]}",
-                         hint=f"Build {name} as the docstring says.")
-        want, got = _settings(info), _settings(found)
-        for key, label in _SETTINGS:
-            if key in want and want[key] is not None and got.get(key) != want[key]:
-                raise Failed(f"{name} is an nn.{info['torch'][0]} with {label} {_shown(got.get(key))}; "
-                             f"the contract's has {_shown(want[key])}", hint=_setting_hint(name, key, want[key], info))
+        if name.startswith(prefix):
+            problem = setting_difference(name, info, described["modules"].get(name))
+            if problem:
+                raise Failed(*problem)
     for name, found in described["modules"].items():
         dropout = any("Dropout" in base for base in found["torch"])
         if name.startswith(prefix) and dropout and name not in expect["modules"] and (found["config"].get("p") or 0) > 0:

@@ -207,8 +207,16 @@ class Pair:
         inputs = self.case.inputs() if inputs is None else inputs
         (out32, _), (out64, _) = self.reference(inputs, **kwargs)
         result = self.run_student(inputs, **kwargs)
-        compare_outputs(result.output, out32, out64, self.ctx, self.case)
+        compare_outputs(result.output, out32, out64, self.ctx, self.case, self.explainer(inputs, kwargs))
         return result
+
+    def explainer(self, inputs, kwargs):
+        """What a failed output comparison calls to say where the forward departs (``diagnose.py``)."""
+        def explain(problem):
+            from .diagnose import explain_forward
+
+            return explain_forward(self, inputs, kwargs, problem)
+        return explain
 
     def standard_run(self) -> RunResult:
         """The case's one run: forward and backward on its inputs, with the reference's grad_output.
@@ -226,15 +234,21 @@ class Pair:
 
     def compare_standard_forward(self) -> None:
         """``compare_forward`` on the standard run."""
-        (out32, _), (out64, _) = self.reference(self.case.inputs(), self.case.seed)
-        compare_outputs(self.standard_run().output, out32, out64, self.ctx, self.case)
+        inputs = self.case.inputs()
+        (out32, _), (out64, _) = self.reference(inputs, self.case.seed)
+        compare_outputs(self.standard_run().output, out32, out64, self.ctx, self.case, self.explainer(inputs, {}))
 
     def compare_backward(self, inputs=None, **kwargs) -> RunResult:
         """Outputs, input gradients and every parameter's gradient against the reference."""
         inputs = self.case.inputs() if inputs is None else inputs
         (out32, g32), (out64, g64) = self.reference(inputs, backward_seed=self.case.seed, **kwargs)
-        result = self.run_student(inputs, grad_output=g32["grad_outputs"], **kwargs)
-        compare_outputs(result.output, out32, out64, self.ctx, self.case)
+        try:
+            result = self.student.run(*inputs, grad_output=g32["grad_outputs"], **kwargs)
+        except StudentError as error:  # say what differs in the forward pass first, if anything does (a
+            self.compare_forward(inputs, **kwargs)  # shape: then no grad_output of the reference's fits)
+            raise failure_from_student(error, self.case.component, self.case,
+                                       f"{self.class_name}.forward / backward") from None
+        compare_outputs(result.output, out32, out64, self.ctx, self.case, self.explainer(inputs, kwargs))
         tolerance = self.ctx.config.tolerance
         for i, (got, r32, r64) in enumerate(zip(result.input_grads or [], g32["inputs"], g64["inputs"])):
             if r64 is None:
@@ -270,7 +284,8 @@ def _module_of(class_name: str) -> str:
     return next(c.module for c in COMPONENTS if class_name in c.symbols)
 
 
-def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case) -> None:
+def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case, explain=None) -> None:
+    """Raise CheckFailed at the first output that differs; ``explain(problem)`` may look closer later."""
     got_list = as_list(got) if len(out64) > 1 else [got]
     names = output_names(case.component, len(out64))
     if len(got_list) != len(out64):
@@ -278,7 +293,7 @@ def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case
     for value, r32, r64, name in zip(got_list, out32, out64, names):
         problem = value_problem(value, r64, r32, ctx.config.tolerance, name)
         if problem:
-            raise CheckFailed(problem)
+            raise CheckFailed(problem, explain=(lambda: explain(problem)) if explain else None)
 
 
 def transplant(student: StudentModule, state: dict, case: Case, state_name: str | None = None) -> dict:

@@ -23,7 +23,8 @@ from ..sandbox.launcher import StudentError, all_of
 from ..strategies import (Case, attention_cases, attn_res_block_cases, default_unet_case, down_block_cases,
                           released_cases, res_block_cases, time_embedding_cases, unet_cases, up_block_cases)
 from .common import output_names, remembered
-from .registry import CheckContext, CheckFailed, check, failure_from_student
+from .hints import explain
+from .registry import CheckContext, CheckFailed, check
 
 GATE_CASES = 2  # released cases per component on which the forward must do real work
 GATE_STRATEGIES = {
@@ -183,8 +184,8 @@ def require_real_work(ctx: CheckContext, component: str) -> None:
             except rules.Failed as failed:
                 ctx.verdicts[key] = (failed.message, failed.hint)
             except StudentError as error:
-                failure = failure_from_student(error, component, during=f"forward on {rules.case_text(data['class'], entry)}")
-                ctx.verdicts[key] = (failure.message, failure.hint)
+                ctx.verdicts[key] = (f"your code raised an error on {rules.case_text(data['class'], entry)}:\n{error}",
+                                     explain(str(error), component))
             except BaseException:
                 del ctx.verdicts[key]  # Pending (or worse): decided on a later pass
                 raise

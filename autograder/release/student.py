@@ -25,8 +25,8 @@ GENERATED_MARK = "# Written by `autograder release --nbgrader`"
 
 # What check.py carries of the grader: (marker, source file, what its imports become there).
 _PASTED = [
-    ("HINTS", "checks/hints.py", "import re  # noqa: E402\n\nCase = object  # noqa: E305\n\n"),
     ("RULES", "rules.py", "import math  # noqa: E402\n\n"),
+    ("HINTS", "checks/hints.py", "import re  # noqa: E402\n\nCase = object  # noqa: E305\n\n"),
 ]
 
 

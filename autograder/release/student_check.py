@@ -32,6 +32,11 @@ MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "att
 DATA_FILE = "public_checks.json"
 PACKAGE = "_student_unet"
 
+
+# BEGIN RULES -- `autograder release` puts a copy of autograder/rules.py here
+from autograder.rules import RULES, Failed, LocalView, case_text, real_work  # noqa: E402
+# END RULES
+
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
 try:
     from autograder.checks.hints import explain
@@ -39,17 +44,6 @@ except ImportError:  # pragma: no cover - only without the autograder package
     def explain(error, component, case=None):
         return None
 # END HINTS
-
-# BEGIN RULES -- `autograder release` puts a copy of autograder/rules.py here
-from autograder.rules import RULES, Failed, LocalView, case_text, real_work  # noqa: E402
-# END RULES
-
-
-class Failed(Exception):
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 @dataclass
