@@ -413,16 +413,26 @@ SINUSOID_VARIANTS = [  # (settings, what the student's features are), most commo
 
 
 def sinusoid_shape(view, case: dict, expect: dict) -> None:
-    """The features' shape -- of features that change with t (a constant has the shape too)."""
+    """The features' shape -- of features computed from each sample's own t (a constant, or t
+    repeated, has the shape too): a new t[0] changes row 0 alone, and a row holds different values."""
     what = "sinusoidal_embedding(t, dim)"
     dim = case["init"]["dim"]
     (t,) = make_inputs(case)
+    moved = t.clone()
+    moved[0] = moved_inputs(case, [t])[0][0]
     got, again = view.together(lambda: view.call("sinusoidal_embedding", t, dim),
-                               lambda: view.call("sinusoidal_embedding", moved_inputs(case, [t])[0], dim))
+                               lambda: view.call("sinusoidal_embedding", moved, dim))
     _require_shape(got, expect["shape"], what)
-    if not changed(got, again):
-        raise Failed(f"{what} gives the same values for other timesteps: it is not computed from t",
-                     hint="Compute the features from t: t[:, None] * f[None, :] gives every (timestep, frequency) pair.")
+    _require_shape(again, expect["shape"], what)
+    hint = "Compute the features from t: t[:, None] * f[None, :] gives every (timestep, frequency) pair."
+    if not changed(got[0], again[0]):
+        raise Failed(f"{what} gives the same features for another timestep: they are not computed from t", hint=hint)
+    if any(not close(again[i], got[i]) for i in range(1, t.shape[0])):
+        raise Failed(f"{what}: a new t[0] changed the features of another sample: each row comes from its own t",
+                     hint=hint)
+    if any(close(row, row[:1].expand_as(row).contiguous()) for row in got):
+        raise Failed(f"{what}: a row holds one value {dim} times: the features are sines and cosines of "
+                     "t times different frequencies", hint=hint)
 
 
 def sinusoid_values(view, case: dict, expect: dict) -> None:

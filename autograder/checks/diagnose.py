@@ -51,6 +51,10 @@ RESULTS = {
     "SelfAttention": ["x + out(attn)", "the softmax of the scaled scores"], "AttnResBlock": ["attn's output"],
 }
 RESULTS["Integration"] = RESULTS["SimpleUNet"]
+RETURNS = {  # what forward returns, for a hint
+    "ResBlock": "conv2's output + skip(x)", "DownBlock": "the pair (self.down(h), h)", "SelfAttention": "x + self.out(attn)",
+    "AttnResBlock": "self.attn(self.res(x, t_emb))",
+}
 _CLASS_OF_STAGE = {"down1": "DownBlock", "down2": "DownBlock"}  # stages whose outputs have names of their own
 
 
@@ -85,10 +89,8 @@ def explain_forward(pair, inputs: list, kwargs: dict, problem: str):
     found = _first_difference(pair, component, reference, names, captured)
     if last:
         position, description = last
-        output_name = _output_label(component, position)
-        expected = RESULTS[component][position]
-        ending = f"your {output_name} is {description}."
-        last_hint = f"The {output_name} is {expected}, as the docstring's forward says."
+        ending = f"your {_output_label(component, position)} is {description}."
+        last_hint = f"Return {RETURNS[component]}, as the docstring's forward says."
     if found is None:
         if last:
             found = (f"Every submodule gets the contract's input, but {ending}", last_hint)
@@ -375,7 +377,7 @@ _LAST_STEPS = {  # component -> per output: [(description, function of the stude
     "AttnResBlock": [[
         ("res's output + attn's output: attn already adds its own residual, so the block is attn(res(x, t_emb))",
          lambda o, x: o["res"] + o["attn"]),
-        ("res's output: attn is not applied", lambda o, x: o["res"]),
+        ("res's output: the block ends with attn, attn(res(x, t_emb))", lambda o, x: o["res"]),
     ]],
     "DownBlock": [[
         ("res's output h: the pair is in the wrong order, (down(h), h)", lambda o, x: o["res"]),

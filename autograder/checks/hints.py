@@ -15,6 +15,8 @@ _GROUPS = re.compile(r"num_channels \((\d+)\) must be divisible by num_groups \(
 _GROUPS_BARE = re.compile(r"num_channels must be divisible by num_groups")
 _GROUPS_INPUT = re.compile(r"Expected number of channels in input to be divisible by num_groups, but got input of "
                            r"shape \[\d+, (\d+)[^\]]*\] and num_groups=(\d+)")
+_NORM_WEIGHT = re.compile(r"Expected weight to be a vector of size equal to the number of channels in input, but got "
+                          r"weight of shape \[(\d+)\] and input of shape \[\d+, (\d+)")
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels")
 _BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at "
                         r"non-singleton dimension (\d+)")
@@ -33,22 +35,23 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if any(marker in error for marker in _DEVICE):
         return ("Grading runs on the CPU: do not hard-code device='cuda' (nor .cuda() or .to('cuda')). Make new "
                 "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
-    groups = _groups_hint(error)
-    if groups:
-        return groups
-    match = _CHANNELS.search(error)
-    if match and component in ("UpBlock", "SimpleUNet"):
-        expected, got = map(int, match.groups())
+    channels = _channels_received(error)
+    if channels and component in ("UpBlock", "SimpleUNet"):
+        expected, got = channels
+        expects = f"expects {expected} channels" if expected else "was built for other channels"
         if component == "SimpleUNet":
             return (
-                f"A ResBlock inside your UNet expects {expected} channels but receives {got}. In up1 the "
+                f"A ResBlock inside your UNet {expects} but receives {got}. In up1 the "
                 "upsampled features (base channels) are concatenated with skip2, which has 2*base channels: "
                 "pass skip_channels=2 * base_channels to up1."
             )
         return (
-            f"your UpBlock's res expects {expected} channels but the concat gives {got}: the ResBlock must take "
+            f"your UpBlock's res {expects} but the concat gives {got}: the ResBlock must take "
             "out_channels + skip_channels inputs (skip_channels defaults to out_channels)."
         )
+    groups = _groups_hint(error)
+    if groups:
+        return groups
     match = _BROADCAST.search(error)
     if match:
         a, b, dim = match.groups()
@@ -71,15 +74,35 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if "view size is not compatible" in error:
         return "A transposed tensor is not contiguous: use .reshape(...) (or .contiguous().view(...)) instead of .view(...)."
     if "Sizes of tensors must match except in dimension 1" in error:
+        if component == "SimpleUNet":
+            return ("up1 concatenates with skip2 (from down2) and up2 with skip1 (from down1): each skip has the size "
+                    "of the features it is concatenated with.")
         return "torch.cat along channels needs equal batch and spatial sizes: check what you concatenate, and on which dim."
     if "does not define" in error:
         return "Keep the class and function names of the assignment: the grader looks them up by name."
     if "mat1 and mat2 shapes cannot be multiplied" in error:
+        if component == "SimpleUNet":
+            return ("Every block's time_mlp expects t_emb of time_emb_dim = 4 * base_channels features: "
+                    "time_embed = TimeEmbedding(base_channels) gives exactly that.")
         return "A Linear layer got a different feature size than it was built for: check in_features against the input."
     if "SyntaxError" in error or "IndentationError" in error:
         return "Python could not read this file: fix the syntax error at the line shown (run the file locally first)."
     if "ModuleNotFoundError" in error or "ImportError" in error:
         return "Import sibling modules relatively (from .res_block import ResBlock) and only torch from outside."
+    return None
+
+
+def _channels_received(error: str) -> tuple | None:
+    """(channels a layer was built for (None: unknown), channels it got), from a conv's or a GroupNorm's error."""
+    match = _CHANNELS.search(error)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    match = _NORM_WEIGHT.search(error)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    match = _GROUPS_INPUT.search(error)
+    if match:
+        return None, int(match.group(1))
     return None
 
 
@@ -97,8 +120,9 @@ def _groups_hint(error: str) -> str | None:
     match = _GROUPS_INPUT.search(error)
     if match:
         channels, groups = map(int, match.groups())
-        return (f"A GroupNorm with {groups} groups gets an input with {channels} channels: each norm must be built "
-                "for the channels it normalises (norm1 for the block's input, norm2 for conv1's output).")
+        return (f"A GroupNorm with {plural(groups, 'group')} gets an input with {plural(channels, 'channel')}: each "
+                "norm must be built for the channels it normalises (norm1 for the block's input, norm2 for conv1's "
+                "output).")
     if _GROUPS_BARE.search(error):
         return "GroupNorm needs C to be a multiple of the groups: use nn.GroupNorm(math.gcd(8, C), C)."
     return None

@@ -57,10 +57,12 @@ def assert_samples_unchanged(before, after, samples, what: str) -> None:
     """Samples ``samples`` of every output are the same in ``before`` and ``after`` (NaN never is)."""
     for b, a in zip(outputs_of_sample_all(before), outputs_of_sample_all(after)):
         for i in samples:
+            problem = rules.nonfinite_problem(b[i], f"output of sample {i}") \
+                or rules.nonfinite_problem(a[i], f"output of sample {i}")
+            if problem:
+                raise CheckFailed(problem)
             if b[i].shape != a[i].shape or not rules.close(a[i], b[i], 1e-5 * rules.magnitude(b[i]) + 1e-12):
-                problem = rules.nonfinite_problem(b[i], f"output of sample {i}") \
-                    or rules.nonfinite_problem(a[i], f"output of sample {i}")
-                raise CheckFailed(problem or f"changing {what} of sample 0 changed the output of sample {i}")
+                raise CheckFailed(f"changing {what} of sample 0 changed the output of sample {i}")
 
 
 def outputs_of_sample_all(output) -> list[torch.Tensor]:
