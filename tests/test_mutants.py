@@ -14,6 +14,15 @@ from .mutants import EQUIVALENTS, MUTANTS
 
 # Modules the student's own SimpleUNet uses: a mistake there may also cost Integration points.
 UNET_MODULES = {"time_embedding", "res_block", "down_block", "up_block", "unet"}
+# Value mistakes that check.py used to pass (8/8) and that its public checks now catch, from
+# properties alone: the sinusoid's formula, the residual, time sensitivity, the concat, the softmax rows.
+CAUGHT_LOCALLY = {"sinusoid denominator dim/2 instead of dim/2 - 1", "cosines before sines", "no time injection",
+                  "time added after conv2", "no residual", "concat order [skip, up(x)]", "softmax over the queries",
+                  "attention without the residual"}
+
+
+def test_the_value_mistakes_caught_locally_are_in_the_bank():
+    assert CAUGHT_LOCALLY <= {m.name for m in MUTANTS}
 
 
 def test_the_bank_covers_every_component_and_every_edit_applies():
@@ -64,6 +73,8 @@ def test_mistake_loses_points_on_its_component_only_and_is_named(grader, make_su
     said = "\n".join(outputs[c.name] for c in report.checks if c.component == mutant.component and not c.passed)
     assert mutant.shows in said, f"{mutant.name}: {mutant.shows!r} not in its feedback:\n{said[:3000]}"
     assert not any(HIDDEN in output for output in outputs.values()), f"{mutant.name}: our own words were redacted"
+    if mutant.name in CAUGHT_LOCALLY:
+        assert any(not c.passed for c in report.checks if c.component == mutant.component and c.visibility == "public")
     _check_py_agrees(report, folder, local_check)
 
 
