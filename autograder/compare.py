@@ -1,6 +1,8 @@
 """Student output vs the reference: shapes first, then values within the measured float error.
 
-Comparisons always run in the trusted process, on tensors the child sent back as plain data.
+Comparisons always run in the trusted process, on tensors the child sent back as plain data. Every
+comparison of student numbers is NaN-aware (``rules.largest_difference``, ``rules.nonfinite_problem``):
+a NaN or an infinity passes only where the reference has the same value at the same place.
 """
 import weakref
 from contextlib import contextmanager
@@ -10,23 +12,26 @@ from dataclasses import dataclass
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
+from . import rules
 from .config import Tolerance
 
 
-def shape_problem(got, expected_shape, what: str) -> str | None:
-    if type(got) is not torch.Tensor:
-        return f"{what}: expected a tensor of shape {tuple(expected_shape)}, got {_kind(got)}"
-    if tuple(got.shape) != tuple(expected_shape):
-        return f"{what}: expected shape {tuple(expected_shape)}, got {tuple(got.shape)}"
-    if not got.is_floating_point():
-        return f"{what}: expected floating-point values, got dtype {got.dtype}"
-    return None
+class Problem(str):
+    """What differs, in the student's terms; ``kind`` says which kind of difference (``shape``: not a
+    tensor of the expected shape and dtype; ``nonfinite``: NaN or infinity; ``value``: numbers off),
+    so that a check adds a hint only to the failure it explains."""
+
+    kind: str
+
+    def __new__(cls, text: str, kind: str):
+        problem = super().__new__(cls, text)
+        problem.kind = kind
+        return problem
 
 
-def _kind(value) -> str:
-    if isinstance(value, list):
-        return f"a tuple/list of {len(value)} items"
-    return "None" if value is None else type(value).__name__
+def shape_problem(got, expected_shape, what: str) -> Problem | None:
+    text = rules.shape_problem(got, expected_shape, what)
+    return Problem(text, "shape") if text else None
 
 
 _ALLOWED = WeakIdKeyDictionary()  # truth64 (by identity) -> (ref32, tolerance, allowed error)
@@ -41,34 +46,33 @@ def allowed_error(truth64: torch.Tensor, ref32: torch.Tensor, tolerance: Toleran
     known = _ALLOWED.get(truth64)
     if known is not None and known[0]() is ref32 and known[1] == tolerance:
         return known[2]
-    scale = truth64.abs().max().item() if truth64.numel() else 0.0
-    measured = (ref32.double() - truth64).abs().max().item() if truth64.numel() else 0.0
+    scale = rules.magnitude(truth64)
+    measured = rules.largest_difference(ref32, truth64)[0] if truth64.numel() else 0.0
     allowed = tolerance.relative_floor * scale + tolerance.float_error_factor * measured + 1e-30
     _ALLOWED[truth64] = (weakref.ref(ref32), tolerance, allowed)
     return allowed
 
 
-def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: Tolerance, what: str) -> str | None:
+def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: Tolerance, what: str) -> Problem | None:
     """None when ``got`` matches the float64 reference within the allowed error; else what differs."""
     problem = shape_problem(got, truth64.shape, what)
     if problem:
         return problem
-    got = got.double()
-    if not torch.isfinite(got).all():
-        _note_rejected(what, got, truth64, allowed_error(truth64, ref32, tolerance))
-        return f"{what}: contains NaN or infinity where the reference is finite"
+    nonfinite = rules.nonfinite_problem(got, what, truth64)
+    if nonfinite:
+        _note_rejected(what, got.double(), truth64, allowed_error(truth64, ref32, tolerance))
+        return Problem(nonfinite.replace("the expected value", "the reference"), "nonfinite")
     if got.numel() == 0:
         return None
-    difference = (got - truth64).abs()
+    worst, index = rules.largest_difference(got, truth64)
     allowed = allowed_error(truth64, ref32, tolerance)
-    worst = difference.max().item()
     if worst <= allowed:
         return None
-    _note_rejected(what, got, truth64, allowed)
-    index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
-    return (
+    _note_rejected(what, got.double(), truth64, allowed)
+    return Problem(
         f"{what}: differs from the reference by up to {worst:.3g} (allowed {allowed:.2g}); "
-        f"at index {index} expected {truth64[index].item():.6g}, got {got[index].item():.6g}"
+        f"at index {index} expected {truth64[index].item():.6g}, got {got.double()[index].item():.6g}",
+        "value",
     )
 
 

@@ -1,6 +1,7 @@
 """Results of grading: per-check records, per-component totals, and the Gradescope results.json."""
 import json
 import os
+import re
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -62,19 +63,22 @@ class GradingReport:
         return report
 
     def refer_repeated_outputs(self) -> None:
-        """One cause (an import error) often fails every check of a component with the same text:
-        say it in full once per component -- on a visible check where there is one, so that every
-        reader can follow the reference -- and refer to it from the others."""
+        """One cause (an import error, a traceback) often fails every check of a component with the
+        same text, or the same text on different cases: say it in full once per component -- on a
+        visible check where there is one, so that every reader can follow the reference -- and
+        refer to it from the others, with their own case where it differs."""
         anchors: dict[tuple[str, str], CheckResult] = {}
         for check in self.checks:
-            key = (check.component, check.output)
-            if check.output and len(check.output) >= 80:
+            key = (check.component, _essence(check.output))
+            if check.output and len(key[1]) >= 80:
                 if key not in anchors or (anchors[key].visibility != "public" and check.visibility == "public"):
                     anchors[key] = check
         for index, check in enumerate(self.checks):
-            anchor = anchors.get((check.component, check.output))
+            anchor = anchors.get((check.component, _essence(check.output)))
             if anchor is not None and anchor is not check:
-                self.checks[index] = replace(check, output=f'The same error as "{anchor.name}" (shown there).')
+                case = _case_line(check.output)
+                own_case = f"\n{case}" if case and case != _case_line(anchor.output) else ""
+                self.checks[index] = replace(check, output=f'The same error as "{anchor.name}" (shown there).{own_case}')
 
     @property
     def score(self) -> float:
@@ -109,6 +113,21 @@ class GradingReport:
                    review=list(data.get("review", [])), environment=list(data.get("environment", [])),
                    detail=data.get("detail", ""), figures=dict(data.get("figures", {})),
                    fingerprint=data.get("fingerprint"))
+
+
+CASE_LINE = "Smallest failing input: "
+_DURING = re.compile(r"^your code raised an error (during|on) [^\n]*:$", re.MULTILINE)
+
+
+def _case_line(output: str) -> str:
+    return next((line for line in output.splitlines() if line.startswith(CASE_LINE)), "")
+
+
+def _essence(output: str) -> str:
+    """An output without what differs between checks that failed for one cause: the case, and
+    which call of the student's code raised."""
+    lines = [line for line in output.splitlines() if not line.startswith(CASE_LINE)]
+    return _DURING.sub("your code raised an error:", "\n".join(lines))
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:

@@ -7,7 +7,8 @@ with the same weights on many inputs from the grader's own strategies, and print
     ratio = max |student - reference64| / allowed,   allowed = floor * max|ref64| + factor * |ref32 - ref64|
 
 over the outputs (SelfAttention: also the weights; TimeEmbedding: also sinusoidal_embedding),
-the input gradients and every parameter's gradient. An equivalent must stay below 1 everywhere
+the input gradients and every parameter's gradient. The public sinusoid check compares with the
+docstring's formula instead, within ``rules.SINUSOID_ALLOWED``: its margins are printed too. An equivalent must stay below 1 everywhere
 (margin = 1 / its worst ratio; code that rounds exactly like the float32 reference scores
 1 / float_error_factor = 0.02); a mistake that changes values goes above 1 somewhere (margin = its
 best ratio). Mistakes whose values equal the reference's (in-place edits, batch mixing at B = 1)
@@ -30,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from autograder import strategies  # noqa: E402
+from autograder import rules, strategies  # noqa: E402
 from autograder.checks.common import randomize_norms  # noqa: E402
 from autograder.compare import allowed_error  # noqa: E402
 from autograder.config import load_config  # noqa: E402
@@ -164,6 +165,23 @@ def ratio_on_case(student_module, name: str, case, tolerance) -> float | None:
     return worst
 
 
+def sinusoid_ratio(entry, cases) -> float | None:
+    """Worst |student's sinusoid - the formula in float64| over the allowed error; None if it never runs."""
+    package = load_package(entry.replacements(), f"sin{abs(hash(entry.name))}")
+    function = package("time_embedding").sinusoidal_embedding
+    worst = None
+    for case in cases:
+        (t,) = case.inputs()
+        try:
+            got = function(t, case.init["dim"])
+        except Exception:  # noqa: BLE001
+            continue
+        if got.shape == (t.shape[0], case.init["dim"]):
+            ratio = rules.largest_difference(got, rules.sinusoid(t, case.init["dim"]))[0] / rules.SINUSOID_ALLOWED
+            worst = ratio if worst is None else max(worst, ratio)
+    return worst
+
+
 def submission_ratios(entry, names, cases, tolerance) -> dict[str, float | None]:
     package = load_package(entry.replacements(), f"{abs(hash(entry.name))}")
     modules = {component(n).module: package(component(n).module) for n in names}
@@ -207,6 +225,13 @@ def main() -> None:
         else:
             caught.append((ratio, entry))
             print(f"  {ratio:9.3g}  {entry.component:<14} {entry.name}")
+
+    print("\nPUBLIC SINUSOID (max |sinusoidal_embedding - formula| / rules.SINUSOID_ALLOWED)")
+    for entry in EQUIVALENTS + MUTANTS:  # the MLP's mistakes keep the exact sinusoid: ratios near 0 there
+        if "time_embedding" in entry.replacements():
+            ratio = sinusoid_ratio(entry, cases["TimeEmbedding"])
+            if ratio is not None:
+                print(f"  {ratio:9.3g}  {'ok' if entry.component is None else 'mistake':<8} {entry.name}")
 
     smallest, weakest = min(caught, key=lambda item: item[0])
     print(f"\nworst equivalent: {worst_equivalent:.3g} of the allowed error -> {1 / worst_equivalent:.3g}x headroom")

@@ -4,6 +4,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 
 import nbformat
 import pytest
@@ -91,10 +92,15 @@ def test_check_is_red_on_the_stubs(released):
     assert "FAIL ResBlock" in result.stdout and "not implemented yet" in result.stdout
 
 
-def test_check_is_green_on_the_reference(released, tmp_path):
-    result = _run_check(_student_copy(released, tmp_path))
+def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_path):
+    folder = _student_copy(released, tmp_path)
+    started = time.monotonic()
+    result = _run_check(folder)
+    wall = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert "8/8 components pass their public checks" in result.stdout
+    printed = float(re.search(r"\((\d+\.\d) s\)\s*$", result.stdout).group(1))
+    assert 0.5 * wall <= printed + 0.1 <= wall + 0.2, (printed, wall)  # torch's import included, not (0.0 s)
 
 
 def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tmp_path):
@@ -107,7 +113,7 @@ def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tm
     assert "Smallest failing input: ResBlock(" in report
     for unaffected in ("TimeEmbedding", "SelfAttention"):
         assert f"ok   {unaffected}" in report
-    assert "DownBlock uses your ResBlock" in report
+    assert "DownBlock uses your ResBlock, which fails its public checks" in report
 
 
 def test_check_reports_a_swapped_pair_on_downblock_only(released, tmp_path):
@@ -152,8 +158,8 @@ def test_check_script_makes_the_same_inputs_as_the_grader():
     """check.py must stay standalone (torch only), so it repeats Case.inputs: keep the two in step."""
     import torch
 
-    from autograder.release.public import _case_record
-    from autograder.release.student_check import make_inputs
+    from autograder.checks.public import case_record as _case_record
+    from autograder.rules import make_inputs
     from autograder.strategies import Case
 
     for case in (

@@ -29,7 +29,7 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
 
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
-    cases = sum(len(drawn.cases) for (component, _, _), drawn in grader._drawn_cases.items() if component == "ResBlock")
+    cases = sum(len(drawn.cases) for (component, *_), drawn in grader._drawn_cases.items() if component == "ResBlock")
     monkeypatch.setattr(StudentComponent, "_send", counting)
     results, _ = grader._grade_component("ResBlock", submission)
     assert all(r.passed for r in results)
@@ -44,7 +44,7 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
 
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
-    groups = [drawn for (component, _, _), drawn in grader._drawn_cases.items() if component == "ResBlock"]
+    groups = [drawn for (component, *_), drawn in grader._drawn_cases.items() if component == "ResBlock"]
     sent, cases_started, ahead = [0], [], []
     send, verdict = StudentComponent._send, runner._verdict
 

@@ -265,3 +265,25 @@ def test_a_module_planted_under_another_files_name_is_gone_for_the_next_componen
     report = grader.grade(make_submission({"time_embedding": plant + source}))
     res_block = [c for c in report.checks if c.component == "ResBlock"]
     assert res_block and all(c.passed for c in res_block), [c.output for c in res_block if not c.passed]
+
+
+FROZEN_CONSTANT = '''
+        self.register_parameter("scale", nn.Parameter(torch.ones(1), requires_grad=False))
+'''
+
+
+def test_a_frozen_parameter_is_a_constant_like_a_buffer(grader, make_submission):
+    """``nn.Parameter(..., requires_grad=False)`` is how some code keeps a constant: the contract's
+    weights load around it, it keeps its value, and it is no trainable parameter of the count."""
+    source = (SOLUTIONS / "res_block.py").read_text()
+    anchor = "        self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)\n"
+    child = _component(grader, "ResBlock", make_submission({"res_block": source.replace(anchor, anchor + FROZEN_CONSTANT)}))
+    try:
+        module = child.build("ResBlock", in_channels=2, out_channels=3, time_emb_dim=4)
+        described = module.describe()
+        assert described.frozen == ("scale",) and "scale" in described.parameters
+        contract = {name: torch.randn(shape) for name, shape in described.state_dict.items() if name != "scale"}
+        module.load_state_dict(contract)  # no error: "scale" needs no value
+        assert described.count() == sum(t.numel() for t in contract.values())
+    finally:
+        child.stop()

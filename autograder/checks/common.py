@@ -5,12 +5,12 @@ micrograd's test in a few helpers: run the same computation in two implementatio
 outputs *and* gradients -- with the reference also run in float64 to measure the float error.
 """
 import functools
-import math
 from collections import OrderedDict
 from contextlib import contextmanager
 
 import torch
 
+from .. import rules
 from ..compare import value_problem
 from ..fingerprint import fingerprint
 from ..sandbox.launcher import RunResult, StudentError, StudentModule
@@ -207,8 +207,16 @@ class Pair:
         inputs = self.case.inputs() if inputs is None else inputs
         (out32, _), (out64, _) = self.reference(inputs, **kwargs)
         result = self.run_student(inputs, **kwargs)
-        compare_outputs(result.output, out32, out64, self.ctx, self.case)
+        compare_outputs(result.output, out32, out64, self.ctx, self.case, self.explainer(inputs, kwargs))
         return result
+
+    def explainer(self, inputs, kwargs):
+        """What a failed output comparison calls to say where the forward departs (``diagnose.py``)."""
+        def explain(problem):
+            from .diagnose import explain_forward
+
+            return explain_forward(self, inputs, kwargs, problem)
+        return explain
 
     def standard_run(self) -> RunResult:
         """The case's one run: forward and backward on its inputs, with the reference's grad_output.
@@ -226,15 +234,21 @@ class Pair:
 
     def compare_standard_forward(self) -> None:
         """``compare_forward`` on the standard run."""
-        (out32, _), (out64, _) = self.reference(self.case.inputs(), self.case.seed)
-        compare_outputs(self.standard_run().output, out32, out64, self.ctx, self.case)
+        inputs = self.case.inputs()
+        (out32, _), (out64, _) = self.reference(inputs, self.case.seed)
+        compare_outputs(self.standard_run().output, out32, out64, self.ctx, self.case, self.explainer(inputs, {}))
 
     def compare_backward(self, inputs=None, **kwargs) -> RunResult:
         """Outputs, input gradients and every parameter's gradient against the reference."""
         inputs = self.case.inputs() if inputs is None else inputs
         (out32, g32), (out64, g64) = self.reference(inputs, backward_seed=self.case.seed, **kwargs)
-        result = self.run_student(inputs, grad_output=g32["grad_outputs"], **kwargs)
-        compare_outputs(result.output, out32, out64, self.ctx, self.case)
+        try:
+            result = self.student.run(*inputs, grad_output=g32["grad_outputs"], **kwargs)
+        except StudentError as error:  # say what differs in the forward pass first, if anything does (a
+            self.compare_forward(inputs, **kwargs)  # shape: then no grad_output of the reference's fits)
+            raise failure_from_student(error, self.case.component, self.case,
+                                       f"{self.class_name}.forward / backward") from None
+        compare_outputs(result.output, out32, out64, self.ctx, self.case, self.explainer(inputs, kwargs))
         tolerance = self.ctx.config.tolerance
         for i, (got, r32, r64) in enumerate(zip(result.input_grads or [], g32["inputs"], g64["inputs"])):
             if r64 is None:
@@ -270,7 +284,8 @@ def _module_of(class_name: str) -> str:
     return next(c.module for c in COMPONENTS if class_name in c.symbols)
 
 
-def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case) -> None:
+def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case, explain=None) -> None:
+    """Raise CheckFailed at the first output that differs; ``explain(problem)`` may look closer later."""
     got_list = as_list(got) if len(out64) > 1 else [got]
     names = output_names(case.component, len(out64))
     if len(got_list) != len(out64):
@@ -278,7 +293,7 @@ def compare_outputs(got, out32: list, out64: list, ctx: CheckContext, case: Case
     for value, r32, r64, name in zip(got_list, out32, out64, names):
         problem = value_problem(value, r64, r32, ctx.config.tolerance, name)
         if problem:
-            raise CheckFailed(problem)
+            raise CheckFailed(problem, explain=(lambda: explain(problem)) if explain else None)
 
 
 def transplant(student: StudentModule, state: dict, case: Case, state_name: str | None = None) -> dict:
@@ -286,15 +301,17 @@ def transplant(student: StudentModule, state: dict, case: Case, state_name: str 
 
     Names are the contract; when they differ but the parameters line up one-to-one by order and
     shape, load by position so the maths is still graded (the structure check reports the names).
+    The student's own buffers and frozen constants take no part: they keep their values.
     Returns the reference-name -> student-name mapping that was used.
     """
     try:
         student.load_state_dict(state, state_name)
         return {}
-    except StudentError as error:
-        first_error = str(error)
+    except StudentError:
+        pass
     described = student.describe()
-    theirs = list(described.state_dict.items())
+    own = own_constants(described, state)
+    theirs = [(name, shape) for name, shape in described.state_dict.items() if name not in own]
     ours = [(name, tuple(t.shape)) for name, t in state.items()]
     if len(theirs) == len(ours) and all(s1 == s2 for (_, s1), (_, s2) in zip(theirs, ours)):
         mapping = {ref_name: student_name for (ref_name, _), (student_name, _) in zip(ours, theirs)}
@@ -304,61 +321,15 @@ def transplant(student: StudentModule, state: dict, case: Case, state_name: str 
             return mapping
         except StudentError:
             pass
+    expected = {name: list(t.shape) for name, t in state.items()}
     raise CheckFailed(
-        f"the reference weights could not be loaded into your {case.component}: {first_error.splitlines()[-1]}",
-        hint=structure_hint(described, state),
+        f"the reference weights could not be loaded into your {student.class_name}: "
+        + rules.state_difference({n: list(s) for n, s in theirs}, expected),
+        hint="Name and size the submodules as the docstring does: the grader loads weights by those names.",
     )
 
 
-def structure_hint(described, state: dict) -> str:
-    expected = {name: tuple(t.shape) for name, t in state.items()}
-    missing = sorted(set(expected) - set(described.state_dict))
-    unexpected = sorted(set(described.state_dict) - set(expected))
-    parts = []
-    if missing:
-        parts.append("missing: " + ", ".join(f"{n} {list(expected[n])}" for n in missing[:8]))
-    if unexpected:
-        parts.append("unexpected: " + ", ".join(f"{n} {list(described.state_dict[n])}" for n in unexpected[:8]))
-    wrong = [n for n in expected if n in described.state_dict and described.state_dict[n] != expected[n]]
-    if wrong:
-        parts.append("wrong shape: " + ", ".join(f"{n} is {list(described.state_dict[n])}, expected {list(expected[n])}" for n in wrong[:8]))
-    text = "; ".join(parts) or "the parameters are named as expected"
-    return f"Compare your parameters with the contract ({text}). Submodule names and sizes must match the assignment."
-
-
-def compare_structure(ctx: CheckContext, case: Case, class_name: str | None = None) -> None:
-    """Parameter names, shapes and counts, per submodule, plus GroupNorm group counts."""
-    class_name = class_name or case.component
-    reference = reference_models(ctx, case, class_name).ref32
-    try:
-        described = ctx.student.build(class_name, **case.init).describe()
-    except StudentError as error:
-        raise failure_from_student(error, case.component, case, f"{class_name}(...)") from None
-    expected = {n: tuple(t.shape) for n, t in reference.state_dict().items()}
-    if described.state_dict != expected:
-        expected_count = sum(p.numel() for p in reference.parameters())
-        raise CheckFailed(
-            f"your {class_name} has {described.count():,} parameters, the reference {expected_count:,}"
-            if described.count() != expected_count
-            else f"your {class_name}'s parameters are named or shaped differently from the contract",
-            hint=structure_hint(described, reference.state_dict()) + per_submodule_counts(described, reference),
-        )
-    for name, sub in reference.named_modules():
-        if isinstance(sub, torch.nn.GroupNorm):
-            found = described.module(name)
-            groups = found.config.get("num_groups") if found is not None and found.is_a("GroupNorm") else None
-            if groups is not None and groups != sub.num_groups:
-                raise CheckFailed(
-                    f"{name} is GroupNorm({groups}, {sub.num_channels}); expected GroupNorm({sub.num_groups}, {sub.num_channels})",
-                    hint=f"Use math.gcd(8, C) groups: for C={sub.num_channels} that is {math.gcd(8, sub.num_channels)}.",
-                )
-
-
-def per_submodule_counts(described, reference: torch.nn.Module) -> str:
-    lines = []
-    for name, sub in reference.named_children():
-        expected = sum(p.numel() for p in sub.parameters())
-        got = described.count(name)
-        if expected != got:
-            lines.append(f"{name}: {got:,} (expected {expected:,})")
-    return (" Per submodule: " + "; ".join(lines) + ".") if lines else ""
+def own_constants(described, contract: dict) -> set:
+    """The student's own buffers and frozen parameters: constants that are no part of the contract."""
+    return {name for name in described.state_dict
+            if name not in contract and (name in described.buffers or name in described.frozen)}

@@ -1,37 +1,71 @@
 """Hints in the student's terms, from the error text their code produced.
 
 Each rule recognises one known mistake -- above all the two errata of the chapter's code -- and
-says what to change, with the numbers of the failing case where that helps.
+says what to change, with the numbers of the student's own error where that helps. A rule fires
+only on the error it explains. This file is also pasted into students' check.py (after
+``rules.py``): standard library and ``rules`` only.
 """
+import math
 import re
 
+from ..rules import plural
 from ..strategies import Case
 
-_GROUPS = re.compile(r"num_channels( \(\d+\))? must be divisible by num_groups")
+_GROUPS = re.compile(r"num_channels \((\d+)\) must be divisible by num_groups \((\d+)\)")
+_GROUPS_BARE = re.compile(r"num_channels must be divisible by num_groups")
+_GROUPS_INPUT = re.compile(r"Expected number of channels in input to be divisible by num_groups, but got input of "
+                           r"shape \[\d+, (\d+)[^\]]*\] and num_groups=(\d+)")
+_NORM_WEIGHT = re.compile(r"Expected weight to be a vector of size equal to the number of channels in input, but got "
+                          r"weight of shape \[(\d+)\] and input of shape \[\d+, (\d+)")
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels")
+_BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at "
+                        r"non-singleton dimension (\d+)")
+_KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
+_DEVICE = ("Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "No CUDA GPUs are available",
+           "CUDA driver", "Expected all tensors to be on the same device", "torch.cuda.is_available() is False",
+           "Torch not compiled with MPS", "MPS backend")
 
 
 def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if "NotImplementedError" in error:
+        if component == "Integration":
+            return ("Your SimpleUNet, or one of your blocks it uses, is not implemented yet: replace "
+                    "`raise NotImplementedError()` in the file the traceback names.")
         return f"This part of {component} is not implemented yet: replace `raise NotImplementedError()` with your code."
-    if _GROUPS.search(error):
-        return (
-            "GroupNorm(8, C) only works when C is a multiple of 8; the chapter's first block sees 4 latent "
-            "channels, so its code crashes here. Use nn.GroupNorm(math.gcd(8, C), C)."
-        )
-    match = _CHANNELS.search(error)
-    if match and component in ("UpBlock", "SimpleUNet"):
-        expected, got = map(int, match.groups())
+    if any(marker in error for marker in _DEVICE):
+        return ("Grading runs on the CPU: do not hard-code device='cuda' (nor .cuda() or .to('cuda')). Make new "
+                "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
+    channels = _channels_received(error)
+    if channels and component in ("UpBlock", "SimpleUNet"):
+        expected, got = channels
+        expects = f"expects {expected} channels" if expected else "was built for other channels"
         if component == "SimpleUNet":
             return (
-                f"A ResBlock inside your UNet expects {expected} channels but receives {got}. In up1 the "
+                f"A ResBlock inside your UNet {expects} but receives {got}. In up1 the "
                 "upsampled features (base channels) are concatenated with skip2, which has 2*base channels: "
                 "pass skip_channels=2 * base_channels to up1."
             )
         return (
-            f"your UpBlock's res expects {expected} channels but the concat gives {got}: the ResBlock must take "
+            f"your UpBlock's res {expects} but the concat gives {got}: the ResBlock must take "
             "out_channels + skip_channels inputs (skip_channels defaults to out_channels)."
         )
+    groups = _groups_hint(error)
+    if groups:
+        return groups
+    match = _BROADCAST.search(error)
+    if match:
+        a, b, dim = match.groups()
+        if "time_mlp" in error or "t_emb" in error:
+            return (f"time_mlp(t_emb) has shape (B, C) and h has shape (B, C, H, W): added as they are, the sizes "
+                    f"{a} and {b} meet at dimension {dim}. Broadcast the time embedding over H and W: "
+                    "time_mlp(t_emb)[:, :, None, None].")
+        return (f"Two tensors of different shapes meet in one operation (sizes {a} and {b} at dimension {dim}): "
+                "print the shapes on the line shown and compare them with the docstring's.")
+    match = _KERNEL.search(error)
+    if match:
+        h, w, kh, kw = match.groups()
+        return (f"A {kh}x{kw} convolution got a {h}x{w} input with too little padding: with the docstring's "
+                "padding=1 a 3x3 kernel fits any input. Compare the padding of your convolutions with the docstring's.")
     if "skip_channels" in error and "unexpected keyword" in error:
         return (
             "UpBlock must accept skip_channels=None: the skip does not always have out_channels channels "
@@ -40,13 +74,55 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if "view size is not compatible" in error:
         return "A transposed tensor is not contiguous: use .reshape(...) (or .contiguous().view(...)) instead of .view(...)."
     if "Sizes of tensors must match except in dimension 1" in error:
+        if component == "SimpleUNet":
+            return ("up1 concatenates with skip2 (from down2) and up2 with skip1 (from down1): each skip has the size "
+                    "of the features it is concatenated with.")
         return "torch.cat along channels needs equal batch and spatial sizes: check what you concatenate, and on which dim."
     if "does not define" in error:
         return "Keep the class and function names of the assignment: the grader looks them up by name."
     if "mat1 and mat2 shapes cannot be multiplied" in error:
+        if component == "SimpleUNet":
+            return ("Every block's time_mlp expects t_emb of time_emb_dim = 4 * base_channels features: "
+                    "time_embed = TimeEmbedding(base_channels) gives exactly that.")
         return "A Linear layer got a different feature size than it was built for: check in_features against the input."
     if "SyntaxError" in error or "IndentationError" in error:
         return "Python could not read this file: fix the syntax error at the line shown (run the file locally first)."
     if "ModuleNotFoundError" in error or "ImportError" in error:
         return "Import sibling modules relatively (from .res_block import ResBlock) and only torch from outside."
+    return None
+
+
+def _channels_received(error: str) -> tuple | None:
+    """(channels a layer was built for (None: unknown), channels it got), from a conv's or a GroupNorm's error."""
+    match = _CHANNELS.search(error)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    match = _NORM_WEIGHT.search(error)
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    match = _GROUPS_INPUT.search(error)
+    if match:
+        return None, int(match.group(1))
+    return None
+
+
+def _groups_hint(error: str) -> str | None:
+    """GroupNorm's channels and groups, with the student's numbers."""
+    match = _GROUPS.search(error)
+    if match:
+        channels, groups = map(int, match.groups())
+        hint = (f"GroupNorm({groups}, {channels}) cannot split {plural(channels, 'channel')} into "
+                f"{plural(groups, 'group')}. Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is "
+                f"{plural(math.gcd(8, channels), 'group')}.")
+        if groups == 8:
+            hint += " (The chapter's GroupNorm(8, C) fails like this on the 4 latent channels of the first block.)"
+        return hint
+    match = _GROUPS_INPUT.search(error)
+    if match:
+        channels, groups = map(int, match.groups())
+        return (f"A GroupNorm with {plural(groups, 'group')} gets an input with {plural(channels, 'channel')}: each "
+                "norm must be built for the channels it normalises (norm1 for the block's input, norm2 for conv1's "
+                "output).")
+    if _GROUPS_BARE.search(error):
+        return "GroupNorm needs C to be a multiple of the groups: use nn.GroupNorm(math.gcd(8, C), C)."
     return None

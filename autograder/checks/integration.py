@@ -2,13 +2,11 @@
 from ..contract import INTEGRATION
 from ..strategies import unet_cases
 from .common import Pair
+from .public import rule_check
 from .registry import check
-from .standard import check_output_shapes
 
-
-@check(INTEGRATION, "runs_end_to_end", "your SimpleUNet runs end to end with your own blocks", unet_cases())
-def runs_end_to_end(ctx, case):
-    check_output_shapes(ctx, case, standard=False)
+rule_check(INTEGRATION, "runs_end_to_end", "your SimpleUNet runs end to end with your own blocks", unet_cases(),
+           "output_shapes")
 
 
 @check(INTEGRATION, "matches_reference", "your whole UNet matches the reference with the same weights", unet_cases())

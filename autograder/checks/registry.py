@@ -19,18 +19,26 @@ from .hints import explain
 
 
 class CheckFailed(Exception):
-    """A check's verdict: what was expected and what came back, in the student's terms."""
+    """A check's verdict: what was expected and what came back, in the student's terms.
 
-    def __init__(self, message: str, hint: str | None = None, evidence=None):
+    ``explain``: a function that looks closer (which intermediate first differs, which known
+    variant the output matches) and returns a better (message, hint), or None. It may ask the
+    child more, so the runner calls it once, on the case finally reported, not on every case
+    tried while shrinking.
+    """
+
+    def __init__(self, message: str, hint: str | None = None, explain: Callable | None = None, evidence=None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.explain = explain
         self.case = None
         self.check_id = None  # set where a failure must be told apart from others of its group
         self.internal = None  # our traceback, when the check itself crashed (a bug of ours): for the TA
         # What the student's value and the reference's were (compare.Rejected), for a picture of where
         # they differ. The runner fills it from the verdict's first rejected comparison when not given.
         self.evidence = evidence
+        self.about_component = False  # the component's forward does no real work: the same on every case
 
 
 @dataclass
@@ -41,15 +49,24 @@ class CheckContext:
     # The reference side's models and runs. A grader shares one (bounded) between its submissions:
     # the reference is deterministic, so what it computed for one student holds for the next.
     references: MutableMapping = field(default_factory=dict)
+    # Verdicts about this student's component as a whole (does its forward do real work?).
+    verdicts: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Check:
+    """``rule``: the public rule (``autograder/rules.py``) the check runs, on the released cases
+    instead of Hypothesis's; ``gated``: it scores only if the component's forward does real work
+    (``public.require_real_work``) -- every check but those that read the constructor alone."""
+
     component: str
     id: str
     title: str
     run: Callable
     cases: Optional[SearchStrategy] = None
+    rule: str | None = None
+    extra: dict = field(default_factory=dict)
+    gated: bool = True
 
     @property
     def name(self) -> str:
@@ -59,12 +76,13 @@ class Check:
 REGISTRY: list[Check] = []
 
 
-def check(component: str, check_id: str, title: str, cases: SearchStrategy | None = None):
-    """Register ``fn(ctx, case)`` as check ``check_id`` of ``component``."""
+def check(component: str, check_id: str, title: str, cases: SearchStrategy | None = None, *,
+          rule: str | None = None, extra: dict | None = None, gated: bool = True):
+    """Register ``fn(ctx, case)`` as check ``check_id`` of ``component`` (see ``Check``)."""
     def register(fn):
         if any(c.component == component and c.id == check_id for c in REGISTRY):
             raise RuntimeError(f"check {component}.{check_id} is registered twice")
-        REGISTRY.append(Check(component, check_id, title, fn, cases))
+        REGISTRY.append(Check(component, check_id, title, fn, cases, rule, dict(extra or {}), gated))
         return fn
 
     return register

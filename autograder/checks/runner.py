@@ -13,6 +13,11 @@ module that changes itself as it runs (a counter, a layer made on first use): th
 built module across requests, so such a module's later answers can depend on that order.
 Cases are drawn from the seed alone (``strategies.seed_only_draws``). Failed checks shrink
 together, one failure mode at a time (``_shrunk``).
+
+Checks that run a public rule (``Check.rule``) take the released cases instead, smallest first,
+as students' check.py does: a group like any other, but its cases are fixed and its first failure
+is already the smallest. A gated check first asks whether the component's forward does real work
+(``public.require_real_work``), in the same round trip as its own questions.
 """
 import hashlib
 import traceback
@@ -22,7 +27,8 @@ from hypothesis import HealthCheck, Phase, given, seed, settings
 
 from ..compare import noting_first_rejected
 from ..sandbox.launcher import Pending, SandboxFatal, StudentError
-from ..strategies import seed_only_draws
+from ..strategies import released_cases, seed_only_draws
+from .public import require_real_work
 from .registry import Check, CheckContext, CheckFailed, failure_from_student
 
 
@@ -48,14 +54,15 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], 
         if check_.cases is None:
             outcomes[index] = _decide_alone(check_, ctx, None)
         else:
-            groups.setdefault((id(check_.cases), max_examples[index]), []).append(index)
+            groups.setdefault((id(check_.cases), max_examples[index], check_.rule is not None), []).append(index)
     drawn = {} if drawn is None else drawn
-    ordered = [([checks[i] for i in members], examples, members) for (_, examples), members in groups.items()]
+    ordered = [([checks[i] for i in members], examples, members) for (_, examples, _), members in groups.items()]
     for position, (group, examples, members) in enumerate(ordered):
         following = ordered[position + 1] if position + 1 < len(ordered) else None
         then_ask = _first_questions(drawn, *following[:2]) if following else None
         failures, known = _run_group(group, ctx, examples, drawn, then_ask)
-        failed = [c for c in group if isinstance(failures.get(c.id), CheckFailed)]
+        failed = [c for c in group if isinstance(failures.get(c.id), CheckFailed)
+                  and not failures[c.id].about_component and c.rule is None]
         shrunk = _shrunk(failed, ctx, examples, known.shrinks) if failed else {}
         for index, check_ in zip(members, group):
             found = failures.get(check_.id)
@@ -65,7 +72,25 @@ def run_checks(checks: list[Check], ctx: CheckContext, max_examples: list[int], 
                 outcomes[index] = Outcome(passed=False, fatal=found)
             else:
                 outcomes[index] = Outcome(passed=False, failure=shrunk.get(check_.id) or found)
+    for outcome in outcomes.values():
+        if outcome.failure is not None and outcome.failure.explain is not None:
+            _explained(outcome.failure, ctx)
     return [outcomes[i] for i in range(len(checks))]
+
+
+def _explained(failure: CheckFailed, ctx: CheckContext) -> None:
+    """Let the failure look closer at the case it reports (see ``CheckFailed.explain``); what that
+    costs is the failure's own business: an error on the way leaves the message as it was."""
+    explain, failure.explain = failure.explain, None
+    try:
+        better = explain()
+    except (StudentError, SandboxFatal, Pending):
+        return
+    except Exception:  # a bug of ours in the explanation: the verdict stands, its text stays plain
+        failure.internal = f"explaining {failure.message[:200]}:\n" + traceback.format_exc()
+        return
+    if better is not None:
+        failure.message, failure.hint = better
 
 
 def _group_seed(check_: Check) -> int:
@@ -115,6 +140,9 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
     strategy = group[0].cases
     key = _group_key(group[0], examples)
     known = drawn.get(key)
+    if group[0].rule is not None and (known is None or known.strategy is not strategy):
+        cases = released_cases(strategy, examples)
+        known = drawn[key] = _Drawn(strategy, cases, [None] * len(cases))
     if known is not None and known.strategy is strategy:
         for index, case in enumerate(known.cases):
             undecided = [c for c in group if c.id not in failures]
@@ -134,7 +162,7 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
 
 
 def _group_key(check_: Check, examples: int) -> tuple:
-    return (check_.component, id(check_.cases), examples)
+    return (check_.component, id(check_.cases), examples, check_.rule is not None)
 
 
 def _first_questions(drawn: dict, group: list[Check], examples: int):
@@ -189,9 +217,10 @@ def _verdict(check_: Check, ctx: CheckContext, case) -> None:
     """Run one check on one case; raise CheckFailed (with the case, and the comparison it rejected) if it fails."""
     try:
         with noting_first_rejected() as rejected:
-            check_.run(ctx, case)
+            _gated(check_, ctx, case)
     except CheckFailed as failure:
-        failure.case = case
+        if not failure.about_component:
+            failure.case = case
         if failure.evidence is None:
             failure.evidence = rejected.found
         raise
@@ -206,6 +235,23 @@ def _verdict(check_: Check, ctx: CheckContext, case) -> None:
                            + traceback.format_exc()
         failure.case = case
         raise failure from None
+
+
+def _gated(check_: Check, ctx: CheckContext, case) -> None:
+    """``check_.run``, after the gate when the check is gated. While the gate waits for answers the
+    check still runs, to queue its own questions in the same round trip; its verdict waits too."""
+    if not check_.gated:
+        check_.run(ctx, case)
+        return
+    try:
+        require_real_work(ctx, check_.component)
+    except Pending:
+        try:
+            check_.run(ctx, case)
+        except (Pending, CheckFailed, StudentError):
+            pass
+        raise Pending from None
+    check_.run(ctx, case)
 
 
 def _decide_alone(check_: Check, ctx: CheckContext, case) -> Outcome:

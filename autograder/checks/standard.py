@@ -4,10 +4,11 @@ import dataclasses
 
 import torch
 
-from ..compare import shape_problem
+from .. import rules
 from ..sandbox.launcher import StudentError, all_of
 from ..strategies import Case
-from .common import Pair, as_list, compare_structure, output_names, reference_models
+from .common import Pair, as_list
+from .public import rule_check
 from .registry import CheckContext, CheckFailed, check, failure_from_student
 
 
@@ -52,32 +53,15 @@ def standard_run(ctx: CheckContext, case: Case):
     return pair.standard_run()
 
 
-def check_output_shapes(ctx: CheckContext, case: Case, standard: bool = True) -> None:
-    """Output shapes against the reference's, from the standard runs; ``standard=False``: from
-    forward-only runs, for a group without a gradients check (Integration)."""
-    models = reference_models(ctx, case)
-    if standard:
-        (outputs, _), _ = models.run(case.inputs(), case.seed)
-        result = standard_run(ctx, case)
-    else:
-        (outputs, _), _ = models.run(case.inputs())
-        result = run_student(ctx, case, student_with_reference_weights(ctx, case), case.inputs())
-    expected = [tuple(o.shape) for o in outputs]
-    got = as_list(result.output) if len(expected) > 1 else [result.output]
-    names = output_names(case.component, len(expected))
-    if len(got) != len(expected):
-        raise CheckFailed(f"expected {len(expected)} outputs ({', '.join(names)}), got {len(got)}")
-    for value, shape, name in zip(got, expected, names):
-        problem = shape_problem(value, shape, name)
-        if problem:
-            raise CheckFailed(problem)
-
-
 def assert_samples_unchanged(before, after, samples, what: str) -> None:
+    """Samples ``samples`` of every output are the same in ``before`` and ``after`` (NaN never is)."""
     for b, a in zip(outputs_of_sample_all(before), outputs_of_sample_all(after)):
         for i in samples:
-            scale = b[i].abs().max().item() + 1e-12
-            if b[i].shape != a[i].shape or (b[i] - a[i]).abs().max().item() > 1e-5 * scale:
+            problem = rules.nonfinite_problem(b[i], f"output of sample {i}") \
+                or rules.nonfinite_problem(a[i], f"output of sample {i}")
+            if problem:
+                raise CheckFailed(problem)
+            if b[i].shape != a[i].shape or not rules.close(a[i], b[i], 1e-5 * rules.magnitude(b[i]) + 1e-12):
                 raise CheckFailed(f"changing {what} of sample 0 changed the output of sample {i}")
 
 
@@ -117,11 +101,10 @@ def check_batch_independence(ctx: CheckContext, case: Case) -> None:
 def standard_checks(component: str, cases, skip: tuple = ()) -> None:
     """Register the common checks of ``component`` with the given strategies."""
     if "output_shape" not in skip:
-        check(component, "output_shape", "output shape", cases)(check_output_shapes)
+        rule_check(component, "output_shape", "output shape", cases, "output_shapes")
     if "structure" not in skip:
-        check(component, "structure", "parameters and submodules match the contract", cases)(
-            lambda ctx, case: compare_structure(ctx, case)
-        )
+        rule_check(component, "structure", "parameters and submodules match the contract", cases, "structure",
+                   gated=False)
     check(component, "forward_matches", "matches the reference with the same weights", cases)(
         lambda ctx, case: Pair(ctx, case).compare_standard_forward()
     )

@@ -23,20 +23,25 @@ PACKAGE_DIR = "unet"
 NBGRADER_CONFIG = "nbgrader_config.py"
 GENERATED_MARK = "# Written by `autograder release --nbgrader`"
 
-_HINTS_BEGIN = "# BEGIN HINTS"
-_HINTS_END = "# END HINTS"
+# What check.py carries of the grader: (marker, source file, what its imports become there).
+_PASTED = [
+    ("RULES", "rules.py", "import math  # noqa: E402\n\n"),
+    ("HINTS", "checks/hints.py", "import re  # noqa: E402\n\nCase = object  # noqa: E305\n\n"),
+]
 
 
 def check_script_source() -> str:
-    """``student_check.py`` with ``checks/hints.py`` pasted in, so the file needs only torch."""
+    """``student_check.py`` with ``checks/hints.py`` and ``rules.py`` pasted in, so the file needs only
+    torch and runs the grader's own public rules."""
     here = Path(__file__).resolve().parent
-    template = (here / "student_check.py").read_text(encoding="utf-8")
-    begin, end = template.find(_HINTS_BEGIN), template.find(_HINTS_END)
-    if begin < 0 or end < 0:
-        raise ReleaseError("student_check.py lost its '# BEGIN HINTS' / '# END HINTS' markers")
-    block = "# hints in the student's terms: a copy of autograder/checks/hints.py\n" + _hints_body(
-        (here.parent / "checks" / "hints.py").read_text(encoding="utf-8"))
-    source = template[:begin] + block + template[end + len(_HINTS_END):].lstrip("\n")
+    source = (here / "student_check.py").read_text(encoding="utf-8")
+    for marker, path, imports in _PASTED:
+        begin, end = source.find(f"# BEGIN {marker}"), source.find(f"# END {marker}")
+        if begin < 0 or end < 0:
+            raise ReleaseError(f"student_check.py lost its '# BEGIN {marker}' / '# END {marker}' markers")
+        block = f"# a copy of autograder/{path}\n" + imports + _module_body(
+            (here.parent / path).read_text(encoding="utf-8"))
+        source = source[:begin] + block + source[end + len(f"# END {marker}"):].lstrip("\n")
     compile(source, CHECK_SCRIPT, "exec")
     return source
 
@@ -64,13 +69,12 @@ def write_check_support(folder: Path) -> list[Path]:
     return written
 
 
-def _hints_body(hints: str) -> str:
-    """hints.py without its docstring and imports; ``re`` is imported, ``Case`` (a type only) stubbed."""
-    statements = [node for node in ast.parse(hints).body
+def _module_body(text: str) -> str:
+    """A module's statements without its docstring and imports (``_PASTED`` says what replaces them)."""
+    statements = [node for node in ast.parse(text).body
                   if not isinstance(node, (ast.Import, ast.ImportFrom))
                   and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))]
-    body = "\n\n\n".join(ast.get_source_segment(hints, node) for node in statements)
-    return "import re  # noqa: E402\n\nCase = object  # noqa: E305\n\n" + body + "\n"
+    return "\n\n\n".join(ast.get_source_segment(text, node) for node in statements) + "\n"
 
 
 def component_points(config: GradingConfig) -> dict[str, float]:
@@ -103,10 +107,14 @@ input that fails and a hint. It exits 0 when everything passes. `{CHECK_SCRIPT}`
 and torch (`pip install torch`), nothing else; the notebook also needs Jupyter and matplotlib
 (`pip install jupyter matplotlib`).
 
-The public checks look at shapes and structure only (output shapes, parameter names and shapes,
-GroupNorm groups, parameter counts). Your grade also depends on hidden checks, which compare the
-values and gradients of every component with the reference on many inputs. Passing `check.py` is
-necessary, not sufficient: test your modules on your own examples too.
+The public checks run the grader's own rules on the grader's own inputs: output shapes, parameter
+names and shapes, every constructor setting the docstrings give (GroupNorm groups and eps, kernel
+sizes, strides, padding), parameter counts, the sinusoid's formula, and properties of the forward
+pass that need no reference (attention rows sum to 1, a constant value passes through attention,
+a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), on random
+weights of their own. Your grade also depends on hidden checks, which compare the values and
+gradients of every component with the reference on many inputs. Passing `check.py` is necessary,
+not sufficient: test your modules on your own examples too.
 
 ## Submit
 

@@ -3,25 +3,35 @@
     python check.py            # checks the unet/ folder next to this file
     python check.py PATH       # or the folder holding your modules (or one folder above it)
 
-For each component it prints pass/fail, the smallest input that failed and a hint. The expected
-shapes and counts come from public_checks.json (next to this file), computed from the instructor's
-reference when the exercise was released; no reference code is needed or shipped. These are the
-*public* checks only: your grade also depends on hidden checks of the values and gradients.
+For each component it prints pass/fail, the smallest input that failed and a hint. The checks
+run the same rules as the grader's public checks, on the same inputs: shapes and the contract's
+constructor settings (from public_checks.json, next to this file, written when the exercise was
+released), the sinusoid's formula, and properties any correct module has, on random weights of
+their own. No reference code or output is needed or shipped. Your grade also depends on hidden
+checks that compare values and gradients with the reference.
 
 Needs only Python 3.10+ and torch. Your code runs in this process, as when you run it yourself.
 """
-import argparse
-import json
-import sys
 import time
-import traceback
-from dataclasses import dataclass, field
-from pathlib import Path
 
-import torch
+STARTED = time.monotonic()  # before torch is imported: the time printed is the whole run's
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import traceback  # noqa: E402
+from dataclasses import dataclass, field  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
 
 DATA_FILE = "public_checks.json"
 SUPPORT = "check_support"  # beside this file: the grader's own code that finds and loads your modules
+
+# BEGIN RULES -- `autograder release` puts a copy of autograder/rules.py here
+from autograder.rules import RULES, Failed, LocalView, case_text, real_work  # noqa: E402
+# END RULES
 
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
 try:
@@ -30,13 +40,6 @@ except ImportError:  # pragma: no cover - only without the autograder package
     def explain(error, component, case=None):
         return None
 # END HINTS
-
-
-class Failed(Exception):
-    def __init__(self, message: str, hint: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.hint = hint
 
 
 @dataclass
@@ -125,150 +128,31 @@ def error_text(error: BaseException, submission: Submission) -> str:
     return where + what
 
 
-# --- the checks -----------------------------------------------------------------------------------
+# --- the checks: the rules above, on your code ----------------------------------------------------
 
-def make_inputs(case: dict) -> list:
-    """The same tensors the grader would build from this case's seed."""
-    generator = torch.Generator().manual_seed(case["seed"])
-    tensors = []
-    for name, shape in case["inputs"].items():
-        if name == "t":
-            if case.get("float_timesteps"):
-                tensors.append(torch.rand(shape, generator=generator) * 999)
-            else:
-                tensors.append(torch.randint(0, 1000, shape, generator=generator))
-        else:
-            tensors.append(torch.randn(shape, generator=generator))
-    return tensors
+def _crash(error: BaseException, submission: Submission, component: str) -> tuple[str, str | None]:
+    text = error_text(error, submission)
+    return f"your code raised an error: {text}", explain(text, component)
 
 
-def describe(class_name: str, case: dict) -> str:
-    args = ", ".join(f"{k}={v}" for k, v in case["init"].items())
-    inputs = ", ".join(f"{name} of shape {tuple(shape)}" for name, shape in case["inputs"].items())
-    return f"{class_name}({args}) with {inputs}" + (" (float timesteps)" if case.get("float_timesteps") else "")
+def _real_work(component: str, entry: dict, view, submission: Submission, gates: dict):
+    """The gate's verdict for ``component``, decided once: None, or (message, hint)."""
+    if component not in gates:
+        try:
+            real_work(view, entry["gate"])
+            gates[component] = None
+        except Failed as failure:
+            gates[component] = (failure.message, failure.hint)
+        except Exception as error:  # noqa: BLE001 - any error in the student's module is feedback
+            gates[component] = _crash(error, submission, component)
+    return gates[component]
 
 
-def shape_problem(value, expected, what: str) -> str | None:
-    expected = tuple(expected)
-    if not isinstance(value, torch.Tensor):
-        kind = f"a tuple/list of {len(value)} items" if isinstance(value, (tuple, list)) else type(value).__name__
-        return f"{what}: expected a tensor of shape {expected}, got {kind}"
-    if tuple(value.shape) != expected:
-        return f"{what}: expected shape {expected}, got {tuple(value.shape)}"
-    if not value.is_floating_point():
-        return f"{what}: expected floating-point values, got dtype {value.dtype}"
-    return None
+def run_check(component: str, entry: dict, spec: dict, submission: Submission, gates: dict | None = None) -> CheckOutcome:
+    """Every case of one check, smallest first; the first that fails is the one reported.
 
-
-def build(cls, case: dict):
-    torch.manual_seed(case["seed"])
-    return cls(**case["init"])
-
-
-def as_list(output) -> list:
-    return list(output) if isinstance(output, (tuple, list)) else [output]
-
-
-def check_output_shapes(module_of, cls, case, expect) -> None:
-    with torch.no_grad():
-        output = build(cls, case)(*make_inputs(case))
-    expected, names = expect["outputs"], expect["names"]
-    got = as_list(output) if len(expected) > 1 else [output]
-    if len(got) != len(expected):
-        raise Failed(f"expected {len(expected)} outputs ({', '.join(names)}), got {len(got)}",
-                     hint="forward returns the pair (down(h), h)" if len(expected) == 2 else None)
-    shapes = [tuple(g.shape) if isinstance(g, torch.Tensor) else None for g in got]
-    if len(expected) == 2 and shapes == [tuple(e) for e in reversed(expected)] and shapes[0] != shapes[1]:
-        raise Failed(f"the pair is in the wrong order: got shapes {shapes[0]} then {shapes[1]}",
-                     hint=f"The pair is ({names[0]}, {names[1]}): the downsampled tensor first, the skip second.")
-    for value, shape, name in zip(got, expected, names):
-        problem = shape_problem(value, shape, name)
-        if problem:
-            raise Failed(problem)
-
-
-def check_sinusoid_shape(module_of, cls, case, expect) -> None:
-    (t,) = make_inputs(case)
-    problem = shape_problem(module_of.sinusoidal_embedding(t, case["init"]["dim"]), expect["shape"],
-                            "sinusoidal_embedding(t, dim)")
-    if problem:
-        raise Failed(problem)
-
-
-def check_weights_shape(module_of, cls, case, expect) -> None:
-    with torch.no_grad():
-        output = build(cls, case)(*make_inputs(case), return_weights=True)
-    if not isinstance(output, (tuple, list)) or len(output) != 2:
-        raise Failed("forward(x, return_weights=True) must return a pair (output, weights)",
-                     hint="With return_weights=True, forward returns the pair (output, weights).")
-    problem = shape_problem(output[1], expect["weights"], "attention weights")
-    if problem:
-        raise Failed(problem)
-
-
-def per_submodule(module, expect) -> str:
-    lines = []
-    children = dict(module.named_children())
-    for name, count in expect["per_submodule"].items():
-        got = sum(p.numel() for p in children[name].parameters()) if name in children else 0
-        if got != count:
-            lines.append(f"{name}: {got:,} (expected {count:,})")
-    return (" Per submodule: " + "; ".join(lines) + ".") if lines else ""
-
-
-def check_structure(module_of, cls, case, expect) -> None:
-    module = build(cls, case)
-    expected = {name: tuple(shape) for name, shape in expect["state_dict"].items()}
-    got = {name: tuple(t.shape) for name, t in module.state_dict().items()}
-    if got != expected:
-        parts = []
-        missing = sorted(set(expected) - set(got))
-        unexpected = sorted(set(got) - set(expected))
-        wrong = [n for n in expected if n in got and got[n] != expected[n]]
-        if missing:
-            parts.append("missing: " + ", ".join(f"{n} {list(expected[n])}" for n in missing[:8]))
-        if unexpected:
-            parts.append("unexpected: " + ", ".join(f"{n} {list(got[n])}" for n in unexpected[:8]))
-        if wrong:
-            parts.append("wrong shape: " + ", ".join(
-                f"{n} is {list(got[n])}, expected {list(expected[n])}" for n in wrong[:8]))
-        count = sum(p.numel() for p in module.parameters())
-        raise Failed(
-            f"your {cls.__name__} has {count:,} parameters, expected {expect['parameters']:,}: " + "; ".join(parts),
-            hint="Submodule names and sizes must match the docstring of the assignment." + per_submodule(module, expect),
-        )
-    modules = dict(module.named_modules())
-    for name, groups in expect["groups"].items():
-        found = modules.get(name)
-        if isinstance(found, torch.nn.GroupNorm) and found.num_groups != groups:
-            channels = found.num_channels
-            raise Failed(f"{name} is GroupNorm({found.num_groups}, {channels}); expected GroupNorm({groups}, {channels})",
-                         hint=f"Use math.gcd(8, C) groups: for C={channels} that is {groups}.")
-
-
-def check_parameter_count(module_of, cls, case, expect) -> None:
-    module = build(cls, case)
-    count = sum(p.numel() for p in module.parameters())
-    if count != expect["parameters"]:
-        raise Failed(
-            f"{describe(cls.__name__, case).split(' with ')[0]} has {count:,} parameters; expected "
-            f"{expect['parameters']:,}." + per_submodule(module, expect),
-            hint="Check each submodule's channels against the wiring in the docstring; "
-            "up1 needs skip_channels=2 * base_channels.",
-        )
-
-
-RUNNERS = {
-    "output_shapes": check_output_shapes,
-    "sinusoid_shape": check_sinusoid_shape,
-    "weights_shape": check_weights_shape,
-    "structure": check_structure,
-    "parameter_count": check_parameter_count,
-}
-
-
-def run_check(component: str, entry: dict, spec: dict, submission: Submission) -> CheckOutcome:
-    """Every case of one check, smallest first; the first that fails is the one reported."""
+    A gated check first needs a forward that does real work (see ``real_work``), as in the grader.
+    """
     title = spec["name"].split(": ", 1)[-1]
     problem = submission.problem([entry["class"]])
     if problem:
@@ -280,16 +164,20 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission) -
         text = error_text(error, submission)
         return CheckOutcome(title, False, f"{entry['module']}.py could not be used: {text}", "",
                             explain(text, component))
-    runner = RUNNERS[spec["kind"]]
+    view = LocalView(cls, module_of)
+    if spec.get("gated"):
+        verdict = _real_work(component, entry, view, submission, {} if gates is None else gates)
+        if verdict is not None:
+            return CheckOutcome(title, False, verdict[0], "", verdict[1])
+    rule = RULES[spec["kind"]]
     for case in spec["cases"]:
         try:
-            runner(module_of, cls, case, case["expect"])
+            rule(view, case, case["expect"])
         except Failed as failure:
-            return CheckOutcome(title, False, failure.message, describe(entry["class"], case), failure.hint)
+            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case), failure.hint)
         except Exception as error:  # noqa: BLE001
-            text = error_text(error, submission)
-            return CheckOutcome(title, False, f"your code raised an error: {text}", describe(entry["class"], case),
-                                explain(text, component))
+            message, hint = _crash(error, submission, component)
+            return CheckOutcome(title, False, message, case_text(entry["class"], case), hint)
     return CheckOutcome(title, True)
 
 
@@ -301,10 +189,25 @@ def load_data(path=None) -> dict:
         raise SystemExit(f"error: {path} is missing; it comes with the exercise (keep it next to check.py)") from None
 
 
+@contextlib.contextmanager
+def small_tensor_settings():
+    """One thread and plain kernels, as in the grader: the checks' tensors are tiny, and thread
+    start-up and oneDNN's per-call set-up would cost more than the maths. Restored afterwards."""
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+    torch.set_num_threads(1)
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.backends.mkldnn.enabled = onednn
+
+
 def run_checks(folder, data: dict, only: str | None = None) -> list[ComponentOutcome]:
     submission = Submission(Path(folder), data.get("packages", ()))
     try:
-        return _run_components(submission, data, only)
+        with small_tensor_settings():
+            return _run_components(submission, data, only)
     finally:
         for note in dict.fromkeys(submission.importer.notes):  # what loading had to do, as the grader says it
             print(f"note: {note}")
@@ -320,11 +223,14 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
         if only is not None and component != only:
             continue
         outcome = ComponentOutcome(component)
-        outcome.checks = [run_check(component, entry, spec, submission) for spec in entry["checks"]]
+        gates: dict = {}
+        outcome.checks = [run_check(component, entry, spec, submission, gates) for spec in entry["checks"]]
         failing = [d for d in _needs(component, data) if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
-            outcome.note = (f"{component} uses your {', '.join(failing)}, which fail their public checks: "
-                            "fix those first.")
+            which = "which fails its" if len(failing) == 1 else "which fail their"
+            outcome.note = (f"{component} uses your {', '.join(failing)}, {which} public checks: fix "
+                            f"{'it' if len(failing) == 1 else 'them'} first (the grader grades {component} "
+                            "with correct versions of what it uses).")
         outcomes[component] = outcome
     return list(outcomes.values())
 
@@ -359,8 +265,9 @@ def format_report(outcomes: list[ComponentOutcome]) -> str:
         if outcome.note:
             lines.append(f"     Note: {outcome.note}")
     good = sum(o.passed for o in outcomes)
-    lines.append(f"{good}/{len(outcomes)} components pass their public checks. "
-                 "Public checks look at shapes and structure only; hidden checks grade the values and gradients.")
+    lines.append(f"{good}/{len(outcomes)} components pass their public checks. Public checks test shapes, the "
+                 "contract's settings and properties of the forward pass; hidden checks also compare values and "
+                 "gradients with the reference.")
     return "\n".join(lines)
 
 
@@ -383,9 +290,8 @@ def main(argv=None) -> int:
     data = load_data(args.data)
     if args.only is not None and args.only not in data["components"]:
         raise SystemExit(f"error: --only {args.only!r}: expected one of {', '.join(data['components'])}")
-    started = time.monotonic()
     outcomes = run_checks(args.path, data, args.only)
-    print(format_report(outcomes) + f" ({time.monotonic() - started:.1f} s)")
+    print(format_report(outcomes) + f" ({time.monotonic() - STARTED:.1f} s)")
     return 0 if all(o.passed for o in outcomes) else 1
 
 

@@ -572,7 +572,8 @@ class StudentModule:
         """Load ``state_dict`` (``name``: its fingerprint, if the caller has it already).
 
         ``partial``: only some of the module's parameters are given (the parts a check is about).
-        Buffers the student added of their own are never required.
+        Buffers the student added of their own, and parameters frozen with ``requires_grad=False``,
+        are never required: they keep their values.
         """
         name = name or fingerprint([state_dict, partial] if partial else state_dict)
         self.loads = self.loads + (name,)  # even if it fails: a failed load may have changed some weights

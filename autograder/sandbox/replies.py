@@ -214,11 +214,14 @@ class ModuleDescription:
     state_dict: dict  # name -> shape tuple
     buffers: tuple  # names of buffers (the student's own may be among them)
     modules: list  # SubmoduleInfo, in named_modules() order
+    frozen: tuple = ()  # parameters with requires_grad=False: constants, like buffers
 
     def count(self, prefix: str = "") -> int:
-        """Number of parameters under ``prefix`` (all of them for "")."""
+        """Number of trainable parameters under ``prefix`` (all of them for "")."""
         total = 0
         for name, shape in self.parameters.items():
+            if name in self.frozen:
+                continue
             if not prefix or name == prefix or name.startswith(prefix + "."):
                 n = 1
                 for s in shape:
@@ -242,7 +245,7 @@ def _shapes(value, what: str) -> dict:
 
 
 def description(value, what: str) -> ModuleDescription:
-    value = _dict(value, what, ("parameters", "state_dict", "buffers", "modules"))
+    value = _dict(value, what, ("parameters", "state_dict", "buffers", "frozen", "modules"))
     modules = []
     for entry in _list(value["modules"], what):
         entry = _dict(entry, what, ("name", "type", "torch", "config", "extra_repr"))
@@ -251,4 +254,5 @@ def description(value, what: str) -> ModuleDescription:
                                      tuple(text(t, what) for t in _list(entry["torch"], what)), config,
                                      text(entry["extra_repr"], what)))
     return ModuleDescription(_shapes(value["parameters"], what), _shapes(value["state_dict"], what),
-                             tuple(text(b, what) for b in _list(value["buffers"], what)), modules)
+                             tuple(text(b, what) for b in _list(value["buffers"], what)), modules,
+                             tuple(text(f, what) for f in _list(value["frozen"], what)))

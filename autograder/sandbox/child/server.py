@@ -252,16 +252,17 @@ class Child:
     def _load(self, module, state: dict) -> str | None:
         """Load ``state["tensors"]``; None if it fit, else why not, in the student's terms.
 
-        The contract's weights must all find a place, and every parameter of the module must get
-        one -- except with ``partial`` (only some parts are given). Buffers the student added (a
-        table of frequencies, say) keep their own values: they are not part of the contract.
+        The contract's weights must all find a place, and every trainable parameter of the module
+        must get one -- except with ``partial`` (only some parts are given). Buffers the student
+        added (a table of frequencies, say) and parameters frozen with ``requires_grad=False`` keep
+        their own values: they are constants, not part of the contract.
         """
         tensors = {k: v.to(self.device) for k, v in state["tensors"].items()}
         try:
             result = module.load_state_dict(tensors, strict=False)
         except BaseException as exc:
             return self.traceback_of(exc)
-        parameters = {name for name, _ in module.named_parameters()}
+        parameters = {name for name, p in module.named_parameters() if p.requires_grad}
         missing = [k for k in result.missing_keys if k in parameters and not state.get("partial")]
         problems = []
         if result.unexpected_keys:
@@ -277,6 +278,7 @@ class Child:
             "parameters": [[name, list(p.shape)] for name, p in module.named_parameters()],
             "state_dict": [[name, list(t.shape)] for name, t in module.state_dict().items()],
             "buffers": [name for name, _ in module.named_buffers()],
+            "frozen": [name for name, p in module.named_parameters() if not p.requires_grad],
             "modules": [self._describe_module(name, m) for name, m in module.named_modules()],
         }
 

@@ -1,0 +1,57 @@
+"""The words students read: one cause said once per component, hints only where they apply."""
+from autograder.checks.hints import explain
+from autograder.results import CheckResult, GradingReport
+
+from .conftest import ROOT, full_outputs
+
+TRACEBACK = ('  File "res_block.py", line 41, in __init__\n    self.norm1 = nn.GroupNorm(32, in_channels)\n'
+             "ValueError: num_channels (2) must be divisible by num_groups (32)")
+
+
+def _result(check_id: str, output: str, component: str = "ResBlock", visibility: str = "hidden") -> CheckResult:
+    return CheckResult(component, check_id, f"{component}: {check_id}", 0.0, 1.0, False, output, visibility)
+
+
+def test_a_traceback_repeated_on_other_cases_and_calls_is_said_once_per_component():
+    report = GradingReport("s", checks=[
+        _result("forward_matches", f"your code raised an error during ResBlock.forward:\n{TRACEBACK}\n"
+                                   "Smallest failing input: ResBlock(1)"),
+        _result("structure", f"your code raised an error during ResBlock(...):\n{TRACEBACK}\n"
+                             "Smallest failing input: ResBlock(2)", visibility="public"),
+        _result("output_shape", f"your code raised an error on ResBlock(3):\n{TRACEBACK}"),
+        _result("output_shape", f"your code raised an error during DownBlock.forward:\n{TRACEBACK}", "DownBlock"),
+    ])
+    report.refer_repeated_outputs()
+    outputs = [c.output for c in report.checks]
+    assert outputs[1].startswith("your code raised an error") and TRACEBACK in outputs[1]  # the visible one keeps it
+    assert outputs[0] == 'The same error as "ResBlock: structure" (shown there).\nSmallest failing input: ResBlock(1)'
+    assert outputs[2] == 'The same error as "ResBlock: structure" (shown there).'
+    assert TRACEBACK in outputs[3]  # another component says it again, once
+
+
+def test_stubs_get_each_traceback_once_per_component_and_integration_is_not_the_students(grader):
+    report = grader.grade(ROOT / "assignments" / "unet")
+    for component in {c.component for c in report.checks}:
+        said = [tuple(line for line in c.output.splitlines() if line.startswith("  File"))
+                for c in report.checks if c.component == component and "NotImplementedError" in c.output]
+        assert said and len(said) == len(set(said)), f"{component}: a traceback is said more than once"
+    integration = [full_outputs(report)[c.name] for c in report.checks if c.component == "Integration"]
+    assert all("one of your blocks it uses, is not implemented yet" in o for o in integration)
+    assert not any("This part of Integration" in o for o in integration)
+
+
+def test_hints_quote_the_students_own_numbers_and_fire_only_on_their_error():
+    assert "GroupNorm(32, 12) cannot split 12 channels into 32 groups" in explain(
+        "ValueError: num_channels (12) must be divisible by num_groups (32)", "ResBlock")
+    assert "for C=12 that is 4 groups" in explain(
+        "ValueError: num_channels (12) must be divisible by num_groups (32)", "ResBlock")
+    assert "4 latent channels" not in explain("ValueError: num_channels (12) must be divisible by num_groups (32)",
+                                              "ResBlock")  # the chapter's erratum is GroupNorm(8, C) only
+    assert "A 3x3 convolution got a 1x2 input" in explain(
+        "RuntimeError: Calculated padded input size per channel: (1 x 2). Kernel size: (3 x 3). Kernel size can't "
+        "be greater than actual input size", "DownBlock")
+    broadcast = ("    h = h + self.time_mlp(t_emb)\nRuntimeError: The size of tensor a (5) must match the size of "
+                 "tensor b (3) at non-singleton dimension 2")
+    assert "time_mlp(t_emb)[:, :, None, None]" in explain(broadcast, "ResBlock")
+    assert "[:, :, None, None]" not in explain(broadcast.replace("self.time_mlp(t_emb)", "y"), "ResBlock")
+    assert "Grading runs on the CPU" in explain("AssertionError: Torch not compiled with CUDA enabled", "TimeEmbedding")
