@@ -36,6 +36,7 @@ PACKAGE = "submission"
 # for a small ResBlock).
 KEPT_MODULES = 8
 SOURCE_LABEL = "submission"  # tracebacks show "submission/res_block.py", line N
+MODULE_ARGUMENT = "__module_argument__"  # a call argument to build here: launcher.ModuleArg
 
 
 # --- framing (shared with the parent, which imports these three functions) -------------------
@@ -454,6 +455,10 @@ class Child:
             return value.detach().to("cpu").clone().contiguous().as_subclass(torch.Tensor)
         if isinstance(value, (tuple, list)):
             return [self._to_plain(v) for v in value]
+        if isinstance(value, dict):
+            if not all(type(k) is str and k != "__tensor__" for k in value):
+                raise StudentFailure("returned a dict whose keys are not all strings (names)")
+            return {k: self._to_plain(v) for k, v in value.items()}
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
         raise StudentFailure(f"returned a {type(value).__name__}, expected tensors")
@@ -489,9 +494,34 @@ class Child:
         return result
 
     def step_call(self, _module, target: str, args: list) -> dict:
+        function = self._lookup(target)
+        inputs = [self._module_argument(**a[MODULE_ARGUMENT]) if isinstance(a, dict) and MODULE_ARGUMENT in a
+                  else self._to_device(a, False) for a in args]
         self._reseed()
-        inputs = [self._to_device(a, False) for a in args]
-        return {"output": self._to_plain(self._lookup(target)(*inputs))}
+        return {"output": self._to_plain(function(*inputs))}
+
+    def _module_argument(self, target: str, kwargs: dict, state_dict) -> object:
+        """Build ``target(**kwargs)`` for a call: the module under test's class, else the first module of
+        the plan that defines it (a dependency's is its reference stand-in); load ``state_dict``."""
+        found = getattr(self.target, target, None)
+        for name in self.importer.sources if found is None else ():
+            if name.startswith("_"):
+                continue
+            try:
+                found = getattr(importlib.import_module(f"{PACKAGE}.{name}"), target, None)
+            except BaseException:  # a broken module that is not a stand-in: look further
+                continue
+            if found is not None:
+                break
+        if found is None:
+            raise StudentFailure(f"no module of the submission defines {target}, which this check builds")
+        self._reseed()
+        module = found(**kwargs)
+        if not isinstance(module, self.torch.nn.Module):
+            raise StudentFailure(f"{target}(...) did not create an nn.Module (got {type(module).__name__})")
+        if state_dict is not None:
+            module.load_state_dict(state_dict, strict=True)
+        return module.to(self.device)
 
 
 # --- limits, and the zygote that forks children ----------------------------------------------------

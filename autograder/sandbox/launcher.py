@@ -383,8 +383,13 @@ class StudentComponent:
         self._ensure_built(module)
         return module
 
-    def call(self, function: str, *args) -> torch.Tensor:
-        step = {"op": "call", "args": {"target": function, "args": list(args)}}
+    def call(self, function: str, *args):
+        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there).
+
+        The result is plain data: tensors, numbers, strings, lists and dicts with string keys.
+        """
+        encoded = [_module_argument(a) if isinstance(a, ModuleArg) else a for a in args]
+        step = {"op": "call", "args": {"target": function, "args": encoded}}
         return _field(self._answer(None, step, f"{function}(...)"), "output")
 
     def _ensure_built(self, module: "StudentModule") -> None:
@@ -567,6 +572,26 @@ def _field(value, name: str):
     if type(value) is not dict or name not in value:
         raise SandboxFatal(f"the child's answer has no {name!r}")
     return value[name]
+
+
+@dataclass(frozen=True)
+class ModuleArg:
+    """A module to build in the child and pass to a student's function (``StudentComponent.call``).
+
+    The child looks ``class_name`` up in the module under test, then in the other modules of its
+    plan: a dependency of the component is its reference stand-in, anything else the student's.
+    ``state_dict``, if given, is loaded (strictly) after the build.
+    """
+
+    class_name: str
+    init: dict
+    state_dict: dict | None = None
+
+
+def _module_argument(value: ModuleArg) -> dict:
+    """A ``ModuleArg`` as the child reads it (see ``child.MODULE_ARGUMENT``): plain, fingerprintable data."""
+    return {"__module_argument__": {"target": value.class_name, "kwargs": dict(value.init),
+                                    "state_dict": value.state_dict}}
 
 
 @dataclass(frozen=True)
