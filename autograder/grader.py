@@ -39,6 +39,7 @@ class Grader:
         self._own_zygote = self.zygote is None
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
+        self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
@@ -70,11 +71,13 @@ class Grader:
                 report.checks.append(self._result(check_, settings_, False, str(error)))
             return report
         results = {}
+        self._notes = {}
         with Handover(self._zygote()) as handover:
             for name in grading_order():
                 results[name] = self._grade_component(name, submission, handover)
         for name in GRADED:
             report.checks.extend(results[name])
+        report.notes.extend(self._notes.values())
         return report
 
     def _grade_component(self, name: str, submission, handover: Handover | None = None) -> list[CheckResult]:
@@ -103,7 +106,7 @@ class Grader:
             output = message + (f"\nHint: {hint}" if hint else "")
             return [self._result(c, s, False, output) for c, s in bound]
         context = CheckContext(student=student, reference=self.reference, config=self.config,
-                               references=self._references)
+                               references=self._references, notes=self._notes)
         outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
                               self._drawn_cases)
         return [self._from_outcome(c, s, o) for (c, s), o in zip(bound, outcomes)]

@@ -37,6 +37,9 @@ class CheckContext:
     # The reference side's models and runs. A grader shares one (bounded) between its submissions:
     # the reference is deterministic, so what it computed for one student holds for the next.
     references: MutableMapping = field(default_factory=dict)
+    # Text for the student's feedback beyond pass/fail, one entry per topic (the skip experiment's
+    # numbers and pictures); the grader adds them to the report's notes.
+    notes: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
