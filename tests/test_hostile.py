@@ -18,6 +18,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from autograder.checks import analysis as analysis_checks
 from autograder.cli import app
 from autograder.grader import Grader
 from autograder.sandbox.isolation import detect
@@ -82,6 +83,15 @@ def fast_config(config):
         for name, checks in config.components.items()
     }
     return config.model_copy(update={"limits": limits, "components": components})
+
+
+@pytest.fixture(scope="module", autouse=True)
+def short_experiment():
+    """The skip-connection experiment (~2.5 s of CPU) does not fit in fast_config's 3 s per call on a
+    busy machine: here it runs 15 steps, where the reference still wins clearly."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(analysis_checks, "_steps", lambda ctx: 15)
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +210,7 @@ def test_a_zip_of_the_reference_gets_full_marks(tmp_path, fast_config_file):
     results = tmp_path / "out" / "results.json"
     code, stdout, _ = grade_cli(archive, "--results", results, "--config", fast_config_file)
     assert code == 0
-    assert "total             100 / 100" in stdout
+    assert "total             130 / 130" in stdout
 
 
 @pytest.mark.parametrize("entry", ["../escaped.py", "/tmp/escaped.py"])
