@@ -49,10 +49,10 @@ def shape_trace(model, x, t):
 
     def record_output(name):
         def hook(module, inputs, output):
-            if isinstance(output, (tuple, list)):
-                trace.extend((f"{name}[{i}]", tuple(o.shape)) for i, o in enumerate(output))
-            else:
+            if not isinstance(output, (tuple, list)):
                 trace.append((name, tuple(output.shape)))
+                return
+            trace.extend((f"{name}[{i}]", tuple(o.shape)) for i, o in enumerate(output))
         return hook
 
     def record_concat(name):
@@ -68,7 +68,7 @@ def shape_trace(model, x, t):
             handles.append(module.register_forward_hook(record_output(name)))
             if isinstance(module, UpBlock):
                 handles.append(module.res.register_forward_pre_hook(record_concat(name)))
-        with torch.no_grad():
+        with torch.no_grad():  # shapes only: no graph to keep
             model(x, t)
     finally:
         for handle in handles:
@@ -187,17 +187,17 @@ def skip_ablation(steps=STEPS, seed=0):
     results = {"steps": steps, "seed": seed, "images": held_out}
     for name, model in (("with_skips", with_skips), ("without_skips", without_skips)):
         optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-        generator = torch.Generator().manual_seed(seed)
+        batch_order = torch.Generator().manual_seed(seed)
         timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)
         losses = []
         for _ in range(steps):
-            batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=generator)]
+            batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]
             loss = F.mse_loss(model(batch, timesteps), batch)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
             losses.append(loss.item())
-        with torch.no_grad():
+        with torch.no_grad():  # evaluation: no gradients
             reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))
         mse = F.mse_loss(reconstructions, held_out).item()
         results[name] = {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),
@@ -247,7 +247,7 @@ def attention_map(attention, x, query):
     ### BEGIN SOLUTION
     row, col = query
     height, width = x.shape[-2:]
-    with torch.no_grad():
+    with torch.no_grad():  # the weights only, no graph
         _, weights = attention(x, return_weights=True)
     return weights[:, row * width + col].reshape(-1, height, width)
     ### END SOLUTION
