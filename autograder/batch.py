@@ -3,68 +3,98 @@
 Each worker builds one ``Grader`` (one fork server, one ``import torch``) and grades many
 submissions with torch limited to one thread, so N workers use N cores and start-up is paid N times,
 not once per student. The parent never imports torch; it only hands out submissions, writes files
-and draws the progress bar.
+(through ``report.OutputFolder``) and shows progress.
 
-A student is done when ``OUT/<student>/results.json`` exists; it is written last, after
-``report.json`` and ``feedback.md``, each by rename, so an interrupted batch leaves whole files
-and a rerun picks up where it stopped. ``grades.csv`` is rebuilt from the files on disk at the end.
-
-Whatever a submission does, the batch goes on: an exception while grading it, a broken zip, or a
-worker that dies under it becomes that student's zero with the reason (otter's
-``GradingResults.without_results``), and the batch's exit status says some could not be graded.
+Whatever a submission does, the batch goes on: a grading that fails, or a worker that dies under
+it, becomes that student's zero with the reason (``GradingReport.without_results``), and the exit
+status says some could not be graded. Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped SSH
+session) stop the workers and every child they started; rerunning the command resumes.
 """
-import json
 import multiprocessing
 import os
-import shutil
 import signal
-import tempfile
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
+from types import SimpleNamespace
 
 from .config import GradingConfig, load_config
 from .contract import GRADED
-from .discover import Discovered, Discovery, discover, materialise
-from .errors import AutograderError, SubmissionError
-from .report import FEEDBACK_FILE, RECORD_FILE, RESULTS_FILE, StudentRecord, class_tables, feedback_markdown, grades_csv, read_records
-from .results import CheckResult, GradingReport, gradescope_results, write_atomically
+from .discover import Discovered, Discovery, discover
+from .errors import AutograderError, ExitCode
+from .report import OutputFolder, StudentRecord, class_tables, relative
+from .results import GradingReport
 
-__all__ = ["grade_batch", "BatchSummary", "Outcome"]
-
-GRADES_FILE = "grades.csv"
+__all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]
 
 
 @dataclass(frozen=True)
-class Outcome:
+class GradedSubmission:
     """What a worker sends back for one submission."""
 
     index: int
-    status: str  # "graded" or "error"
-    message: str
     report: GradingReport
     seconds: float
     worker_pid: int
     worker_peak_rss_kb: int
     zygote_peak_rss_kb: int | None
 
+    @property
+    def status(self) -> str:
+        return self.report.status
+
+    @property
+    def message(self) -> str:
+        """Why the submission is not simply graded ("" when it is)."""
+        if self.report.status == "graded":
+            return ""
+        reasons = self.report.review or [n.removeprefix("Could not be graded: ") for n in self.report.notes[:1]]
+        return "; ".join(reasons)
+
 
 @dataclass
 class BatchSummary:
-    """Counts for the TA and the exit status: 0 when every submission was graded, 1 when some could not be."""
+    """Who was graded, who needs a person and who could not be graded; owns the exit status."""
 
     discovery: Discovery
     graded: list[str] = field(default_factory=list)
+    needs_review: list[tuple[str, str]] = field(default_factory=list)  # (student, why)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (student, why it could not be graded)
     already_done: list[str] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[GradedSubmission] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
+    earned: float = 0.0
+    possible: float = 0.0
+    full_marks: int = 0
+
+    def record(self, item: Discovered, outcome: GradedSubmission) -> None:
+        self.outcomes.append(outcome)
+        if outcome.status == "error":
+            self.errors.append((item.key, outcome.message))
+        elif outcome.status == "needs_review":
+            self.needs_review.append((item.key, outcome.message))
+        else:
+            self.graded.append(item.key)
+        report = outcome.report
+        self.earned += report.score
+        self.possible += report.max_score or 0.0
+        self.full_marks += report.max_score > 0 and report.score >= report.max_score
+
+    def progress(self) -> str:
+        text = f"mean {100 * self.earned / max(self.possible, 1e-9):.0f}% · full marks {self.full_marks}/{len(self.outcomes)}"
+        if self.needs_review:
+            text += f" · {len(self.needs_review)} need review"
+        if self.errors:
+            text += f" · {len(self.errors)} ungradable"
+        return text
 
     @property
     def exit_code(self) -> int:
-        return 1 if self.errors or self.interrupted else 0
+        if self.errors or self.interrupted:
+            return ExitCode.FAILURES
+        return ExitCode.NEEDS_REVIEW if self.needs_review else ExitCode.OK
 
 
 # --- the worker side -----------------------------------------------------------------------------
@@ -100,38 +130,17 @@ def _tree_peak_rss_kb(root: int) -> int | None:
     return max(peaks) if peaks else None
 
 
-def _zero_report(grader, name: str, message: str) -> GradingReport:
-    report = GradingReport(submission=name, notes=[f"Could not be graded: {message}"])
-    for check_, settings_ in grader.checks:
-        report.checks.append(CheckResult(
-            component=check_.component, check_id=check_.id, name=check_.name, score=0.0,
-            max_score=settings_.points, passed=False, output=message, visibility=settings_.visibility,
-        ))
-    return report
-
-
-def _grade_one(grader, scratch: Path, index: int, item: Discovered, max_bytes: int) -> Outcome:
-    from .sandbox.launcher import SandboxFatal
-
+def _grade_one(grader, index: int, item: Discovered) -> GradedSubmission:
     started = time.perf_counter()
-    status, message = "graded", ""
     try:
-        folder = materialise(item, scratch, max_bytes)
-        report = grader.grade(folder)
-        report.submission = item.source.name
-    except SubmissionError as error:  # e.g. a broken or oversized zip
-        status, message = "error", str(error)
-    except (Exception, SandboxFatal) as error:
-        status, message = "error", f"the grader failed on this submission ({type(error).__name__}: {error})"
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        scratch.mkdir(parents=True, exist_ok=True)
-    if status != "graded":
-        report = _zero_report(grader, item.source.name, message)
+        report = grader.grade(item.source)
+    except Exception as error:  # noqa: BLE001 -- grade() reports all it can; this is the last net
+        report = GradingReport.without_results(item.source.name, grader.checks,
+                                               f"the grader failed on this submission ({type(error).__name__}: {error})")
+    report.submission = item.source.name
     zygote = getattr(grader, "zygote", None)
-    return Outcome(
-        index=index, status=status, message=message, report=report,
-        seconds=time.perf_counter() - started, worker_pid=os.getpid(),
+    return GradedSubmission(
+        index=index, report=report, seconds=time.perf_counter() - started, worker_pid=os.getpid(),
         worker_peak_rss_kb=_peak_rss_kb(os.getpid()) or 0,
         zygote_peak_rss_kb=_tree_peak_rss_kb(zygote.process.pid) if zygote is not None else None,
     )
@@ -141,9 +150,15 @@ def _stop_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the grader, which kills the student's child
 
 
+def _catalogue(grader) -> list[tuple]:
+    """Every check as (component, id, name, points, visibility): what a zero report needs, for the parent."""
+    return [(c.component, c.id, c.name, s.points, s.visibility) for c, s in grader.checks]
+
+
 def _worker_main(connection, config: GradingConfig) -> None:
-    """One worker: one Grader, many submissions. Ctrl-C is the parent's to handle."""
+    """One worker: one Grader, many submissions. Ctrl-C and hang-ups are the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = "1"
@@ -152,19 +167,17 @@ def _worker_main(connection, config: GradingConfig) -> None:
     torch.set_num_threads(1)
     from .grader import Grader
 
-    scratch = Path(tempfile.mkdtemp(prefix="autograder-worker-"))
     try:
         with Grader(config) as grader:
-            connection.send(("ready", os.getpid()))
+            connection.send(("ready", os.getpid(), _catalogue(grader)))
             while True:
                 message = connection.recv()
                 if message is None:
                     return
                 index, item = message
-                connection.send(("done", _grade_one(grader, scratch / "s", index, item,
-                                                    config.limits.max_submission_mb << 20)))
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+                connection.send(("done", _grade_one(grader, index, item)))
+    finally:  # no child left to kill: a late SIGTERM (torch's slow exit) may simply end the process
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 # --- the parent side -----------------------------------------------------------------------------
@@ -190,7 +203,7 @@ class _Worker:
                 pass
             self.process.join(timeout if self.task is None else 0)
         if self.process.is_alive():
-            self.process.terminate()
+            self.process.terminate()  # SIGTERM: the worker unwinds and its grader kills the child
             self.process.join(timeout)
         if self.process.is_alive():
             self.process.kill()
@@ -198,22 +211,16 @@ class _Worker:
         self.connection.close()
 
 
-def _died(index: int, item: Discovered, exitcode, config_for_zero: GradingConfig) -> Outcome:
+def _checks_of(catalogue: list[tuple]) -> list[tuple]:
+    return [(SimpleNamespace(component=c, id=i, name=n), SimpleNamespace(points=p, visibility=v))
+            for c, i, n, p, v in catalogue]
+
+
+def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple]) -> GradedSubmission:
     message = f"the grading worker died while grading this submission (exit code {exitcode}); regrade it with --only"
-    return Outcome(index=index, status="error", message=message, report=_config_zero_report(config_for_zero, item, message),
-                   seconds=0.0, worker_pid=0, worker_peak_rss_kb=0, zygote_peak_rss_kb=None)
-
-
-def _config_zero_report(config: GradingConfig, item: Discovered, message: str) -> GradingReport:
-    """A zero for every configured check, named by id (the parent does not load the checks' titles)."""
-    report = GradingReport(submission=item.source.name, notes=[f"Could not be graded: {message}"])
-    for component, checks in config.components.items():
-        for check_id, settings_ in checks.items():
-            report.checks.append(CheckResult(
-                component=component, check_id=check_id, name=f"{component}: {check_id}", score=0.0,
-                max_score=settings_.points, passed=False, output=message, visibility=settings_.visibility,
-            ))
-    return report
+    report = GradingReport.without_results(item.source.name, _checks_of(catalogue), message)
+    return GradedSubmission(index=index, report=report, seconds=0.0, worker_pid=0, worker_peak_rss_kb=0,
+                            zygote_peak_rss_kb=None)
 
 
 def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) -> None:
@@ -221,6 +228,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
     context = multiprocessing.get_context("spawn")  # the parent may hold threads (rich); never fork it
     pending = list(enumerate(items))[::-1]
     workers = [_Worker(context, config) for _ in range(min(jobs, len(items)))]
+    catalogue: list[tuple] = []
     try:
         for worker in workers:
             if pending:
@@ -237,14 +245,15 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
                 # read everything the worker sent before looking at whether it died
                 while worker.connection.poll():
                     try:
-                        kind, payload = worker.connection.recv()
+                        kind, *payload = worker.connection.recv()
                     except (EOFError, OSError):
                         break  # the sentinel reports the death
                     if kind == "ready":
                         worker.ready = True
+                        catalogue = catalogue or payload[1]
                         continue
                     worker.task = None
-                    on_outcome(payload)
+                    on_outcome(payload[0])
                     if pending:
                         worker.give(*pending.pop())
                 if handle is worker.connection or worker.process.is_alive():
@@ -259,7 +268,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
                 worker.stop()
                 workers.remove(worker)
                 if lost is not None:
-                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, config))
+                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue))
                 if pending:
                     replacement = _Worker(context, config)
                     workers.append(replacement)
@@ -269,34 +278,21 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome) 
             worker.stop()
 
 
-def _is_done(out: Path, item: Discovered) -> bool:
-    return all((out / s.key / RESULTS_FILE).is_file() and (out / s.key / RECORD_FILE).is_file() for s in item.submitters)
+class _HangUp(KeyboardInterrupt):
+    """SIGTERM or SIGHUP: stop as Ctrl-C does."""
 
 
-def _write_student(out: Path, item: Discovered, outcome: Outcome, hidden_visibility: str) -> None:
-    report = outcome.report
-    for submitter in item.submitters:
-        folder = out / submitter.key
-        record = StudentRecord(student=submitter.key, name=submitter.name, email=submitter.email,
-                               source=str(item.source), status=outcome.status, message=outcome.message, report=report,
-                               grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
-                                        "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
-                                        "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb})
-        write_atomically(folder / RECORD_FILE, record.to_json())
-        write_atomically(folder / FEEDBACK_FILE, feedback_markdown(record))
-        results = gradescope_results(report, hidden_visibility)
-        write_atomically(folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n")  # last: marks the student done
+def _interrupt(signum, frame):
+    raise _HangUp(signal.Signals(signum).name)
 
 
 def component_columns(config: GradingConfig) -> list[str]:
     return [name for name in GRADED if any(s.points > 0 for s in config.components.get(name, {}).values())]
 
 
-def write_grades(out: Path, config: GradingConfig) -> list[StudentRecord]:
+def write_grades(out: Path, config: GradingConfig):
     """Rebuild OUT/grades.csv from every finished student on disk."""
-    records = read_records(out)
-    write_atomically(out / GRADES_FILE, grades_csv(records, component_columns(config)))
-    return records
+    return OutputFolder(out).write_grades(component_columns(config))
 
 
 def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only: str | None = None,
@@ -304,7 +300,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
-    ``only``: regrade just this student (a folder name under OUT/, or the submission's file name).
+    ``only``: regrade just this student (a folder name under OUT/students/, or the submission's file name).
     Raises AutograderError for problems with the arguments; per-student problems are results.
     """
     from rich.console import Console
@@ -312,13 +308,14 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     if not isinstance(jobs, int) or jobs < 1:
         raise AutograderError(f"expected jobs to be a whole number >= 1 but got jobs={jobs!r}")
     config = config if isinstance(config, GradingConfig) else load_config(config)
-    out = Path(out)
+    folder = OutputFolder(out)
     console = console or Console()
     started = time.monotonic()
     found = discover(submissions, assignment=assignment)
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         summary = BatchSummary(discovery=found)
-        inside = [i for i in found.submissions if i.source.resolve() == out.resolve()]
+        inside = [i for i in found.submissions if i.source.resolve() == folder.path.resolve()]
         found.submissions = [i for i in found.submissions if i not in inside]
         found.skipped += [(i.source.name, "the output folder (--out)") for i in inside]
         console.print(found.describe(), highlight=False, markup=False)
@@ -328,59 +325,70 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             if not items:
                 known = ", ".join(i.key for i in found.submissions[:20])
                 raise AutograderError(f"no submission for --only {only!r} in {found.root}; students found: {known or 'none'}")
-        todo = [i for i in items if regrade or only is not None or not _is_done(out, i)]
+        todo = [i for i in items if regrade or only is not None or not folder.is_done(s.key for s in i.submitters)]
         summary.already_done = [i.key for i in items if i not in todo]
         if summary.already_done:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
-        out.mkdir(parents=True, exist_ok=True)
-        for stale in [*out.glob(".*.tmp"), *out.glob("*/.*.tmp")]:  # left by a killed run; never read
-            stale.unlink(missing_ok=True)
+        folder.prepare()
         try:
-            _grade_all(todo, out, config, jobs, summary, console, progress)
-        except KeyboardInterrupt:
+            _grade_all(todo, folder, config, jobs, summary, console, progress)
+        except KeyboardInterrupt as stop:
             summary.interrupted = True
-            console.print(f"interrupted: {len(summary.graded) + len(summary.errors)} of {len(todo)} done; "
+            why = f" ({stop})" if isinstance(stop, _HangUp) else ""
+            console.print(f"interrupted{why}: {len(summary.outcomes)} of {len(todo)} done; "
                           "rerun the same command to grade the rest")
-        records = write_grades(out, config)
+        records = folder.write_grades(component_columns(config))
         summary.seconds = time.monotonic() - started
         for table in class_tables(records):
             console.print(table)
-        for student, why in summary.errors:
-            console.print(f"could not grade {student}: {why}", highlight=False, markup=False)
-        console.print(f"graded {len(summary.graded)}, could not grade {len(summary.errors)}, "
-                      f"already done {len(summary.already_done)} in {summary.seconds:.1f} s -> {out / GRADES_FILE}")
+        _say_who_needs_a_person(summary, console)
+        console.print(f"graded {len(summary.graded)}, need review {len(summary.needs_review)}, could not grade "
+                      f"{len(summary.errors)}, already done {len(summary.already_done)} in {summary.seconds:.1f} s "
+                      f"-> {relative(folder.grades)}", highlight=False)
         return summary
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         found.cleanup()
 
 
-def _grade_all(todo, out, config, jobs, summary, console, show_progress) -> None:
+def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
+    if summary.needs_review:
+        console.print(f"needs review ({len(summary.needs_review)}): a person should look at these "
+                      "(status needs_review in grades.csv):", highlight=False, markup=False)
+        for student, why in summary.needs_review:
+            console.print(f"  {student}: {why}", highlight=False, markup=False)
+    for student, why in summary.errors:
+        console.print(f"could not grade {student}: {why}", highlight=False, markup=False)
+
+
+def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, console, show_progress) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not todo:
         return
-    earned = [0.0, 0.0]
-    full = [0]
     columns = (TextColumn("grading"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
-    with Progress(*columns, console=console, disable=not show_progress, transient=False) as bar:
+    live = show_progress and console.is_terminal
+    with Progress(*columns, console=console, disable=not live, transient=False) as bar:
         task = bar.add_task("grading", total=len(todo), stats="")
 
-        def on_outcome(outcome: Outcome) -> None:
+        def on_outcome(outcome: GradedSubmission) -> None:
             item = todo[outcome.index]
-            _write_student(out, item, outcome, config.gradescope.hidden_visibility)
-            summary.outcomes.append(outcome)
-            if outcome.status == "graded":
-                summary.graded.append(item.key)
-            else:
-                summary.errors.append((item.key, outcome.message))
-            earned[0] += outcome.report.score
-            earned[1] += outcome.report.max_score or 0.0
-            full[0] += outcome.report.max_score > 0 and outcome.report.score >= outcome.report.max_score
-            done = len(summary.outcomes)
-            stats = f"mean {100 * earned[0] / max(earned[1], 1e-9):.0f}% · full marks {full[0]}/{done}"
-            if summary.errors:
-                stats += f" · {len(summary.errors)} ungradable"
-            bar.update(task, advance=1, stats=stats)
+            for submitter in item.submitters:
+                folder.write_student(StudentRecord(
+                    student=submitter.key, name=submitter.name, email=submitter.email, source=str(item.source),
+                    status=outcome.status, message=outcome.message, report=outcome.report,
+                    grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
+                             "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
+                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb}),
+                    config.gradescope.hidden_visibility)
+            summary.record(item, outcome)
+            bar.update(task, advance=1, stats=summary.progress())
+            if show_progress and not live:  # a log, not a terminal (nohup, CI, cron): one plain line each
+                report = outcome.report
+                console.print(f"[{len(summary.outcomes)}/{len(todo)}] {item.key}: {report.score:g}/{report.max_score:g} "
+                              f"{outcome.status} ({outcome.seconds:.1f} s) · {summary.progress()}",
+                              highlight=False, markup=False)
 
         _run(todo, config, jobs, on_outcome)

@@ -1,5 +1,4 @@
 """The ``autograder`` command: a thin layer over the API; errors become one line and an exit code."""
-import enum
 import json
 import sys
 import time
@@ -8,19 +7,10 @@ from typing import Optional
 
 import typer
 
-from .errors import AutograderError
+from .errors import AutograderError, ExitCode
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Autograder for the UNet chapter.")
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-class ExitCode(enum.IntEnum):
-    """Exit statuses. Grading that completed is OK whatever the score."""
-
-    OK = 0
-    FAILURES = 1  # e.g. a batch where some submissions could not be graded
-    USAGE_ERROR = 2  # bad arguments, config or input: the message says what to fix
-    INTERNAL_ERROR = 3
 
 
 def fail(message: str, code: ExitCode = ExitCode.USAGE_ERROR):
@@ -55,6 +45,8 @@ def grade(
         write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
     for note in graded.notes:
         typer.echo(f"note: {note}", err=True)
+    for reason in graded.review:
+        typer.echo(f"needs review: {reason}", err=True)
     for name, (score, max_score) in graded.component_scores().items():
         typer.echo(f"{name:<14} {score:>6g} / {max_score:g}")
     typer.echo(f"{'total':<14} {graded.score:>6g} / {graded.max_score:g}   ({time.monotonic() - started:.1f} s) -> {results}")
@@ -84,8 +76,15 @@ def release(
                        f"students run `python check.py` there")
         if nbgrader is not None:
             written = release_nbgrader(nbgrader, assignment, solutions=solutions, config=config)
-            typer.echo(f"wrote {nbgrader / 'source' / assignment} ({len(written)} files); next: "
-                       f"`nbgrader generate_assignment {assignment}` in {nbgrader}")
+            typer.echo(f"wrote {nbgrader / 'source' / assignment} ({len(written) - 1} files)")
+            settings = written[-1]
+            if settings.name != "nbgrader_config.py":
+                typer.echo(f"{nbgrader / 'nbgrader_config.py'} was not ours, so it was left alone: our settings went "
+                           f"to {settings}; merge them into it by hand")
+            else:
+                typer.echo(f"wrote our settings to {settings}")
+            typer.echo(f"next, with the virtualenv on PATH (`source .venv/bin/activate`): `cd {nbgrader} && "
+                       f"nbgrader generate_assignment {assignment}`")
     except AutograderError as error:
         fail(str(error))
 
@@ -129,7 +128,7 @@ def batch(
         except ImportError as error:
             fail(f"nbgrader course grading is not available in this version ({error})")
         try:
-            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config)
+            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only)
         except AutograderError as error:
             fail(str(error))
         raise typer.Exit(int(code or 0))

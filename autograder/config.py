@@ -30,7 +30,8 @@ class Limits(_Strict):
     processes: int = Field(256, gt=0)
     file_size_mb: int = Field(16, ge=0)
     open_files: int = Field(256, ge=16)
-    max_reply_mb: int = Field(256, gt=0)
+    max_reply_mb: int = Field(64, gt=0, description="one reply from a child")
+    max_memo_mb: int = Field(512, gt=0, description="all replies kept for one component")
     max_source_kb: int = Field(512, gt=0)
     max_submission_mb: int = Field(50, gt=0)
 
@@ -57,6 +58,19 @@ class CheckSettings(_Strict):
     max_examples: Optional[int] = Field(None, ge=1, le=1000)
 
 
+class Packages(_Strict):
+    """Third-party imports in student code. ``allowed`` ones must be installed where grading runs
+    (they are imported once per worker, so a top-level ``import matplotlib.pyplot`` costs nothing);
+    ``refused`` ones fail with their message; any other fails with "not available in the grading
+    environment: use torch". Either way the TA sees it as an environment problem."""
+
+    allowed: tuple[str, ...] = ("numpy", "matplotlib", "einops", "tqdm")
+    refused: dict[str, str] = Field(default_factory=dict)
+
+    def preload(self) -> list[str]:
+        return [*self.allowed, *(["matplotlib.pyplot"] if "matplotlib" in self.allowed else [])]
+
+
 class Gradescope(_Strict):
     hidden_visibility: Literal["hidden", "after_due_date", "after_published"] = "after_published"
 
@@ -67,6 +81,7 @@ class GradingConfig(_Strict):
     tolerance: Tolerance = Tolerance()
     hypothesis: HypothesisSettings = HypothesisSettings()
     gradescope: Gradescope = Gradescope()
+    packages: Packages = Packages()
     components: dict[str, dict[str, CheckSettings]]
     source_path: Optional[str] = Field(None, exclude=True)
 

@@ -14,7 +14,6 @@ Zips are not opened here (that happens in the worker, see ``extract_zip``), so d
 class is cheap and a broken zip costs its own student a zero, never the batch.
 """
 import re
-import shutil
 import stat
 import tempfile
 import zipfile
@@ -264,12 +263,3 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
     found._temporary = temporary
     return _dedupe(found)
 
-
-def materialise(item: Discovered, scratch: Path, max_bytes: int) -> Path:
-    """The folder to grade for ``item``: itself, or its zip unpacked under ``scratch``."""
-    if item.source.is_dir():
-        return item.source
-    destination = scratch / safe_name(item.source.stem)
-    shutil.rmtree(destination, ignore_errors=True)
-    destination.mkdir(parents=True)
-    return extract_zip(item.source, destination, max_bytes)

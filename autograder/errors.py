@@ -1,4 +1,16 @@
-"""Errors a user can cause. Each message says what went wrong and what to do next."""
+"""Errors a user can cause, and the exit statuses of the command line. Each message says what went
+wrong and what to do next."""
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit statuses of ``autograder``. Grading that completed is OK whatever the score."""
+
+    OK = 0  # every submission graded
+    FAILURES = 1  # some submissions could not be graded (status "error"), or the run was interrupted
+    USAGE_ERROR = 2  # bad arguments, config or input: the message says what to fix
+    INTERNAL_ERROR = 3
+    NEEDS_REVIEW = 4  # all graded, but some need a person (status "needs_review"; see grades.csv)
 
 
 class AutograderError(Exception):

@@ -1,5 +1,6 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import gc
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,11 +12,12 @@ from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
 from .errors import SubmissionError
-from .plan import grading_order, load_plan, module_under_test, must_not_have_seen
+from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
+from .plan import grading_order, load_plan, must_not_have_seen
+from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.launcher import Handover, SandboxFatal, StudentComponent, StudentError, Zygote
-from .submission import read_submission
 
 
 @dataclass
@@ -33,22 +35,24 @@ class Grader:
         torch.backends.mkldnn.enabled = False  # slower than plain kernels on tiny tensors, as in the child
         self.reference = Reference(self.config.reference_dir())
         self.checks = bind(self.config)
+        self.redactor = Redactor.for_grading(self.reference.secret_lines)
         # torch and Hypothesis leave ~250k long-lived objects: a full collection over them took
         # 0.15-0.2 s of every grading. They live as long as the process, so take them out of its sight.
         gc.freeze()
         self._own_zygote = self.zygote is None
+        self._internal: list[str] = []
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
         self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
-            self.zygote = Zygote()
+            self.zygote = Zygote(preload=self.config.packages.preload())
         return self.zygote
 
     def close(self) -> None:
         if self.zygote is not None and self._own_zygote:
-            self.zygote.close()
+            self.zygote.shutdown()
             self.zygote = None
 
     def __enter__(self):
@@ -57,35 +61,80 @@ class Grader:
     def __exit__(self, *exc):
         self.close()
 
-    def grade(self, path) -> GradingReport:
-        path = Path(path)
-        report = GradingReport(submission=path.name)
+    def read(self, path) -> Submission:
+        """The hand-in at ``path`` as the grader will load it (raises ``SubmissionError`` if it cannot be read)."""
+        limits = self.config.limits
+        packages = self.config.packages
         try:
-            limits = self.config.limits
-            submission = read_submission(path, limits.max_source_kb * 1024, limits.max_submission_mb << 20)
+            return read_submission(path, Limits(max_source_bytes=limits.max_source_kb * 1024,
+                                                max_total_bytes=limits.max_submission_mb << 20),
+                                   PackagePolicy(tuple(packages.allowed), tuple(packages.refused.items())))
+        except Refused as refused:
+            raise SubmissionError(str(refused)) from None
+
+    def grade(self, path) -> GradingReport:
+        """Grade the hand-in at ``path``: always a report, whatever the submission does.
+
+        ``SubmissionError`` only when ``path`` does not exist. Anything else -- an unreadable zip,
+        nothing gradable, a crash of ours on one check -- is in the report, with its status.
+        """
+        path = Path(path)
+        if not path.exists():
+            raise SubmissionError(f"{path}: no such file or folder; pass the folder that holds your modules")
+        try:
+            submission = self.read(path)
         except SubmissionError as error:
-            if not path.exists():
-                raise
-            report.notes.append(str(error))
-            for check_, settings_ in self.checks:
-                report.checks.append(self._result(check_, settings_, False, str(error)))
-            return report
+            return GradingReport.without_results(path.name, self.checks, str(error), status="needs_review")
+        try:
+            return self._grade(path, submission)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:  # a bug of ours: this submission's report says so, the next is graded
+            return GradingReport.without_results(
+                path.name, self.checks, f"the grader failed on this submission ({type(error).__name__}: {error})",
+                status="error", detail=traceback.format_exc())
+
+    def _grade(self, path: Path, submission: Submission) -> GradingReport:
+        report = GradingReport(submission=path.name, notes=list(dict.fromkeys(submission.notes)),
+                               review=list(submission.review), environment=list(submission.environment))
+        own = own_lines(submission.sources.values())
+        self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
         results = {}
         self._notes = {}
         with Handover(self._zygote()) as handover:
             for name in grading_order():
-                results[name] = self._grade_component(name, submission, handover)
+                results[name], notes = self._grade_component(name, submission, handover)
+                report.notes.extend(n for n in notes if n not in report.notes)
         for name in GRADED:
-            report.checks.extend(results[name])
+            report.checks.extend(self._cleaned(r, own) for r in results[name])
         report.notes.extend(self._notes.values())
+        report.notes = [self.redactor.clean(note, own) for note in report.notes]
+        report.refer_repeated_outputs()
+        if self._internal:
+            report.review.append(f"the grader failed on {len(self._internal)} check(s) of this submission "
+                                 "(a bug of ours; those checks scored 0): see detail")
+            report.detail = "\n".join(self._internal)
+        if report.environment and report.score < report.max_score:
+            report.review.append("imports that the grading environment cannot satisfy may have cost points: "
+                                 + "; ".join(report.environment))
+        report.status = "needs_review" if report.review else "graded"
         return report
 
-    def _grade_component(self, name: str, submission, handover: Handover | None = None) -> list[CheckResult]:
+    def _cleaned(self, result: CheckResult, own) -> CheckResult:
+        if not result.output:
+            return result
+        from dataclasses import replace
+
+        return replace(result, output=self.redactor.clean(result.output, own))
+
+    def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None):
+        """The component's check results, and the notes its loading produced."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
-        module = module_under_test(name)
-        problem = submission.module_problem(module)
+        problem = submission.component_problem(name)
         if problem:
-            return [self._result(c, s, False, problem) for c, s in bound]
+            hint = explain(problem, name)
+            output = problem + (f"\nHint: {hint}" if hint else "")
+            return [self._result(c, s, False, output) for c, s in bound], []
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name))
@@ -95,13 +144,14 @@ class Grader:
             student.stop()
             raise
         student.release()
-        return results
+        return results, student.notes
 
     def _run_component(self, name: str, student: StudentComponent, bound: list) -> list[CheckResult]:
         try:
             student.start()
         except (StudentError, SandboxFatal) as error:
-            message = f"{module_under_test(name)}.py could not be imported:\n{error}"
+            files = ", ".join(student._labels()) or "your module"
+            message = f"{files} could not be imported:\n{error}"
             hint = explain(str(error), name)
             output = message + (f"\nHint: {hint}" if hint else "")
             return [self._result(c, s, False, output) for c, s in bound]
@@ -115,6 +165,8 @@ class Grader:
         if outcome.fatal is not None:
             return self._result(check_, settings_, False, f"{outcome.fatal} (in {check_.name})")
         if outcome.failure is not None:
+            if outcome.failure.internal:
+                self._internal.append(outcome.failure.internal)
             return self._result(check_, settings_, False, _feedback(outcome.failure))
         return self._result(check_, settings_, True, "")
 

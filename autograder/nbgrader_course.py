@@ -27,7 +27,7 @@ from .discover import safe_name
 from .errors import AutograderError
 from .release.notebook import NOTEBOOK, grade_id
 from .release.student import component_points
-from .report import StudentRecord, read_records
+from .report import OutputFolder, StudentRecord
 
 __all__ = ["grade_course"]
 
@@ -126,13 +126,18 @@ def _timestamp(course_dir: Path, student: str, assignment: str) -> str | None:
     return stamp.read_text(encoding="utf-8").strip() or None
 
 
-def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool = False, config=None) -> int:
+def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool = False, config=None,
+                 only: str | None = None, console=None) -> int:
     """Grade ``course_dir/submitted/*/<assignment>/`` into ``out`` and into the course's gradebook.
 
-    Returns the batch's exit status (0: every submission graded; 1: some could not be, and they get
-    zeros in the gradebook with the reason in their feedback). Raises AutograderError when the course
-    is not set up (no gradebook, no such assignment, grade cells that disagree with the config).
+    ``only``: grade (again) just this student, and write just their grades. Returns the batch's exit
+    status (see ``errors.ExitCode``); students who could not be graded get zeros in the gradebook with
+    the reason in their feedback. Raises AutograderError when the course is not set up (no gradebook,
+    no such assignment, grade cells that disagree with the config).
     """
+    from rich.console import Console
+
+    console = console or Console()
     course_dir = Path(course_dir)
     config = config if isinstance(config, GradingConfig) else load_config(config)
     submitted = course_dir / "submitted"
@@ -146,15 +151,18 @@ def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool 
             raise AutograderError(f"no assignment {assignment!r} in {course_dir / 'gradebook.db'} (known: {known}); "
                                   f"run `nbgrader generate_assignment {assignment}` first") from None
         cells = _component_cells(gradebook, assignment, component_points(config))
-    summary = grade_batch(submitted, out, jobs=jobs, regrade=regrade, config=config, assignment=assignment)
+    summary = grade_batch(submitted, out, jobs=jobs, regrade=regrade, config=config, assignment=assignment,
+                          only=only, console=console)
     students = {safe_name(folder.name): folder.name for folder in submitted.iterdir()
                 if (folder / assignment).is_dir()}
     notebook = Path(NOTEBOOK).stem
+    written = 0
     with _gradebook(course_dir) as gradebook:
-        for record in read_records(out):
+        for record in OutputFolder(out).records():
             student = students.get(record.student)
-            if student is None:
+            if student is None or (only is not None and only not in (student, record.student)):
                 continue
+            written += 1
             gradebook.update_or_create_student(student)
             stamp = _timestamp(course_dir, student, assignment)
             with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush warning
@@ -167,4 +175,7 @@ def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool 
                 grade.needs_manual_grade = False
             gradebook.db.commit()
             _write_autograded(course_dir, assignment, student, record, cells)
+    console.print(f"wrote {written} students' grades ({len(cells)} grade cells each) into "
+                  f"{course_dir / 'gradebook.db'} and their notebooks into {course_dir / 'autograded'}/; "
+                  f"next, in {course_dir}: `nbgrader generate_feedback {assignment}`", highlight=False)
     return summary.exit_code

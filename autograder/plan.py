@@ -1,33 +1,28 @@
-"""What each component's child receives: the student's modules, with reference stand-ins for the
-component's dependencies only -- so one mistake costs points once, on the component that has it."""
+"""What each component's child receives: the student's modules, with the reference standing in for
+the component's dependencies only -- so one mistake costs points once, on the component that has it."""
 from .contract import COMPONENTS, INTEGRATION, Component, component, dependencies
+from .intake import Submission
 from .reference import Reference
 from .sandbox.launcher import LoadPlan
-from .submission import Submission
 
 
 def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPlan:
-    if name == INTEGRATION:
-        return LoadPlan(sources=dict(submission.sources), target_module="unet")
-    graded = component(name)
-    sources = dict(submission.sources)
-    patches = []
-    keep_by_module: dict[str, set[str]] = {}
-    references = stand_ins(graded)
-    for dep in references:
-        keep_by_module.setdefault(dep.module, set()).update(dep.symbols)
-    for module, keep in keep_by_module.items():
-        text = reference.dependency_source(module, keep)
-        if module == graded.module:
-            # The dependency shares the student's file (AttnResBlock uses SelfAttention): load the
-            # reference under a private name and point the student's module at it.
-            private = f"_reference_{module}"
-            sources[private] = text
-            patches.extend((symbol, private) for symbol in sorted(keep))
-        else:
-            sources[module] = text
-    return LoadPlan(sources=sources, target_module=graded.module, patches=tuple(patches),
-                    references=tuple(dep.name for dep in references))
+    targets = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
+    references = [] if name == INTEGRATION else stand_ins(component(name), submission)
+    replaced = tuple(symbol for dep in references for symbol in dep.symbols)
+    return LoadPlan(
+        modules={canonical: entry.plan_entry() for canonical, entry in submission.modules.items()},
+        symbols=dict(submission.symbols),
+        target_symbols=tuple(targets),
+        required=tuple(sorted({submission.symbols[s] for s in targets if s in submission.symbols})),
+        aliases=dict(submission.aliases),
+        packages=tuple(submission.packages),
+        refused=dict(submission.refused),
+        stand_in_code=reference.stand_in_code(replaced) if replaced else None,
+        replaced=replaced,
+        stand_in_modules=_missing_modules(submission, replaced),
+        references=tuple(dep.name for dep in references),
+    )
 
 
 def must_not_have_seen(name: str) -> frozenset[str]:
@@ -46,19 +41,37 @@ def grading_order() -> tuple[str, ...]:
     return (INTEGRATION,) + tuple(c.name for c in COMPONENTS)
 
 
-def stand_ins(graded: Component) -> list[Component]:
+def stand_ins(graded: Component, submission: Submission | None = None) -> list[Component]:
     """The components whose reference replaces the student's in ``graded``'s child.
 
-    That is ``graded``'s dependencies, plus those of the other components in its file that live in
-    *other* files: attention.py imports res_block for AttnResBlock, so a broken res_block.py must
-    not stop SelfAttention from being graded. The component under test is never among them.
+    That is ``graded``'s dependencies, plus those of every other component that lives in the same
+    file as ``graded`` (its *siblings*): ``attention.py`` imports ``res_block`` for AttnResBlock,
+    so a broken ``res_block.py`` must not stop SelfAttention from being graded; in a one-file
+    submission every component is a sibling. The component under test is never among them.
     """
-    own = {d.name for d in dependencies(graded.name)}
-    siblings = [c for c in COMPONENTS if c.module == graded.module]
-    needed = set(own)
+    homes = _homes(submission)
+    files = {homes.get(s, graded.module) for s in graded.symbols}
+    siblings = [c for c in COMPONENTS if {homes.get(s, c.module) for s in c.symbols} & files]
+    needed = {d.name for d in dependencies(graded.name)}
     for sibling in siblings:
-        needed.update(d.name for d in dependencies(sibling.name) if d.module != graded.module)
+        needed.update(d.name for d in dependencies(sibling.name) if {homes.get(s, d.module) for s in d.symbols} - files)
     return [c for c in COMPONENTS if c.name in needed and c.name != graded.name]
+
+
+def _missing_modules(submission: Submission, replaced: tuple) -> dict[str, list[str]]:
+    """Contract modules with no file (and no alias) whose symbols are stood in: the child serves them."""
+    missing = {}
+    for c in COMPONENTS:
+        if c.module in submission.modules or c.module in submission.aliases:
+            continue
+        stood_in = [s for s in c.symbols if s in replaced]
+        if stood_in:
+            missing.setdefault(c.module, []).extend(stood_in)
+    return missing
+
+
+def _homes(submission: Submission | None) -> dict[str, str]:
+    return dict(submission.symbols) if submission is not None else {}
 
 
 def module_under_test(name: str) -> str:

@@ -1,33 +1,38 @@
 """What a batch leaves on disk and shows the TA: per-student records and feedback, grades.csv, the class table.
 
-Everything here is rebuilt from the per-student ``report.json`` files under OUT/, so an interrupted
-and resumed batch produces exactly what an uninterrupted one would.
+The output folder (``OutputFolder``) owns its layout: class-level files at the top, one folder per
+student under ``students/`` -- so no student's name, however chosen, can collide with a class
+file. Everything class-level is rebuilt from the per-student ``report.json`` files, so an
+interrupted and resumed batch produces exactly what an uninterrupted one would.
 """
 import csv
 import io
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .results import CheckResult, GradingReport
+from .results import GradingReport, gradescope_results, write_atomically
 
-__all__ = ["StudentRecord", "feedback_markdown", "read_records", "grades_csv", "class_tables"]
+__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "class_tables"]
 
 RECORD_FILE = "report.json"
 RESULTS_FILE = "results.json"
 FEEDBACK_FILE = "feedback.md"
+GRADES_FILE = "grades.csv"
+STUDENTS_DIR = "students"
 
 
 @dataclass
 class StudentRecord:
-    """One student's outcome: who, from which submission, graded or not (and why), and the report."""
+    """One student's outcome: who, from which submission, its status (and why), and the report."""
 
     student: str
     name: str
     email: str
     source: str
-    status: str  # "graded" or "error" (could not be graded: zero score, ``message`` says why)
-    message: str
+    status: str  # "graded", "needs_review" or "error" (see results.GradingReport)
+    message: str  # why, when not "graded"
     report: GradingReport
     grading: dict = field(default_factory=dict)  # seconds, worker pid, peak memory: for the TA and benchmarks
 
@@ -39,23 +44,59 @@ class StudentRecord:
     @classmethod
     def from_json(cls, text: str) -> "StudentRecord":
         data = json.loads(text)
-        raw = data.pop("report")
-        report = GradingReport(
-            submission=raw["submission"],
-            checks=[CheckResult(**c) for c in raw["checks"]],
-            notes=list(raw.get("notes", [])),
-        )
+        report = GradingReport.from_dict(data.pop("report"))
         return cls(report=report, **data)
 
 
-def read_records(out: Path) -> list[StudentRecord]:
-    """Every finished student under ``out`` (results.json present), sorted by student."""
-    records = []
-    for folder in sorted(Path(out).iterdir()) if Path(out).is_dir() else []:
-        record_file = folder / RECORD_FILE
-        if folder.is_dir() and (folder / RESULTS_FILE).is_file() and record_file.is_file():
-            records.append(StudentRecord.from_json(record_file.read_text(encoding="utf-8")))
-    return records
+class OutputFolder:
+    """``OUT/``: ``grades.csv`` and other class files at the top, ``students/<student>/`` for each student.
+
+    A student is done when ``results.json`` exists; it is written last, after ``report.json`` and
+    ``feedback.md``, each by rename, so an interrupted batch leaves whole files only.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        self.students = self.path / STUDENTS_DIR
+
+    def prepare(self) -> None:
+        self.students.mkdir(parents=True, exist_ok=True)
+        for stale in [*self.path.glob(".*.tmp"), *self.students.glob("*/.*.tmp")]:  # left by a killed run
+            stale.unlink(missing_ok=True)
+
+    def student_dir(self, key: str) -> Path:
+        return self.students / key
+
+    def is_done(self, keys) -> bool:
+        return all((self.student_dir(k) / RESULTS_FILE).is_file() and (self.student_dir(k) / RECORD_FILE).is_file()
+                   for k in keys)
+
+    def write_student(self, record: StudentRecord, hidden_visibility: str) -> Path:
+        folder = self.student_dir(record.student)
+        write_atomically(folder / RECORD_FILE, record.to_json())
+        write_atomically(folder / FEEDBACK_FILE, feedback_markdown(record))
+        results = gradescope_results(record.report, hidden_visibility)
+        write_atomically(folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n")  # last: marks the student done
+        return folder
+
+    def records(self) -> list["StudentRecord"]:
+        """Every finished student on disk, sorted by student."""
+        found = []
+        for folder in sorted(self.students.iterdir()) if self.students.is_dir() else []:
+            record_file = folder / RECORD_FILE
+            if folder.is_dir() and (folder / RESULTS_FILE).is_file() and record_file.is_file():
+                found.append(StudentRecord.from_json(record_file.read_text(encoding="utf-8")))
+        return found
+
+    def write_grades(self, components: list[str]) -> list["StudentRecord"]:
+        """Rebuild ``grades.csv`` from every finished student on disk; return their records."""
+        records = self.records()
+        write_atomically(self.path / GRADES_FILE, grades_csv(records, components))
+        return records
+
+    @property
+    def grades(self) -> Path:
+        return self.path / GRADES_FILE
 
 
 def _points(value: float) -> str:
@@ -69,10 +110,14 @@ def feedback_markdown(record: StudentRecord) -> str:
     if record.name or record.email:
         lines += [f"{record.name} {('<' + record.email + '>') if record.email else ''}".strip(), ""]
     lines += [f"Submission: `{record.source}`. This file shows hidden checks too; it is for course staff.", ""]
-    if record.status != "graded":
+    if record.status == "error":
         lines += [f"**Could not be graded:** {record.message}", ""]
+    elif record.status == "needs_review":
+        lines += ["**Needs a person:** " + "; ".join(report.review or [record.message]), ""]
     for note in report.notes:
         lines += [f"> {line}" for line in note.splitlines()] + [""]
+    if report.environment:
+        lines += ["Environment problems (not coding mistakes):", ""] + [f"- {e}" for e in report.environment] + [""]
     lines += ["| Component | Score |", "| --- | --- |"]
     lines += [f"| {name} | {_points(s)} / {_points(m)} |" for name, (s, m) in report.component_scores().items()]
     failed = [c for c in report.checks if not c.passed]
@@ -85,20 +130,32 @@ def feedback_markdown(record: StudentRecord) -> str:
             lines += ["```text", c.output.replace("```", "'''"), "```", ""]
     lines += [f"## Passed checks ({len(passed)})", ""]
     lines += [f"- {c.name}: {_points(c.score)} / {_points(c.max_score)}" for c in passed]
+    if report.detail:
+        lines += ["", "## For course staff: the grader's own error", "", "```text", report.detail, "```"]
     return "\n".join(lines).rstrip() + "\n"
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+
+
+def spreadsheet_safe(text: str) -> str:
+    """A cell a spreadsheet will not run: OWASP's advice for CSV injection (a leading quote)."""
+    text = str(text)
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def grades_csv(records: list[StudentRecord], components: list[str]) -> str:
-    """One row per student: identity, one column per component, total, status. Sorted by student."""
+    """One row per student: identity, one column per component, total, status and why. Sorted by student."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "name", "email", *components, "total", "status"])
+    writer.writerow(["student", "name", "email", *components, "total", "status", "reason"])
     for record in sorted(records, key=lambda r: r.student):
         scores = record.report.component_scores()
+        reason = record.message if record.status != "graded" else ""
         writer.writerow([
-            record.student, record.name, record.email,
+            spreadsheet_safe(record.student), spreadsheet_safe(record.name), spreadsheet_safe(record.email),
             *(_points(scores.get(name, (0.0, 0.0))[0]) for name in components),
-            _points(record.report.score), record.status,
+            _points(record.report.score), record.status, spreadsheet_safe(reason.replace("\n", " ")),
         ])
     return buffer.getvalue()
 
@@ -120,7 +177,7 @@ def failure_rates(records: list[StudentRecord]) -> list[tuple[str, int, int]]:
     failed: dict[str, int] = {}
     seen: dict[str, int] = {}
     for record in records:
-        if record.status != "graded":
+        if record.status == "error":
             continue
         for c in record.report.checks:
             seen[c.name] = seen.get(c.name, 0) + 1
@@ -153,3 +210,10 @@ def class_tables(records: list[StudentRecord], top: int = 25):
     if not rates:
         checks.caption = "no check failed"
     return distribution, checks
+
+
+def relative(path: Path) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:
+        return str(path)

@@ -2,7 +2,7 @@
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .contract import GRADED
@@ -20,11 +20,58 @@ class CheckResult:
     visibility: str  # "public" or "hidden"
 
 
+STATUSES = ("graded", "needs_review", "error")
+
+
 @dataclass
 class GradingReport:
+    """One submission's grade: every check's result, and what the student and the TA should know.
+
+    ``status``: ``graded``; ``needs_review`` -- graded as far as it could be, but a person should
+    look (``review`` says why: an empty hand-in, nothing gradable, an ambiguous layout, imports the
+    grading environment lacks); ``error`` -- the grader itself failed (``detail``: our traceback).
+    """
+
     submission: str
     checks: list[CheckResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # for the student and the TA
+    status: str = "graded"
+    review: list[str] = field(default_factory=list)
+    environment: list[str] = field(default_factory=list)  # imports the grading environment cannot satisfy
+    detail: str = ""  # for the TA only: our traceback when the grader failed
+
+    @classmethod
+    def without_results(cls, submission: str, checks, message: str, status: str = "error",
+                        detail: str = "") -> "GradingReport":
+        """Zero on every check, each saying why: the one way a submission is reported as not graded.
+
+        ``checks``: (check, settings) pairs as ``checks.bind`` makes them, or anything with the same
+        ``component``, ``id``, ``name`` and ``points``/``visibility`` -- the names are the same as a
+        normal run's, so a Gradescope test keeps its name whatever happened.
+        """
+        report = cls(submission=submission, notes=[f"Could not be graded: {message}"], status=status,
+                     review=[message] if status == "needs_review" else [], detail=detail)
+        for check_, settings_ in checks:
+            report.checks.append(CheckResult(
+                component=check_.component, check_id=check_.id, name=check_.name, score=0.0,
+                max_score=settings_.points, passed=False, output=message, visibility=settings_.visibility,
+            ))
+        return report
+
+    def refer_repeated_outputs(self) -> None:
+        """One cause (an import error) often fails every check of a component with the same text:
+        say it in full once per component -- on a visible check where there is one, so that every
+        reader can follow the reference -- and refer to it from the others."""
+        anchors: dict[tuple[str, str], CheckResult] = {}
+        for check in self.checks:
+            key = (check.component, check.output)
+            if check.output and len(check.output) >= 80:
+                if key not in anchors or (anchors[key].visibility != "public" and check.visibility == "public"):
+                    anchors[key] = check
+        for index, check in enumerate(self.checks):
+            anchor = anchors.get((check.component, check.output))
+            if anchor is not None and anchor is not check:
+                self.checks[index] = replace(check, output=f'The same error as "{anchor.name}" (shown there).')
 
     @property
     def score(self) -> float:
@@ -44,17 +91,37 @@ class GradingReport:
         return {name: (round(s, 6), round(m, 6)) for name, (s, m) in totals.items() if m > 0}
 
     def to_dict(self) -> dict:
-        return {"submission": self.submission, "checks": [asdict(c) for c in self.checks], "notes": self.notes}
+        return {"submission": self.submission, "status": self.status, "checks": [asdict(c) for c in self.checks],
+                "notes": self.notes, "review": self.review, "environment": self.environment, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "GradingReport":
+        return cls(submission=data["submission"], checks=[CheckResult(**c) for c in data["checks"]],
+                   notes=list(data.get("notes", [])), status=data.get("status", "graded"),
+                   review=list(data.get("review", [])), environment=list(data.get("environment", [])),
+                   detail=data.get("detail", ""))
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:
-    """Gradescope's autograder results.json: total score plus one test per check."""
-    summary = "\n".join(
-        f"{name}: {score:g}/{max_score:g}" for name, (score, max_score) in report.component_scores().items()
-    )
+    """Gradescope's autograder results.json: total score plus one test per check.
+
+    The top-level ``output`` is visible at once, so it says only what visible tests say: the notes,
+    what a person will look at, and the public checks' totals -- never a total that includes hidden
+    checks (it would tell a student that a hidden check failed before results are published).
+    """
+    public = {}
+    for c in report.checks:
+        if c.visibility == "public":
+            earned, possible = public.get(c.component, (0.0, 0.0))
+            public[c.component] = (earned + c.score, possible + c.max_score)
+    lines = list(report.notes)
+    lines += [f"A person will look at this submission: {reason}" for reason in report.review]
+    if public:
+        lines.append("Public checks: " + ", ".join(f"{name} {s:g}/{m:g}" for name, (s, m) in public.items())
+                     + ". Hidden checks are shown when grades are published.")
     return {
         "score": report.score,
-        "output": "\n".join(report.notes + [summary]),
+        "output": "\n".join(lines),
         "visibility": "visible",
         "stdout_visibility": "hidden",
         "tests": [

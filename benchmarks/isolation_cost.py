@@ -23,7 +23,7 @@ def measure_starts(mode: str, submission: str, runs: int) -> dict:
     from autograder.plan import load_plan
     from autograder.sandbox.isolation import detect
     from autograder.sandbox.launcher import StudentComponent, Zygote
-    from autograder.submission import read_submission
+    from autograder.intake import read_submission
 
     isolation = detect(sys.executable, mode)
     config = load_config()

@@ -90,7 +90,7 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
 
 def replay_children(children: list) -> float:
     """Seconds the recorded requests take when the child's own code runs them here, unsandboxed."""
-    from autograder.sandbox.child import Child
+    from autograder.sandbox.child.server import Child
 
     seconds = 0.0
     for recorded in children:

@@ -35,3 +35,14 @@ def make_submission(tmp_path):
         return folder
 
     return make
+
+
+def full_outputs(report) -> dict[str, str]:
+    """Each check's output, with "The same error as ..." references followed to the text they name."""
+    by_name = {c.name: c.output for c in report.checks}
+    resolved = {}
+    for name, output in by_name.items():
+        if output.startswith('The same error as "'):
+            output = by_name[output.split('"')[1]]
+        resolved[name] = output
+    return resolved

@@ -74,19 +74,22 @@ def graded_j2(class_folder, tmp_path_factory):
 
 def test_mixed_class_grades_match_independent_expectations(graded_j2):
     out, result = graded_j2
-    assert result.returncode == 1, result.stdout + result.stderr  # dave.zip could not be graded
+    assert result.returncode == 4, result.stdout + result.stderr  # graded, but dave and erin need a person
     assert "layout: folders (6 submissions" in result.stdout
     assert "skipped notes.txt: neither a folder nor a .zip" in result.stdout
     grades = read_grades(out / "grades.csv")
     assert sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank"]
-    assert list(next(iter(grades.values())))[3:] == [*POINTS, "total", "status"]
+    assert list(next(iter(grades.values())))[3:] == [*POINTS, "total", "status", "reason"]
 
     assert float(grades["alice"]["total"]) == TOTAL
     for component, points in POINTS.items():
         assert float(grades["alice"][component]) == points, component
     for student in ("bob", "dave", "erin"):
         assert float(grades[student]["total"]) == 0, student
-    assert [grades[s]["status"] for s in sorted(grades)] == ["graded", "graded", "graded", "error", "graded", "graded"]
+    assert [grades[s]["status"] for s in sorted(grades)] == [
+        "graded", "graded", "graded", "needs_review", "needs_review", "graded"]
+    assert "not a readable zip file" in grades["dave"]["reason"]
+    assert "no file defines any of the assignment's classes" in grades["erin"]["reason"]
 
     carol = grades["carol"]
     assert float(carol["SelfAttention"]) < POINTS["SelfAttention"]
@@ -99,35 +102,37 @@ def test_mixed_class_grades_match_independent_expectations(graded_j2):
 
     # every student has whole, valid files; the total in results.json matches grades.csv
     for student, row in grades.items():
-        results = json.loads((out / student / "results.json").read_text())
+        results = json.loads((out / "students" / student / "results.json").read_text())
         assert results["score"] == pytest.approx(float(row["total"]))
         assert len(results["tests"]) == sum(len(c) for c in yaml.safe_load(
             (ROOT / "grading_config.yaml").read_text())["components"].values())
-        assert (out / student / "feedback.md").read_text().startswith(f"# {student}: ")
-    assert "could not be opened as a zip" in json.loads((out / "dave" / "results.json").read_text())["output"]
+        assert (out / "students" / student / "feedback.md").read_text().startswith(f"# {student}: ")
+    assert "not a readable zip file" in json.loads((out / "students" / "dave" / "results.json").read_text())["output"]
     assert not list(out.rglob("*.tmp"))
 
 
 def test_feedback_lists_failures_first(graded_j2):
     out, _ = graded_j2
-    text = (out / "carol" / "feedback.md").read_text()
+    text = (out / "students" / "carol" / "feedback.md").read_text()
     failed, passed = text.index("## Failed checks"), text.index("## Passed checks")
     assert failed < passed
     assert "SelfAttention" in text[failed:passed]
-    assert "Failed checks (0)" in (out / "alice" / "feedback.md").read_text()
+    assert "Failed checks (0)" in (out / "students" / "alice" / "feedback.md").read_text()
 
 
 def test_class_table_names_the_most_failed_checks(graded_j2):
     _, result = graded_j2
     assert "Score distribution (6 students)" in result.stdout
     assert "Checks the class failed" in result.stdout
-    assert "could not grade dave: dave.zip could not be opened as a zip" in result.stdout.replace("\n", " ")
+    flat = " ".join(result.stdout.split())
+    assert "needs review (2): a person should look at these" in flat
+    assert "dave: dave.zip is not a readable zip file" in flat
 
 
 def test_one_job_gives_the_same_grades_as_two(graded_j2, class_folder, tmp_path):
     out, _ = graded_j2
     result = batch(class_folder, "--out", tmp_path, "-j", "1")
-    assert result.returncode == 1, result.stderr
+    assert result.returncode == 4, result.stderr
     assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
 
 
@@ -137,11 +142,11 @@ def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder,
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 300
-    while not list(tmp_path.glob("*/results.json")) and time.monotonic() < deadline and process.poll() is None:
+    while not list(tmp_path.glob("students/*/results.json")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the parent and its workers, mid-batch
     process.wait()
-    finished = {p.parent.name for p in tmp_path.glob("*/results.json")}
+    finished = {p.parent.name for p in tmp_path.glob("students/*/results.json")}
     assert 1 <= len(finished) < 6, finished
     assert not (tmp_path / "grades.csv").exists()
 
@@ -154,11 +159,11 @@ def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder,
 def test_only_regrades_one_student(graded_j2, class_folder, tmp_path):
     out, _ = graded_j2
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
-    before = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/results.json")}
+    before = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("students/*/results.json")}
     time.sleep(0.01)
     result = batch(class_folder, "--out", tmp_path, "--only", "erin")
-    assert result.returncode == 0, result.stdout + result.stderr
-    after = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("*/results.json")}
+    assert result.returncode == 4, result.stdout + result.stderr  # erin handed in no code: needs a person
+    after = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("students/*/results.json")}
     assert [s for s in before if before[s] != after[s]] == ["erin"]
     assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
 

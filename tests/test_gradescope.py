@@ -84,7 +84,7 @@ def test_run_autograder_writes_valid_results_for_an_empty_submission(bundle, tmp
     results = _run_autograder(_autograder_root(bundle_zip, tmp_path / "autograder", []))
     jsonschema.validate(results, SCHEMA)
     assert results["score"] == 0
-    assert "no UNet modules" in results["output"]
+    assert "A person will look at this submission: the submission is empty" in results["output"]
 
 
 def test_the_schema_rejects_what_gradescope_would_reject():

@@ -23,7 +23,7 @@ from autograder.cli import app
 from autograder.grader import Grader
 from autograder.sandbox.isolation import detect
 
-from .conftest import SOLUTIONS
+from .conftest import SOLUTIONS, full_outputs
 
 HOSTILE = Path(__file__).with_name("hostile")
 ATTACKED = {"SelfAttention", "AttnResBlock"}
@@ -46,21 +46,24 @@ MODE = detect().mode
 @dataclass(frozen=True)
 class Attack:
     name: str
-    outcome: str  # "zero": both attacked components score 0; "loses": SelfAttention < max; "any"
-    message: str = ""  # a phrase the student sees on the attacked checks
+    # "zero": both attacked components score 0; "loses": SelfAttention < max; "any"; "skipped": the
+    # attack is top-level code, which is left out (the message is in the notes) -- the classes are graded
+    outcome: str
+    message: str = ""  # a phrase the student sees on the attacked checks (or, "skipped", in the notes)
     needs_bwrap: bool = False  # contained only with bubblewrap (see README "Security model")
 
 
 ATTACKS = [
-    Attack("hang", "zero", "killed after 3 s in importing attention.py"),
-    Attack("memory_bomb", "zero", "MemoryError"),
-    Attack("fork_bomb", "zero", "killed after 3 s"),
+    Attack("hang", "skipped", "attention.py: its top-level code did not finish"),
+    Attack("memory_bomb", "skipped", "its top-level code raised MemoryError"),
+    Attack("fork_bomb", "skipped", "attention.py: its top-level code did not finish"),
     Attack("detached_grandchild", "any"),
-    Attack("segfault", "zero", "segmentation fault"),
+    Attack("segfault", "skipped", "attention.py: its top-level code did not finish"),
     Attack("syntax_error", "zero", "SyntaxError"),
-    Attack("os_exit", "zero", "exited with status 0"),
-    Attack("system_exit", "zero", "SystemExit"),
-    Attack("read_solutions", "zero", "no reference found", needs_bwrap=True),
+    Attack("os_exit", "skipped", "attention.py: its top-level code did not finish"),
+    Attack("system_exit", "skipped", "its top-level code raised SystemExit"),
+    Attack("read_solutions", "skipped", "its top-level code raised RuntimeError: no reference found",
+           needs_bwrap=True),
     Attack("write_files", "any"),
     Attack("loopback_socket", "any"),
     Attack("tamper_zygote", "any"),
@@ -152,8 +155,11 @@ def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path
     for name, (score, max_score) in scores.items():
         if name not in ATTACKED:
             assert score == max_score, f"{attack.name}: {name} lost points ({score}/{max_score})"
-    outputs = "\n".join(c.output for c in report.checks if c.component in ATTACKED)
-    if attack.outcome == "zero":
+    outputs = "\n".join(full_outputs(report)[c.name] for c in report.checks if c.component in ATTACKED)
+    if attack.outcome == "skipped":
+        notes = "\n".join(report.notes)
+        assert attack.message in notes, f"{attack.name}: expected {attack.message!r} in the notes:\n{notes}"
+    elif attack.outcome == "zero":
         assert [scores[n][0] for n in sorted(ATTACKED)] == [0, 0], f"{attack.name}: {scores}"
         assert attack.message in outputs, f"{attack.name}: expected {attack.message!r} in:\n{outputs[:2000]}"
     elif attack.outcome == "loses":
@@ -244,7 +250,7 @@ def test_a_notebook_instead_of_modules_says_how_to_export(tmp_path, fast_config_
     results = tmp_path / "out" / "results.json"
     for path in (folder, folder / "unet.ipynb"):
         code, _, stderr = grade_cli(path, "--results", results, "--config", fast_config_file)
-        assert code == 0 and "a notebook, not modules" in stderr
+        assert code == 0 and "unet.ipynb holds no code cells we could read" in stderr
         assert set(results_of(results).values()) == {0}
 
 
@@ -266,8 +272,10 @@ def test_bad_files_zero_only_their_component(hostile_grader, make_submission, tm
     (submission / "down_block.py").symlink_to(SOLUTIONS / "down_block.py")
     report = hostile_grader.grade(submission)
     scores = report.component_scores()
-    messages = {c.component: c.output for c in report.checks if not c.passed}
-    assert "not UTF-8" in messages["SelfAttention"] and "not UTF-8" in messages["AttnResBlock"]
+    outputs = full_outputs(report)
+    messages = {c.component: outputs[c.name] for c in report.checks if not c.passed}
+    assert "SelfAttention is not defined" in messages["SelfAttention"]  # a comment in Windows-1252: read as such
+    assert any("attention.py is not UTF-8 (byte 5); it was read as Windows-1252" in n for n in report.notes)
     assert "over the 512 KiB limit" in messages["UpBlock"]
     assert "is a link" in messages["DownBlock"]
     for name in ("SelfAttention", "AttnResBlock", "UpBlock", "DownBlock", "Integration"):

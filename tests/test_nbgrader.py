@@ -97,7 +97,7 @@ def test_each_component_lands_in_its_own_grade_cell(course):
     from nbgrader.api import Gradebook
 
     points = _points(course["config"])
-    report = yaml.safe_load((course["graded"] / "bob" / "report.json").read_text())
+    report = yaml.safe_load((course["graded"] / "students" / "bob" / "report.json").read_text())
     lost = {}
     for check in report["report"]["checks"]:
         lost[check["component"]] = lost.get(check["component"], 0) + check["max_score"] - check["score"]

@@ -6,7 +6,7 @@ import sys
 from autograder.contract import GRADED
 from autograder.results import gradescope_results
 
-from .conftest import ROOT, SOLUTIONS
+from .conftest import ROOT, SOLUTIONS, full_outputs
 
 
 def test_reference_gets_full_marks_on_every_check(grader):
@@ -30,14 +30,17 @@ def test_grading_twice_gives_identical_results(grader, make_submission):
 def test_stubs_score_zero_with_a_not_implemented_hint(grader):
     report = grader.grade(ROOT / "assignments" / "unet")
     assert report.score == 0
-    assert all("not implemented yet" in c.output for c in report.checks), [c.output for c in report.checks][:3]
+    outputs = full_outputs(report)
+    assert all("not implemented yet" in text for text in outputs.values()), list(outputs.values())[:3]
 
 
 def test_missing_module_costs_only_its_component(grader, make_submission):
     report = grader.grade(make_submission(remove=("down_block",)))
     scores = report.component_scores()
     assert scores["DownBlock"][0] == 0
-    assert "down_block.py is missing" in next(c.output for c in report.checks if c.component == "DownBlock")
+    message = next(c.output for c in report.checks if c.component == "DownBlock")
+    assert "DownBlock is not defined in your submission (expected in down_block.py)" in message
+    assert "files found: __init__.py, attention.py, res_block.py" in message
     # SimpleUNet is graded with the reference DownBlock; the student's own UNet cannot run.
     assert scores["SimpleUNet"] == (16, 16)
     assert scores["Integration"][0] == 0
@@ -47,8 +50,9 @@ def test_missing_module_costs_only_its_component(grader, make_submission):
 
 def test_syntax_error_is_reported_on_its_component(grader, make_submission):
     report = grader.grade(make_submission({"attention": "class SelfAttention(:\n    pass\n"}))
+    outputs = full_outputs(report)
     attention = [c for c in report.checks if c.component in ("SelfAttention", "AttnResBlock")]
-    assert all(not c.passed and "SyntaxError" in c.output for c in attention)
+    assert all(not c.passed and "SyntaxError" in outputs[c.name] for c in attention)
     assert report.component_scores()["ResBlock"] == (18, 18)
 
 

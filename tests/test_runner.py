@@ -1,10 +1,11 @@
 """How checks run: shared cases, one round trip per case, and the same verdicts however they ran."""
 from autograder.grader import Grader
+from autograder.intake import read_submission
 from autograder.sandbox.launcher import StudentComponent
-from autograder.submission import read_submission
 
-from .conftest import SOLUTIONS
+from .conftest import SOLUTIONS, full_outputs
 from .mutants import EQUIVALENTS, MUTANTS
+
 
 def _named(name: str):
     return next(m for m in MUTANTS + EQUIVALENTS if m.name == name)
@@ -22,15 +23,15 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
     requests = []
     original = StudentComponent._send
 
-    def counting(self, op, what, **args):
+    def counting(self, op, what, static=False, **args):
         requests.append(op)
-        return original(self, op, what, **args)
+        return original(self, op, what, static, **args)
 
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
     cases = sum(len(drawn.cases) for (component, _, _), drawn in grader._drawn_cases.items() if component == "ResBlock")
     monkeypatch.setattr(StudentComponent, "_send", counting)
-    results = grader._grade_component("ResBlock", submission)
+    results, _ = grader._grade_component("ResBlock", submission)
     assert all(r.passed for r in results)
     assert requests.count("batch") == cases
     assert requests.count("load") == 1
@@ -47,9 +48,9 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
     sent, cases_started, ahead = [0], [], []
     send, verdict = StudentComponent._send, runner._verdict
 
-    def sending(self, op, what, **args):
+    def sending(self, op, what, static=False, **args):
         sent[0] += op == "batch"
-        return send(self, op, what, **args)
+        return send(self, op, what, static, **args)
 
     def judging(check_, ctx, case):
         if not cases_started or cases_started[-1] is not case:
@@ -59,7 +60,7 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
 
     monkeypatch.setattr(StudentComponent, "_send", sending)
     monkeypatch.setattr(runner, "_verdict", judging)
-    assert all(r.passed for r in grader._grade_component("ResBlock", submission))
+    assert all(r.passed for r in grader._grade_component("ResBlock", submission)[0])
     assert len(cases_started) == sum(len(g.cases) for g in groups)
     assert len(groups) > 1 and ahead == [True] * (len(ahead) - 1) + [False]  # across groups too: all but the last
 
@@ -79,7 +80,8 @@ def test_remembered_cases_give_the_verdicts_hypothesis_gives(grader, config, mak
     assert _outputs(replayed) == _outputs(drawn)
     failed = [c for c in drawn.checks if not c.passed]
     assert {c.component for c in failed} == {"ResBlock", "Integration"}  # Integration runs the student's ResBlock
-    assert all("Smallest failing input" in c.output for c in failed)
+    outputs = full_outputs(drawn)
+    assert all("Smallest failing input" in outputs[c.name] for c in failed)
 
 
 def test_grading_twice_gives_the_same_report(grader, make_submission):

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from autograder.plan import load_plan
-from autograder.sandbox.child import KEPT_MODULES
+from autograder.sandbox.child.server import KEPT_MODULES
 from autograder.sandbox.launcher import Pending, StudentComponent, StudentError
-from autograder.submission import read_submission
+from autograder.intake import read_submission
 
 from .conftest import SOLUTIONS
 
@@ -43,9 +43,9 @@ def round_trips(monkeypatch):
     sent = []
     original = StudentComponent._send
 
-    def counting(self, op, what, **args):
+    def counting(self, op, what, static=False, **args):
         sent.append(op)
-        return original(self, op, what, **args)
+        return original(self, op, what, static, **args)
 
     monkeypatch.setattr(StudentComponent, "_send", counting)
     return sent
@@ -148,7 +148,7 @@ def test_questions_asked_of_one_child_can_be_asked_first_of_another(grader, roun
 
 
 def test_the_codec_carries_plain_data_and_tensors_only():
-    from autograder.sandbox.child import dumps, loads
+    from autograder.sandbox.child.codec import dumps, loads
 
     message = {"ok": True, "value": [1, 2.5, None, "x", (3, 4)],
                "tensors": {"w": torch.randn(3, 4), "empty": torch.empty(0, 2), "flag": torch.tensor(True)}}
@@ -181,7 +181,7 @@ def test_the_fork_server_memory_is_collapsed_into_huge_pages():
     """What makes a child's fork and exit cheap: torch's anonymous memory in 2 MiB pages."""
     script = (
         "import re, torch\n"
-        "from autograder.sandbox.child import collapse_into_huge_pages\n"
+        "from autograder.sandbox.child.limits import collapse_into_huge_pages\n"
         "def huge(): return int(re.search(r'AnonHugePages:\\s+(\\d+)', open('/proc/self/smaps_rollup').read()).group(1))\n"
         "before = huge(); collapsed = collapse_into_huge_pages()\n"
         "print(collapsed >> 20, (huge() - before) >> 10)\n"
@@ -251,7 +251,8 @@ def test_a_child_never_serves_a_component_whose_reference_it_held(grader, monkey
     counted = _counting_forks(monkeypatch)
     with Handover(grader._zygote()) as handover:
         for name in (first, then):
-            assert all(r.passed for r in grader._grade_component(name, submission, handover))
+            results, _ = grader._grade_component(name, submission, handover)
+            assert all(r.passed for r in results)
     assert len(counted) == forks
 
 

@@ -326,13 +326,6 @@ def structure_hint(described, state: dict) -> str:
     return f"Compare your parameters with the contract ({text}). Submodule names and sizes must match the assignment."
 
 
-def group_count(extra_repr: str) -> int | None:
-    try:
-        return int(extra_repr.split(",")[0])
-    except ValueError:
-        return None
-
-
 def compare_structure(ctx: CheckContext, case: Case, class_name: str | None = None) -> None:
     """Parameter names, shapes and counts, per submodule, plus GroupNorm group counts."""
     class_name = class_name or case.component
@@ -353,7 +346,7 @@ def compare_structure(ctx: CheckContext, case: Case, class_name: str | None = No
     for name, sub in reference.named_modules():
         if isinstance(sub, torch.nn.GroupNorm):
             found = described.module(name)
-            groups = group_count(found[1]) if found and found[0] == "GroupNorm" else None
+            groups = found.config.get("num_groups") if found is not None and found.is_a("GroupNorm") else None
             if groups is not None and groups != sub.num_groups:
                 raise CheckFailed(
                     f"{name} is GroupNorm({groups}, {sub.num_channels}); expected GroupNorm({sub.num_groups}, {sub.num_channels})",

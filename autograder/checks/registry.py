@@ -27,6 +27,7 @@ class CheckFailed(Exception):
         self.hint = hint
         self.case = None
         self.check_id = None  # set where a failure must be told apart from others of its group
+        self.internal = None  # our traceback, when the check itself crashed (a bug of ours): for the TA
 
 
 @dataclass

@@ -15,6 +15,7 @@ Cases are drawn from the seed alone (``strategies.seed_only_draws``). Failed che
 together, one failure mode at a time (``_shrunk``).
 """
 import hashlib
+import traceback
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -190,6 +191,13 @@ def _verdict(check_: Check, ctx: CheckContext, case) -> None:
         raise
     except StudentError as error:
         failure = failure_from_student(error, check_.component, case)
+        failure.case = case
+        raise failure from None
+    except Exception as error:  # a bug of ours, met on this student's output: it costs this check only
+        failure = CheckFailed(f"the grader could not judge this check ({type(error).__name__}); "
+                              "course staff have been told and will look at it")
+        failure.internal = f"{check_.name} on {case.describe() if case is not None else 'its fixed case'}:\n" \
+                           + traceback.format_exc()
         failure.case = case
         raise failure from None
 

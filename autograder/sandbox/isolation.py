@@ -3,7 +3,7 @@
 Two modes, chosen once per process (``AUTOGRADER_ISOLATION=auto|bwrap|fallback`` forces one):
 
 - ``bwrap``: the zygote runs inside bubblewrap with new PID, network, IPC, UTS and mount
-  namespaces. Only ``/usr``, the Python installation, the virtual environment and ``child.py`` are
+  namespaces. Only ``/usr``, the Python installation, the virtual environment and ``child/`` are
   visible (read-only); ``/tmp`` and ``/dev/shm`` are small tmpfs. Children forked by the zygote
   inherit all of it. A root grader runs bwrap without a user namespace (one could map only uid 0)
   and the zygote drops every child to a separate unprivileged uid, so a child can neither signal
@@ -13,7 +13,7 @@ Two modes, chosen once per process (``AUTOGRADER_ISOLATION=auto|bwrap|fallback``
   unprivileged uid right after the fork; otherwise they keep the grader's uid.
 
 In both modes each child gets rlimits and a seccomp filter that refuses ``socket()`` (see
-``child.py``), and the zygote kills every process a child started. What each mode does *not*
+``child/``), and the zygote kills every process a child started. What each mode does *not*
 isolate is written down in the README's "Security model".
 """
 import functools
@@ -26,8 +26,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CHILD_SCRIPT = Path(__file__).with_name("child.py")
-SANDBOX_SCRIPT = "/sandbox/child.py"  # where child.py appears inside bubblewrap
+CHILD_FOLDER = Path(__file__).with_name("child")  # the sandbox side, standard library and torch only
+SANDBOX_FOLDER = "/sandbox/child"  # where it appears inside bubblewrap
 SANDBOX_USER = "autograder-sandbox"
 UID_RANGE = (65000, 65500)  # unnamed uids, one per grading process: RLIMIT_NPROC counts per uid
 TMPFS_BYTES = 64 << 20
@@ -95,7 +95,7 @@ class Isolation:
     def command(self, python: str, control_fd: int, options: str) -> list[str]:
         """argv that starts the zygote (``child.py --zygote FD OPTIONS``) in this mode."""
         if self.mode == "fallback":
-            return [python, "-I", str(CHILD_SCRIPT), "--zygote", str(control_fd), options]
+            return [python, "-I", str(CHILD_FOLDER / "__main__.py"), "--zygote", str(control_fd), options]
         argv = ["bwrap"]
 
         made = {"/"}
@@ -127,12 +127,12 @@ class Isolation:
         made.update({"/tmp", "/dev", "/dev/shm"})
         for root in _python_roots(python):
             bind(root, str(root))
-        bind(CHILD_SCRIPT, SANDBOX_SCRIPT)
+        bind(CHILD_FOLDER, SANDBOX_FOLDER)
         for device in sorted(Path("/dev").glob("nvidia*")):  # --device cuda
             argv += ["--dev-bind", str(device), str(device)]
         if Path("/dev/nvidiactl").exists():
             argv += ["--ro-bind", "/sys", "/sys"]
-        argv += ["--chdir", "/tmp", "--", python, "-I", SANDBOX_SCRIPT, "--zygote", str(control_fd), options]
+        argv += ["--chdir", "/tmp", "--", python, "-I", f"{SANDBOX_FOLDER}/__main__.py", "--zygote", str(control_fd), options]
         return argv
 
 

@@ -1,10 +1,10 @@
-"""The trusted side of the door: start children, talk to them, and turn their answers into data.
+"""The trusted side of the door: ask a child about the student's code, and remember its answers.
 
 Checks see only ``StudentComponent`` and ``StudentModule``: build a module from keyword
 arguments, describe it, load a state_dict, run forward/backward on given tensors, call a function.
-Whatever the child does, the parent gets back either plain validated data, a ``StudentError``
-(student code raised: a failed check), or a ``SandboxFatal`` (the child hung, died or ran out of
-time: the check stops at once and the next one gets a fresh child).
+Whatever the child does, the parent gets back either plain validated data (``replies.py``), a
+``StudentError`` (student code raised: a failed check), or a ``SandboxFatal`` (the child hung,
+died, ran out of time or broke the protocol: the check stops and the next one gets a fresh child).
 
 Every answer is memoised under a key made from the request's content, and while a component is
 *collecting*, unanswered requests are queued (``Pending``) and sent together in one round trip:
@@ -12,11 +12,7 @@ the checks of one case cost one trip to the child, not twenty.
 """
 import functools
 import json
-import os
-import signal
 import socket
-import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -24,211 +20,76 @@ import torch
 
 from ..config import Limits
 from ..fingerprint import fingerprint
-from .child import dumps, loads, recv_frame, send_frame
-from .isolation import Isolation, announce, detect
+from . import replies
+from .child.codec import dumps, recv_frame, send_frame
+from .errors import MalformedReply, Pending, SandboxFatal, StudentError
+from .handover import Handover
+from .replies import ModuleDescription, RunResult, SubmoduleInfo
+from .zygote_client import Zygote, describe_exit, end_child
 
-ZYGOTE_START_TIMEOUT_S = 120
+__all__ = ["Budget", "Handover", "LoadPlan", "MalformedReply", "ModuleArg", "ModuleDescription", "Pending",
+           "Questions", "RunResult", "SandboxFatal", "StudentComponent", "StudentError", "StudentModule",
+           "SubmoduleInfo", "Zygote", "all_of"]
 
-
-class StudentError(Exception):
-    """Student code raised an exception; the message is what the student should see."""
-
-
-class Pending(BaseException):
-    """The answer is not known yet: the request was queued for the next round trip.
-
-    Raised only while the component is collecting (``StudentComponent.collect``); the caller runs
-    the check again after ``flush``, when the answer is in the memo. A BaseException, so that no
-    ``except Exception`` on the way (a check's own, Hypothesis's) takes it for a verdict.
-    """
-
-
-class SandboxFatal(BaseException):
-    """The child hung, crashed or exhausted its budget.
-
-    A BaseException on purpose: Hypothesis shrinks on ``Exception`` but lets this one through,
-    so a hang costs one timeout, not one per shrinking step.
-    """
+SUSPECT_MIN_S = 5.0  # after a hang, each later request of the component may take this long, or 10x the slowest so far
 
 
 @dataclass(frozen=True)
 class LoadPlan:
-    """What one child imports: module sources, the module under test, and reference stand-ins."""
+    """What one component's child imports: the student's modules, under which names, and which of
+    their symbols the reference stands in for (as compiled code, ``stand_in_code``)."""
 
-    sources: dict
-    target_module: str
-    patches: tuple = ()
-    references: tuple = ()  # the components whose reference code ``sources`` holds (as stand-ins)
+    modules: dict  # canonical name -> {"source", "label", "fallback", "cells"}
+    symbols: dict  # contract symbol -> canonical module that defines it
+    target_symbols: tuple  # the symbols of the component under test
+    required: tuple = ()  # canonical modules that hold them
+    aliases: dict = field(default_factory=dict)
+    packages: tuple = ()
+    refused: dict = field(default_factory=dict)
+    stand_in_code: str | None = None  # base64 of the marshalled, line-less reference code
+    replaced: tuple = ()  # the symbols the stand-ins replace
+    stand_in_modules: dict = field(default_factory=dict)  # contract modules the submission lacks -> stood-in symbols
+    references: tuple = ()  # the components whose reference the plan holds
 
+    def request(self, prefer_fallback=()) -> dict:
+        return {"modules": self.modules, "symbols": self.symbols, "target_symbols": list(self.target_symbols),
+                "aliases": self.aliases, "packages": list(self.packages), "stand_in_code": self.stand_in_code,
+                "replaced": list(self.replaced), "refused": self.refused, "required": list(self.required),
+                "prefer_fallback": sorted(prefer_fallback), "stand_in_modules": self.stand_in_modules}
 
-def _sandbox_environment() -> dict:
-    return {
-        "PATH": os.defpath,
-        "LANG": "C.UTF-8",
-        "OMP_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "PYTHONHASHSEED": "0",
-        "HOME": "/nonexistent",
-    }
-
-
-class Zygote:
-    """A fork server: one ``import torch`` for all the children of a grading run or batch worker.
-
-    It runs in the strongest isolation the machine allows (``isolation.detect``), announced once
-    on stderr. If a child manages to kill it, the next ``fork`` starts a fresh one.
-    """
-
-    def __init__(self, python: str = sys.executable, isolation: Isolation | None = None):
-        self.python = python
-        self.isolation = isolation or detect(python)
-        announce(self.isolation)
-        self._start()
-
-    def _start(self) -> None:
-        ours, theirs = socket.socketpair()
-        options = json.dumps(self.isolation.zygote_options(self.python))
-        self.process = subprocess.Popen(
-            self.isolation.command(self.python, theirs.fileno(), options),
-            pass_fds=[theirs.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env=_sandbox_environment(),
-            cwd="/",
-            start_new_session=True,
-        )
-        theirs.close()
-        self.control = ours
-        self.replies = ours.makefile("rb")
-
-    def _ask(self, message: dict, fds=()) -> dict:
-        self.control.settimeout(ZYGOTE_START_TIMEOUT_S)
-        try:
-            socket.send_fds(self.control, [json.dumps(message).encode()], list(fds))
-            line = self.replies.readline(64 * 1024)
-        except OSError:
-            line = b""
-        if not line:
-            raise RuntimeError("the grading fork server stopped; rerun the command (see the README's troubleshooting)")
-        return json.loads(line)
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def fork(self, settings: dict) -> tuple[int, socket.socket]:
-        if not self.alive():  # a child killed it (same uid without a separate sandbox uid)
-            self.close()
-            self._start()
-        ours, theirs = socket.socketpair()
-        try:
-            reply = self._ask({"op": "fork", "settings": settings}, [theirs.fileno()])
-        finally:
-            theirs.close()
-        if "pid" not in reply:
-            ours.close()
-            raise SandboxFatal(reply.get("error", "the fork server could not start a child"))
-        return reply["pid"], ours
-
-    def kill(self, pid: int):
-        """Kill child ``pid`` and everything it started (inside the sandbox); return its exit status.
-
-        The zygote does the killing: in a PID namespace ``pid`` means nothing out here.
-        """
-        return self._ask({"op": "kill", "pid": pid})["status"]
-
-    def close(self) -> None:
-        try:
-            self.replies.close()
-            self.control.close()
-            self.process.wait(timeout=5)
-        except (OSError, subprocess.TimeoutExpired):
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def fallbacks(self) -> set:
+        """The modules that have a definitions-only version to fall back on."""
+        return {name for name, entry in self.modules.items() if entry.get("fallback")}
 
 
-def _describe_exit(status, limits: Limits) -> str:
-    if status is None:
-        return "stopped unexpectedly"
-    if os.WIFSIGNALED(status):
-        sig = os.WTERMSIG(status)
-        return {
-            signal.SIGKILL: f"was killed (likely over the {limits.memory_mb} MiB memory limit)",
-            signal.SIGXCPU: f"used more than {limits.cpu_s} s of CPU time",
-            signal.SIGXFSZ: f"wrote a file larger than {limits.file_size_mb} MiB",
-            signal.SIGSEGV: "crashed with a segmentation fault",
-        }.get(sig, f"was stopped by signal {signal.Signals(sig).name}")
-    return f"exited with status {os.WEXITSTATUS(status)} (does your code call sys.exit or os._exit?)"
+@dataclass
+class Budget:
+    """A component's time with the student's code: ``component_timeout_s`` in all, ``call_timeout_s``
+    a request. After a request hangs, later ones get a short limit (``SUSPECT_MIN_S``, or ten times
+    the slowest answer so far), so one endless loop costs about one call timeout, not one per check.
+    Requests that run no student code of the component (build, describe, load) may still go through
+    when the budget is spent, so the checks that need no forward pass are still decided."""
 
+    limits: Limits
+    used_s: float = 0.0
+    slowest_s: float = 0.0
+    hung: bool = False
 
-def _end_child(zygote: "Zygote", pid: int, sock: socket.socket):
-    """Close our end and have the zygote kill the child and all it started; its exit status, if known."""
-    sock.close()
-    try:
-        return zygote.kill(pid)
-    except (OSError, RuntimeError, ValueError):
-        return None
+    def timeout(self, static: bool) -> float:
+        remaining = self.limits.component_timeout_s - self.used_s
+        limit = self.limits.call_timeout_s
+        if self.hung:
+            limit = min(limit, max(SUSPECT_MIN_S, 10 * self.slowest_s))
+        if remaining <= 0 and static:
+            return min(limit, SUSPECT_MIN_S * 5)
+        return min(limit, remaining)
 
-
-def _number_below(value, limit: float) -> bool:
-    return type(value) in (int, float) and 0 <= value < limit
-
-
-@dataclass(frozen=True)
-class _Failed:
-    """A remembered StudentError: the same request gets the same error without asking again."""
-
-    message: str
-
-
-class Handover:
-    """The child one component of a submission leaves for the next, when it may.
-
-    A fresh child costs ~12 ms of CPU (fork, exit, and first touches of torch's memory), eight
-    times a submission. So a component that ends normally resets its child (``op_reset``: its
-    modules forgotten) and hands it on -- only if the child reports that nothing outside those
-    modules changed, and it is far from its CPU and memory limits. Otherwise the child is killed
-    and the next component forks a fresh one, as after any crash. Children never pass between
-    submissions: a ``Handover`` lives for one submission's grading.
-
-    That report comes from student code, so it is believed only for honest code; hostile code
-    could keep objects across components. So a child is also never handed to a component whose
-    reference it has held as a stand-in (``plan.must_not_have_seen``): what one component's code
-    can keep for a later one is then nothing that the later one's own file could not reach.
-    """
-
-    def __init__(self, zygote: "Zygote"):
-        self.zygote = zygote
-        self._child: tuple[int, socket.socket, frozenset] | None = None
-
-    def take(self, must_not_have_seen: frozenset = frozenset()) -> tuple[int, socket.socket, frozenset] | None:
-        """The waiting child and the references it has held, unless it held one of ``must_not_have_seen``."""
-        if self._child is not None and self._child[2] & must_not_have_seen:
-            self.close()
-        child, self._child = self._child, None
-        return child
-
-    def give(self, pid: int, sock: socket.socket, seen: frozenset) -> None:
-        self.close()
-        self._child = (pid, sock, seen)
-
-    def close(self) -> None:
-        child, self._child = self._child, None
-        if child is not None:
-            _end_child(self.zygote, child[0], child[1])
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
+    def record(self, seconds: float, timed_out: bool) -> None:
+        self.used_s += seconds
+        if timed_out:
+            self.hung = True
+        else:
+            self.slowest_s = max(self.slowest_s, seconds)
 
 
 @dataclass
@@ -247,18 +108,28 @@ class StudentComponent:
     device: str = "cpu"
     handover: Handover | None = None  # where a clean child goes when the component ends (see ``release``)
     must_not_have_seen: frozenset = frozenset()  # references a handed-over child must not have held
-    used_s: float = 0.0
+    budget: Budget = None
+    notes: list = field(default_factory=list, init=False)  # what loading needed (a fallback, a stand-in)
     _pid: int | None = field(default=None, init=False)
     _sock: socket.socket | None = field(default=None, init=False)
     _memo: dict = field(default_factory=dict, init=False)
-    _states: dict = field(default_factory=dict, init=False)  # fingerprint -> state_dict
+    _memo_bytes: int = field(default=0, init=False)
+    _states: dict = field(default_factory=dict, init=False)  # fingerprint -> {"tensors", "partial"}
     _queue: dict | None = field(default=None, init=False)  # program key -> {memo key: (step, what)}
     _reads: dict | None = field(default=None, init=False)  # the same shape: every question asked while recording
     _in_flight: tuple | None = field(default=None, init=False)  # a batch sent whose answer is not read yet
     _seen: frozenset = field(default=frozenset(), init=False)  # references this child has held, ever
 
-    def start(self) -> None:
-        settings = {
+    def __post_init__(self):
+        if self.budget is None:
+            self.budget = Budget(self.limits)
+
+    @property
+    def used_s(self) -> float:
+        return self.budget.used_s
+
+    def _settings(self) -> dict:
+        return {
             "device": self.device,
             "threads": 1,
             "limits": {
@@ -269,27 +140,54 @@ class StudentComponent:
                 "processes": self.limits.processes,
             },
         }
+
+    def start(self) -> None:
+        """A child with the component's modules imported.
+
+        If importing hangs or ends the child, the modules' top-level code is to blame (their
+        definitions only make classes): import again with the modules being imported as their
+        definitions only, then, if that is not enough, every module. The submission remembers it,
+        so later components skip that code at once.
+        """
+        remembered = self.handover.prefer_fallback if self.handover is not None else set()
+        tries = []
+        for extra in (set(), set(self.plan.required) & self.plan.fallbacks(), self.plan.fallbacks()):
+            if remembered | extra not in tries:
+                tries.append(remembered | extra)
+        for attempt, prefer in enumerate(tries, start=1):
+            try:
+                self._start(prefer)
+            except SandboxFatal:
+                if attempt == len(tries):
+                    raise
+                continue
+            if self.handover is not None:
+                self.handover.prefer_fallback |= prefer
+            return
+
+    def _start(self, prefer_fallback: set) -> None:
         handed_over = self.handover.take(self.must_not_have_seen) if self.handover is not None else None
         if handed_over is not None:
             self._pid, self._sock, self._seen = handed_over
         else:
-            (self._pid, self._sock), self._seen = self.zygote.fork(settings), frozenset()
-        plan = self.plan
-        self._seen |= frozenset(plan.references)
-        self._request(
-            "load",
-            f"importing {plan.target_module}.py",
-            sources=dict(plan.sources),
-            target_module=plan.target_module,
-            patches=[list(p) for p in plan.patches],
-        )
+            (self._pid, self._sock), self._seen = self.zygote.fork(self._settings()), frozenset()
+        self._seen |= frozenset(self.plan.references)
+        what = f"importing {', '.join(self._labels()) or 'your modules'}"
+        loaded = replies.loaded(self._request("load", what, static=True, **self.plan.request(prefer_fallback)), what)
+        self.notes = list(dict.fromkeys(self.notes + loaded.notes))
+        if loaded.missing:
+            raise StudentError(f"your submission does not define {', '.join(loaded.missing)} "
+                               "(check the spelling of the class or function name)")
 
-    def _request(self, op: str, what: str, **args):
-        self._send(op, what, **args)
-        return self._receive(what)
+    def _labels(self) -> list[str]:
+        return [self.plan.modules[name]["label"] for name in self.plan.required if name in self.plan.modules]
 
-    def _send(self, op: str, what: str, **args) -> None:
-        if self.limits.component_timeout_s - self.used_s <= 0:
+    def _request(self, op: str, what: str, static: bool = False, **args):
+        self._send(op, what, static, **args)
+        return self._receive(what, static)
+
+    def _send(self, op: str, what: str, static: bool = False, **args) -> None:
+        if self.budget.timeout(static) <= 0:
             raise SandboxFatal(
                 f"this component used up its {self.limits.component_timeout_s:g} s time budget before {what}"
             )
@@ -297,38 +195,36 @@ class StudentComponent:
             send_frame(self._sock, dumps({"op": op, "args": args}))
         except (ConnectionError, BrokenPipeError, OSError):
             status = self.stop()
-            raise SandboxFatal(f"your code {_describe_exit(status, self.limits)} during {what}") from None
+            raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
 
-    def _receive(self, what: str):
+    def _receive(self, what: str, static: bool = False):
         """The answer to the request just sent; the wait counts against the component's budget."""
-        remaining = self.limits.component_timeout_s - self.used_s
-        timeout = max(min(self.limits.call_timeout_s, remaining), 0.001)
+        timeout = max(self.budget.timeout(static), 0.001)
         started = time.monotonic()
+        timed_out = False
         try:
-            self._sock.settimeout(timeout)
-            data = recv_frame(self._sock, self.limits.max_reply_mb << 20)
+            data = recv_frame(self._sock, self.limits.max_reply_mb << 20, deadline=started + timeout)
         except (socket.timeout, TimeoutError):
+            timed_out = True
             self.stop()
             raise SandboxFatal(f"killed after {timeout:g} s in {what} (an endless loop, or far too slow?)") from None
-        except (EOFError, ConnectionError, BrokenPipeError):
+        except (EOFError, ConnectionError, BrokenPipeError, OSError):
             status = self.stop()
-            raise SandboxFatal(f"your code {_describe_exit(status, self.limits)} during {what}") from None
+            raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
         except ValueError as exc:  # frame over the size limit
             self.stop()
             raise SandboxFatal(f"during {what}: {exc}") from None
         finally:
-            self.used_s += time.monotonic() - started
+            self.budget.record(time.monotonic() - started, timed_out)
+        self._memo_bytes += len(data)
+        if self._memo_bytes > self.limits.max_memo_mb << 20:
+            self.stop()
+            raise SandboxFatal(f"during {what}: your code's answers add up to more than {self.limits.max_memo_mb} MiB")
         try:
-            reply = loads(data)  # only JSON's plain types and plain tensors: see child.loads
-        except Exception as exc:
+            return replies.envelope(data, what)
+        except MalformedReply:
             self.stop()
-            raise SandboxFatal(f"during {what} the child sent back something unreadable ({exc})") from None
-        if not isinstance(reply, dict) or not isinstance(reply.get("ok"), bool):
-            self.stop()
-            raise SandboxFatal(f"during {what} the child sent back a malformed reply")
-        if not reply["ok"]:
-            raise StudentError(str(reply.get("error", "unknown error")))
-        return reply.get("value")
+            raise
 
     def request(self, op: str, what: str, **args):
         self._settle()
@@ -357,7 +253,9 @@ class StudentComponent:
 
     def recorded(self) -> "Questions":
         reads, self._reads = self._reads or {}, None
-        return Questions(reads, {name: self._states[name] for _, loads_ in reads for name in loads_})
+        return Questions(reads, {name: self._states[name] for spec, loads_ in reads for name in loads_}
+                         | {name: self._states[name] for steps in reads.values()
+                            for step, _ in steps.values() for name in _state_names(step)})
 
     def ask(self, questions: "Questions", wait: bool = True) -> None:
         """Ask questions recorded while grading another submission, in one round trip, before anyone waits.
@@ -384,13 +282,21 @@ class StudentComponent:
         return module
 
     def call(self, function: str, *args):
-        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there).
-
-        The result is plain data: tensors, numbers, strings, lists and dicts with string keys.
-        """
-        encoded = [_module_argument(a) if isinstance(a, ModuleArg) else a for a in args]
+        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there)."""
+        encoded = [self._argument(a) for a in args]
         step = {"op": "call", "args": {"target": function, "args": encoded}}
-        return _field(self._answer(None, step, f"{function}(...)"), "output")
+        what = f"{function}(...)"
+        return replies.call_result(self._answer(None, step, what), what)
+
+    def _argument(self, value):
+        if not isinstance(value, ModuleArg):
+            return value
+        loads_ = []
+        if value.state_dict is not None:
+            name = fingerprint([value.state_dict, value.partial])
+            self._states[name] = {"tensors": value.state_dict, "partial": value.partial}
+            loads_.append(name)
+        return {"__module__": {"target": value.class_name, "kwargs": value.init, "loads": loads_}}
 
     def _ensure_built(self, module: "StudentModule") -> None:
         """Raise the constructor's error if it is known; while collecting, assume it will work."""
@@ -403,9 +309,9 @@ class StudentComponent:
             self._ask({(module.spec, ()): {}}, module.call)
         self._raise_failure(key)
 
-    def _load(self, module: "StudentModule", state_dict: dict, name: str) -> None:
+    def _load(self, module: "StudentModule", state: dict, name: str) -> None:
         """``module.loads`` already ends with ``name``: raise if that load fails (assume not, while collecting)."""
-        self._states[name] = state_dict
+        self._states[name] = state
         program = (module.spec, module.loads)
         key = ("load",) + program
         if key not in self._memo:
@@ -458,11 +364,15 @@ class StudentComponent:
             if spec is not None:
                 module = {"target": spec[0], "kwargs": json.loads(spec[1]), "loads": list(loads_)}
                 states.update((name, self._states[name]) for name in loads_)
-            programs.append({"module": module, "steps": [step for step, _ in queue[(spec, loads_)].values()]})
+            steps = [step for step, _ in queue[(spec, loads_)].values()]
+            for step in steps:
+                states.update((name, self._states[name]) for name in _state_names(step))
+            programs.append({"module": module, "steps": steps})
         if self._sock is None:
             self.start()
-        self._send("batch", what, states=states, programs=programs)
-        self._in_flight = (keys, queue, what)
+        static = all(step["op"] == "describe" for program in programs for step in program["steps"])
+        self._send("batch", what, static, states=states, programs=programs)
+        self._in_flight = (keys, queue, what, static)
         if wait:
             self._settle()
 
@@ -470,37 +380,27 @@ class StudentComponent:
         """Read the answer to a batch sent earlier, if one is outstanding, into the memo."""
         if self._in_flight is None:
             return
-        keys, queue, what = self._in_flight
+        keys, queue, what, static = self._in_flight
         self._in_flight = None
-        replies = self._receive(what)
-        if type(replies) is not list or len(replies) != len(keys):
-            self.stop()
-            raise SandboxFatal(f"during {what} the child sent back a malformed reply")
-        for program, reply in zip(keys, replies):
-            self._remember(program, list(queue[program]), reply, what)
-
-    def _remember(self, program: tuple, step_keys: list, reply, what: str) -> None:
-        spec, loads_ = program
+        shapes = [(len(program[1]), len(queue[program])) for program in keys]
         try:
-            build = _optional_text(reply["build"])
-            if spec is not None:
-                self._memo[("build", spec)] = _Failed(build) if build is not None else None
-            if build is not None:
-                return
-            load_errors, steps = reply["loads"], reply["steps"]
-            if len(load_errors) != len(loads_) or len(steps) != len(step_keys):
-                raise ValueError("wrong number of answers")
-            for count, error in enumerate(load_errors, start=1):
-                error = _optional_text(error)
-                self._memo[("load", spec, loads_[:count])] = _Failed(error) if error is not None else None
-            for key, answer in zip(step_keys, steps):
-                if answer["ok"] is True:
-                    self._memo[key] = answer.get("value")
-                else:
-                    self._memo[key] = _Failed(str(answer.get("error", "unknown error")))
-        except (KeyError, TypeError, ValueError):
+            answers = replies.program_answers(self._receive(what, static), shapes, what)
+        except (StudentError, MalformedReply):
             self.stop()
-            raise SandboxFatal(f"during {what} the child sent back a malformed reply") from None
+            raise MalformedReply(what, "a batch answered as one error") from None
+        for program, answer in zip(keys, answers):
+            self._remember(program, list(queue[program]), answer)
+
+    def _remember(self, program: tuple, step_keys: list, answer: "replies.ProgramAnswer") -> None:
+        spec, loads_ = program
+        if spec is not None:
+            self._memo[("build", spec)] = _Failed(answer.build_error) if answer.build_error is not None else None
+        if answer.build_error is not None:
+            return
+        for count, error in enumerate(answer.load_errors, start=1):
+            self._memo[("load", spec, loads_[:count])] = _Failed(error) if error is not None else None
+        for key, (kind, value) in zip(step_keys, answer.steps):
+            self._memo[key] = value if kind == "ok" else _Failed(value)
 
     def release(self) -> None:
         """The component is graded: hand its child to the next component if it is clean, else ``stop``."""
@@ -509,16 +409,14 @@ class StudentComponent:
             return
         try:
             self._settle()  # a next case asked ahead that no check needed in the end
-            state = self._request("reset", "forgetting this component")
+            state = replies.reset_state(self._request("reset", "forgetting this component", static=True),
+                                        "forgetting this component")
         except (StudentError, SandboxFatal):
             self.stop()
             return
         limits = self.limits
-        reusable = (
-            isinstance(state, dict) and state.get("clean") is True
-            and _number_below(state.get("cpu_s"), limits.cpu_s / 4)
-            and _number_below(state.get("address_space_bytes"), (limits.memory_mb << 20) / 2)
-        )
+        reusable = (state.clean and state.cpu_s < limits.cpu_s / 4
+                    and state.address_space_bytes < (limits.memory_mb << 20) / 2)
         if not reusable:
             self.stop()
             return
@@ -531,7 +429,14 @@ class StudentComponent:
             return None
         pid, sock, self._sock, self._pid = self._pid, self._sock, None, None
         self._in_flight = None
-        return _end_child(self.zygote, pid, sock)
+        return end_child(self.zygote, pid, sock)
+
+
+@dataclass(frozen=True)
+class _Failed:
+    """A remembered StudentError: the same request gets the same error without asking again."""
+
+    message: str
 
 
 @dataclass(frozen=True)
@@ -545,6 +450,14 @@ class Questions:
 def _summary(queue: dict) -> str:
     whats = list(dict.fromkeys(what for steps in queue.values() for _, what in steps.values()))
     return ", ".join(whats[:3]) + (f" and {len(whats) - 3} more" if len(whats) > 3 else "")
+
+
+def _state_names(step: dict) -> list[str]:
+    """The states a call step's module arguments load."""
+    if step["op"] != "call":
+        return []
+    return [name for a in step["args"]["args"] if isinstance(a, dict) and "__module__" in a
+            for name in a["__module__"]["loads"]]
 
 
 def all_of(*requests) -> list:
@@ -561,70 +474,15 @@ def all_of(*requests) -> list:
     return results
 
 
-def _optional_text(value) -> str | None:
-    if value is not None and type(value) is not str:
-        raise TypeError("expected text")
-    return value
-
-
-def _field(value, name: str):
-    """``value[name]`` of a child's answer, which must be a dict holding it."""
-    if type(value) is not dict or name not in value:
-        raise SandboxFatal(f"the child's answer has no {name!r}")
-    return value[name]
-
-
 @dataclass(frozen=True)
 class ModuleArg:
-    """A module to build in the child and pass to a student's function (``StudentComponent.call``).
-
-    The child looks ``class_name`` up in the module under test, then in the other modules of its
-    plan: a dependency of the component is its reference stand-in, anything else the student's.
-    ``state_dict``, if given, is loaded (strictly) after the build.
-    """
+    """A module to build in the child and pass to a student's function (``StudentComponent.call``):
+    the component's stand-in when ``class_name`` is one of its dependencies, else the student's class."""
 
     class_name: str
     init: dict
     state_dict: dict | None = None
-
-
-def _module_argument(value: ModuleArg) -> dict:
-    """A ``ModuleArg`` as the child reads it (see ``child.MODULE_ARGUMENT``): plain, fingerprintable data."""
-    return {"__module_argument__": {"target": value.class_name, "kwargs": dict(value.init),
-                                    "state_dict": value.state_dict}}
-
-
-@dataclass(frozen=True)
-class RunResult:
-    output: object
-    inputs_changed: list
-    input_grads: list | None = None
-    param_grads: dict | None = None
-
-
-@dataclass(frozen=True)
-class ModuleDescription:
-    parameters: dict  # name -> shape tuple
-    state_dict: dict  # name -> shape tuple
-    modules: list  # (name, type name, extra_repr)
-
-    def count(self, prefix: str = "") -> int:
-        """Number of parameters under ``prefix`` (all of them for "")."""
-        total = 0
-        for name, shape in self.parameters.items():
-            if not prefix or name == prefix or name.startswith(prefix + "."):
-                n = 1
-                for s in shape:
-                    n *= s
-                total += n
-        return total
-
-    def module(self, name: str):
-        """(type name, extra_repr) of submodule ``name``, or None if it does not exist."""
-        for module_name, type_name, extra in self.modules:
-            if module_name == name:
-                return type_name, extra
-        return None
+    partial: bool = False
 
 
 @dataclass
@@ -644,36 +502,31 @@ class StudentModule:
         return f"{self.class_name}({', '.join(f'{k}={v!r}' for k, v in self.init.items())})"
 
     def describe(self) -> ModuleDescription:
-        value = self.component._answer(self, {"op": "describe", "args": {}}, f"describing {self.class_name}")
-        try:
-            return ModuleDescription(
-                parameters={n: tuple(s) for n, s in _field(value, "parameters")},
-                state_dict={n: tuple(s) for n, s in _field(value, "state_dict")},
-                modules=[tuple(m) for m in _field(value, "modules")],
-            )
-        except (TypeError, ValueError):
-            raise SandboxFatal(f"describing {self.class_name}: the child sent back a malformed description") from None
+        what = f"describing {self.class_name}"
+        return replies.description(self.component._answer(self, {"op": "describe", "args": {}}, what), what)
 
-    def load_state_dict(self, state_dict: dict, name: str | None = None) -> None:
-        """Load ``state_dict`` (``name``: its fingerprint, if the caller has it already)."""
-        name = name or fingerprint(state_dict)
+    def load_state_dict(self, state_dict: dict, name: str | None = None, partial: bool = False) -> None:
+        """Load ``state_dict`` (``name``: its fingerprint, if the caller has it already).
+
+        ``partial``: only some of the module's parameters are given (the parts a check is about).
+        Buffers the student added of their own are never required.
+        """
+        name = name or fingerprint([state_dict, partial] if partial else state_dict)
         self.loads = self.loads + (name,)  # even if it fails: a failed load may have changed some weights
-        self.component._load(self, state_dict, name)
+        self.component._load(self, {"tensors": state_dict, "partial": partial}, name)
 
     def run_each(self, inputs: list[list], **kwargs) -> list[RunResult]:
         """One forward pass per entry of ``inputs``; while collecting, all are queued before waiting."""
         return all_of(*[functools.partial(self.run, *args, **kwargs) for args in inputs])
 
-    def run(self, *args, submodule: str = "", grad_output=None, **kwargs) -> RunResult:
+    def run(self, *args, submodule: str = "", grad_output=None, capture=(), **kwargs) -> RunResult:
         where = f"{self.class_name}.{submodule + '.' if submodule else ''}forward"
         if grad_output is not None:
             where += " / backward"
         step = {"op": "run", "args": {"args": list(args), "kwargs": kwargs, "submodule": submodule,
                                       "grad_output": grad_output}}
+        if capture:
+            step["args"]["capture"] = list(capture)
         value = self.component._answer(self, step, where)
-        return RunResult(
-            output=_field(value, "output"),
-            inputs_changed=_field(value, "inputs_changed"),
-            input_grads=value.get("input_grads"),
-            param_grads=value.get("param_grads"),
-        )
+        return replies.run_result(value, where, len(args), grad_output is not None, capture)
+

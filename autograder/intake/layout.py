@@ -1,0 +1,386 @@
+"""From the files a student handed in to the modules the grader loads: which folder, which file
+holds each class, under which names, and what a person should look at.
+
+The rules, in the order they apply (the README repeats them for TAs):
+
+1. Files: ``.py``; ``.txt`` that is Python defining a contract class (``res_block.txt``);
+   notebooks (``%%writefile`` cells are the files they write; the other code cells one module).
+   Names match without regard to case, underscores or download suffixes: ``UNet.py``,
+   ``attention (1).py`` and ``attention-2.py`` are ``unet`` and ``attention``.
+2. The folder: the one that defines the most of the contract (stubs do not count); among equals,
+   the one named like the package (``unet``), then the newest. If a folder named ``unet`` lost
+   to another, or two different folders tie, the student is flagged for review (still graded).
+3. Each contract class or function is taken from the file that defines it in that folder -- its
+   contract module if that defines it, else any file (one big ``model.py``, a notebook) -- and,
+   if the folder lacks it, from elsewhere in the submission, with a note.
+
+Nothing here runs student code; it reads it. Standard library only (``check.py`` uses it too).
+"""
+import ast
+import keyword
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable
+
+from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
+from . import files as files_
+from .notebooks import extract
+from .python_source import Index, definitions_only, index
+from .text import NotText, decode
+
+PACKAGE_NAME = "unet"  # what the release calls the students' package
+ALL_SYMBOLS = {symbol: c.module for c in COMPONENTS for symbol in c.symbols}
+_DOWNLOAD_SUFFIX = re.compile(r"(\s*\(\d+\)|\s*-\s*copy(\s*\d+)?|\s+copy(\s*\d+)?|-\d+)$", re.IGNORECASE)
+_ALWAYS_AVAILABLE = {"torch", "__future__", "typing_extensions"}
+
+
+@dataclass(frozen=True)
+class PackagePolicy:
+    """Third-party imports: ``allowed`` ones are installed where student code runs; ``refused``
+    ones get their message; any other raises "not available in the grading environment"."""
+
+    allowed: tuple[str, ...] = ()
+    refused: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class ModuleFile:
+    canonical: str
+    label: str  # its path in the submission, as the student knows it
+    text: str  # what runs
+    fallback: str | None  # the definitions only, when that differs (see python_source.definitions_only)
+    index: Index
+    origin: str  # "file", "writefile" (a notebook's %%writefile cell) or "notebook"
+    mtime: float
+    folder: PurePosixPath = PurePosixPath()
+    cells: list | None = None
+
+    def plan_entry(self) -> dict:
+        return {"source": self.text, "label": self.label, "fallback": self.fallback, "cells": self.cells}
+
+
+@dataclass
+class Submission:
+    """The modules to load, where each contract symbol lives, and what to tell the student and the TA."""
+
+    root: Path
+    modules: dict[str, ModuleFile] = field(default_factory=dict)
+    symbols: dict[str, str] = field(default_factory=dict)  # contract symbol -> canonical module
+    aliases: dict[str, str] = field(default_factory=dict)
+    packages: tuple[str, ...] = ()
+    refused: dict[str, str] = field(default_factory=dict)  # top-level package -> the line its import raises
+    notes: list[str] = field(default_factory=list)  # for the student and the TA
+    review: list[str] = field(default_factory=list)  # why a person should look (status needs_review)
+    environment: list[str] = field(default_factory=list)  # imports the grading environment cannot satisfy
+    unreadable: dict[str, str] = field(default_factory=dict)  # label -> why (too big, not text, not a notebook)
+    left_out: dict[str, str] = field(default_factory=dict)  # label -> why (a link, junk, an unsafe path)
+    files: list[str] = field(default_factory=list)  # every file handed in (labels)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        return {name: module.text for name, module in self.modules.items()}
+
+    def component_problem(self, name: str) -> str | None:
+        """Why component ``name`` cannot be graded at all, or None."""
+        wanted = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
+        missing = [s for s in wanted if s not in self.symbols]
+        if not missing:
+            homes = sorted({self.symbols[s] for s in wanted if s in self.symbols})
+            errors = [self.modules[h].index.syntax_error for h in homes if self.modules[h].index.syntax_error]
+            return f"SyntaxError: {errors[0]}" if errors else None
+        module = ALL_SYMBOLS[missing[0]]
+        unreadable = [why for label, why in self.unreadable.items() if _module_name(PurePosixPath(label)) == module]
+        unreadable += [f"{label} is {why}" for label, why in self.left_out.items()
+                       if _module_name(PurePosixPath(label)) == module]
+        if unreadable:
+            return unreadable[0]
+        shown = ", ".join(self.files[:12]) + (f" and {len(self.files) - 12} more" if len(self.files) > 12 else "")
+        return (f"{', '.join(missing)} is not defined in your submission (expected in {module}.py); "
+                f"files found: {shown or 'none'}")
+
+
+def read_submission(path, limits: files_.Limits = files_.Limits(), policy: PackagePolicy = PackagePolicy(),
+                    available: Callable[[str], bool] | None = None) -> Submission:
+    """Everything the grader needs to know about the hand-in at ``path`` (folder, zip or notebook).
+
+    Raises ``files.Refused`` only when nothing at all can be read (not a zip, over a size limit).
+    """
+    path = Path(path)
+    tree = files_.collect(path, limits)
+    submission = Submission(root=path, files=[f.label for f in tree.files], left_out=dict(tree.skipped))
+    candidates = _candidates(tree, submission, limits)
+    _note_skipped(tree, submission)
+    if not tree.files:
+        submission.review.append("the submission is empty" + (" (only " + ", ".join(
+            w for w, _ in tree.skipped[:5]) + ")" if tree.skipped else ""))
+        return submission
+    chosen = _choose_folder(candidates, submission)
+    if chosen is None:
+        notebooks = [why for label, why in submission.unreadable.items() if label.lower().endswith(".ipynb")]
+        if notebooks:
+            submission.review.append("no code could be taken from the notebook: " + "; ".join(notebooks))
+        elif not submission.review:
+            submission.review.append("no file defines any of the assignment's classes or functions "
+                                     f"({', '.join(sorted(ALL_SYMBOLS))})")
+        return submission
+    _assign(candidates, chosen, submission)
+    _names(submission, chosen)
+    _imports(submission, policy, available or _importable)
+    return submission
+
+
+# --- 1. candidate files ----------------------------------------------------------------------------
+
+@dataclass
+class _Candidate:
+    folder: PurePosixPath
+    name: str  # the module name it answers to
+    label: str
+    text: str
+    index: Index
+    origin: str
+    mtime: float
+    cells: list | None = None
+
+    @property
+    def contract(self) -> set[str]:
+        return self.index.defines & ALL_SYMBOLS.keys()
+
+    @property
+    def complete(self) -> set[str]:
+        return self.index.complete & ALL_SYMBOLS.keys()
+
+
+def _module_name(path: PurePosixPath) -> str:
+    """``attention (1).py`` -> ``attention``; ``res_block.py.txt`` -> ``res_block``; ``UNet.py`` -> ``UNet``."""
+    stem = path.name
+    for suffix in (".txt", ".ipynb", ".py"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+    stem = _DOWNLOAD_SUFFIX.sub("", stem.strip())
+    normalised = stem.lower().replace("_", "")
+    for module in PACKAGE_MODULES:
+        if normalised == module.replace("_", ""):
+            return module
+    cleaned = re.sub(r"\W+", "_", stem).strip("_") or "module"
+    if cleaned[0].isdigit() or keyword.iskeyword(cleaned):
+        cleaned = "m_" + cleaned
+    return cleaned
+
+
+def _candidates(tree: files_.Tree, submission: Submission, limits: files_.Limits) -> list[_Candidate]:
+    found = []
+    for file in tree.files:
+        suffix = file.path.suffix.lower()
+        if suffix not in (".py", ".txt", ".ipynb") or file.path.name == "__init__.py":
+            continue  # the grader makes the package itself
+        data = file.read(limits.max_source_bytes)
+        if len(data) > limits.max_source_bytes:
+            submission.unreadable[file.label] = (f"{file.label} is over the {limits.max_source_bytes // 1024} KiB "
+                                                 "limit for one file")
+            continue
+        try:
+            text, note = decode(data, file.label)
+        except NotText as problem:
+            submission.unreadable[file.label] = str(problem)
+            continue
+        if suffix == ".ipynb":
+            found += _notebook_candidates(file, text, submission)
+            continue
+        indexed = index(text, file.label)
+        name = _module_name(file.path)
+        if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
+            indexed.defines |= {s for s, m in ALL_SYMBOLS.items() if m == name}
+        if suffix == ".txt" and (indexed.syntax_error or not indexed.defines & ALL_SYMBOLS.keys()):
+            continue  # notes, answers: not code
+        if note:
+            submission.notes.append(note)
+        found.append(_Candidate(file.path.parent, name, file.label, text, indexed, "file", file.mtime))
+    return found
+
+
+def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submission) -> list[_Candidate]:
+    code = extract(text, file.label)
+    submission.notes.extend(code.notes)
+    if code.problem:
+        submission.unreadable[file.label] = code.problem
+        return []
+    found = []
+    for relative, body in code.files.items():
+        path = file.path.parent / relative
+        found.append(_Candidate(path.parent, _module_name(path), f"{file.label} (%%writefile {relative})",
+                                body, index(body, path.as_posix()), "writefile", file.mtime))
+    indexed = index(code.module_text, file.label)
+    if indexed.tree is not None and indexed.defines & ALL_SYMBOLS.keys():
+        roots = indexed.defines & ALL_SYMBOLS.keys()
+        sliced = definitions_only(code.module_text, indexed.tree, roots)
+        found.append(_Candidate(file.path.parent, _module_name(file.path), file.label, sliced,
+                                index(sliced, file.label), "notebook", file.mtime, code.cells))
+    return found
+
+
+def _note_skipped(tree: files_.Tree, submission: Submission) -> None:
+    worth_saying = [(w, why) for w, why in tree.skipped if "metadata" not in why and "cache" not in why]
+    for where, why in worth_saying[:10]:
+        submission.notes.append(f"left out {where}: {why}")
+    if len(worth_saying) > 10:
+        submission.notes.append(f"left out {len(worth_saying) - 10} more files")
+
+
+# --- 2. the folder -----------------------------------------------------------------------------------
+
+def _rank(folder: PurePosixPath, members: list[_Candidate]) -> tuple:
+    complete = set().union(*(c.complete for c in members))
+    defined = set().union(*(c.contract for c in members))
+    named = folder.name.lower() == PACKAGE_NAME
+    return (len(complete), len(defined), named, max(c.mtime for c in members))
+
+
+def _choose_folder(candidates: list[_Candidate], submission: Submission) -> PurePosixPath | None:
+    folders: dict[PurePosixPath, list[_Candidate]] = {}
+    for candidate in candidates:
+        if candidate.contract:
+            folders.setdefault(candidate.folder, []).append(candidate)
+    if not folders:
+        return None
+    ranked = sorted(folders, key=lambda f: (_rank(f, folders[f]), -len(f.parts)), reverse=True)
+    chosen = ranked[0]
+    if len(ranked) > 1:
+        runner_up = ranked[1]
+        same_code = _signature(folders[chosen]) == _signature(folders[runner_up])
+        tie = _rank(chosen, folders[chosen])[:2] == _rank(runner_up, folders[runner_up])[:2]
+        named_lost = any(f.name.lower() == PACKAGE_NAME for f in ranked[1:]) and chosen.name.lower() != PACKAGE_NAME
+        others = ", ".join(f"{_folder_label(f)}" for f in ranked[1:4])
+        submission.notes.append(f"graded the code in {_folder_label(chosen)} (the folder that defines the most of "
+                                f"the assignment); also found code in {others}")
+        if not same_code and (tie or named_lost):
+            submission.review.append(f"several folders hold the assignment ({_folder_label(chosen)}, {others}); "
+                                     f"{_folder_label(chosen)} was graded: check that it is the one meant")
+    elif chosen != PurePosixPath():
+        submission.notes.append(f"graded the modules in {_folder_label(chosen)}")
+    return chosen
+
+
+def _folder_label(folder: PurePosixPath) -> str:
+    return f"{folder.as_posix()}/" if folder.parts else "the top folder"
+
+
+def _signature(members: list[_Candidate]) -> set:
+    return {(c.name, c.text) for c in members}
+
+
+# --- 3. files, symbols and names ----------------------------------------------------------------------
+
+def _preference(candidate: _Candidate, symbol: str | None = None) -> tuple:
+    own = symbol is not None and candidate.name == ALL_SYMBOLS[symbol]
+    complete = symbol in candidate.complete if symbol else len(candidate.complete)
+    return (complete, own, candidate.origin == "file", candidate.mtime, -len(candidate.label))
+
+
+def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Submission) -> None:
+    """The modules to load (the chosen folder's files, one per name) and each symbol's home."""
+    direct = [c for c in candidates if c.folder == chosen]
+    below = [c for c in candidates if chosen in c.folder.parents]
+    by_name: dict[str, list[_Candidate]] = {}
+    for candidate in direct:
+        by_name.setdefault(candidate.name, []).append(candidate)
+    for candidate in below:  # helpers in subfolders, unless a file of the folder itself has that name
+        if candidate.name not in {c.name for c in direct}:
+            by_name.setdefault(candidate.name, []).append(candidate)
+    kept: dict[str, _Candidate] = {}
+    for name, same in by_name.items():
+        best = max(same, key=_preference)
+        kept[name] = best
+        if len(same) > 1 and len({c.text for c in same}) > 1:
+            others = ", ".join(c.label for c in same if c is not best)
+            submission.notes.append(f"several files are {name}.py: graded {best.label} (the most complete, "
+                                    f"then the newest), not {others}")
+    homes: dict[str, _Candidate] = {}
+    for symbol in ALL_SYMBOLS:
+        holders = [c for c in kept.values() if symbol in c.contract]
+        if not holders:
+            outside = [c for c in candidates if symbol in c.contract and c not in kept.values()]
+            if not outside:
+                continue
+            best = max(outside, key=lambda c: _preference(c, symbol))
+            if best not in kept.values():
+                name = best.name if best.name not in kept else f"{best.name}_{len(kept)}"
+                kept[name] = best
+            submission.notes.append(f"{symbol} was taken from {best.label}, outside {_folder_label(chosen)}")
+            holders = [best]
+        homes[symbol] = max(holders, key=lambda c: _preference(c, symbol))
+    names = {id(c): name for name, c in kept.items()}
+    for name, candidate in kept.items():
+        fallback = None
+        if candidate.origin != "notebook" and candidate.index.tree is not None:
+            sliced = definitions_only(candidate.text, candidate.index.tree, candidate.contract or None)
+            fallback = sliced if sliced != candidate.text else None
+        submission.modules[name] = ModuleFile(name, candidate.label, candidate.text, fallback, candidate.index,
+                                              candidate.origin, candidate.mtime, candidate.folder, candidate.cells)
+    for symbol, candidate in homes.items():
+        home = submission.symbols[symbol] = names[id(candidate)]
+        if home != ALL_SYMBOLS[symbol]:
+            submission.notes.append(f"{symbol} is graded from {candidate.label} "
+                                    f"(the assignment expects it in {ALL_SYMBOLS[symbol]}.py)")
+
+
+def _names(submission: Submission, chosen: PurePosixPath) -> None:
+    """Aliases for contract modules that have no file of their own, and the names that are packages."""
+    for module in PACKAGE_MODULES:
+        if module in submission.modules:
+            continue
+        homes = {submission.symbols[s] for s, m in ALL_SYMBOLS.items() if m == module and s in submission.symbols}
+        if len(homes) == 1:
+            submission.aliases[module] = homes.pop()
+    packages = {PACKAGE_NAME} | {p for p in chosen.parts if p.isidentifier()}
+    for entry in submission.modules.values():
+        packages |= {p for p in entry.folder.parts if p.isidentifier()}
+    known = set(submission.modules) | set(submission.aliases)
+    for entry in submission.modules.values():
+        tree = entry.index.tree
+        for node in ast.walk(tree) if tree is not None else []:
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                parts = node.module.split(".")
+                if parts[-1] in known or any(a.name in ALL_SYMBOLS or a.name in known for a in node.names):
+                    packages |= set(parts if parts[-1] not in known else parts[:-1])
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    parts = alias.name.split(".")
+                    if len(parts) > 1 and parts[-1] in known:
+                        packages |= set(parts[:-1])
+    submission.packages = tuple(sorted(p for p in packages if p not in known))
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _imports(submission: Submission, policy: PackagePolicy, available: Callable[[str], bool]) -> None:
+    """Which third-party imports the grading environment refuses or lacks: a clear line for the
+    student, an environment problem (not a coding mistake) for the TA."""
+    own = {n.lower() for n in [*submission.modules, *submission.aliases, *submission.packages]}
+    refused = dict(policy.refused)
+    for entry in sorted(submission.modules.values(), key=lambda m: m.label):
+        for name in sorted(entry.index.imports):
+            if name in _ALWAYS_AVAILABLE or name in sys.stdlib_module_names or name.lower() in own:
+                continue
+            if name in refused:
+                message = refused[name]
+            elif name in policy.allowed and available(name):
+                continue
+            elif name in policy.allowed:
+                submission.environment.append(f"{entry.label} imports {name}, which is allowed but not installed "
+                                              "where grading runs: install it for the grader")
+                continue
+            else:
+                message = f"{name} is not available in the grading environment: use torch"
+            if name not in submission.refused:
+                submission.refused[name] = message
+                submission.environment.append(f"{entry.label} imports {name}: {message}")

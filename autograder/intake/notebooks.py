@@ -1,0 +1,108 @@
+"""The code in a Jupyter or Colab notebook, as the modules it stands for.
+
+A ``%%writefile path`` cell is the file it writes (``-a`` appends), placed beside the notebook as
+Jupyter would. Every other code cell joins one module, with IPython's line magics and shell lines
+(``%matplotlib``, ``!pip install``) blanked and cell magics other than ``%%time``/``%%capture``
+left out; the grader then keeps only what the contract's definitions need (``definitions_only``),
+so top-level code that trains, plots or downloads never runs. Line numbers map back to cells.
+"""
+import ast
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+_KEPT_CELL_MAGICS = {"time", "capture", "timeit"}  # they only wrap the code below them
+
+
+@dataclass
+class NotebookCode:
+    files: dict[str, str] = field(default_factory=dict)  # path beside the notebook -> text
+    module_text: str = ""  # the other code cells, one after another
+    cells: list[list[int]] = field(default_factory=list)  # [first line in module_text, cell number]
+    notes: list[str] = field(default_factory=list)
+    problem: str | None = None  # why no code could be taken at all
+
+
+def extract(text: str, label: str) -> NotebookCode:
+    found = NotebookCode()
+    try:
+        notebook = json.loads(text)
+    except ValueError as exc:
+        found.problem = f"{label} is not a readable notebook ({exc}); download it again from Jupyter or Colab"
+        return found
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        found.problem = f"{label} has no cells in a format we read (Jupyter notebook format 4)"
+        return found
+    chunks, line = [], 1
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else str(source)
+        if not source.strip():
+            continue
+        first, _, rest = source.partition("\n")
+        if first.startswith("%%"):
+            magic, *arguments = first[2:].split(None, 1)
+            if magic == "writefile":
+                _write(found, arguments[0] if arguments else "", rest, label, number)
+                continue
+            if magic not in _KEPT_CELL_MAGICS:
+                found.notes.append(f"{label}, cell {number}: a %%{magic} cell, left out")
+                continue
+            source = "\n" + rest  # keep the cell's line numbers
+        code = _without_magics(source)
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError) as exc:
+            lineno = getattr(exc, "lineno", None)
+            found.notes.append(f"{label}, cell {number}: not Python ({getattr(exc, 'msg', exc)}"
+                               f"{f', line {lineno}' if lineno else ''}); left out")
+            continue
+        found.cells.append([line, number])
+        chunks.append(code.rstrip("\n") + "\n")
+        line += code.rstrip("\n").count("\n") + 1
+    found.module_text = "".join(chunks)
+    if not found.files and not found.module_text.strip():
+        found.problem = f"{label} holds no code cells we could read"
+    return found
+
+
+def _write(found: NotebookCode, arguments: str, body: str, label: str, number: int) -> None:
+    try:
+        words = shlex.split(arguments)
+    except ValueError:
+        words = arguments.split()
+    append = "-a" in words
+    paths = [w for w in words if not w.startswith("-")]
+    if not paths:
+        found.notes.append(f"{label}, cell {number}: %%writefile without a file name, left out")
+        return
+    path = _beside_notebook(paths[0])
+    found.files[path] = (found.files.get(path, "") if append else "") + body + ("" if body.endswith("\n") else "\n")
+
+
+def _beside_notebook(path: str) -> str:
+    """Where a ``%%writefile`` lands, relative to the notebook (Colab's ``/content/`` is its folder)."""
+    parts = [p for p in PurePosixPath(path.replace("\\", "/")).parts if p not in ("/", ".", "..")]
+    if path.startswith("/"):
+        parts = parts[-2:] if len(parts) >= 2 and parts[-2].isidentifier() and parts[-2] != "content" else parts[-1:]
+    return PurePosixPath(*parts).as_posix() if parts else "unnamed.py"
+
+
+_MAGIC_LINE = re.compile(r"^\s*[%!]")
+
+
+def _without_magics(source: str) -> str:
+    """Line magics and shell lines blanked (``x = !ls`` too), so the rest parses as Python."""
+    lines = []
+    for line in source.split("\n"):
+        stripped = line.strip()
+        if _MAGIC_LINE.match(line) or re.match(r"^[A-Za-z_][\w, ]*=\s*[!%]", stripped):
+            lines.append("")
+        else:
+            lines.append(line)
+    return "\n".join(lines)

@@ -1,0 +1,282 @@
+"""Serving the student's modules from source text, under every name their code imports them by.
+
+The parent reads and decodes the submission and sends its text (see ``autograder/intake.py``): a
+child never needs the submission's files. Each file becomes one *canonical* module,
+``submission.<name>``; every other name the student's code may use for it -- bare
+(``res_block``), in a package (``unet.res_block``, ``hw.unet.res_block``, ``from unet import
+ResBlock``), in another case (``Unet``) -- is an alias for the same module object. So each file
+runs once, and one patch reaches every place that imported from it.
+
+Patching is how a component is graded alone: the reference stands in for the component's
+dependencies (``stand_ins``: symbol -> the reference's object, compiled code the parent sent).
+After each student module runs, every binding of a replaced symbol in it -- by that name, or to
+the student's own object under another name -- points at the stand-in. A dependency module that
+cannot even be imported is replaced by its stand-ins, with a note, so a broken ``res_block.py``
+costs DownBlock nothing.
+
+A module whose top-level code fails (a test at the bottom of the file, a plot) is run again as its
+*definitions only* (``fallback``, made by the parent with the same line numbers), with a note.
+
+Standard library only: ``check.py`` uses this importer too, on the student's own machine, so both
+find and load the modules the same way.
+"""
+import importlib
+import importlib.abc
+import importlib.machinery
+import linecache
+import sys
+
+PACKAGE = "submission"
+_KEPT_ATTRIBUTES = {"__name__", "__spec__", "__loader__", "__package__", "__path__", "__file__", "__builtins__"}
+
+
+def normalise(name: str) -> str:
+    """How module names are matched: case and underscores do not count (``Unet``, ``up_block``)."""
+    return name.lower().replace("_", "")
+
+
+class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """A ``sys.meta_path`` finder and loader for one component's view of a submission.
+
+    ``modules``: canonical name -> ``{"source", "label", "fallback", "cells"}`` (``label``: the
+    file's path in the submission, shown in tracebacks; ``fallback``: the definitions-only source
+    or None; ``cells``: for notebooks, ``[[first line, cell number], ...]``).
+    ``aliases``: other names -> canonical; ``packages``: names that are the student's package
+    (``unet``, the submission's folders); ``symbols``: contract symbol -> canonical home module;
+    ``refused``: top-level package -> the message its import raises; ``required``: canonical
+    modules that must run as written or defined-only (they hold the component under test);
+    ``protected``: module names that were imported before any student code (never served or dropped);
+    ``stand_in_modules``: contract modules the submission lacks -> the stood-in symbols they serve.
+    """
+
+    def __init__(self, modules: dict, aliases: dict | None = None, packages=(), symbols: dict | None = None,
+                 stand_ins: dict | None = None, refused: dict | None = None, required=(), prefer_fallback=(),
+                 protected=(), stand_in_modules: dict | None = None):
+        self.modules = modules
+        self.stand_in_modules = {normalise(k): (k, v) for k, v in (stand_in_modules or {}).items()}
+        self.protected = frozenset(protected)
+        self.aliases = {normalise(name): name for name in modules}
+        self.aliases.update((normalise(alias), canonical) for alias, canonical in (aliases or {}).items())
+        self.packages = {normalise(p) for p in packages} | {normalise(PACKAGE)}
+        self.symbols = dict(symbols or {})
+        self.stand_ins = dict(stand_ins or {})
+        self.refused = dict(refused or {})
+        self.required = set(required)
+        self.prefer_fallback = set(prefer_fallback)
+        self.labels = {entry["label"]: name for name, entry in modules.items()}
+        self.served: set[str] = set()
+        self.notes: list[str] = []
+        self._originals: dict[int, str] = {}  # id of a student's object for a replaced symbol -> the symbol
+        self._executed: list = []  # canonical modules run so far
+
+    # --- finding -------------------------------------------------------------------------------
+
+    def resolve(self, fullname: str):
+        """("module", canonical), ("package", None) or None for a name this importer does not serve.
+
+        Leading parts that name the student's package or one of its modules are only containers:
+        ``hw.unet.res_block``, ``unet.res_block`` and ``res_block`` are all ``res_block``. A name
+        the interpreter had imported before any student code (``copy``, ``torch``) is never served,
+        as on the student's own machine, where it would not reach their file either.
+        """
+        if fullname == PACKAGE:
+            return "package", None
+        if fullname in self.protected:
+            return None
+        parts = fullname.split(".")
+        while len(parts) > 1 and normalise(parts[0]) in self.packages | self.aliases.keys():
+            parts = parts[1:]
+        if len(parts) != 1:
+            return None
+        key = normalise(parts[0])
+        if key in self.aliases:
+            return "module", self.aliases[key]
+        if key in self.stand_in_modules:
+            return "stand-in", self.stand_in_modules[key][0]
+        if key in self.packages:
+            return "package", None
+        return None
+
+    def find_spec(self, fullname, path=None, target=None):
+        top = fullname.split(".")[0]
+        if top in self.refused:
+            raise ModuleNotFoundError(self.refused[top], name=fullname)
+        resolved = self.resolve(fullname)
+        if resolved is None:
+            return None
+        kind, canonical = resolved
+        self.served.add(fullname)
+        if kind == "stand-in":
+            return importlib.machinery.ModuleSpec(fullname, self)
+        if kind == "package":
+            spec = importlib.machinery.ModuleSpec(fullname, self, is_package=True)
+            spec.submodule_search_locations = []
+            return spec
+        if fullname == f"{PACKAGE}.{canonical}":
+            spec = importlib.machinery.ModuleSpec(fullname, self, origin=self.modules[canonical]["label"])
+            spec.has_location = True
+            return spec
+        return importlib.machinery.ModuleSpec(fullname, self)  # an alias: the canonical module itself
+
+    # --- loading -------------------------------------------------------------------------------
+
+    def create_module(self, spec):
+        resolved = self.resolve(spec.name)
+        if resolved and resolved[0] == "module" and spec.name != f"{PACKAGE}.{resolved[1]}":
+            return importlib.import_module(f"{PACKAGE}.{resolved[1]}")  # the alias gets the same object
+        return None
+
+    def exec_module(self, module):
+        kind, canonical = self.resolve(module.__spec__.name)
+        if kind == "package":
+            module.__getattr__ = self._package_attribute
+            return
+        if kind == "stand-in":  # a dependency the submission lacks: the reference stands in for it
+            for symbol in self.stand_in_modules[normalise(canonical)][1]:
+                setattr(module, symbol, self.stand_ins[symbol])
+            self.notes.append(f"{canonical}.py is missing; the reference "
+                              f"{', '.join(self.stand_in_modules[normalise(canonical)][1])} stood in for it here")
+            return
+        if module.__spec__.name != f"{PACKAGE}.{canonical}":
+            module.__spec__ = sys.modules[f"{PACKAGE}.{canonical}"].__spec__  # an alias: already run
+            return
+        self._execute(module, canonical)
+
+    def _execute(self, module, canonical: str) -> None:
+        entry = self.modules[canonical]
+        label, fallback = entry["label"], entry.get("fallback")
+        module.__path__ = []  # so `import unet.res_block` works where `unet` is this module
+        module.__file__ = label
+        linecache.cache[label] = (len(entry["source"]), None, entry["source"].splitlines(True), label)
+        if fallback and canonical in self.prefer_fallback:
+            self.notes.append(f"{label}: its top-level code did not finish (it hung or ended the process), "
+                              "so only its definitions were graded")
+            self._run(module, fallback, label)
+        else:
+            try:
+                self._run(module, entry["source"], label)
+            except BaseException as error:
+                if not self._recover(module, canonical, error):
+                    raise
+        self._remember_originals(module, canonical)
+        self._executed.append(module)
+        self.patch(module)
+
+    def _recover(self, module, canonical: str, error: BaseException) -> bool:
+        """After ``module`` raised on import: run its definitions only, or stand in for it. False: neither."""
+        entry = self.modules[canonical]
+        label, fallback = entry["label"], entry.get("fallback")
+        what = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        if fallback and fallback != entry["source"]:
+            _clear(module)
+            try:
+                self._run(module, fallback, label)
+            except BaseException:  # noqa: BLE001 -- then the definitions themselves are broken
+                pass
+            else:
+                self.notes.append(f"{label}: its top-level code raised {what}; graded its definitions without it")
+                return True
+        covered = sorted(s for s, home in self.symbols.items() if home == canonical and s in self.stand_ins)
+        if canonical in self.required or not covered:
+            return False
+        _clear(module)
+        for symbol in covered:
+            setattr(module, symbol, self.stand_ins[symbol])
+        self.notes.append(f"{label} could not be imported ({what}); the reference {', '.join(covered)} stood in "
+                          "for it here (it is graded on its own)")
+        return True
+
+    def _run(self, module, source: str, label: str) -> None:
+        exec(_compiled(source, label), module.__dict__)
+
+    def _remember_originals(self, module, canonical: str) -> None:
+        for symbol, home in self.symbols.items():
+            if home == canonical and symbol in self.stand_ins and symbol in vars(module):
+                self._originals[id(vars(module)[symbol])] = symbol
+
+    def patch(self, module) -> None:
+        """Point every binding of a replaced symbol in ``module`` at its stand-in."""
+        namespace = vars(module)
+        for name, value in list(namespace.items()):
+            symbol = name if name in self.stand_ins else self._originals.get(id(value))
+            if symbol is not None and value is not self.stand_ins[symbol]:
+                namespace[name] = self.stand_ins[symbol]
+        if "__getattr__" not in namespace:
+            namespace["__getattr__"] = self._package_attribute
+
+    def patch_all(self) -> None:
+        for module in self._executed:
+            self.patch(module)
+
+    def _package_attribute(self, name: str):
+        """``from unet import ResBlock`` where nothing defines it there: the symbol's home, or a module."""
+        if name in self.stand_ins:
+            return self.stand_ins[name]
+        if name in self.symbols:
+            return getattr(importlib.import_module(f"{PACKAGE}.{self.symbols[name]}"), name)
+        if not name.startswith("__") and normalise(name) in self.aliases:
+            return importlib.import_module(f"{PACKAGE}.{self.aliases[normalise(name)]}")
+        raise AttributeError(name)
+
+    # --- using and forgetting ------------------------------------------------------------------
+
+    def module(self, canonical: str):
+        return importlib.import_module(f"{PACKAGE}.{canonical}")
+
+    def symbol(self, name: str):
+        """The object the component sees under contract name ``name``: a stand-in or the student's."""
+        if name in self.stand_ins:
+            return self.stand_ins[name]
+        home = self.symbols.get(name)
+        if home is None:
+            raise LookupError(name)
+        return getattr(self.module(home), name)
+
+    def where(self, filename: str, lineno: int | None) -> str | None:
+        """``"label", line N`` for a traceback frame in a student file (a notebook's: its cell), else None."""
+        canonical = self.labels.get(filename)
+        if canonical is None:
+            return None
+        cells = self.modules[canonical].get("cells")
+        if cells and lineno is not None:
+            start, cell = max(((s, c) for s, c in cells if s <= lineno), default=(1, None))
+            if cell is not None:
+                return f'"{filename}", cell {cell}, line {lineno - start + 1}'
+        return f'"{filename}", line {lineno}'
+
+    def install(self) -> None:
+        """Go first on ``sys.meta_path``, after dropping whatever already sits under names we serve
+        (a module planted there by earlier student code is not this submission's file)."""
+        self._drop_served_names()
+        sys.meta_path.insert(0, self)
+
+    def forget(self) -> None:
+        """Take this importer and everything it served out of the interpreter."""
+        sys.meta_path[:] = [finder for finder in sys.meta_path if finder is not self]
+        self._drop_served_names()
+        for label in self.labels:
+            linecache.cache.pop(label, None)
+
+    def _drop_served_names(self) -> None:
+        for name in list(sys.modules):
+            if name in self.served or self.resolve(name) is not None:
+                sys.modules.pop(name, None)
+
+
+def _clear(module) -> None:
+    for name in [n for n in vars(module) if n not in _KEPT_ATTRIBUTES]:
+        delattr(module, name)
+
+
+_CODE_CACHE: dict = {}
+
+
+def _compiled(source: str, label: str):
+    """Code objects are immutable: a child imports the same file for several components, compiles it once."""
+    key = (source, label)
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        if len(_CODE_CACHE) > 64:
+            _CODE_CACHE.clear()
+        code = _CODE_CACHE[key] = compile(source, label, "exec", dont_inherit=True)
+    return code

@@ -1,0 +1,390 @@
+"""The child's request loop: load a component's modules, then answer the checks' requests.
+
+Each ``op_*`` is one verb of the narrow interface the parent uses (see ``launcher.py``); each
+``step_*`` is one step of a program sent in a batch: build (or reuse) a module, load states into
+it, then describe it, run it forward (and backward), or call a function. Whatever student code
+does, the reply is plain data; an exception is a result (its traceback, in the student's terms).
+"""
+import base64
+import contextlib
+import io
+import json
+import marshal
+import resource
+import sys
+import traceback
+
+from .audit import GlobalState
+from .codec import dumps, loads, recv_frame, send_frame
+from .importer import SourceImporter
+
+# Modules kept alive per child, for the next program that asks for the same one: hundreds of live
+# modules made every build pay for garbage collection passes over them (0.8 ms instead of 0.45 ms
+# for a small ResBlock).
+KEPT_MODULES = 8
+MAX_TEXT = 8000  # characters of an error or of printed output sent back (the parent caps again)
+REFERENCE_LABEL = "<reference>"
+
+
+class StudentFailure(Exception):
+    """Student code misbehaved in a way we describe ourselves: reported as text, never as an object."""
+
+
+def _json_value(value):
+    """A constructor setting as JSON data (tuples as lists); None for anything else."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (tuple, list)) and all(isinstance(v, (bool, int, float, str)) for v in value):
+        return list(value)
+    return None
+
+
+class Child:
+    def __init__(self, sock, settings: dict, own_pid_namespace: bool = False):
+        import torch
+
+        self.torch = torch
+        self.sock = sock
+        self.device = torch.device(settings.get("device", "cpu"))
+        self.modules = {}  # json [target, kwargs] -> {"module", "loads", "errors"}, oldest first
+        torch.set_num_threads(int(settings.get("threads", 1)))
+        # oneDNN's per-call set-up costs more than grading's tiny convolutions: 35-40 % slower
+        # forward/backward here (benchmarks/grade_one.py). Same maths, plain kernels.
+        torch.backends.mkldnn.enabled = False
+        if self.device.type == "cuda":
+            # TF32 would change results by ~1e-3: far above the measured float error the tolerances allow.
+            torch.backends.cuda.matmul.allow_tf32 = False
+            torch.backends.cudnn.allow_tf32 = False
+        self.importer = None
+        self.protected = frozenset(sys.modules)  # imported before any student code: never theirs
+        self.baseline = GlobalState(torch, count_processes=own_pid_namespace)  # before any student code
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = loads(recv_frame(self.sock, 1 << 30))
+            except EOFError:
+                return
+            printed = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+                    value = getattr(self, "op_" + request["op"])(**request.get("args", {}))
+                reply = {"ok": True, "value": value}
+            except StudentFailure as failure:
+                reply = {"ok": False, "error": str(failure)[:MAX_TEXT]}
+            except BaseException as exc:  # student code: any exception, even SystemExit, is a result
+                reply = {"ok": False, "error": self.traceback_of(exc)}
+            reply["printed"] = printed.getvalue()[-2000:]
+            try:
+                data = dumps(reply)
+            except Exception as exc:
+                data = dumps({"ok": False, "error": f"the result could not be sent back: {exc}"[:MAX_TEXT],
+                              "printed": ""})
+            send_frame(self.sock, data)
+
+    def traceback_of(self, exc: BaseException) -> str:
+        """The traceback lines inside the submission, plus the error itself: what a student can act on.
+
+        Frames are named by the submission's own paths (``unet/res_block.py, line 12``; a notebook's
+        by cell); the reference's frames only as ``<reference>``, without lines.
+        """
+        lines = []
+        try:
+            frames = traceback.extract_tb(exc.__traceback__)
+        except Exception:  # noqa: BLE001 -- a frame we cannot describe costs the traceback, not the reply
+            frames = []
+        shown = []
+        for frame in frames:
+            where = self.importer.where(frame.filename, frame.lineno) if self.importer is not None else None
+            if where is not None:
+                shown.append(f"  File {where}, in {frame.name}\n" + (f"    {frame.line.strip()}\n" if frame.line else ""))
+            elif frame.filename == REFERENCE_LABEL:
+                shown.append(f"  (the reference's code, in {frame.name})\n")
+        lines += shown[-6:]
+        try:
+            lines += traceback.format_exception_only(type(exc), exc)
+        except Exception:  # noqa: BLE001 -- an exception whose str() raises
+            lines.append(f"{type(exc).__name__} (its message could not be shown)\n")
+        return "".join(lines).rstrip()[:MAX_TEXT]
+
+    # --- loading and forgetting a component ----------------------------------------------------
+
+    def op_load(self, modules: dict, symbols: dict, target_symbols: list, aliases: dict | None = None,
+                packages: list | None = None, stand_in_code: str | None = None, replaced: list | None = None,
+                refused: dict | None = None, required: list | None = None, prefer_fallback: list | None = None,
+                stand_in_modules: dict | None = None) -> dict:
+        """Import the modules that hold the component under test, with the reference standing in for
+        the ``replaced`` symbols (its compiled code, never its source); report what was done."""
+        self._forget_modules()
+        stand_ins = self._stand_ins(stand_in_code, replaced or [])
+        self.importer = SourceImporter(
+            modules, aliases=aliases, packages=packages or (), symbols=symbols, stand_ins=stand_ins,
+            refused=refused, required=required or (), prefer_fallback=prefer_fallback or (), protected=self.protected,
+            stand_in_modules=stand_in_modules,
+        )
+        self.importer.install()
+        for canonical in required or []:
+            self.importer.module(canonical)
+        self.importer.patch_all()  # a module imported before a later one's originals were known
+        missing = [s for s in target_symbols if not self._defines(s)]
+        return {"missing": missing, "notes": list(self.importer.notes)}
+
+    def _stand_ins(self, code_text: str | None, replaced: list) -> dict:
+        if not code_text:
+            return {}
+        namespace = {"__name__": "reference", "__builtins__": __builtins__}
+        exec(marshal.loads(base64.b64decode(code_text)), namespace)
+        return {symbol: namespace[symbol] for symbol in replaced}
+
+    def _defines(self, symbol: str) -> bool:
+        try:
+            self.importer.symbol(symbol)
+        except (LookupError, AttributeError):
+            return False
+        return True
+
+    def op_reset(self) -> dict:
+        """Forget the component just graded, so that this child can serve the next one of the same
+        submission as a fresh child would; report what the parent needs to decide whether it may.
+
+        ``clean`` is False when anything the next component could feel has changed since the child
+        started: torch's or the standard library's functions, global torch settings, threads,
+        signal handlers. Honest code never trips it; code that does gets a fresh child next.
+        """
+        self._forget_modules()
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        with open("/proc/self/statm") as statm:
+            address_space = int(statm.read().split()[0]) * resource.getpagesize()
+        return {
+            "clean": self.baseline.changes() == [],
+            "cpu_s": usage.ru_utime + usage.ru_stime,
+            "address_space_bytes": address_space,
+        }
+
+    def _forget_modules(self) -> None:
+        """Drop the loaded component: its modules (student and reference), kept builds, and source lines."""
+        self.modules.clear()
+        if self.importer is not None:
+            self.importer.forget()
+            self.importer = None
+
+    def _lookup(self, name: str):
+        try:
+            return self.importer.symbol(name)
+        except (LookupError, AttributeError):
+            raise StudentFailure(f"your submission does not define {name}") from None
+
+    def _reseed(self) -> None:
+        """Every build and run starts from the same random state (random init, dropout), on any machine.
+
+        ``torch.manual_seed`` also queues seeding for lazily started accelerators, formatting a stack
+        trace each time: on the CPU the generator's own seed is all that matters, at 1/50 the cost.
+        """
+        if self.device.type == "cpu":
+            self.torch.default_generator.manual_seed(0)
+        else:
+            self.torch.manual_seed(0)
+
+    # --- programs ----------------------------------------------------------------------------
+
+    def op_batch(self, states: dict, programs: list) -> list:
+        """Many requests in one round trip: each program builds (or reuses) a module, loads states, runs steps.
+
+        A program's module is ``{"target", "kwargs", "loads"}`` (``loads`` names entries of
+        ``states``), or None for plain function calls. Every failure is reported where it happened
+        -- the constructor, one load, one step -- and the other steps still run.
+        """
+        return [self._program(states, program.get("module"), program["steps"]) for program in programs]
+
+    def _program(self, states: dict, module_spec, steps: list) -> dict:
+        result = {"build": None, "loads": [], "steps": []}
+        module = None
+        if module_spec is not None:
+            try:
+                module, result["loads"] = self._module_for(states, **module_spec)
+            except StudentFailure as failure:
+                result["build"] = str(failure)[:MAX_TEXT]
+                return result
+            except BaseException as exc:  # student code: any exception is a result
+                result["build"] = self.traceback_of(exc)
+                return result
+        for step in steps:
+            try:
+                value = getattr(self, "step_" + step["op"])(module, states, **step["args"])
+                result["steps"].append({"ok": True, "value": value})
+            except StudentFailure as failure:
+                result["steps"].append({"ok": False, "error": str(failure)[:MAX_TEXT]})
+            except BaseException as exc:
+                result["steps"].append({"ok": False, "error": self.traceback_of(exc)})
+        return result
+
+    def _module_for(self, states: dict, target: str, kwargs: dict, loads: list):
+        """The module built from (target, kwargs) with ``loads`` applied in order; reused when it can be.
+
+        A kept module is reused when the loads it has seen are a prefix of those asked for (the
+        parent sends a module's unloaded requests before its loaded ones); otherwise it is rebuilt,
+        so the answer never depends on what ran before.
+        """
+        key = json.dumps([target, kwargs], sort_keys=True)
+        entry = self.modules.pop(key, None)
+        if entry is None or entry["loads"] != loads[:len(entry["loads"])]:
+            entry = {"module": self._build(target, kwargs), "loads": [], "errors": []}
+        for name in loads[len(entry["loads"]):]:
+            entry["errors"].append(self._load(entry["module"], states[name]))
+            entry["loads"].append(name)
+        self.modules[key] = entry
+        while len(self.modules) > KEPT_MODULES:
+            del self.modules[next(iter(self.modules))]
+        return entry["module"], list(entry["errors"])
+
+    def _build(self, target: str, kwargs: dict):
+        self._reseed()
+        module = self._lookup(target)(**kwargs)
+        if not isinstance(module, self.torch.nn.Module):
+            raise StudentFailure(f"{target}(...) did not create an nn.Module (got {type(module).__name__})")
+        return module.to(self.device)
+
+    def _load(self, module, state: dict) -> str | None:
+        """Load ``state["tensors"]``; None if it fit, else why not, in the student's terms.
+
+        The contract's weights must all find a place, and every parameter of the module must get
+        one -- except with ``partial`` (only some parts are given). Buffers the student added (a
+        table of frequencies, say) keep their own values: they are not part of the contract.
+        """
+        tensors = {k: v.to(self.device) for k, v in state["tensors"].items()}
+        try:
+            result = module.load_state_dict(tensors, strict=False)
+        except BaseException as exc:
+            return self.traceback_of(exc)
+        parameters = {name for name, _ in module.named_parameters()}
+        missing = [k for k in result.missing_keys if k in parameters and not state.get("partial")]
+        problems = []
+        if result.unexpected_keys:
+            problems.append("no place for " + ", ".join(result.unexpected_keys[:8]))
+        if missing:
+            problems.append("nothing loaded into " + ", ".join(missing[:8]))
+        return f"the weights do not fit your module: {'; '.join(problems)}" if problems else None
+
+    # --- steps -------------------------------------------------------------------------------
+
+    def step_describe(self, module, _states) -> dict:
+        return {
+            "parameters": [[name, list(p.shape)] for name, p in module.named_parameters()],
+            "state_dict": [[name, list(t.shape)] for name, t in module.state_dict().items()],
+            "buffers": [name for name, _ in module.named_buffers()],
+            "modules": [self._describe_module(name, m) for name, m in module.named_modules()],
+        }
+
+    def _describe_module(self, name: str, module) -> dict:
+        """Name, class, the torch.nn classes it is (a ``GroupNorm32`` is a GroupNorm), and their settings."""
+        torch_bases, config = [], {}
+        for cls in type(module).__mro__:
+            if cls.__module__.startswith("torch.nn.modules") and cls is not self.torch.nn.Module:
+                torch_bases.append(cls.__name__)
+                for constant in getattr(cls, "__constants__", ()):
+                    config.setdefault(constant, _json_value(getattr(module, constant, None)))
+        if hasattr(module, "bias") and torch_bases:
+            config["bias"] = isinstance(getattr(module, "bias"), self.torch.Tensor)
+        try:
+            extra = module.extra_repr()
+        except Exception:  # noqa: BLE001 -- a student's extra_repr that raises
+            extra = ""
+        return {"name": name, "type": type(module).__name__, "torch": torch_bases, "config": config,
+                "extra_repr": str(extra)[:200]}
+
+    def _to_device(self, value, requires_grad: bool):
+        torch = self.torch
+        if isinstance(value, torch.Tensor):
+            value = value.to(self.device)
+            if requires_grad and value.is_floating_point():
+                value.requires_grad_(True)
+            return value
+        return value
+
+    def _to_plain(self, value, depth: int = 0):
+        """Results back as plain CPU tensors (never subclasses) inside lists and string-keyed dicts."""
+        torch = self.torch
+        if depth > 6:
+            raise StudentFailure("returned something nested too deeply")
+        if isinstance(value, torch.Tensor):
+            return value.detach().to("cpu").clone().contiguous().as_subclass(torch.Tensor)
+        if isinstance(value, (tuple, list)):
+            return [self._to_plain(v, depth + 1) for v in value]
+        if isinstance(value, dict):
+            if not all(type(k) is str for k in value):
+                raise StudentFailure("returned a dict whose keys are not all strings")
+            return {k: self._to_plain(v, depth + 1) for k, v in value.items()}
+        if value is None or type(value) in (bool, int, float, str):
+            return value
+        for plain in (bool, int, float, str):  # a subclass (numpy's float64, an IntEnum): its plain value
+            if isinstance(value, plain):
+                return plain(value)
+        raise StudentFailure(f"returned a {type(value).__name__}, expected tensors, numbers or strings")
+
+    def step_run(self, module, _states, args: list, kwargs: dict, submodule: str = "", grad_output=None,
+                 capture: list | None = None) -> dict:
+        """Forward (and, with ``grad_output``, backward) on given inputs; everything comes back.
+
+        ``capture``: submodules whose inputs and output to record on the way (forward hooks), so a
+        check can say which part first departs from the reference.
+        """
+        torch = self.torch
+        if submodule:
+            module = module.get_submodule(submodule)
+        want_grad = grad_output is not None
+        leaves = [self._to_device(a, want_grad) for a in args]
+        # With gradients on, the module gets copies of the leaves: an in-place change then shows up
+        # as a changed input (and autograd follows it) instead of raising about a leaf.
+        inputs = [a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in leaves]
+        sent = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in inputs]
+        captured, handles = {}, []
+        for name in capture or []:
+            handles.append(module.get_submodule(name).register_forward_hook(self._recorder(captured, name)))
+        module.zero_grad(set_to_none=True)
+        self._reseed()
+        try:
+            with torch.set_grad_enabled(want_grad):
+                output = module(*inputs, **kwargs)
+        finally:
+            for handle in handles:
+                handle.remove()
+        result = {"output": self._to_plain(output)}
+        if capture:
+            result["intermediates"] = captured
+        if want_grad:
+            outputs = output if isinstance(output, (tuple, list)) else [output]
+            grads = grad_output if isinstance(grad_output, list) else [grad_output]
+            pairs = [(o, g.to(self.device)) for o, g in zip(outputs, grads)
+                     if isinstance(o, torch.Tensor) and o.requires_grad and g is not None]
+            if pairs:
+                torch.autograd.backward([o for o, _ in pairs], [g for _, g in pairs])
+            result["input_grads"] = [self._to_plain(a.grad) if isinstance(a, torch.Tensor) else None for a in leaves]
+            result["param_grads"] = {n: self._to_plain(p.grad) for n, p in module.named_parameters()}
+        result["inputs_changed"] = [
+            bool(isinstance(a, torch.Tensor) and not torch.equal(a.detach(), s)) for a, s in zip(inputs, sent)
+        ]
+        return result
+
+    def _recorder(self, captured: dict, name: str):
+        def hook(_module, inputs, output):
+            if name not in captured:  # the first call: a submodule used twice keeps its first use
+                captured[name] = {"inputs": [self._to_plain(i) if isinstance(i, self.torch.Tensor) else None
+                                             for i in inputs],
+                                  "output": self._to_plain(output)}
+        return hook
+
+    def step_call(self, _module, states: dict, target: str, args: list) -> dict:
+        """Call a function of the submission; an argument ``{"__module__": program}`` is a module built
+        in here (the component's stand-in for a dependency, else the student's class)."""
+        resolved = [self._argument(a, states) for a in args]
+        self._reseed()
+        return {"output": self._to_plain(self._lookup(target)(*resolved))}
+
+    def _argument(self, value, states: dict):
+        if isinstance(value, dict) and set(value) == {"__module__"}:
+            module, errors = self._module_for(states, **value["__module__"])
+            problems = [e for e in errors if e]
+            if problems:
+                raise StudentFailure(f"the {value['__module__']['target']} given to it could not be set up: {problems[0]}")
+            return module
+        return self._to_device(value, False)

@@ -1,0 +1,240 @@
+"""Every reply a child sends, checked in one place before anything else reads it.
+
+A child runs student code, so its replies are untrusted input: each parser here accepts exactly
+the parts that were asked for -- one gradient per input asked, a description with the fields a
+description has, text no longer than ``MAX_TEXT`` -- and raises ``MalformedReply`` for anything
+else (a string where a tensor belongs, a list one item short). A malformed reply costs the check
+and a fresh child; it can never crash the grader.
+
+What a hostile child can still say and we cannot verify is its own account of what it saw:
+``inputs_changed`` (whether forward modified its inputs) and the ``clean``/usage report of
+``reset``. The first only decides that student's own ``inputs_unchanged`` check; the second is
+never trusted alone (see ``handover.py``).
+"""
+from dataclasses import dataclass
+
+import torch
+
+from .child.codec import loads
+from .errors import MalformedReply, StudentError
+
+MAX_TEXT = 8000  # characters of any text from a child that we keep (errors, tracebacks)
+MAX_HEADER_BYTES = 4 << 20  # the JSON part of one reply: what grows when parsed
+_SCALARS = (bool, int, float, str, type(None))
+
+
+def text(value, what: str) -> str:
+    if type(value) is not str:
+        raise MalformedReply(what, f"expected text, got {type(value).__name__}")
+    return value[:MAX_TEXT]
+
+
+def optional_text(value, what: str) -> str | None:
+    return None if value is None else text(value, what)
+
+
+def _dict(value, what: str, required=()) -> dict:
+    if type(value) is not dict:
+        raise MalformedReply(what, f"expected a mapping, got {type(value).__name__}")
+    missing = [k for k in required if k not in value]
+    if missing:
+        raise MalformedReply(what, f"{missing[0]!r} is missing")
+    return value
+
+
+def _list(value, what: str, length: int | None = None) -> list:
+    if type(value) is not list:
+        raise MalformedReply(what, f"expected a list, got {type(value).__name__}")
+    if length is not None and len(value) != length:
+        raise MalformedReply(what, f"expected {length} items, got {len(value)}")
+    return value
+
+
+def plain(value, what: str, depth: int = 0):
+    """A value student code returned: tensors, numbers, text, lists and string-keyed dicts of them."""
+    if depth > 8:
+        raise MalformedReply(what, "nested too deeply")
+    if type(value) is torch.Tensor:
+        return value
+    if type(value) in _SCALARS:
+        return value[:MAX_TEXT] if type(value) is str else value
+    if type(value) is list:
+        return [plain(v, what, depth + 1) for v in value]
+    if type(value) is dict and "__tensor__" not in value:
+        return {text(k, what): plain(v, what, depth + 1) for k, v in value.items()}
+    raise MalformedReply(what, f"a {type(value).__name__} cannot be an answer")
+
+
+def _tensor_or_none(value, what: str):
+    if value is not None and type(value) is not torch.Tensor:
+        raise MalformedReply(what, f"expected a tensor or nothing, got {type(value).__name__}")
+    return value
+
+
+# --- the envelope --------------------------------------------------------------------------------
+
+def envelope(data: bytes, what: str):
+    """The ``value`` of a reply frame; ``StudentError`` when the child reports that student code raised."""
+    try:
+        reply = loads(data, MAX_HEADER_BYTES)
+    except ValueError as exc:
+        raise MalformedReply(what, f"unreadable: {str(exc)[:200]}") from None
+    reply = _dict(reply, what, ("ok",))
+    if type(reply["ok"]) is not bool:
+        raise MalformedReply(what, "'ok' is not true or false")
+    if not reply["ok"]:
+        raise StudentError(text(reply.get("error", "unknown error"), what))
+    return reply.get("value")
+
+
+# --- one reply per kind of request -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Loaded:
+    missing: list  # contract symbols the submission does not define
+    notes: list  # what the importer had to do (a module stood in for, top-level code skipped)
+
+
+def loaded(value, what: str) -> Loaded:
+    value = _dict(value, what, ("missing", "notes"))
+    return Loaded([text(s, what) for s in _list(value["missing"], what)],
+                  [text(n, what) for n in _list(value["notes"], what)[:20]])
+
+
+@dataclass(frozen=True)
+class ResetState:
+    clean: bool
+    cpu_s: float
+    address_space_bytes: int
+
+
+def reset_state(value, what: str) -> ResetState:
+    value = _dict(value, what, ("clean", "cpu_s", "address_space_bytes"))
+    clean, cpu, memory = value["clean"], value["cpu_s"], value["address_space_bytes"]
+    if type(clean) is not bool or type(cpu) not in (int, float) or type(memory) is not int or cpu < 0 or memory < 0:
+        raise MalformedReply(what, "a reset report with wrong types")
+    return ResetState(clean, float(cpu), memory)
+
+
+@dataclass(frozen=True)
+class ProgramAnswer:
+    """One program of a batch: its constructor's error, one error (or None) per load, one answer per step."""
+
+    build_error: str | None
+    load_errors: list
+    steps: list  # per step: ("ok", value) or ("error", text)
+
+
+def program_answers(value, shapes: list[tuple[int, int]], what: str) -> list[ProgramAnswer]:
+    """Answers to a batch; ``shapes`` says, per program asked, how many loads and steps it had."""
+    answers = []
+    for reply, (loads_asked, steps_asked) in zip(_list(value, what, len(shapes)), shapes):
+        reply = _dict(reply, what, ("build",))
+        build = optional_text(reply["build"], what)
+        if build is not None:
+            answers.append(ProgramAnswer(build, [], []))
+            continue
+        reply = _dict(reply, what, ("loads", "steps"))
+        load_errors = [optional_text(e, what) for e in _list(reply["loads"], what, loads_asked)]
+        steps = []
+        for step in _list(reply["steps"], what, steps_asked):
+            step = _dict(step, what, ("ok",))
+            if step["ok"] is True:
+                steps.append(("ok", step.get("value")))
+            elif step["ok"] is False:
+                steps.append(("error", text(step.get("error", "unknown error"), what)))
+            else:
+                raise MalformedReply(what, "a step's 'ok' is not true or false")
+        answers.append(ProgramAnswer(None, load_errors, steps))
+    return answers
+
+
+@dataclass(frozen=True)
+class RunResult:
+    output: object
+    inputs_changed: list  # the child's own account (see the module docstring)
+    input_grads: list | None = None
+    param_grads: dict | None = None
+    intermediates: dict | None = None  # submodule name -> {"inputs": [...], "output": ...}
+
+
+def run_result(value, what: str, inputs: int, backward: bool, capture=()) -> RunResult:
+    """A forward (and backward) run on ``inputs`` inputs: exactly the parts asked for."""
+    required = ("output", "inputs_changed") + (("input_grads", "param_grads") if backward else ())
+    value = _dict(value, what, required + (("intermediates",) if capture else ()))
+    changed = _list(value["inputs_changed"], what, inputs)
+    if not all(type(flag) is bool for flag in changed):
+        raise MalformedReply(what, "inputs_changed holds something other than true/false")
+    input_grads = param_grads = intermediates = None
+    if backward:
+        input_grads = [_tensor_or_none(g, what) for g in _list(value["input_grads"], what, inputs)]
+        param_grads = {text(k, what): _tensor_or_none(g, what) for k, g in _dict(value["param_grads"], what).items()}
+    if capture:
+        intermediates = {}
+        for name, record in _dict(value["intermediates"], what).items():
+            record = _dict(record, what, ("inputs", "output"))
+            intermediates[text(name, what)] = {"inputs": [plain(i, what) for i in _list(record["inputs"], what)],
+                                               "output": plain(record["output"], what)}
+    return RunResult(plain(value["output"], what), changed, input_grads, param_grads, intermediates)
+
+
+def call_result(value, what: str):
+    return plain(_dict(value, what, ("output",))["output"], what)
+
+
+@dataclass(frozen=True)
+class SubmoduleInfo:
+    name: str
+    type: str  # the class's own name (``GroupNorm32``)
+    torch: tuple  # the torch.nn classes it is, most derived first (``("GroupNorm",)``)
+    config: dict  # their constructor settings (``num_groups``, ``eps``, ``kernel_size``, ...)
+    extra_repr: str
+
+    def is_a(self, torch_class: str) -> bool:
+        return torch_class in self.torch
+
+
+@dataclass(frozen=True)
+class ModuleDescription:
+    parameters: dict  # name -> shape tuple
+    state_dict: dict  # name -> shape tuple
+    buffers: tuple  # names of buffers (the student's own may be among them)
+    modules: list  # SubmoduleInfo, in named_modules() order
+
+    def count(self, prefix: str = "") -> int:
+        """Number of parameters under ``prefix`` (all of them for "")."""
+        total = 0
+        for name, shape in self.parameters.items():
+            if not prefix or name == prefix or name.startswith(prefix + "."):
+                n = 1
+                for s in shape:
+                    n *= s
+                total += n
+        return total
+
+    def module(self, name: str) -> SubmoduleInfo | None:
+        return next((m for m in self.modules if m.name == name), None)
+
+
+def _shapes(value, what: str) -> dict:
+    found = {}
+    for entry in _list(value, what):
+        name, shape = _list(entry, what, 2)
+        shape = _list(shape, what)
+        if not all(type(s) is int and s >= 0 for s in shape):
+            raise MalformedReply(what, "a shape that is not a list of sizes")
+        found[text(name, what)] = tuple(shape)
+    return found
+
+
+def description(value, what: str) -> ModuleDescription:
+    value = _dict(value, what, ("parameters", "state_dict", "buffers", "modules"))
+    modules = []
+    for entry in _list(value["modules"], what):
+        entry = _dict(entry, what, ("name", "type", "torch", "config", "extra_repr"))
+        config = {text(k, what): plain(v, what) for k, v in _dict(entry["config"], what).items()}
+        modules.append(SubmoduleInfo(text(entry["name"], what), text(entry["type"], what),
+                                     tuple(text(t, what) for t in _list(entry["torch"], what)), config,
+                                     text(entry["extra_repr"], what)))
+    return ModuleDescription(_shapes(value["parameters"], what), _shapes(value["state_dict"], what),
+                             tuple(text(b, what) for b in _list(value["buffers"], what)), modules)
