@@ -40,7 +40,7 @@ def test_missing_module_costs_only_its_component(grader, make_submission):
     assert scores["DownBlock"][0] == 0
     message = next(c.output for c in report.checks if c.component == "DownBlock")
     assert "DownBlock is not defined in your submission (expected in down_block.py)" in message
-    assert "files found: __init__.py, attention.py, res_block.py" in message
+    assert "files found: __init__.py, analysis.py, attention.py, res_block.py" in message
     # SimpleUNet is graded with the reference DownBlock; the student's own UNet cannot run.
     assert scores["SimpleUNet"] == (16, 16)
     assert scores["Integration"][0] == 0

@@ -206,6 +206,32 @@ def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monk
     assert "8/8 components pass" in check
 
 
+def test_a_completed_notebook_alone_grades_like_the_py_files(released, grader, tmp_path):
+    """The round trip: module cells completed (here with one mistake in a homework task), the
+    notebook handed in alone, gets the grade of the same code handed in as .py files."""
+    from .mutants import MUTANTS
+
+    mutant = next(m for m in MUTANTS if m.module == "analysis" and m.component == "AttentionMap")
+    sources = {module: (SOLUTIONS / f"{module}.py").read_text() for module in _module_cells(
+        nbformat.read(str(released / NOTEBOOK), as_version=4))}
+    sources.update(mutant.replacements())
+    notebook = nbformat.read(str(released / NOTEBOOK), as_version=4)
+    for module, cell in _module_cells(notebook).items():
+        cell.source = f"{writefile_line(module)}\n{sources[module]}"
+    as_notebook = tmp_path / "notebook_only"
+    as_notebook.mkdir()
+    nbformat.write(notebook, str(as_notebook / NOTEBOOK))
+    as_files = tmp_path / "files" / "unet"
+    as_files.mkdir(parents=True)
+    for module, source in sources.items():
+        (as_files / f"{module}.py").write_text(source)
+
+    from_notebook, from_files = grader.grade(as_notebook), grader.grade(as_files)
+    assert from_notebook.component_scores() == from_files.component_scores()
+    score, max_score = from_files.component_scores()["AttentionMap"]
+    assert score < max_score and from_files.score == from_files.max_score - (max_score - score)
+
+
 def test_check_script_makes_the_same_inputs_as_the_grader():
     """check.py must stay standalone (torch only), so it repeats Case.inputs: keep the two in step."""
     import torch
