@@ -202,6 +202,8 @@ MUTANTS += [
            SK),
     Mutant("the model without skips trains half as long", "analysis", "for _ in range(steps):",
            'for _ in range(steps if name == "with_skips" else steps // 2):', SK),
+    Mutant("skip_ablation ignores its steps argument", "analysis", "for _ in range(steps):", "for _ in range(STEPS):",
+           SK),
     # TimestepEmbeddings
     Mutant("similarity of raw dot products", "analysis", _UNIT, "unit = embeddings", TS),
     Mutant("similarity normalised down the columns", "analysis", _UNIT,

@@ -255,6 +255,9 @@ def experiment_reproducible(ctx, _case):
     short = _experiment(ctx, SHORT_STEPS)
     for key, label in VARIANTS.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
+        if len(again) != SHORT_STEPS:
+            raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={SEED}) trained the model {label} for {len(again)} "
+                              f"steps; expected {SHORT_STEPS}", hint="Train for the `steps` you are given.")
         if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):
             raise CheckFailed(
                 f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "
