@@ -325,8 +325,9 @@ print(subprocess.run([sys.executable, "check.py"], capture_output=True, text=Tru
 
 GRADE_MD = """## Your grade, per component
 
-Each cell below runs one component's public checks. Your instructor's grader fills in the score
-of each cell from the full (public and hidden) checks of your `.py` files."""
+One cell per component: it runs that component's public checks, if it has any (the homework tasks
+have hidden checks only). Your instructor's grader fills in the score of each cell from the full
+(public and hidden) checks of your modules."""
 
 
 def _grade_cell_source(component: str, points: float, public: bool) -> str:
