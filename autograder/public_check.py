@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .errors import AutograderError, SubmissionError
 from .release.public import DATA_FILE, write_public_checks
-from .release.student import CHECK_SCRIPT, check_script_source
+from .release.student import CHECK_SCRIPT, check_script_source, write_check_support
 
 __all__ = ["run_public_checks"]
 
@@ -35,6 +35,7 @@ def run_public_checks(path, *, only: str | None = None, data=None, config=None, 
     with tempfile.TemporaryDirectory(prefix="autograder-check-") as scratch:
         script = Path(scratch) / CHECK_SCRIPT
         script.write_text(check_script_source(), encoding="utf-8")
+        write_check_support(Path(scratch))
         data = Path(data) if data else _shipped_data(path)
         if data is None:
             loaded = config if isinstance(config, GradingConfig) else load_config(config)

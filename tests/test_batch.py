@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,6 +77,8 @@ def test_mixed_class_grades_match_independent_expectations(graded_j2):
     out, result = graded_j2
     assert result.returncode == 4, result.stdout + result.stderr  # graded, but dave and erin need a person
     assert "layout: folders (6 submissions" in result.stdout
+    # not a terminal: one plain progress line per student, not a silent bar
+    assert len(re.findall(r"^\[\d/6\] \w+: [\d.]+/100 (graded|needs_review) \(", result.stdout, re.MULTILINE)) == 6
     assert "skipped notes.txt: neither a folder nor a .zip" in result.stdout
     grades = read_grades(out / "grades.csv")
     assert sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank"]
@@ -273,3 +276,55 @@ def test_zip_extraction_refuses_links(tmp_path):
     (tmp_path / "dest").mkdir()
     with pytest.raises(SubmissionError, match="link"):
         extract_zip(archive, tmp_path / "dest", 1 << 20)
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = set(), [root]
+    while todo:
+        for pid in children.get(todo.pop(), []):
+            found.add(pid)
+            todo.append(pid)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_hang_up_stops_workers_and_children(tmp_path, sig):
+    """A closed terminal or a `kill` mid-batch: the batch stops, its workers and every child with it."""
+    classroom = tmp_path / "class"
+    for student in ("ann", "ben", "cat"):  # forwards that never return keep the workers busy
+        shutil.copytree(SOLUTIONS, classroom / student)
+        source = (classroom / student / "res_block.py").read_text()
+        (classroom / student / "res_block.py").write_text(
+            source.replace("    def forward(self, x, t_emb):\n", "    def forward(self, x, t_emb):\n        while True:\n            pass\n", 1))
+    command = [sys.executable, "-m", "autograder.cli", "batch", str(classroom), "--out", str(tmp_path / "out"), "-j", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    family: set[int] = set()
+    while time.monotonic() < deadline and len(family) < 6:  # two workers, their fork servers and children
+        time.sleep(0.5)
+        family = _descendants(process.pid)
+    assert len(family) >= 6, family
+    time.sleep(2)  # the workers are inside a student's endless loop now
+    family = _descendants(process.pid)
+    process.send_signal(sig)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 1, output
+    assert f"interrupted ({signal.Signals(sig).name})" in output
+    time.sleep(1)
+    assert [pid for pid in family if _alive(pid)] == [], output

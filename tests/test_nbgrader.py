@@ -117,3 +117,16 @@ def test_feedback_shows_component_scores_and_no_hidden_check(course):
     public = {c.title for c, s in bound if s.visibility == "public"}  # a title can be public elsewhere
     hidden = [c.title for c, s in bound if s.visibility == "hidden" and c.title not in public]
     assert len(hidden) > 5 and [title for title in hidden if title in html] == []
+
+
+def test_only_regrades_one_student_and_writes_only_their_grades(course, tmp_path):
+    """`batch --nbgrader --only bob --regrade`: bob alone is graded again and written to the gradebook."""
+    graded = course["graded"]
+    before = {p.parent.name: p.stat().st_mtime_ns for p in graded.glob("students/*/results.json")}
+    env = isolated_env(tmp_path / "jupyter")
+    result = _run([str(BIN / "autograder"), "batch", "--nbgrader", str(course["course"]), "--assignment", ASSIGNMENT,
+                   "--out", str(graded), "--config", course["config"].source_path, "--only", "bob", "--regrade"],
+                  course["course"], env)
+    after = {p.parent.name: p.stat().st_mtime_ns for p in graded.glob("students/*/results.json")}
+    assert [s for s in sorted(before) if before[s] != after[s]] == ["bob"]
+    assert "wrote 1 students' grades" in " ".join(result.stdout.split())

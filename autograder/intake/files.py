@@ -14,7 +14,8 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 JUNK_FOLDERS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".idea", ".vscode",
-                ".venv", "venv", "env", "site-packages", "node_modules", ".hypothesis", ".pytest_cache", "wandb"}
+                ".venv", "venv", "env", "site-packages", "node_modules", ".hypothesis", ".pytest_cache", "wandb",
+                "check_support"}  # the release's own helper for check.py
 JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 CODE_SUFFIXES = {".py", ".ipynb", ".txt", ".zip"}
 

@@ -250,7 +250,7 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
     if len(ranked) > 1:
         runner_up = ranked[1]
         same_code = _signature(folders[chosen]) == _signature(folders[runner_up])
-        tie = _rank(chosen, folders[chosen])[:2] == _rank(runner_up, folders[runner_up])[:2]
+        tie = _rank(chosen, folders[chosen])[:3] == _rank(runner_up, folders[runner_up])[:3]  # only time decided
         named_lost = any(f.name.lower() == PACKAGE_NAME for f in ranked[1:]) and chosen.name.lower() != PACKAGE_NAME
         others = ", ".join(f"{_folder_label(f)}" for f in ranked[1:4])
         submission.notes.append(f"graded the code in {_folder_label(chosen)} (the folder that defines the most of "
@@ -319,11 +319,16 @@ def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Sub
             fallback = sliced if sliced != candidate.text else None
         submission.modules[name] = ModuleFile(name, candidate.label, candidate.text, fallback, candidate.index,
                                               candidate.origin, candidate.mtime, candidate.folder, candidate.cells)
+    elsewhere: dict[str, list[str]] = {}
     for symbol, candidate in homes.items():
         home = submission.symbols[symbol] = names[id(candidate)]
         if home != ALL_SYMBOLS[symbol]:
-            submission.notes.append(f"{symbol} is graded from {candidate.label} "
-                                    f"(the assignment expects it in {ALL_SYMBOLS[symbol]}.py)")
+            elsewhere.setdefault(candidate.label, []).append(symbol)
+    for label, symbols in elsewhere.items():
+        expected = ", ".join(dict.fromkeys(f"{ALL_SYMBOLS[s]}.py" for s in symbols))
+        submission.notes.append(f"{', '.join(symbols)} {'is' if len(symbols) == 1 else 'are'} graded from {label} "
+                                f"(the assignment expects {'it' if len(symbols) == 1 else 'them'} in {expected}); "
+                                "they are graded as if they were there")
 
 
 def _names(submission: Submission, chosen: PurePosixPath) -> None:
@@ -350,7 +355,7 @@ def _names(submission: Submission, chosen: PurePosixPath) -> None:
                     parts = alias.name.split(".")
                     if len(parts) > 1 and parts[-1] in known:
                         packages |= set(parts[:-1])
-    submission.packages = tuple(sorted(p for p in packages if p not in known))
+    submission.packages = tuple(sorted(p for p in packages if p not in known or p == PACKAGE_NAME))
 
 
 def _importable(name: str) -> bool:

@@ -145,7 +145,8 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
             "cases": [dict(_case_record(c), expect=expectation(kind, c, reference)) for c in cases],
         })
     ordered = {name: components[name] for name in GRADED if name in components}
-    return {"format": FORMAT_VERSION, "components": ordered}
+    # the third-party packages the grader lets student code import: check.py says the same about the others
+    return {"format": FORMAT_VERSION, "packages": list(config.packages.allowed), "components": ordered}
 
 
 def write_public_checks(config: GradingConfig, path) -> Path:

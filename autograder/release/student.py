@@ -41,6 +41,29 @@ def check_script_source() -> str:
     return source
 
 
+SUPPORT_DIR = "check_support"
+
+
+def write_check_support(folder: Path) -> list[Path]:
+    """``check_support/`` beside ``check.py``: the grader's own intake (finding the modules in any
+    layout, notebook or encoding) and importer (any import style), so check.py and the grader never
+    disagree on whether a file was found or imported. Standard library only; nothing hidden."""
+    package = Path(__file__).resolve().parent.parent
+    target = folder / SUPPORT_DIR
+    if target.exists():
+        shutil.rmtree(target)
+    copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py"}
+    copies.update({f"intake/{p.name}": p for p in sorted((package / "intake").glob("*.py"))})
+    (target / "intake").mkdir(parents=True)
+    (target / "__init__.py").write_text('"""The grader\'s own code for finding and loading your modules (used by check.py)."""\n',
+                                        encoding="utf-8")
+    written = [target / "__init__.py"]
+    for name, source in copies.items():
+        (target / name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+        written.append(target / name)
+    return written
+
+
 def _hints_body(hints: str) -> str:
     """hints.py without its docstring and imports; ``re`` is imported, ``Case`` (a type only) stubbed."""
     statements = [node for node in ast.parse(hints).body
@@ -111,6 +134,7 @@ def _prepare(out: Path, marker: str) -> None:
 def _write_common(out: Path, solutions, config: GradingConfig) -> list[Path]:
     written = release_stubs(solutions, out / PACKAGE_DIR)
     (out / CHECK_SCRIPT).write_text(check_script_source(), encoding="utf-8")
+    written += write_check_support(out)
     (out / README).write_text(student_readme(), encoding="utf-8")
     written += [write_public_checks(config, out / DATA_FILE), out / CHECK_SCRIPT, out / README]
     return written

@@ -11,20 +11,17 @@ reference when the exercise was released; no reference code is needed or shipped
 Needs only Python 3.10+ and torch. Your code runs in this process, as when you run it yourself.
 """
 import argparse
-import importlib
 import json
 import sys
 import time
 import traceback
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
-MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "attention")
 DATA_FILE = "public_checks.json"
-PACKAGE = "_student_unet"
+SUPPORT = "check_support"  # beside this file: the grader's own code that finds and loads your modules
 
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
 try:
@@ -62,39 +59,68 @@ class ComponentOutcome:
         return all(c.passed for c in self.checks)
 
 
-# --- finding and importing the student's modules -------------------------------------------------
+# --- finding and importing the student's modules: the grader's own code (check_support/) ----------
 
-def find_module_folder(path: Path) -> Path:
-    """The folder with the modules: ``path`` itself or one folder down (e.g. the release's unet/)."""
-    def holds(folder):
-        return any((folder / f"{m}.py").is_file() for m in MODULES)
+class Submission:
+    """The student's modules, found and loaded exactly as the grader finds and loads them."""
 
-    path = Path(path)
-    if not path.is_dir():
-        raise SystemExit(f"error: {path}: no such folder; pass the folder that holds your modules")
-    if holds(path):
-        return path
-    below = sorted(p for p in path.iterdir() if p.is_dir() and holds(p))
-    if len(below) == 1:
-        return below[0]
-    expected = ", ".join(f"{m}.py" for m in MODULES)
-    raise SystemExit(f"error: {path}: expected {expected} here or in exactly one folder below")
+    def __init__(self, path: Path, allowed_packages=()):
+        here = str(Path(__file__).resolve().parent)
+        if here not in sys.path:
+            sys.path.insert(0, here)
+        from check_support.contract import COMPONENTS
+        from check_support.importer import SourceImporter
+        from check_support.intake import PackagePolicy, Refused, read_submission
+
+        self.components = {c.name: c.symbols for c in COMPONENTS}
+        path = Path(path)
+        if not path.exists():
+            raise SystemExit(f"error: {path}: no such folder; pass the folder that holds your modules")
+        try:
+            self.found = read_submission(path, policy=PackagePolicy(tuple(allowed_packages)))
+        except Refused as refused:
+            raise SystemExit(f"error: {refused}") from None
+        self.importer = SourceImporter(
+            {name: entry.plan_entry() for name, entry in self.found.modules.items()},
+            aliases=self.found.aliases, packages=self.found.packages, symbols=self.found.symbols,
+            refused=self.found.refused, protected=set(sys.modules))
+        self.importer.install()
+
+    def symbol(self, name: str):
+        return self.importer.symbol(name)
+
+    def problem(self, symbols) -> str | None:
+        """Why these contract symbols cannot be found, as the grader would say it."""
+        missing = [s for s in symbols if s not in self.found.symbols]
+        if not missing:
+            return None
+        component = next((c for c, symbols in self.components.items() if missing[0] in symbols), None)
+        return self.found.component_problem(component) if component else f"{missing[0]} is not defined"
+
+    def close(self) -> None:
+        self.importer.forget()
 
 
-def fresh_package(folder: Path) -> str:
-    """Your folder as a package (so ``from .res_block import ResBlock`` works), re-imported every run."""
-    for name in [n for n in sys.modules if n == PACKAGE or n.startswith(PACKAGE + ".")]:
-        del sys.modules[name]
-    package = types.ModuleType(PACKAGE)
-    package.__path__ = [str(folder)]
-    sys.modules[PACKAGE] = package
-    return PACKAGE
+class Symbols:
+    """What a check calls ``module_of``: the submission's contract names, wherever they are defined."""
+
+    def __init__(self, submission: Submission):
+        self._submission = submission
+
+    def __getattr__(self, name: str):
+        try:
+            return self._submission.symbol(name)
+        except (LookupError, AttributeError):
+            raise AttributeError(f"your submission does not define {name}") from None
 
 
-def error_text(error: BaseException, folder: Path) -> str:
+def error_text(error: BaseException, submission: Submission) -> str:
     """The error and the line of *your* code it came from, without the checker's own frames."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if Path(f.filename).parent == folder]
-    where = f"{Path(frames[-1].filename).name}, line {frames[-1].lineno}, in {frames[-1].name}: " if frames else ""
+    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename in submission.importer.labels]
+    where = ""
+    if frames:
+        place = submission.importer.where(frames[-1].filename, frames[-1].lineno)
+        where = f"{place}, in {frames[-1].name}: "
     what = "".join(traceback.format_exception_only(type(error), error)).strip()
     return where + what
 
@@ -241,14 +267,17 @@ RUNNERS = {
 }
 
 
-def run_check(component: str, entry: dict, spec: dict, folder: Path) -> CheckOutcome:
+def run_check(component: str, entry: dict, spec: dict, submission: Submission) -> CheckOutcome:
     """Every case of one check, smallest first; the first that fails is the one reported."""
     title = spec["name"].split(": ", 1)[-1]
+    problem = submission.problem([entry["class"]])
+    if problem:
+        return CheckOutcome(title, False, problem, "", explain(problem, component))
     try:
-        module_of = importlib.import_module(f"{PACKAGE}.{entry['module']}")
+        module_of = Symbols(submission)
         cls = getattr(module_of, entry["class"])
     except Exception as error:  # noqa: BLE001 - any error in the student's module is feedback
-        text = error_text(error, folder)
+        text = error_text(error, submission)
         return CheckOutcome(title, False, f"{entry['module']}.py could not be used: {text}", "",
                             explain(text, component))
     runner = RUNNERS[spec["kind"]]
@@ -258,7 +287,7 @@ def run_check(component: str, entry: dict, spec: dict, folder: Path) -> CheckOut
         except Failed as failure:
             return CheckOutcome(title, False, failure.message, describe(entry["class"], case), failure.hint)
         except Exception as error:  # noqa: BLE001
-            text = error_text(error, folder)
+            text = error_text(error, submission)
             return CheckOutcome(title, False, f"your code raised an error: {text}", describe(entry["class"], case),
                                 explain(text, component))
     return CheckOutcome(title, True)
@@ -273,14 +302,25 @@ def load_data(path=None) -> dict:
 
 
 def run_checks(folder, data: dict, only: str | None = None) -> list[ComponentOutcome]:
-    folder = find_module_folder(Path(folder)).resolve()
-    fresh_package(folder)
+    submission = Submission(Path(folder), data.get("packages", ()))
+    try:
+        return _run_components(submission, data, only)
+    finally:
+        for note in dict.fromkeys(submission.importer.notes):  # what loading had to do, as the grader says it
+            print(f"note: {note}")
+        submission.close()
+
+
+def _run_components(submission: Submission, data: dict, only: str | None) -> list[ComponentOutcome]:
+    found = submission.found
+    for note in found.notes + found.environment + found.review:
+        print(f"note: {note}")
     outcomes: dict[str, ComponentOutcome] = {}
     for component, entry in data["components"].items():
         if only is not None and component != only:
             continue
         outcome = ComponentOutcome(component)
-        outcome.checks = [run_check(component, entry, spec, folder) for spec in entry["checks"]]
+        outcome.checks = [run_check(component, entry, spec, submission) for spec in entry["checks"]]
         failing = [d for d in _needs(component, data) if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
             outcome.note = (f"{component} uses your {', '.join(failing)}, which fail their public checks: "

@@ -31,7 +31,10 @@ __all__ = ["Budget", "Handover", "LoadPlan", "MalformedReply", "ModuleArg", "Mod
            "Questions", "RunResult", "SandboxFatal", "StudentComponent", "StudentError", "StudentModule",
            "SubmoduleInfo", "Zygote", "all_of"]
 
-SUSPECT_MIN_S = 5.0  # after a hang, each later request of the component may take this long, or 10x the slowest so far
+MAX_PROGRESS_NOTES = 200  # "now running file X" notes a child may send before one answer
+SUSPECT_LIMIT_S = 1.0  # after a hang, each later request may take this long (or 10x the slowest answer so far)
+STATIC_LIMIT_S = 10.0  # a build/describe/load may always take this long, budget or not
+MAX_HANGS = 3  # then the component's student code is not run again
 
 
 @dataclass(frozen=True)
@@ -65,29 +68,48 @@ class LoadPlan:
 @dataclass
 class Budget:
     """A component's time with the student's code: ``component_timeout_s`` in all, ``call_timeout_s``
-    a request. After a request hangs, later ones get a short limit (``SUSPECT_MIN_S``, or ten times
-    the slowest answer so far), so one endless loop costs about one call timeout, not one per check.
-    Requests that run no student code of the component (build, describe, load) may still go through
-    when the budget is spent, so the checks that need no forward pass are still decided."""
+    a request. After a request hangs, later ones get a short limit (``SUSPECT_LIMIT_S``, or ten times
+    the slowest answer so far), and after ``MAX_HANGS`` the student's code of this component is not
+    run again: one endless loop costs about one call timeout, not one per check. Requests that run
+    no student code of the component (build, describe, load) still go through, within a limit of
+    their own, so the checks that need no forward pass are still decided."""
 
     limits: Limits
     used_s: float = 0.0
     slowest_s: float = 0.0
-    hung: bool = False
+    hangs: int = 0
+    first_hang: str = ""  # what the first hang was, said again in the later ones' messages
+
+    @property
+    def hung(self) -> bool:
+        return self.hangs > 0
 
     def timeout(self, static: bool) -> float:
         remaining = self.limits.component_timeout_s - self.used_s
         limit = self.limits.call_timeout_s
         if self.hung:
-            limit = min(limit, max(SUSPECT_MIN_S, 10 * self.slowest_s))
-        if remaining <= 0 and static:
-            return min(limit, SUSPECT_MIN_S * 5)
+            limit = min(limit, max(SUSPECT_LIMIT_S, 10 * self.slowest_s))
+        if static:  # no student forward runs here: the suspect limit is not for it
+            limit = min(self.limits.call_timeout_s, STATIC_LIMIT_S) if self.hung else self.limits.call_timeout_s
+            return min(limit, max(remaining, STATIC_LIMIT_S))
+        if self.hangs >= MAX_HANGS:
+            return 0.0
         return min(limit, remaining)
+
+    def exhausted(self, static: bool) -> str | None:
+        """Why a request may not be sent at all, or None."""
+        if static:
+            return None
+        if self.hangs >= MAX_HANGS:
+            return f"not run: this component's code already hung {self.hangs} times (first: {self.first_hang})"
+        if self.limits.component_timeout_s - self.used_s <= 0:
+            return f"this component used up its {self.limits.component_timeout_s:g} s time budget"
+        return None
 
     def record(self, seconds: float, timed_out: bool) -> None:
         self.used_s += seconds
         if timed_out:
-            self.hung = True
+            self.hangs += 1
         else:
             self.slowest_s = max(self.slowest_s, seconds)
 
@@ -110,6 +132,7 @@ class StudentComponent:
     must_not_have_seen: frozenset = frozenset()  # references a handed-over child must not have held
     budget: Budget = None
     notes: list = field(default_factory=list, init=False)  # what loading needed (a fallback, a stand-in)
+    importing: str | None = field(default=None, init=False)  # the innermost file whose top-level code runs now
     _pid: int | None = field(default=None, init=False)
     _sock: socket.socket | None = field(default=None, init=False)
     _memo: dict = field(default_factory=dict, init=False)
@@ -144,28 +167,26 @@ class StudentComponent:
     def start(self) -> None:
         """A child with the component's modules imported.
 
-        If importing hangs or ends the child, the modules' top-level code is to blame (their
-        definitions only make classes): import again with the modules being imported as their
-        definitions only, then, if that is not enough, every module. The submission remembers it,
-        so later components skip that code at once.
+        If importing hangs or ends the child, the top-level code of the file then running is to
+        blame (definitions only make classes): import again with that file reduced to its
+        definitions, once per such file. The submission remembers it, so later components skip
+        that code at once.
         """
-        remembered = self.handover.prefer_fallback if self.handover is not None else set()
-        tries = []
-        for extra in (set(), set(self.plan.required) & self.plan.fallbacks(), self.plan.fallbacks()):
-            if remembered | extra not in tries:
-                tries.append(remembered | extra)
-        for attempt, prefer in enumerate(tries, start=1):
+        prefer = set(self.handover.prefer_fallback) if self.handover is not None else set()
+        while True:
             try:
                 self._start(prefer)
+                break
             except SandboxFatal:
-                if attempt == len(tries):
+                culprit = self.importing
+                if culprit is None or culprit in prefer or culprit not in self.plan.fallbacks():
                     raise
-                continue
-            if self.handover is not None:
-                self.handover.prefer_fallback |= prefer
-            return
+                prefer.add(culprit)
+        if self.handover is not None:
+            self.handover.prefer_fallback |= prefer
 
     def _start(self, prefer_fallback: set) -> None:
+        self.importing = None
         handed_over = self.handover.take(self.must_not_have_seen) if self.handover is not None else None
         if handed_over is not None:
             self._pid, self._sock, self._seen = handed_over
@@ -187,10 +208,9 @@ class StudentComponent:
         return self._receive(what, static)
 
     def _send(self, op: str, what: str, static: bool = False, **args) -> None:
-        if self.budget.timeout(static) <= 0:
-            raise SandboxFatal(
-                f"this component used up its {self.limits.component_timeout_s:g} s time budget before {what}"
-            )
+        refused = self.budget.exhausted(static)
+        if refused:
+            raise SandboxFatal(f"{refused} before {what}")
         try:
             send_frame(self._sock, dumps({"op": op, "args": args}))
         except (ConnectionError, BrokenPipeError, OSError):
@@ -198,16 +218,39 @@ class StudentComponent:
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
 
     def _receive(self, what: str, static: bool = False):
-        """The answer to the request just sent; the wait counts against the component's budget."""
+        """The answer to the request just sent; the wait counts against the component's budget.
+
+        Before it, the child may say which student file's code starts and ends (``replies.Progress``);
+        the innermost file still running is ``importing`` -- the one to blame if the answer never comes.
+        """
         timeout = max(self.budget.timeout(static), 0.001)
         started = time.monotonic()
+        running: list[str] = []
+        for _ in range(MAX_PROGRESS_NOTES):
+            answer = self._receive_frame(what, timeout, started)
+            if not isinstance(answer, replies.Progress):
+                self.importing = None
+                return answer
+            if answer.running:
+                running.append(answer.name)
+            elif answer.name in running:
+                running.remove(answer.name)
+            self.importing = running[-1] if running else None
+        self.stop()
+        raise MalformedReply(what, "too many progress notes")
+
+    def _receive_frame(self, what: str, timeout: float, started: float):
         timed_out = False
         try:
             data = recv_frame(self._sock, self.limits.max_reply_mb << 20, deadline=started + timeout)
         except (socket.timeout, TimeoutError):
             timed_out = True
             self.stop()
-            raise SandboxFatal(f"killed after {timeout:g} s in {what} (an endless loop, or far too slow?)") from None
+            if self.budget.hung:
+                raise SandboxFatal(f"stopped after {timeout:g} s in {what}: this component's code hung before "
+                                   f"({self.budget.first_hang}), so each later call gets only a short time") from None
+            self.budget.first_hang = f"killed after {timeout:g} s in {what}"
+            raise SandboxFatal(f"{self.budget.first_hang} (an endless loop, or far too slow?)") from None
         except (EOFError, ConnectionError, BrokenPipeError, OSError):
             status = self.stop()
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
@@ -349,6 +392,8 @@ class StudentComponent:
         answer = self._memo.get(key)
         if isinstance(answer, _Failed):
             raise StudentError(answer.message)
+        if isinstance(answer, _Hung):
+            raise SandboxFatal(answer.message)
 
     def _ask(self, queue: dict, what: str, wait: bool = True) -> None:
         """One round trip for the queued programs; every answer goes into the memo (now, or at ``_settle``)."""
@@ -385,9 +430,14 @@ class StudentComponent:
         shapes = [(len(program[1]), len(queue[program])) for program in keys]
         try:
             answers = replies.program_answers(self._receive(what, static), shapes, what)
-        except (StudentError, MalformedReply):
+        except StudentError:
             self.stop()
             raise MalformedReply(what, "a batch answered as one error") from None
+        except SandboxFatal as fatal:
+            asked = [key for program in keys for key in queue[program]]
+            if len(asked) == 1 and self.budget.hung and not isinstance(fatal, MalformedReply):
+                self._memo[asked[0]] = _Hung(str(fatal))  # asked alone and hung: never again
+            raise
         for program, answer in zip(keys, answers):
             self._remember(program, list(queue[program]), answer)
 
@@ -435,6 +485,13 @@ class StudentComponent:
 @dataclass(frozen=True)
 class _Failed:
     """A remembered StudentError: the same request gets the same error without asking again."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class _Hung:
+    """A request that was asked alone and timed out: the same request fails at once from now on."""
 
     message: str
 

@@ -73,12 +73,26 @@ def _tensor_or_none(value, what: str):
 
 # --- the envelope --------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Progress:
+    """Not the answer yet: the top-level code of module ``name`` starts (``running``) or is done."""
+
+    name: str
+    running: bool
+
+
 def envelope(data: bytes, what: str):
-    """The ``value`` of a reply frame; ``StudentError`` when the child reports that student code raised."""
+    """The ``value`` of a reply frame (or a ``Progress`` note before it); ``StudentError`` when the
+    child reports that student code raised."""
     try:
         reply = loads(data, MAX_HEADER_BYTES)
     except ValueError as exc:
         raise MalformedReply(what, f"unreadable: {str(exc)[:200]}") from None
+    if type(reply) is dict and set(reply) == {"progress"}:
+        name, running = _list(reply["progress"], what, 2)
+        if type(running) is not bool:
+            raise MalformedReply(what, "a progress note without true/false")
+        return Progress(text(name, what), running)
     reply = _dict(reply, what, ("ok",))
     if type(reply["ok"]) is not bool:
         raise MalformedReply(what, "'ok' is not true or false")

@@ -20,6 +20,7 @@ A module whose top-level code fails (a test at the bottom of the file, a plot) i
 Standard library only: ``check.py`` uses this importer too, on the student's own machine, so both
 find and load the modules the same way.
 """
+import functools
 import importlib
 import importlib.abc
 import importlib.machinery
@@ -46,13 +47,17 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ``refused``: top-level package -> the message its import raises; ``required``: canonical
     modules that must run as written or defined-only (they hold the component under test);
     ``protected``: module names that were imported before any student code (never served or dropped);
-    ``stand_in_modules``: contract modules the submission lacks -> the stood-in symbols they serve.
+    ``stand_in_modules``: contract modules the submission lacks -> the stood-in symbols they serve;
+    ``on_execute``: called with a canonical name and True when that file's code starts, False when
+    it is done (the child tells the parent, so a file whose top-level code hangs or ends the process
+    can be named).
     """
 
     def __init__(self, modules: dict, aliases: dict | None = None, packages=(), symbols: dict | None = None,
                  stand_ins: dict | None = None, refused: dict | None = None, required=(), prefer_fallback=(),
-                 protected=(), stand_in_modules: dict | None = None):
+                 protected=(), stand_in_modules: dict | None = None, on_execute=None):
         self.modules = modules
+        self.on_execute = on_execute or (lambda canonical, running: None)  # told when a file's code starts and ends
         self.stand_in_modules = {normalise(k): (k, v) for k, v in (stand_in_modules or {}).items()}
         self.protected = frozenset(protected)
         self.aliases = {normalise(name): name for name in modules}
@@ -83,18 +88,22 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return "package", None
         if fullname in self.protected:
             return None
+        if fullname.startswith(PACKAGE + ".") and fullname[len(PACKAGE) + 1:] in self.modules:
+            return "module", fullname[len(PACKAGE) + 1:]  # the canonical name itself
         parts = fullname.split(".")
         while len(parts) > 1 and normalise(parts[0]) in self.packages | self.aliases.keys():
             parts = parts[1:]
         if len(parts) != 1:
             return None
+        if parts[0] in self.symbols and parts[0] not in self.modules:
+            return None  # ``unet.TimeEmbedding`` is a class, not a module, however it is spelled
         key = normalise(parts[0])
+        if key in self.packages:  # before modules: ``unet`` is the package even beside a ``unet.py``
+            return "package", None
         if key in self.aliases:
             return "module", self.aliases[key]
         if key in self.stand_in_modules:
             return "stand-in", self.stand_in_modules[key][0]
-        if key in self.packages:
-            return "package", None
         return None
 
     def find_spec(self, fullname, path=None, target=None):
@@ -129,7 +138,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         kind, canonical = self.resolve(module.__spec__.name)
         if kind == "package":
-            module.__getattr__ = self._package_attribute
+            module.__getattr__ = functools.partial(self._package_attribute, module.__spec__.name.split(".")[-1])
             return
         if kind == "stand-in":  # a dependency the submission lacks: the reference stands in for it
             for symbol in self.stand_in_modules[normalise(canonical)][1]:
@@ -148,6 +157,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__path__ = []  # so `import unet.res_block` works where `unet` is this module
         module.__file__ = label
         linecache.cache[label] = (len(entry["source"]), None, entry["source"].splitlines(True), label)
+        self.on_execute(canonical, True)
         if fallback and canonical in self.prefer_fallback:
             self.notes.append(f"{label}: its top-level code did not finish (it hung or ended the process), "
                               "so only its definitions were graded")
@@ -158,6 +168,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             except BaseException as error:
                 if not self._recover(module, canonical, error):
                     raise
+        self.on_execute(canonical, False)
         self._remember_originals(module, canonical)
         self._executed.append(module)
         self.patch(module)
@@ -202,20 +213,27 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             if symbol is not None and value is not self.stand_ins[symbol]:
                 namespace[name] = self.stand_ins[symbol]
         if "__getattr__" not in namespace:
-            namespace["__getattr__"] = self._package_attribute
+            namespace["__getattr__"] = functools.partial(self._package_attribute, None)
 
     def patch_all(self) -> None:
         for module in self._executed:
             self.patch(module)
 
-    def _package_attribute(self, name: str):
-        """``from unet import ResBlock`` where nothing defines it there: the symbol's home, or a module."""
+    def _package_attribute(self, package: str | None, name: str):
+        """``from unet import ResBlock``, ``unet.SimpleUNet``, ``from . import res_block``: the symbol
+        from its home, a module, or -- for a package named like a module (``unet``) -- that module's name."""
+        if name.startswith("__"):
+            raise AttributeError(name)
         if name in self.stand_ins:
             return self.stand_ins[name]
         if name in self.symbols:
-            return getattr(importlib.import_module(f"{PACKAGE}.{self.symbols[name]}"), name)
-        if not name.startswith("__") and normalise(name) in self.aliases:
-            return importlib.import_module(f"{PACKAGE}.{self.aliases[normalise(name)]}")
+            return getattr(self.module(self.symbols[name]), name)
+        if normalise(name) in self.aliases:
+            return self.module(self.aliases[normalise(name)])
+        if package is not None and normalise(package) in self.aliases:
+            namesake = self.module(self.aliases[normalise(package)])
+            if name in vars(namesake):
+                return vars(namesake)[name]
         raise AttributeError(name)
 
     # --- using and forgetting ------------------------------------------------------------------

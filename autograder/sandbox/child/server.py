@@ -120,7 +120,7 @@ class Child:
         self.importer = SourceImporter(
             modules, aliases=aliases, packages=packages or (), symbols=symbols, stand_ins=stand_ins,
             refused=refused, required=required or (), prefer_fallback=prefer_fallback or (), protected=self.protected,
-            stand_in_modules=stand_in_modules,
+            stand_in_modules=stand_in_modules, on_execute=self._importing,
         )
         self.importer.install()
         for canonical in required or []:
@@ -128,6 +128,11 @@ class Child:
         self.importer.patch_all()  # a module imported before a later one's originals were known
         missing = [s for s in target_symbols if not self._defines(s)]
         return {"missing": missing, "notes": list(self.importer.notes)}
+
+    def _importing(self, canonical: str, running: bool) -> None:
+        """Tell the parent which file's code starts or ends: if one never ends, its top-level code is why."""
+        if self.sock is not None:
+            send_frame(self.sock, dumps({"progress": [canonical, running]}))
 
     def _stand_ins(self, code_text: str | None, replaced: list) -> dict:
         if not code_text:
