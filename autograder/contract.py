@@ -5,7 +5,7 @@ order of the report) is derived from this table, so the contract is written down
 """
 from dataclasses import dataclass
 
-PACKAGE_MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "attention")
+PACKAGE_MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "attention", "analysis")
 INTEGRATION = "Integration"
 
 
@@ -29,6 +29,12 @@ COMPONENTS: tuple[Component, ...] = (
     Component("SimpleUNet", "unet", ("SimpleUNet",), ("TimeEmbedding", "DownBlock", "UpBlock")),
     Component("SelfAttention", "attention", ("SelfAttention",)),
     Component("AttnResBlock", "attention", ("AttnResBlock",), ("ResBlock", "SelfAttention")),
+    # The chapter's five homework tasks (analysis.py), each graded with the reference blocks it uses.
+    Component("ShapeTrace", "analysis", ("shape_trace",), ("SimpleUNet",)),
+    Component("SkipAblation", "analysis", ("NoSkipUNet", "shape_images", "skip_ablation"), ("SimpleUNet",)),
+    Component("TimestepEmbeddings", "analysis", ("timestep_embeddings", "embedding_similarity"), ("TimeEmbedding",)),
+    Component("AttentionMap", "analysis", ("attention_map",), ("SelfAttention",)),
+    Component("ParameterBreakdown", "analysis", ("parameter_breakdown", "parameter_shares"), ("SimpleUNet",)),
 )
 BY_NAME = {c.name: c for c in COMPONENTS}
 GRADED = tuple(c.name for c in COMPONENTS) + (INTEGRATION,)

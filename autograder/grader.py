@@ -50,6 +50,7 @@ class Grader:
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
         self._zygote()  # now: a sandbox that cannot keep the reference secret stops us before any grading
+        self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
@@ -119,12 +120,14 @@ class Grader:
         self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
         results = {}
         figures = {} if self.figures else None
+        self._notes = {}
         with Handover(self._zygote()) as handover:
             for name in grading_order():
                 results[name], notes = self._grade_component(name, submission, handover, figures)
                 report.notes.extend(n for n in notes if n not in report.notes)
         for name in GRADED:
             report.checks.extend(self._cleaned(r, own) for r in results[name])
+        report.notes.extend(self._notes.values())
         report.notes = [self.redactor.clean(note, own) for note in report.notes]
         if self.figures:  # issue 14: what the feedback pages draw (texts from the child cleaned like the outputs)
             report.figures = figure_data.cleaned(figures, lambda text: self.redactor.clean(text, own))
@@ -186,7 +189,7 @@ class Grader:
                 figures.update(figure_data.collect(name, None, skip=f"{files} could not be imported"))
             return [self._result(c, s, False, output) for c, s in bound]
         context = CheckContext(student=student, reference=self.reference, config=self.config,
-                               references=self._references)
+                               references=self._references, notes=self._notes)
         outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
                               self._drawn_cases)
         if figures is not None:  # after the checks: a picture can never change a verdict

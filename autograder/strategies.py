@@ -7,6 +7,7 @@ Each strategy is made once per set of arguments: checks holding the same strateg
 same cases (see ``checks/runner.py``).
 """
 import contextlib
+import dataclasses
 import functools
 import math
 from dataclasses import dataclass, field
@@ -205,3 +206,45 @@ def default_unet_case() -> Case:
     """The chapter's own configuration: SimpleUNet(4, 4, 64) on a (2, 4, 64, 64) latent."""
     return Case("SimpleUNet", {"in_channels": 4, "out_channels": 4, "base_channels": 64},
                 {"x": (2, 4, 64, 64), "t": (2,)}, seed=0)
+
+
+# --- the homework tasks (analysis.py) -------------------------------------------------------------
+
+@functools.cache
+def no_skip_unet_cases():
+    """SimpleUNet's configurations, for the NoSkipUNet built from them."""
+    return unet_cases().map(lambda case: dataclasses.replace(case, component="NoSkipUNet"))
+
+
+@functools.cache
+def parameter_breakdown_cases():
+    """Models to break down: SimpleUNets of random widths, and ResBlocks (an Identity skip has no parameters)."""
+    return st.one_of(unet_cases(), res_block_cases())
+
+
+@functools.cache
+def attention_map_cases():
+    """A SelfAttention, its input, and a query position ``options["query"] = (row, col)`` inside it."""
+    def make(channels, batch, h, w, row, col, seed):
+        return Case("SelfAttention", {"channels": channels}, {"x": (batch, channels, h, w)}, seed,
+                    options={"query": (row % h, col % w)})
+
+    return st.builds(make, _sizes(1, 12), st.integers(1, 3), _sizes(1, 6), _sizes(1, 6), st.integers(0, 35),
+                     st.integers(0, 35), SEEDS).filter(lambda c: c.shapes["x"][2] * c.shapes["x"][3] >= 2)
+
+
+@functools.cache
+def timestep_embedding_cases():
+    """``timestep_embeddings(dim, timesteps)``: T timesteps, as a tensor or (``options["as_list"]``) a list."""
+    def make(half, count, floats, as_list, seed):
+        return Case("timestep_embeddings", {"dim": 2 * half}, {"t": (count,)}, seed, float_timesteps=floats,
+                    options={"as_list": as_list})
+
+    return st.builds(make, st.integers(2, 16), st.integers(1, 12), st.booleans(), st.booleans(), SEEDS)
+
+
+@functools.cache
+def embedding_matrix_cases():
+    """``embedding_similarity(embeddings)`` on a random ``(T, D)`` matrix: rows of different lengths."""
+    return st.builds(lambda rows, features, seed: Case("embedding_similarity", {}, {"embeddings": (rows, features)}, seed),
+                     st.integers(1, 12), st.integers(1, 16), SEEDS)

@@ -1,6 +1,7 @@
 """Batch grading against the naive way and against `nbgrader autograde`, on the same submissions.
 
 Usage: .venv/bin/python benchmarks/batch_throughput.py [--n 16] [--jobs 2] [--naive 4] [--nbgrader 4] [--compute 3]
+       [--experiment 3]
 
 Makes N synthetic submissions (the reference, then the bank's mutants and equivalents in turn,
 benchmarks/synthetic.py) and, in one run on one machine, measures:
@@ -10,7 +11,9 @@ benchmarks/synthetic.py) and, in one run on one machine, measures:
 - `nbgrader autograde`, one fresh process and kernel per student (the first --nbgrader of them;
   benchmarks/nbgrader_autograde.py), which runs the notebook's public checks only;
 - for the first --compute submissions, a warm grading against the pure tensor compute of its checks
-  (benchmarks/tensor_compute.py), and the ratio between them.
+  (benchmarks/tensor_compute.py), and the ratio between them;
+- what the skip-connection homework's experiment costs per student, one thread, over --experiment
+  seeds (benchmarks/skip_ablation.py): it is part of every grading above.
 Not part of the test suite: it takes minutes.
 """
 import argparse
@@ -63,6 +66,7 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=4, help="grade this many the naive way")
     parser.add_argument("--nbgrader", type=int, default=4, help="autograde this many with nbgrader (0: skip)")
     parser.add_argument("--compute", type=int, default=3, help="compare this many with their tensor compute (0: skip)")
+    parser.add_argument("--experiment", type=int, default=3, help="time the skip experiment on this many seeds (0: skip)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="batch-bench-") as tmp:
@@ -75,7 +79,7 @@ def main() -> None:
         print(f"{args.n} submissions: " + "; ".join(names), flush=True)
 
         batch_wall = run_batch(submissions, out, args.jobs)
-        records = [json.loads(p.read_text()) for p in sorted(out.glob("*/report.json"))]
+        records = [json.loads(p.read_text()) for p in sorted((out / "students").glob("*/report.json"))]
         per_submission = [r["grading"]["seconds"] for r in records]
         workers = defaultdict(lambda: [0, 0])
         for r in records:
@@ -125,6 +129,10 @@ def main() -> None:
     for pid, (worker_kb, zygote_kb) in sorted(workers.items()):
         print(f"worker {pid}: peak RSS {worker_kb / 1024:.0f} MiB; its fork server {zygote_kb / 1024:.0f} MiB "
               "(children are not counted: the fork server reaps them)")
+    if args.experiment:
+        from benchmarks.skip_ablation import measure, summary
+
+        print(summary(measure(range(args.experiment))))
     if compute:
         print("\nwarm grading against the pure tensor compute of its checks (medians of 3):")
         print("(compute: reference + student side; the reference afresh, as the checks need it. A warm worker takes")

@@ -5,8 +5,8 @@ Usage: .venv/bin/python benchmarks/nbgrader_autograde.py [--n 4]
 Releases the course (`autograder release --nbgrader`), runs `nbgrader generate_assignment unet`, puts
 each submission in submitted/<student>/unet/ (the released notebook and check.py, the submission's
 modules in unet/), then times one `nbgrader autograde unet --student S` process per student: a fresh
-nbgrader, a fresh kernel that runs the whole notebook (the public checks in the grade cells and
-check.py). That is the number to set beside batch_throughput.py's per-submission figures.
+nbgrader, a fresh kernel that runs the whole notebook (its module cells completed with the
+submission's modules, the five homework tasks, the public checks in the grade cells and check.py). That is the number to set beside batch_throughput.py's per-submission figures.
 Not part of the test suite: it takes minutes.
 """
 import argparse
@@ -54,6 +54,21 @@ def _check_autograded(course: Path, student: str) -> None:
             raise RuntimeError(f"no gradebook entry for {student}'s {ASSIGNMENT} after nbgrader autograde") from None
 
 
+def _complete_module_cells(notebook_path: Path, submission: Path) -> None:
+    """The student completed the notebook too: its ``%%writefile`` cells hold their modules (the
+    released stubs, run as they are, would overwrite the modules and fail every task)."""
+    import nbformat
+
+    notebook = nbformat.read(str(notebook_path), as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%writefile unet/"):
+            first_line = cell.source.split("\n", 1)[0]
+            module = submission / first_line.rsplit("/", 1)[-1]
+            if module.is_file():
+                cell.source = f"{first_line}\n{module.read_text()}"
+    nbformat.write(notebook, str(notebook_path))
+
+
 def time_nbgrader_autograde(submission_folders: list[Path], workdir: Path) -> list[float] | None:
     """Seconds of one `nbgrader autograde` process per submission (student = the folder's name), in order.
 
@@ -74,6 +89,7 @@ def time_nbgrader_autograde(submission_folders: list[Path], workdir: Path) -> li
         shutil.copytree(course / "release" / ASSIGNMENT, folder)
         for module in submission.glob("*.py"):
             shutil.copy(module, folder / "unet" / module.name)
+        _complete_module_cells(folder / NOTEBOOK, submission)
         (folder / "timestamp.txt").write_text("2026-01-15 12:00:00.000000 UTC")
 
     seconds = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SOLUTIONS = Path(__file__).resolve().parent.parent / "solutions" / "unet"
-MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "attention")
+MODULES = ("time_embedding", "res_block", "down_block", "up_block", "unet", "attention", "analysis")
 _RELATIVE = re.compile(r"^from \.(\w+) import (\w+)\n", re.MULTILINE)
 
 
@@ -107,6 +107,8 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
         "network.py": "from embedding import TimeEmbedding\nfrom blocks import DownBlock, ResBlock, UpBlock\n"
                       + _RELATIVE.sub("", ref["unet"]),
         "attn.py": "from blocks import ResBlock\n" + _RELATIVE.sub("", ref["attention"]),
+        "homework.py": "from embedding import sinusoidal_embedding\nfrom blocks import UpBlock\n"
+                       "from network import SimpleUNet\n" + _RELATIVE.sub("", ref["analysis"]),
     }
     broken_attention = ref["attention"].replace("softmax(scores, dim=-1)", "softmax(scores, dim=1)")
     release = {"check.py": "print('the public checks')\n", "public_checks.json": "{}", "README.md": "# UNet\n",
@@ -121,7 +123,8 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
                       "x = torch.randn(2, 4, 64, 64)\nt = torch.randint(0, 1000, (2,))",
                       _RELATIVE.sub("", ref["down_block"] + ref["up_block"]), _RELATIVE.sub("", ref["unet"]),
                       "model = SimpleUNet()\n" + training, "plt.imshow(x[0, 0])\nplt.show()",
-                      _RELATIVE.sub("", ref["attention"])])
+                      _RELATIVE.sub("", ref["attention"]), _RELATIVE.sub("", ref["analysis"]),
+                      "results = skip_ablation()\nprint(results['with_skips']['psnr'])"])
     crlf_bom = {f"{m}.py": b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode() for m, text in ref.items()}
     utf16 = {f"{m}.py": text.encode("utf-16") for m, text in ref.items()}
     cp1252 = dict(package("", ref), **{"res_block.py": ("# Réseau résiduel — écrit à Paris\n" + ref["res_block"]).encode("cp1252")})

@@ -216,3 +216,71 @@ EQUIVALENTS = [
            "if skip_channels is None:\n            skip_channels = out_channels\n", "skip_channels = skip_channels or out_channels\n",
            None, also=(("torch.cat([h, skip], dim=1)", "torch.cat((h, skip), 1)"),)),
 ]
+
+# The homework tasks (analysis.py)
+ST, SK, TS, AM, PB = "ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown"
+_HOOK = "handles.append(module.register_forward_hook(record_output(name)))"
+_INDEX = "return weights[:, row * width + col].reshape(-1, height, width)"
+_UNIT = "unit = embeddings / embeddings.norm(dim=1, keepdim=True)"
+_COUNT = "return {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}"
+
+MUTANTS += [
+    # ShapeTrace
+    Mutant("shape trace records input shapes (pre-hooks)", "analysis", _HOOK,
+           "handles.append(module.register_forward_pre_hook(lambda m, inputs, name=name: "
+           "trace.append((name, tuple(inputs[0].shape)))))", ST),
+    Mutant("shape trace without the concatenations", "analysis", "if isinstance(module, UpBlock):", "if False:", ST),
+    Mutant("shape trace of the top-level children only", "analysis",
+           "for name, module in model.named_modules():", "for name, module in model.named_children():", ST),
+    Mutant("shape trace keeps only a tuple's first element", "analysis",
+           'trace.extend((f"{name}[{i}]", tuple(o.shape)) for i, o in enumerate(output))',
+           "trace.append((name, tuple(output[0].shape)))", ST),
+    # SkipAblation
+    Mutant("NoSkipUNet passes skip2 through", "analysis", "torch.zeros_like(skip2)", "skip2", SK),
+    Mutant("the ablation's second model still has skips", "analysis",
+           "without_skips = NoSkipUNet(1, 1, BASE_CHANNELS)", "without_skips = SimpleUNet(1, 1, BASE_CHANNELS)", SK),
+    Mutant("batches from the global generator, not one seeded per model", "analysis",
+           "batch_order = torch.Generator().manual_seed(seed)", "batch_order = None", SK),
+    Mutant("no optimizer step", "analysis", "            optimizer.step()\n", "", SK),
+    Mutant("PSNR with a peak of 255", "analysis", '"psnr": 10 * math.log10(1 / mse)', '"psnr": 10 * math.log10(255 ** 2 / mse)',
+           SK),
+    Mutant("the model without skips trains half as long", "analysis", "for _ in range(steps):",
+           'for _ in range(steps if name == "with_skips" else steps // 2):', SK),
+    Mutant("skip_ablation ignores its steps argument", "analysis", "for _ in range(steps):", "for _ in range(STEPS):",
+           SK),
+    # TimestepEmbeddings
+    Mutant("similarity of raw dot products", "analysis", _UNIT, "unit = embeddings", TS),
+    Mutant("similarity normalised down the columns", "analysis", _UNIT,
+           "unit = embeddings / embeddings.norm(dim=0, keepdim=True)", TS),
+    Mutant("timestep embeddings transposed (dim, T)", "analysis",
+           "return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)",
+           "return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim).T", TS),
+    # AttentionMap
+    Mutant("attention map from the query's column", "analysis", _INDEX,
+           "return weights[:, :, row * width + col].reshape(-1, height, width)", AM),
+    Mutant("attention map at position col * H + row", "analysis", _INDEX,
+           "return weights[:, col * height + row].reshape(-1, height, width)", AM),
+    Mutant("attention map laid out (W, H)", "analysis", _INDEX,
+           "return weights[:, row * width + col].reshape(-1, width, height)", AM),
+    # ParameterBreakdown
+    Mutant("breakdown counts parameter tensors", "analysis", _COUNT,
+           "return {name: len(list(child.parameters())) for name, child in model.named_children()}", PB),
+    Mutant("breakdown of every submodule at every depth", "analysis", _COUNT,
+           "return {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_modules()}", PB),
+    Mutant("breakdown leaves out parts without parameters", "analysis", _COUNT,
+           "return {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()\n"
+           "            if any(True for _ in child.parameters())}", PB),
+    Mutant("shares in percent", "analysis", "return {name: count / total for", "return {name: 100 * count / total for",
+           PB),
+]
+
+EQUIVALENTS += [
+    Mutant("similarity with F.normalize", "analysis", _UNIT, "unit = F.normalize(embeddings, dim=1)", None),
+    Mutant("attention map from unflatten and explicit indexing", "analysis", _INDEX,
+           "return weights.unflatten(-1, (height, width))[:, row * width + col]", None),
+    Mutant("skip_ablation with a hand-written MSE and separate batch draws", "analysis",
+           "loss = F.mse_loss(model(batch, timesteps), batch)",
+           "loss = ((model(batch, timesteps) - batch) ** 2).mean()", None,
+           also=(("mse = F.mse_loss(reconstructions, held_out).item()",
+                  "mse = float(((reconstructions - held_out) ** 2).mean())"),)),
+]

@@ -5,13 +5,14 @@ import csv
 import shutil
 import subprocess
 
+import nbformat
 import pytest
 import yaml
 
 from autograder.checks import bind
 from autograder.config import load_config
 from autograder.release import release_nbgrader, solution_lines
-from autograder.release.notebook import NOTEBOOK, grade_id
+from autograder.release.notebook import NOTEBOOK, grade_id, notebook_solution_lines, written_answer_points
 
 from .release_support import BIN, SOLUTIONS, fast_config, isolated_env
 
@@ -60,7 +61,19 @@ def test_generate_assignment_releases_stubs_and_a_cleared_notebook(course):
         stub_lines = {line.strip() for line in (released / "unet" / solution.name).read_text().splitlines()}
         assert [line for line in solution_lines(solution.read_text()) if len(line) > 12 and line in stub_lines] == []
     text = (released / NOTEBOOK).read_text()
-    assert "BEGIN SOLUTION" not in text and '"down1": [(2, 64, 32, 32)' not in text
+    assert "BEGIN SOLUTION" not in text
+    assert [line for line in notebook_solution_lines() if line in text] == []  # the model answers
+    notebook = nbformat.read(str(released / NOTEBOOK), as_version=4)
+    module_cells = [c for c in notebook.cells if c.source.startswith("%%writefile unet/")]
+    assert len(module_cells) == len(list(SOLUTIONS.glob("[!_]*.py")))
+    for cell in module_cells:  # nbgrader cleared the reference: each module cell is a stub to complete
+        module = cell.source.split("\n", 1)[0].split("/")[-1]
+        stub = (released / "unet" / module).read_text()  # what the docstrings spell out is no secret
+        secrets = [line for line in solution_lines((SOLUTIONS / module).read_text()) if len(line) > 12]
+        assert "raise NotImplementedError()" in cell.source
+        assert [s for s in secrets if s in cell.source and s not in stub] == []
+    answers = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("answer_")]
+    assert len(answers) == 4 and all(c.source == "YOUR ANSWER HERE" for c in answers)
     hidden = [c.name for c, s in bind(course["config"]) if s.visibility == "hidden"]
     assert [name for name in hidden if name in text] == []
     settings = (course["course"] / "nbgrader_config.py").read_text()
@@ -73,7 +86,7 @@ def test_export_shows_the_grades_of_the_isolated_grader(course):
     with open(course["course"] / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert set(rows) == {"alice", "bob"}
-    assert float(rows["alice"]["max_score"]) == total
+    assert float(rows["alice"]["max_score"]) == total + written_answer_points()  # answers in words: by hand
     assert float(rows["alice"]["score"]) == total
     bob = float(rows["bob"]["score"])
     assert 0 < bob < total

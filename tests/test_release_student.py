@@ -14,7 +14,7 @@ from autograder.checks import bind
 from autograder.cli import app
 from autograder.config import load_config
 from autograder.release import release_student, solution_lines
-from autograder.release.notebook import NOTEBOOK, PREDICT, notebook_solution_lines
+from autograder.release.notebook import NOTEBOOK, notebook_solution_lines, writefile_line
 
 from .release_support import ROOT, SOLUTIONS, fast_config, isolated_env
 
@@ -136,22 +136,106 @@ def test_cli_release_out_refuses_a_folder_that_is_not_a_release(tmp_path):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
-def test_notebook_runs_on_a_correct_solution_and_the_prediction_is_right(released, tmp_path, monkeypatch):
+# The right prediction for SimpleUNet(4, 4, 64) on (2, 4, 64, 64), worked out from the chapter's diagram.
+PREDICTION = {"time_embed": (2, 256), "down1[0]": (2, 64, 32, 32), "down1[1]": (2, 64, 64, 64),
+              "down2[0]": (2, 128, 16, 16), "down2[1]": (2, 128, 32, 32), "bottleneck": (2, 128, 16, 16),
+              "up1.concat": (2, 192, 32, 32), "up1": (2, 64, 32, 32), "up2.concat": (2, 128, 64, 64),
+              "up2": (2, 64, 64, 64), "out": (2, 4, 64, 64)}
+
+
+def _module_cells(notebook) -> dict:
+    return {cell.source.split("\n", 1)[0].split("/")[-1][:-3]: cell for cell in notebook.cells
+            if cell.cell_type == "code" and cell.source.startswith("%%writefile ")}
+
+
+def test_notebook_module_cells_are_the_stubs(released):
+    """Completing the notebook's cells and completing the .py files is the same work: same text."""
+    notebook = nbformat.read(str(released / NOTEBOOK), as_version=4)
+    cells = _module_cells(notebook)
+    stubs = {path.stem: path.read_text() for path in (released / "unet").glob("*.py") if path.stem != "__init__"}
+    assert set(cells) == set(stubs)
+    for module, cell in cells.items():
+        assert cell.source == f"{writefile_line(module)}\n{stubs[module]}", module
+    warnings = [c.source for c in notebook.cells if c.cell_type == "markdown" and "overwrites" in c.source]
+    assert len(warnings) >= len(cells)
+    assert not any("raise NotImplementedError" in c.source for c in notebook.cells
+                   if c.cell_type == "code" and not c.source.startswith("%%writefile"))
+
+
+def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monkeypatch):
+    """A student who completed every module cell and the prediction runs it all: every task draws
+    its figure, the experiment prints its numbers, in under 2 minutes."""
+    import time
+
     from nbclient import NotebookClient
 
-    folder = _student_copy(released, tmp_path)
+    folder = tmp_path / "student"
+    shutil.copytree(released, folder)
     notebook = nbformat.read(str(folder / NOTEBOOK), as_version=4)
-    cleared = [c for c in notebook.cells if "raise NotImplementedError()" in c.source]
-    assert len(cleared) == 1
-    cleared[0].source = PREDICT  # the instructor's answer, markers and all (they are comments)
+    for module, cell in _module_cells(notebook).items():
+        cell.source = f"{writefile_line(module)}\n{(SOLUTIONS / f'{module}.py').read_text()}"
+    prediction = next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("predicted = {"))
+    prediction.source = f"predicted = {PREDICTION!r}"
     for name, value in isolated_env(tmp_path / "jupyter").items():
         monkeypatch.setenv(name, value)  # kernel connection files and configs stay in tmp_path
     client = NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
+    started = time.monotonic()
     client.execute()
-    outputs = "\n".join(o.get("text", "") for c in notebook.cells if c.cell_type == "code" for o in c.outputs)
-    assert "you predicted" not in outputs and outputs.count("as predicted") == 7
-    assert "(expected 1,424,460)" in outputs and "total        1,424,460" in outputs
-    assert "8/8 components pass" in outputs
+    seconds = time.monotonic() - started
+    assert seconds < 120, f"the notebook took {seconds:.0f} s"
+    for module in _module_cells(notebook):  # the cells wrote the reference into the package
+        assert (folder / "unet" / f"{module}.py").read_text() == (SOLUTIONS / f"{module}.py").read_text()
+
+    def task(marker):
+        cell = next(c for c in notebook.cells if c.cell_type == "code" and marker in c.source
+                    and not c.source.startswith("%%writefile"))
+        text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        figures = sum("image/png" in o.get("data", {}) for o in cell.outputs if o.output_type == "display_data")
+        assert not [o for o in cell.outputs if o.output_type == "error"]
+        return text, figures
+
+    trace, _ = task("shape_trace(model")
+    assert "up1.concat                (2, 192, 32, 32)" in trace
+    assert trace.count("right") == len(PREDICTION) and "you said" not in trace and "not predicted" not in trace
+    experiment, figures = task("skip_ablation()")
+    assert figures == 2  # the training curves; the images and both reconstructions
+    numbers = {line.split()[0] + line.split()[1]: [float(v) for v in line.split()[2:4]]
+               for line in experiment.splitlines() if line.startswith(("with skips", "without skips"))}
+    assert set(numbers) == {"withskips", "withoutskips"}
+    assert numbers["withskips"][1] > numbers["withoutskips"][1] + 3  # PSNR, dB
+    assert task("timestep_embeddings(64, timesteps)")[1] == 2  # the embeddings; the similarity
+    attention, figures = task("attention_map(attention, features")
+    assert figures == 1 and attention.count("100.0% of them on the") == 2
+    parameters, figures = task("parameter_breakdown(model)")
+    assert figures == 1 and "total        1,424,460" in parameters
+    check, _ = task('"check.py"')
+    assert "8/8 components pass" in check
+
+
+def test_a_completed_notebook_alone_grades_like_the_py_files(released, grader, tmp_path):
+    """The round trip: module cells completed (here with one mistake in a homework task), the
+    notebook handed in alone, gets the grade of the same code handed in as .py files."""
+    from .mutants import MUTANTS
+
+    mutant = next(m for m in MUTANTS if m.module == "analysis" and m.component == "AttentionMap")
+    sources = {module: (SOLUTIONS / f"{module}.py").read_text() for module in _module_cells(
+        nbformat.read(str(released / NOTEBOOK), as_version=4))}
+    sources.update(mutant.replacements())
+    notebook = nbformat.read(str(released / NOTEBOOK), as_version=4)
+    for module, cell in _module_cells(notebook).items():
+        cell.source = f"{writefile_line(module)}\n{sources[module]}"
+    as_notebook = tmp_path / "notebook_only"
+    as_notebook.mkdir()
+    nbformat.write(notebook, str(as_notebook / NOTEBOOK))
+    as_files = tmp_path / "files" / "unet"
+    as_files.mkdir(parents=True)
+    for module, source in sources.items():
+        (as_files / f"{module}.py").write_text(source)
+
+    from_notebook, from_files = grader.grade(as_notebook), grader.grade(as_files)
+    assert from_notebook.component_scores() == from_files.component_scores()
+    score, max_score = from_files.component_scores()["AttentionMap"]
+    assert score < max_score and from_files.score == from_files.max_score - (max_score - score)
 
 
 def test_check_script_makes_the_same_inputs_as_the_grader():

@@ -11,18 +11,23 @@ class SelfAttention(nn.Module):
     """Single-head self-attention over the ``H * W`` positions of a feature map, with a residual.
 
     Shapes: ``x`` is ``(B, C, H, W)``; the output has the same shape. With ``return_weights=True``,
-    return ``(output, weights)`` where ``weights`` is ``(B, H*W, H*W)`` and each row sums to 1.
+    return the pair ``(output, weights)``, ``weights`` of shape ``(B, H*W, H*W)``.
 
-    Submodules: ``norm = nn.GroupNorm(math.gcd(8, channels), channels)``,
-    ``qkv = nn.Conv2d(channels, 3 * channels, 1)`` and ``out = nn.Conv2d(channels, channels, 1)``.
+    Submodules: ``norm``, a GroupNorm over the ``C`` channels with ``gcd(8, C)`` groups (as in
+    ResBlock); ``qkv``, a 1x1 convolution ``C -> 3C``; ``out``, a 1x1 convolution ``C -> C``.
 
-    Forward: ``q, k, v = qkv(norm(x)).chunk(3, dim=1)``; flatten each to ``(B, H*W, C)`` (one row per
-    position); ``weights = softmax(q @ k^T / sqrt(C))`` over the *last* axis (each query's weights over
-    all keys sum to 1); ``attn = weights @ v``; back to ``(B, C, H, W)``; return ``x + out(attn)``.
+    Forward:
+        * ``qkv(norm(x))`` holds the queries, keys and values: its first ``C`` channels are ``Q``, the
+          next ``C`` are ``K``, the last ``C`` are ``V``. Each of the ``H * W`` positions is a token
+          with ``C`` features; positions are numbered row by row (``row * W + col``).
+        * ``weights = softmax(Q K^T / sqrt(C))`` with the softmax over the keys: row ``i`` holds
+          query ``i``'s weights over all positions and sums to 1. Each image attends only within itself.
+        * ``attn = weights V``: each position gets the weighted average of the values; back in the
+          layout ``(B, C, H, W)``.
+        * return ``x + out(attn)``: the residual adds the block's *input*.
 
-    Hint: ``view(B, C, H*W).transpose(1, 2)`` and ``flatten(2).permute(0, 2, 1)`` are the same thing.
-    Going back, transpose first, then ``reshape(B, C, H, W)``: ``reshape`` works whether or not the
-    tensor is contiguous, while ``view`` cannot merge the dimensions of a transposed tensor.
+    Hint: a tensor that has been transposed is not contiguous: ``view`` cannot merge its dimensions,
+    ``reshape`` can.
     """
 
     def __init__(self, channels):
@@ -36,8 +41,8 @@ class SelfAttention(nn.Module):
 class AttnResBlock(nn.Module):
     """A ResBlock followed by SelfAttention, both on ``channels`` channels.
 
-    Submodules: ``res = ResBlock(channels, channels, time_emb_dim)`` and
-    ``attn = SelfAttention(channels)``. Forward: ``attn(res(x, t_emb))``.
+    Submodules: ``res``, a ``ResBlock(channels, channels, time_emb_dim)``, and ``attn``, a
+    ``SelfAttention(channels)``. Forward: ``res`` on ``(x, t_emb)``, then ``attn`` on its output.
     """
 
     def __init__(self, channels, time_emb_dim):

@@ -51,6 +51,9 @@ class CheckContext:
     references: MutableMapping = field(default_factory=dict)
     # Verdicts about this student's component as a whole (does its forward do real work?).
     verdicts: dict = field(default_factory=dict)
+    # Text for the student's feedback beyond pass/fail, one entry per topic (the skip experiment's
+    # numbers and pictures); the grader adds them to the report's notes.
+    notes: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -1,21 +1,30 @@
-"""The student notebook: the chapter's exercises, run on the student's own modules.
+"""The student notebook: the chapter's modules and its five homework tasks, run on the student's code.
 
-One builder, two flavours. ``student_notebook()`` is what students get from ``release --out``: the
-one prediction exercise already cleared. ``nbgrader_notebook()`` is the nbgrader *source* version:
-the prediction cell keeps its ``### BEGIN/END SOLUTION`` region and nbgrader metadata (nbgrader
-clears it), and one locked grade cell per component runs only that component's *public* checks.
-Those cells are worth the component's points so the gradebook has a place for each component's
-score, which ``autograder batch --nbgrader`` fills in from the isolated grader; nothing hidden is
-ever in the notebook.
+One builder, two flavours. ``student_notebook(solutions)`` is what students get from ``release --out``:
+each module's stub in a ``%%writefile unet/<module>.py`` cell, then the five tasks, each a code cell
+that uses the student's ``analysis.py`` and draws its figure, and a "Your answer" cell for each
+question to answer in words. ``nbgrader_notebook(...)`` is the nbgrader *source* version: the module
+cells hold the reference with its solution markers (nbgrader clears them), the answer cells are
+manually graded answers (with a model answer that nbgrader clears), and one locked grade cell per
+component holds that component's score, which ``autograder batch --nbgrader`` fills in from the
+isolated grader. Nothing hidden is ever in the notebook.
+
+A student who completed the modules can run it top to bottom: no cell raises by default, and the
+whole notebook runs in well under 2 minutes on 2 cores (the skip experiment is ~3 s of it).
+The ``%%writefile`` cells are what a notebook-only submission is graded from: running one writes
+that module's file, so the notebook and the ``.py`` files hold the same code.
 """
+from pathlib import Path
+
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from .stubs import make_stub
+from ..contract import PACKAGE_MODULES
+from .stubs import BEGIN, END, make_stub
 
 NOTEBOOK = "unet_chapter.ipynb"
-PREDICTION_ID = "predict_shapes"
 SCHEMA_VERSION = 3
+PACKAGE_DIR = "unet"
 
 
 def grade_id(component: str) -> str:
@@ -23,168 +32,289 @@ def grade_id(component: str) -> str:
     return f"component_{component}"
 
 
+def module_cell_id(module: str) -> str:
+    """The nbgrader cell (and notebook cell id) that writes ``unet/<module>.py``."""
+    return f"module_{module}"
+
+
+def writefile_line(module: str) -> str:
+    return f"%%writefile {PACKAGE_DIR}/{module}.py"
+
+
 INTRO = """# UNet — the backbone of diffusion
 
-You implement the chapter's network in the `.py` files of `unet/` (each file's docstrings say exactly
-what to build). This notebook runs **your** modules: each section needs the modules it names. Edit
-the `.py` files, then re-run the cells (the autoreload below picks up your changes).
+You build the chapter's network and do its five homework tasks. All code lives in the modules of
+`unet/`; this notebook writes them, runs them and draws the figures.
 
-Run `python check.py` (or the last cell) for the public checks: shapes and structure, per component,
-with the smallest input that fails and a hint. Your grade also depends on hidden checks of the values
-and gradients, run by your instructor on your `.py` files."""
+**Two ways to work — pick one:**
 
-SETUP = """%load_ext autoreload
+* **In this notebook.** Part 1 has one cell per module, starting with `%%writefile unet/<module>.py`.
+  Replace each `raise NotImplementedError()` in it with your code and run the cell: it (over)writes that
+  file. Then run the tasks below.
+* **In an editor.** Edit the `.py` files in `unet/` and **skip the `%%writefile` cells**: running one
+  replaces the file with the cell's content, and your edits are lost.
+
+Each docstring says what to build: names, shapes, formulas, and where the chapter's code is wrong.
+The cells below re-import your modules whenever they change (autoreload).
+
+`python check.py` (or the cell near the end) runs the public checks: shapes and structure, with the
+smallest input that fails and a hint. Your grade also depends on hidden checks of the values, run on
+your modules by your instructor. A few questions ask for an answer in words: write it in the
+**Your answer** cell that follows them."""
+
+SETUP = """%matplotlib inline
+%load_ext autoreload
 %autoreload 2
-import math
-
 import matplotlib.pyplot as plt
 import torch
 
-from unet.time_embedding import sinusoidal_embedding, TimeEmbedding
-from unet.res_block import ResBlock
-from unet.down_block import DownBlock
-from unet.up_block import UpBlock
-from unet.unet import SimpleUNet
-from unet.attention import SelfAttention, AttnResBlock
-
+torch.set_num_threads(1)  # the models here are tiny: one thread is faster than several (and than a busy machine's)
 torch.manual_seed(0)"""
 
-TIME_MD = """## 1. The time embedding (`time_embedding.py`)
+MODULES_MD = """## Part 1 — the modules
 
-Each timestep becomes `dim` sine/cosine features of geometrically spaced frequencies. In the picture
-each column is one timestep: the top rows (high frequencies) change quickly with `t`, the bottom rows
-slowly — together they give every timestep a distinct, smoothly varying code."""
+One cell per file of `unet/`, in the order the chapter builds them. **Running a cell overwrites
+`unet/<module>.py`** with the cell's content: skip these cells if you edit the `.py` files elsewhere."""
 
-TIME = """timesteps = torch.arange(0, 1000, 10)
-features = sinusoidal_embedding(timesteps, 64)
-print("sinusoidal_embedding:", tuple(features.shape), "  TimeEmbedding(64):", tuple(TimeEmbedding(64)(timesteps).shape))
 
-fig, ax = plt.subplots(figsize=(9, 3))
-picture = ax.imshow(features.T.detach(), aspect="auto", cmap="RdBu", extent=[0, 1000, 64, 0])
-ax.set_xlabel("timestep t")
-ax.set_ylabel("feature: sines, then cosines")
-fig.colorbar(picture, ax=ax)
+def _module_md(module: str, source: str) -> str:
+    summary = source.split('"""', 2)[1].strip().splitlines()[0] if source.startswith('"""') else ""
+    return (f"### `{PACKAGE_DIR}/{module}.py`\n\n{summary}\n\n"
+            f"⚠ Running the next cell overwrites `{PACKAGE_DIR}/{module}.py`.")
+
+
+TASK1_MD = """## Task 1 — every layer's shape (`shape_trace`)
+
+Implement `shape_trace` in `analysis.py`. Before you run it, **predict** the shapes for
+`SimpleUNet(4, 4, 64)` on `x` of shape `(2, 4, 64, 64)`: replace each `None` below by a tuple such as
+`(2, 64, 64, 64)`. A DownBlock returns a pair, so it has two entries (`[0]` the downsampled features,
+`[1]` the skip); `up1.concat` is what `up1` concatenates before its ResBlock."""
+
+TASK1_PREDICT = """predicted = {  # your prediction: a shape tuple for each entry
+    "time_embed": None,
+    "down1[0]": None,
+    "down1[1]": None,
+    "down2[0]": None,
+    "down2[1]": None,
+    "bottleneck": None,
+    "up1.concat": None,
+    "up1": None,
+    "up2.concat": None,
+    "up2": None,
+    "out": None,
+}"""
+
+TASK1 = """from unet.analysis import shape_trace
+from unet.unet import SimpleUNet
+
+model = SimpleUNet(4, 4, 64)
+trace = shape_trace(model, torch.randn(2, 4, 64, 64), torch.randint(0, 1000, (2,)))
+
+print(f"{'layer':<26}{'output shape':<22}your prediction")
+for name, shape in trace:
+    verdict = ""
+    if name in predicted:
+        guess = predicted[name]
+        verdict = "(not predicted)" if guess is None else "right" if tuple(guess) == tuple(shape) else f"you said {guess}"
+    print(f"{name:<26}{str(tuple(shape)):<22}{verdict}")
+print(f"{len(trace)} entries")"""
+
+TASK1_AFTER_MD = """`up1.concat` has `3 * base` channels: `base` upsampled ones and `2 * base` from `down2`'s skip. The
+chapter's `ResBlock(out_channels * 2, ...)` expects `2 * base` and crashes — that is why `UpBlock`
+takes `skip_channels`."""
+
+TASK2_MD = """## Task 2 — with and without skip connections (`NoSkipUNet`, `skip_ablation`)
+
+Implement `NoSkipUNet` (the UNet with zeros where the skips were) and `skip_ablation` in
+`analysis.py`. The experiment trains a `SimpleUNet` and a `NoSkipUNet` from the same initial weights,
+on the same batches of small images of shapes, to give back their input; then both reconstruct 16
+images they have not seen. It takes a few seconds."""
+
+TASK2 = """from unet.analysis import skip_ablation
+
+results = skip_ablation()  # the defaults: the same experiment the grader runs (with another seed)
+runs = {"with skips": results["with_skips"], "without skips": results["without_skips"]}
+
+print(f"{'':16}{'MSE':>9}{'PSNR':>11}   (16 held-out images, {results['steps']} training steps each)")
+for label, run in runs.items():
+    print(f"{label:16}{run['mse']:9.4f}{run['psnr']:8.1f} dB")
+
+fig, ax = plt.subplots(figsize=(7, 3.2))
+for label, run in runs.items():
+    ax.plot(range(1, len(run["losses"]) + 1), run["losses"], label=label)
+ax.set_yscale("log")
+ax.set_xlabel("training step")
+ax.set_ylabel("training loss (MSE, log scale)")
+ax.set_title("Training curves")
+ax.legend()
+plt.show()
+
+rows = {"input": results["images"], **{label: run["reconstructions"] for label, run in runs.items()}}
+fig, axes = plt.subplots(len(rows), 8, figsize=(10, 4.2))
+for row, (label, images) in zip(axes, rows.items()):
+    for ax, image in zip(row, images):
+        ax.imshow(image[0].clamp(0, 1), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    row[0].set_ylabel(label)
+fig.suptitle("Held-out images and their reconstructions")
 plt.show()"""
 
-PREDICT_MD = """## 2. The shape trace of each UNet level
+QUESTION2 = """**Question 2.** Which model reconstructs the held-out images better, and by how many dB? Where in the
+images are the errors of the model without skips, and why does cutting the skips cause them?"""
 
-Before you run the trace, **predict** it: for `SimpleUNet(4, 4, 64)` and `x` of shape `(2, 4, 64, 64)`,
-what shape(s) does each level return? A DownBlock returns two tensors: list both."""
+ANSWER2 = """The model with skips, by several dB of PSNR (its MSE is several times lower). Without skips the
+reconstructions are blurred: edges, thin lines and small shapes are lost or smeared. Every path from
+input to output then goes through the 4x4 bottleneck, so the fine detail lost in downsampling cannot
+come back; the skips hand the decoder the full-resolution features."""
 
-PREDICT = """### BEGIN SOLUTION
-predicted = {
-    "time_embed": [(2, 256)],
-    "down1": [(2, 64, 32, 32), (2, 64, 64, 64)],
-    "down2": [(2, 128, 16, 16), (2, 128, 32, 32)],
-    "bottleneck": [(2, 128, 16, 16)],
-    "up1": [(2, 64, 32, 32)],
-    "up2": [(2, 64, 64, 64)],
-    "out": [(2, 4, 64, 64)],
-}
-### END SOLUTION"""
+TASK3_MD = """## Task 3 — the time embedding at every timestep (`timestep_embeddings`, `embedding_similarity`)
 
-TRACE = """model = SimpleUNet(4, 4, 64)
-x = torch.randn(2, 4, 64, 64)
-t = torch.randint(0, 1000, (2,))
-trace = {}
+Implement both in `analysis.py`. The first figure shows the 64 sinusoidal features of every timestep,
+one column each: left all of 0..999, right the first 100. The first features of each half change
+within a few timesteps, faster than the left picture's pixels can follow, so it shows them as an even
+blur; the right picture resolves them. The second figure shows the cosine similarity of every pair of
+timesteps, and two rows of it as curves."""
 
+TASK3 = """from unet.analysis import embedding_similarity, timestep_embeddings
 
-def record(name):
-    def hook(module, inputs, output):
-        outputs = output if isinstance(output, tuple) else (output,)
-        trace[name] = [tuple(o.shape) for o in outputs]
-    return hook
+timesteps = torch.arange(1000)
+embeddings = timestep_embeddings(64, timesteps)  # (1000, 64)
+similarity = embedding_similarity(embeddings)  # (1000, 1000)
+print("embeddings", tuple(embeddings.shape), "  similarity", tuple(similarity.shape))
 
+fig, axes = plt.subplots(1, 2, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.6, 1]})
+for ax, last, smoothing in zip(axes, (1000, 100), ("antialiased", "nearest")):
+    picture = ax.imshow(embeddings[:last].T, aspect="auto", cmap="RdBu", vmin=-1, vmax=1, interpolation=smoothing,
+                        interpolation_stage="rgba", extent=[-0.5, last - 0.5, 63.5, -0.5])
+    ax.set_xlabel("timestep t")
+    ax.set_ylabel("feature (0-31 sin, 32-63 cos)")
+    ax.set_title(f"embeddings of t = 0..{last - 1}")
+    fig.colorbar(picture, ax=ax, label="value")
+plt.tight_layout()
+plt.show()
 
-levels = ["time_embed", "down1", "down2", "bottleneck", "up1", "up2", "out"]
-handles = [getattr(model, name).register_forward_hook(record(name)) for name in levels]
-with torch.no_grad():
-    model(x, t)
-for handle in handles:
-    handle.remove()
-
-for name in levels:
-    guess = [tuple(shape) for shape in predicted.get(name, [])]
-    verdict = "as predicted" if guess == trace[name] else f"you predicted {guess}"
-    print(f"{name:<11} {trace[name]}   {verdict}")"""
-
-SKIP_MD = """## 3. With and without skip connections
-
-The decoder gets two things at each level: the upsampled features from below and, through the skip,
-the encoder's features of the same size. Replace every skip by zeros and the decoder only knows what
-survived the 16×16 bottleneck: the sharp edges of the input are gone."""
-
-SKIP = """pattern = torch.zeros(1, 4, 64, 64)
-pattern[:, :, 16:48, 16:48] = 2.0
-pattern[:, :, ::8, :] = -2.0
-step = torch.tensor([500])
-
-
-def zero_skip(module, inputs, output):
-    down, skip = output
-    return down, torch.zeros_like(skip)
-
-
-with torch.no_grad():
-    with_skips = model(pattern, step)
-    handles = [model.down1.register_forward_hook(zero_skip), model.down2.register_forward_hook(zero_skip)]
-    without_skips = model(pattern, step)
-    for handle in handles:
-        handle.remove()
-
-print("mean |with - without|:", (with_skips - without_skips).abs().mean().item())
-print("channels into up1's ResBlock:", model.up1.res.conv1.in_channels, "  into up2's:", model.up2.res.conv1.in_channels)
-fig, axes = plt.subplots(1, 3, figsize=(10, 3.4))
-images = [pattern[0, 0], with_skips[0, 0], without_skips[0, 0]]
-titles = ["input (channel 0)", "output with skips", "output, skips zeroed"]
-for ax, image, title in zip(axes, images, titles):
-    ax.imshow(image, cmap="gray")
-    ax.set_title(title)
-    ax.axis("off")
+fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.4), gridspec_kw={"width_ratios": [1, 1.4]})
+picture = left.imshow(similarity, cmap="viridis", interpolation="antialiased")
+left.set_xlabel("timestep")
+left.set_ylabel("timestep")
+left.set_title("cosine similarity of every pair")
+fig.colorbar(picture, ax=left, label="similarity")
+for t in (0, 500):
+    right.plot(timesteps, similarity[t], label=f"t = {t}")
+right.set_xlabel("other timestep")
+right.set_ylabel("cosine similarity")
+right.set_title("two rows of the matrix")
+right.legend()
+plt.tight_layout()
 plt.show()"""
 
-ATTENTION_MD = """## 4. An attention map (`attention.py`)
+QUESTION3 = """**Question 3.** What pattern do you see? Which features change quickly with `t` and which slowly?
+How does the similarity of two timesteps depend on how far apart they are?"""
 
-Self-attention lets every position look at every other one. Each row of the `(H*W, H*W)` weight
-matrix is one query's distribution over all keys (it sums to 1). Below, one position stands out in
-the input; see how much a query at (3, 3) attends to it."""
+ANSWER3 = """Each feature is a sine or cosine whose frequency falls geometrically with its index: the first rows
+of each half oscillate within a few timesteps, the last ones barely change over 1000. The similarity is
+1 on the diagonal and drops quickly, then more slowly (not monotonically), with the distance |t1 - t2|;
+the band is the same all along the diagonal and the two curves have the same shape: it depends only
+on the distance, since sin(a)sin(b) + cos(a)cos(b) = cos(a - b). Nearby timesteps get similar codes,
+distant ones dissimilar codes."""
 
-ATTENTION = """attention = SelfAttention(16)
-feature_map = torch.randn(1, 16, 8, 8)
-feature_map[:, :, 2, 5] += 4.0
-with torch.no_grad():
-    _, weights = attention(feature_map, return_weights=True)
+TASK4_MD = """## Task 4 — an attention map (`attention_map`)
 
-rows = weights.sum(-1)
-print("weights:", tuple(weights.shape), f"  row sums {rows.min().item():.4f} .. {rows.max().item():.4f}")
-query = 3 * 8 + 3
-fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-axes[0].imshow(weights[0])
-axes[0].set_title("all weights (row = query, column = key)")
-axes[1].imshow(weights[0, query].reshape(8, 8))
-axes[1].set_title("where the query at (3, 3) looks")
+Implement `attention_map` in `analysis.py`. To see what attention does, the cell builds an input where
+the answer is known: a 16x16 scene with a square and a disc on a background, each region marked by its
+own feature channel, and a `SelfAttention` (yours) whose queries and keys are the features (times 3)
+and whose values are the features. A position's weights then favour positions whose features are like
+its own. Each map shows where one query position (the red ×) looks; its weights sum to 1."""
+
+TASK4 = """from unet.analysis import attention_map
+from unet.attention import SelfAttention
+
+size = 16
+rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+region = torch.zeros(size, size, dtype=torch.long)  # 0: background
+region[(rows >= 3) & (rows < 8) & (cols >= 2) & (cols < 8)] = 1  # 1: a square
+region[(rows - 10.5) ** 2 + (cols - 11) ** 2 <= 12] = 2  # 2: a disc
+features = torch.nn.functional.one_hot(region, 8).permute(2, 0, 1).float()[None]  # (1, 8, 16, 16)
+
+attention = SelfAttention(8)
+with torch.no_grad():  # queries = keys = 3 * features, values = features
+    identity = torch.eye(8)[:, :, None, None]
+    attention.qkv.weight.copy_(torch.cat([3 * identity, 3 * identity, identity]))
+    attention.qkv.bias.zero_()
+
+queries = {"square": (5, 4), "disc": (10, 11)}
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
+axes[0].imshow(region, cmap="Pastel1", vmin=0, vmax=8)
+axes[0].set_title("the scene: background, square, disc")
+for ax, (name, (row, col)) in zip(axes[1:], queries.items()):
+    weights = attention_map(attention, features, (row, col))[0]
+    inside = weights[region == region[row, col]].sum().item()
+    print(f"query in the {name} at {(row, col)}: weights sum to {weights.sum().item():.4f}, "
+          f"{inside:.1%} of them on the {name}")
+    picture = ax.imshow(weights, cmap="magma", vmin=0)
+    ax.set_title(f"query in the {name}")
+    fig.colorbar(picture, ax=ax, label="attention weight")
+for ax in axes:
+    for row, col in queries.values():
+        ax.plot(col, row, "x", color="red", markersize=10, markeredgewidth=2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+plt.tight_layout()
 plt.show()"""
 
-PARAMS_MD = """## 5. Where the parameters are
+TASK4_AFTER_MD = """The printout says how much of each map lies on the query's own region. With queries and keys set to
+the features, each query spreads its weight over the pixels that share its region, evenly, and gives
+almost nothing to the other regions: that is all these two maps show. A trained attention layer
+learns its own queries and keys, and its maps need not look like this."""
 
-With both errata fixed, `SimpleUNet(4, 4, 64)` has 1,424,460 parameters. Most sit at the lowest
-resolution, where the channels are widest."""
+QUESTION4 = """**Question 4.** Why does each map sum to 1, and why is the weight spread evenly over the query's
+region? What would the map of a query on the background look like?"""
 
-PARAMS = """model = SimpleUNet(4, 4, 64)
+ANSWER4 = """Each map is one row of the softmax over the keys, so it sums to 1. The pixels of one region have
+identical features, hence identical keys and scores, hence equal weights; the other regions score far
+lower and get almost nothing. A background query would spread its weight evenly over the whole
+background (much larger, so each pixel gets less) and almost none on the square and the disc."""
+
+TASK5_MD = """## Task 5 — where the parameters are (`parameter_breakdown`, `parameter_shares`)
+
+Implement both in `analysis.py`. The chart has a log scale so that the small parts show."""
+
+TASK5 = """from unet.analysis import parameter_breakdown, parameter_shares
+
+model = SimpleUNet(4, 4, 64)
+breakdown = parameter_breakdown(model)
+shares = parameter_shares(breakdown)
 total = sum(p.numel() for p in model.parameters())
-names, counts = [], []
-for name, child in model.named_children():
-    names.append(name)
-    counts.append(sum(p.numel() for p in child.parameters()))
-    print(f"{name:<11} {counts[-1]:>10,}  {100 * counts[-1] / total:5.1f}%")
-print(f"{'total':<11} {total:>10,}   (expected 1,424,460)")
+for name, count in breakdown.items():
+    print(f"{name:<11}{count:>11,}{100 * shares[name]:8.2f}%")
+print(f"{'total':<11}{sum(breakdown.values()):>11,}   (the model has {total:,}; the chapter's, fixed: 1,424,460)")
 
-fig, ax = plt.subplots(figsize=(8, 3))
-ax.bar(names, counts)
-ax.set_ylabel("parameters")
+fig, ax = plt.subplots(figsize=(8, 3.4))
+bars = ax.barh(list(breakdown), list(breakdown.values()), color="tab:blue")
+ax.bar_label(bars, labels=[f" {c:,} ({100 * shares[n]:.{1 if shares[n] >= 0.01 else 2}f}%)"
+                           for n, c in breakdown.items()])
+ax.set_xscale("log")
+ax.set_xlim(100, max(breakdown.values()) * 8)  # room for the labels
+ax.invert_yaxis()
+ax.set_xlabel("parameters (log scale)")
+ax.set_title("SimpleUNet(4, 4, 64): parameters per part")
 plt.show()"""
 
-CHECK_MD = """## 6. Check your work
+QUESTION5 = """**Question 5.** Which parts hold most of the parameters, and why those? What share is the time
+embedding, and the output convolution?"""
+
+ANSWER5 = """The parts with 2 * base = 128 channels: down2, the bottleneck and up1, about three quarters of the
+total. A 3x3 convolution has 9 * C_in * C_out weights, so doubling the channels quadruples it; the
+bottleneck's two 128 -> 128 convolutions alone are ~0.3 M. The time embedding (two Linear layers,
+64 -> 256 -> 256) is under 6 %, and the 1x1 output convolution (64 * 4 + 4 = 260) about 0.02 %."""
+
+QUESTIONS = [("answer_skips", QUESTION2, ANSWER2), ("answer_timesteps", QUESTION3, ANSWER3),
+             ("answer_attention", QUESTION4, ANSWER4), ("answer_parameters", QUESTION5, ANSWER5)]
+ANSWER_POINTS = 1  # per written answer, graded by hand in nbgrader's formgrader
+STUDENT_ANSWER = "**Your answer:** *(double-click this cell to write)*"
+
+CHECK_MD = """## Check your work
 
 The public checks, on your `.py` files (the same as `python check.py` in a terminal)."""
 
@@ -195,11 +325,15 @@ print(subprocess.run([sys.executable, "check.py"], capture_output=True, text=Tru
 
 GRADE_MD = """## Your grade, per component
 
-Each cell below runs one component's public checks. Your instructor's grader fills in the score
-of each cell from the full (public and hidden) checks of your `.py` files."""
+One cell per component: it runs that component's public checks, if it has any (the homework tasks
+have hidden checks only). Your instructor's grader fills in the score of each cell from the full
+(public and hidden) checks of your modules."""
 
 
-def _grade_cell_source(component: str, points: float) -> str:
+def _grade_cell_source(component: str, points: float, public: bool) -> str:
+    if not public:
+        return (f"# {component}: graded by hidden checks only. Its {points:g} points come from the full grader.\n"
+                f"print({component + ' is graded outside the notebook.'!r})")
     return (f"# {component}: public checks only. Its {points:g} points come from the full grader.\n"
             f"from check import assert_component\n\nassert_component({component!r})")
 
@@ -212,46 +346,75 @@ def _metadata(cell_id: str, *, grade=False, solution=False, locked=False, points
     return {"nbgrader": nbgrader}
 
 
-def _cells(prediction) -> list:
-    return [
-        new_markdown_cell(INTRO), new_code_cell(SETUP),
-        new_markdown_cell(TIME_MD), new_code_cell(TIME),
-        new_markdown_cell(PREDICT_MD), prediction, new_code_cell(TRACE),
-        new_markdown_cell(SKIP_MD), new_code_cell(SKIP),
-        new_markdown_cell(ATTENTION_MD), new_code_cell(ATTENTION),
-        new_markdown_cell(PARAMS_MD), new_code_cell(PARAMS),
-        new_markdown_cell(CHECK_MD), new_code_cell(CHECK),
-    ]
+def module_sources(solutions) -> dict[str, str]:
+    """The reference source of every student module, in the contract's order."""
+    return {module: (Path(solutions) / f"{module}.py").read_text(encoding="utf-8") for module in PACKAGE_MODULES}
+
+
+def _cells(modules: list, answers: dict) -> list:
+    """The notebook's cells around ``modules`` (one (markdown, writefile) pair per module) and
+    ``answers`` (grade id -> the answer cell of that question)."""
+    def question(grade_id_):
+        text = next(q for i, q, _ in QUESTIONS if i == grade_id_)
+        return [new_markdown_cell(text), answers[grade_id_]]
+
+    cells = [new_markdown_cell(INTRO), new_code_cell(SETUP), new_markdown_cell(MODULES_MD)]
+    for markdown, code in modules:
+        cells += [markdown, code]
+    cells += [new_markdown_cell(TASK1_MD), new_code_cell(TASK1_PREDICT), new_code_cell(TASK1),
+              new_markdown_cell(TASK1_AFTER_MD),
+              new_markdown_cell(TASK2_MD), new_code_cell(TASK2), *question("answer_skips"),
+              new_markdown_cell(TASK3_MD), new_code_cell(TASK3), *question("answer_timesteps"),
+              new_markdown_cell(TASK4_MD), new_code_cell(TASK4), new_markdown_cell(TASK4_AFTER_MD),
+              *question("answer_attention"),
+              new_markdown_cell(TASK5_MD), new_code_cell(TASK5), *question("answer_parameters"),
+              new_markdown_cell(CHECK_MD), new_code_cell(CHECK)]
+    return cells
 
 
 def _notebook(cells) -> nbformat.NotebookNode:
     notebook = new_notebook(cells=cells)
     notebook.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     notebook.metadata["language_info"] = {"name": "python"}
+    for number, cell in enumerate(notebook.cells):  # stable ids: a release is the same file every time
+        cell.id = cell.metadata.get("nbgrader", {}).get("grade_id", f"cell-{number:02d}").replace("_", "-")
     return notebook
 
 
-def student_notebook() -> nbformat.NotebookNode:
-    """The notebook students get: the prediction exercise cleared, no grade cells."""
-    cleared = "# YOUR CODE HERE\n" + make_stub(PREDICT, NOTEBOOK).strip()
-    return _notebook(_cells(new_code_cell(cleared)))
+def student_notebook(solutions) -> nbformat.NotebookNode:
+    """The notebook students get: each module's stub in its ``%%writefile`` cell, plain answer cells."""
+    modules = [(new_markdown_cell(_module_md(module, source)),
+                new_code_cell(f"{writefile_line(module)}\n{make_stub(source, f'{module}.py')}"))
+               for module, source in module_sources(solutions).items()]
+    answers = {grade_id_: new_markdown_cell(STUDENT_ANSWER) for grade_id_, _, _ in QUESTIONS}
+    return _notebook(_cells(modules, answers))
 
 
-def nbgrader_notebook(component_points: dict[str, float]) -> nbformat.NotebookNode:
-    """The nbgrader source notebook: a solution cell to clear and one locked grade cell per component."""
-    prediction = new_code_cell(PREDICT, metadata=_metadata(PREDICTION_ID, solution=True))
-    cells = _cells(prediction) + [new_markdown_cell(GRADE_MD)]
+def nbgrader_notebook(component_points: dict[str, float], solutions, public=None) -> nbformat.NotebookNode:
+    """The nbgrader source notebook: module cells with the reference for nbgrader to clear, manually
+    graded answer cells, and one locked grade cell per component (``public``: the components that
+    have public checks, whose cells run them; all of them when None)."""
+    modules = [(new_markdown_cell(_module_md(module, source)),
+                new_code_cell(f"{writefile_line(module)}\n{source}", metadata=_metadata(module_cell_id(module), solution=True)))
+               for module, source in module_sources(solutions).items()]
+    answers = {grade_id_: new_markdown_cell(f"{BEGIN}\n{answer}\n{END}",
+                                            metadata=_metadata(grade_id_, grade=True, solution=True, points=ANSWER_POINTS))
+               for grade_id_, _, answer in QUESTIONS}
+    cells = _cells(modules, answers) + [new_markdown_cell(GRADE_MD)]
     for component, points in component_points.items():
-        cells.append(new_code_cell(_grade_cell_source(component, points),
+        cells.append(new_code_cell(_grade_cell_source(component, points, public is None or component in public),
                                    metadata=_metadata(grade_id(component), grade=True, locked=True, points=points)))
     return _notebook(cells)
 
 
 def notebook_solution_lines() -> list[str]:
-    """The answer lines of the notebook's exercise: they must never reach students."""
-    from .stubs import solution_lines
+    """The model answers' lines (only the nbgrader source has them): they must never reach students."""
+    return [line.strip() for _, _, answer in QUESTIONS for line in answer.splitlines() if line.strip()]
 
-    return solution_lines(PREDICT)
+
+def written_answer_points() -> float:
+    """The points of the answers in words, graded by hand in nbgrader (not by the grader)."""
+    return ANSWER_POINTS * len(QUESTIONS)
 
 
 def write_notebook(notebook, path) -> None:

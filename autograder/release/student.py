@@ -83,6 +83,11 @@ def component_points(config: GradingConfig) -> dict[str, float]:
     return {name: total for name, total in points.items() if total > 0}
 
 
+def public_components(config: GradingConfig) -> set[str]:
+    """The components with at least one public check (``check.py`` can run those)."""
+    return {name for name, checks in config.components.items() if any(s.visibility == "public" for s in checks.values())}
+
+
 def student_readme() -> str:
     modules = "\n".join(f"- `{PACKAGE_DIR}/{m}.py`" for m in PACKAGE_MODULES)
     return f"""# UNet — the backbone of diffusion: your exercise
@@ -92,8 +97,10 @@ def student_readme() -> str:
 - `{PACKAGE_DIR}/`: the modules you implement. Each docstring says what to build, the shapes, and
   the names the grader looks for. Replace every `raise NotImplementedError()` with your code:
 {modules}
-- `{NOTEBOOK}`: the chapter's exercises on *your* modules: the time-embedding picture, the shape
-  trace of each level, with and without skip connections, an attention map, the parameter breakdown.
+- `{NOTEBOOK}`: your modules (one `%%writefile` cell each, if you prefer to write them there) and
+  the chapter's five homework tasks on them: every layer's shape, a training experiment with and
+  without skip connections, the time embedding at every timestep, an attention map, and where the
+  parameters are. Running a `%%writefile` cell overwrites that `.py` file.
 - `{CHECK_SCRIPT}` and `{DATA_FILE}`: the public checks.
 
 ## Check your work
@@ -148,7 +155,7 @@ def release_student(out, *, solutions=None, config=None) -> list[Path]:
     solutions = Path(solutions) if solutions else config.reference_dir()
     _prepare(out, DATA_FILE)
     written = _write_common(out, solutions, config)
-    write_notebook(student_notebook(), out / NOTEBOOK)
+    write_notebook(student_notebook(solutions), out / NOTEBOOK)
     return written + [out / NOTEBOOK]
 
 
@@ -189,7 +196,7 @@ def release_nbgrader(course_dir, assignment: str = "unet", *, solutions=None, co
         shutil.rmtree(source)
     source.mkdir(parents=True)
     written = _write_common(source, solutions, config)
-    write_notebook(nbgrader_notebook(component_points(config)), source / NOTEBOOK)
+    write_notebook(nbgrader_notebook(component_points(config), solutions, public_components(config)), source / NOTEBOOK)
     written.append(source / NOTEBOOK)
     target = course_dir / NBGRADER_CONFIG
     if target.exists() and GENERATED_MARK not in target.read_text(encoding="utf-8"):

@@ -12,15 +12,20 @@ class ResBlock(nn.Module):
     ``(B, out_channels, H, W)`` for any ``H`` and ``W``.
 
     Submodules (the grader loads reference weights by these names):
-        * ``norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)``
-        * ``conv1``: 3x3, padding 1, ``in_channels -> out_channels``
-        * ``time_mlp = nn.Linear(time_emb_dim, out_channels)``
-        * ``norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)``
-        * ``conv2``: 3x3, padding 1, ``out_channels -> out_channels``
-        * ``skip``: a 1x1 conv when ``in_channels != out_channels``, else ``nn.Identity()``
+        * ``norm1``: GroupNorm over the ``in_channels``, with ``gcd(8, in_channels)`` groups
+        * ``conv1``: 3x3 convolution ``in_channels -> out_channels`` that keeps ``H`` and ``W``
+        * ``time_mlp``: Linear ``time_emb_dim -> out_channels``
+        * ``norm2``: GroupNorm over the ``out_channels``, with ``gcd(8, out_channels)`` groups
+        * ``conv2``: 3x3 convolution ``out_channels -> out_channels`` that keeps ``H`` and ``W``
+        * ``skip``: a 1x1 convolution ``in_channels -> out_channels`` when the two differ, else
+          ``nn.Identity()`` (no parameters)
 
-    Forward: ``h = conv1(relu(norm1(x)))``; add ``time_mlp(t_emb)`` broadcast over H and W
-    (``[:, :, None, None]``); ``h = conv2(relu(norm2(h)))``; return ``h + skip(x)``.
+    Forward, in this order (pre-activation: normalise, ReLU, then convolve):
+        1. ``h = conv1(ReLU(norm1(x)))``
+        2. inject the timestep: ``time_mlp(t_emb)`` gives one value per sample and channel; add it to
+           ``h`` at every position ``(H, W)`` (broadcasting)
+        3. ``h = conv2(ReLU(norm2(h)))``
+        4. return ``h + skip(x)``: the residual adds the block's *input*, matched to ``out_channels``
 
     Why ``gcd(8, C)`` and not the chapter's ``GroupNorm(8, C)``: GroupNorm needs ``C`` to be a multiple
     of the number of groups. The chapter's first block sees the 4 latent channels, and

@@ -18,13 +18,16 @@ def sinusoidal_embedding(t, dim):
         dim: an even number >= 4, the size of the embedding.
 
     Returns:
-        A float tensor of shape ``(B, dim)``: ``[sin(t * f), cos(t * f)]``, the ``dim/2`` sines first,
-        where ``f_i = exp(-i * ln(10000) / (dim/2 - 1))`` for ``i = 0 .. dim/2 - 1``.
+        A float tensor of shape ``(B, dim)``. With ``half = dim / 2`` frequencies
+        ``f_i = exp(-i * ln(10000) / (half - 1))`` for ``i = 0 .. half - 1`` (from 1 down to 1/10000),
+        row ``b`` is ``[sin(t_b * f_0), ..., sin(t_b * f_{half-1}), cos(t_b * f_0), ..., cos(t_b * f_{half-1})]``:
+        all the sines first, then all the cosines.
 
-    Hints:
-        * ``torch.arange(half, device=t.device)`` builds ``i``; broadcasting ``t[:, None] * f[None, :]``
-          gives every (timestep, frequency) pair at once.
-        * An integer ``t`` times a float tensor is already float: integer timesteps give float features.
+    Notes:
+        * The chapter divides by ``half - 1``, not ``half``, so that the last frequency is exactly
+          1/10000. Keep it: the grader compares values.
+        * Compute all (timestep, frequency) products at once by broadcasting, with no Python loop, on
+          ``t``'s device. Integer timesteps must give float features.
     """
     ### BEGIN SOLUTION
     half = dim // 2
@@ -40,9 +43,12 @@ class TimeEmbedding(nn.Module):
 
     Shapes: ``t`` is ``(B,)``; the output is ``(B, 4 * dim)``.
 
-    Build ``self.mlp`` as ``nn.Sequential(nn.Linear(dim, 4 * dim), nn.SiLU(), nn.Linear(4 * dim, 4 * dim))``
-    and keep ``self.dim = dim``. In ``forward``, call ``sinusoidal_embedding`` (do not copy it) and
-    feed the result to the MLP.
+    Attributes (the grader loads reference weights by these names): ``dim``, and ``mlp``, an
+    ``nn.Sequential`` of three layers: a Linear from ``dim`` to ``4 * dim`` features, a SiLU, and a
+    Linear from ``4 * dim`` to ``4 * dim`` (so its weights are ``mlp.0`` and ``mlp.2``).
+
+    Forward: the MLP applied to ``sinusoidal_embedding(t, dim)``. Call that function rather than
+    repeating its code: it is graded once, on its own.
     """
 
     def __init__(self, dim):

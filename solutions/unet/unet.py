@@ -13,18 +13,23 @@ class SimpleUNet(nn.Module):
     Shapes: ``x`` is ``(B, in_channels, H, W)`` with ``H`` and ``W`` multiples of 4, ``t`` is ``(B,)``;
     the output has the shape of ``x`` but ``out_channels`` channels.
 
-    Wiring (``base = base_channels``, ``time_emb_dim = 4 * base``):
-        * ``time_embed = TimeEmbedding(base)``
-        * ``down1 = DownBlock(in_channels, base, time_emb_dim)``
-        * ``down2 = DownBlock(base, 2 * base, time_emb_dim)``
-        * ``bottleneck = ResBlock(2 * base, 2 * base, time_emb_dim)``
-        * ``up1 = UpBlock(2 * base, base, time_emb_dim, skip_channels=2 * base)``
-        * ``up2 = UpBlock(base, base, time_emb_dim)``
-        * ``out = nn.Conv2d(base, out_channels, 1)``
+    Submodules (``base = base_channels``; every block gets the time embedding of ``4 * base`` features):
 
-    Forward: embed ``t``; ``h1, skip1 = down1(x, t_emb)``; ``h2, skip2 = down2(h1, t_emb)``;
-    ``h = bottleneck(h2, t_emb)``; ``h = up1(h, skip2, t_emb)``; ``h = up2(h, skip1, t_emb)``;
-    return ``out(h)``.
+        ==============  ===============================================  =====================
+        name            what                                             channels
+        ==============  ===============================================  =====================
+        ``time_embed``  ``TimeEmbedding(base)``                          t -> 4*base features
+        ``down1``       DownBlock                                        in_channels -> base
+        ``down2``       DownBlock                                        base -> 2*base
+        ``bottleneck``  ResBlock                                         2*base -> 2*base
+        ``up1``         UpBlock, skip from ``down2`` (2*base channels)   2*base -> base
+        ``up2``         UpBlock, skip from ``down1`` (base channels)     base -> base
+        ``out``         1x1 convolution                                  base -> out_channels
+        ==============  ===============================================  =====================
+
+    Forward: embed ``t`` once; ``down1`` then ``down2`` (keep each one's skip), the bottleneck, ``up1``
+    with ``down2``'s skip, ``up2`` with ``down1``'s skip, then ``out``. Every block gets the same
+    time embedding.
 
     The chapter's version crashes twice: ``GroupNorm(8, 4)`` in ``down1`` (see ResBlock), and ``up1``,
     whose concat has 3*base channels (see UpBlock). With both fixed, ``SimpleUNet(4, 4, 64)`` has

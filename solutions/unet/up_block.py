@@ -6,16 +6,18 @@ from .res_block import ResBlock
 
 
 class UpBlock(nn.Module):
-    """A transposed convolution, a skip concatenation, then a ResBlock.
+    """Upsample, concatenate the skip, then a ResBlock.
 
     Shapes: ``x`` is ``(B, in_channels, H, W)``, ``skip`` is ``(B, skip_channels, 2H, 2W)``; the output
     is ``(B, out_channels, 2H, 2W)``.
 
     Submodules:
-        * ``up = nn.ConvTranspose2d(in_channels, out_channels, 4, stride=2, padding=1)`` (doubles H, W)
-        * ``res = ResBlock(out_channels + skip_channels, out_channels, time_emb_dim)``
+        * ``up``: a 4x4 transposed convolution ``in_channels -> out_channels`` with stride 2 and
+          padding 1, which doubles ``H`` and ``W``
+        * ``res``: a ``ResBlock`` from ``out_channels + skip_channels`` to ``out_channels`` channels
 
-    Forward: ``res(torch.cat([up(x), skip], dim=1), t_emb)`` -- upsampled features first, skip second.
+    Forward: concatenate ``up(x)`` and ``skip`` along the channels -- the upsampled features first,
+    the skip second -- and pass the result and ``t_emb`` to ``res``.
 
     Why ``skip_channels``: the concatenation has ``out_channels + skip_channels`` channels, and the skip
     does not always have ``out_channels``. In SimpleUNet, ``up1`` upsamples 2*base -> base channels

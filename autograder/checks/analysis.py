@@ -1,0 +1,541 @@
+"""The chapter's five homework tasks (``analysis.py``), each graded against the reference.
+
+The functions take models as arguments: the child builds them (``ModuleArg``) from the reference
+stand-ins of the task's dependencies, so a broken ``SelfAttention`` costs ``attention_map`` nothing.
+The skip-connection experiment runs once per student (~2.5 s of one core) plus a 5-step rerun, and
+its numbers and pictures, with the reference's, go into the student's feedback (``ctx.notes``).
+"""
+import math
+
+import torch
+
+from ..compare import shape_problem, value_problem
+from ..sandbox.launcher import ModuleArg, StudentError
+from ..strategies import (
+    Case,
+    attention_map_cases,
+    embedding_matrix_cases,
+    no_skip_unet_cases,
+    parameter_breakdown_cases,
+    timestep_embedding_cases,
+    unet_cases,
+)
+from .common import Pair, default_dtype, reference_models, remembered
+from .registry import CheckFailed, check, failure_from_student
+
+SHAPE_TRACE, SKIP_ABLATION, TIMESTEPS, ATTENTION_MAP, BREAKDOWN = (
+    "ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown")
+
+
+def _reference(ctx, name: str):
+    return ctx.reference.symbol("analysis", name)
+
+
+def _call(ctx, component: str, function: str, *args, case: Case | None = None):
+    """The student's ``function(*args)`` in the child; their exception is a failed check."""
+    try:
+        return ctx.student.call(function, *args)
+    except StudentError as error:
+        raise failure_from_student(error, component, case, f"{function}(...)") from None
+
+
+# --- Task 1: ShapeTrace ----------------------------------------------------------------------------
+
+def _trace(value) -> list[tuple[str, tuple]]:
+    """The student's trace as (name, shape) pairs, or a CheckFailed saying what the format should be."""
+    expected = "shape_trace must return a list of (name, shape) pairs, shape a tuple of ints"
+    if not isinstance(value, list):
+        raise CheckFailed(f"{expected}; got {_kind(value)}")
+    entries = []
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)
+                and all(type(size) is int for size in item[1])):
+            raise CheckFailed(f"{expected}; one entry is {_short(item)}",
+                              hint="Record tuple(output.shape) for each module: a torch.Size is a tuple of ints.")
+        entries.append((item[0], tuple(item[1])))
+    return entries
+
+
+def _traces(ctx, case: Case):
+    """(reference trace, student trace) of ``case``'s SimpleUNet on its inputs."""
+    x, t = case.inputs()
+
+    def build():
+        model = reference_models(ctx, case, "SimpleUNet").ref32
+        return _reference(ctx, "shape_trace")(model, x, t)
+
+    expected = remembered(ctx, ("shape_trace", repr(case)), build)
+    got = _trace(_call(ctx, SHAPE_TRACE, "shape_trace", ModuleArg("SimpleUNet", case.init), x, t, case=case))
+    return expected, got
+
+
+@check(SHAPE_TRACE, "names_in_order", "one entry per submodule, named as in named_modules(), in execution order",
+       unet_cases())
+def names_in_order(ctx, case):
+    expected, got = _traces(ctx, case)
+    names, got_names = [n for n, _ in expected], [n for n, _ in got]
+    if got_names == names:
+        return
+    plain = [n for n in names if not n.endswith(".concat")]
+    if [n for n in got_names if not n.endswith(".concat")] == plain:
+        return  # only the concat entries differ: that is concat_recorded's to grade
+    missing = [n for n in plain if n not in got_names]
+    extra = [n for n in got_names if n not in names]
+    if not missing and not extra and sorted(got_names) == sorted(names):
+        raise CheckFailed(
+            f"the entries are right but in another order: expected {_names(names)}, got {_names(got_names)}",
+            hint="List outputs in the order the forward pass produces them (forward hooks fire in that order), "
+            "not in the order of named_modules().",
+        )
+    message = f"expected the entries {_names(names)}, got {_names(got_names)}"
+    if missing:
+        message += f"; missing {_names(missing)}"
+    if extra:
+        message += f"; unexpected {_names(extra)}"
+    hint = None
+    if any("[" in n for n in missing):
+        hint = "A module that returns a tuple (DownBlock) gets one entry per element: 'down1[0]', 'down1[1]'."
+    elif got_names and all("." not in n.split("[")[0] for n in got_names):
+        hint = "Trace every submodule (model.named_modules()), not only the top-level children."
+    raise CheckFailed(message, hint=hint)
+
+
+@check(SHAPE_TRACE, "shapes_match", "each submodule's output shape matches the reference", unet_cases())
+def shapes_match(ctx, case):
+    expected, got = _traces(ctx, case)
+    shapes = {}
+    for name, shape in got:
+        shapes.setdefault(name, shape)
+    for name, shape in expected:
+        if name.endswith(".concat") or name not in shapes:
+            continue  # names are names_in_order's to grade, concatenations concat_recorded's
+        if shapes[name] != shape:
+            raise CheckFailed(f"the entry {name!r} has shape {shapes[name]}, expected {shape}",
+                              hint="Record each module's *output* shape, after it ran (a forward hook, not a pre-hook).")
+
+
+@check(SHAPE_TRACE, "concat_recorded", "each UpBlock's concatenation is recorded ('up1.concat': 3*base channels)",
+       unet_cases())
+def concat_recorded(ctx, case):
+    expected, got = _traces(ctx, case)
+    got_shapes = dict(got)
+    for name, shape in expected:
+        if not name.endswith(".concat"):
+            continue
+        if name not in got_shapes:
+            raise CheckFailed(
+                f"no entry {name!r}: expected the shape {shape} of the concatenation inside {name[:-7]}",
+                hint="Record the input of each UpBlock's ResBlock (a forward pre-hook on up.res): that is the "
+                "concatenation of the upsampled features and the skip.",
+            )
+        if got_shapes[name] != shape:
+            base = case.init["base_channels"]
+            raise CheckFailed(
+                f"{name} has shape {got_shapes[name]}, expected {shape}",
+                hint=f"up1 concatenates base={base} upsampled channels with skip2's 2*base={2 * base}: "
+                f"{3 * base} channels, not the {2 * base} of the chapter's code.",
+            )
+    names = [n for n, _ in got]
+    order = [n for n, _ in expected]
+    for name in (n for n in order if n.endswith(".concat")):
+        block = name[:-len(".concat")]
+        before, after = f"{block}.up", f"{block}.res.norm1"
+        if name in names and before in names and after in names and not (
+                names.index(before) < names.index(name) < names.index(after)):
+            raise CheckFailed(f"{name} should come after {before} and before {after}: the concatenation happens "
+                              "between the upsampling and the ResBlock")
+
+
+# --- Task 2: SkipAblation --------------------------------------------------------------------------
+
+SEED = 1  # the grader's run; students' notebooks use seed 0
+SHORT_STEPS = 5
+VARIANTS = {"with_skips": "with skips", "without_skips": "without skips"}
+
+
+@check(SKIP_ABLATION, "no_skip_matches", "NoSkipUNet matches the reference's with the same weights (skips zeroed)",
+       no_skip_unet_cases())
+def no_skip_matches(ctx, case):
+    """Only forward is the student's: the weights of SimpleUNet's layout must load (``Pair`` says so if not)."""
+    try:
+        Pair(ctx, case).compare_forward()
+    except CheckFailed as failure:
+        if failure.hint is None and "differs from the reference" in failure.message:
+            failure.hint = ("Run the encoder as usual, then give up1 and up2 torch.zeros_like(skip2) and "
+                            "torch.zeros_like(skip1) in place of the skips: zeros of the skip's shape.")
+        raise
+
+
+def _steps(ctx) -> int:
+    return _reference(ctx, "STEPS")
+
+
+def _experiment(ctx, steps: int) -> dict:
+    """The student's ``skip_ablation(steps, SEED)``, checked for the documented format."""
+    value = _call(ctx, SKIP_ABLATION, "skip_ablation", steps, SEED)
+    what = f"skip_ablation({steps}, seed={SEED})"
+    if not isinstance(value, dict):
+        raise CheckFailed(f"{what} must return a dict; got {_kind(value)}")
+    missing = [key for key in ("images", *VARIANTS) if key not in value]
+    if missing:
+        raise CheckFailed(f"{what} returned a dict without {', '.join(repr(k) for k in missing)}")
+    images = value["images"]
+    if type(images) is not torch.Tensor or images.dim() != 4:
+        raise CheckFailed(f"{what}['images'] must be the held-out images, a (N, 1, H, W) tensor; got {_kind(images)}")
+    for key, label in VARIANTS.items():
+        run = value[key]
+        if not isinstance(run, dict) or not {"losses", "mse", "psnr", "reconstructions"} <= set(run):
+            raise CheckFailed(f"{what}[{key!r}] must be a dict with 'losses', 'mse', 'psnr' and 'reconstructions'")
+        losses = run["losses"]
+        if not isinstance(losses, list) or not losses or not all(_is_number(v) for v in losses):
+            raise CheckFailed(f"{what}[{key!r}]['losses'] must be a list of floats, one per step")
+        if not all(math.isfinite(v) for v in losses):
+            raise CheckFailed(f"the losses of the model {label} are not all finite")
+        for metric in ("mse", "psnr"):
+            if not _is_number(run[metric]) or not math.isfinite(run[metric]):
+                raise CheckFailed(f"{what}[{key!r}][{metric!r}] must be a finite float; got {_short(run[metric])}")
+        problem = shape_problem(run["reconstructions"], images.shape, f"{what}[{key!r}]['reconstructions']")
+        if problem:
+            raise CheckFailed(problem)
+    return value
+
+
+def _reference_experiment(ctx, steps: int) -> dict:
+    """The reference's run: the same for every student, so computed once per grader."""
+    return remembered(ctx, ("skip_ablation", steps, SEED), lambda: _reference(ctx, "skip_ablation")(steps, SEED))
+
+
+@check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps")
+def experiment_budget(ctx, _case):
+    steps = _steps(ctx)
+    try:
+        ours = _experiment(ctx, steps)
+    except CheckFailed:
+        _note_experiment(ctx, None, steps)
+        raise
+    _note_experiment(ctx, ours, steps)
+    for key, label in VARIANTS.items():
+        trained = len(ours[key]["losses"])
+        if trained != steps:
+            raise CheckFailed(f"skip_ablation({steps}, seed={SEED}): the model {label} trained for {trained} steps; "
+                              f"expected {steps}, the same for both",
+                              hint="Train each model for exactly `steps` steps and record one loss per step.")
+
+
+@check(SKIP_ABLATION, "experiment_metrics", "skip_ablation evaluates on the held-out images: MSE, and PSNR from it")
+def experiment_metrics(ctx, _case):
+    steps = _steps(ctx)
+    ours = _experiment(ctx, steps)
+    expected = _reference_experiment(ctx, steps)["images"]
+    images = ours["images"]
+    if tuple(images.shape) != tuple(expected.shape) or not torch.allclose(images, expected, atol=1e-6):
+        raise CheckFailed(
+            f"the held-out images are not the last {expected.shape[0]} of shape_images(...) with seed={SEED}",
+            hint="Use the given shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed): the first "
+            "TRAIN_IMAGES for training, the rest for the evaluation.",
+        )
+    for key, label in VARIANTS.items():
+        run = ours[key]
+        mse = ((run["reconstructions"].double() - images.double()) ** 2).mean().item()
+        if not math.isclose(run["mse"], mse, rel_tol=1e-4, abs_tol=1e-9):
+            raise CheckFailed(f"the model {label} reports mse={run['mse']:.6g}, but its reconstructions of the "
+                              f"held-out images have a mean squared error of {mse:.6g}")
+        psnr = 10 * math.log10(1 / run["mse"]) if run["mse"] > 0 else math.inf
+        if not math.isclose(run["psnr"], psnr, rel_tol=1e-4, abs_tol=1e-6):
+            raise CheckFailed(f"the model {label} reports psnr={run['psnr']:.6g} for mse={run['mse']:.6g}; "
+                              f"10 * log10(1 / mse) is {psnr:.6g}",
+                              hint="PSNR in dB for images whose peak is 1: 10 * log10(1 / mse).")
+
+
+@check(SKIP_ABLATION, "experiment_reproducible",
+       f"skip_ablation is reproducible: {SHORT_STEPS} steps repeat the start of the full run")
+def experiment_reproducible(ctx, _case):
+    steps = _steps(ctx)
+    full = _experiment(ctx, steps)
+    short = _experiment(ctx, SHORT_STEPS)
+    for key, label in VARIANTS.items():
+        first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
+        if len(again) != SHORT_STEPS:
+            raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={SEED}) trained the model {label} for {len(again)} "
+                              f"steps; expected {SHORT_STEPS}", hint="Train for the `steps` you are given.")
+        if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):
+            raise CheckFailed(
+                f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "
+                f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}",
+                hint="Seed everything from `seed`: torch.manual_seed(seed) before building the models, and a "
+                "torch.Generator seeded with seed for the batches; no learning-rate schedule.",
+            )
+
+
+@check(SKIP_ABLATION, "skips_win", "with skips the UNet reconstructs clearly better (at least 1 dB PSNR)")
+def skips_win(ctx, _case):
+    steps = _steps(ctx)
+    ours = _experiment(ctx, steps)
+    for key, label in VARIANTS.items():
+        losses = ours[key]["losses"]
+        start, end = _mean(losses[:3]), _mean(losses[-10:])
+        if not end <= start / 2:
+            raise CheckFailed(f"the model {label} hardly learned: its training loss went from {start:.4g} (mean of "
+                              f"the first 3 steps) to {end:.4g} (mean of the last 10)",
+                              hint="Call optimizer.zero_grad(), loss.backward() and optimizer.step() every step, "
+                              "with an optimizer over that model's parameters.")
+    gap = ours["with_skips"]["psnr"] - ours["without_skips"]["psnr"]
+    if not gap >= 1.0:
+        raise CheckFailed(
+            f"PSNR with skips {ours['with_skips']['psnr']:.2f} dB, without {ours['without_skips']['psnr']:.2f} dB: "
+            "the skip connections should win by several dB",
+            hint="Check that both models start from the same weights and see the same batches, and that "
+            "'without_skips' is the NoSkipUNet.",
+        )
+
+
+# --- Task 3: TimestepEmbeddings ----------------------------------------------------------------------
+
+@check(TIMESTEPS, "embeddings_match", "timestep_embeddings gives one sinusoidal embedding per timestep",
+       timestep_embedding_cases())
+def embeddings_match(ctx, case):
+    (t,) = case.inputs()
+    dim = case.init["dim"]
+    function = _reference(ctx, "timestep_embeddings")
+    with default_dtype(torch.float64):
+        truth = function(dim, t.double() if t.is_floating_point() else t)
+    argument = t.tolist() if case.options["as_list"] else t
+    got = _call(ctx, TIMESTEPS, "timestep_embeddings", dim, argument, case=case)
+    what = f"timestep_embeddings({dim}, {'a list of' if case.options['as_list'] else 'a tensor of'} {len(t)} timesteps)"
+    problem = value_problem(got, truth, function(dim, t), ctx.config.tolerance, what)
+    if problem:
+        raise CheckFailed(problem, hint="Row i is sinusoidal_embedding of timesteps[i]; accept a list by making a "
+                          "tensor of it (torch.as_tensor).")
+
+
+def _similarities(ctx, case):
+    (embeddings,) = case.inputs()
+    function = _reference(ctx, "embedding_similarity")
+    got = _call(ctx, TIMESTEPS, "embedding_similarity", embeddings, case=case)
+    rows = embeddings.shape[0]
+    problem = shape_problem(got, (rows, rows), "embedding_similarity(embeddings)")
+    if problem:
+        raise CheckFailed(problem, hint="One row and one column per embedding: (T, D) gives (T, T).")
+    return got, function(embeddings.double()), function(embeddings)
+
+
+@check(TIMESTEPS, "similarity_matches", "embedding_similarity is the cosine similarity of every pair of rows",
+       embedding_matrix_cases())
+def similarity_matches(ctx, case):
+    got, truth, ref32 = _similarities(ctx, case)
+    problem = value_problem(got, truth, ref32, ctx.config.tolerance, "embedding_similarity(embeddings)")
+    if problem:
+        raise CheckFailed(problem, hint="S[i, j] = e_i . e_j / (|e_i| |e_j|): divide each row by its own length, "
+                          "then take all dot products.")
+
+
+@check(TIMESTEPS, "similarity_properties", "similarities are symmetric, 1 on the diagonal, within [-1, 1]",
+       embedding_matrix_cases())
+def similarity_properties(ctx, case):
+    got, _, _ = _similarities(ctx, case)
+    got = got.double()
+    if (got - got.T).abs().max().item() > 1e-5:
+        raise CheckFailed("the similarity matrix is not symmetric")
+    if (got.diagonal() - 1).abs().max().item() > 1e-5:
+        raise CheckFailed(f"the diagonal is {_numbers(got.diagonal().tolist()[:4])}..., not 1: an embedding's "
+                          "cosine similarity with itself is 1", hint="Normalise the rows to length 1.")
+    if got.abs().max().item() > 1 + 1e-5:
+        raise CheckFailed(f"a similarity is {got.abs().max().item():.4g}: cosine similarities lie within [-1, 1]")
+
+
+# --- Task 4: AttentionMap --------------------------------------------------------------------------
+
+def _attention_variants(weights, row: int, col: int, height: int, width: int) -> dict:
+    """What common mistakes would return, from the reference's (B, HW, HW) weights."""
+    return {
+        "the column of the query (how much every position attends *to* it), not its row":
+            weights[:, :, row * width + col].reshape(-1, height, width),
+        "position col * H + row: positions are numbered row by row, row * W + col":
+            weights[:, col * height + row].reshape(-1, height, width),
+    }
+
+
+@check(ATTENTION_MAP, "map_shape", "attention_map returns (B, H, W)", attention_map_cases())
+def map_shape(ctx, case):
+    got = _attention_map(ctx, case)
+    b, _, h, w = case.shapes["x"]
+    problem = shape_problem(got, (b, h, w), _map_call(case))
+    if problem:
+        raise CheckFailed(problem, hint="One map per image, laid out like the image: weights[:, query].reshape(B, H, W).")
+
+
+@check(ATTENTION_MAP, "map_matches", "attention_map gives the query's attention weights over all keys",
+       attention_map_cases())
+def map_matches(ctx, case):
+    models = reference_models(ctx, case)
+    (x,) = case.inputs()
+    row, col = case.options["query"]
+    function = _reference(ctx, "attention_map")
+    with torch.no_grad():
+        truth, ref32 = function(models.ref64, x.double(), (row, col)), function(models.ref32, x, (row, col))
+    got = _attention_map(ctx, case)
+    problem = value_problem(got, truth, ref32, ctx.config.tolerance, _map_call(case))
+    if problem is None:
+        return
+    with torch.no_grad():
+        _, weights = models.ref64(x.double(), return_weights=True)
+    _, _, h, w = x.shape
+    for mistake, variant in _attention_variants(weights, row, col, h, w).items():
+        if value_problem(got, variant, variant.float(), ctx.config.tolerance, "map") is None:
+            raise CheckFailed(problem, hint=f"Your map is {mistake}.")
+    raise CheckFailed(problem)
+
+
+@check(ATTENTION_MAP, "maps_sum_to_one", "each map is non-negative and sums to 1 (one softmax row)",
+       attention_map_cases())
+def maps_sum_to_one(ctx, case):
+    got = _attention_map(ctx, case)
+    if type(got) is not torch.Tensor or got.dim() < 2:
+        raise CheckFailed(f"{_map_call(case)}: expected a (B, H, W) tensor, got {_kind(got)}")
+    if (got < -1e-6).any():
+        raise CheckFailed("some attention weights in the map are negative")
+    sums = got.double().reshape(got.shape[0], -1).sum(-1) if got.dim() == 3 else got.double().sum()
+    if (sums - 1).abs().max().item() > 1e-4:
+        raise CheckFailed(f"the map sums to {_numbers(sums.reshape(-1).tolist())}, not 1",
+                          hint="Take the query's row of the weights (its distribution over the keys), not a column.")
+
+
+def _attention_map(ctx, case):
+    models = reference_models(ctx, case)
+    (x,) = case.inputs()
+    module = ModuleArg("SelfAttention", case.init, models.state)
+    return _call(ctx, ATTENTION_MAP, "attention_map", module, x, list(case.options["query"]), case=case)
+
+
+def _map_call(case) -> str:
+    row, col = case.options["query"]
+    return f"attention_map(attention, x, query=({row}, {col}))"
+
+
+# --- Task 5: ParameterBreakdown --------------------------------------------------------------------
+
+def _reference_breakdown(ctx, case):
+    """The reference's breakdown of ``case``'s model (a SimpleUNet or a ResBlock), and its total."""
+    def build():
+        model = reference_models(ctx, case).ref32
+        return _reference(ctx, "parameter_breakdown")(model), sum(p.numel() for p in model.parameters())
+
+    return remembered(ctx, ("parameter_breakdown", case.component, repr(case.init)), build)
+
+
+@check(BREAKDOWN, "breakdown_matches", "parameter_breakdown counts the parameters of each top-level part",
+       parameter_breakdown_cases())
+def breakdown_matches(ctx, case):
+    expected, total = _reference_breakdown(ctx, case)
+    got = _call(ctx, BREAKDOWN, "parameter_breakdown", ModuleArg(case.component, case.init), case=case)
+    if not isinstance(got, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in got.values()):
+        raise CheckFailed(f"parameter_breakdown must return a dict {{part name: int}}; got {_short(got)}")
+    if got == expected:
+        return
+    hint = None
+    if set(got) != set(expected):
+        message = f"expected the parts {sorted(expected)}, got {sorted(got)}"
+        if len(got) > len(expected):
+            hint = "One entry per direct child (model.named_children()), not per submodule at every depth."
+        elif len(got) < len(expected):
+            hint = "Every child gets an entry, also one without parameters (an nn.Identity counts 0)."
+    else:
+        wrong = [name for name in expected if got[name] != expected[name]]
+        message = "; ".join(f"{name}: {got[name]:,}, expected {expected[name]:,}" for name in wrong[:4])
+        if sum(got.values()) != total:
+            message += f" (yours add up to {sum(got.values()):,}; the model has {total:,} parameters)"
+        hint = "Count parameter elements (p.numel()), every parameter under the child (child.parameters())."
+    raise CheckFailed(f"{case.describe().split(' with ')[0]}: {message}", hint=hint)
+
+
+@check(BREAKDOWN, "shares_match", "parameter_shares gives each part's fraction of the total",
+       parameter_breakdown_cases())
+def shares_match(ctx, case):
+    breakdown, total = _reference_breakdown(ctx, case)
+    got = _call(ctx, BREAKDOWN, "parameter_shares", breakdown, case=case)
+    if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
+        raise CheckFailed(f"parameter_shares must return a dict {{part name: float}}; got {_short(got)}")
+    if set(got) != set(breakdown):
+        raise CheckFailed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}")
+    for name, count in breakdown.items():
+        if not math.isclose(got[name], count / total, rel_tol=1e-9, abs_tol=1e-12):
+            percent = math.isclose(got[name], 100 * count / total, rel_tol=1e-9, abs_tol=1e-12)
+            raise CheckFailed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {total:,} = {count / total:.6g}",
+                              hint="Fractions that sum to 1, not percentages." if percent else None)
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+def _mean(values: list) -> float:
+    return sum(values) / len(values)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _kind(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    if isinstance(value, list):
+        return f"a list of {len(value)} items"
+    return "None" if value is None else f"a {type(value).__name__}"
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _names(names: list[str], most: int = 6) -> str:
+    shown = ", ".join(names[:most])
+    return f"[{shown}{', ...' if len(names) > most else ''}] ({len(names)} entries)"
+
+
+def _numbers(values) -> str:
+    return "[" + ", ".join(f"{v:.5g}" for v in values) + "]"
+
+
+# --- the experiment's picture in the feedback ----------------------------------------------------------
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+_GREYS = " .:-=+*#%@"
+
+
+def _note_experiment(ctx, ours: dict | None, steps: int) -> None:
+    """The experiment's numbers, loss curves and one held-out image, yours beside the reference's."""
+    reference = _reference_experiment(ctx, steps)
+    runs = []  # (label, column title, run)
+    for whose, result in (("yours", ours), ("reference", reference)):
+        if result is not None:
+            runs += [(f"{whose}, {label}", f"{whose.replace('reference', 'ref')} {sign}skips", result[key])
+                     for (key, label), sign in zip(VARIANTS.items(), "+-")]
+    curves = [run["losses"] for _, _, run in runs]
+    low, high = min(min(c) for c in curves), max(max(c) for c in curves)
+    lines = [f"Skip-connection experiment, skip_ablation({steps}, seed={SEED}): reconstruction of "
+             f"{reference['images'].shape[0]} held-out images"
+             + ("" if ours is not None else " (yours did not run: see the SkipAblation checks)"),
+             f"{'':27}{'MSE':>9}{'PSNR':>10}   training loss, steps 1-{steps} (log scale, shared)"]
+    for label, _, run in runs:
+        lines.append(f"{label:27}{run['mse']:9.4f}{run['psnr']:7.1f} dB   {_sparkline(run['losses'], low, high)}")
+    columns = [("input", reference["images"][0, 0])] + [(title, run["reconstructions"][0, 0]) for _, title, run in runs]
+    lines += ["", "The first held-out image and its reconstructions (+skips: with, -skips: without):",
+              "   ".join(f"{title:16}" for title, _ in columns).rstrip()]
+    for row in range(columns[0][1].shape[0]):
+        lines.append("   ".join(_grey_row(image[row]) for _, image in columns).rstrip())
+    ctx.notes[SKIP_ABLATION] = "\n".join(lines)
+
+
+def _sparkline(values: list[float], low: float, high: float, width: int = 25) -> str:
+    """``values`` averaged into ``width`` buckets, one block character each, on a log scale."""
+    low, high = math.log(max(low, 1e-12)), math.log(max(high, 1e-12))
+    buckets = [values[i * len(values) // width:(i + 1) * len(values) // width] or [values[-1]] for i in range(width)]
+    marks = []
+    for bucket in buckets[:len(values)]:
+        level = (math.log(max(sum(bucket) / len(bucket), 1e-12)) - low) / ((high - low) or 1)
+        marks.append(_BLOCKS[min(len(_BLOCKS) - 1, max(0, round(level * (len(_BLOCKS) - 1))))])
+    return "".join(marks)
+
+
+def _grey_row(values) -> str:
+    return "".join(_GREYS[min(len(_GREYS) - 1, max(0, int(float(v) * len(_GREYS))))] for v in values)

@@ -1,0 +1,70 @@
+"""What the skip-connection homework costs per student, and how clearly the skips win.
+
+Usage: .venv/bin/python benchmarks/skip_ablation.py [--seeds 10]
+
+The grader runs each student's ``skip_ablation(STEPS, seed=1)`` and ``skip_ablation(5, seed=1)`` in
+the student's child: one torch thread, oneDNN off, ``torch._dynamo`` already imported by the fork
+server. This script does the same with the reference in a fresh process per seed, and prints the CPU
+seconds of those two calls together (what one student costs; the reference's own run is computed
+once per grader and kept), and the PSNR the skips win by, for ``--seeds`` seeds.
+Not part of the test suite.
+"""
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHORT_STEPS = 5
+
+_ONE_STUDENT = """
+import json, sys, time
+import torch
+import torch._dynamo  # the fork server's import (sandbox/child.py)
+torch.set_num_threads(1)
+torch.backends.mkldnn.enabled = False
+sys.path.insert(0, {solutions!r})
+from unet.analysis import STEPS, skip_ablation
+seed = {seed}
+started = time.process_time()
+full = skip_ablation(STEPS, seed)
+skip_ablation({short}, seed)
+print(json.dumps({{"cpu_s": time.process_time() - started, "steps": STEPS,
+                   "psnr": [full["with_skips"]["psnr"], full["without_skips"]["psnr"]]}}))
+"""
+
+
+def measure(seeds) -> list[dict]:
+    """One fresh process per seed: CPU seconds of a student's two calls, the steps, both PSNRs."""
+    results = []
+    for seed in seeds:
+        code = _ONE_STUDENT.format(solutions=str(ROOT / "solutions"), seed=seed, short=SHORT_STEPS)
+        output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                                env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}).stdout
+        results.append(dict(json.loads(output.strip().splitlines()[-1]), seed=seed))
+    return results
+
+
+def summary(results: list[dict]) -> str:
+    cpu = [r["cpu_s"] for r in results]
+    gaps = [r["psnr"][0] - r["psnr"][1] for r in results]
+    return (f"skip experiment per student (skip_ablation({results[0]['steps']}) + skip_ablation({SHORT_STEPS}), "
+            f"one thread): median {statistics.median(cpu):.2f} s CPU, max {max(cpu):.2f} s over {len(cpu)} seeds; "
+            f"skips win by {min(gaps):.1f} to {max(gaps):.1f} dB PSNR (median {statistics.median(gaps):.1f})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=10)
+    args = parser.parse_args()
+    results = measure(range(args.seeds))
+    for r in results:
+        print(f"seed {r['seed']:>2}: {r['cpu_s']:.2f} s CPU   PSNR with skips {r['psnr'][0]:5.1f} dB, "
+              f"without {r['psnr'][1]:5.1f} dB")
+    print(summary(results))
+
+
+if __name__ == "__main__":
+    main()
