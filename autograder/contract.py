@@ -15,6 +15,9 @@ class Component:
     module: str
     symbols: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
+    # A homework task: functions run on the blocks, not a module whose forward is the exercise (so
+    # no "does its forward do real work" gate: ``checks.public.require_real_work``).
+    task: bool = False
 
     @property
     def filename(self) -> str:
@@ -30,14 +33,20 @@ COMPONENTS: tuple[Component, ...] = (
     Component("SelfAttention", "attention", ("SelfAttention",)),
     Component("AttnResBlock", "attention", ("AttnResBlock",), ("ResBlock", "SelfAttention")),
     # The chapter's five homework tasks (analysis.py), each graded with the reference blocks it uses.
-    Component("ShapeTrace", "analysis", ("shape_trace",), ("SimpleUNet",)),
-    Component("SkipAblation", "analysis", ("NoSkipUNet", "shape_images", "skip_ablation"), ("SimpleUNet",)),
-    Component("TimestepEmbeddings", "analysis", ("timestep_embeddings", "embedding_similarity"), ("TimeEmbedding",)),
-    Component("AttentionMap", "analysis", ("attention_map",), ("SelfAttention",)),
-    Component("ParameterBreakdown", "analysis", ("parameter_breakdown", "parameter_shares"), ("SimpleUNet",)),
+    Component("ShapeTrace", "analysis", ("shape_trace",), ("SimpleUNet",), task=True),
+    Component("SkipAblation", "analysis", ("NoSkipUNet", "shape_images", "skip_ablation"), ("SimpleUNet",),
+              task=True),
+    Component("TimestepEmbeddings", "analysis", ("timestep_embeddings", "embedding_similarity"),
+              ("TimeEmbedding",), task=True),
+    Component("AttentionMap", "analysis", ("attention_map",), ("SelfAttention",), task=True),
+    Component("ParameterBreakdown", "analysis", ("parameter_breakdown", "parameter_shares"), ("SimpleUNet",), task=True),
 )
 BY_NAME = {c.name: c for c in COMPONENTS}
 GRADED = tuple(c.name for c in COMPONENTS) + (INTEGRATION,)
+
+
+def is_task(name: str) -> bool:
+    return name in BY_NAME and BY_NAME[name].task
 
 
 def component(name: str) -> Component:

@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from hypothesis.strategies import SearchStrategy
 
 from ..config import CheckSettings, GradingConfig, did_you_mean
+from ..contract import is_task
 from ..errors import ConfigError
 from ..reference import Reference
 from ..sandbox.launcher import StudentComponent, StudentError
@@ -60,7 +61,8 @@ class CheckContext:
 class Check:
     """``rule``: the public rule (``autograder/rules.py``) the check runs, on the released cases
     instead of Hypothesis's; ``gated``: it scores only if the component's forward does real work
-    (``public.require_real_work``) -- every check but those that read the constructor alone."""
+    (``public.require_real_work``) -- every check of a block but those that read the constructor
+    alone; never a homework task's."""
 
     component: str
     id: str
@@ -80,8 +82,10 @@ REGISTRY: list[Check] = []
 
 
 def check(component: str, check_id: str, title: str, cases: SearchStrategy | None = None, *,
-          rule: str | None = None, extra: dict | None = None, gated: bool = True):
-    """Register ``fn(ctx, case)`` as check ``check_id`` of ``component`` (see ``Check``)."""
+          rule: str | None = None, extra: dict | None = None, gated: bool | None = None):
+    """Register ``fn(ctx, case)`` as check ``check_id`` of ``component`` (see ``Check``; ``gated``
+    defaults to whether the component is a block)."""
+    gated = not is_task(component) if gated is None else gated
     def register(fn):
         if any(c.component == component and c.id == check_id for c in REGISTRY):
             raise RuntimeError(f"check {component}.{check_id} is registered twice")
