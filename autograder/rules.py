@@ -30,10 +30,12 @@ CONSTANT_VALUE = 0.75  # v's value in the constant-value probe
 class Failed(Exception):
     """A public check's verdict: what differs, in the student's terms, and a hint where one helps."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, compared: tuple | None = None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # (what, yours, expected, allowed) where the verdict is about numbers: the grader draws them
+        self.compared = compared
 
 
 # --- NaN-aware comparisons --------------------------------------------------------------------
@@ -73,13 +75,18 @@ def magnitude(value: torch.Tensor) -> float:
     return finite.abs().max().item() if finite.numel() else 0.0
 
 
+def allowed_same(expected: torch.Tensor) -> float:
+    """The float32 round-off of the same operations, at ``expected``'s scale."""
+    return SAME_RELATIVE * magnitude(expected) + SAME_ABSOLUTE
+
+
 def close(got, expected: torch.Tensor, allowed: float | None = None) -> bool:
-    """``got`` is a tensor of ``expected``'s shape within ``allowed`` (default: float32 round-off of
-    the same operations) everywhere; NaN and infinity count as far."""
+    """``got`` is a tensor of ``expected``'s shape within ``allowed`` (default: ``allowed_same``)
+    everywhere; NaN and infinity count as far."""
     if type(got) is not torch.Tensor or got.shape != expected.shape:
         return False
     if allowed is None:
-        allowed = SAME_RELATIVE * magnitude(expected) + SAME_ABSOLUTE
+        allowed = allowed_same(expected)
     return largest_difference(got, expected)[0] <= allowed
 
 
@@ -446,13 +453,14 @@ def sinusoid_values(view, case: dict, expect: dict) -> None:
     if close(got, expected, SINUSOID_ALLOWED):
         return
     count = dim // 2
+    compared = (what, got, expected, SINUSOID_ALLOWED)
     formula = (f"[sin(t*f), cos(t*f)], the {count} sines first, with f_i = exp(-i*ln(10000)/({count}-1)) "
                f"for i = 0..{count - 1}")
     for settings, mistake in SINUSOID_VARIANTS:
         if close_where_known(got, sinusoid(t, dim, **settings), SINUSOID_ALLOWED):
             raise Failed(f"{what}: {mistake}; " + difference_text(got, expected, "the result"),
-                         hint=f"The contract's features are {formula}.")
-    raise Failed(difference_text(got, expected, what), hint=f"Expected {formula}.")
+                         hint=f"The contract's features are {formula}.", compared=compared)
+    raise Failed(difference_text(got, expected, what), hint=f"Expected {formula}.", compared=compared)
 
 
 # --- behaviour on our weights -----------------------------------------------------------------
@@ -486,7 +494,8 @@ def residual(view, case: dict, expect: dict) -> None:
     what = f"with {zeroed} = 0 the output must be {should}; it"
     if close(got, torch.zeros_like(expected)):
         raise Failed(f"with {zeroed} = 0 your output is 0: the residual {should} is not added", hint=hint)
-    raise Failed(difference_text(got, expected, what), hint=hint)
+    raise Failed(difference_text(got, expected, what), hint=hint,
+                 compared=(f"output with {zeroed} = 0", got, expected, allowed_same(expected)))
 
 
 _TIME_INPUTS = {  # class -> (its time input, hint when it is ignored)
@@ -556,7 +565,8 @@ def constant_values(view, case: dict, expect: dict) -> None:
     if close(added, added[:, :1].expand_as(added).contiguous()):  # the same for every channel: the weights' sums
         raise Failed(message, hint="Each query's weights must be a softmax over the keys (dim=-1), so that they "
                                    "average v: a constant v then comes back unchanged.")
-    raise Failed(message, hint="Return x + self.out(attn): the residual adds the block's input x itself.")
+    raise Failed(message, hint="Return x + self.out(attn): the residual adds the block's input x itself.",
+                 compared=("output with v constant and out = identity", got, expected, allowed_same(expected)))
 
 
 def concat_order(view, case: dict, expect: dict) -> None:
@@ -577,7 +587,8 @@ def concat_order(view, case: dict, expect: dict) -> None:
                      hint="Concatenate the upsampled features first: torch.cat([self.up(x), skip], dim=1).")
     raise Failed(difference_text(output, right, "your output is not res(torch.cat([up(x), skip], dim=1), t_emb), "
                                  "computed with your own up and res: it"),
-                 hint="forward is self.res(torch.cat([self.up(x), skip], dim=1), t_emb), and nothing else.")
+                 hint="forward is self.res(torch.cat([self.up(x), skip], dim=1), t_emb), and nothing else.",
+                 compared=("output", output, right, allowed_same(right)))
 
 
 # --- structure ------------------------------------------------------------------------------

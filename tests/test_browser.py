@@ -77,8 +77,12 @@ def test_the_student_page_leaves_out_what_the_staff_page_adds(graded_class, brow
     student = browser.view(_page(graded_class, "ben", "feedback.html"))
     staff = browser.view(_page(graded_class, "ben", "feedback.staff.html"))
     assert len(staff.images) > len(student.images)  # the reference's side and the hidden checks' evidence
-    assert "sinusoidal_embedding matches the formula" in staff.text  # a hidden check, by name
-    assert "sinusoidal_embedding matches the formula" not in student.text
+    checks = json.loads(_page(graded_class, "ben", "report.json").read_text())["report"]["checks"]
+    public = " ".join(c["name"] for c in checks if c["visibility"] == "public")
+    hidden = [c["name"].split(": ", 1)[1] for c in checks if c["visibility"] != "public" and not c["passed"]]
+    hidden = [title for title in hidden if title not in public]
+    assert hidden, "ben's mistake fails no hidden check: pick another student"
+    assert hidden[0] in staff.text and hidden[0] not in student.text  # a hidden check, by name
 
 
 def test_the_checks_above_see_a_broken_image_and_a_console_error(tmp_path, browser):

@@ -112,7 +112,7 @@ def short_experiment():
     """The skip-connection experiment (~2.5 s of CPU) does not fit in fast_config's 3 s per call on a
     busy machine: here it runs 15 steps, where the reference still wins clearly."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(analysis_checks, "_steps", lambda ctx: 15)
+        patch.setattr(analysis_checks, "experiment_steps", lambda ctx: 15)
         yield
 
 

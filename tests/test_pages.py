@@ -267,7 +267,11 @@ def test_grading_captures_evidence_and_figures(grader, make_submission):
     assert np.allclose(student[..., :half], reference[..., half:], atol=2 / 255 * 2)
     assert {k: v.get("kind") for k, v in report.figures.items()} == {
         "time_embedding": "heatmaps", "parameters": "parameters", "attention_map": "attention",
-        "shape_trace": "shape_trace", "skip_ablation": "curves"}
+        "shape_trace": "shape_trace", "skip_ablation": "curves", "skip_training": "curves"}
+    training = report.figures["skip_training"]  # analysis.py is the reference's: its run is the reference run
+    assert list(training["student"]) == list(training["reference"]) == ["with skips", "without skips"]
+    for label, losses in training["student"].items():
+        assert len(losses) == len(training["x"]) and np.allclose(losses, training["reference"][label], rtol=1e-3)
     assert unpack(report.figures["time_embedding"]["difference"]).max() > 0.5
     assert unpack(report.figures["attention_map"]["difference"]).max() == 0  # SelfAttention is the reference's
     assert report.fingerprint["hashes"]

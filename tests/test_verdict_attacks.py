@@ -11,6 +11,7 @@ from autograder.checks.registry import CheckFailed
 from autograder.checks.standard import assert_samples_unchanged
 from autograder.compare import allowed_error, value_problem
 from autograder.config import Tolerance
+from autograder.contract import is_task
 from autograder.sandbox.launcher import StudentComponent
 
 from .conftest import SOLUTIONS, full_outputs
@@ -30,12 +31,15 @@ def _no_work(attack: str) -> dict:
 def test_forwards_that_compute_nothing_score_no_more_than_their_constructors(grader, make_submission, attack):
     report = grader.grade(make_submission(_no_work(attack)))
     constructors = {(c.component, c.id): s.points for c, s in grader.checks if c.rule in CONSTRUCTOR_RULES}
-    earned = {(c.component, c.check_id): c.score for c in report.checks if c.score > 0}
+    # The homework tasks run with the reference's blocks, and analysis.py here is the reference's: their
+    # points are honestly earned. Every block's points must come from its constructor alone.
+    blocks = [c for c in report.checks if not is_task(c.component)]
+    earned = {(c.component, c.check_id): c.score for c in blocks if c.score > 0}
     assert set(earned) <= set(constructors), f"{attack}: points beyond the constructors: {set(earned) - set(constructors)}"
-    assert report.score <= sum(constructors.values())
+    assert sum(c.score for c in blocks) <= sum(constructors.values())
     if attack == "nan":
         outputs = full_outputs(report)
-        assert all("NaN or infinity" in outputs[c.name] for c in report.checks
+        assert all("NaN or infinity" in outputs[c.name] for c in blocks
                    if not c.passed and c.component != "TimeEmbedding" and (c.component, c.check_id) not in constructors)
 
 

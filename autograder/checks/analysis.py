@@ -166,11 +166,11 @@ def no_skip_matches(ctx, case):
         raise
 
 
-def _steps(ctx) -> int:
+def experiment_steps(ctx) -> int:
     return _reference(ctx, "STEPS")
 
 
-def _experiment(ctx, steps: int) -> dict:
+def student_experiment(ctx, steps: int) -> dict:
     """The student's ``skip_ablation(steps, SEED)``, checked for the documented format."""
     value = _call(ctx, SKIP_ABLATION, "skip_ablation", steps, SEED)
     what = f"skip_ablation({steps}, seed={SEED})"
@@ -200,16 +200,16 @@ def _experiment(ctx, steps: int) -> dict:
     return value
 
 
-def _reference_experiment(ctx, steps: int) -> dict:
+def reference_experiment(ctx, steps: int) -> dict:
     """The reference's run: the same for every student, so computed once per grader."""
     return remembered(ctx, ("skip_ablation", steps, SEED), lambda: _reference(ctx, "skip_ablation")(steps, SEED))
 
 
 @check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps")
 def experiment_budget(ctx, _case):
-    steps = _steps(ctx)
+    steps = experiment_steps(ctx)
     try:
-        ours = _experiment(ctx, steps)
+        ours = student_experiment(ctx, steps)
     except CheckFailed:
         _note_experiment(ctx, None, steps)
         raise
@@ -224,9 +224,9 @@ def experiment_budget(ctx, _case):
 
 @check(SKIP_ABLATION, "experiment_metrics", "skip_ablation evaluates on the held-out images: MSE, and PSNR from it")
 def experiment_metrics(ctx, _case):
-    steps = _steps(ctx)
-    ours = _experiment(ctx, steps)
-    expected = _reference_experiment(ctx, steps)["images"]
+    steps = experiment_steps(ctx)
+    ours = student_experiment(ctx, steps)
+    expected = reference_experiment(ctx, steps)["images"]
     images = ours["images"]
     if tuple(images.shape) != tuple(expected.shape) or not torch.allclose(images, expected, atol=1e-6):
         raise CheckFailed(
@@ -250,9 +250,9 @@ def experiment_metrics(ctx, _case):
 @check(SKIP_ABLATION, "experiment_reproducible",
        f"skip_ablation is reproducible: {SHORT_STEPS} steps repeat the start of the full run")
 def experiment_reproducible(ctx, _case):
-    steps = _steps(ctx)
-    full = _experiment(ctx, steps)
-    short = _experiment(ctx, SHORT_STEPS)
+    steps = experiment_steps(ctx)
+    full = student_experiment(ctx, steps)
+    short = student_experiment(ctx, SHORT_STEPS)
     for key, label in VARIANTS.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
         if len(again) != SHORT_STEPS:
@@ -262,23 +262,23 @@ def experiment_reproducible(ctx, _case):
             raise CheckFailed(
                 f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "
                 f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}",
-                hint="Seed everything from `seed`: torch.manual_seed(seed) before building the models, and a "
-                "torch.Generator seeded with seed for the batches; no learning-rate schedule.",
+                hint="Seed everything from `seed`: torch's global seed before building the models, and a "
+                "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule.",
             )
 
 
 @check(SKIP_ABLATION, "skips_win", "with skips the UNet reconstructs clearly better (at least 1 dB PSNR)")
 def skips_win(ctx, _case):
-    steps = _steps(ctx)
-    ours = _experiment(ctx, steps)
+    steps = experiment_steps(ctx)
+    ours = student_experiment(ctx, steps)
     for key, label in VARIANTS.items():
         losses = ours[key]["losses"]
         start, end = _mean(losses[:3]), _mean(losses[-10:])
         if not end <= start / 2:
             raise CheckFailed(f"the model {label} hardly learned: its training loss went from {start:.4g} (mean of "
                               f"the first 3 steps) to {end:.4g} (mean of the last 10)",
-                              hint="Call optimizer.zero_grad(), loss.backward() and optimizer.step() every step, "
-                              "with an optimizer over that model's parameters.")
+                              hint="Every step: zero the gradients, backpropagate the loss and let the "
+                              "optimizer (over that model's parameters) take its step.")
     gap = ours["with_skips"]["psnr"] - ours["without_skips"]["psnr"]
     if not gap >= 1.0:
         raise CheckFailed(
@@ -504,7 +504,7 @@ _GREYS = " .:-=+*#%@"
 
 def _note_experiment(ctx, ours: dict | None, steps: int) -> None:
     """The experiment's numbers, loss curves and one held-out image, yours beside the reference's."""
-    reference = _reference_experiment(ctx, steps)
+    reference = reference_experiment(ctx, steps)
     runs = []  # (label, column title, run)
     for whose, result in (("yours", ours), ("reference", reference)):
         if result is not None:

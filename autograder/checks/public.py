@@ -17,6 +17,7 @@ add or residual) still depends on both and keeps its partial credit.
 import torch
 
 from .. import rules
+from ..compare import Rejected
 from ..contract import BY_NAME, INTEGRATION
 from ..fingerprint import fingerprint
 from ..sandbox.launcher import StudentError, all_of
@@ -160,7 +161,17 @@ def judge(ctx: CheckContext, component: str, kind: str, case: Case | None, extra
     try:
         rules.RULES[kind](DoorView(ctx, class_name(component)), case_record(case), expect)
     except rules.Failed as failed:
-        raise CheckFailed(failed.message, hint=failed.hint) from None
+        raise CheckFailed(failed.message, hint=failed.hint, evidence=_evidence(failed)) from None
+
+
+def _evidence(failed: rules.Failed) -> Rejected | None:
+    """What a rule compared, for the picture of where the numbers differ (``compare.Rejected``)."""
+    if failed.compared is None:
+        return None
+    what, got, expected, allowed = failed.compared
+    if type(got) is not torch.Tensor or got.shape != expected.shape:
+        return None
+    return Rejected(what, got.double(), expected.double(), allowed)
 
 
 def rule_check(component: str, check_id: str, title: str, cases, kind: str, gated: bool = True, **extra) -> None:

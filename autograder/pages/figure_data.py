@@ -4,11 +4,11 @@ component's checks are done (``collect``, called from ``Grader`` at one hook poi
 Each picture is a ``FigureSpec``: which component's child answers, which check it is shown with
 (and whose visibility its reference side follows), and a function ``(ctx) -> data`` that reaches
 student code only through ``ctx.student`` -- the door the checks use -- on fixed, seeded inputs.
-Today the functions drive the student's blocks (a sinusoidal embedding of every 10th timestep, one
-SelfAttention with hand-set weights, the UNet's blocks one by one); when the homework's analysis
-functions (``shape_trace``, ``parameter_breakdown``, ``attention_map``, ...) are graded, a spec can
-call those instead (``ctx.student.call("shape_trace", ...)``) and keep its data format, so the
-drawing side (``figures.py``) does not change.
+The blocks' pictures drive the student's blocks (a sinusoidal embedding of every 10th timestep, one
+SelfAttention with hand-set weights, the UNet's blocks one by one), so a student who has not done the
+homework tasks still sees them; the skip experiment's picture draws what the student's own
+``skip_ablation`` (analysis.py) returned to the SkipAblation checks. The drawing side (``figures.py``)
+knows only the data formats.
 
 A picture is a courtesy: it never costs points and never stops grading. Any failure -- student
 code raising, a wrong shape, a crash of ours -- becomes ``{"note": why}`` and no picture. After a
@@ -20,6 +20,7 @@ from typing import Callable
 
 import torch
 
+from ..checks import analysis
 from ..checks.common import Pair, reference_models, remembered, transplant
 from ..checks.registry import CheckContext, CheckFailed
 from ..compare import shape_problem
@@ -381,6 +382,27 @@ def skip_ablation(ctx: CheckContext, scratch: dict) -> dict:
             "student": student["changes"], "reference": reference["changes"]}
 
 
+# --- SkipAblation: the student's own experiment (analysis.py), its training curves ---------------------
+
+def skip_training(ctx: CheckContext, scratch: dict) -> dict:
+    """The loss curves of the student's ``skip_ablation`` beside the reference's run: the same call the
+    SkipAblation checks made (the door's memo answers it), so drawing it trains nothing again."""
+    steps = analysis.experiment_steps(ctx)
+    ours = analysis.student_experiment(ctx, steps)
+    reference = analysis.reference_experiment(ctx, steps)
+    if any(len(ours[key]["losses"]) != steps for key in analysis.VARIANTS):
+        raise _NoPicture(f"not drawn: the picture needs one loss per step, {steps} for each model")
+
+    def curves(run: dict) -> dict[str, list[float]]:
+        return {label: [float(v) for v in run[key]["losses"]] for key, label in analysis.VARIANTS.items()}
+
+    return {"kind": "curves", "x": list(range(1, steps + 1)), "x_label": "training step", "y_label": "training loss",
+            "model": f"skip_ablation({steps}, seed={analysis.SEED})", "student": curves(ours),
+            "reference": curves(reference),
+            "caption": f"skip_ablation({steps}, seed={analysis.SEED}): the training loss of the UNet with and "
+                       "without its skip connections, trained from the same weights on the same batches."}
+
+
 FIGURES: tuple[FigureSpec, ...] = (
     FigureSpec("time_embedding", "TimeEmbedding", ("TimeEmbedding", "sinusoid_values"),
                "sinusoidal_embedding(t, 64) for t = 0, 10, ..., 990", time_embedding),
@@ -393,4 +415,6 @@ FIGURES: tuple[FigureSpec, ...] = (
                "Shapes through the U: your own blocks, one at a time", shape_trace),
     FigureSpec("skip_ablation", INTEGRATION, (INTEGRATION, "matches_reference"),
                "What each skip connection contributes, by timestep", skip_ablation),
+    FigureSpec("skip_training", "SkipAblation", ("SkipAblation", "experiment_budget"),
+               "Your skip experiment: training with and without the skip connections", skip_training),
 )

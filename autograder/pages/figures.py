@@ -296,7 +296,8 @@ def _cached_curves(layout: str, values: str) -> Image:
     rgb = np.asarray(canvas.buffer_rgba())[:, :, :3]
     buffer = io.BytesIO()
     PILImage.fromarray(np.ascontiguousarray(rgb)).save(buffer, format="PNG", compress_level=3)
-    alt = f"{whose}: relative change of the output when a skip connection is zeroed, by timestep: " + "; ".join(
+    x_label, y_label = json.loads(layout)[1:3]
+    alt = f"{whose}: {y_label} by {x_label}: " + "; ".join(
         f"{name} {min(v):.2f}-{max(v):.2f}" for name, v in curves.items() if v)
     return Image(buffer.getvalue(), rgb.shape[1], rgb.shape[0], alt)
 
@@ -402,5 +403,6 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         if full:
             rows.append(("reference", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
         return Picture(id=figure_id, title=title, rows=rows, full=full,
-                       caption=f"{data['model']}: how much the output changes when a skip is replaced by zeros.")
+                       caption=data.get("caption", f"{data['model']}: how much the output changes when a skip "
+                                                   "is replaced by zeros."))
     return Picture(id=figure_id, title=title, note=f"no picture for data of kind {kind!r}")
