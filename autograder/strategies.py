@@ -16,6 +16,8 @@ import torch
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import providers
 
+from .rules import make_inputs
+
 SEEDS = st.integers(0, 2**16)
 
 
@@ -59,18 +61,9 @@ class Case:
         return f"{self.component}({args}) with {inputs}{kind}"
 
     def inputs(self) -> list[torch.Tensor]:
-        """The input tensors, made from the seed so every run and machine sees the same numbers."""
-        generator = torch.Generator().manual_seed(self.seed)
-        tensors = []
-        for name, shape in self.shapes.items():
-            if name == "t":
-                if self.float_timesteps:
-                    tensors.append(torch.rand(shape, generator=generator) * 999)
-                else:
-                    tensors.append(torch.randint(0, 1000, shape, generator=generator))
-            else:
-                tensors.append(torch.randn(shape, generator=generator))
-        return tensors
+        """The input tensors, made from the seed so every run and machine sees the same numbers (the
+        public rules, and so check.py, make them the same way: ``rules.make_inputs``)."""
+        return make_inputs({"seed": self.seed, "inputs": self.shapes, "float_timesteps": self.float_timesteps})
 
 
 def _sizes(low=1, high=8):
