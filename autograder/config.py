@@ -30,8 +30,8 @@ class Limits(_Strict):
     processes: int = Field(256, gt=0)
     file_size_mb: int = Field(16, ge=0)
     open_files: int = Field(256, ge=16)
-    max_reply_mb: int = Field(64, gt=0, description="one reply from a child")
-    max_memo_mb: int = Field(512, gt=0, description="all replies kept for one component")
+    max_reply_mb: int = Field(32, gt=0, description="one reply from a child")
+    max_memo_mb: int = Field(128, gt=0, description="all replies kept for one component (JSON counted as parsed)")
     max_source_kb: int = Field(512, gt=0)
     max_submission_mb: int = Field(50, gt=0)
 

@@ -15,13 +15,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions" / "unet"
+sys.path.insert(0, str(ROOT))
+
+from autograder.config import load_config  # noqa: E402
+
+LIMITS = load_config(None).limits
+FLOATS = ((LIMITS.max_reply_mb << 20) - (64 << 10)) // 4  # the largest float32 tensor one reply may carry
 
 ATTACKS = {
     "the reference (for comparison)": "",
-    "60 MiB tensors, a new one per call (up to the 64 MiB reply and 512 MiB memo limits)": """
+    f"{FLOATS * 4 / 2**20:.0f} MiB tensors, a new one per call (the {LIMITS.max_reply_mb} MiB reply and "
+    f"{LIMITS.max_memo_mb} MiB memo limits)": f"""
 import torch as _t
 def _f(self, x, return_weights=False):
-    return _t.full((15 << 20,), float(x.sum()))
+    return _t.full(({FLOATS},), float(x.sum()))
 SelfAttention.forward = _f
 """,
     "replies of ~4 MiB of small JSON items (the header limit)": """

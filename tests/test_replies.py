@@ -71,3 +71,14 @@ def test_exactly_the_parts_asked_for():
         replies.envelope(too_big, "big")
     except MalformedReply as error:
         assert "header" in str(error) or "longer" in str(error)
+
+
+def test_a_reply_of_small_json_items_counts_as_the_objects_it_becomes():
+    """The memo bound (max_memo_mb) counts what a kept reply costs the parent: JSON as parsed objects,
+    tensors as their bytes, so millions of small items cannot hide under a raw-size bound."""
+    items = dumps({"ok": True, "value": [[0.5, 1, "a"]] * 10_000})
+    tensor = dumps({"ok": True, "value": torch.zeros(100_000)})
+    parsed = len(json.dumps([[0.5, 1, "a"]] * 10_000))
+    assert replies.kept_bytes(items) >= replies.JSON_GROWTH * parsed
+    assert 400_000 <= replies.kept_bytes(tensor) < 400_000 + replies.JSON_GROWTH * 200
+    assert replies.kept_bytes(b"") == 0 and replies.kept_bytes(b"\xff\xff\xff\xff") == 4 * replies.JSON_GROWTH

@@ -261,7 +261,7 @@ class StudentComponent:
             raise SandboxFatal(f"during {what}: {exc}") from None
         finally:
             self.budget.record(time.monotonic() - started, timed_out)
-        self._memo_bytes += len(data)
+        self._memo_bytes += replies.kept_bytes(data)
         if self._memo_bytes > self.limits.max_memo_mb << 20:
             self.stop()
             raise SandboxFatal(f"during {what}: your code's answers add up to more than {self.limits.max_memo_mb} MiB")

@@ -81,6 +81,18 @@ class Progress:
     running: bool
 
 
+# Parsed JSON (lists, floats, strings as Python objects) takes up to ~16x its text: 4 MiB of small
+# items became 64 MiB of objects when measured. A reply's JSON counts this much towards the memo bound.
+JSON_GROWTH = 16
+
+
+def kept_bytes(data: bytes) -> int:
+    """What keeping a reply frame's parsed value costs the parent, about: raw tensor bytes as they
+    are, the JSON header as the objects it becomes (``JSON_GROWTH``)."""
+    header = int.from_bytes(data[:4], "big") if len(data) >= 4 else 0
+    return len(data) + (JSON_GROWTH - 1) * min(header, len(data))
+
+
 def envelope(data: bytes, what: str):
     """The ``value`` of a reply frame (or a ``Progress`` note before it); ``StudentError`` when the
     child reports that student code raised."""
