@@ -39,7 +39,8 @@ COMPONENTS: tuple[Component, ...] = (
     Component("TimestepEmbeddings", "analysis", ("timestep_embeddings", "embedding_similarity"),
               ("TimeEmbedding",), task=True),
     Component("AttentionMap", "analysis", ("attention_map",), ("SelfAttention",), task=True),
-    Component("ParameterBreakdown", "analysis", ("parameter_breakdown", "parameter_shares"), ("SimpleUNet",), task=True),
+    Component("ParameterBreakdown", "analysis", ("parameter_breakdown", "parameter_shares"), ("SimpleUNet",),
+              task=True),
 )
 BY_NAME = {c.name: c for c in COMPONENTS}
 GRADED = tuple(c.name for c in COMPONENTS) + (INTEGRATION,)

@@ -86,6 +86,7 @@ def check(component: str, check_id: str, title: str, cases: SearchStrategy | Non
     """Register ``fn(ctx, case)`` as check ``check_id`` of ``component`` (see ``Check``; ``gated``
     defaults to whether the component is a block)."""
     gated = not is_task(component) if gated is None else gated
+
     def register(fn):
         if any(c.component == component and c.id == check_id for c in REGISTRY):
             raise RuntimeError(f"check {component}.{check_id} is registered twice")
