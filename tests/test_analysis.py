@@ -243,3 +243,27 @@ def test_stub_feedback_shows_the_reference_experiment_only(grader):
     report = grader.grade(ROOT / "assignments" / "unet")
     note = next(n for n in report.notes if n.startswith("Skip-connection experiment"))
     assert "yours did not run" in note and "reference, with skips" in note and "yours, with" not in note
+
+
+# An experiment whose numbers a float cannot hold: each check judges its own feature, in words.
+_ODD_RESULTS = {
+    "nan reconstructions": 'result["with_skips"]["reconstructions"][0, 0, 0, 0] = float("nan")',
+    "infinite reconstructions": 'result["without_skips"]["reconstructions"][0, 0, 0, 0] = float("inf")',
+    "an int too large for a float": 'result["with_skips"]["losses"][-1] = 10 ** 400',
+    "a huge finite loss": 'result["with_skips"]["losses"][:] = [1e308] * len(result["with_skips"]["losses"])',
+}
+
+
+@pytest.mark.parametrize("edit", _ODD_RESULTS, ids=list(_ODD_RESULTS))
+def test_an_experiment_with_odd_numbers_is_judged_never_crashes_a_check(grader, make_submission, edit):
+    wrapper = ("\n\n_reference_run = skip_ablation\n\n\ndef skip_ablation(steps=STEPS, seed=0):\n"
+               f"    result = _reference_run(steps, seed)\n    {_ODD_RESULTS[edit]}\n    return result\n")
+    report = grader.grade(make_submission({"analysis": (SOLUTIONS / "analysis.py").read_text() + wrapper}))
+    checks = {c.check_id: c for c in report.checks if c.component == "SkipAblation"}
+    assert report.status == "graded" and not report.review, report.review
+    assert not any("could not judge" in (c.output or "") for c in checks.values())
+    assert not all(c.passed for c in checks.values())  # every edit is a real mistake somewhere
+    if "reconstructions" in edit:  # the steps are right: only the metrics check has the mistake
+        assert checks["experiment_budget"].passed and not checks["experiment_metrics"].passed
+    assert sum(c.score for c in report.checks if c.component != "SkipAblation") == \
+        sum(c.max_score for c in report.checks if c.component != "SkipAblation")

@@ -189,10 +189,10 @@ def student_experiment(ctx, steps: int) -> dict:
         losses = run["losses"]
         if not isinstance(losses, list) or not losses or not all(_is_number(v) for v in losses):
             raise CheckFailed(f"{what}[{key!r}]['losses'] must be a list of floats, one per step")
-        if not all(math.isfinite(v) for v in losses):
+        if not all(_finite(v) for v in losses):
             raise CheckFailed(f"the losses of the model {label} are not all finite")
         for metric in ("mse", "psnr"):
-            if not _is_number(run[metric]) or not math.isfinite(run[metric]):
+            if not _is_number(run[metric]) or not _finite(run[metric]):
                 raise CheckFailed(f"{what}[{key!r}][{metric!r}] must be a finite float; got {_short(run[metric])}")
         problem = shape_problem(run["reconstructions"], images.shape, f"{what}[{key!r}]['reconstructions']")
         if problem:
@@ -467,11 +467,20 @@ def shares_match(ctx, case):
 # --- helpers ---------------------------------------------------------------------------------------
 
 def _mean(values: list) -> float:
-    return sum(values) / len(values)
+    """Without overflow: huge losses (1e308 each) have a huge mean, not an infinite one."""
+    return sum(v / len(values) for v in values)
 
 
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _finite(number) -> bool:
+    """A finite float, also for an int too large for one (``math.isfinite`` raises on those)."""
+    try:
+        return math.isfinite(float(number))
+    except OverflowError:
+        return False
 
 
 def _kind(value) -> str:
@@ -532,10 +541,17 @@ def _sparkline(values: list[float], low: float, high: float, width: int = 25) ->
     buckets = [values[i * len(values) // width:(i + 1) * len(values) // width] or [values[-1]] for i in range(width)]
     marks = []
     for bucket in buckets[:len(values)]:
-        level = (math.log(max(sum(bucket) / len(bucket), 1e-12)) - low) / ((high - low) or 1)
+        level = (math.log(max(_mean(bucket), 1e-12)) - low) / ((high - low) or 1)
         marks.append(_BLOCKS[min(len(_BLOCKS) - 1, max(0, round(level * (len(_BLOCKS) - 1))))])
     return "".join(marks)
 
 
 def _grey_row(values) -> str:
-    return "".join(_GREYS[min(len(_GREYS) - 1, max(0, int(float(v) * len(_GREYS))))] for v in values)
+    """One image row as characters, dark to bright for 0 to 1; '?' where a value is NaN or infinite."""
+    return "".join(_grey(float(v)) for v in values)
+
+
+def _grey(value: float) -> str:
+    if not math.isfinite(value):
+        return "?"
+    return _GREYS[min(len(_GREYS) - 1, int(min(max(value, 0.0), 1.0) * len(_GREYS)))]
