@@ -9,6 +9,7 @@ falls back to this only when its top-level code fails; for a notebook it is the 
 """
 import ast
 import re
+import symtable
 from dataclasses import dataclass, field
 
 _DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
@@ -128,8 +129,9 @@ def _binds_only(node: ast.stmt) -> bool:
 def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
     """The top-level statements the definitions of ``roots`` need (all definitions when None).
 
-    Starts from the definitions themselves, then adds whatever binds a name they use -- imports,
-    helper functions, constants, an ``if`` that picks a device -- until nothing new is needed.
+    Starts from the definitions themselves, then adds whatever binds a module-level name they read
+    (``module_names_read``) -- imports, helper functions, constants, an ``if`` that picks a device --
+    until nothing new is needed.
     Expression statements, loops and the ``__main__`` block never bind what a definition needs.
     """
     candidates = [n for n in tree.body if _binds_only(n)]
@@ -139,17 +141,34 @@ def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
         kept = [n for n in candidates if _is_definition(n) and n.name in roots]
     kept += [n for n in candidates if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)]
     needed, chosen = set(), set(map(id, kept))
-    changed = True
-    while changed:
-        changed = False
-        for node in kept:
-            needed |= used_names(node)
-        for node in candidates:
-            if id(node) not in chosen and bound_names(node) & needed:
-                kept.append(node)
-                chosen.add(id(node))
-                changed = True
+    pending = list(kept)
+    while pending:
+        for node in pending:
+            needed |= module_names_read(node)
+        pending = [node for node in candidates if id(node) not in chosen and bound_names(node) & needed]
+        chosen.update(map(id, pending))
+        kept += pending
     return sorted(kept, key=lambda n: n.lineno)
+
+
+def module_names_read(node: ast.stmt) -> set[str]:
+    """The module-level names ``node`` reads when it runs, or when a function or class it defines is
+    used. A function's own locals are not among them: ``results`` inside ``skip_ablation`` does not
+    make a top-level ``results = skip_ablation()`` (which trains for a minute) part of its definition.
+    """
+    try:
+        table = symtable.symtable(ast.unparse(node), "<statement>", "exec")
+    except (SyntaxError, ValueError, RecursionError):  # code Python would refuse to compile anyway
+        return used_names(node)
+    return _global_reads(table)
+
+
+def _global_reads(table: symtable.SymbolTable) -> set[str]:
+    names = {s.get_name() for s in table.get_symbols()
+             if (s.is_referenced() and s.is_global()) or s.is_declared_global()}  # `global n; n += 1` reads n
+    for child in table.get_children():
+        names |= _global_reads(child)
+    return names
 
 
 def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None) -> str:
