@@ -15,6 +15,7 @@ def _prctl(option: int, arg2=0) -> None:
         raise OSError(ctypes.get_errno(), f"prctl({option}) failed")
 
 
+CPU_GRACE_S = 2  # between SIGXCPU (soft limit) and SIGKILL (hard), for code that catches SIGXCPU
 MADV_HUGEPAGE, MADV_COLLAPSE = 14, 25
 HUGE_PAGE = 2 << 20
 
@@ -144,4 +145,7 @@ def apply_limits(limits: dict) -> None:
     for key, limit in table.items():
         value = limits.get(key)
         if value is not None:
-            resource.setrlimit(limit, (int(value), int(value)))
+            # CPU: the soft limit sends SIGXCPU, which the parent can name; at an equal hard limit the
+            # kernel would send SIGKILL instead, which reads like the memory limit.
+            hard = int(value) + CPU_GRACE_S if limit == resource.RLIMIT_CPU else int(value)
+            resource.setrlimit(limit, (int(value), hard))
