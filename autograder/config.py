@@ -24,6 +24,7 @@ class Limits(_Strict):
     """Per-child limits. Wall times are enforced by the parent; the rest are rlimits in the child."""
 
     call_timeout_s: float = Field(30, gt=0)
+    experiment_timeout_s: float = Field(120, gt=0, description="one run of a homework experiment (it trains)")
     component_timeout_s: float = Field(180, gt=0)
     cpu_s: int = Field(600, gt=0)
     memory_mb: int = Field(4096, ge=1024, description="address space; import torch alone needs ~600 MiB")

@@ -66,12 +66,12 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
     original_send = launcher.StudentComponent._send
     children = []
 
-    def recording(self, op, what, **args):
+    def recording(self, op, what, pace, **args):
         if op == "load":
             children.append({"load": copy.deepcopy(args), "batches": []})
         elif op == "batch":
             children[-1]["batches"].append(copy.deepcopy(args))
-        return original_send(self, op, what, **args)
+        return original_send(self, op, what, pace, **args)
 
     try:
         for (owner, name), original in zip(patched, originals):

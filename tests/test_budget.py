@@ -24,9 +24,9 @@ def test_a_forward_that_never_returns_waits_one_full_call_timeout(quick_grader, 
     full_waits = []
     receive = launcher.StudentComponent._receive_frame
 
-    def counting(self, what, timeout, started):
+    def counting(self, what, timeout, started, pace):
         try:
-            return receive(self, what, timeout, started)
+            return receive(self, what, timeout, started, pace)
         except launcher.SandboxFatal:
             if timeout >= quick_grader.config.limits.call_timeout_s:
                 full_waits.append((self.plan.target_symbols, what))
@@ -44,3 +44,74 @@ def test_a_forward_that_never_returns_waits_one_full_call_timeout(quick_grader, 
     scores = report.component_scores()
     for name in ("TimeEmbedding", "DownBlock", "UpBlock", "SimpleUNet", "SelfAttention", "AttnResBlock"):
         assert scores[name][0] == scores[name][1], name  # graded with the reference ResBlock
+
+
+SLOW_EXPERIMENT = """
+
+import time as _time
+
+_reference_run = skip_ablation
+
+
+def skip_ablation(steps=STEPS, seed=0):
+    _time.sleep(3.5)  # longer than a call may take: only an experiment's limit lets it finish
+    return _reference_run(steps, seed)
+"""
+
+ENDLESS_EXPERIMENT = """
+
+def skip_ablation(steps=STEPS, seed=0):
+    while True:  # a training loop that never ends
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def experiment_grader(config):
+    """Calls may take 3 s, a training experiment 20 s (and the CPU limit is far from both)."""
+    quick = fast_config(config)
+    limits = quick.limits.model_copy(update={"experiment_timeout_s": 20, "component_timeout_s": 60, "cpu_s": 120})
+    with Grader(quick.model_copy(update={"limits": limits})) as shared:
+        yield shared
+
+
+def _waits(monkeypatch) -> list:
+    """(what, timeout) of every answer the parent waits for, from now on."""
+    waits = []
+    receive = launcher.StudentComponent._receive_frame
+
+    def recording(self, what, timeout, started, pace):
+        waits.append((what, timeout))
+        return receive(self, what, timeout, started, pace)
+
+    monkeypatch.setattr(launcher.StudentComponent, "_receive_frame", recording)
+    return waits
+
+
+def test_a_slow_but_honest_experiment_gets_the_experiment_limit_not_the_call_limit(
+        experiment_grader, make_submission, monkeypatch):
+    source = (SOLUTIONS / "analysis.py").read_text()
+    waits = _waits(monkeypatch)
+    report = experiment_grader.grade(make_submission({"analysis": source + SLOW_EXPERIMENT}))
+    lost = {c.name: c.output for c in report.checks if not c.passed}
+    assert report.score == report.max_score, lost
+    limits = experiment_grader.config.limits
+    experiments = [timeout for what, timeout in waits if what.startswith("skip_ablation")]
+    assert experiments and all(timeout > limits.call_timeout_s for timeout in experiments), waits
+    others = [timeout for what, timeout in waits if not what.startswith("skip_ablation")]
+    assert others and max(others) <= limits.call_timeout_s, waits
+
+
+def test_an_endless_experiment_costs_one_experiment_limit_and_only_its_own_checks(
+        experiment_grader, make_submission, monkeypatch):
+    source = (SOLUTIONS / "analysis.py").read_text()
+    waits = _waits(monkeypatch)
+    report = experiment_grader.grade(make_submission({"analysis": source + ENDLESS_EXPERIMENT}))
+    outputs = full_outputs(report)
+    failed = {c.check_id for c in report.checks if not c.passed}
+    assert failed == {"experiment_budget", "experiment_metrics", "experiment_reproducible", "skips_win"}, outputs
+    said = "\n".join(outputs[c.name] for c in report.checks if c.check_id in failed)
+    assert "killed after 20 s in skip_ablation(...)" in said
+    # the hang was in skip_ablation: NoSkipUNet, the same component's other code, keeps its full limit
+    no_skip = [timeout for what, timeout in waits if what.startswith("NoSkipUNet")]
+    assert no_skip and min(no_skip) == experiment_grader.config.limits.call_timeout_s, waits

@@ -23,9 +23,9 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
     requests = []
     original = StudentComponent._send
 
-    def counting(self, op, what, static=False, **args):
+    def counting(self, op, what, pace, **args):
         requests.append(op)
-        return original(self, op, what, static, **args)
+        return original(self, op, what, pace, **args)
 
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
@@ -48,9 +48,9 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
     sent, cases_started, ahead = [0], [], []
     send, verdict = StudentComponent._send, runner._verdict
 
-    def sending(self, op, what, static=False, **args):
+    def sending(self, op, what, pace, **args):
         sent[0] += op == "batch"
-        return send(self, op, what, static, **args)
+        return send(self, op, what, pace, **args)
 
     def judging(check_, ctx, case):
         if not cases_started or cases_started[-1] is not case:

@@ -8,7 +8,7 @@ import torch
 
 from autograder.plan import load_plan
 from autograder.sandbox.child.server import KEPT_MODULES
-from autograder.sandbox.launcher import Pending, StudentComponent, StudentError
+from autograder.sandbox.launcher import Pending, SandboxFatal, StudentComponent, StudentError
 from autograder.intake import read_submission
 
 from .conftest import SOLUTIONS
@@ -43,9 +43,9 @@ def round_trips(monkeypatch):
     sent = []
     original = StudentComponent._send
 
-    def counting(self, op, what, static=False, **args):
+    def counting(self, op, what, pace, **args):
         sent.append(op)
-        return original(self, op, what, static, **args)
+        return original(self, op, what, pace, **args)
 
     monkeypatch.setattr(StudentComponent, "_send", counting)
     return sent
@@ -285,5 +285,27 @@ def test_a_frozen_parameter_is_a_constant_like_a_buffer(grader, make_submission)
         contract = {name: torch.randn(shape) for name, shape in described.state_dict.items() if name != "scale"}
         module.load_state_dict(contract)  # no error: "scale" needs no value
         assert described.count() == sum(t.numel() for t in contract.values())
+    finally:
+        child.stop()
+
+
+SPIN = '''
+        deadline = time.process_time() + 60
+        while time.process_time() < deadline:  # burns CPU, never sleeps
+            pass
+'''
+
+
+def test_a_child_over_its_cpu_time_is_told_so_not_blamed_on_memory(grader, make_submission):
+    source = (SOLUTIONS / "res_block.py").read_text()
+    spinning = "import time\n" + source.replace("    def forward(self, x, t_emb):\n",
+                                                "    def forward(self, x, t_emb):\n" + SPIN, 1)
+    plan = load_plan("ResBlock", read_submission(make_submission({"res_block": spinning})), grader.reference)
+    limits = grader.config.limits.model_copy(update={"cpu_s": 2, "call_timeout_s": 30})
+    child = StudentComponent(grader._zygote(), plan, limits)
+    try:
+        module = child.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3)
+        with pytest.raises(SandboxFatal, match="used more than 2 s of CPU time during ResBlock.forward"):
+            module.run(torch.randn(1, 2, 4, 4), torch.randn(1, 3))
     finally:
         child.stop()

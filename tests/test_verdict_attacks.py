@@ -65,11 +65,11 @@ def test_no_answer_of_the_reference_is_sent_to_the_student(grader, monkeypatch):
     sent = []
     original = StudentComponent._send
 
-    def recording(self, op, what, static=False, **args):
+    def recording(self, op, what, pace, **args):
         if op == "batch":
             sent.extend(value for program in args["programs"] for step in program["steps"]
                         for value in step["args"].get("args", []) if isinstance(value, torch.Tensor))
-        return original(self, op, what, static, **args)
+        return original(self, op, what, pace, **args)
 
     monkeypatch.setattr(StudentComponent, "_send", recording)
     grader.grade(SOLUTIONS)

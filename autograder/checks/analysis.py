@@ -31,10 +31,10 @@ def _reference(ctx, name: str):
     return ctx.reference.symbol("analysis", name)
 
 
-def _call(ctx, component: str, function: str, *args, case: Case | None = None):
+def _call(ctx, component: str, function: str, *args, case: Case | None = None, experiment: bool = False):
     """The student's ``function(*args)`` in the child; their exception is a failed check."""
     try:
-        return ctx.student.call(function, *args)
+        return ctx.student.call(function, *args, experiment=experiment)
     except StudentError as error:
         raise failure_from_student(error, component, case, f"{function}(...)") from None
 
@@ -172,7 +172,7 @@ def experiment_steps(ctx) -> int:
 
 def student_experiment(ctx, steps: int) -> dict:
     """The student's ``skip_ablation(steps, SEED)``, checked for the documented format."""
-    value = _call(ctx, SKIP_ABLATION, "skip_ablation", steps, SEED)
+    value = _call(ctx, SKIP_ABLATION, "skip_ablation", steps, SEED, experiment=True)
     what = f"skip_ablation({steps}, seed={SEED})"
     if not isinstance(value, dict):
         raise CheckFailed(f"{what} must return a dict; got {_kind(value)}")

@@ -80,40 +80,61 @@ class LoadPlan:
         return {name for name, entry in self.modules.items() if entry.get("fallback")}
 
 
+@dataclass(frozen=True)
+class Pace:
+    """What one request runs, which decides how long it may take (``Budget.timeout``)."""
+
+    static: bool = False  # builds, loads and describes only: none of the student's forwards
+    experiment: bool = False  # trains models (the homework's skip experiment): ``experiment_timeout_s``
+    runs: frozenset = frozenset()  # the student's classes and functions it runs
+
+
+STATIC = Pace(static=True)
+
+
 @dataclass
 class Budget:
     """A component's time with the student's code: ``component_timeout_s`` in all, ``call_timeout_s``
-    a request. After a request hangs, later ones get a short limit (``SUSPECT_LIMIT_S``, or ten times
-    the slowest answer so far), and after ``MAX_HANGS`` the student's code of this component is not
-    run again: one endless loop costs about one call timeout, not one per check. Requests that run
-    no student code of the component (build, describe, load) still go through, within a limit of
-    their own, so the checks that need no forward pass are still decided."""
+    a request, ``experiment_timeout_s`` a request that trains.
+
+    After a request hangs, later ones that run the same class or function get a short limit
+    (``SUSPECT_LIMIT_S``, or ten times the slowest answer so far), and after ``MAX_HANGS`` the
+    student's code of this component is not run again: one endless loop costs about one call
+    timeout, not one per check. A hang in one function says nothing of another (an endless
+    ``skip_ablation`` and a sound ``NoSkipUNet``), so the other keeps its full limit. Requests that
+    run no student code of the component (build, describe, load) still go through, within a limit
+    of their own, so the checks that need no forward pass are still decided."""
 
     limits: Limits
     used_s: float = 0.0
     slowest_s: float = 0.0
     hangs: int = 0
     first_hang: str = ""  # what the first hang was, said again in the later ones' messages
+    hung_in: set = field(default_factory=set)  # the classes and functions that ran in a request that hung
 
     @property
     def hung(self) -> bool:
         return self.hangs > 0
 
-    def timeout(self, static: bool) -> float:
+    def suspect(self, pace: Pace) -> bool:
+        """Whether ``pace`` runs code that hung before: it gets the short limit."""
+        return not pace.static and bool(pace.runs & self.hung_in)
+
+    def timeout(self, pace: Pace) -> float:
         remaining = self.limits.component_timeout_s - self.used_s
-        limit = self.limits.call_timeout_s
-        if self.hung:
-            limit = min(limit, max(SUSPECT_LIMIT_S, 10 * self.slowest_s))
-        if static:  # no student forward runs here: the suspect limit is not for it
+        if pace.static:  # no student forward runs here: the suspect limit is not for it
             limit = min(self.limits.call_timeout_s, STATIC_LIMIT_S) if self.hung else self.limits.call_timeout_s
             return min(limit, max(remaining, STATIC_LIMIT_S))
         if self.hangs >= MAX_HANGS:
             return 0.0
+        limit = self.limits.experiment_timeout_s if pace.experiment else self.limits.call_timeout_s
+        if self.suspect(pace):
+            limit = min(limit, max(SUSPECT_LIMIT_S, 10 * self.slowest_s))
         return min(limit, remaining)
 
-    def exhausted(self, static: bool) -> str | None:
+    def exhausted(self, pace: Pace) -> str | None:
         """Why a request may not be sent at all, or None."""
-        if static:
+        if pace.static:
             return None
         if self.hangs >= MAX_HANGS:
             return f"not run: this component's code already hung {self.hangs} times (first: {self.first_hang})"
@@ -121,10 +142,11 @@ class Budget:
             return f"this component used up its {self.limits.component_timeout_s:g} s time budget"
         return None
 
-    def record(self, seconds: float, timed_out: bool) -> None:
+    def record(self, seconds: float, timed_out: bool, pace: Pace) -> None:
         self.used_s += seconds
         if timed_out:
             self.hangs += 1
+            self.hung_in |= pace.runs
         else:
             self.slowest_s = max(self.slowest_s, seconds)
 
@@ -156,6 +178,7 @@ class StudentComponent:
     _queue: dict | None = field(default=None, init=False)  # program key -> {memo key: (step, what)}
     _reads: dict | None = field(default=None, init=False)  # the same shape: every question asked while recording
     _in_flight: tuple | None = field(default=None, init=False)  # a batch sent whose answer is not read yet
+    _experiments: set = field(default_factory=set, init=False)  # memo keys of steps that train: a longer limit
     _seen: frozenset = field(default=frozenset(), init=False)  # references this child has held, ever
 
     def __post_init__(self):
@@ -196,7 +219,7 @@ class StudentComponent:
             (self._pid, self._sock), self._seen = self.zygote.fork(child_settings(self.limits, self.device)), frozenset()
         self._seen |= frozenset(self.plan.references)
         what = f"importing {', '.join(self._labels()) or 'your modules'}"
-        loaded = replies.loaded(self._request("load", what, static=True, **self.plan.request(prefer_fallback)), what)
+        loaded = replies.loaded(self._request("load", what, STATIC, **self.plan.request(prefer_fallback)), what)
         self.notes = list(dict.fromkeys(self.notes + loaded.notes))
         if loaded.missing:
             raise StudentError(f"your submission does not define {', '.join(loaded.missing)} "
@@ -205,12 +228,12 @@ class StudentComponent:
     def _labels(self) -> list[str]:
         return [self.plan.modules[name]["label"] for name in self.plan.required if name in self.plan.modules]
 
-    def _request(self, op: str, what: str, static: bool = False, **args):
-        self._send(op, what, static, **args)
-        return self._receive(what, static)
+    def _request(self, op: str, what: str, pace: Pace, **args):
+        self._send(op, what, pace, **args)
+        return self._receive(what, pace)
 
-    def _send(self, op: str, what: str, static: bool = False, **args) -> None:
-        refused = self.budget.exhausted(static)
+    def _send(self, op: str, what: str, pace: Pace, **args) -> None:
+        refused = self.budget.exhausted(pace)
         if refused:
             raise SandboxFatal(f"{refused} before {what}")
         try:
@@ -219,17 +242,17 @@ class StudentComponent:
             status = self.stop()
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
 
-    def _receive(self, what: str, static: bool = False):
+    def _receive(self, what: str, pace: Pace):
         """The answer to the request just sent; the wait counts against the component's budget.
 
         Before it, the child may say which student file's code starts and ends (``replies.Progress``);
         the innermost file still running is ``importing`` -- the one to blame if the answer never comes.
         """
-        timeout = max(self.budget.timeout(static), 0.001)
+        timeout = max(self.budget.timeout(pace), 0.001)
         started = time.monotonic()
         running: list[str] = []
         for _ in range(MAX_PROGRESS_NOTES):
-            answer = self._receive_frame(what, timeout, started)
+            answer = self._receive_frame(what, timeout, started, pace)
             if not isinstance(answer, replies.Progress):
                 self.importing = None
                 return answer
@@ -241,18 +264,19 @@ class StudentComponent:
         self.stop()
         raise MalformedReply(what, "too many progress notes")
 
-    def _receive_frame(self, what: str, timeout: float, started: float):
+    def _receive_frame(self, what: str, timeout: float, started: float, pace: Pace):
         timed_out = False
         try:
             data = recv_frame(self._sock, self.limits.max_reply_mb << 20, deadline=started + timeout)
         except (socket.timeout, TimeoutError):
             timed_out = True
             self.stop()
-            if self.budget.hung:
-                raise SandboxFatal(f"stopped after {timeout:g} s in {what}: this component's code hung before "
+            if self.budget.suspect(pace):
+                raise SandboxFatal(f"stopped after {timeout:g} s in {what}: this code hung before "
                                    f"({self.budget.first_hang}), so each later call gets only a short time") from None
-            self.budget.first_hang = f"killed after {timeout:g} s in {what}"
-            raise SandboxFatal(f"{self.budget.first_hang} (an endless loop, or far too slow?)") from None
+            killed = f"killed after {timeout:g} s in {what}"
+            self.budget.first_hang = self.budget.first_hang or killed
+            raise SandboxFatal(f"{killed} (an endless loop, or far too slow?)") from None
         except (EOFError, ConnectionError, BrokenPipeError, OSError):
             status = self.stop()
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
@@ -260,7 +284,7 @@ class StudentComponent:
             self.stop()
             raise SandboxFatal(f"during {what}: {exc}") from None
         finally:
-            self.budget.record(time.monotonic() - started, timed_out)
+            self.budget.record(time.monotonic() - started, timed_out, pace)
         self._memo_bytes += replies.kept_bytes(data)
         if self._memo_bytes > self.limits.max_memo_mb << 20:
             self.stop()
@@ -330,12 +354,15 @@ class StudentComponent:
         self._ensure_built(module)
         return module
 
-    def call(self, function: str, *args):
-        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there)."""
+    def call(self, function: str, *args, experiment: bool = False):
+        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there).
+
+        An ``experiment`` (a call that trains models) may take ``experiment_timeout_s``, not ``call_timeout_s``.
+        """
         encoded = [self._argument(a) for a in args]
         step = {"op": "call", "args": {"target": function, "args": encoded}}
         what = f"{function}(...)"
-        return replies.call_result(self._answer(None, step, what), what)
+        return replies.call_result(self._answer(None, step, what, experiment), what)
 
     def _argument(self, value):
         if not isinstance(value, ModuleArg):
@@ -375,9 +402,11 @@ class StudentComponent:
         self._raise_failure(("build", module.spec))
         self._raise_failure(key)
 
-    def _answer(self, module: "StudentModule | None", step: dict, what: str):
+    def _answer(self, module: "StudentModule | None", step: dict, what: str, experiment: bool = False):
         program = (module.spec, module.loads) if module is not None else (None, ())
         key = ("step", program, fingerprint(step))
+        if experiment:
+            self._experiments.add(key)
         if key not in self._memo:
             self._settle()  # the answer may be in the batch in flight; a known one never waits for it
         if self._reads is not None:
@@ -421,21 +450,29 @@ class StudentComponent:
             programs.append({"module": module, "steps": steps})
         if self._sock is None:
             self.start()
-        static = all(step["op"] == "describe" for program in programs for step in program["steps"])
-        self._send("batch", what, static, states=states, programs=programs)
-        self._in_flight = (keys, queue, what, static)
+        pace = self._pace(keys, queue)
+        self._send("batch", what, pace, states=states, programs=programs)
+        self._in_flight = (keys, queue, what, pace)
         if wait:
             self._settle()
+
+    def _pace(self, keys: list, queue: dict) -> Pace:
+        """How long a batch of these programs may take: what it runs, and whether it trains."""
+        steps = [(key, step) for program in keys for key, (step, _) in queue[program].items()]
+        runs = {spec[0] for spec, _ in keys if spec is not None}
+        runs |= {step["args"]["target"] for _, step in steps if step["op"] == "call"}
+        return Pace(static=all(step["op"] == "describe" for _, step in steps),
+                    experiment=any(key in self._experiments for key, _ in steps), runs=frozenset(runs))
 
     def _settle(self) -> None:
         """Read the answer to a batch sent earlier, if one is outstanding, into the memo."""
         if self._in_flight is None:
             return
-        keys, queue, what, static = self._in_flight
+        keys, queue, what, pace = self._in_flight
         self._in_flight = None
         shapes = [(len(program[1]), len(queue[program])) for program in keys]
         try:
-            answers = replies.program_answers(self._receive(what, static), shapes, what)
+            answers = replies.program_answers(self._receive(what, pace), shapes, what)
         except StudentError:
             self.stop()
             raise MalformedReply(what, "a batch answered as one error") from None
@@ -465,7 +502,7 @@ class StudentComponent:
             return
         try:
             self._settle()  # a next case asked ahead that no check needed in the end
-            state = replies.reset_state(self._request("reset", "forgetting this component", static=True),
+            state = replies.reset_state(self._request("reset", "forgetting this component", STATIC),
                                         "forgetting this component")
         except (StudentError, SandboxFatal):
             self.stop()
