@@ -309,3 +309,25 @@ def test_a_child_over_its_cpu_time_is_told_so_not_blamed_on_memory(grader, make_
             module.run(torch.randn(1, 2, 4, 4), torch.randn(1, 3))
     finally:
         child.stop()
+
+
+def test_a_reply_over_the_size_limit_is_not_asked_for_again(grader, make_submission, round_trips):
+    """Every check that runs the same forward would ask again, and each time the child computes and
+    sends the whole oversized reply before it is cut off."""
+    source = (SOLUTIONS / "res_block.py").read_text()
+    huge = source.replace("    def forward(self, x, t_emb):\n",
+                          "    def forward(self, x, t_emb):\n        return torch.zeros(2_000_000)\n", 1)
+    plan = load_plan("ResBlock", read_submission(make_submission({"res_block": huge})), grader.reference)
+    child = StudentComponent(grader._zygote(), plan, grader.config.limits.model_copy(update={"max_reply_mb": 1}))
+    try:
+        module = child.build("ResBlock", in_channels=2, out_channels=2, time_emb_dim=3)
+        x, t_emb = torch.randn(1, 2, 4, 4), torch.randn(1, 3)
+        with pytest.raises(SandboxFatal, match="during ResBlock.forward"):
+            module.run(x, t_emb)
+        asked = round_trips.count("batch")
+        with pytest.raises(SandboxFatal, match="during ResBlock.forward"):
+            module.run(x, t_emb)
+        assert round_trips.count("batch") == asked
+        assert module.describe().count() > 0  # other questions are still asked
+    finally:
+        child.stop()

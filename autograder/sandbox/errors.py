@@ -26,6 +26,10 @@ class MalformedReply(SandboxFatal):
         super().__init__(f"during {what} the child sent back a malformed reply ({why})")
 
 
+class ReplyTooLarge(SandboxFatal):
+    """A reply over ``max_reply_mb``: the same request would send it again, so it is not asked again."""
+
+
 class Pending(BaseException):
     """The answer is not known yet: the request was queued for the next round trip.
 

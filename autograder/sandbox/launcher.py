@@ -22,7 +22,7 @@ from ..config import Limits
 from ..fingerprint import fingerprint
 from . import replies
 from .child.codec import dumps, recv_frame, send_frame
-from .errors import MalformedReply, Pending, SandboxFatal, StudentError
+from .errors import MalformedReply, Pending, ReplyTooLarge, SandboxFatal, StudentError
 from .handover import Handover
 from .replies import ModuleDescription, RunResult, SubmoduleInfo
 from .zygote_client import Zygote, describe_exit, end_child
@@ -282,7 +282,7 @@ class StudentComponent:
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
         except ValueError as exc:  # frame over the size limit
             self.stop()
-            raise SandboxFatal(f"during {what}: {exc}") from None
+            raise ReplyTooLarge(f"during {what}: {exc}") from None
         finally:
             self.budget.record(time.monotonic() - started, timed_out, pace)
         self._memo_bytes += replies.kept_bytes(data)
@@ -427,7 +427,7 @@ class StudentComponent:
         answer = self._memo.get(key)
         if isinstance(answer, _Failed):
             raise StudentError(answer.message)
-        if isinstance(answer, _Hung):
+        if isinstance(answer, _Unanswerable):
             raise SandboxFatal(answer.message)
 
     def _ask(self, queue: dict, what: str, wait: bool = True) -> None:
@@ -478,8 +478,9 @@ class StudentComponent:
             raise MalformedReply(what, "a batch answered as one error") from None
         except SandboxFatal as fatal:
             asked = [key for program in keys for key in queue[program]]
-            if len(asked) == 1 and self.budget.hung and not isinstance(fatal, MalformedReply):
-                self._memo[asked[0]] = _Hung(str(fatal))  # asked alone and hung: never again
+            again = isinstance(fatal, ReplyTooLarge) or (self.budget.hung and not isinstance(fatal, MalformedReply))
+            if len(asked) == 1 and again:  # asked alone, it would hang or send too much again: never ask it again
+                self._memo[asked[0]] = _Unanswerable(str(fatal))
             raise
         for program, answer in zip(keys, answers):
             self._remember(program, list(queue[program]), answer)
@@ -533,8 +534,8 @@ class _Failed:
 
 
 @dataclass(frozen=True)
-class _Hung:
-    """A request that was asked alone and timed out: the same request fails at once from now on."""
+class _Unanswerable:
+    """A request that was asked alone and timed out or answered too much: it fails at once from now on."""
 
     message: str
 
