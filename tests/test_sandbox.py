@@ -147,6 +147,31 @@ def test_questions_asked_of_one_child_can_be_asked_first_of_another(grader, roun
         second.stop()
 
 
+def test_an_experiment_asked_of_another_child_keeps_its_longer_limit(grader, monkeypatch):
+    """A training call recorded on one submission and asked up front of the next is still an experiment."""
+    paces = []
+    original = StudentComponent._send
+
+    def sending(self, op, what, pace, **args):
+        if op == "batch":
+            paces.append((self, pace))
+        return original(self, op, what, pace, **args)
+
+    monkeypatch.setattr(StudentComponent, "_send", sending)
+    first, second = _component(grader, "TimestepEmbeddings"), _component(grader, "TimestepEmbeddings")
+    try:
+        first.record()
+        first.call("timestep_embeddings", 8, [0, 1, 2], experiment=True)
+        first.call("embedding_similarity", torch.eye(3))
+        second.ask(first.recorded())
+        asked = [pace for child, pace in paces if child is second]
+        assert asked and all(pace.experiment for pace in asked)
+        assert {"timestep_embeddings", "embedding_similarity"} <= set().union(*(pace.runs for pace in asked))
+    finally:
+        first.stop()
+        second.stop()
+
+
 def test_the_codec_carries_plain_data_and_tensors_only():
     from autograder.sandbox.child.codec import dumps, loads
 

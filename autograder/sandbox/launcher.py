@@ -328,7 +328,8 @@ class StudentComponent:
         reads, self._reads = self._reads or {}, None
         return Questions(reads, {name: self._states[name] for spec, loads_ in reads for name in loads_}
                          | {name: self._states[name] for steps in reads.values()
-                            for step, _ in steps.values() for name in _state_names(step)})
+                            for step, _ in steps.values() for name in _state_names(step)},
+                         frozenset(key for steps in reads.values() for key in steps if key in self._experiments))
 
     def ask(self, questions: "Questions", wait: bool = True) -> None:
         """Ask questions recorded while grading another submission, in one round trip, before anyone waits.
@@ -340,6 +341,7 @@ class StudentComponent:
         """
         self._settle()
         self._states.update(questions.states)
+        self._experiments |= questions.experiments
         queue = {}
         for (spec, loads_), steps in questions.queue.items():
             unknown = {key: step for key, step in steps.items() if key not in self._memo}
@@ -542,10 +544,12 @@ class _Unanswerable:
 
 @dataclass(frozen=True)
 class Questions:
-    """Questions as recorded (program -> {memo key: (step, what)}), with the states they load."""
+    """Questions as recorded (program -> {memo key: (step, what)}), with the states they load and
+    which of them train (an experiment keeps its longer limit when asked of another submission)."""
 
     queue: dict
     states: dict
+    experiments: frozenset = frozenset()
 
 
 def _summary(queue: dict) -> str:
