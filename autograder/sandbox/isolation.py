@@ -12,8 +12,10 @@ Two modes, chosen once per process (``AUTOGRADER_ISOLATION=auto|bwrap|fallback``
 - ``fallback``: no namespaces. When the grader runs as root, children drop to the separate
   unprivileged uid right after the fork; otherwise they keep the grader's uid.
 
-In both modes each child gets rlimits and a seccomp filter that refuses ``socket()`` (see
-``child/``), and the zygote kills every process a child started. What each mode does *not*
+In both modes each child gets rlimits and a seccomp allow-list (deny by default: no sockets, IPC,
+keyrings or file writes; see ``child/limits.py``); as root, IPC and UTS namespaces of its own; and
+the zygote kills every process a child started and sweeps what it could have left
+(``child/reaper.py``). What each mode does *not*
 isolate is written down in the README's "Security model".
 """
 import functools
@@ -33,6 +35,7 @@ UID_RANGE = (65000, 65500)  # unnamed uids, one per grading process: RLIMIT_NPRO
 TMPFS_BYTES = 64 << 20
 SECCOMP_ARCHES = ("x86_64", "aarch64")
 MODES = ("auto", "bwrap", "fallback")
+HOST_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # world-writable: where fallback children could leave things
 
 
 LOCKS = Path("/run/autograder-sandbox-uids")  # root-only: which uids graders on this machine hold
@@ -106,8 +109,10 @@ class Isolation:
         else:
             found.append("no namespaces (bubblewrap unavailable): the network and world-readable files are reachable")
         found.append(f"uid {self.uid}" if self.uid is not None else "the grader's own uid")
+        if self.uid is not None:
+            found.append("IPC and UTS namespaces of its own per child")
         found.append("rlimits (CPU, memory, processes, file size, open files)")
-        found.append("seccomp: sockets and new files refused" if self.seccomp else "no seccomp filter")
+        found.append("seccomp allow-list: no sockets, IPC, keyrings or file writes" if self.seccomp else "no seccomp filter")
         return found
 
     def describe(self) -> str:
@@ -121,6 +126,11 @@ class Isolation:
             "gid": self.gid,
             "seccomp": self.seccomp,
             "pid_namespace": self.mode == "bwrap",
+            # as root, each child gets IPC and UTS namespaces of its own (``child.limits.enter_own_namespaces``)
+            "own_namespaces": self.uid is not None,
+            "private_ipc": self.mode == "bwrap",  # the zygote's IPC namespace: every object in it is a child's
+            # where a child's leftovers would sit on the host, found by the sandbox uid (``child.reaper.sweep``)
+            "scratch": list(HOST_SCRATCH) if self.mode == "fallback" and self.uid is not None else [],
             "wipe": ["/tmp", "/dev/shm"] if self.mode == "bwrap" else [],
             # bound into a wiped folder (a virtualenv under /tmp): never walked or deleted
             "keep": [str(root) for root in _python_roots(python)] if self.mode == "bwrap" else [],

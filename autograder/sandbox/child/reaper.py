@@ -59,3 +59,92 @@ def kill_everything(options: dict) -> None:
                     os.unlink(path)
             except OSError:
                 pass
+
+
+SYSV_IPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}  # /proc/sysvipc/NAME -> the call that removes one
+IPC_RMID = 0
+
+
+def sweep(options: dict) -> list[str]:
+    """After the children's processes are gone: remove what they could have left in the kernel or on
+    disk for a later child, and say what was found (honest code leaves nothing).
+
+    The seccomp allow-list already refuses every call that makes such a thing; this checks that it
+    held. SysV IPC objects: in the zygote's own IPC namespace (bwrap) every object is a child's;
+    otherwise those of the sandbox uid, which belongs to this grading process alone (as root).
+    Files and POSIX message queues the sandbox uid owns in the host's shared scratch folders
+    (fallback mode as root). Processes of the sandbox uid that escaped the subreaper. Without a
+    sandbox uid of its own and a namespace of its own (fallback, not root), nothing here can tell a
+    child's object from the user's: the seccomp filter alone stands.
+    """
+    uid, private = options.get("uid"), bool(options.get("private_ipc"))
+    if uid is None and not private:
+        return []
+    found = []
+    for kind, remover in SYSV_IPC.items():
+        for ident, owners in _sysv_objects(kind):
+            if private or uid in owners:
+                found.append(f"SysV {kind} {ident}")
+                _remove_sysv(remover, ident)
+    if uid is not None:
+        for folder in options.get("scratch", []):
+            try:
+                entries = os.listdir(folder)
+            except OSError:
+                continue
+            for entry in entries:
+                path = os.path.join(folder, entry)
+                try:
+                    if os.lstat(path).st_uid != uid:
+                        continue
+                    found.append(path)
+                    if os.path.isdir(path) and not os.path.islink(path):
+                        shutil.rmtree(path, ignore_errors=True)
+                    else:
+                        os.unlink(path)
+                except OSError:
+                    pass
+        for pid in _processes_of(uid):
+            found.append(f"process {pid}")
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    return found
+
+
+def _sysv_objects(kind: str) -> list[tuple[int, set]]:
+    """(id, {owner uid, creator uid}) of each SysV object of ``kind`` in this IPC namespace."""
+    try:
+        with open(f"/proc/sysvipc/{kind}") as table:
+            header, *rows = [line.split() for line in table]
+    except (OSError, ValueError):
+        return []
+    column = {name: index for index, name in enumerate(header)}
+    return [(int(row[column[id_column]]), {int(row[column["uid"]]), int(row[column["cuid"]])})
+            for row in rows for id_column in [{"shm": "shmid", "msg": "msqid", "sem": "semid"}[kind]]]
+
+
+def _remove_sysv(remover: str, ident: int) -> None:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if remover == "semctl":
+        libc.semctl(ident, 0, IPC_RMID)
+    else:
+        getattr(libc, remover)(ident, IPC_RMID, None)
+
+
+def _processes_of(uid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status") as status:
+                fields = dict(line.split(":", 1) for line in status if ":" in line)
+        except (OSError, ValueError):
+            continue
+        if fields.get("Uid", "").split()[:1] == [str(uid)] and fields.get("State", "").split()[:1] != ["Z"]:
+            found.append(int(entry))
+    return found

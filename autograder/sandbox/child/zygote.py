@@ -5,18 +5,21 @@ import os
 import signal
 import socket
 
-from .limits import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_PDEATHSIG, _prctl, apply_limits,
-                     collapse_into_huge_pages, refuse_sockets_and_files)
-from .reaper import kill_everything
+from .limits import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_PDEATHSIG, _prctl, allow_only_what_children_need,
+                     apply_limits, collapse_into_huge_pages, enter_own_namespaces)
+from .reaper import kill_everything, sweep
 from .server import Child
 
 MAX_CONTROL_BYTES = 64 * 1024
 
 
 def become_child(settings: dict, options: dict) -> None:
-    """Right after the fork: own session, limits, the sandbox uid, no sockets and no new files."""
+    """Right after the fork: own session and (as root) own IPC and UTS namespaces, limits, the sandbox
+    uid, and the seccomp allow-list."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if options.get("own_namespaces"):
+        enter_own_namespaces()
     apply_limits(settings.get("limits", {}))
     if options.get("uid") is not None:
         os.setgroups([])
@@ -24,7 +27,7 @@ def become_child(settings: dict, options: dict) -> None:
         os.setuid(options["uid"])
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
     if options.get("seccomp"):
-        refuse_sockets_and_files()
+        allow_only_what_children_need()
 
 
 def run_child(sock, settings: dict, options: dict) -> None:
@@ -142,7 +145,7 @@ def zygote(control_fd: int, options: dict) -> None:
             except ChildProcessError:
                 status = None
             kill_everything(options)
-            reply = {"status": status}
+            reply = {"status": status, "swept": sweep(options)}
         else:
             reply = {"error": f"unknown op {request['op']!r}"}
         control.sendall(json.dumps(reply).encode() + b"\n")
