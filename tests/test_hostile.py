@@ -9,7 +9,9 @@ import json
 import os
 import shutil
 import socket
+import subprocess
 import sys
+import tempfile
 import uuid
 import zipfile
 from dataclasses import dataclass
@@ -350,3 +352,105 @@ def test_bad_files_zero_only_their_component(hostile_grader, make_submission, tm
         assert scores[name][0] == 0, name
     for name in ("TimeEmbedding", "ResBlock", "SimpleUNet"):
         assert scores[name][0] == scores[name][1], name
+
+
+# --- nothing passes from one child to a later one ------------------------------------------------
+
+CHANNELS = {"SysV shm", "SysV msg", "SysV sem", "POSIX mqueue", "keyring", "abstract socket", "process", "/tmp",
+            "/dev/shm", "shared file"}
+
+
+@pytest.fixture
+def channels():
+    """A marker for leave_behind.py and look_behind.py, and a file that any uid may write (0666, in a
+    folder anyone may enter): an existing file is a channel too. Whatever escaped is removed after."""
+    marker = f"hostile-{uuid.uuid4().hex[:12]}"
+    folder = Path(tempfile.mkdtemp(prefix="autograder-shared-"))
+    folder.chmod(0o755)
+    shared = folder / "shared.txt"
+    shared.write_text("")
+    shared.chmod(0o666)
+    yield marker, shared
+    _remove_channels(marker)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_channels(marker: str) -> None:
+    import ctypes
+    import signal
+    import zlib
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    key = zlib.crc32(marker.encode()) & 0x7FFFFFFF
+    for get, remove in ((lambda: libc.shmget(key, 0, 0), lambda i: libc.shmctl(i, 0, None)),
+                        (lambda: libc.msgget(key, 0), lambda i: libc.msgctl(i, 0, None)),
+                        (lambda: libc.semget(key, 0, 0), lambda i: libc.semctl(i, 0, 0))):
+        ident = get()
+        if ident >= 0:
+            remove(ident)
+    libc.mq_unlink(f"/{marker}".encode())
+    for folder in ("/tmp", "/var/tmp", "/dev/shm"):
+        Path(folder, marker).unlink(missing_ok=True)
+    for entry in os.listdir("/proc"):
+        try:
+            if Path(f"/proc/{entry}/comm").read_text().strip() == marker[:15]:
+                os.kill(int(entry), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
+def channel_attack(name: str, marker: str, shared: Path) -> str:
+    return (HOSTILE / f"{name}.py").read_text().replace("@MARKER@", marker).replace("@SHARED@", str(shared))
+
+
+def said(notes, prefix: str) -> set[str]:
+    """The channels a note ``<prefix>: a, b`` names (the attack's last words, kept in the notes)."""
+    found = set()
+    for note in notes:
+        if prefix + ": " in note:
+            listed = note.split(prefix + ": ", 1)[1].split(";")[0]
+            found |= {item.strip() for item in listed.split(",")} - {"nothing"}
+    return found
+
+
+def test_the_probes_find_what_is_left_without_a_sandbox(channels, tmp_path):
+    """Calibration: outside any sandbox, what leave_behind.py leaves, look_behind.py finds -- so
+    "found nothing" in the sandboxed test below means the channels were closed, not that the probes are blind."""
+    marker, shared = channels
+    for name in ("leave_behind", "look_behind"):
+        done = subprocess.run([sys.executable, "-c", channel_attack(name, marker, shared)], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60)
+        assert "behind: " in done.stderr, done.stderr[-2000:]
+    found = said(done.stderr.splitlines(), "looked behind")
+    missing = CHANNELS - found
+    if os.geteuid() != 0 or not Path("/dev/mqueue").is_dir():
+        missing -= {"POSIX mqueue", "keyring"}  # where a container hides them, the sandbox cannot be tested on them
+    assert not missing, f"the probes missed {sorted(missing)} even unsandboxed (found {sorted(found)})"
+
+
+def test_nothing_passes_from_one_child_to_any_later_child(hostile_grader, make_submission, channels):
+    """A child leaves a marker in every channel we can name; later children of the same submission
+    and of the next one look for it, and find nothing -- in both sandbox modes."""
+    marker, shared = channels
+    reference = {module: (SOLUTIONS / f"{module}.py").read_text() for module in ("attention", "analysis")}
+    looking = reference["analysis"] + "\n" + channel_attack("look_behind", marker, shared)
+    first = make_submission({"attention": reference["attention"] + "\n" + channel_attack("leave_behind", marker, shared),
+                             "analysis": looking}, name="first")
+    second = make_submission({"analysis": looking}, name="second")
+
+    reports = [hostile_grader.grade(first), hostile_grader.grade(second)]
+
+    assert "left behind: " in "\n".join(reports[0].notes), reports[0].notes  # the attack ran
+    for report in reports:
+        found = said(report.notes, "looked behind")
+        assert found == set(), f"{report.submission}: a later child found {sorted(found)}"
+        assert "looked behind: nothing" in "\n".join(report.notes), report.notes  # it looked, and found nothing
+    left = said(reports[0].notes, "left behind")
+    assert left <= {"process"}, f"a child made {sorted(left)}"  # the sandbox refused every channel but a fork
+    for report in reports:
+        for name in ("TimeEmbedding", "ResBlock", "SelfAttention", "ShapeTrace"):
+            score, max_score = report.component_scores()[name]
+            assert score == max_score, f"{name}: {score}/{max_score}"
+    assert shared.read_text() == ""
+    assert hostile_grader.zygote.swept == []  # the allow-list held: the reaper found nothing to remove
+    assert sandbox_processes(hostile_grader) == []

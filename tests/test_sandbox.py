@@ -256,7 +256,7 @@ def test_a_process_left_running_is_not_handed_on(grader, make_submission, monkey
     if not grader._zygote().isolation.zygote_options(sys.executable).get("pid_namespace"):
         pytest.skip("no PID namespace in this sandbox mode: the zygote kills leftovers when the child ends")
     source = (SOLUTIONS / "time_embedding.py").read_text()
-    spawn = "import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+    spawn = "import os, time\nif os.fork() == 0:\n    time.sleep(60)\n    os._exit(0)\n"
     folder = make_submission({"time_embedding": spawn + source})
     forks = _counting_forks(monkeypatch)
     grader.grade(folder)
@@ -267,7 +267,8 @@ def test_a_process_left_running_is_not_handed_on(grader, make_submission, monkey
     ("DownBlock", "UpBlock", 1),       # DownBlock's child held the reference ResBlock: UpBlock may have it too
     ("DownBlock", "ResBlock", 2),      # ... but ResBlock's own code must never run where it was
     ("TimeEmbedding", "Integration", 1),
-    ("SelfAttention", "Integration", 2),  # any block's reference is out of bounds for Integration
+    ("SelfAttention", "Integration", 1),  # SelfAttention depends on nothing: its child held no reference
+    ("AttnResBlock", "Integration", 2),  # any block's reference is out of bounds for Integration
 ])
 def test_a_child_never_serves_a_component_whose_reference_it_held(grader, monkeypatch, first, then, forks):
     from autograder.sandbox.launcher import Handover
