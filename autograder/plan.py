@@ -8,8 +8,13 @@ from .sandbox.launcher import LoadPlan
 
 def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPlan:
     targets = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
-    references = [] if name == INTEGRATION else stand_ins(component(name), submission)
+    references = [] if name == INTEGRATION else stand_ins(component(name))
     replaced = tuple(symbol for dep in references for symbol in dep.symbols)
+    # The rest of the contract, neither graded here nor lent: where its file is missing or broken, a
+    # placeholder that raises when used lets the graded file import. Integration gets none: it runs
+    # the student's own blocks, so their files' errors are its own.
+    unavailable = () if name == INTEGRATION else tuple(
+        s for c in COMPONENTS for s in c.symbols if s not in replaced and s not in targets)
     return LoadPlan(
         modules={canonical: entry.plan_entry() for canonical, entry in submission.modules.items()},
         symbols=dict(submission.symbols),
@@ -20,8 +25,9 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
         refused=dict(submission.refused),
         stand_in_code=reference.stand_in_code(replaced) if replaced else None,
         replaced=replaced,
-        stand_in_modules=_missing_modules(submission, replaced),
+        stand_in_modules=_missing_modules(submission, replaced + unavailable),
         references=tuple(dep.name for dep in references),
+        unavailable=unavailable,
     )
 
 
@@ -35,43 +41,58 @@ def must_not_have_seen(name: str) -> frozenset[str]:
     return frozenset(c.name for c in COMPONENTS) if name == INTEGRATION else frozenset({name})
 
 
+def stand_ins(graded: Component) -> list[Component]:
+    """The components whose reference replaces the student's in ``graded``'s child: its dependencies
+    in the contract, and nothing else.
+
+    Never by where the student put a class: a file that holds other components too does not earn
+    their dependencies' references (a broken or missing file that ``graded``'s file imports gets
+    placeholders instead, ``LoadPlan.unavailable``). So what a child holds depends on the contract
+    alone, and ``grading_order`` can be checked once, for every submission (``lent_too_early``).
+    """
+    needed = {d.name for d in dependencies(graded.name)}
+    return [c for c in COMPONENTS if c.name in needed]
+
+
+def lent_too_early(order: tuple[str, ...]) -> list[str]:
+    """Where ``order`` breaks the rule that no child, in any order of children, ever held the reference
+    of a component that is graded later: ``must_not_have_seen`` across children, not only within one.
+
+    A child could pass what it holds to a later child only through the kernel, which the sandbox
+    closes (README, "Security model"); this rule makes even such a channel carry nothing useful
+    within a submission: every reference is lent only after its own component was graded.
+    """
+    lent, problems = set(), []
+    for name in order:
+        early = sorted(lent & must_not_have_seen(name))
+        if early:
+            problems.append(f"{name} is graded after a child held the reference of {', '.join(early)}")
+        if name != INTEGRATION:
+            lent.update(c.name for c in stand_ins(component(name)))
+    return problems
+
+
 def grading_order() -> tuple[str, ...]:
     """Integration first, then the contract's order (dependencies before dependents): no component
     then meets a reference it must not have seen, and one child can serve them all."""
-    return (INTEGRATION,) + tuple(c.name for c in COMPONENTS)
+    return GRADING_ORDER
 
 
-def stand_ins(graded: Component, submission: Submission | None = None) -> list[Component]:
-    """The components whose reference replaces the student's in ``graded``'s child.
-
-    That is ``graded``'s dependencies, plus those of every other component that lives in the same
-    file as ``graded`` (its *siblings*): ``attention.py`` imports ``res_block`` for AttnResBlock,
-    so a broken ``res_block.py`` must not stop SelfAttention from being graded; in a one-file
-    submission every component is a sibling. The component under test is never among them.
-    """
-    homes = _homes(submission)
-    files = {homes.get(s, graded.module) for s in graded.symbols}
-    siblings = [c for c in COMPONENTS if {homes.get(s, c.module) for s in c.symbols} & files]
-    needed = {d.name for d in dependencies(graded.name)}
-    for sibling in siblings:
-        needed.update(d.name for d in dependencies(sibling.name) if {homes.get(s, d.module) for s in d.symbols} - files)
-    return [c for c in COMPONENTS if c.name in needed and c.name != graded.name]
-
-
-def _missing_modules(submission: Submission, replaced: tuple) -> dict[str, list[str]]:
-    """Contract modules with no file (and no alias) whose symbols are stood in: the child serves them."""
+def _missing_modules(submission: Submission, served: tuple) -> dict[str, list[str]]:
+    """Contract modules with no file (and no alias) whose symbols the child serves: stand-ins or placeholders."""
     missing = {}
     for c in COMPONENTS:
         if c.module in submission.modules or c.module in submission.aliases:
             continue
-        stood_in = [s for s in c.symbols if s in replaced]
+        stood_in = [s for s in c.symbols if s in served]
         if stood_in:
             missing.setdefault(c.module, []).extend(stood_in)
     return missing
 
 
-def _homes(submission: Submission | None) -> dict[str, str]:
-    return dict(submission.symbols) if submission is not None else {}
+GRADING_ORDER = (INTEGRATION,) + tuple(c.name for c in COMPONENTS)
+if lent_too_early(GRADING_ORDER):  # the contract changed so that a reference would be lent before its grading
+    raise RuntimeError("; ".join(lent_too_early(GRADING_ORDER)))
 
 
 def module_under_test(name: str) -> str:

@@ -66,14 +66,16 @@ class LoadPlan:
     refused: dict = field(default_factory=dict)
     stand_in_code: str | None = None  # base64 of the marshalled, line-less reference code
     replaced: tuple = ()  # the symbols the stand-ins replace
-    stand_in_modules: dict = field(default_factory=dict)  # contract modules the submission lacks -> stood-in symbols
+    stand_in_modules: dict = field(default_factory=dict)  # contract modules the submission lacks -> symbols served
     references: tuple = ()  # the components whose reference the plan holds
+    unavailable: tuple = ()  # contract symbols neither graded nor lent: placeholders where their file fails
 
     def request(self, prefer_fallback=()) -> dict:
         return {"modules": self.modules, "symbols": self.symbols, "target_symbols": list(self.target_symbols),
                 "aliases": self.aliases, "packages": list(self.packages), "stand_in_code": self.stand_in_code,
                 "replaced": list(self.replaced), "refused": self.refused, "required": list(self.required),
-                "prefer_fallback": sorted(prefer_fallback), "stand_in_modules": self.stand_in_modules}
+                "prefer_fallback": sorted(prefer_fallback), "stand_in_modules": self.stand_in_modules,
+                "unavailable": list(self.unavailable)}
 
     def fallbacks(self) -> set:
         """The modules that have a definitions-only version to fall back on."""

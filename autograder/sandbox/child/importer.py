@@ -12,7 +12,9 @@ dependencies (``stand_ins``: symbol -> the reference's object, compiled code the
 After each student module runs, every binding of a replaced symbol in it -- by that name, or to
 the student's own object under another name -- points at the stand-in. A dependency module that
 cannot even be imported is replaced by its stand-ins, with a note, so a broken ``res_block.py``
-costs DownBlock nothing.
+costs DownBlock nothing. Contract symbols that are neither graded nor lent (``unavailable``) get
+placeholders there instead, which raise when used: a broken ``res_block.py`` then costs
+SelfAttention nothing either, though ``attention.py`` imports it, and no reference was lent for it.
 
 A module whose top-level code fails (a test at the bottom of the file, a plot) is run again as its
 *definitions only* (``fallback``, made by the parent with the same line numbers), with a note.
@@ -47,7 +49,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ``refused``: top-level package -> the message its import raises; ``required``: canonical
     modules that must run as written or defined-only (they hold the component under test);
     ``protected``: module names that were imported before any student code (never served or dropped);
-    ``stand_in_modules``: contract modules the submission lacks -> the stood-in symbols they serve;
+    ``stand_in_modules``: contract modules the submission lacks -> the symbols they serve (stand-ins,
+    else placeholders); ``unavailable``: contract symbols that may get a placeholder;
     ``on_execute``: called with a canonical name and True when that file's code starts, False when
     it is done (the child tells the parent, so a file whose top-level code hangs or ends the process
     can be named).
@@ -55,7 +58,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def __init__(self, modules: dict, aliases: dict | None = None, packages=(), symbols: dict | None = None,
                  stand_ins: dict | None = None, refused: dict | None = None, required=(), prefer_fallback=(),
-                 protected=(), stand_in_modules: dict | None = None, on_execute=None):
+                 protected=(), stand_in_modules: dict | None = None, unavailable=(), on_execute=None):
         self.modules = modules
         self.on_execute = on_execute or (lambda canonical, running: None)  # told when a file's code starts and ends
         self.stand_in_modules = {normalise(k): (k, v) for k, v in (stand_in_modules or {}).items()}
@@ -65,6 +68,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.packages = {normalise(p) for p in packages} | {normalise(PACKAGE)}
         self.symbols = dict(symbols or {})
         self.stand_ins = dict(stand_ins or {})
+        self.unavailable = frozenset(unavailable) - self.stand_ins.keys()
         self.refused = dict(refused or {})
         self.required = set(required)
         self.prefer_fallback = set(prefer_fallback)
@@ -140,11 +144,12 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if kind == "package":
             module.__getattr__ = functools.partial(self._package_attribute, module.__spec__.name.split(".")[-1])
             return
-        if kind == "stand-in":  # a dependency the submission lacks: the reference stands in for it
-            for symbol in self.stand_in_modules[normalise(canonical)][1]:
-                setattr(module, symbol, self.stand_ins[symbol])
-            self.notes.append(f"{canonical}.py is missing; the reference "
-                              f"{', '.join(self.stand_in_modules[normalise(canonical)][1])} stood in for it here")
+        if kind == "stand-in":  # a contract module the submission lacks: stand-ins, else placeholders
+            symbols = self.stand_in_modules[normalise(canonical)][1]
+            self._serve(module, symbols, f"{canonical}.py is missing")
+            lent = [s for s in symbols if s in self.stand_ins]
+            self.notes.append(f"{canonical}.py is missing; " + (f"the reference {', '.join(lent)} stood in for it here"
+                              if lent else f"{', '.join(symbols)} cannot be used here"))
             return
         if module.__spec__.name != f"{PACKAGE}.{canonical}":
             module.__spec__ = sys.modules[f"{PACKAGE}.{canonical}"].__spec__  # an alias: already run
@@ -187,15 +192,22 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             else:
                 self.notes.append(f"{label}: its top-level code raised {what}; graded its definitions without it")
                 return True
-        covered = sorted(s for s, home in self.symbols.items() if home == canonical and s in self.stand_ins)
+        covered = sorted(s for s, home in self.symbols.items()
+                         if home == canonical and (s in self.stand_ins or s in self.unavailable))
         if canonical in self.required or not covered:
             return False
         _clear(module)
-        for symbol in covered:
-            setattr(module, symbol, self.stand_ins[symbol])
-        self.notes.append(f"{label} could not be imported ({what}); the reference {', '.join(covered)} stood in "
-                          "for it here (it is graded on its own)")
+        self._serve(module, covered, f"{label} could not be imported")
+        lent = [s for s in covered if s in self.stand_ins]
+        self.notes.append(f"{label} could not be imported ({what}); " + (
+            f"the reference {', '.join(lent)} stood in for it here (it is graded on its own)" if lent
+            else f"{', '.join(covered)} cannot be used here (graded on its own)"))
         return True
+
+    def _serve(self, module, symbols, why: str) -> None:
+        """Fill ``module`` with the stand-ins of ``symbols``, and placeholders for the rest."""
+        for symbol in symbols:
+            setattr(module, symbol, self.stand_ins[symbol] if symbol in self.stand_ins else _placeholder(symbol, why))
 
     def _run(self, module, source: str, label: str) -> None:
         exec(_compiled(source, label), module.__dict__)
@@ -279,6 +291,16 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         for name in list(sys.modules):
             if name in self.served or self.resolve(name) is not None:
                 sys.modules.pop(name, None)
+
+
+def _placeholder(symbol: str, why: str):
+    """A name that imports but cannot be used: a class (so a subclass can still be defined) or a function."""
+    def unavailable(*_args, **_kwargs):
+        raise RuntimeError(f"{symbol} cannot be used here: {why}")
+
+    if symbol[:1].isupper():
+        return type(symbol, (), {"__init__": unavailable, "__module__": "unavailable"})
+    return unavailable
 
 
 def _clear(module) -> None:

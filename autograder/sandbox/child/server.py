@@ -112,7 +112,7 @@ class Child:
     def op_load(self, modules: dict, symbols: dict, target_symbols: list, aliases: dict | None = None,
                 packages: list | None = None, stand_in_code: str | None = None, replaced: list | None = None,
                 refused: dict | None = None, required: list | None = None, prefer_fallback: list | None = None,
-                stand_in_modules: dict | None = None) -> dict:
+                stand_in_modules: dict | None = None, unavailable: list | None = None) -> dict:
         """Import the modules that hold the component under test, with the reference standing in for
         the ``replaced`` symbols (its compiled code, never its source); report what was done."""
         self._forget_modules()
@@ -120,7 +120,7 @@ class Child:
         self.importer = SourceImporter(
             modules, aliases=aliases, packages=packages or (), symbols=symbols, stand_ins=stand_ins,
             refused=refused, required=required or (), prefer_fallback=prefer_fallback or (), protected=self.protected,
-            stand_in_modules=stand_in_modules, on_execute=self._importing,
+            stand_in_modules=stand_in_modules, unavailable=unavailable, on_execute=self._importing,
         )
         self.importer.install()
         for canonical in required or []:

@@ -1,0 +1,87 @@
+"""A component's reference never reaches code that could pass it to that component.
+
+Stand-ins are lent by the contract's dependency graph of the component being graded, whatever
+file the student put a class in, and never for a component not yet graded: so no child, in any
+order of children, holds the reference of a component graded after it (``plan.must_not_have_seen``
+across children). The audit runs over many file layouts; one grading shows that a broken file
+beside the graded one still costs nothing without a stand-in for it.
+"""
+import pytest
+
+from autograder.contract import COMPONENTS, INTEGRATION, dependencies
+from autograder.intake import read_submission
+from autograder.plan import grading_order, lent_too_early, load_plan, must_not_have_seen
+from autograder.reference import Reference
+
+from .classroom import _RELATIVE, _students, one_file, reference, write
+from .conftest import SOLUTIONS, full_outputs
+
+
+def _moved(into: str, *modules: str) -> dict[str, str]:
+    """The reference with ``modules``' classes moved into ``into``'s file (their own files gone)."""
+    files = {f"{m}.py": text for m, text in reference().items()}
+    for module in modules:
+        text = _RELATIVE.sub("", files.pop(f"{module}.py"))
+        files[f"{into}.py"] = files[f"{into}.py"] + "\n\n" + text
+    for name in list(files):  # other files import the moved classes from their new home
+        files[name] = _RELATIVE.sub(lambda m: f"from .{into if m.group(1) in modules else m.group(1)} "
+                                              f"import {m.group(2)}\n", files[name])
+    return files
+
+
+LAYOUTS = {
+    "reference": {f"{m}.py": text for m, text in reference().items()},
+    "one big unet.py": {"unet.py": one_file()},
+    "one analysis.py": {"analysis.py": one_file()},
+    "own file names": _students()["own_file_names"][0],
+    "ResBlock in down_block.py": _moved("down_block", "res_block"),
+    "DownBlock and UpBlock in time_embedding.py": _moved("time_embedding", "down_block", "up_block"),
+    "SelfAttention's file holds ResBlock": _moved("attention", "res_block"),
+    "the blocks in attention.py": _moved("attention", "res_block", "down_block", "up_block", "time_embedding"),
+    "everything in res_block.py": _moved("res_block", "time_embedding", "down_block", "up_block", "unet",
+                                         "attention", "analysis"),
+}
+
+
+@pytest.fixture(scope="module")
+def reference_code(config):
+    return Reference(config.reference_dir())
+
+
+@pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
+def test_stand_ins_follow_the_dependency_graph_in_every_layout(layout, tmp_path, reference_code):
+    submission = read_submission(write(tmp_path / "submission", LAYOUTS[layout]))
+    graded, held_before = [], set()  # held by some child of this submission before now, in any child
+    for name in grading_order():
+        plan = load_plan(name, submission, reference_code)
+        expected = set() if name == INTEGRATION else {d.name for d in dependencies(name)}
+        assert set(plan.references) == expected, f"{layout}: {name} is lent {sorted(plan.references)}"
+        assert set(plan.references) <= set(graded), f"{layout}: {name} is lent a component not yet graded"
+        assert not held_before & must_not_have_seen(name), f"{layout}: {name} after {sorted(held_before)}"
+        lent_symbols = {s for c in COMPONENTS if c.name in expected for s in c.symbols}
+        assert set(plan.replaced) == lent_symbols
+        assert not set(plan.unavailable) & lent_symbols
+        graded.append(name)
+        held_before |= set(plan.references)
+
+
+def test_an_order_that_lends_a_reference_before_its_grading_is_caught():
+    order = grading_order()
+    assert lent_too_early(order) == []
+    swapped = tuple(n for n in order if n != "ResBlock") + ("ResBlock",)  # DownBlock's child held ResBlock first
+    assert lent_too_early(swapped) == ["ResBlock is graded after a child held the reference of ResBlock"]
+    late = tuple(n for n in order if n != INTEGRATION) + (INTEGRATION,)
+    assert lent_too_early(late) and INTEGRATION in lent_too_early(late)[0]
+
+
+def test_a_broken_file_that_the_graded_file_imports_costs_nothing_without_its_reference(grader, make_submission):
+    """attention.py imports res_block.py for AttnResBlock. With res_block.py broken, SelfAttention
+    (which needs no ResBlock) still gets full marks, from a placeholder, not the reference ResBlock."""
+    folder = make_submission({"res_block": (SOLUTIONS / "res_block.py").read_text() + "\ndef broken(:\n"})
+    report = grader.grade(folder)
+    scores = report.component_scores()
+    assert scores["ResBlock"][0] == 0
+    for name in ("SelfAttention", "AttnResBlock", "DownBlock", "TimeEmbedding"):
+        assert scores[name][0] == scores[name][1], (name, [full_outputs(report)[c.name] for c in report.checks
+                                                           if c.component == name and not c.passed][:2])
+    assert any("ResBlock cannot be used here" in note for note in report.notes), report.notes
