@@ -1,4 +1,5 @@
 """The door itself: what a child keeps, what the parent remembers, and what comes back."""
+import os
 import platform
 import subprocess
 import sys
@@ -357,3 +358,40 @@ def test_a_reply_over_the_size_limit_is_not_asked_for_again(grader, make_submiss
         assert module.describe().count() > 0  # other questions are still asked
     finally:
         child.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the sweep finds a child's leftovers by the sandbox uid, which only a root grader has")
+def test_the_reaper_removes_what_the_sandbox_uid_left_on_the_host(config, tmp_path):
+    """Should anything get past the allow-list, the fallback mode still leaves nothing on the host:
+    after a child ends, the zygote removes SysV objects and scratch files the sandbox uid owns."""
+    import ctypes
+    import uuid
+    from pathlib import Path
+
+    from autograder.sandbox.isolation import detect
+    from autograder.sandbox.launcher import Zygote, child_settings
+    from autograder.sandbox.zygote_client import end_child
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    with Zygote(isolation=detect(sys.executable, "fallback")) as zygote:
+        uid = zygote.isolation.uid
+        left = Path("/dev/shm", f"left-{uuid.uuid4().hex}")
+        left.write_text("for a later child")
+        os.chown(left, uid, uid)
+        done, made = os.pipe()
+        if os.fork() == 0:  # as the sandbox uid, without the filter: what an escape would leave
+            os.setuid(uid)
+            os.write(made, str(libc.shmget(0, 4096, 0o1000 | 0o600)).encode())  # IPC_PRIVATE, IPC_CREAT
+            os._exit(0)
+        os.close(made)
+        shm = int(os.read(done, 32))
+        os.wait()
+        assert shm >= 0 and any(line.split()[1] == str(shm) for line in Path("/proc/sysvipc/shm").open())
+        try:
+            end_child(zygote, *zygote.fork(child_settings(config.limits)))
+            assert f"SysV shm {shm}" in zygote.swept and str(left) in zygote.swept, zygote.swept
+            assert not left.exists()
+            assert not any(line.split()[1] == str(shm) for line in Path("/proc/sysvipc/shm").open())
+        finally:  # whatever happened, the host keeps nothing of this test
+            libc.shmctl(shm, 0, None)
+            left.unlink(missing_ok=True)

@@ -73,7 +73,8 @@ def sweep(options: dict) -> list[str]:
     held. SysV IPC objects: in the zygote's own IPC namespace (bwrap) every object is a child's;
     otherwise those of the sandbox uid, which belongs to this grading process alone (as root).
     Files and POSIX message queues the sandbox uid owns in the host's shared scratch folders
-    (fallback mode as root). Processes of the sandbox uid that escaped the subreaper. Without a
+    (fallback mode as root). Processes need no check here: ``kill_everything`` returns only once
+    ``waitpid`` says the zygote, a subreaper, has no descendant left. Without a
     sandbox uid of its own and a namespace of its own (fallback, not root), nothing here can tell a
     child's object from the user's: the seccomp filter alone stands.
     """
@@ -104,12 +105,6 @@ def sweep(options: dict) -> list[str]:
                         os.unlink(path)
                 except OSError:
                     pass
-        for pid in _processes_of(uid):
-            found.append(f"process {pid}")
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
     return found
 
 
@@ -133,18 +128,3 @@ def _remove_sysv(remover: str, ident: int) -> None:
         libc.semctl(ident, 0, IPC_RMID)
     else:
         getattr(libc, remover)(ident, IPC_RMID, None)
-
-
-def _processes_of(uid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/status") as status:
-                fields = dict(line.split(":", 1) for line in status if ":" in line)
-        except (OSError, ValueError):
-            continue
-        if fields.get("Uid", "").split()[:1] == [str(uid)] and fields.get("State", "").split()[:1] != ["Z"]:
-            found.append(int(entry))
-    return found
