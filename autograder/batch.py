@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -25,6 +26,7 @@ from .contract import GRADED
 from .discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
 from .report import OutputFolder, StudentRecord, class_tables, relative
+from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .results import GradingReport
 
 __all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]
@@ -136,9 +138,9 @@ def _grade_one(grader, index: int, item: Discovered) -> GradedSubmission:
     try:
         report = grader.grade(item.source)
     except Exception as error:  # noqa: BLE001 -- grade() reports all it can; this is the last net
-        report = GradingReport.without_results(item.source.name, grader.checks,
-                                               f"the grader failed on this submission ({type(error).__name__}: {error})")
-    report.submission = item.source.name
+        report = GradingReport.without_results(safe_name_text(item.source.name), grader.checks,
+                                               failure_message("the grader failed on this submission", error))
+    report.submission = safe_name_text(item.source.name)
     zygote = getattr(grader, "zygote", None)
     return GradedSubmission(
         index=index, report=report, seconds=time.perf_counter() - started, worker_pid=os.getpid(),
@@ -219,7 +221,7 @@ def _checks_of(catalogue: list[tuple]) -> list[tuple]:
 
 def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple]) -> GradedSubmission:
     message = f"the grading worker died while grading this submission (exit code {exitcode}); regrade it with --only"
-    report = GradingReport.without_results(item.source.name, _checks_of(catalogue), message)
+    report = GradingReport.without_results(safe_name_text(item.source.name), _checks_of(catalogue), message)
     return GradedSubmission(index=index, report=report, seconds=0.0, worker_pid=0, worker_peak_rss_kb=0,
                             zygote_peak_rss_kb=None)
 
@@ -373,6 +375,35 @@ def write_class_report(folder: OutputFolder, config: GradingConfig, summary: Bat
     console.print(f"class report: {relative(path)}", highlight=False, markup=False)
 
 
+def catalogue_of(outcome: GradedSubmission) -> list[tuple]:
+    """The checks of ``outcome``'s report as a catalogue: what a zero report for the same student needs."""
+    return [(c.component, c.check_id, c.name, c.max_score, c.visibility) for c in outcome.report.checks]
+
+
+def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmission, catalogue: list[tuple],
+             config: GradingConfig, figures: bool) -> GradedSubmission:
+    """Write ``record``; the fault barrier of the parent for one student.
+
+    Anything that fails while writing (a page, a picture, a text no writer takes) makes this student
+    ``error`` with the reason, written in plain text without pictures -- and with ``results.json``, so
+    a resume does not meet the same crash again (``--regrade`` or ``--only`` tries again). The class goes on.
+    """
+    try:
+        folder.write_student(record, config.gradescope.hidden_visibility, figures=figures)
+        return outcome
+    except Exception as error:  # noqa: BLE001 -- one student's data must never stop the class
+        message = failure_message("the grader could not write this student's results", error) + \
+            "; regrade it with --only after looking at the submission"
+    report = GradingReport.without_results(safe_name_text(record.report.submission), _checks_of(catalogue), message,
+                                           detail=safe_text(traceback.format_exc(), 16000))
+    failed = StudentRecord(student=record.student, name=safe_name_text(record.name), email=safe_name_text(record.email),
+                           source=safe_text(record.source, 1000), status="error", message=message, report=report,
+                           grading=record.grading)
+    folder.write_student(failed, config.gradescope.hidden_visibility, figures=False)
+    return GradedSubmission(outcome.index, report, outcome.seconds, outcome.worker_pid, outcome.worker_peak_rss_kb,
+                            outcome.zygote_peak_rss_kb)
+
+
 def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
     if summary.needs_review:
         console.print(f"needs review ({len(summary.needs_review)}): a person should look at these "
@@ -398,13 +429,13 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
         def on_outcome(outcome: GradedSubmission) -> None:
             item = todo[outcome.index]
             for submitter in item.submitters:
-                folder.write_student(StudentRecord(
+                record = StudentRecord(
                     student=submitter.key, name=submitter.name, email=submitter.email, source=summary.discovery.shown(item.source),
                     status=outcome.status, message=outcome.message, report=outcome.report,
                     grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
                              "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
-                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb}),
-                    config.gradescope.hidden_visibility, figures=figures)
+                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb})
+                outcome = _written(folder, record, outcome, catalogue_of(outcome), config, figures)
             summary.record(item, outcome)
             bar.update(task, advance=1, stats=summary.progress())
             if show_progress and not live:  # a log, not a terminal (nohup, CI, cron): one plain line each
