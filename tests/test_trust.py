@@ -284,3 +284,114 @@ def test_an_impossible_budget_is_refused_at_load_time(tmp_path, config):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ConfigError, match="submission_timeout_s"):
         load_config(path)
+
+
+SLOW_RES_BLOCK = "        import time as _time\n        _time.sleep(2.5)  # legal: under the call timeout (3 s), every time\n"
+
+
+@pytest.fixture(scope="module")
+def budget_grader(config):
+    from .test_hostile import fast_config
+
+    fast = fast_config(config)
+    limits = fast.limits.model_copy(update={"experiment_timeout_s": 3, "submission_timeout_s": 6})
+    with Grader(fast.model_copy(update={"limits": limits})) as shared:
+        yield shared
+
+
+def test_a_slow_but_legal_submission_stops_at_its_budget(budget_grader, make_submission):
+    source = (SOLUTIONS / "res_block.py").read_text()
+    folder = make_submission({"res_block": source.replace("    def forward(self, x, t_emb):\n",
+                                                          "    def forward(self, x, t_emb):\n" + SLOW_RES_BLOCK, 1)})
+    started = time.monotonic()
+    report = budget_grader.grade(folder)
+    seconds = time.monotonic() - started
+    # without the budget: ResBlock and Integration each run to their 30 s component limit, 60 s and more
+    assert seconds < 6 + 20, seconds
+    assert report.status == "needs_review"
+    assert any("used up its 6 s time budget" in reason for reason in report.review), report.review
+    skipped = [c for c in report.checks if "used up its 6 s time budget" in c.output]
+    assert skipped and not any(c.passed for c in skipped)
+    assert_safe_report(report)
+
+
+def test_grade_writes_results_json_even_when_its_writers_fail(tmp_path, monkeypatch):
+    from autograder import cli, results
+    from autograder.pages import feedback
+
+    record = hostile_record(tmp_path)
+    config = load_config()
+    written = cli._results_json(record.report, config, figures=True)
+    assert len(written["tests"]) == len(record.report.checks)
+    json.dumps(written).encode("utf-8")  # strict: a writer can take it
+
+    monkeypatch.setattr(feedback, "gradescope_results", lambda *a, **k: 1 / 0)
+    plain = cli._results_json(record.report, config, figures=True)
+    assert plain["tests"] and "output_format" not in plain  # the pictures failed; the plain results stand
+
+    monkeypatch.setattr(results, "gradescope_results", lambda *a, **k: {}["no such key"])
+    zero = cli._results_json(record.report, config, figures=True)
+    assert zero["score"] == 0.0 and "KeyError" in zero["output"]
+
+
+# --- a class with attacks among honest students -------------------------------------------------------
+
+WIDE_UNET = '''
+
+_narrow_init = SimpleUNet.__init__
+
+
+def _wide_init(self, *args, **kwargs):
+    _narrow_init(self, *args, **kwargs)
+    for i in range(120):  # no parameters: the grade is right, but a chart of 127 bars is not drawn
+        setattr(self, f"extra{i}", nn.Identity())
+
+
+SimpleUNet.__init__ = _wide_init
+'''
+
+
+def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchanged(tmp_path, config, monkeypatch):
+    from .test_hostile import fast_config
+
+    hostile = (Path(__file__).with_name("hostile") / "hostile_strings.py").read_text()
+    submissions = tmp_path / "class"
+    submissions.mkdir()
+    shutil.copytree(SOLUTIONS, submissions / "honest")
+    shutil.copytree(SOLUTIONS, submissions / "writer_crash")
+    shutil.copytree(SOLUTIONS, submissions / "wide_unet")
+    with open(submissions / "wide_unet" / "unet.py", "a") as handle:
+        handle.write(WIDE_UNET)
+    attacker = bombs_folder(submissions)
+    with open(attacker / "attention.py", "a") as handle:
+        handle.write("\n" + hostile)
+    writer = report_module.feedback_markdown
+
+    def crashing(record):  # a writer that fails on one student's data, as an unknown bug would
+        if record.student == "writer_crash" and record.status != "error":
+            raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
+        return writer(record)
+
+    monkeypatch.setattr(report_module, "feedback_markdown", crashing)
+    out = tmp_path / "out"
+    fast = fast_config(config)
+    summary = batch_module.grade_batch(submissions, out, jobs=1, config=fast, progress=False)
+
+    with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert len(rows) == 4, rows.keys()
+    for honest in ("honest", "wide_unet"):
+        assert rows[honest]["status"] == "graded" and float(rows[honest]["total"]) == 130, rows[honest]
+    assert rows["writer_crash"]["status"] == "error"
+    assert "could not write this student's results" in rows["writer_crash"]["reason"]
+    (attacker_key,) = set(rows) - {"honest", "wide_unet", "writer_crash"}
+    assert float(rows[attacker_key]["total"]) < 130
+    assert_written_safely(out)
+    wide = json.loads((out / "students" / "wide_unet" / "report.json").read_text())
+    assert "top-level blocks" in wide["report"]["figures"]["parameters"]["note"]
+    assert summary.exit_code == 1  # one student could not be graded
+
+    monkeypatch.setattr(report_module, "feedback_markdown", writer)
+    again = batch_module.grade_batch(submissions, out, jobs=1, config=fast, progress=False)
+    assert sorted(again.already_done) == sorted(rows) and not again.outcomes  # the crash is not retried
+    # (--only writer_crash or --regrade grades it again: test_batch.py::test_only_regrades_one_student)
