@@ -12,7 +12,7 @@ class _Named(_torch.nn.Module):
     pass
 
 
-_Named.__name__ = _Named.__qualname__ = "<b>" + _HOSTILE
+_Named.__name__ = _Named.__qualname__ = "<b>" + _HOSTILE.replace("\udcff\ud800", "")  # a name must encode
 
 
 def _hostile_forward(self, x, return_weights=False):
