@@ -193,10 +193,26 @@ class _Worker:
         theirs.close()
         self.ready = False
         self.task: tuple[int, Discovered] | None = None
+        self.since = time.monotonic()  # when the current task was given, or the worker became ready
+        self.overdue_at: float | None = None  # when it was told to stop for taking too long
 
     def give(self, index: int, item: Discovered) -> None:
         self.task = (index, item)
+        self.since = time.monotonic()
         self.connection.send((index, item))
+
+    def watch(self, limit_s: float) -> None:
+        """Stop a worker whose grading of one submission has taken more than ``limit_s``: the grader
+        bounds what the student's code may take, this bounds everything else (the parent's own work
+        on that student's data), so no submission can hold a worker for ever."""
+        now = time.monotonic()
+        if self.task is None or not self.ready or not self.process.is_alive():
+            return
+        if self.overdue_at is None and now - self.since > limit_s:
+            self.overdue_at = now
+            self.process.terminate()  # the worker unwinds and its grader kills the student's child
+        elif self.overdue_at is not None and now - self.overdue_at > 10:
+            self.process.kill()
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.is_alive():
@@ -219,8 +235,21 @@ def _checks_of(catalogue: list[tuple]) -> list[tuple]:
             for c, i, n, p, v in catalogue]
 
 
-def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple]) -> GradedSubmission:
+# A worker may spend this much beyond twice the submission's time budget on one submission (the
+# reference's side, shrinking, pictures) before it is stopped; the student is then ``error``.
+OVERDUE_GRACE_S = 60.0
+WATCH_INTERVAL_S = 2.0  # how often the parent looks for an overdue worker
+
+
+def overdue_limit(config: GradingConfig) -> float:
+    return 2 * config.limits.submission_timeout_s + OVERDUE_GRACE_S
+
+
+def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple], overdue_s: float | None = None) -> GradedSubmission:
     message = f"the grading worker died while grading this submission (exit code {exitcode}); regrade it with --only"
+    if overdue_s is not None:
+        message = (f"grading this submission took more than {overdue_s:g} s (twice its time budget and a minute), "
+                   "so it was stopped; look at it, then regrade it with --only")
     report = GradingReport.without_results(safe_name_text(item.source.name), _checks_of(catalogue), message)
     return GradedSubmission(index=index, report=report, seconds=0.0, worker_pid=0, worker_peak_rss_kb=0,
                             zygote_peak_rss_kb=None)
@@ -241,7 +270,9 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
             for w in workers:
                 by_handle[w.connection] = w
                 by_handle[w.process.sentinel] = w
-            for handle in wait(list(by_handle)):
+            for worker in workers:
+                worker.watch(overdue_limit(config))
+            for handle in wait(list(by_handle), timeout=WATCH_INTERVAL_S):
                 worker = by_handle[handle]
                 if worker not in workers:
                     continue
@@ -253,6 +284,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                         break  # the sentinel reports the death
                     if kind == "ready":
                         worker.ready = True
+                        worker.since = time.monotonic()
                         catalogue = catalogue or payload[1]
                         continue
                     worker.task = None
@@ -271,7 +303,8 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                 worker.stop()
                 workers.remove(worker)
                 if lost is not None:
-                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue))
+                    overdue = overdue_limit(config) if worker.overdue_at is not None else None
+                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue, overdue))
                 if pending:
                     replacement = _Worker(context, config, figures)
                     workers.append(replacement)
@@ -322,7 +355,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         summary = BatchSummary(discovery=found)
         inside = [i for i in found.submissions if i.source.resolve() == folder.path.resolve()]
         found.submissions = [i for i in found.submissions if i not in inside]
-        found.skipped += [(i.source.name, "the output folder (--out)") for i in inside]
+        found.skipped += [(safe_name_text(i.source.name), "the output folder (--out)") for i in inside]
         console.print(found.describe(), highlight=False, markup=False)
         items = found.submissions
         if only is not None:
