@@ -25,8 +25,8 @@ from .config import GradingConfig, load_config
 from .contract import GRADED
 from .discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
-from .report import OutputFolder, StudentRecord, class_tables, relative
 from .intake.safe_text import failure_message, safe_name_text, safe_text
+from .report import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
 
 __all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]

@@ -133,11 +133,12 @@ class Grader:
             for name in grading_order():
                 results[name], notes = self._grade_component(name, submission, handover, figures)
                 report.notes.extend(n for n in notes if n not in report.notes)
-        if self._out_of_time or time.monotonic() > self._deadline:
-            report.review.append(f"this submission used up its {budget_s:g} s time budget "
-                                 "(limits.submission_timeout_s): the checks it did not reach scored 0")
         for name in GRADED:
             report.checks.extend(self._cleaned(r, own) for r in results[name])
+        late = time.monotonic() > self._deadline and report.score < report.max_score  # a last call cut short
+        if self._out_of_time or late:
+            report.review.append(f"this submission used up its {budget_s:g} s time budget "
+                                 "(limits.submission_timeout_s): the checks it did not reach scored 0")
         report.notes.extend(self._notes.values())
         report.notes = [self.redactor.clean(note, own) for note in report.notes]
         if self.figures:  # issue 14: what the feedback pages draw (texts from the child cleaned like the outputs)

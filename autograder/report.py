@@ -128,7 +128,7 @@ def feedback_markdown(record: StudentRecord) -> str:
     Texts from the submission are escaped (``markdown_text``) outside the fenced outputs."""
     report = record.report
     md = markdown_text
-    lines = [f"# {md(record.student)}: {_points(report.score)} / {_points(report.max_score)}", ""]
+    lines = [f"# {record.student}: {_points(report.score)} / {_points(report.max_score)}", ""]
     if record.name or record.email:
         lines += [md(f"{record.name} {('<' + record.email + '>') if record.email else ''}".strip()), ""]
     lines += [f"Submission: {md(record.source)}. This file shows hidden checks too; it is for course staff.", ""]

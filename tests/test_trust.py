@@ -415,3 +415,17 @@ def test_a_worker_past_its_limit_is_stopped_and_the_class_goes_on(tmp_path, conf
     for row in rows.values():
         assert row["status"] == "error" and "took more than 1 s" in row["reason"], row
     assert summary.exit_code == 1
+
+
+def test_a_damaged_record_is_an_error_row_not_a_lost_class(tmp_path):
+    folder = OutputFolder(tmp_path)
+    folder.prepare()
+    for student, record in (("ada", "{not json"), ("bob", json.dumps({"student": "bob"}))):
+        (folder.student_dir(student)).mkdir()
+        (folder.student_dir(student) / "report.json").write_text(record)
+        (folder.student_dir(student) / "results.json").write_text("{}")
+    folder.write_grades(["ResBlock"])
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert sorted(rows) == ["ada", "bob"]
+    assert all(row["status"] == "error" and "report.json could not be read" in row["reason"] for row in rows.values())
