@@ -56,6 +56,8 @@ def safe_text(value, limit: int = MAX_TEXT) -> SafeText:
     except Exception as error:  # noqa: BLE001 -- an object whose __str__ fails still gets a text
         text = f"(a {type(value).__name__} that cannot be shown: {type(error).__name__})"
     text = str.__str__(text)  # a str subclass's own methods never run again
+    if len(text) <= limit and text.isprintable():  # the common case (a name, a key), in C: nothing to do
+        return SafeText(text)
     total = len(text)
     text = _UNSAFE.sub(_replacement, text[: 4 * limit + 64])  # never scan megabytes to keep a few thousand
     total += len(text) - min(total, 4 * limit + 64)  # what escaping added
