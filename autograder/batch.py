@@ -15,6 +15,7 @@ import multiprocessing
 import os
 import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
@@ -24,6 +25,7 @@ from .config import GradingConfig, load_config
 from .contract import GRADED
 from .discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
+from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .report import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
 
@@ -136,9 +138,9 @@ def _grade_one(grader, index: int, item: Discovered) -> GradedSubmission:
     try:
         report = grader.grade(item.source)
     except Exception as error:  # noqa: BLE001 -- grade() reports all it can; this is the last net
-        report = GradingReport.without_results(item.source.name, grader.checks,
-                                               f"the grader failed on this submission ({type(error).__name__}: {error})")
-    report.submission = item.source.name
+        report = GradingReport.without_results(safe_name_text(item.source.name), grader.checks,
+                                               failure_message("the grader failed on this submission", error))
+    report.submission = safe_name_text(item.source.name)
     zygote = getattr(grader, "zygote", None)
     return GradedSubmission(
         index=index, report=report, seconds=time.perf_counter() - started, worker_pid=os.getpid(),
@@ -191,10 +193,26 @@ class _Worker:
         theirs.close()
         self.ready = False
         self.task: tuple[int, Discovered] | None = None
+        self.since = time.monotonic()  # when the current task was given, or the worker became ready
+        self.overdue_at: float | None = None  # when it was told to stop for taking too long
 
     def give(self, index: int, item: Discovered) -> None:
         self.task = (index, item)
+        self.since = time.monotonic()
         self.connection.send((index, item))
+
+    def watch(self, limit_s: float) -> None:
+        """Stop a worker whose grading of one submission has taken more than ``limit_s``: the grader
+        bounds what the student's code may take, this bounds everything else (the parent's own work
+        on that student's data), so no submission can hold a worker for ever."""
+        now = time.monotonic()
+        if self.task is None or not self.ready or not self.process.is_alive():
+            return
+        if self.overdue_at is None and now - self.since > limit_s:
+            self.overdue_at = now
+            self.process.terminate()  # the worker unwinds and its grader kills the student's child
+        elif self.overdue_at is not None and now - self.overdue_at > 10:
+            self.process.kill()
 
     def stop(self, timeout: float = 5.0) -> None:
         if self.process.is_alive():
@@ -217,9 +235,22 @@ def _checks_of(catalogue: list[tuple]) -> list[tuple]:
             for c, i, n, p, v in catalogue]
 
 
-def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple]) -> GradedSubmission:
+# A worker may spend this much beyond twice the submission's time budget on one submission (the
+# reference's side, shrinking, pictures) before it is stopped; the student is then ``error``.
+OVERDUE_GRACE_S = 60.0
+WATCH_INTERVAL_S = 2.0  # how often the parent looks for an overdue worker
+
+
+def overdue_limit(config: GradingConfig) -> float:
+    return 2 * config.limits.submission_timeout_s + OVERDUE_GRACE_S
+
+
+def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple], overdue_s: float | None = None) -> GradedSubmission:
     message = f"the grading worker died while grading this submission (exit code {exitcode}); regrade it with --only"
-    report = GradingReport.without_results(item.source.name, _checks_of(catalogue), message)
+    if overdue_s is not None:
+        message = (f"grading this submission took more than {overdue_s:g} s (twice its time budget and a minute), "
+                   "so it was stopped; look at it, then regrade it with --only")
+    report = GradingReport.without_results(safe_name_text(item.source.name), _checks_of(catalogue), message)
     return GradedSubmission(index=index, report=report, seconds=0.0, worker_pid=0, worker_peak_rss_kb=0,
                             zygote_peak_rss_kb=None)
 
@@ -239,7 +270,9 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
             for w in workers:
                 by_handle[w.connection] = w
                 by_handle[w.process.sentinel] = w
-            for handle in wait(list(by_handle)):
+            for worker in workers:
+                worker.watch(overdue_limit(config))
+            for handle in wait(list(by_handle), timeout=WATCH_INTERVAL_S):
                 worker = by_handle[handle]
                 if worker not in workers:
                     continue
@@ -251,6 +284,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                         break  # the sentinel reports the death
                     if kind == "ready":
                         worker.ready = True
+                        worker.since = time.monotonic()
                         catalogue = catalogue or payload[1]
                         continue
                     worker.task = None
@@ -269,7 +303,8 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                 worker.stop()
                 workers.remove(worker)
                 if lost is not None:
-                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue))
+                    overdue = overdue_limit(config) if worker.overdue_at is not None else None
+                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue, overdue))
                 if pending:
                     replacement = _Worker(context, config, figures)
                     workers.append(replacement)
@@ -320,7 +355,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         summary = BatchSummary(discovery=found)
         inside = [i for i in found.submissions if i.source.resolve() == folder.path.resolve()]
         found.submissions = [i for i in found.submissions if i not in inside]
-        found.skipped += [(i.source.name, "the output folder (--out)") for i in inside]
+        found.skipped += [(safe_name_text(i.source.name), "the output folder (--out)") for i in inside]
         console.print(found.describe(), highlight=False, markup=False)
         items = found.submissions
         if only is not None:
@@ -373,6 +408,35 @@ def write_class_report(folder: OutputFolder, config: GradingConfig, summary: Bat
     console.print(f"class report: {relative(path)}", highlight=False, markup=False)
 
 
+def catalogue_of(outcome: GradedSubmission) -> list[tuple]:
+    """The checks of ``outcome``'s report as a catalogue: what a zero report for the same student needs."""
+    return [(c.component, c.check_id, c.name, c.max_score, c.visibility) for c in outcome.report.checks]
+
+
+def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmission, catalogue: list[tuple],
+             config: GradingConfig, figures: bool) -> GradedSubmission:
+    """Write ``record``; the fault barrier of the parent for one student.
+
+    Anything that fails while writing (a page, a picture, a text no writer takes) makes this student
+    ``error`` with the reason, written in plain text without pictures -- and with ``results.json``, so
+    a resume does not meet the same crash again (``--regrade`` or ``--only`` tries again). The class goes on.
+    """
+    try:
+        folder.write_student(record, config.gradescope.hidden_visibility, figures=figures)
+        return outcome
+    except Exception as error:  # noqa: BLE001 -- one student's data must never stop the class
+        message = failure_message("the grader could not write this student's results", error) + \
+            "; regrade it with --only after looking at the submission"
+    report = GradingReport.without_results(safe_name_text(record.report.submission), _checks_of(catalogue), message,
+                                           detail=safe_text(traceback.format_exc(), 16000))
+    failed = StudentRecord(student=record.student, name=safe_name_text(record.name), email=safe_name_text(record.email),
+                           source=safe_text(record.source, 1000), status="error", message=message, report=report,
+                           grading=record.grading)
+    folder.write_student(failed, config.gradescope.hidden_visibility, figures=False)
+    return GradedSubmission(outcome.index, report, outcome.seconds, outcome.worker_pid, outcome.worker_peak_rss_kb,
+                            outcome.zygote_peak_rss_kb)
+
+
 def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
     if summary.needs_review:
         console.print(f"needs review ({len(summary.needs_review)}): a person should look at these "
@@ -398,13 +462,13 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
         def on_outcome(outcome: GradedSubmission) -> None:
             item = todo[outcome.index]
             for submitter in item.submitters:
-                folder.write_student(StudentRecord(
+                record = StudentRecord(
                     student=submitter.key, name=submitter.name, email=submitter.email, source=summary.discovery.shown(item.source),
                     status=outcome.status, message=outcome.message, report=outcome.report,
                     grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
                              "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
-                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb}),
-                    config.gradescope.hidden_visibility, figures=figures)
+                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb})
+                outcome = _written(folder, record, outcome, catalogue_of(outcome), config, figures)
             summary.record(item, outcome)
             bar.update(task, advance=1, stats=summary.progress())
             if show_progress and not live:  # a log, not a terminal (nohup, CI, cron): one plain line each

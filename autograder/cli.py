@@ -33,22 +33,18 @@ def grade(
     """Grade one submission and write Gradescope's results.json."""
     from .config import load_config
     from .grader import grade_submission
-    from .results import gradescope_results, write_atomically
+    from .intake.safe_text import safe_text
+    from .results import write_atomically
 
     started = time.monotonic()
     if not submission.exists():  # before the sandbox starts and says which protections it has
-        fail(f"{submission}: no such file or folder; pass the folder (or .zip) that holds your modules")
+        fail(f"{safe_text(submission, 1000)}: no such file or folder; pass the folder (or .zip) that holds your modules")
     try:
         loaded = load_config(config)
         graded = grade_submission(submission, loaded, device=device, figures=figures)
     except AutograderError as error:
         fail(str(error))
-    written = gradescope_results(graded, loaded.gradescope.hidden_visibility)
-    if figures:  # issue 14: outputs in HTML with the pictures Gradescope can show
-        from .pages.feedback import gradescope_results as with_pictures
-
-        written = with_pictures(written, graded)
-    write_atomically(results, json.dumps(written, indent=2) + "\n")
+    write_atomically(results, json.dumps(_results_json(graded, loaded, figures), indent=2) + "\n")
     if report:
         write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
     for note in graded.notes:
@@ -58,6 +54,27 @@ def grade(
     for name, (score, max_score) in graded.component_scores().items():
         typer.echo(f"{name:<14} {score:>6g} / {max_score:g}")
     typer.echo(f"{'total':<14} {graded.score:>6g} / {graded.max_score:g}   ({time.monotonic() - started:.1f} s) -> {results}")
+
+
+def _results_json(graded, config, figures: bool) -> dict:
+    """Gradescope's results.json for ``graded``, always: without pictures if they fail, and at
+    worst a zero that says why (Gradescope shows nothing at all for a missing file)."""
+    from .intake.safe_text import failure_message
+    from .results import gradescope_results
+
+    try:
+        written = gradescope_results(graded, config.gradescope.hidden_visibility)
+    except Exception as error:  # noqa: BLE001 -- a student's results must always exist
+        return {"score": 0.0, "output": failure_message("The grader could not write these results; a person will "
+                                                          "look at this submission", error), "tests": []}
+    if figures:  # issue 14: outputs in HTML with the pictures Gradescope can show
+        from .pages.feedback import gradescope_results as with_pictures
+
+        try:
+            written = with_pictures(written, graded)
+        except Exception:  # noqa: BLE001 -- the plain-text results are still right
+            pass
+    return written
 
 
 @app.command()

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError
 
@@ -26,6 +26,8 @@ class Limits(_Strict):
     call_timeout_s: float = Field(30, gt=0)
     experiment_timeout_s: float = Field(120, gt=0, description="one run of a homework experiment (it trains)")
     component_timeout_s: float = Field(180, gt=0)
+    submission_timeout_s: float = Field(300, gt=0, description="the whole submission, every component together: "
+                                        "a class costs at most students x this / workers")
     cpu_s: int = Field(600, gt=0)
     memory_mb: int = Field(4096, ge=1024, description="address space; import torch alone needs ~600 MiB")
     processes: int = Field(256, gt=0)
@@ -35,6 +37,16 @@ class Limits(_Strict):
     max_memo_mb: int = Field(128, gt=0, description="all replies kept for one component (JSON counted as parsed)")
     max_source_kb: int = Field(512, gt=0)
     max_submission_mb: int = Field(50, gt=0)
+
+    @model_validator(mode="after")
+    def _a_submission_can_finish(self):
+        """A budget shorter than one call would fail every honest submission: say so at load time."""
+        longest = max(self.call_timeout_s, self.experiment_timeout_s)
+        if self.submission_timeout_s < longest:
+            raise ValueError(f"submission_timeout_s ({self.submission_timeout_s:g}) is shorter than one call may take "
+                             f"(call_timeout_s {self.call_timeout_s:g}, experiment_timeout_s "
+                             f"{self.experiment_timeout_s:g}); make it at least {longest:g}")
+        return self
 
 
 class Tolerance(_Strict):

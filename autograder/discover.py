@@ -23,6 +23,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from .errors import SubmissionError
+from .intake.safe_text import safe_name_text, safe_text
 
 __all__ = ["Discovered", "Submitter", "Discovery", "discover", "extract_zip", "safe_name"]
 
@@ -70,8 +71,8 @@ class Discovery:
         try:
             relative = Path(path).relative_to(self.root)
         except ValueError:
-            return str(path)
-        return f"{base}/{relative.as_posix()}" if relative.parts else base
+            return safe_text(path, 1000)
+        return safe_text(f"{base}/{relative.as_posix()}" if relative.parts else base, 1000)
 
     def cleanup(self) -> None:
         if self._temporary is not None:
@@ -102,19 +103,21 @@ def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: i
         with zipfile.ZipFile(archive) as bundle:
             members = bundle.infolist()
             if len(members) > max_members:
-                raise SubmissionError(f"{archive.name} holds {len(members)} files, over the limit of {max_members}")
+                raise SubmissionError(f"{safe_name_text(archive.name)} holds {len(members)} files, over the limit of {max_members}")
             declared = sum(m.file_size for m in members)
             if declared > max_bytes:
                 raise SubmissionError(
-                    f"{archive.name} unpacks to {declared >> 20} MiB, over the {max_bytes >> 20} MiB limit"
+                    f"{safe_name_text(archive.name)} unpacks to {declared >> 20} MiB, over the {max_bytes >> 20} MiB limit"
                 )
             written = 0
             for member in members:
                 parts = PurePosixPath(member.filename.replace("\\", "/")).parts
                 if member.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                    raise SubmissionError(f"{archive.name}: refusing the unsafe path {member.filename!r}")
+                    raise SubmissionError(f"{safe_name_text(archive.name)}: refusing the unsafe path "
+                                          f"{safe_name_text(repr(member.filename))}")
                 if stat.S_ISLNK(member.external_attr >> 16):
-                    raise SubmissionError(f"{archive.name}: refusing the link {member.filename!r}; zip the files themselves")
+                    raise SubmissionError(f"{safe_name_text(archive.name)}: refusing the link "
+                                          f"{safe_name_text(repr(member.filename))}; zip the files themselves")
                 if not parts or parts[0] in IGNORED_NAMES:
                     continue
                 target = destination.joinpath(*parts)
@@ -127,11 +130,12 @@ def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: i
                         written += len(chunk)
                         if written > max_bytes:
                             raise SubmissionError(
-                                f"{archive.name} unpacks to more than {max_bytes >> 20} MiB, over the limit"
+                                f"{safe_name_text(archive.name)} unpacks to more than {max_bytes >> 20} MiB, over the limit"
                             )
                         sink.write(chunk)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
-        raise SubmissionError(f"{archive.name} could not be opened as a zip ({exc}); upload it again") from None
+        raise SubmissionError(f"{safe_name_text(archive.name)} could not be opened as a zip ({safe_text(exc, 300)}); "
+                              "upload it again") from None
     return destination
 
 
@@ -163,7 +167,7 @@ _TolerantLoader.add_multi_constructor("!", _untagged)
 
 def _field(record: dict, name: str) -> str:
     value = record.get(f":{name}", record.get(name, ""))
-    return "" if value is None else str(value)
+    return "" if value is None else safe_name_text(value)
 
 
 def _submitter(person: dict, folder: str) -> Submitter:
@@ -260,6 +264,15 @@ def _dedupe(found: Discovery) -> Discovery:
         sources.update((p.key, item.source.name) for p in submitters)
         kept.append(replace(item, submitters=tuple(submitters)))
     found.submissions = kept
+    return _made_safe(found)
+
+
+def _made_safe(found: Discovery) -> Discovery:
+    """Every text a TA is shown about the class (names, what was skipped) as safe text: a folder name
+    need not be UTF-8, printable or short. The students' keys are ``safe_name``s already."""
+    found.skipped = [(safe_name_text(where), safe_text(why, 500)) for where, why in found.skipped]
+    found.renamed = [tuple(safe_name_text(part) for part in entry) for entry in found.renamed]
+    found.shown_root = safe_text(found.shown_root, 1000) if found.shown_root else ""
     return found
 
 

@@ -2,6 +2,7 @@
 import dataclasses
 import gc
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,14 +16,15 @@ from .config import CheckSettings, GradingConfig, load_config
 from .contract import GRADED
 from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
+from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .pages import evidence as pages_evidence
-from .pages import figure_data, similarity
+from .pages import caps, figure_data, similarity
 from .plan import grading_order, load_plan, must_not_have_seen
 from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.exposure import SecretsInReach, check_exposure
-from .sandbox.launcher import Handover, SandboxFatal, StudentComponent, StudentError, Zygote, child_settings
+from .sandbox.launcher import STATIC, Budget, Handover, SandboxFatal, StudentComponent, StudentError, Zygote, child_settings
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Grader:
         self._references = ReferenceCache()  # the reference's models and runs on those cases
         self._zygote()  # now: a sandbox that cannot keep the reference secret stops us before any grading
         self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
+        self._deadline: float | None = None  # when the current submission's time budget ends (time.monotonic())
+        self._out_of_time = False
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
@@ -89,7 +93,7 @@ class Grader:
                                                 max_total_bytes=limits.max_submission_mb << 20),
                                    PackagePolicy(tuple(packages.allowed), tuple(packages.refused.items())))
         except Refused as refused:
-            raise SubmissionError(str(refused)) from None
+            raise SubmissionError(safe_text(refused)) from None
 
     def grade(self, path) -> GradingReport:
         """Grade the hand-in at ``path``: always a report, whatever the submission does.
@@ -99,38 +103,46 @@ class Grader:
         """
         path = Path(path)
         if not path.exists():
-            raise SubmissionError(f"{path}: no such file or folder; pass the folder that holds your modules")
+            raise SubmissionError(f"{safe_text(path, 1000)}: no such file or folder; pass the folder that holds your modules")
+        name = safe_name_text(path.name)
         try:
             submission = self.read(path)
         except SubmissionError as error:
-            return GradingReport.without_results(path.name, self.checks, str(error), status="needs_review")
+            return GradingReport.without_results(name, self.checks, safe_text(error), status="needs_review")
         try:
             return self._grade(path, submission)
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:  # a bug of ours: this submission's report says so, the next is graded
             return GradingReport.without_results(
-                path.name, self.checks, f"the grader failed on this submission ({type(error).__name__}: {error})",
-                status="error", detail=traceback.format_exc())
+                name, self.checks, failure_message("the grader failed on this submission", error),
+                status="error", detail=safe_text(traceback.format_exc(), 16000))
 
     def _grade(self, path: Path, submission: Submission) -> GradingReport:
-        report = GradingReport(submission=path.name, notes=list(dict.fromkeys(submission.notes)),
+        report = GradingReport(submission=safe_name_text(path.name), notes=list(dict.fromkeys(submission.notes)),
                                review=list(submission.review), environment=list(submission.environment))
         own = own_lines(submission.sources.values())
         self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
         results = {}
         figures = {} if self.figures else None
         self._notes = {}
+        budget_s = self.config.limits.submission_timeout_s
+        self._deadline = time.monotonic() + budget_s  # every component's Budget ends here (limits.submission_timeout_s)
+        self._out_of_time = False
         with Handover(self._zygote()) as handover:
             for name in grading_order():
                 results[name], notes = self._grade_component(name, submission, handover, figures)
                 report.notes.extend(n for n in notes if n not in report.notes)
         for name in GRADED:
             report.checks.extend(self._cleaned(r, own) for r in results[name])
+        late = time.monotonic() > self._deadline and report.score < report.max_score  # a last call cut short
+        if self._out_of_time or late:
+            report.review.append(f"this submission used up its {budget_s:g} s time budget "
+                                 "(limits.submission_timeout_s): the checks it did not reach scored 0")
         report.notes.extend(self._notes.values())
         report.notes = [self.redactor.clean(note, own) for note in report.notes]
         if self.figures:  # issue 14: what the feedback pages draw (texts from the child cleaned like the outputs)
-            report.figures = figure_data.cleaned(figures, lambda text: self.redactor.clean(text, own))
+            report.figures = caps.bounded(figure_data.cleaned(figures, lambda text: self.redactor.clean(text, own)))
             report.checks, dropped = pages_evidence.capped(report.checks)
             if dropped:
                 report.notes.append(f"{dropped} failed checks have no picture (this report's pictures are full)")
@@ -143,6 +155,8 @@ class Grader:
         if report.environment and report.score < report.max_score:
             report.review.append("imports that the grading environment cannot satisfy may have cost points: "
                                  + "; ".join(report.environment))
+        report.notes, report.review = caps.capped_list(report.notes), caps.capped_list(report.review)
+        report.environment = caps.capped_list(report.environment)
         report.status = "needs_review" if report.review else "graded"
         return report
 
@@ -165,15 +179,23 @@ class Grader:
             if figures is not None:
                 figures.update(figure_data.collect(name, None, skip="this component's code could not be found"))
             return [self._result(c, s, False, output) for c, s in bound], []
+        budget = Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
+        out_of_time = budget.exhausted(STATIC)
+        if out_of_time:  # no child, no fork: the component is not started at all
+            self._out_of_time = True
+            if figures is not None:
+                figures.update(figure_data.collect(name, None, skip="this submission used up its time budget"))
+            return [self._result(c, s, False, out_of_time) for c, s in bound], []
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
-                                   must_not_have_seen=must_not_have_seen(name))
+                                   must_not_have_seen=must_not_have_seen(name), budget=budget)
         try:
             results = self._run_component(name, student, bound, figures)
         except BaseException:  # Ctrl-C, or a bug of ours: no waiting on the child to tidy up
             student.stop()
             raise
         student.release()
+        self._out_of_time |= budget.out_of_time
         return results, student.notes
 
     def _run_component(self, name: str, student: StudentComponent, bound: list,

@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -83,12 +84,20 @@ class OutputFolder:
         return folder
 
     def records(self) -> list["StudentRecord"]:
-        """Every finished student on disk, sorted by student."""
+        """Every finished student on disk, sorted by student; one whose record cannot be read is an
+        ``error`` row saying so (grades.csv keeps a row for everyone)."""
         found = []
         for folder in sorted(self.students.iterdir()) if self.students.is_dir() else []:
             record_file = folder / RECORD_FILE
             if folder.is_dir() and (folder / RESULTS_FILE).is_file() and record_file.is_file():
-                found.append(StudentRecord.from_json(record_file.read_text(encoding="utf-8")))
+                try:
+                    found.append(StudentRecord.from_json(record_file.read_text(encoding="utf-8")))
+                except Exception as error:  # noqa: BLE001 -- a damaged file costs its own row, not the class
+                    message = (f"{RECORD_FILE} could not be read ({type(error).__name__}); "
+                               "regrade this student with --only")
+                    found.append(StudentRecord(student=folder.name, name="", email="", source="", status="error",
+                                               message=message, report=GradingReport.without_results(
+                                                   folder.name, [], message)))
         return found
 
     def write_grades(self, components: list[str]) -> list["StudentRecord"]:
@@ -106,21 +115,31 @@ def _points(value: float) -> str:
     return f"{round(value, 6):g}"
 
 
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def markdown_text(text: str) -> str:
+    """Text shown as itself in Markdown: no link, image, HTML tag or emphasis can come from a submission."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
+
+
 def feedback_markdown(record: StudentRecord) -> str:
-    """Readable feedback for course staff: failed checks first, each with its message; hidden checks included."""
+    """Readable feedback for course staff: failed checks first, each with its message; hidden checks included.
+    Texts from the submission are escaped (``markdown_text``) outside the fenced outputs."""
     report = record.report
+    md = markdown_text
     lines = [f"# {record.student}: {_points(report.score)} / {_points(report.max_score)}", ""]
     if record.name or record.email:
-        lines += [f"{record.name} {('<' + record.email + '>') if record.email else ''}".strip(), ""]
-    lines += [f"Submission: `{record.source}`. This file shows hidden checks too; it is for course staff.", ""]
+        lines += [md(f"{record.name} {('<' + record.email + '>') if record.email else ''}".strip()), ""]
+    lines += [f"Submission: {md(record.source)}. This file shows hidden checks too; it is for course staff.", ""]
     if record.status == "error":
-        lines += [f"**Could not be graded:** {record.message}", ""]
+        lines += [f"**Could not be graded:** {md(record.message)}", ""]
     elif record.status == "needs_review":
-        lines += ["**Needs a person:** " + "; ".join(report.review or [record.message]), ""]
+        lines += ["**Needs a person:** " + "; ".join(md(r) for r in report.review or [record.message]), ""]
     for note in report.notes:
-        lines += [f"> {line}" for line in note.splitlines()] + [""]
+        lines += [f"> {md(line)}" for line in note.splitlines()] + [""]
     if report.environment:
-        lines += ["Environment problems (not coding mistakes):", ""] + [f"- {e}" for e in report.environment] + [""]
+        lines += ["Environment problems (not coding mistakes):", ""] + [f"- {md(e)}" for e in report.environment] + [""]
     lines += ["| Component | Score |", "| --- | --- |"]
     lines += [f"| {name} | {_points(s)} / {_points(m)} |" for name, (s, m) in report.component_scores().items()]
     failed = [c for c in report.checks if not c.passed]
@@ -134,7 +153,7 @@ def feedback_markdown(record: StudentRecord) -> str:
     lines += [f"## Passed checks ({len(passed)})", ""]
     lines += [f"- {c.name}: {_points(c.score)} / {_points(c.max_score)}" for c in passed]
     if report.detail:
-        lines += ["", "## For course staff: the grader's own error", "", "```text", report.detail, "```"]
+        lines += ["", "## For course staff: the grader's own error", "", "```text", report.detail.replace("```", "'''"), "```"]
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -28,6 +28,7 @@ from autograder.grader import Grader
 from autograder.sandbox.isolation import detect
 
 from .conftest import SOLUTIONS, full_outputs
+from .test_trust import assert_safe_report
 
 HOSTILE = Path(__file__).with_name("hostile")
 ATTACKED = {"SelfAttention", "AttnResBlock"}
@@ -86,6 +87,8 @@ ATTACKS = [
     # what a child holds: the reference of its dependencies, as code only
     Attack("leak_stand_in", "loses", "RuntimeError", loser="AttnResBlock"),
     Attack("flood_files", "any"),
+    # texts that would break a writer or a page: lone surrogates, NULs, RTL overrides, HTML, formulas, 1 MB
+    Attack("hostile_strings", "loses", "ValueError"),
 ]
 
 
@@ -209,6 +212,7 @@ def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path
     for folder in ("/tmp", "/dev/shm", "/var/tmp"):  # no file may be made anywhere, in either mode
         assert not list(Path(folder).glob(f"{marker}*")), f"{attack.name} left files in {folder}"
     assert report.status in ("graded", "needs_review"), report.review  # whatever it did, it was graded
+    assert_safe_report(report)  # every text a writer will see passed the safe-text boundary
     assert sandbox_processes(hostile_grader) == [], f"{attack.name}: processes left behind"
 
 

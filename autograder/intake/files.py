@@ -13,11 +13,19 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
 
+from .safe_text import MAX_NAME, safe_text
+
 JUNK_FOLDERS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".hg", ".svn", ".idea", ".vscode",
                 ".venv", "venv", "env", "site-packages", "node_modules", ".hypothesis", ".pytest_cache", "wandb",
                 "check_support"}  # the release's own helper for check.py
 JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
 CODE_SUFFIXES = {".py", ".ipynb", ".txt", ".zip"}
+
+
+def path_label(path: PurePosixPath | str) -> str:
+    """A path from a submission as safe text on one line, bounded like a few names."""
+    text = path.as_posix() if isinstance(path, PurePosixPath) else str(path)
+    return safe_text(text.replace("\n", " ").replace("\t", " "), 2 * MAX_NAME)
 
 
 class Refused(Exception):
@@ -30,6 +38,7 @@ class Limits:
     max_total_bytes: int = 50 << 20  # everything read, nested zips included
     max_files: int = 10_000
     max_zip_depth: int = 3
+    max_folder_depth: int = 24  # folders inside folders (a zip's paths too): deeper is left out, never walked
 
 
 @dataclass(frozen=True)
@@ -43,7 +52,8 @@ class FoundFile:
 
     @property
     def label(self) -> str:
-        return self.path.as_posix()
+        """The path as safe text (a name need not be UTF-8, nor short): what every message shows."""
+        return path_label(self.path)
 
     def read(self, limit: int) -> bytes:
         """At most ``limit + 1`` bytes: one more than allowed says the file is too big (sizes may lie)."""
@@ -67,13 +77,13 @@ def collect(path: Path, limits: Limits = Limits()) -> Tree:
         try:
             data = path.read_bytes() if path.stat().st_size <= limits.max_total_bytes else None
         except OSError as exc:
-            raise Refused(f"{path.name} could not be read ({exc.strerror})") from None
+            raise Refused(f"{path_label(path.name)} could not be read ({exc.strerror})") from None
         if data is None:
-            raise Refused(f"{path.name} is larger than {limits.max_total_bytes >> 20} MiB; submit only your code")
+            raise Refused(f"{path_label(path.name)} is larger than {limits.max_total_bytes >> 20} MiB; submit only your code")
         try:
             _walk_zip(data, PurePosixPath(), tree, limits, depth=1)
         except zipfile.BadZipFile as exc:
-            raise Refused(f"{path.name} is not a readable zip file ({exc}); zip the folder of modules again") from None
+            raise Refused(f"{path_label(path.name)} is not a readable zip file ({safe_text(exc, 300)}); zip the folder of modules again") from None
     elif path.is_file():
         info = path.stat()
         tree.files.append(FoundFile(PurePosixPath(path.name), info.st_size, info.st_mtime, _file_opener(path)))
@@ -100,7 +110,7 @@ def _is_junk(name: str) -> str | None:
 def _admit(tree: Tree, label: PurePosixPath, why: str | None, limits: Limits) -> bool:
     """Record ``label`` as left out (``why``), or count it against the file limit; True when it is kept."""
     if why:
-        tree.skipped.append((label.as_posix(), why))
+        tree.skipped.append((path_label(label), why))
         return False
     if len(tree.files) >= limits.max_files:
         raise Refused(f"more than {limits.max_files} files; submit only your code")
@@ -111,10 +121,15 @@ def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
     for folder, subfolders, files in os.walk(root, followlinks=False):
         here = Path(folder)
         relative = PurePosixPath(here.relative_to(root).as_posix()) if here != root else PurePosixPath()
+        if len(relative.parts) >= limits.max_folder_depth:  # os.walk recurses: a deep tree must stop here
+            if subfolders:
+                tree.skipped.append((path_label(relative) + "/", f"folders nested more than "
+                                     f"{limits.max_folder_depth} deep; left out"))
+            subfolders[:] = []
         for name in sorted(subfolders):
             why = _is_junk(name) or ("a link" if (here / name).is_symlink() else None)
             if why:
-                tree.skipped.append(((relative / name).as_posix() + "/", why))
+                tree.skipped.append((path_label(relative / name) + "/", why))
         subfolders[:] = sorted(n for n in subfolders if not _is_junk(n) and not (here / n).is_symlink())
         for name in sorted(files):
             full, label = here / name, relative / name
@@ -138,7 +153,7 @@ def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
 def _read_capped(path: Path, tree: Tree, limits: Limits) -> bytes:
     size = path.stat().st_size
     if tree.bytes_read + size > limits.max_total_bytes:
-        raise Refused(f"{path.name}: the submission's code and archives exceed {limits.max_total_bytes >> 20} MiB")
+        raise Refused(f"{path_label(path.name)}: the submission's code and archives exceed {limits.max_total_bytes >> 20} MiB")
     tree.bytes_read += size
     return path.read_bytes()
 
@@ -150,16 +165,20 @@ def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, de
     except zipfile.BadZipFile:
         if depth == 1 and prefix == PurePosixPath():
             raise
-        tree.skipped.append((prefix.as_posix(), "not a readable zip file"))
+        tree.skipped.append((path_label(prefix), "not a readable zip file"))
         return
     with archive:
         for info in archive.infolist():
             raw = info.filename.replace("\\", "/")
             name = PurePosixPath(raw)
             if raw.startswith("/") or name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
-                tree.skipped.append(((prefix / raw.lstrip("/")).as_posix(), "an unsafe path (outside the zip); left out"))
+                tree.skipped.append((path_label(prefix / raw.lstrip("/")), "an unsafe path (outside the zip); left out"))
                 continue
             if info.is_dir() or not name.parts:
+                continue
+            if len(name.parts) > limits.max_folder_depth:
+                tree.skipped.append((path_label(prefix / name), f"folders nested more than {limits.max_folder_depth} "
+                                     "deep; left out"))
                 continue
             label = prefix / name
             why = next((w for w in map(_is_junk, name.parts) if w), None)
@@ -170,10 +189,10 @@ def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, de
             mtime = _zip_time(info)
             if name.suffix.lower() == ".zip":
                 if depth >= limits.max_zip_depth:
-                    tree.skipped.append((label.as_posix(), f"a zip nested more than {limits.max_zip_depth} deep"))
+                    tree.skipped.append((path_label(label), f"a zip nested more than {limits.max_zip_depth} deep"))
                     continue
                 if tree.bytes_read + info.file_size > limits.max_total_bytes:
-                    tree.skipped.append((label.as_posix(), f"over the {limits.max_total_bytes >> 20} MiB limit"))
+                    tree.skipped.append((path_label(label), f"over the {limits.max_total_bytes >> 20} MiB limit"))
                     continue
                 inner = _read_member(archive, info, limits.max_total_bytes - tree.bytes_read)
                 tree.bytes_read += len(inner)

@@ -27,6 +27,7 @@ from typing import Callable
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
 from .notebooks import extract
+from .safe_text import safe_text
 from .python_source import Index, definitions_only, index
 from .text import NotText, decode
 
@@ -106,8 +107,34 @@ def read_submission(path, limits: files_.Limits = files_.Limits(), policy: Packa
     """Everything the grader needs to know about the hand-in at ``path`` (folder, zip or notebook).
 
     Raises ``files.Refused`` only when nothing at all can be read (not a zip, over a size limit).
+    Anything else that goes wrong while reading (a parser's RecursionError or MemoryError, a bug
+    of ours) is a reason for a person to look, in ``review``: intake never stops a class. Every text
+    in the result is safe text (``safe_text``), whatever the file names and contents were.
     """
     path = Path(path)
+    try:
+        submission = _read(path, limits, policy, available)
+    except files_.Refused:
+        raise
+    except Exception as error:  # noqa: BLE001 -- MemoryError, RecursionError, a zip library's own errors
+        submission = Submission(root=path, review=[f"the hand-in could not be read ({type(error).__name__}: "
+                                                   f"{safe_text(error, 300)}); look at it and grade it by hand"])
+    return _made_safe(submission)
+
+
+def _made_safe(submission: Submission) -> Submission:
+    """The one pass that makes every text of ``submission`` that a writer may show safe text."""
+    submission.notes = [safe_text(n) for n in dict.fromkeys(submission.notes)]
+    submission.review = [safe_text(n) for n in submission.review]
+    submission.environment = [safe_text(n) for n in submission.environment]
+    submission.unreadable = {files_.path_label(k): safe_text(v) for k, v in submission.unreadable.items()}
+    submission.left_out = {files_.path_label(k): safe_text(v) for k, v in submission.left_out.items()}
+    submission.files = [files_.path_label(f) for f in submission.files]
+    submission.refused = {k: safe_text(v) for k, v in submission.refused.items()}
+    return submission
+
+
+def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -> Submission:
     tree = files_.collect(path, limits)
     submission = Submission(root=path, files=[f.label for f in tree.files], left_out=dict(tree.skipped))
     candidates = _candidates(tree, submission, limits)
@@ -173,32 +200,40 @@ def _module_name(path: PurePosixPath) -> str:
 def _candidates(tree: files_.Tree, submission: Submission, limits: files_.Limits) -> list[_Candidate]:
     found = []
     for file in tree.files:
-        suffix = file.path.suffix.lower()
-        if suffix not in (".py", ".txt", ".ipynb") or file.path.name == "__init__.py":
-            continue  # the grader makes the package itself
-        data = file.read(limits.max_source_bytes)
-        if len(data) > limits.max_source_bytes:
-            submission.unreadable[file.label] = (f"{file.label} is over the {limits.max_source_bytes // 1024} KiB "
-                                                 "limit for one file")
-            continue
         try:
-            text, note = decode(data, file.label)
-        except NotText as problem:
-            submission.unreadable[file.label] = str(problem)
-            continue
-        if suffix == ".ipynb":
-            found += _notebook_candidates(file, text, submission)
-            continue
-        indexed = index(text, file.label)
-        name = _module_name(file.path)
-        if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
-            indexed.defines |= {s for s, m in ALL_SYMBOLS.items() if m == name}
-        if suffix == ".txt" and (indexed.syntax_error or not indexed.defines & ALL_SYMBOLS.keys()):
-            continue  # notes, answers: not code
-        if note:
-            submission.notes.append(note)
-        found.append(_Candidate(file.path.parent, name, file.label, text, indexed, "file", file.mtime))
+            found += _candidates_of(file, submission, limits)
+        except Exception as error:  # noqa: BLE001 -- a zip member that will not inflate, a parser's limit
+            submission.unreadable[file.label] = (f"{file.label} could not be read ({type(error).__name__}: "
+                                                 f"{safe_text(error, 200)})")
     return found
+
+
+def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files_.Limits) -> list[_Candidate]:
+    """The candidates one file gives: none, itself, or a notebook's modules."""
+    suffix = file.path.suffix.lower()
+    if suffix not in (".py", ".txt", ".ipynb") or file.path.name == "__init__.py":
+        return []  # the grader makes the package itself
+    data = file.read(limits.max_source_bytes)
+    if len(data) > limits.max_source_bytes:
+        submission.unreadable[file.label] = (f"{file.label} is over the {limits.max_source_bytes // 1024} KiB "
+                                             "limit for one file")
+        return []
+    try:
+        text, note = decode(data, file.label)
+    except NotText as problem:
+        submission.unreadable[file.label] = str(problem)
+        return []
+    if suffix == ".ipynb":
+        return _notebook_candidates(file, text, submission)
+    indexed = index(text, file.label)
+    name = _module_name(file.path)
+    if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
+        indexed.defines |= {s for s, m in ALL_SYMBOLS.items() if m == name}
+    if suffix == ".txt" and (indexed.syntax_error or not indexed.defines & ALL_SYMBOLS.keys()):
+        return []  # notes, answers: not code
+    if note:
+        submission.notes.append(note)
+    return [_Candidate(file.path.parent, name, file.label, text, indexed, "file", file.mtime)]
 
 
 def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submission) -> list[_Candidate]:
@@ -210,7 +245,7 @@ def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submissi
     found = []
     for relative, body in code.files.items():
         path = file.path.parent / relative
-        found.append(_Candidate(path.parent, _module_name(path), f"{file.label} (%%writefile {relative})",
+        found.append(_Candidate(path.parent, _module_name(path), f"{file.label} (%%writefile {files_.path_label(relative)})",
                                 body, index(body, path.as_posix()), "writefile", file.mtime))
     indexed = index(code.module_text, file.label)
     if indexed.tree is not None and indexed.defines & ALL_SYMBOLS.keys():

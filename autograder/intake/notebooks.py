@@ -13,6 +13,8 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from .safe_text import safe_text
+
 _KEPT_CELL_MAGICS = {"time", "capture", "timeit"}  # they only wrap the code below them
 
 
@@ -29,8 +31,9 @@ def extract(text: str, label: str) -> NotebookCode:
     found = NotebookCode()
     try:
         notebook = json.loads(text)
-    except ValueError as exc:
-        found.problem = f"{label} is not a readable notebook ({exc}); download it again from Jupyter or Colab"
+    except (ValueError, RecursionError, MemoryError) as exc:  # RecursionError: JSON nested too deeply
+        found.problem = (f"{label} is not a readable notebook ({safe_text(exc, 300) or type(exc).__name__}); "
+                         "download it again from Jupyter or Colab")
         return found
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
@@ -41,12 +44,12 @@ def extract(text: str, label: str) -> NotebookCode:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
-        source = "".join(source) if isinstance(source, list) else str(source)
+        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
         if not source.strip():
             continue
         first, _, rest = source.partition("\n")
         if first.startswith("%%"):
-            magic, *arguments = first[2:].split(None, 1)
+            magic, *arguments = first[2:].split(None, 1) or [""]
             if magic == "writefile":
                 _write(found, arguments[0] if arguments else "", rest, label, number)
                 continue
@@ -57,9 +60,9 @@ def extract(text: str, label: str) -> NotebookCode:
         code = _without_magics(source)
         try:
             ast.parse(code)
-        except (SyntaxError, ValueError) as exc:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             lineno = getattr(exc, "lineno", None)
-            found.notes.append(f"{label}, cell {number}: not Python ({getattr(exc, 'msg', exc)}"
+            found.notes.append(f"{label}, cell {number}: not Python ({safe_text(getattr(exc, 'msg', exc), 300)}"
                                f"{f', line {lineno}' if lineno else ''}); left out")
             continue
         found.cells.append([line, number])

@@ -12,6 +12,8 @@ import re
 import symtable
 from dataclasses import dataclass, field
 
+from .safe_text import safe_text
+
 _DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
@@ -29,7 +31,7 @@ def index(text: str, label: str) -> Index:
     so the error is charged to the component it holds, not reported as "missing"."""
     try:
         tree = ast.parse(text, filename=label)
-    except (SyntaxError, ValueError) as exc:
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # the last two: nested too deeply
         names = set(_DEFINITION.findall(text))
         return Index(defines=names, complete=names, syntax_error=_syntax_message(exc, label))
     found = Index(tree=tree)
@@ -48,8 +50,10 @@ def index(text: str, label: str) -> Index:
 
 def _syntax_message(exc: Exception, label: str) -> str:
     if isinstance(exc, SyntaxError):
-        return f"{label}, line {exc.lineno}: {exc.msg}"
-    return f"{label}: {exc}"
+        return f"{label}, line {exc.lineno}: {safe_text(exc.msg, 300)}"
+    if isinstance(exc, (RecursionError, MemoryError)):
+        return f"{label}: an expression nested too deeply for Python's parser ({type(exc).__name__}); simplify it"
+    return f"{label}: {safe_text(exc, 300)}"
 
 
 def is_stub(node: ast.AST) -> bool:
@@ -158,7 +162,7 @@ def module_names_read(node: ast.stmt) -> set[str]:
     """
     try:
         table = symtable.symtable(ast.unparse(node), "<statement>", "exec")
-    except (SyntaxError, ValueError, RecursionError):  # code Python would refuse to compile anyway
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # code Python would refuse to compile anyway
         return used_names(node)
     return _global_reads(table)
 

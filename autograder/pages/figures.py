@@ -32,6 +32,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
+from . import caps  # noqa: E402
 from .arrays import unpack  # noqa: E402
 
 __all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png"]
@@ -380,6 +381,9 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
     title = data.get("title", figure_id)
     if "note" in data:
         return Picture(id=figure_id, title=title, note=data["note"], full=full)
+    too_much = caps.problem(data)  # the drawing's cost is bounded whatever report.json holds
+    if too_much:
+        return Picture(id=figure_id, title=title, note=too_much, full=full)
     kind = data.get("kind")
     if kind == "heatmaps":
         return _heatmaps(data, full)

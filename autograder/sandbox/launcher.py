@@ -113,6 +113,12 @@ class Budget:
     hangs: int = 0
     first_hang: str = ""  # what the first hang was, said again in the later ones' messages
     hung_in: set = field(default_factory=set)  # the classes and functions that ran in a request that hung
+    deadline: float | None = None  # time.monotonic() when the whole submission's budget ends (Grader sets it)
+    budget_s: float = 0.0  # that budget, for the message
+    out_of_time: bool = False  # a request was refused or cut short because the submission's budget ended
+
+    def _submission_left(self) -> float:
+        return float("inf") if self.deadline is None else self.deadline - time.monotonic()
 
     @property
     def hung(self) -> bool:
@@ -123,10 +129,11 @@ class Budget:
         return not pace.static and bool(pace.runs & self.hung_in)
 
     def timeout(self, pace: Pace) -> float:
-        remaining = self.limits.component_timeout_s - self.used_s
+        left = self._submission_left()
+        remaining = min(self.limits.component_timeout_s - self.used_s, left)
         if pace.static:  # no student forward runs here: the suspect limit is not for it
             limit = min(self.limits.call_timeout_s, STATIC_LIMIT_S) if self.hung else self.limits.call_timeout_s
-            return min(limit, max(remaining, STATIC_LIMIT_S))
+            return min(limit, max(remaining, STATIC_LIMIT_S), max(left, 0.0))
         if self.hangs >= MAX_HANGS:
             return 0.0
         limit = self.limits.experiment_timeout_s if pace.experiment else self.limits.call_timeout_s
@@ -136,6 +143,10 @@ class Budget:
 
     def exhausted(self, pace: Pace) -> str | None:
         """Why a request may not be sent at all, or None."""
+        if self._submission_left() <= 0:
+            self.out_of_time = True
+            return (f"not run: this submission used up its {self.budget_s:g} s time budget "
+                    "(limits.submission_timeout_s); the remaining checks score 0")
         if pace.static:
             return None
         if self.hangs >= MAX_HANGS:

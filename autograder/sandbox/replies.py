@@ -15,18 +15,19 @@ from dataclasses import dataclass
 
 import torch
 
+from ..intake.safe_text import MAX_TEXT, safe_text
 from .child.codec import loads
 from .errors import MalformedReply, StudentError
 
-MAX_TEXT = 8000  # characters of any text from a child that we keep (errors, tracebacks)
 MAX_HEADER_BYTES = 4 << 20  # the JSON part of one reply: what grows when parsed
 _SCALARS = (bool, int, float, str, type(None))
 
 
 def text(value, what: str) -> str:
+    """A text from the child as safe text (``intake.safe_text``): the one door for the child's strings."""
     if type(value) is not str:
         raise MalformedReply(what, f"expected text, got {type(value).__name__}")
-    return value[:MAX_TEXT]
+    return safe_text(value, MAX_TEXT)
 
 
 def optional_text(value, what: str) -> str | None:
@@ -57,7 +58,7 @@ def plain(value, what: str, depth: int = 0):
     if type(value) is torch.Tensor:
         return value
     if type(value) in _SCALARS:
-        return value[:MAX_TEXT] if type(value) is str else value
+        return safe_text(value, MAX_TEXT) if type(value) is str else value
     if type(value) is list:
         return [plain(v, what, depth + 1) for v in value]
     if type(value) is dict and "__tensor__" not in value:
@@ -99,7 +100,7 @@ def envelope(data: bytes, what: str):
     try:
         reply = loads(data, MAX_HEADER_BYTES)
     except ValueError as exc:
-        raise MalformedReply(what, f"unreadable: {str(exc)[:200]}") from None
+        raise MalformedReply(what, f"unreadable: {safe_text(exc, 200)}") from None
     if type(reply) is dict and set(reply) == {"progress"}:
         name, running = _list(reply["progress"], what, 2)
         if type(running) is not bool:
