@@ -11,6 +11,11 @@ import socket
 import struct
 import time
 
+# Said after an error raised inside a stand-in, called from the student's code: the grader flags it for a
+# person (it may be our bug) instead of blaming the student. Both sides of the door know the phrase.
+IN_REFERENCE = ("This error was raised inside the reference code that stands in for a part you are not graded "
+                "on here, called from your code; a person will check whether the call was allowed.")
+
 FRAME_HEADER = struct.Struct("!Q")
 _DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 
