@@ -181,10 +181,11 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
         "        angles = t[:, None] * freqs[None, :]\n"
         "        return self.mlp(torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1))")
     no_helper = re.sub(r"\ndef sinusoidal_embedding\(.*?(?=\nclass )", "\n", inline_sinusoid, flags=re.DOTALL)
-    # Calls the sinusoid one timestep at a time, with Python ints: the docstring's "a sequence (list, range)".
+    # Calls the sinusoid one timestep at a time, as it comes: a Python number from the docstring's "a
+    # sequence (list, range)", a 0-d tensor from a tensor. The student's own sinusoid takes both.
     one_by_one = ref["analysis"].replace(
         "    return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)",
-        "    return torch.cat([sinusoidal_embedding(int(step), dim) for step in timesteps])")
+        "    return torch.cat([sinusoidal_embedding(step, dim) for step in timesteps])")
     helpers = {  # the student's own helper file, called from theirs
         **package("", dict(ref, time_embedding=_RELATIVE.sub("", ref["time_embedding"]).replace(
             "def sinusoidal_embedding(t, dim):", "def _unused(t, dim):").replace(
