@@ -7,7 +7,7 @@ import math
 import subprocess
 import sys
 import tarfile
-import zipfile
+from types import SimpleNamespace
 
 import pytest
 
@@ -96,6 +96,8 @@ def test_a_format_we_cannot_open_says_what_to_do(tmp_path):
     inside = read_submission(write(tmp_path / "student", {"hw.7z": b"7z\xbc\xaf\x27\x1c" + bytes(32),
                                                           "readme.md": "my code is in the archive"}))
     assert any("hw.7z is a 7-Zip archive, which the grader cannot open" in r and "--only" in r for r in inside.review)
+    alone = read_submission(write(tmp_path / "alone", {"unet.rar": rar}))
+    assert len(alone.review) == 1 and "unet.rar is a RAR archive" in alone.review[0]  # not "empty": a person opens it
 
 
 def test_a_notebooks_plots_do_not_count_against_its_code(tmp_path):
@@ -160,3 +162,25 @@ def test_star_imports_inside_the_package_honour_all(tmp_path):
         assert network.DownBlock is importer.symbol("DownBlock")
     finally:
         importer.forget()
+
+
+@pytest.mark.parametrize("body,flagged", [
+    ("return t.device", True),  # an int where the stand-in expected a tensor: maybe a call the docstring allows
+    ("return torch.ones(2, 3) @ torch.ones(4, 5)", False),  # a shape the student's code built: theirs
+])
+def test_an_error_inside_a_stand_in_is_never_the_students_own(body, flagged):
+    from autograder.checks.registry import failure_from_student
+    from autograder.sandbox.child.codec import FROM_REFERENCE, IN_REFERENCE
+    from autograder.sandbox.child.server import REFERENCE_LABEL, Child
+    from autograder.sandbox.launcher import StudentError
+
+    namespace = {"torch": __import__("torch")}
+    exec(compile(f"def stand_in(t):\n    {body}\n", REFERENCE_LABEL, "exec"), namespace)
+    try:
+        namespace["stand_in"](5)
+    except Exception as error:  # noqa: BLE001
+        text = Child.traceback_of(SimpleNamespace(importer=None), error)  # no child: its set-up would change torch here
+    assert (IN_REFERENCE in text) is flagged and (FROM_REFERENCE in text) is not flagged
+    assert "(the reference's code, in stand_in)" in text
+    message = failure_from_student(StudentError(text), "TimestepEmbeddings").message
+    assert message.startswith("an error was raised:") and "your code raised" not in message

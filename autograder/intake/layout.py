@@ -123,6 +123,8 @@ def read_submission(path, limits: files_.Limits = files_.Limits(), policy: Packa
     _note_skipped(tree, submission)
     submission.review.extend(advice for _, advice in tree.unopenable)
     if not tree.files:
+        if tree.unopenable:  # not empty: its archive is what a person must open
+            return submission
         submission.review.append("the submission is empty" + (" (only " + ", ".join(
             w for w, _ in tree.skipped[:5]) + ")" if tree.skipped else ""))
         return submission

@@ -16,7 +16,7 @@ import sys
 import traceback
 
 from .audit import GlobalState
-from .codec import IN_REFERENCE, dumps, loads, recv_frame, send_frame
+from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .importer import SourceImporter
 
 # Modules kept alive per child, for the next program that asks for the same one: hundreds of live
@@ -133,7 +133,8 @@ class Child:
         except Exception:  # noqa: BLE001 -- an exception whose str() raises
             lines.append(f"{type(exc).__name__} (its message could not be shown)\n")
         if last == "reference":  # never blame the student for what our stand-in did
-            lines.append(IN_REFERENCE + "\n")
+            allowed_call = isinstance(exc, (TypeError, AttributeError, ValueError))
+            lines.insert(0, (IN_REFERENCE if allowed_call else FROM_REFERENCE) + "\n")  # first: never cut off
         return "".join(lines).rstrip()[:MAX_TEXT]
 
     # --- loading and forgetting a component ----------------------------------------------------
