@@ -188,6 +188,16 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 if not self._recover(module, canonical, error):
                     raise
 
+    def run_package_inits(self) -> None:
+        """Import each package that has an ``__init__.py``, as ``import unet.res_block`` would first:
+        its modules then run in its order. A failure here is left to the import that needs the module."""
+        for package, names in self.exports.items():
+            if "__init__.py" in names:
+                try:
+                    importlib.import_module(package)
+                except (Exception, SystemExit):  # noqa: BLE001 -- the required modules' own import says what is wrong
+                    pass
+
     def _init_package(self, package, key: str) -> None:
         """Do what the package's ``__init__.py`` does (as the parent read it): import its modules in its
         order and bind what it exports, so ``from unet import *`` inside the package sees, at each

@@ -7,7 +7,6 @@ does, the reply is plain data; an exception is a result (its traceback, in the s
 """
 import base64
 import contextlib
-import importlib
 import io
 import json
 import marshal
@@ -153,12 +152,7 @@ class Child:
             stand_in_modules=stand_in_modules, on_execute=self._importing, exports=exports,
         )
         self.importer.install()
-        for package, names in (exports or {}).items():  # `import unet.res_block` runs unet/__init__.py first
-            if "__init__.py" in names:
-                try:
-                    importlib.import_module(package)
-                except BaseException:  # noqa: BLE001 -- the required modules' own import says what is wrong
-                    pass
+        self.importer.run_package_inits()
         for canonical in required or []:
             self.importer.module(canonical)
         self.importer.patch_all()  # a module imported before a later one's originals were known
