@@ -98,7 +98,7 @@ def collect(path: Path, limits: Limits = Limits()) -> Tree:
         try:
             _walk_archive(data, PurePosixPath(), tree, limits, depth=1)
         except _Unreadable as exc:
-            raise Refused(f"{path.name} is not a readable {kind} archive ({exc}); make the archive again "
+            raise Refused(f"{path.name} is not a readable {kind} file ({exc}); make the archive again "
                           "(a .zip of the folder of modules is safest)") from None
     elif path.is_file():
         info = path.stat()
@@ -243,7 +243,7 @@ def _nested_archive(label: PurePosixPath, read: Callable[[], bytes], size: int, 
     try:
         _walk_archive(data, label, tree, limits, depth)
     except _Unreadable as exc:
-        tree.skipped.append((label.as_posix(), f"not a readable archive ({exc})"))
+        tree.skipped.append((label.as_posix(), f"not a readable {kind} file ({exc})"))
         tree.unopenable.append((label.as_posix(), f"{label.as_posix()} could not be opened ({exc}): ask the student "
                                                   "for it again, then regrade this student with --only"))
 
