@@ -426,9 +426,12 @@ def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, l
     """
     known = set(submission.modules) | set(submission.aliases)
     inits = {f.path.parent: f for f in tree.files if f.path.name == "__init__.py"}
+    def nearness(folder: PurePosixPath) -> tuple:  # the graded folder itself, then one above or below it
+        related = folder == chosen or folder in chosen.parents or chosen in folder.parents
+        return (folder != chosen, not related, len(folder.parts))
+
     for package in submission.packages:
-        folders = [folder for folder in inits if folder.name == package]
-        folders.sort(key=lambda f: (f != chosen, chosen not in (f, *f.parents) and f not in chosen.parents, len(f.parts)))
+        folders = sorted((folder for folder in inits if folder.name == package), key=nearness)
         if folders:  # "__init__.py": a marker, the package is imported first, as Python does
             submission.exports[package] = {"__init__.py": "", **_init_exports(inits[folders[0]], submission, known,
                                                                               limits)}
@@ -444,7 +447,9 @@ def _init_exports(init: files_.FoundFile, submission: Submission, known: set, li
         parsed = ast.parse(text)
     except (NotText, SyntaxError, ValueError):
         return {}
-    canonical = lambda name: submission.aliases.get(name, name) if name in known else None  # noqa: E731
+    def canonical(name: str) -> str | None:
+        return submission.aliases.get(name, name) if name in known else None
+
     found: dict[str, str] = {}
     declared = _star_names(parsed)
     for node in parsed.body:
