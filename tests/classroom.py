@@ -183,9 +183,13 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
     no_helper = re.sub(r"\ndef sinusoidal_embedding\(.*?(?=\nclass )", "\n", inline_sinusoid, flags=re.DOTALL)
     # Calls the sinusoid one timestep at a time, as it comes: a Python number from the docstring's "a
     # sequence (list, range)", a 0-d tensor from a tensor. The student's own sinusoid takes both.
+    # And "every image gets timestep 0" as the number 0, which the stand-in SimpleUNet takes too.
     one_by_one = ref["analysis"].replace(
         "    return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)",
-        "    return torch.cat([sinusoidal_embedding(step, dim) for step in timesteps])")
+        "    return torch.cat([sinusoidal_embedding(step, dim) for step in timesteps])").replace(
+        "model(batch, timesteps)", "model(batch, 0)").replace(
+        "model(held_out, torch.zeros(len(held_out), dtype=torch.long))", "model(held_out, 0)")
+    assert one_by_one.count("model(batch, 0)") == 1 and "model(held_out, 0)" in one_by_one
     helpers = {  # the student's own helper file, called from theirs
         **package("", dict(ref, time_embedding=_RELATIVE.sub("", ref["time_embedding"]).replace(
             "def sinusoidal_embedding(t, dim):", "def _unused(t, dim):").replace(
