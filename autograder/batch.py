@@ -136,7 +136,10 @@ def _tree_peak_rss_kb(root: int) -> int | None:
 def _grade_one(grader, index: int, item: Discovered) -> GradedSubmission:
     started = time.perf_counter()
     try:
-        report = grader.grade(item.source)
+        if item.problem:  # discovery found it but it cannot be graded as it is: a row for a person
+            report = GradingReport.without_results(item.source.name, grader.checks, item.problem, status="needs_review")
+        else:
+            report = grader.grade(item.source)
     except Exception as error:  # noqa: BLE001 -- grade() reports all it can; this is the last net
         report = GradingReport.without_results(safe_name_text(item.source.name), grader.checks,
                                                failure_message("the grader failed on this submission", error))

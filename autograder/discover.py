@@ -10,10 +10,13 @@ Three layouts, recognised in this order:
 - **nbgrader**: ``submitted/<student>/<assignment>/`` (pass the course folder or ``submitted/``).
 - **folders**: one folder or ``.zip`` per student, named after the student.
 
-Zips are not opened here (that happens in the worker, see ``extract_zip``), so discovering a
-class is cheap and a broken zip costs its own student a zero, never the batch.
+Archives are not opened here (that happens in the worker), so discovering a class is cheap and a
+broken archive costs its own student a zero, never the batch. Every entry a TA passed gets a row:
+what cannot be graded (a ``.rar``, a link, an nbgrader student with two assignment folders) is
+still a submission, with the ``problem`` that sends it to a person.
 """
 import re
+import unicodedata
 import stat
 import tempfile
 import zipfile
@@ -47,8 +50,9 @@ class Submitter:
 class Discovered:
     """One submission to grade: where it is, and the student(s) whose grade it is."""
 
-    source: Path  # a folder or a .zip
+    source: Path  # a folder, an archive, or a file
     submitters: tuple[Submitter, ...]
+    problem: str = ""  # why it cannot be graded as it is, for a person (status needs_review)
 
     @property
     def key(self) -> str:
@@ -87,9 +91,38 @@ class Discovery:
 
 
 def safe_name(text: str) -> str:
-    """A folder name that is safe on every file system and cannot climb out of OUT/."""
-    cleaned = re.sub(r"[^A-Za-z0-9._@+-]+", "_", text.strip()).strip("._")
+    """A folder name that is safe on every file system and cannot climb out of OUT/.
+
+    Accented letters lose their accents (``Nadia Müller`` -> ``Nadia_Muller``); the name itself is
+    kept, as written, in ``Submitter.name``.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    cleaned = re.sub(r"[^A-Za-z0-9._@+-]+", "_", ascii_text.strip()).strip("._")
     return cleaned[:100] or "unnamed"
+
+
+_ARCHIVE_SUFFIXES = (".tar.gz", ".tar.bz2", ".tar.xz", ".tgz", ".tbz2", ".tbz", ".txz", ".tar", ".zip", ".rar",
+                     ".7z", ".ipynb", ".py")
+
+
+def _student_name(entry: Path) -> str:
+    """``Nadia Müller.tar.gz`` -> ``Nadia Müller``: the folder's or file's name without its archive suffix."""
+    name = entry.name
+    if entry.is_dir():
+        return name
+    lowered = name.lower()
+    for suffix in _ARCHIVE_SUFFIXES:
+        if lowered.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return entry.stem or name
+
+
+def _entry(entry: Path, problem: str = "") -> "Discovered":
+    """One student's entry, named after it; a link is a row with a problem, never followed."""
+    name = _student_name(entry)
+    if entry.is_symlink():
+        problem = problem or f"{entry.name} is a link; copy the submission itself there and regrade with --only"
+    return Discovered(entry, (Submitter(safe_name(name), name, identity=f"student:{name}"),), problem)
 
 
 def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: int = MAX_ZIP_MEMBERS) -> Path:
@@ -190,17 +223,14 @@ def _gradescope(root: Path, metadata_file: Path) -> Discovery:
         if entry == metadata_file or not _visible(entry):
             continue
         record = metadata.get(entry.name)
-        if not entry.is_dir() and entry.suffix.lower() != ".zip":
-            found.skipped.append((entry.name, "not a submission folder"))
-            continue
         if not isinstance(record, dict):
-            found.skipped.append((entry.name, "not listed in submission_metadata.yml; graded under its folder name"))
-            found.submissions.append(Discovered(entry, (Submitter(safe_name(entry.stem)),)))
+            found.skipped.append((entry.name, "not listed in submission_metadata.yml; graded under its own name"))
+            found.submissions.append(_entry(entry))
             continue
         people = record.get(":submitters", record.get("submitters")) or []
         submitters = tuple(_submitter(p, entry.name) for p in people if isinstance(p, dict)) \
-            or (Submitter(safe_name(entry.name)),)
-        found.submissions.append(Discovered(entry, submitters))
+            or _entry(entry).submitters
+        found.submissions.append(Discovered(entry, submitters, _entry(entry).problem))
     return found
 
 
@@ -209,8 +239,9 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
     for student in sorted(submitted.iterdir()):
         if not _visible(student):
             continue
-        if not student.is_dir():
-            found.skipped.append((student.name, "not a student folder"))
+        if not student.is_dir() or student.is_symlink():
+            found.submissions.append(_entry(student, f"{student.name} is not a student folder "
+                                                     "(submitted/<student>/<assignment>/): move it there and regrade"))
             continue
         folders = sorted(p for p in student.iterdir() if p.is_dir() and _visible(p))
         if assignment is not None:
@@ -218,9 +249,10 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
         if len(folders) != 1:
             why = (f"no {assignment}/ folder" if assignment else "no assignment folder") if not folders else (
                 f"several assignments ({', '.join(p.name for p in folders)}); pass --assignment")
-            found.skipped.append((student.name, why))
+            found.submissions.append(_entry(student, f"{student.name}: {why} in submitted/{student.name}/"))
             continue
-        found.submissions.append(Discovered(folders[0], (Submitter(safe_name(student.name)),)))
+        person = _entry(student).submitters
+        found.submissions.append(Discovered(folders[0], person))
     return found
 
 
@@ -229,12 +261,11 @@ def _folders(root: Path) -> Discovery:
     for entry in sorted(root.iterdir()):
         if not _visible(entry):
             continue
-        if entry.is_symlink():
-            found.skipped.append((entry.name, "a link; copy the submission itself"))
-        elif entry.is_dir() or entry.suffix.lower() == ".zip":
-            found.submissions.append(Discovered(entry, (Submitter(safe_name(entry.stem if entry.is_file() else entry.name)),)))
-        else:
-            found.skipped.append((entry.name, "neither a folder nor a .zip"))
+        readable = entry.is_symlink() or entry.is_dir() or entry.name.lower().endswith(_ARCHIVE_SUFFIXES) or zipfile.is_zipfile(entry)
+        found.submissions.append(_entry(entry, "" if readable else (
+            f"{entry.name} is neither a folder, an archive (.zip, .tar, .tar.gz, ...), a notebook nor a .py file: "
+            "if it is a student's hand-in, put it in a folder named after them and regrade with --only; "
+            "if not, move it out of the submissions folder")))
     return found
 
 

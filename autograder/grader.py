@@ -1,6 +1,7 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import dataclasses
 import gc
+import re
 import sys
 import time
 import traceback
@@ -24,6 +25,7 @@ from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.exposure import SecretsInReach, check_exposure
+from .sandbox.child.codec import IN_REFERENCE
 from .sandbox.launcher import STATIC, Budget, Handover, SandboxFatal, StudentComponent, StudentError, Zygote, child_settings
 
 
@@ -152,6 +154,18 @@ class Grader:
             report.review.append(f"the grader failed on {len(self._internal)} check(s) of this submission "
                                  "(a bug of ours; those checks scored 0): see detail")
             report.detail = "\n".join(self._internal)
+        compiled = sorted({c.component for c in report.checks if not c.passed and _COMPILED.search(c.output)})
+        if compiled:
+            report.notes.append(f"compiled code (torch.compile, inductor, triton) could not run in the sandbox "
+                                      f"({', '.join(compiled)}): an environment problem, not a coding mistake")
+            report.review.append("compiled code could not run in the sandbox and cost points on "
+                                 f"{', '.join(compiled)}: check the code runs without compiling (remove torch.compile "
+                                 "or the triton kernel), then regrade with --only, or grade those checks by hand")
+        in_reference = sorted({c.component for c in report.checks if not c.passed and IN_REFERENCE in c.output})
+        if in_reference:
+            report.review.append(f"an error was raised inside the reference code standing in for a dependency "
+                                 f"({', '.join(in_reference)}): check whether the student's call was one the "
+                                 "docstrings allow (then it is our bug: regrade after fixing the stand-in)")
         if report.environment and report.score < report.max_score:
             report.review.append("imports that the grading environment cannot satisfy may have cost points: "
                                  + "; ".join(report.environment))
@@ -244,6 +258,11 @@ class Grader:
             output=output,
             visibility=settings_.visibility,
         )
+
+
+# An error that only compiling code raises: inductor's or triton's, or their cache folders refused.
+_COMPILED = re.compile(r"torchinductor|torch\._inductor|InductorError|BackendCompilerFailed|\btriton\b|"
+                       r"torch\._dynamo\.exc|TorchRuntimeError", re.IGNORECASE)
 
 
 def _feedback(failure: CheckFailed) -> str:

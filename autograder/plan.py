@@ -22,6 +22,7 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
         required=tuple(sorted({submission.symbols[s] for s in targets if s in submission.symbols})),
         aliases=dict(submission.aliases),
         packages=tuple(submission.packages),
+        exports=dict(submission.exports),
         refused=dict(submission.refused),
         stand_in_code=reference.stand_in_code(replaced) if replaced else None,
         replaced=replaced,

@@ -116,7 +116,7 @@ class GradingReport:
 
 
 CASE_LINE = "Smallest failing input: "
-_DURING = re.compile(r"^your code raised an error (during|on) [^\n]*:$", re.MULTILINE)
+_DURING = re.compile(r"^(your code raised an error|an error was raised) (during|on) [^\n]*:$", re.MULTILINE)
 
 
 def _case_line(output: str) -> str:
@@ -127,7 +127,7 @@ def _essence(output: str) -> str:
     """An output without what differs between checks that failed for one cause: the case, and
     which call of the student's code raised."""
     lines = [line for line in output.splitlines() if not line.startswith(CASE_LINE)]
-    return _DURING.sub("your code raised an error:", "\n".join(lines))
+    return _DURING.sub(lambda match: match.group(1) + ":", "\n".join(lines))
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:

@@ -10,10 +10,12 @@ independently of the grader: full marks, or the status and the reason's key phra
 ``make_class(folder)`` writes one entry per student; ``as_gradescope_export`` and ``as_nbgrader``
 lay the same class out as Gradescope's export and an nbgrader course's ``submitted/``.
 """
+import base64
 import io
 import json
 import re
 import shutil
+import tarfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,8 @@ class Expectation:
     status: str = "graded"
     says: str = ""  # a phrase the notes or review reasons must contain
     losing: tuple = ()  # components that must lose points (the others keep theirs)
+    keeping: tuple = ()  # of those, components whose working parts must keep some points
+    name: str = ""  # the student's name as the name column must show it (default: the folder's name)
 
 
 def reference() -> dict[str, str]:
@@ -79,10 +83,49 @@ def zipped(files: dict[str, str | bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def notebook(cells: list[str]) -> str:
+def tarred(files: dict[str, str | bytes], compression: str = "") -> bytes:
+    """A tar (``compression``: "", "gz", "bz2" or "xz") of ``files``, as ``tar -c`` would make it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=f"w:{compression}") as archive:
+        for name, content in files.items():
+            data = content if isinstance(content, bytes) else content.encode("utf-8")
+            info = tarfile.TarInfo(name)
+            info.size, info.mtime = len(data), 1_700_000_000
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def notebook(cells: list[str], outputs: list | None = None) -> str:
+    """``outputs``: per cell, what Jupyter saved below it (plots are base64 PNGs)."""
+    outputs = outputs or [[] for _ in cells]
     return json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
-                       "cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-                                  "source": cell} for cell in cells]})
+                       "cells": [{"cell_type": "code", "metadata": {}, "outputs": out, "execution_count": None,
+                                  "source": cell} for cell, out in zip(cells, outputs)]})
+
+
+def plot_output(megabytes: float) -> dict:
+    """One saved plot of about ``megabytes`` (incompressible, as PNGs are)."""
+    import random
+
+    noise = random.Random(7).randbytes(int(megabytes * 3 / 4 * (1 << 20)))
+    return {"output_type": "display_data", "metadata": {},
+            "data": {"image/png": base64.b64encode(noise).decode(), "text/plain": "<Figure size 640x480>"}}
+
+
+def star_package() -> dict[str, str]:
+    """A package as Python runs it: ``unet/__init__.py`` star-imports every module, each module says
+    what it exports with ``__all__`` and takes what it needs with ``from unet import *`` (the
+    package, not ``unet/unet.py``). ``up_block.py`` ends with a name it does not export: a star
+    import that ignored ``__all__`` would hand attention.py ``math = None``."""
+    files = {}
+    for module, text in reference().items():
+        symbols = [name for name in re.findall(r"^(?:class|def) (\w+)", text, re.MULTILINE)
+                   if not name.startswith("_")]
+        body = _RELATIVE.sub("from unet import *\n", text)
+        files[f"unet/{module}.py"] = f"__all__ = {symbols!r}\n" + body
+    files["unet/up_block.py"] += "\nmath = None  # a leftover from a draft; not in __all__, so never exported\n"
+    files["unet/__init__.py"] = "".join(f"from .{m} import *\n" for m in MODULES)
+    return files
 
 
 def package(prefix: str, sources: dict[str, str]) -> dict[str, str]:
@@ -130,7 +173,55 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
     cp1252 = dict(package("", ref), **{"res_block.py": ("# Réseau résiduel — écrit à Paris\n" + ref["res_block"]).encode("cp1252")})
     einops = dict(ref, attention="from einops import rearrange\n" + ref["attention"].replace(
         "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = rearrange(q, 'b c h w -> b (h w) c')"))
+    # The chapter's TimeEmbedding as printed: the sinusoid inline in forward, no sinusoidal_embedding.
+    inline_sinusoid = ref["time_embedding"].replace(
+        "        return self.mlp(sinusoidal_embedding(t, self.dim))",
+        "        half = self.dim // 2\n"
+        "        freqs = torch.exp(torch.arange(half, device=t.device) * -(math.log(10000.0) / (half - 1)))\n"
+        "        angles = t[:, None] * freqs[None, :]\n"
+        "        return self.mlp(torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1))")
+    no_helper = re.sub(r"\ndef sinusoidal_embedding\(.*?(?=\nclass )", "\n", inline_sinusoid, flags=re.DOTALL)
+    # Calls the sinusoid one timestep at a time, as it comes: a Python number from the docstring's "a
+    # sequence (list, range)", a 0-d tensor from a tensor. The student's own sinusoid takes both.
+    # And "every image gets timestep 0" as the number 0, which the stand-in SimpleUNet takes too.
+    one_by_one = ref["analysis"].replace(
+        "    return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)",
+        "    return torch.cat([sinusoidal_embedding(step, dim) for step in timesteps])").replace(
+        "model(batch, timesteps)", "model(batch, 0)").replace(
+        "model(held_out, torch.zeros(len(held_out), dtype=torch.long))", "model(held_out, 0)")
+    assert one_by_one.count("model(batch, 0)") == 1 and "model(held_out, 0)" in one_by_one
+    helpers = {  # the student's own helper file, called from theirs
+        **package("", dict(ref, time_embedding=_RELATIVE.sub("", ref["time_embedding"]).replace(
+            "def sinusoidal_embedding(t, dim):", "def _unused(t, dim):").replace(
+            "import torch.nn as nn\n", "import torch.nn as nn\n\nfrom utils import sinusoidal_embedding\n", 1))),
+        "utils.py": "import math\n\nimport torch\n\n\n" + re.search(
+            r"def sinusoidal_embedding\(.*?(?=\nclass )", ref["time_embedding"], re.DOTALL).group(0),
+    }
+    jit = dict(ref, res_block=ref["res_block"].replace(
+        "        h = self.conv1(torch.relu(self.norm1(x)))", "        h = self.conv1(_relu(self.norm1(x)))")
+        + "\n\n@torch.jit.script\ndef _relu(x: torch.Tensor) -> torch.Tensor:\n    return torch.relu(x)\n",
+        attention=ref["attention"].replace("    def forward(self, x", "    @torch.compile(mode=\"reduce-overhead\")\n"
+                                           "    def forward(self, x", 1))
+    colab = notebook(["import math\nimport torch\nimport torch.nn as nn"] + [_RELATIVE.sub("", ref[m]) for m in MODULES]
+                     + ["model = SimpleUNet()\nplt.imshow(model(x, t)[0, 0].detach())"],
+                     [[]] + [[] for _ in MODULES] + [[plot_output(3), plot_output(3)]])
     return {
+        # how students write code (issue 18)
+        "star_package": (star_package(), Expectation()),
+        "missing_helper": (package("", dict(ref, time_embedding=no_helper)),
+                           Expectation(full_marks=False, says="does not define sinusoidal_embedding",
+                                       losing=("TimeEmbedding",), keeping=("TimeEmbedding",))),
+        "int_timesteps": (package("", dict(ref, analysis=one_by_one)), Expectation()),
+        "own_helper_file": (helpers, Expectation()),
+        "jit_and_compile": (package("", jit), Expectation(says="torch.compile is switched off while grading")),
+        # what students hand in (issue 18)
+        "tar_in_tar": ({"hw.tar": tarred({"v2/code.tar.bz2": tarred({"unet.tar.xz": tarred(package("unet/", ref), "xz")},
+                                                                      "bz2")})}, Expectation()),
+        # handed in as one archive, not a folder (in Gradescope and nbgrader: the only file in their folder)
+        "Nadia Müller.tgz": ({ITSELF: tarred(package("unet/", ref), "gz")}, Expectation(name="Nadia Müller")),
+        "rar_hand_in.rar": ({ITSELF: b"Rar!\x1a\x07\x01\x00" + bytes(64)},
+                            Expectation(full_marks=False, status="needs_review", says="which the grader cannot open")),
+        "colab_with_plots": ({"UNet.ipynb": colab}, Expectation()),
         # import styles
         "relative": (package("", ref), Expectation()),
         "bare": (package("", bare), Expectation()),
@@ -193,32 +284,55 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
     }
 
 
+ITSELF = ""  # a student whose whole hand-in is one file (an archive), named after them
+
+
+def student_name(entry: str) -> str:
+    """``Nadia Müller.tgz`` -> ``Nadia Müller``: whose entry it is."""
+    return re.sub(r"\.(tgz|tar\.gz|tar|zip|rar|7z)$", "", entry)
+
+
 def make_class(folder: Path, names=None) -> dict[str, Expectation]:
-    """One folder per student under ``folder`` (a zip stays a zip inside it); their expectations."""
+    """One entry per student under ``folder``: a folder (a zip stays a zip inside it), or the one
+    archive they handed in; their expectations, by student name."""
     expectations = {}
-    for name, (files, expectation) in _students().items():
-        if names is not None and name not in names:
+    for entry, (files, expectation) in _students().items():
+        if names is not None and entry not in names:
             continue
-        (folder / name).mkdir(parents=True)
-        write(folder / name, files)
-        expectations[name] = expectation
+        folder.mkdir(parents=True, exist_ok=True)
+        if ITSELF in files:
+            (folder / entry).write_bytes(files[ITSELF])
+        else:
+            (folder / entry).mkdir(parents=True)
+            write(folder / entry, files)
+        expectations[student_name(entry)] = expectation
     return expectations
+
+
+def _copy_entry(entry: Path, destination: Path) -> None:
+    """A student's folder, or their one file placed in a folder of its own (as Gradescope and nbgrader keep it)."""
+    if entry.is_dir():
+        shutil.copytree(entry, destination)
+    else:
+        destination.mkdir(parents=True)
+        shutil.copy(entry, destination / entry.name)
 
 
 def as_gradescope_export(class_folder: Path, export: Path) -> Path:
     """Gradescope's "Export Submissions" layout: submission_<id>/ folders and submission_metadata.yml."""
     export.mkdir(parents=True)
     lines = []
-    for number, student in enumerate(sorted(p.name for p in class_folder.iterdir()), start=1001):
-        shutil.copytree(class_folder / student, export / f"submission_{number}")
-        lines += [f"submission_{number}:", "  :submitters:", f"  - :name: {student.title()}",
-                  f"    :sid: '{student}'", f"    :email: {student}@example.edu"]
-    (export / "submission_metadata.yml").write_text("\n".join(lines) + "\n")
+    for number, entry in enumerate(sorted(p.name for p in class_folder.iterdir()), start=1001):
+        _copy_entry(class_folder / entry, export / f"submission_{number}")
+        student = student_name(entry)
+        lines += [f"submission_{number}:", "  :submitters:", f"  - :name: {student}",
+                  f"    :sid: '{student}'", f"    :email: {student.replace(' ', '.')}@example.edu"]
+    (export / "submission_metadata.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return export
 
 
 def as_nbgrader(class_folder: Path, course: Path, assignment: str = "unet") -> Path:
     """An nbgrader course's submitted/<student>/<assignment>/ folders."""
-    for student in sorted(p.name for p in class_folder.iterdir()):
-        shutil.copytree(class_folder / student, course / "submitted" / student / assignment)
+    for entry in sorted(p.name for p in class_folder.iterdir()):
+        _copy_entry(class_folder / entry, course / "submitted" / student_name(entry) / assignment)
     return course

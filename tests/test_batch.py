@@ -76,12 +76,14 @@ def graded_j2(class_folder, tmp_path_factory):
 def test_mixed_class_grades_match_independent_expectations(graded_j2):
     out, result = graded_j2
     assert result.returncode == 4, result.stdout + result.stderr  # graded, but dave and erin need a person
-    assert "layout: folders (6 submissions" in result.stdout
+    assert "layout: folders (7 submissions" in result.stdout
     # not a terminal: one plain progress line per student, not a silent bar
-    assert len(re.findall(r"^\[\d/6\] \w+: [\d.]+/\d+ (graded|needs_review) \(", result.stdout, re.MULTILINE)) == 6
-    assert "skipped notes.txt: neither a folder nor a .zip" in result.stdout
+    assert len(re.findall(r"^\[\d/7\] \w+: [\d.]+/\d+ (graded|needs_review) \(", result.stdout, re.MULTILINE)) == 7
     grades = read_grades(out / "grades.csv")
-    assert sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank"]
+    # every entry gets a row: a stray file is one a person looks at, never a line at the start only
+    assert sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank", "notes"]
+    assert grades["notes"]["status"] == "needs_review" and "neither a folder" in grades["notes"]["reason"]
+    del grades["notes"]
     assert list(next(iter(grades.values())))[3:] == [*POINTS, "total", "status", "reason"]
 
     assert float(grades["alice"]["total"]) == TOTAL
@@ -217,7 +219,7 @@ def test_gradescope_export_maps_folders_to_students(tmp_path):
             keys = [[s.key for s in item.submitters] for item in found.submissions]
             assert keys == [["1815", "cb"], ["grace"], ["submission_3"]]
             assert found.submissions[0].submitters[0].name == "Ada Lovelace"
-            assert ("submission_3", "not listed in submission_metadata.yml; graded under its folder name") in found.skipped
+            assert ("submission_3", "not listed in submission_metadata.yml; graded under its own name") in found.skipped
             shown = found.shown(found.submissions[0].source)  # what a TA and a student read: never our scratch folder
             expected = "export.zip:assignment_42_export/submission_1" if root == archive else f"{export}/submission_1"
             assert shown == expected
@@ -233,11 +235,12 @@ def test_nbgrader_layout_picks_the_assignment(tmp_path):
     (submitted / "cal" / "other").mkdir(parents=True)
     found = discover(tmp_path / "course", assignment="unet")
     assert found.layout == "nbgrader"
-    assert [(i.key, i.source.name) for i in found.submissions] == [("ann", "unet"), ("ben", "unet")]
-    assert found.skipped == [("cal", "no unet/ folder")]
+    assert [(i.key, i.source.name) for i in found.submissions] == [("ann", "unet"), ("ben", "unet"), ("cal", "cal")]
+    assert [i.problem for i in found.submissions[:2]] == ["", ""]
+    assert "no unet/ folder" in found.submissions[2].problem  # a row for a person, not a line at the start
     without = discover(submitted)
-    assert [i.key for i in without.submissions] == ["ben", "cal"]
-    assert without.skipped[0][0] == "ann" and "pass --assignment" in without.skipped[0][1]
+    assert [i.key for i in without.submissions] == ["ann", "ben", "cal"]
+    assert "pass --assignment" in without.submissions[0].problem and not without.submissions[1].problem
 
 
 def test_folder_layout_names_and_duplicates(tmp_path):
@@ -247,6 +250,7 @@ def test_folder_layout_names_and_duplicates(tmp_path):
     (tmp_path / ".hidden").mkdir()
     found = discover(tmp_path)
     assert [i.key for i in found.submissions] == ["Bo_Li_late", "amy"]
+    assert [i.submitters[0].name for i in found.submissions] == ["Bo Li (late)", "amy"]
     assert found.skipped == [("amy.zip", "a second submission for amy (kept amy)")]
 
 

@@ -6,6 +6,9 @@ The expected set below is derived by reading the code, not copied from a grading
   C is not a multiple of 8. It is in the chapter's ResBlock and SelfAttention.
 * Erratum 2, no ``skip_channels``: the chapter's UpBlock does not accept the argument, and its
   SimpleUNet's up1 builds ``ResBlock(2*base, ...)`` for a concat of ``base + 2*base`` channels.
+* No ``sinusoidal_embedding``: the chapter computes the sinusoid inline in TimeEmbedding's forward.
+  The assignment's two checks of that function fail; TimeEmbedding's other checks (its forward,
+  with the same formula) keep their points.
 * Everything else (the sinusoid, TimeEmbedding's MLP, DownBlock, AttnResBlock's wiring) is right.
   Each component is graded with the reference versions of its dependencies, so those pass.
 """
@@ -24,6 +27,8 @@ ALL_ATTENTION = {"output_shape", "weights_shape", "structure", "softmax_rows", "
                  "inputs_unchanged"}
 
 EXPECTED_FAILURES = {
+    # The helper the chapter never defines: its own two checks, nothing else of TimeEmbedding.
+    "TimeEmbedding": {"sinusoid_shape", "sinusoid_values"},
     # Every ResBlock check builds ResBlock(in, out, ...) with channels drawn from 1..16: GroupNorm(8, C)
     # crashes on the first C that is not a multiple of 8, so all of them fail.
     "ResBlock": ALL_RES_BLOCK,
@@ -58,6 +63,8 @@ def test_chapter_code_fails_exactly_what_its_errata_break(grader, tmp_path):
             failed.setdefault(c.component, set()).add(c.check_id)
     assert failed == EXPECTED_FAILURES
 
+    missing = "\n".join(c.output for c in report.checks if c.component == "TimeEmbedding" and not c.passed)
+    assert "does not define sinusoidal_embedding" in missing
     outputs = "\n".join(c.output for c in report.checks if not c.passed)
     assert "math.gcd(8, C)" in outputs, "no hint names GroupNorm's gcd(8, C) fix"
     unet_outputs = "\n".join(c.output for c in report.checks if c.component == "SimpleUNet" and not c.passed)

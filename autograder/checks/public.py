@@ -25,7 +25,7 @@ from ..strategies import (Case, attention_cases, attn_res_block_cases, default_u
                           released_cases, res_block_cases, time_embedding_cases, unet_cases, up_block_cases)
 from .common import output_names, remembered
 from .hints import explain
-from .registry import CheckContext, CheckFailed, check
+from .registry import CheckContext, CheckFailed, check, who_raised
 
 GATE_CASES = 2  # released cases per component on which the forward must do real work
 GATE_STRATEGIES = {
@@ -195,7 +195,7 @@ def require_real_work(ctx: CheckContext, component: str) -> None:
             except rules.Failed as failed:
                 ctx.verdicts[key] = (failed.message, failed.hint)
             except StudentError as error:
-                ctx.verdicts[key] = (f"your code raised an error on {rules.case_text(data['class'], entry)}:\n{error}",
+                ctx.verdicts[key] = (f"{who_raised(error)} on {rules.case_text(data['class'], entry)}:\n{error}",
                                      explain(str(error), component))
             except BaseException:
                 del ctx.verdicts[key]  # Pending (or worse): decided on a later pass

@@ -15,6 +15,7 @@ from ..config import CheckSettings, GradingConfig, did_you_mean
 from ..contract import is_task
 from ..errors import ConfigError
 from ..reference import Reference
+from ..sandbox.child.codec import FROM_REFERENCE, IN_REFERENCE
 from ..sandbox.launcher import StudentComponent, StudentError
 from .hints import explain
 
@@ -124,7 +125,13 @@ def bind(config: GradingConfig, components=None) -> list[tuple[Check, CheckSetti
     return bound
 
 
+def who_raised(error) -> str:
+    """"your code raised an error", unless the child says it was raised inside a stand-in: then not the student's."""
+    text = str(error)
+    return "an error was raised" if IN_REFERENCE in text or FROM_REFERENCE in text else "your code raised an error"
+
+
 def failure_from_student(error: StudentError, component: str, case=None, during: str | None = None) -> CheckFailed:
     """Student code raised: the check fails with the student's traceback and a hint."""
     where = f" during {during}" if during else ""
-    return CheckFailed(f"your code raised an error{where}:\n{error}", hint=explain(str(error), component, case))
+    return CheckFailed(f"{who_raised(error)}{where}:\n{error}", hint=explain(str(error), component, case))

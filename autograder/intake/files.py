@@ -1,14 +1,24 @@
-"""Every file a student handed in, from a folder or a zip (zips in zips too), read lazily and safely.
+"""Every file a student handed in, from a folder or an archive (archives in archives too), read lazily and safely.
 
-Nothing is extracted to disk: a zip is read in memory, so no path in it can reach the file system,
-and a member is only read when it can hold code (``.py``, ``.ipynb``, ``.txt``, a nested ``.zip``).
-Big unrelated files (checkpoints, data) are listed but never read, so they cost nothing. What is
-left out -- operating-system junk, caches, links, unsafe paths -- is recorded with the reason.
+Archives: ``.zip``, ``.tar``, ``.tar.gz``/``.tgz``, ``.tar.bz2``/``.tbz2``, ``.tar.xz``/``.txz``,
+recognised by their first bytes, not their names. Nothing is extracted to disk: an archive is read
+in memory, so no path in it can reach the file system, and a member is only read when it can hold
+code (``.py``, ``.ipynb``, ``.txt``, a nested archive). Every archive kind obeys the same rules: no
+path that climbs out, no links, at most ``max_files`` members, ``max_total_bytes`` read,
+``max_unpacked_bytes`` decompressed, ``max_zip_depth`` levels of nesting. Big unrelated files
+(checkpoints, data) are listed but never read, so they cost nothing. What is left out --
+operating-system junk, caches, links, unsafe paths, archives we cannot open (``.rar``, ``.7z``) --
+is recorded with the reason.
 """
+import bz2
+import gzip
 import io
+import lzma
 import os
 import stat
+import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Callable
@@ -19,7 +29,12 @@ JUNK_FOLDERS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".hg", 
                 ".venv", "venv", "env", "site-packages", "node_modules", ".hypothesis", ".pytest_cache", "wandb",
                 "check_support"}  # the release's own helper for check.py
 JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
-CODE_SUFFIXES = {".py", ".ipynb", ".txt", ".zip"}
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
+# Formats we cannot open with the standard library: the student (or TA) must unpack them.
+UNOPENABLE = {".rar": "a RAR archive", ".7z": "a 7-Zip archive", ".gz": "a gzip file", ".bz2": "a bzip2 file",
+              ".xz": "an xz file"}
+_MAGIC = ((b"PK\x03\x04", "zip"), (b"PK\x05\x06", "zip"), (b"\x1f\x8b", "gz"), (b"BZh", "bz2"),
+          (b"\xfd7zXZ\x00", "xz"), (b"Rar!\x1a\x07", "rar"), (b"7z\xbc\xaf\x27\x1c", "7z"))
 
 
 def path_label(path: PurePosixPath | str) -> str:
@@ -37,8 +52,10 @@ class Limits:
     max_source_bytes: int = 512 * 1024  # one module or notebook
     max_total_bytes: int = 50 << 20  # everything read, nested zips included
     max_files: int = 10_000
-    max_zip_depth: int = 3
-    max_folder_depth: int = 24  # folders inside folders (a zip's paths too): deeper is left out, never walked
+    max_zip_depth: int = 3  # archives in archives, of any kind
+    max_folder_depth: int = 24  # folders inside folders (an archive's paths too): deeper is left out, never walked
+    max_unpacked_bytes: int = 1 << 30  # decompressed, per compressed tar: a bomb stops here
+    max_notebook_bytes: int = 64 << 20  # a whole notebook, outputs (plots) included; its code obeys max_source_bytes
 
 
 @dataclass(frozen=True)
@@ -64,16 +81,24 @@ class FoundFile:
 class Tree:
     files: list[FoundFile] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
+    unopenable: list[tuple[str, str]] = field(default_factory=list)  # (path, what to do): an archive we cannot read
     bytes_read: int = 0
 
 
 def collect(path: Path, limits: Limits = Limits()) -> Tree:
-    """The files under ``path`` (a folder, a zip, or one file), junk left out with the reason."""
+    """The files under ``path`` (a folder, an archive, or one file), junk left out with the reason.
+
+    Raises ``Refused`` when ``path`` is an archive that cannot be read at all.
+    """
     tree = Tree()
     path = Path(path)
     if path.is_dir():
         _walk_folder(path, tree, limits)
-    elif zipfile.is_zipfile(path) or path.suffix.lower() == ".zip":
+        return tree
+    kind = archive_kind(path)
+    if kind in ("rar", "7z"):
+        raise Refused(unopenable_advice(path_label(path.name), kind))
+    if kind is not None:
         try:
             data = path.read_bytes() if path.stat().st_size <= limits.max_total_bytes else None
         except OSError as exc:
@@ -81,13 +106,50 @@ def collect(path: Path, limits: Limits = Limits()) -> Tree:
         if data is None:
             raise Refused(f"{path_label(path.name)} is larger than {limits.max_total_bytes >> 20} MiB; submit only your code")
         try:
-            _walk_zip(data, PurePosixPath(), tree, limits, depth=1)
-        except zipfile.BadZipFile as exc:
-            raise Refused(f"{path_label(path.name)} is not a readable zip file ({safe_text(exc, 300)}); zip the folder of modules again") from None
+            _walk_archive(data, PurePosixPath(), tree, limits, depth=1)
+        except _Unreadable as exc:
+            raise Refused(f"{path_label(path.name)} is not a readable {kind} file ({safe_text(exc, 300)}); make the archive again "
+                          "(a .zip of the folder of modules is safest)") from None
     elif path.is_file():
         info = path.stat()
         tree.files.append(FoundFile(PurePosixPath(path.name), info.st_size, info.st_mtime, _file_opener(path)))
     return tree
+
+
+def archive_kind(path: Path, head: bytes | None = None) -> str | None:
+    """"zip", "tar", "gz", "bz2", "xz", "rar", "7z" from the first bytes (names lie), else from the
+    name; None for a file that is not an archive."""
+    if head is None:
+        try:
+            with open(path, "rb") as handle:
+                head = handle.read(512)
+        except OSError:
+            head = b""
+    for magic, kind in _MAGIC:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 262 and head[257:262] == b"ustar":
+        return "tar"
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "zip"  # unreadable, as the walk will say
+    for suffix, kind in ((".rar", "rar"), (".7z", "7z")):
+        if name.endswith(suffix):
+            return kind
+    if any(name.endswith(s) for s in ARCHIVE_SUFFIXES):
+        return "tar"
+    return None
+
+
+def is_archive_name(name: str) -> bool:
+    lowered = name.lower()
+    return any(lowered.endswith(s) for s in ARCHIVE_SUFFIXES) or any(lowered.endswith(s) for s in (".rar", ".7z"))
+
+
+def unopenable_advice(name: str, kind: str) -> str:
+    what = UNOPENABLE.get(f".{kind}", f"a {kind} file")
+    return (f"{name} is {what}, which the grader cannot open: unpack it (or ask the student for a .zip "
+            "of the folder), put the files in its place, and regrade this student with --only")
 
 
 def _file_opener(path: Path):
@@ -144,8 +206,8 @@ def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
                         why = "a link or not a regular file; submit the file itself"
             if not _admit(tree, label, why, limits):
                 continue
-            if full.suffix.lower() == ".zip":
-                _walk_zip(_read_capped(full, tree, limits), label, tree, limits, depth=1)
+            if is_archive_name(name):
+                _nested_archive(label, lambda: _read_capped(full, tree, limits), info.st_size, tree, limits, depth=1)
                 continue
             tree.files.append(FoundFile(label, info.st_size, info.st_mtime, _file_opener(full)))
 
@@ -158,27 +220,74 @@ def _read_capped(path: Path, tree: Tree, limits: Limits) -> bytes:
     return path.read_bytes()
 
 
+class _Unreadable(Exception):
+    """An archive that is not what it claims (a broken zip, a tar that ends early)."""
+
+
+def _walk_archive(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
+    """The members of the archive in ``data`` (any kind we read), under ``prefix`` (its own path)."""
+    kind = archive_kind(PurePosixPath(prefix.name or "archive"), data[:512])
+    if kind == "zip":
+        _walk_zip(data, prefix, tree, limits, depth)
+    elif kind in ("tar", "gz", "bz2", "xz"):
+        _walk_tar(data, kind, prefix, tree, limits, depth)
+    else:
+        raise _Unreadable("not an archive of a kind we read")
+
+
+def _nested_archive(label: PurePosixPath, read: Callable[[], bytes], size: int, tree: Tree, limits: Limits,
+                    depth: int) -> None:
+    """An archive found inside the submission: walked if we can, else said (and flagged) with what to do."""
+    kind = archive_kind(label, b"")
+    if kind in ("rar", "7z"):
+        tree.skipped.append((path_label(label), UNOPENABLE[f".{kind}"] + ", which the grader cannot open"))
+        tree.unopenable.append((path_label(label), unopenable_advice(path_label(label), kind)))
+        return
+    if depth > limits.max_zip_depth:
+        tree.skipped.append((path_label(label), f"an archive nested more than {limits.max_zip_depth} deep"))
+        return
+    if tree.bytes_read + size > limits.max_total_bytes:
+        tree.skipped.append((path_label(label), f"over the {limits.max_total_bytes >> 20} MiB limit"))
+        return
+    data = read()
+    kind = archive_kind(label, data[:512])
+    if kind in ("rar", "7z"):
+        tree.skipped.append((path_label(label), UNOPENABLE[f".{kind}"] + ", which the grader cannot open"))
+        tree.unopenable.append((path_label(label), unopenable_advice(path_label(label), kind)))
+        return
+    try:
+        _walk_archive(data, label, tree, limits, depth)
+    except _Unreadable as exc:
+        tree.skipped.append((path_label(label), f"not a readable {kind} file ({exc})"))
+        tree.unopenable.append((path_label(label), f"{path_label(label)} could not be opened ({exc}): ask the student "
+                                                  "for it again, then regrade this student with --only"))
+
+
+def _member_path(raw: str, prefix: PurePosixPath, tree: Tree, limits: Limits) -> PurePosixPath | None:
+    """A member's path inside the submission, or None (recorded) when it would climb out or is too deep."""
+    raw = raw.replace("\\", "/")
+    name = PurePosixPath(raw)
+    if raw.startswith("/") or name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
+        tree.skipped.append((path_label(prefix / raw.lstrip("/")), "an unsafe path (outside the archive); left out"))
+        return None
+    parts = [p for p in name.parts if p != "."]
+    if len(parts) > limits.max_folder_depth:
+        tree.skipped.append((path_label(prefix / name), f"folders nested more than {limits.max_folder_depth} "
+                             "deep; left out"))
+        return None
+    return PurePosixPath(*parts) if parts else None
+
+
 def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
     """The members of the zip in ``data``, under ``prefix`` (the nested zip's own path)."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        if depth == 1 and prefix == PurePosixPath():
-            raise
-        tree.skipped.append((path_label(prefix), "not a readable zip file"))
-        return
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
+        raise _Unreadable(str(exc) or "not a zip") from None
     with archive:
         for info in archive.infolist():
-            raw = info.filename.replace("\\", "/")
-            name = PurePosixPath(raw)
-            if raw.startswith("/") or name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
-                tree.skipped.append((path_label(prefix / raw.lstrip("/")), "an unsafe path (outside the zip); left out"))
-                continue
-            if info.is_dir() or not name.parts:
-                continue
-            if len(name.parts) > limits.max_folder_depth:
-                tree.skipped.append((path_label(prefix / name), f"folders nested more than {limits.max_folder_depth} "
-                                     "deep; left out"))
+            name = _member_path(info.filename, prefix, tree, limits)
+            if info.is_dir() or name is None:
                 continue
             label = prefix / name
             why = next((w for w in map(_is_junk, name.parts) if w), None)
@@ -186,19 +295,74 @@ def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, de
                 why = "a link; zip the files themselves"
             if not _admit(tree, label, why, limits):
                 continue
-            mtime = _zip_time(info)
-            if name.suffix.lower() == ".zip":
-                if depth >= limits.max_zip_depth:
-                    tree.skipped.append((path_label(label), f"a zip nested more than {limits.max_zip_depth} deep"))
-                    continue
-                if tree.bytes_read + info.file_size > limits.max_total_bytes:
-                    tree.skipped.append((path_label(label), f"over the {limits.max_total_bytes >> 20} MiB limit"))
-                    continue
-                inner = _read_member(archive, info, limits.max_total_bytes - tree.bytes_read)
-                tree.bytes_read += len(inner)
-                _walk_zip(inner, label, tree, limits, depth + 1)
+            if is_archive_name(name.name):
+                def read(info=info):
+                    inner = _read_member(archive, info, limits.max_total_bytes - tree.bytes_read)
+                    tree.bytes_read += len(inner)
+                    return inner
+                _nested_archive(label, read, info.file_size, tree, limits, depth + 1)
                 continue
-            tree.files.append(FoundFile(label, info.file_size, mtime, _member_opener(archive.filename, data, info)))
+            tree.files.append(FoundFile(label, info.file_size, _zip_time(info), _member_opener(archive.filename, data, info)))
+
+
+class _Capped(io.RawIOBase):
+    """A decompressing reader that refuses to give more than ``limit`` bytes: a tar bomb stops there."""
+
+    def __init__(self, stream, limit: int):
+        self.stream, self.limit, self.given = stream, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        chunk = self.stream.read(len(buffer))
+        self.given += len(chunk)
+        if self.given > self.limit:
+            raise Refused(f"an archive unpacks to more than {self.limit >> 20} MiB; submit only your code")
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+_DECOMPRESS = {"gz": lambda raw: gzip.GzipFile(fileobj=raw), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
+
+
+def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
+    """The members of the (compressed) tar in ``data``: read as a stream, once, code members kept in memory."""
+    raw = io.BytesIO(data)
+    stream = _Capped(_DECOMPRESS[kind](raw) if kind in _DECOMPRESS else raw, limits.max_unpacked_bytes)
+    nested = []
+    try:
+        with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|") as archive:
+            for info in archive:
+                name = _member_path(info.name, prefix, tree, limits)
+                if info.isdir() or name is None:
+                    continue
+                label = prefix / name
+                why = next((w for w in map(_is_junk, name.parts) if w), None)
+                if why is None and (info.issym() or info.islnk()):
+                    why = "a link; pack the files themselves"
+                elif why is None and not info.isfile():
+                    why = "not a regular file"
+                if not _admit(tree, label, why, limits):
+                    continue
+                if is_archive_name(name.name) or name.suffix.lower() in (".py", ".ipynb", ".txt"):
+                    cap = limits.max_total_bytes - tree.bytes_read
+                    content = archive.extractfile(info).read(max(min(info.size, cap), 0) + 1)
+                    tree.bytes_read += len(content)
+                    if is_archive_name(name.name):
+                        nested.append((label, content, info.size))
+                        continue
+                    tree.files.append(FoundFile(label, info.size, float(info.mtime), _bytes_opener(content)))
+                else:  # never read: listed, so that it can be named
+                    tree.files.append(FoundFile(label, info.size, float(info.mtime), _bytes_opener(b"")))
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error) as exc:
+        raise _Unreadable(str(exc) or type(exc).__name__) from None
+    for label, content, size in nested:
+        _nested_archive(label, lambda content=content: content, 0, tree, limits, depth + 1)
+
+
+def _bytes_opener(content: bytes):
+    return lambda limit: content[:limit]
 
 
 def _zip_time(info: zipfile.ZipInfo) -> float:

@@ -71,6 +71,8 @@ class Submission:
     symbols: dict[str, str] = field(default_factory=dict)  # contract symbol -> canonical module
     aliases: dict[str, str] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
+    # What ``from <package> import *`` gives, as Python would: package -> {name: canonical module}.
+    exports: dict[str, dict[str, str]] = field(default_factory=dict)
     refused: dict[str, str] = field(default_factory=dict)  # top-level package -> the line its import raises
     notes: list[str] = field(default_factory=list)  # for the student and the TA
     review: list[str] = field(default_factory=list)  # why a person should look (status needs_review)
@@ -83,11 +85,18 @@ class Submission:
     def sources(self) -> dict[str, str]:
         return {name: module.text for name, module in self.modules.items()}
 
-    def component_problem(self, name: str) -> str | None:
-        """Why component ``name`` cannot be graded at all, or None."""
+    def missing_symbols(self, name: str) -> list[str]:
+        """The symbols of component ``name`` that no file defines: only the checks that use them lose points."""
         wanted = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
-        missing = [s for s in wanted if s not in self.symbols]
-        if not missing:
+        return [s for s in wanted if s not in self.symbols]
+
+    def component_problem(self, name: str) -> str | None:
+        """Why component ``name`` cannot be graded at all (none of its symbols is defined, or a file
+        holding them does not parse), or None. One missing helper is not such a reason: the checks
+        of the rest still score (``missing_symbols``)."""
+        wanted = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
+        missing = self.missing_symbols(name)
+        if len(missing) < len(wanted):
             homes = sorted({self.symbols[s] for s in wanted if s in self.symbols})
             errors = [self.modules[h].index.syntax_error for h in homes if self.modules[h].index.syntax_error]
             return f"SyntaxError: {errors[0]}" if errors else None
@@ -139,7 +148,10 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
     submission = Submission(root=path, files=[f.label for f in tree.files], left_out=dict(tree.skipped))
     candidates = _candidates(tree, submission, limits)
     _note_skipped(tree, submission)
+    submission.review.extend(advice for _, advice in tree.unopenable)
     if not tree.files:
+        if tree.unopenable:  # not empty: its archive is what a person must open
+            return submission
         submission.review.append("the submission is empty" + (" (only " + ", ".join(
             w for w, _ in tree.skipped[:5]) + ")" if tree.skipped else ""))
         return submission
@@ -154,6 +166,7 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
         return submission
     _assign(candidates, chosen, submission)
     _names(submission, chosen)
+    _exports(tree, submission, chosen, limits)
     _imports(submission, policy, available or _importable)
     return submission
 
@@ -213,10 +226,12 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
     suffix = file.path.suffix.lower()
     if suffix not in (".py", ".txt", ".ipynb") or file.path.name == "__init__.py":
         return []  # the grader makes the package itself
-    data = file.read(limits.max_source_bytes)
-    if len(data) > limits.max_source_bytes:
-        submission.unreadable[file.label] = (f"{file.label} is over the {limits.max_source_bytes // 1024} KiB "
-                                             "limit for one file")
+    # A notebook's outputs (plots) are not code: the source limit applies to the code taken from it.
+    cap = limits.max_notebook_bytes if suffix == ".ipynb" else limits.max_source_bytes
+    data = file.read(cap)
+    if len(data) > cap:
+        what = "notebook" if suffix == ".ipynb" else "file"
+        submission.unreadable[file.label] = f"{file.label} is over the {_size(cap)} limit for one {what}"
         return []
     try:
         text, note = decode(data, file.label)
@@ -224,7 +239,7 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
         submission.unreadable[file.label] = str(problem)
         return []
     if suffix == ".ipynb":
-        return _notebook_candidates(file, text, submission)
+        return _notebook_candidates(file, text, submission, limits)
     indexed = index(text, file.label)
     name = _module_name(file.path)
     if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
@@ -236,11 +251,23 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
     return [_Candidate(file.path.parent, name, file.label, text, indexed, "file", file.mtime)]
 
 
-def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submission) -> list[_Candidate]:
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 else f"{limit // 1024} KiB"
+
+
+def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submission,
+                         limits: files_.Limits) -> list[_Candidate]:
     code = extract(text, file.label)
     submission.notes.extend(code.notes)
     if code.problem:
         submission.unreadable[file.label] = code.problem
+        return []
+    too_big = [f"%%writefile {r}" for r, body in code.files.items() if len(body.encode()) > limits.max_source_bytes]
+    if len(code.module_text.encode()) > limits.max_source_bytes:
+        too_big.append("its code cells")
+    if too_big:
+        submission.unreadable[file.label] = (f"{file.label}: the code in {', '.join(too_big)} is over the "
+                                             f"{_size(limits.max_source_bytes)} limit for one file")
         return []
     found = []
     for relative, body in code.files.items():
@@ -391,6 +418,90 @@ def _names(submission: Submission, chosen: PurePosixPath) -> None:
                     if len(parts) > 1 and parts[-1] in known:
                         packages |= set(parts[:-1])
     submission.packages = tuple(sorted(p for p in packages if p not in known or p == PACKAGE_NAME))
+
+
+def _star_names(tree: ast.Module | None) -> list[str] | None:
+    """What ``from module import *`` takes from a module: its literal ``__all__``, else its public
+    top-level names; None when ``__all__`` is not a literal (then it is not known without running it)."""
+    if tree is None:
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(
+            node, (ast.AnnAssign, ast.AugAssign)) else []
+        if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets):
+            try:
+                value = ast.literal_eval(node.value)
+            except (ValueError, SyntaxError, TypeError):
+                return None
+            return [str(v) for v in value] if isinstance(value, (list, tuple)) else None
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.append(node.name)
+        elif isinstance(node, ast.Import):
+            names += [(a.asname or a.name).split(".")[0] for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names += [a.asname or a.name for a in node.names if a.name != "*"]
+        for target in targets:
+            names += [n.id for n in ast.walk(target) if isinstance(n, ast.Name)]
+    return [n for n in dict.fromkeys(names) if not n.startswith("_")]
+
+
+def _module_exports(submission: Submission, canonical: str) -> dict[str, str]:
+    names = _star_names(submission.modules[canonical].index.tree)
+    return {name: canonical for name in names or []}
+
+
+def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, limits: files_.Limits) -> None:
+    """``from unet import *`` as ``python -c "import unet"`` would resolve it from the submission's root.
+
+    A folder ``unet/`` is the package, and its ``__init__.py`` says what it exports (its literal
+    ``__all__``, its ``from .module import *`` and ``from .module import Name`` lines, its own
+    definitions); a ``unet.py`` with no such folder is the module itself. The package, never the
+    file inside it: ``unet/unet.py`` is ``unet.unet``.
+    """
+    known = set(submission.modules) | set(submission.aliases)
+    inits = {f.path.parent: f for f in tree.files if f.path.name == "__init__.py"}
+    def nearness(folder: PurePosixPath) -> tuple:  # the graded folder itself, then one above or below it
+        related = folder == chosen or folder in chosen.parents or chosen in folder.parents
+        return (folder != chosen, not related, len(folder.parts))
+
+    for package in submission.packages:
+        folders = sorted((folder for folder in inits if folder.name == package), key=nearness)
+        if folders:  # "__init__.py": a marker, the package is imported first, as Python does
+            submission.exports[package] = {"__init__.py": "", **_init_exports(inits[folders[0]], submission, known,
+                                                                              limits)}
+        elif package in submission.modules:
+            submission.exports[package] = _module_exports(submission, package)
+        elif package in submission.aliases:
+            submission.exports[package] = _module_exports(submission, submission.aliases[package])
+
+
+def _init_exports(init: files_.FoundFile, submission: Submission, known: set, limits: files_.Limits) -> dict[str, str]:
+    try:
+        text, _ = decode(init.read(limits.max_source_bytes), init.label)
+        parsed = ast.parse(text)
+    except (NotText, SyntaxError, ValueError):
+        return {}
+    def canonical(name: str) -> str | None:
+        return submission.aliases.get(name, name) if name in known else None
+
+    found: dict[str, str] = {}
+    declared = _star_names(parsed)
+    for node in parsed.body:
+        if not isinstance(node, ast.ImportFrom) or not node.module:
+            continue
+        home = canonical(node.module.split(".")[-1])
+        if home is None or home not in submission.modules:
+            continue
+        for alias in node.names:
+            if alias.name == "*":
+                found.update(_module_exports(submission, home))
+            else:
+                found[alias.asname or alias.name] = home
+    if declared is not None and any(isinstance(n, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == "__all__" for t in n.targets) for n in parsed.body):
+        return {name: found.get(name, submission.symbols.get(name, "")) for name in declared}
+    return found
 
 
 def _importable(name: str) -> bool:

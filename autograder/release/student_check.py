@@ -86,8 +86,9 @@ class Submission:
         self.importer = SourceImporter(
             {name: entry.plan_entry() for name, entry in self.found.modules.items()},
             aliases=self.found.aliases, packages=self.found.packages, symbols=self.found.symbols,
-            refused=self.found.refused, protected=set(sys.modules))
+            refused=self.found.refused, exports=self.found.exports, protected=set(sys.modules))
         self.importer.install()
+        self.importer.run_package_inits()
 
     def symbol(self, name: str):
         return self.importer.symbol(name)
@@ -98,7 +99,8 @@ class Submission:
         if not missing:
             return None
         component = next((c for c, symbols in self.components.items() if missing[0] in symbols), None)
-        return self.found.component_problem(component) if component else f"{missing[0]} is not defined"
+        whole = self.found.component_problem(component) if component else None
+        return whole or f"your submission does not define {', '.join(missing)} (check the spelling of the name)"
 
     def close(self) -> None:
         self.importer.forget()

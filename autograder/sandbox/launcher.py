@@ -63,6 +63,7 @@ class LoadPlan:
     required: tuple = ()  # canonical modules that hold them
     aliases: dict = field(default_factory=dict)
     packages: tuple = ()
+    exports: dict = field(default_factory=dict)  # package -> {name: canonical}: ``from pkg import *``
     refused: dict = field(default_factory=dict)
     stand_in_code: str | None = None  # base64 of the marshalled, line-less reference code
     replaced: tuple = ()  # the symbols the stand-ins replace
@@ -72,7 +73,7 @@ class LoadPlan:
 
     def request(self, prefer_fallback=()) -> dict:
         return {"modules": self.modules, "symbols": self.symbols, "target_symbols": list(self.target_symbols),
-                "aliases": self.aliases, "packages": list(self.packages), "stand_in_code": self.stand_in_code,
+                "aliases": self.aliases, "packages": list(self.packages), "exports": self.exports, "stand_in_code": self.stand_in_code,
                 "replaced": list(self.replaced), "refused": self.refused, "required": list(self.required),
                 "prefer_fallback": sorted(prefer_fallback), "stand_in_modules": self.stand_in_modules,
                 "unavailable": list(self.unavailable)}
@@ -234,9 +235,13 @@ class StudentComponent:
         what = f"importing {', '.join(self._labels()) or 'your modules'}"
         loaded = replies.loaded(self._request("load", what, STATIC, **self.plan.request(prefer_fallback)), what)
         self.notes = list(dict.fromkeys(self.notes + loaded.notes))
-        if loaded.missing:
+        if loaded.missing and len(loaded.missing) == len(self.plan.target_symbols):
             raise StudentError(f"your submission does not define {', '.join(loaded.missing)} "
                                "(check the spelling of the class or function name)")
+        if loaded.missing:  # a missing helper costs the checks that use it, not the component
+            note = (f"your submission does not define {', '.join(loaded.missing)}: the checks that use "
+                    f"{'it' if len(loaded.missing) == 1 else 'them'} score 0, the others are graded")
+            self.notes = list(dict.fromkeys(self.notes + [note]))
 
     def _labels(self) -> list[str]:
         return [self.plan.modules[name]["label"] for name in self.plan.required if name in self.plan.modules]

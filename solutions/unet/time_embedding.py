@@ -30,6 +30,8 @@ def sinusoidal_embedding(t, dim):
           ``t``'s device. Integer timesteps must give float features.
     """
     ### BEGIN SOLUTION
+    t = torch.as_tensor(t)  # as a stand-in, accept what a caller may hold: a number, a list, a 0-d tensor
+    t = t.reshape(1) if t.dim() == 0 else t
     half = dim // 2
     scale = math.log(10000.0) / (half - 1)
     freqs = torch.exp(torch.arange(half, device=t.device) * -scale)

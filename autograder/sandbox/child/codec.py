@@ -11,6 +11,15 @@ import socket
 import struct
 import time
 
+# Said after an error raised inside a stand-in, called from the student's code, instead of blaming the
+# student. A TypeError, AttributeError or ValueError there may be a call the docstrings allow that our
+# stand-in refuses (an int where a tensor is usual): the grader flags IN_REFERENCE for a person. Any
+# other error there (a shape that does not fit) comes from what the student's code built or passed.
+IN_REFERENCE = ("This error was raised inside the reference code that stands in for a part you are not graded "
+                "on here, called from your code; a person will check whether the call was allowed.")
+FROM_REFERENCE = ("This error was raised inside the reference code that stands in for a part you are not graded "
+                  "on here, from what your code built or passed to it.")
+
 FRAME_HEADER = struct.Struct("!Q")
 _DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 

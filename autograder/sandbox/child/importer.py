@@ -51,6 +51,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ``protected``: module names that were imported before any student code (never served or dropped);
     ``stand_in_modules``: contract modules the submission lacks -> the symbols they serve (stand-ins,
     else placeholders); ``unavailable``: contract symbols that may get a placeholder;
+    ``exports``: package -> {name: canonical module}, what ``from package import *`` gives (its
+    ``__init__.py``'s, as the parent read it; a package with none exports nothing, as in Python);
     ``on_execute``: called with a canonical name and True when that file's code starts, False when
     it is done (the child tells the parent, so a file whose top-level code hangs or ends the process
     can be named).
@@ -58,7 +60,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def __init__(self, modules: dict, aliases: dict | None = None, packages=(), symbols: dict | None = None,
                  stand_ins: dict | None = None, refused: dict | None = None, required=(), prefer_fallback=(),
-                 protected=(), stand_in_modules: dict | None = None, unavailable=(), on_execute=None):
+                 protected=(), stand_in_modules: dict | None = None, unavailable=(), on_execute=None, exports: dict | None = None):
         self.modules = modules
         self.on_execute = on_execute or (lambda canonical, running: None)  # told when a file's code starts and ends
         self.stand_in_modules = {normalise(k): (k, v) for k, v in (stand_in_modules or {}).items()}
@@ -66,6 +68,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.aliases = {normalise(name): name for name in modules}
         self.aliases.update((normalise(alias), canonical) for alias, canonical in (aliases or {}).items())
         self.packages = {normalise(p) for p in packages} | {normalise(PACKAGE)}
+        self.exports = {normalise(p): dict(names) for p, names in (exports or {}).items()}
         self.symbols = dict(symbols or {})
         self.stand_ins = dict(stand_ins or {})
         self.unavailable = frozenset(unavailable) - self.stand_ins.keys()
@@ -77,6 +80,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.notes: list[str] = []
         self._originals: dict[int, str] = {}  # id of a student's object for a replaced symbol -> the symbol
         self._executed: list = []  # canonical modules run so far
+        self._running: set[str] = set()  # canonical modules whose code is running now (imports in progress)
+        self._packages: dict = {}  # normalised package name -> its module, for those with exports
 
     # --- finding -------------------------------------------------------------------------------
 
@@ -142,7 +147,9 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def exec_module(self, module):
         kind, canonical = self.resolve(module.__spec__.name)
         if kind == "package":
-            module.__getattr__ = functools.partial(self._package_attribute, module.__spec__.name.split(".")[-1])
+            last = module.__spec__.name.split(".")[-1]
+            module.__getattr__ = functools.partial(self._package_attribute, last)
+            self._init_package(module, normalise(last))
             return
         if kind == "stand-in":  # a contract module the submission lacks: stand-ins, else placeholders
             symbols = self.stand_in_modules[normalise(canonical)][1]
@@ -163,6 +170,18 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__file__ = label
         linecache.cache[label] = (len(entry["source"]), None, entry["source"].splitlines(True), label)
         self.on_execute(canonical, True)
+        self._running.add(canonical)
+        try:
+            self._execute_text(module, canonical, label, fallback)
+        finally:
+            self._running.discard(canonical)
+        self.on_execute(canonical, False)
+        self._remember_originals(module, canonical)
+        self._executed.append(module)
+        self.patch(module)
+
+    def _execute_text(self, module, canonical: str, label: str, fallback) -> None:
+        entry = self.modules[canonical]
         if fallback and canonical in self.prefer_fallback:
             self.notes.append(f"{label}: its top-level code did not finish (it hung or ended the process), "
                               "so only its definitions were graded")
@@ -173,10 +192,42 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             except BaseException as error:
                 if not self._recover(module, canonical, error):
                     raise
-        self.on_execute(canonical, False)
-        self._remember_originals(module, canonical)
-        self._executed.append(module)
-        self.patch(module)
+
+    def run_package_inits(self) -> None:
+        """Import each package that has an ``__init__.py``, as ``import unet.res_block`` would first:
+        its modules then run in its order. A failure here is left to the import that needs the module."""
+        for package, names in self.exports.items():
+            if "__init__.py" in names:
+                try:
+                    importlib.import_module(package)
+                except (Exception, SystemExit):  # noqa: BLE001 -- the required modules' own import says what is wrong
+                    pass
+
+    def _init_package(self, package, key: str) -> None:
+        """Do what the package's ``__init__.py`` does (as the parent read it): import its modules in its
+        order and bind what it exports, so ``from unet import *`` inside the package sees, at each
+        moment, what Python would. A module that cannot be imported and holds nothing under test is
+        left out (its names are missing), so it costs only what uses it."""
+        exported = self.exports.get(key)
+        if not exported or "__init__.py" not in exported:  # a module's names (``unet.py``), served when asked
+            return
+        self._packages[key] = package
+        for canonical in dict.fromkeys(exported.values()):
+            if canonical not in self.modules or canonical in self._running:
+                continue
+            try:
+                self.module(canonical)
+            except Exception:  # noqa: BLE001 -- student code: the names it held are missing, as they would be
+                if canonical in self.required:
+                    raise
+                continue
+            for name, home in exported.items():
+                if home == canonical and not name.startswith("__"):
+                    try:
+                        setattr(package, name, self._package_attribute(key, name))
+                    except AttributeError:
+                        pass
+        self.patch(package)
 
     def _recover(self, module, canonical: str, error: BaseException) -> bool:
         """After ``module`` raised on import: run its definitions only, or stand in for it. False: neither."""
@@ -228,14 +279,21 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             namespace["__getattr__"] = functools.partial(self._package_attribute, None)
 
     def patch_all(self) -> None:
-        for module in self._executed:
+        for module in [*self._executed, *self._packages.values()]:
             self.patch(module)
 
     def _package_attribute(self, package: str | None, name: str):
         """``from unet import ResBlock``, ``unet.SimpleUNet``, ``from . import res_block``: the symbol
         from its home, a module, or -- for a package named like a module (``unet``) -- that module's name."""
+        exported = self.exports.get(normalise(package)) if package is not None else None
+        if name == "__all__" and exported is not None:  # as far as the package's __init__ has got
+            bound = vars(self._packages.get(normalise(package), object))
+            names = [n for n in exported if not n.startswith("__")]
+            return [n for n in names if n in bound] if normalise(package) in self._packages else names
         if name.startswith("__"):
             raise AttributeError(name)
+        if exported and exported.get(name) in self.modules and name not in self.symbols:
+            return getattr(self.module(exported[name]), name)
         if name in self.stand_ins:
             return self.stand_ins[name]
         if name in self.symbols:

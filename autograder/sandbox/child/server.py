@@ -15,7 +15,7 @@ import sys
 import traceback
 
 from .audit import GlobalState
-from .codec import dumps, loads, recv_frame, send_frame
+from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .importer import SourceImporter
 
 # Modules kept alive per child, for the next program that asks for the same one: hundreds of live
@@ -25,6 +25,29 @@ KEPT_MODULES = 8
 MAX_TEXT = 8000  # characters of an error or of printed output sent back (the parent caps again)
 REFERENCE_LABEL = "<reference>"
 
+
+
+COMPILED_NOTE = ("torch.compile is switched off while grading (compiling needs files the sandbox does not allow "
+                 "and seconds per run): your code ran eagerly, which gives the same results")
+
+
+def _compile_eagerly(torch) -> list:
+    """``torch.compile`` as ``torch.compile(..., disable=True)``, its documented no-op, in every child.
+
+    Compiling needs a writable cache folder and a C compiler, and costs seconds per module on each fresh
+    child (benchmarks/compiled_code.py): a correct ``@torch.compile`` forward would time out or be refused
+    a file, a coding-mistake zero for an environment problem. Eager code computes the same values. The
+    returned list gets one entry per call, so the student is told.
+    """
+    original, calls = torch.compile, []
+
+    def compile_eagerly(model=None, **options):  # what ``disable=True`` returns, without its set-up (which makes files)
+        calls.append(1)
+        return (lambda function: function) if model is None else model
+
+    compile_eagerly.__doc__ = original.__doc__
+    torch.compile = compile_eagerly
+    return calls
 
 class StudentFailure(Exception):
     """Student code misbehaved in a way we describe ourselves: reported as text, never as an object."""
@@ -56,6 +79,7 @@ class Child:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
         self.importer = None
+        self.compiled = _compile_eagerly(torch)
         self.protected = frozenset(sys.modules)  # imported before any student code: never theirs
         self.baseline = GlobalState(torch, count_processes=own_pid_namespace)  # before any student code
 
@@ -93,18 +117,23 @@ class Child:
             frames = traceback.extract_tb(exc.__traceback__)
         except Exception:  # noqa: BLE001 -- a frame we cannot describe costs the traceback, not the reply
             frames = []
-        shown = []
+        shown, last = [], None
         for frame in frames:
             where = self.importer.where(frame.filename, frame.lineno) if self.importer is not None else None
             if where is not None:
                 shown.append(f"  File {where}, in {frame.name}\n" + (f"    {frame.line.strip()}\n" if frame.line else ""))
+                last = "student"
             elif frame.filename == REFERENCE_LABEL:
                 shown.append(f"  (the reference's code, in {frame.name})\n")
+                last = "reference"
         lines += shown[-6:]
         try:
             lines += traceback.format_exception_only(type(exc), exc)
         except Exception:  # noqa: BLE001 -- an exception whose str() raises
             lines.append(f"{type(exc).__name__} (its message could not be shown)\n")
+        if last == "reference":  # never blame the student for what our stand-in did
+            allowed_call = isinstance(exc, (TypeError, AttributeError, ValueError))
+            lines.insert(0, (IN_REFERENCE if allowed_call else FROM_REFERENCE) + "\n")  # first: never cut off
         return "".join(lines).rstrip()[:MAX_TEXT]
 
     # --- loading and forgetting a component ----------------------------------------------------
@@ -112,7 +141,8 @@ class Child:
     def op_load(self, modules: dict, symbols: dict, target_symbols: list, aliases: dict | None = None,
                 packages: list | None = None, stand_in_code: str | None = None, replaced: list | None = None,
                 refused: dict | None = None, required: list | None = None, prefer_fallback: list | None = None,
-                stand_in_modules: dict | None = None, unavailable: list | None = None) -> dict:
+                stand_in_modules: dict | None = None, unavailable: list | None = None,
+                exports: dict | None = None) -> dict:
         """Import the modules that hold the component under test, with the reference standing in for
         the ``replaced`` symbols (its compiled code, never its source); report what was done."""
         self._forget_modules()
@@ -120,14 +150,18 @@ class Child:
         self.importer = SourceImporter(
             modules, aliases=aliases, packages=packages or (), symbols=symbols, stand_ins=stand_ins,
             refused=refused, required=required or (), prefer_fallback=prefer_fallback or (), protected=self.protected,
-            stand_in_modules=stand_in_modules, unavailable=unavailable, on_execute=self._importing,
+            stand_in_modules=stand_in_modules, unavailable=unavailable, on_execute=self._importing, exports=exports,
         )
         self.importer.install()
+        self.importer.run_package_inits()
         for canonical in required or []:
             self.importer.module(canonical)
         self.importer.patch_all()  # a module imported before a later one's originals were known
         missing = [s for s in target_symbols if not self._defines(s)]
-        return {"missing": missing, "notes": list(self.importer.notes)}
+        notes = list(self.importer.notes)
+        if self.compiled:
+            notes.append(COMPILED_NOTE)
+        return {"missing": missing, "notes": notes}
 
     def _importing(self, canonical: str, running: bool) -> None:
         """Tell the parent which file's code starts or ends: if one never ends, its top-level code is why."""

@@ -1,0 +1,184 @@
+"""What students hand in, read without grading (issue 18): every archive kind under the same safety
+rules, unreadable formats said with what to do, notebooks limited by their code not their plots,
+names kept as written, and a package resolved as ``python -c "import unet"`` resolves it."""
+import io
+import json
+import math
+import subprocess
+import sys
+import tarfile
+from types import SimpleNamespace
+
+import pytest
+
+from autograder.discover import discover, safe_name
+from autograder.intake import Limits, Refused, read_submission
+from autograder.sandbox.child.importer import SourceImporter
+
+from .classroom import MODULES, notebook, package, plot_output, reference, star_package, tarred, write, zipped
+
+CONTRACT = {"sinusoidal_embedding", "TimeEmbedding", "ResBlock", "DownBlock", "UpBlock", "SimpleUNet",
+            "SelfAttention", "AttnResBlock"}
+
+
+def _read(tmp_path, name: str, content: bytes, limits: Limits = Limits()):
+    path = tmp_path / name
+    path.write_bytes(content)
+    return read_submission(path, limits)
+
+
+@pytest.mark.parametrize("name,pack", [
+    ("hw.zip", lambda files: zipped(files)),
+    ("hw.tar", lambda files: tarred(files)),
+    ("hw.tar.gz", lambda files: tarred(files, "gz")),
+    ("hw.tgz", lambda files: tarred(files, "gz")),
+    ("hw.tar.bz2", lambda files: tarred(files, "bz2")),
+    ("hw.tar.xz", lambda files: tarred(files, "xz")),
+    ("misnamed.zip", lambda files: tarred(files, "gz")),  # what it is, not what it is called
+])
+def test_every_archive_kind_gives_the_modules_a_folder_gives(tmp_path, name, pack):
+    files = package("unet/", reference())
+    folder = read_submission(write(tmp_path / "folder", files))
+    packed = _read(tmp_path, name, pack(files))
+    assert packed.sources == folder.sources and packed.symbols == folder.symbols
+    assert set(packed.symbols) >= CONTRACT and not packed.review
+
+
+def _hostile_tar() -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        def add(name, data=b"", kind=tarfile.REGTYPE, target=""):
+            info = tarfile.TarInfo(name)
+            info.type, info.linkname, info.size = kind, target, len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for module, text in reference().items():
+            add(f"unet/{module}.py", text.encode())
+        add("../escape.py", b"print('outside')\n")
+        add("/etc/absolute.py", b"print('absolute')\n")
+        add("unet/link.py", kind=tarfile.SYMTYPE, target="/etc/passwd")
+        add("unet/hard.py", kind=tarfile.LNKTYPE, target="unet/unet.py")
+        add("unet/fifo", kind=tarfile.FIFOTYPE)
+    return buffer.getvalue()
+
+
+def test_a_tar_obeys_the_zip_rules(tmp_path):
+    submission = _read(tmp_path, "hw.tar.gz", _hostile_tar())
+    assert set(submission.symbols) >= CONTRACT
+    assert all("escape" not in f and "absolute" not in f for f in submission.files)
+    left_out = dict(submission.left_out)
+    assert "outside" in left_out["../escape.py"] and "outside" in left_out["etc/absolute.py"]
+    assert "a link" in left_out["unet/link.py"] and "a link" in left_out["unet/hard.py"]
+    assert "not a regular file" in left_out["unet/fifo"]
+
+
+def test_archives_nest_three_deep_of_any_kind_and_no_deeper(tmp_path):
+    code = package("unet/", reference())
+    three = tarred({"b.tar.bz2": tarred({"c.tar.xz": tarred(code, "xz")}, "bz2")})
+    assert set(_read(tmp_path, "a.tar", three).symbols) >= CONTRACT
+    four = zipped({"b.tar": tarred({"c.tgz": tarred({"d.zip": zipped(code)}, "gz")})})
+    too_deep = _read(tmp_path, "a.zip", four)
+    assert not too_deep.symbols and "nested more than 3 deep" in dict(too_deep.left_out)["b.tar/c.tgz/d.zip"]
+
+
+def test_a_tar_bomb_and_too_many_members_are_refused(tmp_path):
+    bomb = tarred({"unet/data.bin": bytes(8 << 20)}, "gz")  # 8 MiB of zeros: a few KiB packed
+    assert len(bomb) < 100_000
+    with pytest.raises(Refused, match="unpacks to more than 4 MiB"):
+        _read(tmp_path, "bomb.tar.gz", bomb, Limits(max_unpacked_bytes=4 << 20))
+    with pytest.raises(Refused, match="more than 20 files"):
+        _read(tmp_path, "many.tar", tarred({f"f{i}.py": "" for i in range(30)}), Limits(max_files=20))
+
+
+def test_a_format_we_cannot_open_says_what_to_do(tmp_path):
+    rar = b"Rar!\x1a\x07\x01\x00" + bytes(32)
+    with pytest.raises(Refused, match=r"unet.rar is a RAR archive, which the grader cannot open: unpack it"):
+        _read(tmp_path, "unet.rar", rar)
+    inside = read_submission(write(tmp_path / "student", {"hw.7z": b"7z\xbc\xaf\x27\x1c" + bytes(32),
+                                                          "readme.md": "my code is in the archive"}))
+    assert any("hw.7z is a 7-Zip archive, which the grader cannot open" in r and "--only" in r for r in inside.review)
+    alone = read_submission(write(tmp_path / "alone", {"unet.rar": rar}))
+    assert len(alone.review) == 1 and "unet.rar is a RAR archive" in alone.review[0]  # not "empty": a person opens it
+
+
+def test_a_notebooks_plots_do_not_count_against_its_code(tmp_path):
+    ref = reference()
+    cells = ["import math\nimport torch\nimport torch.nn as nn"] + [
+        "\n".join(line for line in ref[m].splitlines() if not line.startswith("from .")) for m in MODULES]
+    plots = [[plot_output(3), plot_output(3)]] + [[] for _ in MODULES]
+    colab = notebook(cells, plots)
+    assert len(colab) > 6 << 20
+    found = read_submission(write(tmp_path / "colab", {"UNet.ipynb": colab}))
+    assert set(found.symbols) >= CONTRACT and not found.unreadable
+    too_much_code = notebook(["x = 1\n" * 100_000])  # 600 KB of code, over the 512 KiB limit for one file
+    unread = read_submission(write(tmp_path / "big", {"UNet.ipynb": too_much_code}))
+    assert "the code in its code cells is over the 512 KiB limit" in unread.unreadable["UNet.ipynb"]
+
+
+def test_a_name_is_kept_as_written_and_its_folder_is_safe(tmp_path):
+    for entry in ("Nadia Müller", "Nadia Muller", "Zoë Ørsted.tar.gz", "李雷.zip", "notes.pdf"):
+        target = tmp_path / entry
+        if "." not in entry:
+            target.mkdir()
+        else:
+            target.write_bytes(b"%PDF-1.4" if entry.endswith(".pdf") else b"PK\x05\x06" + bytes(18))
+    found = discover(tmp_path)
+    rows = {i.submitters[0].name: i for i in found.submissions}
+    assert sorted(rows) == ["Nadia Muller", "Nadia Müller", "Zoë Ørsted", "notes", "李雷"]  # every entry: a row
+    keys = [i.key for i in found.submissions]
+    assert len(set(keys)) == len(keys)  # Müller and Muller are two people, said aloud
+    assert all(k.isascii() and "/" not in k and not k.startswith(".") for k in keys)
+    assert rows["Nadia Müller"].key in ("Nadia_Muller", "Nadia_Muller-2") and rows["Zoë Ørsted"].key == "Zoe_rsted"
+    assert rows["notes"].problem.startswith("notes.pdf is neither a folder")
+    assert safe_name("../../etc") == "etc"
+
+
+def test_a_package_exports_what_python_says_it_does(tmp_path):
+    """The names ``import unet`` binds, from the parent's reading of ``__init__.py`` and ``__all__``,
+    equal what Python itself binds (less the submodules, which the importer serves by name)."""
+    root = write(tmp_path / "star", star_package())
+    exported = set(read_submission(root).exports["unet"]) - {"__init__.py"}
+    script = "import json, unet; print(json.dumps(sorted(n for n in vars(unet) if not n.startswith('_'))))"
+    python = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=300)
+    assert python.returncode == 0, python.stderr
+    assert exported == set(json.loads(python.stdout)) - set(MODULES)
+    assert "math" not in exported  # up_block.py's leftover is not in its __all__
+
+
+def test_star_imports_inside_the_package_honour_all(tmp_path):
+    """The child's importer, in this process: attention.py's ``from unet import *`` brings
+    ResBlock but not up_block.py's unexported ``math = None``."""
+    submission = read_submission(write(tmp_path / "star", star_package()))
+    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules))
+    importer.install()
+    try:
+        importer.run_package_inits()  # as the child and check.py do first: the package's __init__.py, in its order
+        attention = importer.module(submission.symbols["SelfAttention"])
+        assert attention.math is math and attention.ResBlock is importer.symbol("ResBlock")
+        network = importer.module(submission.symbols["SimpleUNet"])
+        assert network.DownBlock is importer.symbol("DownBlock")
+    finally:
+        importer.forget()
+
+
+@pytest.mark.parametrize("body,flagged", [
+    ("return t.device", True),  # an int where the stand-in expected a tensor: maybe a call the docstring allows
+    ("return torch.ones(2, 3) @ torch.ones(4, 5)", False),  # a shape the student's code built: theirs
+])
+def test_an_error_inside_a_stand_in_is_never_the_students_own(body, flagged):
+    from autograder.checks.registry import failure_from_student
+    from autograder.sandbox.child.codec import FROM_REFERENCE, IN_REFERENCE
+    from autograder.sandbox.child.server import REFERENCE_LABEL, Child
+    from autograder.sandbox.launcher import StudentError
+
+    namespace = {"torch": __import__("torch")}
+    exec(compile(f"def stand_in(t):\n    {body}\n", REFERENCE_LABEL, "exec"), namespace)
+    try:
+        namespace["stand_in"](5)
+    except Exception as error:  # noqa: BLE001
+        text = Child.traceback_of(SimpleNamespace(importer=None), error)  # no child: its set-up would change torch here
+    assert (IN_REFERENCE in text) is flagged and (FROM_REFERENCE in text) is not flagged
+    assert "(the reference's code, in stand_in)" in text
+    message = failure_from_student(StudentError(text), "TimestepEmbeddings").message
+    assert message.startswith("an error was raised:") and "your code raised" not in message
