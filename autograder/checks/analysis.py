@@ -25,6 +25,7 @@ from ..strategies import (
 )
 from .common import Pair, default_dtype, reference_models, remembered
 from .hints import explain
+from .public import rule_check
 from .registry import CheckFailed, check, failure_from_student
 
 SHAPE_TRACE, SKIP_ABLATION, TIMESTEPS, ATTENTION_MAP, BREAKDOWN = (
@@ -550,18 +551,9 @@ def similarity_matches(ctx, case):
                           "then take all dot products.")
 
 
-@check(TIMESTEPS, "similarity_properties", "similarities are symmetric, 1 on the diagonal, within [-1, 1]",
-       embedding_matrix_cases())
-def similarity_properties(ctx, case):
-    got, _, _ = _similarities(ctx, case)
-    got = got.double()
-    if (got - got.T).abs().max().item() > 1e-5:
-        raise CheckFailed("the similarity matrix is not symmetric")
-    if (got.diagonal() - 1).abs().max().item() > 1e-5:
-        raise CheckFailed(f"the diagonal is {_numbers(got.diagonal().tolist()[:4])}..., not 1: an embedding's "
-                          "cosine similarity with itself is 1", hint="Normalise the rows to length 1.")
-    if got.abs().max().item() > 1 + 1e-5:
-        raise CheckFailed(f"a similarity is {got.abs().max().item():.4g}: cosine similarities lie within [-1, 1]")
+# Public: students' check.py runs the same rule (rules.similarity_properties) on the same released cases.
+rule_check(TIMESTEPS, "similarity_properties", "similarities are symmetric, 1 on the diagonal, within [-1, 1]",
+           embedding_matrix_cases(), "similarity_properties", gated=False)
 
 
 # --- Task 4: AttentionMap --------------------------------------------------------------------------
@@ -607,18 +599,9 @@ def map_matches(ctx, case):
     raise CheckFailed(problem)
 
 
-@check(ATTENTION_MAP, "maps_sum_to_one", "each map is non-negative and sums to 1 (one softmax row)",
-       attention_map_cases())
-def maps_sum_to_one(ctx, case):
-    got = _attention_map(ctx, case)
-    if type(got) is not torch.Tensor or got.dim() < 2:
-        raise CheckFailed(f"{_map_call(case)}: expected a (B, H, W) tensor, got {_kind(got)}")
-    if (got < -1e-6).any():
-        raise CheckFailed("some attention weights in the map are negative")
-    sums = got.double().reshape(got.shape[0], -1).sum(-1) if got.dim() == 3 else got.double().sum()
-    if (sums - 1).abs().max().item() > 1e-4:
-        raise CheckFailed(f"the map sums to {_numbers(sums.reshape(-1).tolist())}, not 1",
-                          hint="Take the query's row of the weights (its distribution over the keys), not a column.")
+# Public: a SelfAttention holding weights of the rule's own (rules.map_sums), as in check.py.
+rule_check(ATTENTION_MAP, "maps_sum_to_one", "each map is non-negative and sums to 1 (one softmax row)",
+           attention_map_cases(), "map_sums", gated=False)
 
 
 def _attention_map(ctx, case):
@@ -669,20 +652,9 @@ def breakdown_matches(ctx, case):
     raise CheckFailed(f"{case.describe().split(' with ')[0]}: {message}", hint=hint)
 
 
-@check(BREAKDOWN, "shares_match", "parameter_shares gives each part's fraction of the total",
-       parameter_breakdown_cases())
-def shares_match(ctx, case):
-    breakdown, total = _reference_breakdown(ctx, case)
-    got = _call(ctx, BREAKDOWN, "parameter_shares", breakdown, case=case)
-    if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
-        raise CheckFailed(f"parameter_shares must return a dict {{part name: float}}; got {_short(got)}")
-    if set(got) != set(breakdown):
-        raise CheckFailed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}")
-    for name, count in breakdown.items():
-        if not math.isclose(got[name], count / total, rel_tol=1e-9, abs_tol=1e-12):
-            percent = math.isclose(got[name], 100 * count / total, rel_tol=1e-9, abs_tol=1e-12)
-            raise CheckFailed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {total:,} = {count / total:.6g}",
-                              hint="Fractions that sum to 1, not percentages." if percent else None)
+# Public: the counts are public facts, each share a closed form (rules.shares), as in check.py.
+rule_check(BREAKDOWN, "shares_match", "parameter_shares gives each part's fraction of the total",
+           parameter_breakdown_cases(), "shares", gated=False)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from ..contract import PACKAGE_MODULES
+from .notebook_cells import stub_digest
 from .stubs import BEGIN, END, make_stub
 
 NOTEBOOK = "unet_chapter.ipynb"
@@ -70,6 +71,21 @@ import torch
 
 torch.set_num_threads(1)  # the models here are tiny: one thread is faster than several (and than a busy machine's)
 torch.manual_seed(0)"""
+
+GUARD = """
+
+try:  # the module cells below never overwrite a file holding your own code with an unchanged stub
+    from check_support.notebook_cells import guard_module_cells
+    guard_module_cells({stubs!r})
+except ImportError:
+    print("check_support/ is missing: the module cells below overwrite unet/*.py when run")"""
+
+
+def setup_source(sources: dict[str, str]) -> str:
+    """The first code cell: imports, settings, and the guard of the module cells (``notebook_cells``)."""
+    stubs = {f"{PACKAGE_DIR}/{module}.py": stub_digest(make_stub(source, f"{module}.py"))
+             for module, source in sources.items()}
+    return SETUP + GUARD.format(stubs=stubs)
 
 MODULES_MD = """## Part 1 — the modules
 
@@ -351,14 +367,14 @@ def module_sources(solutions) -> dict[str, str]:
     return {module: (Path(solutions) / f"{module}.py").read_text(encoding="utf-8") for module in PACKAGE_MODULES}
 
 
-def _cells(modules: list, answers: dict) -> list:
+def _cells(modules: list, answers: dict, sources: dict) -> list:
     """The notebook's cells around ``modules`` (one (markdown, writefile) pair per module) and
-    ``answers`` (grade id -> the answer cell of that question)."""
+    ``answers`` (grade id -> the answer cell of that question); ``sources``: the reference's modules."""
     def question(grade_id_):
         text = next(q for i, q, _ in QUESTIONS if i == grade_id_)
         return [new_markdown_cell(text), answers[grade_id_]]
 
-    cells = [new_markdown_cell(INTRO), new_code_cell(SETUP), new_markdown_cell(MODULES_MD)]
+    cells = [new_markdown_cell(INTRO), new_code_cell(setup_source(sources)), new_markdown_cell(MODULES_MD)]
     for markdown, code in modules:
         cells += [markdown, code]
     cells += [new_markdown_cell(TASK1_MD), new_code_cell(TASK1_PREDICT), new_code_cell(TASK1),
@@ -387,7 +403,7 @@ def student_notebook(solutions) -> nbformat.NotebookNode:
                 new_code_cell(f"{writefile_line(module)}\n{make_stub(source, f'{module}.py')}"))
                for module, source in module_sources(solutions).items()]
     answers = {grade_id_: new_markdown_cell(STUDENT_ANSWER) for grade_id_, _, _ in QUESTIONS}
-    return _notebook(_cells(modules, answers))
+    return _notebook(_cells(modules, answers, module_sources(solutions)))
 
 
 def nbgrader_notebook(component_points: dict[str, float], solutions, public=None) -> nbformat.NotebookNode:
@@ -400,7 +416,7 @@ def nbgrader_notebook(component_points: dict[str, float], solutions, public=None
     answers = {grade_id_: new_markdown_cell(f"{BEGIN}\n{answer}\n{END}",
                                             metadata=_metadata(grade_id_, grade=True, solution=True, points=ANSWER_POINTS))
                for grade_id_, _, answer in QUESTIONS}
-    cells = _cells(modules, answers) + [new_markdown_cell(GRADE_MD)]
+    cells = _cells(modules, answers, module_sources(solutions)) + [new_markdown_cell(GRADE_MD)]
     for component, points in component_points.items():
         cells.append(new_code_cell(_grade_cell_source(component, points, public is None or component in public),
                                    metadata=_metadata(grade_id(component), grade=True, locked=True, points=points)))

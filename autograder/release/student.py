@@ -57,7 +57,8 @@ def write_check_support(folder: Path) -> list[Path]:
     target = folder / SUPPORT_DIR
     if target.exists():
         shutil.rmtree(target)
-    copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py"}
+    copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
+              "notebook_cells.py": package / "release" / "notebook_cells.py"}
     copies.update({f"intake/{p.name}": p for p in sorted((package / "intake").glob("*.py"))})
     (target / "intake").mkdir(parents=True)
     (target / "__init__.py").write_text('"""The grader\'s own code for finding and loading your modules (used by check.py)."""\n',

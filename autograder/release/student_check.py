@@ -174,10 +174,11 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission, g
         try:
             rule(view, case, case["expect"])
         except Failed as failure:
-            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case), failure.hint)
+            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case, spec["kind"]),
+                                failure.hint)
         except Exception as error:  # noqa: BLE001
             message, hint = _crash(error, submission, component)
-            return CheckOutcome(title, False, message, case_text(entry["class"], case), hint)
+            return CheckOutcome(title, False, message, case_text(entry["class"], case, spec["kind"]), hint)
     return CheckOutcome(title, True)
 
 
@@ -245,7 +246,7 @@ def _needs(component: str, data: dict) -> list[str]:
     return seen
 
 
-def format_report(outcomes: list[ComponentOutcome]) -> str:
+def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = None) -> str:
     lines = []
     for outcome in outcomes:
         passed = sum(c.passed for c in outcome.checks)
@@ -266,8 +267,11 @@ def format_report(outcomes: list[ComponentOutcome]) -> str:
             lines.append(f"     Note: {outcome.note}")
     good = sum(o.passed for o in outcomes)
     lines.append(f"{good}/{len(outcomes)} components pass their public checks. Public checks test shapes, the "
-                 "contract's settings and properties of the forward pass; hidden checks also compare values and "
-                 "gradients with the reference.")
+                 "contract's settings and properties of the forward pass and of the homework's functions; hidden "
+                 "checks also compare values and gradients with the reference.")
+    if unchecked:  # graded parts this script cannot check: never let the summary read as "everything passes"
+        parts = ", ".join(f"{name} ({points:g} points)" for name, points in unchecked.items())
+        lines.append(f"Not checked here: {parts} -- no public checks; run the notebook's tasks to test them.")
     return "\n".join(lines)
 
 
@@ -291,7 +295,8 @@ def main(argv=None) -> int:
     if args.only is not None and args.only not in data["components"]:
         raise SystemExit(f"error: --only {args.only!r}: expected one of {', '.join(data['components'])}")
     outcomes = run_checks(args.path, data, args.only)
-    print(format_report(outcomes) + f" ({time.monotonic() - STARTED:.1f} s)")
+    unchecked = data.get("unchecked", {}) if args.only is None else {}
+    print(format_report(outcomes, unchecked) + f" ({time.monotonic() - STARTED:.1f} s)")
     return 0 if all(o.passed for o in outcomes) else 1
 
 
