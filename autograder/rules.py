@@ -864,7 +864,7 @@ def map_sums(view, case: dict, expect: dict) -> None:
 def shares(view, case: dict, expect: dict) -> None:
     """``parameter_shares`` of a breakdown: each part's count over the total, fractions that sum to 1."""
     breakdown = dict(expect["breakdown"])
-    total = sum(breakdown.values())
+    whole = sum(count for count in breakdown.values())
     got = view.call("parameter_shares", dict(breakdown))
     if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
         text = repr(got)
@@ -873,9 +873,9 @@ def shares(view, case: dict, expect: dict) -> None:
     if set(got) != set(breakdown):
         raise Failed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}")
     for name, count in breakdown.items():
-        if not math.isclose(got[name], count / total, rel_tol=1e-9, abs_tol=1e-12):
-            percent = math.isclose(got[name], 100 * count / total, rel_tol=1e-9, abs_tol=1e-12)
-            raise Failed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {total:,} = {count / total:.6g}",
+        if not math.isclose(got[name], count / whole, rel_tol=1e-9, abs_tol=1e-12):
+            percent = math.isclose(got[name], 100 * count / whole, rel_tol=1e-9, abs_tol=1e-12)
+            raise Failed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {whole:,} = {count / whole:.6g}",
                          hint="Fractions that sum to 1, not percentages." if percent else None)
 
 
