@@ -716,7 +716,7 @@ def _note_experiment(ctx, ours: dict | None, steps: int) -> None:
     low, high = min(min(c) for c in curves), max(max(c) for c in curves)
     lines = [f"Skip-connection experiment, skip_ablation({steps}, seed={SEED}): reconstruction of "
              f"{reference['images'].shape[0]} held-out images"
-             + ("" if ours is not None else " (yours did not run: see the SkipAblation checks)"),
+             + ("" if ours is not None else " (yours did not run: run skip_ablation() in the notebook to see why)"),
              f"{'':27}{'MSE':>9}{'PSNR':>10}   training loss, steps 1-{steps} (log scale, shared)"]
     for label, _, run in runs:
         lines.append(f"{label:27}{run['mse']:9.4f}{run['psnr']:7.1f} dB   {_sparkline(run['losses'], low, high)}")
