@@ -191,6 +191,12 @@ BROKEN = {
         [("            timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)\n",
           "            timesteps = torch.full((BATCH_SIZE,), 10, dtype=torch.long)\n")],
         ("leaves_model_as_found", "builds no gradients"), ("training_task", "timesteps other than 0")),
+    "entries in named_modules() order (one mistake: the concat check keeps its points); evaluation with gradients": (
+        [("    return trace\n",
+          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
+          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")],
+        [("            with torch.no_grad():  # evaluation: no gradients\n", "            if True:\n")],
+        ("names_in_order", "in another order"), ("experiment_metrics", "with gradients on")),
 }
 
 

@@ -301,7 +301,16 @@ def _training_digests(ctx) -> frozenset:
     return remembered(ctx, ("training digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[0]))
 
 
-def _trained_models(watched: replies.WatchedCall) -> dict | None:
+def _held_out_digests(ctx) -> frozenset:
+    return remembered(ctx, ("held-out digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[1]))
+
+
+def _evaluations(watched: replies.WatchedCall, held_out: frozenset) -> list:
+    """The forward calls on held-out images only: the evaluation, never a training step."""
+    return [e for e in watched.events if isinstance(e, replies.Forward) and e.rows and set(e.rows) <= held_out]
+
+
+def _trained_models(watched: replies.WatchedCall, held_out: frozenset = frozenset()) -> dict | None:
     """{label: [the model's training forward calls]} for the two models the run trained; None unless
     exactly two were trained (``same_start`` says so; the other checks of the protocol then pass).
 
@@ -310,10 +319,11 @@ def _trained_models(watched: replies.WatchedCall) -> dict | None:
     """
     calls: dict[int, list] = {}
     classes: dict[int, str] = {}
+    evaluations = set(map(id, _evaluations(watched, held_out)))
     for event in watched.events:
         if isinstance(event, replies.Forward):
             classes.setdefault(event.model, event.cls)
-            if event.grad:
+            if event.grad and id(event) not in evaluations:
                 calls.setdefault(event.model, []).append(event)
     if len(calls) != 2:
         return None
@@ -348,7 +358,7 @@ def experiment_budget(ctx, _case):
 
 def _labelled(ctx, steps: int) -> tuple[dict | None, replies.WatchedCall]:
     watched = _experiment_call(ctx, steps)
-    return _trained_models(watched), watched
+    return _trained_models(watched, _held_out_digests(ctx)), watched
 
 
 def _trained_count(watched: replies.WatchedCall) -> int:
@@ -451,6 +461,9 @@ def experiment_metrics(ctx, _case):
             hint="Use the given shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed): the first "
             "TRAIN_IMAGES for training, the rest for the evaluation.",
         )
+    if any(e.grad for e in _evaluations(_experiment_call(ctx, steps), _held_out_digests(ctx))):
+        raise CheckFailed("the held-out images were reconstructed with gradients on: the rule is to evaluate "
+                          "without gradients", hint="Reconstruct the held-out images inside `with torch.no_grad():`.")
     for key, label in VARIANTS.items():
         run = ours[key]
         mse = ((run["reconstructions"].double() - images.double()) ** 2).mean().item()
