@@ -520,7 +520,7 @@ def skips_win(ctx, _case):
         raise CheckFailed(
             f"PSNR with skips {ours['with_skips']['psnr']:.2f} dB, without {ours['without_skips']['psnr']:.2f} dB: "
             "the skip connections should win by several dB",
-            hint="Check that 'with_skips' is the SimpleUNet and 'without_skips' the NoSkipUNet.",
+            hint="Check that 'with_skips' is the SimpleUNet and that 'without_skips' is the NoSkipUNet.",
         )
 
 
