@@ -282,15 +282,11 @@ def reference_experiment(ctx, steps: int) -> dict:
     return remembered(ctx, ("skip_ablation", steps, SEED), lambda: _reference(ctx, "skip_ablation")(steps, SEED))
 
 
-def _setting(ctx, name: str):
-    return _reference(ctx, name)
-
-
 def _images(ctx) -> tuple[torch.Tensor, torch.Tensor]:
     """(training images, held-out images) of the grader's seed, from the given ``shape_images``."""
     def build():
-        count = _setting(ctx, "TRAIN_IMAGES")
-        images = _reference(ctx, "shape_images")(count + _setting(ctx, "HELD_OUT_IMAGES"), _setting(ctx, "IMAGE_SIZE"),
+        count = _reference(ctx, "TRAIN_IMAGES")
+        images = _reference(ctx, "shape_images")(count + _reference(ctx, "HELD_OUT_IMAGES"), _reference(ctx, "IMAGE_SIZE"),
                                                  SEED)
         return images[:count], images[count:]
 
@@ -388,7 +384,7 @@ def _batches_differ(ctx, steps: int) -> str | None:
     trained, _ = _labelled(ctx, steps)
     if trained is None:
         return None  # same_start's to grade
-    size = _setting(ctx, "BATCH_SIZE")
+    size = _reference(ctx, "BATCH_SIZE")
     known = _training_digests(ctx)
     for key, label in VARIANTS.items():
         for step, call in enumerate(trained[key], start=1):
@@ -396,7 +392,7 @@ def _batches_differ(ctx, steps: int) -> str | None:
                 return f"the model {label} was fed a batch of {call.batch} images at step {step}; each step takes {size}"
             if not set(call.rows) <= known:
                 return (f"the model {label} was fed images at step {step} that are not among the training images "
-                        f"(the first {_setting(ctx, 'TRAIN_IMAGES')} of shape_images(...)): the held-out images are "
+                        f"(the first {_reference(ctx, 'TRAIN_IMAGES')} of shape_images(...)): the held-out images are "
                         "for the evaluation only")
     for step, (a, b) in enumerate(zip(trained["with_skips"], trained["without_skips"]), start=1):
         if a.rows != b.rows:
@@ -436,7 +432,7 @@ def training_task(ctx, _case):
                     f"between its output and its input batch at that step is {seen}: the rule is that the target is "
                     "the input itself and each step's loss is recorded before that step's update",
                     hint="loss = F.mse_loss(model(batch, timesteps), batch); append loss.item() for every step.")
-    rate = _setting(ctx, "LEARNING_RATE")
+    rate = _reference(ctx, "LEARNING_RATE")
     for event in watched.events:
         if isinstance(event, replies.Step) and (set(event.models) & {trained["with_skips"][0].model,
                                                                       trained["without_skips"][0].model}):
