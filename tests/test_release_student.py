@@ -283,3 +283,17 @@ def test_check_script_makes_the_same_inputs_as_the_grader():
         ours, theirs = case.inputs(), make_inputs(_case_record(case))
         assert len(ours) == len(theirs)
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs)), case.describe()
+
+
+def test_check_says_once_that_the_files_beside_the_notebook_were_graded(released):
+    """A student who edits the .py files beside the released notebook has every module twice: one note."""
+    import runpy
+
+    script = runpy.run_path(str(released / "check.py"), run_name="check")
+    notes = [f"several files are {m}.py: graded unet/{m}.py (the most complete, then the newest), not "
+             f"unet_chapter.ipynb (%%writefile unet/{m}.py)" for m in ("res_block", "unet")] + ["graded the modules in unet/"]
+    summary = script["summarised_notes"](notes)
+    assert summary == ["graded the modules in unet/",
+                       "2 modules are both a file and a %%writefile cell of unet_chapter.ipynb: graded the files "
+                       "(unet/res_block.py, unet/unet.py; the most complete, then the newest), not the cells"]
+    assert script["summarised_notes"](notes[:1] + notes[2:]) == notes[:1] + notes[2:]  # one is said as it is
