@@ -70,7 +70,8 @@ def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: To
         return None
     _note_rejected(what, got.double(), truth64, allowed)
     return Problem(
-        f"{what}: differs from the reference by up to {worst:.3g} (allowed {allowed:.2g}); "
+        f"{what}: differs from the reference by up to {worst:.3g} "
+        f"({'the reference is exactly 0 everywhere' if allowed <= 1e-20 else f'allowed {allowed:.2g}'}); "
         f"at index {index} expected {truth64[index].item():.6g}, got {got.double()[index].item():.6g}",
         "value",
     )

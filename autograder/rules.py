@@ -272,6 +272,16 @@ class LocalView:
         with torch.no_grad():
             return _plain(target(*[x.clone() for x in inputs], **kwargs))
 
+    def module_arg(self, class_name: str, init: dict, state: dict | None = None):
+        """The student's ``class_name`` holding ``state``: what the grader passes a task's function."""
+        torch.default_generator.manual_seed(0)
+        module = getattr(self.namespace, class_name)(**init)
+        problem = None if state is None else load_weights(module, state, partial=False)
+        if problem:
+            raise Failed(f"the {class_name} given to it could not be set up: the weights do not fit your "
+                         f"{class_name}: {problem}")
+        return module
+
     def call(self, function: str, *args):
         found = getattr(self.namespace, function, None)
         if not callable(found):
@@ -290,7 +300,20 @@ class LocalView:
 
 # --- what the rules share ---------------------------------------------------------------------
 
-def case_text(class_name: str, case: dict) -> str:
+# What a homework rule calls, and what its case is: the case's text names the function, not a class.
+TASK_CALLS = {"similarity_properties": "embedding_similarity", "map_sums": "attention_map with a SelfAttention",
+              "shares": "parameter_shares of the breakdown of a"}
+
+
+def case_text(class_name: str, case: dict, kind: str | None = None) -> str:
+    if kind in TASK_CALLS:
+        if kind == "shares":
+            args = ", ".join(f"{k}={v}" for k, v in case["init"].items())
+            model = "SimpleUNet" if "base_channels" in case["init"] else "ResBlock"
+            return f"{TASK_CALLS[kind]} {model}({args})"
+        query = case.get("options", {}).get("query")
+        inputs = ", ".join(f"{name} of shape {tuple(shape)}" for name, shape in case["inputs"].items())
+        return f"{TASK_CALLS[kind]} on {inputs}" + (f", query {tuple(query)}" if query else "")
     args = ", ".join(f"{k}={v}" for k, v in case["init"].items())
     inputs = ", ".join(f"{name} of shape {tuple(shape)}" for name, shape in case["inputs"].items())
     return f"{class_name}({args}) with {inputs}" + (" (float timesteps)" if case.get("float_timesteps") else "")
@@ -788,6 +811,74 @@ def real_work(view, gate: dict) -> None:
                              "forward does not compute it with the module's submodules", hint=hint)
 
 
+# --- the homework tasks (analysis.py): the student's functions, on our inputs ---------------------
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def similarity_properties(view, case: dict, expect: dict) -> None:
+    """``embedding_similarity`` of our rows: (T, T), symmetric, 1 on the diagonal, within [-1, 1]."""
+    (embeddings,) = make_inputs(case)
+    rows = embeddings.shape[0]
+    got = view.call("embedding_similarity", embeddings)
+    problem = shape_problem(got, (rows, rows), "embedding_similarity(embeddings)")
+    if problem:
+        raise Failed(problem, hint="One row and one column per embedding: (T, D) gives (T, T).")
+    problem = nonfinite_problem(got, "embedding_similarity(embeddings)")
+    if problem:
+        raise Failed(problem, hint="Divide each row by its own length: rows are never zero here.")
+    got = got.double()
+    if (got - got.T).abs().max().item() > 1e-5:
+        raise Failed("the similarity matrix is not symmetric")
+    if (got.diagonal() - 1).abs().max().item() > 1e-5:
+        shown = ", ".join(f"{v:.5g}" for v in got.diagonal().tolist()[:4])
+        raise Failed(f"the diagonal is [{shown}]..., not 1: an embedding's cosine similarity with itself is 1",
+                     hint="Normalise the rows to length 1.")
+    if got.abs().max().item() > 1 + 1e-5:
+        raise Failed(f"a similarity is {got.abs().max().item():.4g}: cosine similarities lie within [-1, 1]")
+
+
+def map_sums(view, case: dict, expect: dict) -> None:
+    """``attention_map`` with a SelfAttention holding our weights: each map non-negative, summing to 1."""
+    module = view.module_arg(expect["class"], case["init"], our_weights(case, expect))
+    (x,) = make_inputs(case)
+    row, col = case["options"]["query"]
+    call = f"attention_map(attention, x, query=({row}, {col}))"
+    got = view.call("attention_map", module, x, [row, col])
+    if type(got) is not torch.Tensor or got.dim() < 2:
+        kind = "None" if got is None else f"a {type(got).__name__}"
+        raise Failed(f"{call}: expected a (B, H, W) tensor, got {kind}")
+    problem = nonfinite_problem(got, call)
+    if problem:
+        raise Failed(problem)
+    if bool((got < -1e-6).any()):
+        raise Failed("some attention weights in the map are negative")
+    sums = got.double().reshape(got.shape[0], -1).sum(-1) if got.dim() == 3 else got.double().sum().reshape(1)
+    if (sums - 1).abs().max().item() > 1e-4:
+        shown = ", ".join(f"{v:.5g}" for v in sums.tolist()[:4])
+        raise Failed(f"the map sums to [{shown}], not 1",
+                     hint="Take the query's row of the weights (its distribution over the keys), not a column.")
+
+
+def shares(view, case: dict, expect: dict) -> None:
+    """``parameter_shares`` of a breakdown: each part's count over the total, fractions that sum to 1."""
+    breakdown = dict(expect["breakdown"])
+    whole = sum(count for count in breakdown.values())
+    got = view.call("parameter_shares", dict(breakdown))
+    if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
+        text = repr(got)
+        raise Failed(f"parameter_shares must return a dict {{part name: float}}; got "
+                     f"{text if len(text) <= 80 else text[:77] + '...'}")
+    if set(got) != set(breakdown):
+        raise Failed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}")
+    for name, count in breakdown.items():
+        if not math.isclose(got[name], count / whole, rel_tol=1e-9, abs_tol=1e-12):
+            percent = math.isclose(got[name], 100 * count / whole, rel_tol=1e-9, abs_tol=1e-12)
+            raise Failed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {whole:,} = {count / whole:.6g}",
+                         hint="Fractions that sum to 1, not percentages." if percent else None)
+
+
 RULES = {
     "output_shapes": output_shapes,
     "pair": pair,
@@ -801,4 +892,7 @@ RULES = {
     "concat_order": concat_order,
     "structure": structure,
     "parameter_count": parameter_count,
+    "similarity_properties": similarity_properties,
+    "map_sums": map_sums,
+    "shares": shares,
 }

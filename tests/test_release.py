@@ -1,4 +1,6 @@
 """The committed stubs are exactly what `autograder release` generates, and leak no solution line."""
+import re
+
 import pytest
 
 from autograder.errors import ReleaseError
@@ -22,7 +24,9 @@ def test_committed_stubs_match_a_fresh_release(tmp_path):
 def test_no_solution_line_leaks_into_the_stubs():
     for solution in SOLUTIONS.glob("*.py"):
         stub_lines = {line.strip() for line in (COMMITTED / solution.name).read_text().splitlines()}
-        leaked = [line for line in solution_lines(solution.read_text()) if line in stub_lines]
+        # a bare keyword (`try:`, `finally:`, `else:`) says nothing: given code around a solution may use it too
+        leaked = [line for line in solution_lines(solution.read_text())
+                  if line in stub_lines and len(re.findall(r"\w+", line)) >= 2]
         assert leaked == [], f"{solution.name} leaks {leaked}"
 
 

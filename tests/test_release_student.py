@@ -92,13 +92,27 @@ def test_check_is_red_on_the_stubs(released):
     assert "FAIL ResBlock" in result.stdout and "not implemented yet" in result.stdout
 
 
+def test_check_fails_while_the_homework_is_still_the_stub(released, tmp_path):
+    """Blocks done, analysis.py as released: check.py must not pass (the homework is 30 of 130 points)."""
+    folder = _student_copy(released, tmp_path)
+    shutil.copy(released / "unet" / "analysis.py", folder / "unet" / "analysis.py")
+    result = _run_check(folder)
+    assert result.returncode == 1, result.stdout
+    for task in ("TimestepEmbeddings", "AttentionMap", "ParameterBreakdown"):
+        assert f"FAIL {task}" in result.stdout
+    for block in ("ResBlock", "SimpleUNet", "SelfAttention", "Integration"):
+        assert f"ok   {block}" in result.stdout
+    assert "not implemented yet" in result.stdout
+
+
 def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_path):
     folder = _student_copy(released, tmp_path)
     started = time.monotonic()
     result = _run_check(folder)
     wall = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8/8 components pass their public checks" in result.stdout
+    assert "11/11 components pass their public checks" in result.stdout
+    assert "Not checked here: ShapeTrace (6 points), SkipAblation (9 points)" in result.stdout  # never "all"
     printed = float(re.search(r"\((\d+\.\d) s\)\s*$", result.stdout).group(1))
     assert 0.5 * wall <= printed + 0.1 <= wall + 0.2, (printed, wall)  # torch's import included, not (0.0 s)
 
@@ -162,9 +176,14 @@ def test_notebook_module_cells_are_the_stubs(released):
                    if c.cell_type == "code" and not c.source.startswith("%%writefile"))
 
 
+# Modules the student completes in an editor (their cells stay the stubs); the others in the notebook.
+EDITED_IN_FILES = ("res_block", "unet", "analysis")
+
+
 def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monkeypatch):
-    """A student who completed every module cell and the prediction runs it all: every task draws
-    its figure, the experiment prints its numbers, in under 2 minutes."""
+    """A student who completed every module (some in the module cells, some in the .py files) and the
+    prediction runs it all: "Run All" keeps the files edited elsewhere and says so in the cell; every
+    task draws its figure, the experiment prints its numbers, in under 2 minutes."""
     import time
 
     from nbclient import NotebookClient
@@ -173,7 +192,10 @@ def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monk
     shutil.copytree(released, folder)
     notebook = nbformat.read(str(folder / NOTEBOOK), as_version=4)
     for module, cell in _module_cells(notebook).items():
-        cell.source = f"{writefile_line(module)}\n{(SOLUTIONS / f'{module}.py').read_text()}"
+        if module in EDITED_IN_FILES:
+            (folder / "unet" / f"{module}.py").write_text((SOLUTIONS / f"{module}.py").read_text())
+        else:
+            cell.source = f"{writefile_line(module)}\n{(SOLUTIONS / f'{module}.py').read_text()}"
     prediction = next(c for c in notebook.cells if c.cell_type == "code" and c.source.startswith("predicted = {"))
     prediction.source = f"predicted = {PREDICTION!r}"
     for name, value in isolated_env(tmp_path / "jupyter").items():
@@ -183,8 +205,15 @@ def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monk
     client.execute()
     seconds = time.monotonic() - started
     assert seconds < 120, f"the notebook took {seconds:.0f} s"
-    for module in _module_cells(notebook):  # the cells wrote the reference into the package
+    for module, cell in _module_cells(notebook).items():  # cells wrote their code; the edited files are kept
         assert (folder / "unet" / f"{module}.py").read_text() == (SOLUTIONS / f"{module}.py").read_text()
+        said = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        if module in EDITED_IN_FILES:
+            assert said.strip() == (f"unet/{module}.py was NOT overwritten: it holds your own code and this cell "
+                                    "is still the released stub. Keep working in the file (and ignore this cell), "
+                                    "or put your code in this cell and run it again."), said
+        else:
+            assert "NOT overwritten" not in said
 
     def task(marker):
         cell = next(c for c in notebook.cells if c.cell_type == "code" and marker in c.source
@@ -209,7 +238,7 @@ def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monk
     parameters, figures = task("parameter_breakdown(model)")
     assert figures == 1 and "total        1,424,460" in parameters
     check, _ = task('"check.py"')
-    assert "8/8 components pass" in check
+    assert "11/11 components pass" in check
 
 
 def test_a_completed_notebook_alone_grades_like_the_py_files(released, grader, tmp_path):
@@ -254,3 +283,17 @@ def test_check_script_makes_the_same_inputs_as_the_grader():
         ours, theirs = case.inputs(), make_inputs(_case_record(case))
         assert len(ours) == len(theirs)
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs)), case.describe()
+
+
+def test_check_says_once_that_the_files_beside_the_notebook_were_graded(released):
+    """A student who edits the .py files beside the released notebook has every module twice: one note."""
+    import runpy
+
+    script = runpy.run_path(str(released / "check.py"), run_name="check")
+    notes = [f"several files are {m}.py: graded unet/{m}.py (the most complete, then the newest), not "
+             f"unet_chapter.ipynb (%%writefile unet/{m}.py)" for m in ("res_block", "unet")] + ["graded the modules in unet/"]
+    summary = script["summarised_notes"](notes)
+    assert summary == ["graded the modules in unet/",
+                       "2 modules are both a file and a %%writefile cell of unet_chapter.ipynb: graded the files "
+                       "(unet/res_block.py, unet/unet.py; the most complete, then the newest), not the cells"]
+    assert script["summarised_notes"](notes[:1] + notes[2:]) == notes[:1] + notes[2:]  # one is said as it is

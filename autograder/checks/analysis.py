@@ -10,7 +10,10 @@ import math
 import torch
 
 from ..compare import shape_problem, value_problem
-from ..sandbox.launcher import ModuleArg, StudentError
+from ..rules import plural as rules_plural
+from ..sandbox import replies
+from ..sandbox.child.watch import digest
+from ..sandbox.launcher import ModuleArg, StudentError, all_of
 from ..strategies import (
     Case,
     attention_map_cases,
@@ -21,6 +24,8 @@ from ..strategies import (
     unet_cases,
 )
 from .common import Pair, default_dtype, reference_models, remembered
+from .hints import explain
+from .public import rule_check
 from .registry import CheckFailed, check, failure_from_student
 
 SHAPE_TRACE, SKIP_ABLATION, TIMESTEPS, ATTENTION_MAP, BREAKDOWN = (
@@ -137,6 +142,8 @@ def concat_recorded(ctx, case):
             )
     names = [n for n, _ in got]
     order = [n for n, _ in expected]
+    if [n for n in names if not n.endswith(".concat")] != [n for n in order if not n.endswith(".concat")]:
+        return  # the other entries are out of order: one mistake, names_in_order's to grade
     for name in (n for n in order if n.endswith(".concat")):
         block = name[:-len(".concat")]
         before, after = f"{block}.up", f"{block}.res.norm1"
@@ -144,6 +151,64 @@ def concat_recorded(ctx, case):
                 names.index(before) < names.index(name) < names.index(after)):
             raise CheckFailed(f"{name} should come after {before} and before {after}: the concatenation happens "
                               "between the upsampling and the ResBlock")
+
+
+# The model shape_trace is watched on (small: the rules are about hooks and modes, not sizes), and an
+# input of a height the UNet cannot take (6 is not a multiple of 4), so that its forward pass raises.
+WATCHED_CASE = Case("SimpleUNet", {"in_channels": 3, "out_channels": 2, "base_channels": 4},
+                    {"x": (1, 3, 8, 8), "t": (1,)}, seed=0)
+RAISING_SHAPE = (1, 3, 6, 8)
+
+
+def _watch_trace(ctx, x, t, **options):
+    try:
+        return ctx.student.watch("shape_trace", ModuleArg("SimpleUNet", WATCHED_CASE.init), x, t, **options)
+    except StudentError as error:  # the child could not set the call up
+        raise failure_from_student(error, SHAPE_TRACE, WATCHED_CASE, "shape_trace(...)") from None
+
+
+@check(SHAPE_TRACE, "leaves_model_as_found",
+       "shape_trace leaves the model as it found it: no hooks left (also when forward raises), the same list "
+       "when called twice, no gradients, train/eval mode restored")
+def leaves_model_as_found(ctx, _case):
+    x, t = WATCHED_CASE.inputs()
+    twice, in_eval, raising = all_of(
+        lambda: _watch_trace(ctx, x, t, repeat=2),
+        lambda: _watch_trace(ctx, x, t, eval_mode=True),
+        lambda: _watch_trace(ctx, torch.zeros(RAISING_SHAPE), t))
+    if twice.error is not None:
+        raise CheckFailed(f"your code raised an error during shape_trace(...):\n{twice.error}",
+                          hint=explain(twice.error, SHAPE_TRACE))
+    left = twice.arguments[0]
+    model = f"SimpleUNet({', '.join(f'{k}={v}' for k, v in WATCHED_CASE.init.items())})"
+    if left.hooks_left:
+        raise CheckFailed(f"shape_trace left {rules_plural(left.hooks_left, 'hook')} on the model: the rule is that "
+                          "it leaves none", hint="Keep the handle of every hook you register and call "
+                          "handle.remove() on each before returning (in a finally block).")
+    first, second = twice.outputs
+    if first != second:
+        raise CheckFailed(f"calling shape_trace twice on one {model} gave two different lists ({len(first)} entries, "
+                          f"then {len(second)}): the rule is that a second call gives the same list",
+                          hint="Start each call with an empty list and leave nothing behind on the model.")
+    if any(e.grad for e in twice.events if isinstance(e, replies.Forward) and e.model == 0) or left.gradients:
+        raise CheckFailed("shape_trace ran the model with gradients on: the rule is that it builds no gradients",
+                          hint="Run the forward pass inside `with torch.no_grad():` (shapes need no graph).")
+    if left.weights_changed:
+        raise CheckFailed("shape_trace changed the model's weights: the rule is that they are left as they were")
+    for watched, mode in ((twice, "train"), (in_eval, "eval")):
+        changed = watched.arguments[0].modes_changed
+        if changed:
+            raise CheckFailed(f"the model was in {mode} mode and shape_trace left "
+                              f"{'it' if '' in changed else ', '.join(changed[:4])} in the other mode: the rule is "
+                              "that its train/eval mode is restored",
+                              hint="Leave model.training alone, or remember it and put it back "
+                              "(model.train(was_training)) before returning.")
+    if raising.arguments[0].hooks_left:
+        raise CheckFailed(
+            f"when the forward pass raises (x of shape {RAISING_SHAPE}, whose height the UNet cannot halve twice), "
+            f"shape_trace left {rules_plural(raising.arguments[0].hooks_left, 'hook')} on the model: the rule is that "
+            "it removes them also when forward raises",
+            hint="Remove the hooks in a `finally:` block, so that they go whether or not forward raises.")
 
 
 # --- Task 2: SkipAblation --------------------------------------------------------------------------
@@ -170,9 +235,21 @@ def experiment_steps(ctx) -> int:
     return _reference(ctx, "STEPS")
 
 
+def _experiment_call(ctx, steps: int) -> replies.WatchedCall:
+    """The student's ``skip_ablation(steps, SEED)``, watched by the child (``sandbox/child/watch.py``)."""
+    try:
+        watched = ctx.student.watch("skip_ablation", steps, SEED, experiment=True)
+    except StudentError as error:
+        raise failure_from_student(error, SKIP_ABLATION, None, "skip_ablation(...)") from None
+    if watched.error is not None:
+        raise CheckFailed(f"your code raised an error during skip_ablation(...):\n{watched.error}",
+                          hint=explain(watched.error, SKIP_ABLATION))
+    return watched
+
+
 def student_experiment(ctx, steps: int) -> dict:
     """The student's ``skip_ablation(steps, SEED)``, checked for the documented format."""
-    value = _call(ctx, SKIP_ABLATION, "skip_ablation", steps, SEED, experiment=True)
+    value = _experiment_call(ctx, steps).outputs[0]
     what = f"skip_ablation({steps}, seed={SEED})"
     if not isinstance(value, dict):
         raise CheckFailed(f"{what} must return a dict; got {_kind(value)}")
@@ -205,6 +282,59 @@ def reference_experiment(ctx, steps: int) -> dict:
     return remembered(ctx, ("skip_ablation", steps, SEED), lambda: _reference(ctx, "skip_ablation")(steps, SEED))
 
 
+def _images(ctx) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training images, held-out images) of the grader's seed, from the given ``shape_images``."""
+    def build():
+        count = _reference(ctx, "TRAIN_IMAGES")
+        images = _reference(ctx, "shape_images")(count + _reference(ctx, "HELD_OUT_IMAGES"), _reference(ctx, "IMAGE_SIZE"),
+                                                 SEED)
+        return images[:count], images[count:]
+
+    return remembered(ctx, ("shape_images", SEED), build)
+
+
+def _training_digests(ctx) -> frozenset:
+    return remembered(ctx, ("training digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[0]))
+
+
+def _held_out_digests(ctx) -> frozenset:
+    return remembered(ctx, ("held-out digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[1]))
+
+
+def _evaluations(watched: replies.WatchedCall, held_out: frozenset) -> list:
+    """The forward calls on held-out images only: the evaluation, never a training step."""
+    return [e for e in watched.events if isinstance(e, replies.Forward) and e.rows and set(e.rows) <= held_out]
+
+
+def _trained_models(watched: replies.WatchedCall, held_out: frozenset = frozenset()) -> dict | None:
+    """{label: [the model's training forward calls]} for the two models the run trained; None unless
+    exactly two were trained (``same_start`` says so; the other checks of the protocol then pass).
+
+    A training step's forward runs with gradients on. Models are labelled by class: the one whose
+    class is NoSkipUNet is the model without skips (by order of first training when both or neither is).
+    """
+    calls: dict[int, list] = {}
+    classes: dict[int, str] = {}
+    evaluations = set(map(id, _evaluations(watched, held_out)))
+    for event in watched.events:
+        if isinstance(event, replies.Forward):
+            classes.setdefault(event.model, event.cls)
+            if event.grad and id(event) not in evaluations:
+                calls.setdefault(event.model, []).append(event)
+    if len(calls) != 2:
+        return None
+    first, second = calls
+    if classes[first] == "NoSkipUNet" and classes[second] != "NoSkipUNet":
+        first, second = second, first
+    return {"with_skips": calls[first], "without_skips": calls[second], "first": next(iter(calls)),
+            "count": len(calls)}
+
+
+def _starting_weights(watched: replies.WatchedCall) -> dict:
+    """Each model's weights' digest at its first forward call."""
+    return {e.model: e.weights for e in watched.events if isinstance(e, replies.Forward) and e.weights is not None}
+
+
 @check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps")
 def experiment_budget(ctx, _case):
     steps = experiment_steps(ctx)
@@ -222,11 +352,104 @@ def experiment_budget(ctx, _case):
                               hint="Train each model for exactly `steps` steps and record one loss per step.")
 
 
+def _labelled(ctx, steps: int) -> tuple[dict | None, replies.WatchedCall]:
+    watched = _experiment_call(ctx, steps)
+    return _trained_models(watched, _held_out_digests(ctx)), watched
+
+
+def _trained_count(watched: replies.WatchedCall) -> int:
+    return len({e.model for e in watched.events if isinstance(e, replies.Forward) and e.grad})
+
+
+@check(SKIP_ABLATION, "same_start", "both models start from the same weights")
+def same_start(ctx, _case):
+    steps = experiment_steps(ctx)
+    trained, watched = _labelled(ctx, steps)
+    if trained is None:
+        raise CheckFailed(
+            f"skip_ablation({steps}, seed={SEED}) trained {rules_plural(_trained_count(watched), 'model')} (forward "
+            "passes with gradients on); the experiment trains two, a SimpleUNet and a NoSkipUNet, from the same weights",
+            hint="Build both models and train each with model(batch, timesteps), loss.backward() and an optimizer step.")
+    start = _starting_weights(watched)
+    models = [trained["with_skips"][0].model, trained["without_skips"][0].model]
+    if start.get(models[0]) != start.get(models[1]):
+        raise CheckFailed("the two models started from different weights: the rule is that the NoSkipUNet holds the "
+                          "SimpleUNet's initial weights",
+                          hint="Build the SimpleUNet, then the NoSkipUNet, and load the first one's state_dict into "
+                          "the second before either trains.")
+
+
+def _batches_differ(ctx, steps: int) -> str | None:
+    """What breaks "both models see the same batches of training images, in the same order", or None."""
+    trained, _ = _labelled(ctx, steps)
+    if trained is None:
+        return None  # same_start's to grade
+    size = _reference(ctx, "BATCH_SIZE")
+    known = _training_digests(ctx)
+    for key, label in VARIANTS.items():
+        for step, call in enumerate(trained[key], start=1):
+            if call.batch != size:
+                return f"the model {label} was fed a batch of {call.batch} images at step {step}; each step takes {size}"
+            if not set(call.rows) <= known:
+                return (f"the model {label} was fed images at step {step} that are not among the training images "
+                        f"(the first {_reference(ctx, 'TRAIN_IMAGES')} of shape_images(...)): the held-out images are "
+                        "for the evaluation only")
+    for step, (a, b) in enumerate(zip(trained["with_skips"], trained["without_skips"]), start=1):
+        if a.rows != b.rows:
+            return f"the two models saw different batches at step {step}"
+    return None
+
+
+@check(SKIP_ABLATION, "same_batches", "both models see the same batches of training images, in the same order")
+def same_batches(ctx, _case):
+    problem = _batches_differ(ctx, experiment_steps(ctx))
+    if problem is not None:
+        raise CheckFailed(problem + ": the rule is that both models see the same batches of training images, in the "
+                          "same order",
+                          hint="Draw the batches from a torch.Generator seeded with `seed`, the same sequence for "
+                          "both models (a generator per model, each seeded alike, or one list of batches for both).")
+
+
+@check(SKIP_ABLATION, "training_task",
+       "skip_ablation trains for reconstruction at timestep 0 with Adam, recording each step's loss before its update")
+def training_task(ctx, _case):
+    steps = experiment_steps(ctx)
+    ours = student_experiment(ctx, steps)
+    trained, watched = _labelled(ctx, steps)
+    if trained is None:
+        return  # same_start's to grade
+    for key, label in VARIANTS.items():
+        for step, call in enumerate(trained[key], start=1):
+            if call.timesteps is None or any(t != 0 for t in call.timesteps):
+                raise CheckFailed(f"the model {label} was given timesteps other than 0 at step {step}: the rule is "
+                                  "that every image gets timestep 0",
+                                  hint="Pass torch.zeros(batch_size, dtype=torch.long) as the timesteps.")
+        for step, (call, loss) in enumerate(zip(trained[key], ours[key]["losses"]), start=1):
+            if call.loss is None or not math.isclose(loss, call.loss, rel_tol=1e-4, abs_tol=1e-7):
+                seen = "an output of another shape" if call.loss is None else f"{call.loss:.6g}"
+                raise CheckFailed(
+                    f"the model {label} reports a loss of {loss:.6g} at step {step}, but the mean squared error "
+                    f"between its output and its input batch at that step is {seen}: the rule is that the target is "
+                    "the input itself and each step's loss is recorded before that step's update",
+                    hint="loss = F.mse_loss(model(batch, timesteps), batch); append loss.item() for every step.")
+    rate = _reference(ctx, "LEARNING_RATE")
+    for event in watched.events:
+        if isinstance(event, replies.Step) and (set(event.models) & {trained["with_skips"][0].model,
+                                                                      trained["without_skips"][0].model}):
+            if "Adam" not in event.family:
+                raise CheckFailed(f"the models were trained with {event.optimizer}: the rule is Adam",
+                                  hint="torch.optim.Adam(model.parameters(), lr=LEARNING_RATE) for each model.")
+            if any(not math.isclose(lr, rate, rel_tol=1e-9) for lr in event.lr):
+                raise CheckFailed(f"an optimizer step used a learning rate of {_numbers(event.lr)}: the rule is "
+                                  f"LEARNING_RATE ({rate:g}) at every step, no schedule",
+                                  hint="lr=LEARNING_RATE, and no learning-rate scheduler.")
+
+
 @check(SKIP_ABLATION, "experiment_metrics", "skip_ablation evaluates on the held-out images: MSE, and PSNR from it")
 def experiment_metrics(ctx, _case):
     steps = experiment_steps(ctx)
     ours = student_experiment(ctx, steps)
-    expected = reference_experiment(ctx, steps)["images"]
+    expected = _images(ctx)[1]
     images = ours["images"]
     if tuple(images.shape) != tuple(expected.shape) or not torch.allclose(images, expected, atol=1e-6):
         raise CheckFailed(
@@ -234,6 +457,9 @@ def experiment_metrics(ctx, _case):
             hint="Use the given shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed): the first "
             "TRAIN_IMAGES for training, the rest for the evaluation.",
         )
+    if any(e.grad for e in _evaluations(_experiment_call(ctx, steps), _held_out_digests(ctx))):
+        raise CheckFailed("the held-out images were reconstructed with gradients on: the rule is to evaluate "
+                          "without gradients", hint="Reconstruct the held-out images inside `with torch.no_grad():`.")
     for key, label in VARIANTS.items():
         run = ours[key]
         mse = ((run["reconstructions"].double() - images.double()) ** 2).mean().item()
@@ -253,15 +479,21 @@ def experiment_reproducible(ctx, _case):
     steps = experiment_steps(ctx)
     full = student_experiment(ctx, steps)
     short = student_experiment(ctx, SHORT_STEPS)
-    for key, label in VARIANTS.items():
+    budget_kept = all(len(full[key]["losses"]) == steps for key in VARIANTS)  # else experiment_budget's to grade
+    judged = dict(VARIANTS)
+    if _batches_differ(ctx, steps) is not None:  # same_batches' to grade: judge the model trained first alone
+        trained, _ = _labelled(ctx, steps)
+        judged = {key: label for key, label in VARIANTS.items() if trained[key][0].model == trained["first"]}
+    for key, label in judged.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
-        if len(again) != SHORT_STEPS:
+        if budget_kept and len(again) != SHORT_STEPS:
             raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={SEED}) trained the model {label} for {len(again)} "
                               f"steps; expected {SHORT_STEPS}", hint="Train for the `steps` you are given.")
         if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):
             raise CheckFailed(
                 f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "
-                f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}",
+                f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}: the rule "
+                f"is that a run of k steps is exactly the first k steps of a longer run",
                 hint="Seed everything from `seed`: torch's global seed before building the models, and a "
                 "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule.",
             )
@@ -284,8 +516,7 @@ def skips_win(ctx, _case):
         raise CheckFailed(
             f"PSNR with skips {ours['with_skips']['psnr']:.2f} dB, without {ours['without_skips']['psnr']:.2f} dB: "
             "the skip connections should win by several dB",
-            hint="Check that both models start from the same weights and see the same batches, and that "
-            "'without_skips' is the NoSkipUNet.",
+            hint="Check that 'with_skips' is the SimpleUNet and that 'without_skips' is the NoSkipUNet.",
         )
 
 
@@ -329,18 +560,9 @@ def similarity_matches(ctx, case):
                           "then take all dot products.")
 
 
-@check(TIMESTEPS, "similarity_properties", "similarities are symmetric, 1 on the diagonal, within [-1, 1]",
-       embedding_matrix_cases())
-def similarity_properties(ctx, case):
-    got, _, _ = _similarities(ctx, case)
-    got = got.double()
-    if (got - got.T).abs().max().item() > 1e-5:
-        raise CheckFailed("the similarity matrix is not symmetric")
-    if (got.diagonal() - 1).abs().max().item() > 1e-5:
-        raise CheckFailed(f"the diagonal is {_numbers(got.diagonal().tolist()[:4])}..., not 1: an embedding's "
-                          "cosine similarity with itself is 1", hint="Normalise the rows to length 1.")
-    if got.abs().max().item() > 1 + 1e-5:
-        raise CheckFailed(f"a similarity is {got.abs().max().item():.4g}: cosine similarities lie within [-1, 1]")
+# Public: students' check.py runs the same rule (rules.similarity_properties) on the same released cases.
+rule_check(TIMESTEPS, "similarity_properties", "similarities are symmetric, 1 on the diagonal, within [-1, 1]",
+           embedding_matrix_cases(), "similarity_properties", gated=False)
 
 
 # --- Task 4: AttentionMap --------------------------------------------------------------------------
@@ -386,18 +608,9 @@ def map_matches(ctx, case):
     raise CheckFailed(problem)
 
 
-@check(ATTENTION_MAP, "maps_sum_to_one", "each map is non-negative and sums to 1 (one softmax row)",
-       attention_map_cases())
-def maps_sum_to_one(ctx, case):
-    got = _attention_map(ctx, case)
-    if type(got) is not torch.Tensor or got.dim() < 2:
-        raise CheckFailed(f"{_map_call(case)}: expected a (B, H, W) tensor, got {_kind(got)}")
-    if (got < -1e-6).any():
-        raise CheckFailed("some attention weights in the map are negative")
-    sums = got.double().reshape(got.shape[0], -1).sum(-1) if got.dim() == 3 else got.double().sum()
-    if (sums - 1).abs().max().item() > 1e-4:
-        raise CheckFailed(f"the map sums to {_numbers(sums.reshape(-1).tolist())}, not 1",
-                          hint="Take the query's row of the weights (its distribution over the keys), not a column.")
+# Public: a SelfAttention holding weights of the rule's own (rules.map_sums), as in check.py.
+rule_check(ATTENTION_MAP, "maps_sum_to_one", "each map is non-negative and sums to 1 (one softmax row)",
+           attention_map_cases(), "map_sums", gated=False)
 
 
 def _attention_map(ctx, case):
@@ -448,20 +661,9 @@ def breakdown_matches(ctx, case):
     raise CheckFailed(f"{case.describe().split(' with ')[0]}: {message}", hint=hint)
 
 
-@check(BREAKDOWN, "shares_match", "parameter_shares gives each part's fraction of the total",
-       parameter_breakdown_cases())
-def shares_match(ctx, case):
-    breakdown, total = _reference_breakdown(ctx, case)
-    got = _call(ctx, BREAKDOWN, "parameter_shares", breakdown, case=case)
-    if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
-        raise CheckFailed(f"parameter_shares must return a dict {{part name: float}}; got {_short(got)}")
-    if set(got) != set(breakdown):
-        raise CheckFailed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}")
-    for name, count in breakdown.items():
-        if not math.isclose(got[name], count / total, rel_tol=1e-9, abs_tol=1e-12):
-            percent = math.isclose(got[name], 100 * count / total, rel_tol=1e-9, abs_tol=1e-12)
-            raise CheckFailed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {total:,} = {count / total:.6g}",
-                              hint="Fractions that sum to 1, not percentages." if percent else None)
+# Public: the counts are public facts, each share a closed form (rules.shares), as in check.py.
+rule_check(BREAKDOWN, "shares_match", "parameter_shares gives each part's fraction of the total",
+           parameter_breakdown_cases(), "shares", gated=False)
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -523,7 +725,7 @@ def _note_experiment(ctx, ours: dict | None, steps: int) -> None:
     low, high = min(min(c) for c in curves), max(max(c) for c in curves)
     lines = [f"Skip-connection experiment, skip_ablation({steps}, seed={SEED}): reconstruction of "
              f"{reference['images'].shape[0]} held-out images"
-             + ("" if ours is not None else " (yours did not run: see the SkipAblation checks)"),
+             + ("" if ours is not None else " (yours did not run: run skip_ablation() in the notebook to see why)"),
              f"{'':27}{'MSE':>9}{'PSNR':>10}   training loss, steps 1-{steps} (log scale, shared)"]
     for label, _, run in runs:
         lines.append(f"{label:27}{run['mse']:9.4f}{run['psnr']:7.1f} dB   {_sparkline(run['losses'], low, high)}")

@@ -36,10 +36,10 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
         return ("Grading runs on the CPU: do not hard-code device='cuda' (nor .cuda() or .to('cuda')). Make new "
                 "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
     channels = _channels_received(error)
-    if channels and component in ("UpBlock", "SimpleUNet"):
+    if channels and component in ("UpBlock", "SimpleUNet", "Integration"):  # Integration: the student's own UNet
         expected, got = channels
         expects = f"expects {expected} channels" if expected else "was built for other channels"
-        if component == "SimpleUNet":
+        if component != "UpBlock":
             return (
                 f"A ResBlock inside your UNet {expects} but receives {got}. In up1 the "
                 "upsampled features (base channels) are concatenated with skip2, which has 2*base channels: "

@@ -20,7 +20,7 @@ from .. import rules
 from ..compare import Rejected
 from ..contract import BY_NAME, INTEGRATION
 from ..fingerprint import fingerprint
-from ..sandbox.launcher import StudentError, all_of
+from ..sandbox.launcher import ModuleArg, StudentError, all_of
 from ..strategies import (Case, attention_cases, attn_res_block_cases, default_unet_case, down_block_cases,
                           released_cases, res_block_cases, time_embedding_cases, unet_cases, up_block_cases)
 from .common import output_names, remembered
@@ -42,8 +42,11 @@ def class_name(component: str) -> str:
 
 def case_record(case: Case) -> dict:
     """A case as the rules (and public_checks.json) take it: plain data."""
-    return {"init": case.init, "inputs": {k: list(v) for k, v in case.shapes.items()}, "seed": case.seed,
-            "float_timesteps": case.float_timesteps}
+    record = {"init": case.init, "inputs": {k: list(v) for k, v in case.shapes.items()}, "seed": case.seed,
+              "float_timesteps": case.float_timesteps}
+    if case.options:
+        record["options"] = {k: list(v) if isinstance(v, tuple) else v for k, v in case.options.items()}
+    return record
 
 
 class DoorView:
@@ -69,6 +72,10 @@ class DoorView:
 
     def run(self, module, inputs: list, submodule: str = "", **kwargs):
         return module.run(*inputs, submodule=submodule, **kwargs).output
+
+    def module_arg(self, class_name_: str, init: dict, state: dict | None = None) -> ModuleArg:
+        """A module for a task's function: in the child, the component's stand-in for ``class_name_``."""
+        return ModuleArg(class_name_, init, state)
 
     def call(self, function: str, *args):
         return self.ctx.student.call(function, *args)
@@ -109,9 +116,11 @@ def expectation(kind: str, case: Case, reference, **extra) -> dict:
     """
     if kind == "sinusoid_shape":
         return {"shape": [case.shapes["t"][0], case.init["dim"]]}
-    if kind == "sinusoid_values":
+    if kind in ("sinusoid_values", "similarity_properties"):
         return {}
     module = _reference_module(reference, case)
+    if kind == "shares":  # the parts' parameter counts: public, like parameter_count's
+        return {"breakdown": {n: sum(p.numel() for p in child.parameters()) for n, child in module.named_children()}}
     expect = {"class": class_name(case.component), **extra,
               "state": {n: list(p.shape) for n, p in module.named_parameters()}}
     if kind in ("structure", "parameter_count"):

@@ -20,6 +20,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from ..contract import PACKAGE_MODULES
+from .notebook_cells import stub_digest
 from .stubs import BEGIN, END, make_stub
 
 NOTEBOOK = "unet_chapter.ipynb"
@@ -51,8 +52,9 @@ You build the chapter's network and do its five homework tasks. All code lives i
 * **In this notebook.** Part 1 has one cell per module, starting with `%%writefile unet/<module>.py`.
   Replace each `raise NotImplementedError()` in it with your code and run the cell: it (over)writes that
   file. Then run the tasks below.
-* **In an editor.** Edit the `.py` files in `unet/` and **skip the `%%writefile` cells**: running one
-  replaces the file with the cell's content, and your edits are lost.
+* **In an editor.** Edit the `.py` files in `unet/`. A `%%writefile` cell that is still the released
+  stub does not overwrite a file holding your own code (it says so), so "Run All" is safe; a cell you
+  changed writes its file.
 
 Each docstring says what to build: names, shapes, formulas, and where the chapter's code is wrong.
 The cells below re-import your modules whenever they change (autoreload).
@@ -71,16 +73,32 @@ import torch
 torch.set_num_threads(1)  # the models here are tiny: one thread is faster than several (and than a busy machine's)
 torch.manual_seed(0)"""
 
+GUARD = """
+
+try:  # the module cells below never overwrite a file holding your own code with an unchanged stub
+    from check_support.notebook_cells import guard_module_cells
+    guard_module_cells({stubs!r})
+except ImportError:
+    print("check_support/ is missing: the module cells below overwrite unet/*.py when run")"""
+
+
+def setup_source(sources: dict[str, str]) -> str:
+    """The first code cell: imports, settings, and the guard of the module cells (``notebook_cells``)."""
+    stubs = {f"{PACKAGE_DIR}/{module}.py": stub_digest(make_stub(source, f"{module}.py"))
+             for module, source in sources.items()}
+    return SETUP + GUARD.format(stubs=stubs)
+
 MODULES_MD = """## Part 1 — the modules
 
-One cell per file of `unet/`, in the order the chapter builds them. **Running a cell overwrites
-`unet/<module>.py`** with the cell's content: skip these cells if you edit the `.py` files elsewhere."""
+One cell per file of `unet/`, in the order the chapter builds them. **Running a cell you changed
+overwrites `unet/<module>.py`** with the cell's content; a cell that is still the stub leaves a file
+holding your own code alone."""
 
 
 def _module_md(module: str, source: str) -> str:
     summary = source.split('"""', 2)[1].strip().splitlines()[0] if source.startswith('"""') else ""
     return (f"### `{PACKAGE_DIR}/{module}.py`\n\n{summary}\n\n"
-            f"⚠ Running the next cell overwrites `{PACKAGE_DIR}/{module}.py`.")
+            f"⚠ Once you change the next cell, running it overwrites `{PACKAGE_DIR}/{module}.py`.")
 
 
 TASK1_MD = """## Task 1 — every layer's shape (`shape_trace`)
@@ -278,7 +296,8 @@ background (much larger, so each pixel gets less) and almost none on the square 
 
 TASK5_MD = """## Task 5 — where the parameters are (`parameter_breakdown`, `parameter_shares`)
 
-Implement both in `analysis.py`. The chart has a log scale so that the small parts show."""
+Implement both in `analysis.py`. The chart shows each part's share of the total on a linear scale:
+the bars' lengths compare like the shares; the labels give the counts of the small parts."""
 
 TASK5 = """from unet.analysis import parameter_breakdown, parameter_shares
 
@@ -291,13 +310,12 @@ for name, count in breakdown.items():
 print(f"{'total':<11}{sum(breakdown.values()):>11,}   (the model has {total:,}; the chapter's, fixed: 1,424,460)")
 
 fig, ax = plt.subplots(figsize=(8, 3.4))
-bars = ax.barh(list(breakdown), list(breakdown.values()), color="tab:blue")
+bars = ax.barh(list(shares), [100 * s for s in shares.values()], color="tab:blue")
 ax.bar_label(bars, labels=[f" {c:,} ({100 * shares[n]:.{1 if shares[n] >= 0.01 else 2}f}%)"
                            for n, c in breakdown.items()])
-ax.set_xscale("log")
-ax.set_xlim(100, max(breakdown.values()) * 8)  # room for the labels
+ax.set_xlim(0, 100 * max(shares.values()) * 1.45)  # room for the labels
 ax.invert_yaxis()
-ax.set_xlabel("parameters (log scale)")
+ax.set_xlabel("share of all parameters (%)")
 ax.set_title("SimpleUNet(4, 4, 64): parameters per part")
 plt.show()"""
 
@@ -325,8 +343,8 @@ print(subprocess.run([sys.executable, "check.py"], capture_output=True, text=Tru
 
 GRADE_MD = """## Your grade, per component
 
-One cell per component: it runs that component's public checks, if it has any (the homework tasks
-have hidden checks only). Your instructor's grader fills in the score of each cell from the full
+One cell per component: it runs that component's public checks, if it has any (ShapeTrace and
+SkipAblation have hidden checks only). Your instructor's grader fills in the score of each cell from the full
 (public and hidden) checks of your modules."""
 
 
@@ -351,14 +369,14 @@ def module_sources(solutions) -> dict[str, str]:
     return {module: (Path(solutions) / f"{module}.py").read_text(encoding="utf-8") for module in PACKAGE_MODULES}
 
 
-def _cells(modules: list, answers: dict) -> list:
+def _cells(modules: list, answers: dict, sources: dict) -> list:
     """The notebook's cells around ``modules`` (one (markdown, writefile) pair per module) and
-    ``answers`` (grade id -> the answer cell of that question)."""
+    ``answers`` (grade id -> the answer cell of that question); ``sources``: the reference's modules."""
     def question(grade_id_):
         text = next(q for i, q, _ in QUESTIONS if i == grade_id_)
         return [new_markdown_cell(text), answers[grade_id_]]
 
-    cells = [new_markdown_cell(INTRO), new_code_cell(SETUP), new_markdown_cell(MODULES_MD)]
+    cells = [new_markdown_cell(INTRO), new_code_cell(setup_source(sources)), new_markdown_cell(MODULES_MD)]
     for markdown, code in modules:
         cells += [markdown, code]
     cells += [new_markdown_cell(TASK1_MD), new_code_cell(TASK1_PREDICT), new_code_cell(TASK1),
@@ -387,7 +405,7 @@ def student_notebook(solutions) -> nbformat.NotebookNode:
                 new_code_cell(f"{writefile_line(module)}\n{make_stub(source, f'{module}.py')}"))
                for module, source in module_sources(solutions).items()]
     answers = {grade_id_: new_markdown_cell(STUDENT_ANSWER) for grade_id_, _, _ in QUESTIONS}
-    return _notebook(_cells(modules, answers))
+    return _notebook(_cells(modules, answers, module_sources(solutions)))
 
 
 def nbgrader_notebook(component_points: dict[str, float], solutions, public=None) -> nbformat.NotebookNode:
@@ -400,7 +418,7 @@ def nbgrader_notebook(component_points: dict[str, float], solutions, public=None
     answers = {grade_id_: new_markdown_cell(f"{BEGIN}\n{answer}\n{END}",
                                             metadata=_metadata(grade_id_, grade=True, solution=True, points=ANSWER_POINTS))
                for grade_id_, _, answer in QUESTIONS}
-    cells = _cells(modules, answers) + [new_markdown_cell(GRADE_MD)]
+    cells = _cells(modules, answers, module_sources(solutions)) + [new_markdown_cell(GRADE_MD)]
     for component, points in component_points.items():
         cells.append(new_code_cell(_grade_cell_source(component, points, public is None or component in public),
                                    metadata=_metadata(grade_id(component), grade=True, locked=True, points=points)))

@@ -16,18 +16,25 @@ from pathlib import Path
 
 from ..checks.public import case_record, expectation, gate_data
 from ..config import GradingConfig
-from ..contract import BY_NAME, GRADED, INTEGRATION
+from ..contract import BY_NAME, GRADED, INTEGRATION, is_task
 from ..errors import ReleaseError
 from ..reference import Reference
 from ..rules import RULES
 from ..strategies import default_unet_case, released_cases
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: homework tasks, and the graded components check.py cannot check
 DATA_FILE = "public_checks.json"
 
 
 def _component_record(name: str, reference: Reference) -> dict:
-    """Where the student's class lives, what it is built from, and the gate's cases."""
+    """Where the student's class lives, what it is built from, and the gate's cases.
+
+    A homework task has no class and no gate: ``class`` is its first function, the one check.py
+    looks for before running the task's rules (which call its functions by name)."""
+    if is_task(name):
+        found = BY_NAME[name]
+        return {"module": found.module, "class": found.symbols[0], "depends_on": list(found.depends_on),
+                "gate": None, "checks": []}
     gate = gate_data(name, reference)
     if name == INTEGRATION:
         return {"module": "unet", "class": "SimpleUNet", "depends_on": ["SimpleUNet"], "gate": gate, "checks": []}
@@ -64,8 +71,12 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
             "cases": [dict(case_record(c), expect=expectation(check_.rule, c, reference, **check_.extra)) for c in cases],
         })
     ordered = {name: components[name] for name in GRADED if name in components}
+    # graded components without a public check: check.py names them, so its summary never says "all pass"
+    unchecked = {name: sum(s.points for s in config.components.get(name, {}).values()) for name in GRADED
+                 if name not in components}
     # the third-party packages the grader lets student code import: check.py says the same about the others
-    return {"format": FORMAT_VERSION, "packages": list(config.packages.allowed), "components": ordered}
+    return {"format": FORMAT_VERSION, "packages": list(config.packages.allowed), "components": ordered,
+            "unchecked": {name: points for name, points in unchecked.items() if points > 0}}
 
 
 def write_public_checks(config: GradingConfig, path) -> Path:

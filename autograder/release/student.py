@@ -57,7 +57,8 @@ def write_check_support(folder: Path) -> list[Path]:
     target = folder / SUPPORT_DIR
     if target.exists():
         shutil.rmtree(target)
-    copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py"}
+    copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
+              "notebook_cells.py": package / "release" / "notebook_cells.py"}
     copies.update({f"intake/{p.name}": p for p in sorted((package / "intake").glob("*.py"))})
     (target / "intake").mkdir(parents=True)
     (target / "__init__.py").write_text('"""The grader\'s own code for finding and loading your modules (used by check.py)."""\n',
@@ -100,7 +101,8 @@ def student_readme() -> str:
 - `{NOTEBOOK}`: your modules (one `%%writefile` cell each, if you prefer to write them there) and
   the chapter's five homework tasks on them: every layer's shape, a training experiment with and
   without skip connections, the time embedding at every timestep, an attention map, and where the
-  parameters are. Running a `%%writefile` cell overwrites that `.py` file.
+  parameters are. Running a `%%writefile` cell writes that `.py` file, unless the cell is still the
+  released stub and the file holds your own code: then the file is kept and the cell says so.
 - `{CHECK_SCRIPT}` and `{DATA_FILE}`: the public checks.
 
 ## Check your work
@@ -118,15 +120,24 @@ The public checks run the grader's own rules on the grader's own inputs: output 
 names and shapes, every constructor setting the docstrings give (GroupNorm groups and eps, kernel
 sizes, strides, padding), parameter counts, the sinusoid's formula, and properties of the forward
 pass that need no reference (attention rows sum to 1, a constant value passes through attention,
-a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), on random
-weights of their own. Your grade also depends on hidden checks, which compare the values and
-gradients of every component with the reference on many inputs. Passing `check.py` is necessary,
-not sufficient: test your modules on your own examples too.
+a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), and rules
+of three homework tasks (similarities symmetric with 1 on the diagonal, attention maps that sum to 1,
+parameter shares that are fractions of the total), on random weights of their own. Its last line
+names the graded parts it cannot check (`shape_trace` and the skip experiment): test those with the
+notebook's tasks. Your grade also depends on hidden checks, which compare the values and gradients
+of every component with the reference on many inputs, and check every rule the homework's
+docstrings say "the grader checks". Passing `check.py` is necessary, not sufficient: test your
+modules on your own examples too.
 
 ## Submit
 
-Submit the `{PACKAGE_DIR}/` folder with your `.py` files (keep the file, class and function names).
-Each component is graded on its own, so an unfinished file costs only its own points.
+Submit the `{PACKAGE_DIR}/` folder with your `.py` files (keep the file, class and function names), or
+the notebook alone if you wrote your modules in its `%%writefile` cells: they are graded as the
+files they write. Each component is graded on its own and each homework task with correct versions
+of the blocks it uses, so an unfinished file costs its own points, with one exception: Integration
+runs your `SimpleUNet` with your own blocks, so a broken block also costs Integration's points.
+The four answers in words (questions 2-5 of the notebook) are graded by hand by your instructor,
+not by the grader.
 """
 
 

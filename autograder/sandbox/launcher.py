@@ -375,7 +375,8 @@ class StudentComponent:
         return module
 
     def call(self, function: str, *args, experiment: bool = False):
-        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there).
+        """``function(*args)`` in the child; an argument may be a ``ModuleArg`` (a module built there,
+        fresh for this call).
 
         An ``experiment`` (a call that trains models) may take ``experiment_timeout_s``, not ``call_timeout_s``.
         """
@@ -383,6 +384,19 @@ class StudentComponent:
         step = {"op": "call", "args": {"target": function, "args": encoded}}
         what = f"{function}(...)"
         return replies.call_result(self._answer(None, step, what, experiment), what)
+
+    def watch(self, function: str, *args, experiment: bool = False, repeat: int = 1,
+              eval_mode: bool = False) -> replies.WatchedCall:
+        """``call``, watched by the child (``sandbox/child/watch.py``): the outputs of ``repeat`` calls
+        on the same arguments (module arguments in eval mode first with ``eval_mode``), or the error
+        that ended them, with every top-level forward call and optimizer step, and what was left on
+        each module argument. The student's error is part of the answer, not an exception."""
+        encoded = [self._argument(a) for a in args]
+        watch = {"repeat": repeat, **({"eval": True} if eval_mode else {})}
+        step = {"op": "call", "args": {"target": function, "args": encoded, "watch": watch}}
+        what = f"{function}(...)"
+        arguments = sum(isinstance(a, ModuleArg) for a in args)
+        return replies.watched_call(self._answer(None, step, what, experiment), what, arguments)
 
     def _argument(self, value):
         if not isinstance(value, ModuleArg):

@@ -210,6 +210,99 @@ def call_result(value, what: str):
 
 
 @dataclass(frozen=True)
+class Forward:
+    """One top-level forward call the child saw (``sandbox/child/watch.py``)."""
+
+    model: int  # models numbered by first appearance
+    cls: str
+    grad: bool  # gradients were on: a training step's forward
+    training: bool
+    rows: tuple  # digests of the first input's images
+    batch: int
+    timesteps: tuple | None
+    weights: str | None  # the model's weights' digest, at its first call only
+    loss: float | None  # mean squared difference between the output and the first input
+
+
+@dataclass(frozen=True)
+class Step:
+    """One optimizer step the child saw."""
+
+    optimizer: str
+    family: tuple  # its torch.optim classes, most derived first
+    lr: tuple
+    models: tuple  # the models whose parameters it holds
+
+
+@dataclass(frozen=True)
+class Leftovers:
+    """What a call left on one module passed to it."""
+
+    hooks_left: int
+    modes_changed: tuple
+    weights_changed: bool
+    gradients: tuple
+
+
+@dataclass(frozen=True)
+class WatchedCall:
+    outputs: list  # one per repetition that returned
+    error: str | None  # the student's error, if a repetition raised
+    events: tuple  # Forward and Step, in order
+    truncated: bool
+    arguments: tuple  # Leftovers, per module argument
+
+
+def _number(value, what: str, kinds=(int, float)):
+    if type(value) not in kinds:
+        raise MalformedReply(what, f"expected a number, got {type(value).__name__}")
+    return value
+
+
+def _texts(value, what: str, most: int = 10_000) -> tuple:
+    return tuple(text(v, what) for v in _list(value, what)[:most])
+
+
+def _event(value, what: str):
+    value = _dict(value, what, ("kind",))
+    if value["kind"] == "forward":
+        value = _dict(value, what, ("model", "class", "grad", "training", "rows", "batch", "timesteps", "weights",
+                                    "loss"))
+        if type(value["grad"]) is not bool or type(value["training"]) is not bool:
+            raise MalformedReply(what, "a forward event with wrong types")
+        timesteps = value["timesteps"]
+        return Forward(_number(value["model"], what, (int,)), text(value["class"], what), value["grad"],
+                       value["training"], _texts(value["rows"], what), _number(value["batch"], what, (int,)),
+                       None if timesteps is None else tuple(_number(v, what) for v in _list(timesteps, what)),
+                       optional_text(value["weights"], what),
+                       None if value["loss"] is None else float(_number(value["loss"], what)))
+    if value["kind"] == "step":
+        value = _dict(value, what, ("optimizer", "family", "lr", "models"))
+        return Step(text(value["optimizer"], what), _texts(value["family"], what),
+                    tuple(float(_number(v, what)) for v in _list(value["lr"], what)),
+                    tuple(_number(v, what, (int,)) for v in _list(value["models"], what)))
+    raise MalformedReply(what, "an event of an unknown kind")
+
+
+def watched_call(value, what: str, arguments: int) -> WatchedCall:
+    """A call watched by the child: its outputs or error, what its models saw, what it left behind."""
+    value = _dict(value, what, ("outputs", "error", "watched"))
+    watched = _dict(value["watched"], what, ("events", "truncated", "arguments"))
+    if type(watched["truncated"]) is not bool:
+        raise MalformedReply(what, "'truncated' is not true or false")
+    leftovers = []
+    for entry in _list(watched["arguments"], what, arguments):
+        entry = _dict(entry, what, ("hooks_left", "modes_changed", "weights_changed", "gradients"))
+        if type(entry["weights_changed"]) is not bool:
+            raise MalformedReply(what, "'weights_changed' is not true or false")
+        leftovers.append(Leftovers(_number(entry["hooks_left"], what, (int,)), _texts(entry["modes_changed"], what),
+                                   entry["weights_changed"], _texts(entry["gradients"], what)))
+    return WatchedCall([plain(o, what) for o in _list(value["outputs"], what)], optional_text(value["error"], what),
+                       tuple(_event(e, what) for e in _list(watched["events"], what)), watched["truncated"],
+                       tuple(leftovers))
+
+
+@dataclass(frozen=True)
 class SubmoduleInfo:
     name: str
     type: str  # the class's own name (``GroupNorm32``)

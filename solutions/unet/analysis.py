@@ -1,4 +1,4 @@
-"""The chapter's five homework tasks, as functions the notebook plots and the grader checks.
+"""The chapter's five homework tasks, as functions the notebook plots and the grader grades.
 
 1. ``shape_trace``: the output shape of every layer of a UNet, in the order they run.
 2. ``NoSkipUNet`` and ``skip_ablation``: train a UNet with and without its skip connections on the
@@ -10,7 +10,8 @@
 
 Each function uses your modules from the other files (``SimpleUNet``, ``SelfAttention``,
 ``sinusoidal_embedding``); the grader gives each task the reference versions of those, so a
-mistake in a block costs that block's points, not these.
+mistake in a block costs that block's points, not these. Each docstring says which of its rules the
+grader verifies, however you meet them.
 """
 import math
 
@@ -39,10 +40,17 @@ def shape_trace(model, x, t):
       starts. This is where the chapter's erratum shows: ``up1.concat`` has ``3 * base`` channels,
       not the ``2 * base`` its ResBlock was built for in the chapter.
 
-    Use forward hooks (``register_forward_hook``, ``register_forward_pre_hook``) rather than copying
-    the forward pass, and remove them before returning, also when the forward pass raises: calling
-    ``shape_trace`` twice on one model must give the same list. Run without gradients; ``model`` and
-    its weights are left as they were.
+    Forward hooks (``register_forward_hook``, ``register_forward_pre_hook``) see every submodule run
+    without copying the forward pass.
+
+    The grader checks each point:
+
+    * the names of the entries, in the order the outputs are produced;
+    * the shape of each entry;
+    * the ``.concat`` entries: their shapes, each between its UpBlock's upsampling and its ResBlock;
+    * that ``shape_trace`` leaves the model as it found it: no hooks left on it (also when the forward
+      pass raises), the same list when called twice on one model, no gradients built (run it without
+      gradients), its train/eval mode and its weights as they were.
     """
     ### BEGIN SOLUTION
     trace = []
@@ -84,7 +92,8 @@ class NoSkipUNet(SimpleUNet):
 
     Same constructor, same submodules, same parameters (names and shapes) as ``SimpleUNet``, so one
     state_dict loads into both and an experiment can start both from the same weights: the only
-    difference left is the skips. Only ``forward`` changes: the encoder still runs (its downsampled
+    difference left is the skips. The grader checks that its output matches a SimpleUNet's with the
+    same weights whose skips are zeros. Only ``forward`` changes: the encoder still runs (its downsampled
     outputs feed the bottleneck), but each UpBlock receives a tensor of zeros *of the skip's shape*
     instead of the skip itself. Zeros, not nothing: the decoder's ResBlocks were built for the
     concatenated channels (``3 * base`` for ``up1``, ``2 * base`` for ``up2``), so dropping the skip
@@ -149,23 +158,28 @@ def shape_images(n, size=IMAGE_SIZE, seed=0):
 def skip_ablation(steps=STEPS, seed=0):
     """Train a ``SimpleUNet`` and a ``NoSkipUNet`` to reconstruct images; compare them on held-out images.
 
-    The protocol (the grader checks each point):
+    The protocol. The grader watches your run (which models are called on which batches, and how
+    they are stepped) and checks each point:
 
     * Data: ``images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)``; the first
       ``TRAIN_IMAGES`` are for training, the last ``HELD_OUT_IMAGES`` only for the evaluation.
     * Models: ``SimpleUNet(1, 1, BASE_CHANNELS)`` built right after ``torch.manual_seed(seed)``, and a
-      ``NoSkipUNet(1, 1, BASE_CHANNELS)`` holding *the same initial weights* (load its state_dict).
-    * Task: reconstruction. The target is the input image itself; every image gets timestep 0.
-    * Training, the same for both: ``steps`` steps of Adam (``LEARNING_RATE``, no schedule) on the mean
-      squared error, each step on ``BATCH_SIZE`` training images drawn at random (with replacement)
-      from a ``torch.Generator`` seeded with ``seed``, so both models see the same batches in the
-      same order. Record each step's loss (a float, before that step's update).
+      ``NoSkipUNet(1, 1, BASE_CHANNELS)``: both models start from the same weights (load the first
+      one's state_dict into the second).
+    * Task: reconstruction at timestep 0, trained with Adam: the target is the input image itself,
+      every image gets timestep 0, and each step is one step of Adam (``LEARNING_RATE``, no schedule)
+      on the mean squared error; record each step's loss (a float, before that step's update).
+    * Steps: both models train for ``steps`` steps, one loss recorded per step.
+    * Batches: both models see the same batches of training images, in the same order: each step
+      takes ``BATCH_SIZE`` training images drawn at random (with replacement) from a
+      ``torch.Generator`` seeded with ``seed`` -- one generator per model seeded alike, or one list
+      of batches drawn once for both, as you like.
     * Evaluation: reconstruct the held-out images without gradients; ``mse`` is the mean squared
       error over all their pixels, ``psnr = 10 * log10(1 / mse)`` in dB (the images' peak is 1).
-
-    Reproducible: the same ``steps`` and ``seed`` give the same numbers, and a run of ``k`` steps is
-    exactly the first ``k`` steps of a longer run (the grader compares a short run with the start of
-    the full one).
+    * Reproducible: the same ``steps`` and ``seed`` give the same numbers, and a run of ``k`` steps is
+      exactly the first ``k`` steps of a longer run (the grader compares a short run with the start
+      of the full one).
+    * Result: with skips the UNet reconstructs the held-out images clearly better (by at least 1 dB).
 
     Returns a dict::
 
@@ -175,35 +189,42 @@ def skip_ablation(steps=STEPS, seed=0):
                         "reconstructions": a tensor shaped like "images"},
          "without_skips": {the same for the NoSkipUNet}}
 
-    With the defaults both models train in 2 to 3 s of one CPU core.
+    It runs on one torch thread and then gives the caller's setting back (given code): these models are
+    tiny, one thread is the fastest (2 to 3 s for both with the defaults), and the numbers then do not
+    depend on the machine.
     """
-    ### BEGIN SOLUTION
-    images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)
-    train, held_out = images[:TRAIN_IMAGES], images[TRAIN_IMAGES:]
-    torch.manual_seed(seed)
-    with_skips = SimpleUNet(1, 1, BASE_CHANNELS)
-    without_skips = NoSkipUNet(1, 1, BASE_CHANNELS)
-    without_skips.load_state_dict(with_skips.state_dict())
-    results = {"steps": steps, "seed": seed, "images": held_out}
-    for name, model in (("with_skips", with_skips), ("without_skips", without_skips)):
-        optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-        batch_order = torch.Generator().manual_seed(seed)
-        timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)
-        losses = []
-        for _ in range(steps):
-            batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]
-            loss = F.mse_loss(model(batch, timesteps), batch)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.item())
-        with torch.no_grad():  # evaluation: no gradients
-            reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))
-        mse = F.mse_loss(reconstructions, held_out).item()
-        results[name] = {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),
-                         "reconstructions": reconstructions}
-    return results
-    ### END SOLUTION
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        ### BEGIN SOLUTION
+        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)
+        train, held_out = images[:TRAIN_IMAGES], images[TRAIN_IMAGES:]
+        torch.manual_seed(seed)
+        with_skips = SimpleUNet(1, 1, BASE_CHANNELS)
+        without_skips = NoSkipUNet(1, 1, BASE_CHANNELS)
+        without_skips.load_state_dict(with_skips.state_dict())
+        results = {"steps": steps, "seed": seed, "images": held_out}
+        for name, model in (("with_skips", with_skips), ("without_skips", without_skips)):
+            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+            batch_order = torch.Generator().manual_seed(seed)
+            timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)
+            losses = []
+            for _ in range(steps):
+                batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]
+                loss = F.mse_loss(model(batch, timesteps), batch)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                losses.append(loss.item())
+            with torch.no_grad():  # evaluation: no gradients
+                reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))
+            mse = F.mse_loss(reconstructions, held_out).item()
+            results[name] = {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),
+                             "reconstructions": reconstructions}
+        return results
+        ### END SOLUTION
+    finally:
+        torch.set_num_threads(threads)
 
 
 # --- Task 3: timestep embeddings ---------------------------------------------------------------------
@@ -212,7 +233,8 @@ def timestep_embeddings(dim, timesteps):
     """The sinusoidal embeddings of many timesteps, one row each: a ``(T, dim)`` float tensor.
 
     ``timesteps`` is a 1-D tensor or a sequence (list, ``range``) of T timesteps; row ``i`` is the
-    ``dim``-feature embedding of ``timesteps[i]``, exactly what ``sinusoidal_embedding`` gives it.
+    ``dim``-feature embedding of ``timesteps[i]``, exactly what ``sinusoidal_embedding`` gives it. The
+    grader checks that each row is the embedding of its timestep, for tensors and lists alike.
     """
     ### BEGIN SOLUTION
     return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)
@@ -224,7 +246,8 @@ def embedding_similarity(embeddings):
 
     Returns a ``(T, T)`` tensor ``S`` with ``S[i, j] = e_i . e_j / (|e_i| |e_j|)``: 1 on the diagonal,
     symmetric, between -1 and 1. (Every sinusoidal embedding has the same length, sqrt(D/2), but
-    the function must work for any rows.)
+    the function must work for any rows.) The grader checks the values of the cosine similarity, and
+    that the matrix is symmetric, 1 on the diagonal and within [-1, 1].
     """
     ### BEGIN SOLUTION
     unit = embeddings / embeddings.norm(dim=1, keepdim=True)
@@ -242,7 +265,9 @@ def attention_map(attention, x, query):
     each image, the softmax weights that the query position gives to every key position, laid out
     like the image (so each map sums to 1). Use the module's own weights
     (``attention(x, return_weights=True)``), without gradients. Positions are numbered row by row,
-    as when ``(H, W)`` is flattened: ``(row, col)`` is position ``row * W + col``.
+    as when ``(H, W)`` is flattened: ``(row, col)`` is position ``row * W + col``. The grader checks
+    the map's shape, its values (the query's own weights over the keys), and that each map is
+    non-negative and sums to 1.
     """
     ### BEGIN SOLUTION
     row, col = query
@@ -261,7 +286,7 @@ def parameter_breakdown(model):
     One entry per child in ``model.named_children()`` order (for a SimpleUNet: ``time_embed``,
     ``down1``, ..., ``out``), counting every parameter element inside it; a part without parameters
     (an ``nn.Identity``) counts 0. The counts add up to the model's total,
-    ``sum(p.numel() for p in model.parameters())``.
+    ``sum(p.numel() for p in model.parameters())``. The grader checks the count of each top-level part.
     """
     ### BEGIN SOLUTION
     return {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()}
@@ -269,7 +294,10 @@ def parameter_breakdown(model):
 
 
 def parameter_shares(breakdown):
-    """Each part's share of the total, as a fraction: ``{name: count / total}`` (they sum to 1)."""
+    """Each part's share of the total, as a fraction: ``{name: count / total}`` (they sum to 1).
+
+    The grader checks each part's share, a fraction of the total (not a percentage).
+    """
     ### BEGIN SOLUTION
     total = sum(breakdown.values())
     return {name: count / total for name, count in breakdown.items()}

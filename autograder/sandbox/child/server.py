@@ -17,6 +17,7 @@ import traceback
 from .audit import GlobalState
 from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .importer import SourceImporter
+from .watch import Watcher
 
 # Modules kept alive per child, for the next program that asks for the same one: hundreds of live
 # modules made every build pay for garbage collection passes over them (0.8 ms instead of 0.45 ms
@@ -276,6 +277,10 @@ class Child:
             del self.modules[next(iter(self.modules))]
         return entry["module"], list(entry["errors"])
 
+    def _fresh_module(self, states: dict, target: str, kwargs: dict, loads: list):
+        module = self._build(target, kwargs)
+        return module, [self._load(module, states[name]) for name in loads]
+
     def _build(self, target: str, kwargs: dict):
         self._reseed()
         module = self._lookup(target)(**kwargs)
@@ -414,16 +419,40 @@ class Child:
                                   "output": self._to_plain(output)}
         return hook
 
-    def step_call(self, _module, states: dict, target: str, args: list) -> dict:
+    def step_call(self, _module, states: dict, target: str, args: list, watch: dict | None = None) -> dict:
         """Call a function of the submission; an argument ``{"__module__": program}`` is a module built
-        in here (the component's stand-in for a dependency, else the student's class)."""
+        in here (the component's stand-in for a dependency, else the student's class), fresh for this call.
+
+        ``watch``: record what the call did to its models (``watch.Watcher``) and report it even when
+        the function raises: ``{"repeat": n}`` calls it n times on the same arguments, ``{"eval": True}``
+        puts the module arguments in eval mode first.
+        """
         resolved = [self._argument(a, states) for a in args]
-        self._reseed()
-        return {"output": self._to_plain(self._lookup(target)(*resolved))}
+        function = self._lookup(target)
+        if watch is None:
+            self._reseed()
+            return {"output": self._to_plain(function(*resolved))}
+        modules = [a for a in resolved if isinstance(a, self.torch.nn.Module)]
+        if watch.get("eval"):
+            for module in modules:
+                module.eval()
+        outputs, error = [], None
+        with Watcher(modules) as watcher:
+            for _ in range(max(1, min(3, int(watch.get("repeat", 1))))):
+                self._reseed()
+                try:
+                    outputs.append(self._to_plain(function(*resolved)))
+                except StudentFailure:
+                    raise
+                except BaseException as exc:  # student code: the error is part of what was watched
+                    error = self.traceback_of(exc)
+                    break
+        return {"outputs": outputs, "error": error, "watched": watcher.report()}
 
     def _argument(self, value, states: dict):
         if isinstance(value, dict) and set(value) == {"__module__"}:
-            module, errors = self._module_for(states, **value["__module__"])
+            # Never a kept module: the function may leave hooks or modes on it that no other call should see.
+            module, errors = self._fresh_module(states, **value["__module__"])
             problems = [e for e in errors if e]
             if problems:
                 raise StudentFailure(f"the {value['__module__']['target']} given to it could not be set up: {problems[0]}")

@@ -1,0 +1,150 @@
+"""Watching one call of a student's function: what its models were fed, and what it left behind.
+
+The homework's rules are about *how* a function treats models -- ``shape_trace`` removes its hooks
+and restores the modes; ``skip_ablation``'s two models start from the same weights and see the same
+batches -- not about numbers a reference could produce, so they are judged from what the child saw
+while the student's code ran, however that code is written:
+
+- every top-level forward call (global module hooks, so models the function builds itself are seen
+  too): which model (numbered by first appearance), its class, whether gradients were on, digests
+  of the images of its first input, its timesteps, the digest of its weights at its first call, and
+  the mean squared difference between its output and that input (the reconstruction loss);
+- every optimizer step (global optimizer hooks): the optimizer's class, learning rates, and which
+  models' parameters it holds;
+- afterwards, for each module passed in: hooks still attached, submodules whose train/eval mode
+  changed, whether its weights changed, which parameters got a gradient.
+
+Plain data only; the grader parses it (``replies.watched_call``) and judges it (``checks/analysis.py``).
+``digest`` is shared with the grader, which digests the images it knows in the same way.
+"""
+import hashlib
+
+import torch
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+MAX_EVENTS = 4000  # forward calls and optimizer steps recorded per call; more sets "truncated"
+MAX_ROWS = 64  # images digested per forward call
+MAX_TIMESTEPS = 64
+
+
+def digest(tensor: torch.Tensor) -> str:
+    """A short digest of a tensor's dtype, shape and bytes: equal digests, equal tensors."""
+    value = tensor.detach().to("cpu").clone().contiguous()
+    hasher = hashlib.blake2b(digest_size=12)
+    hasher.update(f"{value.dtype}{tuple(value.shape)}".encode())
+    hasher.update(bytes(value.untyped_storage()) if value.numel() else b"")
+    return hasher.hexdigest()
+
+
+def weights_digest(module: torch.nn.Module) -> str:
+    """One digest of every parameter, by name: two models with the same layout and weights share it."""
+    hasher = hashlib.blake2b(digest_size=12)
+    for name, parameter in module.named_parameters():
+        hasher.update(name.encode() + b"\0" + digest(parameter).encode())
+    return hasher.hexdigest()
+
+
+_HOOK_DICTS = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+
+
+def _hook_count(module: torch.nn.Module) -> int:
+    return sum(len(getattr(m, name, None) or {}) for m in module.modules() for name in _HOOK_DICTS)
+
+
+class Watcher:
+    """Records while active (``with Watcher(modules) as watcher``); ``report()`` is plain data."""
+
+    def __init__(self, modules: list):
+        self.arguments = modules
+        self.before = [self._state(m) for m in modules]
+        self.models: dict[int, int] = {}  # id(model) -> its number
+        self.owners: dict[int, int] = {}  # id(parameter) -> the number of the model it belongs to
+        self.kept: list = []  # the models seen, alive while watching (their ids stay theirs)
+        self.events: list = []
+        self.truncated = False
+        self.depth = 0
+        self.handles = []
+        self._input = None  # the running top-level call's first input
+
+    @staticmethod
+    def _state(module: torch.nn.Module) -> dict:
+        return {"hooks": _hook_count(module), "modes": {n: m.training for n, m in module.named_modules()},
+                "weights": weights_digest(module)}
+
+    def __enter__(self):
+        self.handles = [register_module_forward_pre_hook(self._before_forward),
+                        register_module_forward_hook(self._after_forward, always_call=True),
+                        register_optimizer_step_post_hook(self._after_step)]
+        return self
+
+    def __exit__(self, *_):
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+    def _record(self, event: dict) -> None:
+        if len(self.events) >= MAX_EVENTS:
+            self.truncated = True
+        else:
+            self.events.append(event)
+
+    def _number(self, model) -> int:
+        if id(model) not in self.models:
+            self.models[id(model)] = len(self.models)
+            self.kept.append(model)
+            for parameter in model.parameters():
+                self.owners.setdefault(id(parameter), self.models[id(model)])
+        return self.models[id(model)]
+
+    def _before_forward(self, module, args):
+        self.depth += 1
+        if self.depth != 1:
+            return
+        first = id(module) not in self.models
+        number = self._number(module)
+        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
+        t = args[1] if len(args) > 1 else None
+        timesteps = None
+        if isinstance(t, torch.Tensor) and t.numel() <= MAX_TIMESTEPS:
+            timesteps = [float(v) for v in t.detach().reshape(-1).tolist()]
+        elif isinstance(t, (int, float)) and not isinstance(t, bool):
+            timesteps = [float(t)]
+        self._record({"kind": "forward", "model": number, "class": type(module).__name__,
+                      "grad": torch.is_grad_enabled(), "training": module.training,
+                      "rows": [digest(row) for row in x[:MAX_ROWS]] if x is not None and x.dim() > 0 else [],
+                      "batch": int(x.shape[0]) if x is not None and x.dim() > 0 else 0,
+                      "timesteps": timesteps, "weights": weights_digest(module) if first else None, "loss": None})
+        self._input = x
+
+    def _after_forward(self, module, args, output):
+        self.depth = max(0, self.depth - 1)
+        if self.depth != 0 or not self.events or self.events[-1]["kind"] != "forward":
+            return
+        x = getattr(self, "_input", None)
+        if isinstance(output, torch.Tensor) and x is not None and output.shape == x.shape:
+            with torch.no_grad():
+                loss = ((output.detach().double() - x.detach().double()) ** 2).mean().item()
+            self.events[-1]["loss"] = loss
+        self._input = None
+
+    def _after_step(self, optimizer, args, kwargs):
+        models = sorted({self.owners[id(p)] for group in optimizer.param_groups for p in group["params"]
+                         if id(p) in self.owners})
+        self._record({"kind": "step", "optimizer": type(optimizer).__name__,
+                      "family": [c.__name__ for c in type(optimizer).__mro__ if c.__module__.startswith("torch.optim")],
+                      "lr": [float(g.get("lr", 0.0)) if isinstance(g.get("lr", 0.0), (int, float)) else -1.0
+                             for g in optimizer.param_groups],
+                      "models": models})
+
+    def report(self) -> dict:
+        after = []
+        for module, before in zip(self.arguments, self.before):
+            now = self._state(module)
+            after.append({
+                "hooks_left": now["hooks"] - before["hooks"],
+                "modes_changed": [n for n, mode in now["modes"].items() if before["modes"].get(n, mode) != mode],
+                "weights_changed": now["weights"] != before["weights"],
+                "gradients": [n for n, p in module.named_parameters() if p.grad is not None],
+            })
+        return {"events": self.events, "truncated": self.truncated, "arguments": after}

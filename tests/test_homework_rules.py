@@ -1,0 +1,214 @@
+"""Every rule a homework docstring says the grader checks is checked, and every homework check is a rule
+the docstring states; the rules watched in the child hold for every way of meeting them.
+
+``RULES`` maps each homework check to the words of the docstring that state its rule. The first tests
+need no grading: they keep the docstrings and the checks in step. The others grade submissions:
+correct variants (other hooks, other batch schemes, interleaved training, another way to load the
+weights) get full marks, and each rule broken on its own fails exactly its check, with a message that
+names the rule.
+"""
+import re
+
+import pytest
+import torch
+
+from autograder.checks import REGISTRY
+from autograder.contract import is_task
+
+from .conftest import SOLUTIONS, full_outputs
+
+# (task, check) -> words of the sentence (or bullet) of the docstring that states the check's rule (or of each)
+RULES = {
+    ("ShapeTrace", "names_in_order"): "the names of the entries, in the order the outputs are produced",
+    ("ShapeTrace", "shapes_match"): "the shape of each entry",
+    ("ShapeTrace", "concat_recorded"): "the ``.concat`` entries",
+    ("ShapeTrace", "leaves_model_as_found"): "leaves the model as it found it",
+    ("SkipAblation", "no_skip_matches"): "its output matches a SimpleUNet's with the same weights whose skips are zeros",
+    ("SkipAblation", "experiment_budget"): "both models train for ``steps`` steps",
+    ("SkipAblation", "same_start"): "both models start from the same weights",
+    ("SkipAblation", "same_batches"): "both models see the same batches of training images, in the same order",
+    ("SkipAblation", "training_task"): "reconstruction at timestep 0, trained with Adam",
+    ("SkipAblation", "experiment_metrics"): ("the last ``HELD_OUT_IMAGES`` only for the evaluation",
+                                             "Evaluation: reconstruct the held-out images"),
+    ("SkipAblation", "experiment_reproducible"): "a run of ``k`` steps is exactly the first ``k`` steps",
+    ("SkipAblation", "skips_win"): "with skips the UNet reconstructs the held-out images clearly better",
+    ("TimestepEmbeddings", "embeddings_match"): "each row is the embedding of its timestep",
+    ("TimestepEmbeddings", "similarity_matches"): "the values of the cosine similarity",
+    ("TimestepEmbeddings", "similarity_properties"): "symmetric, 1 on the diagonal and within [-1, 1]",
+    ("AttentionMap", "map_shape"): "the map's shape",
+    ("AttentionMap", "map_matches"): "its values (the query's own weights over the keys)",
+    ("AttentionMap", "maps_sum_to_one"): "each map is non-negative and sums to 1",
+    ("ParameterBreakdown", "breakdown_matches"): "the count of each top-level part",
+    ("ParameterBreakdown", "shares_match"): "each part's share, a fraction of the total",
+}
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def checked_statements(source: str) -> list[str]:
+    """Each sentence of a docstring that says the grader checks something, and each bullet of a list
+    that such a sentence introduces ("... checks each point:")."""
+    statements = []
+    for docstring in re.findall(r'"""(.*?)"""', source, flags=re.S):
+        paragraphs = re.split(r"\n\s*\n", docstring)
+        for index, paragraph in enumerate(paragraphs):
+            for sentence in re.split(r"(?<=[.:])\s+(?=[A-Z*])", _flat(paragraph)):
+                if "grader checks" not in sentence and "grader watches" not in sentence:
+                    continue
+                if sentence.endswith("each point:"):
+                    following = " ".join(paragraphs[index + 1:index + 2])
+                    statements += [_flat(b) for b in re.split(r"\n\s*\* ", "\n" + following) if b.strip()]
+                else:
+                    statements.append(sentence)
+    return statements
+
+
+def test_every_homework_check_states_its_rule_in_a_docstring_and_every_stated_rule_is_checked():
+    statements = checked_statements((SOLUTIONS / "analysis.py").read_text(encoding="utf-8"))
+    assert len(statements) >= len(RULES) - 4  # several rules share a sentence; a parse that finds nothing fails
+    homework = {(c.component, c.id) for c in REGISTRY if is_task(c.component)}
+    assert homework == set(RULES), "a homework check without its rule here, or a rule without its check"
+    phrases = [(key, _flat(w)) for key, words in RULES.items() for w in ((words,) if isinstance(words, str) else words)]
+    for key, words in phrases:
+        holding = [s for s in statements if words in s]
+        assert len(holding) == 1, f"{key}: {words!r} is in {len(holding)} 'the grader checks' statements"
+    for statement in statements:
+        assert any(words in statement for _, words in phrases), f"no check for: {statement!r}"
+
+
+def test_the_sentence_parser_finds_bullets_and_sentences():
+    source = '''"""Intro. The grader checks the first thing. Not this.
+
+    The grader checks each point:
+
+    * one rule;
+    * another rule.
+    """'''
+    assert checked_statements(source) == ["The grader checks the first thing.", "one rule;", "another rule."]
+
+
+def test_skip_ablation_chooses_its_threads_and_its_numbers_do_not_depend_on_them():
+    from .test_analysis import analysis
+
+    before = torch.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            runs.append(analysis.skip_ablation(steps=3, seed=2))
+            assert torch.get_num_threads() == threads  # the caller's setting comes back
+    finally:
+        torch.set_num_threads(before)
+    one, two = runs
+    for key in ("with_skips", "without_skips"):
+        assert one[key]["losses"] == two[key]["losses"]
+        assert torch.equal(one[key]["reconstructions"], two[key]["reconstructions"])
+
+
+# --- grading: correct variants get full marks, each broken rule fails exactly its check -------------
+
+def _edit(source: str, *edits: tuple[str, str]) -> str:
+    for find, replace in edits:
+        assert source.count(find) == 1, find
+        source = source.replace(find, replace)
+    return source
+
+
+REFERENCE = (SOLUTIONS / "analysis.py").read_text(encoding="utf-8")
+_HOOKS = "handles.append(module.register_forward_hook(record_output(name)))"
+_LOOP_START = '        for name, model in (("with_skips", with_skips), ("without_skips", without_skips)):\n'
+
+# shape_trace by stepping through named_modules with pre- and post-hooks kept in a dict, removed in
+# __del__-free code; skip_ablation drawing all batches up front, training both models in one loop
+# (interleaved), with the NoSkipUNet built first and the SimpleUNet loading its weights, and AdamW
+# without weight decay (an Adam); the evaluation under inference_mode.
+CORRECT_VARIANTS = _edit(
+    REFERENCE,
+    ("        with torch.no_grad():  # shapes only: no graph to keep\n            model(x, t)\n",
+     "        was_training = model.training\n        model.eval()\n        with torch.inference_mode():\n"
+     "            model(x, t)\n        model.train(was_training)\n"),
+    ("        with_skips = SimpleUNet(1, 1, BASE_CHANNELS)\n        without_skips = NoSkipUNet(1, 1, BASE_CHANNELS)\n"
+     "        without_skips.load_state_dict(with_skips.state_dict())\n",
+     "        without_skips = NoSkipUNet(1, 1, BASE_CHANNELS)\n        with_skips = SimpleUNet(1, 1, BASE_CHANNELS)\n"
+     "        with_skips.load_state_dict(without_skips.state_dict())\n"),
+    (_LOOP_START + '            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)\n'
+     '            batch_order = torch.Generator().manual_seed(seed)\n',
+     '        order = torch.Generator().manual_seed(seed)\n'
+     '        batches = [train[torch.randint(0, len(train), (BATCH_SIZE,), generator=order)] for _ in range(steps)]\n'
+     '        models = {"with_skips": with_skips, "without_skips": without_skips}\n'
+     '        optimizers = {k: torch.optim.AdamW(m.parameters(), lr=LEARNING_RATE, weight_decay=0.0)\n'
+     '                      for k, m in models.items()}\n'
+     '        curves = {k: [] for k in models}\n'
+     '        for batch in batches:\n'
+     '            for k, m in models.items():\n'
+     '                loss = ((m(batch, torch.zeros(len(batch), dtype=torch.long)) - batch) ** 2).mean()\n'
+     '                optimizers[k].zero_grad()\n'
+     '                loss.backward()\n'
+     '                optimizers[k].step()\n'
+     '                curves[k].append(float(loss))\n'
+     + _LOOP_START),
+    ("            timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)\n            losses = []\n"
+     "            for _ in range(steps):\n",
+     "            losses = curves[name]\n            for _ in range(0):\n"),
+)
+
+
+def _check_results(report, task: str) -> dict:
+    return {c.check_id: c for c in report.checks if c.component == task}
+
+
+def test_correct_variants_of_the_homework_get_full_marks(grader, make_submission):
+    report = grader.grade(make_submission({"analysis": CORRECT_VARIANTS}))
+    for task in ("ShapeTrace", "SkipAblation"):
+        failed = {i: c.output for i, c in _check_results(report, task).items() if not c.passed}
+        assert failed == {}, task
+
+
+# Each submission breaks one rule of ShapeTrace and one of SkipAblation: each must fail exactly that check.
+BROKEN = {
+    "hooks kept; models from separate weights": (
+        [(_HOOKS, "handles.append(module.register_forward_hook(record_output(name))) if False else "
+                  "module.register_forward_hook(record_output(name))")],
+        [("        without_skips.load_state_dict(with_skips.state_dict())\n", "")],
+        ("leaves_model_as_found", "left", "hook"), ("same_start", "started from different weights")),
+    "hooks left when forward raises; batches of held-out images": (
+        [("    finally:\n        for handle in handles:\n            handle.remove()\n",
+          "    except BaseException:\n        raise\n    for handle in handles:\n        handle.remove()\n")],
+        [("                batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]",
+          "                batch = images[torch.randint(len(images), (BATCH_SIZE,), generator=batch_order)]")],
+        ("leaves_model_as_found", "also when forward raises"), ("same_batches", "not among the training images")),
+    "eval mode left; one batch order for the first model, another for the second": (
+        [("        with torch.no_grad():  # shapes only: no graph to keep\n",
+          "        model.eval()\n        with torch.no_grad():  # shapes only: no graph to keep\n")],
+        [("            batch_order = torch.Generator().manual_seed(seed)\n",
+          '            batch_order = torch.Generator().manual_seed(seed if name == "with_skips" else seed + 1)\n')],
+        ("leaves_model_as_found", "train/eval mode is restored"), ("same_batches", "saw different batches at step 1")),
+    "gradients built; timesteps other than 0": (
+        [("        with torch.no_grad():  # shapes only: no graph to keep\n            model(x, t)\n",
+          "        if True:\n            model(x, t)\n")],
+        [("            timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)\n",
+          "            timesteps = torch.full((BATCH_SIZE,), 10, dtype=torch.long)\n")],
+        ("leaves_model_as_found", "builds no gradients"), ("training_task", "timesteps other than 0")),
+    "entries in named_modules() order (one mistake: the concat check keeps its points); evaluation with gradients": (
+        [("    return trace\n",
+          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
+          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")],
+        [("            with torch.no_grad():  # evaluation: no gradients\n", "            if True:\n")],
+        ("names_in_order", "in another order"), ("experiment_metrics", "with gradients on")),
+}
+
+
+@pytest.mark.parametrize("name", BROKEN, ids=list(BROKEN))
+def test_each_broken_rule_fails_exactly_its_check_and_names_the_rule(grader, make_submission, name):
+    trace_edits, ablation_edits, (trace_check, *trace_words), (ablation_check, *ablation_words) = BROKEN[name]
+    report = grader.grade(make_submission({"analysis": _edit(REFERENCE, *trace_edits, *ablation_edits)}))
+    outputs = full_outputs(report)
+    for task, check_id, words in (("ShapeTrace", trace_check, trace_words),
+                                  ("SkipAblation", ablation_check, ablation_words)):
+        results = _check_results(report, task)
+        assert {i for i, c in results.items() if not c.passed} == {check_id}, (task, {
+            i: c.output[:300] for i, c in results.items() if not c.passed})
+        said = outputs[results[check_id].name]
+        assert all(w in said for w in words), said
