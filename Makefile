@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test]"
+	$(BIN)/pip install --quiet -e ".[test,dask]"
 
 test:
 	$(BIN)/python -m pytest -n 2 -q

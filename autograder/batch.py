@@ -336,12 +336,14 @@ def write_grades(out: Path, config: GradingConfig):
 
 def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only: str | None = None,
                 config=None, assignment: str | None = None, console=None, progress: bool = True,
-                figures: bool = True) -> BatchSummary:
+                figures: bool = True, scheduler: str | None = None) -> BatchSummary:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
     ``only``: regrade just this student (a folder name under OUT/students/, or the submission's file name).
     ``figures``: pictures in the feedback pages (False: the pages in text only, faster).
+    ``scheduler``: a Dask scheduler's address: grade on its workers (``cluster.py``) instead of
+    ``jobs`` local worker processes; OUT is written here either way.
     Raises AutograderError for problems with the arguments; per-student problems are results.
     """
     from rich.console import Console
@@ -372,7 +374,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
         folder.prepare()
         try:
-            _grade_all(todo, folder, config, jobs, summary, console, progress, figures)
+            _grade_all(todo, folder, config, jobs, summary, console, progress, figures, scheduler)
         except KeyboardInterrupt as stop:
             summary.interrupted = True
             why = f" ({stop})" if isinstance(stop, _HangUp) else ""
@@ -451,7 +453,7 @@ def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
 
 
 def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, console, show_progress,
-               figures: bool = True) -> None:
+               figures: bool = True, scheduler: str | None = None) -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not todo:
@@ -480,4 +482,9 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                               f"{outcome.status} ({outcome.seconds:.1f} s) · {summary.progress()}",
                               highlight=False, markup=False)
 
-        _run(todo, config, jobs, on_outcome, figures)
+        if scheduler is None:
+            _run(todo, config, jobs, on_outcome, figures)
+        else:
+            from .cluster import run_on_cluster  # the only import of Dask: a local batch never needs it
+
+            run_on_cluster(todo, config, scheduler, on_outcome, figures)

@@ -144,6 +144,8 @@ def batch(
     assignment: Optional[str] = typer.Option(None, "--assignment", help="the assignment's folder name (nbgrader layouts)"),
     config: Optional[Path] = CONFIG_OPTION,
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in the feedback pages (off: faster)"),
+    scheduler: Optional[str] = typer.Option(
+        None, "--scheduler", help="a Dask scheduler's address (tcp://host:8786): grade on its workers instead of -j local ones"),
 ):
     """Grade many submissions in parallel; resumable; writes grades.csv, feedback pages and report.html."""
     if nbgrader is not None:
@@ -154,7 +156,8 @@ def batch(
         except ImportError as error:
             fail(f"nbgrader course grading is not available in this version ({error})")
         try:
-            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only, figures=figures)
+            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only, figures=figures,
+                                scheduler=scheduler)
         except AutograderError as error:
             fail(str(error))
         raise typer.Exit(int(code or 0))
@@ -164,7 +167,7 @@ def batch(
 
     try:
         summary = grade_batch(submissions, out, jobs=jobs, regrade=regrade, only=only, config=config,
-                              assignment=assignment, figures=figures)
+                              assignment=assignment, figures=figures, scheduler=scheduler)
     except AutograderError as error:
         fail(str(error))
     raise typer.Exit(summary.exit_code)

@@ -1,0 +1,55 @@
+"""Batch grading on Dask against the local batch, on the same class and the same number of workers.
+
+Usage: .venv/bin/python benchmarks/dask_throughput.py [--n 24] [--workers 1 2 4]
+
+For each W in --workers, in one run on one machine: `autograder batch -j W` (local worker
+processes) and `autograder batch --scheduler` on a loopback Dask cluster of W single-threaded
+workers (started before the clock, as a standing cluster would be). Both walls include each
+worker's first, cold grading. Prints the throughput of each, the ratio, and Dask's overhead per
+submission ((dask - local) / N). Not part of the test suite: it takes minutes.
+"""
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.synthetic import make_submissions  # noqa: E402
+
+
+def timed_batch(submissions: Path, out: Path, *extra: str) -> float:
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out), *extra],
+                   cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=24, help="submissions (the reference, mutants, equivalents)")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    args = parser.parse_args()
+    from distributed import LocalCluster
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        make_submissions(scratch / "class", args.n)
+        print(f"{args.n} submissions; walls include each worker's first grading")
+        print(f"{'workers':>8}{'local s':>10}{'dask s':>10}{'local/min':>11}{'dask/min':>10}{'dask/local':>11}"
+              f"{'overhead/sub':>14}")
+        for workers in args.workers:
+            local = timed_batch(scratch / "class", scratch / f"local-{workers}", "-j", str(workers))
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None) as cluster:
+                dask = timed_batch(scratch / "class", scratch / f"dask-{workers}", "--scheduler",
+                                   cluster.scheduler_address)
+            print(f"{workers:>8}{local:>10.1f}{dask:>10.1f}{60 * args.n / local:>11.1f}{60 * args.n / dask:>10.1f}"
+                  f"{dask / local:>11.2f}{(dask - local) / args.n:>13.2f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
