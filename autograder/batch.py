@@ -24,6 +24,7 @@ from .config import GradingConfig, load_config
 from .contract import GRADED
 from .discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
+from .machine import require_device
 from .report import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
 
@@ -156,7 +157,7 @@ def _catalogue(grader) -> list[tuple]:
     return [(c.component, c.id, c.name, s.points, s.visibility) for c, s in grader.checks]
 
 
-def _worker_main(connection, config: GradingConfig, figures: bool = True) -> None:
+def _worker_main(connection, config: GradingConfig, figures: bool = True, device: str = "cpu") -> None:
     """One worker: one Grader, many submissions. Ctrl-C and hang-ups are the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -169,7 +170,7 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True) -> Non
     from .grader import Grader
 
     try:
-        with Grader(config, figures=figures) as grader:
+        with Grader(config, figures=figures, device=device) as grader:
             connection.send(("ready", os.getpid(), _catalogue(grader)))
             while True:
                 message = connection.recv()
@@ -184,9 +185,9 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True) -> Non
 # --- the parent side -----------------------------------------------------------------------------
 
 class _Worker:
-    def __init__(self, context, config: GradingConfig, figures: bool = True):
+    def __init__(self, context, config: GradingConfig, figures: bool = True, device: str = "cpu"):
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(theirs, config, figures), daemon=True)
+        self.process = context.Process(target=_worker_main, args=(theirs, config, figures, device), daemon=True)
         self.process.start()
         theirs.close()
         self.ready = False
@@ -224,11 +225,12 @@ def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple]) -> Gra
                             zygote_peak_rss_kb=None)
 
 
-def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True) -> None:
+def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True,
+         device: str = "cpu") -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
     context = multiprocessing.get_context("spawn")  # the parent may hold threads (rich); never fork it
     pending = list(enumerate(items))[::-1]
-    workers = [_Worker(context, config, figures) for _ in range(min(jobs, len(items)))]
+    workers = [_Worker(context, config, figures, device) for _ in range(min(jobs, len(items)))]
     catalogue: list[tuple] = []
     try:
         for worker in workers:
@@ -271,7 +273,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                 if lost is not None:
                     on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue))
                 if pending:
-                    replacement = _Worker(context, config, figures)
+                    replacement = _Worker(context, config, figures, device)
                     workers.append(replacement)
                     replacement.give(*pending.pop())
     finally:
@@ -298,18 +300,20 @@ def write_grades(out: Path, config: GradingConfig):
 
 def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only: str | None = None,
                 config=None, assignment: str | None = None, console=None, progress: bool = True,
-                figures: bool = True) -> BatchSummary:
+                figures: bool = True, device: str = "cpu") -> BatchSummary:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
     ``only``: regrade just this student (a folder name under OUT/students/, or the submission's file name).
     ``figures``: pictures in the feedback pages (False: the pages in text only, faster).
+    ``device``: where student modules run; one this machine lacks raises before anything is written.
     Raises AutograderError for problems with the arguments; per-student problems are results.
     """
     from rich.console import Console
 
     if not isinstance(jobs, int) or jobs < 1:
         raise AutograderError(f"expected jobs to be a whole number >= 1 but got jobs={jobs!r}")
+    require_device(device)
     config = config if isinstance(config, GradingConfig) else load_config(config)
     folder = OutputFolder(out)
     console = console or Console()
@@ -413,4 +417,4 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                               f"{outcome.status} ({outcome.seconds:.1f} s) · {summary.progress()}",
                               highlight=False, markup=False)
 
-        _run(todo, config, jobs, on_outcome, figures)
+        _run(todo, config, jobs, on_outcome, figures, device)

@@ -19,6 +19,18 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE_ERROR):
 
 
 CONFIG_OPTION = typer.Option(None, "--config", help="grading_config.yaml (default: the one beside the package)")
+DEVICE_OPTION = typer.Option("cpu", "--device", envvar="AUTOGRADER_DEVICE",
+                             help="cpu, cuda, cuda:N or mps: where student modules run (refused if this machine lacks it)")
+
+
+def require_device_or_exit(device: str) -> None:
+    """Refuse a device this machine lacks before any grading: one ``error:`` line, exit 2, nothing written."""
+    from .machine import DeviceUnavailable, require_device
+
+    try:
+        require_device(device)
+    except DeviceUnavailable as error:
+        fail(str(error))
 
 
 @app.command()
@@ -26,7 +38,7 @@ def grade(
     submission: Path = typer.Argument(..., help="folder (or .zip) with the student's modules (or one folder down)"),
     results: Path = typer.Option(Path("results.json"), "--results", help="where to write Gradescope's results.json"),
     config: Optional[Path] = CONFIG_OPTION,
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda: where student modules run"),
+    device: str = DEVICE_OPTION,
     report: Optional[Path] = typer.Option(None, "--report", help="also write the full report as JSON"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in results.json's HTML (off: plain text, faster)"),
 ):
@@ -36,6 +48,7 @@ def grade(
     from .results import gradescope_results, write_atomically
 
     started = time.monotonic()
+    require_device_or_exit(device)
     if not submission.exists():  # before the sandbox starts and says which protections it has
         fail(f"{submission}: no such file or folder; pass the folder (or .zip) that holds your modules")
     try:
@@ -127,8 +140,10 @@ def batch(
     assignment: Optional[str] = typer.Option(None, "--assignment", help="the assignment's folder name (nbgrader layouts)"),
     config: Optional[Path] = CONFIG_OPTION,
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in the feedback pages (off: faster)"),
+    device: str = DEVICE_OPTION,
 ):
     """Grade many submissions in parallel; resumable; writes grades.csv, feedback pages and report.html."""
+    require_device_or_exit(device)
     if nbgrader is not None:
         if assignment is None:
             fail("--nbgrader needs --assignment NAME (the folder name under submitted/<student>/)")
@@ -137,7 +152,7 @@ def batch(
         except ImportError as error:
             fail(f"nbgrader course grading is not available in this version ({error})")
         try:
-            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only, figures=figures)
+            code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only, figures=figures, device=device)
         except AutograderError as error:
             fail(str(error))
         raise typer.Exit(int(code or 0))
@@ -147,7 +162,7 @@ def batch(
 
     try:
         summary = grade_batch(submissions, out, jobs=jobs, regrade=regrade, only=only, config=config,
-                              assignment=assignment, figures=figures)
+                              assignment=assignment, figures=figures, device=device)
     except AutograderError as error:
         fail(str(error))
     raise typer.Exit(summary.exit_code)
