@@ -22,6 +22,9 @@ CONFIG_OPTION = typer.Option(None, "--config", help="grading_config.yaml (defaul
 DEVICE_OPTION = typer.Option("cpu", "--device", envvar="AUTOGRADER_DEVICE",
                              help="cpu, cuda, cuda:N or mps: where student modules run (refused if this machine lacks it)")
 
+PROFILE_OPTION = typer.Option(None, "--hypothesis-profile",
+                              help="ci (grading, the default), thorough or quick: overrides hypothesis.profile in the config")
+
 
 def require_device_or_exit(device: str) -> None:
     """Refuse a device this machine lacks before any grading: one ``error:`` line, exit 2, nothing written."""
@@ -41,6 +44,7 @@ def grade(
     device: str = DEVICE_OPTION,
     report: Optional[Path] = typer.Option(None, "--report", help="also write the full report as JSON"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in results.json's HTML (off: plain text, faster)"),
+    hypothesis_profile: Optional[str] = PROFILE_OPTION,
 ):
     """Grade one submission and write Gradescope's results.json."""
     from .config import load_config
@@ -52,7 +56,7 @@ def grade(
     if not submission.exists():  # before the sandbox starts and says which protections it has
         fail(f"{submission}: no such file or folder; pass the folder (or .zip) that holds your modules")
     try:
-        loaded = load_config(config)
+        loaded = load_config(config).with_profile(hypothesis_profile)
         graded = grade_submission(submission, loaded, device=device, figures=figures)
     except AutograderError as error:
         fail(str(error))
@@ -141,9 +145,17 @@ def batch(
     config: Optional[Path] = CONFIG_OPTION,
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in the feedback pages (off: faster)"),
     device: str = DEVICE_OPTION,
+    hypothesis_profile: Optional[str] = PROFILE_OPTION,
 ):
     """Grade many submissions in parallel; resumable; writes grades.csv, feedback pages and report.html."""
     require_device_or_exit(device)
+    if hypothesis_profile is not None:
+        from .config import load_config
+
+        try:
+            config = load_config(config).with_profile(hypothesis_profile)
+        except AutograderError as error:
+            fail(str(error))
     if nbgrader is not None:
         if assignment is None:
             fail("--nbgrader needs --assignment NAME (the folder name under submitted/<student>/)")
