@@ -34,9 +34,8 @@ SOLUTIONS = ROOT / "solutions" / "unet"
 GRADING_FIXTURES = {"grader", "hostile_grader", "quick_grader", "experiment_grader", "res_block_child", "local_check",
                     "bundle", "classroom", "class_folder", "graded_class", "course", "released", "release_and_class"}
 # Modules whose tests start processes in their own body (subprocess, CliRunner on `grade`/`batch`, Zygote).
-GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_chapter_code", "test_check_script_intake",
-                   "test_classroom", "test_exposure", "test_field_code", "test_gradescope", "test_hostile",
-                   "test_mutants", "test_nbgrader", "test_runner", "test_sandbox", "test_verdict_attacks"}
+GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_script_intake", "test_classroom",
+                   "test_exposure", "test_gradescope", "test_hostile", "test_nbgrader", "test_reference", "test_sandbox"}
 # Banks of cases: ``--quick`` keeps every QUICK_EVERY-th of each (by collection order, so always the same).
 # A module listed with None is one bank as a whole (its tests are the cases); otherwise each
 # parametrised test in it is a bank.
@@ -49,11 +48,6 @@ def pytest_addoption(parser):
     parser.addoption("--quick", action="store_true", default=False,
                      help="a sample of each bank of cases (every %d-th) and one sandbox mode: `make test-quick`"
                           % QUICK_EVERY)
-
-
-def pytest_configure(config):
-    config.addinivalue_line("markers", "fast: starts no grading process (applied by tests/conftest.py)")
-    config.addinivalue_line("markers", "grading: starts the grader, a batch or another process (applied by conftest)")
 
 
 def _module(item) -> str:

@@ -2,6 +2,7 @@
 layers, reads every module's imports with ``ast`` (those inside functions too) and fails on an import
 that runs back up, on a circle, and on a known violation that has been fixed but is still listed."""
 import ast
+import functools
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
@@ -78,6 +79,7 @@ def _imports(path: Path) -> set[str]:
     return {m for m in found if m and m != name}
 
 
+@functools.cache
 def _graph() -> dict[str, set[str]]:
     return {_name(p): _imports(p) for p in sorted(PACKAGE.rglob("*.py")) if _name(p)}
 
