@@ -338,7 +338,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
         folder.prepare()
         try:
-            _grade_all(todo, folder, config, jobs, summary, console, progress, figures)
+            _grade_all(todo, folder, config, jobs, summary, console, progress, figures, device)
         except KeyboardInterrupt as stop:
             summary.interrupted = True
             why = f" ({stop})" if isinstance(stop, _HangUp) else ""
@@ -388,7 +388,7 @@ def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
 
 
 def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, console, show_progress,
-               figures: bool = True) -> None:
+               figures: bool = True, device: str = "cpu") -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not todo:
