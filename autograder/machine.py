@@ -11,7 +11,9 @@ bundle, a future ``doctor``) and for the grader:
 ``cpu`` is answered without importing torch (the batch parent never imports it).
 """
 import re
+import shutil
 import sys
+import tempfile
 
 from .errors import AutograderError
 
@@ -79,12 +81,15 @@ def _what_this_machine_has() -> str:
 
 # Error texts that the machine causes, whatever the student's code. Each recognises one failure of
 # the machine; device errors count only where the grader put the student's code on that device
-# (on the CPU, "Torch not compiled with CUDA" means the code hard-coded cuda: the student's mistake).
-_ANYWHERE = (
+# (on the CPU, "Torch not compiled with CUDA" means the code hard-coded cuda: the student's mistake),
+# and a full disk only where the grader sees its own disk full (a child that fills its private /tmp,
+# or raises ENOSPC itself, is the student's doing).
+_DISK = (
     ("No space left on device", "the grading machine's disk is full"),
     ("Errno 28]", "the grading machine's disk is full"),
     ("Disk quota exceeded", "the grading machine's disk quota is used up"),
 )
+LOW_DISK_BYTES = 64 << 20  # below this much free space where the grader writes, the disk counts as full
 _ON_A_DEVICE = (
     ("CUDA out of memory", "the grading machine's GPU ran out of memory"),
     ("CUDA error", "the grading machine's GPU failed"),
@@ -103,5 +108,19 @@ MACHINE_FAULT_OUTPUT = ("The grading machine could not run this check ({fault}):
 
 def machine_fault(error: str, device: str = "cpu") -> str | None:
     """What went wrong with the machine, in a few words, when ``error`` is the machine's doing; else None."""
-    rules = _ANYWHERE + (_ON_A_DEVICE if not device.strip().lower().startswith("cpu") else ())
-    return next((fault for marker, fault in rules if marker in error), None)
+    rules = _ON_A_DEVICE if not device.strip().lower().startswith("cpu") else ()
+    found = next((fault for marker, fault in rules if marker in error), None)
+    if found is None and any(marker in error for marker, _ in _DISK) and _free_bytes() < LOW_DISK_BYTES:
+        found = next(fault for marker, fault in _DISK if marker in error)
+    return found
+
+
+def _free_bytes() -> int:
+    """The least free space where the grader writes: the temporary folder and the working folder."""
+    free = []
+    for folder in (tempfile.gettempdir(), "."):
+        try:
+            free.append(shutil.disk_usage(folder).free)
+        except OSError:
+            continue
+    return min(free, default=0)

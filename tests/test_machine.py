@@ -73,13 +73,18 @@ def test_the_device_can_come_from_the_environment(no_cuda, tmp_path):
     assert not (tmp_path / "r.json").exists()
 
 
+@pytest.fixture
+def full_disk(monkeypatch):
+    monkeypatch.setattr(machine, "_free_bytes", lambda: 1 << 20)
+
+
 @pytest.mark.parametrize("error, device, fault", [
     ("OSError: [Errno 28] No space left on device: '/tmp/x'", "cpu", "disk is full"),
     ("RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB", "cuda", "GPU ran out of memory"),
     ("RuntimeError: CUDA error: an illegal memory access was encountered", "cuda:0", "GPU failed"),
     ("AssertionError: Torch not compiled with CUDA enabled", "cuda", "cannot use its GPU"),
 ])
-def test_machine_faults_are_recognised(error, device, fault):
+def test_machine_faults_are_recognised(full_disk, error, device, fault):
     assert fault in machine_fault(error, device)
 
 
@@ -89,8 +94,14 @@ def test_machine_faults_are_recognised(error, device, fault):
     "NotImplementedError",
     "MemoryError",  # the student's allocation, under the student's memory limit
 ])
-def test_the_students_own_errors_stay_theirs_on_the_cpu(error):
+def test_the_students_own_errors_stay_theirs_on_the_cpu(full_disk, error):
     assert machine_fault(error, "cpu") is None
+
+
+def test_a_disk_error_with_room_on_the_disk_is_the_students(monkeypatch):
+    """A child that fills its private /tmp, or raises ENOSPC itself, does not make the machine's disk full."""
+    monkeypatch.setattr(machine, "_free_bytes", lambda: 10 << 30)
+    assert machine_fault("OSError: [Errno 28] No space left on device: '/tmp/x'", "cpu") is None
 
 
 FULL_DISK = '''
@@ -105,7 +116,7 @@ class ResBlock(nn.Module):
 '''
 
 
-def test_a_full_disk_is_not_the_students_mistake(grader, make_submission):
+def test_a_full_disk_is_not_the_students_mistake(grader, make_submission, full_disk):
     report = grader.grade(make_submission({"res_block": FULL_DISK}))
     outputs = full_outputs(report)
     lost = [outputs[c.name] for c in report.checks if c.component == "ResBlock"]
