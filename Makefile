@@ -1,17 +1,24 @@
 # For a newcomer: `make setup`, `make demo` (see the product work), `make test`.
+# Test tiers (README "Set up and test"): test-fast while editing, test-quick before a commit, test in CI.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup test bench demo
+.PHONY: setup test test-fast test-quick bench demo
 
 setup:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e ".[test,dask]"
 
-test:
-	$(BIN)/python -m pytest -n 2 -q
+test:  # everything; prints the 20 slowest tests
+	$(BIN)/python -m pytest -n 2 -q --durations=20
+
+test-fast:  # no grading process at all: seconds
+	$(BIN)/python -m pytest -q -m fast
+
+test-quick:  # every test, but a sample of each bank of cases and one sandbox mode
+	$(BIN)/python -m pytest -n 2 -q --quick
 
 demo:  # grades a small sample class (examples/demo_class/) and prints where its pages are
 	$(BIN)/python examples/demo_class/run_demo.py

@@ -26,6 +26,7 @@ from .contract import GRADED
 from .discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
 from .intake.safe_text import failure_message, safe_name_text, safe_text
+from .machine import require_device
 from .report import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
 
@@ -161,7 +162,7 @@ def _catalogue(grader) -> list[tuple]:
     return [(c.component, c.id, c.name, s.points, s.visibility) for c, s in grader.checks]
 
 
-def _worker_main(connection, config: GradingConfig, figures: bool = True) -> None:
+def _worker_main(connection, config: GradingConfig, figures: bool = True, device: str = "cpu") -> None:
     """One worker: one Grader, many submissions. Ctrl-C and hang-ups are the parent's to handle."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -174,7 +175,7 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True) -> Non
     from .grader import Grader
 
     try:
-        with Grader(config, figures=figures) as grader:
+        with Grader(config, figures=figures, device=device) as grader:
             connection.send(("ready", os.getpid(), _catalogue(grader)))
             while True:
                 message = connection.recv()
@@ -189,9 +190,9 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True) -> Non
 # --- the parent side -----------------------------------------------------------------------------
 
 class _Worker:
-    def __init__(self, context, config: GradingConfig, figures: bool = True):
+    def __init__(self, context, config: GradingConfig, figures: bool = True, device: str = "cpu"):
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(theirs, config, figures), daemon=True)
+        self.process = context.Process(target=_worker_main, args=(theirs, config, figures, device), daemon=True)
         self.process.start()
         theirs.close()
         self.ready = False
@@ -258,11 +259,12 @@ def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple], overdu
                             zygote_peak_rss_kb=None)
 
 
-def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True) -> None:
+def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True,
+         device: str = "cpu") -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
     context = multiprocessing.get_context("spawn")  # the parent may hold threads (rich); never fork it
     pending = list(enumerate(items))[::-1]
-    workers = [_Worker(context, config, figures) for _ in range(min(jobs, len(items)))]
+    workers = [_Worker(context, config, figures, device) for _ in range(min(jobs, len(items)))]
     catalogue: list[tuple] = []
     try:
         for worker in workers:
@@ -309,7 +311,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                     overdue = overdue_limit(config) if worker.overdue_at is not None else None
                     on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue, overdue))
                 if pending:
-                    replacement = _Worker(context, config, figures)
+                    replacement = _Worker(context, config, figures, device)
                     workers.append(replacement)
                     replacement.give(*pending.pop())
     finally:
@@ -336,7 +338,7 @@ def write_grades(out: Path, config: GradingConfig):
 
 def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only: str | None = None,
                 config=None, assignment: str | None = None, console=None, progress: bool = True,
-                figures: bool = True, scheduler: str | None = None) -> BatchSummary:
+                figures: bool = True, scheduler: str | None = None, device: str = "cpu") -> BatchSummary:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
@@ -344,12 +346,15 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     ``figures``: pictures in the feedback pages (False: the pages in text only, faster).
     ``scheduler``: a Dask scheduler's address: grade on its workers (``cluster.py``) instead of
     ``jobs`` local worker processes; OUT is written here either way.
+    ``device``: where student modules run; one this machine lacks raises before anything is written.
     Raises AutograderError for problems with the arguments; per-student problems are results.
     """
     from rich.console import Console
 
     if not isinstance(jobs, int) or jobs < 1:
         raise AutograderError(f"expected jobs to be a whole number >= 1 but got jobs={jobs!r}")
+    if scheduler is None:  # on a cluster the workers' devices count: each worker's grader checks its own
+        require_device(device)
     config = config if isinstance(config, GradingConfig) else load_config(config)
     folder = OutputFolder(out)
     console = console or Console()
@@ -374,7 +379,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
         folder.prepare()
         try:
-            _grade_all(todo, folder, config, jobs, summary, console, progress, figures, scheduler)
+            _grade_all(todo, folder, config, jobs, summary, console, progress, figures, scheduler, device)
         except KeyboardInterrupt as stop:
             summary.interrupted = True
             why = f" ({stop})" if isinstance(stop, _HangUp) else ""
@@ -453,7 +458,7 @@ def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
 
 
 def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, console, show_progress,
-               figures: bool = True, scheduler: str | None = None) -> None:
+               figures: bool = True, scheduler: str | None = None, device: str = "cpu") -> None:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     if not todo:
@@ -483,8 +488,8 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                               highlight=False, markup=False)
 
         if scheduler is None:
-            _run(todo, config, jobs, on_outcome, figures)
+            _run(todo, config, jobs, on_outcome, figures, device)
         else:
             from .cluster import run_on_cluster  # the only import of Dask: a local batch never needs it
 
-            run_on_cluster(todo, config, scheduler, on_outcome, figures)
+            run_on_cluster(todo, config, scheduler, on_outcome, figures, device)

@@ -19,6 +19,21 @@ def fail(message: str, code: ExitCode = ExitCode.USAGE_ERROR):
 
 
 CONFIG_OPTION = typer.Option(None, "--config", help="grading_config.yaml (default: the one beside the package)")
+DEVICE_OPTION = typer.Option("cpu", "--device", envvar="AUTOGRADER_DEVICE",
+                             help="cpu, cuda, cuda:N or mps: where student modules run (refused if this machine lacks it)")
+
+PROFILE_OPTION = typer.Option(None, "--hypothesis-profile",
+                              help="ci (grading, the default), thorough or quick: overrides hypothesis.profile in the config")
+
+
+def require_device_or_exit(device: str) -> None:
+    """Refuse a device this machine lacks before any grading: one ``error:`` line, exit 2, nothing written."""
+    from .machine import DeviceUnavailable, require_device
+
+    try:
+        require_device(device)
+    except DeviceUnavailable as error:
+        fail(str(error))
 
 
 @app.command()
@@ -26,9 +41,10 @@ def grade(
     submission: Path = typer.Argument(..., help="folder (or .zip) with the student's modules (or one folder down)"),
     results: Path = typer.Option(Path("results.json"), "--results", help="where to write Gradescope's results.json"),
     config: Optional[Path] = CONFIG_OPTION,
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda: where student modules run"),
+    device: str = DEVICE_OPTION,
     report: Optional[Path] = typer.Option(None, "--report", help="also write the full report as JSON"),
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in results.json's HTML (off: plain text, faster)"),
+    hypothesis_profile: Optional[str] = PROFILE_OPTION,
 ):
     """Grade one submission and write Gradescope's results.json."""
     from .config import load_config
@@ -37,10 +53,11 @@ def grade(
     from .results import write_atomically
 
     started = time.monotonic()
+    require_device_or_exit(device)
     if not submission.exists():  # before the sandbox starts and says which protections it has
         fail(f"{safe_text(submission, 1000)}: no such file or folder; pass the folder (or .zip) that holds your modules")
     try:
-        loaded = load_config(config)
+        loaded = load_config(config).with_profile(hypothesis_profile)
         graded = grade_submission(submission, loaded, device=device, figures=figures)
     except AutograderError as error:
         fail(str(error))
@@ -146,8 +163,19 @@ def batch(
     figures: bool = typer.Option(True, "--figures/--no-figures", help="pictures in the feedback pages (off: faster)"),
     scheduler: Optional[str] = typer.Option(
         None, "--scheduler", help="a Dask scheduler's address (tcp://host:8786): grade on its workers instead of -j local ones"),
+    device: str = DEVICE_OPTION,
+    hypothesis_profile: Optional[str] = PROFILE_OPTION,
 ):
     """Grade many submissions in parallel; resumable; writes grades.csv, feedback pages and report.html."""
+    if scheduler is None:  # on a cluster the workers' devices count: each worker's grader checks its own
+        require_device_or_exit(device)
+    if hypothesis_profile is not None:
+        from .config import load_config
+
+        try:
+            config = load_config(config).with_profile(hypothesis_profile)
+        except AutograderError as error:
+            fail(str(error))
     if nbgrader is not None:
         if assignment is None:
             fail("--nbgrader needs --assignment NAME (the folder name under submitted/<student>/)")
@@ -157,7 +185,7 @@ def batch(
             fail(f"nbgrader course grading is not available in this version ({error})")
         try:
             code = grade_course(nbgrader, assignment, out, jobs, regrade, config=config, only=only, figures=figures,
-                                scheduler=scheduler)
+                                scheduler=scheduler, device=device)
         except AutograderError as error:
             fail(str(error))
         raise typer.Exit(int(code or 0))
@@ -167,7 +195,7 @@ def batch(
 
     try:
         summary = grade_batch(submissions, out, jobs=jobs, regrade=regrade, only=only, config=config,
-                              assignment=assignment, figures=figures, scheduler=scheduler)
+                              assignment=assignment, figures=figures, scheduler=scheduler, device=device)
     except AutograderError as error:
         fail(str(error))
     raise typer.Exit(summary.exit_code)

@@ -125,14 +125,15 @@ class GraderPlugin(WorkerPlugin):
 
     idempotent = True
 
-    def __init__(self, config_yaml: str, reference: dict[str, bytes], figures: bool):
+    def __init__(self, config_yaml: str, reference: dict[str, bytes], figures: bool, device: str = "cpu"):
         self.config_yaml = config_yaml
         self.reference = reference
         self.figures = figures
-        self.name = "unet-autograder-" + _digest(config_yaml, reference, figures)
+        self.device = device
+        self.name = "unet-autograder-" + _digest(config_yaml, reference, figures, device)
 
     @classmethod
-    def for_config(cls, config: GradingConfig, figures: bool) -> "GraderPlugin":
+    def for_config(cls, config: GradingConfig, figures: bool, device: str = "cpu") -> "GraderPlugin":
         import yaml
 
         settings = config.model_dump(mode="json")
@@ -140,7 +141,7 @@ class GraderPlugin(WorkerPlugin):
         root = config.reference_dir()
         files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
                  if p.is_file() and "__pycache__" not in p.parts}
-        return cls(yaml.safe_dump(settings, sort_keys=True), files, figures)
+        return cls(yaml.safe_dump(settings, sort_keys=True), files, figures, device)
 
     def setup(self, worker=None) -> None:
         self.lock = threading.Lock()  # one grading at a time: a worker's threads share one fork server
@@ -162,7 +163,8 @@ class GraderPlugin(WorkerPlugin):
                 path = self.private / "reference" / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-            self._grader = Grader(load_config(self.private / "grading_config.yaml"), figures=self.figures)
+            self._grader = Grader(load_config(self.private / "grading_config.yaml"), figures=self.figures,
+                                  device=self.device)
         return self._grader
 
     def teardown(self, worker=None) -> None:
@@ -172,8 +174,8 @@ class GraderPlugin(WorkerPlugin):
             shutil.rmtree(self.private, ignore_errors=True)
 
 
-def _digest(config_yaml: str, reference: dict[str, bytes], figures: bool) -> str:
-    digest = hashlib.sha256(config_yaml.encode() + bytes([figures]))
+def _digest(config_yaml: str, reference: dict[str, bytes], figures: bool, device: str) -> str:
+    digest = hashlib.sha256(config_yaml.encode() + bytes([figures]) + device.encode())
     for relative in sorted(reference):
         digest.update(relative.encode() + b"\0" + hashlib.sha256(reference[relative]).digest())
     return digest.hexdigest()[:16]
@@ -221,7 +223,7 @@ def connect(address: str, timeout: float = 30.0):
 
 
 def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str, on_outcome,
-                   figures: bool = True) -> None:
+                   figures: bool = True, device: str = "cpu") -> None:
     """Grade ``items`` on the Dask cluster at ``address``; call ``on_outcome`` for each as it finishes.
 
     The counterpart of ``batch._run``: ``on_outcome`` gets the same ``GradedSubmission`` objects.
@@ -234,7 +236,7 @@ def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str,
     client = connect(address)
     futures = []
     try:
-        plugin = GraderPlugin.for_config(config, figures)
+        plugin = GraderPlugin.for_config(config, figures, device)
         try:
             client.register_plugin(plugin, name=plugin.name)
             catalogue = client.submit(catalogue_task, plugin.name, pure=False).result()

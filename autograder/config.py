@@ -5,12 +5,14 @@ traceback; an unknown key gets a "did you mean". Which check ids exist is known 
 ``checks/``, so that cross-check happens there (``checks.bind``), keeping imports one-way.
 """
 import difflib
+import typing
 from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .contract import GRADED
 from .errors import ConfigError
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "grading_config.yaml"
@@ -39,8 +41,18 @@ class Limits(_Strict):
     max_submission_mb: int = Field(50, gt=0)
 
     @model_validator(mode="after")
-    def _a_submission_can_finish(self):
-        """A budget shorter than one call would fail every honest submission: say so at load time."""
+    def _possible(self):
+        """Refuse limits that contradict each other: one of them would never apply (a budget shorter
+        than one call would fail every honest submission): say so at load time."""
+        for inner in ("call_timeout_s", "experiment_timeout_s"):
+            if self.component_timeout_s < getattr(self, inner):
+                raise ValueError(f"component_timeout_s ({self.component_timeout_s:g}) is shorter than {inner} "
+                                 f"({getattr(self, inner):g}): a component's checks together must have at least "
+                                 f"one whole call's time; raise component_timeout_s or lower {inner}")
+        if self.max_memo_mb < self.max_reply_mb:
+            raise ValueError(f"max_memo_mb ({self.max_memo_mb}) is smaller than max_reply_mb ({self.max_reply_mb}): "
+                             "the memo keeps whole replies, so one reply that fits could never be kept; "
+                             "raise max_memo_mb or lower max_reply_mb")
         longest = max(self.call_timeout_s, self.experiment_timeout_s)
         if self.submission_timeout_s < longest:
             raise ValueError(f"submission_timeout_s ({self.submission_timeout_s:g}) is shorter than one call may take "
@@ -61,8 +73,15 @@ class Tolerance(_Strict):
     float_error_factor: float = Field(50, ge=1)
 
 
+# How many examples a check draws under each Hypothesis profile, from its configured max_examples
+# (the profiles' other settings: ``strategies.PROFILES``). ``ci`` grades: exactly as configured.
+PROFILE_EXAMPLES = {"ci": lambda n: n, "thorough": lambda n: min(5 * n, 1000), "quick": lambda n: min(n, 2)}
+
+
 class HypothesisSettings(_Strict):
     max_examples: int = Field(10, ge=1, le=1000)
+    profile: Literal["ci", "thorough", "quick"] = Field(
+        "ci", description="how hard Hypothesis looks (strategies.PROFILES): ci grades; thorough and quick are for trying checks")
 
 
 class CheckSettings(_Strict):
@@ -98,23 +117,45 @@ class GradingConfig(_Strict):
     components: dict[str, dict[str, CheckSettings]]
     source_path: Optional[str] = Field(None, exclude=True)
 
+    @field_validator("components")
+    @classmethod
+    def _known_components(cls, components):
+        """A misspelled component would leave the real one without settings: say which was meant."""
+        for name in components:
+            if name not in GRADED:
+                raise ValueError(f"{name}: unknown component{did_you_mean(name, GRADED)}")
+        return components
+
     def reference_dir(self) -> Path:
         base = Path(self.source_path).parent if self.source_path else Path.cwd()
         return (base / self.reference).resolve()
 
     def max_examples(self, settings: CheckSettings) -> int:
-        return settings.max_examples or self.hypothesis.max_examples
+        return PROFILE_EXAMPLES[self.hypothesis.profile](settings.max_examples or self.hypothesis.max_examples)
+
+    def with_profile(self, profile: str | None) -> "GradingConfig":
+        """These settings under another Hypothesis profile (``--hypothesis-profile``); None keeps the file's."""
+        if profile is None:
+            return self
+        if profile not in PROFILE_EXAMPLES:
+            raise ConfigError(f"--hypothesis-profile {profile!r}: unknown profile{did_you_mean(profile, PROFILE_EXAMPLES)}")
+        return self.model_copy(update={"hypothesis": self.hypothesis.model_copy(update={"profile": profile})})
 
 
 def _known_keys(path: tuple) -> list[str]:
-    """The keys allowed beside ``path``'s last part, for a "did you mean"."""
-    model = GradingConfig
+    """The keys allowed beside ``path``'s last part, for a "did you mean", at any depth: through
+    models by field name and through dicts (``components.ResBlock.structure``) by their values' type."""
+    annotation = GradingConfig
     for part in path[:-1]:
-        annotation = model.model_fields[part].annotation if part in model.model_fields else None
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        if typing.get_origin(annotation) is dict:
+            annotation = typing.get_args(annotation)[1]
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel) and part in annotation.model_fields:
+            annotation = annotation.model_fields[part].annotation
+        else:
             return []
-        model = annotation
-    return [name for name in model.model_fields if name != "source_path"]
+    if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return []
+    return [name for name in annotation.model_fields if name != "source_path"]
 
 
 def _describe(error: dict) -> str:
@@ -122,6 +163,8 @@ def _describe(error: dict) -> str:
     if error["type"] == "extra_forbidden":
         known = _known_keys(error["loc"])
         return f"{location}: unknown key" + (did_you_mean(str(error["loc"][-1]), known) if known else "")
+    if error["type"] == "value_error":  # our own validators: the message is the reason
+        return f"{location}: {error['msg'].removeprefix('Value error, ')}"
     return f"{location}: {error['msg']} (got {error.get('input')!r})"
 
 

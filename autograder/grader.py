@@ -18,6 +18,7 @@ from .contract import GRADED
 from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
 from .intake.safe_text import failure_message, safe_name_text, safe_text
+from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device
 from .pages import evidence as pages_evidence
 from .pages import caps, figure_data, similarity
 from .plan import grading_order, load_plan, must_not_have_seen
@@ -39,6 +40,7 @@ class Grader:
     figures: bool = True  # data for the feedback pages' pictures (pages/): evidence of failed values, figure data
 
     def __post_init__(self):
+        require_device(self.device)  # a device this machine lacks is the caller's mistake: before any grading
         # The reference runs on tiny tensors: extra intra-op threads only spin against the children
         # (and other workers) for the same cores, which made grading several times slower under load.
         torch.set_num_threads(1)
@@ -51,6 +53,7 @@ class Grader:
         gc.freeze()
         self._own_zygote = self.zygote is None
         self._internal: list[str] = []
+        self._machine: list[str] = []  # this submission's checks that the grading machine failed (not the student)
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
         self._zygote()  # now: a sandbox that cannot keep the reference secret stops us before any grading
@@ -125,6 +128,7 @@ class Grader:
                                review=list(submission.review), environment=list(submission.environment))
         own = own_lines(submission.sources.values())
         self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
+        self._machine = []
         results = {}
         figures = {} if self.figures else None
         self._notes = {}
@@ -166,6 +170,10 @@ class Grader:
             report.review.append(f"an error was raised inside the reference code standing in for a dependency "
                                  f"({', '.join(in_reference)}): check whether the student's call was one the "
                                  "docstrings allow (then it is our bug: regrade after fixing the stand-in)")
+        if self._machine:
+            faults = "; ".join(dict.fromkeys(self._machine))
+            report.review.append(f"the grading machine failed on {len(self._machine)} check(s) ({faults}), not the "
+                                 "student's code: those checks scored 0; fix the machine and grade again")
         if report.environment and report.score < report.max_score:
             report.review.append("imports that the grading environment cannot satisfy may have cost points: "
                                  + "; ".join(report.environment))
@@ -220,7 +228,7 @@ class Grader:
             files = ", ".join(student._labels()) or "your module"
             message = f"{files} could not be imported:\n{error}"
             hint = explain(str(error), name)
-            output = message + (f"\nHint: {hint}" if hint else "")
+            output = self._unless_machine(str(error), message + (f"\nHint: {hint}" if hint else ""), len(bound))
             if figures is not None:
                 figures.update(figure_data.collect(name, None, skip=f"{files} could not be imported"))
             return [self._result(c, s, False, output) for c, s in bound]
@@ -236,15 +244,26 @@ class Grader:
 
     def _from_outcome(self, check_, settings_: CheckSettings, outcome: Outcome) -> CheckResult:
         if outcome.fatal is not None:
-            return self._result(check_, settings_, False, f"{outcome.fatal} (in {check_.name})")
+            output = self._unless_machine(outcome.fatal, f"{outcome.fatal} (in {check_.name})")
+            return self._result(check_, settings_, False, output)
         if outcome.failure is not None:
             if outcome.failure.internal:
                 self._internal.append(outcome.failure.internal)
-            result = self._result(check_, settings_, False, _feedback(outcome.failure))
+            output = self._unless_machine(outcome.failure.message, _feedback(outcome.failure))
+            result = self._result(check_, settings_, False, output)
             if self.figures and outcome.failure.evidence is not None:
                 result = dataclasses.replace(result, evidence=pages_evidence.compact(outcome.failure.evidence))
             return result
         return self._result(check_, settings_, True, "")
+
+    def _unless_machine(self, error: str, output: str, checks: int = 1) -> str:
+        """``output`` for a failure of the student's code; for one of the grading machine's (its disk,
+        its GPU: ``machine.machine_fault``), a message that does not blame the student, noted for review."""
+        fault = machine_fault(error, self.device)
+        if fault is None:
+            return output
+        self._machine.extend([fault] * checks)
+        return MACHINE_FAULT_OUTPUT.format(fault=fault)
 
     @staticmethod
     def _result(check_, settings_: CheckSettings, passed: bool, output: str) -> CheckResult:

@@ -148,7 +148,8 @@ def _timestamp(course_dir: Path, student: str, assignment: str) -> str | None:
 
 
 def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool = False, config=None,
-                 only: str | None = None, console=None, figures: bool = True, scheduler: str | None = None) -> int:
+                 only: str | None = None, console=None, figures: bool = True, scheduler: str | None = None,
+                 device: str = "cpu") -> int:
     """Grade ``course_dir/submitted/*/<assignment>/`` into ``out`` and into the course's gradebook.
 
     ``only``: grade (again) just this student, and write just their grades. Returns the batch's exit
@@ -173,7 +174,7 @@ def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool 
                                   f"run `nbgrader generate_assignment {assignment}` first") from None
         cells = _component_cells(gradebook, assignment, component_points(config))
     summary = grade_batch(submitted, out, jobs=jobs, regrade=regrade, config=config, assignment=assignment,
-                          only=only, console=console, figures=figures, scheduler=scheduler)
+                          only=only, console=console, figures=figures, scheduler=scheduler, device=device)
     students = {safe_name(folder.name): folder.name for folder in submitted.iterdir()
                 if (folder / assignment).is_dir()}
     notebook = Path(NOTEBOOK).stem

@@ -13,12 +13,54 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.internal.conjecture import providers
 
 from .rules import make_inputs
 
 SEEDS = st.integers(0, 2**16)
+
+# --- how Hypothesis runs: one builder, named profiles ----------------------------------------------
+
+# What every grading run needs, whatever the profile: reproducible (no example database, no
+# deadline that a loaded machine would trip), quiet (no blob to paste, one bug per run) and never
+# refusing a strategy over its health (our strategies filter on purpose).
+_GRADING = dict(database=None, deadline=None, print_blob=False, report_multiple_bugs=False)
+# ``hypothesis.profile`` in grading_config.yaml or ``--hypothesis-profile``. How many examples each
+# profile draws is ``config.PROFILE_EXAMPLES`` (it also sets how many cases a release ships).
+#   ci:        grading: shrinks a failure to the smallest input the student then sees
+#   thorough:  more examples (trying a new check); shrinks as ci
+#   quick:     few examples and no shrinking: seconds, for a check being written
+PROFILES = {"ci": {"phases": (Phase.explicit, Phase.generate, Phase.shrink)},
+            "thorough": {"phases": (Phase.explicit, Phase.generate, Phase.shrink)},
+            "quick": {"phases": (Phase.explicit, Phase.generate)}}
+
+
+@functools.cache
+def _registered() -> None:
+    for name, options in PROFILES.items():
+        settings.register_profile(f"autograder-{name}", suppress_health_check=list(HealthCheck), **_GRADING, **options)
+
+
+def hypothesis_settings(max_examples: int, *, profile: str = "ci", shrink: bool = True) -> settings:
+    """The one place grading's Hypothesis settings are made (checks and released cases alike). Every
+    caller seeds its test (``@seed``): check groups by ``runner._group_seed``, released cases by
+    ``RELEASED_SEED``. ``shrink=False`` leaves the shrink phase out whatever the profile.
+    """
+    _registered()
+    if profile not in PROFILES:
+        raise ValueError(f"expected a Hypothesis profile in {sorted(PROFILES)} but got profile={profile!r}")
+    base = settings.get_profile(f"autograder-{profile}")
+    phases = tuple(p for p in base.phases if shrink or p is not Phase.shrink)
+    return settings(base, max_examples=max_examples, phases=phases)
+
+
+# The seed of the released cases. They were first drawn with ``derandomize=True``, whose seed is a
+# digest of the drawing function's source text, so any edit to it changed every released case (and
+# grades). This is that digest as a number, kept so that the cases stay those already released.
+RELEASED_SEED = int(
+    "21687170396491212716426891396748946482688267369057300335472424216263146426863585520116420395255206238501179061582610")
 
 
 @contextlib.contextmanager
@@ -175,12 +217,12 @@ def released_cases(strategy, count: int) -> list[Case]:
 
 
 def _draw(strategy, count: int) -> list[Case]:
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import given, seed
 
     found: dict[str, Case] = {}
 
-    @settings(max_examples=max(count * 3, 10), derandomize=True, database=None, deadline=None,
-              phases=(Phase.generate,), suppress_health_check=list(HealthCheck))
+    @seed(RELEASED_SEED)
+    @settings(hypothesis_settings(max(count * 3, 10)), phases=(Phase.generate,))
     @given(strategy)
     def collect(case):
         found.setdefault(repr(case), case)

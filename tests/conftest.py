@@ -1,6 +1,18 @@
-"""Shared fixtures: one grader (one fork server, one torch import) per test worker."""
+"""Shared fixtures: one grader (one fork server, one torch import) per test worker; and the test tiers.
+
+Tiers (README "Set up and test"), applied here so that no test file has to remember them:
+
+- ``fast``: a test that starts no grading process (no Grader, no fork server, no subprocess). While a
+  fast test runs, starting any process fails it: a test that needs one belongs in ``GRADING_FIXTURES``
+  or ``GRADING_MODULES`` below.
+- ``grading``: every other test.
+- ``--quick``: every test, but only every ``QUICK_EVERY``-th case of each bank (mutants, field code,
+  hostile attacks, classroom layouts, ...) and only this machine's own sandbox mode.
+"""
+import multiprocessing.process
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,6 +29,98 @@ ROOT = Path(__file__).resolve().parent.parent
 if detect().mode == "fallback":
     os.environ.setdefault("AUTOGRADER_ACCEPT_RISK", "1")
 SOLUTIONS = ROOT / "solutions" / "unet"
+
+# A test whose fixtures include one of these grades (it starts the fork server, a batch or the CLI).
+GRADING_FIXTURES = {"grader", "hostile_grader", "quick_grader", "experiment_grader", "res_block_child", "local_check",
+                    "bundle", "classroom", "class_folder", "graded_class", "course", "released", "release_and_class"}
+# Modules whose tests start processes in their own body (subprocess, CliRunner on `grade`/`batch`, Zygote).
+GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_script_intake", "test_classroom",
+                   "test_exposure", "test_gradescope", "test_hostile", "test_nbgrader", "test_reference", "test_sandbox"}
+# Banks of cases: ``--quick`` keeps every QUICK_EVERY-th of each (by collection order, so always the same).
+# A module listed with None is one bank as a whole (its tests are the cases); otherwise each
+# parametrised test in it is a bank.
+BANKS = {"test_mutants": "each", "test_field_code": "each", "test_hostile": "each", "test_classroom": None,
+         "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each"}
+QUICK_EVERY = 4
+
+
+def pytest_addoption(parser):
+    parser.addoption("--quick", action="store_true", default=False,
+                     help="a sample of each bank of cases (every %d-th) and one sandbox mode: `make test-quick`"
+                          % QUICK_EVERY)
+
+
+def _module(item) -> str:
+    return item.path.stem
+
+
+def _grades(item) -> bool:
+    return _module(item) in GRADING_MODULES or bool(GRADING_FIXTURES & set(item.fixturenames))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        item.add_marker(pytest.mark.grading if _grades(item) else pytest.mark.fast)
+    if not config.getoption("--quick"):
+        return
+    kept, dropped, seen, mode = [], [], {}, detect().mode
+    for item in items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if params.get("hostile_grader", mode) != mode:  # one sandbox mode: this machine's
+            dropped.append(item)
+            continue
+        bank = BANKS.get(_module(item), "none")
+        if bank == "each" and not params:
+            bank = "none"  # a test of its own, not a case of a bank
+        if bank != "none":
+            key = _module(item) if bank is None else (_module(item), item.originalname)
+            position = seen[key] = seen.get(key, -1) + 1
+            if position % QUICK_EVERY:
+                dropped.append(item)
+                continue
+        kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+class _StartedAProcess(AssertionError):
+    pass
+
+
+def _refuse(*args, **kwargs):
+    raise _StartedAProcess("a test marked fast started a process: add its fixture to GRADING_FIXTURES or its "
+                           "module to GRADING_MODULES in tests/conftest.py")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_setup(item):
+    with _no_processes(item):
+        yield
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    with _no_processes(item):
+        yield
+
+
+class _no_processes:
+    """While a fast test sets up and runs, every way of starting a process raises."""
+
+    def __init__(self, item):
+        self.active = item.get_closest_marker("fast") is not None
+        self.patch = pytest.MonkeyPatch()
+
+    def __enter__(self):
+        if self.active:
+            self.patch.setattr(subprocess.Popen, "_execute_child", _refuse)
+            self.patch.setattr(os, "fork", _refuse)
+            self.patch.setattr(os, "posix_spawn", _refuse)
+            self.patch.setattr(multiprocessing.process.BaseProcess, "start", _refuse)
+
+    def __exit__(self, *exc):
+        self.patch.undo()
 
 
 @pytest.fixture(scope="session")

@@ -25,7 +25,7 @@ def classroom(tmp_path_factory):
     expectations = make_class(base / "class")
     config = fast_config(base, examples=2)
     raw = yaml.safe_load(config.read_text())
-    raw["limits"].update(call_timeout_s=5, component_timeout_s=60)  # an endless loop costs 5 s, not 30
+    raw["limits"].update(call_timeout_s=5, component_timeout_s=60, experiment_timeout_s=60)  # a hang: 5 s, not 30
     config.write_text(yaml.safe_dump(raw, sort_keys=False))
     return base, expectations, config
 

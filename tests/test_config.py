@@ -52,3 +52,62 @@ def test_bad_visibility_is_rejected(tmp_path):
 def test_missing_file_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="--config"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_unknown_key_inside_a_check_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, lambda d: d["components"]["ResBlock"]["structure"].update(pionts=1))
+    with pytest.raises(ConfigError, match=r"components\.ResBlock\.structure\.pionts: unknown key; did you mean 'points'"):
+        load_config(path)
+
+
+def test_misspelled_component_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, lambda d: d["components"].update(ResBlok=d["components"].pop("ResBlock")))
+    with pytest.raises(ConfigError, match=r"ResBlok: unknown component; did you mean 'ResBlock'"):
+        load_config(path)
+
+
+def test_misspelled_hypothesis_key_suggests_the_right_one(tmp_path):
+    path = write(tmp_path, lambda d: d["hypothesis"].update(profil="ci"))
+    with pytest.raises(ConfigError, match=r"hypothesis\.profil: unknown key; did you mean 'profile'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("limits, reason", [
+    ({"call_timeout_s": 60, "component_timeout_s": 30, "experiment_timeout_s": 30}, "shorter than call_timeout_s"),
+    ({"experiment_timeout_s": 200, "component_timeout_s": 100}, "shorter than experiment_timeout_s"),
+    ({"max_reply_mb": 64, "max_memo_mb": 32}, "max_memo_mb \\(32\\) is smaller than max_reply_mb \\(64\\)"),
+])
+def test_impossible_limits_are_refused_with_the_reason(tmp_path, limits, reason):
+    path = write(tmp_path, lambda d: d["limits"].update(limits))
+    with pytest.raises(ConfigError, match=rf"limits: .*{reason}"):
+        load_config(path)
+
+
+def test_negative_points_are_refused(tmp_path):
+    path = write(tmp_path, lambda d: d["components"]["ResBlock"]["structure"].update(points=-1))
+    with pytest.raises(ConfigError, match=r"components\.ResBlock\.structure\.points"):
+        load_config(path)
+
+
+def test_profiles_set_the_examples_and_ci_keeps_the_configured_ones(config):
+    settings_ = config.components["ResBlock"]["structure"]
+    configured = settings_.max_examples or config.hypothesis.max_examples
+    assert config.hypothesis.profile == "ci" and config.max_examples(settings_) == configured
+    assert config.with_profile("quick").max_examples(settings_) == min(configured, 2)
+    assert config.with_profile("thorough").max_examples(settings_) == 5 * configured
+    assert config.with_profile(None) is config
+    with pytest.raises(ConfigError, match="did you mean 'quick'"):
+        config.with_profile("quik")
+
+
+def test_one_settings_builder_for_every_profile():
+    from hypothesis import Phase
+
+    from autograder.strategies import PROFILES, hypothesis_settings
+
+    for profile in PROFILES:
+        built = hypothesis_settings(7, profile=profile)
+        assert built.max_examples == 7 and built.database is None and built.deadline is None
+    assert Phase.shrink in hypothesis_settings(3).phases
+    assert Phase.shrink not in hypothesis_settings(3, shrink=False).phases
+    assert Phase.shrink not in hypothesis_settings(3, profile="quick").phases

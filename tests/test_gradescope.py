@@ -87,6 +87,21 @@ def test_run_autograder_writes_valid_results_for_an_empty_submission(bundle, tmp
     assert "A person will look at this submission: the submission is empty" in results["output"]
 
 
+def test_run_autograder_refuses_a_device_the_machine_lacks_without_a_grade(bundle, tmp_path):
+    """Our own set-up is wrong, not the student's code: exit 2 with one error line, and no results.json
+    that Gradescope would show as a zero (it reports the autograder as failed instead)."""
+    bundle_zip, _ = bundle
+    root = _autograder_root(bundle_zip, tmp_path / "autograder", SOLUTIONS.glob("*.py"))
+    env = {"AUTOGRADER_ROOT": str(root), "AUTOGRADER_PYTHON": sys.executable, "PATH": "/usr/bin:/bin",
+           "HOME": str(root), "AUTOGRADER_DEVICE": "cuda:99"}  # no machine has a hundred GPUs
+    ran = subprocess.run(["bash", str(root / "source" / "run_autograder")], cwd=root, env=env, timeout=600,
+                         capture_output=True, text=True)
+    assert ran.returncode == 2, ran.stderr
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--device cuda:99" in errors[0], ran.stderr
+    assert not (root / "results" / "results.json").exists()
+
+
 def test_the_schema_rejects_what_gradescope_would_reject():
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"score": 1, "tests": [{"name": "x", "score": 1, "status": "ok"}]}, SCHEMA)

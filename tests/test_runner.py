@@ -208,8 +208,8 @@ def test_a_remembered_shrink_ends_where_hypothesis_would(grader, config, make_su
             expected[name] = _outputs(fresh.grade(folder))
     shrinking_runs = []
     original = runner._run_given
-    monkeypatch.setattr(runner, "_run_given", lambda test, check_, examples, shrink:
-                        shrinking_runs.append(shrink) or original(test, check_, examples, shrink))
+    monkeypatch.setattr(runner, "_run_given", lambda test, check_, examples, shrink, **profile:
+                        shrinking_runs.append(shrink) or original(test, check_, examples, shrink, **profile))
     with Grader(config, zygote=grader.zygote) as warm:
         for name, folder in folders.items():
             assert _outputs(warm.grade(folder)) == expected[name], name

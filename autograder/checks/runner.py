@@ -23,11 +23,11 @@ import hashlib
 import traceback
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, Phase, given, seed, settings
+from hypothesis import given, seed
 
 from ..compare import noting_first_rejected
 from ..sandbox.launcher import Pending, SandboxFatal, StudentError
-from ..strategies import released_cases, seed_only_draws
+from ..strategies import hypothesis_settings, released_cases, seed_only_draws
 from .public import require_real_work
 from .registry import Check, CheckContext, CheckFailed, failure_from_student
 
@@ -99,25 +99,16 @@ def _group_seed(check_: Check) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "big")
 
 
-def _given(test, check_: Check, examples: int, shrink: bool):
+def _given(test, check_: Check, examples: int, shrink: bool, profile: str = "ci"):
     """``test`` as a Hypothesis test over the cases of ``check_``'s group: seeded, no database."""
-    phases = (Phase.explicit, Phase.generate, Phase.shrink) if shrink else (Phase.explicit, Phase.generate)
-    return settings(
-        max_examples=examples,
-        derandomize=False,
-        database=None,
-        deadline=None,
-        print_blob=False,
-        report_multiple_bugs=False,
-        phases=phases,
-        suppress_health_check=list(HealthCheck),
-    )(seed(_group_seed(check_))(given(check_.cases)(test)))
+    chosen = hypothesis_settings(examples, profile=profile, shrink=shrink)
+    return chosen(seed(_group_seed(check_))(given(check_.cases)(test)))
 
 
-def _run_given(test, check_: Check, examples: int, shrink: bool) -> None:
+def _run_given(test, check_: Check, examples: int, shrink: bool, profile: str = "ci") -> None:
     """Run ``_given``'s test, its cases drawn from the seed alone (see ``seed_only_draws``)."""
     with seed_only_draws():
-        _given(test, check_, examples, shrink)()
+        _given(test, check_, examples, shrink, profile)()
 
 
 @dataclass
@@ -156,9 +147,14 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
         known.cases.append(case)
         known.questions.append(_decide_case([c for c in group if c.id not in failures], ctx, case, failures))
 
-    _run_given(test, group[0], examples, shrink=False)
+    _run_given(test, group[0], examples, shrink=False, profile=_profile(ctx))
     drawn[key] = known
     return failures, known
+
+
+def _profile(ctx: CheckContext) -> str:
+    config = getattr(ctx, "config", None)
+    return config.hypothesis.profile if config is not None else "ci"
 
 
 def _group_key(check_: Check, examples: int) -> tuple:
@@ -339,7 +335,7 @@ def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int, shr
             raise _SomeCheckFailed(found)
 
     try:
-        _run_given(test, checks[0], examples, shrink=True)
+        _run_given(test, checks[0], examples, shrink=True, profile=_profile(ctx))
     except _SomeCheckFailed as failed:
         shrinks[key] = record
         return failed.failure

@@ -45,7 +45,8 @@ chmod -R go-rwx "$(/autograder/venv/bin/python -c 'import autograder, os; print(
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
 # Gradescope runs this for every submission: grade $ROOT/submission into $ROOT/results/results.json.
-# It always leaves a valid results.json: if grading cannot even start, a zero with the reason.
+# It leaves a valid results.json (if grading cannot even start, a zero with the reason), except when the
+# grader's own set-up is wrong (exit 2: e.g. AUTOGRADER_DEVICE names a device this machine lacks).
 set -u
 ROOT="${AUTOGRADER_ROOT:-/autograder}"
 PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
@@ -56,6 +57,10 @@ rm -f "$ROOT/results/results.json"
     --results "$ROOT/results/results.json" 2> "$ROOT/results/grader_stderr.txt"
 status=$?
 cat "$ROOT/results/grader_stderr.txt" >&2
+if [ "$status" = 2 ]; then  # our own set-up is wrong (device, config): no grade, so Gradescope asks for staff
+    rm -f "$ROOT/results/results.json" "$ROOT/results/grader_stderr.txt"
+    exit 2
+fi
 if [ ! -s "$ROOT/results/results.json" ]; then
     "$PYTHON" - "$ROOT/results/results.json" "$ROOT/results/grader_stderr.txt" "$status" <<'EOF'
 import json, sys
