@@ -29,32 +29,9 @@ from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import require_device
 from .report import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
+from .worker import GradedSubmission, check_catalogue, checks_of, died, grade_one
 
-__all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]
-
-
-@dataclass(frozen=True)
-class GradedSubmission:
-    """What a worker sends back for one submission."""
-
-    index: int
-    report: GradingReport
-    seconds: float
-    worker_pid: int
-    worker_peak_rss_kb: int
-    zygote_peak_rss_kb: int | None
-
-    @property
-    def status(self) -> str:
-        return self.report.status
-
-    @property
-    def message(self) -> str:
-        """Why the submission is not simply graded ("" when it is)."""
-        if self.report.status == "graded":
-            return ""
-        reasons = self.report.review or [n.removeprefix("Could not be graded: ") for n in self.report.notes[:1]]
-        return "; ".join(reasons)
+__all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]  # GradedSubmission: from worker.py
 
 
 @dataclass
@@ -103,63 +80,8 @@ class BatchSummary:
 
 # --- the worker side -----------------------------------------------------------------------------
 
-def _peak_rss_kb(pid: int) -> int | None:
-    """VmHWM (peak resident set) of ``pid`` from /proc, or None where that is not available."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _tree_peak_rss_kb(root: int) -> int | None:
-    """The largest peak RSS among ``root`` and its descendants (the fork server may sit inside a wrapper)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else []:
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-    family, frontier = {root}, [root]
-    while frontier:
-        parent = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == parent and pid not in family]
-        family.update(children)
-        frontier.extend(children)
-    peaks = [p for p in map(_peak_rss_kb, family) if p is not None]
-    return max(peaks) if peaks else None
-
-
-def _grade_one(grader, index: int, item: Discovered) -> GradedSubmission:
-    started = time.perf_counter()
-    try:
-        if item.problem:  # discovery found it but it cannot be graded as it is: a row for a person
-            report = GradingReport.without_results(item.source.name, grader.checks, item.problem, status="needs_review")
-        else:
-            report = grader.grade(item.source)
-    except Exception as error:  # noqa: BLE001 -- grade() reports all it can; this is the last net
-        report = GradingReport.without_results(safe_name_text(item.source.name), grader.checks,
-                                               failure_message("the grader failed on this submission", error))
-    report.submission = safe_name_text(item.source.name)
-    zygote = getattr(grader, "zygote", None)
-    return GradedSubmission(
-        index=index, report=report, seconds=time.perf_counter() - started, worker_pid=os.getpid(),
-        worker_peak_rss_kb=_peak_rss_kb(os.getpid()) or 0,
-        zygote_peak_rss_kb=_tree_peak_rss_kb(zygote.process.pid) if zygote is not None else None,
-    )
-
-
 def _stop_on_sigterm(signum, frame):
     raise SystemExit(128 + signum)  # unwinds through the grader, which kills the student's child
-
-
-def _catalogue(grader) -> list[tuple]:
-    """Every check as (component, id, name, points, visibility): what a zero report needs, for the parent."""
-    return [(c.component, c.id, c.name, s.points, s.visibility) for c, s in grader.checks]
 
 
 def _worker_main(connection, config: GradingConfig, figures: bool = True, device: str = "cpu") -> None:
@@ -176,13 +98,13 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True, device
 
     try:
         with Grader(config, figures=figures, device=device) as grader:
-            connection.send(("ready", os.getpid(), _catalogue(grader)))
+            connection.send(("ready", os.getpid(), check_catalogue(grader)))
             while True:
                 message = connection.recv()
                 if message is None:
                     return
                 index, item = message
-                connection.send(("done", _grade_one(grader, index, item)))
+                connection.send(("done", grade_one(grader, index, item)))
     finally:  # no child left to kill: a late SIGTERM (torch's slow exit) may simply end the process
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
@@ -234,11 +156,6 @@ class _Worker:
         self.connection.close()
 
 
-def _checks_of(catalogue: list[tuple]) -> list[tuple]:
-    return [(SimpleNamespace(component=c, id=i, name=n), SimpleNamespace(points=p, visibility=v))
-            for c, i, n, p, v in catalogue]
-
-
 # A worker may spend this much beyond twice the submission's time budget on one submission (the
 # reference's side, shrinking, pictures) before it is stopped; the student is then ``error``.
 OVERDUE_GRACE_S = 60.0
@@ -247,16 +164,6 @@ WATCH_INTERVAL_S = 2.0  # how often the parent looks for an overdue worker
 
 def overdue_limit(config: GradingConfig) -> float:
     return 2 * config.limits.submission_timeout_s + OVERDUE_GRACE_S
-
-
-def _died(index: int, item: Discovered, exitcode, catalogue: list[tuple], overdue_s: float | None = None) -> GradedSubmission:
-    message = f"the grading worker died while grading this submission (exit code {exitcode}); regrade it with --only"
-    if overdue_s is not None:
-        message = (f"grading this submission took more than {overdue_s:g} s (twice its time budget and a minute), "
-                   "so it was stopped; look at it, then regrade it with --only")
-    report = GradingReport.without_results(safe_name_text(item.source.name), _checks_of(catalogue), message)
-    return GradedSubmission(index=index, report=report, seconds=0.0, worker_pid=0, worker_peak_rss_kb=0,
-                            zygote_peak_rss_kb=None)
 
 
 def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True,
@@ -309,7 +216,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                 workers.remove(worker)
                 if lost is not None:
                     overdue = overdue_limit(config) if worker.overdue_at is not None else None
-                    on_outcome(_died(lost[0], lost[1], worker.process.exitcode, catalogue, overdue))
+                    on_outcome(died(lost[0], lost[1], worker.process.exitcode, catalogue, overdue))
                 if pending:
                     replacement = _Worker(context, config, figures, device)
                     workers.append(replacement)
@@ -437,7 +344,7 @@ def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmiss
     except Exception as error:  # noqa: BLE001 -- one student's data must never stop the class
         message = failure_message("the grader could not write this student's results", error) + \
             "; regrade it with --only after looking at the submission"
-    report = GradingReport.without_results(safe_name_text(record.report.submission), _checks_of(catalogue), message,
+    report = GradingReport.without_results(safe_name_text(record.report.submission), checks_of(catalogue), message,
                                            detail=safe_text(traceback.format_exc(), 16000))
     failed = StudentRecord(student=record.student, name=safe_name_text(record.name), email=safe_name_text(record.email),
                            source=safe_text(record.source, 1000), status="error", message=message, report=report,

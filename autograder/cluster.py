@@ -24,6 +24,7 @@ only where a submission is graded changes.
 
 Only a batch with ``--scheduler`` imports this module, and only this module imports Dask.
 """
+import dataclasses
 import hashlib
 import io
 import os
@@ -40,6 +41,7 @@ from distributed import WorkerPlugin
 from .config import GradingConfig, load_config
 from .discover import Discovered
 from .errors import AutograderError
+from .worker import check_catalogue, died, grade_one
 
 __all__ = ["run_on_cluster", "GraderPlugin", "pack", "unpack"]
 
@@ -189,21 +191,17 @@ def _plugin(name: str) -> GraderPlugin:
 
 def catalogue_task(plugin_name: str) -> list[tuple]:
     """Every check as (component, id, name, points, visibility), for "worker died" results."""
-    from .batch import _catalogue
-
     plugin = _plugin(plugin_name)
     with plugin.lock:
-        return _catalogue(plugin.grader)
+        return check_catalogue(plugin.grader)
 
 
 def grade_task(plugin_name: str, index: int, item: Discovered, payload: Payload):
     """Grade one submission on this worker's warm grader: the task each submission becomes."""
-    from .batch import _grade_one
-
     plugin = _plugin(plugin_name)
     with plugin.lock, tempfile.TemporaryDirectory(prefix="autograder-submission-") as scratch:
-        local = Discovered(source=unpack(payload, Path(scratch)), submitters=item.submitters)
-        outcome = _grade_one(plugin.grader, index, local)
+        local = dataclasses.replace(item, source=unpack(payload, Path(scratch)))
+        outcome = grade_one(plugin.grader, index, local)
     return outcome
 
 
@@ -231,8 +229,6 @@ def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str,
     from distributed import as_completed
     from distributed.client import FutureCancelledError
 
-    from .batch import _died
-
     client = connect(address)
     futures = []
     try:
@@ -251,9 +247,15 @@ def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str,
 
         def submit_next() -> None:
             index, item = pending.pop()
+            try:  # an entry discovery could not take as a hand-in travels empty: the worker reports its problem
+                payload = pack(item.source, max_bytes) if not item.problem else Payload(item.source.name, False, b"")
+            except OSError as error:
+                payload = Payload(item.source.name, False, b"")
+                item = dataclasses.replace(item, problem=f"it could not be read here ({error.strerror}); "
+                                                         "make it readable, then regrade it with --only")
             # the payload rides in the task itself, which the scheduler keeps: scattered data would die
             # with the worker holding it, and the task with it, instead of being rescheduled
-            future = client.submit(grade_task, plugin.name, index, item, pack(item.source, max_bytes), pure=False)
+            future = client.submit(grade_task, plugin.name, index, item, payload, pure=False)
             submitted[future.key] = (index, item)
             futures.append(future)
             running.add(future)
@@ -267,7 +269,7 @@ def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str,
             except FutureCancelledError:
                 raise KeyboardInterrupt("cancelled") from None
             except Exception as error:  # noqa: BLE001 -- KilledWorker: it took workers down with it
-                outcome = _died(index, item, f"none: {type(error).__name__}", catalogue)
+                outcome = died(index, item, f"none: {type(error).__name__}", catalogue)
             futures.remove(future)
             on_outcome(outcome)
             if pending:

@@ -5,7 +5,8 @@ Tiers (README "Set up and test"), applied here so that no test file has to remem
 - ``fast``: a test that starts no grading process (no Grader, no fork server, no subprocess). While a
   fast test runs, starting any process fails it: a test that needs one belongs in ``GRADING_FIXTURES``
   or ``GRADING_MODULES`` below.
-- ``grading``: every other test.
+- ``grading``: every other test (and one marked ``@pytest.mark.grading`` by hand: a single test that
+  starts a process in a module whose other tests are fast).
 - ``--quick``: every test, but only every ``QUICK_EVERY``-th case of each bank (mutants, field code,
   hostile attacks, classroom layouts, ...) and only this machine's own sandbox mode.
 """
@@ -32,10 +33,12 @@ SOLUTIONS = ROOT / "solutions" / "unet"
 
 # A test whose fixtures include one of these grades (it starts the fork server, a batch or the CLI).
 GRADING_FIXTURES = {"grader", "hostile_grader", "quick_grader", "experiment_grader", "res_block_child", "local_check",
-                    "bundle", "classroom", "class_folder", "graded_class", "course", "released", "release_and_class"}
+                    "bundle", "classroom", "class_folder", "graded_class", "course", "released", "release_and_class",
+                    "small_class", "cluster"}
 # Modules whose tests start processes in their own body (subprocess, CliRunner on `grade`/`batch`, Zygote).
 GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_script_intake", "test_classroom",
-                   "test_exposure", "test_gradescope", "test_hostile", "test_nbgrader", "test_reference", "test_sandbox"}
+                   "test_exposure", "test_gradescope", "test_hostile", "test_nbgrader", "test_reference", "test_sandbox",
+                   "test_trust"}
 # Banks of cases: ``--quick`` keeps every QUICK_EVERY-th of each (by collection order, so always the same).
 # A module listed with None is one bank as a whole (its tests are the cases); otherwise each
 # parametrised test in it is a bank.
@@ -55,12 +58,17 @@ def _module(item) -> str:
 
 
 def _grades(item) -> bool:
-    return _module(item) in GRADING_MODULES or bool(GRADING_FIXTURES & set(item.fixturenames))
+    """A test marked ``grading`` by hand (one subprocess in an otherwise fast module) counts too."""
+    return (_module(item) in GRADING_MODULES or bool(GRADING_FIXTURES & set(item.fixturenames))
+            or item.get_closest_marker("grading") is not None)
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        item.add_marker(pytest.mark.grading if _grades(item) else pytest.mark.fast)
+        if not _grades(item):
+            item.add_marker(pytest.mark.fast)
+        elif item.get_closest_marker("grading") is None:
+            item.add_marker(pytest.mark.grading)
     if not config.getoption("--quick"):
         return
     kept, dropped, seen, mode = [], [], {}, detect().mode

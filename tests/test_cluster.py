@@ -108,6 +108,7 @@ def test_no_scheduler_is_one_clear_error():
         connect("tcp://127.0.0.1:9", timeout=2)
 
 
+@pytest.mark.grading  # a fresh interpreter
 def test_a_local_batch_never_imports_dask():
     code = ("import sys, autograder.cli, autograder.batch, autograder.nbgrader_course; "
             "print(sorted(m for m in sys.modules if m.split('.')[0] in {'dask', 'distributed'}))")

@@ -132,6 +132,7 @@ def test_a_name_is_kept_as_written_and_its_folder_is_safe(tmp_path):
     assert safe_name("../../etc") == "etc"
 
 
+@pytest.mark.grading  # a fresh interpreter
 def test_a_package_exports_what_python_says_it_does(tmp_path):
     """The names ``import unet`` binds, from the parent's reading of ``__init__.py`` and ``__all__``,
     equal what Python itself binds (less the submodules, which the importer serves by name)."""

@@ -13,6 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
 LAYERS = [
     ("front ends", ["cli", "nbgrader_course", "public_check"]),
     ("batch, output folder, release", ["batch", "report", "release"]),
+    ("grading workers, local or on a Dask cluster", ["cluster", "worker"]),
     ("pages: renders only", ["pages"]),
     ("one submission", ["grader", "plan"]),
     ("checks, in the trusted process", ["checks"]),
