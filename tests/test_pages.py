@@ -17,7 +17,8 @@ from autograder.pages.arrays import MAX_PLANES, MAX_SIDE, pack, planes, unpack
 from autograder.pages.class_report import build_class_report, write_class_report
 from autograder.pages.evidence import compact
 from autograder.pages.feedback import gradescope_results, split_output, student_page
-from autograder.pages.similarity import base_hashes, fingerprint, similar_pairs
+from autograder.pages.similarity import (base_hashes, exact_copies, fingerprint, matching_regions,
+                                         similar_pairs)
 from autograder.report import StudentRecord
 from autograder.results import CheckResult, GradingReport
 from autograder.results import gradescope_results as plain_results
@@ -103,7 +104,8 @@ class Net:
 
 def test_renamed_and_recommented_code_has_the_same_fingerprint():
     assert fingerprint({"m": CODE})["hashes"] == fingerprint({"m": DISGUISED})["hashes"]
-    assert "scores" not in json.dumps(fingerprint({"m": CODE}))  # hashes only, never the source
+    kept = fingerprint({"m": CODE})
+    assert "scores" not in json.dumps({k: v for k, v in kept.items() if k != "source"})  # the source only as itself
 
 
 def test_similar_pairs_flags_copies_not_shared_starter_code():
@@ -111,6 +113,48 @@ def test_similar_pairs_flags_copies_not_shared_starter_code():
     pairs = similar_pairs(prints, min_shared=1)
     assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["similarity"] == 1.0
     assert similar_pairs(prints, base_hashes([{"given": CODE}]), min_shared=1) == []  # everyone was given it
+
+
+def _dead_code(functions: int) -> str:
+    """Padding a copier might add: distinct functions nobody calls (each its own token stream)."""
+    return "".join(f"\n\ndef unused_{i}(a):\n    b = a * {i} + {i * 7 % 13}\n    while b > {i + 2}:\n"
+                   f"        b = b - {i % 5 + 1}\n    return [b] * {i + 3}\n" for i in range(functions))
+
+
+def test_a_copy_padded_with_dead_code_is_still_flagged():
+    """Containment: the shared part of the *smaller* side. Padding grows one side only, so the Jaccard
+    index falls (well below the threshold here) while the copy stays whole in the padded side."""
+    prints = {"ann": fingerprint({"m": CODE}), "bob": fingerprint({"m": DISGUISED + _dead_code(40)})}
+    own = [len(set(p["hashes"])) for p in prints.values()]
+    shared = len(set(prints["ann"]["hashes"]) & set(prints["bob"]["hashes"]))
+    assert shared == own[0] and shared / (own[0] + own[1] - shared) < 0.25  # Jaccard alone would miss it
+    pairs = similar_pairs(prints, min_shared=1)
+    assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["containment"] == 1.0
+    assert pairs[0]["similarity"] < 0.25 and not pairs[0]["exact"]
+
+
+def test_a_group_of_identical_copies_is_flagged_and_listed_on_its_own():
+    """Six students with the same code, in a class of eight: what many share is no excuse; only what
+    they were *given* is left out."""
+    prints = {f"copy{i}": fingerprint({"m": CODE if i % 2 else DISGUISED}) for i in range(6)}
+    prints["own1"], prints["own2"] = fingerprint({"m": OTHER}), fingerprint({"m": _dead_code(6)})
+    assert exact_copies(prints, min_shared=1) == [[f"copy{i}" for i in range(6)]]
+    flagged = {tuple(p["students"]) for p in similar_pairs(prints, min_shared=1)}
+    assert len(flagged) == 15 and all(a.startswith("copy") and b.startswith("copy") for a, b in flagged)
+    assert exact_copies(prints, base_hashes([{"given": CODE}]), min_shared=1) == []  # given code is no copy
+
+
+def test_matching_regions_point_at_the_copied_lines_on_both_sides():
+    padded = _dead_code(3) + "\n" + DISGUISED  # the copy moved down, below other code
+    first, second = fingerprint({"m": CODE}), fingerprint({"m": padded})
+    regions = matching_regions(first, second)
+    offset = padded.splitlines().index("def attend(query, key, value, s):") - CODE.splitlines().index(
+        "def attention(q, k, v, scale):")
+    assert regions and all(r["left"][0] == "m" == r["right"][0] for r in regions)
+    for region in regions:  # the copy's lines, moved by the padding (the comment line in DISGUISED adds one)
+        assert 2 <= region["left"][1] <= region["left"][2] <= 10
+        assert offset + 2 <= region["right"][1] <= region["right"][2] <= offset + 12
+    assert second["source"]["m"] == padded  # kept for the side-by-side view (staff-only report.json)
 
 
 # --- the student's pages: who may see what ----------------------------------------------------------
