@@ -23,6 +23,7 @@ class CheckResult:
 
 
 STATUSES = ("graded", "needs_review", "error")
+NOT_GRADED = "Could not be graded: "  # the note of every report from GradingReport.without_results
 
 
 @dataclass
@@ -53,7 +54,7 @@ class GradingReport:
         ``component``, ``id``, ``name`` and ``points``/``visibility`` -- the names are the same as a
         normal run's, so a Gradescope test keeps its name whatever happened.
         """
-        report = cls(submission=submission, notes=[f"Could not be graded: {message}"], status=status,
+        report = cls(submission=submission, notes=[f"{NOT_GRADED}{message}"], status=status,
                      review=[message] if status == "needs_review" else [], detail=detail)
         for check_, settings_ in checks:
             report.checks.append(CheckResult(
@@ -79,6 +80,12 @@ class GradingReport:
                 case = _case_line(check.output)
                 own_case = f"\n{case}" if case and case != _case_line(anchor.output) else ""
                 self.checks[index] = replace(check, output=f'The same error as "{anchor.name}" (shown there).{own_case}')
+
+    @property
+    def graded_nothing(self) -> bool:
+        """No check ran (``without_results``): its zeros are no grade, so statistics leave it out,
+        grades.csv leaves its total empty and the pages show one box instead of every check."""
+        return self.status == "error" or any(note.startswith(NOT_GRADED) for note in self.notes[:1])
 
     @property
     def score(self) -> float:

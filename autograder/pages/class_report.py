@@ -13,7 +13,8 @@ What it says, most urgent first:
   checks with the same message, hint and smallest case (numbers to three significant digits) --
   each with its size, its hint or first message line as a label, one example and the students;
 - the score distribution, per-component means and per-check failure rates (plots and tables);
-- identical or near-identical submissions (``similarity.py``), with the pair and their similarity;
+- exact copies (groups whose code is the same token for token), then near-identical pairs
+  (``similarity.py``), each with its matching regions side by side;
 - the slowest submissions, and the time and memory grading took.
 """
 import dataclasses
@@ -24,11 +25,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
-from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, score_distribution
+from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, graded, score_distribution
 from ..results import write_atomically
 from .feedback import STAFF_PAGE, environment, split_output
 from .figures import chart_png
-from .similarity import base_hashes, similar_pairs
+from .similarity import base_hashes, exact_copies, matching_regions, similar_pairs
 
 __all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON"]
 
@@ -104,7 +105,7 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     environment_problems: dict[str, set[str]] = defaultdict(set)
     for student in students:
         report = student.record.report
-        if student.record.status == "error" or any(n.startswith("Could not be graded") for n in report.notes):
+        if report.graded_nothing:
             continue  # nothing was graded (results.GradingReport.without_results): not a mistake of the class
         packages = set()
         for line in student.record.report.environment:  # the intake's words: "<file> imports <package>..."
@@ -185,26 +186,45 @@ def _reference_sources(config) -> list[dict[str, str]]:
             stubs[name] = make_stub(text, name)
         except Exception:  # a reference without markers is its own stub
             stubs[name] = text
-    return [reference, stubs]
+    return [reference, stubs, _notebook_code(folder)]
+
+
+def _notebook_code(folder) -> dict[str, str]:
+    """The code cells of the student notebook (minus magics): given to every student too."""
+    try:
+        from ..release.notebook import student_notebook
+
+        cells = student_notebook(folder).cells
+    except Exception:  # no notebook, no base from it: the stubs and reference still count
+        return {}
+    return {f"cell{i}": "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            for i, cell in enumerate(cells) if cell.cell_type == "code"}
 
 
 def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
     """report.json's content for the students on disk under ``out``; see the module docstring."""
     students = read_students(out)
     records = [s.record for s in students]
-    graded = [r for r in records if r.status != "error"]  # as report.failure_rates: what was graded at all
+    counted = graded(records)  # as report.failure_rates: an ungraded hand-in's zeros are no grade
     mistakes, environment_problems = _mistakes(students)
     means = {}
     for name in GRADED:
-        pairs = [r.report.component_scores().get(name) for r in graded]
+        pairs = [r.report.component_scores().get(name) for r in counted]
         pairs = [p for p in pairs if p and p[1] > 0]
         if pairs:
             means[name] = round(sum(s / m for s, m in pairs) / len(pairs), 4)
     fingerprints = {s.record.student: s.record.report.fingerprint for s in students if s.record.report.fingerprint}
-    pairs = similar_pairs(fingerprints, base_hashes(_reference_sources(config)))
-    totals = [r.report.score for r in graded]
+    base = base_hashes(_reference_sources(config))
+    copies = exact_copies(fingerprints, base)
+    in_a_group = {student: index for index, group in enumerate(copies) for student in group}
+    pairs = [p for p in similar_pairs(fingerprints, base)  # a group of copies is one entry, not n(n-1)/2 pairs
+             if in_a_group.get(p["students"][0], -1) != in_a_group.get(p["students"][1], -2)]
+    for pair in pairs[:MAX_SIDE_BY_SIDE]:
+        pair["regions"] = _side_by_side(*(fingerprints[s] for s in pair["students"]), base)
+    totals = [r.report.score for r in counted]
     return {
         "students": len(records),
+        "graded": len(counted),  # n of every statistic below
         "statuses": dict(Counter(r.status for r in records)),
         "max_score": max((r.report.max_score for r in records), default=0.0),
         "mean_score": round(statistics.mean(totals), 3) if totals else None,
@@ -215,11 +235,30 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
         "distribution": score_distribution(records),
         "component_means": means,
         "failure_rates": [{"check": n, "failed": f, "of": t} for n, f, t in failure_rates(records)],
+        "exact_copies": copies,
         "similar_pairs": pairs,
         "timing": _timing(students, run),
         "pages": {s.record.student: f"{s.folder}/{STAFF_PAGE}" for s in students},
-        "scores": {s.record.student: [s.record.report.score, s.record.report.max_score] for s in students},
+        "scores": {s.record.student: [None if s.record.report.graded_nothing else s.record.report.score,
+                                      s.record.report.max_score] for s in students},
     }
+
+
+MAX_SIDE_BY_SIDE = 20  # pairs whose matching regions the report shows
+_REGION_LINES = 40
+
+
+def _side_by_side(first: dict, second: dict, base: set[int]) -> list[dict]:
+    """The matching regions of two submissions, each side's lines as text, for the TA to compare."""
+    regions = []
+    for region in matching_regions(first, second, base):
+        sides = {}
+        for side, fingerprint in (("left", first), ("right", second)):
+            module, start, end = region[side]
+            lines = fingerprint.get("source", {}).get(module, "").splitlines()[start - 1:end][:_REGION_LINES]
+            sides[side] = {"module": module, "start": start, "end": end, "text": "\n".join(lines)}
+        regions.append(sides)
+    return regions
 
 
 def _short(text: str, width: int = 48) -> str:

@@ -36,6 +36,8 @@ from .arrays import unpack  # noqa: E402
 
 __all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png"]
 
+CSS_DPI = 100  # a chart's size on the page, in CSS pixels per inch of its figsize
+PIXEL_RATIO = 2  # charts carry twice the pixels they take on the page: sharp on high-DPI screens
 TILE_SIDE = 160  # a tile's longer side is at least this many pixels (small maps are upscaled by whole pixels)
 VALUES, DIFFERENCE, WEIGHTS, REGIONS = "RdBu_r", "Reds", "viridis", "Pastel1"
 STUDENT, REFERENCE, MISMATCH = "#1f6fb4", "#7a7a7a", "#c0392b"
@@ -71,10 +73,12 @@ class Picture:
     rows: list[tuple[str, list[Tile]]] = field(default_factory=list)
     note: str = ""
     full: bool = True  # False: the reference's side was left out (before results are published)
+    table: list[list[str]] = field(default_factory=list)  # a small table of numbers, heading row first
+    charts: list[Image] = field(default_factory=list)  # more charts, each on a line of its own, before the tiles
 
     @property
     def images(self) -> list[Image]:
-        return ([self.chart] if self.chart else []) + [t.image for _, tiles in self.rows for t in tiles]
+        return ([self.chart] if self.chart else []) + self.charts + [t.image for _, tiles in self.rows for t in tiles]
 
 
 # --- tiles ------------------------------------------------------------------------------------------
@@ -105,6 +109,13 @@ def _cached_tile(raw: bytes, shape: tuple, cmap: str, vmin: float, vmax: float, 
     return Image(buffer.getvalue(), rgb.shape[1], rgb.shape[0], alt)
 
 
+def _colour_bar(cmap: str, low: float, high: float) -> Tile:
+    """A colour bar for tiles drawn with ``cmap`` from ``low`` (bottom) to ``high`` (top)."""
+    ramp = np.linspace(high, low, 64)[:, None].repeat(3, axis=1)
+    image = _tile(ramp, cmap, low, high, f"colour scale: {low:.3g} at the bottom to {high:.3g} at the top")
+    return Tile(image, f"scale {low:.3g} … {high:.3g}")
+
+
 def _symmetric(*planes: np.ndarray) -> float:
     values = np.concatenate([np.abs(p[np.isfinite(p)]).ravel() for p in planes] + [np.zeros(1)])
     return float(values.max()) or 1.0
@@ -127,6 +138,7 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
             Tile(_tile(student[index], VALUES, -bound, bound, f"your {evidence['what']}"), _scale(-bound, bound)),
             Tile(_tile(reference[index], VALUES, -bound, bound, f"the reference's {evidence['what']}"), _scale(-bound, bound)),
             Tile(_tile(difference[index], DIFFERENCE, 0.0, worst or 1.0, "|yours - reference|"), _scale(0.0, worst)),
+            _colour_bar(VALUES, -bound, bound), _colour_bar(DIFFERENCE, 0.0, worst or 1.0),
         ]))
     shape = "x".join(str(s) for s in evidence["shape"])
     kept = f"; shown: {evidence['kept']}" if evidence.get("kept") else ""
@@ -135,7 +147,8 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
                f" a larger difference (largest {worst:.3g}" + (f", allowed {allowed:.2g})" if allowed is not None else ")")
                + (f". On {case}" if case else "") + ".")
     return Picture(id=f"evidence-{check_name}", title=f"Where your {evidence['what']} departs from the reference",
-                   caption=caption, columns=["yours", "reference", "|yours − reference|"], rows=rows)
+                   caption=caption, columns=["yours", "reference", "|yours − reference|", "values", "difference"],
+                   rows=rows)
 
 
 def _heatmaps(data: dict, full: bool) -> Picture:
@@ -147,6 +160,9 @@ def _heatmaps(data: dict, full: bool) -> Picture:
         tiles += [Tile(_tile(reference, VALUES, -1.0, 1.0, "the reference's embedding"), "reference"),
                   Tile(_tile(difference, DIFFERENCE, 0.0, worst or 1.0, "|yours - reference|"),
                        f"|yours − reference|, 0 … {worst:.3g}")]
+    tiles.append(_colour_bar(VALUES, -1.0, 1.0))
+    if full:
+        tiles.append(_colour_bar(DIFFERENCE, 0.0, worst or 1.0))
     rows = data.get("row_values", [])
     caption = (f"Rows: {data['rows']} ({rows[0]} at the top to {rows[-1]}); columns: {data['columns']}. "
                "Blue −1, white 0, red +1.") if rows else ""
@@ -169,6 +185,7 @@ def _attention(data: dict, full: bool) -> Picture:
         tiles += [Tile(_tile(reference, WEIGHTS, 0.0, top, "the reference's weights", marker=query), "reference"),
                   Tile(_tile(difference, DIFFERENCE, 0.0, worst or 1.0, "|yours - reference|", marker=query),
                        f"|yours − reference|, 0 … {worst:.3g}")]
+    tiles.append(_colour_bar(WEIGHTS, 0.0, top))
     caption = ("SelfAttention(8) with q = k = 2·norm(x), v = norm(x) on a 10 x 10 input of four regions (each its own "
                "feature vector). The framed pixel is the query; brighter means more weight. Correct attention looks at "
                "the query's own region (the square), and the weights sum to 1.")
@@ -185,14 +202,14 @@ def chart_png(kind: str, data) -> Image:
 @functools.lru_cache(maxsize=512)
 def _cached_chart(kind: str, key: str) -> Image:
     data = json.loads(key)
-    figure = Figure(figsize=CHART_SIZES.get(kind, (7.0, 3.0)), dpi=100)
+    figure = Figure(figsize=CHART_SIZES.get(kind, (7.0, 3.0)), dpi=CSS_DPI * PIXEL_RATIO)
     figure.subplots_adjust(**CHART_MARGINS.get(kind, {"left": 0.16, "right": 0.97, "bottom": 0.2, "top": 0.88}))
     alt = CHARTS[kind](figure, data)
     canvas = FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     canvas.print_png(buffer)
     width, height = canvas.get_width_height()
-    return Image(buffer.getvalue(), width, height, alt)
+    return Image(buffer.getvalue(), width // PIXEL_RATIO, height // PIXEL_RATIO, alt)
 
 
 def _parameters_chart(figure: Figure, data: dict) -> str:
@@ -299,13 +316,13 @@ def _cached_curves(layout: str, values: str) -> Image:
     x_label, y_label = json.loads(layout)[1:3]
     alt = f"{whose}: {y_label} by {x_label}: " + "; ".join(
         f"{name} {min(v):.2f}-{max(v):.2f}" for name, v in curves.items() if v)
-    return Image(buffer.getvalue(), rgb.shape[1], rgb.shape[0], alt)
+    return Image(buffer.getvalue(), rgb.shape[1] // PIXEL_RATIO, rgb.shape[0] // PIXEL_RATIO, alt)
 
 
 @functools.lru_cache(maxsize=16)
 def _curves_frame(key: str):
     x, x_label, y_label, names, whose, top = json.loads(key)
-    figure = Figure(figsize=CHART_SIZES["curves"], dpi=100)
+    figure = Figure(figsize=CHART_SIZES["curves"], dpi=CSS_DPI * PIXEL_RATIO)
     figure.subplots_adjust(**CHART_MARGINS["curves"])
     axes = figure.subplots()
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -375,6 +392,25 @@ CHART_MARGINS = {"shape_trace": {"left": 0.0, "right": 1.0, "bottom": 0.0, "top"
                  "parameters": {"left": 0.17, "right": 0.98, "bottom": 0.15, "top": 0.9}}
 
 
+def _experiment(figure_id: str, title: str, data: dict, curves: list, full: bool) -> Picture:
+    """The skip experiment: MSE and PSNR per run, the loss curves, and the first held-out image with its
+    reconstructions; the reference's rows only when ``full``."""
+    whose = [("yours", "student")] + ([("reference", "reference")] if full else [])
+    table = [["run", "MSE", "PSNR (dB)"]]
+    for label, key in whose:
+        table += [[f"{label}, {run}", f"{mse:.4f}", f"{psnr:.1f}"] for run, (mse, psnr) in data["results"][key].items()]
+    images = data.get("images", {})
+    rows = []
+    for label, key in whose if images else ():
+        tiles = [Tile(_tile(unpack(images["input"]), "gray", 0.0, 1.0, "the held-out image"), "held-out image")]
+        tiles += [Tile(_tile(unpack(plane), "gray", 0.0, 1.0, f"{label}: reconstructed {run}"), f"reconstructed {run}")
+                  for run, plane in images[key].items()]
+        rows.append((label, tiles))
+    charts = [tiles[0].image for _, tiles in curves]
+    caption = data.get("caption", "") + " The images: the first held-out image and its reconstructions, black 0, white 1."
+    return Picture(id=figure_id, title=title, table=table, charts=charts, rows=rows, full=full, caption=caption.strip())
+
+
 def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture:
     """The picture for one entry of ``report.figures``; ``full=False``: the student's side only."""
     title = data.get("title", figure_id)
@@ -402,6 +438,8 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         rows = [("yours", [Tile(curves_png(data, data["student"], "yours", top))])]
         if full:
             rows.append(("reference", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
+        if "results" in data:  # the skip experiment: its numbers and one reconstruction, in the task's section
+            return _experiment(figure_id, title, data, rows, full)
         return Picture(id=figure_id, title=title, rows=rows, full=full,
                        caption=data.get("caption", f"{data['model']}: how much the output changes when a skip "
                                                    "is replaced by zeros."))
