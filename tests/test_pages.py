@@ -205,7 +205,8 @@ def test_the_student_page_shows_hidden_checks_only_as_a_count():
     # as results.json's visible output: the public checks' score (1 of 2), no total with hidden checks in it (2 of 6)
     assert "1 / 2 on the public checks" in text and "2 / 6" not in text and " of 2 passed" not in text
     # the picture tied to a hidden check: the student's own side only -- one tile, no reference
-    assert html.count('class="tile"') == 1 and "the reference's embedding" not in html
+    tiles = html.count('class="tile"') - html.count('alt="colour scale')  # a colour bar is no picture of the values
+    assert tiles == 1 and "the reference's embedding" not in html
 
 
 def test_the_staff_page_shows_everything():
@@ -214,7 +215,7 @@ def test_the_staff_page_shows_everything():
     for shown in ("secret formula check", "another secret", "the sines come first", PUBLIC_MESSAGE.split(": ", 1)[1]):
         assert shown in text, shown
     # evidence: yours | reference | difference, and the figure's three tiles
-    assert html.count('class="tile"') == 3 + 3 and "the reference&#39;s embedding" in html
+    assert html.count('class="tile"') - html.count('alt="colour scale') == 3 + 3 and "the reference&#39;s embedding" in html
 
 
 def test_gradescope_html_keeps_scores_and_visibility_and_puts_hidden_pictures_under_hidden_tests():
@@ -228,10 +229,15 @@ def test_gradescope_html_keeps_scores_and_visibility_and_puts_hidden_pictures_un
     top = _visible_text(results["output"])
     assert "secret" not in top and "differs from the reference" not in top
     assert all(line in results["output"] for line in plain["output"].splitlines())  # what results.py says, and more
-    assert results["output"].count("<img") == 1  # the student's side of the embedding
+    assert _images(results["output"]) == 1  # the student's side of the embedding
     hidden = next(t for t in results["tests"] if t["name"].endswith("secret formula check"))
-    assert hidden["visibility"] == "after_published" and hidden["output"].count("<img") == 3 + 3
+    assert hidden["visibility"] == "after_published" and _images(hidden["output"]) == 3 + 3
     assert "Hint:" in hidden["output"] and "the sines come first" in hidden["output"]
+
+
+def _images(html: str) -> int:
+    """Pictures of values in ``html``: colour bars (their alt text says so) do not count."""
+    return html.count("<img") - html.count('alt="colour scale')
 
 
 def test_split_output_reads_what_the_grader_writes():
