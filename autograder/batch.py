@@ -169,7 +169,12 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True) -> Non
     from .grader import Grader
 
     try:
-        with Grader(config, figures=figures) as grader:
+        try:
+            grader = Grader(config, figures=figures)
+        except AutograderError as error:  # the machine, not a student: one line for the parent to print
+            connection.send(("cannot_start", str(error)))
+            return
+        with grader:
             connection.send(("ready", os.getpid(), _catalogue(grader)))
             while True:
                 message = connection.recv()
@@ -253,6 +258,8 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                         worker.ready = True
                         catalogue = catalogue or payload[1]
                         continue
+                    if kind == "cannot_start":  # every worker would say the same: stop, say it once
+                        raise AutograderError(payload[0])
                     worker.task = None
                     on_outcome(payload[0])
                     if pending:
