@@ -373,3 +373,18 @@ def test_report_command_rebuilds_the_class_report_from_disk(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "zed" in html and html.count("<img") == 3  # distribution, component means, failure rates
     assert CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")]).exit_code == 2
+
+
+def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
+    from autograder.pages.class_report import _label
+    from autograder.results import CheckResult
+
+    def failed(output: str) -> CheckResult:
+        return CheckResult("TimeEmbedding", "sinusoid_values", "TimeEmbedding: values", 0.0, 3.0, False, output, "hidden")
+
+    generic = "Hint: The contract's features are [sin(t*f), cos(t*f)], the 32 sines first."
+    named = failed("sinusoidal_embedding(t, dim): the cosines come first; the result differs by up to 2; at index "
+                   f"(0, 1) expected 1, got 0\nSmallest failing input: t=[0]\n{generic}")
+    assert _label([named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
+    unnamed = failed(f"sinusoidal_embedding(t, dim) differs by up to 2; at index (0, 1) expected 1, got 0\n{generic}")
+    assert _label([unnamed]) == (generic[len("Hint: "):], "")  # nothing named: the hint says most

@@ -87,16 +87,34 @@ def _environment_problem(output: str, packages: set[str]) -> str | None:
 _IMPORTS = re.compile(r"\bimports ([\w.]+)")
 
 
-def _label(failing: list) -> str:
+_DIFFERENCE = re.compile(r"[;,]?\s*[^;:]*\bdiffers? (?:from the reference )?by up to .*$")
+
+
+def _diagnosis(message: str) -> str:
+    """What a failure's message names as the mistake ("...: the cosines come first"), without the
+    numbers of how far off it is; "" when it only says *that* a value differs."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines or lines[0].startswith("Traceback") or lines[0].endswith(":"):
+        return ""
+    named = _DIFFERENCE.sub("", lines[0]).strip(" ;,")
+    what, colon, rest = named.partition(": ")
+    return named if (rest.strip() if colon else named == lines[0]) else ""
+
+
+def _label(failing: list) -> tuple[str, str]:
+    """A group's headline and its hint: the diagnosis a check named, else the hint, else the message."""
+    hint = next((h for h in (split_output(c.output)[2] for c in failing) if h), "")
     for check_ in failing:
-        _, _, hint = split_output(check_.output)
-        if hint:
-            return hint
+        diagnosis = _diagnosis(split_output(check_.output)[0])
+        if diagnosis:
+            return diagnosis, hint
+    if hint:
+        return hint, ""
     message, _, _ = split_output(failing[0].output)
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines:
-        return ""
-    return lines[-1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]  # a traceback: its last line says what
+        return "", ""
+    return (lines[-1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]), ""  # a traceback: its last line
 
 
 def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]]:
@@ -130,8 +148,9 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     for (component, signature), members in groups.items():
         first = members[0].record.report.checks
         failing = [c for c in first if c.component == component and not c.passed]
+        label, hint = _label(failing)
         result.append({
-            "component": component, "size": len(members), "label": _label(failing),
+            "component": component, "size": len(members), "label": label, "hint": hint,
             "checks": [c.name.split(": ", 1)[-1] for c in failing],
             "example": {"student": members[0].record.student, "check": failing[0].name, "output": failing[0].output},
             "students": [m.record.student for m in members],
