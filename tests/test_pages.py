@@ -1,10 +1,13 @@
 """Issue 14's pages: the data captured while grading, what each audience may see, Gradescope's HTML,
 the class report's groups, and similarity. Expected values are computed here independently (numpy,
 hand-made records), not read back from the code under test."""
+import csv
+import io
 import json
 import re
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import numpy as np
@@ -388,3 +391,47 @@ def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
     assert _label([named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
     unnamed = failed(f"sinusoidal_embedding(t, dim) differs by up to 2; at index (0, 1) expected 1, got 0\n{generic}")
     assert _label([unnamed]) == (generic[len("Hint: "):], "")  # nothing named: the hint says most
+
+
+def _class_on_disk(tmp_path, records) -> Path:
+    from autograder.report import OutputFolder
+
+    out = OutputFolder(tmp_path / "out")
+    out.prepare()
+    for record in records:
+        out.write_student(record, "after_published", figures=False)
+    return out.path
+
+
+def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event(tmp_path):
+    """An unreadable zip is no student who failed everything: the mean, bars and rates leave it out
+    and say n. A submission that ended the grading process is listed apart, with where it did so."""
+    from autograder.report import grades_csv
+
+    def scored(student: str, points: float, output: str = "", source: str = "") -> StudentRecord:
+        checks = [CheckResult("TimeEmbedding", "a", "TimeEmbedding: a", points, 4, points == 4, output, "public"),
+                  CheckResult("ResBlock", "b", "ResBlock: b", 6, 6, True, "", "hidden")]
+        report = GradingReport(student, checks, fingerprint={"source": {"attention": source}} if source else None)
+        return _record(report, student)
+
+    exit_message = "your code exited with status 0 (does your code call sys.exit or os._exit?) during SelfAttention.forward"
+    zed = GradingReport.without_results("zed.zip", [(SimpleNamespace(component=c, id=i, name=f"{c}: {i}"),
+                                                     SimpleNamespace(points=p, visibility="public"))
+                                                    for c, i, p in (("TimeEmbedding", "a", 4), ("ResBlock", "b", 6))],
+                                        "zed.zip is not a readable zip file", status="needs_review")
+    records = [scored("ann", 4), scored("bob", 0, "output: wrong"),
+               scored("max", 0, exit_message, "class SelfAttention:\n    def forward(self, x):\n        os._exit(0)\n"),
+               _record(zed, "zed", "needs_review")]
+    data = build_class_report(_class_on_disk(tmp_path, records))
+    assert data["students"] == 4 and data["graded"] == 3
+    assert data["mean_score"] == pytest.approx((10 + 6 + 6) / 3, abs=1e-3)  # zed's zeros are no grade
+    assert sum(count for _, count in data["distribution"]) == 3
+    assert {r["check"]: (r["failed"], r["of"]) for r in data["failure_rates"]}["TimeEmbedding: a"] == (2, 3)
+    assert data["scores"]["zed"][0] is None
+    people = {(p["student"], p["status"]): p["reason"] for p in data["needs_attention"]}
+    assert set(people) == {("max", "integrity"), ("zed", "needs_review")}  # bob's is an honest mistake
+    assert "ended the grading process" in people["max", "integrity"]
+    assert "attention.py, line 3: os._exit(0)" in people["max", "integrity"]
+    rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"]))))
+    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column"]
+    assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0

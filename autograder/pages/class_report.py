@@ -160,18 +160,62 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     return result, {package: sorted(names) for package, names in sorted(environment_problems.items())}
 
 
+# What honest code never does, as the checks' outputs show it: (pattern, what it means, where to look
+# in the student's source when the output names no line).
+_INTEGRITY = (
+    (re.compile(r"exited with status \d+ \(does your code call sys\.exit or os\._exit\?\)"),
+     "ended the grading process", re.compile(r"\b(?:os\._exit|sys\.exit|os\.kill|os\.abort)\s*\(")),
+    (re.compile(r"malformed reply"), "sent the grader a reply no honest child sends", None),
+    (re.compile(r"Operation not permitted"), "tried what the sandbox refuses (a socket, a new file, another process)",
+     re.compile(r"\bsocket\b|\bos\.(?:open|mkdir|link|symlink|fork|kill)\b|\bsubprocess\b")),
+)
+_TRACEBACK_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _where(output: str, sources: dict, locate) -> str:
+    """``file, line N`` of an integrity event: from the output's traceback, else the first line of
+    the student's source (kept with the fingerprint) that ``locate`` matches."""
+    found = _TRACEBACK_LINE.findall(output)
+    if found:
+        return f"{Path(found[-1][0]).name}, line {found[-1][1]}"
+    for module, text in sorted(sources.items()) if locate is not None else ():
+        for number, line in enumerate(text.splitlines(), 1):
+            if locate.search(line):
+                return f"{module}.py, line {number}: {line.strip()[:80]}"
+    return "no line named"
+
+
+def _integrity(student: Student) -> list[dict]:
+    """Events that are not honest mistakes: the code ended the process, forged a reply, or tripped
+    a defence of the sandbox. Each once per kind, with the first check it cost and where."""
+    report = student.record.report
+    sources = (report.fingerprint or {}).get("source", {}) if isinstance(report.fingerprint, dict) else {}
+    events = {}
+    for check_ in report.checks:
+        for pattern, what, locate in _INTEGRITY:
+            if what not in events and pattern.search(check_.output):
+                events[what] = {"what": what, "check": check_.name, "where": _where(check_.output, sources, locate)}
+    return list(events.values())
+
+
 def _attention(students: list[Student]) -> list[dict]:
-    """Students a person must look at: every status but ``graded``, most serious first."""
-    rank = {"error": 0, "needs_review": 1}
+    """Students a person must look at: every status but ``graded``, and anyone whose code did what
+    honest code never does (``_integrity``); most serious first."""
+    rank = {"error": 0, "integrity": 1, "needs_review": 2}
     people = []
     for student in students:
         record, raw = student.record, student.raw
+        page = f"{student.folder}/{STAFF_PAGE}"
+        for event in _integrity(student):
+            people.append({"student": record.student, "status": "integrity", "category": record.status,
+                           "reason": f"the code {event['what']} ({event['where']}; first seen in {event['check']})",
+                           "page": page})
         if record.status == "graded":
             continue
         reason = raw.get("reason") or "; ".join(record.report.review) or record.message or "no reason recorded"
         people.append({"student": record.student, "status": record.status, "reason": reason,
-                       "category": raw.get("category", ""), "page": f"{student.folder}/{STAFF_PAGE}"})
-    return sorted(people, key=lambda p: (rank.get(p["status"], 2), p["student"]))
+                       "category": raw.get("category", ""), "page": page})
+    return sorted(people, key=lambda p: (rank.get(p["status"], 3), p["student"]))
 
 
 def _timing(students: list[Student], run: dict | None) -> dict:
