@@ -24,6 +24,7 @@ class CheckResult:
 
 STATUSES = ("graded", "needs_review", "error")
 NOT_GRADED = "Could not be graded: "  # the note of every report from GradingReport.without_results
+REFERRAL = "The same error as "  # an output that points at another check's, where the text is in full
 
 
 @dataclass
@@ -79,7 +80,7 @@ class GradingReport:
             if anchor is not None and anchor is not check:
                 case = _case_line(check.output)
                 own_case = f"\n{case}" if case and case != _case_line(anchor.output) else ""
-                self.checks[index] = replace(check, output=f'The same error as "{anchor.name}" (shown there).{own_case}')
+                self.checks[index] = replace(check, output=f'{REFERRAL}"{anchor.name}" (shown there).{own_case}')
 
     @property
     def graded_nothing(self) -> bool:

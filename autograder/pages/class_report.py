@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
 from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, graded, score_distribution
-from ..results import write_atomically
+from ..results import REFERRAL, write_atomically
 from .feedback import STAFF_PAGE, environment, split_output
 from .figures import chart_png
 from .similarity import base_hashes, exact_copies, matching_regions, similar_pairs
@@ -104,13 +104,14 @@ def _diagnosis(message: str) -> str:
 def _label(failing: list) -> tuple[str, str]:
     """A group's headline and its hint: the diagnosis a check named, else the hint, else the message."""
     hint = next((h for h in (split_output(c.output)[2] for c in failing) if h), "")
-    for check_ in failing:
+    own = [c for c in failing if not c.output.startswith(REFERRAL)] or failing  # "The same error as ...": said elsewhere
+    for check_ in own:
         diagnosis = _diagnosis(split_output(check_.output)[0])
         if diagnosis:
             return diagnosis, hint
     if hint:
         return hint, ""
-    message, _, _ = split_output(failing[0].output)
+    message, _, _ = split_output(own[0].output)
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines:
         return "", ""
@@ -136,6 +137,8 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
             if not check_.passed:
                 by_component[check_.component].append(check_)
         for component, failing in by_component.items():
+            if any(pattern.search(c.output) for c in failing for pattern, _, _ in _INTEGRITY):
+                continue  # not an honest mistake: listed under "Needs a person" (_integrity)
             missing = {_environment_problem(c.output, packages) for c in failing} - {None}
             if missing:
                 for package in missing:
@@ -284,6 +287,8 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
              if in_a_group.get(p["students"][0], -1) != in_a_group.get(p["students"][1], -2)]
     for pair in pairs[:MAX_SIDE_BY_SIDE]:
         pair["regions"] = _side_by_side(*(fingerprints[s] for s in pair["students"]), base)
+    copies = [{"students": group, "regions": _side_by_side(fingerprints[group[0]], fingerprints[group[1]], base)}
+              for group in copies]
     totals = [r.report.score for r in counted]
     return {
         "students": len(records),
@@ -324,7 +329,7 @@ def _side_by_side(first: dict, second: dict, base: set[int]) -> list[dict]:
     return regions
 
 
-def _short(text: str, width: int = 48) -> str:
+def _short(text: str, width: int = 84) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 

@@ -110,10 +110,10 @@ def _cached_tile(raw: bytes, shape: tuple, cmap: str, vmin: float, vmax: float, 
 
 
 def _colour_bar(cmap: str, low: float, high: float) -> Tile:
-    """A colour bar for tiles drawn with ``cmap`` from ``low`` (bottom) to ``high`` (top)."""
-    ramp = np.linspace(high, low, 64)[:, None].repeat(3, axis=1)
-    image = _tile(ramp, cmap, low, high, f"colour scale: {low:.3g} at the bottom to {high:.3g} at the top")
-    return Tile(image, f"scale {low:.3g} … {high:.3g}")
+    """A colour bar for tiles drawn with ``cmap``: a strip from ``low`` (left) to ``high`` (right)."""
+    ramp = np.linspace(low, high, 64)[None, :]
+    image = _tile(ramp, cmap, low, high, f"colour scale: {low:.3g} at the left to {high:.3g} at the right")
+    return Tile(image, f"{low:.3g} ← colour → {high:.3g}")
 
 
 def _symmetric(*planes: np.ndarray) -> float:
@@ -381,12 +381,12 @@ def _failures_chart(figure: Figure, data: dict) -> str:
 
 CHARTS = {"parameters": _parameters_chart, "shape_trace": _u_chart,
           "histogram": _histogram_chart, "means": _means_chart, "failures": _failures_chart}
-CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (7.0, 2.3), "failures": (9.0, 5.0), "histogram": (6.0, 3.0),
+CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (7.0, 2.3), "failures": (10.4, 5.0), "histogram": (6.0, 3.0),
                "means": (6.0, 3.0)}
 # Fixed margins: constrained layout doubled the time of a chart (it lays the figure out several times).
 CHART_MARGINS = {"shape_trace": {"left": 0.0, "right": 1.0, "bottom": 0.0, "top": 1.0},
                  "curves": {"left": 0.09, "right": 0.72, "bottom": 0.2, "top": 0.88},
-                 "failures": {"left": 0.42, "right": 0.97, "bottom": 0.1, "top": 0.94},
+                 "failures": {"left": 0.5, "right": 0.97, "bottom": 0.1, "top": 0.94},
                  "means": {"left": 0.22, "right": 0.95, "bottom": 0.17, "top": 0.9},
                  "histogram": {"left": 0.1, "right": 0.97, "bottom": 0.27, "top": 0.9},
                  "parameters": {"left": 0.17, "right": 0.98, "bottom": 0.15, "top": 0.9}}
