@@ -43,6 +43,7 @@ class Chromium:
         executable = executable or find_browser()
         if executable is None:
             raise FileNotFoundError("no chromium on PATH")
+        self.width, self.height = width, height  # the viewport (a headless window is at least 500 px wide)
         self.profile = tempfile.mkdtemp(prefix="pages-chromium-")
         ours_in, theirs_out = os.pipe()  # the browser writes replies on its fd 4
         theirs_in, ours_out = os.pipe()  # and reads commands on its fd 3
@@ -98,6 +99,8 @@ class Chromium:
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
             self.call(domain, session=session)
+        self.call("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": self.height,
+                                                         "deviceScaleFactor": 1, "mobile": False}, session)
         self.events.clear()
         self.call("Page.navigate", {"url": Path(page).resolve().as_uri()}, session)
         deadline = time.monotonic() + 30
