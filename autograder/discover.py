@@ -200,8 +200,25 @@ def _gradescope(root: Path, metadata_file: Path) -> Discovery:
     return found
 
 
+def _roster(course: Path) -> dict[str, tuple[str, str]]:
+    """nbgrader's roster (``gradebook.db`` beside ``submitted/``): student id -> (name, e-mail), so
+    grades.csv names people; read-only, and nothing when there is none or it cannot be read."""
+    database = course / "gradebook.db"
+    if not database.is_file():
+        return {}
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            rows = connection.execute("SELECT id, first_name, last_name, email FROM student").fetchall()
+    except sqlite3.Error:
+        return {}
+    return {str(i): (" ".join(str(n) for n in (first, last) if n), str(email or "")) for i, first, last, email in rows}
+
+
 def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
     found = Discovery("nbgrader", submitted)
+    roster = _roster(submitted.parent)
     for student in sorted(submitted.iterdir()):
         if not _visible(student):
             continue
@@ -216,7 +233,8 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
                 f"several assignments ({', '.join(p.name for p in folders)}); pass --assignment")
             found.skipped.append((student.name, why))
             continue
-        found.submissions.append(Discovered(folders[0], (Submitter(safe_name(student.name)),)))
+        name, email = roster.get(student.name, ("", ""))
+        found.submissions.append(Discovered(folders[0], (Submitter(safe_name(student.name), name, email),)))
     return found
 
 

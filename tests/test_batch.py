@@ -245,6 +245,24 @@ def test_nbgrader_layout_picks_the_assignment(tmp_path):
     assert without.skipped[0][0] == "ann" and "pass --assignment" in without.skipped[0][1]
 
 
+def test_nbgrader_roster_names_the_students(tmp_path):
+    """grades.csv's name and e-mail come from nbgrader's gradebook.db where it has them."""
+    import sqlite3
+
+    course = tmp_path / "course"
+    for student in ("ann", "ben"):
+        (course / "submitted" / student / "unet").mkdir(parents=True)
+    with sqlite3.connect(course / "gradebook.db") as db:  # the columns of nbgrader.api.Student's table
+        db.execute("CREATE TABLE student (id VARCHAR(128) PRIMARY KEY, first_name VARCHAR(128), "
+                   "last_name VARCHAR(128), email VARCHAR(128), lms_user_id VARCHAR(128))")
+        db.execute("INSERT INTO student VALUES ('ann', 'Ann', 'Lee', 'ann@example.edu', NULL)")
+    found = discover(course, assignment="unet")
+    people = {i.key: (i.submitters[0].name, i.submitters[0].email) for i in found.submissions}
+    assert people == {"ann": ("Ann Lee", "ann@example.edu"), "ben": ("", "")}  # ben is not on the roster
+    (course / "gradebook.db").write_bytes(b"not a database")
+    assert discover(course, assignment="unet").submissions[0].submitters[0].name == ""  # unreadable: no names
+
+
 def test_folder_layout_names_and_duplicates(tmp_path):
     (tmp_path / "amy").mkdir()
     (tmp_path / "amy.zip").write_bytes(b"")
