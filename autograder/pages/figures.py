@@ -241,6 +241,28 @@ U_LAYOUT = {"time_embed": (3.3, 3.1), "down1": (0.0, 2.0), "down2": (1.0, 1.0), 
             "up1": (3.0, 1.0), "up2": (4.0, 2.0), "out": (5.0, 3.0)}
 
 
+def _trace_errors(data: dict) -> str:
+    """The shape trace's errors in full, each once: what the boxes could only begin to say."""
+    errors = [f" {stage.get('block')} raised: {stage['error']}" for stage in data.get("student") or []
+              if isinstance(stage, dict) and "error" in stage]
+    whole = data.get("student_whole")
+    if isinstance(whole, str) and not any(e.split(" raised: ", 1)[1] in whole for e in errors):
+        errors.append(f" Whole forward: {whole}")
+    return "".join(errors)
+
+
+def _whole_clauses(text: str, width: int, lines: int) -> str:
+    """``text`` wrapped into at most ``lines`` lines, cut only where a clause ends (". ", "; ", ": ",
+    ", "), never mid-sentence; what is left out is in the picture's caption ("... (below)")."""
+    wrapped = textwrap.wrap(text, width)
+    if len(wrapped) <= lines:
+        return "\n".join(wrapped)
+    room = width * lines - 10
+    cut = max((text.rfind(mark, 0, room) for mark in (". ", "; ", ": ", ", ")), default=-1)
+    head = text[:cut + 1] if cut > 0 else text.split(" ", 1)[0]
+    return "\n".join(textwrap.wrap(head + " ... (below)", width)[:lines])
+
+
 def _shape_text(shapes) -> str:
     return "\n".join("(" + ", ".join(str(s) for s in shape) + ")" for shape in shapes)
 
@@ -273,7 +295,7 @@ def _u_chart(figure: Figure, data: dict) -> str:
             colour, face, text = "#aaaaaa", "#f2f2f2", "not reached"
         elif "error" in mine:
             colour, face = MISMATCH, "#fdecea"
-            text = "raised:\n" + "\n".join(textwrap.wrap(mine["error"], 24)[:3])
+            text = "raised:\n" + _whole_clauses(mine["error"], 24, 3)
         elif mine.get("shapes") != theirs.get("shapes"):
             colour, face = MISMATCH, "#fdecea"
             text = _shape_text(mine["shapes"]) + "\nexpected\n" + _shape_text(theirs.get("shapes", []))
@@ -289,7 +311,7 @@ def _u_chart(figure: Figure, data: dict) -> str:
     verdict = (f"your SimpleUNet's own forward gives {tuple(whole)}" if isinstance(whole, list) else f"{whole}")
     verdict += "" if ok else f" (expected {tuple(expected)})"
     axes.text(-0.7, 3.66, f"input x {tuple(data['input']['x'])}, t {tuple(data['input']['t'])}", fontsize=8, va="top")
-    axes.text(-0.7, 3.4, "\n".join(textwrap.wrap(verdict, 48)[:3]), fontsize=8, va="top",
+    axes.text(-0.7, 3.4, _whole_clauses(verdict, 48, 3), fontsize=8, va="top",
               color="black" if ok else MISMATCH)
     where = f"first divergence: {first_wrong}" if first_wrong else "every block gives the reference's shapes"
     return f"shapes through the U, {where}"
@@ -429,7 +451,8 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
                                                                    "reference_whole")})
         return Picture(id=figure_id, title=title, chart=chart, full=True,
                        caption=f"{data['model']}, each block fed the previous blocks' outputs as the chapter wires "
-                               "them; green: the reference's shapes, red: different (the first is outlined thickly).")
+                               "them; green: the reference's shapes, red: different (the first is outlined thickly)."
+                               + _trace_errors(data))
     if kind == "curves":
         # Yours and the reference's as two charts: the reference's is drawn once for everyone, and the
         # student view needs only yours -- one chart drawn per student, not two.
