@@ -8,6 +8,7 @@ widths are kept in tests/artifacts/ for a person to look at.
 Needs Debian's `chromium` (`.ci/run` installs it); without it these tests skip and say so.
 """
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def graded_class(tmp_path_factory) -> Path:
     (submissions / "max" / "attention.py").write_text(attention.replace(
         "        B, C, H, W = x.shape\n", "        B, C, H, W = x.shape\n        import os\n        os._exit(0)\n", 1))
     sdpa = (EQUIVALENT_FILES / "sdpa" / "attention.py").read_text()
-    for student, source in (("hal", sdpa), ("ivy", "# my own attention\n" + sdpa.replace("weights", "probs"))):
+    for student, source in (("hal", sdpa), ("ivy", "# my own attention\n" + re.sub(r"\bweights\b", "probs", sdpa))):
         shutil.copytree(SOLUTIONS, submissions / student)  # ivy copied hal's attention and renamed a variable
         (submissions / student / "attention.py").write_text(source)
     out = root / "out"
@@ -140,6 +141,7 @@ def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
     assert ("max", "integrity") in attention and "attention.py, line" in attention["max", "integrity"]
     assert not any("max" in g["students"] for g in data["mistakes"])  # not an honest mistake
     assert [g["students"] for g in data["exact_copies"]] == [["hal", "ivy"]]
+    assert not any("ivy" in g["students"] for g in data["mistakes"])  # the copy itself is correct code
     ada = browser.view(_page(graded_class, "ada", "feedback.html"))
     assert "Not graded" not in ada.text and "A person will look" not in ada.text
     assert "yours, with skips" in ada.text and "reference, with skips" not in ada.text  # before publication
