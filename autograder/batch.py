@@ -97,7 +97,12 @@ def _worker_main(connection, config: GradingConfig, figures: bool = True, device
     from .grader import Grader
 
     try:
-        with Grader(config, figures=figures, device=device) as grader:
+        try:
+            grader = Grader(config, figures=figures, device=device)
+        except AutograderError as error:  # the machine, not a student: one line for the parent to print
+            connection.send(("cannot_start", str(error)))
+            return
+        with grader:
             connection.send(("ready", os.getpid(), check_catalogue(grader)))
             while True:
                 message = connection.recv()
@@ -199,6 +204,8 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                         worker.since = time.monotonic()
                         catalogue = catalogue or payload[1]
                         continue
+                    if kind == "cannot_start":  # every worker would say the same: stop, say it once
+                        raise AutograderError(payload[0])
                     worker.task = None
                     on_outcome(payload[0])
                     if pending:

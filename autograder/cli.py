@@ -219,6 +219,31 @@ def report(
     typer.echo(f"wrote {written} and {written.with_suffix('.json')}")
 
 
+@app.command()
+def doctor(
+    config: Optional[Path] = CONFIG_OPTION,
+    submissions: Optional[Path] = typer.Option(None, "--submissions", help="a class's hand-ins: can student code read them?"),
+):
+    """Before grading: which sandbox this machine gives, what student code could reach, and how to fix each."""
+    from .config import load_config
+    from .doctor import diagnose
+
+    try:
+        loaded = load_config(config)
+    except AutograderError as error:
+        fail(str(error))
+    others = sorted(p for p in submissions.rglob("*") if p.is_file())[:50] if submissions else []
+    findings = diagnose(loaded, others)
+    marks = {"ok": "ok  ", "warn": "WARN", "bad": "FIX "}
+    for finding in findings:
+        typer.echo(f"{marks[finding.level]} {finding.topic}: {finding.says}")
+        for command in finding.fixes:
+            typer.echo(f"       $ {command}")
+    bad = sum(f.level == "bad" for f in findings)
+    typer.echo(f"{bad} item{'s' if bad != 1 else ''} to fix before grading" if bad else "ready to grade")
+    raise typer.Exit(int(ExitCode.FAILURES if bad else ExitCode.OK))
+
+
 export_app = typer.Typer(no_args_is_help=True, help="Export the grader for a course platform.")
 app.add_typer(export_app, name="export")
 

@@ -15,6 +15,7 @@ broken archive costs its own student a zero, never the batch. Every entry a TA p
 what cannot be graded (a ``.rar``, a link, an nbgrader student with two assignment folders) is
 still a submission, with the ``problem`` that sends it to a person.
 """
+import dataclasses
 import re
 import unicodedata
 import stat
@@ -234,8 +235,25 @@ def _gradescope(root: Path, metadata_file: Path) -> Discovery:
     return found
 
 
+def _roster(course: Path) -> dict[str, tuple[str, str]]:
+    """nbgrader's roster (``gradebook.db`` beside ``submitted/``): student id -> (name, e-mail), so
+    grades.csv names people; read-only, and nothing when there is none or it cannot be read."""
+    database = course / "gradebook.db"
+    if not database.is_file():
+        return {}
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            rows = connection.execute("SELECT id, first_name, last_name, email FROM student").fetchall()
+    except sqlite3.Error:
+        return {}
+    return {str(i): (" ".join(str(n) for n in (first, last) if n), str(email or "")) for i, first, last, email in rows}
+
+
 def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
     found = Discovery("nbgrader", submitted)
+    roster = _roster(submitted.parent)
     for student in sorted(submitted.iterdir()):
         if not _visible(student):
             continue
@@ -251,8 +269,9 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
                 f"several assignments ({', '.join(p.name for p in folders)}); pass --assignment")
             found.submissions.append(_entry(student, f"{student.name}: {why} in submitted/{student.name}/"))
             continue
-        person = _entry(student).submitters
-        found.submissions.append(Discovered(folders[0], person))
+        entry = _entry(student).submitters[0]
+        name, email = roster.get(student.name, (entry.name, ""))
+        found.submissions.append(Discovered(folders[0], (dataclasses.replace(entry, name=name, email=email),)))
     return found
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .results import GradingReport, gradescope_results, write_atomically
 
-__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "class_tables"]
+__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "MAX_ROW"]
 
 RECORD_FILE = "report.json"
 RESULTS_FILE = "results.json"
@@ -166,27 +166,47 @@ def spreadsheet_safe(text: str) -> str:
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
+MAX_ROW = "Points Possible"  # the second row of grades.csv: each column's maximum (as Canvas's gradebook has it)
+
+
 def grades_csv(records: list[StudentRecord], components: list[str]) -> str:
-    """One row per student: identity, one column per component, total, status and why. Sorted by student."""
+    """One row per student, sorted: identity, one column per component, total, status and why.
+
+    The row after the heading states each column's maximum (``MAX_ROW``). A student who was not graded
+    at all (``GradingReport.graded_nothing``) has empty scores, not zeros: a zero would be a grade.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["student", "name", "email", *components, "total", "status", "reason"])
+    maxima = {}
+    for record in records:
+        for name, (_, most) in record.report.component_scores().items():
+            maxima[name] = max(maxima.get(name, 0.0), most)
+    writer.writerow([MAX_ROW, "", "", *(_points(maxima[n]) if n in maxima else "" for n in components),
+                     _points(sum(maxima.get(n, 0.0) for n in components)), "", "the maximum of each column"])
     for record in sorted(records, key=lambda r: r.student):
         scores = record.report.component_scores()
         reason = record.message if record.status != "graded" else ""
+        ungraded = record.report.graded_nothing
         writer.writerow([
             spreadsheet_safe(record.student), spreadsheet_safe(record.name), spreadsheet_safe(record.email),
-            *(_points(scores.get(name, (0.0, 0.0))[0]) for name in components),
-            _points(record.report.score), record.status, spreadsheet_safe(reason.replace("\n", " ")),
+            *("" if ungraded else _points(scores.get(name, (0.0, 0.0))[0]) for name in components),
+            "" if ungraded else _points(record.report.score), record.status,
+            spreadsheet_safe(reason.replace("\n", " ")),
         ])
     return buffer.getvalue()
 
 
+def graded(records: list[StudentRecord]) -> list[StudentRecord]:
+    """The students whose checks ran: the only ones class statistics may count."""
+    return [r for r in records if not r.report.graded_nothing]
+
+
 def score_distribution(records: list[StudentRecord], bins: int = 10) -> list[tuple[str, int]]:
-    """(label, count) per band of the total in percent; full marks get their own band."""
+    """(label, count) per band of the total in percent, graded students only; full marks get their own band."""
     counts = [0] * (bins + 1)
     width = 100 // bins
-    for record in records:
+    for record in graded(records):
         maximum = record.report.max_score or 1.0
         percent = 100.0 * record.report.score / maximum
         counts[bins if percent >= 100 - 1e-9 else min(int(percent // width), bins - 1)] += 1
@@ -195,12 +215,10 @@ def score_distribution(records: list[StudentRecord], bins: int = 10) -> list[tup
 
 
 def failure_rates(records: list[StudentRecord]) -> list[tuple[str, int, int]]:
-    """(check name, failed, out of) for each check, most-failed first; ungradable submissions left out."""
+    """(check name, failed, out of) for each check, most-failed first; graded students only."""
     failed: dict[str, int] = {}
     seen: dict[str, int] = {}
-    for record in records:
-        if record.status == "error":
-            continue
+    for record in graded(records):
         for c in record.report.checks:
             seen[c.name] = seen.get(c.name, 0) + 1
             failed[c.name] = failed.get(c.name, 0) + (not c.passed)
@@ -211,7 +229,9 @@ def class_tables(records: list[StudentRecord], top: int = 25):
     """Two rich tables: the score distribution, and the checks the class failed most."""
     from rich.table import Table
 
-    distribution = Table(title=f"Score distribution ({len(records)} students)")
+    counted = len(graded(records))
+    distribution = Table(title=f"Score distribution (n = {counted} graded"
+                               + (f"; {len(records) - counted} not graded, left out)" if counted < len(records) else ")"))
     distribution.add_column("total")
     distribution.add_column("students", justify="right")
     distribution.add_column("")
@@ -219,7 +239,7 @@ def class_tables(records: list[StudentRecord], top: int = 25):
     for label, count in score_distribution(records):
         distribution.add_row(label, str(count), "█" * round(30 * count / peak))
 
-    checks = Table(title="Checks the class failed (fraction of graded students)")
+    checks = Table(title=f"Checks the class failed (fraction of the n = {counted} graded students)")
     checks.add_column("check")
     checks.add_column("failed", justify="right")
     checks.add_column("of", justify="right")

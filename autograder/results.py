@@ -23,6 +23,8 @@ class CheckResult:
 
 
 STATUSES = ("graded", "needs_review", "error")
+NOT_GRADED = "Could not be graded: "  # the note of every report from GradingReport.without_results
+REFERRAL = "The same error as "  # an output that points at another check's, where the text is in full
 
 
 @dataclass
@@ -53,7 +55,7 @@ class GradingReport:
         ``component``, ``id``, ``name`` and ``points``/``visibility`` -- the names are the same as a
         normal run's, so a Gradescope test keeps its name whatever happened.
         """
-        report = cls(submission=submission, notes=[f"Could not be graded: {message}"], status=status,
+        report = cls(submission=submission, notes=[f"{NOT_GRADED}{message}"], status=status,
                      review=[message] if status == "needs_review" else [], detail=detail)
         for check_, settings_ in checks:
             report.checks.append(CheckResult(
@@ -78,7 +80,13 @@ class GradingReport:
             if anchor is not None and anchor is not check:
                 case = _case_line(check.output)
                 own_case = f"\n{case}" if case and case != _case_line(anchor.output) else ""
-                self.checks[index] = replace(check, output=f'The same error as "{anchor.name}" (shown there).{own_case}')
+                self.checks[index] = replace(check, output=f'{REFERRAL}"{anchor.name}" (shown there).{own_case}')
+
+    @property
+    def graded_nothing(self) -> bool:
+        """No check ran (``without_results``): its zeros are no grade, so statistics leave it out,
+        grades.csv leaves its total empty and the pages show one box instead of every check."""
+        return self.status == "error" or any(note.startswith(NOT_GRADED) for note in self.notes[:1])
 
     @property
     def score(self) -> float:

@@ -28,6 +28,10 @@ class PageView:
     exceptions: list[str] = field(default_factory=list)
     title: str = ""
     text: str = ""
+    width: int = 0  # the document's scroll width: wider than the viewport means a reader scrolls sideways
+    viewport: int = 0
+    contrast: list = field(default_factory=list)  # [text, ratio] of text below 4.5:1 against its background
+    headings: list = field(default_factory=list)  # the heading levels, in page order
 
     @property
     def errors(self) -> list[str]:
@@ -38,11 +42,31 @@ class PageView:
         return [i for i in self.images if not i["complete"] or i["naturalWidth"] == 0]
 
 
+# WCAG 2 contrast of every element's own text against the first opaque background behind it.
+_CONTRAST = """() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; })
+                                        .reduce((s, v, i) => s + v * [0.2126, 0.7152, 0.0722][i], 0);
+  const background = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+                             if (c.length === 3 || c[3] > 0.9) return c.slice(0, 3); } return [255, 255, 255]; };
+  const low = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const own = Array.from(e.childNodes).filter(n => n.nodeType === 3 && n.textContent.trim()).map(n => n.textContent.trim()).join(' ');
+    if (!own || e.closest('details:not([open])')) continue;
+    const [a, b] = [lum(rgb(getComputedStyle(e).color).slice(0, 3)), lum(background(e))];
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push([own.slice(0, 40), Math.round(ratio * 100) / 100]);
+  }
+  return low;
+}"""
+
+
 class Chromium:
     def __init__(self, executable: str | None = None, width: int = 1200, height: int = 900):
         executable = executable or find_browser()
         if executable is None:
             raise FileNotFoundError("no chromium on PATH")
+        self.width, self.height = width, height  # the viewport (a headless window is at least 500 px wide)
         self.profile = tempfile.mkdtemp(prefix="pages-chromium-")
         ours_in, theirs_out = os.pipe()  # the browser writes replies on its fd 4
         theirs_in, ours_out = os.pipe()  # and reads commands on its fd 3
@@ -98,6 +122,8 @@ class Chromium:
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for domain in ("Page.enable", "Runtime.enable", "Log.enable"):
             self.call(domain, session=session)
+        self.call("Emulation.setDeviceMetricsOverride", {"width": self.width, "height": self.height,
+                                                         "deviceScaleFactor": 1, "mobile": False}, session)
         self.events.clear()
         self.call("Page.navigate", {"url": Path(page).resolve().as_uri()}, session)
         deadline = time.monotonic() + 30
@@ -108,10 +134,14 @@ class Chromium:
         time.sleep(settle_s)
         script = ("JSON.stringify({title: document.title, text: document.body.innerText,"
                   " images: Array.from(document.images).map(i => ({src: i.src.slice(0, 40), complete: i.complete,"
-                  " naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight}))})")
+                  " naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight})),"
+                  " width: document.documentElement.scrollWidth, viewport: document.documentElement.clientWidth,"
+                  " headings: Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')).map(h => +h.tagName[1]),"
+                  f" contrast: ({_CONTRAST})()}})")
         found = json.loads(self.call("Runtime.evaluate", {"expression": script, "returnByValue": True},
                                      session)["result"]["value"])
-        view = PageView(images=found["images"], title=found["title"], text=found["text"])
+        view = PageView(images=found["images"], title=found["title"], text=found["text"], width=found["width"],
+                        viewport=found["viewport"], contrast=found["contrast"], headings=found["headings"])
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled":

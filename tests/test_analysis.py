@@ -12,6 +12,9 @@ import sys
 import pytest
 import torch
 
+from autograder.pages.arrays import unpack
+from autograder.pages.figures import picture_for_figure
+
 from .conftest import ROOT, SOLUTIONS
 
 
@@ -227,22 +230,27 @@ def test_a_broken_block_costs_the_tasks_that_use_it_nothing(grader, make_submiss
 
 
 def test_feedback_shows_the_experiment_beside_the_reference(grader):
+    """The experiment is the SkipAblation section's picture: numbers, curves and one reconstruction,
+    the reference's beside them only in the published view."""
     report = grader.grade(SOLUTIONS)
-    note = next(n for n in report.notes if n.startswith("Skip-connection experiment"))
-    lines = note.splitlines()
-    rows = {line[:27].strip(): line[27:].split() for line in lines[2:6]}
-    assert set(rows) == {"yours, with skips", "yours, without skips", "reference, with skips",
-                         "reference, without skips"}
-    assert rows["yours, with skips"][:2] == rows["reference, with skips"][:2]  # the reference is the student here
-    assert float(rows["yours, with skips"][1]) > float(rows["yours, without skips"][1]) + 5  # PSNR
-    picture = lines[lines.index(next(line for line in lines if line.startswith("input"))) + 1:]
-    assert len(picture) == analysis.IMAGE_SIZE
+    data = report.figures["skip_training"]
+    ours, reference = data["results"]["student"], data["results"]["reference"]
+    assert set(ours) == set(reference) == {"with skips", "without skips"}
+    assert ours == reference  # the reference is the student here
+    assert ours["with skips"][1] > ours["without skips"][1] + 5  # PSNR, dB
+    assert unpack(data["images"]["input"]).shape == (analysis.IMAGE_SIZE, analysis.IMAGE_SIZE)
+    full, mine = picture_for_figure("skip_training", data, True), picture_for_figure("skip_training", data, False)
+    assert [row[0] for row in full.table[1:]] == ["yours, with skips", "yours, without skips",
+                                                  "reference, with skips", "reference, without skips"]
+    assert [row[0] for row in mine.table[1:]] == ["yours, with skips", "yours, without skips"]
+    assert [label for label, _ in mine.rows] == ["yours"] and len(mine.charts) == 1
+    assert not any("experiment" in note for note in report.notes)  # no text box above the page
 
 
-def test_stub_feedback_shows_the_reference_experiment_only(grader):
+def test_stub_feedback_says_why_the_experiment_has_no_picture(grader):
     report = grader.grade(ROOT / "assignments" / "unet")
-    note = next(n for n in report.notes if n.startswith("Skip-connection experiment"))
-    assert "yours did not run" in note and "reference, with skips" in note and "yours, with" not in note
+    assert report.figures["skip_training"]["note"].startswith("not drawn")
+    assert not any("experiment" in note for note in report.notes)
 
 
 # An experiment whose numbers a float cannot hold: each check judges its own feature, in words.

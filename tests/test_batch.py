@@ -22,6 +22,7 @@ import yaml
 
 from autograder.discover import discover, extract_zip
 from autograder.errors import SubmissionError
+from autograder.report import MAX_ROW
 from tests.mutants import MUTANTS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,7 +42,10 @@ def batch(*args, timeout=600) -> subprocess.CompletedProcess:
 
 
 def read_grades(path: Path) -> dict[str, dict]:
-    return {row["student"]: row for row in csv.DictReader(io.StringIO(path.read_text()))}
+    """grades.csv's students; its second row, each column's maximum, is checked and left out."""
+    rows = list(csv.DictReader(io.StringIO(path.read_text())))
+    assert rows[0]["student"] == MAX_ROW and float(rows[0]["total"]) == TOTAL, rows[0]
+    return {row["student"]: row for row in rows[1:]}
 
 
 @pytest.fixture(scope="module")
@@ -89,8 +93,9 @@ def test_mixed_class_grades_match_independent_expectations(graded_j2):
     assert float(grades["alice"]["total"]) == TOTAL
     for component, points in POINTS.items():
         assert float(grades["alice"][component]) == points, component
-    for student in ("bob", "dave", "erin"):
+    for student in ("bob", "erin"):  # graded (erin's checks ran on a hand-in without the classes), nothing right
         assert float(grades[student]["total"]) == 0, student
+    assert grades["dave"]["total"] == "" and all(grades["dave"][c] == "" for c in POINTS)  # no check ran: not a 0
     assert [grades[s]["status"] for s in sorted(grades)] == [
         "graded", "graded", "graded", "needs_review", "needs_review", "graded"]
     assert "not a readable zip file" in grades["dave"]["reason"]
@@ -108,7 +113,7 @@ def test_mixed_class_grades_match_independent_expectations(graded_j2):
     # every student has whole, valid files; the total in results.json matches grades.csv
     for student, row in grades.items():
         results = json.loads((out / "students" / student / "results.json").read_text())
-        assert results["score"] == pytest.approx(float(row["total"]))
+        assert results["score"] == pytest.approx(float(row["total"] or 0))  # (Gradescope's score is a number)
         assert len(results["tests"]) == sum(len(c) for c in yaml.safe_load(
             (ROOT / "grading_config.yaml").read_text())["components"].values())
         assert (out / "students" / student / "feedback.md").read_text().startswith(f"# {student}: ")
@@ -127,7 +132,7 @@ def test_feedback_lists_failures_first(graded_j2):
 
 def test_class_table_names_the_most_failed_checks(graded_j2):
     _, result = graded_j2
-    assert "Score distribution (6 students)" in result.stdout
+    assert "Score distribution (n = 5 graded; 1 not graded, left out)" in " ".join(result.stdout.split())
     assert "Checks the class failed" in result.stdout
     flat = " ".join(result.stdout.split())
     assert "needs review (2): a person should look at these" in flat
@@ -241,6 +246,24 @@ def test_nbgrader_layout_picks_the_assignment(tmp_path):
     without = discover(submitted)
     assert [i.key for i in without.submissions] == ["ann", "ben", "cal"]
     assert "pass --assignment" in without.submissions[0].problem and not without.submissions[1].problem
+
+
+def test_nbgrader_roster_names_the_students(tmp_path):
+    """grades.csv's name and e-mail come from nbgrader's gradebook.db where it has them."""
+    import sqlite3
+
+    course = tmp_path / "course"
+    for student in ("ann", "ben"):
+        (course / "submitted" / student / "unet").mkdir(parents=True)
+    with sqlite3.connect(course / "gradebook.db") as db:  # the columns of nbgrader.api.Student's table
+        db.execute("CREATE TABLE student (id VARCHAR(128) PRIMARY KEY, first_name VARCHAR(128), "
+                   "last_name VARCHAR(128), email VARCHAR(128), lms_user_id VARCHAR(128))")
+        db.execute("INSERT INTO student VALUES ('ann', 'Ann', 'Lee', 'ann@example.edu', NULL)")
+    found = discover(course, assignment="unet")
+    people = {i.key: (i.submitters[0].name, i.submitters[0].email) for i in found.submissions}
+    assert people == {"ann": ("Ann Lee", "ann@example.edu"), "ben": ("", "")}  # ben is not on the roster
+    (course / "gradebook.db").write_bytes(b"not a database")
+    assert discover(course, assignment="unet").submissions[0].submitters[0].name == ""  # unreadable: no names
 
 
 def test_folder_layout_names_and_duplicates(tmp_path):

@@ -1,11 +1,14 @@
-"""The pages in a real browser: a small class graded by `autograder batch`, then report.html and a
-student's feedback pages opened in headless Chromium. Every image must have decoded (naturalWidth
-> 0), the console must stay free of errors, and a screenshot of each page is kept in
-tests/artifacts/ for a person to look at.
+"""The pages in a real browser: a small class graded by `autograder batch` -- a perfect student, a
+typical mistake, an unreadable zip, a hostile exit and a copied pair -- then report.html and the
+students' pages opened in headless Chromium, at a desktop width and at 400 px. Every image must have
+decoded (naturalWidth > 0), the console must stay free of errors, nothing may need sideways scrolling
+at 400 px, headings go in order and text keeps a contrast of 4.5:1; screenshots of each page at both
+widths are kept in tests/artifacts/ for a person to look at.
 
 Needs Debian's `chromium` (`.ci/run` installs it); without it these tests skip and say so.
 """
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -14,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .browser import Chromium, find_browser
-from .mutants import MUTANTS
+from .mutants import EQUIVALENT_FILES, MUTANTS
 from .release_support import SOLUTIONS, fast_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +43,14 @@ def graded_class(tmp_path_factory) -> Path:
     for module, source in next(m for m in MUTANTS if m.name == "cosines before sines").replacements().items():
         (submissions / "ben" / f"{module}.py").write_text(source)
     (submissions / "zed.zip").write_bytes(b"not a zip")
+    attention = (SOLUTIONS / "attention.py").read_text()
+    shutil.copytree(SOLUTIONS, submissions / "max")  # hostile: ends the process inside forward
+    (submissions / "max" / "attention.py").write_text(attention.replace(
+        "        B, C, H, W = x.shape\n", "        B, C, H, W = x.shape\n        import os\n        os._exit(0)\n", 1))
+    sdpa = (EQUIVALENT_FILES / "sdpa" / "attention.py").read_text()
+    for student, source in (("hal", sdpa), ("ivy", "# my own attention\n" + re.sub(r"\bweights\b", "probs", sdpa))):
+        shutil.copytree(SOLUTIONS, submissions / student)  # ivy copied hal's attention and renamed a variable
+        (submissions / student / "attention.py").write_text(source)
     out = root / "out"
     result = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out),
                              "-j", "2", "--config", str(fast_config(root))], capture_output=True, text=True,
@@ -93,3 +104,50 @@ def test_the_checks_above_see_a_broken_image_and_a_console_error(tmp_path, brows
     view = browser.view(page)
     assert len(view.broken_images) == 1
     assert any("boom" in e for e in view.errors) and any("undefinedFunction" in e or "Uncaught" in e for e in view.errors)
+
+
+PAGES = ["report.html", "ada/feedback.html", "ben/feedback.html", "ben/feedback.staff.html", "zed/feedback.html",
+         "max/feedback.html"]
+
+
+@pytest.fixture(scope="module")
+def narrow():
+    with Chromium(width=400, height=900) as chromium:
+        yield chromium
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_are_readable_at_400_px_with_headings_in_order_and_enough_contrast(graded_class, narrow, browser, page):
+    path = graded_class / page if "/" not in page else _page(graded_class, *page.split("/"))
+    name = page.replace("/", "-").removesuffix(".html")
+    view = narrow.view(path, ARTIFACTS / f"{name}-400px.png")
+    assert view.width <= view.viewport, f"{page} scrolls sideways at 400 px ({view.width} px wide)"
+    assert view.errors == [] and view.broken_images == []
+    assert view.headings[0] == 1 and all(b - a <= 1 for a, b in zip(view.headings, view.headings[1:])), view.headings
+    assert view.contrast == [], view.contrast
+    browser.view(path, ARTIFACTS / f"{name}-desktop.png")
+
+
+def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
+    """Statistics over graded students only, with n; the hostile exit apart from honest mistakes, with
+    its line; the copy listed as an exact copy; a perfect student's page without an alarm; one box
+    for the unreadable zip; the experiment in its own section."""
+    data = json.loads((graded_class / "report.json").read_text())
+    assert data["students"] == 6 and data["graded"] == 5  # zed's zip was not graded: no zeros counted
+    assert sum(count for _, count in data["distribution"]) == 5
+    report = browser.view(graded_class / "report.html").text
+    assert "n = 5 graded" in report
+    attention = {(p["student"], p["status"]): p["reason"] for p in data["needs_attention"]}
+    assert ("max", "integrity") in attention and "attention.py, line" in attention["max", "integrity"]
+    assert not any("max" in g["students"] for g in data["mistakes"])  # not an honest mistake
+    assert [g["students"] for g in data["exact_copies"]] == [["hal", "ivy"]]
+    assert not any("ivy" in g["students"] for g in data["mistakes"])  # the copy itself is correct code
+    ada = browser.view(_page(graded_class, "ada", "feedback.html"))
+    assert "Not graded" not in ada.text and "A person will look" not in ada.text
+    assert "yours, with skips" in ada.text and "reference, with skips" not in ada.text  # before publication
+    ada_html = _page(graded_class, "ada", "feedback.html").read_text()
+    assert "banner error" not in ada_html and "banner review" not in ada_html
+    zed = browser.view(_page(graded_class, "zed", "feedback.html"))
+    assert "Not graded" in zed.text and "failed" not in zed.text  # one box, no list of failed checks
+    ben = browser.view(_page(graded_class, "ben", "feedback.staff.html")).text
+    assert "Same cause as TimeEmbedding" in ben  # Integration's failure, under its cause

@@ -1,10 +1,13 @@
 """Issue 14's pages: the data captured while grading, what each audience may see, Gradescope's HTML,
 the class report's groups, and similarity. Expected values are computed here independently (numpy,
 hand-made records), not read back from the code under test."""
+import csv
+import io
 import json
 import re
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import numpy as np
@@ -17,7 +20,8 @@ from autograder.pages.arrays import MAX_PLANES, MAX_SIDE, pack, planes, unpack
 from autograder.pages.class_report import build_class_report, write_class_report
 from autograder.pages.evidence import compact
 from autograder.pages.feedback import gradescope_results, split_output, student_page
-from autograder.pages.similarity import base_hashes, fingerprint, similar_pairs
+from autograder.pages.similarity import (base_hashes, exact_copies, fingerprint, matching_regions,
+                                         similar_pairs)
 from autograder.report import StudentRecord
 from autograder.results import CheckResult, GradingReport
 from autograder.results import gradescope_results as plain_results
@@ -103,7 +107,8 @@ class Net:
 
 def test_renamed_and_recommented_code_has_the_same_fingerprint():
     assert fingerprint({"m": CODE})["hashes"] == fingerprint({"m": DISGUISED})["hashes"]
-    assert "scores" not in json.dumps(fingerprint({"m": CODE}))  # hashes only, never the source
+    kept = fingerprint({"m": CODE})
+    assert "scores" not in json.dumps({k: v for k, v in kept.items() if k != "source"})  # the source only as itself
 
 
 def test_similar_pairs_flags_copies_not_shared_starter_code():
@@ -111,6 +116,48 @@ def test_similar_pairs_flags_copies_not_shared_starter_code():
     pairs = similar_pairs(prints, min_shared=1)
     assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["similarity"] == 1.0
     assert similar_pairs(prints, base_hashes([{"given": CODE}]), min_shared=1) == []  # everyone was given it
+
+
+def _dead_code(functions: int) -> str:
+    """Padding a copier might add: distinct functions nobody calls (each its own token stream)."""
+    return "".join(f"\n\ndef unused_{i}(a):\n    b = a * {i} + {i * 7 % 13}\n    while b > {i + 2}:\n"
+                   f"        b = b - {i % 5 + 1}\n    return [b] * {i + 3}\n" for i in range(functions))
+
+
+def test_a_copy_padded_with_dead_code_is_still_flagged():
+    """Containment: the shared part of the *smaller* side. Padding grows one side only, so the Jaccard
+    index falls (well below the threshold here) while the copy stays whole in the padded side."""
+    prints = {"ann": fingerprint({"m": CODE}), "bob": fingerprint({"m": DISGUISED + _dead_code(40)})}
+    own = [len(set(p["hashes"])) for p in prints.values()]
+    shared = len(set(prints["ann"]["hashes"]) & set(prints["bob"]["hashes"]))
+    assert shared == own[0] and shared / (own[0] + own[1] - shared) < 0.25  # Jaccard alone would miss it
+    pairs = similar_pairs(prints, min_shared=1)
+    assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["containment"] == 1.0
+    assert pairs[0]["similarity"] < 0.25 and not pairs[0]["exact"]
+
+
+def test_a_group_of_identical_copies_is_flagged_and_listed_on_its_own():
+    """Six students with the same code, in a class of eight: what many share is no excuse; only what
+    they were *given* is left out."""
+    prints = {f"copy{i}": fingerprint({"m": CODE if i % 2 else DISGUISED}) for i in range(6)}
+    prints["own1"], prints["own2"] = fingerprint({"m": OTHER}), fingerprint({"m": _dead_code(6)})
+    assert exact_copies(prints, min_shared=1) == [[f"copy{i}" for i in range(6)]]
+    flagged = {tuple(p["students"]) for p in similar_pairs(prints, min_shared=1)}
+    assert len(flagged) == 15 and all(a.startswith("copy") and b.startswith("copy") for a, b in flagged)
+    assert exact_copies(prints, base_hashes([{"given": CODE}]), min_shared=1) == []  # given code is no copy
+
+
+def test_matching_regions_point_at_the_copied_lines_on_both_sides():
+    padded = _dead_code(3) + "\n" + DISGUISED  # the copy moved down, below other code
+    first, second = fingerprint({"m": CODE}), fingerprint({"m": padded})
+    regions = matching_regions(first, second)
+    offset = padded.splitlines().index("def attend(query, key, value, s):") - CODE.splitlines().index(
+        "def attention(q, k, v, scale):")
+    assert regions and all(r["left"][0] == "m" == r["right"][0] for r in regions)
+    for region in regions:  # the copy's lines, moved by the padding (the comment line in DISGUISED adds one)
+        assert 2 <= region["left"][1] <= region["left"][2] <= 10
+        assert offset + 2 <= region["right"][1] <= region["right"][2] <= offset + 12
+    assert second["source"]["m"] == padded  # kept for the side-by-side view (staff-only report.json)
 
 
 # --- the student's pages: who may see what ----------------------------------------------------------
@@ -161,7 +208,8 @@ def test_the_student_page_shows_hidden_checks_only_as_a_count():
     # as results.json's visible output: the public checks' score (1 of 2), no total with hidden checks in it (2 of 6)
     assert "1 / 2 on the public checks" in text and "2 / 6" not in text and " of 2 passed" not in text
     # the picture tied to a hidden check: the student's own side only -- one tile, no reference
-    assert html.count('class="tile"') == 1 and "the reference's embedding" not in html
+    tiles = html.count('class="tile"') - html.count('alt="colour scale')  # a colour bar is no picture of the values
+    assert tiles == 1 and "the reference's embedding" not in html
 
 
 def test_the_staff_page_shows_everything():
@@ -170,7 +218,7 @@ def test_the_staff_page_shows_everything():
     for shown in ("secret formula check", "another secret", "the sines come first", PUBLIC_MESSAGE.split(": ", 1)[1]):
         assert shown in text, shown
     # evidence: yours | reference | difference, and the figure's three tiles
-    assert html.count('class="tile"') == 3 + 3 and "the reference&#39;s embedding" in html
+    assert html.count('class="tile"') - html.count('alt="colour scale') == 3 + 3 and "the reference&#39;s embedding" in html
 
 
 def test_gradescope_html_keeps_scores_and_visibility_and_puts_hidden_pictures_under_hidden_tests():
@@ -184,10 +232,15 @@ def test_gradescope_html_keeps_scores_and_visibility_and_puts_hidden_pictures_un
     top = _visible_text(results["output"])
     assert "secret" not in top and "differs from the reference" not in top
     assert all(line in results["output"] for line in plain["output"].splitlines())  # what results.py says, and more
-    assert results["output"].count("<img") == 1  # the student's side of the embedding
+    assert _images(results["output"]) == 1  # the student's side of the embedding
     hidden = next(t for t in results["tests"] if t["name"].endswith("secret formula check"))
-    assert hidden["visibility"] == "after_published" and hidden["output"].count("<img") == 3 + 3
+    assert hidden["visibility"] == "after_published" and _images(hidden["output"]) == 3 + 3
     assert "Hint:" in hidden["output"] and "the sines come first" in hidden["output"]
+
+
+def _images(html: str) -> int:
+    """Pictures of values in ``html``: colour bars (their alt text says so) do not count."""
+    return html.count("<img") - html.count('alt="colour scale')
 
 
 def test_split_output_reads_what_the_grader_writes():
@@ -323,3 +376,62 @@ def test_report_command_rebuilds_the_class_report_from_disk(tmp_path):
     html = (tmp_path / "report.html").read_text()
     assert "zed" in html and html.count("<img") == 3  # distribution, component means, failure rates
     assert CliRunner().invoke(app, ["report", str(tmp_path / "nowhere")]).exit_code == 2
+
+
+def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
+    from autograder.pages.class_report import _label
+    from autograder.results import CheckResult
+
+    def failed(output: str) -> CheckResult:
+        return CheckResult("TimeEmbedding", "sinusoid_values", "TimeEmbedding: values", 0.0, 3.0, False, output, "hidden")
+
+    generic = "Hint: The contract's features are [sin(t*f), cos(t*f)], the 32 sines first."
+    named = failed("sinusoidal_embedding(t, dim): the cosines come first; the result differs by up to 2; at index "
+                   f"(0, 1) expected 1, got 0\nSmallest failing input: t=[0]\n{generic}")
+    assert _label([named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
+    unnamed = failed(f"sinusoidal_embedding(t, dim) differs by up to 2; at index (0, 1) expected 1, got 0\n{generic}")
+    assert _label([unnamed]) == (generic[len("Hint: "):], "")  # nothing named: the hint says most
+
+
+def _class_on_disk(tmp_path, records) -> Path:
+    from autograder.report import OutputFolder
+
+    out = OutputFolder(tmp_path / "out")
+    out.prepare()
+    for record in records:
+        out.write_student(record, "after_published", figures=False)
+    return out.path
+
+
+def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event(tmp_path):
+    """An unreadable zip is no student who failed everything: the mean, bars and rates leave it out
+    and say n. A submission that ended the grading process is listed apart, with where it did so."""
+    from autograder.report import grades_csv
+
+    def scored(student: str, points: float, output: str = "", source: str = "") -> StudentRecord:
+        checks = [CheckResult("TimeEmbedding", "a", "TimeEmbedding: a", points, 4, points == 4, output, "public"),
+                  CheckResult("ResBlock", "b", "ResBlock: b", 6, 6, True, "", "hidden")]
+        report = GradingReport(student, checks, fingerprint={"source": {"attention": source}} if source else None)
+        return _record(report, student)
+
+    exit_message = "your code exited with status 0 (does your code call sys.exit or os._exit?) during SelfAttention.forward"
+    zed = GradingReport.without_results("zed.zip", [(SimpleNamespace(component=c, id=i, name=f"{c}: {i}"),
+                                                     SimpleNamespace(points=p, visibility="public"))
+                                                    for c, i, p in (("TimeEmbedding", "a", 4), ("ResBlock", "b", 6))],
+                                        "zed.zip is not a readable zip file", status="needs_review")
+    records = [scored("ann", 4), scored("bob", 0, "output: wrong"),
+               scored("max", 0, exit_message, "class SelfAttention:\n    def forward(self, x):\n        os._exit(0)\n"),
+               _record(zed, "zed", "needs_review")]
+    data = build_class_report(_class_on_disk(tmp_path, records))
+    assert data["students"] == 4 and data["graded"] == 3
+    assert data["mean_score"] == pytest.approx((10 + 6 + 6) / 3, abs=1e-3)  # zed's zeros are no grade
+    assert sum(count for _, count in data["distribution"]) == 3
+    assert {r["check"]: (r["failed"], r["of"]) for r in data["failure_rates"]}["TimeEmbedding: a"] == (2, 3)
+    assert data["scores"]["zed"][0] is None
+    people = {(p["student"], p["status"]): p["reason"] for p in data["needs_attention"]}
+    assert set(people) == {("max", "integrity"), ("zed", "needs_review")}  # bob's is an honest mistake
+    assert "ended the grading process" in people["max", "integrity"]
+    assert "attention.py, line 3: os._exit(0)" in people["max", "integrity"]
+    rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"]))))
+    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column"]
+    assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0

@@ -3,7 +3,8 @@
 The functions take models as arguments: the child builds them (``ModuleArg``) from the reference
 stand-ins of the task's dependencies, so a broken ``SelfAttention`` costs ``attention_map`` nothing.
 The skip-connection experiment runs once per student (~2.5 s of one core) plus a 5-step rerun, and
-its numbers and pictures, with the reference's, go into the student's feedback (``ctx.notes``).
+its numbers, loss curves and reconstructions go into the SkipAblation section of the feedback as a
+table and pictures (``pages/figure_data.skip_training``), the reference's beside them once published.
 """
 import math
 
@@ -338,12 +339,7 @@ def _starting_weights(watched: replies.WatchedCall) -> dict:
 @check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps")
 def experiment_budget(ctx, _case):
     steps = experiment_steps(ctx)
-    try:
-        ours = student_experiment(ctx, steps)
-    except CheckFailed:
-        _note_experiment(ctx, None, steps)
-        raise
-    _note_experiment(ctx, ours, steps)
+    ours = student_experiment(ctx, steps)
     for key, label in VARIANTS.items():
         trained = len(ours[key]["losses"])
         if trained != steps:
@@ -705,55 +701,3 @@ def _names(names: list[str], most: int = 6) -> str:
 
 def _numbers(values) -> str:
     return "[" + ", ".join(f"{v:.5g}" for v in values) + "]"
-
-
-# --- the experiment's picture in the feedback ----------------------------------------------------------
-
-_BLOCKS = "▁▂▃▄▅▆▇█"
-_GREYS = " .:-=+*#%@"
-
-
-def _note_experiment(ctx, ours: dict | None, steps: int) -> None:
-    """The experiment's numbers, loss curves and one held-out image, yours beside the reference's."""
-    reference = reference_experiment(ctx, steps)
-    runs = []  # (label, column title, run)
-    for whose, result in (("yours", ours), ("reference", reference)):
-        if result is not None:
-            runs += [(f"{whose}, {label}", f"{whose.replace('reference', 'ref')} {sign}skips", result[key])
-                     for (key, label), sign in zip(VARIANTS.items(), "+-")]
-    curves = [run["losses"] for _, _, run in runs]
-    low, high = min(min(c) for c in curves), max(max(c) for c in curves)
-    lines = [f"Skip-connection experiment, skip_ablation({steps}, seed={SEED}): reconstruction of "
-             f"{reference['images'].shape[0]} held-out images"
-             + ("" if ours is not None else " (yours did not run: run skip_ablation() in the notebook to see why)"),
-             f"{'':27}{'MSE':>9}{'PSNR':>10}   training loss, steps 1-{steps} (log scale, shared)"]
-    for label, _, run in runs:
-        lines.append(f"{label:27}{run['mse']:9.4f}{run['psnr']:7.1f} dB   {_sparkline(run['losses'], low, high)}")
-    columns = [("input", reference["images"][0, 0])] + [(title, run["reconstructions"][0, 0]) for _, title, run in runs]
-    lines += ["", "The first held-out image and its reconstructions (+skips: with, -skips: without):",
-              "   ".join(f"{title:16}" for title, _ in columns).rstrip()]
-    for row in range(columns[0][1].shape[0]):
-        lines.append("   ".join(_grey_row(image[row]) for _, image in columns).rstrip())
-    ctx.notes[SKIP_ABLATION] = "\n".join(lines)
-
-
-def _sparkline(values: list[float], low: float, high: float, width: int = 25) -> str:
-    """``values`` averaged into ``width`` buckets, one block character each, on a log scale."""
-    low, high = math.log(max(low, 1e-12)), math.log(max(high, 1e-12))
-    buckets = [values[i * len(values) // width:(i + 1) * len(values) // width] or [values[-1]] for i in range(width)]
-    marks = []
-    for bucket in buckets[:len(values)]:
-        level = (math.log(max(_mean(bucket), 1e-12)) - low) / ((high - low) or 1)
-        marks.append(_BLOCKS[min(len(_BLOCKS) - 1, max(0, round(level * (len(_BLOCKS) - 1))))])
-    return "".join(marks)
-
-
-def _grey_row(values) -> str:
-    """One image row as characters, dark to bright for 0 to 1; '?' where a value is NaN or infinite."""
-    return "".join(_grey(float(v)) for v in values)
-
-
-def _grey(value: float) -> str:
-    if not math.isfinite(value):
-        return "?"
-    return _GREYS[min(len(_GREYS) - 1, int(min(max(value, 0.0), 1.0) * len(_GREYS)))]

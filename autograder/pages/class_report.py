@@ -13,7 +13,8 @@ What it says, most urgent first:
   checks with the same message, hint and smallest case (numbers to three significant digits) --
   each with its size, its hint or first message line as a label, one example and the students;
 - the score distribution, per-component means and per-check failure rates (plots and tables);
-- identical or near-identical submissions (``similarity.py``), with the pair and their similarity;
+- exact copies (groups whose code is the same token for token), then near-identical pairs
+  (``similarity.py``), each with its matching regions side by side;
 - the slowest submissions, and the time and memory grading took.
 """
 import dataclasses
@@ -24,11 +25,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
-from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, score_distribution
-from ..results import write_atomically
+from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, graded, score_distribution
+from ..results import REFERRAL, write_atomically
 from .feedback import STAFF_PAGE, environment, split_output
 from .figures import chart_png
-from .similarity import base_hashes, similar_pairs
+from .similarity import base_hashes, exact_copies, matching_regions, similar_pairs
 
 __all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON"]
 
@@ -86,16 +87,35 @@ def _environment_problem(output: str, packages: set[str]) -> str | None:
 _IMPORTS = re.compile(r"\bimports ([\w.]+)")
 
 
-def _label(failing: list) -> str:
-    for check_ in failing:
-        _, _, hint = split_output(check_.output)
-        if hint:
-            return hint
-    message, _, _ = split_output(failing[0].output)
+_DIFFERENCE = re.compile(r"[;,]?\s*[^;:]*\bdiffers? (?:from the reference )?by up to .*$")
+
+
+def _diagnosis(message: str) -> str:
+    """What a failure's message names as the mistake ("...: the cosines come first"), without the
+    numbers of how far off it is; "" when it only says *that* a value differs."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    if not lines or lines[0].startswith("Traceback") or lines[0].endswith(":"):
+        return ""
+    named = _DIFFERENCE.sub("", lines[0]).strip(" ;,")
+    what, colon, rest = named.partition(": ")
+    return named if (rest.strip() if colon else named == lines[0]) else ""
+
+
+def _label(failing: list) -> tuple[str, str]:
+    """A group's headline and its hint: the diagnosis a check named, else the hint, else the message."""
+    hint = next((h for h in (split_output(c.output)[2] for c in failing) if h), "")
+    own = [c for c in failing if not c.output.startswith(REFERRAL)] or failing  # "The same error as ...": said elsewhere
+    for check_ in own:
+        diagnosis = _diagnosis(split_output(check_.output)[0])
+        if diagnosis:
+            return diagnosis, hint
+    if hint:
+        return hint, ""
+    message, _, _ = split_output(own[0].output)
     lines = [line.strip() for line in message.splitlines() if line.strip()]
     if not lines:
-        return ""
-    return lines[-1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]  # a traceback: its last line says what
+        return "", ""
+    return (lines[-1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]), ""  # a traceback: its last line
 
 
 def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]]:
@@ -104,7 +124,7 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     environment_problems: dict[str, set[str]] = defaultdict(set)
     for student in students:
         report = student.record.report
-        if student.record.status == "error" or any(n.startswith("Could not be graded") for n in report.notes):
+        if report.graded_nothing:
             continue  # nothing was graded (results.GradingReport.without_results): not a mistake of the class
         packages = set()
         for line in student.record.report.environment:  # the intake's words: "<file> imports <package>..."
@@ -117,6 +137,8 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
             if not check_.passed:
                 by_component[check_.component].append(check_)
         for component, failing in by_component.items():
+            if any(pattern.search(c.output) for c in failing for pattern, _, _ in _INTEGRITY):
+                continue  # not an honest mistake: listed under "Needs a person" (_integrity)
             missing = {_environment_problem(c.output, packages) for c in failing} - {None}
             if missing:
                 for package in missing:
@@ -129,8 +151,9 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     for (component, signature), members in groups.items():
         first = members[0].record.report.checks
         failing = [c for c in first if c.component == component and not c.passed]
+        label, hint = _label(failing)
         result.append({
-            "component": component, "size": len(members), "label": _label(failing),
+            "component": component, "size": len(members), "label": label, "hint": hint,
             "checks": [c.name.split(": ", 1)[-1] for c in failing],
             "example": {"student": members[0].record.student, "check": failing[0].name, "output": failing[0].output},
             "students": [m.record.student for m in members],
@@ -140,18 +163,62 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     return result, {package: sorted(names) for package, names in sorted(environment_problems.items())}
 
 
+# What honest code never does, as the checks' outputs show it: (pattern, what it means, where to look
+# in the student's source when the output names no line).
+_INTEGRITY = (
+    (re.compile(r"exited with status \d+ \(does your code call sys\.exit or os\._exit\?\)"),
+     "ended the grading process", re.compile(r"\b(?:os\._exit|sys\.exit|os\.kill|os\.abort)\s*\(")),
+    (re.compile(r"malformed reply"), "sent the grader a reply no honest child sends", None),
+    (re.compile(r"Operation not permitted"), "tried what the sandbox refuses (a socket, a new file, another process)",
+     re.compile(r"\bsocket\b|\bos\.(?:open|mkdir|link|symlink|fork|kill)\b|\bsubprocess\b")),
+)
+_TRACEBACK_LINE = re.compile(r'File "([^"]+)", line (\d+)')
+
+
+def _where(output: str, sources: dict, locate) -> str:
+    """``file, line N`` of an integrity event: from the output's traceback, else the first line of
+    the student's source (kept with the fingerprint) that ``locate`` matches."""
+    found = _TRACEBACK_LINE.findall(output)
+    if found:
+        return f"{Path(found[-1][0]).name}, line {found[-1][1]}"
+    for module, text in sorted(sources.items()) if locate is not None else ():
+        for number, line in enumerate(text.splitlines(), 1):
+            if locate.search(line):
+                return f"{module}.py, line {number}: {line.strip()[:80]}"
+    return "no line named"
+
+
+def _integrity(student: Student) -> list[dict]:
+    """Events that are not honest mistakes: the code ended the process, forged a reply, or tripped
+    a defence of the sandbox. Each once per kind, with the first check it cost and where."""
+    report = student.record.report
+    sources = (report.fingerprint or {}).get("source", {}) if isinstance(report.fingerprint, dict) else {}
+    events = {}
+    for check_ in report.checks:
+        for pattern, what, locate in _INTEGRITY:
+            if what not in events and pattern.search(check_.output):
+                events[what] = {"what": what, "check": check_.name, "where": _where(check_.output, sources, locate)}
+    return list(events.values())
+
+
 def _attention(students: list[Student]) -> list[dict]:
-    """Students a person must look at: every status but ``graded``, most serious first."""
-    rank = {"error": 0, "needs_review": 1}
+    """Students a person must look at: every status but ``graded``, and anyone whose code did what
+    honest code never does (``_integrity``); most serious first."""
+    rank = {"error": 0, "integrity": 1, "needs_review": 2}
     people = []
     for student in students:
         record, raw = student.record, student.raw
+        page = f"{student.folder}/{STAFF_PAGE}"
+        for event in _integrity(student):
+            people.append({"student": record.student, "status": "integrity", "category": record.status,
+                           "reason": f"the code {event['what']} ({event['where']}; first seen in {event['check']})",
+                           "page": page})
         if record.status == "graded":
             continue
         reason = raw.get("reason") or "; ".join(record.report.review) or record.message or "no reason recorded"
         people.append({"student": record.student, "status": record.status, "reason": reason,
-                       "category": raw.get("category", ""), "page": f"{student.folder}/{STAFF_PAGE}"})
-    return sorted(people, key=lambda p: (rank.get(p["status"], 2), p["student"]))
+                       "category": raw.get("category", ""), "page": page})
+    return sorted(people, key=lambda p: (rank.get(p["status"], 3), p["student"]))
 
 
 def _timing(students: list[Student], run: dict | None) -> dict:
@@ -185,26 +252,47 @@ def _reference_sources(config) -> list[dict[str, str]]:
             stubs[name] = make_stub(text, name)
         except Exception:  # a reference without markers is its own stub
             stubs[name] = text
-    return [reference, stubs]
+    return [reference, stubs, _notebook_code(folder)]
+
+
+def _notebook_code(folder) -> dict[str, str]:
+    """The code cells of the student notebook (minus magics): given to every student too."""
+    try:
+        from ..release.notebook import student_notebook
+
+        cells = student_notebook(folder).cells
+    except Exception:  # no notebook, no base from it: the stubs and reference still count
+        return {}
+    return {f"cell{i}": "\n".join(line for line in cell.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            for i, cell in enumerate(cells) if cell.cell_type == "code"}
 
 
 def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
     """report.json's content for the students on disk under ``out``; see the module docstring."""
     students = read_students(out)
     records = [s.record for s in students]
-    graded = [r for r in records if r.status != "error"]  # as report.failure_rates: what was graded at all
+    counted = graded(records)  # as report.failure_rates: an ungraded hand-in's zeros are no grade
     mistakes, environment_problems = _mistakes(students)
     means = {}
     for name in GRADED:
-        pairs = [r.report.component_scores().get(name) for r in graded]
+        pairs = [r.report.component_scores().get(name) for r in counted]
         pairs = [p for p in pairs if p and p[1] > 0]
         if pairs:
             means[name] = round(sum(s / m for s, m in pairs) / len(pairs), 4)
     fingerprints = {s.record.student: s.record.report.fingerprint for s in students if s.record.report.fingerprint}
-    pairs = similar_pairs(fingerprints, base_hashes(_reference_sources(config)))
-    totals = [r.report.score for r in graded]
+    base = base_hashes(_reference_sources(config))
+    copies = exact_copies(fingerprints, base)
+    in_a_group = {student: index for index, group in enumerate(copies) for student in group}
+    pairs = [p for p in similar_pairs(fingerprints, base)  # a group of copies is one entry, not n(n-1)/2 pairs
+             if in_a_group.get(p["students"][0], -1) != in_a_group.get(p["students"][1], -2)]
+    for pair in pairs[:MAX_SIDE_BY_SIDE]:
+        pair["regions"] = _side_by_side(*(fingerprints[s] for s in pair["students"]), base)
+    copies = [{"students": group, "regions": _side_by_side(fingerprints[group[0]], fingerprints[group[1]], base)}
+              for group in copies]
+    totals = [r.report.score for r in counted]
     return {
         "students": len(records),
+        "graded": len(counted),  # n of every statistic below
         "statuses": dict(Counter(r.status for r in records)),
         "max_score": max((r.report.max_score for r in records), default=0.0),
         "mean_score": round(statistics.mean(totals), 3) if totals else None,
@@ -215,14 +303,33 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
         "distribution": score_distribution(records),
         "component_means": means,
         "failure_rates": [{"check": n, "failed": f, "of": t} for n, f, t in failure_rates(records)],
+        "exact_copies": copies,
         "similar_pairs": pairs,
         "timing": _timing(students, run),
         "pages": {s.record.student: f"{s.folder}/{STAFF_PAGE}" for s in students},
-        "scores": {s.record.student: [s.record.report.score, s.record.report.max_score] for s in students},
+        "scores": {s.record.student: [None if s.record.report.graded_nothing else s.record.report.score,
+                                      s.record.report.max_score] for s in students},
     }
 
 
-def _short(text: str, width: int = 48) -> str:
+MAX_SIDE_BY_SIDE = 20  # pairs whose matching regions the report shows
+_REGION_LINES = 40
+
+
+def _side_by_side(first: dict, second: dict, base: set[int]) -> list[dict]:
+    """The matching regions of two submissions, each side's lines as text, for the TA to compare."""
+    regions = []
+    for region in matching_regions(first, second, base):
+        sides = {}
+        for side, fingerprint in (("left", first), ("right", second)):
+            module, start, end = region[side]
+            lines = fingerprint.get("source", {}).get(module, "").splitlines()[start - 1:end][:_REGION_LINES]
+            sides[side] = {"module": module, "start": start, "end": end, "text": "\n".join(lines)}
+        regions.append(sides)
+    return regions
+
+
+def _short(text: str, width: int = 84) -> str:
     return text if len(text) <= width else text[:width - 1] + "…"
 
 

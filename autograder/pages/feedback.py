@@ -26,6 +26,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
+from ..contract import INTEGRATION, dependencies
 from .figures import Picture, picture_for_evidence, picture_for_figure
 
 __all__ = ["student_page", "gradescope_results", "write_student_pages", "component_pictures", "split_output",
@@ -83,6 +84,7 @@ class ComponentView:
     hidden_passed: int = 0
     hidden_total: int = 0  # counted, not shown (the student version)
     pictures: list[Picture] = field(default_factory=list)
+    same_cause: list[str] = field(default_factory=list)  # components whose shown failures explain this one's
 
     @property
     def lost(self) -> bool:  # (in the student view: points lost on public checks)
@@ -91,6 +93,15 @@ class ComponentView:
     @property
     def percent(self) -> float:
         return 100 * self.score / self.max_score if self.max_score else 0.0
+
+
+def runs_own_code_of(name: str) -> tuple[str, ...]:
+    """The components whose *student* code ``name`` runs (elsewhere dependencies are the reference's
+    stand-ins): Integration runs the student's SimpleUNet on their own blocks, so a block's mistake
+    fails it too -- one cause, shown as one card."""
+    if name != INTEGRATION:
+        return ()
+    return tuple(c.name for c in dependencies("SimpleUNet")) + ("SimpleUNet",)
 
 
 def _visibility(report) -> dict[tuple[str, str], str]:
@@ -151,6 +162,9 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
             hidden_passed=sum(c.passed for c in hidden), hidden_total=0 if published else len(hidden),
             pictures=component_pictures(report, name, published, pictures),
         ))
+    failing = {v.name for v in views if any(not c.passed for c in v.checks)}  # what this view shows failing
+    for view in views:
+        view.same_cause = [name for name in runs_own_code_of(view.name) if name in failing]
     return sorted(views, key=lambda v: not v.lost)
 
 

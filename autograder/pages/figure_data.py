@@ -396,9 +396,19 @@ def skip_training(ctx: CheckContext, scratch: dict) -> dict:
     def curves(run: dict) -> dict[str, list[float]]:
         return {label: [float(v) for v in run[key]["losses"]] for key, label in analysis.VARIANTS.items()}
 
+    def results(run: dict) -> dict[str, list[float]]:
+        return {label: [float(run[key]["mse"]), float(run[key]["psnr"])] for key, label in analysis.VARIANTS.items()}
+
+    def first_image(run: dict) -> dict[str, dict]:
+        return {label: pack(_tensor(run[key]["reconstructions"], tuple(ours["images"].shape), "a reconstruction")[0, 0].numpy())
+                for key, label in analysis.VARIANTS.items()}
+
     return {"kind": "curves", "x": list(range(1, steps + 1)), "x_label": "training step", "y_label": "training loss",
             "model": f"skip_ablation({steps}, seed={analysis.SEED})", "student": curves(ours),
             "reference": curves(reference),
+            "results": {"student": results(ours), "reference": results(reference)},
+            "images": {"input": pack(ours["images"][0, 0].double().numpy()), "student": first_image(ours),
+                       "reference": first_image(reference)},
             "caption": f"skip_ablation({steps}, seed={analysis.SEED}): the training loss of the UNet with and "
                        "without its skip connections, trained from the same weights on the same batches."}
 

@@ -37,6 +37,8 @@ from .arrays import unpack  # noqa: E402
 
 __all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png"]
 
+CSS_DPI = 100  # a chart's size on the page, in CSS pixels per inch of its figsize
+PIXEL_RATIO = 2  # charts carry twice the pixels they take on the page: sharp on high-DPI screens
 TILE_SIDE = 160  # a tile's longer side is at least this many pixels (small maps are upscaled by whole pixels)
 VALUES, DIFFERENCE, WEIGHTS, REGIONS = "RdBu_r", "Reds", "viridis", "Pastel1"
 STUDENT, REFERENCE, MISMATCH = "#1f6fb4", "#7a7a7a", "#c0392b"
@@ -72,10 +74,12 @@ class Picture:
     rows: list[tuple[str, list[Tile]]] = field(default_factory=list)
     note: str = ""
     full: bool = True  # False: the reference's side was left out (before results are published)
+    table: list[list[str]] = field(default_factory=list)  # a small table of numbers, heading row first
+    charts: list[Image] = field(default_factory=list)  # more charts, each on a line of its own, before the tiles
 
     @property
     def images(self) -> list[Image]:
-        return ([self.chart] if self.chart else []) + [t.image for _, tiles in self.rows for t in tiles]
+        return ([self.chart] if self.chart else []) + self.charts + [t.image for _, tiles in self.rows for t in tiles]
 
 
 # --- tiles ------------------------------------------------------------------------------------------
@@ -106,6 +110,13 @@ def _cached_tile(raw: bytes, shape: tuple, cmap: str, vmin: float, vmax: float, 
     return Image(buffer.getvalue(), rgb.shape[1], rgb.shape[0], alt)
 
 
+def _colour_bar(cmap: str, low: float, high: float) -> Tile:
+    """A colour bar for tiles drawn with ``cmap``: a strip from ``low`` (left) to ``high`` (right)."""
+    ramp = np.linspace(low, high, 64)[None, :]
+    image = _tile(ramp, cmap, low, high, f"colour scale: {low:.3g} at the left to {high:.3g} at the right")
+    return Tile(image, f"{low:.3g} ← colour → {high:.3g}")
+
+
 def _symmetric(*planes: np.ndarray) -> float:
     values = np.concatenate([np.abs(p[np.isfinite(p)]).ravel() for p in planes] + [np.zeros(1)])
     return float(values.max()) or 1.0
@@ -128,6 +139,7 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
             Tile(_tile(student[index], VALUES, -bound, bound, f"your {evidence['what']}"), _scale(-bound, bound)),
             Tile(_tile(reference[index], VALUES, -bound, bound, f"the reference's {evidence['what']}"), _scale(-bound, bound)),
             Tile(_tile(difference[index], DIFFERENCE, 0.0, worst or 1.0, "|yours - reference|"), _scale(0.0, worst)),
+            _colour_bar(VALUES, -bound, bound), _colour_bar(DIFFERENCE, 0.0, worst or 1.0),
         ]))
     shape = "x".join(str(s) for s in evidence["shape"])
     kept = f"; shown: {evidence['kept']}" if evidence.get("kept") else ""
@@ -136,7 +148,8 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
                f" a larger difference (largest {worst:.3g}" + (f", allowed {allowed:.2g})" if allowed is not None else ")")
                + (f". On {case}" if case else "") + ".")
     return Picture(id=f"evidence-{check_name}", title=f"Where your {evidence['what']} departs from the reference",
-                   caption=caption, columns=["yours", "reference", "|yours − reference|"], rows=rows)
+                   caption=caption, columns=["yours", "reference", "|yours − reference|", "values", "difference"],
+                   rows=rows)
 
 
 def _heatmaps(data: dict, full: bool) -> Picture:
@@ -148,6 +161,9 @@ def _heatmaps(data: dict, full: bool) -> Picture:
         tiles += [Tile(_tile(reference, VALUES, -1.0, 1.0, "the reference's embedding"), "reference"),
                   Tile(_tile(difference, DIFFERENCE, 0.0, worst or 1.0, "|yours - reference|"),
                        f"|yours − reference|, 0 … {worst:.3g}")]
+    tiles.append(_colour_bar(VALUES, -1.0, 1.0))
+    if full:
+        tiles.append(_colour_bar(DIFFERENCE, 0.0, worst or 1.0))
     rows = data.get("row_values", [])
     caption = (f"Rows: {data['rows']} ({rows[0]} at the top to {rows[-1]}); columns: {data['columns']}. "
                "Blue −1, white 0, red +1.") if rows else ""
@@ -170,6 +186,7 @@ def _attention(data: dict, full: bool) -> Picture:
         tiles += [Tile(_tile(reference, WEIGHTS, 0.0, top, "the reference's weights", marker=query), "reference"),
                   Tile(_tile(difference, DIFFERENCE, 0.0, worst or 1.0, "|yours - reference|", marker=query),
                        f"|yours − reference|, 0 … {worst:.3g}")]
+    tiles.append(_colour_bar(WEIGHTS, 0.0, top))
     caption = ("SelfAttention(8) with q = k = 2·norm(x), v = norm(x) on a 10 x 10 input of four regions (each its own "
                "feature vector). The framed pixel is the query; brighter means more weight. Correct attention looks at "
                "the query's own region (the square), and the weights sum to 1.")
@@ -186,14 +203,14 @@ def chart_png(kind: str, data) -> Image:
 @functools.lru_cache(maxsize=512)
 def _cached_chart(kind: str, key: str) -> Image:
     data = json.loads(key)
-    figure = Figure(figsize=CHART_SIZES.get(kind, (7.0, 3.0)), dpi=100)
+    figure = Figure(figsize=CHART_SIZES.get(kind, (7.0, 3.0)), dpi=CSS_DPI * PIXEL_RATIO)
     figure.subplots_adjust(**CHART_MARGINS.get(kind, {"left": 0.16, "right": 0.97, "bottom": 0.2, "top": 0.88}))
     alt = CHARTS[kind](figure, data)
     canvas = FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     canvas.print_png(buffer)
     width, height = canvas.get_width_height()
-    return Image(buffer.getvalue(), width, height, alt)
+    return Image(buffer.getvalue(), width // PIXEL_RATIO, height // PIXEL_RATIO, alt)
 
 
 def _parameters_chart(figure: Figure, data: dict) -> str:
@@ -223,6 +240,28 @@ def _parameters_chart(figure: Figure, data: dict) -> str:
 # Where each block sits in the U diagram (x, y).
 U_LAYOUT = {"time_embed": (3.3, 3.1), "down1": (0.0, 2.0), "down2": (1.0, 1.0), "bottleneck": (2.0, 0.0),
             "up1": (3.0, 1.0), "up2": (4.0, 2.0), "out": (5.0, 3.0)}
+
+
+def _trace_errors(data: dict) -> str:
+    """The shape trace's errors in full, each once: what the boxes could only begin to say."""
+    errors = [f" {stage.get('block')} raised: {stage['error']}" for stage in data.get("student") or []
+              if isinstance(stage, dict) and "error" in stage]
+    whole = data.get("student_whole")
+    if isinstance(whole, str) and not any(e.split(" raised: ", 1)[1] in whole for e in errors):
+        errors.append(f" Whole forward: {whole}")
+    return "".join(errors)
+
+
+def _whole_clauses(text: str, width: int, lines: int) -> str:
+    """``text`` wrapped into at most ``lines`` lines, cut only where a clause ends (". ", "; ", ": ",
+    ", "), never mid-sentence; what is left out is in the picture's caption ("... (below)")."""
+    wrapped = textwrap.wrap(text, width)
+    if len(wrapped) <= lines:
+        return "\n".join(wrapped)
+    room = width * lines - 10
+    cut = max((text.rfind(mark, 0, room) for mark in (". ", "; ", ": ", ", ")), default=-1)
+    head = text[:cut + 1] if cut > 0 else text.split(" ", 1)[0]
+    return "\n".join(textwrap.wrap(head + " ... (below)", width)[:lines])
 
 
 def _shape_text(shapes) -> str:
@@ -257,7 +296,7 @@ def _u_chart(figure: Figure, data: dict) -> str:
             colour, face, text = "#aaaaaa", "#f2f2f2", "not reached"
         elif "error" in mine:
             colour, face = MISMATCH, "#fdecea"
-            text = "raised:\n" + "\n".join(textwrap.wrap(mine["error"], 24)[:3])
+            text = "raised:\n" + _whole_clauses(mine["error"], 24, 3)
         elif mine.get("shapes") != theirs.get("shapes"):
             colour, face = MISMATCH, "#fdecea"
             text = _shape_text(mine["shapes"]) + "\nexpected\n" + _shape_text(theirs.get("shapes", []))
@@ -273,7 +312,7 @@ def _u_chart(figure: Figure, data: dict) -> str:
     verdict = (f"your SimpleUNet's own forward gives {tuple(whole)}" if isinstance(whole, list) else f"{whole}")
     verdict += "" if ok else f" (expected {tuple(expected)})"
     axes.text(-0.7, 3.66, f"input x {tuple(data['input']['x'])}, t {tuple(data['input']['t'])}", fontsize=8, va="top")
-    axes.text(-0.7, 3.4, "\n".join(textwrap.wrap(verdict, 48)[:3]), fontsize=8, va="top",
+    axes.text(-0.7, 3.4, _whole_clauses(verdict, 48, 3), fontsize=8, va="top",
               color="black" if ok else MISMATCH)
     where = f"first divergence: {first_wrong}" if first_wrong else "every block gives the reference's shapes"
     return f"shapes through the U, {where}"
@@ -300,13 +339,13 @@ def _cached_curves(layout: str, values: str) -> Image:
     x_label, y_label = json.loads(layout)[1:3]
     alt = f"{whose}: {y_label} by {x_label}: " + "; ".join(
         f"{name} {min(v):.2f}-{max(v):.2f}" for name, v in curves.items() if v)
-    return Image(buffer.getvalue(), rgb.shape[1], rgb.shape[0], alt)
+    return Image(buffer.getvalue(), rgb.shape[1] // PIXEL_RATIO, rgb.shape[0] // PIXEL_RATIO, alt)
 
 
 @functools.lru_cache(maxsize=16)
 def _curves_frame(key: str):
     x, x_label, y_label, names, whose, top = json.loads(key)
-    figure = Figure(figsize=CHART_SIZES["curves"], dpi=100)
+    figure = Figure(figsize=CHART_SIZES["curves"], dpi=CSS_DPI * PIXEL_RATIO)
     figure.subplots_adjust(**CHART_MARGINS["curves"])
     axes = figure.subplots()
     colours = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
@@ -365,15 +404,34 @@ def _failures_chart(figure: Figure, data: dict) -> str:
 
 CHARTS = {"parameters": _parameters_chart, "shape_trace": _u_chart,
           "histogram": _histogram_chart, "means": _means_chart, "failures": _failures_chart}
-CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (7.0, 2.3), "failures": (9.0, 5.0), "histogram": (6.0, 3.0),
+CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (7.0, 2.3), "failures": (10.4, 5.0), "histogram": (6.0, 3.0),
                "means": (6.0, 3.0)}
 # Fixed margins: constrained layout doubled the time of a chart (it lays the figure out several times).
 CHART_MARGINS = {"shape_trace": {"left": 0.0, "right": 1.0, "bottom": 0.0, "top": 1.0},
                  "curves": {"left": 0.09, "right": 0.72, "bottom": 0.2, "top": 0.88},
-                 "failures": {"left": 0.42, "right": 0.97, "bottom": 0.1, "top": 0.94},
+                 "failures": {"left": 0.5, "right": 0.97, "bottom": 0.1, "top": 0.94},
                  "means": {"left": 0.22, "right": 0.95, "bottom": 0.17, "top": 0.9},
                  "histogram": {"left": 0.1, "right": 0.97, "bottom": 0.27, "top": 0.9},
                  "parameters": {"left": 0.17, "right": 0.98, "bottom": 0.15, "top": 0.9}}
+
+
+def _experiment(figure_id: str, title: str, data: dict, curves: list, full: bool) -> Picture:
+    """The skip experiment: MSE and PSNR per run, the loss curves, and the first held-out image with its
+    reconstructions; the reference's rows only when ``full``."""
+    whose = [("yours", "student")] + ([("reference", "reference")] if full else [])
+    table = [["run", "MSE", "PSNR (dB)"]]
+    for label, key in whose:
+        table += [[f"{label}, {run}", f"{mse:.4f}", f"{psnr:.1f}"] for run, (mse, psnr) in data["results"][key].items()]
+    images = data.get("images", {})
+    rows = []
+    for label, key in whose if images else ():
+        tiles = [Tile(_tile(unpack(images["input"]), "gray", 0.0, 1.0, "the held-out image"), "held-out image")]
+        tiles += [Tile(_tile(unpack(plane), "gray", 0.0, 1.0, f"{label}: reconstructed {run}"), f"reconstructed {run}")
+                  for run, plane in images[key].items()]
+        rows.append((label, tiles))
+    charts = [tiles[0].image for _, tiles in curves]
+    caption = data.get("caption", "") + " The images: the first held-out image and its reconstructions, black 0, white 1."
+    return Picture(id=figure_id, title=title, table=table, charts=charts, rows=rows, full=full, caption=caption.strip())
 
 
 def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture:
@@ -397,7 +455,8 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
                                                                    "reference_whole")})
         return Picture(id=figure_id, title=title, chart=chart, full=True,
                        caption=f"{data['model']}, each block fed the previous blocks' outputs as the chapter wires "
-                               "them; green: the reference's shapes, red: different (the first is outlined thickly).")
+                               "them; green: the reference's shapes, red: different (the first is outlined thickly)."
+                               + _trace_errors(data))
     if kind == "curves":
         # Yours and the reference's as two charts: the reference's is drawn once for everyone, and the
         # student view needs only yours -- one chart drawn per student, not two.
@@ -406,6 +465,8 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         rows = [("yours", [Tile(curves_png(data, data["student"], "yours", top))])]
         if full:
             rows.append(("reference", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
+        if "results" in data:  # the skip experiment: its numbers and one reconstruction, in the task's section
+            return _experiment(figure_id, title, data, rows, full)
         return Picture(id=figure_id, title=title, rows=rows, full=full,
                        caption=data.get("caption", f"{data['model']}: how much the output changes when a skip "
                                                    "is replaced by zeros."))

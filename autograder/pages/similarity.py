@@ -1,7 +1,8 @@
 """Identical or near-identical submissions: fingerprints of normalised source, compared pairwise.
 
-The grader fingerprints each submission's modules (``fingerprint``); report.json keeps only the
-hashes, never the source. The class report compares every pair (``similar_pairs``).
+The grader fingerprints each submission's modules (``fingerprint``): the hashes, where in which
+module each one lies, and the source itself (capped), all kept in the staff-only report.json so the
+class report can put the matching regions of a flagged pair side by side.
 
 Normalising (``normalised_tokens``): Python's tokenizer drops comments and blank lines; docstrings
 go; every identifier becomes ``V`` and every other string ``S``; keywords, numbers, operators and
@@ -11,12 +12,17 @@ nothing. The token stream is cut into overlapping k-grams, hashed (a stable hash
 smallest hash of every window of ``WINDOW`` k-grams is kept, so any shared run of
 ``K + WINDOW - 1`` tokens is certain to share a hash.
 
-What everyone shares is no evidence: hashes of the released stubs and of the reference solution
-(the docstrings spell most of it out) are removed before comparing (``base_hashes``), like MOSS's
-base file. So two students who both wrote the reference's lines are not flagged; two who share
-code of their own are. The similarity of a pair is the Jaccard index of what remains, and a pair
-needs ``MIN_SHARED`` hashes in common to count; a hash held by a quarter of the class (and more
-than five students) is common knowledge and ignored too. A TA decides what a flagged pair means.
+What everyone was given is no evidence: hashes of the released stubs, the notebook and the
+reference solution (the docstrings spell most of it out) are removed before comparing
+(``base_hashes``), like MOSS's base file. Nothing else is: code that many students share is not
+"common knowledge" -- a group of identical copies is exactly what must be seen.
+
+A pair is flagged by *containment*: the shared hashes as a fraction of the smaller side's own
+hashes. Padding a copy with dead code grows one side only, so it lowers the Jaccard index (also
+reported) but not the containment. A pair needs ``MIN_SHARED`` hashes in common to count, so two
+tiny hand-ins are not flagged for sharing a line. Students whose own code is the same token for
+token (names, comments and layout aside) are *exact copies*, listed as groups (``exact_copies``).
+A TA decides what a flag means.
 """
 import hashlib
 import io
@@ -25,13 +31,15 @@ import re
 import tokenize
 from itertools import combinations
 
-__all__ = ["fingerprint", "normalised_tokens", "base_hashes", "similar_pairs", "METHOD"]
+__all__ = ["fingerprint", "normalised_tokens", "base_hashes", "similar_pairs", "exact_copies",
+           "matching_regions", "METHOD"]
 
 K = 12  # tokens per k-gram
 WINDOW = 8  # k-grams per winnowing window
-METHOD = f"winnow-k{K}-w{WINDOW}-v1"
+METHOD = f"winnow-k{K}-w{WINDOW}-v2"
 MIN_SHARED = 8
-THRESHOLD = 0.5
+THRESHOLD = 0.5  # containment: half of the smaller side's own code
+MAX_SOURCE_CHARS = 60_000  # per submission, kept for the side-by-side view
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENCODING, tokenize.ENDMARKER}
 _FALLBACK = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
@@ -39,33 +47,45 @@ _FALLBACK = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
 
 def normalised_tokens(source: str) -> list[str]:
     """The tokens that say what ``source`` does, not how it is named, commented or laid out."""
+    return [token for token, _ in _located_tokens(source)]
+
+
+def _located_tokens(source: str) -> list[tuple[str, int]]:
+    """``normalised_tokens`` with the line (1-based) each token is on."""
     try:
         raw = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, ValueError):  # IndentationError is a SyntaxError
-        return [_normal_word(word) for word in _FALLBACK.findall(source)]  # unreadable Python: plain words
+        return _fallback_tokens(source)  # unreadable Python: plain words
     tokens, line_start = [], True
     for index, token in enumerate(raw):
-        kind = token.type
+        kind, line = token.type, token.start[0]
         if kind in _SKIP:
             line_start = line_start or kind in (tokenize.NEWLINE, tokenize.NL)
             continue
         if kind == tokenize.INDENT:
-            tokens.append(">")
+            tokens.append((">", line))
             continue
         if kind == tokenize.DEDENT:
-            tokens.append("<")
+            tokens.append(("<", line))
             continue
         starts_line, line_start = line_start, False
         if kind == tokenize.STRING and starts_line and _ends_statement(raw, index):
             continue  # a docstring (or any bare string statement): prose, not code
         if kind == tokenize.NAME:
-            tokens.append(token.string if keyword.iskeyword(token.string) else "V")
+            tokens.append((token.string if keyword.iskeyword(token.string) else "V", line))
         elif kind in (tokenize.STRING, getattr(tokenize, "FSTRING_START", -1)):
-            tokens.append("S")
+            tokens.append(("S", line))
         elif kind in (getattr(tokenize, "FSTRING_MIDDLE", -1), getattr(tokenize, "FSTRING_END", -1)):
             continue
         else:
-            tokens.append(token.string)
+            tokens.append((token.string, line))
+    return tokens
+
+
+def _fallback_tokens(source: str) -> list[tuple[str, int]]:
+    tokens = []
+    for number, line in enumerate(source.splitlines(), 1):
+        tokens += [(_normal_word(word), number) for word in _FALLBACK.findall(line)]
     return tokens
 
 
@@ -84,34 +104,45 @@ def _hash(gram: tuple[str, ...]) -> int:
     return int.from_bytes(hashlib.blake2b("\x1f".join(gram).encode(), digest_size=6).digest(), "big")
 
 
-def _winnowed(tokens: list[str]) -> set[int]:
+def _winnowed(tokens: list[str]) -> dict[int, int]:
+    """The kept hashes, each with the index of the first k-gram that gave it."""
     hashes = [_hash(tuple(tokens[i:i + K])) for i in range(len(tokens) - K + 1)]
     if len(hashes) <= WINDOW:
-        return set(hashes)
-    kept, previous = set(), -1
+        return {h: i for i, h in reversed(list(enumerate(hashes)))}
+    kept, previous = {}, -1
     for start in range(len(hashes) - WINDOW + 1):
         window = hashes[start:start + WINDOW]
         low = min(window)
         position = start + max(i for i, h in enumerate(window) if h == low)  # rightmost minimum
         if position != previous:
-            kept.add(low)
+            kept.setdefault(low, position)
             previous = position
     return kept
 
 
 def fingerprint(sources: dict[str, str]) -> dict:
-    """The winnowed hashes of a submission's modules (name -> source text), for report.json."""
-    hashes: set[int] = set()
+    """A submission's modules (name -> source text) as report.json keeps them for similarity: the
+    winnowed hashes, each hash's place (module, first line, last line), a digest of the whole
+    normalised code (equal digests: exact copies) and the source, capped, for the side-by-side view."""
+    hashes: dict[int, list] = {}
     tokens = 0
+    whole = hashlib.blake2b(digest_size=16)
+    kept_source, room = {}, MAX_SOURCE_CHARS
     for name in sorted(sources):
-        stream = normalised_tokens(sources[name])
+        located = _located_tokens(sources[name])
+        stream = [token for token, _ in located]
         tokens += len(stream)
-        hashes |= _winnowed(stream)
-    return {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes)}
+        whole.update(("\x1e" + name + "\x1d" + "\x1f".join(stream)).encode())
+        for value, start in _winnowed(stream).items():
+            hashes.setdefault(value, [name, located[start][1], located[start + K - 1][1]])
+        text = sources[name][:room]
+        kept_source[name], room = text, room - len(text)
+    return {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "digest": whole.hexdigest(),
+            "places": {str(h): place for h, place in hashes.items()}, "source": kept_source}
 
 
 def base_hashes(sources: list[dict[str, str]]) -> set[int]:
-    """Every hash of the given sets of modules (the stubs, the reference): code everybody was given."""
+    """Every hash of the given sets of modules (stubs, notebook, reference): code everybody was given."""
     base: set[int] = set()
     for modules in sources:
         for text in modules.values():
@@ -120,30 +151,74 @@ def base_hashes(sources: list[dict[str, str]]) -> set[int]:
     return base
 
 
+def _own(fingerprints: dict[str, dict], base) -> dict[str, set[int]]:
+    return {student: set(f["hashes"]) - base for student, f in fingerprints.items()
+            if isinstance(f, dict) and f.get("method") == METHOD}
+
+
+def exact_copies(fingerprints: dict[str, dict], base: set[int] = frozenset(),
+                 min_shared: int = MIN_SHARED) -> list[list[str]]:
+    """Groups of two or more students whose code is the same token for token, and more than what
+    they were given (``min_shared`` own hashes): largest group first."""
+    own = _own(fingerprints, base)
+    groups: dict[str, list[str]] = {}
+    for student in sorted(own):
+        if len(own[student]) >= min_shared:
+            groups.setdefault(fingerprints[student].get("digest", ""), []).append(student)
+    found = [students for digest, students in groups.items() if digest and len(students) > 1]
+    return sorted(found, key=lambda g: (-len(g), g))
+
+
 def similar_pairs(fingerprints: dict[str, dict], base: set[int] = frozenset(), threshold: float = THRESHOLD,
                   min_shared: int = MIN_SHARED) -> list[dict]:
-    """Pairs of students whose own code (beyond ``base``) overlaps: most similar first.
+    """Pairs of students whose own code (beyond ``base``) overlaps: most contained first.
 
-    Each pair: ``{"students": [a, b], "similarity": Jaccard, "shared": hashes in common,
-    "sizes": [own hashes of a, of b]}``. Fingerprints of another method are ignored.
+    Each pair: ``{"students": [a, b], "containment": shared / smaller side, "similarity": Jaccard,
+    "shared": hashes in common, "sizes": [own hashes of a, of b], "exact": same code token for token}``.
+    Fingerprints of another method are ignored.
     """
-    own = {student: set(f["hashes"]) - base for student, f in fingerprints.items()
-           if isinstance(f, dict) and f.get("method") == METHOD}
+    own = _own(fingerprints, base)
     holders: dict[int, list[str]] = {}
     for student, hashes in own.items():
         for value in hashes:
             holders.setdefault(value, []).append(student)
-    common_knowledge = max(5, len(own) // 4)  # a hash most of the class holds says nothing about a pair
     shared: dict[tuple[str, str], int] = {}
     for students in holders.values():
-        if 1 < len(students) <= common_knowledge:
-            for pair in combinations(sorted(students), 2):
-                shared[pair] = shared.get(pair, 0) + 1
+        for pair in combinations(sorted(students), 2):
+            shared[pair] = shared.get(pair, 0) + 1
     pairs = []
     for (a, b), common in shared.items():
-        union = len(own[a] | own[b])
-        similarity = common / union if union else 0.0
-        if common >= min_shared and similarity >= threshold:
-            pairs.append({"students": [a, b], "similarity": round(similarity, 3), "shared": common,
-                          "sizes": [len(own[a]), len(own[b])]})
-    return sorted(pairs, key=lambda p: (-p["similarity"], p["students"]))
+        smaller = min(len(own[a]), len(own[b]))
+        containment = common / smaller if smaller else 0.0
+        if common >= min_shared and containment >= threshold:
+            exact = fingerprints[a].get("digest") is not None and fingerprints[a].get("digest") == fingerprints[b].get("digest")
+            pairs.append({"students": [a, b], "containment": round(containment, 3),
+                          "similarity": round(common / len(own[a] | own[b]), 3), "shared": common,
+                          "sizes": [len(own[a]), len(own[b])], "exact": exact})
+    return sorted(pairs, key=lambda p: (-p["containment"], -p["shared"], p["students"]))
+
+
+def matching_regions(first: dict, second: dict, base: set[int] = frozenset(), most: int = 12) -> list[dict]:
+    """The regions two fingerprints share, for a side-by-side view: runs of shared hashes merged per
+    pair of modules into ``{"left": [module, first line, last line], "right": [...]}``, longest first."""
+    places_a, places_b = first.get("places", {}), second.get("places", {})
+    shared = sorted((set(first.get("hashes", [])) & set(second.get("hashes", []))) - set(base))
+    spans: dict[tuple[str, str], list[list[int]]] = {}
+    for value in shared:
+        a, b = places_a.get(str(value)), places_b.get(str(value))
+        if not a or not b:
+            continue
+        spans.setdefault((a[0], b[0]), []).append([a[1], a[2], b[1], b[2]])
+    regions = []
+    for (left, right), found in spans.items():
+        found.sort()
+        merged = [found[0]]
+        for span in found[1:]:
+            last = merged[-1]
+            if span[0] <= last[1] + 1 and span[2] <= last[3] + K and span[3] >= last[2] - K:  # overlaps on both sides
+                last[1], last[2], last[3] = max(last[1], span[1]), min(last[2], span[2]), max(last[3], span[3])
+            else:
+                merged.append(span)
+        regions += [{"left": [left, s[0], s[1]], "right": [right, s[2], s[3]]} for s in merged]
+    regions.sort(key=lambda r: (-(r["left"][2] - r["left"][1]), r["left"]))
+    return regions[:most]
