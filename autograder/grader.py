@@ -19,8 +19,9 @@ from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
 from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device
-from .pages import evidence as pages_evidence
-from .pages import caps, figure_data, similarity
+from . import similarity
+from .grading_data import caps, figure_data
+from .grading_data import evidence as pages_evidence
 from .plan import grading_order, load_plan, must_not_have_seen
 from .redact import Redactor, own_lines
 from .reference import Reference
@@ -192,7 +193,7 @@ class Grader:
     def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None,
                          figures: dict | None = None):
         """The component's check results, and the notes its loading produced; with ``figures``, also
-        its pictures' data (``pages/figure_data.py``) into it."""
+        its pictures' data (``grading_data/figure_data.py``) into it."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
         problem = submission.component_problem(name)
         if problem:

@@ -87,7 +87,7 @@ class Reference:
     @cached_property
     def secret_lines(self) -> frozenset[str]:
         """The reference's solution lines, whitespace-normalised: text that must never reach a student."""
-        from .release.stubs import solution_lines
+        from .solution_markers import solution_lines
 
         return frozenset(" ".join(line.split()) for source in self.sources.values() for line in solution_lines(source))
 

@@ -19,7 +19,7 @@ class CheckResult:
     passed: bool
     output: str
     visibility: str  # "public" or "hidden"
-    evidence: dict | None = None  # a failed value check's smallest case, cut down for a picture (pages/evidence.py)
+    evidence: dict | None = None  # a failed value check's smallest case, cut down for a picture (grading_data/evidence.py)
 
 
 STATUSES = ("graded", "needs_review", "error")
@@ -43,8 +43,8 @@ class GradingReport:
     review: list[str] = field(default_factory=list)
     environment: list[str] = field(default_factory=list)  # imports the grading environment cannot satisfy
     detail: str = ""  # for the TA only: our traceback when the grader failed
-    figures: dict = field(default_factory=dict)  # figure id -> data for a picture (pages/figure_data.py)
-    fingerprint: dict | None = None  # the normalised source's hashes, for similarity (pages/similarity.py)
+    figures: dict = field(default_factory=dict)  # figure id -> data for a picture (grading_data/figure_data.py)
+    fingerprint: dict | None = None  # the normalised source's hashes, for similarity (similarity.py)
 
     @classmethod
     def without_results(cls, submission: str, checks, message: str, status: str = "error",

@@ -38,7 +38,7 @@ GRADING_FIXTURES = {"grader", "hostile_grader", "quick_grader", "experiment_grad
 # Modules whose tests start processes in their own body (subprocess, CliRunner on `grade`/`batch`, Zygote).
 GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_script_intake", "test_classroom",
                    "test_exposure", "test_gradescope", "test_hostile", "test_nbgrader", "test_reference", "test_sandbox",
-                   "test_trust"}
+                   "test_trust", "test_doctor"}
 # Banks of cases: ``--quick`` keeps every QUICK_EVERY-th of each (by collection order, so always the same).
 # A module listed with None is one bank as a whole (its tests are the cases); otherwise each
 # parametrised test in it is a bank.

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 
-from autograder.pages.arrays import unpack
+from autograder.grading_data.arrays import unpack
 from autograder.pages.figures import picture_for_figure
 
 from .conftest import ROOT, SOLUTIONS

@@ -16,11 +16,11 @@ import torch
 
 from autograder.compare import noting_first_rejected, value_problem
 from autograder.config import Tolerance
-from autograder.pages.arrays import MAX_PLANES, MAX_SIDE, pack, planes, unpack
+from autograder.grading_data.arrays import MAX_PLANES, MAX_SIDE, pack, planes, unpack
 from autograder.pages.class_report import build_class_report, write_class_report
-from autograder.pages.evidence import compact
+from autograder.grading_data.evidence import compact
 from autograder.pages.feedback import gradescope_results, split_output, student_page
-from autograder.pages.similarity import (base_hashes, exact_copies, fingerprint, matching_regions,
+from autograder.similarity import (base_hashes, exact_copies, fingerprint, matching_regions,
                                          similar_pairs)
 from autograder.report import StudentRecord
 from autograder.results import CheckResult, GradingReport
@@ -332,7 +332,7 @@ def test_grading_captures_evidence_and_figures(grader, make_submission):
 
 def test_figures_never_change_a_grade(grader, make_submission, monkeypatch):
     from autograder.grader import Grader
-    from autograder.pages import figure_data
+    from autograder.grading_data import figure_data
 
     folder = make_submission(next(m for m in MUTANTS if m.name == "softmax over the queries").replacements())
     with_pictures = grader.grade(folder)

@@ -36,7 +36,7 @@ from autograder.errors import ConfigError
 from autograder.grader import Grader
 from autograder.intake import layout, read_submission
 from autograder.intake.safe_text import MAX_NAME, MAX_TEXT, safe_text
-from autograder.pages import caps
+from autograder.grading_data import caps
 from autograder.pages.class_report import write_class_report
 from autograder.pages.figures import picture_for_figure
 from autograder.report import OutputFolder, StudentRecord

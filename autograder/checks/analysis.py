@@ -4,7 +4,7 @@ The functions take models as arguments: the child builds them (``ModuleArg``) fr
 stand-ins of the task's dependencies, so a broken ``SelfAttention`` costs ``attention_map`` nothing.
 The skip-connection experiment runs once per student (~2.5 s of one core) plus a 5-step rerun, and
 its numbers, loss curves and reconstructions go into the SkipAblation section of the feedback as a
-table and pictures (``pages/figure_data.skip_training``), the reference's beside them once published.
+table and pictures (``grading_data/figure_data.skip_training``), the reference's beside them once published.
 """
 import math
 

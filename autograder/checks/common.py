@@ -15,13 +15,8 @@ from ..compare import value_problem
 from ..fingerprint import fingerprint
 from ..sandbox.launcher import RunResult, StudentError, StudentModule
 from ..strategies import Case
+from .outputs import OUTPUT_NAMES, as_list, output_names  # noqa: F401 -- re-exported for the checks
 from .registry import CheckContext, CheckFailed, failure_from_student
-
-OUTPUT_NAMES = {
-    "DownBlock": ["downsampled output down(h)", "skip output h"],
-    "SelfAttention": ["output", "attention weights"],
-}
-
 
 @contextmanager
 def default_dtype(dtype):
@@ -41,15 +36,6 @@ def randomize_norms(module: torch.nn.Module, seed: int) -> None:
             if isinstance(sub, torch.nn.GroupNorm) and sub.affine:
                 sub.weight.copy_(1 + 0.3 * torch.randn(sub.weight.shape, generator=generator))
                 sub.bias.copy_(0.3 * torch.randn(sub.bias.shape, generator=generator))
-
-
-def as_list(output) -> list:
-    return list(output) if isinstance(output, (tuple, list)) else [output]
-
-
-def output_names(component: str, count: int) -> list[str]:
-    names = OUTPUT_NAMES.get(component, [])
-    return (names + [f"output {i}" for i in range(len(names), count)])[:count] if count > 1 else ["output"]
 
 
 class ReferenceModels:

@@ -1,10 +1,9 @@
 """Feedback people look at (issue 14): pictures for each student and a class report for the TA, as
 static web pages.
 
-- ``figure_data``: in the grading worker, after a component's checks, asks the child for data of
-  pictures of the student's own code next to the reference's (the checks' door, fixed inputs);
-- ``evidence``: a failed value check's smallest case, cut down for a picture;
-- ``similarity``: fingerprints of normalised source, compared pairwise;
+Renders only: the data comes from the grading worker (``grading_data/``: figure data, evidence)
+and from ``similarity.py`` (fingerprints of normalised source), through report.json.
+
 - ``figures``: draws PNGs from that data (matplotlib); ``feedback``: ``feedback.html``,
   ``feedback.staff.html`` and Gradescope's HTML results; ``class_report``: ``report.html`` and
   ``report.json`` from what is on disk.
@@ -15,7 +14,7 @@ Data flows one way: the grader stores plain data in report.json; everything draw
 __all__ = ["write_student_pages", "write_class_report", "STUDENT_PAGE", "STAFF_PAGE", "REPORT_HTML", "REPORT_JSON"]
 
 
-def __getattr__(name: str):  # matplotlib and jinja load on first use, not when the grader imports figure_data
+def __getattr__(name: str):  # matplotlib and jinja load on first use, not when a batch imports this package
     import importlib
 
     home = {"write_student_pages": "feedback", "STUDENT_PAGE": "feedback", "STAFF_PAGE": "feedback",

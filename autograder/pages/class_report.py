@@ -29,7 +29,7 @@ from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, gr
 from ..results import REFERRAL, write_atomically
 from .feedback import STAFF_PAGE, environment, split_output
 from .figures import chart_png
-from .similarity import base_hashes, exact_copies, matching_regions, similar_pairs
+from ..similarity import base_hashes, exact_copies, matching_regions, similar_pairs
 
 __all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON"]
 
@@ -240,7 +240,7 @@ def _timing(students: list[Student], run: dict | None) -> dict:
 
 def _reference_sources(config) -> list[dict[str, str]]:
     """The code every student was given or could copy from the assignment: stubs and reference."""
-    from ..release.stubs import make_stub
+    from ..solution_markers import make_stub
 
     if config is None:
         return []

@@ -32,8 +32,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from . import caps  # noqa: E402
-from .arrays import unpack  # noqa: E402
+from ..grading_data import caps  # noqa: E402
+from ..grading_data.arrays import unpack  # noqa: E402
 
 __all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png"]
 
