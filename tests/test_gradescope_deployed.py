@@ -209,7 +209,7 @@ def test_run_autograder_grades_and_shows_no_secret(deployed, mode):
     failed = [t for t in marked["tests"] if t["status"] == "failed"]
     # the mistake's own component, and Integration, which runs the student's own blocks together
     assert {t["name"].split(":")[0] for t in failed} == {"TimeEmbedding", "Integration"}
-    assert "TimeEmbedding: sinusoid_values" in {t["name"] for t in failed}
+    assert "TimeEmbedding: sinusoidal_embedding matches the formula" in {t["name"] for t in failed}
     assert marked["score"] == pytest.approx(total - sum(t["max_score"] for t in failed))
     assert COSINES_FIRST.shows in _visible(marked)
 
