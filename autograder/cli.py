@@ -200,8 +200,8 @@ def secrets(
         roots = " ".join(str(r) for r in secret_roots(reference, source))
         fail(f"student code could read {len(readable)} of them, e.g. {readable[0]}: run "
              f"`chmod -R go-rwx {roots}` or this command with --make-private")
-    typer.echo(f"{len(secret_paths(reference, source))} files under {len(secret_roots(reference, source))} folders: "
-               "none readable by student code, even without bubblewrap")
+    typer.echo(f"{len(secret_paths(reference, source))} secret files (every copy of the grader, the reference, the "
+               "config): none readable by student code, even without bubblewrap")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export the grader for a course platform.")
