@@ -244,6 +244,39 @@ def doctor(
     raise typer.Exit(int(ExitCode.FAILURES if bad else ExitCode.OK))
 
 
+@app.command()
+def secrets(
+    config: Optional[Path] = CONFIG_OPTION,
+    make_private: bool = typer.Option(False, "--make-private", help="first take group and other permissions off "
+                                      "every copy of the grader, the reference and the config (setup.sh does)"),
+):
+    """Check that student code could not read the grader, the reference or the config, bubblewrap or not."""
+    import os
+
+    from .config import load_config
+    from .sandbox.exposure import make_private as lock, readable_by_permissions, secret_paths, secret_roots
+    from .sandbox.launcher import child_settings
+
+    try:
+        loaded = load_config(config)
+    except AutograderError as error:
+        fail(str(error))
+    reference, source = loaded.reference_dir(), loaded.source_path
+    if make_private:
+        for root in lock(reference, source):
+            typer.echo(f"private: {root}")
+    if os.geteuid() != 0:
+        fail("only a grader run as root gives student code a uid of its own, so only root can check this; "
+             "rerun as root (setup.sh runs as root)")
+    readable = readable_by_permissions(reference, source, child_settings(loaded.limits))
+    if readable:
+        roots = " ".join(str(r) for r in secret_roots(reference, source))
+        fail(f"student code could read {len(readable)} of them, e.g. {readable[0]}: run "
+             f"`chmod -R go-rwx {roots}` or this command with --make-private")
+    typer.echo(f"{len(secret_paths(reference, source))} secret files (every copy of the grader, the reference, the "
+               "config): none readable by student code, even without bubblewrap")
+
+
 export_app = typer.Typer(no_args_is_help=True, help="Export the grader for a course platform.")
 app.add_typer(export_app, name="export")
 

@@ -105,6 +105,9 @@ class Packages(_Strict):
 
 class Gradescope(_Strict):
     hidden_visibility: Literal["hidden", "after_due_date", "after_published"] = "after_published"
+    # Gradescope stops a run after the assignment's "Autograder timeout" (10 minutes unless raised, at
+    # most 40) and then shows no results at all; the bundle stops grading a minute earlier, and says so.
+    timeout_s: int = Field(600, ge=120, le=2400, description="the assignment's autograder timeout on Gradescope")
 
 
 class GradingConfig(_Strict):

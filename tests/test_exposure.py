@@ -1,8 +1,10 @@
 """A child can read neither the reference, nor grading_config.yaml, nor the grader's checks -- or
 grading does not start (sandbox/exposure.py). In bubblewrap they are not there at all; without it,
 file permissions must hide them, and the grader looks before grading anyone."""
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -80,3 +82,72 @@ def test_without_bubblewrap_private_files_keep_the_reference_secret(tmp_path):
     assert graded.returncode == 0, graded.stderr[-2000:]
     assert "WARNING" not in graded.stderr
     assert "no reference found" in graded.stderr  # the attack's own words, in the note on its top-level code
+
+
+def test_every_copy_of_the_grader_on_the_path_is_a_secret(tmp_path, monkeypatch):
+    """A bundle holds two copies: the one it runs (its source folder) and the one installed in its
+    venv. Both are walked, bytecode and data files included, and the child's own code too."""
+    from autograder.sandbox import exposure
+
+    other = tmp_path / "site-packages" / "autograder"
+    (other / "checks" / "__pycache__").mkdir(parents=True)
+    (other / "__init__.py").write_text("")
+    (other / "checks" / "__pycache__" / "analysis.cpython-311.pyc").write_bytes(b"\0")
+    (other / "pages" / "templates").mkdir(parents=True)
+    (other / "pages" / "templates" / "page.html.j2").write_text("")
+    monkeypatch.setattr(sys, "path", [*sys.path, str(tmp_path / "site-packages")])
+    reference = tmp_path / "reference"
+    (reference / "__pycache__").mkdir(parents=True)
+    (reference / "__pycache__" / "attention.cpython-311.pyc").write_bytes(b"\0")
+    paths = exposure.secret_paths(reference, str(ROOT / "grading_config.yaml"))
+    assert other.resolve() in exposure.grader_copies() and exposure.PACKAGE in exposure.grader_copies()
+    for wanted in [other / "checks" / "__pycache__" / "analysis.cpython-311.pyc",
+                   other / "pages" / "templates" / "page.html.j2",
+                   reference / "__pycache__" / "attention.cpython-311.pyc",
+                   ROOT / "grading_config.yaml", ROOT / "autograder" / "checks" / "analysis.py"]:
+        assert str(wanted.resolve()) in paths, wanted
+
+
+def test_making_secrets_private_locks_every_folder_and_file_and_twice_is_once(tmp_path, monkeypatch):
+    from autograder.sandbox import exposure
+
+    copy = tmp_path / "venv" / "autograder"
+    (copy / "checks").mkdir(parents=True)
+    (copy / "__init__.py").write_text("")
+    (copy / "checks" / "analysis.py").write_text("SECRET = 1\n")
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    (reference / "attention.py").write_text("x = 1\n")
+    config = tmp_path / "grading_config.yaml"
+    config.write_text("reference: reference\n")
+    monkeypatch.setattr(exposure, "grader_copies", lambda: [copy])
+    for path in [copy, copy / "checks", *copy.rglob("*.py"), reference, config]:
+        os.chmod(path, 0o777 if path.is_dir() else 0o666)
+
+    def modes():
+        return {p: stat.S_IMODE(p.stat().st_mode) for p in [*tmp_path.rglob("*")] if p != tmp_path / "venv"}
+
+    exposure.make_private(reference, str(config))
+    once = modes()
+    exposure.make_private(reference, str(config))
+    assert modes() == once
+    assert {p: m & 0o077 for p, m in once.items()} == {p: 0 for p in once}
+    assert once[copy / "checks" / "analysis.py"] == 0o600 and once[copy / "checks"] == 0o700
+
+
+def test_the_probe_asks_in_requests_the_zygote_accepts():
+    """Thousands of long paths (two installed copies with bytecode) go in several requests, none over
+    the zygote's 64 KiB, and every readable one comes back."""
+    from autograder.sandbox.exposure import PROBE_BYTES, readable_by_child
+
+    class Zygote:
+        sizes = []
+
+        def readable(self, paths, settings):
+            self.sizes.append(len(json.dumps({"op": "probe", "paths": paths, "settings": settings})))
+            return [p for p in paths if p.endswith("7.py")]
+
+    paths = [f"/autograder/venv/lib/python3.11/site-packages/autograder/checks/module_{i:05d}.py" for i in range(3000)]
+    zygote = Zygote()
+    assert readable_by_child(zygote, paths, {}) == [p for p in paths if p.endswith("7.py")]
+    assert len(zygote.sizes) > 1 and max(zygote.sizes) < 64 * 1024 and PROBE_BYTES < 64 * 1024

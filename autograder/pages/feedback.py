@@ -189,7 +189,8 @@ def gradescope_results(results: dict, report, *, pictures: bool = True,
     budget = _Budget(MAX_INLINE_IMAGE_BYTES)
     student, staff = views or (components(report, False, pictures), components(report, True, pictures))
     staff = {v.name: v for v in staff}
-    top = html.render(part="summary", output=results.get("output", ""), components=student, budget=budget)
+    top = html.render(part="summary", blocks=_summary_blocks(results.get("output", "")), components=student,
+                      budget=budget)
     tests = []
     by_test = {c.name: c for c in report.checks}
     for test in results["tests"]:
@@ -203,6 +204,26 @@ def gradescope_results(results: dict, report, *, pictures: bool = True,
         output = html.render(part="test", check=view, output=test.get("output", ""), pictures=shown, budget=budget)
         tests.append({**test, "output": output, "output_format": "html"})
     return {**results, "output": top, "output_format": "html", "tests": tests}
+
+
+def _summary_blocks(output: str) -> list[tuple[str, str]]:
+    """The top-level output as ("p", line) and ("pre", lines): lines laid out in columns (the skip
+    experiment's table and image: indented, or with runs of spaces) stay together in one <pre>, since
+    Gradescope's HTML collapses the spaces of a paragraph."""
+    blocks: list[tuple[str, str]] = []
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        laid_out = line.startswith(" ") or "   " in line
+        inside = (not line.strip() and blocks and blocks[-1][0] == "pre"
+                  and any(n.startswith(" ") or "   " in n for n in lines[i + 1:i + 2]))
+        if laid_out or inside:
+            if blocks and blocks[-1][0] == "pre":
+                blocks[-1] = ("pre", f"{blocks[-1][1]}\n{line}")
+            else:
+                blocks.append(("pre", line))
+        elif line.strip():
+            blocks.append(("p", line))
+    return blocks
 
 
 class _Budget:
