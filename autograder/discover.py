@@ -228,10 +228,19 @@ def _gradescope(root: Path, metadata_file: Path) -> Discovery:
             found.skipped.append((entry.name, "not listed in submission_metadata.yml; graded under its own name"))
             found.submissions.append(_entry(entry))
             continue
-        people = record.get(":submitters", record.get("submitters")) or []
-        submitters = tuple(_submitter(p, entry.name) for p in people if isinstance(p, dict)) \
-            or _entry(entry).submitters
-        found.submissions.append(Discovered(entry, submitters, _entry(entry).problem))
+        people = record.get(":submitters", record.get("submitters"))
+        if not isinstance(people, list):  # hand-edited or damaged metadata: the folder still gets its row
+            if people is not None:
+                found.skipped.append((entry.name, "its submitters in submission_metadata.yml are not a list; "
+                                                  "graded under its own name"))
+            people = []
+        try:
+            submitters = tuple(_submitter(p, entry.name) for p in people if isinstance(p, dict))
+        except Exception as error:  # noqa: BLE001 -- one odd record costs its names, never the batch
+            found.skipped.append((entry.name, f"its submitters could not be read ({type(error).__name__}); "
+                                              "graded under its own name"))
+            submitters = ()
+        found.submissions.append(Discovered(entry, submitters or _entry(entry).submitters, _entry(entry).problem))
     return found
 
 

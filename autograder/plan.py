@@ -17,7 +17,7 @@ def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPl
         s for c in COMPONENTS for s in c.symbols if s not in replaced and s not in targets)
     return LoadPlan(
         modules={canonical: entry.plan_entry() for canonical, entry in submission.modules.items()},
-        symbols=dict(submission.symbols),
+        symbols=_homes(submission, replaced + unavailable),
         target_symbols=tuple(targets),
         required=tuple(sorted({submission.symbols[s] for s in targets if s in submission.symbols})),
         aliases=dict(submission.aliases),
@@ -77,6 +77,19 @@ def grading_order() -> tuple[str, ...]:
     """Integration first, then the contract's order (dependencies before dependents): no component
     then meets a reference it must not have seen, and one child can serve them all."""
     return GRADING_ORDER
+
+
+def _homes(submission: Submission, served: tuple) -> dict[str, str]:
+    """Where each symbol lives: the file that defines it, or, for one the child serves (a stand-in or a
+    placeholder) that no file defines, its contract module when the submission has that file (a
+    ``unet.py`` whose code is all a test at the bottom, say): the child then serves it there once the
+    file has run, so a file that imports it still imports."""
+    homes = dict(submission.symbols)
+    for c in COMPONENTS:
+        canonical = c.module if c.module in submission.modules else submission.aliases.get(c.module)
+        if canonical in submission.modules:
+            homes.update((s, canonical) for s in c.symbols if s in served and s not in homes)
+    return homes
 
 
 def _missing_modules(submission: Submission, served: tuple) -> dict[str, list[str]]:

@@ -232,6 +232,20 @@ def test_gradescope_export_maps_folders_to_students(tmp_path):
             found.cleanup()
 
 
+@pytest.mark.parametrize("submitters", ["5", "'just a name'", "{a: 1}", "[1, [2], null]", "[{':sid': [1, 2], ':email': 7}]", "~"])
+def test_damaged_gradescope_metadata_costs_names_never_the_batch(tmp_path, submitters):
+    """Metadata edited by hand or cut short: each folder still becomes a submission, named after itself."""
+    export = tmp_path / "export"
+    for folder in ("submission_1", "submission_2"):
+        (export / folder).mkdir(parents=True)
+    (export / "submission_metadata.yml").write_text(
+        f"submission_1:\n  :submitters: {submitters}\n"
+        "submission_2:\n  :submitters:\n  - :name: Grace Hopper\n    :email: grace@example.edu\n")
+    found = discover(export)
+    keys = [[s.key for s in item.submitters] for item in found.submissions]
+    assert keys[1] == ["grace"] and len(keys) == 2 and keys[0]  # one row each, whatever the first record says
+
+
 def test_nbgrader_layout_picks_the_assignment(tmp_path):
     submitted = tmp_path / "course" / "submitted"
     (submitted / "ann" / "unet").mkdir(parents=True)

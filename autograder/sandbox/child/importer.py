@@ -176,6 +176,13 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         finally:
             self._running.discard(canonical)
         self.on_execute(canonical, False)
+        homeless = sorted(s for s, home in self.symbols.items() if home == canonical and s not in vars(module)
+                          and (s in self.stand_ins or s in self.unavailable))
+        if homeless:  # a contract name this file should hold but does not define: served, as for a missing file
+            self._serve(module, homeless, f"{label} does not define it")
+            lent = [s for s in homeless if s in self.stand_ins]
+            self.notes.append(f"{label} does not define {', '.join(homeless)}; " + (
+                f"the reference {', '.join(lent)} stood in for it here" if lent else "it cannot be used here"))
         self._remember_originals(module, canonical)
         self._executed.append(module)
         self.patch(module)
