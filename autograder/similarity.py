@@ -19,7 +19,10 @@ reference solution (the docstrings spell most of it out) are removed before comp
 
 A pair is flagged by *containment*: the shared hashes as a fraction of the smaller side's own
 hashes. Padding a copy with dead code grows one side only, so it lowers the Jaccard index (also
-reported) but not the containment. A pair needs ``MIN_SHARED`` hashes in common to count, so two
+reported) but not the containment. Dead code put *between* the statements cuts every k-gram that
+spans two statements, so each submission also keeps a hash per statement of ``MIN_STATEMENT_TOKENS``
+tokens or more (``statements``): interleaving leaves those whole, and a pair whose own statements
+are contained as much is flagged too (``by``). A pair needs ``MIN_SHARED`` hashes in common to count, so two
 tiny hand-ins are not flagged for sharing a line. Students whose own code is the same token for
 token (names, comments and layout aside) are *exact copies*, listed as groups (``exact_copies``).
 A TA decides what a flag means.
@@ -36,8 +39,10 @@ __all__ = ["fingerprint", "normalised_tokens", "base_hashes", "similar_pairs", "
 
 K = 12  # tokens per k-gram
 WINDOW = 8  # k-grams per winnowing window
-METHOD = f"winnow-k{K}-w{WINDOW}-v2"
+METHOD = f"winnow-k{K}-w{WINDOW}-v3"
 MIN_SHARED = 8
+MIN_STATEMENT_TOKENS = 10  # shorter statements (``return V``, ``V = V ( V )``) are everybody's
+MIN_SHARED_STATEMENTS = 10
 THRESHOLD = 0.5  # containment: half of the smaller side's own code
 MAX_SOURCE_CHARS = 60_000  # per submission, kept for the side-by-side view
 
@@ -50,8 +55,9 @@ def normalised_tokens(source: str) -> list[str]:
     return [token for token, _ in _located_tokens(source)]
 
 
-def _located_tokens(source: str) -> list[tuple[str, int]]:
-    """``normalised_tokens`` with the line (1-based) each token is on."""
+def _located_tokens(source: str, ends: list | None = None) -> list[tuple[str, int]]:
+    """``normalised_tokens`` with the line (1-based) each token is on; ``ends``, when given, gets the
+    index in that list where each statement ends."""
     try:
         raw = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, ValueError):  # IndentationError is a SyntaxError
@@ -61,6 +67,8 @@ def _located_tokens(source: str) -> list[tuple[str, int]]:
         kind, line = token.type, token.start[0]
         if kind in _SKIP:
             line_start = line_start or kind in (tokenize.NEWLINE, tokenize.NL)
+            if kind == tokenize.NEWLINE and ends is not None:
+                ends.append(len(tokens))
             continue
         if kind == tokenize.INDENT:
             tokens.append((">", line))
@@ -120,40 +128,74 @@ def _winnowed(tokens: list[str]) -> dict[int, int]:
     return kept
 
 
+def _statement_hashes(located: list[tuple[str, int]], ends: list[int]) -> dict[int, list[int]]:
+    """A hash per long enough statement (its normalised tokens, indentation left out): its lines."""
+    found, start = {}, 0
+    for end in ends:
+        statement = [(t, line) for t, line in located[start:end] if t not in "<>"]
+        start = end
+        if len(statement) >= MIN_STATEMENT_TOKENS:
+            found.setdefault(_hash(("statement",) + tuple(t for t, _ in statement)),
+                             [statement[0][1], statement[-1][1]])
+    return found
+
+
 def fingerprint(sources: dict[str, str]) -> dict:
     """A submission's modules (name -> source text) as report.json keeps them for similarity: the
     winnowed hashes, each hash's place (module, first line, last line), a digest of the whole
     normalised code (equal digests: exact copies) and the source, capped, for the side-by-side view."""
     hashes: dict[int, list] = {}
+    statements: dict[int, list] = {}
     tokens = 0
     whole = hashlib.blake2b(digest_size=16)
     kept_source, room = {}, MAX_SOURCE_CHARS
     for name in sorted(sources):
-        located = _located_tokens(sources[name])
+        ends: list[int] = []
+        located = _located_tokens(sources[name], ends)
         stream = [token for token, _ in located]
+        for value, (first, last) in _statement_hashes(located, ends).items():
+            statements.setdefault(value, [name, first, last])
         tokens += len(stream)
         whole.update(("\x1e" + name + "\x1d" + "\x1f".join(stream)).encode())
         for value, start in _winnowed(stream).items():
             hashes.setdefault(value, [name, located[start][1], located[start + K - 1][1]])
         text = sources[name][:room]
         kept_source[name], room = text, room - len(text)
-    return {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "digest": whole.hexdigest(),
-            "places": {str(h): place for h, place in hashes.items()}, "source": kept_source}
+    return {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "statements": sorted(statements),
+            "digest": whole.hexdigest(), "places": {str(h): place for h, place in {**statements, **hashes}.items()},
+            "source": kept_source}
 
 
 def base_hashes(sources: list[dict[str, str]]) -> set[int]:
-    """Every hash of the given sets of modules (stubs, notebook, reference): code everybody was given."""
+    """Every hash of the given sets of modules (stubs, notebook, reference), k-grams and statements:
+    code everybody was given."""
     base: set[int] = set()
     for modules in sources:
         for text in modules.values():
-            stream = normalised_tokens(text)
+            ends: list[int] = []
+            located = _located_tokens(text, ends)
+            stream = [token for token, _ in located]
             base |= {_hash(tuple(stream[i:i + K])) for i in range(len(stream) - K + 1)}
+            base |= set(_statement_hashes(located, ends))
     return base
 
 
-def _own(fingerprints: dict[str, dict], base) -> dict[str, set[int]]:
-    return {student: set(f["hashes"]) - base for student, f in fingerprints.items()
+def _own(fingerprints: dict[str, dict], base, kind: str = "hashes") -> dict[str, set[int]]:
+    return {student: set(f.get(kind, ())) - base for student, f in fingerprints.items()
             if isinstance(f, dict) and f.get("method") == METHOD}
+
+
+def _overlaps(own: dict[str, set[int]]) -> dict[tuple[str, str], int]:
+    """How many hashes each pair of students has in common (an index of holders, not all pairs)."""
+    holders: dict[int, list[str]] = {}
+    for student, hashes in own.items():
+        for value in hashes:
+            holders.setdefault(value, []).append(student)
+    shared: dict[tuple[str, str], int] = {}
+    for students in holders.values():
+        for pair in combinations(sorted(students), 2):
+            shared[pair] = shared.get(pair, 0) + 1
+    return shared
 
 
 def exact_copies(fingerprints: dict[str, dict], base: set[int] = frozenset(),
@@ -173,28 +215,31 @@ def similar_pairs(fingerprints: dict[str, dict], base: set[int] = frozenset(), t
                   min_shared: int = MIN_SHARED) -> list[dict]:
     """Pairs of students whose own code (beyond ``base``) overlaps: most contained first.
 
-    Each pair: ``{"students": [a, b], "containment": shared / smaller side, "similarity": Jaccard,
-    "shared": hashes in common, "sizes": [own hashes of a, of b], "exact": same code token for token}``.
+    Each pair: ``{"students": [a, b], "containment": shared / smaller side (k-grams or statements,
+    the larger), "similarity": Jaccard of k-grams, "shared": k-grams in common, "sizes": [own k-grams of
+    a, of b], "exact": same code token for token, "by": which fingerprints flagged it, "statements":
+    [own statements in common, of a, of b]}``.
     Fingerprints of another method are ignored.
     """
-    own = _own(fingerprints, base)
-    holders: dict[int, list[str]] = {}
-    for student, hashes in own.items():
-        for value in hashes:
-            holders.setdefault(value, []).append(student)
-    shared: dict[tuple[str, str], int] = {}
-    for students in holders.values():
-        for pair in combinations(sorted(students), 2):
-            shared[pair] = shared.get(pair, 0) + 1
+    own, own_statements = _own(fingerprints, base), _own(fingerprints, base, "statements")
+    by_grams, by_statements = _overlaps(own), _overlaps(own_statements)
     pairs = []
-    for (a, b), common in shared.items():
+    for a, b in sorted(set(by_grams) | set(by_statements)):
+        common, lines = by_grams.get((a, b), 0), by_statements.get((a, b), 0)
         smaller = min(len(own[a]), len(own[b]))
         containment = common / smaller if smaller else 0.0
-        if common >= min_shared and containment >= threshold:
+        fewer = min(len(own_statements[a]), len(own_statements[b]))
+        statement_containment = lines / fewer if fewer else 0.0
+        found = [why for why, flagged in (
+            ("k-grams", common >= min_shared and containment >= threshold),
+            ("statements", lines >= MIN_SHARED_STATEMENTS and statement_containment >= threshold)) if flagged]
+        if found:
             exact = fingerprints[a].get("digest") is not None and fingerprints[a].get("digest") == fingerprints[b].get("digest")
-            pairs.append({"students": [a, b], "containment": round(containment, 3),
-                          "similarity": round(common / len(own[a] | own[b]), 3), "shared": common,
-                          "sizes": [len(own[a]), len(own[b])], "exact": exact})
+            union = len(own[a] | own[b])
+            pairs.append({"students": [a, b], "containment": round(max(containment, statement_containment), 3),
+                          "similarity": round(common / union, 3) if union else 0.0, "shared": common,
+                          "sizes": [len(own[a]), len(own[b])], "exact": exact, "by": found,
+                          "statements": [lines, len(own_statements[a]), len(own_statements[b])]})
     return sorted(pairs, key=lambda p: (-p["containment"], -p["shared"], p["students"]))
 
 
@@ -202,7 +247,8 @@ def matching_regions(first: dict, second: dict, base: set[int] = frozenset(), mo
     """The regions two fingerprints share, for a side-by-side view: runs of shared hashes merged per
     pair of modules into ``{"left": [module, first line, last line], "right": [...]}``, longest first."""
     places_a, places_b = first.get("places", {}), second.get("places", {})
-    shared = sorted((set(first.get("hashes", [])) & set(second.get("hashes", []))) - set(base))
+    shared = sorted((set(first.get("hashes", [])) & set(second.get("hashes", []))
+                     | set(first.get("statements", [])) & set(second.get("statements", []))) - set(base))
     spans: dict[tuple[str, str], list[list[int]]] = {}
     for value in shared:
         a, b = places_a.get(str(value)), places_b.get(str(value))

@@ -136,6 +136,31 @@ def test_a_copy_padded_with_dead_code_is_still_flagged():
     assert pairs[0]["similarity"] < 0.25 and not pairs[0]["exact"]
 
 
+def _own_helper(name: str, variable: str, dead: bool = False) -> str:
+    """A student's own helper of 24 long statements; ``dead``: a dead ``if`` between every two of them."""
+    lines = [f"def {name}(images, strength=0.5):", f"    {variable} = images.clone()"]
+    for i in range(24):
+        if dead:
+            lines += [f"    if strength > {1000 + i}:", f"        strength = strength - {i + 1}"]
+        lines.append(f"    {variable} = {variable}.clamp(min=-{i + 1}, max={i + 2})" if i % 2 else
+                     f"    {variable} = {variable}.roll(shifts={i + 1}, dims=-{i % 2 + 1})")
+    return "\n".join(lines + [f"    return {variable}", ""])
+
+
+def test_a_copy_with_dead_code_between_its_statements_is_still_flagged():
+    """Interleaving cuts every k-gram that spans two statements; the statements themselves stay whole."""
+    prints = {"ann": fingerprint({"m": _own_helper("augment", "out")}),
+              "bob": fingerprint({"m": _own_helper("jitter", "res", dead=True)}),
+              "cat": fingerprint({"m": OTHER})}
+    grams = len(set(prints["ann"]["hashes"]) & set(prints["bob"]["hashes"])) / len(prints["ann"]["hashes"])
+    assert grams < 0.5  # the k-grams alone miss it
+    pairs = similar_pairs(prints)
+    assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["by"] == ["statements"]
+    assert pairs[0]["statements"][0] >= 24 and not pairs[0]["exact"]  # its 24 statements (and its signature)
+    given = base_hashes([{"handout": _own_helper("augment", "out")}])  # handed out: nobody's own code
+    assert similar_pairs(prints, given) == []
+
+
 def test_a_group_of_identical_copies_is_flagged_and_listed_on_its_own():
     """Six students with the same code, in a class of eight: what many share is no excuse; only what
     they were *given* is left out."""
