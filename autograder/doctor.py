@@ -89,15 +89,21 @@ def _exposure(zygote, settings: dict, reference_dir: Path, config_file: str | No
 
 def _gradescope(config) -> Finding:
     """Would the Gradescope bundle's set-up work: it builds, its scripts parse, its Python is new enough."""
-    from .release.gradescope import RUN_AUTOGRADER, SETUP_SH, build_gradescope_bundle
+    import zipfile
+
+    from .release.gradescope import build_gradescope_bundle
 
     problems = []
     with tempfile.TemporaryDirectory(prefix="autograder-doctor-") as scratch:
+        bundle = Path(scratch) / "bundle.zip"
         try:
-            build_gradescope_bundle(Path(scratch) / "bundle.zip", config=config)
+            build_gradescope_bundle(bundle, config=config)
+            with zipfile.ZipFile(bundle) as archive:  # the scripts as Gradescope will run them
+                scripts = {name: archive.read(name).decode() for name in ("setup.sh", "run_autograder")}
         except Exception as error:  # noqa: BLE001 -- whatever stops the build is the finding
             problems.append(f"the bundle does not build ({error})")
-        for name, script in (("setup.sh", SETUP_SH), ("run_autograder", RUN_AUTOGRADER)):
+            scripts = {}
+        for name, script in scripts.items():
             path = Path(scratch) / name
             path.write_text(script)
             done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
