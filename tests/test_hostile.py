@@ -95,7 +95,7 @@ ATTACKS = [
 def fast_config(config):
     """The project's config with one example per check and low limits: a hang costs 3 s, not 30."""
     limits = config.limits.model_copy(update={
-        "call_timeout_s": 3, "component_timeout_s": 30, "cpu_s": 20, "memory_mb": 1024,
+        "call_timeout_s": 3, "experiment_timeout_s": 30, "component_timeout_s": 30, "cpu_s": 20, "memory_mb": 1024,
         "processes": 48, "file_size_mb": 1, "open_files": 64,
     })
     components = {

@@ -116,7 +116,10 @@ def test_feedback_shows_component_scores_and_no_hidden_check(course):
     bound = bind(course["config"])
     public = {c.title for c, s in bound if s.visibility == "public"}  # a title can be public elsewhere
     hidden = [c.title for c, s in bound if s.visibility == "hidden" and c.title not in public]
-    assert len(hidden) > 5 and [title for title in hidden if title in html] == []
+    # the released notebook states the homework's rules in words ("the grader checks: ..."): public text
+    released = (course["course"] / "release" / ASSIGNMENT / NOTEBOOK).read_text()
+    unsaid = [title for title in hidden if title not in released]
+    assert len(unsaid) > 5 and [title for title in unsaid if title in html] == []
 
 
 def test_feedback_shows_pictures_of_the_students_code(course):
