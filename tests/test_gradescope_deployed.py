@@ -88,7 +88,8 @@ class Deployment:
                       if len(line.strip()) >= 30 and not line.strip().startswith(("#", '"', "'"))
                       and any(code in line for code in (" = ", "return ", "def "))]
         lines += [line.strip() for line in (self.root / "source" / "grading_config.yaml").read_text().splitlines()
-                  if ":" in line and not line.strip().startswith("#") and len(line.strip()) >= 16]
+                  if ":" in line and not line.strip().startswith("#") and len(line.strip()) >= 16
+                  and not line.strip().endswith(":")]  # a settings line; "ComponentName:" is a public name
         return [line for line in dict.fromkeys(lines) if len(line) >= 16]
 
 
