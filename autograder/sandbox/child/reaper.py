@@ -52,13 +52,18 @@ def kill_everything(options: dict) -> None:
             path = os.path.join(folder, entry)
             if any(kept == path or kept.startswith(path + "/") for kept in options.get("keep", [])):
                 continue
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    os.unlink(path)
-            except OSError:
-                pass
+            _remove(path)
+
+
+def _remove(path: str) -> None:
+    """A file, link or folder tree, gone; what cannot be removed stays (the next sweep says so)."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
 
 
 SYSV_IPC = {"shm": "shmctl", "msg": "msgctl", "sem": "semctl"}  # /proc/sysvipc/NAME -> the call that removes one
@@ -98,13 +103,10 @@ def sweep(options: dict) -> list[str]:
                 try:
                     if os.lstat(path).st_uid != uid:
                         continue
-                    found.append(path)
-                    if os.path.isdir(path) and not os.path.islink(path):
-                        shutil.rmtree(path, ignore_errors=True)
-                    else:
-                        os.unlink(path)
                 except OSError:
-                    pass
+                    continue
+                found.append(path)
+                _remove(path)
     return found
 
 
