@@ -212,3 +212,24 @@ def test_each_broken_rule_fails_exactly_its_check_and_names_the_rule(grader, mak
             i: c.output[:300] for i, c in results.items() if not c.passed})
         said = outputs[results[check_id].name]
         assert all(w in said for w in words), said
+
+
+def test_a_digest_covers_dtype_shape_and_every_byte_however_the_tensor_is_laid_out():
+    """The child digests the images a model is fed and the grader digests the images it knows: the two
+    meet only if the digest depends on the values alone, not on strides or offsets."""
+    import hashlib
+
+    from autograder.sandbox.child.watch import digest
+
+    def by_numpy(tensor):
+        hasher = hashlib.blake2b(digest_size=12)
+        hasher.update(f"{tensor.dtype}{tuple(tensor.shape)}".encode())
+        hasher.update(tensor.contiguous().numpy().tobytes())
+        return hasher.hexdigest()
+
+    base = torch.arange(24, dtype=torch.float32).reshape(4, 6)
+    for tensor in (base, base[:, ::2], base.t(), base[1:3], base[2], torch.tensor([True, False]), torch.zeros(0, 3)):
+        assert digest(tensor) == by_numpy(tensor)
+    images = torch.rand(3, 1, 4, 4)
+    assert [digest(row) for row in images] == [digest(row.clone()) for row in images]
+    assert len({digest(base), digest(base.double()), digest(base.reshape(6, 4)), digest(base + 1e-6)}) == 4

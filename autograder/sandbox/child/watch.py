@@ -17,6 +17,7 @@ while the student's code ran, however that code is written:
 Plain data only; the grader parses it (``replies.watched_call``) and judges it (``checks/analysis.py``).
 ``digest`` is shared with the grader, which digests the images it knows in the same way.
 """
+import ctypes
 import hashlib
 
 import torch
@@ -33,7 +34,8 @@ def digest(tensor: torch.Tensor) -> str:
     value = tensor.detach().to("cpu").clone().contiguous()
     hasher = hashlib.blake2b(digest_size=12)
     hasher.update(f"{value.dtype}{tuple(value.shape)}".encode())
-    hasher.update(bytes(value.untyped_storage()) if value.numel() else b"")
+    # The bytes read in C: ``bytes(storage)`` walks them one Python call per byte (2 s of a 3 s run).
+    hasher.update(ctypes.string_at(value.data_ptr(), value.numel() * value.element_size()) if value.numel() else b"")
     return hasher.hexdigest()
 
 
