@@ -1,12 +1,13 @@
 """What the skip-connection homework costs per student, and how clearly the skips win.
 
-Usage: .venv/bin/python benchmarks/skip_ablation.py [--seeds 10]
+Usage: .venv/bin/python benchmarks/skip_ablation.py [--seeds 10] [--steps N]
 
-The grader runs each student's ``skip_ablation(STEPS, seed=1)`` and ``skip_ablation(5, seed=1)`` in
+The grader runs each student's ``skip_ablation(GRADED_STEPS, seed=1)`` (``checks/analysis.py``) and ``skip_ablation(5, seed=1)`` in
 the student's child: one torch thread, oneDNN off, ``torch._dynamo`` already imported by the fork
 server. This script does the same with the reference in a fresh process per seed, and prints the CPU
 seconds of those two calls together (what one student costs; the reference's own run is computed
-once per grader and kept), and the PSNR the skips win by, for ``--seeds`` seeds.
+once per grader and kept), and how clearly ``skips_win``'s rule holds, for ``--seeds`` seeds: the PSNR
+the skips win by (the rule: at least 1 dB) and each model's loss at the end over its start (at most 0.5).
 Not part of the test suite.
 """
 import argparse
@@ -17,6 +18,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from autograder.checks.analysis import GRADED_STEPS  # noqa: E402
 SHORT_STEPS = 5
 
 _ONE_STUDENT = """
@@ -26,21 +29,23 @@ import torch._dynamo  # the fork server's import (sandbox/child.py)
 torch.set_num_threads(1)
 torch.backends.mkldnn.enabled = False
 sys.path.insert(0, {solutions!r})
-from unet.analysis import STEPS, skip_ablation
-seed = {seed}
+from unet.analysis import skip_ablation
+seed, steps = {seed}, {steps}
 started = time.process_time()
-full = skip_ablation(STEPS, seed)
+full = skip_ablation(steps, seed)
 skip_ablation({short}, seed)
-print(json.dumps({{"cpu_s": time.process_time() - started, "steps": STEPS,
+mean = lambda values: sum(values) / len(values)
+ratios = [mean(full[k]["losses"][-10:]) / mean(full[k]["losses"][:3]) for k in ("with_skips", "without_skips")]
+print(json.dumps({{"cpu_s": time.process_time() - started, "steps": steps, "loss_ratio": max(ratios),
                    "psnr": [full["with_skips"]["psnr"], full["without_skips"]["psnr"]]}}))
 """
 
 
-def measure(seeds) -> list[dict]:
+def measure(seeds, steps: int) -> list[dict]:
     """One fresh process per seed: CPU seconds of a student's two calls, the steps, both PSNRs."""
     results = []
     for seed in seeds:
-        code = _ONE_STUDENT.format(solutions=str(ROOT / "solutions"), seed=seed, short=SHORT_STEPS)
+        code = _ONE_STUDENT.format(solutions=str(ROOT / "solutions"), seed=seed, steps=steps, short=SHORT_STEPS)
         output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                                 env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}).stdout
         results.append(dict(json.loads(output.strip().splitlines()[-1]), seed=seed))
@@ -52,17 +57,19 @@ def summary(results: list[dict]) -> str:
     gaps = [r["psnr"][0] - r["psnr"][1] for r in results]
     return (f"skip experiment per student (skip_ablation({results[0]['steps']}) + skip_ablation({SHORT_STEPS}), "
             f"one thread): median {statistics.median(cpu):.2f} s CPU, max {max(cpu):.2f} s over {len(cpu)} seeds; "
-            f"skips win by {min(gaps):.1f} to {max(gaps):.1f} dB PSNR (median {statistics.median(gaps):.1f})")
+            f"skips win by {min(gaps):.1f} to {max(gaps):.1f} dB PSNR (median {statistics.median(gaps):.1f}); "
+            f"loss at the end over its start at most {max(r['loss_ratio'] for r in results):.2f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--steps", type=int, default=GRADED_STEPS, help="the run's length (default: the grader's)")
     args = parser.parse_args()
-    results = measure(range(args.seeds))
+    results = measure(range(args.seeds), args.steps)
     for r in results:
         print(f"seed {r['seed']:>2}: {r['cpu_s']:.2f} s CPU   PSNR with skips {r['psnr'][0]:5.1f} dB, "
-              f"without {r['psnr'][1]:5.1f} dB")
+              f"without {r['psnr'][1]:5.1f} dB, loss end/start at most {r['loss_ratio']:.2f}")
     print(summary(results))
 
 
