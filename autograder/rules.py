@@ -42,7 +42,10 @@ class Failed(Exception):
 
 def nonfinite_problem(got: torch.Tensor, what: str, expected: torch.Tensor | None = None) -> str | None:
     """NaN or infinity in ``got`` where ``expected`` (if given) does not hold the same value there."""
-    bad = ~torch.isfinite(got)
+    finite = torch.isfinite(got)
+    if bool(finite.all()):  # nearly always: nothing more to look at
+        return None
+    bad = ~finite
     if expected is not None and expected.shape == got.shape:
         bad &= ~(same_nonfinite(got, expected))
     if not bool(bad.any()):
@@ -61,11 +64,19 @@ def largest_difference(got: torch.Tensor, expected: torch.Tensor) -> tuple[float
     """max |got - expected| and where it is; a non-finite value counts as infinitely far unless
     ``expected`` holds the same one at the same place."""
     got, expected = got.double(), expected.double()
-    difference = torch.where(same_nonfinite(got, expected), torch.zeros_like(got), (got - expected).abs())
-    difference = torch.nan_to_num(difference, nan=math.inf)
-    if difference.numel() == 0:
+    if got.numel() == 0:
         return 0.0, ()
-    index = tuple(int(i) for i in torch.unravel_index(difference.argmax(), difference.shape))
+    difference = (got - expected).abs()
+    if not bool(torch.isfinite(difference).all()):  # rare: NaN or infinity on either side
+        difference = torch.where(same_nonfinite(got, expected), torch.zeros_like(got), difference)
+        difference = torch.nan_to_num(difference, nan=math.inf)
+    flat = difference.reshape(-1)
+    position = int(flat.argmax())
+    index = []
+    for size in reversed(difference.shape):  # the flat position as an index of the tensor's shape
+        index.append(position % size)
+        position //= size
+    index = tuple(reversed(index))
     return difference[index].item(), index
 
 
