@@ -116,7 +116,7 @@ class _Drawn:
     """A group's cases as Hypothesis drew them, per case the questions its checks last asked, and
     per set of failing checks their last shrinking run (see ``_smallest_failure``)."""
 
-    strategy: object
+    strategy: str  # ``_strategy_name`` of the strategy the cases came from
     cases: list = field(default_factory=list)
     questions: list = field(default_factory=list)
     shrinks: dict = field(default_factory=dict)
@@ -129,19 +129,20 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
     asked ahead while this group's last case is judged."""
     failures: dict = {}
     strategy = group[0].cases
+    name = _strategy_name(strategy)
     key = _group_key(group[0], examples)
     known = drawn.get(key)
-    if group[0].rule is not None and (known is None or known.strategy is not strategy):
+    if group[0].rule is not None and (known is None or known.strategy != name):
         cases = released_cases(strategy, examples)
-        known = drawn[key] = _Drawn(strategy, cases, [None] * len(cases))
-    if known is not None and known.strategy is strategy:
+        known = drawn[key] = _Drawn(name, cases, [None] * len(cases))
+    if known is not None and known.strategy == name:
         for index, case in enumerate(known.cases):
             undecided = [c for c in group if c.id not in failures]
             ask_next = known.questions[index + 1] if index + 1 < len(known.cases) else then_ask
             ask_next = ask_next if undecided else None
             known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
         return failures, known
-    known = _Drawn(strategy)
+    known = _Drawn(name)
 
     def test(case):
         known.cases.append(case)
@@ -158,13 +159,26 @@ def _profile(ctx: CheckContext) -> str:
 
 
 def _group_key(check_: Check, examples: int) -> tuple:
-    return (check_.component, id(check_.cases), examples, check_.rule is not None)
+    """The same in every process (a grader may start from another's cases: ``warm_start.py``)."""
+    return (check_.component, check_.id, examples, check_.rule is not None)
+
+
+_NAMES: dict[int, tuple] = {}
+
+
+def _strategy_name(strategy) -> str:
+    """What a strategy draws, as text that is the same in every process (Hypothesis writes lambdas by
+    their source); remembered per live strategy, as writing a composed one takes milliseconds."""
+    known = _NAMES.get(id(strategy))
+    if known is None or known[0] is not strategy:
+        known = _NAMES[id(strategy)] = (strategy, repr(strategy))
+    return known[1]
 
 
 def _first_questions(drawn: dict, group: list[Check], examples: int):
     """What a remembered group's checks asked on its first case; None for a group not drawn yet."""
     known = drawn.get(_group_key(group[0], examples))
-    if known is None or known.strategy is not group[0].cases or not known.questions:
+    if known is None or known.strategy != _strategy_name(group[0].cases) or not known.questions:
         return None
     return known.questions[0]
 
