@@ -48,9 +48,8 @@ def grade(
 ):
     """Grade one submission and write Gradescope's results.json."""
     from .config import load_config
-    from .grader import grade_submission
     from .intake.safe_text import safe_text
-    from .results import write_atomically
+    from .sandbox.zygote_client import Zygote
 
     started = time.monotonic()
     require_device_or_exit(device)
@@ -58,9 +57,19 @@ def grade(
         fail(f"{safe_text(submission, 1000)}: no such file or folder; pass the folder (or .zip) that holds your modules")
     try:
         loaded = load_config(config).with_profile(hypothesis_profile)
-        graded = grade_submission(submission, loaded, device=device, figures=figures)
     except AutograderError as error:
         fail(str(error))
+    # The fork server imports torch (seconds) while this process does the same: a cold grade pays it once.
+    zygote = Zygote(preload=loaded.packages.preload())
+    try:
+        from .grader import grade_submission
+        from .results import write_atomically
+
+        graded = grade_submission(submission, loaded, device=device, figures=figures, zygote=zygote)
+    except AutograderError as error:
+        fail(str(error))
+    finally:
+        zygote.shutdown()
     write_atomically(results, json.dumps(_results_json(graded, loaded, figures), indent=2) + "\n")
     if report:
         write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
@@ -275,6 +284,37 @@ def secrets(
              f"`chmod -R go-rwx {roots}` or this command with --make-private")
     typer.echo(f"{len(secret_paths(reference, source))} secret files (every copy of the grader, the reference, the "
                "config): none readable by student code, even without bubblewrap")
+
+
+@app.command()
+def prepare(config: Optional[Path] = CONFIG_OPTION, device: str = DEVICE_OPTION):
+    """Save the reference's results on the grader's cases beside the reference: a fresh grader then starts warm.
+
+    Any grading saves them when they are missing or stale; this does it ahead (Gradescope's setup.sh
+    runs it once, so that every submission's run starts warm).
+    """
+    from .config import load_config
+    from .grader import Grader
+
+    started = time.monotonic()
+    require_device_or_exit(device)
+    try:
+        loaded = load_config(config)
+        with Grader(loaded, device=device) as grader:
+            if grader.started_warm:
+                typer.echo(f"{loaded.reference_results()} is up to date: fresh graders of this config start warm")
+                return
+            report = grader.grade(loaded.reference_dir())
+            saved = grader.save_results()
+    except AutograderError as error:
+        fail(str(error))
+    if report.score < report.max_score:
+        fail(f"the reference scored {report.score:g}/{report.max_score:g} on its own checks: fix the reference or the "
+             "config (`autograder grade` on it shows which checks fail) before grading anyone", ExitCode.FAILURES)
+    if saved is None:
+        fail(f"could not write {loaded.reference_results()}: make its folder writable for this user")
+    typer.echo(f"saved the reference's results ({saved.stat().st_size / 2**20:.0f} MiB) to {saved} "
+               f"in {time.monotonic() - started:.1f} s: fresh graders of this config start warm")
 
 
 export_app = typer.Typer(no_args_is_help=True, help="Export the grader for a course platform.")

@@ -133,6 +133,9 @@ class GradingConfig(_Strict):
         base = Path(self.source_path).parent if self.source_path else Path.cwd()
         return (base / self.reference).resolve()
 
+    def reference_results(self) -> Path:
+        return reference_results_file(self.reference_dir())
+
     def max_examples(self, settings: CheckSettings) -> int:
         return PROFILE_EXAMPLES[self.hypothesis.profile](settings.max_examples or self.hypothesis.max_examples)
 
@@ -174,6 +177,13 @@ def _describe(error: dict) -> str:
 def did_you_mean(word: str, choices) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)
     return f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(choices))}"
+
+
+def reference_results_file(reference_dir) -> Path:
+    """Where the reference's saved results live (``warm_start.py``): beside the reference folder, not in
+    it, so that a copy of the folder (a test submission made from the reference) never carries them."""
+    reference_dir = Path(reference_dir)
+    return reference_dir.parent / f".{reference_dir.name}.reference-results.pickle"
 
 
 def load_config(path=None) -> GradingConfig:

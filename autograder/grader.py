@@ -19,7 +19,7 @@ from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
 from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device
-from . import similarity
+from . import similarity, warm_start
 from .grading_data import caps, figure_data
 from .grading_data import evidence as pages_evidence
 from .plan import grading_order, load_plan, must_not_have_seen
@@ -39,9 +39,24 @@ class Grader:
     device: str = "cpu"
     zygote: Zygote | None = None
     figures: bool = True  # data for the feedback pages' pictures (pages/): evidence of failed values, figure data
+    warm_start: bool = True  # start from the reference's results saved beside it, and save them (warm_start.py)
 
     def __post_init__(self):
         require_device(self.device)  # a device this machine lacks is the caller's mistake: before any grading
+        self._own_zygote = self.zygote is None
+        if self.zygote is None:  # started first: it imports torch while we load the reference and its results
+            self.zygote = Zygote(preload=self.config.packages.preload())
+        try:
+            self._prepare()
+        except BaseException:
+            self.close()
+            raise
+        self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
+        self._deadline: float | None = None  # when the current submission's time budget ends (time.monotonic())
+        self._out_of_time = False
+
+    def _prepare(self) -> None:
+        """The reference, the bound checks and the saved results, while the fork server starts."""
         # The reference runs on tiny tensors: extra intra-op threads only spin against the children
         # (and other workers) for the same cores, which made grading several times slower under load.
         torch.set_num_threads(1)
@@ -49,18 +64,24 @@ class Grader:
         self.reference = Reference(self.config.reference_dir())
         self.checks = bind(self.config)
         self.redactor = Redactor.for_grading(self.reference.secret_lines)
-        # torch and Hypothesis leave ~250k long-lived objects: a full collection over them took
-        # 0.15-0.2 s of every grading. They live as long as the process, so take them out of its sight.
-        gc.freeze()
-        self._own_zygote = self.zygote is None
         self._internal: list[str] = []
         self._machine: list[str] = []  # this submission's checks that the grading machine failed (not the student)
         self._drawn_cases = {}  # each check group's Hypothesis cases, drawn once (see checks/runner.py)
         self._references = ReferenceCache()  # the reference's models and runs on those cases
-        self._zygote()  # now: a sandbox that cannot keep the reference secret stops us before any grading
-        self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
-        self._deadline: float | None = None  # when the current submission's time budget ends (time.monotonic())
-        self._out_of_time = False
+        self._saved_groups = 0  # how many groups' cases the results file beside the reference holds
+        self.started_warm = False  # from the reference's results saved beside it
+        if self.warm_start:
+            self._results_key = warm_start.key(self.config, self.device)
+            saved = warm_start.load(self.config.reference_results(), self._results_key, self.reference)
+            self.started_warm = saved is not None
+            if saved is not None:
+                self._drawn_cases, references = saved
+                self._references.update(references)
+                self._saved_groups = len(self._drawn_cases)
+        # torch, Hypothesis and the saved results leave ~250k long-lived objects: a full collection over
+        # them took 0.15-0.2 s of every grading. They live as long as the process: out of its sight.
+        gc.freeze()
+        self._check_exposure()  # now: a sandbox that cannot keep the reference secret stops us before any grading
 
     def _zygote(self) -> Zygote:
         if self.zygote is None:
@@ -116,13 +137,27 @@ class Grader:
         except SubmissionError as error:
             return GradingReport.without_results(name, self.checks, safe_text(error), status="needs_review")
         try:
-            return self._grade(path, submission)
+            report = self._grade(path, submission)
+            self._save_results()
+            return report
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException as error:  # a bug of ours: this submission's report says so, the next is graded
             return GradingReport.without_results(
                 name, self.checks, failure_message("the grader failed on this submission", error),
                 status="error", detail=safe_text(traceback.format_exc(), 16000))
+
+    def _save_results(self) -> None:
+        """Save the reference's side for the next fresh grader once this one drew cases the file lacks:
+        only when a group is new, so a batch worker writes it a few times at most, then never."""
+        if self.warm_start and len(self._drawn_cases) > self._saved_groups:
+            self.save_results()
+
+    def save_results(self) -> Path | None:
+        """Write what this grader knows of the reference's side beside the reference (``warm_start.py``)."""
+        self._saved_groups = len(self._drawn_cases)
+        return warm_start.save(self.config.reference_results(), warm_start.key(self.config, self.device),
+                               self._drawn_cases, self._references)
 
     def _grade(self, path: Path, submission: Submission) -> GradingReport:
         report = GradingReport(submission=safe_name_text(path.name), notes=list(dict.fromkeys(submission.notes)),
@@ -294,7 +329,8 @@ def _feedback(failure: CheckFailed) -> str:
     return "\n".join(lines)
 
 
-def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu", figures: bool = True) -> GradingReport:
-    """Grade one submission folder (convenience wrapper that starts and stops its own fork server)."""
-    with Grader(config or load_config(), device=device, figures=figures) as grader:
+def grade_submission(path, config: GradingConfig | None = None, device: str = "cpu", figures: bool = True,
+                     zygote: Zygote | None = None) -> GradingReport:
+    """Grade one submission folder (with its own fork server unless given one, started early)."""
+    with Grader(config or load_config(), device=device, figures=figures, zygote=zygote) as grader:
         return grader.grade(path)

@@ -45,6 +45,12 @@ class Reference:
         spec.loader.exec_module(package)
         return package
 
+    def import_all(self) -> None:
+        """Import every module of the reference (under its package's name), e.g. before unpickling its models."""
+        self._package  # noqa: B018
+        for module in PACKAGE_MODULES:
+            importlib.import_module(f"{_PACKAGE}.{module}")
+
     def symbol(self, module: str, name: str):
         """A class or function of the reference, e.g. ``symbol("res_block", "ResBlock")``."""
         self._package  # noqa: B018 -- make sure the package is imported first

@@ -192,6 +192,8 @@ def test_setup_leaves_every_copy_private_and_running_it_twice_changes_nothing(de
     torch = deployed.site_packages / "torch" / "__init__.py"
     assert stat.S_IMODE(torch.stat().st_mode) & 0o004  # the rest of the venv stays readable: children import it
     assert not (deployed.root / "source" / "build").exists()  # no third copy left by the build
+    # the reference's results, saved once by setup.sh (private: under source/, checked above)
+    assert (deployed.root / "source" / "solutions" / ".unet.reference-results.pickle").is_file()
 
 
 @pytest.mark.parametrize("mode", MODES)

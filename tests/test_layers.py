@@ -15,7 +15,7 @@ LAYERS = [
     ("batch, output folder, release", ["batch", "report", "release"]),
     ("grading workers, local or on a Dask cluster", ["cluster", "worker"]),
     ("pages: renders only", ["pages"]),
-    ("one submission", ["grader", "plan"]),
+    ("one submission", ["grader", "plan", "warm_start"]),
     ("the data behind the pictures: grading data", ["grading_data"]),
     ("checks, in the trusted process", ["checks"]),
     ("tolerances, strategies, rules, the reference", ["compare", "strategies", "rules", "reference", "redact",

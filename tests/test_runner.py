@@ -1,4 +1,6 @@
 """How checks run: shared cases, one round trip per case, and the same verdicts however they ran."""
+import shutil
+
 from autograder.grader import Grader
 from autograder.intake import read_submission
 from autograder.sandbox.launcher import StudentComponent
@@ -225,17 +227,24 @@ WARM_AND_FRESH = ("sinusoid denominator dim/2 instead of dim/2 - 1", "time added
                   "softmax over the queries", "attention before the ResBlock", "frequencies as 10000 ** (-i / (half - 1))")
 
 
-def test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback(grader, config, make_submission):
+def test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback(grader, config, make_submission, tmp_path):
     """Everything a warm grader remembers (cases, questions, reference runs, shrinking runs, the
-    child handed between components) changes no word of the feedback: one mistake per component."""
+    child handed between components) changes no word of the feedback: one mistake per component.
+    Nor does starting from what a warm grader saved beside the reference (``warm_start.py``)."""
     folders = [make_submission(_named(name).replacements(), name=f"s{index:02d}")
                for index, name in enumerate(WARM_AND_FRESH)]
-    with Grader(config, zygote=grader.zygote) as warm:
+    # a reference of this test's own: its saved results are this test's alone
+    config = config.model_copy(update={"reference": str(shutil.copytree(SOLUTIONS, tmp_path / "reference" / "unet"))})
+    with Grader(config, zygote=grader.zygote, warm_start=False) as warm:
         in_order = [_outputs(warm.grade(f)) for f in folders]
         reversed_order = [_outputs(warm.grade(f)) for f in reversed(folders)][::-1]
+        assert warm.save_results() == config.reference_results()
     for folder, first, second in zip(folders, in_order, reversed_order):
-        with Grader(config, zygote=grader.zygote) as fresh:
+        with Grader(config, zygote=grader.zygote, warm_start=False) as fresh:
             expected = _outputs(fresh.grade(folder))
-        assert first == expected and second == expected, folder.name
+        with Grader(config, zygote=grader.zygote) as saved:
+            assert saved.started_warm
+            from_saved = _outputs(saved.grade(folder))
+        assert first == expected and second == expected and from_saved == expected, folder.name
     assert all(any(not passed for _, passed, _ in outputs) for outputs in in_order[:-1])  # the mistakes do fail
     assert all(passed for _, passed, _ in in_order[-1])  # and the equivalent does not

@@ -106,6 +106,8 @@ class Float64:
         self._module, self._weights, self._prefix = module, weights, prefix
 
     def __getattr__(self, name: str):
+        if name in ("_module", "_weights", "_prefix"):  # not set yet: an unpickled copy's first lookups
+            raise AttributeError(name)
         value = getattr(self._module, name)
         if isinstance(value, torch.nn.Module):
             return Float64(value, self._weights, f"{self._prefix}{name}.")

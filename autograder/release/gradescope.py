@@ -80,6 +80,10 @@ rm -rf "$ROOT/source/build" "$ROOT/source/"*.egg-info  # the build's own copy of
 # is locked here and then probed by a sandboxed child with no bubblewrap to hide it.
 chmod -R go-rwx "$ROOT/source"
 "$ROOT/venv/bin/python" -m autograder.cli secrets --make-private --config "$ROOT/source/grading_config.yaml"
+# The reference's results on the grader's cases, computed once here (for its owner only) so that every
+# submission's run starts warm; without them each run computes them itself, slower but the same grades.
+"$ROOT/venv/bin/python" -m autograder.cli prepare --config "$ROOT/source/grading_config.yaml" \
+    || echo "could not save the reference's results: each run computes them (slower, same grades)" >&2
 """
 
 # Grading that cannot start or finish is not a grade: the student sees one neutral line, staff the reason

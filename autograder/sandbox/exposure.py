@@ -2,8 +2,8 @@
 
 The secrets are every copy of the grader's package this machine holds (the one we run from, any
 other on ``sys.path``, any installed distribution of it: a Gradescope bundle has one in its source
-folder and one in its virtualenv), the reference folder with anything cached beside it, and the
-grading config. ``secret_roots`` names them; ``secret_paths`` is every file under them, compiled
+folder and one in its virtualenv), the reference folder, the reference's saved results beside it
+(``warm_start.py``), and the grading config. ``secret_roots`` names them; ``secret_paths`` is every file under them, compiled
 bytecode included. bubblewrap shows a child only /usr, Python and the child's own code; without
 it (the fallback, likely on Gradescope's images) a child sees every file its uid may read, so
 secrecy rests on file permissions, and the only honest thing is to look. The zygote forks a child
@@ -18,6 +18,7 @@ import stat
 import sys
 from pathlib import Path
 
+from ..config import reference_results_file
 from ..errors import AutograderError
 
 ACCEPT_VARIABLE = "AUTOGRADER_ACCEPT_RISK"
@@ -53,7 +54,7 @@ def grader_copies() -> list[Path]:
 
 def secret_roots(reference_dir: Path, config_file: str | None) -> list[Path]:
     """The files and folders whose every byte is secret: what ``make_private`` locks and the probe reads."""
-    roots = [*grader_copies(), Path(reference_dir).resolve()]
+    roots = [*grader_copies(), Path(reference_dir).resolve(), reference_results_file(Path(reference_dir).resolve())]
     if config_file:
         roots.append(Path(config_file).resolve())
     return roots

@@ -1,0 +1,93 @@
+"""The reference's side of grading, kept beside the reference so that a fresh grader starts warm.
+
+A warm grader draws each check group's cases once and keeps the reference's models and runs on
+them (``checks/runner.py``, ``checks/common.ReferenceCache``); a fresh one -- every Gradescope run,
+every `autograder grade` -- would pay that again, several times a warm grading. Both depend only
+on the grader's code, the reference, the configuration and the library versions, so they are saved
+once in the reference folder and loaded by the next grader.
+
+The file (``GradingConfig.reference_results``: beside the reference folder) starts with a key: a digest of everything its content depends on. A copy whose key is
+not the one this grader computes (the checks, the reference or a setting changed since) is never
+loaded, and the next grading writes a new one. It is a secret like the reference: the start-up
+exposure check and ``make_private`` cover it (``sandbox/exposure.secret_roots``), it is written for
+its owner only, releases never copy it, and a Gradescope bundle's ``setup.sh`` makes it.
+It is a pickle, as trusted as the reference code beside it: only the grader writes it.
+"""
+import hashlib
+import os
+import pickle
+import platform
+import tempfile
+from pathlib import Path
+
+import hypothesis
+import torch
+
+from .config import GradingConfig
+from .reference import Reference
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def key(config: GradingConfig, device: str) -> str:
+    """A digest of what the saved results depend on: the grader's code, the reference's files, the
+    settings (not where they are), the device and the versions of Python, torch and Hypothesis."""
+    digest = hashlib.blake2b(digest_size=20)
+    settings = config.model_dump(mode="json", exclude={"reference", "source_path"})
+    for part in (repr(sorted(settings.items())), device, platform.python_version(), torch.__version__,
+                 hypothesis.__version__):
+        digest.update(part.encode() + b"\0")
+    for root in (PACKAGE, config.reference_dir()):
+        for path in sorted(root.rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _tensor(array, requires_grad: bool) -> torch.Tensor:
+    return torch.from_numpy(array).requires_grad_(requires_grad)
+
+
+class _Pickler(pickle.Pickler):
+    """Tensors as numpy arrays: torch's own pickling reads each tensor back through ``torch.load``
+    (0.15 ms each, 1.9 s for the ~12,500 of a full file); an array is rebuilt from its bytes."""
+
+    def reducer_override(self, obj):
+        if (type(obj) is torch.Tensor and obj.device.type == "cpu" and obj.layout is torch.strided
+                and obj.grad_fn is None and obj.dtype is not torch.bfloat16):
+            return _tensor, (obj.detach().numpy(), obj.requires_grad)
+        return NotImplemented
+
+
+def load(path: Path, expected_key: str, reference: Reference) -> tuple[dict, dict] | None:
+    """(drawn cases, reference results) saved under ``expected_key``, or None (no file, another key,
+    unreadable)."""
+    try:
+        with path.open("rb") as handle:
+            if handle.readline().decode(errors="replace").strip() != expected_key:
+                return None
+            reference.import_all()  # the saved models' classes live in the reference's package
+            drawn, references = pickle.load(handle)
+    except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError,
+            RecursionError):
+        return None
+    return drawn, references
+
+
+def save(path: Path, the_key: str, drawn: dict, references: dict) -> Path | None:
+    """Write the file atomically (batch workers may race); None where it cannot be written (a read-only
+    reference folder) or something in it cannot be saved: the next grader then starts cold, no worse."""
+    try:
+        handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f"{path.name}.", delete=False)
+    except OSError:
+        return None
+    try:
+        with handle:
+            handle.write(the_key.encode() + b"\n")
+            _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump((drawn, dict(references)))
+        os.chmod(handle.name, 0o600)  # secret like the reference: its owner only
+        os.replace(handle.name, path)
+    except (OSError, pickle.PicklingError, TypeError, AttributeError):
+        Path(handle.name).unlink(missing_ok=True)
+        return None
+    return path
