@@ -51,13 +51,15 @@ SUPPORT_DIR = "check_support"
 
 def write_check_support(folder: Path) -> list[Path]:
     """``check_support/`` beside ``check.py``: the grader's own intake (finding the modules in any
-    layout, notebook or encoding) and importer (any import style), so check.py and the grader never
-    disagree on whether a file was found or imported. Standard library only; nothing hidden."""
+    layout, notebook or encoding), importer (any import style) and watcher (what a homework function
+    does to its models), so check.py and the grader never disagree on whether a file was found or
+    imported, or on what a function did. Standard library and torch only; nothing hidden."""
     package = Path(__file__).resolve().parent.parent
     target = folder / SUPPORT_DIR
     if target.exists():
         shutil.rmtree(target)
     copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
+              "watch.py": package / "sandbox" / "child" / "watch.py",
               "notebook_cells.py": package / "release" / "notebook_cells.py"}
     copies.update({f"intake/{p.name}": p for p in sorted((package / "intake").glob("*.py"))})
     (target / "intake").mkdir(parents=True)

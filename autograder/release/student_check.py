@@ -31,7 +31,7 @@ DATA_FILE = "public_checks.json"
 SUPPORT = "check_support"  # beside this file: the grader's own code that finds and loads your modules
 
 # BEGIN RULES -- `autograder release` puts a copy of autograder/rules.py here
-from autograder.rules import RULES, Failed, LocalView, case_text, real_work  # noqa: E402
+from autograder.rules import RAISED, RULES, Failed, LocalView, case_text, real_work  # noqa: E402
 # END RULES
 
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
@@ -167,7 +167,9 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission, g
         text = error_text(error, submission)
         return CheckOutcome(title, False, f"{entry['module']}.py could not be used: {text}", "",
                             explain(text, component))
-    view = LocalView(cls, module_of)
+    from check_support import watch  # the grader's own watcher, for the homework rules that watch a call
+
+    view = LocalView(cls, module_of, watching=watch, error_text=lambda error: error_text(error, submission))
     if spec.get("gated"):
         verdict = _real_work(component, entry, view, submission, {} if gates is None else gates)
         if verdict is not None:
@@ -177,8 +179,10 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission, g
         try:
             rule(view, case, case["expect"])
         except Failed as failure:
-            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case, spec["kind"]),
-                                failure.hint)
+            hint = failure.hint
+            if hint is None and failure.message.startswith(RAISED):  # a watched call's error: the usual diagnosis
+                hint = explain(failure.message, component)
+            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case, spec["kind"]), hint)
         except Exception as error:  # noqa: BLE001
             message, hint = _crash(error, submission, component)
             return CheckOutcome(title, False, message, case_text(entry["class"], case, spec["kind"]), hint)
