@@ -688,7 +688,9 @@ def _shown(value) -> str:
 def _setting_hint(name: str, key: str, label: str, want, info: dict) -> str:
     if key == "num_groups":
         channels = info["config"].get("num_channels")
-        return f"Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is {plural(want, 'group')}."
+        return (f"Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is {plural(want, 'group')}. GroupNorm "
+                "needs C to be a multiple of its groups: the chapter's GroupNorm(8, C) cannot be built for the 4 "
+                "latent channels of the first block, and gcd(8, C) is still 8 for 64, 128, ... channels.")
     if key == "eps":
         return f"Leave eps at the default ({want!r}): another eps changes every normalised value a little."
     return f"Build {name} with {label} {_shown(want)}, as the docstring does."
@@ -788,8 +790,9 @@ def parameter_count(view, case: dict, expect: dict) -> None:
         raise Failed(
             f"{case_text(expect['class'], case).split(' with ')[0]} has {count:,} trainable parameters; expected "
             f"{expect['parameters']:,}." + _per_submodule(described, expect),
-            hint="Check each submodule's channels against the wiring in the docstring; "
-            "up1 needs skip_channels=2 * base_channels.",
+            hint="Check each submodule's channels against the wiring in the docstring. up1 upsamples to base "
+            "channels and concatenates down2's skip of 2*base: 3*base channels, not the 2*base the chapter builds "
+            "its ResBlock for, so up1 needs skip_channels=2 * base_channels.",
         )
 
 
@@ -977,8 +980,8 @@ def trace_protocol(view, case: dict, expect: dict) -> None:
     name = f"SimpleUNet({', '.join(f'{k}={v}' for k, v in expect['init'].items())})"
     if left["hooks_left"]:
         raise Failed(f"shape_trace left {plural(left['hooks_left'], 'hook')} on the model: the rule is that it leaves "
-                     "none", hint="Keep the handle of every hook you register and call handle.remove() on each before "
-                     "returning (in a finally block).")
+                     "none", hint="Keep what registering each hook returns, and remove every hook before returning, in a "
+                     "`finally:` block.")
     first, second = twice["outputs"]
     if first != second:
         raise Failed(f"calling shape_trace twice on one {name} gave two different lists ({len(first)} entries, then "

@@ -56,7 +56,8 @@ You build the chapter's network and do its five homework tasks. All code lives i
   stub does not overwrite a file holding your own code (it says so), so "Run All" is safe; a cell you
   changed writes its file.
 
-Each docstring says what to build: names, shapes, formulas, and where the chapter's code is wrong.
+Each docstring says what to build: names, shapes, settings and formulas; how is up to you. The
+chapter's code does not run as printed: where yours follows it and fails, `check.py` says why.
 The cells below re-import your modules whenever they change (autoreload).
 
 `python check.py` (or the cell near the end) runs the public checks: shapes and structure, with the
@@ -137,9 +138,9 @@ for name, shape in trace:
     print(f"{name:<26}{str(tuple(shape)):<22}{verdict}")
 print(f"{len(trace)} entries")"""
 
-TASK1_AFTER_MD = """`up1.concat` has `3 * base` channels: `base` upsampled ones and `2 * base` from `down2`'s skip. The
-chapter's `ResBlock(out_channels * 2, ...)` expects `2 * base` and crashes — that is why `UpBlock`
-takes `skip_channels`."""
+TASK1_AFTER_MD = """Where a shape differs from your prediction, find the layer that changes it. Look hardest at the
+`.concat` entries: does each match the channels its UpBlock's ResBlock was built for, in your code
+and in the chapter's?"""
 
 TASK2_MD = """## Task 2 — with and without skip connections (`NoSkipUNet`, `skip_ablation`)
 
