@@ -352,9 +352,8 @@ print(subprocess.run([sys.executable, "check.py"], capture_output=True, text=Tru
 
 GRADE_MD = """## Your grade, per component
 
-One cell per component: it runs that component's public checks, if it has any (ShapeTrace and
-SkipAblation have hidden checks only). Your instructor's grader fills in the score of each cell from the full
-(public and hidden) checks of your modules."""
+One cell per component: it runs that component's public checks, if it has any. Your instructor's
+grader fills in the score of each cell from the full (public and hidden) checks of your modules."""
 
 
 def _grade_cell_source(component: str, points: float, public: bool) -> str:
