@@ -264,11 +264,25 @@ def _plain(value, depth: int = 0):
 class LocalView:
     """A class (and the functions of its module) in this process, answering as the grader's
     sandboxed child does: the random generator seeded with 0 before every build and run, no
-    gradients, plain outputs."""
+    gradients, plain outputs.
 
-    def __init__(self, cls, namespace=None):
+    ``watching`` is the grader's watcher module (``sandbox/child/watch.py``; check.py ships a copy
+    beside itself), used by ``watch``; ``error_text`` words a student's exception (default: its type
+    and message)."""
+
+    def __init__(self, cls, namespace=None, watching=None, error_text=None):
         self.cls = cls
         self.namespace = namespace
+        self._watching = watching
+        self._error_text = error_text or (lambda error: f"{type(error).__name__}: {error}".rstrip(": "))
+
+    @property
+    def watching(self):
+        if self._watching is None:  # in the grader's package; check.py always passes its shipped copy
+            from .sandbox.child import watch
+
+            self._watching = watch
+        return self._watching
 
     def module(self, init: dict):
         torch.default_generator.manual_seed(0)  # what torch.manual_seed(0) seeds on the CPU, 50x cheaper
@@ -301,6 +315,30 @@ class LocalView:
         with torch.no_grad():
             return _plain(found(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args]))
 
+    def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False) -> dict:
+        """``function(*args)`` called ``repeat`` times (module arguments in eval mode first with
+        ``eval_mode``), watched as the grader's child watches it: see ``watched``."""
+        found = getattr(self.namespace, function, None)
+        if not callable(found):
+            raise NameError(f"your submission does not define {function}")
+        modules = [a for a in args if isinstance(a, torch.nn.Module)]
+        if eval_mode:
+            for module in modules:
+                module.eval()
+        outputs, error = [], None
+        with self.watching.Watcher(modules) as watcher:
+            for _ in range(max(1, min(3, repeat))):
+                torch.default_generator.manual_seed(0)
+                try:
+                    outputs.append(_plain(found(*args)))
+                except Exception as exc:  # noqa: BLE001 - the student's error is part of what was watched
+                    error = self._error_text(exc)
+                    break
+        return watched(outputs, error, watcher.report())
+
+    def digest(self, tensor: torch.Tensor) -> str:
+        return self.watching.digest(tensor)
+
     def describe(self, init: dict) -> dict:
         return describe(self.module(init))
 
@@ -316,7 +354,13 @@ TASK_CALLS = {"similarity_properties": "embedding_similarity", "map_sums": "atte
               "shares": "parameter_shares of the breakdown of a"}
 
 
+# Rules whose message names the call they watched: their case adds nothing.
+WATCHED_KINDS = ("trace_protocol", "experiment_protocol")
+
+
 def case_text(class_name: str, case: dict, kind: str | None = None) -> str:
+    if kind in WATCHED_KINDS:
+        return ""
     if kind in TASK_CALLS:
         if kind == "shares":
             args = ", ".join(f"{k}={v}" for k, v in case["init"].items())
@@ -655,7 +699,9 @@ def _shown(value) -> str:
 def _setting_hint(name: str, key: str, label: str, want, info: dict) -> str:
     if key == "num_groups":
         channels = info["config"].get("num_channels")
-        return f"Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is {plural(want, 'group')}."
+        return (f"Use nn.GroupNorm(math.gcd(8, C), C): for C={channels} that is {plural(want, 'group')}. GroupNorm "
+                "needs C to be a multiple of its groups: the chapter's GroupNorm(8, C) cannot be built for the 4 "
+                "latent channels of the first block, and gcd(8, C) is still 8 for 64, 128, ... channels.")
     if key == "eps":
         return f"Leave eps at the default ({want!r}): another eps changes every normalised value a little."
     return f"Build {name} with {label} {_shown(want)}, as the docstring does."
@@ -755,8 +801,9 @@ def parameter_count(view, case: dict, expect: dict) -> None:
         raise Failed(
             f"{case_text(expect['class'], case).split(' with ')[0]} has {count:,} trainable parameters; expected "
             f"{expect['parameters']:,}." + _per_submodule(described, expect),
-            hint="Check each submodule's channels against the wiring in the docstring; "
-            "up1 needs skip_channels=2 * base_channels.",
+            hint="Check each submodule's channels against the wiring in the docstring. up1 upsamples to base "
+            "channels and concatenates down2's skip of 2*base: 3*base channels, not the 2*base the chapter builds "
+            "its ResBlock for, so up1 needs skip_channels=2 * base_channels.",
         )
 
 
@@ -890,6 +937,152 @@ def shares(view, case: dict, expect: dict) -> None:
                          hint="Fractions that sum to 1, not percentages." if percent else None)
 
 
+# --- the homework tasks judged by watching the student's function (shape_trace, skip_ablation) -------
+
+def watched(outputs: list, error: str | None, report: dict) -> dict:
+    """A watched call as these rules read it, from either side: ``outputs`` (one per repetition that
+    returned), the student's ``error`` or None, and the watcher's ``events`` (dicts with ``kind``
+    "forward" or "step") and ``arguments`` (what was left on each module passed in)."""
+    return {"outputs": outputs, "error": error, "events": list(report["events"]),
+            "arguments": list(report["arguments"])}
+
+
+RAISED = "your code raised an error during "  # a watched call's error; the caller adds the usual hint
+
+
+def _raised(call: str, error: str) -> Failed:
+    return Failed(f"{RAISED}{call}:\n{error}")
+
+
+def _trace_problem(value) -> str | None:
+    """Why ``value`` is not a list of (name, shape) pairs, shape a tuple of ints; None if it is."""
+    expected = "shape_trace must return a list of (name, shape) pairs, shape a tuple of ints"
+    if not isinstance(value, list):
+        kind = "None" if value is None else f"a {type(value).__name__}"
+        return f"{expected}; got {kind}"
+    for item in value:
+        if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)
+                and all(type(size) is int for size in item[1])):
+            text = repr(item)
+            return f"{expected}; one entry is {text if len(text) <= 80 else text[:77] + '...'}"
+    return None
+
+
+def trace_protocol(view, case: dict, expect: dict) -> None:
+    """``shape_trace`` returns (name, shape) pairs and leaves the model as it found it: no hooks left
+    (also when forward raises), the same list when called twice, no gradients, its weights and its
+    train/eval mode as they were. Judged from what the watcher saw, on ``expect``'s small SimpleUNet."""
+    x, t = make_inputs({"seed": case["seed"], "inputs": {"x": expect["x"], "t": expect["t"]}})
+    raising_x = torch.zeros(expect["raising"])
+
+    def model():
+        return view.module_arg("SimpleUNet", expect["init"])
+
+    twice, in_eval, raising = view.together(
+        lambda: view.watch("shape_trace", model(), x, t, repeat=2),
+        lambda: view.watch("shape_trace", model(), x, t, eval_mode=True),
+        lambda: view.watch("shape_trace", model(), raising_x, t))
+    if twice["error"] is not None:
+        raise _raised("shape_trace(...)", twice["error"])
+    problem = _trace_problem(twice["outputs"][0])
+    if problem:
+        raise Failed(problem, hint="Record tuple(output.shape) for each module: a torch.Size is a tuple of ints.")
+    left = twice["arguments"][0]
+    name = f"SimpleUNet({', '.join(f'{k}={v}' for k, v in expect['init'].items())})"
+    if left["hooks_left"]:
+        raise Failed(f"shape_trace left {plural(left['hooks_left'], 'hook')} on the model: the rule is that it leaves "
+                     "none", hint="Keep what registering each hook returns, and remove every hook before returning, in a "
+                     "`finally:` block.")
+    first, second = twice["outputs"]
+    if first != second:
+        raise Failed(f"calling shape_trace twice on one {name} gave two different lists ({len(first)} entries, then "
+                     f"{len(second)}): the rule is that a second call gives the same list",
+                     hint="Start each call with an empty list and leave nothing behind on the model.")
+    ran_with_gradients = any(e["kind"] == "forward" and e["model"] == 0 and e["grad"] for e in twice["events"])
+    if ran_with_gradients or left["gradients"]:
+        raise Failed("shape_trace ran the model with gradients on: the rule is that it builds no gradients",
+                     hint="Run the forward pass inside `with torch.no_grad():` (shapes need no graph).")
+    if left["weights_changed"]:
+        raise Failed("shape_trace changed the model's weights: the rule is that they are left as they were")
+    for call, mode in ((twice, "train"), (in_eval, "eval")):
+        changed = call["arguments"][0]["modes_changed"]
+        if changed:
+            raise Failed(f"the model was in {mode} mode and shape_trace left "
+                         f"{'it' if '' in changed else ', '.join(changed[:4])} in the other mode: the rule is that its "
+                         "train/eval mode is restored",
+                         hint="Leave model.training alone, or remember it and put it back (model.train(was_training)) "
+                         "before returning.")
+    hooks = raising["arguments"][0]["hooks_left"]
+    if hooks:
+        raise Failed(f"when the forward pass raises (x of shape {tuple(expect['raising'])}, whose height the UNet cannot "
+                     f"halve twice), shape_trace left {plural(hooks, 'hook')} on the model: the rule is that it removes "
+                     "them also when forward raises",
+                     hint="Remove the hooks in a `finally:` block, so that they go whether or not forward raises.")
+
+
+_RUN_KEYS = ("losses", "mse", "psnr", "reconstructions")
+VARIANTS = {"with_skips": "with skips", "without_skips": "without skips"}
+
+
+def _finite_number(value) -> bool:
+    if not _is_number(value):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
+
+
+def experiment_problem(value, what: str) -> str | None:
+    """Why ``value`` is not the dict ``skip_ablation`` documents; None if it is."""
+    if not isinstance(value, dict):
+        kind = "None" if value is None else f"a {type(value).__name__}"
+        return f"{what} must return a dict; got {kind}"
+    missing = [key for key in ("images", *VARIANTS) if key not in value]
+    if missing:
+        return f"{what} returned a dict without {', '.join(repr(k) for k in missing)}"
+    images = value["images"]
+    if type(images) is not torch.Tensor or images.dim() != 4:
+        return f"{what}['images'] must be the held-out images, a (N, 1, H, W) tensor"
+    for key, label in VARIANTS.items():
+        run = value[key]
+        if not isinstance(run, dict) or not set(_RUN_KEYS) <= set(run):
+            return f"{what}[{key!r}] must be a dict with 'losses', 'mse', 'psnr' and 'reconstructions'"
+        losses = run["losses"]
+        if not isinstance(losses, list) or not losses or not all(_is_number(v) for v in losses):
+            return f"{what}[{key!r}]['losses'] must be a list of floats, one per step"
+        if not all(_finite_number(v) for v in losses):
+            return f"the losses of the model {label} are not all finite"
+        for metric in ("mse", "psnr"):
+            if not _finite_number(run[metric]):
+                return f"{what}[{key!r}][{metric!r}] must be a finite float; got {run[metric]!r:.40}"
+        problem = shape_problem(run["reconstructions"], tuple(images.shape), f"{what}[{key!r}]['reconstructions']")
+        if problem:
+            return problem
+    return None
+
+
+def experiment_protocol(view, case: dict, expect: dict) -> None:
+    """A short ``skip_ablation(steps, seed)`` returns the documented dict, and both models train for
+    ``steps`` steps with one loss recorded per step (a few steps: cheap enough for check.py)."""
+    steps, seed = expect["steps"], expect["seed"]
+    what = f"skip_ablation({steps}, seed={seed})"
+    call = view.watch("skip_ablation", steps, seed, experiment=True)
+    if call["error"] is not None:
+        raise _raised(what, call["error"])
+    value = call["outputs"][0]
+    problem = experiment_problem(value, what)
+    if problem:
+        raise Failed(problem, hint="Return the dict the docstring shows: 'images', and per model 'losses' (a list of "
+                     "floats), 'mse', 'psnr' (floats) and 'reconstructions' (a tensor shaped like 'images').")
+    for key, label in VARIANTS.items():
+        trained = len(value[key]["losses"])
+        if trained != steps:
+            raise Failed(f"{what}: the model {label} trained for {trained} steps; expected {steps}, the same for both",
+                         hint="Train each model for exactly `steps` steps (the argument, not STEPS) and record one "
+                         "loss per step.")
+
+
 RULES = {
     "output_shapes": output_shapes,
     "pair": pair,
@@ -906,4 +1099,6 @@ RULES = {
     "similarity_properties": similarity_properties,
     "map_sums": map_sums,
     "shares": shares,
+    "trace_protocol": trace_protocol,
+    "experiment_protocol": experiment_protocol,
 }

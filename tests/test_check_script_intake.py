@@ -35,7 +35,7 @@ def test_correct_code_in_any_form_passes_check_py(release_and_class, student):
     release, classroom = release_and_class
     result = _check(release, classroom / student)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
-    assert "11/11 components pass their public checks" in result.stdout
+    assert "13/13 components pass their public checks" in result.stdout
 
 
 def test_check_py_says_what_the_grader_says_about_a_missing_file_and_an_import(release_and_class):

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from autograder.checks import REGISTRY
+from autograder.checks.analysis import SHORT_STEPS
 from autograder.contract import is_task
 
 from .conftest import SOLUTIONS, full_outputs
@@ -191,6 +192,10 @@ BROKEN = {
         [("            timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)\n",
           "            timesteps = torch.full((BATCH_SIZE,), 10, dtype=torch.long)\n")],
         ("leaves_model_as_found", "builds no gradients"), ("training_task", "timesteps other than 0")),
+    "weights changed; a step too many (the short run judges it; the reproducibility check keeps its points)": (
+        [("    return trace\n", "    with torch.no_grad():\n        model.out.bias.add_(1.0)\n    return trace\n")],
+        [("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n")],
+        ("leaves_model_as_found", "changed the model's weights"), ("experiment_budget", f"trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}")),
     "entries in named_modules() order (one mistake: the concat check keeps its points); evaluation with gradients": (
         [("    return trace\n",
           "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"

@@ -19,11 +19,9 @@ class UpBlock(nn.Module):
     Forward: concatenate ``up(x)`` and ``skip`` along the channels -- the upsampled features first,
     the skip second -- and pass the result and ``t_emb`` to ``res``.
 
-    Why ``skip_channels``: the concatenation has ``out_channels + skip_channels`` channels, and the skip
-    does not always have ``out_channels``. In SimpleUNet, ``up1`` upsamples 2*base -> base channels
-    but its skip comes from ``down2`` with 2*base channels: the concat has 3*base channels. The
-    chapter's ``ResBlock(out_channels * 2, ...)`` expects 2*base and crashes. ``skip_channels=None``
-    means "same as out_channels", which is right for ``up2``.
+    ``skip_channels`` is the number of channels of ``skip``; ``None`` means ``out_channels``. (The
+    chapter's UpBlock has no such argument: before you write yours, work out what each of SimpleUNet's
+    two UpBlocks receives.)
     """
 
     def __init__(self, in_channels, out_channels, time_emb_dim, skip_channels=None):

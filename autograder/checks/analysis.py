@@ -14,7 +14,7 @@ from ..compare import shape_problem, value_problem
 from ..rules import plural as rules_plural
 from ..sandbox import replies
 from ..sandbox.child.watch import digest
-from ..sandbox.launcher import ModuleArg, StudentError, all_of
+from ..sandbox.launcher import ModuleArg, StudentError
 from ..strategies import (
     Case,
     attention_map_cases,
@@ -161,55 +161,12 @@ WATCHED_CASE = Case("SimpleUNet", {"in_channels": 3, "out_channels": 2, "base_ch
 RAISING_SHAPE = (1, 3, 6, 8)
 
 
-def _watch_trace(ctx, x, t, **options):
-    try:
-        return ctx.student.watch("shape_trace", ModuleArg("SimpleUNet", WATCHED_CASE.init), x, t, **options)
-    except StudentError as error:  # the child could not set the call up
-        raise failure_from_student(error, SHAPE_TRACE, WATCHED_CASE, "shape_trace(...)") from None
-
-
-@check(SHAPE_TRACE, "leaves_model_as_found",
-       "shape_trace leaves the model as it found it: no hooks left (also when forward raises), the same list "
-       "when called twice, no gradients, train/eval mode restored")
-def leaves_model_as_found(ctx, _case):
-    x, t = WATCHED_CASE.inputs()
-    twice, in_eval, raising = all_of(
-        lambda: _watch_trace(ctx, x, t, repeat=2),
-        lambda: _watch_trace(ctx, x, t, eval_mode=True),
-        lambda: _watch_trace(ctx, torch.zeros(RAISING_SHAPE), t))
-    if twice.error is not None:
-        raise CheckFailed(f"your code raised an error during shape_trace(...):\n{twice.error}",
-                          hint=explain(twice.error, SHAPE_TRACE))
-    left = twice.arguments[0]
-    model = f"SimpleUNet({', '.join(f'{k}={v}' for k, v in WATCHED_CASE.init.items())})"
-    if left.hooks_left:
-        raise CheckFailed(f"shape_trace left {rules_plural(left.hooks_left, 'hook')} on the model: the rule is that "
-                          "it leaves none", hint="Keep the handle of every hook you register and call "
-                          "handle.remove() on each before returning (in a finally block).")
-    first, second = twice.outputs
-    if first != second:
-        raise CheckFailed(f"calling shape_trace twice on one {model} gave two different lists ({len(first)} entries, "
-                          f"then {len(second)}): the rule is that a second call gives the same list",
-                          hint="Start each call with an empty list and leave nothing behind on the model.")
-    if any(e.grad for e in twice.events if isinstance(e, replies.Forward) and e.model == 0) or left.gradients:
-        raise CheckFailed("shape_trace ran the model with gradients on: the rule is that it builds no gradients",
-                          hint="Run the forward pass inside `with torch.no_grad():` (shapes need no graph).")
-    if left.weights_changed:
-        raise CheckFailed("shape_trace changed the model's weights: the rule is that they are left as they were")
-    for watched, mode in ((twice, "train"), (in_eval, "eval")):
-        changed = watched.arguments[0].modes_changed
-        if changed:
-            raise CheckFailed(f"the model was in {mode} mode and shape_trace left "
-                              f"{'it' if '' in changed else ', '.join(changed[:4])} in the other mode: the rule is "
-                              "that its train/eval mode is restored",
-                              hint="Leave model.training alone, or remember it and put it back "
-                              "(model.train(was_training)) before returning.")
-    if raising.arguments[0].hooks_left:
-        raise CheckFailed(
-            f"when the forward pass raises (x of shape {RAISING_SHAPE}, whose height the UNet cannot halve twice), "
-            f"shape_trace left {rules_plural(raising.arguments[0].hooks_left, 'hook')} on the model: the rule is that "
-            "it removes them also when forward raises",
-            hint="Remove the hooks in a `finally:` block, so that they go whether or not forward raises.")
+# Public: students' check.py runs the same rule (rules.trace_protocol) on the same model, watched alike.
+rule_check(SHAPE_TRACE, "leaves_model_as_found",
+           "shape_trace leaves the model as it found it: no hooks left (also when forward raises), the same list "
+           "when called twice, no gradients, train/eval mode restored", None, "trace_protocol", gated=False,
+           init=WATCHED_CASE.init, x=list(WATCHED_CASE.shapes["x"]), t=list(WATCHED_CASE.shapes["t"]),
+           raising=list(RAISING_SHAPE))
 
 
 # --- Task 2: SkipAblation --------------------------------------------------------------------------
@@ -345,21 +302,9 @@ def _starting_weights(watched: replies.WatchedCall) -> dict:
     return {e.model: e.weights for e in watched.events if isinstance(e, replies.Forward) and e.weights is not None}
 
 
-@check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps")
-def experiment_budget(ctx, _case):
-    steps = experiment_steps(ctx)
-    ours = student_experiment(ctx, steps)
-    counts = {len(ours[key]["losses"]) for key in VARIANTS}
-    if len(counts) == 1 and counts != {steps}:
-        raise CheckFailed(f"skip_ablation({steps}, seed={SEED}): both models trained for {counts.pop()} steps; "
-                          f"expected {steps}, the `steps` argument",
-                          hint="Train for the `steps` you are given (range(steps)), not a constant such as STEPS.")
-    for key, label in VARIANTS.items():
-        trained = len(ours[key]["losses"])
-        if trained != steps:
-            raise CheckFailed(f"skip_ablation({steps}, seed={SEED}): the model {label} trained for {trained} steps; "
-                              f"expected {steps}, the same for both",
-                              hint="Train each model for exactly `steps` steps and record one loss per step.")
+# Public: check.py runs the same rule (rules.experiment_protocol) on the same short run, watched alike.
+rule_check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps",
+           None, "experiment_protocol", gated=False, steps=SHORT_STEPS, seed=SEED)
 
 
 def _labelled(ctx, steps: int) -> tuple[dict | None, replies.WatchedCall]:
@@ -489,16 +434,12 @@ def experiment_reproducible(ctx, _case):
     steps = experiment_steps(ctx)
     full = student_experiment(ctx, steps)
     short = student_experiment(ctx, SHORT_STEPS)
-    budget_kept = all(len(full[key]["losses"]) == steps for key in VARIANTS)  # else experiment_budget's to grade
     judged = dict(VARIANTS)
     if _batches_differ(ctx, steps) is not None:  # same_batches' to grade: judge the model trained first alone
         trained, _ = _labelled(ctx, steps)
         judged = {key: label for key, label in VARIANTS.items() if trained[key][0].model == trained["first"]}
     for key, label in judged.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
-        if budget_kept and len(again) != SHORT_STEPS:
-            raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={SEED}) trained the model {label} for {len(again)} "
-                              f"steps; expected {SHORT_STEPS}", hint="Train for the `steps` you are given.")
         if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):
             raise CheckFailed(
                 f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "

@@ -14,12 +14,16 @@ zeros, NaN, its input, or the right answer only for recognisable probe weights, 
 beyond its constructors' checks, while an honest partial mistake (ReLU for SiLU, a missing time
 add or residual) still depends on both and keeps its partial credit.
 """
+from dataclasses import asdict
+
 import torch
 
 from .. import rules
 from ..compare import Rejected
 from ..contract import BY_NAME, INTEGRATION
 from ..fingerprint import fingerprint
+from ..sandbox import replies
+from ..sandbox.child.watch import digest
 from ..sandbox.launcher import ModuleArg, StudentError, all_of
 from ..strategies import (Case, attention_cases, attn_res_block_cases, default_unet_case, down_block_cases,
                           released_cases, res_block_cases, time_embedding_cases, unet_cases, up_block_cases)
@@ -80,6 +84,17 @@ class DoorView:
     def call(self, function: str, *args):
         return self.ctx.student.call(function, *args)
 
+    def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False) -> dict:
+        """The child's watched call (``sandbox/child/watch.py``), in the plain form ``rules.watched`` gives."""
+        call = self.ctx.student.watch(function, *args, experiment=experiment, repeat=repeat, eval_mode=eval_mode)
+        events = [dict(kind="forward", **{"class" if k == "cls" else k: v for k, v in asdict(e).items()})
+                  if isinstance(e, replies.Forward) else dict(kind="step", **asdict(e)) for e in call.events]
+        return rules.watched(call.outputs, call.error, {"events": events,
+                                                        "arguments": [asdict(a) for a in call.arguments]})
+
+    def digest(self, tensor: torch.Tensor) -> str:
+        return digest(tensor)
+
     def describe(self, init: dict) -> dict:
         described = self.module(init).describe()
         return {
@@ -118,6 +133,8 @@ def expectation(kind: str, case: Case, reference, **extra) -> dict:
         return {"shape": [case.shapes["t"][0], case.init["dim"]]}
     if kind in ("sinusoid_values", "similarity_properties"):
         return {}
+    if kind in rules.WATCHED_KINDS:  # the watched call's settings, given where the check is registered
+        return dict(extra)
     module = _reference_module(reference, case)
     if kind == "shares":  # the parts' parameter counts: public, like parameter_count's
         return {"breakdown": {n: sum(p.numel() for p in child.parameters()) for n, child in module.named_children()}}
@@ -170,7 +187,10 @@ def judge(ctx: CheckContext, component: str, kind: str, case: Case | None, extra
     try:
         rules.RULES[kind](DoorView(ctx, class_name(component)), case_record(case), expect)
     except rules.Failed as failed:
-        raise CheckFailed(failed.message, hint=failed.hint, evidence=_evidence(failed)) from None
+        hint = failed.hint
+        if hint is None and failed.message.startswith(rules.RAISED):  # a watched call's error: the usual diagnosis
+            hint = explain(failed.message, component)
+        raise CheckFailed(failed.message, hint=hint, evidence=_evidence(failed)) from None
 
 
 def _evidence(failed: rules.Failed) -> Rejected | None:

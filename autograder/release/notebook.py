@@ -56,7 +56,8 @@ You build the chapter's network and do its five homework tasks. All code lives i
   stub does not overwrite a file holding your own code (it says so), so "Run All" is safe; a cell you
   changed writes its file.
 
-Each docstring says what to build: names, shapes, formulas, and where the chapter's code is wrong.
+Each docstring says what to build: names, shapes, settings and formulas; how is up to you. The
+chapter's code does not run as printed: where yours follows it and fails, `check.py` says why.
 The cells below re-import your modules whenever they change (autoreload).
 
 `python check.py` (or the cell near the end) runs the public checks: shapes and structure, with the
@@ -137,9 +138,9 @@ for name, shape in trace:
     print(f"{name:<26}{str(tuple(shape)):<22}{verdict}")
 print(f"{len(trace)} entries")"""
 
-TASK1_AFTER_MD = """`up1.concat` has `3 * base` channels: `base` upsampled ones and `2 * base` from `down2`'s skip. The
-chapter's `ResBlock(out_channels * 2, ...)` expects `2 * base` and crashes — that is why `UpBlock`
-takes `skip_channels`."""
+TASK1_AFTER_MD = """Where a shape differs from your prediction, find the layer that changes it. Look hardest at the
+`.concat` entries: does each match the channels its UpBlock's ResBlock was built for, in your code
+and in the chapter's?"""
 
 TASK2_MD = """## Task 2 — with and without skip connections (`NoSkipUNet`, `skip_ablation`)
 
@@ -239,60 +240,68 @@ distant ones dissimilar codes."""
 
 TASK4_MD = """## Task 4 — an attention map (`attention_map`)
 
-Implement `attention_map` in `analysis.py`. To see what attention does, the cell builds an input where
-the answer is known: a 16x16 scene with a square and a disc on a background, each region marked by its
-own feature channel, and a `SelfAttention` (yours) whose queries and keys are the features (times 3)
-and whose values are the features. A position's weights then favour positions whose features are like
-its own. Each map shows where one query position (the red ×) looks; its weights sum to 1."""
+Implement `attention_map` in `analysis.py`. The cell builds an input where the right answer is known: a
+16x16 scene with three pairs of small marks, A and A', B and B', C and C', far apart, each mark with a
+feature channel of its own. Your `SelfAttention` gets queries and keys that differ: a position's *key*
+says which mark it is, its *query* asks for the partner mark (A asks for A', A' for A). Each map shows
+where one query position (the red ×) looks; the printout says where its weight went."""
 
 TASK4 = """from unet.analysis import attention_map
 from unet.attention import SelfAttention
 
 size = 16
-rows, cols = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
-region = torch.zeros(size, size, dtype=torch.long)  # 0: background
-region[(rows >= 3) & (rows < 8) & (cols >= 2) & (cols < 8)] = 1  # 1: a square
-region[(rows - 10.5) ** 2 + (cols - 11) ** 2 <= 12] = 2  # 2: a disc
+marks = {"A": (2, 2), "A'": (12, 11), "B": (3, 12), "B'": (10, 3), "C": (7, 7), "C'": (14, 0)}
+region = torch.zeros(size, size, dtype=torch.long)  # channel 0: the background
+for channel, (row, col) in enumerate(marks.values(), start=1):
+    region[row:row + 2, col:col + 2] = channel  # a 2x2 mark, one channel per mark
 features = torch.nn.functional.one_hot(region, 8).permute(2, 0, 1).float()[None]  # (1, 8, 16, 16)
+partner = torch.tensor([0, 2, 1, 4, 3, 6, 5, 7])  # A <-> A', B <-> B', C <-> C'
 
 attention = SelfAttention(8)
-with torch.no_grad():  # queries = keys = 3 * features, values = features
-    identity = torch.eye(8)[:, :, None, None]
-    attention.qkv.weight.copy_(torch.cat([3 * identity, 3 * identity, identity]))
+with torch.no_grad():  # query: "I look for my partner's channel"; key and value: "I am my channel"
+    asks, identity = torch.eye(8)[partner][:, :, None, None], torch.eye(8)[:, :, None, None]
+    attention.qkv.weight.copy_(torch.cat([asks, identity, identity]))
     attention.qkv.bias.zero_()
 
-queries = {"square": (5, 4), "disc": (10, 11)}
+names = list(marks)
+queries = {"A": marks["A"], "B'": marks["B'"]}
 fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
 axes[0].imshow(region, cmap="Pastel1", vmin=0, vmax=8)
-axes[0].set_title("the scene: background, square, disc")
+for name, (row, col) in marks.items():
+    axes[0].text(col + 0.5, row + 0.5, name, ha="center", va="center", fontsize=11, fontweight="bold")
+axes[0].set_title("the scene: three pairs of marks")
 for ax, (name, (row, col)) in zip(axes[1:], queries.items()):
     weights = attention_map(attention, features, (row, col))[0]
-    inside = weights[region == region[row, col]].sum().item()
-    print(f"query in the {name} at {(row, col)}: weights sum to {weights.sum().item():.4f}, "
-          f"{inside:.1%} of them on the {name}")
+    own = names.index(name) + 1
+    other = names[int(partner[own]) - 1]
+    print(f"query on {name} at {(row, col)}: weights sum to {weights.sum().item():.4f}; "
+          f"{weights[region == own].sum().item():.1%} on {name} itself, "
+          f"{weights[region == int(partner[own])].sum().item():.1%} on {other}")
     picture = ax.imshow(weights, cmap="magma", vmin=0)
-    ax.set_title(f"query in the {name}")
+    ax.set_title(f"where the query on {name} looks")
     fig.colorbar(picture, ax=ax, label="attention weight")
+    ax.plot(col + 0.5, row + 0.5, "x", color="red", markersize=10, markeredgewidth=2)
 for ax in axes:
-    for row, col in queries.values():
-        ax.plot(col, row, "x", color="red", markersize=10, markeredgewidth=2)
     ax.set_xticks([])
     ax.set_yticks([])
 plt.tight_layout()
 plt.show()"""
 
-TASK4_AFTER_MD = """The printout says how much of each map lies on the query's own region. With queries and keys set to
-the features, each query spreads its weight over the pixels that share its region, evenly, and gives
-almost nothing to the other regions: that is all these two maps show. A trained attention layer
-learns its own queries and keys, and its maps need not look like this."""
+TASK4_AFTER_MD = """Here the queries and keys were set by hand, so that you know where each query should look. A trained
+attention layer learns its query and key projections from data, and so learns what each position
+looks for."""
 
-QUESTION4 = """**Question 4.** Why does each map sum to 1, and why is the weight spread evenly over the query's
-region? What would the map of a query on the background look like?"""
+QUESTION4 = """**Question 4.** Why does each map sum to 1? The query on A carries A's own features, yet it
+puts (almost) no weight on A itself: why? Where would it look if the query projection were the same as
+the key projection?"""
 
-ANSWER4 = """Each map is one row of the softmax over the keys, so it sums to 1. The pixels of one region have
-identical features, hence identical keys and scores, hence equal weights; the other regions score far
-lower and get almost nothing. A background query would spread its weight evenly over the whole
-background (much larger, so each pixel gets less) and almost none on the square and the disc."""
+ANSWER4 = """Each map is one row of the softmax over the keys, so it sums to 1. A's query is its features
+mapped to the partner's channel ("I look for A'"), while every key says which mark its position is; the
+score q . k is large only where the key is A', so the softmax puts nearly all weight on A' (its four
+pixels, evenly: they have identical keys) and almost none on A, whose key does not match its own query.
+With the query projection equal to the key projection, each mark would ask for its own channel and look
+at itself (its own four pixels), like a blob of its own region."""
+
 
 TASK5_MD = """## Task 5 — where the parameters are (`parameter_breakdown`, `parameter_shares`)
 
@@ -343,9 +352,8 @@ print(subprocess.run([sys.executable, "check.py"], capture_output=True, text=Tru
 
 GRADE_MD = """## Your grade, per component
 
-One cell per component: it runs that component's public checks, if it has any (ShapeTrace and
-SkipAblation have hidden checks only). Your instructor's grader fills in the score of each cell from the full
-(public and hidden) checks of your modules."""
+One cell per component: it runs that component's public checks, if it has any. Your instructor's
+grader fills in the score of each cell from the full (public and hidden) checks of your modules."""
 
 
 def _grade_cell_source(component: str, points: float, public: bool) -> str:

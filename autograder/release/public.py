@@ -22,7 +22,7 @@ from ..reference import Reference
 from ..rules import RULES
 from ..strategies import default_unet_case, released_cases
 
-FORMAT_VERSION = 3  # 3: homework tasks, and the graded components check.py cannot check
+FORMAT_VERSION = 4  # 3: homework tasks, and the graded components check.py cannot check; 4: points
 DATA_FILE = "public_checks.json"
 
 
@@ -74,9 +74,14 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
     # graded components without a public check: check.py names them, so its summary never says "all pass"
     unchecked = {name: sum(s.points for s in config.components.get(name, {}).values()) for name in GRADED
                  if name not in components}
+    # what the public checks are worth of the whole grade: check.py's summary says it, so passing them never
+    # reads as passing everything
+    total = sum(s.points for name in GRADED for s in config.components.get(name, {}).values())
+    public = sum(check["points"] for record in ordered.values() for check in record["checks"])
     # the third-party packages the grader lets student code import: check.py says the same about the others
     return {"format": FORMAT_VERSION, "packages": list(config.packages.allowed), "components": ordered,
-            "unchecked": {name: points for name, points in unchecked.items() if points > 0}}
+            "unchecked": {name: points for name, points in unchecked.items() if points > 0},
+            "points": {"public": public, "total": total}}
 
 
 def write_public_checks(config: GradingConfig, path) -> Path:

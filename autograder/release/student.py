@@ -51,13 +51,15 @@ SUPPORT_DIR = "check_support"
 
 def write_check_support(folder: Path) -> list[Path]:
     """``check_support/`` beside ``check.py``: the grader's own intake (finding the modules in any
-    layout, notebook or encoding) and importer (any import style), so check.py and the grader never
-    disagree on whether a file was found or imported. Standard library only; nothing hidden."""
+    layout, notebook or encoding), importer (any import style) and watcher (what a homework function
+    does to its models), so check.py and the grader never disagree on whether a file was found or
+    imported, or on what a function did. Standard library and torch only; nothing hidden."""
     package = Path(__file__).resolve().parent.parent
     target = folder / SUPPORT_DIR
     if target.exists():
         shutil.rmtree(target)
     copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
+              "watch.py": package / "sandbox" / "child" / "watch.py",
               "notebook_cells.py": package / "release" / "notebook_cells.py"}
     copies.update({f"intake/{p.name}": p for p in sorted((package / "intake").glob("*.py"))})
     (target / "intake").mkdir(parents=True)
@@ -120,13 +122,14 @@ The public checks run the grader's own rules on the grader's own inputs: output 
 names and shapes, every constructor setting the docstrings give (GroupNorm groups and eps, kernel
 sizes, strides, padding), parameter counts, the sinusoid's formula, and properties of the forward
 pass that need no reference (attention rows sum to 1, a constant value passes through attention,
-a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), and rules
-of three homework tasks (similarities symmetric with 1 on the diagonal, attention maps that sum to 1,
-parameter shares that are fractions of the total), on random weights of their own. Its last line
-names the graded parts it cannot check (`shape_trace` and the skip experiment): test those with the
-notebook's tasks. Your grade also depends on hidden checks, which compare the values and gradients
-of every component with the reference on many inputs, and check every rule the homework's
-docstrings say "the grader checks". Passing `check.py` is necessary, not sufficient: test your
+a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), and a rule
+of every homework task (`shape_trace` leaves the model as it found it; a 5-step `skip_ablation` returns
+the documented dict with one loss per step; similarities symmetric with 1 on the diagonal; attention
+maps that sum to 1; parameter shares that are fractions of the total), on random weights of their own.
+Its last line says how many of the grade's points the public checks are worth. The rest are hidden
+checks, which compare the values and gradients of every component with the reference on many inputs,
+and check every other rule the homework's docstrings say "the grader checks" (the full skip
+experiment, the trace's names and shapes). Passing `check.py` is necessary, not sufficient: test your
 modules on your own examples too.
 
 ## Submit

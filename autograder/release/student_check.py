@@ -31,7 +31,7 @@ DATA_FILE = "public_checks.json"
 SUPPORT = "check_support"  # beside this file: the grader's own code that finds and loads your modules
 
 # BEGIN RULES -- `autograder release` puts a copy of autograder/rules.py here
-from autograder.rules import RULES, Failed, LocalView, case_text, real_work  # noqa: E402
+from autograder.rules import RAISED, RULES, Failed, LocalView, case_text, real_work  # noqa: E402
 # END RULES
 
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
@@ -167,7 +167,9 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission, g
         text = error_text(error, submission)
         return CheckOutcome(title, False, f"{entry['module']}.py could not be used: {text}", "",
                             explain(text, component))
-    view = LocalView(cls, module_of)
+    from check_support import watch  # the grader's own watcher, for the homework rules that watch a call
+
+    view = LocalView(cls, module_of, watching=watch, error_text=lambda error: error_text(error, submission))
     if spec.get("gated"):
         verdict = _real_work(component, entry, view, submission, {} if gates is None else gates)
         if verdict is not None:
@@ -177,8 +179,10 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission, g
         try:
             rule(view, case, case["expect"])
         except Failed as failure:
-            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case, spec["kind"]),
-                                failure.hint)
+            hint = failure.hint
+            if hint is None and failure.message.startswith(RAISED):  # a watched call's error: the usual diagnosis
+                hint = explain(failure.message, component)
+            return CheckOutcome(title, False, failure.message, case_text(entry["class"], case, spec["kind"]), hint)
         except Exception as error:  # noqa: BLE001
             message, hint = _crash(error, submission, component)
             return CheckOutcome(title, False, message, case_text(entry["class"], case, spec["kind"]), hint)
@@ -265,7 +269,7 @@ def _needs(component: str, data: dict) -> list[str]:
     return seen
 
 
-def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = None) -> str:
+def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = None, points: dict | None = None) -> str:
     lines = []
     for outcome in outcomes:
         passed = sum(c.passed for c in outcome.checks)
@@ -285,9 +289,11 @@ def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = Non
         if outcome.note:
             lines.append(f"     Note: {outcome.note}")
     good = sum(o.passed for o in outcomes)
-    lines.append(f"{good}/{len(outcomes)} components pass their public checks. Public checks test shapes, the "
-                 "contract's settings and properties of the forward pass and of the homework's functions; hidden "
-                 "checks also compare values and gradients with the reference.")
+    worth = f" (worth {points['public']:g} of {points['total']:g} points)" if points else ""
+    lines.append(f"{good}/{len(outcomes)} components pass their public checks{worth}. Public checks test shapes, the "
+                 "contract's settings and properties of the forward pass and of the homework's functions; the hidden "
+                 "checks, the rest of the grade, also compare values and gradients with the reference and check the "
+                 "homework's other rules (the full skip experiment, the trace's names and shapes).")
     if unchecked:  # graded parts this script cannot check: never let the summary read as "everything passes"
         parts = ", ".join(f"{name} ({points:g} points)" for name, points in unchecked.items())
         lines.append(f"Not checked here: {parts} -- no public checks; run the notebook's tasks to test them.")
@@ -314,8 +320,8 @@ def main(argv=None) -> int:
     if args.only is not None and args.only not in data["components"]:
         raise SystemExit(f"error: --only {args.only!r}: expected one of {', '.join(data['components'])}")
     outcomes = run_checks(args.path, data, args.only)
-    unchecked = data.get("unchecked", {}) if args.only is None else {}
-    print(format_report(outcomes, unchecked) + f" ({time.monotonic() - STARTED:.1f} s)")
+    unchecked, points = (data.get("unchecked", {}), data.get("points")) if args.only is None else ({}, None)
+    print(format_report(outcomes, unchecked, points) + f" ({time.monotonic() - STARTED:.1f} s)")
     return 0 if all(o.passed for o in outcomes) else 1
 
 

@@ -37,11 +37,9 @@ def shape_trace(model, x, t):
       element, named ``"<name>[0]"``, ``"<name>[1]"``, ...
     * Every UpBlock also gets an entry ``"<name>.concat"``: the shape of the concatenation of its
       upsampled features and its skip, i.e. the input of its ResBlock, recorded when that ResBlock
-      starts. This is where the chapter's erratum shows: ``up1.concat`` has ``3 * base`` channels,
-      not the ``2 * base`` its ResBlock was built for in the chapter.
+      starts.
 
-    Forward hooks (``register_forward_hook``, ``register_forward_pre_hook``) see every submodule run
-    without copying the forward pass.
+    Do not copy the forward pass: ``shape_trace`` must work on any model's own ``forward``.
 
     The grader checks each point:
 
@@ -95,9 +93,7 @@ class NoSkipUNet(SimpleUNet):
     difference left is the skips. The grader checks that its output matches a SimpleUNet's with the
     same weights whose skips are zeros. Only ``forward`` changes: the encoder still runs (its downsampled
     outputs feed the bottleneck), but each UpBlock receives a tensor of zeros *of the skip's shape*
-    instead of the skip itself. Zeros, not nothing: the decoder's ResBlocks were built for the
-    concatenated channels (``3 * base`` for ``up1``, ``2 * base`` for ``up2``), so dropping the skip
-    from the concatenation would not even run.
+    instead of the skip itself.
     """
 
     def forward(self, x, t):

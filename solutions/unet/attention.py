@@ -25,9 +25,6 @@ class SelfAttention(nn.Module):
         * ``attn = weights V``: each position gets the weighted average of the values; back in the
           layout ``(B, C, H, W)``.
         * return ``x + out(attn)``: the residual adds the block's *input*.
-
-    Hint: a tensor that has been transposed is not contiguous: ``view`` cannot merge its dimensions,
-    ``reshape`` can.
     """
 
     def __init__(self, channels):

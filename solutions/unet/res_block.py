@@ -20,17 +20,16 @@ class ResBlock(nn.Module):
         * ``skip``: a 1x1 convolution ``in_channels -> out_channels`` when the two differ, else
           ``nn.Identity()`` (no parameters)
 
-    Forward, in this order (pre-activation: normalise, ReLU, then convolve):
-        1. ``h = conv1(ReLU(norm1(x)))``
-        2. inject the timestep: ``time_mlp(t_emb)`` gives one value per sample and channel; add it to
-           ``h`` at every position ``(H, W)`` (broadcasting)
-        3. ``h = conv2(ReLU(norm2(h)))``
-        4. return ``h + skip(x)``: the residual adds the block's *input*, matched to ``out_channels``
+    Forward (pre-activation: each convolution sees its input normalised by the norm before it, then
+    passed through a ReLU):
+        * first ``norm1``, ReLU and ``conv1``;
+        * the timestep: ``time_mlp(t_emb)`` gives one value per sample and output channel, added at
+          every position ``(H, W)``;
+        * then ``norm2``, ReLU and ``conv2``;
+        * the output is that plus ``skip`` of the block's *input*.
 
-    Why ``gcd(8, C)`` and not the chapter's ``GroupNorm(8, C)``: GroupNorm needs ``C`` to be a multiple
-    of the number of groups. The chapter's first block sees the 4 latent channels, and
-    ``GroupNorm(8, 4)`` raises "num_channels must be divisible by num_groups". ``gcd(8, C)`` is 8 for
-    the usual 64, 128, ... channels and still works for 4 (4 groups) or 6 (2 groups).
+    The block must work for any ``in_channels >= 1``, also the 4 latent channels of the UNet's first
+    block: check that your norms can be built for those.
     """
 
     def __init__(self, in_channels, out_channels, time_emb_dim):
