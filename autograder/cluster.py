@@ -41,11 +41,11 @@ from distributed import WorkerPlugin
 from .config import GradingConfig, load_config
 from .discover import Discovered
 from .errors import AutograderError
+from .intake.files import content_is_read
 from .worker import check_catalogue, died, grade_one
 
 __all__ = ["run_on_cluster", "GraderPlugin", "pack", "unpack"]
 
-CODE_SUFFIXES = {".py", ".ipynb", ".txt", ".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".json"}
 IN_FLIGHT_PER_THREAD = 2  # enough to keep a worker busy while results travel back
 
 
@@ -94,7 +94,7 @@ def _add(archive: tarfile.TarFile, path: Path, arcname: str, max_bytes: int) -> 
         archive.addfile(entry)
         return
     entry.mode = 0o644
-    if path.suffix.lower() not in CODE_SUFFIXES:
+    if not content_is_read(path.name):  # intake never reads its bytes
         archive.addfile(entry, io.BytesIO(b""))
         return
     with open(path, "rb") as handle:

@@ -1,10 +1,18 @@
-"""Median seconds to grade one submission, the way a TA runs it: a fresh `autograder grade` process.
+"""Seconds to grade one submission: cold (a fresh `autograder grade` process, as Gradescope runs it) and
+warm (inside a batch worker's grader), and the parts issue 20's targets compare them with.
 
 Usage: .venv/bin/python benchmarks/grade_one.py [--runs 5] [SUBMISSION]
-Prints each run's wall time and the median; also the median inside one warm grader (no start-up),
-which is what batch grading pays per submission.
+
+Prints medians over ``--runs``, all measured in this one run (the machine's speed drifts):
+- ``import torch`` in a fresh Python;
+- a cold grade with the reference's results saved beside it (``autograder prepare``; what setup.sh
+  leaves on Gradescope), and one without them (the file moved away before each run);
+- a warm grading, and a warm grading of the same submission without ``analysis.py`` (the homework);
+and the ratios: cold against ``import torch`` + warm (target: at most 2), warm with the homework
+against without (target: at most 1.5; and warm at most 1.0 s).
 """
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -13,6 +21,42 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.config import load_config  # noqa: E402
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    return time.perf_counter() - started
+
+
+def cold(submission: str, results: Path, runs: int, saved: bool, tmp: str) -> list[float]:
+    """Fresh `autograder grade` processes, with or without the reference's saved results."""
+    command = [sys.executable, "-m", "autograder.cli", "grade", submission, "--results", f"{tmp}/results.json"]
+    if saved:
+        subprocess.run([sys.executable, "-m", "autograder.cli", "prepare"], check=True, cwd=ROOT,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    times = []
+    for _ in range(runs):
+        if not saved:
+            results.unlink(missing_ok=True)
+        times.append(timed(command))
+    return times
+
+
+def warm(submission: str, runs: int) -> list[float]:
+    from autograder.grader import Grader
+
+    times = []
+    with Grader(load_config()) as grader:
+        grader.grade(submission)
+        for _ in range(runs):
+            started = time.perf_counter()
+            grader.grade(submission)
+            times.append(time.perf_counter() - started)
+    return times
 
 
 def main() -> None:
@@ -20,30 +64,24 @@ def main() -> None:
     parser.add_argument("submission", nargs="?", default=str(ROOT / "solutions" / "unet"))
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-
-    fresh = []
+    results = load_config().reference_results()
+    median = statistics.median
     with tempfile.TemporaryDirectory() as tmp:
-        for run in range(args.runs):
-            started = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "autograder.cli", "grade", args.submission, "--results", f"{tmp}/r{run}.json"],
-                check=True, stdout=subprocess.DEVNULL,
-            )
-            fresh.append(time.perf_counter() - started)
-            print(f"fresh process run {run + 1}: {fresh[-1]:.2f} s", flush=True)
-
-    from autograder.config import load_config
-    from autograder.grader import Grader
-
-    warm = []
-    with Grader(load_config()) as grader:
-        grader.grade(args.submission)  # start the fork server once
-        for run in range(args.runs):
-            started = time.perf_counter()
-            grader.grade(args.submission)
-            warm.append(time.perf_counter() - started)
-    print(f"median, fresh `autograder grade` process: {statistics.median(fresh):.2f} s over {args.runs} runs")
-    print(f"median, warm grader (batch worker):       {statistics.median(warm):.2f} s over {args.runs} runs")
+        without_homework = Path(shutil.copytree(args.submission, Path(tmp) / "no_homework"))
+        (without_homework / "analysis.py").unlink(missing_ok=True)
+        torch_s = median(timed([sys.executable, "-c", "import torch"]) for _ in range(args.runs))
+        cold_unsaved = median(cold(args.submission, results, args.runs, False, tmp))
+        cold_saved = median(cold(args.submission, results, args.runs, True, tmp))
+        warm_s = median(warm(args.submission, args.runs))
+        warm_blocks = median(warm(str(without_homework), args.runs))
+    print(f"import torch:                                {torch_s:.2f} s")
+    print(f"cold grade, reference's results saved:       {cold_saved:.2f} s")
+    print(f"cold grade, nothing saved:                   {cold_unsaved:.2f} s")
+    print(f"warm grading:                                {warm_s:.2f} s")
+    print(f"warm grading without analysis.py:            {warm_blocks:.2f} s")
+    print(f"cold (saved) / (import torch + warm):        {cold_saved / (torch_s + warm_s):.2f}  (target <= 2)")
+    print(f"warm / warm without analysis.py:             {warm_s / warm_blocks:.2f}  (target <= 1.5)")
+    print(f"(medians of {args.runs} runs each)")
 
 
 if __name__ == "__main__":

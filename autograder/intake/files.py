@@ -146,6 +146,16 @@ def is_archive_name(name: str) -> bool:
     return any(lowered.endswith(s) for s in ARCHIVE_SUFFIXES) or any(lowered.endswith(s) for s in (".rar", ".7z"))
 
 
+SOURCE_SUFFIXES = (".py", ".ipynb", ".txt")  # the files whose text ``layout`` reads
+
+
+def content_is_read(name: str) -> bool:
+    """Whether intake ever reads the bytes of a file in a folder or archive with this name (code,
+    notebooks, text, archives); of any other file it keeps the name (and size) alone. Whoever carries a
+    submission elsewhere (``cluster.pack``) may leave the others' bytes behind."""
+    return is_archive_name(name) or PurePosixPath(name).suffix.lower() in SOURCE_SUFFIXES
+
+
 def unopenable_advice(name: str, kind: str) -> str:
     what = UNOPENABLE.get(f".{kind}", f"a {kind} file")
     return (f"{name} is {what}, which the grader cannot open: unpack it (or ask the student for a .zip "
@@ -345,7 +355,7 @@ def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits:
                     why = "not a regular file"
                 if not _admit(tree, label, why, limits):
                     continue
-                if is_archive_name(name.name) or name.suffix.lower() in (".py", ".ipynb", ".txt"):
+                if content_is_read(name.name):
                     cap = limits.max_total_bytes - tree.bytes_read
                     content = archive.extractfile(info).read(max(min(info.size, cap), 0) + 1)
                     tree.bytes_read += len(content)
