@@ -1075,6 +1075,10 @@ def experiment_protocol(view, case: dict, expect: dict) -> None:
     if problem:
         raise Failed(problem, hint="Return the dict the docstring shows: 'images', and per model 'losses' (a list of "
                      "floats), 'mse', 'psnr' (floats) and 'reconstructions' (a tensor shaped like 'images').")
+    counts = {len(value[key]["losses"]) for key in VARIANTS}
+    if len(counts) == 1 and counts != {steps}:
+        raise Failed(f"{what}: both models trained for {counts.pop()} steps; expected {steps}, the `steps` argument",
+                     hint="Train for the `steps` you are given (range(steps)), not a constant such as STEPS.")
     for key, label in VARIANTS.items():
         trained = len(value[key]["losses"])
         if trained != steps:
