@@ -38,7 +38,7 @@ from pathlib import Path
 
 from distributed import WorkerPlugin
 
-from .config import GradingConfig, load_config
+from .config import GradingConfig, load_config, reference_results_file
 from .discover import Discovered
 from .errors import AutograderError
 from .intake.files import content_is_read
@@ -127,11 +127,15 @@ class GraderPlugin(WorkerPlugin):
 
     idempotent = True
 
-    def __init__(self, config_yaml: str, reference: dict[str, bytes], figures: bool, device: str = "cpu"):
+    def __init__(self, config_yaml: str, reference: dict[str, bytes], figures: bool, device: str = "cpu",
+                 saved_results: bytes | None = None):
         self.config_yaml = config_yaml
         self.reference = reference
         self.figures = figures
         self.device = device
+        # the client's saved reference results (warm_start.py): a worker's first grading starts warm; a
+        # stale copy is ignored by the key inside it, so they are not part of the plugin's name
+        self.saved_results = saved_results
         self.name = "unet-autograder-" + _digest(config_yaml, reference, figures, device)
 
     @classmethod
@@ -143,7 +147,9 @@ class GraderPlugin(WorkerPlugin):
         root = config.reference_dir()
         files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
                  if p.is_file() and "__pycache__" not in p.parts}
-        return cls(yaml.safe_dump(settings, sort_keys=True), files, figures, device)
+        saved = config.reference_results()
+        return cls(yaml.safe_dump(settings, sort_keys=True), files, figures, device,
+                   saved.read_bytes() if saved.is_file() else None)
 
     def setup(self, worker=None) -> None:
         self.lock = threading.Lock()  # one grading at a time: a worker's threads share one fork server
@@ -165,6 +171,8 @@ class GraderPlugin(WorkerPlugin):
                 path = self.private / "reference" / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
+            if self.saved_results is not None:
+                reference_results_file(self.private / "reference").write_bytes(self.saved_results)
             self._grader = Grader(load_config(self.private / "grading_config.yaml"), figures=self.figures,
                                   device=self.device)
         return self._grader

@@ -14,6 +14,7 @@ its owner only, releases never copy it, and a Gradescope bundle's ``setup.sh`` m
 It is a pickle, as trusted as the reference code beside it: only the grader writes it.
 """
 import hashlib
+import json
 import os
 import pickle
 import platform
@@ -34,7 +35,7 @@ def key(config: GradingConfig, device: str) -> str:
     settings (not where they are), the device and the versions of Python, torch and Hypothesis."""
     digest = hashlib.blake2b(digest_size=20)
     settings = config.model_dump(mode="json", exclude={"reference", "source_path"})
-    for part in (repr(sorted(settings.items())), device, platform.python_version(), torch.__version__,
+    for part in (json.dumps(settings, sort_keys=True), device, platform.python_version(), torch.__version__,
                  hypothesis.__version__):
         digest.update(part.encode() + b"\0")
     for root in (PACKAGE, config.reference_dir()):

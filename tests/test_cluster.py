@@ -106,6 +106,23 @@ def test_the_plugin_name_changes_with_the_configuration_and_the_reference(tmp_pa
                         plugin.reference, True).name != plugin.name
 
 
+@pytest.mark.grading
+def test_each_worker_starts_from_the_clients_saved_reference_results(tmp_path):
+    """The plugin carries the client's saved results and the worker's grader takes them under its own key:
+    a worker's first grading is as warm as a local worker's."""
+    from autograder import warm_start
+
+    reference = shutil.copytree(SOLUTIONS, tmp_path / "solutions" / "unet")
+    config = load_config().model_copy(update={"reference": str(reference)})
+    warm_start.save(config.reference_results(), warm_start.key(config, "cpu"), {}, {})
+    plugin = GraderPlugin.for_config(config, figures=False)
+    plugin.setup()
+    try:
+        assert plugin.grader.started_warm
+    finally:
+        plugin.teardown()
+
+
 def test_no_scheduler_is_one_clear_error():
     with pytest.raises(AutograderError, match="no Dask scheduler answered at tcp://127.0.0.1:9.*dask scheduler"):
         connect("tcp://127.0.0.1:9", timeout=2)
