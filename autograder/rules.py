@@ -1077,8 +1077,9 @@ def experiment_protocol(view, case: dict, expect: dict) -> None:
                      "floats), 'mse', 'psnr' (floats) and 'reconstructions' (a tensor shaped like 'images').")
     counts = {len(value[key]["losses"]) for key in VARIANTS}
     if len(counts) == 1 and counts != {steps}:
-        raise Failed(f"{what}: both models trained for {counts.pop()} steps; expected {steps}, the `steps` argument",
-                     hint="Train for the `steps` you are given (range(steps)), not a constant such as STEPS.")
+        raise Failed(f"{what}: both models trained for {counts.pop()} steps; expected {steps} (the `steps` argument)",
+                     hint="Train for the `steps` you are given: `for _ in range(steps)`, one loss per step, not a "
+                     "constant such as STEPS.")
     for key, label in VARIANTS.items():
         trained = len(value[key]["losses"])
         if trained != steps:

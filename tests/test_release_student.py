@@ -142,7 +142,7 @@ def test_check_judges_the_watched_homework_rules_as_the_grader_does(released, tm
     report = result.stdout
     assert "FAIL ShapeTrace" in report and "FAIL SkipAblation" in report and "ok   Integration" in report
     assert re.search(r"shape_trace left \d+ hooks on the model: the rule is that it leaves none", report), report
-    assert f"the model with skips trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}" in report, report
+    assert f"both models trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}" in report, report
 
 
 def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tmp_path):
