@@ -302,7 +302,7 @@ def prepare(config: Optional[Path] = CONFIG_OPTION, device: str = DEVICE_OPTION)
         loaded = load_config(config)
         with Grader(loaded, device=device) as grader:
             if grader.started_warm:
-                typer.echo(f"{loaded.reference_results()} is up to date: fresh graders of this config start warm")
+                typer.echo(f"{loaded.reference_results()} already holds this config's results: fresh graders start warm")
                 return
             report = grader.grade(loaded.reference_dir())
             saved = grader.save_results()
@@ -312,7 +312,7 @@ def prepare(config: Optional[Path] = CONFIG_OPTION, device: str = DEVICE_OPTION)
         fail(f"the reference scored {report.score:g}/{report.max_score:g} on its own checks: fix the reference or the "
              "config (`autograder grade` on it shows which checks fail) before grading anyone", ExitCode.FAILURES)
     if saved is None:
-        fail(f"could not write {loaded.reference_results()}: make its folder writable for this user")
+        fail(f"could not write into {loaded.reference_results()}: make {loaded.reference_dir().parent} writable for this user")
     typer.echo(f"saved the reference's results ({saved.stat().st_size / 2**20:.0f} MiB) to {saved} "
                f"in {time.monotonic() - started:.1f} s: fresh graders of this config start warm")
 

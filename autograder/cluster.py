@@ -38,7 +38,8 @@ from pathlib import Path
 
 from distributed import WorkerPlugin
 
-from .config import GradingConfig, load_config, reference_results_file
+from . import warm_start
+from .config import GradingConfig, load_config
 from .discover import Discovered
 from .errors import AutograderError
 from .intake.files import content_is_read
@@ -147,7 +148,7 @@ class GraderPlugin(WorkerPlugin):
         root = config.reference_dir()
         files = {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
                  if p.is_file() and "__pycache__" not in p.parts}
-        saved = config.reference_results()
+        saved = warm_start.results_file(config.reference_results(), warm_start.key(config, device))
         return cls(yaml.safe_dump(settings, sort_keys=True), files, figures, device,
                    saved.read_bytes() if saved.is_file() else None)
 
@@ -171,9 +172,12 @@ class GraderPlugin(WorkerPlugin):
                 path = self.private / "reference" / relative
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
-            if self.saved_results is not None:
-                reference_results_file(self.private / "reference").write_bytes(self.saved_results)
-            self._grader = Grader(load_config(self.private / "grading_config.yaml"), figures=self.figures,
+            config = load_config(self.private / "grading_config.yaml")
+            if self.saved_results is not None:  # under the worker's own key: loaded only if the two agree
+                folder = config.reference_results()
+                folder.mkdir(mode=0o700)
+                warm_start.results_file(folder, warm_start.key(config, self.device)).write_bytes(self.saved_results)
+            self._grader = Grader(config, figures=self.figures,
                                   device=self.device)
         return self._grader
 

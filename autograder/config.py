@@ -134,7 +134,7 @@ class GradingConfig(_Strict):
         return (base / self.reference).resolve()
 
     def reference_results(self) -> Path:
-        return reference_results_file(self.reference_dir())
+        return reference_results_folder(self.reference_dir())
 
     def max_examples(self, settings: CheckSettings) -> int:
         return PROFILE_EXAMPLES[self.hypothesis.profile](settings.max_examples or self.hypothesis.max_examples)
@@ -179,11 +179,11 @@ def did_you_mean(word: str, choices) -> str:
     return f"; did you mean {close[0]!r}?" if close else f"; expected one of {', '.join(sorted(choices))}"
 
 
-def reference_results_file(reference_dir) -> Path:
+def reference_results_folder(reference_dir) -> Path:
     """Where the reference's saved results live (``warm_start.py``): beside the reference folder, not in
     it, so that a copy of the folder (a test submission made from the reference) never carries them."""
     reference_dir = Path(reference_dir)
-    return reference_dir.parent / f".{reference_dir.name}.reference-results.pickle"
+    return reference_dir.parent / f".{reference_dir.name}.reference-results"
 
 
 def load_config(path=None) -> GradingConfig:

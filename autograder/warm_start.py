@@ -4,14 +4,16 @@ A warm grader draws each check group's cases once and keeps the reference's mode
 them (``checks/runner.py``, ``checks/common.ReferenceCache``); a fresh one -- every Gradescope run,
 every `autograder grade` -- would pay that again, several times a warm grading. Both depend only
 on the grader's code, the reference, the configuration and the library versions, so they are saved
-once in the reference folder and loaded by the next grader.
+once and loaded by the next grader.
 
-The file (``GradingConfig.reference_results``: beside the reference folder) starts with a key: a digest of everything its content depends on. A copy whose key is
-not the one this grader computes (the checks, the reference or a setting changed since) is never
-loaded, and the next grading writes a new one. It is a secret like the reference: the start-up
-exposure check and ``make_private`` cover it (``sandbox/exposure.secret_roots``), it is written for
-its owner only, releases never copy it, and a Gradescope bundle's ``setup.sh`` makes it.
-It is a pickle, as trusted as the reference code beside it: only the grader writes it.
+They live in a folder beside the reference (``GradingConfig.reference_results``), one file per key:
+a digest of everything the content depends on, also the file's first line. A grader loads only the
+file of its own key, so a stale copy (the checks, the reference or a setting changed since) is never
+used, and two configurations in use side by side (a quick dry run and the real one) do not evict each
+other; the folder keeps the ``KEEP`` most recently used. The folder is a secret like the reference:
+the start-up exposure check and ``make_private`` cover it (``sandbox/exposure.secret_roots``), it is
+its owner's alone, releases never copy it, and a Gradescope bundle's ``setup.sh`` fills it. Its
+files are pickles, as trusted as the reference code beside them: only the grader writes them.
 """
 import hashlib
 import json
@@ -60,35 +62,56 @@ class _Pickler(pickle.Pickler):
         return NotImplemented
 
 
-def load(path: Path, expected_key: str, reference: Reference) -> tuple[dict, dict] | None:
-    """(drawn cases, reference results) saved under ``expected_key``, or None (no file, another key,
-    unreadable)."""
+KEEP = 4  # results files kept per reference: one per configuration in use, the least recently used go
+
+
+def results_file(folder: Path, the_key: str) -> Path:
+    return Path(folder) / f"{the_key}.pickle"
+
+
+def load(folder: Path, expected_key: str, reference: Reference) -> tuple[dict, dict] | None:
+    """(drawn cases, reference results) saved under ``expected_key``, or None (none saved, unreadable)."""
+    path = results_file(folder, expected_key)
     try:
         with path.open("rb") as handle:
             if handle.readline().decode(errors="replace").strip() != expected_key:
                 return None
             reference.import_all()  # the saved models' classes live in the reference's package
             drawn, references = pickle.load(handle)
+        os.utime(path)  # recently used: the last the folder lets go
     except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, ValueError, TypeError,
             RecursionError):
         return None
     return drawn, references
 
 
-def save(path: Path, the_key: str, drawn: dict, references: dict) -> Path | None:
-    """Write the file atomically (batch workers may race); None where it cannot be written (a read-only
-    reference folder) or something in it cannot be saved: the next grader then starts cold, no worse."""
+def save(folder: Path, the_key: str, drawn: dict, references: dict) -> Path | None:
+    """Write the key's file atomically (batch workers may race); None where it cannot be written (a
+    read-only reference folder) or something in it cannot be saved: the next grader starts cold, no worse."""
+    folder, path = Path(folder), results_file(folder, the_key)
     try:
-        handle = tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=f"{path.name}.", delete=False)
+        folder.mkdir(mode=0o700, exist_ok=True)  # secret like the reference: its owner only
+        handle = tempfile.NamedTemporaryFile("wb", dir=folder, prefix=".saving-", delete=False)
     except OSError:
         return None
     try:
         with handle:
             handle.write(the_key.encode() + b"\n")
             _Pickler(handle, protocol=pickle.HIGHEST_PROTOCOL).dump((drawn, dict(references)))
-        os.chmod(handle.name, 0o600)  # secret like the reference: its owner only
+        os.chmod(handle.name, 0o600)
         os.replace(handle.name, path)
     except (OSError, pickle.PicklingError, TypeError, AttributeError):
         Path(handle.name).unlink(missing_ok=True)
         return None
+    _prune(folder)
     return path
+
+
+def _prune(folder: Path) -> None:
+    """Keep the ``KEEP`` most recently used files."""
+    try:
+        files = sorted(folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for stale in files[KEEP:]:
+            stale.unlink(missing_ok=True)
+    except OSError:
+        pass

@@ -41,7 +41,7 @@ def cold(submission: str, results: Path, runs: int, saved: bool, tmp: str) -> li
     times = []
     for _ in range(runs):
         if not saved:
-            results.unlink(missing_ok=True)
+            shutil.rmtree(results, ignore_errors=True)
         times.append(timed(command))
     return times
 

@@ -33,18 +33,32 @@ def _state():
 
 
 def test_saved_results_come_back_under_their_key_only(own_reference):
-    path, key = own_reference.reference_results(), warm_start.key(own_reference, "cpu")
+    folder, key = own_reference.reference_results(), warm_start.key(own_reference, "cpu")
     reference = Reference(own_reference.reference_dir())
-    assert warm_start.load(path, key, reference) is None  # nothing saved yet
-    assert warm_start.save(path, key, *_state()) == path
-    drawn, references = warm_start.load(path, key, reference)
+    assert warm_start.load(folder, key, reference) is None  # nothing saved yet
+    path = warm_start.save(folder, key, *_state())
+    assert path == warm_start.results_file(folder, key)
+    drawn, references = warm_start.load(folder, key, reference)
     saved = references[("reference", "ResBlock", 0)]
     assert drawn == _state()[0]
     assert torch.equal(saved["out"], _state()[1][("reference", "ResBlock", 0)]["out"]) and saved["out"].requires_grad
     assert saved["ids"].dtype == torch.int64 and saved["half"].dtype == torch.bfloat16
-    assert warm_start.load(path, warm_start.key(own_reference, "cuda"), reference) is None
+    assert warm_start.load(folder, warm_start.key(own_reference, "cuda"), reference) is None
+    shutil.copy(path, warm_start.results_file(folder, "another-key"))  # renamed: its first line still says whose
+    assert warm_start.load(folder, "another-key", reference) is None
     path.write_bytes(key.encode() + b"\nnot a pickle")
-    assert warm_start.load(path, key, reference) is None  # damaged: computed afresh, never an error
+    assert warm_start.load(folder, key, reference) is None  # damaged: computed afresh, never an error
+
+
+def test_configurations_in_use_side_by_side_keep_their_own_results_and_old_ones_go(own_reference):
+    folder = own_reference.reference_results()
+    keys = [f"key{index}" for index in range(warm_start.KEEP + 2)]
+    for index, key in enumerate(keys):
+        warm_start.save(folder, key, *_state())
+        os.utime(warm_start.results_file(folder, key), (1000 + index, 1000 + index))
+    assert warm_start.load(folder, keys[0], Reference(own_reference.reference_dir())) is None  # pruned
+    warm_start.save(folder, "newest", *_state())
+    assert {p.stem for p in folder.glob("*.pickle")} == {*keys[-(warm_start.KEEP - 1):], "newest"}
 
 
 def test_the_key_changes_with_what_the_results_depend_on_and_not_with_where_they_are(own_reference, tmp_path):
@@ -60,8 +74,8 @@ def test_the_key_changes_with_what_the_results_depend_on_and_not_with_where_they
 
 def test_saved_results_are_a_secret_beside_the_reference_never_inside_it(own_reference):
     path = warm_start.save(own_reference.reference_results(), "key", *_state())
-    assert path.parent == own_reference.reference_dir().parent  # a copy of the reference folder leaves them out
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert path.parent.parent == own_reference.reference_dir().parent  # a copy of the reference folder leaves them out
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert str(path) in secret_paths(own_reference.reference_dir(), None)  # the start-up exposure probe reads it
     os.chmod(path, 0o644)
     make_private(own_reference.reference_dir(), None)

@@ -18,7 +18,7 @@ import stat
 import sys
 from pathlib import Path
 
-from ..config import reference_results_file
+from ..config import reference_results_folder
 from ..errors import AutograderError
 
 ACCEPT_VARIABLE = "AUTOGRADER_ACCEPT_RISK"
@@ -54,7 +54,7 @@ def grader_copies() -> list[Path]:
 
 def secret_roots(reference_dir: Path, config_file: str | None) -> list[Path]:
     """The files and folders whose every byte is secret: what ``make_private`` locks and the probe reads."""
-    roots = [*grader_copies(), Path(reference_dir).resolve(), reference_results_file(Path(reference_dir).resolve())]
+    roots = [*grader_copies(), Path(reference_dir).resolve(), reference_results_folder(Path(reference_dir).resolve())]
     if config_file:
         roots.append(Path(config_file).resolve())
     return roots
