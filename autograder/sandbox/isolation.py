@@ -35,7 +35,9 @@ UID_RANGE = (65000, 65500)  # unnamed uids, one per grading process: RLIMIT_NPRO
 TMPFS_BYTES = 64 << 20
 SECCOMP_ARCHES = ("x86_64", "aarch64")
 MODES = ("auto", "bwrap", "fallback")
-HOST_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # world-writable: where fallback children could leave things
+HOST_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
+SYSTEM_FOLDERS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")  # shown read-only in both modes
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")  # bwrap's --dev has these  # world-writable: where fallback children could leave things
 
 
 LOCKS = Path("/run/autograder-sandbox-uids")  # root-only: which uids graders on this machine hold
@@ -134,7 +136,19 @@ class Isolation:
             "wipe": ["/tmp", "/dev/shm"] if self.mode == "bwrap" else [],
             # bound into a wiped folder (a virtualenv under /tmp): never walked or deleted
             "keep": [str(root) for root in _python_roots(python)] if self.mode == "bwrap" else [],
+            "readable": self.readable(python),
         }
+
+    def readable(self, python: str = sys.executable) -> list[str]:
+        """Every path a child may open, to read only (``child.limits.confine_files``): what bubblewrap
+        shows it, named as the child sees it. Deny by default: anything else -- other students'
+        hand-ins, the output folder, the host's /tmp, /etc, /home -- is out of reach in both modes."""
+        paths = [*SYSTEM_FOLDERS, *(str(root) for root in _python_roots(python)), "/proc", *DEVICES]
+        paths.append(SANDBOX_FOLDER if self.mode == "bwrap" else str(CHILD_FOLDER))
+        paths += [str(device) for device in sorted(Path("/dev").glob("nvidia*"))]
+        if Path("/dev/nvidiactl").exists():
+            paths.append("/sys")
+        return paths
 
     def command(self, python: str, control_fd: int, options: str) -> list[str]:
         """argv that starts the zygote (``child.py --zygote FD OPTIONS``) in this mode."""
