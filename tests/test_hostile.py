@@ -80,6 +80,7 @@ ATTACKS = [
     Attack("cheat_find_reference", "loses"),
     # the door: replies that are not what was asked, or arrive too slowly, or are too large
     Attack("forge_reply", "loses", "malformed reply"),
+    Attack("forge_tensor_shape", "loses", "malformed reply"),
     Attack("drip_reply", "loses", "killed after 3 s"),
     Attack("huge_reply", "loses"),
     Attack("odd_outputs", "loses"),
