@@ -25,6 +25,7 @@ from autograder.checks import analysis as analysis_checks
 from autograder.cli import app
 from autograder.config import load_config
 from autograder.grader import Grader
+from autograder.sandbox.child.limits import landlock_abi
 from autograder.sandbox.isolation import detect
 
 from .conftest import SOLUTIONS, full_outputs
@@ -55,7 +56,9 @@ class Attack:
     # attack is top-level code, which is left out (the message is in the notes) -- the classes are graded
     outcome: str
     message: str = ""  # a phrase the student sees on the attacked checks (or, "skipped", in the notes)
-    needs_bwrap: bool = False  # contained only with bubblewrap (see README "Security model")
+    # contained only where children may open nothing outside what bubblewrap shows them: bwrap, or
+    # a kernel with Landlock (``child.limits.confine_files``; see README "Security model")
+    needs_confinement: bool = False
     loser: str = "SelfAttention"
 
 
@@ -69,7 +72,9 @@ ATTACKS = [
     Attack("os_exit", "skipped", "attention.py: its top-level code did not finish"),
     Attack("system_exit", "skipped", "its top-level code raised SystemExit"),
     Attack("read_solutions", "skipped", "its top-level code raised RuntimeError: no reference found",
-           needs_bwrap=True),
+           needs_confinement=True),
+    Attack("read_classmates", "skipped", "its top-level code raised RuntimeError: nothing of a classmate found",
+           needs_confinement=True),
     Attack("write_files", "any"),
     Attack("loopback_socket", "any"),
     Attack("tamper_zygote", "any"),
@@ -145,6 +150,18 @@ def listener():
     server.close()
 
 
+@pytest.fixture(scope="module")
+def classmate():
+    """A class folder anyone may read (as a TA's often is), with another student's hand-in in it."""
+    folder = Path(tempfile.mkdtemp(prefix="autograder-class-"))
+    os.chmod(folder, 0o755)
+    (folder / "alice").mkdir(mode=0o755)
+    (folder / "alice" / "attention.py").write_text("# a classmate's work\n")
+    os.chmod(folder / "alice" / "attention.py", 0o644)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def sandbox_processes(grader) -> list[int]:
     """Live processes of the sandbox uid (only meaningful when children run as a uid of their own)."""
     uid = grader.zygote.isolation.uid if grader.zygote else None
@@ -167,16 +184,17 @@ def tree_snapshot(folder: Path) -> dict:
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
-def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path, attack):
+def test_attack_is_contained(hostile_grader, make_submission, listener, classmate, tmp_path, attack):
     mode = hostile_grader.zygote.isolation.mode
-    if attack.needs_bwrap and mode != "bwrap":
-        pytest.skip("reading world-readable files is contained only with bubblewrap")
+    if attack.needs_confinement and mode != "bwrap" and not landlock_abi():
+        pytest.skip("reading world-readable files is contained only with bubblewrap or Landlock")
     out = tmp_path / "out"
     out.mkdir()
     marker = f"hostile-{uuid.uuid4().hex}"
     source = (HOSTILE / f"{attack.name}.py").read_text()
     for key, value in {"@PORT@": str(listener.getsockname()[1]), "@SOLUTIONS@": str(SOLUTIONS),
-                       "@OUT@": str(out), "@SUBMISSION@": str(tmp_path / "submission"), "@MARKER@": marker}.items():
+                       "@OUT@": str(out), "@SUBMISSION@": str(tmp_path / "submission"), "@MARKER@": marker,
+                       "@CLASSMATE@": str(classmate)}.items():
         source = source.replace(key, value)
     reference = (SOLUTIONS / "attention.py").read_text()
     wrong = WRONG if attack.name.startswith("cheat_") else ""

@@ -144,7 +144,8 @@ class Isolation:
         shows it, named as the child sees it. Deny by default: anything else -- other students'
         hand-ins, the output folder, the host's /tmp, /etc, /home -- is out of reach in both modes."""
         paths = [*SYSTEM_FOLDERS, *(str(root) for root in _python_roots(python)), "/proc", *DEVICES]
-        paths.append(SANDBOX_FOLDER if self.mode == "bwrap" else str(CHILD_FOLDER))
+        if self.mode == "bwrap":  # without bubblewrap the child's code stays out too: the fork server imported it
+            paths.append(SANDBOX_FOLDER)  # all, and it lies in the grader's package, which is secret
         paths += [str(device) for device in sorted(Path("/dev").glob("nvidia*"))]
         if Path("/dev/nvidiactl").exists():
             paths.append("/sys")
