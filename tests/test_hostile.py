@@ -380,21 +380,29 @@ def test_bad_files_zero_only_their_component(hostile_grader, make_submission, tm
 # --- nothing passes from one child to a later one ------------------------------------------------
 
 CHANNELS = {"SysV shm", "SysV msg", "SysV sem", "POSIX mqueue", "keyring", "abstract socket", "process", "/tmp",
-            "/dev/shm", "shared file"}
+            "/dev/shm", "shared file", "access time"}
 
 
 @pytest.fixture
 def channels():
-    """A marker for leave_behind.py and look_behind.py, and a file that any uid may write (0666, in a
-    folder anyone may enter): an existing file is a channel too. Whatever escaped is removed after."""
+    """A marker for leave_behind.py and look_behind.py, a file that any uid may write (0666, in a
+    folder anyone may enter): an existing file is a channel too, and a file a child may read, not read
+    since it changed (in the virtualenv, which children see): on a ``relatime`` file system its first
+    read sets its access time, for a later child to ``stat``. Whatever escaped is removed after."""
     marker = f"hostile-{uuid.uuid4().hex[:12]}"
     folder = Path(tempfile.mkdtemp(prefix="autograder-shared-"))
     folder.chmod(0o755)
     shared = folder / "shared.txt"
     shared.write_text("")
     shared.chmod(0o666)
+    fresh = Path(sys.prefix) / f"{marker}.txt"
+    fresh.write_text("never read\n")
+    fresh.chmod(0o644)
+    changed = fresh.stat().st_mtime_ns
+    os.utime(fresh, ns=(changed - 10 ** 9, changed))  # accessed before it changed: the next read updates it
     yield marker, shared
     _remove_channels(marker)
+    fresh.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -423,7 +431,9 @@ def _remove_channels(marker: str) -> None:
 
 
 def channel_attack(name: str, marker: str, shared: Path) -> str:
-    return (HOSTILE / f"{name}.py").read_text().replace("@MARKER@", marker).replace("@SHARED@", str(shared))
+    fresh = Path(sys.prefix) / f"{marker}.txt"
+    return (HOSTILE / f"{name}.py").read_text().replace("@MARKER@", marker).replace("@SHARED@", str(shared)) \
+        .replace("@FRESH@", str(fresh))
 
 
 def said(notes, prefix: str) -> set[str]:
@@ -434,6 +444,16 @@ def said(notes, prefix: str) -> set[str]:
             listed = note.split(prefix + ": ", 1)[1].split(";")[0]
             found |= {item.strip() for item in listed.split(",")} - {"nothing"}
     return found
+
+
+def _mount_options(path: str) -> list[str]:
+    """The options of the mount ``path`` lies on (the longest mount point above it)."""
+    best, options = "", []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if (path == fields[1] or path.startswith(fields[1].rstrip("/") + "/")) and len(fields[1]) >= len(best):
+            best, options = fields[1], fields[3].split(",")
+    return options
 
 
 def test_the_probes_find_what_is_left_without_a_sandbox(channels, tmp_path):
@@ -448,6 +468,8 @@ def test_the_probes_find_what_is_left_without_a_sandbox(channels, tmp_path):
     missing = CHANNELS - found
     if os.geteuid() != 0 or not Path("/dev/mqueue").is_dir():
         missing -= {"POSIX mqueue", "keyring"}  # where a container hides them, the sandbox cannot be tested on them
+    if any(option in ("noatime", "strictatime") for option in _mount_options(sys.prefix)):
+        missing -= {"access time"}  # never updated, or updated on every read: no such one-way channel to test
     assert not missing, f"the probes missed {sorted(missing)} even unsandboxed (found {sorted(found)})"
 
 
