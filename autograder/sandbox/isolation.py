@@ -29,6 +29,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .child.limits import landlock_abi
+
 CHILD_FOLDER = Path(__file__).with_name("child")  # the sandbox side, standard library and torch only
 SANDBOX_FOLDER = "/sandbox/child"  # where it appears inside bubblewrap
 SANDBOX_USER = "autograder-sandbox"
@@ -107,8 +109,11 @@ class Isolation:
     @property
     def protections(self) -> list[str]:
         found = []
+        confined = landlock_abi() > 0
         if self.mode == "bwrap":
             found.append("bubblewrap (no network, private PID/IPC/UTS namespaces, only /usr and Python visible read-only)")
+        elif confined:
+            found.append("no namespaces (bubblewrap unavailable), but Landlock: only /usr and Python can be opened")
         else:
             found.append("no namespaces (bubblewrap unavailable): the network and world-readable files are reachable")
         found.append(f"uid {self.uid}" if self.uid is not None else "the grader's own uid")
