@@ -38,9 +38,9 @@ UID_RANGE = (65000, 65500)  # unnamed uids, one per grading process: RLIMIT_NPRO
 TMPFS_BYTES = 64 << 20
 SECCOMP_ARCHES = ("x86_64", "aarch64")
 MODES = ("auto", "bwrap", "fallback")
-HOST_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")
+HOST_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # world-writable: where fallback children could leave things
 SYSTEM_FOLDERS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")  # shown read-only in both modes
-DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")  # bwrap's --dev has these  # world-writable: where fallback children could leave things
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")  # bwrap's --dev has these
 
 
 LOCKS = Path("/run/autograder-sandbox-uids")  # root-only: which uids graders on this machine hold

@@ -87,8 +87,8 @@ def dumps(obj) -> bytes:
 def loads(data: bytes, max_header_bytes: int | None = None):
     """Decode what ``dumps`` made: only JSON's plain types and plain CPU tensors come out.
 
-    Anything malformed raises ValueError, whatever it made the decoder raise. Never runs code. ``max_header_bytes`` bounds the JSON
-    part, which is what grows when parsed (a tensor's bytes do not).
+    Anything malformed raises ValueError, whatever it made the decoder raise. Never runs code.
+    ``max_header_bytes`` bounds the JSON part, which is what grows when parsed (a tensor's bytes do not).
     """
     import torch
 

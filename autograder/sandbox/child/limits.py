@@ -190,7 +190,8 @@ def allow_only_what_children_need() -> None:
 LANDLOCK_CREATE_RULESET, LANDLOCK_ADD_RULE, LANDLOCK_RESTRICT_SELF = 444, 445, 446  # the same on aarch64
 LANDLOCK_CREATE_RULESET_VERSION, LANDLOCK_RULE_PATH_BENEATH = 1, 1
 FS_EXECUTE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 2, 1 << 3
-FS_RIGHTS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}  # REFER, TRUNCATE, IOCTL_DEV
+# every file-system right of each ABI (2 adds REFER, 3 TRUNCATE, 5 IOCTL_DEV)
+FS_RIGHTS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
 NET_RIGHTS = (1 << 0) | (1 << 1)  # ABI 4: bind and connect TCP
 SCOPES = (1 << 0) | (1 << 1)  # ABI 6: abstract Unix sockets and signals outside the child's own processes
 O_PATH, O_CLOEXEC = 0o10000000, 0o2000000
@@ -202,7 +203,8 @@ def landlock_abi() -> int:
 
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
-    version = libc.syscall(LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0), ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    version = libc.syscall(LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
     return max(int(version), 0)
 
 
@@ -212,7 +214,7 @@ def confine_files(readable: list[str]) -> int:
     Deny by default, like the seccomp list: without namespaces (the fallback mode) a child could read
     every world-readable file -- other students' hand-ins, the class's output folder with its reports,
     a checkout that was never made private. ``readable`` is what bubblewrap shows a child (``/usr``,
-    Python, the child's own code, a few devices), so both modes see the same files. Where the
+    Python, ``/proc``, a few devices: ``Isolation.readable``), so both modes see the same files. Where the
     kernel allows (Landlock ABI 6), signals and abstract Unix sockets to processes outside the child's
     own are refused too. Returns the Landlock ABI used, 0 where the kernel has none (nothing confined:
     file permissions alone stand, as the README says).

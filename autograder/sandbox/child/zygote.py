@@ -14,8 +14,9 @@ MAX_CONTROL_BYTES = 64 * 1024
 
 
 def become_child(settings: dict, options: dict) -> None:
-    """Right after the fork: own session and (as root) own IPC, UTS and read-only mount namespaces, limits, the sandbox
-    uid, the files it may read (Landlock, where the kernel has it), and the seccomp allow-list."""
+    """Right after the fork: own session and (as root) own IPC, UTS and read-only mount namespaces,
+    limits, the sandbox uid, the files it may read (Landlock, where the kernel has it), and the
+    seccomp allow-list."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if options.get("own_namespaces"):
