@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder.sandbox.child.limits import landlock_abi
 from autograder.sandbox.exposure import secret_paths
 from autograder.sandbox.isolation import CHILD_FOLDER, Isolation, detect
 from autograder.sandbox.launcher import Zygote, child_settings
@@ -52,6 +53,7 @@ def test_an_installed_grader_package_is_hidden_inside_bubblewrap(tmp_path, monke
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
+@pytest.mark.skipif(landlock_abi() > 0, reason="Landlock keeps a world-readable reference out of children's reach")
 def test_without_bubblewrap_a_readable_reference_stops_grading(tmp_path):
     shutil.copytree(SOLUTIONS, tmp_path / "submission")
     refused = _grade(tmp_path / "submission", env={"AUTOGRADER_ISOLATION": "fallback", "AUTOGRADER_ACCEPT_RISK": ""})
@@ -61,6 +63,19 @@ def test_without_bubblewrap_a_readable_reference_stops_grading(tmp_path):
     assert str(SOLUTIONS) in lines[-1]
     accepted = _grade(tmp_path / "submission", env={"AUTOGRADER_ISOLATION": "fallback", "AUTOGRADER_ACCEPT_RISK": "1"})
     assert accepted.returncode == 0 and "WARNING: student code could read" in accepted.stderr
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")
+def test_without_bubblewrap_landlock_keeps_a_world_readable_reference_out_of_reach(config):
+    """Children open only what bubblewrap would show them (``child.limits.confine_files``), so the
+    world-readable checkout is as hidden as in bubblewrap, and grading needs no accepted risk."""
+    if os.geteuid() != 0 or not landlock_abi():
+        pytest.skip("needs root (a uid of the children's own) and a kernel with Landlock")
+    with Zygote(isolation=detect(sys.executable, "fallback")) as zygote:
+        settings = child_settings(config.limits)
+        assert zygote.readable(secret_paths(config.reference_dir(), config.source_path), settings) == []
+        readable = str(Path(shutil.which("env")).resolve())  # under /usr, world-readable: the probe works
+        assert zygote.readable([readable, "/etc/passwd"], settings) == [readable]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="children get a uid of their own only when the grader is root")

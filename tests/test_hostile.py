@@ -25,6 +25,7 @@ from autograder.checks import analysis as analysis_checks
 from autograder.cli import app
 from autograder.config import load_config
 from autograder.grader import Grader
+from autograder.sandbox.child.limits import landlock_abi
 from autograder.sandbox.isolation import detect
 
 from .conftest import SOLUTIONS, full_outputs
@@ -55,7 +56,9 @@ class Attack:
     # attack is top-level code, which is left out (the message is in the notes) -- the classes are graded
     outcome: str
     message: str = ""  # a phrase the student sees on the attacked checks (or, "skipped", in the notes)
-    needs_bwrap: bool = False  # contained only with bubblewrap (see README "Security model")
+    # contained only where children may open nothing outside what bubblewrap shows them: bwrap, or
+    # a kernel with Landlock (``child.limits.confine_files``; see README "Security model")
+    needs_confinement: bool = False
     loser: str = "SelfAttention"
 
 
@@ -69,7 +72,9 @@ ATTACKS = [
     Attack("os_exit", "skipped", "attention.py: its top-level code did not finish"),
     Attack("system_exit", "skipped", "its top-level code raised SystemExit"),
     Attack("read_solutions", "skipped", "its top-level code raised RuntimeError: no reference found",
-           needs_bwrap=True),
+           needs_confinement=True),
+    Attack("read_classmates", "skipped", "its top-level code raised RuntimeError: nothing of a classmate found",
+           needs_confinement=True),
     Attack("write_files", "any"),
     Attack("loopback_socket", "any"),
     Attack("tamper_zygote", "any"),
@@ -80,6 +85,7 @@ ATTACKS = [
     Attack("cheat_find_reference", "loses"),
     # the door: replies that are not what was asked, or arrive too slowly, or are too large
     Attack("forge_reply", "loses", "malformed reply"),
+    Attack("forge_tensor_shape", "loses", "malformed reply"),
     Attack("drip_reply", "loses", "killed after 3 s"),
     Attack("huge_reply", "loses"),
     Attack("odd_outputs", "loses"),
@@ -87,6 +93,8 @@ ATTACKS = [
     # what a child holds: the reference of its dependencies, as code only
     Attack("leak_stand_in", "loses", "RuntimeError", loser="AttnResBlock"),
     Attack("flood_files", "any"),
+    Attack("new_user_namespace", "skipped", "its top-level code raised RuntimeError: no namespace gained"),
+    Attack("limit_another_process", "skipped", "its top-level code raised RuntimeError: no other process's limits changed"),
     # texts that would break a writer or a page: lone surrogates, NULs, RTL overrides, HTML, formulas, 1 MB
     Attack("hostile_strings", "loses", "ValueError"),
 ]
@@ -144,6 +152,18 @@ def listener():
     server.close()
 
 
+@pytest.fixture(scope="module")
+def classmate():
+    """A class folder anyone may read (as a TA's often is), with another student's hand-in in it."""
+    folder = Path(tempfile.mkdtemp(prefix="autograder-class-"))
+    os.chmod(folder, 0o755)
+    (folder / "alice").mkdir(mode=0o755)
+    (folder / "alice" / "attention.py").write_text("# a classmate's work\n")
+    os.chmod(folder / "alice" / "attention.py", 0o644)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 def sandbox_processes(grader) -> list[int]:
     """Live processes of the sandbox uid (only meaningful when children run as a uid of their own)."""
     uid = grader.zygote.isolation.uid if grader.zygote else None
@@ -166,16 +186,17 @@ def tree_snapshot(folder: Path) -> dict:
 
 
 @pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.name)
-def test_attack_is_contained(hostile_grader, make_submission, listener, tmp_path, attack):
+def test_attack_is_contained(hostile_grader, make_submission, listener, classmate, tmp_path, attack):
     mode = hostile_grader.zygote.isolation.mode
-    if attack.needs_bwrap and mode != "bwrap":
-        pytest.skip("reading world-readable files is contained only with bubblewrap")
+    if attack.needs_confinement and mode != "bwrap" and not landlock_abi():
+        pytest.skip("reading world-readable files is contained only with bubblewrap or Landlock")
     out = tmp_path / "out"
     out.mkdir()
     marker = f"hostile-{uuid.uuid4().hex}"
     source = (HOSTILE / f"{attack.name}.py").read_text()
     for key, value in {"@PORT@": str(listener.getsockname()[1]), "@SOLUTIONS@": str(SOLUTIONS),
-                       "@OUT@": str(out), "@SUBMISSION@": str(tmp_path / "submission"), "@MARKER@": marker}.items():
+                       "@OUT@": str(out), "@SUBMISSION@": str(tmp_path / "submission"), "@MARKER@": marker,
+                       "@CLASSMATE@": str(classmate)}.items():
         source = source.replace(key, value)
     reference = (SOLUTIONS / "attention.py").read_text()
     wrong = WRONG if attack.name.startswith("cheat_") else ""
@@ -361,21 +382,29 @@ def test_bad_files_zero_only_their_component(hostile_grader, make_submission, tm
 # --- nothing passes from one child to a later one ------------------------------------------------
 
 CHANNELS = {"SysV shm", "SysV msg", "SysV sem", "POSIX mqueue", "keyring", "abstract socket", "process", "/tmp",
-            "/dev/shm", "shared file"}
+            "/dev/shm", "shared file", "access time"}
 
 
 @pytest.fixture
 def channels():
-    """A marker for leave_behind.py and look_behind.py, and a file that any uid may write (0666, in a
-    folder anyone may enter): an existing file is a channel too. Whatever escaped is removed after."""
+    """A marker for leave_behind.py and look_behind.py, a file that any uid may write (0666, in a
+    folder anyone may enter): an existing file is a channel too, and a file a child may read, not read
+    since it changed (in the virtualenv, which children see): on a ``relatime`` file system its first
+    read sets its access time, for a later child to ``stat``. Whatever escaped is removed after."""
     marker = f"hostile-{uuid.uuid4().hex[:12]}"
     folder = Path(tempfile.mkdtemp(prefix="autograder-shared-"))
     folder.chmod(0o755)
     shared = folder / "shared.txt"
     shared.write_text("")
     shared.chmod(0o666)
+    fresh = Path(sys.prefix) / f"{marker}.txt"
+    fresh.write_text("never read\n")
+    fresh.chmod(0o644)
+    changed = fresh.stat().st_mtime_ns
+    os.utime(fresh, ns=(changed - 10 ** 9, changed))  # accessed before it changed: the next read updates it
     yield marker, shared
     _remove_channels(marker)
+    fresh.unlink(missing_ok=True)
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -404,7 +433,9 @@ def _remove_channels(marker: str) -> None:
 
 
 def channel_attack(name: str, marker: str, shared: Path) -> str:
-    return (HOSTILE / f"{name}.py").read_text().replace("@MARKER@", marker).replace("@SHARED@", str(shared))
+    fresh = Path(sys.prefix) / f"{marker}.txt"
+    return (HOSTILE / f"{name}.py").read_text().replace("@MARKER@", marker).replace("@SHARED@", str(shared)) \
+        .replace("@FRESH@", str(fresh))
 
 
 def said(notes, prefix: str) -> set[str]:
@@ -415,6 +446,16 @@ def said(notes, prefix: str) -> set[str]:
             listed = note.split(prefix + ": ", 1)[1].split(";")[0]
             found |= {item.strip() for item in listed.split(",")} - {"nothing"}
     return found
+
+
+def _mount_options(path: str) -> list[str]:
+    """The options of the mount ``path`` lies on (the longest mount point above it)."""
+    best, options = "", []
+    for line in Path("/proc/self/mounts").read_text().splitlines():
+        fields = line.split()
+        if (path == fields[1] or path.startswith(fields[1].rstrip("/") + "/")) and len(fields[1]) >= len(best):
+            best, options = fields[1], fields[3].split(",")
+    return options
 
 
 def test_the_probes_find_what_is_left_without_a_sandbox(channels, tmp_path):
@@ -429,6 +470,8 @@ def test_the_probes_find_what_is_left_without_a_sandbox(channels, tmp_path):
     missing = CHANNELS - found
     if os.geteuid() != 0 or not Path("/dev/mqueue").is_dir():
         missing -= {"POSIX mqueue", "keyring"}  # where a container hides them, the sandbox cannot be tested on them
+    if any(option in ("noatime", "strictatime") for option in _mount_options(sys.prefix)):
+        missing -= {"access time"}  # never updated, or updated on every read: no such one-way channel to test
     assert not missing, f"the probes missed {sorted(missing)} even unsandboxed (found {sorted(found)})"
 
 

@@ -52,6 +52,27 @@ def test_any_bytes_become_a_value_a_student_error_or_malformed_reply(data):
         pass
 
 
+# tensor headers a child could forge: any dtype name, shapes with dimensions past int64, any byte count
+FORGED_TENSORS = st.builds(
+    lambda dtype, shape, nbytes: {"__tensor__": [dtype, shape, nbytes]},
+    st.sampled_from(["float32", "float64", "bool", "complex64", "torch.float32"]),
+    st.lists(st.sampled_from([0, 1, 3, -1, 2 ** 31, 2 ** 62, 2 ** 63, 10 ** 30]) | st.integers(), max_size=4),
+    st.sampled_from([0, 4, 12, -4, 2 ** 64]) | st.integers(),
+)
+
+
+@settings(max_examples=300, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(FORGED_TENSORS, st.binary(max_size=64))
+def test_a_forged_tensor_header_is_a_malformed_reply(tensor, tail):
+    """A zero-sized shape with a dimension past int64 once made torch raise TypeError or RuntimeError
+    in the decoder, which escaped as "the grader failed on this submission" and cost every component."""
+    header = json.dumps({"ok": True, "value": {"output": tensor}}).encode()
+    try:
+        replies.envelope(struct.pack("!I", len(header)) + header + tail, "forged")
+    except MalformedReply:
+        pass
+
+
 def test_exactly_the_parts_asked_for():
     """One gradient per input asked: a missing or extra one is malformed, not "nothing to compare"."""
     answer = {"output": torch.zeros(2), "inputs_changed": [False, False], "input_grads": [torch.zeros(2)],

@@ -12,9 +12,10 @@ Two modes, chosen once per process (``AUTOGRADER_ISOLATION=auto|bwrap|fallback``
 - ``fallback``: no namespaces. When the grader runs as root, children drop to the separate
   unprivileged uid right after the fork; otherwise they keep the grader's uid.
 
-In both modes each child gets rlimits and a seccomp allow-list (deny by default: no sockets, IPC,
-keyrings or file writes; see ``child/limits.py``); as root, IPC and UTS namespaces of its own; and
-the zygote kills every process a child started and sweeps what it could have left
+In both modes each child gets rlimits, a seccomp allow-list (deny by default: no sockets, IPC,
+keyrings or file writes; see ``child/limits.py``) and, where the kernel has Landlock, only the files
+bubblewrap would show it; as root, IPC, UTS and mount namespaces of its own, every mount read-only;
+and the zygote kills every process a child started and sweeps what it could have left
 (``child/reaper.py``). What each mode does *not*
 isolate is written down in the README's "Security model".
 """
@@ -28,6 +29,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .child.limits import landlock_abi
+
 CHILD_FOLDER = Path(__file__).with_name("child")  # the sandbox side, standard library and torch only
 SANDBOX_FOLDER = "/sandbox/child"  # where it appears inside bubblewrap
 SANDBOX_USER = "autograder-sandbox"
@@ -36,6 +39,8 @@ TMPFS_BYTES = 64 << 20
 SECCOMP_ARCHES = ("x86_64", "aarch64")
 MODES = ("auto", "bwrap", "fallback")
 HOST_SCRATCH = ("/tmp", "/var/tmp", "/dev/shm", "/dev/mqueue")  # world-writable: where fallback children could leave things
+SYSTEM_FOLDERS = ("/usr", "/bin", "/lib", "/lib64", "/sbin")  # shown read-only in both modes
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")  # bwrap's --dev has these
 
 
 LOCKS = Path("/run/autograder-sandbox-uids")  # root-only: which uids graders on this machine hold
@@ -104,13 +109,16 @@ class Isolation:
     @property
     def protections(self) -> list[str]:
         found = []
+        confined = landlock_abi() > 0
         if self.mode == "bwrap":
             found.append("bubblewrap (no network, private PID/IPC/UTS namespaces, only /usr and Python visible read-only)")
+        elif confined:
+            found.append("no namespaces (bubblewrap unavailable), but Landlock: only /usr and Python can be opened")
         else:
             found.append("no namespaces (bubblewrap unavailable): the network and world-readable files are reachable")
         found.append(f"uid {self.uid}" if self.uid is not None else "the grader's own uid")
         if self.uid is not None:
-            found.append("IPC and UTS namespaces of its own per child")
+            found.append("IPC, UTS and read-only mount namespaces of its own per child")
         found.append("rlimits (CPU, memory, processes, file size, open files)")
         found.append("seccomp allow-list: no sockets, IPC, keyrings or file writes" if self.seccomp else "no seccomp filter")
         return found
@@ -126,7 +134,7 @@ class Isolation:
             "gid": self.gid,
             "seccomp": self.seccomp,
             "pid_namespace": self.mode == "bwrap",
-            # as root, each child gets IPC and UTS namespaces of its own (``child.limits.enter_own_namespaces``)
+            # as root, each child gets IPC, UTS and read-only mount namespaces of its own (``child.limits.enter_own_namespaces``)
             "own_namespaces": self.uid is not None,
             "private_ipc": self.mode == "bwrap",  # the zygote's IPC namespace: every object in it is a child's
             # where a child's leftovers would sit on the host, found by the sandbox uid (``child.reaper.sweep``)
@@ -134,7 +142,20 @@ class Isolation:
             "wipe": ["/tmp", "/dev/shm"] if self.mode == "bwrap" else [],
             # bound into a wiped folder (a virtualenv under /tmp): never walked or deleted
             "keep": [str(root) for root in _python_roots(python)] if self.mode == "bwrap" else [],
+            "readable": self.readable(python),
         }
+
+    def readable(self, python: str = sys.executable) -> list[str]:
+        """Every path a child may open, to read only (``child.limits.confine_files``): what bubblewrap
+        shows it, named as the child sees it. Deny by default: anything else -- other students'
+        hand-ins, the output folder, the host's /tmp, /etc, /home -- is out of reach in both modes."""
+        paths = [*SYSTEM_FOLDERS, *(str(root) for root in _python_roots(python)), "/proc", *DEVICES]
+        if self.mode == "bwrap":  # without bubblewrap the child's code stays out too: the fork server imported it
+            paths.append(SANDBOX_FOLDER)  # all, and it lies in the grader's package, which is secret
+        paths += [str(device) for device in sorted(Path("/dev").glob("nvidia*"))]
+        if Path("/dev/nvidiactl").exists():
+            paths.append("/sys")
+        return paths
 
     def command(self, python: str, control_fd: int, options: str) -> list[str]:
         """argv that starts the zygote (``child.py --zygote FD OPTIONS``) in this mode."""

@@ -53,9 +53,10 @@ class Zygote:
     def _start(self) -> None:
         ours, theirs = socket.socketpair()
         options = dict(self.isolation.zygote_options(self.python), preload=list(self.preload))
-        options["keep"] = options.get("keep", []) + [MATPLOTLIB_DIR]
-        options = json.dumps(options)
         matplotlib_dir = self._scratch or MATPLOTLIB_DIR
+        options["keep"] = options.get("keep", []) + [MATPLOTLIB_DIR]
+        options["readable"] = options["readable"] + [matplotlib_dir]
+        options = json.dumps(options)
         self.process = subprocess.Popen(
             self.isolation.command(self.python, theirs.fileno(), options),
             pass_fds=[theirs.fileno()],

@@ -1,7 +1,8 @@
 # Leave @MARKER@ in every channel a later child could look in (see look_behind.py): SysV shared
 # memory, message queue and semaphore, a POSIX message queue, files in /tmp, /var/tmp, /dev/shm and
 # the working folder, a shared file that exists already (@SHARED@), a key in the user's keyring, an
-# abstract Unix socket, and a process left running. Harmless if it escapes: 4 KiB of shared memory,
+# abstract Unix socket, a process left running, and the access time of @FRESH@ (a file it may read, not
+# read since it changed: reading it is the message). Harmless if it escapes: 4 KiB of shared memory,
 # 64-byte messages, a key that expires in 60 s, a process that ends by itself within 30 s; the test
 # removes what is left. Ends by raising what it managed, so the feedback's notes say so.
 import ctypes as _ctypes
@@ -81,7 +82,15 @@ def _listen_and_linger():
     return False
 
 
-for _name, _attempt in [("SysV shm", _shm), ("SysV msg", _msg), ("SysV sem", _sem), ("POSIX mqueue", _mqueue),
+def _access_time():
+    """Read a file not read since it changed: on a relatime mount its access time moves, once."""
+    before = _os.stat("@FRESH@").st_atime_ns
+    with open("@FRESH@") as handle:
+        handle.read()
+    return _os.stat("@FRESH@").st_atime_ns != before
+
+
+for _name, _attempt in [("access time", _access_time), ("SysV shm", _shm), ("SysV msg", _msg), ("SysV sem", _sem), ("POSIX mqueue", _mqueue),
                         ("keyring", _key), ("/tmp", _file(f"/tmp/{_MARK}")), ("/var/tmp", _file(f"/var/tmp/{_MARK}")),
                         ("/dev/shm", _file(f"/dev/shm/{_MARK}")), ("working folder", _file(_MARK)),
                         ("shared file", _file("@SHARED@"))]:

@@ -87,8 +87,8 @@ def dumps(obj) -> bytes:
 def loads(data: bytes, max_header_bytes: int | None = None):
     """Decode what ``dumps`` made: only JSON's plain types and plain CPU tensors come out.
 
-    Anything malformed raises ValueError. Never runs code. ``max_header_bytes`` bounds the JSON
-    part, which is what grows when parsed (a tensor's bytes do not).
+    Anything malformed raises ValueError, whatever it made the decoder raise. Never runs code.
+    ``max_header_bytes`` bounds the JSON part, which is what grows when parsed (a tensor's bytes do not).
     """
     import torch
 
@@ -124,5 +124,8 @@ def loads(data: bytes, max_header_bytes: int | None = None):
 
     try:
         return json.loads(payload[4:4 + header_length].tobytes(), object_hook=tensor)
-    except (UnicodeDecodeError, RecursionError) as exc:
+    except ValueError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- deny by default: whatever else the bytes provoke (a shape
+        # past int64 makes torch raise TypeError or RuntimeError, deep nesting RecursionError) is malformed
         raise ValueError(f"unreadable header ({type(exc).__name__})") from None

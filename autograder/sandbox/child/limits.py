@@ -66,12 +66,15 @@ RUNTIME = (
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep", "sched_yield",
     "clone", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "gettid", "tgkill", "sched_getaffinity",
     "exit", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
-    "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "uname", "getrandom", "prlimit64", "getrlimit",
+    "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "uname", "getrandom", "getrlimit",
     "sysinfo", "readv", "pread64", "fstat", "stat", "lstat", "statx", "readlink", "readlinkat", "access", "faccessat",
     "faccessat2", "fcntl", "dup", "dup2", "dup3", "fadvise64", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
     "select", "pselect6", "pipe", "pipe2", "fork", "vfork", "wait4", "waitid",
 )
 ALLOWED = MEASURED + RUNTIME
+# Allowed only on the calling process itself (first argument 0): on another process of the same uid --
+# the fork server, when the grader is not root -- lowering a hard limit would cripple every later child.
+SELF_ONLY = ("prlimit64",)
 # Refused with EACCES rather than ENOSYS, as before the allow-list: a student who opens a socket or
 # makes a file reads "Permission denied", which says what happened.
 REFUSED = ("socket", "socketpair", "creat", "mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat", "link",
@@ -141,6 +144,9 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
         if name in numbers:  # read-only opens go on; the accumulator is reloaded only on this path
             program += [(JEQ, 0, 4, numbers[name]), (LD_ABS, 0, 0, 16 + 8 * argument),
                         (JSET, 0, 1, WRITE_FLAGS), (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
+    for name in SELF_ONLY:  # the first argument (64 bits, little-endian halves) must be 0
+        program += [(JEQ, 0, 6, numbers[name]), (LD_ABS, 0, 0, 16), (JEQ, 0, 3, 0), (LD_ABS, 0, 0, 20),
+                    (JEQ, 0, 1, 0), (RET, 0, 0, ALLOW), (RET, 0, 0, REFUSE)]
     for name in ALLOWED:
         if name in numbers:
             program += [(JEQ, 0, 1, numbers[name]), (RET, 0, 0, ALLOW)]
@@ -179,20 +185,118 @@ def allow_only_what_children_need() -> None:
         raise OSError(ctypes.get_errno(), "seccomp filter refused")
 
 
+# Landlock (Linux 5.13+): which files a child may open at all, deny by default. The numbers are Linux's
+# include/uapi/linux/landlock.h; each ABI version adds rights, all of which we handle (so refuse).
+LANDLOCK_CREATE_RULESET, LANDLOCK_ADD_RULE, LANDLOCK_RESTRICT_SELF = 444, 445, 446  # the same on aarch64
+LANDLOCK_CREATE_RULESET_VERSION, LANDLOCK_RULE_PATH_BENEATH = 1, 1
+FS_EXECUTE, FS_READ_FILE, FS_READ_DIR = 1 << 0, 1 << 2, 1 << 3
+# every file-system right of each ABI (2 adds REFER, 3 TRUNCATE, 5 IOCTL_DEV)
+FS_RIGHTS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 5: (1 << 16) - 1}
+NET_RIGHTS = (1 << 0) | (1 << 1)  # ABI 4: bind and connect TCP
+SCOPES = (1 << 0) | (1 << 1)  # ABI 6: abstract Unix sockets and signals outside the child's own processes
+O_PATH, O_CLOEXEC = 0o10000000, 0o2000000
+
+
+def landlock_abi() -> int:
+    """The kernel's Landlock ABI version; 0 where it has none (older kernel, or not enabled)."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    version = libc.syscall(LANDLOCK_CREATE_RULESET, None, ctypes.c_size_t(0),
+                           ctypes.c_uint32(LANDLOCK_CREATE_RULESET_VERSION))
+    return max(int(version), 0)
+
+
+def confine_files(readable: list[str]) -> int:
+    """Let this process (and all it starts) open nothing but what lies under ``readable``, to read.
+
+    Deny by default, like the seccomp list: without namespaces (the fallback mode) a child could read
+    every world-readable file -- other students' hand-ins, the class's output folder with its reports,
+    a checkout that was never made private. ``readable`` is what bubblewrap shows a child (``/usr``,
+    Python, ``/proc``, a few devices: ``Isolation.readable``), so both modes see the same files. Where the
+    kernel allows (Landlock ABI 6), signals and abstract Unix sockets to processes outside the child's
+    own are refused too. Returns the Landlock ABI used, 0 where the kernel has none (nothing confined:
+    file permissions alone stand, as the README says).
+    """
+    import ctypes
+    import os
+
+    abi = landlock_abi()
+    if abi < 1:
+        return 0
+    handled = FS_RIGHTS_BY_ABI[max(v for v in FS_RIGHTS_BY_ABI if v <= abi)]
+
+    class RulesetAttr(ctypes.Structure):
+        _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                    ("scoped", ctypes.c_uint64)]
+
+    class PathBeneath(ctypes.Structure):
+        _pack_ = 1
+        _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+    attr = RulesetAttr(handled, NET_RIGHTS if abi >= 4 else 0, SCOPES if abi >= 6 else 0)
+    size = ctypes.sizeof(RulesetAttr) if abi >= 6 else (16 if abi >= 4 else 8)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    ruleset = libc.syscall(LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    if ruleset < 0:
+        raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
+    try:
+        for path in readable:
+            try:
+                fd = os.open(path, O_PATH | O_CLOEXEC)
+            except OSError:
+                continue  # not on this machine (/lib64 on aarch64)
+            try:
+                folder = os.path.isdir(f"/proc/self/fd/{fd}")
+                rights = (FS_READ_FILE | FS_READ_DIR | FS_EXECUTE) if folder else FS_READ_FILE
+                rule = PathBeneath(rights, fd)
+                if libc.syscall(LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
+                    raise OSError(ctypes.get_errno(), f"landlock_add_rule({path}) failed")
+            finally:
+                os.close(fd)
+        _prctl(PR_SET_NO_NEW_PRIVS, 1)
+        if libc.syscall(LANDLOCK_RESTRICT_SELF, ruleset, 0) != 0:
+            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+    finally:
+        os.close(ruleset)
+    return abi
+
+
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1  # the same on aarch64
 
 
 def enter_own_namespaces() -> None:
-    """A new IPC and UTS namespace for this child alone (needs root: called before the uid drop).
+    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last (needs
+    root: called before the uid drop).
 
-    Whatever SysV or POSIX IPC object the child or its processes could make dies with them,
-    even if the seccomp filter let one through; and a hostname it set would be its own.
+    Whatever SysV or POSIX IPC object the child or its processes could make dies with them, even if
+    the seccomp filter let one through; a hostname it set would be its own. Read-only mounts matter
+    for what reading leaves: on a host file system mounted ``relatime`` (the fallback mode) the first
+    read of a file since it changed updates its access time, which a later child can ``stat`` -- a
+    measured channel of a bit per file from one student's child to another's. A read-only mount never
+    updates an access time (and refuses any write, should the seccomp filter let one through).
     """
     import ctypes
 
     libc = ctypes.CDLL(None, use_errno=True)
-    if libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS) != 0:
-        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC | CLONE_NEWUTS) failed")
+    if libc.unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS) failed")
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing we change reaches the host
+        raise OSError(ctypes.get_errno(), "making the child's mounts private failed")
+
+    class MountAttr(ctypes.Structure):
+        _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                    ("userns_fd", ctypes.c_uint64)]
+
+    attr = MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    libc.syscall.restype = ctypes.c_long
+    if libc.syscall(MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)) != 0 \
+            and ctypes.get_errno() != ENOSYS:  # Linux before 5.12: the access-time channel stays (README)
+        raise OSError(ctypes.get_errno(), "making the child's mounts read-only failed")
 
 
 def apply_limits(limits: dict) -> None:

@@ -6,7 +6,7 @@ import signal
 import socket
 
 from .limits import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_PDEATHSIG, _prctl, allow_only_what_children_need,
-                     apply_limits, collapse_into_huge_pages, enter_own_namespaces)
+                     apply_limits, collapse_into_huge_pages, confine_files, enter_own_namespaces)
 from .reaper import kill_everything, sweep
 from .server import Child
 
@@ -14,8 +14,9 @@ MAX_CONTROL_BYTES = 64 * 1024
 
 
 def become_child(settings: dict, options: dict) -> None:
-    """Right after the fork: own session and (as root) own IPC and UTS namespaces, limits, the sandbox
-    uid, and the seccomp allow-list."""
+    """Right after the fork: own session and (as root) own IPC, UTS and read-only mount namespaces,
+    limits, the sandbox uid, the files it may read (Landlock, where the kernel has it), and the
+    seccomp allow-list."""
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if options.get("own_namespaces"):
@@ -26,6 +27,8 @@ def become_child(settings: dict, options: dict) -> None:
         os.setgid(options["gid"])
         os.setuid(options["uid"])
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    if options.get("readable") is not None:
+        confine_files(options["readable"])
     if options.get("seccomp"):
         allow_only_what_children_need()
 
