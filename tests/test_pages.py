@@ -460,3 +460,61 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
     rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"]))))
     assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column"]
     assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0
+
+
+# --- the output folder: what may be handed out ----------------------------------------------------------
+
+def test_the_hand_out_folder_gets_only_the_students_page_and_no_hidden_value(tmp_path):
+    """OUT/students/ is what a TA hands out: its only file per student is the student's page, with no
+    hidden check's name, message, hint or picture; everything else is under OUT/staff/."""
+    from autograder.report import HANDOUT_FILES, STAFF_FILES, OutputFolder
+
+    out = OutputFolder(tmp_path / "out")
+    out.prepare()
+    record = _record(_report())
+    out.write_student(record, "after_published")
+    handed_out = [p for p in out.students.rglob("*") if p.is_file()]
+    assert [p.relative_to(out.students).as_posix() for p in handed_out] == ["ann/feedback.html"]
+    text = _visible_text(handed_out[0].read_text())
+    for secret in ("secret formula", "another secret", "differs from the reference", "the sines come first", "allowed"):
+        assert secret not in text, secret
+    assert "the reference&#39;s embedding" not in handed_out[0].read_text()
+    assert sorted(p.name for p in out.staff_dir("ann").iterdir()) == sorted(STAFF_FILES)
+    assert "secret formula check" in (out.staff_dir("ann") / "feedback.staff.html").read_text()
+    assert out.is_done(["ann"]) and [r.student for r in out.records()] == ["ann"]
+    with pytest.raises(ValueError, match="hand-out folder"):
+        out._hand_out("ann", {"results.json": "{}"})  # the door refuses a staff file by name
+    assert set(HANDOUT_FILES) == {"feedback.html"}
+
+
+def test_an_older_versions_folder_is_moved_apart_and_resumes_without_losing_a_result(tmp_path):
+    """Before the split every file of a student lay in OUT/students/<student>/. A batch run over such a
+    folder moves the staff files to OUT/staff/, counts those students as done, and loses nothing; a file
+    someone left in a student's folder is moved to staff/ too (never handed out); a newer copy keeps its name."""
+    from autograder.report import OutputFolder
+
+    out = OutputFolder(tmp_path / "out")
+    old = {"ann": _record(_report()), "bob": _record(_report(), "bob")}
+    for key, record in old.items():
+        folder = out.students / key
+        folder.mkdir(parents=True)
+        for name, text in (("report.json", record.to_json()), ("feedback.md", "# old"), ("feedback.html", "<p>student"),
+                           ("feedback.staff.html", "<p>staff"), ("results.json", '{"score": 1}'), ("notes.txt", "TA")):
+            (folder / name).write_text(text)
+    (out.students / "cy").mkdir()
+    (out.students / "cy" / "report.json").write_text(old["ann"].to_json())  # cut short: no results.json, not done
+    out.staff_dir("bob").mkdir(parents=True)
+    (out.staff_dir("bob") / "feedback.md").write_text("# newer")
+    import os
+    os.utime(out.staff_dir("bob") / "feedback.md", (2e9, 2e9))  # newer than the copy in students/
+
+    assert out.upgrade() == 3
+    assert sorted(p.relative_to(out.students).as_posix() for p in out.students.rglob("*") if p.is_file()) == \
+        ["ann/feedback.html", "bob/feedback.html"]
+    assert out.is_done(["ann"]) and out.is_done(["bob"]) and not out.is_done(["cy"])
+    assert [r.student for r in out.records()] == ["ann", "bob"]
+    assert (out.staff_dir("ann") / "notes.txt").read_text() == "TA"
+    assert (out.staff_dir("bob") / "feedback.md").read_text() == "# newer"
+    assert [p.read_text() for p in (out.staff_dir("bob") / "superseded").iterdir()] == ["# old"]
+    assert out.upgrade() == 0  # done once: nothing left to move
+    assert build_class_report(out.path)["pages"]["ann"] == "staff/ann/feedback.staff.html"

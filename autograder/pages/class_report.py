@@ -2,8 +2,8 @@
 
 Built only from what is on disk (every finished student's ``report.json``), like grades.csv, so it
 is the same after an interrupted and resumed batch, and it can be rebuilt at any time
-(``autograder report OUT``). It reads both ``OUT/<student>/`` and ``OUT/students/<student>/``,
-ignores fields it does not know, and shows statuses it does not know with the students who need a
+(``autograder report OUT``). It reads every student the output folder knows (``staff/<student>/``,
+and the layouts of older versions: ``OUT/students/<student>/``, ``OUT/<student>/``), ignores fields it does not know, and shows statuses it does not know with the students who need a
 person (``error``, ``needs_review``, anything else).
 
 What it says, most urgent first:
@@ -25,9 +25,10 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
-from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, graded, score_distribution
+from ..report import OutputFolder, StudentRecord, failure_rates, graded, score_distribution
 from ..results import REFERRAL, write_atomically
-from .feedback import STAFF_PAGE, environment, split_output
+from . import STAFF_PAGE
+from .feedback import environment, split_output
 from .figures import chart_png
 from ..similarity import base_hashes, exact_copies, matching_regions, similar_pairs
 
@@ -48,20 +49,17 @@ class Student:
 
 
 def read_students(out: Path) -> list[Student]:
-    """Every finished student (results.json beside report.json) under OUT/ or OUT/students/, by name."""
+    """Every finished student on disk (``OutputFolder.record_files``: any layout), by name."""
     out = Path(out)
     found = {}
-    for pattern in (f"*/{RECORD_FILE}", f"students/*/{RECORD_FILE}"):
-        for path in sorted(out.glob(pattern)):
-            if not (path.parent / RESULTS_FILE).is_file():
-                continue
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-                known = {k: v for k, v in raw.items() if k in _FIELDS}
-                record = StudentRecord.from_json(json.dumps(known))
-            except (OSError, ValueError, TypeError, KeyError):
-                continue  # not one of ours (OUT/report.json itself has no "student" and lands here)
-            found.setdefault(record.student, Student(record, path.parent.relative_to(out).as_posix(), raw))
+    for path in OutputFolder(out).record_files().values():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            known = {k: v for k, v in raw.items() if k in _FIELDS}
+            record = StudentRecord.from_json(json.dumps(known))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # not one of ours
+        found.setdefault(record.student, Student(record, path.parent.relative_to(out).as_posix(), raw))
     return [found[name] for name in sorted(found)]
 
 

@@ -22,18 +22,15 @@ import base64
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
 from ..contract import INTEGRATION, dependencies
 from .figures import Picture, picture_for_evidence, picture_for_figure
 
-__all__ = ["student_page", "gradescope_results", "write_student_pages", "component_pictures", "split_output",
-           "STUDENT_PAGE", "STAFF_PAGE"]
+__all__ = ["student_page", "gradescope_results", "render_student_pages", "StudentPages", "component_pictures",
+           "split_output"]
 
-STUDENT_PAGE = "feedback.html"
-STAFF_PAGE = "feedback.staff.html"
 MAX_INLINE_IMAGE_BYTES = 1_500_000  # per results.json: Gradescope stores and serves it for every student
 
 _CASE = "Smallest failing input: "
@@ -169,12 +166,14 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
 
 
 def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
-                 views: list[ComponentView] | None = None) -> str:
+                 views: list[ComponentView] | None = None, student_page_link: str = "") -> str:
     """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
-    (``views``: ``components(report, published, pictures)``, when the caller has them already)."""
+    (``views``: ``components(report, published, pictures)``, when the caller has them already;
+    ``student_page_link``: where the staff page finds the student's page, relative to itself)."""
     report = record.report
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
+        student_page_link=student_page_link if published else "",
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
     )
@@ -240,24 +239,29 @@ class _Budget:
         return True
 
 
-def write_student_pages(folder, record, results: dict, *, pictures: bool = True,
-                        hidden_visibility: str = "after_published") -> dict:
-    """Write ``feedback.html`` and ``feedback.staff.html`` into ``folder``; return ``results`` as
-    Gradescope HTML (for results.json). Any trouble of ours costs the pages, never the grades:
-    then ``results`` come back as they were, saying so."""
+@dataclass
+class StudentPages:
+    """One student's pages as text: ``student`` (``STUDENT_PAGE``, safe to hand out) and ``staff``
+    (``STAFF_PAGE``), each None if it could not be rendered; ``results``: results.json in HTML."""
+
+    student: str | None
+    staff: str | None
+    results: dict
+
+
+def render_student_pages(record, results: dict, *, pictures: bool = True, hidden_visibility: str = "after_published",
+                         student_page_link: str = "") -> StudentPages:
+    """The student's page, the staff page and ``results`` as Gradescope HTML. Renders only: where
+    each goes is the output folder's to decide (``report.OutputFolder``). Any trouble of ours costs
+    the pages, never the grades: then ``results`` come back as they were, saying so."""
     try:
-        return _write_student_pages(folder, record, results, pictures, hidden_visibility)
+        views = {published: components(record.report, published, pictures) for published in (False, True)}
+        student, staff = (student_page(record, published=published, pictures=pictures, views=views[published],
+                                       hidden_visibility=hidden_visibility, student_page_link=student_page_link)
+                          for published in (False, True))
+        return StudentPages(student, staff, gradescope_results(results, record.report, pictures=pictures,
+                                                               views=(views[False], views[True])))
     except Exception as error:  # noqa: BLE001
         results = dict(results)
         results["output"] = results.get("output", "") + f"\n(the feedback pages could not be written: {type(error).__name__})"
-        return results
-
-
-def _write_student_pages(folder, record, results: dict, pictures: bool, hidden_visibility: str) -> dict:
-    from ..results import write_atomically
-
-    views = {published: components(record.report, published, pictures) for published in (False, True)}
-    for name, published in ((STUDENT_PAGE, False), (STAFF_PAGE, True)):
-        write_atomically(Path(folder) / name, student_page(record, published=published, pictures=pictures,
-                                                           hidden_visibility=hidden_visibility, views=views[published]))
-    return gradescope_results(results, record.report, pictures=pictures, views=(views[False], views[True]))
+        return StudentPages(None, None, results)
