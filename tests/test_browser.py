@@ -141,6 +141,9 @@ def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
     assert ("max", "integrity") in attention and "attention.py, line" in attention["max", "integrity"]
     assert not any("max" in g["students"] for g in data["mistakes"])  # not an honest mistake
     assert [g["students"] for g in data["exact_copies"]] == [["hal", "ivy"]]
+    integrity = json.loads((graded_class / "integrity.json").read_text())["events"]  # the same events, as data
+    assert {(e["kind"], tuple(e["students"])) for e in integrity} >= {("exact_copy", ("hal", "ivy")), ("process_exit", ("max",))}
+    assert all(p.name == "feedback.html" for p in (graded_class / "students").rglob("*") if p.is_file())  # hand out as is
     assert not any("ivy" in g["students"] for g in data["mistakes"])  # the copy itself is correct code
     ada = browser.view(_page(graded_class, "ada", "feedback.html"))
     assert "Not graded" not in ada.text and "A person will look" not in ada.text

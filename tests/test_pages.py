@@ -416,6 +416,10 @@ def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
     assert _label([named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
     unnamed = failed(f"sinusoidal_embedding(t, dim) differs by up to 2; at index (0, 1) expected 1, got 0\n{generic}")
     assert _label([unnamed]) == (generic[len("Hint: "):], "")  # nothing named: the hint says most
+    # the whole module's check fails first, with a hint about its wiring; the hint shown is the diagnosing check's
+    wiring = failed("output: differs from the reference by up to 0.46; at index (0, 11) expected 0.4, got 0\n"
+                    "Hint: Feed mlp.0 with sinusoidal_embedding(t, dim).")
+    assert _label([wiring, named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
 
 
 def _class_on_disk(tmp_path, records) -> Path:
@@ -518,3 +522,76 @@ def test_an_older_versions_folder_is_moved_apart_and_resumes_without_losing_a_re
     assert [p.read_text() for p in (out.staff_dir("bob") / "superseded").iterdir()] == ["# old"]
     assert out.upgrade() == 0  # done once: nothing left to move
     assert build_class_report(out.path)["pages"]["ann"] == "staff/ann/feedback.staff.html"
+
+
+def test_pictures_of_failing_checks_come_first_and_a_repeated_picture_is_shown_once():
+    """What explains lost points is seen first; before publication only public failures may order the
+    pictures (a hidden failure must not show through). Two checks failing on the same case show one picture."""
+    from autograder.pages.feedback import component_pictures, components
+
+    evidence = compact(type("R", (), {"what": "output", "got": torch.zeros(2, 3), "truth": torch.ones(2, 3),
+                                      "allowed": 1e-5})())
+    checks = [
+        CheckResult("TimeEmbedding", "structure", "TimeEmbedding: structure", 1, 1, True, "", "public"),
+        CheckResult("TimeEmbedding", "values", "TimeEmbedding: values", 0, 2, False, "output: wrong", "public", evidence),
+        CheckResult("TimeEmbedding", "gradients", "TimeEmbedding: gradients", 0, 1, False,
+                    'The same error as "TimeEmbedding: values" (shown there).', "public", evidence),
+        CheckResult("TimeEmbedding", "secret", "TimeEmbedding: secret", 0, 1, False, "secret: wrong", "hidden"),
+    ]
+    figures = {"first": _figure("structure"), "about_values": _figure("values"), "about_secret": _figure("secret")}
+    report = GradingReport("sub", checks, figures=figures)
+    for published in (False, True):
+        order = [p.id for p in component_pictures(report, "TimeEmbedding", published)]
+        expected = ["about_values", "about_secret", "first"] if published else ["about_values", "first", "about_secret"]
+        assert order == expected, (published, order)
+    view = next(v for v in components(report, published=True) if v.name == "TimeEmbedding")
+    pictured = {c.title: len(c.pictures) for c in view.checks}
+    assert pictured == {"values": 1, "gradients": 0, "secret": 0, "structure": 0}
+
+
+def test_integrity_events_are_one_json_file_that_the_class_report_renders(tmp_path):
+    """What the sandbox saw and what similarity found, as data (integrity.py): one file per batch with
+    a schema, each event with its kind, students, where and the first check it cost; the page shows them."""
+    from autograder.integrity import IntegrityEvent, read_integrity
+
+    def student(name: str, output: str, source: str) -> StudentRecord:
+        checks = [CheckResult("SelfAttention", "a", "SelfAttention: a", 0 if output else 2, 2, not output, output, "public")]
+        return _record(GradingReport(name, checks, fingerprint={"source": {"attention": source}}), name)
+
+    exit_output = "your code exited with status 3 (does your code call sys.exit or os._exit?)"
+    records = [student("max", exit_output, "import os\nclass SelfAttention:\n    def f(self):\n        os._exit(3)\n"),
+               student("ned", "during forward the child sent back a malformed reply (a str where a tensor belongs)", "x = 1\n"),
+               student("oli", "the child was killed (likely over the 2048 MiB memory limit)", "y = 2\n")]
+    out = _class_on_disk(tmp_path, records)
+    write_class_report(out)
+    events = read_integrity((out / "integrity.json").read_text())
+    assert json.loads((out / "integrity.json").read_text())["schema"] == 1
+    by_student = {e.students: e for e in events}
+    assert set(by_student) == {("max",), ("ned",), ("oli",)}
+    assert (by_student["max",].kind, by_student["max",].where, by_student["max",].check) == \
+        ("process_exit", "attention.py, line 4: os._exit(3)", "SelfAttention: a")
+    assert by_student["ned",].kind == "malformed_reply" and by_student["oli",].kind == "memory_limit"
+    data = json.loads((out / "report.json").read_text())
+    people = {p["student"] for p in data["needs_attention"]}
+    assert people == {"max", "ned"}  # a memory limit is listed as an event, not as an attack
+    html = (out / "report.html").read_text()
+    assert "attention.py, line 4: os._exit(3)" in html and "memory limit" in html and 'id="integrity"' in html
+    with pytest.raises(ValueError, match="kind='telepathy'"):
+        IntegrityEvent("telepathy", ("max",))
+    with pytest.raises(ValueError, match="schema=99"):
+        read_integrity('{"schema": 99, "events": []}')
+
+
+def test_an_integration_failure_a_blocks_mistake_explains_is_no_second_mistake_group(tmp_path):
+    """Integration runs the student's own blocks: ann's ResBlock mistake fails it too, and the report
+    says so in ResBlock's group; bob's Integration fails with every block right, a mistake of its own."""
+    records = [
+        _record(GradingReport("ann", [_failed("ResBlock", "values", "output: wrong\nHint: relu before conv1"),
+                                      _failed("Integration", "matches", "Your ResBlock computes something else")]), "ann"),
+        _record(GradingReport("bob", [_failed("Integration", "matches", "the forward wires the skips wrongly")]), "bob"),
+    ]
+    data = build_class_report(_class_on_disk(tmp_path, records))
+    groups = {(g["component"], tuple(g["students"])): g for g in data["mistakes"]}
+    assert set(groups) == {("ResBlock", ("ann",)), ("Integration", ("bob",))}
+    assert groups["ResBlock", ("ann",)]["same_cause"] == ["Integration"]
+    assert groups["Integration", ("bob",)]["same_cause"] == []

@@ -26,7 +26,7 @@ from functools import cache
 from jinja2 import Environment, PackageLoader
 
 from ..contract import INTEGRATION, dependencies
-from .figures import Picture, picture_for_evidence, picture_for_figure
+from .figures import COLOUR_SCALE, Picture, picture_for_evidence, picture_for_figure
 
 __all__ = ["student_page", "gradescope_results", "render_student_pages", "StudentPages", "component_pictures",
            "split_output"]
@@ -107,21 +107,40 @@ def _visibility(report) -> dict[tuple[str, str], str]:
 
 def component_pictures(report, component: str, published: bool, pictures: bool = True) -> list[Picture]:
     """The pictures of the student's own code shown with ``component``: full when their check is
-    public or results are published, the student's side only otherwise."""
+    public or results are published, the student's side only otherwise. Pictures tied to a check
+    this view shows failing come first (the rest keep their order): what explains the lost points
+    is seen first. Before publication only public checks count, so the order says nothing hidden."""
     if not pictures:
         return []
     visibility = _visibility(report)
+    failing = {c.check_id for c in report.checks if c.component == component and not c.passed
+               and (published or c.visibility == "public")}
     shown = []
     for figure_id, data in report.figures.items():
         if data.get("component") != component:
             continue
         public = visibility.get((component, data.get("check")), "hidden") == "public"
         try:
-            shown.append(picture_for_figure(figure_id, data, full=published or public))
+            picture = picture_for_figure(figure_id, data, full=published or public)
         except Exception as error:  # a picture is never worth a missing page
-            shown.append(Picture(id=figure_id, title=data.get("title", figure_id),
-                                 note=f"this picture could not be drawn ({type(error).__name__})"))
-    return shown
+            picture = Picture(id=figure_id, title=data.get("title", figure_id),
+                              note=f"this picture could not be drawn ({type(error).__name__})")
+        shown.append((data.get("check") not in failing, picture))
+    return [picture for _, picture in sorted(shown, key=lambda pair: pair[0])]  # stable: the rest keep their order
+
+
+def _without_repeats(checks: list[CheckView]) -> None:
+    """Drop a check's picture when an earlier card of the component shows the same images (a check
+    that failed on the same case as another, "The same error as ..."): one picture, shown once."""
+    seen: set[bytes] = set()
+    for check_ in checks:
+        kept = []
+        for picture in check_.pictures:
+            images = {image.png for image in picture.images if not image.alt.startswith(COLOUR_SCALE)}
+            if not images or not images <= seen:
+                kept.append(picture)
+            seen |= images
+        check_.pictures = kept
 
 
 def _check_view(check_, published: bool, pictures: bool) -> CheckView:
@@ -153,9 +172,10 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
         if not published:  # as results.json's visible output: no total that includes hidden checks
             score = round(sum(c.score for c in checks if c.visibility == "public"), 6)
             max_score = round(sum(c.max_score for c in checks if c.visibility == "public"), 6)
+        check_views = [_check_view(c, published, pictures) for c in shown]
+        _without_repeats(check_views)
         views.append(ComponentView(
-            name=name, score=score, max_score=max_score,
-            checks=[_check_view(c, published, pictures) for c in shown],
+            name=name, score=score, max_score=max_score, checks=check_views,
             hidden_passed=sum(c.passed for c in hidden), hidden_total=0 if published else len(hidden),
             pictures=component_pictures(report, name, published, pictures),
         ))

@@ -35,13 +35,14 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from ..grading_data import caps  # noqa: E402
 from ..grading_data.arrays import unpack  # noqa: E402
 
-__all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png"]
+__all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png", "COLOUR_SCALE"]
 
 CSS_DPI = 100  # a chart's size on the page, in CSS pixels per inch of its figsize
 PIXEL_RATIO = 2  # charts carry twice the pixels they take on the page: sharp on high-DPI screens
 TILE_SIDE = 160  # a tile's longer side is at least this many pixels (small maps are upscaled by whole pixels)
 VALUES, DIFFERENCE, WEIGHTS, REGIONS = "RdBu_r", "Reds", "viridis", "Pastel1"
 STUDENT, REFERENCE, MISMATCH = "#1f6fb4", "#7a7a7a", "#c0392b"
+COLOUR_SCALE = "colour scale"  # how a colour bar's alt text begins: the same bar serves many pictures
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _cached_tile(raw: bytes, shape: tuple, cmap: str, vmin: float, vmax: float, 
 def _colour_bar(cmap: str, low: float, high: float) -> Tile:
     """A colour bar for tiles drawn with ``cmap``: a strip from ``low`` (left) to ``high`` (right)."""
     ramp = np.linspace(low, high, 64)[None, :]
-    image = _tile(ramp, cmap, low, high, f"colour scale: {low:.3g} at the left to {high:.3g} at the right")
+    image = _tile(ramp, cmap, low, high, f"{COLOUR_SCALE}: {low:.3g} at the left to {high:.3g} at the right")
     return Tile(image, f"{low:.3g} ← colour → {high:.3g}")
 
 
@@ -152,7 +153,7 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
                    rows=rows)
 
 
-def _heatmaps(data: dict, full: bool) -> Picture:
+def _heatmaps(figure_id: str, data: dict, full: bool) -> Picture:
     student = unpack(data["student"])
     tiles = [Tile(_tile(student, VALUES, -1.0, 1.0, "your embedding"), "yours")]
     if full:
@@ -167,10 +168,10 @@ def _heatmaps(data: dict, full: bool) -> Picture:
     rows = data.get("row_values", [])
     caption = (f"Rows: {data['rows']} ({rows[0]} at the top to {rows[-1]}); columns: {data['columns']}. "
                "Blue −1, white 0, red +1.") if rows else ""
-    return Picture(id="time_embedding", title=data["title"], caption=caption, rows=[("", tiles)], full=full)
+    return Picture(id=figure_id, title=data["title"], caption=caption, rows=[("", tiles)], full=full)
 
 
-def _attention(data: dict, full: bool) -> Picture:
+def _attention(figure_id: str, data: dict, full: bool) -> Picture:
     regions = np.asarray(data["regions"], dtype=np.float64)
     query = tuple(data["query"])
     student = unpack(data["student"])
@@ -190,7 +191,7 @@ def _attention(data: dict, full: bool) -> Picture:
     caption = ("SelfAttention(8) with q = k = 2·norm(x), v = norm(x) on a 10 x 10 input of four regions (each its own "
                "feature vector). The framed pixel is the query; brighter means more weight. Correct attention looks at "
                "the query's own region (the square), and the weights sum to 1.")
-    return Picture(id="attention_map", title=data["title"], caption=caption, rows=[("", tiles)], full=full)
+    return Picture(id=figure_id, title=data["title"], caption=caption, rows=[("", tiles)], full=full)
 
 
 # --- charts -----------------------------------------------------------------------------------------
@@ -444,9 +445,9 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         return Picture(id=figure_id, title=title, note=too_much, full=full)
     kind = data.get("kind")
     if kind == "heatmaps":
-        return _heatmaps(data, full)
+        return _heatmaps(figure_id, data, full)
     if kind == "attention":
-        return _attention(data, full)
+        return _attention(figure_id, data, full)
     if kind == "parameters":
         return Picture(id=figure_id, title=title, chart=chart_png("parameters", data), full=True,
                        caption="Per top-level block; a red bar differs from the reference's count.")
