@@ -2,6 +2,7 @@
 the class report's groups, and similarity. Expected values are computed here independently (numpy,
 hand-made records), not read back from the code under test."""
 import csv
+import html as html_module
 import io
 import json
 import re
@@ -595,3 +596,19 @@ def test_an_integration_failure_a_blocks_mistake_explains_is_no_second_mistake_g
     assert set(groups) == {("ResBlock", ("ann",)), ("Integration", ("bob",))}
     assert groups["ResBlock", ("ann",)]["same_cause"] == ["Integration"]
     assert groups["Integration", ("bob",)]["same_cause"] == []
+
+
+def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that_shows_it():
+    """A traceback that fails five checks is one card and one line naming the other four, not five cards."""
+    error = ("an error was raised on SimpleUNet(4, 4, 64):\nRuntimeError: Expected number of channels in input to "
+             "be divisible by num_groups, but got input of shape [2, 12, 2, 6]")
+    checks = [CheckResult("SimpleUNet", f"c{i}", f"SimpleUNet: check {i}", 0, 1, False, error,
+                          "public" if i == 0 else "hidden") for i in range(5)]
+    report = GradingReport("eli", checks)
+    report.refer_repeated_outputs()
+    assert sum(c.output.startswith("The same error as") for c in report.checks) == 4  # the grader's referrals
+    html = student_page(_record(report, "eli"), published=True)
+    assert html.count('<div class="check">') == 1 and html.count("num_groups") == 1
+    same = html_module.unescape(_visible_text(html[html.index('class="check same"'):]))
+    assert "Failed with the same error as “check 0”" in same
+    assert all(f"check {i}" in same for i in range(1, 5))

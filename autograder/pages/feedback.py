@@ -26,6 +26,7 @@ from functools import cache
 from jinja2 import Environment, PackageLoader
 
 from ..contract import INTEGRATION, dependencies
+from ..results import REFERRAL
 from .figures import COLOUR_SCALE, Picture, picture_for_evidence, picture_for_figure
 
 __all__ = ["student_page", "gradescope_results", "render_student_pages", "StudentPages", "component_pictures",
@@ -70,6 +71,16 @@ class CheckView:
     case: str = ""
     hint: str = ""
     pictures: list[Picture] = field(default_factory=list)
+
+    @property
+    def same_as(self) -> str:
+        """The check whose card says it all, when this one failed with the same error on the same case
+        (``results.GradingReport.refer_repeated_outputs``): such checks are listed in one line, not a card each."""
+        match = _SAME_AS.fullmatch(self.message)
+        return match.group(1).split(": ", 1)[-1] if match and not self.case and not self.pictures else ""
+
+
+_SAME_AS = re.compile(re.escape(REFERRAL) + r'"(.+)" \(shown there\)\.')
 
 
 @dataclass
