@@ -236,6 +236,11 @@ def test_the_student_page_shows_hidden_checks_only_as_a_count():
     # the picture tied to a hidden check: the student's own side only -- one tile, no reference
     tiles = html.count('class="tile"') - html.count('alt="colour scale')  # a colour bar is no picture of the values
     assert tiles == 1 and "the reference's embedding" not in html
+    record = _record(_report())
+    record.source = "/home/ta/grading/unet-2026/submissions/ann.zip"
+    mine, staff = student_page(record, published=False), student_page(record, published=True)
+    assert "ann.zip" in mine and "/home/ta" not in mine  # the grading machine's paths are not the student's
+    assert record.source in staff
 
 
 def test_the_staff_page_shows_everything():

@@ -196,6 +196,12 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
     return sorted(views, key=lambda v: not v.lost)
 
 
+def handed_in(source: str) -> str:
+    """What the student handed in, by its own name: the path on the grading machine (where the TA keeps
+    the class) is no business of the student's page."""
+    return re.split(r"[/\\]", source.rstrip("/\\"))[-1] or source
+
+
 def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
                  views: list[ComponentView] | None = None, student_page_link: str = "") -> str:
     """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
@@ -205,6 +211,7 @@ def student_page(record, *, published: bool, pictures: bool = True, hidden_visib
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
         student_page_link=student_page_link if published else "",
+        source=record.source if published else handed_in(record.source),
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
     )
