@@ -29,7 +29,7 @@ KINDS = {
     "memory_limit": ("was killed at the memory limit", False),
     "cpu_limit": ("ran past its CPU time", False),
     "file_size_limit": ("wrote a file past the size limit", False),
-    "exact_copy": ("the same code token for token (names, comments and layout aside)", True),
+    "exact_copy": ("the same code, token for token", True),
     "similar": ("near-identical code", True),
 }
 
