@@ -131,11 +131,14 @@ def _case_line(output: str) -> str:
     return next((line for line in output.splitlines() if line.startswith(CASE_LINE)), "")
 
 
+_IN_CHECK = re.compile(r" \(in [^()\n]*\)$", re.MULTILINE)  # grader.py names the check a fatal error cost
+
+
 def _essence(output: str) -> str:
-    """An output without what differs between checks that failed for one cause: the case, and
-    which call of the student's code raised."""
+    """An output without what differs between checks that failed for one cause: the case, which
+    call of the student's code raised, and which check a fatal error (an exit, a crash) cost."""
     lines = [line for line in output.splitlines() if not line.startswith(CASE_LINE)]
-    return _DURING.sub(lambda match: match.group(1) + ":", "\n".join(lines))
+    return _IN_CHECK.sub("", _DURING.sub(lambda match: match.group(1) + ":", "\n".join(lines)))
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:

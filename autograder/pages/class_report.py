@@ -3,8 +3,9 @@
 Built only from what is on disk (every finished student's ``report.json``), like grades.csv, so it
 is the same after an interrupted and resumed batch, and it can be rebuilt at any time
 (``autograder report OUT``). It reads every student the output folder knows (``staff/<student>/``,
-and the layouts of older versions: ``OUT/students/<student>/``, ``OUT/<student>/``), ignores fields it does not know, and shows statuses it does not know with the students who need a
-person (``error``, ``needs_review``, anything else).
+and the layouts of older versions: ``OUT/students/<student>/``, ``OUT/<student>/``), ignores fields
+it does not know, and shows statuses it does not know with the students who need a person
+(``error``, ``needs_review``, anything else).
 
 What it says, most urgent first:
 - students who need a person, with the reason; environment problems (a package the grader does not

@@ -149,8 +149,8 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
                f" a larger difference (largest {worst:.3g}" + (f", allowed {allowed:.2g})" if allowed is not None else ")")
                + (f". On {case}" if case else "") + ".")
     return Picture(id=f"evidence-{check_name}", title=f"Where your {evidence['what']} departs from the reference",
-                   caption=caption, columns=["yours", "reference", "|yours − reference|", "values", "difference"],
-                   rows=rows)
+                   caption=caption, rows=rows,
+                   columns=["yours", "reference", "|yours − reference|", "scale: yours and reference", "scale: difference"])
 
 
 def _heatmaps(figure_id: str, data: dict, full: bool) -> Picture:
