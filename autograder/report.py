@@ -144,14 +144,17 @@ class OutputFolder:
         return staff
 
     def _hand_out(self, key: str, files: dict[str, str]) -> None:
-        """The one door into ``students/<key>/``: only ``HANDOUT_FILES`` go in, and anything else
-        found there is moved to ``staff/<key>/``, so the folder can be handed out as it is."""
+        """The one door into ``students/<key>/``: afterwards it holds exactly ``files``, which may only
+        be ``HANDOUT_FILES``; anything else found there is moved to ``staff/<key>/``, so the folder
+        can be handed out as it is."""
         refused = sorted(set(files) - HANDOUT_FILES)
         if refused:
             raise ValueError(f"{', '.join(refused)} may not go to a student's hand-out folder (only "
                              f"{', '.join(sorted(HANDOUT_FILES))}); write it to staff_dir({key!r})")
         for name, text in files.items():
             write_atomically(self.student_dir(key) / name, text)
+        for name in HANDOUT_FILES - set(files):  # not rendered this time: an older page would be out of date
+            (self.student_dir(key) / name).unlink(missing_ok=True)
         self._keep_out(key)
 
     def _keep_out(self, key: str) -> int:

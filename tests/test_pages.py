@@ -474,7 +474,7 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
 
 # --- the output folder: what may be handed out ----------------------------------------------------------
 
-def test_the_hand_out_folder_gets_only_the_students_page_and_no_hidden_value(tmp_path):
+def test_the_hand_out_folder_gets_only_the_students_page_and_no_hidden_value(tmp_path, monkeypatch):
     """OUT/students/ is what a TA hands out: its only file per student is the student's page, with no
     hidden check's name, message, hint or picture; everything else is under OUT/staff/."""
     from autograder.report import HANDOUT_FILES, STAFF_FILES, OutputFolder
@@ -495,6 +495,16 @@ def test_the_hand_out_folder_gets_only_the_students_page_and_no_hidden_value(tmp
     with pytest.raises(ValueError, match="hand-out folder"):
         out._hand_out("ann", {"results.json": "{}"})  # the door refuses a staff file by name
     assert set(HANDOUT_FILES) == {"feedback.html"}
+
+    import autograder.pages.feedback as feedback_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a page that cannot be drawn")
+
+    monkeypatch.setattr(feedback_module, "components", broken)
+    out.write_student(record, "after_published")  # regraded, and this time the pages fail
+    assert not out.student_dir("ann").joinpath("feedback.html").exists()  # no out-of-date page to hand out
+    assert "could not be written" in json.loads((out.staff_dir("ann") / "results.json").read_text())["output"]
 
 
 def test_an_older_versions_folder_is_moved_apart_and_resumes_without_losing_a_result(tmp_path):
