@@ -382,7 +382,8 @@ def _means_chart(figure: Figure, data: dict) -> str:
     values = [100 * data["means"][n] for n in names]
     axes.barh(range(len(names)), values, color=STUDENT)
     axes.set_yticks(range(len(names)), names)
-    axes.set_xlim(0, 100)
+    axes.set_xlim(0, 112)  # room for the "100%" beside a full bar
+    axes.set_xticks(range(0, 101, 20))
     axes.set_xlabel("mean score, % of the component's points")
     for y, v in enumerate(values):
         axes.text(v + 1, y, f"{v:.0f}%", va="center", fontsize=8)
@@ -406,12 +407,12 @@ def _failures_chart(figure: Figure, data: dict) -> str:
 CHARTS = {"parameters": _parameters_chart, "shape_trace": _u_chart,
           "histogram": _histogram_chart, "means": _means_chart, "failures": _failures_chart}
 CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (7.0, 2.3), "failures": (10.4, 5.0), "histogram": (6.0, 3.0),
-               "means": (6.0, 3.0)}
+               "means": (6.4, 3.2)}
 # Fixed margins: constrained layout doubled the time of a chart (it lays the figure out several times).
 CHART_MARGINS = {"shape_trace": {"left": 0.0, "right": 1.0, "bottom": 0.0, "top": 1.0},
                  "curves": {"left": 0.09, "right": 0.72, "bottom": 0.2, "top": 0.88},
                  "failures": {"left": 0.5, "right": 0.97, "bottom": 0.1, "top": 0.94},
-                 "means": {"left": 0.22, "right": 0.95, "bottom": 0.17, "top": 0.9},
+                 "means": {"left": 0.3, "right": 0.97, "bottom": 0.17, "top": 0.9},  # room for ParameterBreakdown
                  "histogram": {"left": 0.1, "right": 0.97, "bottom": 0.27, "top": 0.9},
                  "parameters": {"left": 0.17, "right": 0.98, "bottom": 0.15, "top": 0.9}}
 
