@@ -34,7 +34,7 @@ def test_an_exit_that_cost_several_checks_is_said_once_naming_no_other_check():
     in five checks is still one cause, said on one card."""
     exited = ("your code exited with status 0 (does your code call sys.exit or os._exit?) during "
               "SelfAttention.forward (in SelfAttention: {})")
-    names = ["output shape", "return_weights shape", "rows sum to 1"]
+    names = ["output shape", "return_weights gives weights of shape (B, H*W, H*W)", "rows sum to 1 (over keys)"]
     report = GradingReport("s", checks=[_result(n, exited.format(n), "SelfAttention", "public") for n in names])
     report.refer_repeated_outputs()
     outputs = [c.output for c in report.checks]
