@@ -464,9 +464,10 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         # student view needs only yours -- one chart drawn per student, not two.
         values = [v for curve in list(data["student"].values()) + list(data["reference"].values()) for v in curve]
         top = max(0.5, math.ceil(1.1 * max([v for v in values if math.isfinite(v)] + [0.0]) / 0.25) * 0.25)
-        rows = [("yours", [Tile(curves_png(data, data["student"], "yours", top))])]
+        # each chart's title says whose it is: the rows need no label of their own (one label each)
+        rows = [("", [Tile(curves_png(data, data["student"], "yours", top))])]
         if full:
-            rows.append(("reference", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
+            rows.append(("", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
         if "results" in data:  # the skip experiment: its numbers and one reconstruction, in the task's section
             return _experiment(figure_id, title, data, rows, full)
         return Picture(id=figure_id, title=title, rows=rows, full=full,
