@@ -4,7 +4,7 @@ The output folder (``OutputFolder``) owns its layout, and with it who may read w
 
     OUT/students/<student>/   what that student may see now: hand the folder out as it is
     OUT/staff/<student>/      course staff only: the full record, results.json, the staff page, feedback.md
-    OUT/grades.csv, report.*  course staff only: the class
+    OUT/grades.csv, report.*, integrity.json   course staff only: the class
 
 Only ``OutputFolder._hand_out`` writes under ``students/``, and it takes only the files named in
 ``HANDOUT_FILES`` (deny by default); whatever else is found there -- an older version's layout, a
@@ -48,7 +48,7 @@ GUIDE = f"""What is in this folder (written by `autograder batch`)
                      how many there are). Nothing else is ever written there.
 {STAFF_DIR}/<student>/      Course staff only: {STAFF_PAGE} (every check, hidden ones included),
                      {RESULTS_FILE} (Gradescope's schema, hidden tests included), {FEEDBACK_FILE}, {RECORD_FILE}.
-{GRADES_FILE}, report.html, report.json   Course staff only: the class.
+{GRADES_FILE}, report.html, report.json, integrity.json   Course staff only: the class.
 """
 
 
