@@ -3,7 +3,7 @@
 Each worker builds one ``Grader`` (one fork server, one ``import torch``) and grades many
 submissions with torch limited to one thread, so N workers use N cores and start-up is paid N times,
 not once per student. The parent never imports torch; it only hands out submissions, writes files
-(through ``report.OutputFolder``: each student's record, feedback pages and results; at the end
+(through ``report.OutputFolder``: each student's hand-out folder and staff files; at the end
 grades.csv and the class report, ``report.html``) and shows progress.
 
 Whatever a submission does, the batch goes on: a grading that fails, or a worker that dies under
@@ -256,7 +256,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     """Grade every submission under ``submissions`` into ``out``; see the module docstring.
 
     ``config``: a GradingConfig, a path to grading_config.yaml, or None for the default.
-    ``only``: regrade just this student (a folder name under OUT/students/, or the submission's file name).
+    ``only``: regrade just this student (a folder name under OUT/students/ or OUT/staff/, or the submission's file name).
     ``figures``: pictures in the feedback pages (False: the pages in text only, faster).
     ``scheduler``: a Dask scheduler's address: grade on its workers (``cluster.py``) instead of
     ``jobs`` local worker processes; OUT is written here either way.
@@ -287,6 +287,11 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             if not items:
                 known = ", ".join(i.key for i in found.submissions[:20])
                 raise AutograderError(f"no submission for --only {only!r} in {found.root}; students found: {known or 'none'}")
+        moved = folder.upgrade()  # an older version's layout: its results count as done, nothing is lost
+        if moved:
+            console.print(f"moved the staff-only files of {moved} students from {relative(folder.students)}/ to "
+                          f"{relative(folder.staff)}/ (an output folder of an older version): {relative(folder.students)}/ "
+                          "now holds only what students may see", highlight=False, markup=False)
         todo = [i for i in items if regrade or only is not None or not folder.is_done(s.key for s in i.submitters)]
         summary.already_done = [i.key for i in items if i not in todo]
         if summary.already_done:

@@ -162,7 +162,7 @@ def check(
 def batch(
     submissions: Optional[Path] = typer.Argument(
         None, help="folder of per-student folders/zips, nbgrader course or submitted/, or a Gradescope export (zip)"),
-    out: Path = typer.Option(..., "--out", help="where OUT/<student>/results.json, feedback.md and grades.csv go"),
+    out: Path = typer.Option(..., "--out", help="where OUT/students/<student>/ (hand out as is), OUT/staff/<student>/ and grades.csv go"),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="worker processes (each imports torch once)"),
     regrade: bool = typer.Option(False, "--regrade", help="grade again students whose results.json exists"),
     only: Optional[str] = typer.Option(None, "--only", help="(re)grade just this student"),

@@ -1,27 +1,55 @@
 """What a batch leaves on disk and shows the TA: per-student records and feedback, grades.csv, the class table.
 
-The output folder (``OutputFolder``) owns its layout: class-level files at the top, one folder per
-student under ``students/`` -- so no student's name, however chosen, can collide with a class
-file. Everything class-level is rebuilt from the per-student ``report.json`` files, so an
-interrupted and resumed batch produces exactly what an uninterrupted one would.
+The output folder (``OutputFolder``) owns its layout, and with it who may read what:
+
+    OUT/students/<student>/   what that student may see now: hand the folder out as it is
+    OUT/staff/<student>/      course staff only: the full record, results.json, the staff page, feedback.md
+    OUT/grades.csv, report.*, integrity.json   course staff only: the class
+
+Only ``OutputFolder._hand_out`` writes under ``students/``, and it takes only the files named in
+``HANDOUT_FILES`` (deny by default); whatever else is found there -- an older version's layout, a
+file someone put there -- is moved to ``staff/`` before a batch and after every student. Student
+folders live under ``students/``, so no student's name can collide with a class file.
+Everything class-level is rebuilt from the per-student ``report.json`` files, so an interrupted and
+resumed batch produces exactly what an uninterrupted one would.
 """
 import csv
 import io
 import json
 import os
 import re
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .pages import STAFF_PAGE, STUDENT_PAGE
 from .results import GradingReport, gradescope_results, write_atomically
 
-__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "MAX_ROW"]
+__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "MAX_ROW",
+           "HANDOUT_FILES", "STAFF_FILES"]
 
 RECORD_FILE = "report.json"
 RESULTS_FILE = "results.json"
 FEEDBACK_FILE = "feedback.md"
 GRADES_FILE = "grades.csv"
-STUDENTS_DIR = "students"
+GUIDE_FILE = "README.txt"
+STUDENTS_DIR = "students"  # hand out as is
+STAFF_DIR = "staff"  # never hand out
+# The only files a student's hand-out folder may hold: the student's view (pages.feedback, published=False).
+HANDOUT_FILES = frozenset({STUDENT_PAGE})
+# A student's staff files, in the order they are written; results.json last: it marks the student done.
+STAFF_FILES = (RECORD_FILE, FEEDBACK_FILE, STAFF_PAGE, RESULTS_FILE)
+SUPERSEDED_DIR = "superseded"  # under staff/<student>/: an older copy met while moving files out of students/
+
+GUIDE = f"""What is in this folder (written by `autograder batch`)
+
+{STUDENTS_DIR}/<student>/   Safe to hand out as it is: {", ".join(sorted(HANDOUT_FILES))}, the student's view
+                     before results are published (public checks in full; of hidden checks only
+                     how many there are). Nothing else is ever written there.
+{STAFF_DIR}/<student>/      Course staff only: {STAFF_PAGE} (every check, hidden ones included),
+                     {RESULTS_FILE} (Gradescope's schema, hidden tests included), {FEEDBACK_FILE}, {RECORD_FILE}.
+{GRADES_FILE}, report.html, report.json, integrity.json   Course staff only: the class.
+"""
 
 
 @dataclass
@@ -50,54 +78,139 @@ class StudentRecord:
 
 
 class OutputFolder:
-    """``OUT/``: ``grades.csv`` and other class files at the top, ``students/<student>/`` for each student.
+    """``OUT/``: class files at the top, ``students/<student>/`` to hand out, ``staff/<student>/`` to keep.
 
-    A student is done when ``results.json`` exists; it is written last, after ``report.json``,
-    ``feedback.md`` and the feedback pages, each by rename, so an interrupted batch leaves whole files only.
+    A student is done when ``staff/<student>/results.json`` exists; it is written last, after
+    ``report.json``, ``feedback.md`` and the pages, each by rename, so an interrupted batch leaves
+    whole files only.
     """
 
     def __init__(self, path):
         self.path = Path(path)
         self.students = self.path / STUDENTS_DIR
+        self.staff = self.path / STAFF_DIR
 
-    def prepare(self) -> None:
+    def prepare(self) -> int:
+        """Make the folders, drop what a killed run left half-written, and move every file that does
+        not belong in a hand-out folder to ``staff/`` (``upgrade``); return how many students' files moved."""
+        moved = self.upgrade()
         self.students.mkdir(parents=True, exist_ok=True)
-        for stale in [*self.path.glob(".*.tmp"), *self.students.glob("*/.*.tmp")]:  # left by a killed run
-            stale.unlink(missing_ok=True)
+        self.staff.mkdir(parents=True, exist_ok=True)
+        for stale in [*self.path.glob(".*.tmp"), *self.students.glob("*/.*.tmp"), *self.staff.glob("*/.*.tmp")]:
+            stale.unlink(missing_ok=True)  # left by a killed run
+        write_atomically(self.path / GUIDE_FILE, GUIDE)
+        return moved
+
+    def upgrade(self) -> int:
+        """Move whatever is under ``students/`` and not a hand-out file to ``staff/``: the layout of an
+        older version (every file in ``students/<student>/``) becomes today's, so a resumed batch keeps
+        its results. Touches nothing when OUT does not exist. Returns the number of students moved."""
+        if not self.students.is_dir():
+            return 0
+        moved = 0
+        for entry in sorted(self.students.iterdir()):
+            if entry.is_dir() and not entry.is_symlink():
+                moved += self._keep_out(entry.name)
+            elif not entry.name.startswith("."):  # a stray file: staff's to look at, never a hand-out
+                self._move(entry, self.staff / entry.name)
+        return moved
 
     def student_dir(self, key: str) -> Path:
+        """The folder to hand to student ``key``: only ``HANDOUT_FILES``."""
         return self.students / key
 
+    def staff_dir(self, key: str) -> Path:
+        """Student ``key``'s staff-only files: the record, results.json, the staff page, feedback.md."""
+        return self.staff / key
+
     def is_done(self, keys) -> bool:
-        return all((self.student_dir(k) / RESULTS_FILE).is_file() and (self.student_dir(k) / RECORD_FILE).is_file()
+        return all((self.staff_dir(k) / RESULTS_FILE).is_file() and (self.staff_dir(k) / RECORD_FILE).is_file()
                    for k in keys)
 
     def write_student(self, record: StudentRecord, hidden_visibility: str, figures: bool = True) -> Path:
-        folder = self.student_dir(record.student)
-        write_atomically(folder / RECORD_FILE, record.to_json())
-        write_atomically(folder / FEEDBACK_FILE, feedback_markdown(record))
-        results = gradescope_results(record.report, hidden_visibility)
-        from .pages.feedback import write_student_pages  # issue 14: feedback.html, feedback.staff.html, HTML results
+        """Write one student's files, each to its audience's folder; return the staff folder."""
+        from .pages.feedback import render_student_pages  # matplotlib and jinja: not when a batch starts
 
-        results = write_student_pages(folder, record, results, pictures=figures, hidden_visibility=hidden_visibility)
-        write_atomically(folder / RESULTS_FILE, json.dumps(results, indent=2) + "\n")  # last: marks the student done
-        return folder
+        staff = self.staff_dir(record.student)
+        write_atomically(staff / RECORD_FILE, record.to_json())
+        write_atomically(staff / FEEDBACK_FILE, feedback_markdown(record))
+        handout = os.path.relpath(self.student_dir(record.student) / STUDENT_PAGE, staff)
+        pages = render_student_pages(record, gradescope_results(record.report, hidden_visibility), pictures=figures,
+                                     hidden_visibility=hidden_visibility, student_page_link=Path(handout).as_posix())
+        if pages.staff is not None:
+            write_atomically(staff / STAFF_PAGE, pages.staff)
+        self._hand_out(record.student, {STUDENT_PAGE: pages.student} if pages.student is not None else {})
+        write_atomically(staff / RESULTS_FILE, json.dumps(pages.results, indent=2) + "\n")  # last: marks it done
+        return staff
+
+    def _hand_out(self, key: str, files: dict[str, str]) -> None:
+        """The one door into ``students/<key>/``: afterwards it holds exactly ``files``, which may only
+        be ``HANDOUT_FILES``; anything else found there is moved to ``staff/<key>/``, so the folder
+        can be handed out as it is."""
+        refused = sorted(set(files) - HANDOUT_FILES)
+        if refused:
+            raise ValueError(f"{', '.join(refused)} may not go to a student's hand-out folder (only "
+                             f"{', '.join(sorted(HANDOUT_FILES))}); write it to staff_dir({key!r})")
+        for name, text in files.items():
+            write_atomically(self.student_dir(key) / name, text)
+        for name in HANDOUT_FILES - set(files):  # not rendered this time: an older page would be out of date
+            (self.student_dir(key) / name).unlink(missing_ok=True)
+        self._keep_out(key)
+
+    def _keep_out(self, key: str) -> int:
+        """Move every entry of ``students/<key>/`` that is not a hand-out file to ``staff/<key>/``
+        (results.json last, so a move cut short leaves the student not done, and the next run
+        finishes it); return 1 if anything moved."""
+        folder = self.student_dir(key)
+        if not folder.is_dir():
+            return 0
+        strays = [e for e in folder.iterdir() if e.name not in HANDOUT_FILES and not e.name.startswith(".")]
+        strays.sort(key=lambda e: e.name == RESULTS_FILE)
+        for entry in strays:
+            self._move(entry, self.staff_dir(key) / entry.name)
+        return int(bool(strays))
+
+    @staticmethod
+    def _move(entry: Path, target: Path) -> None:
+        """``entry`` to ``target``, losing nothing: where ``target`` exists already, the older of the two
+        files (or ``entry``, when either is not a plain file) goes to ``superseded/`` beside it."""
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists() or target.is_symlink():
+            shelf = target.parent / SUPERSEDED_DIR
+            shelf.mkdir(exist_ok=True)
+            kept = shelf / f"{target.name}.{time.time_ns()}"
+            plain = entry.is_file() and target.is_file() and not entry.is_symlink() and not target.is_symlink()
+            if not (plain and entry.stat().st_mtime > target.stat().st_mtime):
+                os.replace(entry, kept)
+                return
+            os.replace(target, kept)  # the copy in students/ is newer: it takes the name
+        os.replace(entry, target)
+
+    def record_files(self) -> dict[str, Path]:
+        """Every finished student's ``report.json`` (``results.json`` beside it), by folder name: in
+        ``staff/`` and in the layouts of older versions (``students/<student>/``, ``<student>/``),
+        which are read as they are (``upgrade`` moves the first; the class report reads the second)."""
+        found: dict[str, Path] = {}
+        for pattern in (f"{STAFF_DIR}/*/{RECORD_FILE}", f"{STUDENTS_DIR}/*/{RECORD_FILE}", f"*/{RECORD_FILE}"):
+            for path in sorted(self.path.glob(pattern)):
+                if path.parent.is_dir() and (path.parent / RESULTS_FILE).is_file():
+                    found.setdefault(path.parent.name, path)
+        return found
 
     def records(self) -> list["StudentRecord"]:
         """Every finished student on disk, sorted by student; one whose record cannot be read is an
         ``error`` row saying so (grades.csv keeps a row for everyone)."""
         found = []
-        for folder in sorted(self.students.iterdir()) if self.students.is_dir() else []:
-            record_file = folder / RECORD_FILE
-            if folder.is_dir() and (folder / RESULTS_FILE).is_file() and record_file.is_file():
-                try:
-                    found.append(StudentRecord.from_json(record_file.read_text(encoding="utf-8")))
-                except Exception as error:  # noqa: BLE001 -- a damaged file costs its own row, not the class
-                    message = (f"{RECORD_FILE} could not be read ({type(error).__name__}); "
-                               "regrade this student with --only")
-                    found.append(StudentRecord(student=folder.name, name="", email="", source="", status="error",
-                                               message=message, report=GradingReport.without_results(
-                                                   folder.name, [], message)))
+        for key, record_file in sorted(self.record_files().items()):
+            if record_file.parent.parent != self.staff and record_file.parent.parent != self.students:
+                continue  # the oldest layout (OUT/<student>/): the class report reads it, grades.csv never did
+            try:
+                found.append(StudentRecord.from_json(record_file.read_text(encoding="utf-8")))
+            except Exception as error:  # noqa: BLE001 -- a damaged file costs its own row, not the class
+                message = (f"{RECORD_FILE} could not be read ({type(error).__name__}); "
+                           "regrade this student with --only")
+                found.append(StudentRecord(student=key, name="", email="", source="", status="error",
+                                           message=message, report=GradingReport.without_results(key, [], message)))
         return found
 
     def write_grades(self, components: list[str]) -> list["StudentRecord"]:

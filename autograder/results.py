@@ -71,12 +71,12 @@ class GradingReport:
         refer to it from the others, with their own case where it differs."""
         anchors: dict[tuple[str, str], CheckResult] = {}
         for check in self.checks:
-            key = (check.component, _essence(check.output))
+            key = (check.component, _essence(check.output, check.name))
             if check.output and len(key[1]) >= 80:
                 if key not in anchors or (anchors[key].visibility != "public" and check.visibility == "public"):
                     anchors[key] = check
         for index, check in enumerate(self.checks):
-            anchor = anchors.get((check.component, _essence(check.output)))
+            anchor = anchors.get((check.component, _essence(check.output, check.name)))
             if anchor is not None and anchor is not check:
                 case = _case_line(check.output)
                 own_case = f"\n{case}" if case and case != _case_line(anchor.output) else ""
@@ -131,11 +131,12 @@ def _case_line(output: str) -> str:
     return next((line for line in output.splitlines() if line.startswith(CASE_LINE)), "")
 
 
-def _essence(output: str) -> str:
-    """An output without what differs between checks that failed for one cause: the case, and
-    which call of the student's code raised."""
+def _essence(output: str, check_name: str = "") -> str:
+    """An output without what differs between checks that failed for one cause: the case, which
+    call of the student's code raised, and which check a fatal error (an exit, a crash) cost
+    (grader.py ends such an output with " (in <check name>)")."""
     lines = [line for line in output.splitlines() if not line.startswith(CASE_LINE)]
-    return _DURING.sub(lambda match: match.group(1) + ":", "\n".join(lines))
+    return _DURING.sub(lambda match: match.group(1) + ":", "\n".join(lines)).removesuffix(f" (in {check_name})")
 
 
 def gradescope_results(report: GradingReport, hidden_visibility: str = "after_published") -> dict:

@@ -79,7 +79,7 @@ def main() -> None:
         print(f"{args.n} submissions: " + "; ".join(names), flush=True)
 
         batch_wall = run_batch(submissions, out, args.jobs)
-        records = [json.loads(p.read_text()) for p in sorted((out / "students").glob("*/report.json"))]
+        records = [json.loads(p.read_text()) for p in sorted((out / "staff").glob("*/report.json"))]
         per_submission = [r["grading"]["seconds"] for r in records]
         workers = defaultdict(lambda: [0, 0])
         for r in records:

@@ -30,7 +30,7 @@ def grade(classroom: Path, out: Path, jobs: int) -> tuple[float, list[float]]:
     subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(classroom), "--out", str(out), "-j", str(jobs)],
                    cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wall = time.perf_counter() - started
-    seconds = [json.loads(p.read_text())["grading"]["seconds"] for p in out.glob("students/*/report.json")]
+    seconds = [json.loads(p.read_text())["grading"]["seconds"] for p in out.glob("staff/*/report.json")]
     return wall, seconds
 
 

@@ -112,22 +112,22 @@ def test_mixed_class_grades_match_independent_expectations(graded_j2):
 
     # every student has whole, valid files; the total in results.json matches grades.csv
     for student, row in grades.items():
-        results = json.loads((out / "students" / student / "results.json").read_text())
+        results = json.loads((out / "staff" / student / "results.json").read_text())
         assert results["score"] == pytest.approx(float(row["total"] or 0))  # (Gradescope's score is a number)
         assert len(results["tests"]) == sum(len(c) for c in yaml.safe_load(
             (ROOT / "grading_config.yaml").read_text())["components"].values())
-        assert (out / "students" / student / "feedback.md").read_text().startswith(f"# {student}: ")
-    assert "not a readable zip file" in json.loads((out / "students" / "dave" / "results.json").read_text())["output"]
+        assert (out / "staff" / student / "feedback.md").read_text().startswith(f"# {student}: ")
+    assert "not a readable zip file" in json.loads((out / "staff" / "dave" / "results.json").read_text())["output"]
     assert not list(out.rglob("*.tmp"))
 
 
 def test_feedback_lists_failures_first(graded_j2):
     out, _ = graded_j2
-    text = (out / "students" / "carol" / "feedback.md").read_text()
+    text = (out / "staff" / "carol" / "feedback.md").read_text()
     failed, passed = text.index("## Failed checks"), text.index("## Passed checks")
     assert failed < passed
     assert "SelfAttention" in text[failed:passed]
-    assert "Failed checks (0)" in (out / "students" / "alice" / "feedback.md").read_text()
+    assert "Failed checks (0)" in (out / "staff" / "alice" / "feedback.md").read_text()
 
 
 def test_class_table_names_the_most_failed_checks(graded_j2):
@@ -153,11 +153,11 @@ def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder,
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 300
-    while not list(tmp_path.glob("students/*/results.json")) and time.monotonic() < deadline and process.poll() is None:
+    while not list(tmp_path.glob("staff/*/results.json")) and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # the parent and its workers, mid-batch
     process.wait()
-    finished = {p.parent.name for p in tmp_path.glob("students/*/results.json")}
+    finished = {p.parent.name for p in tmp_path.glob("staff/*/results.json")}
     assert 1 <= len(finished) < 6, finished
     assert not (tmp_path / "grades.csv").exists()
 
@@ -170,11 +170,11 @@ def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder,
 def test_only_regrades_one_student(graded_j2, class_folder, tmp_path):
     out, _ = graded_j2
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
-    before = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("students/*/results.json")}
+    before = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("staff/*/results.json")}
     time.sleep(0.01)
     result = batch(class_folder, "--out", tmp_path, "--only", "erin")
     assert result.returncode == 4, result.stdout + result.stderr  # erin handed in no code: needs a person
-    after = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("students/*/results.json")}
+    after = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("staff/*/results.json")}
     assert [s for s in before if before[s] != after[s]] == ["erin"]
     assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
 
@@ -399,7 +399,7 @@ def test_identities_never_collide_and_cells_never_run(tmp_path):
     grades = read_grades(tmp_path / "out" / "grades.csv")
     assert sorted(grades) == ["1815", "1815@example.edu", "grades.csv"]
     assert all(float(row["total"]) == TOTAL for row in grades.values())
-    assert (tmp_path / "out" / "students" / "grades.csv" / "results.json").is_file()
+    assert (tmp_path / "out" / "staff" / "grades.csv" / "results.json").is_file()
     formula = grades["grades.csv"]
     assert formula["name"].startswith("'=HYPERLINK") and formula["email"].startswith("'@SUM")
 

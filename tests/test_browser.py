@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(find_browser() is None, reason="no chromium on P
 
 
 def _page(out: Path, student: str, name: str) -> Path:
-    for folder in (out / student, out / "students" / student):
+    for folder in (out / "students" / student, out / "staff" / student):
         if (folder / name).is_file():
             return folder / name
     raise AssertionError(f"no {name} for {student} under {out}")
@@ -79,7 +79,7 @@ def test_page_renders_its_images_without_console_errors(graded_class, browser, p
         assert "Needs a person" in view.text and "zed" in view.text
         assert f"{len(json.loads((graded_class / 'report.json').read_text())['mistakes'])}" in view.text
     else:
-        record = json.loads((path.parent / "report.json").read_text())["report"]
+        record = json.loads(_page(graded_class, page.split("/")[0], "report.json").read_text())["report"]
         shown = sum(c["score"] for c in record["checks"] if page.endswith("staff.html") or c["visibility"] == "public")
         assert f"{shown:g}" in view.text and "TimeEmbedding" in view.text
 
@@ -141,6 +141,9 @@ def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
     assert ("max", "integrity") in attention and "attention.py, line" in attention["max", "integrity"]
     assert not any("max" in g["students"] for g in data["mistakes"])  # not an honest mistake
     assert [g["students"] for g in data["exact_copies"]] == [["hal", "ivy"]]
+    integrity = json.loads((graded_class / "integrity.json").read_text())["events"]  # the same events, as data
+    assert {(e["kind"], tuple(e["students"])) for e in integrity} >= {("exact_copy", ("hal", "ivy")), ("process_exit", ("max",))}
+    assert all(p.name == "feedback.html" for p in (graded_class / "students").rglob("*") if p.is_file())  # hand out as is
     assert not any("ivy" in g["students"] for g in data["mistakes"])  # the copy itself is correct code
     ada = browser.view(_page(graded_class, "ada", "feedback.html"))
     assert "Not graded" not in ada.text and "A person will look" not in ada.text

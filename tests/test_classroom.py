@@ -40,7 +40,7 @@ def _batch(source, out, config, *extra) -> subprocess.CompletedProcess:
 def _graded(out):
     rows = {row["student"]: row for row in csv.DictReader(io.StringIO((out / "grades.csv").read_text()))
             if row["student"] != MAX_ROW}  # (an empty total: not graded at all)
-    records = {name: json.loads((out / "students" / name / "report.json").read_text()) for name in rows}
+    records = {name: json.loads((out / "staff" / name / "report.json").read_text()) for name in rows}
     return rows, records
 
 

@@ -29,6 +29,19 @@ def test_a_traceback_repeated_on_other_cases_and_calls_is_said_once_per_componen
     assert TRACEBACK in outputs[3]  # another component says it again, once
 
 
+def test_an_exit_that_cost_several_checks_is_said_once_naming_no_other_check():
+    """The grader names the check a fatal error cost ("(in SelfAttention: output shape)"); the same exit
+    in five checks is still one cause, said on one card."""
+    exited = ("your code exited with status 0 (does your code call sys.exit or os._exit?) during "
+              "SelfAttention.forward (in SelfAttention: {})")
+    names = ["output shape", "return_weights gives weights of shape (B, H*W, H*W)", "rows sum to 1 (over keys)"]
+    report = GradingReport("s", checks=[_result(n, exited.format(n), "SelfAttention", "public") for n in names])
+    report.refer_repeated_outputs()
+    outputs = [c.output for c in report.checks]
+    assert outputs[0] == exited.format("output shape")
+    assert outputs[1:] == ['The same error as "SelfAttention: output shape" (shown there).'] * 2
+
+
 def test_stubs_get_each_traceback_once_per_component_and_integration_is_not_the_students(grader):
     report = grader.grade(ROOT / "assignments" / "unet")
     for component in {c.component for c in report.checks}:

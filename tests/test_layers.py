@@ -21,7 +21,8 @@ LAYERS = [
     ("tolerances, strategies, rules, the reference", ["compare", "strategies", "rules", "reference", "redact",
                                                       "solution_markers"]),
     ("the sandbox: the door", ["sandbox"]),
-    ("intake, and similarity fingerprints beside it", ["intake", "discover", "similarity"]),
+    ("intake, and similarity fingerprints beside it; integrity events from both", ["intake", "discover", "similarity",
+                                                                               "integrity"]),
     ("models, settings, the contract, the machine", ["results", "config", "contract", "fingerprint", "machine"]),
     ("errors", ["errors"]),
 ]

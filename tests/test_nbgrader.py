@@ -97,7 +97,7 @@ def test_each_component_lands_in_its_own_grade_cell(course):
     from nbgrader.api import Gradebook
 
     points = _points(course["config"])
-    report = yaml.safe_load((course["graded"] / "students" / "bob" / "report.json").read_text())
+    report = yaml.safe_load((course["graded"] / "staff" / "bob" / "report.json").read_text())
     lost = {}
     for check in report["report"]["checks"]:
         lost[check["component"]] = lost.get(check["component"], 0) + check["max_score"] - check["score"]
@@ -132,11 +132,11 @@ def test_feedback_shows_pictures_of_the_students_code(course):
 def test_only_regrades_one_student_and_writes_only_their_grades(course, tmp_path):
     """`batch --nbgrader --only bob --regrade`: bob alone is graded again and written to the gradebook."""
     graded = course["graded"]
-    before = {p.parent.name: p.stat().st_mtime_ns for p in graded.glob("students/*/results.json")}
+    before = {p.parent.name: p.stat().st_mtime_ns for p in graded.glob("staff/*/results.json")}
     env = isolated_env(tmp_path / "jupyter")
     result = _run([str(BIN / "autograder"), "batch", "--nbgrader", str(course["course"]), "--assignment", ASSIGNMENT,
                    "--out", str(graded), "--config", course["config"].source_path, "--only", "bob", "--regrade"],
                   course["course"], env)
-    after = {p.parent.name: p.stat().st_mtime_ns for p in graded.glob("students/*/results.json")}
+    after = {p.parent.name: p.stat().st_mtime_ns for p in graded.glob("staff/*/results.json")}
     assert [s for s in sorted(before) if before[s] != after[s]] == ["bob"]
     assert "wrote 1 students' grades" in " ".join(result.stdout.split())

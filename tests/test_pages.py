@@ -2,6 +2,7 @@
 the class report's groups, and similarity. Expected values are computed here independently (numpy,
 hand-made records), not read back from the code under test."""
 import csv
+import html as html_module
 import io
 import json
 import re
@@ -235,6 +236,11 @@ def test_the_student_page_shows_hidden_checks_only_as_a_count():
     # the picture tied to a hidden check: the student's own side only -- one tile, no reference
     tiles = html.count('class="tile"') - html.count('alt="colour scale')  # a colour bar is no picture of the values
     assert tiles == 1 and "the reference's embedding" not in html
+    record = _record(_report())
+    record.source = "/home/ta/grading/unet-2026/submissions/ann.zip"
+    mine, staff = student_page(record, published=False), student_page(record, published=True)
+    assert "ann.zip" in mine and "/home/ta" not in mine  # the grading machine's paths are not the student's
+    assert record.source in staff
 
 
 def test_the_staff_page_shows_everything():
@@ -416,6 +422,10 @@ def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
     assert _label([named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
     unnamed = failed(f"sinusoidal_embedding(t, dim) differs by up to 2; at index (0, 1) expected 1, got 0\n{generic}")
     assert _label([unnamed]) == (generic[len("Hint: "):], "")  # nothing named: the hint says most
+    # the whole module's check fails first, with a hint about its wiring; the hint shown is the diagnosing check's
+    wiring = failed("output: differs from the reference by up to 0.46; at index (0, 11) expected 0.4, got 0\n"
+                    "Hint: Feed mlp.0 with sinusoidal_embedding(t, dim).")
+    assert _label([wiring, named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
 
 
 def _class_on_disk(tmp_path, records) -> Path:
@@ -460,3 +470,160 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
     rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"]))))
     assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column"]
     assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0
+
+
+# --- the output folder: what may be handed out ----------------------------------------------------------
+
+def test_the_hand_out_folder_gets_only_the_students_page_and_no_hidden_value(tmp_path, monkeypatch):
+    """OUT/students/ is what a TA hands out: its only file per student is the student's page, with no
+    hidden check's name, message, hint or picture; everything else is under OUT/staff/."""
+    from autograder.report import HANDOUT_FILES, STAFF_FILES, OutputFolder
+
+    out = OutputFolder(tmp_path / "out")
+    out.prepare()
+    record = _record(_report())
+    out.write_student(record, "after_published")
+    handed_out = [p for p in out.students.rglob("*") if p.is_file()]
+    assert [p.relative_to(out.students).as_posix() for p in handed_out] == ["ann/feedback.html"]
+    text = _visible_text(handed_out[0].read_text())
+    for secret in ("secret formula", "another secret", "differs from the reference", "the sines come first", "allowed"):
+        assert secret not in text, secret
+    assert "the reference&#39;s embedding" not in handed_out[0].read_text()
+    assert sorted(p.name for p in out.staff_dir("ann").iterdir()) == sorted(STAFF_FILES)
+    assert "secret formula check" in (out.staff_dir("ann") / "feedback.staff.html").read_text()
+    assert out.is_done(["ann"]) and [r.student for r in out.records()] == ["ann"]
+    with pytest.raises(ValueError, match="hand-out folder"):
+        out._hand_out("ann", {"results.json": "{}"})  # the door refuses a staff file by name
+    assert set(HANDOUT_FILES) == {"feedback.html"}
+
+    import autograder.pages.feedback as feedback_module
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a page that cannot be drawn")
+
+    monkeypatch.setattr(feedback_module, "components", broken)
+    out.write_student(record, "after_published")  # regraded, and this time the pages fail
+    assert not out.student_dir("ann").joinpath("feedback.html").exists()  # no out-of-date page to hand out
+    assert "could not be written" in json.loads((out.staff_dir("ann") / "results.json").read_text())["output"]
+
+
+def test_an_older_versions_folder_is_moved_apart_and_resumes_without_losing_a_result(tmp_path):
+    """Before the split every file of a student lay in OUT/students/<student>/. A batch run over such a
+    folder moves the staff files to OUT/staff/, counts those students as done, and loses nothing; a file
+    someone left in a student's folder is moved to staff/ too (never handed out); a newer copy keeps its name."""
+    from autograder.report import OutputFolder
+
+    out = OutputFolder(tmp_path / "out")
+    old = {"ann": _record(_report()), "bob": _record(_report(), "bob")}
+    for key, record in old.items():
+        folder = out.students / key
+        folder.mkdir(parents=True)
+        for name, text in (("report.json", record.to_json()), ("feedback.md", "# old"), ("feedback.html", "<p>student"),
+                           ("feedback.staff.html", "<p>staff"), ("results.json", '{"score": 1}'), ("notes.txt", "TA")):
+            (folder / name).write_text(text)
+    (out.students / "cy").mkdir()
+    (out.students / "cy" / "report.json").write_text(old["ann"].to_json())  # cut short: no results.json, not done
+    out.staff_dir("bob").mkdir(parents=True)
+    (out.staff_dir("bob") / "feedback.md").write_text("# newer")
+    import os
+    os.utime(out.staff_dir("bob") / "feedback.md", (2e9, 2e9))  # newer than the copy in students/
+
+    assert out.upgrade() == 3
+    assert sorted(p.relative_to(out.students).as_posix() for p in out.students.rglob("*") if p.is_file()) == \
+        ["ann/feedback.html", "bob/feedback.html"]
+    assert out.is_done(["ann"]) and out.is_done(["bob"]) and not out.is_done(["cy"])
+    assert [r.student for r in out.records()] == ["ann", "bob"]
+    assert (out.staff_dir("ann") / "notes.txt").read_text() == "TA"
+    assert (out.staff_dir("bob") / "feedback.md").read_text() == "# newer"
+    assert [p.read_text() for p in (out.staff_dir("bob") / "superseded").iterdir()] == ["# old"]
+    assert out.upgrade() == 0  # done once: nothing left to move
+    assert build_class_report(out.path)["pages"]["ann"] == "staff/ann/feedback.staff.html"
+
+
+def test_pictures_of_failing_checks_come_first_and_a_repeated_picture_is_shown_once():
+    """What explains lost points is seen first; before publication only public failures may order the
+    pictures (a hidden failure must not show through). Two checks failing on the same case show one picture."""
+    from autograder.pages.feedback import component_pictures, components
+
+    evidence = compact(type("R", (), {"what": "output", "got": torch.zeros(2, 3), "truth": torch.ones(2, 3),
+                                      "allowed": 1e-5})())
+    checks = [
+        CheckResult("TimeEmbedding", "structure", "TimeEmbedding: structure", 1, 1, True, "", "public"),
+        CheckResult("TimeEmbedding", "values", "TimeEmbedding: values", 0, 2, False, "output: wrong", "public", evidence),
+        CheckResult("TimeEmbedding", "gradients", "TimeEmbedding: gradients", 0, 1, False,
+                    'The same error as "TimeEmbedding: values" (shown there).', "public", evidence),
+        CheckResult("TimeEmbedding", "secret", "TimeEmbedding: secret", 0, 1, False, "secret: wrong", "hidden"),
+    ]
+    figures = {"first": _figure("structure"), "about_values": _figure("values"), "about_secret": _figure("secret")}
+    report = GradingReport("sub", checks, figures=figures)
+    for published in (False, True):
+        order = [p.id for p in component_pictures(report, "TimeEmbedding", published)]
+        expected = ["about_values", "about_secret", "first"] if published else ["about_values", "first", "about_secret"]
+        assert order == expected, (published, order)
+    view = next(v for v in components(report, published=True) if v.name == "TimeEmbedding")
+    pictured = {c.title: len(c.pictures) for c in view.checks}
+    assert pictured == {"values": 1, "gradients": 0, "secret": 0, "structure": 0}
+
+
+def test_integrity_events_are_one_json_file_that_the_class_report_renders(tmp_path):
+    """What the sandbox saw and what similarity found, as data (integrity.py): one file per batch with
+    a schema, each event with its kind, students, where and the first check it cost; the page shows them."""
+    from autograder.integrity import IntegrityEvent, read_integrity
+
+    def student(name: str, output: str, source: str) -> StudentRecord:
+        checks = [CheckResult("SelfAttention", "a", "SelfAttention: a", 0 if output else 2, 2, not output, output, "public")]
+        return _record(GradingReport(name, checks, fingerprint={"source": {"attention": source}}), name)
+
+    exit_output = "your code exited with status 3 (does your code call sys.exit or os._exit?)"
+    records = [student("max", exit_output, "import os\nclass SelfAttention:\n    def f(self):\n        os._exit(3)\n"),
+               student("ned", "during forward the child sent back a malformed reply (a str where a tensor belongs)", "x = 1\n"),
+               student("oli", "the child was killed (likely over the 2048 MiB memory limit)", "y = 2\n")]
+    out = _class_on_disk(tmp_path, records)
+    write_class_report(out)
+    events = read_integrity((out / "integrity.json").read_text())
+    assert json.loads((out / "integrity.json").read_text())["schema"] == 1
+    by_student = {e.students: e for e in events}
+    assert set(by_student) == {("max",), ("ned",), ("oli",)}
+    assert (by_student["max",].kind, by_student["max",].where, by_student["max",].check) == \
+        ("process_exit", "attention.py, line 4: os._exit(3)", "SelfAttention: a")
+    assert by_student["ned",].kind == "malformed_reply" and by_student["oli",].kind == "memory_limit"
+    data = json.loads((out / "report.json").read_text())
+    people = {p["student"] for p in data["needs_attention"]}
+    assert people == {"max", "ned"}  # a memory limit is listed as an event, not as an attack
+    html = (out / "report.html").read_text()
+    assert "attention.py, line 4: os._exit(3)" in html and "memory limit" in html and 'id="integrity"' in html
+    with pytest.raises(ValueError, match="kind='telepathy'"):
+        IntegrityEvent("telepathy", ("max",))
+    with pytest.raises(ValueError, match="schema=99"):
+        read_integrity('{"schema": 99, "events": []}')
+
+
+def test_an_integration_failure_a_blocks_mistake_explains_is_no_second_mistake_group(tmp_path):
+    """Integration runs the student's own blocks: ann's ResBlock mistake fails it too, and the report
+    says so in ResBlock's group; bob's Integration fails with every block right, a mistake of its own."""
+    records = [
+        _record(GradingReport("ann", [_failed("ResBlock", "values", "output: wrong\nHint: relu before conv1"),
+                                      _failed("Integration", "matches", "Your ResBlock computes something else")]), "ann"),
+        _record(GradingReport("bob", [_failed("Integration", "matches", "the forward wires the skips wrongly")]), "bob"),
+    ]
+    data = build_class_report(_class_on_disk(tmp_path, records))
+    groups = {(g["component"], tuple(g["students"])): g for g in data["mistakes"]}
+    assert set(groups) == {("ResBlock", ("ann",)), ("Integration", ("bob",))}
+    assert groups["ResBlock", ("ann",)]["same_cause"] == ["Integration"]
+    assert groups["Integration", ("bob",)]["same_cause"] == []
+
+
+def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that_shows_it():
+    """A traceback that fails five checks is one card and one line naming the other four, not five cards."""
+    error = ("an error was raised on SimpleUNet(4, 4, 64):\nRuntimeError: Expected number of channels in input to "
+             "be divisible by num_groups, but got input of shape [2, 12, 2, 6]")
+    checks = [CheckResult("SimpleUNet", f"c{i}", f"SimpleUNet: check {i}", 0, 1, False, error,
+                          "public" if i == 0 else "hidden") for i in range(5)]
+    report = GradingReport("eli", checks)
+    report.refer_repeated_outputs()
+    assert sum(c.output.startswith("The same error as") for c in report.checks) == 4  # the grader's referrals
+    html = student_page(_record(report, "eli"), published=True)
+    assert html.count('<div class="check">') == 1 and html.count("num_groups") == 1
+    same = html_module.unescape(_visible_text(html[html.index('class="check same"'):]))
+    assert "Failed with the same error as “check 0”" in same
+    assert all(f"check {i}" in same for i in range(1, 5))

@@ -1,10 +1,11 @@
 """Nothing hidden reaches what a student may see before results are published.
 
 One graded submission with mistakes that hidden checks catch (a block's and the skip experiment's),
-written out as a batch writes it. Then every student-visible output -- feedback.html, results.json's
-visible parts, the nbgrader feedback cells -- is searched for every hidden value: the names and
-messages of hidden checks, the reference's experiment numbers and the reference's side of every
-picture tied to a hidden check. The staff page must hold those same values, so the search is not empty.
+written out as a batch writes it. Then every student-visible output -- every file of the student's
+hand-out folder (OUT/students/<student>/, whatever it holds), results.json's visible parts, the
+nbgrader feedback cells -- is searched for every hidden value: the names and messages of hidden
+checks, the reference's experiment numbers and the reference's side of every picture tied to a
+hidden check. The staff page must hold those same values, so the search is not empty.
 """
 import base64
 import html
@@ -15,7 +16,7 @@ import pytest
 
 from autograder.nbgrader_course import _feedback_text, _picture_outputs
 from autograder.pages.figures import picture_for_evidence, picture_for_figure
-from autograder.report import OutputFolder, StudentRecord
+from autograder.report import HANDOUT_FILES, STAFF_FILES, OutputFolder, StudentRecord
 
 from .mutants import MUTANTS
 from .release_support import SOLUTIONS
@@ -41,13 +42,19 @@ def written(grader, tmp_path_factory):
                            message="", report=report)
     out = OutputFolder(folder / "out")
     out.prepare()
-    return record, out.write_student(record, "after_published")
+    out.write_student(record, "after_published")
+    return record, out
 
 
-def _student_visible(record, folder) -> tuple[str, set[str]]:
+def _hand_out(out: OutputFolder) -> list:
+    """Every file under OUT/students/, the folder a TA hands out."""
+    return sorted(p for p in out.students.rglob("*") if not p.is_dir())
+
+
+def _student_visible(record, out: OutputFolder) -> tuple[str, set[str]]:
     """All text a student may see now, and every image (as base64 PNG) in it."""
-    results = json.loads((folder / "results.json").read_text())
-    texts = [html.unescape((folder / "feedback.html").read_text()), html.unescape(results["output"])]
+    results = json.loads((out.staff_dir(record.student) / "results.json").read_text())
+    texts = [html.unescape(p.read_text(errors="replace")) for p in _hand_out(out)] + [html.unescape(results["output"])]
     for test in results["tests"]:
         if test["visibility"] == "visible":
             texts += [test["name"], html.unescape(test["output"])]
@@ -92,21 +99,35 @@ def _hidden_values(record) -> tuple[set[str], set[str]]:
 
 
 def test_no_hidden_value_reaches_a_student_visible_output(written):
-    record, folder = written
+    record, out = written
     texts, images = _hidden_values(record)
     assert len(texts) >= 10 and len(images) >= 2, (texts, len(images))  # the search has something to find
     assert sum(t[0].isdigit() for t in texts) == 2  # the reference's MSE with and without skips
-    staff = html.unescape((folder / "feedback.staff.html").read_text())
+    staff = html.unescape((out.staff_dir(record.student) / "feedback.staff.html").read_text())
     # the staff page shows them (hints of a failure with the same cause as another are folded away)
     assert len([t for t in texts if t in staff]) >= 0.8 * len(texts), [t for t in texts if t not in staff]
-    visible, shown_images = _student_visible(record, folder)
+    assert _hand_out(out), "nothing was handed out: the search below would find nothing"
+    visible, shown_images = _student_visible(record, out)
     assert [t for t in texts if t in visible] == []
     assert not images & shown_images, f"{len(images & shown_images)} hidden pictures in the student's view"
 
 
+def test_the_hand_out_folder_holds_the_students_page_and_nothing_staff_only(written):
+    """OUT/students/ can be handed out as it is: the student's page and no staff file, which are in OUT/staff/."""
+    record, out = written
+    assert [p.relative_to(out.students).as_posix() for p in _hand_out(out)] == [f"{record.student}/feedback.html"]
+    assert all(p.name in HANDOUT_FILES for p in _hand_out(out))
+    assert sorted(p.name for p in out.staff_dir(record.student).iterdir()) == sorted(STAFF_FILES)
+    page = (out.student_dir(record.student) / "feedback.html").read_text()
+    assert "Staff view" not in page and "feedback.staff.html" not in page and "staff/" not in page
+    staff = (out.staff_dir(record.student) / "feedback.staff.html").read_text()
+    assert f'href="../../students/{record.student}/feedback.html"' in staff  # the TA can see what the student sees
+
+
 def test_the_experiment_sits_in_its_task_and_no_note_box_holds_it(written):
     """The skip experiment's numbers are a table in the SkipAblation section, the student's side only."""
-    record, folder = written
+    record, out = written
+    folder = out.student_dir(record.student)
     page = (folder / "feedback.html").read_text()
     section = page[page.index('<section id="SkipAblation">'):]
     section = section[:section.index("</section>")]
@@ -114,5 +135,5 @@ def test_the_experiment_sits_in_its_task_and_no_note_box_holds_it(written):
     header = page[:page.index("</header>")]
     assert "banner error" not in header and "skip_ablation" not in header
     assert not any("Skip-connection experiment" in note for note in record.report.notes)
-    staff = (folder / "feedback.staff.html").read_text()
+    staff = (out.staff_dir(record.student) / "feedback.staff.html").read_text()
     assert "reference, with skips" in staff

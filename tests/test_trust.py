@@ -249,8 +249,8 @@ def test_hostile_strings_go_through_every_writer_and_page(tmp_path):
     folder.write_grades(["ResBlock"])
     write_class_report(out, load_config(), {"graded": 0}, pictures=True)
     assert_written_safely(out)
-    assert (out / "students" / record.student / "results.json").is_file()
-    staff = (out / "students" / record.student / "feedback.staff.html").read_text()
+    assert (out / "staff" / record.student / "results.json").is_file()
+    staff = (out / "staff" / record.student / "feedback.staff.html").read_text()
     assert "&lt;script&gt;" in staff  # shown, escaped: the TA sees what the student sent
 
 
@@ -387,7 +387,7 @@ def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchange
     (attacker_key,) = set(rows) - {"honest", "wide_unet", "writer_crash"}
     assert float(rows[attacker_key]["total"] or 0) < 130  # empty: nothing of it could be graded
     assert_written_safely(out)
-    wide = json.loads((out / "students" / "wide_unet" / "report.json").read_text())
+    wide = json.loads((out / "staff" / "wide_unet" / "report.json").read_text())
     assert "top-level blocks" in wide["report"]["figures"]["parameters"]["note"]
     assert summary.exit_code == 1  # one student could not be graded
 
@@ -421,9 +421,9 @@ def test_a_damaged_record_is_an_error_row_not_a_lost_class(tmp_path):
     folder = OutputFolder(tmp_path)
     folder.prepare()
     for student, record in (("ada", "{not json"), ("bob", json.dumps({"student": "bob"}))):
-        (folder.student_dir(student)).mkdir()
-        (folder.student_dir(student) / "report.json").write_text(record)
-        (folder.student_dir(student) / "results.json").write_text("{}")
+        (folder.staff_dir(student)).mkdir()
+        (folder.staff_dir(student) / "report.json").write_text(record)
+        (folder.staff_dir(student) / "results.json").write_text("{}")
     folder.write_grades(["ResBlock"])
     with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle) if row["student"] != MAX_ROW}

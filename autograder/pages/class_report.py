@@ -2,9 +2,10 @@
 
 Built only from what is on disk (every finished student's ``report.json``), like grades.csv, so it
 is the same after an interrupted and resumed batch, and it can be rebuilt at any time
-(``autograder report OUT``). It reads both ``OUT/<student>/`` and ``OUT/students/<student>/``,
-ignores fields it does not know, and shows statuses it does not know with the students who need a
-person (``error``, ``needs_review``, anything else).
+(``autograder report OUT``). It reads every student the output folder knows (``staff/<student>/``,
+and the layouts of older versions: ``OUT/students/<student>/``, ``OUT/<student>/``), ignores fields
+it does not know, and shows statuses it does not know with the students who need a person
+(``error``, ``needs_review``, anything else).
 
 What it says, most urgent first:
 - students who need a person, with the reason; environment problems (a package the grader does not
@@ -25,16 +26,19 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
-from ..report import RECORD_FILE, RESULTS_FILE, StudentRecord, failure_rates, graded, score_distribution
+from ..integrity import IntegrityEvent, integrity_json, is_integrity_event, sandbox_events, similarity_events
+from ..report import OutputFolder, StudentRecord, failure_rates, graded, score_distribution
 from ..results import REFERRAL, write_atomically
-from .feedback import STAFF_PAGE, environment, split_output
+from . import STAFF_PAGE
+from .feedback import environment, runs_own_code_of, split_output
 from .figures import chart_png
 from ..similarity import base_hashes, exact_copies, matching_regions, similar_pairs
 
-__all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON"]
+__all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON", "INTEGRITY_JSON"]
 
 REPORT_HTML = "report.html"
 REPORT_JSON = "report.json"
+INTEGRITY_JSON = "integrity.json"  # the batch's integrity events, one file (integrity.py)
 _FIELDS = {f.name for f in dataclasses.fields(StudentRecord)}
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
@@ -48,20 +52,17 @@ class Student:
 
 
 def read_students(out: Path) -> list[Student]:
-    """Every finished student (results.json beside report.json) under OUT/ or OUT/students/, by name."""
+    """Every finished student on disk (``OutputFolder.record_files``: any layout), by name."""
     out = Path(out)
     found = {}
-    for pattern in (f"*/{RECORD_FILE}", f"students/*/{RECORD_FILE}"):
-        for path in sorted(out.glob(pattern)):
-            if not (path.parent / RESULTS_FILE).is_file():
-                continue
-            try:
-                raw = json.loads(path.read_text(encoding="utf-8"))
-                known = {k: v for k, v in raw.items() if k in _FIELDS}
-                record = StudentRecord.from_json(json.dumps(known))
-            except (OSError, ValueError, TypeError, KeyError):
-                continue  # not one of ours (OUT/report.json itself has no "student" and lands here)
-            found.setdefault(record.student, Student(record, path.parent.relative_to(out).as_posix(), raw))
+    for path in OutputFolder(out).record_files().values():
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            known = {k: v for k, v in raw.items() if k in _FIELDS}
+            record = StudentRecord.from_json(json.dumps(known))
+        except (OSError, ValueError, TypeError, KeyError):
+            continue  # not one of ours
+        found.setdefault(record.student, Student(record, path.parent.relative_to(out).as_posix(), raw))
     return [found[name] for name in sorted(found)]
 
 
@@ -106,9 +107,10 @@ def _label(failing: list) -> tuple[str, str]:
     hint = next((h for h in (split_output(c.output)[2] for c in failing) if h), "")
     own = [c for c in failing if not c.output.startswith(REFERRAL)] or failing  # "The same error as ...": said elsewhere
     for check_ in own:
-        diagnosis = _diagnosis(split_output(check_.output)[0])
-        if diagnosis:
-            return diagnosis, hint
+        message, _, own_hint = split_output(check_.output)
+        diagnosis = _diagnosis(message)
+        if diagnosis:  # with the hint of the same check: another check's hint may be about something else
+            return diagnosis, own_hint
     if hint:
         return hint, ""
     message, _, _ = split_output(own[0].output)
@@ -122,6 +124,7 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     """Mistake groups (largest first), and missing package -> students."""
     groups: dict[tuple, list[Student]] = defaultdict(list)
     environment_problems: dict[str, set[str]] = defaultdict(set)
+    same_cause: dict[str, list[str]] = {}  # student -> components failing only through a block's mistake
     for student in students:
         report = student.record.report
         if report.graded_nothing:
@@ -136,9 +139,13 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
         for check_ in student.record.report.checks:
             if not check_.passed:
                 by_component[check_.component].append(check_)
+        for component in list(by_component):  # one cause, one group: as on the student's page
+            if any(own in by_component for own in runs_own_code_of(component)):
+                del by_component[component]
+                same_cause.setdefault(student.record.student, []).append(component)
         for component, failing in by_component.items():
-            if any(pattern.search(c.output) for c in failing for pattern, _, _ in _INTEGRITY):
-                continue  # not an honest mistake: listed under "Needs a person" (_integrity)
+            if any(is_integrity_event(c.output) for c in failing):
+                continue  # not an honest mistake: an integrity event, listed under "Needs a person"
             missing = {_environment_problem(c.output, packages) for c in failing} - {None}
             if missing:
                 for package in missing:
@@ -158,66 +165,35 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
             "example": {"student": members[0].record.student, "check": failing[0].name, "output": failing[0].output},
             "students": [m.record.student for m in members],
             "pages": {m.record.student: f"{m.folder}/{STAFF_PAGE}" for m in members},
+            # what else fails because of this mistake (Integration runs the student's own blocks)
+            "same_cause": sorted({c for m in members for c in same_cause.get(m.record.student, [])}),
         })
     result.sort(key=lambda g: (-g["size"], order.get(g["component"], 99), g["label"]))
     return result, {package: sorted(names) for package, names in sorted(environment_problems.items())}
 
 
-# What honest code never does, as the checks' outputs show it: (pattern, what it means, where to look
-# in the student's source when the output names no line).
-_INTEGRITY = (
-    (re.compile(r"exited with status \d+ \(does your code call sys\.exit or os\._exit\?\)"),
-     "ended the grading process", re.compile(r"\b(?:os\._exit|sys\.exit|os\.kill|os\.abort)\s*\(")),
-    (re.compile(r"malformed reply"), "sent the grader a reply no honest child sends", None),
-    (re.compile(r"Operation not permitted"), "tried what the sandbox refuses (a socket, a new file, another process)",
-     re.compile(r"\bsocket\b|\bos\.(?:open|mkdir|link|symlink|fork|kill)\b|\bsubprocess\b")),
-)
-_TRACEBACK_LINE = re.compile(r'File "([^"]+)", line (\d+)')
-
-
-def _where(output: str, sources: dict, locate) -> str:
-    """``file, line N`` of an integrity event: from the output's traceback, else the first line of
-    the student's source (kept with the fingerprint) that ``locate`` matches."""
-    found = _TRACEBACK_LINE.findall(output)
-    if found:
-        return f"{Path(found[-1][0]).name}, line {found[-1][1]}"
-    for module, text in sorted(sources.items()) if locate is not None else ():
-        for number, line in enumerate(text.splitlines(), 1):
-            if locate.search(line):
-                return f"{module}.py, line {number}: {line.strip()[:80]}"
-    return "no line named"
-
-
-def _integrity(student: Student) -> list[dict]:
-    """Events that are not honest mistakes: the code ended the process, forged a reply, or tripped
-    a defence of the sandbox. Each once per kind, with the first check it cost and where."""
-    report = student.record.report
-    sources = (report.fingerprint or {}).get("source", {}) if isinstance(report.fingerprint, dict) else {}
-    events = {}
-    for check_ in report.checks:
-        for pattern, what, locate in _INTEGRITY:
-            if what not in events and pattern.search(check_.output):
-                events[what] = {"what": what, "check": check_.name, "where": _where(check_.output, sources, locate)}
-    return list(events.values())
-
-
-def _attention(students: list[Student]) -> list[dict]:
-    """Students a person must look at: every status but ``graded``, and anyone whose code did what
-    honest code never does (``_integrity``); most serious first."""
+def _attention(students: list[Student], events: list[IntegrityEvent]) -> list[dict]:
+    """Students a person must look at: every status but ``graded``, and every integrity event that
+    needs a person (``integrity.py``: an attack, not a mistake; similarity is listed on its own);
+    most serious first."""
     rank = {"error": 0, "integrity": 1, "needs_review": 2}
+    status = {s.record.student: s.record.status for s in students}
+    pages = {s.record.student: f"{s.folder}/{STAFF_PAGE}" for s in students}
     people = []
+    for event in events:
+        if event.needs_a_person and len(event.students) == 1:
+            (student,) = event.students
+            where = f"{event.where}; " if event.where else ""
+            people.append({"student": student, "status": "integrity", "category": status.get(student, ""),
+                           "reason": f"the code {event.what} ({where}first seen in {event.check})",
+                           "kind": event.kind, "where": event.where, "check": event.check, "page": pages.get(student, "")})
     for student in students:
         record, raw = student.record, student.raw
-        page = f"{student.folder}/{STAFF_PAGE}"
-        for event in _integrity(student):
-            people.append({"student": record.student, "status": "integrity", "category": record.status,
-                           "reason": f"the code {event['what']} ({event['where']}; first seen in {event['check']})",
-                           "page": page})
         if record.status == "graded":
             continue
         reason = raw.get("reason") or "; ".join(record.report.review) or record.message or "no reason recorded"
         people.append({"student": record.student, "status": record.status, "reason": reason,
-                       "category": raw.get("category", ""), "page": page})
+                       "category": raw.get("category", ""), "page": pages[record.student]})
     return sorted(people, key=lambda p: (rank.get(p["status"], 3), p["student"]))
 
 
@@ -289,6 +265,8 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
         pair["regions"] = _side_by_side(*(fingerprints[s] for s in pair["students"]), base)
     copies = [{"students": group, "regions": _side_by_side(fingerprints[group[0]], fingerprints[group[1]], base)}
               for group in copies]
+    events = [e for s in students for e in sandbox_events(s.record.student, s.record.report)]
+    events += similarity_events(copies, pairs)
     totals = [r.report.score for r in counted]
     return {
         "students": len(records),
@@ -297,7 +275,8 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
         "max_score": max((r.report.max_score for r in records), default=0.0),
         "mean_score": round(statistics.mean(totals), 3) if totals else None,
         "median_score": statistics.median(totals) if totals else None,
-        "needs_attention": _attention(students),
+        "needs_attention": _attention(students, events),
+        "integrity": [e.to_dict() for e in events],  # also OUT/integrity.json (integrity.py's schema)
         "environment_problems": environment_problems,
         "mistakes": mistakes,
         "distribution": score_distribution(records),
@@ -338,6 +317,7 @@ def write_class_report(out, config=None, run: dict | None = None, pictures: bool
     out = Path(out)
     data = build_class_report(out, config, run)
     write_atomically(out / REPORT_JSON, json.dumps(data, indent=2) + "\n")
+    write_atomically(out / INTEGRITY_JSON, integrity_json([IntegrityEvent.from_dict(e) for e in data["integrity"]]))
     charts = {}
     if pictures and data["students"]:
         charts["histogram"] = chart_png("histogram", {"bins": data["distribution"]})

@@ -22,18 +22,16 @@ import base64
 import re
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
 from ..contract import INTEGRATION, dependencies
-from .figures import Picture, picture_for_evidence, picture_for_figure
+from ..results import REFERRAL
+from .figures import COLOUR_SCALE, Picture, picture_for_evidence, picture_for_figure
 
-__all__ = ["student_page", "gradescope_results", "write_student_pages", "component_pictures", "split_output",
-           "STUDENT_PAGE", "STAFF_PAGE"]
+__all__ = ["student_page", "gradescope_results", "render_student_pages", "StudentPages", "component_pictures",
+           "split_output"]
 
-STUDENT_PAGE = "feedback.html"
-STAFF_PAGE = "feedback.staff.html"
 MAX_INLINE_IMAGE_BYTES = 1_500_000  # per results.json: Gradescope stores and serves it for every student
 
 _CASE = "Smallest failing input: "
@@ -74,6 +72,16 @@ class CheckView:
     hint: str = ""
     pictures: list[Picture] = field(default_factory=list)
 
+    @property
+    def same_as(self) -> str:
+        """The check whose card says it all, when this one failed with the same error on the same case
+        (``results.GradingReport.refer_repeated_outputs``): such checks are listed in one line, not a card each."""
+        match = _SAME_AS.fullmatch(self.message)
+        return match.group(1).split(": ", 1)[-1] if match and not self.case and not self.pictures else ""
+
+
+_SAME_AS = re.compile(re.escape(REFERRAL) + r'"(.+)" \(shown there\)\.')
+
 
 @dataclass
 class ComponentView:
@@ -110,21 +118,40 @@ def _visibility(report) -> dict[tuple[str, str], str]:
 
 def component_pictures(report, component: str, published: bool, pictures: bool = True) -> list[Picture]:
     """The pictures of the student's own code shown with ``component``: full when their check is
-    public or results are published, the student's side only otherwise."""
+    public or results are published, the student's side only otherwise. Pictures tied to a check
+    this view shows failing come first (the rest keep their order): what explains the lost points
+    is seen first. Before publication only public checks count, so the order says nothing hidden."""
     if not pictures:
         return []
     visibility = _visibility(report)
+    failing = {c.check_id for c in report.checks if c.component == component and not c.passed
+               and (published or c.visibility == "public")}
     shown = []
     for figure_id, data in report.figures.items():
         if data.get("component") != component:
             continue
         public = visibility.get((component, data.get("check")), "hidden") == "public"
         try:
-            shown.append(picture_for_figure(figure_id, data, full=published or public))
+            picture = picture_for_figure(figure_id, data, full=published or public)
         except Exception as error:  # a picture is never worth a missing page
-            shown.append(Picture(id=figure_id, title=data.get("title", figure_id),
-                                 note=f"this picture could not be drawn ({type(error).__name__})"))
-    return shown
+            picture = Picture(id=figure_id, title=data.get("title", figure_id),
+                              note=f"this picture could not be drawn ({type(error).__name__})")
+        shown.append((data.get("check") not in failing, picture))
+    return [picture for _, picture in sorted(shown, key=lambda pair: pair[0])]  # stable: the rest keep their order
+
+
+def _without_repeats(checks: list[CheckView]) -> None:
+    """Drop a check's picture when an earlier card of the component shows the same images (a check
+    that failed on the same case as another, "The same error as ..."): one picture, shown once."""
+    seen: set[bytes] = set()
+    for check_ in checks:
+        kept = []
+        for picture in check_.pictures:
+            images = {image.png for image in picture.images if not image.alt.startswith(COLOUR_SCALE)}
+            if not images or not images <= seen:
+                kept.append(picture)
+            seen |= images
+        check_.pictures = kept
 
 
 def _check_view(check_, published: bool, pictures: bool) -> CheckView:
@@ -156,9 +183,10 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
         if not published:  # as results.json's visible output: no total that includes hidden checks
             score = round(sum(c.score for c in checks if c.visibility == "public"), 6)
             max_score = round(sum(c.max_score for c in checks if c.visibility == "public"), 6)
+        check_views = [_check_view(c, published, pictures) for c in shown]
+        _without_repeats(check_views)
         views.append(ComponentView(
-            name=name, score=score, max_score=max_score,
-            checks=[_check_view(c, published, pictures) for c in shown],
+            name=name, score=score, max_score=max_score, checks=check_views,
             hidden_passed=sum(c.passed for c in hidden), hidden_total=0 if published else len(hidden),
             pictures=component_pictures(report, name, published, pictures),
         ))
@@ -168,13 +196,22 @@ def components(report, published: bool, pictures: bool = True) -> list[Component
     return sorted(views, key=lambda v: not v.lost)
 
 
+def handed_in(source: str) -> str:
+    """What the student handed in, by its own name: the path on the grading machine (where the TA keeps
+    the class) is no business of the student's page."""
+    return re.split(r"[/\\]", source.rstrip("/\\"))[-1] or source
+
+
 def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
-                 views: list[ComponentView] | None = None) -> str:
+                 views: list[ComponentView] | None = None, student_page_link: str = "") -> str:
     """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
-    (``views``: ``components(report, published, pictures)``, when the caller has them already)."""
+    (``views``: ``components(report, published, pictures)``, when the caller has them already;
+    ``student_page_link``: where the staff page finds the student's page, relative to itself)."""
     report = record.report
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
+        student_page_link=student_page_link if published else "",
+        source=record.source if published else handed_in(record.source),
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
     )
@@ -240,24 +277,29 @@ class _Budget:
         return True
 
 
-def write_student_pages(folder, record, results: dict, *, pictures: bool = True,
-                        hidden_visibility: str = "after_published") -> dict:
-    """Write ``feedback.html`` and ``feedback.staff.html`` into ``folder``; return ``results`` as
-    Gradescope HTML (for results.json). Any trouble of ours costs the pages, never the grades:
-    then ``results`` come back as they were, saying so."""
+@dataclass
+class StudentPages:
+    """One student's pages as text: ``student`` (``STUDENT_PAGE``, safe to hand out) and ``staff``
+    (``STAFF_PAGE``), each None if it could not be rendered; ``results``: results.json in HTML."""
+
+    student: str | None
+    staff: str | None
+    results: dict
+
+
+def render_student_pages(record, results: dict, *, pictures: bool = True, hidden_visibility: str = "after_published",
+                         student_page_link: str = "") -> StudentPages:
+    """The student's page, the staff page and ``results`` as Gradescope HTML. Renders only: where
+    each goes is the output folder's to decide (``report.OutputFolder``). Any trouble of ours costs
+    the pages, never the grades: then ``results`` come back as they were, saying so."""
     try:
-        return _write_student_pages(folder, record, results, pictures, hidden_visibility)
+        views = {published: components(record.report, published, pictures) for published in (False, True)}
+        student, staff = (student_page(record, published=published, pictures=pictures, views=views[published],
+                                       hidden_visibility=hidden_visibility, student_page_link=student_page_link)
+                          for published in (False, True))
+        return StudentPages(student, staff, gradescope_results(results, record.report, pictures=pictures,
+                                                               views=(views[False], views[True])))
     except Exception as error:  # noqa: BLE001
         results = dict(results)
         results["output"] = results.get("output", "") + f"\n(the feedback pages could not be written: {type(error).__name__})"
-        return results
-
-
-def _write_student_pages(folder, record, results: dict, pictures: bool, hidden_visibility: str) -> dict:
-    from ..results import write_atomically
-
-    views = {published: components(record.report, published, pictures) for published in (False, True)}
-    for name, published in ((STUDENT_PAGE, False), (STAFF_PAGE, True)):
-        write_atomically(Path(folder) / name, student_page(record, published=published, pictures=pictures,
-                                                           hidden_visibility=hidden_visibility, views=views[published]))
-    return gradescope_results(results, record.report, pictures=pictures, views=(views[False], views[True]))
+        return StudentPages(None, None, results)

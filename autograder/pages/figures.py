@@ -35,13 +35,14 @@ from matplotlib.ticker import FuncFormatter  # noqa: E402
 from ..grading_data import caps  # noqa: E402
 from ..grading_data.arrays import unpack  # noqa: E402
 
-__all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png"]
+__all__ = ["Image", "Tile", "Picture", "picture_for_figure", "picture_for_evidence", "chart_png", "COLOUR_SCALE"]
 
 CSS_DPI = 100  # a chart's size on the page, in CSS pixels per inch of its figsize
 PIXEL_RATIO = 2  # charts carry twice the pixels they take on the page: sharp on high-DPI screens
 TILE_SIDE = 160  # a tile's longer side is at least this many pixels (small maps are upscaled by whole pixels)
 VALUES, DIFFERENCE, WEIGHTS, REGIONS = "RdBu_r", "Reds", "viridis", "Pastel1"
 STUDENT, REFERENCE, MISMATCH = "#1f6fb4", "#7a7a7a", "#c0392b"
+COLOUR_SCALE = "colour scale"  # how a colour bar's alt text begins: the same bar serves many pictures
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,7 @@ def _cached_tile(raw: bytes, shape: tuple, cmap: str, vmin: float, vmax: float, 
 def _colour_bar(cmap: str, low: float, high: float) -> Tile:
     """A colour bar for tiles drawn with ``cmap``: a strip from ``low`` (left) to ``high`` (right)."""
     ramp = np.linspace(low, high, 64)[None, :]
-    image = _tile(ramp, cmap, low, high, f"colour scale: {low:.3g} at the left to {high:.3g} at the right")
+    image = _tile(ramp, cmap, low, high, f"{COLOUR_SCALE}: {low:.3g} at the left to {high:.3g} at the right")
     return Tile(image, f"{low:.3g} ← colour → {high:.3g}")
 
 
@@ -148,11 +149,11 @@ def picture_for_evidence(evidence: dict, check_name: str, case: str = "") -> Pic
                f" a larger difference (largest {worst:.3g}" + (f", allowed {allowed:.2g})" if allowed is not None else ")")
                + (f". On {case}" if case else "") + ".")
     return Picture(id=f"evidence-{check_name}", title=f"Where your {evidence['what']} departs from the reference",
-                   caption=caption, columns=["yours", "reference", "|yours − reference|", "values", "difference"],
-                   rows=rows)
+                   caption=caption, rows=rows,
+                   columns=["yours", "reference", "|yours − reference|", "scale: yours and reference", "scale: difference"])
 
 
-def _heatmaps(data: dict, full: bool) -> Picture:
+def _heatmaps(figure_id: str, data: dict, full: bool) -> Picture:
     student = unpack(data["student"])
     tiles = [Tile(_tile(student, VALUES, -1.0, 1.0, "your embedding"), "yours")]
     if full:
@@ -167,10 +168,10 @@ def _heatmaps(data: dict, full: bool) -> Picture:
     rows = data.get("row_values", [])
     caption = (f"Rows: {data['rows']} ({rows[0]} at the top to {rows[-1]}); columns: {data['columns']}. "
                "Blue −1, white 0, red +1.") if rows else ""
-    return Picture(id="time_embedding", title=data["title"], caption=caption, rows=[("", tiles)], full=full)
+    return Picture(id=figure_id, title=data["title"], caption=caption, rows=[("", tiles)], full=full)
 
 
-def _attention(data: dict, full: bool) -> Picture:
+def _attention(figure_id: str, data: dict, full: bool) -> Picture:
     regions = np.asarray(data["regions"], dtype=np.float64)
     query = tuple(data["query"])
     student = unpack(data["student"])
@@ -190,7 +191,7 @@ def _attention(data: dict, full: bool) -> Picture:
     caption = ("SelfAttention(8) with q = k = 2·norm(x), v = norm(x) on a 10 x 10 input of four regions (each its own "
                "feature vector). The framed pixel is the query; brighter means more weight. Correct attention looks at "
                "the query's own region (the square), and the weights sum to 1.")
-    return Picture(id="attention_map", title=data["title"], caption=caption, rows=[("", tiles)], full=full)
+    return Picture(id=figure_id, title=data["title"], caption=caption, rows=[("", tiles)], full=full)
 
 
 # --- charts -----------------------------------------------------------------------------------------
@@ -381,7 +382,8 @@ def _means_chart(figure: Figure, data: dict) -> str:
     values = [100 * data["means"][n] for n in names]
     axes.barh(range(len(names)), values, color=STUDENT)
     axes.set_yticks(range(len(names)), names)
-    axes.set_xlim(0, 100)
+    axes.set_xlim(0, 112)  # room for the "100%" beside a full bar
+    axes.set_xticks(range(0, 101, 20))
     axes.set_xlabel("mean score, % of the component's points")
     for y, v in enumerate(values):
         axes.text(v + 1, y, f"{v:.0f}%", va="center", fontsize=8)
@@ -405,12 +407,12 @@ def _failures_chart(figure: Figure, data: dict) -> str:
 CHARTS = {"parameters": _parameters_chart, "shape_trace": _u_chart,
           "histogram": _histogram_chart, "means": _means_chart, "failures": _failures_chart}
 CHART_SIZES = {"shape_trace": (8.4, 4.2), "curves": (7.0, 2.3), "failures": (10.4, 5.0), "histogram": (6.0, 3.0),
-               "means": (6.0, 3.0)}
+               "means": (6.4, 3.2)}
 # Fixed margins: constrained layout doubled the time of a chart (it lays the figure out several times).
 CHART_MARGINS = {"shape_trace": {"left": 0.0, "right": 1.0, "bottom": 0.0, "top": 1.0},
                  "curves": {"left": 0.09, "right": 0.72, "bottom": 0.2, "top": 0.88},
                  "failures": {"left": 0.5, "right": 0.97, "bottom": 0.1, "top": 0.94},
-                 "means": {"left": 0.22, "right": 0.95, "bottom": 0.17, "top": 0.9},
+                 "means": {"left": 0.3, "right": 0.97, "bottom": 0.17, "top": 0.9},  # room for ParameterBreakdown
                  "histogram": {"left": 0.1, "right": 0.97, "bottom": 0.27, "top": 0.9},
                  "parameters": {"left": 0.17, "right": 0.98, "bottom": 0.15, "top": 0.9}}
 
@@ -444,9 +446,9 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         return Picture(id=figure_id, title=title, note=too_much, full=full)
     kind = data.get("kind")
     if kind == "heatmaps":
-        return _heatmaps(data, full)
+        return _heatmaps(figure_id, data, full)
     if kind == "attention":
-        return _attention(data, full)
+        return _attention(figure_id, data, full)
     if kind == "parameters":
         return Picture(id=figure_id, title=title, chart=chart_png("parameters", data), full=True,
                        caption="Per top-level block; a red bar differs from the reference's count.")
@@ -462,9 +464,10 @@ def picture_for_figure(figure_id: str, data: dict, full: bool = True) -> Picture
         # student view needs only yours -- one chart drawn per student, not two.
         values = [v for curve in list(data["student"].values()) + list(data["reference"].values()) for v in curve]
         top = max(0.5, math.ceil(1.1 * max([v for v in values if math.isfinite(v)] + [0.0]) / 0.25) * 0.25)
-        rows = [("yours", [Tile(curves_png(data, data["student"], "yours", top))])]
+        # each chart's title says whose it is: the rows need no label of their own (one label each)
+        rows = [("", [Tile(curves_png(data, data["student"], "yours", top))])]
         if full:
-            rows.append(("reference", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
+            rows.append(("", [Tile(curves_png(data, data["reference"], "the reference's", top))]))
         if "results" in data:  # the skip experiment: its numbers and one reconstruction, in the task's section
             return _experiment(figure_id, title, data, rows, full)
         return Picture(id=figure_id, title=title, rows=rows, full=full,

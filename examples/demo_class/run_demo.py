@@ -29,6 +29,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from autograder.pages import STAFF_PAGE, STUDENT_PAGE  # noqa: E402
+from autograder.report import OutputFolder  # noqa: E402
 from tests.mutants import EQUIVALENT_FILES, EQUIVALENTS, MUTANTS  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions" / "unet"
@@ -77,13 +79,6 @@ def make_class(folder: Path) -> None:
     (folder / "zed.zip").write_bytes(b"PK\x03\x04 not really a zip")
 
 
-def _page(out: Path, student: str, name: str) -> Path:
-    for candidate in (out / student / name, out / "students" / student / name):
-        if candidate.is_file():
-            return candidate
-    return out / student / name
-
-
 def _sandbox_environment() -> dict[str, str]:
     """The demo's environment: where bubblewrap is missing, the fallback sandbox, said in one line.
 
@@ -116,10 +111,12 @@ def main() -> int:
                              "-j", str(args.jobs)], cwd=ROOT, env=_sandbox_environment()).returncode
     if status not in (0, 1, 4):  # 4: graded, and some need a person (zed.zip, kim's einops), as planned
         return status
+    folder = OutputFolder(graded)
     print()
     print(f"The class report:             {(graded / 'report.html').resolve().as_uri()}")
-    print(f"One student's feedback:       {_page(graded, 'ben', 'feedback.html').resolve().as_uri()}")
-    print(f"The same, with hidden checks: {_page(graded, 'ben', 'feedback.staff.html').resolve().as_uri()}")
+    print(f"One student's feedback:       {(folder.student_dir('ben') / STUDENT_PAGE).resolve().as_uri()}")
+    print(f"The same, with hidden checks: {(folder.staff_dir('ben') / STAFF_PAGE).resolve().as_uri()}")
+    print(f"{folder.students.resolve()}/ holds only what students may see: hand each student their folder as it is.")
     return 0
 
 
