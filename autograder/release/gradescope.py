@@ -82,7 +82,8 @@ chmod -R go-rwx "$ROOT/source"
 "$ROOT/venv/bin/python" -m autograder.cli secrets --make-private --config "$ROOT/source/grading_config.yaml"
 # The reference's results on the grader's cases, computed once here (for its owner only) so that every
 # submission's run starts warm; without them each run computes them itself, slower but the same grades.
-"$ROOT/venv/bin/python" -m autograder.cli prepare --config "$ROOT/source/grading_config.yaml" \
+# No bytecode: nothing it writes may appear after the permissions above were set.
+PYTHONDONTWRITEBYTECODE=1 "$ROOT/venv/bin/python" -m autograder.cli prepare --config "$ROOT/source/grading_config.yaml" \
     || echo "could not save the reference's results: each run computes them (slower, same grades)" >&2
 """
 
