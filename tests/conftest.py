@@ -159,7 +159,7 @@ def grader(config):
 def short_experiment():
     """The skip-connection experiment trains 15 steps, not 50, for a module that asks for it (with
     ``pytestmark = pytest.mark.usefixtures("short_experiment")``): the reference still wins clearly
-    and a grading takes half the time. Only for tests whose property does not depend on the number
+    and the experiment takes a third of the time. Only for tests whose property does not depend on the number
     of steps; the reference's runs are remembered per number of steps, so no other test sees them."""
     from autograder.checks import analysis as analysis_checks
 

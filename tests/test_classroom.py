@@ -8,6 +8,7 @@ then graded from the same input. What each layout lays out differently -- a stud
 is one file, which that layout puts in a folder -- is graded end to end in the layout, beside a
 sample of folders, so the layout's own path through `batch` (names, metadata, review) runs too.
 """
+import ast
 import csv
 import io
 import json
@@ -109,8 +110,6 @@ SAMPLE = ("softmax_mistake",)
 
 def _plain(value):
     """``value`` with every parsed tree as its dump, so that two readings of the same text compare equal."""
-    import ast
-
     if isinstance(value, ast.AST):
         return ast.dump(value)
     if is_dataclass(value):
@@ -143,11 +142,11 @@ def _read_as_the_grader_would(root: Path, config: Path, assignment: str | None =
         found.cleanup()
 
 
-def _layout_matches_folders(classroom, lay_out, tmp_path, assignment: str | None = None):
+def _layout_matches_folders(classroom, lay_out, folder: str, tmp_path, assignment: str | None = None):
     """Every folder entry reads as it does from the folders layout; the rest and ``SAMPLE`` are graded
     in the layout by `batch` and meet their expectations."""
     base, expectations, config = classroom
-    layout = lay_out(base / "class", tmp_path / "layout")
+    layout = lay_out(base / "class", tmp_path / folder)
     as_folders = _read_as_the_grader_would(base / "class", config)
     in_layout = _read_as_the_grader_would(layout, config, assignment)
     assert sorted(in_layout) == sorted(as_folders) == sorted(map(safe_name, expectations))
@@ -158,7 +157,7 @@ def _layout_matches_folders(classroom, lay_out, tmp_path, assignment: str | None
     assert len(graded) < len(expectations) / 4  # the point of reading the rest: a sample is graded here
 
     make_class(tmp_path / "part", names={p.name for p in (base / "class").iterdir() if student_name(p.name) in graded})
-    part = lay_out(tmp_path / "part", tmp_path / "part_layout")
+    part = lay_out(tmp_path / "part", tmp_path / "part_layout" / folder)
     extra = ("--assignment", assignment) if assignment else ()
     result = _batch(part, tmp_path / "out", config, *extra)
     assert result.returncode == 4, result.stdout[-3000:] + result.stderr[-3000:]
@@ -168,8 +167,8 @@ def _layout_matches_folders(classroom, lay_out, tmp_path, assignment: str | None
 
 
 def test_gradescope_export_layout(classroom, tmp_path):
-    _layout_matches_folders(classroom, as_gradescope_export, tmp_path)
+    _layout_matches_folders(classroom, as_gradescope_export, "assignment_7_export", tmp_path)
 
 
 def test_nbgrader_layout(classroom, tmp_path):
-    _layout_matches_folders(classroom, as_nbgrader, tmp_path, assignment="unet")
+    _layout_matches_folders(classroom, as_nbgrader, "course", tmp_path, assignment="unet")
