@@ -12,13 +12,13 @@ setup:
 	$(BIN)/pip install --quiet -e ".[test,dask]"
 
 test:  # everything; prints the 20 slowest tests
-	$(BIN)/python -m pytest -n 2 -q --durations=20
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --durations=20
 
 test-fast:  # no grading process at all: seconds
 	$(BIN)/python -m pytest -q -m fast
 
 test-quick:  # every test, but a sample of each bank of cases and one sandbox mode
-	$(BIN)/python -m pytest -n 2 -q --quick
+	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --quick
 
 demo:  # grades a small sample class (examples/demo_class/) and prints where its pages are
 	$(BIN)/python examples/demo_class/run_demo.py

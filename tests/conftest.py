@@ -9,6 +9,10 @@ Tiers (README "Set up and test"), applied here so that no test file has to remem
   starts a process in a module whose other tests are fast).
 - ``--quick``: every test, but only every ``QUICK_EVERY``-th case of each bank (mutants, field code,
   hostile attacks, classroom layouts, ...) and only this machine's own sandbox mode.
+
+With ``-n 2 --dist loadgroup`` (``make test``): the tests that share a fixture in ``ONE_WORKER_FIXTURES``
+run on one worker, so that fixture (a graded class, a deployment) is built once, not once per worker;
+those groups start first and the fast tests come last, so the two workers end together.
 """
 import multiprocessing.process
 import os
@@ -45,6 +49,9 @@ GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_scri
 BANKS = {"test_mutants": "each", "test_field_code": "each", "test_hostile": "each", "test_classroom": None,
          "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each"}
 QUICK_EVERY = 4
+# Module-scoped fixtures that grade a class or deploy the grader (a minute or more each): under
+# xdist the tests using one are one group, run by one worker.
+ONE_WORKER_FIXTURES = {"graded_j2", "graded_class", "course", "deployed"}
 
 
 def pytest_addoption(parser):
@@ -63,12 +70,18 @@ def _grades(item) -> bool:
             or item.get_closest_marker("grading") is not None)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks added here
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if not _grades(item):
             item.add_marker(pytest.mark.fast)
         elif item.get_closest_marker("grading") is None:
             item.add_marker(pytest.mark.grading)
+        if ONE_WORKER_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.xdist_group(_module(item)))
+    # Fast tests last (stable: each module's tests keep their order): seconds in all, they fill the
+    # gap while the other worker finishes its last grading test.
+    items.sort(key=lambda item: item.get_closest_marker("fast") is not None)
     if not config.getoption("--quick"):
         return
     kept, dropped, seen, mode = [], [], {}, detect().mode
@@ -140,6 +153,18 @@ def config():
 def grader(config):
     with Grader(config) as shared:
         yield shared
+
+
+@pytest.fixture(scope="module")
+def short_experiment():
+    """The skip-connection experiment trains 15 steps, not the grader's 20, for a module that asks for it
+    (with ``pytestmark = pytest.mark.usefixtures("short_experiment")``): the reference still wins clearly. Only for tests whose property does not depend on the number
+    of steps; the reference's runs are remembered per number of steps, so no other test sees them."""
+    from autograder.checks import analysis as analysis_checks
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(analysis_checks, "experiment_steps", lambda ctx: 15)
+        yield
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Batch grading end to end: a mixed class folder, resume after a kill, -j 1 vs -j 2, and discovery.
 
 The slow part is grading (seconds per real submission), so one mixed folder is graded once per
-scenario and every expected score is computed independently of the grader: from the points in
-grading_config.yaml (the reference earns them all), zero for stubs and unreadable submissions.
+scenario, with few Hypothesis examples (``release_support.fast_config``: the same checks and points;
+what these tests prove is the batch's, not the checks'), and every expected score is computed
+independently of the grader: from the points in grading_config.yaml (the reference earns them
+all), zero for stubs and unreadable submissions.
 """
 import csv
 import io
@@ -24,6 +26,7 @@ from autograder.discover import discover, extract_zip
 from autograder.errors import SubmissionError
 from autograder.report import MAX_ROW
 from tests.mutants import MUTANTS
+from tests.release_support import fast_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "solutions" / "unet"
@@ -71,9 +74,15 @@ def class_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def graded_j2(class_folder, tmp_path_factory):
+def few_examples(tmp_path_factory) -> Path:
+    """grading_config.yaml with two Hypothesis examples a check: every batch of ``class_folder`` uses it."""
+    return fast_config(tmp_path_factory.mktemp("config"), examples=2)
+
+
+@pytest.fixture(scope="module")
+def graded_j2(class_folder, few_examples, tmp_path_factory):
     out = tmp_path_factory.mktemp("out-j2")
-    result = batch(class_folder, "--out", out, "-j", "2")
+    result = batch(class_folder, "--out", out, "-j", "2", "--config", few_examples)
     return out, result
 
 
@@ -140,16 +149,17 @@ def test_class_table_names_the_most_failed_checks(graded_j2):
     assert "dave: dave.zip is not a readable zip file" in flat
 
 
-def test_one_job_gives_the_same_grades_as_two(graded_j2, class_folder, tmp_path):
+def test_one_job_gives_the_same_grades_as_two(graded_j2, class_folder, few_examples, tmp_path):
     out, _ = graded_j2
-    result = batch(class_folder, "--out", tmp_path, "-j", "1")
+    result = batch(class_folder, "--out", tmp_path, "-j", "1", "--config", few_examples)
     assert result.returncode == 4, result.stderr
     assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
 
 
-def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder, tmp_path):
+def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder, few_examples, tmp_path):
     out, _ = graded_j2
-    command = [sys.executable, "-m", "autograder.cli", "batch", str(class_folder), "--out", str(tmp_path), "-j", "1"]
+    command = [sys.executable, "-m", "autograder.cli", "batch", str(class_folder), "--out", str(tmp_path), "-j", "1",
+               "--config", str(few_examples)]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     deadline = time.monotonic() + 300
@@ -161,18 +171,18 @@ def test_killed_then_resumed_batch_equals_uninterrupted(graded_j2, class_folder,
     assert 1 <= len(finished) < 6, finished
     assert not (tmp_path / "grades.csv").exists()
 
-    result = batch(class_folder, "--out", tmp_path, "-j", "2")
+    result = batch(class_folder, "--out", tmp_path, "-j", "2", "--config", few_examples)
     assert f"{len(finished)} already graded" in result.stdout
     assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_only_regrades_one_student(graded_j2, class_folder, tmp_path):
+def test_only_regrades_one_student(graded_j2, class_folder, few_examples, tmp_path):
     out, _ = graded_j2
     shutil.copytree(out, tmp_path, dirs_exist_ok=True)
     before = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("staff/*/results.json")}
     time.sleep(0.01)
-    result = batch(class_folder, "--out", tmp_path, "--only", "erin")
+    result = batch(class_folder, "--out", tmp_path, "--only", "erin", "--config", few_examples)
     assert result.returncode == 4, result.stdout + result.stderr  # erin handed in no code: needs a person
     after = {p.parent.name: p.stat().st_mtime_ns for p in tmp_path.glob("staff/*/results.json")}
     assert [s for s in before if before[s] != after[s]] == ["erin"]
@@ -423,8 +433,8 @@ def test_one_students_kill_all_never_reaches_another_student(tmp_path):
     (classroom / "a_killer" / "attention.py").write_text(killer)
     env = dict(os.environ, AUTOGRADER_ISOLATION="fallback", AUTOGRADER_ACCEPT_RISK="1")
     result = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(classroom), "--out",
-                             str(tmp_path / "out"), "-j", "2"], capture_output=True, text=True, timeout=900,
-                            cwd=ROOT, env=env)
+                             str(tmp_path / "out"), "-j", "2", "--config", str(fast_config(tmp_path, examples=2))],
+                            capture_output=True, text=True, timeout=900, cwd=ROOT, env=env)
     grades = read_grades(tmp_path / "out" / "grades.csv")
     assert sorted(grades) == ["a_killer", "b", "c", "d", "e"], result.stdout[-2000:]
     assert all(float(grades[s]["total"]) == TOTAL for s in "bcde"), {s: grades[s]["total"] for s in grades}

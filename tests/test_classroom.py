@@ -1,18 +1,33 @@
 """A realistic class, graded through `autograder batch` in all three layouts: every way of handing in
-correct code gets full marks, the undecidable ones are flagged for a person (tests/classroom.py)."""
+correct code gets full marks, the undecidable ones are flagged for a person (tests/classroom.py).
+
+The whole class is graded once, as folders. The Gradescope export and the nbgrader course hold the
+same entries: a student's folder is copied into them unchanged, so the grader must read it exactly
+as it read it from the folders layout (checked for every such student, without grading), and is
+then graded from the same input. What each layout lays out differently -- a student whose hand-in
+is one file, which that layout puts in a folder -- is graded end to end in the layout, beside a
+sample of folders, so the layout's own path through `batch` (names, metadata, review) runs too.
+"""
+import ast
 import csv
 import io
 import json
 import subprocess
 import sys
+from dataclasses import fields, is_dataclass
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
 
-from autograder.discover import safe_name
+from autograder.config import load_config
+from autograder.discover import discover, safe_name
+from autograder.errors import SubmissionError
+from autograder.grader import Grader
 from autograder.report import MAX_ROW
 
-from .classroom import as_gradescope_export, as_nbgrader, make_class
+from .classroom import as_gradescope_export, as_nbgrader, make_class, student_name
 from .release_support import ROOT, fast_config
 
 POINTS = {component: sum(c["points"] for c in checks.values())
@@ -88,19 +103,72 @@ def test_folders_layout(classroom, tmp_path):
         assert f"  {name}: " in result.stdout
 
 
-def test_gradescope_export_layout(classroom, tmp_path):
+# A folder entry graded in every layout as well: an honest mistake, whose one lost component must
+# show in that layout's row (the one-file entries add a full mark and one for a person).
+SAMPLE = ("softmax_mistake",)
+
+
+def _plain(value):
+    """``value`` with every parsed tree as its dump, so that two readings of the same text compare equal."""
+    if isinstance(value, ast.AST):
+        return ast.dump(value)
+    if is_dataclass(value):
+        return (type(value).__name__, {f.name: _plain(getattr(value, f.name)) for f in fields(value)})
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _read_as_the_grader_would(root: Path, config: Path, assignment: str | None = None) -> dict[str, tuple]:
+    """Each student's row as discovery makes it (key, name, problem) and what the grader loads from
+    their entry: every field of the ``Submission`` but its folder on disk (``Grader.read`` needs only
+    the config, so no grader is started)."""
+    reader = SimpleNamespace(config=load_config(config))
+    found = discover(root, assignment=assignment)
+    try:
+        read = {}
+        for item in found.submissions:
+            try:
+                submission = _plain(Grader.read(reader, item.source))
+                submission[1].pop("root")
+            except SubmissionError as refused:
+                submission = f"refused: {refused}"
+            people = [(s.key, s.name) for s in item.submitters]
+            read[item.key] = (people, item.problem, submission)
+        return read
+    finally:
+        found.cleanup()
+
+
+def _layout_matches_folders(classroom, lay_out, folder: str, tmp_path, assignment: str | None = None):
+    """Every folder entry reads as it does from the folders layout; the rest and ``SAMPLE`` are graded
+    in the layout by `batch` and meet their expectations."""
     base, expectations, config = classroom
-    export = as_gradescope_export(base / "class", tmp_path / "assignment_7_export")
-    result = _batch(export, tmp_path / "out", config)
+    layout = lay_out(base / "class", tmp_path / folder)
+    as_folders = _read_as_the_grader_would(base / "class", config)
+    in_layout = _read_as_the_grader_would(layout, config, assignment)
+    assert sorted(in_layout) == sorted(as_folders) == sorted(map(safe_name, expectations))
+    folder_entries = {name for name in expectations if (base / "class" / name).is_dir()}
+    differ = [name for name in folder_entries if in_layout[safe_name(name)] != as_folders[safe_name(name)]]
+    assert differ == [], f"read differently in this layout than as folders: {differ}"
+    graded = set(expectations) - folder_entries | set(SAMPLE)
+    assert len(graded) < len(expectations) / 4  # the point of reading the rest: a sample is graded here
+
+    make_class(tmp_path / "part", names={p.name for p in (base / "class").iterdir() if student_name(p.name) in graded})
+    part = lay_out(tmp_path / "part", tmp_path / "part_layout" / folder)
+    extra = ("--assignment", assignment) if assignment else ()
+    result = _batch(part, tmp_path / "out", config, *extra)
     assert result.returncode == 4, result.stdout[-3000:] + result.stderr[-3000:]
     rows, records = _graded(tmp_path / "out")
-    assert _check(rows, records, expectations) == []
+    assert sorted(rows) == sorted(map(safe_name, graded))
+    assert _check(rows, records, {name: expectations[name] for name in graded}) == []
+
+
+def test_gradescope_export_layout(classroom, tmp_path):
+    _layout_matches_folders(classroom, as_gradescope_export, "assignment_7_export", tmp_path)
 
 
 def test_nbgrader_layout(classroom, tmp_path):
-    base, expectations, config = classroom
-    course = as_nbgrader(base / "class", tmp_path / "course")
-    result = _batch(course, tmp_path / "out", config, "--assignment", "unet")
-    assert result.returncode == 4, result.stdout[-3000:] + result.stderr[-3000:]
-    rows, records = _graded(tmp_path / "out")
-    assert _check(rows, records, expectations) == []
+    _layout_matches_folders(classroom, as_nbgrader, "course", tmp_path, assignment="unet")

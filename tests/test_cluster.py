@@ -2,7 +2,8 @@
 
 The packing tests need no grader. The cluster tests start a real scheduler and worker processes on
 loopback (``LocalCluster``), grade one small mixed class through ``--scheduler`` and compare with a
-local batch of the same class, and kill a worker mid-batch.
+local batch of the same class, and kill a worker mid-batch. They grade with two Hypothesis examples
+a check (``release_support.fast_config``: the same checks and points): what they prove is the batch's.
 """
 import csv
 import io
@@ -22,6 +23,7 @@ from autograder.errors import AutograderError, ExitCode
 from autograder.intake import read_submission
 from autograder.report import MAX_ROW
 from tests.mutants import MUTANTS
+from tests.release_support import fast_config
 
 distributed = pytest.importorskip("distributed")  # the `dask` extra: before anything that imports it
 
@@ -174,6 +176,11 @@ def small_class(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def few_examples(tmp_path_factory) -> Path:
+    return fast_config(tmp_path_factory.mktemp("dask-config"), examples=2)
+
+
+@pytest.fixture(scope="module")
 def cluster():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as local:
@@ -185,9 +192,10 @@ def _batch(*args) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=900, cwd=ROOT)
 
 
-def test_a_dask_batch_writes_the_grades_a_local_batch_writes(small_class, cluster, tmp_path):
-    local = _batch(small_class, "--out", tmp_path / "local", "-j", "2")
-    remote = _batch(small_class, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address)
+def test_a_dask_batch_writes_the_grades_a_local_batch_writes(small_class, few_examples, cluster, tmp_path):
+    local = _batch(small_class, "--out", tmp_path / "local", "-j", "2", "--config", few_examples)
+    remote = _batch(small_class, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address,
+                    "--config", few_examples)
     assert remote.returncode == local.returncode, remote.stdout + remote.stderr
     assert (tmp_path / "dask" / "grades.csv").read_bytes() == (tmp_path / "local" / "grades.csv").read_bytes()
     grades = read_grades(tmp_path / "dask" / "grades.csv")
@@ -195,16 +203,18 @@ def test_a_dask_batch_writes_the_grades_a_local_batch_writes(small_class, cluste
     assert float(grades["alice"]["total"]) > float(grades["carol"]["total"]) > float(grades["bob"]["total"])
     assert grades["dave"]["DownBlock"] == "0" and grades["dave"]["ResBlock"] == grades["alice"]["ResBlock"]
     assert "layout: folders (4 submissions" in remote.stdout
-    again = _batch(small_class, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address)
+    again = _batch(small_class, "--out", tmp_path / "dask", "--scheduler", cluster.scheduler_address,
+                   "--config", few_examples)
     assert "4 already graded" in again.stdout  # resume works as locally
 
 
-def test_a_worker_lost_mid_batch_costs_only_a_retry(small_class, tmp_path):
+def test_a_worker_lost_mid_batch_costs_only_a_retry(small_class, few_examples, tmp_path):
     out = tmp_path / "out"
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as local, distributed.Client(local) as client:
         batch = subprocess.Popen([sys.executable, "-m", "autograder.cli", "batch", str(small_class), "--out", str(out),
-                                  "--scheduler", local.scheduler_address], cwd=ROOT, text=True,
+                                  "--scheduler", local.scheduler_address, "--config", str(few_examples)],
+                                 cwd=ROOT, text=True,
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             deadline, busy = time.monotonic() + 600, None

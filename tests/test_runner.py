@@ -1,5 +1,11 @@
-"""How checks run: shared cases, one round trip per case, and the same verdicts however they ran."""
+"""How checks run: shared cases, one round trip per case, and the same verdicts however they ran.
+
+Warm and fresh graders are compared word for word here, so each submission is graded several times:
+the skip-connection experiment trains 15 steps (``short_experiment``), which both sides run alike.
+"""
 import shutil
+
+import pytest
 
 from autograder.grader import Grader
 from autograder.intake import read_submission
@@ -7,6 +13,9 @@ from autograder.sandbox.launcher import StudentComponent
 
 from .conftest import SOLUTIONS, full_outputs
 from .mutants import EQUIVALENTS, MUTANTS
+
+
+pytestmark = pytest.mark.usefixtures("short_experiment")
 
 
 def _named(name: str):
