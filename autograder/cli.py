@@ -1,6 +1,8 @@
 """The ``autograder`` command: a thin layer over the API; errors become one line and an exit code."""
+import importlib
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Optional
@@ -60,7 +62,9 @@ def grade(
     except AutograderError as error:
         fail(str(error))
     # The fork server imports torch (seconds) while this process does the same: a cold grade pays it once.
-    zygote = Zygote(preload=loaded.packages.preload())
+    zygote = Zygote(preload=loaded.packages.preload(), huge_pages=False)  # one grading: a few forks
+    if figures:  # matplotlib's import (0.5 s) while this process waits for the fork server to start
+        threading.Thread(target=importlib.import_module, args=("autograder.pages.feedback",), daemon=True).start()
     try:
         from .grader import grade_submission
         from .results import write_atomically
