@@ -49,6 +49,7 @@ class BatchSummary:
     earned: float = 0.0
     possible: float = 0.0
     full_marks: int = 0
+    counted: int = 0  # students in the statistics: graded ones (not those nothing could be graded on)
 
     def record(self, item: Discovered, outcome: GradedSubmission) -> None:
         self.outcomes.append(outcome)
@@ -59,12 +60,16 @@ class BatchSummary:
         else:
             self.graded.append(item.key)
         report = outcome.report
+        if report.graded_nothing:  # statistics count graded students only, as the class report's do
+            return
+        self.counted += 1
         self.earned += report.score
         self.possible += report.max_score or 0.0
         self.full_marks += report.max_score > 0 and report.score >= report.max_score
 
     def progress(self) -> str:
-        text = f"mean {100 * self.earned / max(self.possible, 1e-9):.0f}% · full marks {self.full_marks}/{len(self.outcomes)}"
+        text = (f"mean {100 * self.earned / max(self.possible, 1e-9):.0f}% · full marks {self.full_marks}/{self.counted}"
+                if self.counted else "nobody graded yet")
         if self.needs_review:
             text += f" · {len(self.needs_review)} need review"
         if self.errors:
