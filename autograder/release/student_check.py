@@ -233,12 +233,19 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
         outcome = ComponentOutcome(component)
         gates: dict = {}
         outcome.checks = [run_check(component, entry, spec, submission, gates) for spec in entry["checks"]]
-        failing = [d for d in _needs(component, data) if d in outcomes and not outcomes[d].passed]
+        needs = _needs(component, data)
+        failing = [d for d in needs if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
             which = "which fails its" if len(failing) == 1 else "which fail their"
             outcome.note = (f"{component} uses your {', '.join(failing)}, {which} public checks: fix "
                             f"{'it' if len(failing) == 1 else 'them'} first (the grader grades {component} "
                             "with correct versions of what it uses).")
+        elif needs and any(not c.passed and c.message.startswith(RAISED) for c in outcome.checks):
+            # e.g. a block that changes a tensor in place breaks the experiment's backward pass: its own
+            # public checks pass, and the grader (correct blocks) would not see the error at all
+            outcome.note = (f"{component} ran with your own {', '.join(needs)} here; the grader runs it with "
+                            "correct versions of them, so if the error above comes from one of them, fix that "
+                            "block (its hidden checks will find it too).")
         outcomes[component] = outcome
     return list(outcomes.values())
 
