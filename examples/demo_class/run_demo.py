@@ -93,8 +93,9 @@ def _sandbox_environment() -> dict[str, str]:
     if isolation.mode != "bwrap" and environment.get("AUTOGRADER_ACCEPT_RISK") is None:
         environment["AUTOGRADER_ACCEPT_RISK"] = "1"
         print("demo: no usable bubblewrap here, so student code runs in the weaker fallback sandbox, where it "
-              "could read the reference (the demo grades anyway: its students are made from the reference). "
-              "For real grading: sudo apt-get install bubblewrap; `autograder doctor` lists what else to fix.",
+              "may read the reference unless the kernel's Landlock keeps it out (the demo grades anyway: its "
+              "students are made from the reference). For real grading: sudo apt-get install bubblewrap; "
+              "`autograder doctor` lists what else to fix.",
               flush=True)
     return environment
 
