@@ -6,6 +6,7 @@ import sys
 import time
 import traceback
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -71,7 +72,6 @@ class Grader:
         self._saved_groups = 0  # how many groups' cases the results file beside the reference holds
         self.started_warm = False  # from the reference's results saved beside it
         if self.warm_start:
-            self._results_key = warm_start.key(self.config, self.device)
             saved = warm_start.load(self.config.reference_results(), self._results_key, self.reference)
             self.started_warm = saved is not None
             if saved is not None:
@@ -156,8 +156,13 @@ class Grader:
     def save_results(self) -> Path | None:
         """Write what this grader knows of the reference's side beside the reference (``warm_start.py``)."""
         self._saved_groups = len(self._drawn_cases)
-        return warm_start.save(self.config.reference_results(), warm_start.key(self.config, self.device),
-                               self._drawn_cases, self._references)
+        return warm_start.save(self.config.reference_results(), self._results_key, self._drawn_cases,
+                               self._references)
+
+    @cached_property
+    def _results_key(self) -> str:
+        """The saved results' key (``warm_start.key``): it reads every file of the grader and the reference."""
+        return warm_start.key(self.config, self.device)
 
     def _grade(self, path: Path, submission: Submission) -> GradingReport:
         report = GradingReport(submission=safe_name_text(path.name), notes=list(dict.fromkeys(submission.notes)),

@@ -50,6 +50,18 @@ def test_saved_results_come_back_under_their_key_only(own_reference):
     assert warm_start.load(folder, key, reference) is None  # damaged: computed afresh, never an error
 
 
+def test_results_that_cannot_be_saved_are_not_saved_and_never_an_error(own_reference):
+    """Saving runs after a grading: whatever it meets (a lambda, nesting past the recursion limit) must not
+    turn that grading into an error; nothing half-written stays behind."""
+    folder = own_reference.reference_results()
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    for unsaveable in ({"build": lambda: None}, {"deep": nested}):
+        assert warm_start.save(folder, "key", {}, unsaveable) is None
+    assert list(folder.iterdir()) == []
+
+
 def test_configurations_in_use_side_by_side_keep_their_own_results_and_old_ones_go(own_reference):
     folder = own_reference.reference_results()
     keys = [f"key{index}" for index in range(warm_start.KEEP + 2)]
