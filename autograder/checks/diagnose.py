@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from .. import rules
 from ..compare import allowed_error
+from ..fingerprint import fingerprint
 from .outputs import OUTPUT_NAMES, as_list
 
 # What each submodule's inputs are in the contract (the docstrings' words), by position.
@@ -78,9 +79,9 @@ def explain_forward(pair, inputs: list, kwargs: dict, problem: str):
     roomier = _roomier(pair, inputs, kwargs)
     if roomier is not None:
         pair, inputs = roomier
-    reference = _reference_walk(pair, inputs, kwargs)
+    reference = reference_walk(pair, inputs, kwargs)
     stages = list(reference["stages"])
-    names = {stage: _student_name(pair, stage) for stage in stages}
+    names = {stage: student_submodule_name(pair, stage) for stage in stages}
     present = {m.name for m in pair.student.describe().modules}
     names = {stage: name for stage, name in names.items() if name is not None and name in present}
     result = pair.run_student(inputs, capture=tuple(dict.fromkeys(names.values())), **kwargs)
@@ -141,7 +142,7 @@ _NEVER_CALLED = {  # (component, submodule) -> hint when forward never calls it
 }
 
 
-def _student_name(pair, stage: str) -> str | None:
+def student_submodule_name(pair, stage: str) -> str | None:
     """The student's name for the reference's submodule ``stage`` (they differ when the weights went
     in by position); None when it cannot be told."""
     if not pair.renamed:
@@ -153,10 +154,11 @@ def _student_name(pair, stage: str) -> str | None:
     return None
 
 
-def _reference_walk(pair, inputs: list, kwargs: dict) -> dict:
+def reference_walk(pair, inputs: list, kwargs: dict) -> dict:
     """The reference's submodules in the order it first calls them, with their inputs and output,
-    in float64 (and float32, for the float error the comparisons allow)."""
-    key = ("walk", repr(kwargs), pair.models.state_name, repr(pair.case))
+    in float64 (and float32, for the float error the comparisons allow). Memoised per inputs: a check
+    may walk the same case on inputs of its own (``checks/res_block.time_shift``)."""
+    key = ("walk", repr(kwargs), pair.models.state_name, repr(pair.case), fingerprint(inputs))
     runs = pair.models._runs
     if key not in runs:
         runs[key] = {"stages": _hooked(pair, pair.ref64, inputs, kwargs, torch.float64),
