@@ -2,7 +2,9 @@
 import pytest
 import yaml
 
-from autograder.checks import bind
+from autograder.checks import REGISTRY, bind
+from autograder.checks.public import require_gate_cases
+from autograder.checks.registry import Check
 from autograder.config import load_config
 from autograder.errors import ConfigError
 
@@ -21,6 +23,17 @@ def test_shipped_config_binds_every_registered_check(config):
     bound = bind(config)
     assert len(bound) == sum(len(checks) for checks in config.components.values())
     assert sum(settings.points for _, settings in bound) == 130  # the blocks' 100, the homework tasks' 30
+
+
+def test_a_gated_component_without_gate_cases_is_refused_with_what_to_do():
+    """A new block whose checks are gated but that has no gate cases fails at import with the fix, not as a
+    KeyError in the middle of its first grading; the shipped registry passes."""
+    require_gate_cases(REGISTRY)
+    newcomer = Check("Upsample", "forward_matches", "matches the reference", run=lambda ctx, case: None)
+    with pytest.raises(RuntimeError, match="Upsample: gated checks but no gate cases.*GATE_STRATEGIES"):
+        require_gate_cases(REGISTRY + [newcomer])
+    require_gate_cases(REGISTRY + [Check("Upsample", "structure", "structure", run=lambda ctx, case: None,
+                                         gated=False)])
 
 
 def test_bad_value_names_the_key(tmp_path):

@@ -39,6 +39,17 @@ GATE_STRATEGIES = {
 }
 
 
+def require_gate_cases(checks) -> None:
+    """Every component with a gated check has gate cases: refused at import (``checks/__init__.py``),
+    not as a KeyError in the first grading or release that reaches the gate."""
+    missing = sorted({c.component for c in checks if c.gated} - set(GATE_STRATEGIES))
+    if missing:
+        raise RuntimeError(
+            f"{', '.join(missing)}: gated checks but no gate cases (the \"does its forward do real work\" gate); "
+            "add the component to GATE_STRATEGIES in autograder/checks/public.py with the strategy its standard "
+            "checks use, or register checks that read the constructor alone with gated=False")
+
+
 def class_name(component: str) -> str:
     """The class a component's checks build (Integration: the student's own SimpleUNet)."""
     return "SimpleUNet" if component == INTEGRATION else component
