@@ -129,6 +129,12 @@ class GradingConfig(_Strict):
                 raise ValueError(f"{name}: unknown component{did_you_mean(name, GRADED)}")
         return components
 
+    @property
+    def total_points(self) -> float:
+        """The grade's maximum: the points of every configured check (tests pin the shipped 130 once,
+        in ``test_config.py``; everything else reads it here)."""
+        return sum(settings.points for checks in self.components.values() for settings in checks.values())
+
     def reference_dir(self) -> Path:
         base = Path(self.source_path).parent if self.source_path else Path.cwd()
         return (base / self.reference).resolve()

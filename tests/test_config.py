@@ -23,6 +23,7 @@ def test_shipped_config_binds_every_registered_check(config):
     bound = bind(config)
     assert len(bound) == sum(len(checks) for checks in config.components.values())
     assert sum(settings.points for _, settings in bound) == 130  # the blocks' 100, the homework tasks' 30
+    assert config.total_points == 130  # the one place the shipped total is pinned; other tests read it
 
 
 def test_a_gated_component_without_gate_cases_is_refused_with_what_to_do():

@@ -168,8 +168,7 @@ def build_gradescope_bundle(out, *, config=None) -> Path:
     with zipfile.ZipFile(out, "w") as bundle:
         _add(bundle, "setup.sh", SETUP_SH.encode(), executable=True)
         deadline = max(60, config.gradescope.timeout_s - 60)
-        total = sum(c.points for checks in config.components.values() for c in checks.values())
-        run = RUN_AUTOGRADER % {"deadline": deadline, "total": total}
+        run = RUN_AUTOGRADER % {"deadline": deadline, "total": config.total_points}
         _add(bundle, "run_autograder", run.encode(), executable=True)
         _add(bundle, "could_not_run.py", COULD_NOT_RUN.encode())
         _add(bundle, "grading_config.yaml", yaml.safe_dump(raw, sort_keys=False).encode())

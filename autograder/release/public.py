@@ -76,12 +76,11 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
                  if name not in components}
     # what the public checks are worth of the whole grade: check.py's summary says it, so passing them never
     # reads as passing everything
-    total = sum(s.points for name in GRADED for s in config.components.get(name, {}).values())
     public = sum(check["points"] for record in ordered.values() for check in record["checks"])
     # the third-party packages the grader lets student code import: check.py says the same about the others
     return {"format": FORMAT_VERSION, "packages": list(config.packages.allowed), "components": ordered,
             "unchecked": {name: points for name, points in unchecked.items() if points > 0},
-            "points": {"public": public, "total": total}}
+            "points": {"public": public, "total": config.total_points}}
 
 
 def write_public_checks(config: GradingConfig, path) -> Path:
