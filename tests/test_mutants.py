@@ -29,7 +29,9 @@ def test_the_bank_covers_every_component_and_every_edit_applies():
     """Cheap guard, no grading: a reference edit that no longer applies fails here by name."""
     names = [m.name for m in MUTANTS + EQUIVALENTS]
     assert len(names) == len(set(names)), "two bank entries share a name"
-    assert {m.component for m in MUTANTS} == {c.name for c in COMPONENTS}
+    uncovered = sorted({c.name for c in COMPONENTS} - {m.component for m in MUTANTS})
+    assert not uncovered, f"no mistake in tests/mutants.py for {', '.join(uncovered)}: add one it must catch"
+    assert {m.component for m in MUTANTS} <= {c.name for c in COMPONENTS}, "a mistake names no contract component"
     assert all(m.component is None for m in EQUIVALENTS)
     assert all(m.shows for m in MUTANTS), "every mistake says what its feedback must name"
     for entry in MUTANTS + EQUIVALENTS:
