@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
 from ..integrity import IntegrityEvent, integrity_json, is_integrity_event, sandbox_events, similarity_events
-from ..report import OutputFolder, StudentRecord, failure_rates, graded, score_distribution
+from ..report import OutputFolder, StudentRecord, failure_rates, graded, left_out, score_distribution
 from ..results import REFERRAL, write_atomically
 from . import STAFF_PAGE
 from .feedback import environment, runs_own_code_of, split_output
@@ -174,19 +174,17 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
 
 def _attention(students: list[Student], events: list[IntegrityEvent]) -> list[dict]:
     """Students a person must look at: every status but ``graded``, and every integrity event that
-    needs a person (``integrity.py``: an attack, not a mistake; similarity is listed on its own);
-    most serious first."""
+    needs a person (``integrity.py``: an attack or a copy, not a mistake), one row per student it is
+    about, in ``IntegrityEvent.about``'s words; most serious first."""
     rank = {"error": 0, "integrity": 1, "needs_review": 2}
     status = {s.record.student: s.record.status for s in students}
     pages = {s.record.student: f"{s.folder}/{STAFF_PAGE}" for s in students}
     people = []
     for event in events:
-        if event.needs_a_person and len(event.students) == 1:
-            (student,) = event.students
-            where = f"{event.where}; " if event.where else ""
+        for student in event.students if event.needs_a_person else ():
             people.append({"student": student, "status": "integrity", "category": status.get(student, ""),
-                           "reason": f"the code {event.what} ({where}first seen in {event.check})",
-                           "kind": event.kind, "where": event.where, "check": event.check, "page": pages.get(student, "")})
+                           "reason": event.about(student), "kind": event.kind, "where": event.where,
+                           "check": event.check, "page": pages.get(student, "")})
     for student in students:
         record, raw = student.record, student.raw
         if record.status == "graded":
@@ -270,7 +268,8 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
     totals = [r.report.score for r in counted]
     return {
         "students": len(records),
-        "graded": len(counted),  # n of every statistic below
+        "graded": len(counted),  # n of every statistic below: honestly graded (report.graded)
+        "left_out": left_out(records),  # who the statistics leave out, and why, in words
         "statuses": dict(Counter(r.status for r in records)),
         "max_score": max((r.report.max_score for r in records), default=0.0),
         "mean_score": round(statistics.mean(totals), 3) if totals else None,

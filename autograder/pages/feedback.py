@@ -26,7 +26,8 @@ from functools import cache
 from jinja2 import Environment, PackageLoader
 
 from ..contract import INTEGRATION, dependencies
-from ..results import REFERRAL
+from ..integrity import sandbox_events
+from ..results import REFERRAL, not_graded_notice
 from .figures import COLOUR_SCALE, Picture, picture_for_evidence, picture_for_figure
 
 __all__ = ["student_page", "gradescope_results", "render_student_pages", "StudentPages", "component_pictures",
@@ -214,6 +215,10 @@ def student_page(record, *, published: bool, pictures: bool = True, hidden_visib
         source=record.source if published else handed_in(record.source),
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
+        not_graded=not_graded_notice(report) if report.graded_nothing else "",
+        # for staff: what the sandbox saw (similarity is the class report's: it needs the whole class)
+        integrity=[e.about(record.student) for e in sandbox_events(record.student, report) if e.needs_a_person]
+        if published else [],
     )
 
 
