@@ -18,6 +18,7 @@ import io
 import json
 import os
 import re
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from .integrity import IntegrityEvent, by_student, honestly_graded
 from .pages import STAFF_PAGE, STUDENT_PAGE
 from .results import GradingReport, gradescope_results, not_graded_notice, write_atomically
 
-__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "left_out", "MAX_ROW",
+__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "left_out", "regrade_command", "MAX_ROW",
            "HANDOUT_FILES", "STAFF_FILES"]
 
 RECORD_FILE = "report.json"
@@ -134,10 +135,11 @@ class OutputFolder:
 
         staff = self.staff_dir(record.student)
         write_atomically(staff / RECORD_FILE, record.to_json())
-        write_atomically(staff / FEEDBACK_FILE, feedback_markdown(record))
+        write_atomically(staff / FEEDBACK_FILE, feedback_markdown(record, regrade_command(record, self.path)))
         handout = os.path.relpath(self.student_dir(record.student) / STUDENT_PAGE, staff)
         pages = render_student_pages(record, gradescope_results(record.report, hidden_visibility), pictures=figures,
-                                     hidden_visibility=hidden_visibility, student_page_link=Path(handout).as_posix())
+                                     hidden_visibility=hidden_visibility, student_page_link=Path(handout).as_posix(),
+                                     regrade_command=regrade_command(record, self.path))
         if pages.staff is not None:
             write_atomically(staff / STAFF_PAGE, pages.staff)
         self._hand_out(record.student, {STUDENT_PAGE: pages.student} if pages.student is not None else {})
@@ -226,6 +228,13 @@ class OutputFolder:
         return self.path / GRADES_FILE
 
 
+def regrade_command(record: StudentRecord, out) -> str:
+    """The whole command that grades ``record``'s student again into ``out``, quoted for a shell: what
+    a staff page and feedback.md print, so a TA can paste it as it is (add ``--config`` if the batch had one)."""
+    submissions = str(Path(record.source).parent) if record.source else "SUBMISSIONS"
+    return shlex.join(["autograder", "batch", submissions, "--out", str(out), "--only", record.student, "--regrade"])
+
+
 def _points(value: float) -> str:
     return f"{round(value, 6):g}"
 
@@ -238,19 +247,20 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
-def feedback_markdown(record: StudentRecord) -> str:
+def feedback_markdown(record: StudentRecord, regrade: str = "") -> str:
     """Readable feedback for course staff: failed checks first, each with its message; hidden checks included.
     Texts from the submission are escaped (``markdown_text``) outside the fenced outputs."""
     report = record.report
     md = markdown_text
-    lines = [f"# {record.student}: {_points(report.score)} / {_points(report.max_score)}", ""]
+    total = "not graded" if report.graded_nothing else f"{_points(report.score)} / {_points(report.max_score)}"
+    lines = [f"# {record.student}: {total}", ""]
     if record.name or record.email:
         lines += [md(f"{record.name} {('<' + record.email + '>') if record.email else ''}".strip()), ""]
     lines += [f"Submission: {md(record.source)}. This file shows hidden checks too; it is for course staff.", ""]
     if report.graded_nothing:  # one box, as on every page: no list of checks that never ran
         lines += [f"**{md(not_graded_notice(report))}**", "",
-                  f"Regrade it with `--only {record.student} --regrade` added to the batch command once the hand-in "
-                  "is fixed, or enter a grade yourself.", ""]
+                  "For course staff: once the hand-in is fixed, regrade it (or enter a grade yourself):", "",
+                  "```sh", regrade or f"autograder batch SUBMISSIONS --out OUT --only {record.student} --regrade", "```", ""]
         if report.detail:
             lines += ["## For course staff: the grader's own error", "", "```text", report.detail.replace("```", "'''"), "```"]
         return "\n".join(lines).rstrip() + "\n"

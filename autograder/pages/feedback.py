@@ -204,7 +204,7 @@ def handed_in(source: str) -> str:
 
 
 def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
-                 views: list[ComponentView] | None = None, student_page_link: str = "") -> str:
+                 views: list[ComponentView] | None = None, student_page_link: str = "", regrade_command: str = "") -> str:
     """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
     (``views``: ``components(report, published, pictures)``, when the caller has them already;
     ``student_page_link``: where the staff page finds the student's page, relative to itself)."""
@@ -212,6 +212,8 @@ def student_page(record, *, published: bool, pictures: bool = True, hidden_visib
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
         student_page_link=student_page_link if published else "",
+        regrade_command=(regrade_command or f"autograder batch SUBMISSIONS --out OUT --only {record.student} --regrade")
+        if published else "",
         source=record.source if published else handed_in(record.source),
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
@@ -293,14 +295,15 @@ class StudentPages:
 
 
 def render_student_pages(record, results: dict, *, pictures: bool = True, hidden_visibility: str = "after_published",
-                         student_page_link: str = "") -> StudentPages:
+                         student_page_link: str = "", regrade_command: str = "") -> StudentPages:
     """The student's page, the staff page and ``results`` as Gradescope HTML. Renders only: where
     each goes is the output folder's to decide (``report.OutputFolder``). Any trouble of ours costs
     the pages, never the grades: then ``results`` come back as they were, saying so."""
     try:
         views = {published: components(record.report, published, pictures) for published in (False, True)}
         student, staff = (student_page(record, published=published, pictures=pictures, views=views[published],
-                                       hidden_visibility=hidden_visibility, student_page_link=student_page_link)
+                                       hidden_visibility=hidden_visibility, student_page_link=student_page_link,
+                                       regrade_command=regrade_command)
                           for published in (False, True))
         return StudentPages(student, staff, gradescope_results(results, record.report, pictures=pictures,
                                                                views=(views[False], views[True])))
