@@ -440,7 +440,9 @@ def _class_on_disk(tmp_path, records) -> Path:
 
 def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event(tmp_path):
     """An unreadable zip is no student who failed everything: the mean, bars and rates leave it out
-    and say n. A submission that ended the grading process is listed apart, with where it did so."""
+    and say n. A submission that ended the grading process is listed apart, with where it did so, and
+    its lost checks are no measure of the class either: left out too, and said so."""
+    from autograder.integrity import IntegrityEvent
     from autograder.report import grades_csv
 
     def scored(student: str, points: float, output: str = "", source: str = "") -> StudentRecord:
@@ -458,18 +460,22 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
                scored("max", 0, exit_message, "class SelfAttention:\n    def forward(self, x):\n        os._exit(0)\n"),
                _record(zed, "zed", "needs_review")]
     data = build_class_report(_class_on_disk(tmp_path, records))
-    assert data["students"] == 4 and data["graded"] == 3
-    assert data["mean_score"] == pytest.approx((10 + 6 + 6) / 3, abs=1e-3)  # zed's zeros are no grade
-    assert sum(count for _, count in data["distribution"]) == 3
-    assert {r["check"]: (r["failed"], r["of"]) for r in data["failure_rates"]}["TimeEmbedding: a"] == (2, 3)
+    assert data["students"] == 4 and data["graded"] == 2 and data["left_out"] == "1 not graded, 1 with an integrity event"
+    assert data["mean_score"] == pytest.approx((10 + 6) / 2, abs=1e-3)  # zed's zeros are no grade, nor max's exit
+    assert sum(count for _, count in data["distribution"]) == 2
+    assert {r["check"]: (r["failed"], r["of"]) for r in data["failure_rates"]}["TimeEmbedding: a"] == (1, 2)
     assert data["scores"]["zed"][0] is None
     people = {(p["student"], p["status"]): p["reason"] for p in data["needs_attention"]}
     assert set(people) == {("max", "integrity"), ("zed", "needs_review")}  # bob's is an honest mistake
     assert "ended the grading process" in people["max", "integrity"]
     assert "attention.py, line 3: os._exit(0)" in people["max", "integrity"]
-    rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"]))))
-    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column"]
+    events = [IntegrityEvent.from_dict(e) for e in data["integrity"]]
+    rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"], events))))
+    assert rows[0][-3:] == ["status", "reason", "integrity"]
+    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column", ""]
     assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0
+    integrity = {r[0]: r[-1] for r in rows[2:]}
+    assert integrity["max"] == people["max", "integrity"] and integrity["bob"] == integrity["ann"] == ""
 
 
 # --- the output folder: what may be handed out ----------------------------------------------------------
