@@ -20,6 +20,7 @@ carries the student version's pictures.
 """
 import base64
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import cache
 
@@ -212,8 +213,10 @@ def student_page(record, *, published: bool, pictures: bool = True, hidden_visib
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
         student_page_link=student_page_link if published else "",
-        regrade_command=(regrade_command or f"autograder batch SUBMISSIONS --out OUT --only {record.student} --regrade")
-        if published else "",
+        # the command's words, each kept whole on a line (a browser would break "--only" after its "--")
+        regrade_words=[shlex.quote(word) for word in shlex.split(
+            regrade_command or shlex.join(["autograder", "batch", "SUBMISSIONS", "--out", "OUT", "--only", record.student,
+                                           "--regrade"]))] if published else [],
         source=record.source if published else handed_in(record.source),
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
