@@ -633,3 +633,31 @@ def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that
     same = html_module.unescape(_visible_text(html[html.index('class="check same"'):]))
     assert "Failed with the same error as “check 0”" in same
     assert all(f"check {i}" in same for i in range(1, 5))
+
+
+@pytest.mark.parametrize("status", ["needs_review", "error"])
+def test_an_ungraded_hand_in_says_the_same_one_thing_in_every_output(tmp_path, status):
+    """Whatever the output -- the student's page, Gradescope's results.json (plain and HTML),
+    feedback.md, the nbgrader cell -- a report that graded nothing says why and what to do, in the
+    same words, and lists no check that never ran."""
+    from autograder.nbgrader_course import _feedback_text
+    from autograder.report import feedback_markdown
+    from autograder.results import not_graded_notice
+
+    checks = [(SimpleNamespace(component=c, id=i, name=f"{c}: the {i} check"), SimpleNamespace(points=3, visibility=v))
+              for c, i, v in (("TimeEmbedding", "first", "public"), ("ResBlock", "second", "hidden"))]
+    report = GradingReport.without_results("zed.zip", checks, "zed.zip is not a readable zip file", status=status)
+    record = _record(report, "zed", status)
+    notice = not_graded_notice(report)
+    assert notice.startswith("Not graded: zed.zip is not a readable zip file. No check ran")
+    assert ("Please resubmit" in notice) is (status == "needs_review")  # the grader's own failure is not the student's to fix
+    plain = plain_results(report)
+    outputs = {"student page": _visible_text(student_page(record, published=False)),
+               "results.json": plain["output"],
+               "results.json (HTML)": html_module.unescape(_visible_text(gradescope_results(plain, report)["output"])),
+               "feedback.md": feedback_markdown(record).replace("\\", ""),
+               "nbgrader cell": _feedback_text(record, "TimeEmbedding")}
+    assert plain["tests"] == []
+    for where, text in outputs.items():
+        assert " ".join(notice.removeprefix("Not graded: ").split()) in " ".join(text.split()), where
+        assert "the first check" not in text and "the second check" not in text, where
