@@ -53,7 +53,8 @@ class GradingReport:
 
         ``checks``: (check, settings) pairs as ``checks.bind`` makes them, or anything with the same
         ``component``, ``id``, ``name`` and ``points``/``visibility`` -- the names are the same as a
-        normal run's, so a Gradescope test keeps its name whatever happened.
+        normal run's, so a check keeps its name whatever happened (results.json lists none of them:
+        ``gradescope_results`` gives such a report ``not_graded_notice`` alone).
         """
         report = cls(submission=submission, notes=[f"{NOT_GRADED}{message}"], status=status,
                      review=[message] if status == "needs_review" else [], detail=detail)
