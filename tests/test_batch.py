@@ -142,7 +142,7 @@ def test_feedback_lists_failures_first(graded_j2):
 def test_class_table_names_the_most_failed_checks(graded_j2):
     _, result = graded_j2
     # dave's zip is not a zip and notes.txt is no hand-in: both have rows, neither counts as graded
-    assert "Score distribution (n = 5 graded; 2 not graded, left out)" in " ".join(result.stdout.split())
+    assert "Score distribution (n = 5 graded; left out: 2 not graded)" in " ".join(result.stdout.split())
     assert "Checks the class failed" in result.stdout
     flat = " ".join(result.stdout.split())
     assert "needs review (3): a person should look at these" in flat  # dave, erin and the stray notes.txt
