@@ -314,6 +314,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         report = write_class_report(folder, config, summary, jobs, figures)  # first: it finds the integrity events
         events = _integrity_events(folder, report)
         records = folder.write_grades(component_columns(config), events)
+        _mark_similar(folder, records, events, config, figures)
         for table in class_tables(records):
             console.print(table)
         _say_who_needs_a_person(summary, console, events)
@@ -384,6 +385,17 @@ def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmiss
     folder.write_student(failed, config.gradescope.hidden_visibility, figures=False)
     return GradedSubmission(outcome.index, report, outcome.seconds, outcome.worker_pid, outcome.worker_peak_rss_kb,
                             outcome.zygote_peak_rss_kb)
+
+
+def _mark_similar(folder: OutputFolder, records: list[StudentRecord], events: list[IntegrityEvent], config: GradingConfig,
+                  figures: bool) -> None:
+    """Write again the pages of the students in a similarity event, so that their staff pages name
+    it too: similarity is known only once the whole class is graded. (A page that cannot be drawn is
+    ``render_student_pages``'s to handle, as in the first writing.)"""
+    together = {s for e in events if len(e.students) > 1 and e.needs_a_person for s in e.students}
+    for record in records:
+        if record.student in together:
+            folder.write_student(record, config.gradescope.hidden_visibility, figures=figures, events=events)
 
 
 def _say_who_needs_a_person(summary: BatchSummary, console, events: list[IntegrityEvent]) -> None:

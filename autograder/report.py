@@ -129,8 +129,11 @@ class OutputFolder:
         return all((self.staff_dir(k) / RESULTS_FILE).is_file() and (self.staff_dir(k) / RECORD_FILE).is_file()
                    for k in keys)
 
-    def write_student(self, record: StudentRecord, hidden_visibility: str, figures: bool = True) -> Path:
-        """Write one student's files, each to its audience's folder; return the staff folder."""
+    def write_student(self, record: StudentRecord, hidden_visibility: str, figures: bool = True,
+                      events: list[IntegrityEvent] | None = None) -> Path:
+        """Write one student's files, each to its audience's folder; return the staff folder.
+        ``events``: the class's integrity events (``integrity.json``), once the class is graded; the
+        staff page lists those about this student (None: what the sandbox saw in this report)."""
         from .pages.feedback import render_student_pages  # matplotlib and jinja: not when a batch starts
 
         staff = self.staff_dir(record.student)
@@ -139,7 +142,8 @@ class OutputFolder:
         handout = os.path.relpath(self.student_dir(record.student) / STUDENT_PAGE, staff)
         pages = render_student_pages(record, gradescope_results(record.report, hidden_visibility), pictures=figures,
                                      hidden_visibility=hidden_visibility, student_page_link=Path(handout).as_posix(),
-                                     regrade_command=regrade_command(record, self.path))
+                                     regrade_command=regrade_command(record, self.path),
+                                     integrity=None if events is None else by_student(events).get(record.student, []))
         if pages.staff is not None:
             write_atomically(staff / STAFF_PAGE, pages.staff)
         self._hand_out(record.student, {STUDENT_PAGE: pages.student} if pages.student is not None else {})

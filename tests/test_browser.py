@@ -188,6 +188,8 @@ def test_integrity_events_reach_every_list_a_ta_reads(graded_class, browser):
     listed = log[log.index("integrity events"):]
     assert all(f"  {s}: " in listed for s in ("hal", "ivy", "max")) and "  ben: " not in listed
     assert "Integrity: a person should look" in browser.view(_page(graded_class, "max", "feedback.staff.html")).text
+    hal = browser.view(_page(graded_class, "hal", "feedback.staff.html")).text  # known once the class is graded
+    assert "Integrity: a person should look" in hal and "as ivy (exact copy)" in hal
     assert "Integrity" not in browser.view(_page(graded_class, "max", "feedback.html")).text  # staff's business
     assert "Integrity: a person" not in browser.view(_page(graded_class, "ben", "feedback.staff.html")).text
 

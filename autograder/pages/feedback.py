@@ -205,10 +205,13 @@ def handed_in(source: str) -> str:
 
 
 def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
-                 views: list[ComponentView] | None = None, student_page_link: str = "", regrade_command: str = "") -> str:
+                 views: list[ComponentView] | None = None, student_page_link: str = "", regrade_command: str = "",
+                 integrity: list[str] | None = None) -> str:
     """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
     (``views``: ``components(report, published, pictures)``, when the caller has them already;
-    ``student_page_link``: where the staff page finds the student's page, relative to itself)."""
+    ``student_page_link``: where the staff page finds the student's page, relative to itself;
+    ``integrity``: the staff page's sentences about integrity events, ``IntegrityEvent.about``'s; None:
+    what the sandbox saw in this report, the only events known before the whole class is graded)."""
     report = record.report
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
@@ -221,8 +224,9 @@ def student_page(record, *, published: bool, pictures: bool = True, hidden_visib
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
         not_graded=not_graded_notice(report) if report.graded_nothing else "",
-        # for staff: what the sandbox saw (similarity is the class report's: it needs the whole class)
-        integrity=[e.about(record.student) for e in sandbox_events(record.student, report) if e.needs_a_person]
+        # for staff: the integrity events about this student (default: what the sandbox saw in this report)
+        integrity=(integrity if integrity is not None else
+                   [e.about(record.student) for e in sandbox_events(record.student, report) if e.needs_a_person])
         if published else [],
     )
 
@@ -298,7 +302,8 @@ class StudentPages:
 
 
 def render_student_pages(record, results: dict, *, pictures: bool = True, hidden_visibility: str = "after_published",
-                         student_page_link: str = "", regrade_command: str = "") -> StudentPages:
+                         student_page_link: str = "", regrade_command: str = "",
+                         integrity: list[str] | None = None) -> StudentPages:
     """The student's page, the staff page and ``results`` as Gradescope HTML. Renders only: where
     each goes is the output folder's to decide (``report.OutputFolder``). Any trouble of ours costs
     the pages, never the grades: then ``results`` come back as they were, saying so."""
@@ -306,7 +311,7 @@ def render_student_pages(record, results: dict, *, pictures: bool = True, hidden
         views = {published: components(record.report, published, pictures) for published in (False, True)}
         student, staff = (student_page(record, published=published, pictures=pictures, views=views[published],
                                        hidden_visibility=hidden_visibility, student_page_link=student_page_link,
-                                       regrade_command=regrade_command)
+                                       regrade_command=regrade_command, integrity=integrity)
                           for published in (False, True))
         return StudentPages(student, staff, gradescope_results(results, record.report, pictures=pictures,
                                                                views=(views[False], views[True])))
