@@ -25,6 +25,7 @@ from .config import GradingConfig, load_config
 from .contract import GRADED
 from .discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
+from .integrity import IntegrityEvent, by_student, honestly_graded, read_integrity, sandbox_events
 from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import require_device
 from .report import OutputFolder, StudentRecord, class_tables, relative
@@ -60,7 +61,7 @@ class BatchSummary:
         else:
             self.graded.append(item.key)
         report = outcome.report
-        if report.graded_nothing:  # statistics count graded students only, as the class report's do
+        if not honestly_graded(report):  # statistics count honestly graded students only, as the class report's do
             return
         self.counted += 1
         self.earned += report.score
@@ -309,15 +310,19 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             why = f" ({stop})" if isinstance(stop, _HangUp) else ""
             console.print(f"interrupted{why}: {len(summary.outcomes)} of {len(todo)} done; "
                           "rerun the same command to grade the rest")
-        records = folder.write_grades(component_columns(config))
         summary.seconds = time.monotonic() - started
+        report = write_class_report(folder, config, summary, jobs, figures)  # first: it finds the integrity events
+        events = _integrity_events(folder, report)
+        records = folder.write_grades(component_columns(config), events)
+        _mark_similar(folder, records, events, config, figures)
         for table in class_tables(records):
             console.print(table)
-        _say_who_needs_a_person(summary, console)
+        _say_who_needs_a_person(summary, console, events)
         console.print(f"graded {len(summary.graded)}, need review {len(summary.needs_review)}, could not grade "
                       f"{len(summary.errors)}, already done {len(summary.already_done)} in {summary.seconds:.1f} s "
                       f"-> {relative(folder.grades)}", highlight=False)
-        write_class_report(folder, config, summary, jobs, figures, console)
+        console.print(report if isinstance(report, str) else f"class report: {relative(report)}",
+                      highlight=False, markup=False)
         return summary
     finally:
         for sig, handler in previous.items():
@@ -325,21 +330,32 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         found.cleanup()
 
 
-def write_class_report(folder: OutputFolder, config: GradingConfig, summary: BatchSummary, jobs: int, figures: bool,
-                       console) -> None:
-    """OUT/report.html and OUT/report.json (issue 14) from every student on disk, like grades.csv."""
+def write_class_report(folder: OutputFolder, config: GradingConfig, summary: BatchSummary, jobs: int,
+                       figures: bool) -> Path | str:
+    """OUT/report.html, OUT/report.json and OUT/integrity.json (issue 14) from every student on disk,
+    like grades.csv; the HTML's path, or a warning to print when it could not be written."""
     from .pages import write_class_report as write
 
     run = {"graded": len(summary.graded), "needs_review": len(summary.needs_review), "errors": len(summary.errors),
            "already_done": len(summary.already_done), "seconds": round(summary.seconds, 1), "jobs": jobs,
            "interrupted": summary.interrupted}
     try:
-        path = write(folder.path, config, run, pictures=figures)
-    except Exception as error:  # noqa: BLE001 -- the grades are written; say so and go on
-        console.print(f"warning: the class report could not be written ({type(error).__name__}: {error})",
-                      highlight=False, markup=False)
-        return
-    console.print(f"class report: {relative(path)}", highlight=False, markup=False)
+        return write(folder.path, config, run, pictures=figures)
+    except Exception as error:  # noqa: BLE001 -- the grades are still to be written; say so and go on
+        return f"warning: the class report could not be written ({type(error).__name__}: {error})"
+
+
+def _integrity_events(folder: OutputFolder, report: Path | str) -> list[IntegrityEvent]:
+    """The batch's integrity events: OUT/integrity.json, which the class report has just written (the
+    one list every reader takes); without it, what the sandbox saw in each student's record."""
+    from .pages.class_report import INTEGRITY_JSON
+
+    if not isinstance(report, str):
+        try:
+            return read_integrity((folder.path / INTEGRITY_JSON).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            pass
+    return [e for r in folder.records() for e in sandbox_events(r.student, r.report)]
 
 
 def catalogue_of(outcome: GradedSubmission) -> list[tuple]:
@@ -371,12 +387,29 @@ def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmiss
                             outcome.zygote_peak_rss_kb)
 
 
-def _say_who_needs_a_person(summary: BatchSummary, console) -> None:
+def _mark_similar(folder: OutputFolder, records: list[StudentRecord], events: list[IntegrityEvent], config: GradingConfig,
+                  figures: bool) -> None:
+    """Write again the pages of the students in a similarity event, so that their staff pages name
+    it too: similarity is known only once the whole class is graded. (A page that cannot be drawn is
+    ``render_student_pages``'s to handle, as in the first writing.)"""
+    together = {s for e in events if len(e.students) > 1 and e.needs_a_person for s in e.students}
+    for record in records:
+        if record.student in together:
+            folder.write_student(record, config.gradescope.hidden_visibility, figures=figures, events=events)
+
+
+def _say_who_needs_a_person(summary: BatchSummary, console, events: list[IntegrityEvent]) -> None:
     if summary.needs_review:
         console.print(f"needs review ({len(summary.needs_review)}): a person should look at these "
                       "(status needs_review in grades.csv):", highlight=False, markup=False)
         for student, why in summary.needs_review:
             console.print(f"  {student}: {why}", highlight=False, markup=False)
+    flagged = by_student(events)
+    if flagged:
+        console.print(f"integrity events ({len(flagged)} students): a person should look at these, apart from honest "
+                      "mistakes (the integrity column of grades.csv; integrity.json):", highlight=False, markup=False)
+        for student, sentences in sorted(flagged.items()):
+            console.print(f"  {student}: {'; '.join(sentences)}", highlight=False, markup=False)
     for student, why in summary.errors:
         console.print(f"could not grade {student}: {why}", highlight=False, markup=False)
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 __all__ = ["IntegrityEvent", "KINDS", "SCHEMA", "sandbox_events", "similarity_events", "integrity_json",
-           "read_integrity", "is_integrity_event"]
+           "read_integrity", "is_integrity_event", "honestly_graded", "by_student"]
 
 SCHEMA = 1  # integrity.json's layout; a reader refuses a file of another schema rather than guess
 
@@ -59,6 +59,18 @@ class IntegrityEvent:
     @property
     def needs_a_person(self) -> bool:
         return KINDS[self.kind][1]
+
+    def about(self, student: str) -> str:
+        """The event in one sentence, as seen from ``student`` (one of ``students``): what the TA reads
+        in grades.csv, the terminal's list and "Needs a person"."""
+        others = [s for s in self.students if s != student]
+        if self.kind == "exact_copy":
+            return f"the same code, token for token, as {', '.join(others)} (exact copy)"
+        if self.kind == "similar":
+            share = f": {100 * self.shared:.0f}% of the smaller side's own code" if self.shared is not None else ""
+            return f"near-identical code to {', '.join(others)}{share}"
+        where = "; ".join(part for part in (self.where, f"first seen in {self.check}" if self.check else "") if part)
+        return f"the code {self.what}" + (f" ({where})" if where else "")
 
     def to_dict(self) -> dict:
         return {**asdict(self), "students": list(self.students), "what": self.what,
@@ -114,6 +126,25 @@ def sandbox_events(student: str, report) -> list[IntegrityEvent]:
             if kind not in events and pattern.search(check_.output):
                 events[kind] = IntegrityEvent(kind, (student,), _where(check_.output, sources, locate), check_.name)
     return list(events.values())
+
+
+def honestly_graded(report) -> bool:
+    """Whether ``report``'s results may count in class statistics: its checks ran (not
+    ``graded_nothing``) and nothing in them is an integrity event that needs a person -- checks lost
+    to ``os._exit`` or to a defence are no measure of what the class got wrong. Similarity does not
+    count here: a copy's checks ran honestly on the code it holds."""
+    return not report.graded_nothing and not any(e.needs_a_person for e in sandbox_events("", report))
+
+
+def by_student(events: list[IntegrityEvent], *, needing_a_person: bool = True) -> dict[str, list[str]]:
+    """student -> one sentence per event about them (``IntegrityEvent.about``), the events that need
+    a person only unless ``needing_a_person`` is False: the one wording of every list a TA reads."""
+    found: dict[str, list[str]] = {}
+    for event in events:
+        if event.needs_a_person or not needing_a_person:
+            for student in event.students:
+                found.setdefault(student, []).append(event.about(student))
+    return found
 
 
 def similarity_events(copies: list[dict], pairs: list[dict]) -> list[IntegrityEvent]:

@@ -30,6 +30,7 @@ from .errors import AutograderError
 from .release.notebook import NOTEBOOK, grade_id
 from .release.student import component_points
 from .report import OutputFolder, StudentRecord
+from .results import not_graded_notice
 
 __all__ = ["grade_course"]
 
@@ -72,6 +73,8 @@ def _component_cells(gradebook, assignment: str, expected: dict[str, float]) -> 
 
 def _feedback_text(record: StudentRecord, component: str) -> str:
     """What the student sees in the component's cell: public checks named, hidden ones counted."""
+    if record.report.graded_nothing:  # the one notice every output gives, not a list of checks that never ran
+        return f"{component}: not graded\n{not_graded_notice(record.report)}\n"
     checks = [c for c in record.report.checks if c.component == component]
     score, max_score = sum(c.score for c in checks), sum(c.max_score for c in checks)
     lines = [f"{component}: {score:g} / {max_score:g} points (graded outside the notebook on your .py files)"]

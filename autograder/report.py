@@ -18,14 +18,16 @@ import io
 import json
 import os
 import re
+import shlex
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .integrity import IntegrityEvent, by_student, honestly_graded
 from .pages import STAFF_PAGE, STUDENT_PAGE
-from .results import GradingReport, gradescope_results, write_atomically
+from .results import GradingReport, gradescope_results, not_graded_notice, write_atomically
 
-__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "MAX_ROW",
+__all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "left_out", "regrade_command", "MAX_ROW",
            "HANDOUT_FILES", "STAFF_FILES"]
 
 RECORD_FILE = "report.json"
@@ -127,16 +129,21 @@ class OutputFolder:
         return all((self.staff_dir(k) / RESULTS_FILE).is_file() and (self.staff_dir(k) / RECORD_FILE).is_file()
                    for k in keys)
 
-    def write_student(self, record: StudentRecord, hidden_visibility: str, figures: bool = True) -> Path:
-        """Write one student's files, each to its audience's folder; return the staff folder."""
+    def write_student(self, record: StudentRecord, hidden_visibility: str, figures: bool = True,
+                      events: list[IntegrityEvent] | None = None) -> Path:
+        """Write one student's files, each to its audience's folder; return the staff folder.
+        ``events``: the class's integrity events (``integrity.json``), once the class is graded; the
+        staff page lists those about this student (None: what the sandbox saw in this report)."""
         from .pages.feedback import render_student_pages  # matplotlib and jinja: not when a batch starts
 
         staff = self.staff_dir(record.student)
         write_atomically(staff / RECORD_FILE, record.to_json())
-        write_atomically(staff / FEEDBACK_FILE, feedback_markdown(record))
+        write_atomically(staff / FEEDBACK_FILE, feedback_markdown(record, regrade_command(record, self.path)))
         handout = os.path.relpath(self.student_dir(record.student) / STUDENT_PAGE, staff)
         pages = render_student_pages(record, gradescope_results(record.report, hidden_visibility), pictures=figures,
-                                     hidden_visibility=hidden_visibility, student_page_link=Path(handout).as_posix())
+                                     hidden_visibility=hidden_visibility, student_page_link=Path(handout).as_posix(),
+                                     regrade_command=regrade_command(record, self.path),
+                                     integrity=None if events is None else by_student(events).get(record.student, []))
         if pages.staff is not None:
             write_atomically(staff / STAFF_PAGE, pages.staff)
         self._hand_out(record.student, {STUDENT_PAGE: pages.student} if pages.student is not None else {})
@@ -213,15 +220,23 @@ class OutputFolder:
                                            message=message, report=GradingReport.without_results(key, [], message)))
         return found
 
-    def write_grades(self, components: list[str]) -> list["StudentRecord"]:
-        """Rebuild ``grades.csv`` from every finished student on disk; return their records."""
+    def write_grades(self, components: list[str], events: list[IntegrityEvent] = ()) -> list["StudentRecord"]:
+        """Rebuild ``grades.csv`` from every finished student on disk, with the batch's integrity
+        ``events`` (``integrity.json``); return their records."""
         records = self.records()
-        write_atomically(self.path / GRADES_FILE, grades_csv(records, components))
+        write_atomically(self.path / GRADES_FILE, grades_csv(records, components, events))
         return records
 
     @property
     def grades(self) -> Path:
         return self.path / GRADES_FILE
+
+
+def regrade_command(record: StudentRecord, out) -> str:
+    """The whole command that grades ``record``'s student again into ``out``, quoted for a shell: what
+    a staff page and feedback.md print, so a TA can paste it as it is (add ``--config`` if the batch had one)."""
+    submissions = str(Path(record.source).parent) if record.source else "SUBMISSIONS"
+    return shlex.join(["autograder", "batch", submissions, "--out", str(out), "--only", record.student, "--regrade"])
 
 
 def _points(value: float) -> str:
@@ -236,18 +251,24 @@ def markdown_text(text: str) -> str:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", str(text))
 
 
-def feedback_markdown(record: StudentRecord) -> str:
+def feedback_markdown(record: StudentRecord, regrade: str = "") -> str:
     """Readable feedback for course staff: failed checks first, each with its message; hidden checks included.
     Texts from the submission are escaped (``markdown_text``) outside the fenced outputs."""
     report = record.report
     md = markdown_text
-    lines = [f"# {record.student}: {_points(report.score)} / {_points(report.max_score)}", ""]
+    total = "not graded" if report.graded_nothing else f"{_points(report.score)} / {_points(report.max_score)}"
+    lines = [f"# {record.student}: {total}", ""]
     if record.name or record.email:
         lines += [md(f"{record.name} {('<' + record.email + '>') if record.email else ''}".strip()), ""]
     lines += [f"Submission: {md(record.source)}. This file shows hidden checks too; it is for course staff.", ""]
-    if record.status == "error":
-        lines += [f"**Could not be graded:** {md(record.message)}", ""]
-    elif record.status == "needs_review":
+    if report.graded_nothing:  # one box, as on every page: no list of checks that never ran
+        lines += [f"**{md(not_graded_notice(report))}**", "",
+                  "For course staff: once the hand-in is fixed, regrade it (or enter a grade yourself):", "",
+                  "```sh", regrade or f"autograder batch SUBMISSIONS --out OUT --only {record.student} --regrade", "```", ""]
+        if report.detail:
+            lines += ["## For course staff: the grader's own error", "", "```text", report.detail.replace("```", "'''"), "```"]
+        return "\n".join(lines).rstrip() + "\n"
+    if record.status == "needs_review":
         lines += ["**Needs a person:** " + "; ".join(md(r) for r in report.review or [record.message]), ""]
     for note in report.notes:
         lines += [f"> {md(line)}" for line in note.splitlines()] + [""]
@@ -282,21 +303,23 @@ def spreadsheet_safe(text: str) -> str:
 MAX_ROW = "Points Possible"  # the second row of grades.csv: each column's maximum (as Canvas's gradebook has it)
 
 
-def grades_csv(records: list[StudentRecord], components: list[str]) -> str:
-    """One row per student, sorted: identity, one column per component, total, status and why.
+def grades_csv(records: list[StudentRecord], components: list[str], events: list[IntegrityEvent] = ()) -> str:
+    """One row per student, sorted: identity, one column per component, total, status and why, and
+    the integrity events that need a person (``integrity.by_student``: an exit, an attack, a copy).
 
     The row after the heading states each column's maximum (``MAX_ROW``). A student who was not graded
     at all (``GradingReport.graded_nothing``) has empty scores, not zeros: a zero would be a grade.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "name", "email", *components, "total", "status", "reason"])
+    flagged = by_student(list(events))
+    writer.writerow(["student", "name", "email", *components, "total", "status", "reason", "integrity"])
     maxima = {}
     for record in records:
         for name, (_, most) in record.report.component_scores().items():
             maxima[name] = max(maxima.get(name, 0.0), most)
     writer.writerow([MAX_ROW, "", "", *(_points(maxima[n]) if n in maxima else "" for n in components),
-                     _points(sum(maxima.get(n, 0.0) for n in components)), "", "the maximum of each column"])
+                     _points(sum(maxima.get(n, 0.0) for n in components)), "", "the maximum of each column", ""])
     for record in sorted(records, key=lambda r: r.student):
         scores = record.report.component_scores()
         reason = record.message if record.status != "graded" else ""
@@ -305,14 +328,23 @@ def grades_csv(records: list[StudentRecord], components: list[str]) -> str:
             spreadsheet_safe(record.student), spreadsheet_safe(record.name), spreadsheet_safe(record.email),
             *("" if ungraded else _points(scores.get(name, (0.0, 0.0))[0]) for name in components),
             "" if ungraded else _points(record.report.score), record.status,
-            spreadsheet_safe(reason.replace("\n", " ")),
+            spreadsheet_safe(reason.replace("\n", " ")), spreadsheet_safe("; ".join(flagged.get(record.student, []))),
         ])
     return buffer.getvalue()
 
 
 def graded(records: list[StudentRecord]) -> list[StudentRecord]:
-    """The students whose checks ran: the only ones class statistics may count."""
-    return [r for r in records if not r.report.graded_nothing]
+    """The students graded honestly (``integrity.honestly_graded``): their checks ran, and none was
+    lost to an exit or an attack. The only ones class statistics may count."""
+    return [r for r in records if honestly_graded(r.report)]
+
+
+def left_out(records: list[StudentRecord]) -> str:
+    """Who the statistics leave out, and why, in words ("1 not graded, 1 with an integrity event"), or ""."""
+    ungraded = sum(r.report.graded_nothing for r in records)
+    flagged = len(records) - len(graded(records)) - ungraded
+    parts = [f"{ungraded} not graded"] * bool(ungraded) + [f"{flagged} with an integrity event"] * bool(flagged)
+    return ", ".join(parts)
 
 
 def score_distribution(records: list[StudentRecord], bins: int = 10) -> list[tuple[str, int]]:
@@ -344,7 +376,7 @@ def class_tables(records: list[StudentRecord], top: int = 25):
 
     counted = len(graded(records))
     distribution = Table(title=f"Score distribution (n = {counted} graded"
-                               + (f"; {len(records) - counted} not graded, left out)" if counted < len(records) else ")"))
+                               + (f"; left out: {left_out(records)})" if counted < len(records) else ")"))
     distribution.add_column("total")
     distribution.add_column("students", justify="right")
     distribution.add_column("")

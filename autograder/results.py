@@ -53,7 +53,8 @@ class GradingReport:
 
         ``checks``: (check, settings) pairs as ``checks.bind`` makes them, or anything with the same
         ``component``, ``id``, ``name`` and ``points``/``visibility`` -- the names are the same as a
-        normal run's, so a Gradescope test keeps its name whatever happened.
+        normal run's, so a check keeps its name whatever happened (results.json lists none of them:
+        ``gradescope_results`` gives such a report ``not_graded_notice`` alone).
         """
         report = cls(submission=submission, notes=[f"{NOT_GRADED}{message}"], status=status,
                      review=[message] if status == "needs_review" else [], detail=detail)
@@ -123,6 +124,20 @@ class GradingReport:
                    fingerprint=data.get("fingerprint"))
 
 
+def not_graded_notice(report: GradingReport) -> str:
+    """The one thing every output says of a report that graded nothing (``graded_nothing``): why, and
+    what to do -- instead of a list of checks that never ran. The student's page, Gradescope's
+    results.json and feedback.md all say this, in these words."""
+    reason = next((n[len(NOT_GRADED):] for n in report.notes if n.startswith(NOT_GRADED)), "")
+    reason = (reason or "; ".join(report.review) or "the grader could not read this hand-in").strip().rstrip(".")
+    if report.status == "error":  # ours, not the student's: resubmitting would change nothing
+        todo = "Your course staff have been told and will grade it; you need not resubmit."
+    else:
+        todo = ("Please resubmit (for example a readable zip of your .py files, or your notebook); "
+                "your course staff can see this too.")
+    return f"Not graded: {reason}. No check ran, so there is no score yet. {todo}"
+
+
 CASE_LINE = "Smallest failing input: "
 _DURING = re.compile(r"^(your code raised an error|an error was raised) (during|on) [^\n]*:$", re.MULTILINE)
 
@@ -145,7 +160,12 @@ def gradescope_results(report: GradingReport, hidden_visibility: str = "after_pu
     The top-level ``output`` is visible at once, so it says only what visible tests say: the notes,
     what a person will look at, and the public checks' totals -- never a total that includes hidden
     checks (it would tell a student that a hidden check failed before results are published).
+    A report that graded nothing has no tests: only ``not_graded_notice``, and a score of 0 (Gradescope
+    needs a number; grades.csv leaves the total empty).
     """
+    if report.graded_nothing:
+        return {"score": 0.0, "output": not_graded_notice(report), "visibility": "visible",
+                "stdout_visibility": "hidden", "tests": []}
     public = {}
     for c in report.checks:
         if c.visibility == "public":

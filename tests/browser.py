@@ -32,6 +32,7 @@ class PageView:
     viewport: int = 0
     contrast: list = field(default_factory=list)  # [text, ratio] of text below 4.5:1 against its background
     headings: list = field(default_factory=list)  # the heading levels, in page order
+    layout: dict = field(default_factory=dict)  # what a reader would trip over (_LAYOUT): each a list, empty when fine
 
     @property
     def errors(self) -> list[str]:
@@ -58,6 +59,28 @@ _CONTRAST = """() => {
     if (ratio < 4.5) low.push([own.slice(0, 40), Math.round(ratio * 100) / 100]);
   }
   return low;
+}"""
+
+
+# What the page's layout does to a reader, each a list of offenders:
+# - cut_off: a box whose content is wider than the box (it scrolls inside) with no visible cue after it;
+# - split_items: a list item broken over two columns (it has more than one line box in different columns);
+# - shrunk_charts: a chart drawn at less than 90% of its own width (its labels shrink below readable).
+_LAYOUT = """() => {
+  const visible = e => e && e.offsetParent !== null && getComputedStyle(e).display !== 'none';
+  const cut_off = [];
+  for (const e of document.querySelectorAll('body *')) {
+    const style = getComputedStyle(e);
+    if (!['auto', 'scroll', 'hidden'].includes(style.overflowX) || e.scrollWidth <= e.clientWidth + 1 || !visible(e)) continue;
+    let cue = false;
+    for (let n = e.nextElementSibling; n && !cue; n = n.nextElementSibling) cue = n.matches('.scroll-cue') && visible(n);
+    if (!cue) cut_off.push((e.querySelector('img') || e).alt || e.textContent.trim().slice(0, 40));
+  }
+  const split_items = Array.from(document.querySelectorAll('li')).filter(li =>
+    new Set(Array.from(li.getClientRects()).map(r => Math.round(r.left))).size > 1).map(li => li.textContent.trim().slice(0, 40));
+  const shrunk_charts = Array.from(document.querySelectorAll('img.chart')).filter(i =>
+    i.clientWidth < 0.9 * (+i.getAttribute('width'))).map(i => [i.alt.slice(0, 40), i.clientWidth, +i.getAttribute('width')]);
+  return {cut_off, split_items, shrunk_charts};
 }"""
 
 
@@ -137,11 +160,12 @@ class Chromium:
                   " naturalWidth: i.naturalWidth, naturalHeight: i.naturalHeight})),"
                   " width: document.documentElement.scrollWidth, viewport: document.documentElement.clientWidth,"
                   " headings: Array.from(document.querySelectorAll('h1,h2,h3,h4,h5,h6')).map(h => +h.tagName[1]),"
-                  f" contrast: ({_CONTRAST})()}})")
+                  f" contrast: ({_CONTRAST})(), layout: ({_LAYOUT})()}})")
         found = json.loads(self.call("Runtime.evaluate", {"expression": script, "returnByValue": True},
                                      session)["result"]["value"])
         view = PageView(images=found["images"], title=found["title"], text=found["text"], width=found["width"],
-                        viewport=found["viewport"], contrast=found["contrast"], headings=found["headings"])
+                        viewport=found["viewport"], contrast=found["contrast"], headings=found["headings"],
+                        layout=found["layout"])
         for event in self.events:
             method, params = event.get("method"), event.get("params", {})
             if method == "Runtime.consoleAPICalled":

@@ -1,5 +1,5 @@
 """The pages in a real browser: a small class graded by `autograder batch` -- a perfect student, a
-typical mistake, an unreadable zip, a hostile exit and a copied pair -- then report.html and the
+typical mistake, homework left as stubs, an unreadable zip, a hostile exit and a copied pair -- then report.html and the
 students' pages opened in headless Chromium, at a desktop width and at 400 px. Every image must have
 decoded (naturalWidth > 0), the console must stay free of errors, nothing may need sideways scrolling
 at 400 px, headings go in order and text keeps a contrast of 4.5:1; screenshots of each page at both
@@ -7,8 +7,11 @@ widths are kept in tests/artifacts/ for a person to look at.
 
 Needs Debian's `chromium` (`.ci/run` installs it); without it these tests skip and say so.
 """
+import csv
+import html as htmllib
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -51,12 +54,15 @@ def graded_class(tmp_path_factory) -> Path:
     for student, source in (("hal", sdpa), ("ivy", "# my own attention\n" + re.sub(r"\bweights\b", "probs", sdpa))):
         shutil.copytree(SOLUTIONS, submissions / student)  # ivy copied hal's attention and renamed a variable
         (submissions / student / "attention.py").write_text(source)
+    shutil.copytree(SOLUTIONS, submissions / "eve")  # the blocks done, the homework (analysis.py) still the stubs
+    shutil.copy(ROOT / "assignments" / "unet" / "analysis.py", submissions / "eve" / "analysis.py")
     out = root / "out"
     result = subprocess.run([sys.executable, "-m", "autograder.cli", "batch", str(submissions), "--out", str(out),
                              "-j", "2", "--config", str(fast_config(root))], capture_output=True, text=True,
                             timeout=900, cwd=ROOT)
     assert result.returncode == 4, result.stdout + result.stderr  # zed.zip cannot be read: a person should look
     assert "class report:" in result.stdout
+    (root / "batch.log").write_text(result.stdout)  # beside OUT, not in it
     return out
 
 
@@ -107,7 +113,8 @@ def test_the_checks_above_see_a_broken_image_and_a_console_error(tmp_path, brows
 
 
 PAGES = ["report.html", "ada/feedback.html", "ben/feedback.html", "ben/feedback.staff.html", "zed/feedback.html",
-         "max/feedback.html"]
+         "zed/feedback.staff.html", "max/feedback.html", "eve/feedback.html"]
+FINE = {"cut_off": [], "split_items": [], "shrunk_charts": []}  # browser._LAYOUT: nothing a reader trips over
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +132,8 @@ def test_pages_are_readable_at_400_px_with_headings_in_order_and_enough_contrast
     assert view.errors == [] and view.broken_images == []
     assert view.headings[0] == 1 and all(b - a <= 1 for a, b in zip(view.headings, view.headings[1:])), view.headings
     assert view.contrast == [], view.contrast
-    browser.view(path, ARTIFACTS / f"{name}-desktop.png")
+    assert view.layout == FINE, view.layout  # rows that scroll say so; charts keep a readable size; no item split
+    assert browser.view(path, ARTIFACTS / f"{name}-desktop.png").layout == FINE
 
 
 def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
@@ -133,12 +141,17 @@ def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
     its line; the copy listed as an exact copy; a perfect student's page without an alarm; one box
     for the unreadable zip; the experiment in its own section."""
     data = json.loads((graded_class / "report.json").read_text())
-    assert data["students"] == 6 and data["graded"] == 5  # zed's zip was not graded: no zeros counted
+    # zed's zip was not graded and max's checks were lost to os._exit: neither counts in any statistic
+    assert data["students"] == 7 and data["graded"] == 5
+    assert data["left_out"] == "1 not graded, 1 with an integrity event"
     assert sum(count for _, count in data["distribution"]) == 5
+    assert all(r["of"] == 5 for r in data["failure_rates"])
+    assert not any(r["failed"] for r in data["failure_rates"] if r["check"].startswith("SelfAttention"))  # only max's exit
     report = browser.view(graded_class / "report.html").text
-    assert "n = 5 graded" in report
+    assert "n = 5 graded" in report and "1 group, 0 pairs" in report
     attention = {(p["student"], p["status"]): p["reason"] for p in data["needs_attention"]}
     assert ("max", "integrity") in attention and "attention.py, line" in attention["max", "integrity"]
+    assert "as ivy (exact copy)" in attention["hal", "integrity"] and "as hal" in attention["ivy", "integrity"]
     assert not any("max" in g["students"] for g in data["mistakes"])  # not an honest mistake
     assert [g["students"] for g in data["exact_copies"]] == [["hal", "ivy"]]
     integrity = json.loads((graded_class / "integrity.json").read_text())["events"]  # the same events, as data
@@ -154,3 +167,56 @@ def test_what_issue_19_asked_of_the_class_pages(graded_class, browser):
     assert "Not graded" in zed.text and "failed" not in zed.text  # one box, no list of failed checks
     ben = browser.view(_page(graded_class, "ben", "feedback.staff.html")).text
     assert "Same cause as TimeEmbedding" in ben  # Integration's failure, under its cause
+    assert "Feed mlp.0" not in ben and "The mistake is in the sinusoidal features" in ben  # the hint fits the cause
+    # homework left as stubs: one card, one cause, in the TA's words
+    eve = [g for g in data["mistakes"] if "eve" in g["students"]]
+    assert len(eve) == 1 and eve[0]["label"].startswith("not implemented") and "your code" not in eve[0]["label"]
+    for component in ("ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown"):
+        assert component in eve[0]["label"]
+
+
+def test_integrity_events_reach_every_list_a_ta_reads(graded_class, browser):
+    """The hostile exit and the copied pair: in grades.csv, the batch's closing list, the staff page;
+    honest students in none of them."""
+    with (graded_class / "grades.csv").open() as handle:
+        rows = {row["student"]: row for row in csv.DictReader(handle)}
+    assert "os._exit" in rows["max"]["integrity"] and "attention.py, line" in rows["max"]["integrity"]
+    assert "exact copy" in rows["hal"]["integrity"] and "ivy" in rows["hal"]["integrity"]
+    assert "hal" in rows["ivy"]["integrity"]
+    assert [rows[s]["integrity"] for s in ("ada", "ben", "eve", "zed")] == ["", "", "", ""]
+    log = (graded_class.parent / "batch.log").read_text()
+    listed = log[log.index("integrity events"):]
+    assert all(f"  {s}: " in listed for s in ("hal", "ivy", "max")) and "  ben: " not in listed
+    assert "Integrity: a person should look" in browser.view(_page(graded_class, "max", "feedback.staff.html")).text
+    hal = browser.view(_page(graded_class, "hal", "feedback.staff.html")).text  # known once the class is graded
+    assert "Integrity: a person should look" in hal and "as ivy (exact copy)" in hal
+    assert "Integrity" not in browser.view(_page(graded_class, "max", "feedback.html")).text  # staff's business
+    assert "Integrity: a person" not in browser.view(_page(graded_class, "ben", "feedback.staff.html")).text
+
+
+def test_an_ungraded_hand_in_says_one_thing_everywhere(graded_class, browser):
+    """feedback.html, Gradescope's results.json and feedback.md: the same notice, and no checks."""
+    results = json.loads(_page(graded_class, "zed", "results.json").read_text())
+    notice = htmllib.unescape(results["output"].strip().removeprefix("<p>").removesuffix("</p>"))  # Gradescope's HTML
+    assert results["tests"] == [] and notice.startswith("Not graded: zed.zip is not a readable zip")
+    assert "resubmit" in notice and "<p>" not in notice  # one paragraph
+    page = browser.view(_page(graded_class, "zed", "feedback.html")).text
+    assert " ".join(notice.removeprefix("Not graded: ").split()) in " ".join(page.split())
+    markdown = _page(graded_class, "zed", "feedback.md").read_text()
+    assert "Failed checks" not in markdown and "Passed checks" not in markdown and "not graded" in markdown.splitlines()[0]
+    staff = browser.view(_page(graded_class, "ben", "feedback.staff.html")).text
+    assert "shown passed" not in staff and "all 8 passed" in staff  # every check is shown there
+    assert "shown passed" not in browser.view(_page(graded_class, "ben", "feedback.html")).text
+
+
+def test_the_regrade_command_a_staff_page_prints_runs(graded_class):
+    """Pasted as it is (with the batch's --config, as the page says), it regrades that one student."""
+    html = _page(graded_class, "zed", "feedback.staff.html").read_text()
+    words = re.findall(r'<span class="word">(.*?)</span>', re.search(r'<pre class="command">(.*?)</pre>', html, re.S).group(1))
+    command = shlex.split(" ".join(htmllib.unescape(word) for word in words))
+    assert command[:2] == ["autograder", "batch"] and command[-3:] == ["--only", "zed", "--regrade"]
+    config = graded_class.parent / "grading_config.yaml"
+    result = subprocess.run([sys.executable, "-m", "autograder.cli", *command[1:], "--config", str(config)],
+                            capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 4, result.stdout + result.stderr  # zed still needs a person, and nothing else broke
+    assert "zed" in result.stdout and "graded 0, need review 1" in result.stdout

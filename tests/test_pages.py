@@ -440,7 +440,9 @@ def _class_on_disk(tmp_path, records) -> Path:
 
 def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event(tmp_path):
     """An unreadable zip is no student who failed everything: the mean, bars and rates leave it out
-    and say n. A submission that ended the grading process is listed apart, with where it did so."""
+    and say n. A submission that ended the grading process is listed apart, with where it did so, and
+    its lost checks are no measure of the class either: left out too, and said so."""
+    from autograder.integrity import IntegrityEvent
     from autograder.report import grades_csv
 
     def scored(student: str, points: float, output: str = "", source: str = "") -> StudentRecord:
@@ -458,18 +460,22 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
                scored("max", 0, exit_message, "class SelfAttention:\n    def forward(self, x):\n        os._exit(0)\n"),
                _record(zed, "zed", "needs_review")]
     data = build_class_report(_class_on_disk(tmp_path, records))
-    assert data["students"] == 4 and data["graded"] == 3
-    assert data["mean_score"] == pytest.approx((10 + 6 + 6) / 3, abs=1e-3)  # zed's zeros are no grade
-    assert sum(count for _, count in data["distribution"]) == 3
-    assert {r["check"]: (r["failed"], r["of"]) for r in data["failure_rates"]}["TimeEmbedding: a"] == (2, 3)
+    assert data["students"] == 4 and data["graded"] == 2 and data["left_out"] == "1 not graded, 1 with an integrity event"
+    assert data["mean_score"] == pytest.approx((10 + 6) / 2, abs=1e-3)  # zed's zeros are no grade, nor max's exit
+    assert sum(count for _, count in data["distribution"]) == 2
+    assert {r["check"]: (r["failed"], r["of"]) for r in data["failure_rates"]}["TimeEmbedding: a"] == (1, 2)
     assert data["scores"]["zed"][0] is None
     people = {(p["student"], p["status"]): p["reason"] for p in data["needs_attention"]}
     assert set(people) == {("max", "integrity"), ("zed", "needs_review")}  # bob's is an honest mistake
     assert "ended the grading process" in people["max", "integrity"]
     assert "attention.py, line 3: os._exit(0)" in people["max", "integrity"]
-    rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"]))))
-    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column"]
+    events = [IntegrityEvent.from_dict(e) for e in data["integrity"]]
+    rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"], events))))
+    assert rows[0][-3:] == ["status", "reason", "integrity"]
+    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column", ""]
     assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0
+    integrity = {r[0]: r[-1] for r in rows[2:]}
+    assert integrity["max"] == people["max", "integrity"] and integrity["bob"] == integrity["ann"] == ""
 
 
 # --- the output folder: what may be handed out ----------------------------------------------------------
@@ -627,3 +633,31 @@ def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that
     same = html_module.unescape(_visible_text(html[html.index('class="check same"'):]))
     assert "Failed with the same error as “check 0”" in same
     assert all(f"check {i}" in same for i in range(1, 5))
+
+
+@pytest.mark.parametrize("status", ["needs_review", "error"])
+def test_an_ungraded_hand_in_says_the_same_one_thing_in_every_output(tmp_path, status):
+    """Whatever the output -- the student's page, Gradescope's results.json (plain and HTML),
+    feedback.md, the nbgrader cell -- a report that graded nothing says why and what to do, in the
+    same words, and lists no check that never ran."""
+    from autograder.nbgrader_course import _feedback_text
+    from autograder.report import feedback_markdown
+    from autograder.results import not_graded_notice
+
+    checks = [(SimpleNamespace(component=c, id=i, name=f"{c}: the {i} check"), SimpleNamespace(points=3, visibility=v))
+              for c, i, v in (("TimeEmbedding", "first", "public"), ("ResBlock", "second", "hidden"))]
+    report = GradingReport.without_results("zed.zip", checks, "zed.zip is not a readable zip file", status=status)
+    record = _record(report, "zed", status)
+    notice = not_graded_notice(report)
+    assert notice.startswith("Not graded: zed.zip is not a readable zip file. No check ran")
+    assert ("Please resubmit" in notice) is (status == "needs_review")  # the grader's own failure is not the student's to fix
+    plain = plain_results(report)
+    outputs = {"student page": _visible_text(student_page(record, published=False)),
+               "results.json": plain["output"],
+               "results.json (HTML)": html_module.unescape(_visible_text(gradescope_results(plain, report)["output"])),
+               "feedback.md": feedback_markdown(record).replace("\\", ""),
+               "nbgrader cell": _feedback_text(record, "TimeEmbedding")}
+    assert plain["tests"] == []
+    for where, text in outputs.items():
+        assert " ".join(notice.removeprefix("Not graded: ").split()) in " ".join(text.split()), where
+        assert "the first check" not in text and "the second check" not in text, where

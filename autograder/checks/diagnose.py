@@ -223,13 +223,13 @@ def _first_difference(pair, component, reference, names, captured):
             if truth is None or not _differs(got, truth, truth32, tolerance):
                 continue
             expected = feeds[position] if position < len(feeds) else f"input {position} as in the contract"
-            what = _what_it_is(pair, component, stage, got, truth, reference, names, captured)
+            what, cause_hint = _what_it_is(pair, component, stage, got, truth, reference, names, captured)
             if len(stages[stage]["inputs"]) == 1:
                 sentence = f"{stage} receives {what}; the contract feeds it {expected}."
             else:
                 sentence = f"{stage}'s input {position + 1} is {what}; the contract's is {expected}."
             return (f"The first difference inside: {sentence}",
-                    f"Feed {stage} with {expected}, as the docstring's forward says.", False)
+                    cause_hint or f"Feed {stage} with {expected}, as the docstring's forward says.", False)
         for got, truth, truth32 in zip(as_list(mine["output"]), as_list(stages[stage]["output"]),
                                        as_list(stages32[stage]["output"])):
             if _differs(got, truth, truth32, tolerance):
@@ -255,18 +255,20 @@ def _settings_difference(pair, stage: str, student_name: str):
         None if found is None else {"name": stage, "type": found.type, "torch": list(found.torch), "config": found.config})
 
 
-def _what_it_is(pair, component, stage, got, truth, reference, names, captured) -> str:
-    """A name for ``got``: one of the values the forward had at hand, or a short description."""
+def _what_it_is(pair, component, stage, got, truth, reference, names, captured) -> tuple[str, str | None]:
+    """(a name for ``got``, the hint for that cause or None): one of the values the forward had at
+    hand, or a short description. A known wrong turn brings its own hint: the fix of what was
+    diagnosed, not "feed it the right input" (which would send a student to the wrong line)."""
     if type(got) is not torch.Tensor:
-        return "no tensor"
+        return "no tensor", None
     if got.shape != truth.shape:
-        return f"a tensor of shape {tuple(got.shape)} (expected {tuple(truth.shape)})"
+        return f"a tensor of shape {tuple(got.shape)} (expected {tuple(truth.shape)})", None
     if int((got != 0).sum()) >= min(2, got.numel()):  # zeros match too much to name anything
-        for name, candidate, exact in _candidates(pair, component, stage, reference, names, captured):
+        for name, candidate, exact, hint in _candidates(pair, component, stage, reference, names, captured):
             if candidate.shape == got.shape and _matches(got, candidate, truth, exact):
-                return name
+                return name, hint
     worst = rules.largest_difference(got, truth)[0]
-    return f"other values (off by up to {worst:.3g})"
+    return f"other values (off by up to {worst:.3g})", None
 
 
 def _matches(got, candidate, truth, exact: bool) -> bool:
@@ -279,9 +281,9 @@ def _matches(got, candidate, truth, exact: bool) -> bool:
 
 
 def _candidates(pair, component, stage, reference, names, captured):
-    """(name, value, exact) for what a submodule's input might be instead: the forward's inputs,
+    """(name, value, exact, hint) for what a submodule's input might be instead: the forward's inputs,
     submodules' outputs (the reference's up to ``stage``, the student's own of every submodule),
-    their activations, and the component's known wrong turns."""
+    their activations, and the component's known wrong turns (the only ones with a hint of their own)."""
     stages = reference["stages"]
     values = [(name, value) for name, value in zip(pair.case.shapes, stages[""]["inputs"])]
     for other, record in stages.items():
@@ -293,14 +295,14 @@ def _candidates(pair, component, stage, reference, names, captured):
     for name, value in values:
         if type(value) is not torch.Tensor or not value.is_floating_point():
             continue
-        found.append((name, value, False))
-        found += [(f"relu({name})", torch.relu(value), False), (f"SiLU({name})", F.silu(value), False),
-                  (f"GELU({name})", F.gelu(value), False)]
-    found += [(name, value, False) for name, value in _wrong_turns(pair, component, stage, stages)]
+        found.append((name, value, False, None))
+        found += [(f"relu({name})", torch.relu(value), False, None), (f"SiLU({name})", F.silu(value), False, None),
+                  (f"GELU({name})", F.gelu(value), False, None)]
+    found += [(name, value, False, hint) for name, value, hint in _wrong_turns(pair, component, stage, stages)]
     for other, student_name in names.items():
         record = captured.get(student_name)
         if other != stage and record is not None:
-            found += [(f"{label} (in your forward)", value, True)
+            found += [(f"{label} (in your forward)", value, True, None)
                       for label, value in _named_outputs(other, record["output"]) if type(value) is torch.Tensor]
     return found
 
@@ -313,19 +315,26 @@ def _named_outputs(stage: str, output) -> list:
 
 
 def _wrong_turns(pair, component, stage, stages) -> list:
-    """Known wrong values for ``stage``'s input, computed from the reference's own intermediates."""
+    """(name, value, hint) for known wrong values of ``stage``'s input, computed from the reference's
+    own intermediates; ``hint`` fixes that mistake where it is made (None: "feed it the contract's input" does)."""
     if component == "TimeEmbedding" and stage == "mlp.0":
         (t,) = stages[""]["inputs"]
         dim = pair.case.init["dim"]
-        return [(f"sinusoidal features in which {mistake}", rules.sinusoid(t, dim, **settings))
+        count = dim // 2
+        hint = ("The mistake is in the sinusoidal features, not in the MLP: fix where they are computed "
+                f"(sinusoidal_embedding, if forward calls it) so that they are [sin(t*f), cos(t*f)], the {count} "
+                f"sines first, with f_i = exp(-i*ln(10000)/({count}-1)).")
+        return [(f"sinusoidal features in which {mistake}", rules.sinusoid(t, dim, **settings), hint)
                 for settings, mistake in rules.SINUSOID_VARIANTS]
     if component == "UpBlock" and stage == "res":
         skip, up = stages[""]["inputs"][1], stages["up"]["output"]
-        return [("torch.cat([skip, up(x)], dim=1): the concatenation is reversed", torch.cat([skip, up], 1)),
-                ("up(x) alone, without the skip", up)]
+        return [("torch.cat([skip, up(x)], dim=1): the concatenation is reversed", torch.cat([skip, up], 1), None),
+                ("up(x) alone, without the skip", up, None)]
     if component == "SelfAttention" and stage == "out":
         q, k, v = stages["qkv"]["output"].chunk(3, dim=1)
-        return [(f"attention whose weights are {mistake}", attn) for mistake, _, attn in attention_variants(q, k, v)]
+        hint = ("The mistake is in the attention weights: softmax(q k^T / sqrt(C)) over the keys (dim=-1), "
+                "with q and k flattened to (B, C, H*W) and transposed, one sample at a time.")
+        return [(f"attention whose weights are {mistake}", attn, hint) for mistake, _, attn in attention_variants(q, k, v)]
     return []
 
 

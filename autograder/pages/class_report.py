@@ -27,7 +27,7 @@ from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
 from ..integrity import IntegrityEvent, integrity_json, is_integrity_event, sandbox_events, similarity_events
-from ..report import OutputFolder, StudentRecord, failure_rates, graded, score_distribution
+from ..report import OutputFolder, StudentRecord, failure_rates, graded, left_out, score_distribution
 from ..results import REFERRAL, write_atomically
 from . import STAFF_PAGE
 from .feedback import environment, runs_own_code_of, split_output
@@ -120,6 +120,16 @@ def _label(failing: list) -> tuple[str, str]:
     return (lines[-1] if len(lines) > 1 and lines[0].endswith(":") else lines[0]), ""  # a traceback: its last line
 
 
+NOT_IMPLEMENTED = "not implemented"  # the signature of a student's stubs left in: one cause, whatever it fails
+
+
+def _not_implemented(failing: list) -> bool:
+    """Whether a component failed only because the student's code is still the stub
+    (``raise NotImplementedError()``): every failure that says its own words says so."""
+    own = [c for c in failing if not c.output.startswith(REFERRAL)]
+    return bool(own) and all("NotImplementedError" in c.output for c in own)
+
+
 def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]]:
     """Mistake groups (largest first), and missing package -> students."""
     groups: dict[tuple, list[Student]] = defaultdict(list)
@@ -143,7 +153,12 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
             if any(own in by_component for own in runs_own_code_of(component)):
                 del by_component[component]
                 same_cause.setdefault(student.record.student, []).append(component)
+        stubs = tuple(name for name, failing in by_component.items() if _not_implemented(failing))
+        if stubs:  # one card for the student's unfinished parts, not one per component they fail
+            groups[(NOT_IMPLEMENTED, stubs)].append(student)
         for component, failing in by_component.items():
+            if component in stubs:
+                continue
             if any(is_integrity_event(c.output) for c in failing):
                 continue  # not an honest mistake: an integrity event, listed under "Needs a person"
             missing = {_environment_problem(c.output, packages) for c in failing} - {None}
@@ -157,12 +172,17 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
     result = []
     for (component, signature), members in groups.items():
         first = members[0].record.report.checks
-        failing = [c for c in first if c.component == component and not c.passed]
-        label, hint = _label(failing)
+        if component == NOT_IMPLEMENTED:  # signature: the components still stubs
+            failing = [c for c in first if c.component in signature and not c.passed]
+            label, hint = f"not implemented (the stubs' raise NotImplementedError() left in): {', '.join(signature)}", ""
+        else:
+            failing = [c for c in first if c.component == component and not c.passed]
+            label, hint = _label(failing)
+        example = next((c for c in failing if not c.output.startswith(REFERRAL)), failing[0])
         result.append({
             "component": component, "size": len(members), "label": label, "hint": hint,
-            "checks": [c.name.split(": ", 1)[-1] for c in failing],
-            "example": {"student": members[0].record.student, "check": failing[0].name, "output": failing[0].output},
+            "checks": [c.name if component == NOT_IMPLEMENTED else c.name.split(": ", 1)[-1] for c in failing],
+            "example": {"student": members[0].record.student, "check": example.name, "output": example.output},
             "students": [m.record.student for m in members],
             "pages": {m.record.student: f"{m.folder}/{STAFF_PAGE}" for m in members},
             # what else fails because of this mistake (Integration runs the student's own blocks)
@@ -174,19 +194,17 @@ def _mistakes(students: list[Student]) -> tuple[list[dict], dict[str, list[str]]
 
 def _attention(students: list[Student], events: list[IntegrityEvent]) -> list[dict]:
     """Students a person must look at: every status but ``graded``, and every integrity event that
-    needs a person (``integrity.py``: an attack, not a mistake; similarity is listed on its own);
-    most serious first."""
+    needs a person (``integrity.py``: an attack or a copy, not a mistake), one row per student it is
+    about, in ``IntegrityEvent.about``'s words; most serious first."""
     rank = {"error": 0, "integrity": 1, "needs_review": 2}
     status = {s.record.student: s.record.status for s in students}
     pages = {s.record.student: f"{s.folder}/{STAFF_PAGE}" for s in students}
     people = []
     for event in events:
-        if event.needs_a_person and len(event.students) == 1:
-            (student,) = event.students
-            where = f"{event.where}; " if event.where else ""
+        for student in event.students if event.needs_a_person else ():
             people.append({"student": student, "status": "integrity", "category": status.get(student, ""),
-                           "reason": f"the code {event.what} ({where}first seen in {event.check})",
-                           "kind": event.kind, "where": event.where, "check": event.check, "page": pages.get(student, "")})
+                           "reason": event.about(student), "kind": event.kind, "where": event.where,
+                           "check": event.check, "page": pages.get(student, "")})
     for student in students:
         record, raw = student.record, student.raw
         if record.status == "graded":
@@ -270,7 +288,8 @@ def build_class_report(out: Path, config=None, run: dict | None = None) -> dict:
     totals = [r.report.score for r in counted]
     return {
         "students": len(records),
-        "graded": len(counted),  # n of every statistic below
+        "graded": len(counted),  # n of every statistic below: honestly graded (report.graded)
+        "left_out": left_out(records),  # who the statistics leave out, and why, in words
         "statuses": dict(Counter(r.status for r in records)),
         "max_score": max((r.report.max_score for r in records), default=0.0),
         "mean_score": round(statistics.mean(totals), 3) if totals else None,
@@ -321,8 +340,9 @@ def write_class_report(out, config=None, run: dict | None = None, pictures: bool
     charts = {}
     if pictures and data["students"]:
         charts["histogram"] = chart_png("histogram", {"bins": data["distribution"]})
-        if data["component_means"]:
-            charts["means"] = chart_png("means", {"means": data["component_means"]})
+        if data["component_means"]:  # what the class lost most on first; ties in contract order
+            means = sorted(data["component_means"].items(), key=lambda item: item[1])  # stable: contract order kept
+            charts["means"] = chart_png("means", {"means": [list(item) for item in means]})
         failed = [[_short(r["check"]), r["failed"], r["of"]] for r in data["failure_rates"] if r["failed"]][:18]
         if failed:
             charts["failures"] = chart_png("failures", {"rates": failed})

@@ -20,13 +20,15 @@ carries the student version's pictures.
 """
 import base64
 import re
+import shlex
 from dataclasses import dataclass, field
 from functools import cache
 
 from jinja2 import Environment, PackageLoader
 
 from ..contract import INTEGRATION, dependencies
-from ..results import REFERRAL
+from ..integrity import sandbox_events
+from ..results import REFERRAL, not_graded_notice
 from .figures import COLOUR_SCALE, Picture, picture_for_evidence, picture_for_figure
 
 __all__ = ["student_page", "gradescope_results", "render_student_pages", "StudentPages", "component_pictures",
@@ -203,17 +205,29 @@ def handed_in(source: str) -> str:
 
 
 def student_page(record, *, published: bool, pictures: bool = True, hidden_visibility: str = "after_published",
-                 views: list[ComponentView] | None = None, student_page_link: str = "") -> str:
+                 views: list[ComponentView] | None = None, student_page_link: str = "", regrade_command: str = "",
+                 integrity: list[str] | None = None) -> str:
     """``feedback.html`` (``published=False``) or ``feedback.staff.html`` for one StudentRecord
     (``views``: ``components(report, published, pictures)``, when the caller has them already;
-    ``student_page_link``: where the staff page finds the student's page, relative to itself)."""
+    ``student_page_link``: where the staff page finds the student's page, relative to itself;
+    ``integrity``: the staff page's sentences about integrity events, ``IntegrityEvent.about``'s; None:
+    what the sandbox saw in this report, the only events known before the whole class is graded)."""
     report = record.report
     return environment().get_template("feedback.html.j2").render(
         record=record, report=report, published=published, hidden_visibility=hidden_visibility,
         student_page_link=student_page_link if published else "",
+        # the command's words, each kept whole on a line (a browser would break "--only" after its "--")
+        regrade_words=[shlex.quote(word) for word in shlex.split(
+            regrade_command or shlex.join(["autograder", "batch", "SUBMISSIONS", "--out", "OUT", "--only", record.student,
+                                           "--regrade"]))] if published else [],
         source=record.source if published else handed_in(record.source),
         components=views if views is not None else components(report, published, pictures), pictures=pictures,
         failed=sum(not c.passed for c in report.checks), total_checks=len(report.checks),
+        not_graded=not_graded_notice(report) if report.graded_nothing else "",
+        # for staff: the integrity events about this student (default: what the sandbox saw in this report)
+        integrity=(integrity if integrity is not None else
+                   [e.about(record.student) for e in sandbox_events(record.student, report) if e.needs_a_person])
+        if published else [],
     )
 
 
@@ -288,14 +302,16 @@ class StudentPages:
 
 
 def render_student_pages(record, results: dict, *, pictures: bool = True, hidden_visibility: str = "after_published",
-                         student_page_link: str = "") -> StudentPages:
+                         student_page_link: str = "", regrade_command: str = "",
+                         integrity: list[str] | None = None) -> StudentPages:
     """The student's page, the staff page and ``results`` as Gradescope HTML. Renders only: where
     each goes is the output folder's to decide (``report.OutputFolder``). Any trouble of ours costs
     the pages, never the grades: then ``results`` come back as they were, saying so."""
     try:
         views = {published: components(record.report, published, pictures) for published in (False, True)}
         student, staff = (student_page(record, published=published, pictures=pictures, views=views[published],
-                                       hidden_visibility=hidden_visibility, student_page_link=student_page_link)
+                                       hidden_visibility=hidden_visibility, student_page_link=student_page_link,
+                                       regrade_command=regrade_command, integrity=integrity)
                           for published in (False, True))
         return StudentPages(student, staff, gradescope_results(results, record.report, pictures=pictures,
                                                                views=(views[False], views[True])))

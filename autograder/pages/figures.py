@@ -30,7 +30,7 @@ from matplotlib import colormaps  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+from matplotlib.ticker import FuncFormatter, MaxNLocator  # noqa: E402
 
 from ..grading_data import caps  # noqa: E402
 from ..grading_data.arrays import unpack  # noqa: E402
@@ -356,6 +356,8 @@ def _curves_frame(key: str):
     axes.set_ylabel(y_label, fontsize=8)
     axes.set_xlim(min(x) - 0.03 * (max(x) - min(x) or 1), max(x) + 0.03 * (max(x) - min(x) or 1))
     axes.set_ylim(0, top)
+    if all(float(v).is_integer() for v in x):  # steps are whole numbers: no tick at 2.5
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title(whose, fontsize=9, loc="left")
     axes.spines[["top", "right"]].set_visible(False)
     axes.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
@@ -378,8 +380,9 @@ def _histogram_chart(figure: Figure, data: dict) -> str:
 
 def _means_chart(figure: Figure, data: dict) -> str:
     axes = figure.subplots()
-    names = list(data["means"])[::-1]
-    values = [100 * data["means"][n] for n in names]
+    means = data["means"]  # [[component, mean], ...] in the order to show, top first (a list: json sorts a dict's keys)
+    names = [name for name, _ in means][::-1]
+    values = [100 * value for _, value in means][::-1]
     axes.barh(range(len(names)), values, color=STUDENT)
     axes.set_yticks(range(len(names)), names)
     axes.set_xlim(0, 112)  # room for the "100%" beside a full bar
