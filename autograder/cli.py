@@ -81,9 +81,12 @@ def grade(
         typer.echo(f"note: {note}", err=True)
     for reason in graded.review:
         typer.echo(f"needs review: {reason}", err=True)
-    for name, (score, max_score) in graded.component_scores().items():
-        typer.echo(f"{name:<14} {score:>6g} / {max_score:g}")
-    typer.echo(f"{'total':<14} {graded.score:>6g} / {graded.max_score:g}   ({time.monotonic() - started:.1f} s) -> {results}")
+    scores = graded.component_scores()
+    width = max(map(len, [*scores, "total"]))  # the longest name sets the column: scores stay aligned
+    for name, (score, max_score) in scores.items():
+        typer.echo(f"{name:<{width}} {score:>6g} / {max_score:g}")
+    typer.echo(f"{'total':<{width}} {graded.score:>6g} / {graded.max_score:g}   "
+               f"({time.monotonic() - started:.1f} s) -> {results}")
 
 
 def _results_json(graded, config, figures: bool) -> dict:
