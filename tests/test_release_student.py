@@ -127,13 +127,17 @@ def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_p
 
 
 def test_check_judges_the_watched_homework_rules_as_the_grader_does(released, tmp_path):
-    """shape_trace that keeps its hooks, skip_ablation that trains a step too many: check.py, without the grader,
-    watches both calls and fails each task on its rule (the grader's same rules: tests/test_homework_rules.py)."""
+    """shape_trace that keeps its hooks, skip_ablation that trains a step too many, from two starting weights, on
+    two orders of batches: check.py, without the grader, watches both calls and fails each task on each rule,
+    saying which (the grader's same rules: tests/test_homework_rules.py, the bank in tests/mutants.py)."""
     folder = _student_copy(released, tmp_path)
     target = folder / "unet" / "analysis.py"
     source = target.read_text()
     for find, replace in (("            handle.remove()\n", "            pass\n"),
-                          ("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n")):
+                          ("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n"),
+                          ("        without_skips.load_state_dict(with_skips.state_dict())\n", ""),
+                          ("            batch_order = torch.Generator().manual_seed(seed)\n",
+                           "            batch_order = torch.Generator().manual_seed(seed + len(results))\n")):
         assert source.count(find) == 1, find
         source = source.replace(find, replace)
     target.write_text(source)
@@ -143,6 +147,8 @@ def test_check_judges_the_watched_homework_rules_as_the_grader_does(released, tm
     assert "FAIL ShapeTrace" in report and "FAIL SkipAblation" in report and "ok   Integration" in report
     assert re.search(r"shape_trace left \d+ hooks on the model: the rule is that it leaves none", report), report
     assert f"both models trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}" in report, report
+    assert "the two models started from different weights" in report, report
+    assert "the two models saw different batches at step 1" in report, report
 
 
 def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tmp_path):
@@ -156,6 +162,21 @@ def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tm
     for unaffected in ("TimeEmbedding", "SelfAttention"):
         assert f"ok   {unaffected}" in report
     assert "DownBlock uses your ResBlock, which fails its public checks" in report
+
+
+def test_check_hints_at_the_failing_block_where_a_task_runs_it(released, tmp_path):
+    """The chapter's up1 (no skip_channels): the tasks that run the student's own SimpleUNet in check.py crash
+    inside a ResBlock's GroupNorm; their hint names up1's skip_channels, as SimpleUNet's and Integration's do,
+    not the GroupNorm that raised."""
+    folder = _student_copy(released, tmp_path, {"unet": (", skip_channels=base_channels * 2)", ")")})
+    result = _run_check(folder)
+    assert result.returncode == 1
+    blocks = re.split(r"\n(?=ok  |FAIL)", result.stdout)
+    for component in ("SimpleUNet", "ShapeTrace", "SkipAblation", "Integration"):
+        block = next(b for b in blocks if b.startswith(f"FAIL {component} "))
+        hints = re.findall(r"Hint: (.*)", block)
+        assert hints and all("skip_channels=2 * base_channels" in h for h in hints), block
+        assert not any("each norm must be built for the channels" in h for h in hints), block
 
 
 def test_check_reports_a_swapped_pair_on_downblock_only(released, tmp_path):

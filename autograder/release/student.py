@@ -124,8 +124,9 @@ sizes, strides, padding), parameter counts, the sinusoid's formula, and properti
 pass that need no reference (attention rows sum to 1, a constant value passes through attention,
 a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), and a rule
 of every homework task (`shape_trace` leaves the model as it found it; a 5-step `skip_ablation` returns
-the documented dict with one loss per step; similarities symmetric with 1 on the diagonal; attention
-maps that sum to 1; parameter shares that are fractions of the total), on random weights of their own.
+the documented dict with one loss per step, its two models starting from the same weights and seeing
+the same batches; similarities symmetric with 1 on the diagonal; attention maps that sum to 1;
+parameter shares that are fractions of the total), on random weights of their own.
 Its last line says how many of the grade's points the public checks are worth. The rest are hidden
 checks, which compare the values and gradients of every component with the reference on many inputs,
 and check every other rule the homework's docstrings say "the grader checks" (the full skip

@@ -133,9 +133,12 @@ def error_text(error: BaseException, submission: Submission) -> str:
 
 # --- the checks: the rules above, on your code ----------------------------------------------------
 
+CRASHED = "your code raised an error"  # how a check's message starts when the student's code raised
+
+
 def _crash(error: BaseException, submission: Submission, component: str) -> tuple[str, str | None]:
     text = error_text(error, submission)
-    return f"your code raised an error: {text}", explain(text, component)
+    return f"{CRASHED}: {text}", explain(text, component)
 
 
 def _real_work(component: str, entry: dict, view, submission: Submission, gates: dict):
@@ -236,6 +239,9 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
         needs = _needs(component, data)
         failing = [d for d in needs if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
+            for check in outcome.checks:  # an error here most likely comes from the failing block: hint for it
+                if not check.passed and check.message.startswith(CRASHED):
+                    check.hint = explain(check.message, failing[0]) or check.hint
             which = "which fails its" if len(failing) == 1 else "which fail their"
             outcome.note = (f"{component} uses your {', '.join(failing)}, {which} public checks: fix "
                             f"{'it' if len(failing) == 1 else 'them'} first (the grader grades {component} "
