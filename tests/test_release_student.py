@@ -40,6 +40,13 @@ def test_release_has_stubs_notebook_checks_and_readme(released):
     names = {p.relative_to(released).as_posix() for p in released.rglob("*") if p.is_file()}
     assert {"README.md", "check.py", "public_checks.json", NOTEBOOK, "unet/res_block.py", "unet/unet.py"} <= names
     assert not any("hypothesis" in n or n.endswith(".pyc") for n in names)
+    # what is graded, said where a student reads first: the answers in words by hand (and their points), the
+    # notebook alone may be handed in
+    intro = nbformat.read(str(released / NOTEBOOK), as_version=4).cells[0].source
+    readme = (released / "README.md").read_text()
+    for text in (" ".join(intro.split()), " ".join(readme.split())):
+        assert "graded by hand by your instructor, not by the grader (1 point each" in text, text
+        assert "the notebook alone" in text or "this notebook alone" in text, text
 
 
 def test_nothing_hidden_reaches_the_release(released):

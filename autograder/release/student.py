@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import GradingConfig, load_config
 from ..contract import GRADED, PACKAGE_MODULES
 from ..errors import ReleaseError
-from .notebook import NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
+from .notebook import ANSWER_POINTS, NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
 from .public import DATA_FILE, write_public_checks
 from .stubs import release_stubs
 
@@ -141,7 +141,7 @@ files they write. Each component is graded on its own and each homework task wit
 of the blocks it uses, so an unfinished file costs its own points, with one exception: Integration
 runs your `SimpleUNet` with your own blocks, so a broken block also costs Integration's points.
 The four answers in words (questions 2-5 of the notebook) are graded by hand by your instructor,
-not by the grader.
+not by the grader ({ANSWER_POINTS:g} point each where the course collects the notebook with nbgrader).
 """
 
 
