@@ -357,3 +357,45 @@ def test_check_says_once_that_the_files_beside_the_notebook_were_graded(released
                        "2 modules are both a file and a %%writefile cell of unet_chapter.ipynb: graded the files "
                        "(unet/res_block.py, unet/unet.py; the most complete, then the newest), not the cells"]
     assert script["summarised_notes"](notes[:1] + notes[2:]) == notes[:1] + notes[2:]  # one is said as it is
+
+
+def test_a_changed_cell_keeps_a_file_edited_since_the_notebook_wrote_it(tmp_path, monkeypatch):
+    """Work in the notebook, then in an editor, then "Run All": the editor's edit is kept, the cell says so in one
+    line; once the cell holds that code (or the file is what the cell last wrote) it writes again, also after a
+    restart (the record is a file, not the kernel's memory)."""
+    from pathlib import Path
+
+    from autograder.release import notebook_cells
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(notebook_cells, "WRITTEN", tmp_path / "written.json")
+    path = tmp_path / "unet" / "res_block.py"
+    path.parent.mkdir()
+    stub, mine, edited, later = "STUB = 1\n", "MINE = 2\n", "MINE = 2\nEDITED = 3\n", "LATER = 4\n"
+    path.write_text(stub)
+
+    class Shell:  # what guard_module_cells uses of IPython: the %%writefile magic, and registering its own
+        def find_cell_magic(self, _name):
+            return lambda line, cell: Path(line.split()[-1]).write_text(cell)
+
+        def register_magic_function(self, function, _kind, _name):
+            self.writefile = function
+
+    def run(cell):
+        shell = Shell()  # a fresh kernel each time: only the record on disk carries over
+        notebook_cells.guard_module_cells({"unet/res_block.py": notebook_cells.stub_digest(stub)}, shell)
+        shell.writefile("unet/res_block.py", cell)
+        return path.read_text()
+
+    assert run(mine) == mine  # the notebook writes the student's cell over the stub
+    path.write_text(edited)  # then an editor
+    assert run(mine) == edited  # "Run All": the editor's work stays
+    assert run(stub) == edited  # a stub cell never overwrites either
+    assert run(edited) == edited  # the cell now holds the file's code: it writes (the same text)
+    assert run(later) == later  # the file is what the notebook last wrote: a changed cell writes
+    digest = notebook_cells.stub_digest
+    said = notebook_cells.refusal(Path("unet/res_block.py"), mine, {"unet/res_block.py": digest(stub)},
+                                  {"unet/res_block.py": digest(mine)})
+    assert said == ("unet/res_block.py was NOT overwritten: the file changed since this notebook last wrote it (edited "
+                    "in an editor?). Copy those changes into this cell and run it again, keep working in the file, or "
+                    "delete the file to let this cell write it.")

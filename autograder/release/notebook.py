@@ -54,7 +54,7 @@ You build the chapter's network and do its five homework tasks. All code lives i
   file. Then run the tasks below.
 * **In an editor.** Edit the `.py` files in `unet/`. A `%%writefile` cell that is still the released
   stub does not overwrite a file holding your own code (it says so), so "Run All" is safe; a cell you
-  changed writes its file.
+  changed writes its file, unless the file was edited since the notebook last wrote it (it says so).
 
 Each docstring says what to build: names, shapes, settings and formulas; how is up to you. The
 chapter's code does not run as printed: where yours follows it and fails, `check.py` says why.

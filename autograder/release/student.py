@@ -104,7 +104,8 @@ def student_readme() -> str:
   the chapter's five homework tasks on them: every layer's shape, a training experiment with and
   without skip connections, the time embedding at every timestep, an attention map, and where the
   parameters are. Running a `%%writefile` cell writes that `.py` file, unless the cell is still the
-  released stub and the file holds your own code: then the file is kept and the cell says so.
+  released stub and the file holds your own code, or the file was edited since the notebook last wrote
+  it: then the file is kept and the cell says so.
 - `{CHECK_SCRIPT}` and `{DATA_FILE}`: the public checks.
 
 ## Check your work
