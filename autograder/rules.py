@@ -270,6 +270,10 @@ class LocalView:
     beside itself), used by ``watch``; ``error_text`` words a student's exception (default: its type
     and message)."""
 
+    # The last watched experiment (a training run: seconds), answered again when asked again, as the
+    # grader's memo answers its child's: the rules of one short run watch it once.
+    _experiments: dict = {}
+
     def __init__(self, cls, namespace=None, watching=None, error_text=None):
         self.cls = cls
         self.namespace = namespace
@@ -321,6 +325,10 @@ class LocalView:
         found = getattr(self.namespace, function, None)
         if not callable(found):
             raise NameError(f"your submission does not define {function}")
+        key = (id(found), function, repr(args), repeat, eval_mode)
+        remembered = LocalView._experiments.get(key) if experiment else None
+        if remembered is not None and remembered[0] is found:
+            return remembered[1]
         modules = [a for a in args if isinstance(a, torch.nn.Module)]
         if eval_mode:
             for module in modules:
@@ -334,7 +342,10 @@ class LocalView:
                 except Exception as exc:  # noqa: BLE001 - the student's error is part of what was watched
                     error = self._error_text(exc)
                     break
-        return watched(outputs, error, watcher.report())
+        result = watched(outputs, error, watcher.report())
+        if experiment and not modules:
+            LocalView._experiments = {key: (found, result)}  # the latest run; ``found`` kept, so its id stays its own
+        return result
 
     def digest(self, tensor: torch.Tensor) -> str:
         return self.watching.digest(tensor)
@@ -355,7 +366,8 @@ TASK_CALLS = {"similarity_properties": "embedding_similarity", "map_sums": "atte
 
 
 # Rules whose message names the call they watched: their case adds nothing.
-WATCHED_KINDS = ("trace_protocol", "experiment_protocol")
+WATCHED_KINDS = ("trace_protocol", "experiment_protocol", "same_start", "same_batches")
+PROTOCOL_KINDS = ("same_start", "same_batches")  # rules that also need the experiment's given settings
 
 
 def case_text(class_name: str, case: dict, kind: str | None = None) -> str:
@@ -1088,6 +1100,110 @@ def experiment_protocol(view, case: dict, expect: dict) -> None:
                          "loss per step.")
 
 
+# --- skip_ablation's protocol, judged from the same watched short run (same_start, same_batches) -----
+# Self-contained: what they read of the run is ``watched``'s plain events; the grader's hidden checks of
+# the full run label the models with the same ``training_calls``.
+
+EXPERIMENT_SETTINGS = ("TRAIN_IMAGES", "HELD_OUT_IMAGES", "IMAGE_SIZE", "BATCH_SIZE")  # the stub's given constants
+
+
+def training_calls(events: list, held_out=frozenset()) -> dict | None:
+    """The training forward calls of the two models a watched ``skip_ablation`` trained:
+    ``{"with_skips": [events], "without_skips": [events], "first": the model trained first}``, or None
+    unless exactly two models were trained.
+
+    A training step's forward runs with gradients on; a call on held-out images only (digests in
+    ``held_out``) is the evaluation, never a step. The model whose class is NoSkipUNet is the one
+    without skips (by order of first training when both or neither is).
+    """
+    calls: dict[int, list] = {}
+    classes: dict[int, str] = {}
+    for event in events:
+        if event["kind"] != "forward":
+            continue
+        classes.setdefault(event["model"], event["class"])
+        evaluation = bool(event["rows"]) and set(event["rows"]) <= held_out
+        if event["grad"] and not evaluation:
+            calls.setdefault(event["model"], []).append(event)
+    if len(calls) != 2:
+        return None
+    first, second = calls
+    if classes[first] == "NoSkipUNet" and classes[second] != "NoSkipUNet":
+        first, second = second, first
+    return {"with_skips": calls[first], "without_skips": calls[second], "first": next(iter(calls))}
+
+
+def batches_problem(trained: dict, training: frozenset, batch_size: int, train_images: int) -> str | None:
+    """What breaks "both models see the same batches of training images, in the same order" in the
+    ``training_calls`` of a run, or None. ``training``: the training images' digests."""
+    for key, label in VARIANTS.items():
+        for step, call in enumerate(trained[key], start=1):
+            if call["batch"] != batch_size:
+                return (f"the model {label} was fed a batch of {call['batch']} images at step {step}; each step takes "
+                        f"{batch_size}")
+            if not set(call["rows"]) <= training:
+                return (f"the model {label} was fed images at step {step} that are not among the training images "
+                        f"(the first {train_images} of shape_images(...)): the held-out images are for the evaluation "
+                        "only")
+    for step, (a, b) in enumerate(zip(trained["with_skips"], trained["without_skips"]), start=1):
+        if list(a["rows"]) != list(b["rows"]):
+            return f"the two models saw different batches at step {step}"
+    return None
+
+
+def _protocol_run(view, expect: dict) -> tuple[str, dict, frozenset, frozenset]:
+    """The watched short run and the digests of its training and held-out images, drawn with the
+    given ``shape_images`` as the docstring says: (the call's text, the watched call, training, held-out)."""
+    steps, seed = expect["steps"], expect["seed"]
+    train, held_out = expect["TRAIN_IMAGES"], expect["HELD_OUT_IMAGES"]
+    what = f"skip_ablation({steps}, seed={seed})"
+    call, images = view.together(lambda: view.watch("skip_ablation", steps, seed, experiment=True),
+                                 lambda: view.call("shape_images", train + held_out, expect["IMAGE_SIZE"], seed))
+    if call["error"] is not None:
+        raise _raised(what, call["error"])
+    if type(images) is not torch.Tensor or images.dim() != 4 or images.shape[0] != train + held_out:
+        raise Failed(f"shape_images({train + held_out}, {expect['IMAGE_SIZE']}, {seed}) did not return "
+                     f"{train + held_out} images (a (N, 1, H, W) tensor)",
+                     hint="shape_images is given code: put back the released version.")
+    digests = [view.digest(row) for row in images]
+    return what, call, frozenset(digests[:train]), frozenset(digests[train:])
+
+
+def same_start(view, case: dict, expect: dict) -> None:
+    """A short ``skip_ablation`` trains two models, and they start from the same weights (their
+    weights' digests at their first forward call are equal), judged from the watched run."""
+    what, call, _, held_out = _protocol_run(view, expect)
+    trained = training_calls(call["events"], held_out)
+    if trained is None:
+        count = len({e["model"] for e in call["events"] if e["kind"] == "forward" and e["grad"]})
+        raise Failed(f"{what} trained {plural(count, 'model')} (forward passes with gradients on); the experiment "
+                     "trains two, a SimpleUNet and a NoSkipUNet, from the same weights",
+                     hint="Build both models and train each: every step a forward pass with gradients on, a "
+                     "backward pass of its loss and a step of its own optimizer.")
+    start = {e["model"]: e["weights"] for e in call["events"] if e["kind"] == "forward" and e["weights"] is not None}
+    if start.get(trained["with_skips"][0]["model"]) != start.get(trained["without_skips"][0]["model"]):
+        raise Failed(f"{what}: the two models started from different weights: the rule is that the NoSkipUNet holds "
+                     "the SimpleUNet's initial weights",
+                     hint="Build the SimpleUNet, then the NoSkipUNet, and load the first one's state_dict into the "
+                     "second before either trains.")
+
+
+def same_batches(view, case: dict, expect: dict) -> None:
+    """In a short ``skip_ablation`` both models see the same batches of training images, in the same
+    order (``batches_problem``); a run that did not train two models is ``same_start``'s to judge."""
+    what, call, training, held_out = _protocol_run(view, expect)
+    trained = training_calls(call["events"], held_out)
+    if trained is None:
+        return
+    problem = batches_problem(trained, training, expect["BATCH_SIZE"], expect["TRAIN_IMAGES"])
+    if problem is not None:
+        raise Failed(f"{what}: {problem}: the rule is that both models see the same batches of training images, in "
+                     "the same order",
+                     hint="Draw the batches from a torch.Generator seeded with `seed`, the same sequence for both "
+                     "models (a generator per model, each seeded alike, or one list of batches for both).")
+
+
+
 RULES = {
     "output_shapes": output_shapes,
     "pair": pair,
@@ -1106,4 +1222,6 @@ RULES = {
     "shares": shares,
     "trace_protocol": trace_protocol,
     "experiment_protocol": experiment_protocol,
+    "same_start": same_start,
+    "same_batches": same_batches,
 }

@@ -68,3 +68,21 @@ def test_hints_quote_the_students_own_numbers_and_fire_only_on_their_error():
     assert "time_mlp(t_emb)[:, :, None, None]" in explain(broadcast, "ResBlock")
     assert "[:, :, None, None]" not in explain(broadcast.replace("self.time_mlp(t_emb)", "y"), "ResBlock")
     assert "Grading runs on the CPU" in explain("AssertionError: Torch not compiled with CUDA enabled", "TimeEmbedding")
+
+
+def test_a_value_against_a_reference_of_zeros_says_so_not_allowed_1e_30():
+    """A gradient that must be exactly 0 (a parameter the output does not use): the message says the
+    reference is 0 everywhere, never "allowed 1e-30" (the floor that keeps the tolerance positive)."""
+    import torch
+
+    from autograder.compare import value_problem
+    from autograder.config import Tolerance
+
+    zeros = torch.zeros(2, 3, dtype=torch.float64)
+    got = torch.zeros(2, 3)
+    got[1, 2] = 0.25
+    problem = value_problem(got, zeros, zeros.float(), Tolerance(), "gradient of conv.bias")
+    assert "the reference is exactly 0 everywhere" in str(problem) and "1e-30" not in str(problem), problem
+    assert "at index (1, 2) expected 0, got 0.25" in str(problem), problem
+    small = value_problem(torch.full((2,), 2.0), torch.ones(2, dtype=torch.float64), torch.ones(2), Tolerance(), "x")
+    assert "allowed 1e-05" in str(small), small  # a reference of ones: the relative floor, said as a number

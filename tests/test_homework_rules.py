@@ -108,6 +108,61 @@ def test_skip_ablation_chooses_its_threads_and_its_numbers_do_not_depend_on_them
         assert torch.equal(one[key]["reconstructions"], two[key]["reconstructions"])
 
 
+# --- the experiment's public rules in this process, as check.py runs them ---------------------------
+
+_SEPARATE_WEIGHTS = ("        without_skips.load_state_dict(with_skips.state_dict())\n", "")
+_OTHER_BATCHES = ("            batch_order = torch.Generator().manual_seed(seed)\n",
+                  '            batch_order = torch.Generator().manual_seed(seed if name == "with_skips" else seed + 1)\n')
+
+
+def _analysis_module(folder, source: str):
+    """The reference package with ``source`` as its analysis.py, imported under a name of its own."""
+    import importlib
+    import importlib.util
+    import shutil
+    import sys
+
+    shutil.copytree(SOLUTIONS, folder)
+    (folder / "analysis.py").write_text(source, encoding="utf-8")
+    spec = importlib.util.spec_from_file_location(folder.name, folder / "__init__.py",
+                                                  submodule_search_locations=[str(folder)])
+    sys.modules[folder.name] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sys.modules[folder.name])
+    return importlib.import_module(f"{folder.name}.analysis")
+
+
+def test_the_experiments_public_rules_say_which_rule_a_short_run_breaks(tmp_path):
+    """same_start and same_batches judge check.py's short run: correct variants (interleaved training, the
+    NoSkipUNet built first, one list of batches) pass; separate weights fail same_start alone, batches drawn
+    from another seed fail same_batches alone, each naming its rule; the run is trained once for all three."""
+    from autograder import rules
+    from autograder.checks.analysis import SEED
+
+    sources = {"correct": CORRECT_VARIANTS, "weights": _edit(REFERENCE, _SEPARATE_WEIGHTS),
+               "batches": _edit(REFERENCE, _OTHER_BATCHES)}
+    verdicts = {}
+    for name, source in sources.items():
+        module = _analysis_module(tmp_path / f"homework_{name}", source)
+        view = rules.LocalView(None, module)
+        expect = {"steps": SHORT_STEPS, "seed": SEED, **{k: getattr(module, k) for k in rules.EXPERIMENT_SETTINGS}}
+        runs = []
+        original = module.skip_ablation
+        module.skip_ablation = lambda *args: runs.append(args) or original(*args)
+        for kind in ("experiment_protocol", "same_start", "same_batches"):
+            try:
+                rules.RULES[kind](view, {}, expect)
+            except rules.Failed as failed:
+                verdicts[name, kind] = failed.message
+        assert runs == [(SHORT_STEPS, SEED)], name  # one watched run answers the three rules
+    what = f"skip_ablation({SHORT_STEPS}, seed={SEED})"
+    assert verdicts == {
+        ("weights", "same_start"): f"{what}: the two models started from different weights: the rule is that the "
+                                   "NoSkipUNet holds the SimpleUNet's initial weights",
+        ("batches", "same_batches"): f"{what}: the two models saw different batches at step 1: the rule is that both "
+                                     "models see the same batches of training images, in the same order",
+    }
+
+
 # --- grading: correct variants get full marks, each broken rule fails exactly its check -------------
 
 def _edit(source: str, *edits: tuple[str, str]) -> str:

@@ -41,6 +41,13 @@ def test_release_has_stubs_notebook_checks_and_readme(released):
     names = {p.relative_to(released).as_posix() for p in released.rglob("*") if p.is_file()}
     assert {"README.md", "check.py", "public_checks.json", NOTEBOOK, "unet/res_block.py", "unet/unet.py"} <= names
     assert not any("hypothesis" in n or n.endswith(".pyc") for n in names)
+    # what is graded, said where a student reads first: the answers in words by hand (and their points), the
+    # notebook alone may be handed in
+    intro = nbformat.read(str(released / NOTEBOOK), as_version=4).cells[0].source
+    readme = (released / "README.md").read_text()
+    for text in (" ".join(intro.split()), " ".join(readme.split())):
+        assert "graded by hand by your instructor, not by the grader (1 point each" in text, text
+        assert "the notebook alone" in text or "this notebook alone" in text, text
 
 
 def test_nothing_hidden_reaches_the_release(released):
@@ -108,6 +115,7 @@ def test_check_fails_while_the_homework_is_still_the_stub(released, tmp_path):
     for block in ("ResBlock", "SimpleUNet", "SelfAttention", "Integration"):
         assert f"ok   {block}" in result.stdout
     assert "not implemented yet" in result.stdout
+    assert "ran with your own" not in result.stdout  # a stub of the task's own: its blocks are not to blame
 
 
 def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_path):
@@ -122,20 +130,26 @@ def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_p
     public, total = sum(p for p, v in points if v == "public"), sum(p for p, _ in points)
     assert public < total
     every = f"{len(GRADED)}/{len(GRADED)}"
-    assert f"{every} components pass their public checks (worth {public:g} of {total:g} points)" in result.stdout
+    assert (f"{every} components pass their public checks. Public checks (together {public:g} of the {total:g} points)"
+            in result.stdout)
+    assert f"the hidden checks (the other {total - public:g} points)" in result.stdout
     assert "Not checked here" not in result.stdout
     printed = float(re.search(r"\((\d+\.\d) s\)\s*$", result.stdout).group(1))
     assert 0.5 * wall <= printed + 0.1 <= wall + 0.2, (printed, wall)  # torch's import included, not (0.0 s)
 
 
 def test_check_judges_the_watched_homework_rules_as_the_grader_does(released, tmp_path):
-    """shape_trace that keeps its hooks, skip_ablation that trains a step too many: check.py, without the grader,
-    watches both calls and fails each task on its rule (the grader's same rules: tests/test_homework_rules.py)."""
+    """shape_trace that keeps its hooks, skip_ablation that trains a step too many, from two starting weights, on
+    two orders of batches: check.py, without the grader, watches both calls and fails each task on each rule,
+    saying which (the grader's same rules: tests/test_homework_rules.py, the bank in tests/mutants.py)."""
     folder = _student_copy(released, tmp_path)
     target = folder / "unet" / "analysis.py"
     source = target.read_text()
     for find, replace in (("            handle.remove()\n", "            pass\n"),
-                          ("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n")):
+                          ("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n"),
+                          ("        without_skips.load_state_dict(with_skips.state_dict())\n", ""),
+                          ("            batch_order = torch.Generator().manual_seed(seed)\n",
+                           "            batch_order = torch.Generator().manual_seed(seed + len(results))\n")):
         assert source.count(find) == 1, find
         source = source.replace(find, replace)
     target.write_text(source)
@@ -145,6 +159,8 @@ def test_check_judges_the_watched_homework_rules_as_the_grader_does(released, tm
     assert "FAIL ShapeTrace" in report and "FAIL SkipAblation" in report and "ok   Integration" in report
     assert re.search(r"shape_trace left \d+ hooks on the model: the rule is that it leaves none", report), report
     assert f"both models trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}" in report, report
+    assert "the two models started from different weights" in report, report
+    assert "the two models saw different batches at step 1" in report, report
 
 
 def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tmp_path):
@@ -158,6 +174,21 @@ def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tm
     for unaffected in ("TimeEmbedding", "SelfAttention"):
         assert f"ok   {unaffected}" in report
     assert "DownBlock uses your ResBlock, which fails its public checks" in report
+
+
+def test_check_hints_at_the_failing_block_where_a_task_runs_it(released, tmp_path):
+    """The chapter's up1 (no skip_channels): the tasks that run the student's own SimpleUNet in check.py crash
+    inside a ResBlock's GroupNorm; their hint names up1's skip_channels, as SimpleUNet's and Integration's do,
+    not the GroupNorm that raised."""
+    folder = _student_copy(released, tmp_path, {"unet": (", skip_channels=base_channels * 2)", ")")})
+    result = _run_check(folder)
+    assert result.returncode == 1
+    blocks = re.split(r"\n(?=ok  |FAIL)", result.stdout)
+    for component in ("SimpleUNet", "ShapeTrace", "SkipAblation", "Integration"):
+        block = next(b for b in blocks if b.startswith(f"FAIL {component} "))
+        hints = re.findall(r"Hint: (.*)", block)
+        assert hints and all("skip_channels=2 * base_channels" in h for h in hints), block
+        assert not any("each norm must be built for the channels" in h for h in hints), block
 
 
 def test_check_reports_a_swapped_pair_on_downblock_only(released, tmp_path):
@@ -328,3 +359,45 @@ def test_check_says_once_that_the_files_beside_the_notebook_were_graded(released
                        "2 modules are both a file and a %%writefile cell of unet_chapter.ipynb: graded the files "
                        "(unet/res_block.py, unet/unet.py; the most complete, then the newest), not the cells"]
     assert script["summarised_notes"](notes[:1] + notes[2:]) == notes[:1] + notes[2:]  # one is said as it is
+
+
+def test_a_changed_cell_keeps_a_file_edited_since_the_notebook_wrote_it(tmp_path, monkeypatch):
+    """Work in the notebook, then in an editor, then "Run All": the editor's edit is kept, the cell says so in one
+    line; once the cell holds that code (or the file is what the cell last wrote) it writes again, also after a
+    restart (the record is a file, not the kernel's memory)."""
+    from pathlib import Path
+
+    from autograder.release import notebook_cells
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(notebook_cells, "WRITTEN", tmp_path / "written.json")
+    path = tmp_path / "unet" / "res_block.py"
+    path.parent.mkdir()
+    stub, mine, edited, later = "STUB = 1\n", "MINE = 2\n", "MINE = 2\nEDITED = 3\n", "LATER = 4\n"
+    path.write_text(stub)
+
+    class Shell:  # what guard_module_cells uses of IPython: the %%writefile magic, and registering its own
+        def find_cell_magic(self, _name):
+            return lambda line, cell: Path(line.split()[-1]).write_text(cell)
+
+        def register_magic_function(self, function, _kind, _name):
+            self.writefile = function
+
+    def run(cell):
+        shell = Shell()  # a fresh kernel each time: only the record on disk carries over
+        notebook_cells.guard_module_cells({"unet/res_block.py": notebook_cells.stub_digest(stub)}, shell)
+        shell.writefile("unet/res_block.py", cell)
+        return path.read_text()
+
+    assert run(mine) == mine  # the notebook writes the student's cell over the stub
+    path.write_text(edited)  # then an editor
+    assert run(mine) == edited  # "Run All": the editor's work stays
+    assert run(stub) == edited  # a stub cell never overwrites either
+    assert run(edited) == edited  # the cell now holds the file's code: it writes (the same text)
+    assert run(later) == later  # the file is what the notebook last wrote: a changed cell writes
+    digest = notebook_cells.stub_digest
+    said = notebook_cells.refusal(Path("unet/res_block.py"), mine, {"unet/res_block.py": digest(stub)},
+                                  {"unet/res_block.py": digest(mine)})
+    assert said == ("unet/res_block.py was NOT overwritten: the file changed since this notebook last wrote it (edited "
+                    "in an editor?). Copy those changes into this cell and run it again, keep working in the file, or "
+                    "delete the file to let this cell write it.")

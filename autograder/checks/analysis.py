@@ -11,7 +11,7 @@ import math
 import torch
 
 from ..compare import shape_problem, value_problem
-from ..rules import plural as rules_plural
+from .. import rules
 from ..sandbox import replies
 from ..sandbox.child.watch import digest
 from ..sandbox.launcher import ModuleArg, StudentError
@@ -26,7 +26,7 @@ from ..strategies import (
 )
 from .common import Pair, default_dtype, reference_models, remembered
 from .hints import explain
-from .public import rule_check
+from .public import plain_watched, rule_check
 from .registry import CheckFailed, check, failure_from_student
 
 SHAPE_TRACE, SKIP_ABLATION, TIMESTEPS, ATTENTION_MAP, BREAKDOWN = (
@@ -274,96 +274,27 @@ def _evaluations(watched: replies.WatchedCall, held_out: frozenset) -> list:
     return [e for e in watched.events if isinstance(e, replies.Forward) and e.rows and set(e.rows) <= held_out]
 
 
-def _trained_models(watched: replies.WatchedCall, held_out: frozenset = frozenset()) -> dict | None:
-    """{label: [the model's training forward calls]} for the two models the run trained; None unless
-    exactly two were trained (``same_start`` says so; the other checks of the protocol then pass).
-
-    A training step's forward runs with gradients on. Models are labelled by class: the one whose
-    class is NoSkipUNet is the model without skips (by order of first training when both or neither is).
-    """
-    calls: dict[int, list] = {}
-    classes: dict[int, str] = {}
-    evaluations = set(map(id, _evaluations(watched, held_out)))
-    for event in watched.events:
-        if isinstance(event, replies.Forward):
-            classes.setdefault(event.model, event.cls)
-            if event.grad and id(event) not in evaluations:
-                calls.setdefault(event.model, []).append(event)
-    if len(calls) != 2:
-        return None
-    first, second = calls
-    if classes[first] == "NoSkipUNet" and classes[second] != "NoSkipUNet":
-        first, second = second, first
-    return {"with_skips": calls[first], "without_skips": calls[second], "first": next(iter(calls)),
-            "count": len(calls)}
-
-
-def _starting_weights(watched: replies.WatchedCall) -> dict:
-    """Each model's weights' digest at its first forward call."""
-    return {e.model: e.weights for e in watched.events if isinstance(e, replies.Forward) and e.weights is not None}
-
-
-# Public: check.py runs the same rule (rules.experiment_protocol) on the same short run, watched alike.
+# Public: check.py runs the same rules (rules.experiment_protocol, same_start, same_batches) on the same short
+# run, watched alike; the grader's child answers that run once for all three (and for experiment_reproducible).
 rule_check(SKIP_ABLATION, "experiment_budget", "skip_ablation trains both models for the same number of steps",
            None, "experiment_protocol", gated=False, steps=SHORT_STEPS, seed=SEED)
+rule_check(SKIP_ABLATION, "same_start", "both models start from the same weights", None, "same_start", gated=False,
+           steps=SHORT_STEPS, seed=SEED)
+rule_check(SKIP_ABLATION, "same_batches", "both models see the same batches of training images, in the same order",
+           None, "same_batches", gated=False, steps=SHORT_STEPS, seed=SEED)
 
 
 def _labelled(ctx, steps: int) -> tuple[dict | None, replies.WatchedCall]:
+    """The two trained models' training calls in the run of ``steps`` (``rules.training_calls``), and the run."""
     watched = _experiment_call(ctx, steps)
-    return _trained_models(watched, _held_out_digests(ctx)), watched
+    return rules.training_calls(plain_watched(watched)["events"], _held_out_digests(ctx)), watched
 
 
-def _trained_count(watched: replies.WatchedCall) -> int:
-    return len({e.model for e in watched.events if isinstance(e, replies.Forward) and e.grad})
-
-
-@check(SKIP_ABLATION, "same_start", "both models start from the same weights")
-def same_start(ctx, _case):
-    steps = experiment_steps(ctx)
-    trained, watched = _labelled(ctx, steps)
-    if trained is None:
-        raise CheckFailed(
-            f"skip_ablation({steps}, seed={SEED}) trained {rules_plural(_trained_count(watched), 'model')} (forward "
-            "passes with gradients on); the experiment trains two, a SimpleUNet and a NoSkipUNet, from the same weights",
-            hint="Build both models and train each with model(batch, timesteps), loss.backward() and an optimizer step.")
-    start = _starting_weights(watched)
-    models = [trained["with_skips"][0].model, trained["without_skips"][0].model]
-    if start.get(models[0]) != start.get(models[1]):
-        raise CheckFailed("the two models started from different weights: the rule is that the NoSkipUNet holds the "
-                          "SimpleUNet's initial weights",
-                          hint="Build the SimpleUNet, then the NoSkipUNet, and load the first one's state_dict into "
-                          "the second before either trains.")
-
-
-def _batches_differ(ctx, steps: int) -> str | None:
-    """What breaks "both models see the same batches of training images, in the same order", or None."""
-    trained, _ = _labelled(ctx, steps)
-    if trained is None:
-        return None  # same_start's to grade
-    size = _reference(ctx, "BATCH_SIZE")
-    known = _training_digests(ctx)
-    for key, label in VARIANTS.items():
-        for step, call in enumerate(trained[key], start=1):
-            if call.batch != size:
-                return f"the model {label} was fed a batch of {call.batch} images at step {step}; each step takes {size}"
-            if not set(call.rows) <= known:
-                return (f"the model {label} was fed images at step {step} that are not among the training images "
-                        f"(the first {_reference(ctx, 'TRAIN_IMAGES')} of shape_images(...)): the held-out images are "
-                        "for the evaluation only")
-    for step, (a, b) in enumerate(zip(trained["with_skips"], trained["without_skips"]), start=1):
-        if a.rows != b.rows:
-            return f"the two models saw different batches at step {step}"
-    return None
-
-
-@check(SKIP_ABLATION, "same_batches", "both models see the same batches of training images, in the same order")
-def same_batches(ctx, _case):
-    problem = _batches_differ(ctx, experiment_steps(ctx))
-    if problem is not None:
-        raise CheckFailed(problem + ": the rule is that both models see the same batches of training images, in the "
-                          "same order",
-                          hint="Draw the batches from a torch.Generator seeded with `seed`, the same sequence for "
-                          "both models (a generator per model, each seeded alike, or one list of batches for both).")
+def _batches_differ(ctx) -> bool:
+    """Whether the same_batches rule fails: judged, like the public check, on the short run."""
+    trained, _ = _labelled(ctx, SHORT_STEPS)
+    return trained is not None and rules.batches_problem(trained, _training_digests(ctx), _reference(ctx, "BATCH_SIZE"),
+                                                         _reference(ctx, "TRAIN_IMAGES")) is not None
 
 
 @check(SKIP_ABLATION, "training_task",
@@ -376,13 +307,13 @@ def training_task(ctx, _case):
         return  # same_start's to grade
     for key, label in VARIANTS.items():
         for step, call in enumerate(trained[key], start=1):
-            if call.timesteps is None or any(t != 0 for t in call.timesteps):
+            if call["timesteps"] is None or any(t != 0 for t in call["timesteps"]):
                 raise CheckFailed(f"the model {label} was given timesteps other than 0 at step {step}: the rule is "
                                   "that every image gets timestep 0",
                                   hint="Pass torch.zeros(batch_size, dtype=torch.long) as the timesteps.")
         for step, (call, loss) in enumerate(zip(trained[key], ours[key]["losses"]), start=1):
-            if call.loss is None or not math.isclose(loss, call.loss, rel_tol=1e-4, abs_tol=1e-7):
-                seen = "an output of another shape" if call.loss is None else f"{call.loss:.6g}"
+            if call["loss"] is None or not math.isclose(loss, call["loss"], rel_tol=1e-4, abs_tol=1e-7):
+                seen = "an output of another shape" if call["loss"] is None else f"{call['loss']:.6g}"
                 raise CheckFailed(
                     f"the model {label} reports a loss of {loss:.6g} at step {step}, but the mean squared error "
                     f"between its output and its input batch at that step is {seen}: the rule is that the target is "
@@ -390,8 +321,8 @@ def training_task(ctx, _case):
                     hint="loss = F.mse_loss(model(batch, timesteps), batch); append loss.item() for every step.")
     rate = _reference(ctx, "LEARNING_RATE")
     for event in watched.events:
-        if isinstance(event, replies.Step) and (set(event.models) & {trained["with_skips"][0].model,
-                                                                      trained["without_skips"][0].model}):
+        if isinstance(event, replies.Step) and (set(event.models) & {trained["with_skips"][0]["model"],
+                                                                      trained["without_skips"][0]["model"]}):
             if "Adam" not in event.family:
                 raise CheckFailed(f"the models were trained with {event.optimizer}: the rule is Adam",
                                   hint="torch.optim.Adam(model.parameters(), lr=LEARNING_RATE) for each model.")
@@ -436,9 +367,10 @@ def experiment_reproducible(ctx, _case):
     full = student_experiment(ctx, steps)
     short = student_experiment(ctx, SHORT_STEPS)
     judged = dict(VARIANTS)
-    if _batches_differ(ctx, steps) is not None:  # same_batches' to grade: judge the model trained first alone
+    if _batches_differ(ctx):  # same_batches' to grade: judge the model trained first alone
         trained, _ = _labelled(ctx, steps)
-        judged = {key: label for key, label in VARIANTS.items() if trained[key][0].model == trained["first"]}
+        if trained is not None:
+            judged = {key: label for key, label in VARIANTS.items() if trained[key][0]["model"] == trained["first"]}
     for key, label in judged.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
         if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):

@@ -64,6 +64,14 @@ def case_record(case: Case) -> dict:
     return record
 
 
+def plain_watched(call: replies.WatchedCall) -> dict:
+    """A call the child watched, in the plain form the rules read (``rules.watched``), as
+    ``rules.LocalView.watch`` gives it in check.py."""
+    events = [dict(kind="forward", **{"class" if k == "cls" else k: v for k, v in asdict(e).items()})
+              if isinstance(e, replies.Forward) else dict(kind="step", **asdict(e)) for e in call.events]
+    return rules.watched(call.outputs, call.error, {"events": events, "arguments": [asdict(a) for a in call.arguments]})
+
+
 class DoorView:
     """The student's code behind the door, answering what ``rules.LocalView`` answers in-process.
 
@@ -97,11 +105,8 @@ class DoorView:
 
     def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False) -> dict:
         """The child's watched call (``sandbox/child/watch.py``), in the plain form ``rules.watched`` gives."""
-        call = self.ctx.student.watch(function, *args, experiment=experiment, repeat=repeat, eval_mode=eval_mode)
-        events = [dict(kind="forward", **{"class" if k == "cls" else k: v for k, v in asdict(e).items()})
-                  if isinstance(e, replies.Forward) else dict(kind="step", **asdict(e)) for e in call.events]
-        return rules.watched(call.outputs, call.error, {"events": events,
-                                                        "arguments": [asdict(a) for a in call.arguments]})
+        return plain_watched(self.ctx.student.watch(function, *args, experiment=experiment, repeat=repeat,
+                                                    eval_mode=eval_mode))
 
     def digest(self, tensor: torch.Tensor) -> str:
         return digest(tensor)
@@ -144,6 +149,8 @@ def expectation(kind: str, case: Case, reference, **extra) -> dict:
         return {"shape": [case.shapes["t"][0], case.init["dim"]]}
     if kind in ("sinusoid_values", "similarity_properties"):
         return {}
+    if kind in rules.PROTOCOL_KINDS:  # and the experiment's settings, given code of the stub
+        return dict(extra, **{name: reference.symbol("analysis", name) for name in rules.EXPERIMENT_SETTINGS})
     if kind in rules.WATCHED_KINDS:  # the watched call's settings, given where the check is registered
         return dict(extra)
     module = _reference_module(reference, case)

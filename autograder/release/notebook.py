@@ -54,7 +54,7 @@ You build the chapter's network and do its five homework tasks. All code lives i
   file. Then run the tasks below.
 * **In an editor.** Edit the `.py` files in `unet/`. A `%%writefile` cell that is still the released
   stub does not overwrite a file holding your own code (it says so), so "Run All" is safe; a cell you
-  changed writes its file.
+  changed writes its file, unless the file was edited since the notebook last wrote it (it says so).
 
 Each docstring says what to build: names, shapes, settings and formulas; how is up to you. The
 chapter's code does not run as printed: where yours follows it and fails, `check.py` says why.
@@ -63,7 +63,14 @@ The cells below re-import your modules whenever they change (autoreload).
 `python check.py` (or the cell near the end) runs the public checks: shapes and structure, with the
 smallest input that fails and a hint. Your grade also depends on hidden checks of the values, run on
 your modules by your instructor. A few questions ask for an answer in words: write it in the
-**Your answer** cell that follows them."""
+**Your answer** cell that follows them.
+
+**What is graded.** The grader grades your modules and the five tasks' functions (`check.py`'s last
+line says how many of those points its public checks cover); it runs neither this notebook's cells
+nor its figures. The answers in words are graded by hand by your instructor, not by the grader
+({answer_points:g} point each where the course collects the notebook with nbgrader). Hand in the `unet/`
+folder, or this notebook alone if your modules are in its `%%writefile` cells: they are graded as
+the files they write."""
 
 SETUP = """%matplotlib inline
 %load_ext autoreload
@@ -384,7 +391,8 @@ def _cells(modules: list, answers: dict, sources: dict) -> list:
         text = next(q for i, q, _ in QUESTIONS if i == grade_id_)
         return [new_markdown_cell(text), answers[grade_id_]]
 
-    cells = [new_markdown_cell(INTRO), new_code_cell(setup_source(sources)), new_markdown_cell(MODULES_MD)]
+    cells = [new_markdown_cell(INTRO.format(answer_points=ANSWER_POINTS)), new_code_cell(setup_source(sources)),
+             new_markdown_cell(MODULES_MD)]
     for markdown, code in modules:
         cells += [markdown, code]
     cells += [new_markdown_cell(TASK1_MD), new_code_cell(TASK1_PREDICT), new_code_cell(TASK1),

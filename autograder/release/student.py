@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import GradingConfig, load_config
 from ..contract import GRADED, PACKAGE_MODULES
 from ..errors import ReleaseError
-from .notebook import NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
+from .notebook import ANSWER_POINTS, NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
 from .public import DATA_FILE, write_public_checks
 from .stubs import release_stubs
 
@@ -104,7 +104,8 @@ def student_readme() -> str:
   the chapter's five homework tasks on them: every layer's shape, a training experiment with and
   without skip connections, the time embedding at every timestep, an attention map, and where the
   parameters are. Running a `%%writefile` cell writes that `.py` file, unless the cell is still the
-  released stub and the file holds your own code: then the file is kept and the cell says so.
+  released stub and the file holds your own code, or the file was edited since the notebook last wrote
+  it: then the file is kept and the cell says so.
 - `{CHECK_SCRIPT}` and `{DATA_FILE}`: the public checks.
 
 ## Check your work
@@ -124,8 +125,9 @@ sizes, strides, padding), parameter counts, the sinusoid's formula, and properti
 pass that need no reference (attention rows sum to 1, a constant value passes through attention,
 a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), and a rule
 of every homework task (`shape_trace` leaves the model as it found it; a 5-step `skip_ablation` returns
-the documented dict with one loss per step; similarities symmetric with 1 on the diagonal; attention
-maps that sum to 1; parameter shares that are fractions of the total), on random weights of their own.
+the documented dict with one loss per step, its two models starting from the same weights and seeing
+the same batches; similarities symmetric with 1 on the diagonal; attention maps that sum to 1;
+parameter shares that are fractions of the total), on random weights of their own.
 Its last line says how many of the grade's points the public checks are worth. The rest are hidden
 checks, which compare the values and gradients of every component with the reference on many inputs,
 and check every other rule the homework's docstrings say "the grader checks" (the full skip
@@ -140,7 +142,7 @@ files they write. Each component is graded on its own and each homework task wit
 of the blocks it uses, so an unfinished file costs its own points, with one exception: Integration
 runs your `SimpleUNet` with your own blocks, so a broken block also costs Integration's points.
 The four answers in words (questions 2-5 of the notebook) are graded by hand by your instructor,
-not by the grader.
+not by the grader ({ANSWER_POINTS:g} point each where the course collects the notebook with nbgrader).
 """
 
 

@@ -133,9 +133,12 @@ def error_text(error: BaseException, submission: Submission) -> str:
 
 # --- the checks: the rules above, on your code ----------------------------------------------------
 
+CRASHED = "your code raised an error"  # how a check's message starts when the student's code raised
+
+
 def _crash(error: BaseException, submission: Submission, component: str) -> tuple[str, str | None]:
     text = error_text(error, submission)
-    return f"your code raised an error: {text}", explain(text, component)
+    return f"{CRASHED}: {text}", explain(text, component)
 
 
 def _real_work(component: str, entry: dict, view, submission: Submission, gates: dict):
@@ -236,11 +239,15 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
         needs = _needs(component, data)
         failing = [d for d in needs if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
+            for check in outcome.checks:  # an error here most likely comes from the failing block: hint for it
+                if not check.passed and check.message.startswith(CRASHED):
+                    check.hint = explain(check.message, failing[0]) or check.hint
             which = "which fails its" if len(failing) == 1 else "which fail their"
             outcome.note = (f"{component} uses your {', '.join(failing)}, {which} public checks: fix "
                             f"{'it' if len(failing) == 1 else 'them'} first (the grader grades {component} "
                             "with correct versions of what it uses).")
-        elif needs and any(not c.passed and c.message.startswith(RAISED) for c in outcome.checks):
+        elif needs and any(not c.passed and c.message.startswith(RAISED) and "NotImplementedError" not in c.message
+                           for c in outcome.checks):  # a stub of its own is not its blocks' doing
             # e.g. a block that changes a tensor in place breaks the experiment's backward pass: its own
             # public checks pass, and the grader (correct blocks) would not see the error at all
             outcome.note = (f"{component} ran with your own {', '.join(needs)} here; the grader runs it with "
@@ -296,10 +303,14 @@ def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = Non
         if outcome.note:
             lines.append(f"     Note: {outcome.note}")
     good = sum(o.passed for o in outcomes)
-    worth = f" (worth {points['public']:g} of {points['total']:g} points)" if points else ""
-    lines.append(f"{good}/{len(outcomes)} components pass their public checks{worth}. Public checks test shapes, the "
+    # the points of all public checks, passed or not: said apart from the count ("1/13 ... worth 52.5" misleads)
+    public, hidden = "", ", the rest of the grade,"
+    if points:
+        public = f" (together {points['public']:g} of the {points['total']:g} points)"
+        hidden = f" (the other {points['total'] - points['public']:g} points)"
+    lines.append(f"{good}/{len(outcomes)} components pass their public checks. Public checks{public} test shapes, the "
                  "contract's settings and properties of the forward pass and of the homework's functions; the hidden "
-                 "checks, the rest of the grade, also compare values and gradients with the reference and check the "
+                 f"checks{hidden} also compare values and gradients with the reference and check the "
                  "homework's other rules (the full skip experiment, the trace's names and shapes).")
     if unchecked:  # graded parts this script cannot check: never let the summary read as "everything passes"
         parts = ", ".join(f"{name} ({points:g} points)" for name, points in unchecked.items())
