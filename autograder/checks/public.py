@@ -1,4 +1,4 @@
-"""The public checks' rules (``autograder/rules.py``) in the grader, and the "does real work" gate.
+"""The public checks' rules (``autograder/rules/``) in the grader, and the "does real work" gate.
 
 A rule-based check runs the very rule students' ``check.py`` runs, on the very cases it ships
 (``strategies.released_cases``, smallest first), with the expectations the release writes into

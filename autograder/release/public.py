@@ -1,6 +1,6 @@
 """The public checks as data: what a student's ``check.py`` needs, computed once from the reference.
 
-A public check runs a rule of ``autograder/rules.py`` (``Check.rule``), the very function the
+A public check runs a rule of ``autograder/rules/`` (``Check.rule``), the very function the
 grader runs, on the very cases the grader runs it on (``strategies.released_cases``, smallest
 first). What a rule needs besides the student's code is public: shapes, names, constructor
 settings, and for the "does real work" gate whether each output of the reference depends on its
@@ -56,7 +56,7 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
         if check_.rule is None:
             raise ReleaseError(
                 f"grading_config.yaml: components.{check_.component}.{check_.id} is public, but students' "
-                f"check.py has no reference-free version of it (public checks run a rule of autograder/rules.py: "
+                f"check.py has no reference-free version of it (public checks run a rule of autograder/rules/: "
                 f"{', '.join(sorted(RULES))}); make it hidden, or give it a rule"
             )
         cases = [default_unet_case()] if check_.cases is None else released_cases(check_.cases, config.max_examples(settings_))
