@@ -42,6 +42,29 @@ def test_release_has_stubs_notebook_checks_and_readme(released):
     assert not any("hypothesis" in n or n.endswith(".pyc") for n in names)
 
 
+def test_check_support_rules_are_the_graders_and_import_nothing_else(released):
+    """check.py runs the grader's own rules package, copied file for file, with the child's description of
+    a module in place of the grader's import of it; a copy that reached outside itself (``from ..checks``)
+    or for a third-party package would break on a student's machine with torch alone."""
+    import ast
+    import sys as _sys
+
+    package = ROOT / "autograder"
+    shipped = released / "check_support" / "rules"
+    assert sorted(p.name for p in shipped.glob("*.py")) == sorted(p.name for p in (package / "rules").glob("*.py"))
+    for path in shipped.glob("*.py"):
+        source = package / ("sandbox/child/describe.py" if path.name == "description.py" else f"rules/{path.name}")
+        assert path.read_text(encoding="utf-8") == source.read_text(encoding="utf-8"), path.name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                # inside a function only: LocalView's default watcher, the grader's; check.py passes its own
+                assert node.level == 1 or node.col_offset > 0, f"{path.name} reaches outside the package: line {node.lineno}"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                assert all(n.split(".")[0] in _sys.stdlib_module_names or n.split(".")[0] == "torch" for n in names), \
+                    f"{path.name} imports {names}"
+
+
 def test_nothing_hidden_reaches_the_release(released):
     # check_support/ holds verbatim copies of the grader's own modules (intake, importer, watcher), no reference
     # code: where one uses an API as a solution does (the watcher removes its hooks: `handle.remove()`), that

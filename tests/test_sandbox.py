@@ -395,3 +395,29 @@ def test_the_reaper_removes_what_the_sandbox_uid_left_on_the_host(config, tmp_pa
         finally:  # whatever happened, the host keeps nothing of this test
             libc.shmctl(shm, 0, None)
             left.unlink(missing_ok=True)
+
+
+def test_the_child_describes_a_module_as_the_rules_do(res_block_child):
+    """One description (child/describe.py): the child's answer, parsed, is what the rules' ``describe``
+    says of the same class built in this process, and both say what the solution's code builds."""
+    import importlib.util
+
+    from autograder import rules
+
+    described = res_block_child.build("ResBlock", in_channels=4, out_channels=6, time_emb_dim=5).describe()
+    spec = importlib.util.spec_from_file_location("solution_res_block", SOLUTIONS / "res_block.py")
+    solution = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(solution)
+    local = rules.describe(solution.ResBlock(in_channels=4, out_channels=6, time_emb_dim=5))
+    assert {n: tuple(s) for n, s in local["parameters"].items()} == described.parameters
+    assert {n: tuple(s) for n, s in local["state_dict"].items()} == described.state_dict
+    assert [m.name for m in described.modules] == list(local["modules"])
+    for info in described.modules:
+        mine = local["modules"][info.name]
+        assert (info.type, list(info.torch), info.config, info.extra_repr) == \
+            (mine["type"], mine["torch"], mine["config"], mine["extra_repr"]), info.name
+    # by hand, from the solution: GroupNorm(gcd(8, 6) = 2, 6), a 3x3 Conv2d(6, 6) with padding 1, a 1x1 skip
+    assert described.module("norm2").config["num_groups"] == 2 and described.module("norm2").config["num_channels"] == 6
+    assert described.module("conv2").is_a("Conv2d") and described.module("conv2").config["kernel_size"] == [3, 3]
+    assert described.module("conv2").config["padding"] == [1, 1] and described.parameters["skip.weight"] == (6, 4, 1, 1)
+    assert "kernel_size=(3, 3)" in described.module("conv2").extra_repr

@@ -102,8 +102,8 @@ class DoorView:
             "state_dict": {n: list(s) for n, s in described.state_dict.items()},
             "buffers": list(described.buffers),
             "frozen": list(described.frozen),
-            "modules": {m.name: {"name": m.name, "type": m.type, "torch": list(m.torch), "config": m.config}
-                        for m in described.modules},
+            "modules": {m.name: {"name": m.name, "type": m.type, "torch": list(m.torch), "config": m.config,
+                                 "extra_repr": m.extra_repr} for m in described.modules},
         }
 
     def together(self, *requests) -> list:

@@ -66,6 +66,8 @@ def write_check_support(folder: Path) -> list[Path]:
     for subpackage in ("intake", "rules"):
         copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))})
         (target / subpackage).mkdir(parents=True)
+    # the one description of a module is the child's own file; in the grader rules/description.py imports it
+    copies["rules/description.py"] = package / "sandbox" / "child" / "describe.py"
     (target / "__init__.py").write_text('"""The grader\'s own public rules, and its code for finding and loading your modules '
                                         '(used by check.py)."""\n', encoding="utf-8")
     written = [target / "__init__.py"]

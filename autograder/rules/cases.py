@@ -31,7 +31,9 @@ def case_text(class_name: str, case: dict, kind: str | None = None) -> str:
 
 
 def as_list(output) -> list:
-    return list(output) if isinstance(output, list) else [output]
+    """One output or several (a tuple or list of them, as the student's forward or a child's reply
+    gives them) as a list."""
+    return list(output) if isinstance(output, (tuple, list)) else [output]
 
 
 def _weights_problem(described: dict, expected: dict) -> str:
