@@ -9,7 +9,7 @@ import torch
 
 from autograder.plan import load_plan
 from autograder.sandbox.child.server import KEPT_MODULES
-from autograder.sandbox.launcher import Pending, SandboxFatal, StudentComponent, StudentError
+from autograder.sandbox.launcher import ChildConnection, Pending, SandboxFatal, StudentComponent, StudentError
 from autograder.intake import read_submission
 
 from .conftest import SOLUTIONS
@@ -42,13 +42,13 @@ def res_block_child(grader):
 def round_trips(monkeypatch):
     """Every request that reaches a child, by op."""
     sent = []
-    original = StudentComponent._send
+    original = ChildConnection.send
 
     def counting(self, op, what, pace, **args):
         sent.append(op)
         return original(self, op, what, pace, **args)
 
-    monkeypatch.setattr(StudentComponent, "_send", counting)
+    monkeypatch.setattr(ChildConnection, "send", counting)
     return sent
 
 
@@ -151,21 +151,21 @@ def test_questions_asked_of_one_child_can_be_asked_first_of_another(grader, roun
 def test_an_experiment_asked_of_another_child_keeps_its_longer_limit(grader, monkeypatch):
     """A training call recorded on one submission and asked up front of the next is still an experiment."""
     paces = []
-    original = StudentComponent._send
+    original = ChildConnection.send
 
     def sending(self, op, what, pace, **args):
         if op == "batch":
             paces.append((self, pace))
         return original(self, op, what, pace, **args)
 
-    monkeypatch.setattr(StudentComponent, "_send", sending)
+    monkeypatch.setattr(ChildConnection, "send", sending)
     first, second = _component(grader, "TimestepEmbeddings"), _component(grader, "TimestepEmbeddings")
     try:
         first.record()
         first.call("timestep_embeddings", 8, [0, 1, 2], experiment=True)
         first.call("embedding_similarity", torch.eye(3))
         second.ask(first.recorded())
-        asked = [pace for child, pace in paces if child is second]
+        asked = [pace for connection, pace in paces if connection is second.connection]
         assert asked and all(pace.experiment for pace in asked)
         assert {"timestep_embeddings", "embedding_similarity"} <= set().union(*(pace.runs for pace in asked))
     finally:
