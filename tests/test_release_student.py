@@ -324,7 +324,7 @@ def test_check_script_makes_the_same_inputs_as_the_grader():
     """check.py must stay standalone (torch only), so it repeats Case.inputs: keep the two in step."""
     import torch
 
-    from autograder.checks.public import case_record as _case_record
+    from autograder.checks.public_checks import case_record as _case_record
     from autograder.rules import make_inputs
     from autograder.strategies import Case
 

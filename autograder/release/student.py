@@ -15,7 +15,7 @@ from ..config import GradingConfig, load_config
 from ..contract import GRADED, PACKAGE_MODULES
 from ..errors import ReleaseError
 from .notebook import NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
-from .public import DATA_FILE, write_public_checks
+from .public_checks_data import DATA_FILE, write_public_checks
 from .stubs import release_stubs
 
 CHECK_SCRIPT = "check.py"
@@ -32,14 +32,14 @@ _PASTED = [
 
 
 def check_script_source() -> str:
-    """``student_check.py`` with ``checks/hints.py`` pasted in; it imports the grader's own public rules
+    """``public_check_script.py`` (check.py's source) with ``checks/hints.py`` pasted in; it imports the grader's own public rules
     from ``check_support/rules/`` (``write_check_support``), so it needs only torch."""
     here = Path(__file__).resolve().parent
-    source = (here / "student_check.py").read_text(encoding="utf-8")
+    source = (here / "public_check_script.py").read_text(encoding="utf-8")
     for marker, path, imports in _PASTED:
         begin, end = source.find(f"# BEGIN {marker}"), source.find(f"# END {marker}")
         if begin < 0 or end < 0:
-            raise ReleaseError(f"student_check.py lost its '# BEGIN {marker}' / '# END {marker}' markers")
+            raise ReleaseError(f"public_check_script.py lost its '# BEGIN {marker}' / '# END {marker}' markers")
         block = f"# a copy of autograder/{path}\n" + imports + _module_body(
             (here.parent / path).read_text(encoding="utf-8"))
         source = source[:begin] + block + source[end + len(f"# END {marker}"):].lstrip("\n")
@@ -48,6 +48,7 @@ def check_script_source() -> str:
 
 
 SUPPORT_DIR = "check_support"
+NOT_SHIPPED = {"intake/discover.py"}  # a class export's intake, for batches: check.py grades one folder
 
 
 def write_check_support(folder: Path) -> list[Path]:
@@ -64,7 +65,8 @@ def write_check_support(folder: Path) -> list[Path]:
               "watch.py": package / "sandbox" / "child" / "watch.py",
               "notebook_cells.py": package / "release" / "notebook_cells.py"}
     for subpackage in ("intake", "rules"):
-        copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))})
+        copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))
+                       if f"{subpackage}/{p.name}" not in NOT_SHIPPED})
         (target / subpackage).mkdir(parents=True)
     # the one description of a module is the child's own file; in the grader rules/description.py imports it
     copies["rules/description.py"] = package / "sandbox" / "child" / "describe.py"

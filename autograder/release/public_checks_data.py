@@ -4,7 +4,7 @@ A public check runs a rule of ``autograder/rules/`` (``Check.rule``), the very f
 grader runs, on the very cases the grader runs it on (``strategies.released_cases``, smallest
 first). What a rule needs besides the student's code is public: shapes, names, constructor
 settings, and for the "does real work" gate whether each output of the reference depends on its
-inputs and weights (``checks.public.expectation`` and ``gate_data``) -- never the reference's
+inputs and weights (``checks.public_checks.expectation`` and ``gate_data``) -- never the reference's
 weights or outputs. A rule compares with closed forms (the sinusoid's formula), properties
 (attention rows sum to 1) and the student's own submodules, on weights of its own.
 
@@ -14,7 +14,7 @@ rule is a ``ReleaseError``, so "public" never silently means "skipped".
 import json
 from pathlib import Path
 
-from ..checks.public import case_record, expectation, gate_data
+from ..checks.public_checks import case_record, expectation, gate_data
 from ..config import GradingConfig
 from ..contract import BY_NAME, GRADED, INTEGRATION, is_task
 from ..errors import ReleaseError
