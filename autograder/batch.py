@@ -23,12 +23,12 @@ from types import SimpleNamespace
 
 from .config import GradingConfig, load_config
 from .contract import GRADED
-from .discover import Discovered, Discovery, discover
+from .intake.discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
 from .integrity import IntegrityEvent, by_student, honestly_graded, read_integrity, sandbox_events
 from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import require_device
-from .report import OutputFolder, StudentRecord, class_tables, relative
+from .output_folder import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
 from .worker import GradedSubmission, check_catalogue, checks_of, died, grade_one
 

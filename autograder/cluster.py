@@ -40,7 +40,7 @@ from distributed import WorkerPlugin
 
 from . import warm_start
 from .config import GradingConfig, load_config
-from .discover import Discovered
+from .intake.discover import Discovered
 from .errors import AutograderError
 from .intake.files import content_is_read
 from .worker import check_catalogue, died, grade_one

@@ -16,7 +16,7 @@ class Component:
     symbols: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
     # A homework task: functions run on the blocks, not a module whose forward is the exercise (so
-    # no "does its forward do real work" gate: ``checks.public.require_real_work``).
+    # no "does its forward do real work" gate: ``checks.public_checks.require_real_work``).
     task: bool = False
 
     @property

@@ -266,7 +266,7 @@ class Grader:
         try:
             student.start()
         except (StudentError, SandboxFatal) as error:
-            files = ", ".join(student._labels()) or "your module"
+            files = ", ".join(student.labels()) or "your module"
             message = f"{files} could not be imported:\n{error}"
             hint = explain(str(error), name)
             output = self._unless_machine(str(error), message + (f"\nHint: {hint}" if hint else ""), len(bound))

@@ -25,11 +25,11 @@ import nbformat
 
 from .batch import grade_batch
 from .config import GradingConfig, load_config
-from .discover import safe_name
+from .intake.discover import safe_name
 from .errors import AutograderError
 from .release.notebook import NOTEBOOK, grade_id
 from .release.student import component_points
-from .report import OutputFolder, StudentRecord
+from .output_folder import OutputFolder, StudentRecord
 from .results import not_graded_notice
 
 __all__ = ["grade_course"]

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from .errors import AutograderError, SubmissionError
-from .release.public import DATA_FILE, write_public_checks
+from .release.public_checks_data import DATA_FILE, write_public_checks
 from .release.student import CHECK_SCRIPT, check_script_source, write_check_support
 
 __all__ = ["run_public_checks"]

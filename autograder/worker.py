@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-from .discover import Discovered
+from .intake.discover import Discovered
 from .intake.safe_text import failure_message, safe_name_text
 from .results import GradingReport
 

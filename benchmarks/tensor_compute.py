@@ -63,7 +63,7 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
     ]
     originals = [getattr(owner, name) for owner, name in patched]
     original_ref64 = common.ReferenceModels.__dict__["ref64"]
-    original_send = launcher.StudentComponent._send
+    original_send = launcher.ChildConnection.send
     children = []
 
     def recording(self, op, what, pace, **args):
@@ -78,13 +78,13 @@ def record_grading(grader, submission: Path) -> tuple[float, list]:
             setattr(owner, name, stopwatch.wrap(original))
         common.ReferenceModels.ref64 = functools.cached_property(stopwatch.wrap(original_ref64.func))
         common.ReferenceModels.ref64.__set_name__(common.ReferenceModels, "ref64")
-        launcher.StudentComponent._send = recording
+        launcher.ChildConnection.send = recording
         grader.grade(submission)
     finally:
         for (owner, name), original in zip(patched, originals):
             setattr(owner, name, original)
         common.ReferenceModels.ref64 = original_ref64
-        launcher.StudentComponent._send = original_send
+        launcher.ChildConnection.send = original_send
     return stopwatch.seconds, children
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.discover import discover, extract_zip
+from autograder.intake.discover import discover, extract_zip
 from autograder.errors import SubmissionError
-from autograder.report import MAX_ROW
+from autograder.output_folder import MAX_ROW
 from tests.mutants import MUTANTS
 from tests.release_support import fast_config
 

@@ -22,17 +22,17 @@ def test_a_forward_that_never_returns_waits_one_full_call_timeout(quick_grader, 
     folder = make_submission({"res_block": source.replace("    def forward(self, x, t_emb):\n",
                                                           "    def forward(self, x, t_emb):\n" + LOOP, 1)})
     full_waits = []
-    receive = launcher.StudentComponent._receive_frame
+    receive = launcher.ChildConnection.receive_frame
 
     def counting(self, what, timeout, started, pace):
         try:
             return receive(self, what, timeout, started, pace)
         except launcher.SandboxFatal:
             if timeout >= quick_grader.config.limits.call_timeout_s:
-                full_waits.append((self.plan.target_symbols, what))
+                full_waits.append((self.serving, what))
             raise
 
-    monkeypatch.setattr(launcher.StudentComponent, "_receive_frame", counting)
+    monkeypatch.setattr(launcher.ChildConnection, "receive_frame", counting)
     report = quick_grader.grade(folder)
     outputs = full_outputs(report)
     res_block = {c.check_id: c for c in report.checks if c.component == "ResBlock"}
@@ -78,13 +78,13 @@ def experiment_grader(config):
 def _waits(monkeypatch) -> list:
     """(what, timeout) of every answer the parent waits for, from now on."""
     waits = []
-    receive = launcher.StudentComponent._receive_frame
+    receive = launcher.ChildConnection.receive_frame
 
     def recording(self, what, timeout, started, pace):
         waits.append((what, timeout))
         return receive(self, what, timeout, started, pace)
 
-    monkeypatch.setattr(launcher.StudentComponent, "_receive_frame", recording)
+    monkeypatch.setattr(launcher.ChildConnection, "receive_frame", recording)
     return waits
 
 

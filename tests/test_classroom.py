@@ -22,10 +22,10 @@ import pytest
 import yaml
 
 from autograder.config import load_config
-from autograder.discover import discover, safe_name
+from autograder.intake.discover import discover, safe_name
 from autograder.errors import SubmissionError
 from autograder.grader import Grader
-from autograder.report import MAX_ROW
+from autograder.output_folder import MAX_ROW
 
 from .classroom import as_gradescope_export, as_nbgrader, make_class, student_name
 from .release_support import ROOT, fast_config

@@ -21,7 +21,7 @@ import pytest
 from autograder.config import load_config
 from autograder.errors import AutograderError, ExitCode
 from autograder.intake import read_submission
-from autograder.report import MAX_ROW
+from autograder.output_folder import MAX_ROW
 from tests.mutants import MUTANTS
 from tests.release_support import fast_config
 

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from autograder.checks import REGISTRY, bind
-from autograder.checks.public import require_gate_cases
+from autograder.checks.public_checks import require_gate_cases
 from autograder.checks.registry import Check
 from autograder.config import load_config
 from autograder.errors import ConfigError

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from autograder.discover import discover, safe_name
+from autograder.intake.discover import discover, safe_name
 from autograder.intake import Limits, Refused, read_submission
 from autograder.sandbox.child.importer import SourceImporter
 

@@ -9,10 +9,10 @@ PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
 
 # Top to bottom. A module may import its own layer and the layers below it. A module belongs to the
 # longest prefix that names it (``sandbox.child`` before ``sandbox``). ``pages/`` sits under batch and
-# the output folder (``report.py``), which render through it, and over grading, which must not.
+# the output folder (``output_folder.py``), which render through it, and over grading, which must not.
 LAYERS = [
     ("front ends", ["cli", "nbgrader_course", "public_check", "doctor"]),
-    ("batch, output folder, release", ["batch", "report", "release"]),
+    ("batch, output folder, release", ["batch", "output_folder", "release"]),
     ("grading workers, local or on a Dask cluster", ["cluster", "worker"]),
     ("pages: renders only", ["pages"]),
     ("one submission", ["grader", "plan", "warm_start"]),
@@ -20,9 +20,14 @@ LAYERS = [
     ("checks, in the trusted process", ["checks"]),
     ("tolerances, strategies, rules, the reference", ["compare", "strategies", "rules", "reference", "redact",
                                                       "solution_markers"]),
-    ("the sandbox: the door", ["sandbox"]),
-    ("intake, and similarity fingerprints beside it; integrity events from both", ["intake", "discover", "similarity",
-                                                                               "integrity"]),
+    # the door, split by job: the coordinator over the proxies, the questions' memo over the connection,
+    # and under them the time budget, the replies' parser, the fork server's client and the isolation
+    ("the door: one component's code in a child, coordinated", ["sandbox.launcher"]),
+    ("the door: the proxies the checks hold", ["sandbox.student_module"]),
+    ("the door: the questions asked of a child and the memo of their answers", ["sandbox.questions"]),
+    ("the door: the connection to one child", ["sandbox.connection"]),
+    ("the door: time budget, replies, fork server, isolation", ["sandbox"]),
+    ("intake, and similarity fingerprints beside it; integrity events from both", ["intake", "similarity", "integrity"]),
     ("models, settings, the contract, the machine", ["results", "config", "contract", "fingerprint", "machine"]),
     ("errors", ["errors"]),
 ]
@@ -33,7 +38,7 @@ SEALED = "sandbox.child"
 # fails when one of them is gone, so that this list only shrinks.
 KNOWN_VIOLATIONS = {
     # the class report reads the output folder and the stubs' markers: pages/ should be handed data
-    ("pages.class_report", "report"),
+    ("pages.class_report", "output_folder"),
     ("pages.class_report", "release.notebook"),  # the notebook's code cells: given to everyone
 }
 # Known circles, each as the set of modules in it.

@@ -23,7 +23,7 @@ from autograder.grading_data.evidence import compact
 from autograder.pages.feedback import gradescope_results, split_output, student_page
 from autograder.similarity import (base_hashes, exact_copies, fingerprint, matching_regions,
                                          similar_pairs)
-from autograder.report import StudentRecord
+from autograder.output_folder import StudentRecord
 from autograder.results import CheckResult, GradingReport
 from autograder.results import gradescope_results as plain_results
 
@@ -429,7 +429,7 @@ def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
 
 
 def _class_on_disk(tmp_path, records) -> Path:
-    from autograder.report import OutputFolder
+    from autograder.output_folder import OutputFolder
 
     out = OutputFolder(tmp_path / "out")
     out.prepare()
@@ -443,7 +443,7 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
     and say n. A submission that ended the grading process is listed apart, with where it did so, and
     its lost checks are no measure of the class either: left out too, and said so."""
     from autograder.integrity import IntegrityEvent
-    from autograder.report import grades_csv
+    from autograder.output_folder import grades_csv
 
     def scored(student: str, points: float, output: str = "", source: str = "") -> StudentRecord:
         checks = [CheckResult("TimeEmbedding", "a", "TimeEmbedding: a", points, 4, points == 4, output, "public"),
@@ -483,7 +483,7 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
 def test_the_hand_out_folder_gets_only_the_students_page_and_no_hidden_value(tmp_path, monkeypatch):
     """OUT/students/ is what a TA hands out: its only file per student is the student's page, with no
     hidden check's name, message, hint or picture; everything else is under OUT/staff/."""
-    from autograder.report import HANDOUT_FILES, STAFF_FILES, OutputFolder
+    from autograder.output_folder import HANDOUT_FILES, STAFF_FILES, OutputFolder
 
     out = OutputFolder(tmp_path / "out")
     out.prepare()
@@ -517,7 +517,7 @@ def test_an_older_versions_folder_is_moved_apart_and_resumes_without_losing_a_re
     """Before the split every file of a student lay in OUT/students/<student>/. A batch run over such a
     folder moves the staff files to OUT/staff/, counts those students as done, and loses nothing; a file
     someone left in a student's folder is moved to staff/ too (never handed out); a newer copy keeps its name."""
-    from autograder.report import OutputFolder
+    from autograder.output_folder import OutputFolder
 
     out = OutputFolder(tmp_path / "out")
     old = {"ann": _record(_report()), "bob": _record(_report(), "bob")}
@@ -641,7 +641,7 @@ def test_an_ungraded_hand_in_says_the_same_one_thing_in_every_output(tmp_path, s
     feedback.md, the nbgrader cell -- a report that graded nothing says why and what to do, in the
     same words, and lists no check that never ran."""
     from autograder.nbgrader_course import _feedback_text
-    from autograder.report import feedback_markdown
+    from autograder.output_folder import feedback_markdown
     from autograder.results import not_graded_notice
 
     checks = [(SimpleNamespace(component=c, id=i, name=f"{c}: the {i} check"), SimpleNamespace(points=3, visibility=v))

@@ -50,11 +50,35 @@ def test_release_has_stubs_notebook_checks_and_readme(released):
         assert "the notebook alone" in text or "this notebook alone" in text, text
 
 
+def test_check_support_rules_are_the_graders_and_import_nothing_else(released):
+    """check.py runs the grader's own rules package, copied file for file, with the child's description of
+    a module in place of the grader's import of it; a copy that reached outside itself (``from ..checks``)
+    or for a third-party package would break on a student's machine with torch alone."""
+    import ast
+    import sys as _sys
+
+    package = ROOT / "autograder"
+    shipped = released / "check_support" / "rules"
+    assert sorted(p.name for p in shipped.glob("*.py")) == sorted(p.name for p in (package / "rules").glob("*.py"))
+    for path in shipped.glob("*.py"):
+        source = package / ("sandbox/child/describe.py" if path.name == "description.py" else f"rules/{path.name}")
+        assert path.read_text(encoding="utf-8") == source.read_text(encoding="utf-8"), path.name
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                # inside a function only: LocalView's default watcher, the grader's; check.py passes its own
+                assert node.level == 1 or node.col_offset > 0, f"{path.name} reaches outside the package: line {node.lineno}"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module]
+                assert all(n.split(".")[0] in _sys.stdlib_module_names or n.split(".")[0] == "torch" for n in names), \
+                    f"{path.name} imports {names}"
+
+
 def test_nothing_hidden_reaches_the_release(released):
     # check_support/ holds verbatim copies of the grader's own modules (intake, importer, watcher), no reference
     # code: where one uses an API as a solution does (the watcher removes its hooks: `handle.remove()`), that
-    # line is the grader's, so they are left out of the search
-    texts = {path: text for path, text in _texts(released).items() if "check_support" not in path.parts}
+    # line is the grader's, so they are left out of the search; its rules/ is searched, as when check.py carried it
+    texts = {path: text for path, text in _texts(released).items()
+             if "check_support" not in path.parts or "rules" in path.parts}
     lines = {line.strip() for text in texts.values() for line in text.splitlines()}
     everything = "\n".join(texts.values())
     secrets = notebook_solution_lines()
@@ -333,7 +357,7 @@ def test_check_script_makes_the_same_inputs_as_the_grader():
     """check.py must stay standalone (torch only), so it repeats Case.inputs: keep the two in step."""
     import torch
 
-    from autograder.checks.public import case_record as _case_record
+    from autograder.checks.public_checks import case_record as _case_record
     from autograder.rules import make_inputs
     from autograder.strategies import Case
 

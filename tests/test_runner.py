@@ -9,7 +9,7 @@ import pytest
 
 from autograder.grader import Grader
 from autograder.intake import read_submission
-from autograder.sandbox.launcher import StudentComponent
+from autograder.sandbox.launcher import ChildConnection, StudentComponent
 
 from .conftest import SOLUTIONS, full_outputs
 from .mutants import EQUIVALENTS, MUTANTS
@@ -32,7 +32,7 @@ def _outputs(report) -> list[tuple]:
 def test_each_case_costs_one_round_trip(grader, monkeypatch):
     """All checks of a case ask the child together, and every later question hits the memo."""
     requests = []
-    original = StudentComponent._send
+    original = ChildConnection.send
 
     def counting(self, op, what, pace, **args):
         requests.append(op)
@@ -41,7 +41,7 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
     cases = sum(len(drawn.cases) for (component, *_), drawn in grader._drawn_cases.items() if component == "ResBlock")
-    monkeypatch.setattr(StudentComponent, "_send", counting)
+    monkeypatch.setattr(ChildConnection, "send", counting)
     results, _ = grader._grade_component("ResBlock", submission)
     assert all(r.passed for r in results)
     assert requests.count("batch") == cases
@@ -57,7 +57,7 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
     groups = [drawn for (component, *_), drawn in grader._drawn_cases.items() if component == "ResBlock"]
     sent, cases_started, ahead = [0], [], []
-    send, verdict = StudentComponent._send, runner._verdict
+    send, verdict = ChildConnection.send, runner._verdict
 
     def sending(self, op, what, pace, **args):
         sent[0] += op == "batch"
@@ -69,7 +69,7 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
             ahead.append(sent[0] > len(cases_started))
         return verdict(check_, ctx, case)
 
-    monkeypatch.setattr(StudentComponent, "_send", sending)
+    monkeypatch.setattr(ChildConnection, "send", sending)
     monkeypatch.setattr(runner, "_verdict", judging)
     assert all(r.passed for r in grader._grade_component("ResBlock", submission)[0])
     assert len(cases_started) == sum(len(g.cases) for g in groups)

@@ -9,7 +9,7 @@ import torch
 
 from autograder.plan import load_plan
 from autograder.sandbox.child.server import KEPT_MODULES
-from autograder.sandbox.launcher import Pending, SandboxFatal, StudentComponent, StudentError
+from autograder.sandbox.launcher import ChildConnection, Pending, SandboxFatal, StudentComponent, StudentError
 from autograder.intake import read_submission
 
 from .conftest import SOLUTIONS
@@ -42,13 +42,13 @@ def res_block_child(grader):
 def round_trips(monkeypatch):
     """Every request that reaches a child, by op."""
     sent = []
-    original = StudentComponent._send
+    original = ChildConnection.send
 
     def counting(self, op, what, pace, **args):
         sent.append(op)
         return original(self, op, what, pace, **args)
 
-    monkeypatch.setattr(StudentComponent, "_send", counting)
+    monkeypatch.setattr(ChildConnection, "send", counting)
     return sent
 
 
@@ -151,21 +151,21 @@ def test_questions_asked_of_one_child_can_be_asked_first_of_another(grader, roun
 def test_an_experiment_asked_of_another_child_keeps_its_longer_limit(grader, monkeypatch):
     """A training call recorded on one submission and asked up front of the next is still an experiment."""
     paces = []
-    original = StudentComponent._send
+    original = ChildConnection.send
 
     def sending(self, op, what, pace, **args):
         if op == "batch":
             paces.append((self, pace))
         return original(self, op, what, pace, **args)
 
-    monkeypatch.setattr(StudentComponent, "_send", sending)
+    monkeypatch.setattr(ChildConnection, "send", sending)
     first, second = _component(grader, "TimestepEmbeddings"), _component(grader, "TimestepEmbeddings")
     try:
         first.record()
         first.call("timestep_embeddings", 8, [0, 1, 2], experiment=True)
         first.call("embedding_similarity", torch.eye(3))
         second.ask(first.recorded())
-        asked = [pace for child, pace in paces if child is second]
+        asked = [pace for connection, pace in paces if connection is second.connection]
         assert asked and all(pace.experiment for pace in asked)
         assert {"timestep_embeddings", "embedding_similarity"} <= set().union(*(pace.runs for pace in asked))
     finally:
@@ -395,3 +395,29 @@ def test_the_reaper_removes_what_the_sandbox_uid_left_on_the_host(config, tmp_pa
         finally:  # whatever happened, the host keeps nothing of this test
             libc.shmctl(shm, 0, None)
             left.unlink(missing_ok=True)
+
+
+def test_the_child_describes_a_module_as_the_rules_do(res_block_child):
+    """One description (child/describe.py): the child's answer, parsed, is what the rules' ``describe``
+    says of the same class built in this process, and both say what the solution's code builds."""
+    import importlib.util
+
+    from autograder import rules
+
+    described = res_block_child.build("ResBlock", in_channels=4, out_channels=6, time_emb_dim=5).describe()
+    spec = importlib.util.spec_from_file_location("solution_res_block", SOLUTIONS / "res_block.py")
+    solution = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(solution)
+    local = rules.describe(solution.ResBlock(in_channels=4, out_channels=6, time_emb_dim=5))
+    assert {n: tuple(s) for n, s in local["parameters"].items()} == described.parameters
+    assert {n: tuple(s) for n, s in local["state_dict"].items()} == described.state_dict
+    assert [m.name for m in described.modules] == list(local["modules"])
+    for info in described.modules:
+        mine = local["modules"][info.name]
+        assert (info.type, list(info.torch), info.config, info.extra_repr) == \
+            (mine["type"], mine["torch"], mine["config"], mine["extra_repr"]), info.name
+    # by hand, from the solution: GroupNorm(gcd(8, 6) = 2, 6), a 3x3 Conv2d(6, 6) with padding 1, a 1x1 skip
+    assert described.module("norm2").config["num_groups"] == 2 and described.module("norm2").config["num_channels"] == 6
+    assert described.module("conv2").is_a("Conv2d") and described.module("conv2").config["kernel_size"] == [3, 3]
+    assert described.module("conv2").config["padding"] == [1, 1] and described.parameters["skip.weight"] == (6, 4, 1, 1)
+    assert "kernel_size=(3, 3)" in described.module("conv2").extra_repr

@@ -16,7 +16,7 @@ import pytest
 
 from autograder.nbgrader_course import _feedback_text, _picture_outputs
 from autograder.pages.figures import picture_for_evidence, picture_for_figure
-from autograder.report import HANDOUT_FILES, STAFF_FILES, OutputFolder, StudentRecord
+from autograder.output_folder import HANDOUT_FILES, STAFF_FILES, OutputFolder, StudentRecord
 
 from .mutants import MUTANTS
 from .release_support import SOLUTIONS

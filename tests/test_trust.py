@@ -29,9 +29,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from autograder import batch as batch_module
-from autograder import report as report_module
+from autograder import output_folder
 from autograder.config import load_config
-from autograder.discover import discover
+from autograder.intake.discover import discover
 from autograder.errors import ConfigError
 from autograder.grader import Grader
 from autograder.intake import layout, read_submission
@@ -39,7 +39,7 @@ from autograder.intake.safe_text import MAX_NAME, MAX_TEXT, safe_text
 from autograder.grading_data import caps
 from autograder.pages.class_report import write_class_report
 from autograder.pages.figures import picture_for_figure
-from autograder.report import MAX_ROW, OutputFolder, StudentRecord
+from autograder.output_folder import MAX_ROW, OutputFolder, StudentRecord
 from autograder.results import CheckResult, GradingReport
 from autograder.sandbox import replies
 
@@ -365,14 +365,14 @@ def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchange
     attacker = bombs_folder(submissions)
     with open(attacker / "attention.py", "a") as handle:
         handle.write("\n" + hostile)
-    writer = report_module.feedback_markdown
+    writer = output_folder.feedback_markdown
 
     def crashing(record):  # a writer that fails on one student's data, as an unknown bug would
         if record.student == "writer_crash" and record.status != "error":
             raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
         return writer(record)
 
-    monkeypatch.setattr(report_module, "feedback_markdown", crashing)
+    monkeypatch.setattr(output_folder, "feedback_markdown", crashing)
     out = tmp_path / "out"
     fast = fast_config(config)
     summary = batch_module.grade_batch(submissions, out, jobs=1, config=fast, progress=False)
@@ -391,7 +391,7 @@ def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchange
     assert "top-level blocks" in wide["report"]["figures"]["parameters"]["note"]
     assert summary.exit_code == 1  # one student could not be graded
 
-    monkeypatch.setattr(report_module, "feedback_markdown", writer)
+    monkeypatch.setattr(output_folder, "feedback_markdown", writer)
     again = batch_module.grade_batch(submissions, out, jobs=1, config=fast, progress=False)
     assert sorted(again.already_done) == sorted(rows) and not again.outcomes  # the crash is not retried
     # (--only writer_crash or --regrade grades it again: test_batch.py::test_only_regrades_one_student)

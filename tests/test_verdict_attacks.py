@@ -12,7 +12,7 @@ from autograder.checks.standard import assert_samples_unchanged
 from autograder.compare import allowed_error, value_problem
 from autograder.config import Tolerance
 from autograder.contract import is_task
-from autograder.sandbox.launcher import StudentComponent
+from autograder.sandbox.launcher import ChildConnection
 
 from .conftest import SOLUTIONS, full_outputs
 
@@ -63,7 +63,7 @@ def test_no_answer_of_the_reference_is_sent_to_the_student(grader, monkeypatch):
     """Item 2: the MLP is fed features of our own, never the reference's sinusoid for a t the student
     is also asked about."""
     sent = []
-    original = StudentComponent._send
+    original = ChildConnection.send
 
     def recording(self, op, what, pace, **args):
         if op == "batch":
@@ -71,7 +71,7 @@ def test_no_answer_of_the_reference_is_sent_to_the_student(grader, monkeypatch):
                         for value in step["args"].get("args", []) if isinstance(value, torch.Tensor))
         return original(self, op, what, pace, **args)
 
-    monkeypatch.setattr(StudentComponent, "_send", recording)
+    monkeypatch.setattr(ChildConnection, "send", recording)
     grader.grade(SOLUTIONS)
     timesteps = [t for t in sent if t.dim() == 1]
     features = [f for f in sent if f.dim() == 2 and f.is_floating_point()]

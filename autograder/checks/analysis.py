@@ -26,7 +26,7 @@ from ..strategies import (
 )
 from .common import Pair, default_dtype, reference_models, remembered
 from .hints import explain
-from .public import plain_watched, rule_check
+from .public_checks import plain_watched, rule_check
 from .registry import CheckFailed, check, failure_from_student
 
 SHAPE_TRACE, SKIP_ABLATION, TIMESTEPS, ATTENTION_MAP, BREAKDOWN = (

@@ -5,7 +5,7 @@ from ..compare import value_problem
 from ..strategies import attention_cases, attn_res_block_cases
 from .common import Pair
 from .diagnose import attention_variants
-from .public import rule_check
+from .public_checks import rule_check
 from .registry import CheckFailed, check
 from .standard import standard_checks
 

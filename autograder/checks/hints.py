@@ -2,8 +2,8 @@
 
 Each rule recognises one known mistake -- above all the two errata of the chapter's code -- and
 says what to change, with the numbers of the student's own error where that helps. A rule fires
-only on the error it explains. This file is also pasted into students' check.py (after
-``rules.py``): standard library and ``rules`` only.
+only on the error it explains. This file is also pasted into students' check.py (which
+imports ``plural`` from its copy of ``rules/``): standard library and ``rules`` only.
 """
 import math
 import re

@@ -2,7 +2,7 @@
 from ..contract import INTEGRATION
 from ..strategies import unet_cases
 from .common import Pair
-from .public import rule_check
+from .public_checks import rule_check
 from .registry import check
 
 rule_check(INTEGRATION, "runs_end_to_end", "your SimpleUNet runs end to end with your own blocks", unet_cases(),

@@ -60,9 +60,9 @@ class CheckContext:
 
 @dataclass(frozen=True)
 class Check:
-    """``rule``: the public rule (``autograder/rules.py``) the check runs, on the released cases
+    """``rule``: the public rule (``autograder/rules/``) the check runs, on the released cases
     instead of Hypothesis's; ``gated``: it scores only if the component's forward does real work
-    (``public.require_real_work``) -- every check of a block but those that read the constructor
+    (``public_checks.require_real_work``) -- every check of a block but those that read the constructor
     alone; never a homework task's."""
 
     component: str

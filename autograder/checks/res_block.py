@@ -1,6 +1,6 @@
 """ResBlock: the residual, the time injection, and the errata's GroupNorm."""
 from ..strategies import res_block_cases, time_sensitive
-from .public import rule_check
+from .public_checks import rule_check
 from .standard import standard_checks
 
 standard_checks("ResBlock", res_block_cases())

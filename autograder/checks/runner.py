@@ -17,7 +17,7 @@ together, one failure mode at a time (``_shrunk``).
 Checks that run a public rule (``Check.rule``) take the released cases instead, smallest first,
 as students' check.py does: a group like any other, but its cases are fixed and its first failure
 is already the smallest. A gated check first asks whether the component's forward does real work
-(``public.require_real_work``), in the same round trip as its own questions.
+(``public_checks.require_real_work``), in the same round trip as its own questions.
 """
 import hashlib
 import traceback
@@ -28,7 +28,7 @@ from hypothesis import given, seed
 from ..compare import noting_first_rejected
 from ..sandbox.launcher import Pending, SandboxFatal, StudentError
 from ..strategies import hypothesis_settings, released_cases, seed_only_draws
-from .public import require_real_work
+from .public_checks import require_real_work
 from .registry import Check, CheckContext, CheckFailed, failure_from_student
 
 

@@ -8,7 +8,7 @@ from .. import rules
 from ..sandbox.launcher import StudentError, all_of
 from ..strategies import Case
 from .common import Pair, as_list
-from .public import rule_check
+from .public_checks import rule_check
 from .registry import CheckContext, CheckFailed, check, failure_from_student
 
 

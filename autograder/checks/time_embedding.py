@@ -4,7 +4,7 @@ import torch
 from ..compare import value_problem
 from ..strategies import time_embedding_cases
 from .common import Pair
-from .public import rule_check
+from .public_checks import rule_check
 from .registry import CheckFailed, check
 from .standard import standard_checks
 

@@ -1,6 +1,6 @@
 """SimpleUNet: the wiring of the chapter's network, graded with reference blocks inside."""
 from ..strategies import time_sensitive, unet_cases
-from .public import rule_check
+from .public_checks import rule_check
 from .standard import standard_checks
 
 standard_checks("SimpleUNet", unet_cases())

@@ -5,7 +5,7 @@ Each check judges its own feature only: ``skip_channels`` reads the ResBlock's p
 costs the structure and value checks, not these two.
 """
 from ..strategies import up_block_cases
-from .public import rule_check
+from .public_checks import rule_check
 from .standard import standard_checks
 
 standard_checks("UpBlock", up_block_cases())

@@ -11,7 +11,7 @@ and from ``similarity.py`` (fingerprints of normalised source), through report.j
 Data flows one way: the grader stores plain data in report.json; everything drawn is drawn from it.
 """
 
-__all__ = ["render_student_pages", "write_class_report", "STUDENT_PAGE", "STAFF_PAGE", "REPORT_HTML", "REPORT_JSON"]
+__all__ = ["render_student_pages", "write_class_report", "STUDENT_PAGE", "STAFF_PAGE", "CLASS_REPORT_HTML", "CLASS_REPORT_JSON"]
 
 STUDENT_PAGE = "feedback.html"  # what the student may see now (published=False)
 STAFF_PAGE = "feedback.staff.html"  # everything, for course staff
@@ -20,7 +20,7 @@ STAFF_PAGE = "feedback.staff.html"  # everything, for course staff
 def __getattr__(name: str):  # matplotlib and jinja load on first use, not when a batch imports this package
     import importlib
 
-    home = {"render_student_pages": "feedback", "write_class_report": "class_report", "REPORT_HTML": "class_report", "REPORT_JSON": "class_report"}
+    home = {"render_student_pages": "feedback", "write_class_report": "class_report", "CLASS_REPORT_HTML": "class_report", "CLASS_REPORT_JSON": "class_report"}
     if name in home:
         return getattr(importlib.import_module(f".{home[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,17 +27,17 @@ from pathlib import Path
 
 from ..contract import GRADED, PACKAGE_MODULES
 from ..integrity import IntegrityEvent, integrity_json, is_integrity_event, sandbox_events, similarity_events
-from ..report import OutputFolder, StudentRecord, failure_rates, graded, left_out, score_distribution
+from ..output_folder import OutputFolder, StudentRecord, failure_rates, graded, left_out, score_distribution
 from ..results import REFERRAL, write_atomically
 from . import STAFF_PAGE
 from .feedback import environment, runs_own_code_of, split_output
 from .figures import chart_png
 from ..similarity import base_hashes, exact_copies, matching_regions, similar_pairs
 
-__all__ = ["build_class_report", "write_class_report", "read_students", "REPORT_HTML", "REPORT_JSON", "INTEGRITY_JSON"]
+__all__ = ["build_class_report", "write_class_report", "read_students", "CLASS_REPORT_HTML", "CLASS_REPORT_JSON", "INTEGRITY_JSON"]
 
-REPORT_HTML = "report.html"
-REPORT_JSON = "report.json"
+CLASS_REPORT_HTML = "report.html"
+CLASS_REPORT_JSON = "report.json"  # the class's, beside report.html; a student's record is output_folder.RECORD_FILE
 INTEGRITY_JSON = "integrity.json"  # the batch's integrity events, one file (integrity.py)
 _FIELDS = {f.name for f in dataclasses.fields(StudentRecord)}
 _NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+")
@@ -335,7 +335,7 @@ def write_class_report(out, config=None, run: dict | None = None, pictures: bool
     """Write OUT/report.json and OUT/report.html; return the HTML's path."""
     out = Path(out)
     data = build_class_report(out, config, run)
-    write_atomically(out / REPORT_JSON, json.dumps(data, indent=2) + "\n")
+    write_atomically(out / CLASS_REPORT_JSON, json.dumps(data, indent=2) + "\n")
     write_atomically(out / INTEGRITY_JSON, integrity_json([IntegrityEvent.from_dict(e) for e in data["integrity"]]))
     charts = {}
     if pictures and data["students"]:
@@ -347,5 +347,5 @@ def write_class_report(out, config=None, run: dict | None = None, pictures: bool
         if failed:
             charts["failures"] = chart_png("failures", {"rates": failed})
     html = environment().get_template("report.html.j2").render(data=data, charts=charts)
-    write_atomically(out / REPORT_HTML, html)
-    return out / REPORT_HTML
+    write_atomically(out / CLASS_REPORT_HTML, html)
+    return out / CLASS_REPORT_HTML

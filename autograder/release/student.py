@@ -3,7 +3,8 @@ an nbgrader course's ``source/<assignment>/``.
 
 Every step writes only public material: stubs (``make_stub``), the notebook (answers cleared, or
 left for nbgrader to clear), ``check.py`` (the student-side runner with the hints inlined, so it needs
-only torch) and ``public_checks.json`` (shapes and counts of the public checks). Hidden checks,
+only torch), ``check_support/`` beside it (the grader's own public rules, intake, importer and watcher)
+and ``public_checks.json`` (shapes and counts of the public checks). Hidden checks,
 tolerances and reference code stay behind.
 """
 import ast
@@ -14,7 +15,7 @@ from ..config import GradingConfig, load_config
 from ..contract import GRADED, PACKAGE_MODULES
 from ..errors import ReleaseError
 from .notebook import ANSWER_POINTS, NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
-from .public import DATA_FILE, write_public_checks
+from .public_checks_data import DATA_FILE, write_public_checks
 from .stubs import release_stubs
 
 CHECK_SCRIPT = "check.py"
@@ -23,22 +24,22 @@ PACKAGE_DIR = "unet"
 NBGRADER_CONFIG = "nbgrader_config.py"
 GENERATED_MARK = "# Written by `autograder release --nbgrader`"
 
-# What check.py carries of the grader: (marker, source file, what its imports become there).
+# What check.py carries pasted in: (marker, source file, what its imports become there). The rules are
+# not pasted: check.py imports them from check_support/rules/ (``write_check_support``).
 _PASTED = [
-    ("RULES", "rules.py", "import math  # noqa: E402\n\n"),
-    ("HINTS", "checks/hints.py", "import re  # noqa: E402\n\nCase = object  # noqa: E305\n\n"),
+    ("HINTS", "checks/hints.py", "import math  # noqa: E402\nimport re  # noqa: E402\n\nCase = object  # noqa: E305\n\n"),
 ]
 
 
 def check_script_source() -> str:
-    """``student_check.py`` with ``checks/hints.py`` and ``rules.py`` pasted in, so the file needs only
-    torch and runs the grader's own public rules."""
+    """``public_check_script.py`` (check.py's source) with ``checks/hints.py`` pasted in; it imports the grader's own public rules
+    from ``check_support/rules/`` (``write_check_support``), so it needs only torch."""
     here = Path(__file__).resolve().parent
-    source = (here / "student_check.py").read_text(encoding="utf-8")
+    source = (here / "public_check_script.py").read_text(encoding="utf-8")
     for marker, path, imports in _PASTED:
         begin, end = source.find(f"# BEGIN {marker}"), source.find(f"# END {marker}")
         if begin < 0 or end < 0:
-            raise ReleaseError(f"student_check.py lost its '# BEGIN {marker}' / '# END {marker}' markers")
+            raise ReleaseError(f"public_check_script.py lost its '# BEGIN {marker}' / '# END {marker}' markers")
         block = f"# a copy of autograder/{path}\n" + imports + _module_body(
             (here.parent / path).read_text(encoding="utf-8"))
         source = source[:begin] + block + source[end + len(f"# END {marker}"):].lstrip("\n")
@@ -47,13 +48,15 @@ def check_script_source() -> str:
 
 
 SUPPORT_DIR = "check_support"
+NOT_SHIPPED = {"intake/discover.py"}  # a class export's intake, for batches: check.py grades one folder
 
 
 def write_check_support(folder: Path) -> list[Path]:
-    """``check_support/`` beside ``check.py``: the grader's own intake (finding the modules in any
-    layout, notebook or encoding), importer (any import style) and watcher (what a homework function
-    does to its models), so check.py and the grader never disagree on whether a file was found or
-    imported, or on what a function did. Standard library and torch only; nothing hidden."""
+    """``check_support/`` beside ``check.py``: the grader's own public rules (``rules/``, the very
+    package the grader's public checks run), intake (finding the modules in any layout, notebook or
+    encoding), importer (any import style) and watcher (what a homework function does to its models),
+    so check.py and the grader never disagree on a verdict, on whether a file was found or imported,
+    or on what a function did. Standard library and torch only; nothing hidden."""
     package = Path(__file__).resolve().parent.parent
     target = folder / SUPPORT_DIR
     if target.exists():
@@ -61,10 +64,14 @@ def write_check_support(folder: Path) -> list[Path]:
     copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
               "watch.py": package / "sandbox" / "child" / "watch.py",
               "notebook_cells.py": package / "release" / "notebook_cells.py"}
-    copies.update({f"intake/{p.name}": p for p in sorted((package / "intake").glob("*.py"))})
-    (target / "intake").mkdir(parents=True)
-    (target / "__init__.py").write_text('"""The grader\'s own code for finding and loading your modules (used by check.py)."""\n',
-                                        encoding="utf-8")
+    for subpackage in ("intake", "rules"):
+        copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))
+                       if f"{subpackage}/{p.name}" not in NOT_SHIPPED})
+        (target / subpackage).mkdir(parents=True)
+    # the one description of a module is the child's own file; in the grader rules/description.py imports it
+    copies["rules/description.py"] = package / "sandbox" / "child" / "describe.py"
+    (target / "__init__.py").write_text('"""The grader\'s own public rules, and its code for finding and loading your modules '
+                                        '(used by check.py)."""\n', encoding="utf-8")
     written = [target / "__init__.py"]
     for name, source in copies.items():
         (target / name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")

@@ -340,9 +340,9 @@ class ModuleDescription:
 
 
 def _shapes(value, what: str) -> dict:
+    """name -> shape (a list of sizes), as ``child/describe.py`` writes it."""
     found = {}
-    for entry in _list(value, what):
-        name, shape = _list(entry, what, 2)
+    for name, shape in _dict(value, what).items():
         shape = _list(shape, what)
         if not all(type(s) is int and s >= 0 for s in shape):
             raise MalformedReply(what, "a shape that is not a list of sizes")
@@ -351,12 +351,16 @@ def _shapes(value, what: str) -> dict:
 
 
 def description(value, what: str) -> ModuleDescription:
+    """The child's ``describe`` (``child/describe.py``): submodules keyed by name, in ``named_modules()`` order."""
     value = _dict(value, what, ("parameters", "state_dict", "buffers", "frozen", "modules"))
     modules = []
-    for entry in _list(value["modules"], what):
+    for key, entry in _dict(value["modules"], what).items():
         entry = _dict(entry, what, ("name", "type", "torch", "config", "extra_repr"))
+        name = text(entry["name"], what)
+        if entry["name"] != key:  # both plain str here (``text`` checked the name; JSON keys are)
+            raise MalformedReply(what, f"submodule {name!r} is listed under another name")
         config = {text(k, what): plain(v, what) for k, v in _dict(entry["config"], what).items()}
-        modules.append(SubmoduleInfo(text(entry["name"], what), text(entry["type"], what),
+        modules.append(SubmoduleInfo(name, text(entry["type"], what),
                                      tuple(text(t, what) for t in _list(entry["torch"], what)), config,
                                      text(entry["extra_repr"], what)))
     return ModuleDescription(_shapes(value["parameters"], what), _shapes(value["state_dict"], what),

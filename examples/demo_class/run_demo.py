@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from autograder.pages import STAFF_PAGE, STUDENT_PAGE  # noqa: E402
-from autograder.report import OutputFolder  # noqa: E402
+from autograder.output_folder import OutputFolder  # noqa: E402
 from tests.mutants import EQUIVALENT_FILES, EQUIVALENTS, MUTANTS  # noqa: E402
 
 SOLUTIONS = ROOT / "solutions" / "unet"

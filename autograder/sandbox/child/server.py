@@ -16,6 +16,7 @@ import traceback
 
 from .audit import GlobalState
 from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
+from .describe import describe
 from .importer import SourceImporter
 from .watch import Watcher
 
@@ -50,17 +51,9 @@ def _compile_eagerly(torch) -> list:
     torch.compile = compile_eagerly
     return calls
 
+
 class StudentFailure(Exception):
     """Student code misbehaved in a way we describe ourselves: reported as text, never as an object."""
-
-
-def _json_value(value):
-    """A constructor setting as JSON data (tuples as lists); None for anything else."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, (tuple, list)) and all(isinstance(v, (bool, int, float, str)) for v in value):
-        return list(value)
-    return None
 
 
 class Child:
@@ -313,30 +306,7 @@ class Child:
     # --- steps -------------------------------------------------------------------------------
 
     def step_describe(self, module, _states) -> dict:
-        return {
-            "parameters": [[name, list(p.shape)] for name, p in module.named_parameters()],
-            "state_dict": [[name, list(t.shape)] for name, t in module.state_dict().items()],
-            "buffers": [name for name, _ in module.named_buffers()],
-            "frozen": [name for name, p in module.named_parameters() if not p.requires_grad],
-            "modules": [self._describe_module(name, m) for name, m in module.named_modules()],
-        }
-
-    def _describe_module(self, name: str, module) -> dict:
-        """Name, class, the torch.nn classes it is (a ``GroupNorm32`` is a GroupNorm), and their settings."""
-        torch_bases, config = [], {}
-        for cls in type(module).__mro__:
-            if cls.__module__.startswith("torch.nn.modules") and cls is not self.torch.nn.Module:
-                torch_bases.append(cls.__name__)
-                for constant in getattr(cls, "__constants__", ()):
-                    config.setdefault(constant, _json_value(getattr(module, constant, None)))
-        if hasattr(module, "bias") and torch_bases:
-            config["bias"] = isinstance(getattr(module, "bias"), self.torch.Tensor)
-        try:
-            extra = module.extra_repr()
-        except Exception:  # noqa: BLE001 -- a student's extra_repr that raises
-            extra = ""
-        return {"name": name, "type": type(module).__name__, "torch": torch_bases, "config": config,
-                "extra_repr": str(extra)[:200]}
+        return describe(module)  # the one description (``describe.py``), which the public rules read too
 
     def _to_device(self, value, requires_grad: bool):
         torch = self.torch

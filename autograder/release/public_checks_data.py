@@ -1,10 +1,10 @@
 """The public checks as data: what a student's ``check.py`` needs, computed once from the reference.
 
-A public check runs a rule of ``autograder/rules.py`` (``Check.rule``), the very function the
+A public check runs a rule of ``autograder/rules/`` (``Check.rule``), the very function the
 grader runs, on the very cases the grader runs it on (``strategies.released_cases``, smallest
 first). What a rule needs besides the student's code is public: shapes, names, constructor
 settings, and for the "does real work" gate whether each output of the reference depends on its
-inputs and weights (``checks.public.expectation`` and ``gate_data``) -- never the reference's
+inputs and weights (``checks.public_checks.expectation`` and ``gate_data``) -- never the reference's
 weights or outputs. A rule compares with closed forms (the sinusoid's formula), properties
 (attention rows sum to 1) and the student's own submodules, on weights of its own.
 
@@ -14,7 +14,7 @@ rule is a ``ReleaseError``, so "public" never silently means "skipped".
 import json
 from pathlib import Path
 
-from ..checks.public import case_record, expectation, gate_data
+from ..checks.public_checks import case_record, expectation, gate_data
 from ..config import GradingConfig
 from ..contract import BY_NAME, GRADED, INTEGRATION, is_task
 from ..errors import ReleaseError
@@ -56,7 +56,7 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
         if check_.rule is None:
             raise ReleaseError(
                 f"grading_config.yaml: components.{check_.component}.{check_.id} is public, but students' "
-                f"check.py has no reference-free version of it (public checks run a rule of autograder/rules.py: "
+                f"check.py has no reference-free version of it (public checks run a rule of autograder/rules/: "
                 f"{', '.join(sorted(RULES))}); make it hidden, or give it a rule"
             )
         cases = [default_unet_case()] if check_.cases is None else released_cases(check_.cases, config.max_examples(settings_))

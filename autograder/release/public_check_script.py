@@ -28,11 +28,12 @@ from pathlib import Path  # noqa: E402
 import torch  # noqa: E402
 
 DATA_FILE = "public_checks.json"
-SUPPORT = "check_support"  # beside this file: the grader's own code that finds and loads your modules
+SUPPORT = "check_support"  # beside this file: the grader's own rules and the code that finds and loads your modules
 
-# BEGIN RULES -- `autograder release` puts a copy of autograder/rules.py here
-from autograder.rules import RAISED, RULES, Failed, LocalView, case_text, real_work  # noqa: E402
-# END RULES
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+# the grader's own public rules (a copy of autograder/rules/); ``plural`` is for the hints below
+from check_support.rules import RAISED, RULES, Failed, LocalView, case_text, plural, real_work  # noqa: E402
 
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
 try:
@@ -69,9 +70,6 @@ class Submission:
     """The student's modules, found and loaded exactly as the grader finds and loads them."""
 
     def __init__(self, path: Path, allowed_packages=()):
-        here = str(Path(__file__).resolve().parent)
-        if here not in sys.path:
-            sys.path.insert(0, here)
         from check_support.contract import COMPONENTS
         from check_support.importer import SourceImporter
         from check_support.intake import PackagePolicy, Refused, read_submission

@@ -26,8 +26,8 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
-from .errors import SubmissionError
-from .intake.safe_text import safe_name_text, safe_text
+from ..errors import SubmissionError
+from .safe_text import safe_name_text, safe_text
 
 __all__ = ["Discovered", "Submitter", "Discovery", "discover", "extract_zip", "safe_name"]
 

@@ -1,4 +1,4 @@
-"""The public checks' rules (``autograder/rules.py``) in the grader, and the "does real work" gate.
+"""The public checks' rules (``autograder/rules/``) in the grader, and the "does real work" gate.
 
 A rule-based check runs the very rule students' ``check.py`` runs, on the very cases it ships
 (``strategies.released_cases``, smallest first), with the expectations the release writes into
@@ -46,7 +46,7 @@ def require_gate_cases(checks) -> None:
     if missing:
         raise RuntimeError(
             f"{', '.join(missing)}: gated checks but no gate cases (the \"does its forward do real work\" gate); "
-            "add the component to GATE_STRATEGIES in autograder/checks/public.py with the strategy its standard "
+            "add the component to GATE_STRATEGIES in autograder/checks/public_checks.py with the strategy its standard "
             "checks use, or register checks that read the constructor alone with gated=False")
 
 
@@ -118,8 +118,8 @@ class DoorView:
             "state_dict": {n: list(s) for n, s in described.state_dict.items()},
             "buffers": list(described.buffers),
             "frozen": list(described.frozen),
-            "modules": {m.name: {"name": m.name, "type": m.type, "torch": list(m.torch), "config": m.config}
-                        for m in described.modules},
+            "modules": {m.name: {"name": m.name, "type": m.type, "torch": list(m.torch), "config": m.config,
+                                 "extra_repr": m.extra_repr} for m in described.modules},
         }
 
     def together(self, *requests) -> list:

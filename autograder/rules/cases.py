@@ -1,0 +1,75 @@
+"""What the rules share: a case's text, outputs as a list, and the student's module holding our weights."""
+from .inputs import random_state
+from .tensors import Failed
+
+
+# --- what the rules share ---------------------------------------------------------------------
+
+# What a homework rule calls, and what its case is: the case's text names the function, not a class.
+TASK_CALLS = {"similarity_properties": "embedding_similarity", "map_sums": "attention_map with a SelfAttention",
+              "shares": "parameter_shares of the breakdown of a"}
+
+
+# Rules whose message names the call they watched: their case adds nothing.
+WATCHED_KINDS = ("trace_protocol", "experiment_protocol", "same_start", "same_batches")
+PROTOCOL_KINDS = ("same_start", "same_batches")  # rules that also need the experiment's given settings
+
+
+def case_text(class_name: str, case: dict, kind: str | None = None) -> str:
+    if kind in WATCHED_KINDS:
+        return ""
+    if kind in TASK_CALLS:
+        if kind == "shares":
+            args = ", ".join(f"{k}={v}" for k, v in case["init"].items())
+            model = "SimpleUNet" if "base_channels" in case["init"] else "ResBlock"
+            return f"{TASK_CALLS[kind]} {model}({args})"
+        query = case.get("options", {}).get("query")
+        inputs = ", ".join(f"{name} of shape {tuple(shape)}" for name, shape in case["inputs"].items())
+        return f"{TASK_CALLS[kind]} on {inputs}" + (f", query {tuple(query)}" if query else "")
+    args = ", ".join(f"{k}={v}" for k, v in case["init"].items())
+    inputs = ", ".join(f"{name} of shape {tuple(shape)}" for name, shape in case["inputs"].items())
+    return f"{class_name}({args}) with {inputs}" + (" (float timesteps)" if case.get("float_timesteps") else "")
+
+
+def as_list(output) -> list:
+    """One output or several (a tuple or list of them, as the student's forward or a child's reply
+    gives them) as a list."""
+    return list(output) if isinstance(output, (tuple, list)) else [output]
+
+
+def _weights_problem(described: dict, expected: dict) -> str:
+    """The contract's parameters against the module's, briefly (for a load that failed)."""
+    ours = {n: list(s) for n, s in described["parameters"].items() if n not in described["frozen"]}
+    parts = [f"{n} is {ours[n]} in yours, {list(s)} in the contract" for n, s in expected.items()
+             if n in ours and list(ours[n]) != list(s)]
+    parts += [f"yours has no {n}" for n in expected if n not in ours]
+    return "; ".join(parts[:3]) or "the names differ"
+
+
+def module_with_weights(view, case: dict, state: dict, required: bool = False, partial: bool = True):
+    """The student's module holding ``state`` (our weights under the contract's names).
+
+    When they do not fit: with ``required`` (a probe that needs exactly these weights) the check
+    fails and says why; else the module gets random weights of our own for its own parameters, so
+    the check still judges the function and not the student's initial weights.
+    """
+    module = view.module(case["init"])
+    problem = view.load(module, state, partial)
+    if problem is None:
+        return module
+    described = view.describe(case["init"])
+    if required:
+        raise Failed(
+            f"this check sets the contract's weights, and they do not fit your module: "
+            f"{_weights_problem(described, {n: list(t.shape) for n, t in state.items()})}",
+            hint="Name and size the submodules as the docstring does: the checks load weights by those names.",
+        )
+    own = {n: s for n, s in described["parameters"].items() if n not in described["frozen"]}
+    module = view.module(case["init"])
+    if view.load(module, random_state(own, case["seed"]), partial=True) is None:
+        return module
+    return view.module(case["init"])
+
+
+def our_weights(case: dict, expect: dict, offset: int = 0) -> dict:
+    return random_state(expect["state"], case["seed"] + offset)

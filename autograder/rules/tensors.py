@@ -1,0 +1,131 @@
+"""Comparing the student's numbers: what "equal" means, NaN-aware, and the ``Failed`` verdict.
+
+Every comparison here is NaN-aware: a NaN or an infinity never passes where the expected value is
+finite (``nonfinite_problem``, ``largest_difference``).
+"""
+import math
+
+import torch
+
+
+# What "equal" means when the student's code and the expectation run the same float32 operations
+# (a zeroed conv, the student's own submodules): a relative and an absolute part.
+SAME_RELATIVE = 1e-5
+SAME_ABSOLUTE = 1e-6
+
+
+class Failed(Exception):
+    """A public check's verdict: what differs, in the student's terms, and a hint where one helps."""
+
+    def __init__(self, message: str, hint: str | None = None, compared: tuple | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+        # (what, yours, expected, allowed) where the verdict is about numbers: the grader draws them
+        self.compared = compared
+
+
+# --- NaN-aware comparisons --------------------------------------------------------------------
+
+def nonfinite_problem(got: torch.Tensor, what: str, expected: torch.Tensor | None = None) -> str | None:
+    """NaN or infinity in ``got`` where ``expected`` (if given) does not hold the same value there."""
+    finite = torch.isfinite(got)
+    if bool(finite.all()):  # nearly always: nothing more to look at
+        return None
+    bad = ~finite
+    if expected is not None and expected.shape == got.shape:
+        bad &= ~(same_nonfinite(got, expected))
+    if not bool(bad.any()):
+        return None
+    index = tuple(int(i) for i in torch.nonzero(bad)[0])
+    where = " where the expected value is finite" if expected is not None else ""
+    return f"{what}: contains NaN or infinity{where} (first at index {index}: {got[index].item()})"
+
+
+def same_nonfinite(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Where ``a`` and ``b`` hold the same NaN or the same infinity."""
+    return (torch.isnan(a) & torch.isnan(b)) | (torch.isinf(a) & (a == b))
+
+
+def largest_difference(got: torch.Tensor, expected: torch.Tensor) -> tuple[float, tuple]:
+    """max |got - expected| and where it is; a non-finite value counts as infinitely far unless
+    ``expected`` holds the same one at the same place."""
+    got, expected = got.double(), expected.double()
+    if got.numel() == 0:
+        return 0.0, ()
+    difference = (got - expected).abs()
+    if not bool(torch.isfinite(difference).all()):  # rare: NaN or infinity on either side
+        difference = torch.where(same_nonfinite(got, expected), torch.zeros_like(got), difference)
+        difference = torch.nan_to_num(difference, nan=math.inf)
+    flat = difference.reshape(-1)
+    position = int(flat.argmax())
+    index = []
+    for size in reversed(difference.shape):  # the flat position as an index of the tensor's shape
+        index.append(position % size)
+        position //= size
+    index = tuple(reversed(index))
+    return difference[index].item(), index
+
+
+def magnitude(value: torch.Tensor) -> float:
+    """The largest finite |value| (0 when there is none)."""
+    finite = value.double()[torch.isfinite(value)]
+    return finite.abs().max().item() if finite.numel() else 0.0
+
+
+def allowed_same(expected: torch.Tensor) -> float:
+    """The float32 round-off of the same operations, at ``expected``'s scale."""
+    return SAME_RELATIVE * magnitude(expected) + SAME_ABSOLUTE
+
+
+def close(got, expected: torch.Tensor, allowed: float | None = None) -> bool:
+    """``got`` is a tensor of ``expected``'s shape within ``allowed`` (default: ``allowed_same``)
+    everywhere; NaN and infinity count as far."""
+    if type(got) is not torch.Tensor or got.shape != expected.shape:
+        return False
+    if allowed is None:
+        allowed = allowed_same(expected)
+    return largest_difference(got, expected)[0] <= allowed
+
+
+def close_where_known(got, candidate: torch.Tensor, allowed: float) -> bool:
+    """``close`` on the entries where ``candidate`` is known (not NaN); False when none is."""
+    if type(got) is not torch.Tensor or got.shape != candidate.shape:
+        return False
+    known = ~torch.isnan(candidate)
+    return bool(known.any()) and largest_difference(got[known], candidate[known])[0] <= allowed
+
+
+def changed(before: torch.Tensor, after: torch.Tensor) -> bool:
+    """Both finite and measurably different (more than float32 round-off)."""
+    if before.shape != after.shape or not (bool(torch.isfinite(before).all()) and bool(torch.isfinite(after).all())):
+        return False
+    scale = max(magnitude(before), magnitude(after))
+    return largest_difference(before, after)[0] > 1e-6 * scale + 1e-12
+
+
+def difference_text(got: torch.Tensor, expected: torch.Tensor, what: str) -> str:
+    worst, index = largest_difference(got, expected)
+    return (f"{what} differs by up to {worst:.3g}; at index {index} expected "
+            f"{expected[index].item():.6g}, got {got[index].item():.6g}")
+
+
+def shape_problem(value, shape, what: str) -> str | None:
+    shape = tuple(shape)
+    if type(value) is not torch.Tensor:
+        kind = f"a tuple/list of {len(value)} items" if isinstance(value, list) else type(value).__name__
+        return f"{what}: expected a tensor of shape {shape}, got {'None' if value is None else kind}"
+    if tuple(value.shape) != shape:
+        return f"{what}: expected shape {shape}, got {tuple(value.shape)}"
+    if not value.is_floating_point():
+        return f"{what}: expected floating-point values, got dtype {value.dtype}"
+    return None
+
+
+def _require_shape(value, shape, what: str) -> None:
+    problem = shape_problem(value, shape, what)
+    if problem:
+        raise Failed(problem)
+    problem = nonfinite_problem(value, what)
+    if problem:
+        raise Failed(problem)
