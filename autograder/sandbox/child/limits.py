@@ -265,13 +265,13 @@ def confine_files(readable: list[str]) -> int:
 
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
 MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1  # the same on aarch64
 
 
 def enter_own_namespaces() -> None:
-    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last (needs
-    root: called before the uid drop).
+    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last and a
+    /proc that shows only the child's own uid's processes (needs root: called before the uid drop).
 
     Whatever SysV or POSIX IPC object the child or its processes could make dies with them, even if
     the seccomp filter let one through; a hostname it set would be its own. Read-only mounts matter
@@ -287,6 +287,11 @@ def enter_own_namespaces() -> None:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS) failed")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing we change reaches the host
         raise OSError(ctypes.get_errno(), "making the child's mounts private failed")
+    # A /proc that shows the child only processes of its own uid: the fork server's entry (its counts
+    # of the CPU time and page faults of the children it reaped, which a child can move at will and the
+    # next child read: measured, both modes) and other graders' children are not there to read.
+    if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2") != 0:
+        raise OSError(ctypes.get_errno(), "mounting a /proc that hides other users' processes failed")
 
     class MountAttr(ctypes.Structure):
         _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
@@ -297,6 +302,27 @@ def enter_own_namespaces() -> None:
     if libc.syscall(MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)) != 0 \
             and ctypes.get_errno() != ENOSYS:  # Linux before 5.12: the access-time channel stays (README)
         raise OSError(ctypes.get_errno(), "making the child's mounts read-only failed")
+
+
+def private_descriptors(keep: int) -> None:
+    """Hold no open file description the fork server holds too: 0, 1 and 2 a fresh ``/dev/null`` of
+    this child's own, every other descriptor but ``keep`` (the child's socket) closed. Deny by default.
+
+    After ``fork`` a child shares each inherited description with the fork server, which outlives it:
+    what a child sets on one -- an OFD lock at any offset (a 64-bit number, as many as it likes), status
+    flags, an owner -- a later child reads back, of the same student or the next (measured, both modes).
+    Its own descriptions die with it.
+    """
+    import os
+
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd != null:
+            os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def apply_limits(limits: dict) -> None:
