@@ -4,8 +4,11 @@ The grader fingerprints each submission's modules (``fingerprint``): the hashes,
 module each one lies, and the source itself (capped), all kept in the staff-only report.json so the
 class report can put the matching regions of a flagged pair side by side.
 
-Normalising (``normalised_tokens``): Python's tokenizer drops comments and blank lines; docstrings
-go; every identifier becomes ``V`` and every other string ``S``; keywords, numbers, operators and
+Normalising (``normalised_tokens``): the source is first read as Python reads it (``ast``) and written
+back in one canonical layout (``_canonical``): one statement a line, no semicolons, no redundant
+parentheses, and code that does nothing (``pass``, a bare name or constant, a docstring, an ``if``
+on a false constant) gone -- so padding every line with ``; pass`` or wrapping every expression in
+parentheses changes nothing. Then Python's tokenizer drops comments and blank lines; every identifier becomes ``V`` and every other string ``S``; keywords, numbers, operators and
 the indentation structure stay. Renaming variables, rewording comments and reformatting change
 nothing. The token stream is cut into overlapping k-grams, hashed (a stable hash: workers differ in
 ``PYTHONHASHSEED``), and winnowed (Schleimer, Wilkerson and Aiken's algorithm, as in MOSS): the
@@ -27,6 +30,7 @@ tiny hand-ins are not flagged for sharing a line. Students whose own code is the
 token (names, comments and layout aside) are *exact copies*, listed as groups (``exact_copies``).
 A TA decides what a flag means.
 """
+import ast
 import hashlib
 import io
 import keyword
@@ -39,7 +43,7 @@ __all__ = ["fingerprint", "normalised_tokens", "base_hashes", "similar_pairs", "
 
 K = 12  # tokens per k-gram
 WINDOW = 8  # k-grams per winnowing window
-METHOD = f"winnow-k{K}-w{WINDOW}-v3"
+METHOD = f"winnow-k{K}-w{WINDOW}-v4"
 MIN_SHARED = 8
 MIN_STATEMENT_TOKENS = 10  # shorter statements (``return V``, ``V = V ( V )``) are everybody's
 MIN_SHARED_STATEMENTS = 10
@@ -55,9 +59,62 @@ def normalised_tokens(source: str) -> list[str]:
     return [token for token, _ in _located_tokens(source)]
 
 
+class _DeadCode(ast.NodeTransformer):
+    """Statements that do nothing go: ``pass``, a bare name or constant (docstrings, ``...``), an ``if``
+    on a false constant (its ``else`` stays). A body left empty gets one ``pass``, as Python needs."""
+
+    def generic_visit(self, node):
+        super().generic_visit(node)
+        for field in ("body", "orelse", "finalbody"):
+            body = getattr(node, field, None)
+            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                kept = [s for s in body if not self._dead(s)]
+                kept = [part for s in kept for part in (s.orelse if self._never(s) else [s])]
+                setattr(node, field, kept or ([] if field != "body" else [ast.copy_location(ast.Pass(), body[0])]))
+        return node
+
+    @staticmethod
+    def _dead(statement: ast.stmt) -> bool:
+        return isinstance(statement, ast.Pass) or (
+            isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Constant, ast.Name)))
+
+    @staticmethod
+    def _never(statement: ast.stmt) -> bool:
+        return isinstance(statement, ast.If) and isinstance(statement.test, ast.Constant) and not statement.test.value
+
+
+def _statements(tree: ast.AST) -> list[ast.stmt]:
+    return [node for node in ast.walk(tree) if isinstance(node, ast.stmt) and hasattr(node, "end_lineno")]
+
+
+def _canonical(source: str) -> tuple[str, dict[int, int]] | None:
+    """``source`` as Python reads it, written back in one layout without dead code, and for each of its
+    lines the line of ``source`` it came from (for the side-by-side view); None if Python cannot read it
+    (or it is too deep to write back): the tokens of the text itself are used then."""
+    try:
+        tree = _DeadCode().visit(ast.parse(source))
+        text = ast.unparse(tree)
+        written = ast.parse(text)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+    lines: dict[int, int] = {}
+    for original, new in zip(_statements(tree), _statements(written)):  # outer first, so inner ones win
+        for line in range(new.lineno, new.end_lineno + 1):
+            lines[line] = min(original.lineno + line - new.lineno, original.end_lineno)
+    return text, lines
+
+
 def _located_tokens(source: str, ends: list | None = None) -> list[tuple[str, int]]:
-    """``normalised_tokens`` with the line (1-based) each token is on; ``ends``, when given, gets the
-    index in that list where each statement ends."""
+    """``normalised_tokens`` with the line (1-based) of ``source`` each token is on; ``ends``, when
+    given, gets the index in that list where each statement ends."""
+    canonical = _canonical(source)
+    if canonical is not None:
+        text, lines = canonical
+        return [(token, lines.get(line, line)) for token, line in _tokens_of(text, ends)]
+    return _tokens_of(source, ends)
+
+
+def _tokens_of(source: str, ends: list | None) -> list[tuple[str, int]]:
     try:
         raw = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, ValueError):  # IndentationError is a SyntaxError

@@ -30,6 +30,11 @@ def become_child(settings: dict, options: dict, keep: int) -> None:
         os.setgid(options["gid"])
         os.setuid(options["uid"])
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    if options.get("own_namespaces"):
+        # Its /proc shows only processes it may inspect (``enter_own_namespaces``): being dumpable, the
+        # child and what it starts see one another, and so does the check that nothing it started is left.
+        # Not the fork server, which is not dumpable; and its memory holds nothing the student's code cannot read.
+        _prctl(PR_SET_DUMPABLE, 1)
     if options.get("readable") is not None:
         confine_files(options["readable"])
     if options.get("seccomp"):
