@@ -49,6 +49,9 @@ MIN_STATEMENT_TOKENS = 10  # shorter statements (``return V``, ``V = V ( V )``) 
 MIN_SHARED_STATEMENTS = 10
 THRESHOLD = 0.5  # containment: half of the smaller side's own code
 MAX_SOURCE_CHARS = 60_000  # per submission, kept for the side-by-side view
+# per submission, fingerprinted: the parent's time (~1 s per 100,000 characters) and report.json's size
+# (a hash and its place per ~13 characters) stay bounded; the reference is 30,000. Past it: ``cut``.
+MAX_FINGERPRINT_CHARS = 200_000
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENCODING, tokenize.ENDMARKER}
 _FALLBACK = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
@@ -59,32 +62,40 @@ def normalised_tokens(source: str) -> list[str]:
     return [token for token, _ in _located_tokens(source)]
 
 
-class _DeadCode(ast.NodeTransformer):
-    """Statements that do nothing go: ``pass``, a bare name or constant (docstrings, ``...``), an ``if``
-    on a false constant (its ``else`` stays). A body left empty gets one ``pass``, as Python needs."""
-
-    def generic_visit(self, node):
-        super().generic_visit(node)
-        for field in ("body", "orelse", "finalbody"):
-            body = getattr(node, field, None)
-            if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
-                kept = [s for s in body if not self._dead(s)]
-                kept = [part for s in kept for part in (s.orelse if self._never(s) else [s])]
-                setattr(node, field, kept or ([] if field != "body" else [ast.copy_location(ast.Pass(), body[0])]))
-        return node
-
-    @staticmethod
-    def _dead(statement: ast.stmt) -> bool:
-        return isinstance(statement, ast.Pass) or (
-            isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Constant, ast.Name)))
-
-    @staticmethod
-    def _never(statement: ast.stmt) -> bool:
-        return isinstance(statement, ast.If) and isinstance(statement.test, ast.Constant) and not statement.test.value
+_BLOCKS = ("body", "orelse", "finalbody")
 
 
-def _statements(tree: ast.AST) -> list[ast.stmt]:
-    return [node for node in ast.walk(tree) if isinstance(node, ast.stmt) and hasattr(node, "end_lineno")]
+def _without_dead_code(statements: list) -> list:
+    """``statements`` without those that do nothing -- ``pass``, a bare name or constant (docstrings,
+    ``...``), an ``if`` on a false constant (its ``else`` stays) -- at every depth. A body left empty
+    gets one ``pass``, as Python needs. Walks statements only, never expressions: it costs little."""
+    kept = []
+    for statement in statements:
+        if isinstance(statement, ast.Pass) or (
+                isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Constant, ast.Name))):
+            continue
+        if isinstance(statement, ast.If) and isinstance(statement.test, ast.Constant) and not statement.test.value:
+            kept += _without_dead_code(statement.orelse)
+            continue
+        for inner in [statement, *getattr(statement, "handlers", ()), *getattr(statement, "cases", ())]:
+            for field in _BLOCKS:
+                block = getattr(inner, field, None)
+                if block:
+                    setattr(inner, field, _without_dead_code(block) or
+                            ([ast.copy_location(ast.Pass(), block[0])] if field == "body" else []))
+        kept.append(statement)
+    return kept
+
+
+def _statements(statements: list) -> list[ast.stmt]:
+    """Every statement at every depth, in the order they are written."""
+    found = []
+    for statement in statements:
+        found.append(statement)
+        for inner in [statement, *getattr(statement, "handlers", ()), *getattr(statement, "cases", ())]:
+            for field in _BLOCKS:
+                found += _statements(getattr(inner, field, None) or [])
+    return found
 
 
 def _canonical(source: str) -> tuple[str, dict[int, int]] | None:
@@ -92,13 +103,14 @@ def _canonical(source: str) -> tuple[str, dict[int, int]] | None:
     lines the line of ``source`` it came from (for the side-by-side view); None if Python cannot read it
     (or it is too deep to write back): the tokens of the text itself are used then."""
     try:
-        tree = _DeadCode().visit(ast.parse(source))
+        tree = ast.parse(source)
+        tree.body = _without_dead_code(tree.body)
         text = ast.unparse(tree)
         written = ast.parse(text)
     except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
         return None
     lines: dict[int, int] = {}
-    for original, new in zip(_statements(tree), _statements(written)):  # outer first, so inner ones win
+    for original, new in zip(_statements(tree.body), _statements(written.body)):  # outer first: inner ones win
         for line in range(new.lineno, new.end_lineno + 1):
             lines[line] = min(original.lineno + line - new.lineno, original.end_lineno)
     return text, lines
@@ -200,15 +212,19 @@ def _statement_hashes(located: list[tuple[str, int]], ends: list[int]) -> dict[i
 def fingerprint(sources: dict[str, str]) -> dict:
     """A submission's modules (name -> source text) as report.json keeps them for similarity: the
     winnowed hashes, each hash's place (module, first line, last line), a digest of the whole
-    normalised code (equal digests: exact copies) and the source, capped, for the side-by-side view."""
+    normalised code (equal digests: exact copies) and the source, capped, for the side-by-side view.
+    Only the first ``MAX_FINGERPRINT_CHARS`` (modules in name order) are read: past them, ``cut`` says
+    how many characters were handed in, for a person to compare the rest."""
     hashes: dict[int, list] = {}
     statements: dict[int, list] = {}
     tokens = 0
     whole = hashlib.blake2b(digest_size=16)
     kept_source, room = {}, MAX_SOURCE_CHARS
+    budget, total = MAX_FINGERPRINT_CHARS, sum(len(text) for text in sources.values())
     for name in sorted(sources):
+        read, budget = sources[name][:budget], max(budget - len(sources[name]), 0)
         ends: list[int] = []
-        located = _located_tokens(sources[name], ends)
+        located = _located_tokens(read, ends)
         stream = [token for token, _ in located]
         for value, (first, last) in _statement_hashes(located, ends).items():
             statements.setdefault(value, [name, first, last])
@@ -218,9 +234,10 @@ def fingerprint(sources: dict[str, str]) -> dict:
             hashes.setdefault(value, [name, located[start][1], located[start + K - 1][1]])
         text = sources[name][:room]
         kept_source[name], room = text, room - len(text)
-    return {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "statements": sorted(statements),
-            "digest": whole.hexdigest(), "places": {str(h): place for h, place in {**statements, **hashes}.items()},
-            "source": kept_source}
+    found = {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "statements": sorted(statements),
+             "digest": whole.hexdigest(), "places": {str(h): place for h, place in {**statements, **hashes}.items()},
+             "source": kept_source}
+    return found | ({"cut": total} if total > MAX_FINGERPRINT_CHARS else {})
 
 
 def base_hashes(sources: list[dict[str, str]]) -> set[int]:
