@@ -4,6 +4,8 @@ import platform
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -395,3 +397,36 @@ def test_the_reaper_removes_what_the_sandbox_uid_left_on_the_host(config, tmp_pa
         finally:  # whatever happened, the host keeps nothing of this test
             libc.shmctl(shm, 0, None)
             left.unlink(missing_ok=True)
+
+
+IOCTL_PROBE = '''
+import array, fcntl, os, socket, sys
+from autograder.sandbox.child.limits import allow_only_what_children_need
+path = sys.argv[1]
+reader = os.open(path, os.O_RDONLY)
+ours, theirs = socket.socketpair()
+flags = array.array("l", [0])
+fcntl.ioctl(reader, 0x80086601, flags, True)  # FS_IOC_GETFLAGS, before the filter
+flags[0] |= 0x40  # FS_NODUMP_FL: harmless, and readable by anyone who can open the file
+allow_only_what_children_need()
+try:
+    fcntl.ioctl(reader, 0x40086602, flags, True)  # FS_IOC_SETFLAGS, on a read-only descriptor of our own file
+    print("set inode flags")
+except OSError as error:
+    print("refused", error.errno)
+ours.setblocking(False)  # FIONBIO
+print("isatty", os.isatty(reader), open(path).read())  # TCGETS, as every open() in text mode asks
+'''
+
+
+def test_a_child_can_ask_a_descriptor_what_python_asks_and_nothing_else(tmp_path):
+    """ioctl is allowed by request: with a read-only descriptor of a file it owns (every file of the
+    grader's, in the fallback mode without root) a child could otherwise set inode flags, which stay on
+    the host for a later child to read. The requests CPython makes still work."""
+    owned = tmp_path / "owned.txt"
+    owned.write_text("read back")
+    done = subprocess.run([sys.executable, "-c", IOCTL_PROBE, str(owned)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused 25" in done.stdout and "set inode flags" not in done.stdout, done.stdout  # ENOTTY
+    assert "isatty False read back" in done.stdout

@@ -59,8 +59,8 @@ def collapse_into_huge_pages() -> int:
 # something for a later child -- SysV IPC (shm*, msg*, sem*), POSIX message queues, keyrings
 # (add_key, keyctl), sockets, files (see WRITE_FLAGS) -- and namespaces, mounts, ptrace,
 # process_vm_*, bpf, io_uring, userfaultfd, memfd, kill.
-MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer", "ioctl",
-            "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING)
+MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer",
+            "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING), ioctl (IOCTLS)
 RUNTIME = (
     "munmap", "mremap", "mprotect", "madvise",
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep", "sched_yield",
@@ -72,6 +72,14 @@ RUNTIME = (
     "select", "pselect6", "pipe", "pipe2", "fork", "vfork", "wait4", "waitid",
 )
 ALLOWED = MEASURED + RUNTIME
+# ioctl only with these requests (the same numbers on x86_64 and aarch64), others fail with ENOTTY: what
+# CPython asks of a descriptor (is it a terminal, its size, bytes waiting, blocking, close-on-exec).
+# Not, for instance, FS_IOC_SETFLAGS: with a read-only descriptor of a file it owns (the fallback mode
+# without root: every file of the grader's), a child could set inode flags a later child reads back.
+# Where a GPU is lent (``any_ioctl``), every request goes through: its driver speaks only ioctl.
+IOCTLS = {"TCGETS": 0x5401, "TIOCGPGRP": 0x540F, "TIOCGWINSZ": 0x5413, "FIONREAD": 0x541B, "FIONBIO": 0x5421,
+          "FIONCLEX": 0x5450, "FIOCLEX": 0x5451, "TCGETS2": 0x802C542A}
+ENOTTY = 25
 # Allowed only on the calling process itself (first argument 0): on another process of the same uid --
 # the fork server, when the grader is not root -- lowering a hard limit would cripple every later child.
 SELF_ONLY = ("prlimit64",)
@@ -129,7 +137,7 @@ SYSCALL_NUMBERS = {
 ENOSYS, EACCES = 38, 13
 
 
-def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, int, int, int]]:
     """The filter, as (code, jump if true, jump if false, k) instructions; jumps count those skipped.
 
     Each test is followed by its own return, so no jump is longer than four instructions however long
@@ -144,6 +152,11 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
         if name in numbers:  # read-only opens go on; the accumulator is reloaded only on this path
             program += [(JEQ, 0, 4, numbers[name]), (LD_ABS, 0, 0, 16 + 8 * argument),
                         (JSET, 0, 1, WRITE_FLAGS), (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
+    requests = [] if any_ioctl else list(IOCTLS.values())  # the second argument's low half (ioctl's int)
+    program += [(JEQ, 0, 2 + 2 * len(requests), numbers["ioctl"]), (LD_ABS, 0, 0, 24)]
+    for request in requests:
+        program += [(JEQ, 0, 1, request), (RET, 0, 0, ALLOW)]
+    program += [(RET, 0, 0, ALLOW if any_ioctl else 0x00050000 | ENOTTY)]
     for name in SELF_ONLY:  # the first argument (64 bits, little-endian halves) must be 0
         program += [(JEQ, 0, 6, numbers[name]), (LD_ABS, 0, 0, 16), (JEQ, 0, 3, 0), (LD_ABS, 0, 0, 20),
                     (JEQ, 0, 1, 0), (RET, 0, 0, ALLOW), (RET, 0, 0, REFUSE)]
@@ -156,7 +169,7 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
     return program + [(RET, 0, 0, UNKNOWN)]
 
 
-def allow_only_what_children_need() -> None:
+def allow_only_what_children_need(any_ioctl: bool = False) -> None:
     """A seccomp filter that lets through ``ALLOWED`` and read-only opens, and nothing else.
 
     Deny by default: a call nobody listed -- SysV IPC, a keyring, a message queue, whatever a
@@ -169,7 +182,7 @@ def allow_only_what_children_need() -> None:
     import ctypes
     import platform
 
-    program = seccomp_program(platform.machine())
+    program = seccomp_program(platform.machine(), any_ioctl)
 
     class Instruction(ctypes.Structure):
         _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]

@@ -38,7 +38,7 @@ def become_child(settings: dict, options: dict, keep: int) -> None:
     if options.get("readable") is not None:
         confine_files(options["readable"])
     if options.get("seccomp"):
-        allow_only_what_children_need()
+        allow_only_what_children_need(any_ioctl=bool(options.get("any_ioctl")))
 
 
 def run_child(sock, settings: dict, options: dict) -> None:
