@@ -400,7 +400,7 @@ def test_the_reaper_removes_what_the_sandbox_uid_left_on_the_host(config, tmp_pa
 
 
 IOCTL_PROBE = '''
-import array, fcntl, os, socket, sys
+import array, fcntl, os, socket, struct, sys
 from autograder.sandbox.child.limits import allow_only_what_children_need
 path = sys.argv[1]
 reader = os.open(path, os.O_RDONLY)
@@ -414,19 +414,27 @@ try:
     print("set inode flags")
 except OSError as error:
     print("refused", error.errno)
+try:
+    fcntl.fcntl(reader, 37, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 4242, 1, 0))  # F_OFD_SETLK
+    print("locked")
+except OSError as error:
+    print("lock refused", error.errno)
+os.set_inheritable(reader, True)  # F_GETFD/F_SETFD (or FIOCLEX)
 ours.setblocking(False)  # FIONBIO
 print("isatty", os.isatty(reader), open(path).read())  # TCGETS, as every open() in text mode asks
 '''
 
 
 def test_a_child_can_ask_a_descriptor_what_python_asks_and_nothing_else(tmp_path):
-    """ioctl is allowed by request: with a read-only descriptor of a file it owns (every file of the
-    grader's, in the fallback mode without root) a child could otherwise set inode flags, which stay on
-    the host for a later child to read. The requests CPython makes still work."""
+    """ioctl and fcntl are allowed by request: with a read-only descriptor of a file it owns (every file
+    of the grader's, in the fallback mode without root) a child could otherwise set inode flags, which
+    stay on the host for a later child to read; and a lock on any file it may read is a number that
+    another child reads while both run. The requests CPython makes still work."""
     owned = tmp_path / "owned.txt"
     owned.write_text("read back")
     done = subprocess.run([sys.executable, "-c", IOCTL_PROBE, str(owned)], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "refused 25" in done.stdout and "set inode flags" not in done.stdout, done.stdout  # ENOTTY
+    assert "lock refused 13" in done.stdout and "locked" not in done.stdout  # EACCES
     assert "isatty False read back" in done.stdout

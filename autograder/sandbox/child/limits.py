@@ -68,7 +68,7 @@ RUNTIME = (
     "exit", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
     "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "uname", "getrandom", "getrlimit",
     "sysinfo", "readv", "pread64", "fstat", "stat", "lstat", "statx", "readlink", "readlinkat", "access", "faccessat",
-    "faccessat2", "fcntl", "dup", "dup2", "dup3", "fadvise64", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
+    "faccessat2", "dup", "dup2", "dup3", "fadvise64", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
     "select", "pselect6", "pipe", "pipe2", "fork", "vfork", "wait4", "waitid",
 )
 ALLOWED = MEASURED + RUNTIME
@@ -80,6 +80,11 @@ ALLOWED = MEASURED + RUNTIME
 IOCTLS = {"TCGETS": 0x5401, "TIOCGPGRP": 0x540F, "TIOCGWINSZ": 0x5413, "FIONREAD": 0x541B, "FIONBIO": 0x5421,
           "FIONCLEX": 0x5450, "FIOCLEX": 0x5451, "TCGETS2": 0x802C542A}
 ENOTTY = 25
+# fcntl only with these commands (dup, close-on-exec, status flags), others refused with EACCES: no
+# lock of any kind, lease, notification or owner. A lock on any file a child may read -- the same inode
+# for every child on the host -- is a number another child, of another worker, reads while both run
+# (measured: a student's child read a lock another student's child held, in a batch of two workers).
+FCNTLS = {"F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4, "F_DUPFD_CLOEXEC": 1030}
 # Allowed only on the calling process itself (first argument 0): on another process of the same uid --
 # the fork server, when the grader is not root -- lowering a hard limit would cripple every later child.
 SELF_ONLY = ("prlimit64",)
@@ -157,6 +162,10 @@ def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, in
     for request in requests:
         program += [(JEQ, 0, 1, request), (RET, 0, 0, ALLOW)]
     program += [(RET, 0, 0, ALLOW if any_ioctl else 0x00050000 | ENOTTY)]
+    program += [(JEQ, 0, 2 + 2 * len(FCNTLS), numbers["fcntl"]), (LD_ABS, 0, 0, 24)]
+    for command in FCNTLS.values():
+        program += [(JEQ, 0, 1, command), (RET, 0, 0, ALLOW)]
+    program += [(RET, 0, 0, REFUSE)]
     for name in SELF_ONLY:  # the first argument (64 bits, little-endian halves) must be 0
         program += [(JEQ, 0, 6, numbers[name]), (LD_ABS, 0, 0, 16), (JEQ, 0, 3, 0), (LD_ABS, 0, 0, 20),
                     (JEQ, 0, 1, 0), (RET, 0, 0, ALLOW), (RET, 0, 0, REFUSE)]
