@@ -194,6 +194,10 @@ class Grader:
             if dropped:
                 report.notes.append(f"{dropped} failed checks have no picture (this report's pictures are full)")
         report.fingerprint = similarity.fingerprint(submission.sources)  # for the class report's similar pairs
+        if report.fingerprint.get("cut"):  # else padding a copy past the cap would hide it
+            report.review.append(f"the hand-in holds {report.fingerprint['cut']:,} characters of Python; the "
+                                 f"similarity check compares the first {similarity.MAX_FINGERPRINT_CHARS:,}: "
+                                 "compare the rest by hand")
         report.refer_repeated_outputs()
         if self._internal:
             report.review.append(f"the grader failed on {len(self._internal)} check(s) of this submission "

@@ -4,8 +4,11 @@ The grader fingerprints each submission's modules (``fingerprint``): the hashes,
 module each one lies, and the source itself (capped), all kept in the staff-only report.json so the
 class report can put the matching regions of a flagged pair side by side.
 
-Normalising (``normalised_tokens``): Python's tokenizer drops comments and blank lines; docstrings
-go; every identifier becomes ``V`` and every other string ``S``; keywords, numbers, operators and
+Normalising (``normalised_tokens``): the source is first read as Python reads it (``ast``) and written
+back in one canonical layout (``_canonical``): one statement a line, no semicolons, no redundant
+parentheses, and code that does nothing (``pass``, a bare name or constant, a docstring, an ``if``
+on a false constant) gone -- so padding every line with ``; pass`` or wrapping every expression in
+parentheses changes nothing. Then Python's tokenizer drops comments and blank lines; every identifier becomes ``V`` and every other string ``S``; keywords, numbers, operators and
 the indentation structure stay. Renaming variables, rewording comments and reformatting change
 nothing. The token stream is cut into overlapping k-grams, hashed (a stable hash: workers differ in
 ``PYTHONHASHSEED``), and winnowed (Schleimer, Wilkerson and Aiken's algorithm, as in MOSS): the
@@ -27,6 +30,7 @@ tiny hand-ins are not flagged for sharing a line. Students whose own code is the
 token (names, comments and layout aside) are *exact copies*, listed as groups (``exact_copies``).
 A TA decides what a flag means.
 """
+import ast
 import hashlib
 import io
 import keyword
@@ -39,12 +43,15 @@ __all__ = ["fingerprint", "normalised_tokens", "base_hashes", "similar_pairs", "
 
 K = 12  # tokens per k-gram
 WINDOW = 8  # k-grams per winnowing window
-METHOD = f"winnow-k{K}-w{WINDOW}-v3"
+METHOD = f"winnow-k{K}-w{WINDOW}-v4"
 MIN_SHARED = 8
 MIN_STATEMENT_TOKENS = 10  # shorter statements (``return V``, ``V = V ( V )``) are everybody's
 MIN_SHARED_STATEMENTS = 10
 THRESHOLD = 0.5  # containment: half of the smaller side's own code
 MAX_SOURCE_CHARS = 60_000  # per submission, kept for the side-by-side view
+# per submission, fingerprinted: the parent's time (~1 s per 100,000 characters) and report.json's size
+# (a hash and its place per ~13 characters) stay bounded; the reference is 30,000. Past it: ``cut``.
+MAX_FINGERPRINT_CHARS = 200_000
 
 _SKIP = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.ENCODING, tokenize.ENDMARKER}
 _FALLBACK = re.compile(r"[A-Za-z_]\w*|\d[\w.]*|\S")
@@ -55,9 +62,71 @@ def normalised_tokens(source: str) -> list[str]:
     return [token for token, _ in _located_tokens(source)]
 
 
+_BLOCKS = ("body", "orelse", "finalbody")
+
+
+def _without_dead_code(statements: list) -> list:
+    """``statements`` without those that do nothing -- ``pass``, a bare name or constant (docstrings,
+    ``...``), an ``if`` on a false constant (its ``else`` stays) -- at every depth. A body left empty
+    gets one ``pass``, as Python needs. Walks statements only, never expressions: it costs little."""
+    kept = []
+    for statement in statements:
+        if isinstance(statement, ast.Pass) or (
+                isinstance(statement, ast.Expr) and isinstance(statement.value, (ast.Constant, ast.Name))):
+            continue
+        if isinstance(statement, ast.If) and isinstance(statement.test, ast.Constant) and not statement.test.value:
+            kept += _without_dead_code(statement.orelse)
+            continue
+        for inner in [statement, *getattr(statement, "handlers", ()), *getattr(statement, "cases", ())]:
+            for field in _BLOCKS:
+                block = getattr(inner, field, None)
+                if block:
+                    setattr(inner, field, _without_dead_code(block) or
+                            ([ast.copy_location(ast.Pass(), block[0])] if field == "body" else []))
+        kept.append(statement)
+    return kept
+
+
+def _statements(statements: list) -> list[ast.stmt]:
+    """Every statement at every depth, in the order they are written."""
+    found = []
+    for statement in statements:
+        found.append(statement)
+        for inner in [statement, *getattr(statement, "handlers", ()), *getattr(statement, "cases", ())]:
+            for field in _BLOCKS:
+                found += _statements(getattr(inner, field, None) or [])
+    return found
+
+
+def _canonical(source: str) -> tuple[str, dict[int, int]] | None:
+    """``source`` as Python reads it, written back in one layout without dead code, and for each of its
+    lines the line of ``source`` it came from (for the side-by-side view); None if Python cannot read it
+    (or it is too deep to write back): the tokens of the text itself are used then."""
+    try:
+        tree = ast.parse(source)
+        tree.body = _without_dead_code(tree.body)
+        text = ast.unparse(tree)
+        written = ast.parse(text)
+    except (SyntaxError, ValueError, TypeError, RecursionError, MemoryError):
+        return None
+    lines: dict[int, int] = {}
+    for original, new in zip(_statements(tree.body), _statements(written.body)):  # outer first: inner ones win
+        for line in range(new.lineno, new.end_lineno + 1):
+            lines[line] = min(original.lineno + line - new.lineno, original.end_lineno)
+    return text, lines
+
+
 def _located_tokens(source: str, ends: list | None = None) -> list[tuple[str, int]]:
-    """``normalised_tokens`` with the line (1-based) each token is on; ``ends``, when given, gets the
-    index in that list where each statement ends."""
+    """``normalised_tokens`` with the line (1-based) of ``source`` each token is on; ``ends``, when
+    given, gets the index in that list where each statement ends."""
+    canonical = _canonical(source)
+    if canonical is not None:
+        text, lines = canonical
+        return [(token, lines.get(line, line)) for token, line in _tokens_of(text, ends)]
+    return _tokens_of(source, ends)
+
+
+def _tokens_of(source: str, ends: list | None) -> list[tuple[str, int]]:
     try:
         raw = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, ValueError):  # IndentationError is a SyntaxError
@@ -143,15 +212,19 @@ def _statement_hashes(located: list[tuple[str, int]], ends: list[int]) -> dict[i
 def fingerprint(sources: dict[str, str]) -> dict:
     """A submission's modules (name -> source text) as report.json keeps them for similarity: the
     winnowed hashes, each hash's place (module, first line, last line), a digest of the whole
-    normalised code (equal digests: exact copies) and the source, capped, for the side-by-side view."""
+    normalised code (equal digests: exact copies) and the source, capped, for the side-by-side view.
+    Only the first ``MAX_FINGERPRINT_CHARS`` (modules in name order) are read: past them, ``cut`` says
+    how many characters were handed in, for a person to compare the rest."""
     hashes: dict[int, list] = {}
     statements: dict[int, list] = {}
     tokens = 0
     whole = hashlib.blake2b(digest_size=16)
     kept_source, room = {}, MAX_SOURCE_CHARS
+    budget, total = MAX_FINGERPRINT_CHARS, sum(len(text) for text in sources.values())
     for name in sorted(sources):
+        read, budget = sources[name][:budget], max(budget - len(sources[name]), 0)
         ends: list[int] = []
-        located = _located_tokens(sources[name], ends)
+        located = _located_tokens(read, ends)
         stream = [token for token, _ in located]
         for value, (first, last) in _statement_hashes(located, ends).items():
             statements.setdefault(value, [name, first, last])
@@ -161,9 +234,10 @@ def fingerprint(sources: dict[str, str]) -> dict:
             hashes.setdefault(value, [name, located[start][1], located[start + K - 1][1]])
         text = sources[name][:room]
         kept_source[name], room = text, room - len(text)
-    return {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "statements": sorted(statements),
-            "digest": whole.hexdigest(), "places": {str(h): place for h, place in {**statements, **hashes}.items()},
-            "source": kept_source}
+    found = {"method": METHOD, "tokens": tokens, "hashes": sorted(hashes), "statements": sorted(statements),
+             "digest": whole.hexdigest(), "places": {str(h): place for h, place in {**statements, **hashes}.items()},
+             "source": kept_source}
+    return found | ({"cut": total} if total > MAX_FINGERPRINT_CHARS else {})
 
 
 def base_hashes(sources: list[dict[str, str]]) -> set[int]:

@@ -162,6 +162,53 @@ def test_a_copy_with_dead_code_between_its_statements_is_still_flagged():
     assert similar_pairs(prints, given) == []
 
 
+def _padded_on_every_line(source: str) -> str:
+    """What a copier's script does to every line: ``; pass`` after each simple statement, the value of
+    each assignment and return in redundant parentheses, a dead ``if 0:`` and a bare constant between."""
+    lines = []
+    for line in source.splitlines():
+        indent = line[:len(line) - len(line.lstrip())]
+        if " = " in line and not line.rstrip().endswith(":"):
+            target, value = line.split(" = ", 1)
+            line = f"{target} = (({value}))"
+        elif line.lstrip().startswith("return "):
+            line = f"{indent}return ({line.strip()[7:]})"
+        if line.strip() and not line.rstrip().endswith(":") and not line.lstrip().startswith(("#", '"')):
+            line += "; pass"
+            lines += [line, f"{indent}if 0:", f"{indent}    y = 1", f"{indent}...", f"{indent}None"]
+        else:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def test_a_copy_padded_on_every_line_is_still_an_exact_copy():
+    """Padding inside each line cuts every k-gram and every statement the tokens show; Python reads the
+    same program, and so does the fingerprint (``similarity._canonical``)."""
+    padded = _padded_on_every_line(_own_helper("jitter", "res"))
+    assert compile(padded, "padded", "exec") and padded.count("; pass") >= 24
+    prints = {"ann": fingerprint({"m": _own_helper("augment", "out")}), "bob": fingerprint({"m": padded}),
+              "cat": fingerprint({"m": OTHER})}
+    assert exact_copies(prints) == [["ann", "bob"]]
+    pairs = similar_pairs(prints)
+    assert [p["students"] for p in pairs] == [["ann", "bob"]] and pairs[0]["containment"] == 1.0
+    regions = matching_regions(prints["ann"], prints["bob"])  # still pointing at lines of what was handed in
+    assert regions and max(r["right"][2] for r in regions) > max(r["left"][2] for r in regions)
+
+
+def test_what_a_fingerprint_reads_is_bounded_and_a_cut_is_said():
+    """A hand-in of 2 MB of distinct code would cost the parent minutes and report.json megabytes: only
+    the first MAX_FINGERPRINT_CHARS are read, and ``cut`` names the size so a person compares the rest."""
+    from autograder.similarity import MAX_FINGERPRINT_CHARS
+
+    line = "v{i} = w{i} * {i} + u[{m}] - 1\n"
+    huge = {f"m{j}": "".join(line.format(i=i * 7 + j, m=i % 13) for i in range(20_000)) for j in range(3)}
+    total = sum(map(len, huge.values()))
+    kept = fingerprint(huge)
+    assert total > 2 * MAX_FINGERPRINT_CHARS and kept["cut"] == total
+    assert len(kept["hashes"]) < MAX_FINGERPRINT_CHARS // 10 and len(json.dumps(kept)) < 4 << 20
+    assert "cut" not in fingerprint({"m": CODE})
+
+
 def test_a_group_of_identical_copies_is_flagged_and_listed_on_its_own():
     """Six students with the same code, in a class of eight: what many share is no excuse; only what
     they were *given* is left out."""

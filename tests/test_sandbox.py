@@ -4,6 +4,8 @@ import platform
 import subprocess
 import sys
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -421,3 +423,44 @@ def test_the_child_describes_a_module_as_the_rules_do(res_block_child):
     assert described.module("conv2").is_a("Conv2d") and described.module("conv2").config["kernel_size"] == [3, 3]
     assert described.module("conv2").config["padding"] == [1, 1] and described.parameters["skip.weight"] == (6, 4, 1, 1)
     assert "kernel_size=(3, 3)" in described.module("conv2").extra_repr
+
+
+IOCTL_PROBE = '''
+import array, fcntl, os, socket, struct, sys
+from autograder.sandbox.child.limits import allow_only_what_children_need
+path = sys.argv[1]
+reader = os.open(path, os.O_RDONLY)
+ours, theirs = socket.socketpair()
+flags = array.array("l", [0])
+fcntl.ioctl(reader, 0x80086601, flags, True)  # FS_IOC_GETFLAGS, before the filter
+flags[0] |= 0x40  # FS_NODUMP_FL: harmless, and readable by anyone who can open the file
+allow_only_what_children_need()
+try:
+    fcntl.ioctl(reader, 0x40086602, flags, True)  # FS_IOC_SETFLAGS, on a read-only descriptor of our own file
+    print("set inode flags")
+except OSError as error:
+    print("refused", error.errno)
+try:
+    fcntl.fcntl(reader, 37, struct.pack("hhqqi4x", fcntl.F_RDLCK, 0, 4242, 1, 0))  # F_OFD_SETLK
+    print("locked")
+except OSError as error:
+    print("lock refused", error.errno)
+os.set_inheritable(reader, True)  # F_GETFD/F_SETFD (or FIOCLEX)
+ours.setblocking(False)  # FIONBIO
+print("isatty", os.isatty(reader), open(path).read())  # TCGETS, as every open() in text mode asks
+'''
+
+
+def test_a_child_can_ask_a_descriptor_what_python_asks_and_nothing_else(tmp_path):
+    """ioctl and fcntl are allowed by request: with a read-only descriptor of a file it owns (every file
+    of the grader's, in the fallback mode without root) a child could otherwise set inode flags, which
+    stay on the host for a later child to read; and a lock on any file it may read is a number that
+    another child reads while both run. The requests CPython makes still work."""
+    owned = tmp_path / "owned.txt"
+    owned.write_text("read back")
+    done = subprocess.run([sys.executable, "-c", IOCTL_PROBE, str(owned)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "refused 25" in done.stdout and "set inode flags" not in done.stdout, done.stdout  # ENOTTY
+    assert "lock refused 13" in done.stdout and "locked" not in done.stdout  # EACCES
+    assert "isatty False read back" in done.stdout

@@ -163,6 +163,45 @@ def test_intake_records_parser_bombs_and_never_raises(tmp_path):
     assert submission.modules["unet"].label == "unet.py"
 
 
+def _count_listings(monkeypatch) -> list:
+    """Each time ``zipfile`` reads an archive's central directory (its cost grows with the members)."""
+    real, listed = zipfile.ZipFile._RealGetContents, []
+
+    def counting(self):
+        listed.append(1)
+        return real(self)
+
+    monkeypatch.setattr(zipfile.ZipFile, "_RealGetContents", counting)
+    return listed
+
+
+def test_a_zip_is_listed_once_and_a_zip_of_too_many_members_not_at_all(tmp_path, monkeypatch):
+    """A 1 MiB zip of 9,900 tiny modules was listed again for every member it read (over ten minutes
+    of the parent's time); 300,000 junk members cost 24 s and 400 MB before any limit applied."""
+    from autograder.intake.files import Limits, Refused
+
+    limits = Limits(max_files=300)
+    many = tmp_path / "many.zip"
+    with zipfile.ZipFile(many, "w") as archive:
+        for module in SOLUTIONS.glob("*.py"):
+            archive.writestr(module.name, module.read_text())
+        for i in range(250):
+            archive.writestr(f"pkg/m{i}.py", f"x = {i}\n")
+    listed = _count_listings(monkeypatch)
+    submission = read_submission(many, limits)
+    assert len(submission.files) > 250 and "ResBlock" in submission.symbols
+    assert len(listed) == 1, f"listed {len(listed)} times"
+    for name, junk in [("junk.zip", "__MACOSX/{}"), ("unsafe.zip", "../{}")]:  # left out, yet counted
+        with zipfile.ZipFile(tmp_path / name, "w") as archive:
+            archive.writestr("unet.py", "x = 1\n")
+            for i in range(400):
+                archive.writestr(junk.format(i), b"")
+        listed.clear()
+        with pytest.raises(Refused, match="more than 300 files"):
+            read_submission(tmp_path / name, limits)
+        assert listed == [], name  # refused from the end record's count, before zipfile lists it
+
+
 def test_a_parser_that_fails_costs_its_file_and_a_reader_that_fails_is_a_review(tmp_path, monkeypatch):
     folder = shutil.copytree(SOLUTIONS, tmp_path / "s")
     real_index = layout.index

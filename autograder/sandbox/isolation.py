@@ -143,6 +143,7 @@ class Isolation:
             # bound into a wiped folder (a virtualenv under /tmp): never walked or deleted
             "keep": [str(root) for root in _python_roots(python)] if self.mode == "bwrap" else [],
             "readable": self.readable(python),
+            "any_ioctl": any(Path("/dev").glob("nvidia*")),  # a GPU's driver: every ioctl request (README)
         }
 
     def readable(self, python: str = sys.executable) -> list[str]:

@@ -1,14 +1,18 @@
 # Leave @MARKER@ in every channel a later child could look in (see look_behind.py): SysV shared
 # memory, message queue and semaphore, a POSIX message queue, files in /tmp, /var/tmp, /dev/shm and
 # the working folder, a shared file that exists already (@SHARED@), a key in the user's keyring, an
-# abstract Unix socket, a process left running, and the access time of @FRESH@ (a file it may read, not
-# read since it changed: reading it is the message). Harmless if it escapes: 4 KiB of shared memory,
+# abstract Unix socket, a process left running, the access time of @FRESH@ (a file it may read, not
+# read since it changed: reading it is the message), an OFD lock at the marker's number on standard
+# input and that description's status flags (shared with the fork server, if inherited), and the fork
+# server's counts of its reaped children's page faults (moved by touching pages: the next child reads them). Harmless if it escapes: 4 KiB of shared memory,
 # 64-byte messages, a key that expires in 60 s, a process that ends by itself within 30 s; the test
 # removes what is left. Ends by raising what it managed, so the feedback's notes say so.
 import ctypes as _ctypes
+import fcntl as _fcntl
 import os as _os
 import platform as _platform
 import socket as _socket
+import struct as _struct
 import time as _time
 import zlib as _zlib
 
@@ -90,7 +94,24 @@ def _access_time():
     return _os.stat("@FRESH@").st_atime_ns != before
 
 
-for _name, _attempt in [("access time", _access_time), ("SysV shm", _shm), ("SysV msg", _msg), ("SysV sem", _sem), ("POSIX mqueue", _mqueue),
+def _stdio_lock():
+    """An OFD lock of one byte at offset _KEY: it lives as long as the open file description does."""
+    _fcntl.fcntl(0, 37, _struct.pack("hhqqi4x", _fcntl.F_RDLCK, 0, _KEY, 1, 0))  # F_OFD_SETLK
+
+
+def _stdio_flags():
+    _fcntl.fcntl(0, _fcntl.F_SETFL, _fcntl.fcntl(0, _fcntl.F_GETFL) | _os.O_APPEND)
+
+
+def _page_faults():
+    """Touch 64 MiB page by page: whoever reaps this child counts 16,384 more minor faults."""
+    block = bytearray(64 << 20)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+
+
+for _name, _attempt in [("stdio lock", _stdio_lock), ("stdio flags", _stdio_flags), ("fork server's counts", _page_faults),
+                        ("access time", _access_time), ("SysV shm", _shm), ("SysV msg", _msg), ("SysV sem", _sem), ("POSIX mqueue", _mqueue),
                         ("keyring", _key), ("/tmp", _file(f"/tmp/{_MARK}")), ("/var/tmp", _file(f"/var/tmp/{_MARK}")),
                         ("/dev/shm", _file(f"/dev/shm/{_MARK}")), ("working folder", _file(_MARK)),
                         ("shared file", _file("@SHARED@"))]:

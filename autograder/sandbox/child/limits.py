@@ -59,8 +59,8 @@ def collapse_into_huge_pages() -> int:
 # something for a later child -- SysV IPC (shm*, msg*, sem*), POSIX message queues, keyrings
 # (add_key, keyctl), sockets, files (see WRITE_FLAGS) -- and namespaces, mounts, ptrace,
 # process_vm_*, bpf, io_uring, userfaultfd, memfd, kill.
-MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer", "ioctl",
-            "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING)
+MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer",
+            "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING), ioctl (IOCTLS)
 RUNTIME = (
     "munmap", "mremap", "mprotect", "madvise",
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep", "sched_yield",
@@ -68,10 +68,23 @@ RUNTIME = (
     "exit", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
     "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "uname", "getrandom", "getrlimit",
     "sysinfo", "readv", "pread64", "fstat", "stat", "lstat", "statx", "readlink", "readlinkat", "access", "faccessat",
-    "faccessat2", "fcntl", "dup", "dup2", "dup3", "fadvise64", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
+    "faccessat2", "dup", "dup2", "dup3", "fadvise64", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
     "select", "pselect6", "pipe", "pipe2", "fork", "vfork", "wait4", "waitid",
 )
 ALLOWED = MEASURED + RUNTIME
+# ioctl only with these requests (the same numbers on x86_64 and aarch64), others fail with ENOTTY: what
+# CPython asks of a descriptor (is it a terminal, its size, bytes waiting, blocking, close-on-exec).
+# Not, for instance, FS_IOC_SETFLAGS: with a read-only descriptor of a file it owns (the fallback mode
+# without root: every file of the grader's), a child could set inode flags a later child reads back.
+# Where a GPU is lent (``any_ioctl``), every request goes through: its driver speaks only ioctl.
+IOCTLS = {"TCGETS": 0x5401, "TIOCGPGRP": 0x540F, "TIOCGWINSZ": 0x5413, "FIONREAD": 0x541B, "FIONBIO": 0x5421,
+          "FIONCLEX": 0x5450, "FIOCLEX": 0x5451, "TCGETS2": 0x802C542A}
+ENOTTY = 25
+# fcntl only with these commands (dup, close-on-exec, status flags), others refused with EACCES: no
+# lock of any kind, lease, notification or owner. A lock on any file a child may read -- the same inode
+# for every child on the host -- is a number another child, of another worker, reads while both run
+# (measured: a student's child read a lock another student's child held, in a batch of two workers).
+FCNTLS = {"F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4, "F_DUPFD_CLOEXEC": 1030}
 # Allowed only on the calling process itself (first argument 0): on another process of the same uid --
 # the fork server, when the grader is not root -- lowering a hard limit would cripple every later child.
 SELF_ONLY = ("prlimit64",)
@@ -129,7 +142,7 @@ SYSCALL_NUMBERS = {
 ENOSYS, EACCES = 38, 13
 
 
-def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, int, int, int]]:
     """The filter, as (code, jump if true, jump if false, k) instructions; jumps count those skipped.
 
     Each test is followed by its own return, so no jump is longer than four instructions however long
@@ -144,6 +157,15 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
         if name in numbers:  # read-only opens go on; the accumulator is reloaded only on this path
             program += [(JEQ, 0, 4, numbers[name]), (LD_ABS, 0, 0, 16 + 8 * argument),
                         (JSET, 0, 1, WRITE_FLAGS), (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
+    requests = [] if any_ioctl else list(IOCTLS.values())  # the second argument's low half (ioctl's int)
+    program += [(JEQ, 0, 2 + 2 * len(requests), numbers["ioctl"]), (LD_ABS, 0, 0, 24)]
+    for request in requests:
+        program += [(JEQ, 0, 1, request), (RET, 0, 0, ALLOW)]
+    program += [(RET, 0, 0, ALLOW if any_ioctl else 0x00050000 | ENOTTY)]
+    program += [(JEQ, 0, 2 + 2 * len(FCNTLS), numbers["fcntl"]), (LD_ABS, 0, 0, 24)]
+    for command in FCNTLS.values():
+        program += [(JEQ, 0, 1, command), (RET, 0, 0, ALLOW)]
+    program += [(RET, 0, 0, REFUSE)]
     for name in SELF_ONLY:  # the first argument (64 bits, little-endian halves) must be 0
         program += [(JEQ, 0, 6, numbers[name]), (LD_ABS, 0, 0, 16), (JEQ, 0, 3, 0), (LD_ABS, 0, 0, 20),
                     (JEQ, 0, 1, 0), (RET, 0, 0, ALLOW), (RET, 0, 0, REFUSE)]
@@ -156,7 +178,7 @@ def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
     return program + [(RET, 0, 0, UNKNOWN)]
 
 
-def allow_only_what_children_need() -> None:
+def allow_only_what_children_need(any_ioctl: bool = False) -> None:
     """A seccomp filter that lets through ``ALLOWED`` and read-only opens, and nothing else.
 
     Deny by default: a call nobody listed -- SysV IPC, a keyring, a message queue, whatever a
@@ -169,7 +191,7 @@ def allow_only_what_children_need() -> None:
     import ctypes
     import platform
 
-    program = seccomp_program(platform.machine())
+    program = seccomp_program(platform.machine(), any_ioctl)
 
     class Instruction(ctypes.Structure):
         _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
@@ -265,13 +287,13 @@ def confine_files(readable: list[str]) -> int:
 
 
 CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
-MS_REC, MS_PRIVATE = 0x4000, 0x40000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
 MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1  # the same on aarch64
 
 
 def enter_own_namespaces() -> None:
-    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last (needs
-    root: called before the uid drop).
+    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last and a
+    /proc that shows only the child's own uid's processes (needs root: called before the uid drop).
 
     Whatever SysV or POSIX IPC object the child or its processes could make dies with them, even if
     the seccomp filter let one through; a hostname it set would be its own. Read-only mounts matter
@@ -287,6 +309,11 @@ def enter_own_namespaces() -> None:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS) failed")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing we change reaches the host
         raise OSError(ctypes.get_errno(), "making the child's mounts private failed")
+    # A /proc that shows the child only processes of its own uid: the fork server's entry (its counts
+    # of the CPU time and page faults of the children it reaped, which a child can move at will and the
+    # next child read: measured, both modes) and other graders' children are not there to read.
+    if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2") != 0:
+        raise OSError(ctypes.get_errno(), "mounting a /proc that hides other users' processes failed")
 
     class MountAttr(ctypes.Structure):
         _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
@@ -297,6 +324,27 @@ def enter_own_namespaces() -> None:
     if libc.syscall(MOUNT_SETATTR, AT_FDCWD, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)) != 0 \
             and ctypes.get_errno() != ENOSYS:  # Linux before 5.12: the access-time channel stays (README)
         raise OSError(ctypes.get_errno(), "making the child's mounts read-only failed")
+
+
+def private_descriptors(keep: int) -> None:
+    """Hold no open file description the fork server holds too: 0, 1 and 2 a fresh ``/dev/null`` of
+    this child's own, every other descriptor but ``keep`` (the child's socket) closed. Deny by default.
+
+    After ``fork`` a child shares each inherited description with the fork server, which outlives it:
+    what a child sets on one -- an OFD lock at any offset (a 64-bit number, as many as it likes), status
+    flags, an owner -- a later child reads back, of the same student or the next (measured, both modes).
+    Its own descriptions die with it.
+    """
+    import os
+
+    null = os.open("/dev/null", os.O_RDWR)
+    for fd in (0, 1, 2):
+        if fd != null:
+            os.dup2(null, fd)
+    if null > 2:
+        os.close(null)
+    os.closerange(3, keep)
+    os.closerange(keep + 1, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
 
 
 def apply_limits(limits: dict) -> None:

@@ -6,17 +6,20 @@ import signal
 import socket
 
 from .limits import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_PDEATHSIG, _prctl, allow_only_what_children_need,
-                     apply_limits, collapse_into_huge_pages, confine_files, enter_own_namespaces)
+                     apply_limits, collapse_into_huge_pages, confine_files, enter_own_namespaces,
+                     private_descriptors)
 from .reaper import kill_everything, sweep
 from .server import Child
 
 MAX_CONTROL_BYTES = 64 * 1024
 
 
-def become_child(settings: dict, options: dict) -> None:
-    """Right after the fork: own session and (as root) own IPC, UTS and read-only mount namespaces,
-    limits, the sandbox uid, the files it may read (Landlock, where the kernel has it), and the
-    seccomp allow-list."""
+def become_child(settings: dict, options: dict, keep: int) -> None:
+    """Right after the fork: no open file description shared with the fork server but ``keep`` (the
+    child's own end), own session and (as root) own IPC, UTS and read-only mount namespaces, limits,
+    the sandbox uid, the files it may read (Landlock, where the kernel has it), and the seccomp
+    allow-list."""
+    private_descriptors(keep)
     os.setsid()
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     if options.get("own_namespaces"):
@@ -27,16 +30,21 @@ def become_child(settings: dict, options: dict) -> None:
         os.setgid(options["gid"])
         os.setuid(options["uid"])
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    if options.get("own_namespaces"):
+        # Its /proc shows only processes it may inspect (``enter_own_namespaces``): being dumpable, the
+        # child and what it starts see one another, and so does the check that nothing it started is left.
+        # Not the fork server, which is not dumpable; and its memory holds nothing the student's code cannot read.
+        _prctl(PR_SET_DUMPABLE, 1)
     if options.get("readable") is not None:
         confine_files(options["readable"])
     if options.get("seccomp"):
-        allow_only_what_children_need()
+        allow_only_what_children_need(any_ioctl=bool(options.get("any_ioctl")))
 
 
 def run_child(sock, settings: dict, options: dict) -> None:
     """Become a sandboxed child, then serve its requests."""
     try:
-        become_child(settings, options)
+        become_child(settings, options, keep=sock.fileno())
         Child(sock, settings, own_pid_namespace=bool(options.get("pid_namespace"))).serve()
     finally:
         os._exit(0)
@@ -51,7 +59,7 @@ def probe(paths: list, settings: dict, options: dict) -> list:
         os.close(readable_end)
         found = []
         try:
-            become_child(settings, options)
+            become_child(settings, options, keep=writable_end)
             for path in paths:
                 try:
                     with open(path, "rb") as handle:
