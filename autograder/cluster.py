@@ -157,38 +157,34 @@ class GraderPlugin(WorkerPlugin):
 
     def setup(self, worker=None) -> None:
         self.lock = threading.Lock()  # one grading at a time: a worker's threads share one grading process
-        self.private = None
-        self.process = None
+        self.private = Path(tempfile.mkdtemp(prefix="autograder-worker-"))  # 0700: children cannot read it
+        (self.private / "grading_config.yaml").write_text(self.config_yaml, encoding="utf-8")
+        for relative, data in self.reference.items():
+            path = self.private / "reference" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self.config = load_config(self.private / "grading_config.yaml")
+        if self.saved_results is not None:  # under the worker's own key: loaded only if the two agree
+            folder = self.config.reference_results()
+            folder.mkdir(mode=0o700, exist_ok=True)
+            warm_start.results_file(folder, warm_start.key(self.config, self.device)).write_bytes(self.saved_results)
+        # started now, on every worker at once, as a local batch starts its workers: the grader warms up
+        # while the client registers and submits, not in each worker's first task (Popen does not block)
+        self.process = WorkerProcess(self.config, self.figures, self.device)
 
     def started(self) -> WorkerProcess:
-        """This worker's warm grading process, started by the first task that needs it (in a task's
-        thread, not in the worker's event loop, so that one that cannot start is that task's error),
-        and again after one was stopped or died under a submission."""
-        if self.process is not None and self.process.alive:
-            return self.process
-        if self.process is not None:
+        """This worker's warm grading process, once it is ready (in a task's thread, not in the
+        worker's event loop, so that one that cannot start is that task's error); a fresh one after
+        the last was stopped or died under a submission."""
+        if not self.process.alive:
             self.process.stop()
-        if self.private is None:
-            self.private = Path(tempfile.mkdtemp(prefix="autograder-worker-"))  # 0700: children cannot read it
-            (self.private / "grading_config.yaml").write_text(self.config_yaml, encoding="utf-8")
-            for relative, data in self.reference.items():
-                path = self.private / "reference" / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            if self.saved_results is not None:  # under the worker's own key: loaded only if the two agree
-                config = load_config(self.private / "grading_config.yaml")
-                folder = config.reference_results()
-                folder.mkdir(mode=0o700, exist_ok=True)
-                warm_start.results_file(folder, warm_start.key(config, self.device)).write_bytes(self.saved_results)
-        self.process = WorkerProcess(load_config(self.private / "grading_config.yaml"), self.figures, self.device)
+            self.process = WorkerProcess(self.config, self.figures, self.device)
         self.process.start()
         return self.process
 
     def teardown(self, worker=None) -> None:
-        if self.process is not None:
-            self.process.stop()
-        if self.private is not None:
-            shutil.rmtree(self.private, ignore_errors=True)
+        self.process.stop()
+        shutil.rmtree(self.private, ignore_errors=True)
 
 
 def _digest(config_yaml: str, reference: dict[str, bytes], figures: bool, device: str) -> str:
