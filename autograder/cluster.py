@@ -9,8 +9,10 @@ only where a submission is graded changes.
   ``Grader``, one torch import, one fork server) beside every Dask worker for all the submissions it
   gets, so a distributed batch pays start-up once per worker, as a local one does. The plugin
   carries the configuration and the reference as bytes and writes them into a private folder on the
-  worker: a worker machine needs the grader installed, not this checkout. Its name holds a digest of both, so a second batch against the same cluster
-  reuses warm graders, and one with another configuration never does.
+  worker: a worker machine needs the grader installed, not this checkout. Its name holds a digest
+  of both, so a second batch against the same cluster reuses warm graders, and one with another
+  configuration never does. The grading process starts when the plugin is registered, on every
+  worker at once, as a local batch starts its workers.
 - **Submissions travel as bytes.** A file (zip, tar, notebook) travels as it is; a folder as a tar
   that keeps what intake looks at (paths, times, which entries are links), so the worker grades
   what a local worker would have read. Code files go whole (up to the submission size limit);

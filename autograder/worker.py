@@ -15,10 +15,9 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from types import SimpleNamespace
-
-from multiprocessing.connection import Connection, wait
 
 from .config import GradingConfig
 from .discover import Discovered
@@ -172,8 +171,9 @@ class WorkerProcess:
 
     def __init__(self, config: GradingConfig, figures: bool = True, device: str = "cpu"):
         ours, theirs = socket.socketpair()
-        package_root = os.fspath(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        environment = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+        package_root = str(Path(__file__).resolve().parent.parent)  # as multiprocessing's spawn would: our code first
+        path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
+        environment = dict(os.environ, PYTHONPATH=path)
         self.process = subprocess.Popen(
             [sys.executable, "-c", "import sys; from autograder.worker import serve; serve(int(sys.argv[1]))",
              str(theirs.fileno())],
