@@ -271,7 +271,8 @@ def test_ctrl_c_cancels_what_is_in_flight(small_class, few_examples, cluster, tm
     with distributed.Client(cluster.scheduler_address) as client:
         batch = subprocess.Popen([sys.executable, "-m", "autograder.cli", "batch", str(small_class), "--out",
                                   str(tmp_path / "out"), "--scheduler", cluster.scheduler_address, "--config",
-                                  str(few_examples)], cwd=ROOT, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                  str(few_examples)], cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline and batch.poll() is None and not _grade_tasks(client):
