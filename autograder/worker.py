@@ -156,7 +156,10 @@ def serve(fd: int) -> None:
                 outcome = grade_one(grader, index, item)
                 if _told_to_stop:
                     return
-                connection.send(("done", outcome))
+                try:
+                    connection.send(("done", outcome))
+                except OSError:  # the parent died while this one graded: nobody to tell
+                    return
     finally:  # no child left to kill: a late SIGTERM (torch's slow exit) may simply end the process
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
