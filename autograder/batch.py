@@ -11,8 +11,6 @@ it, becomes that student's zero with the reason (``GradingReport.without_results
 status says some could not be graded. Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped SSH
 session) stop the workers and every child they started; rerunning the command resumes.
 """
-import multiprocessing
-import os
 import signal
 import time
 import traceback
@@ -30,7 +28,7 @@ from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import require_device
 from .output_folder import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
-from .worker import GradedSubmission, check_catalogue, checks_of, died, grade_one
+from .worker import WATCH_INTERVAL_S, GradedSubmission, WorkerProcess, checks_of, overdue_limit
 
 __all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]  # GradedSubmission: from worker.py
 
@@ -84,106 +82,13 @@ class BatchSummary:
         return ExitCode.NEEDS_REVIEW if self.needs_review else ExitCode.OK
 
 
-# --- the worker side -----------------------------------------------------------------------------
-
-def _stop_on_sigterm(signum, frame):
-    raise SystemExit(128 + signum)  # unwinds through the grader, which kills the student's child
-
-
-def _worker_main(connection, config: GradingConfig, figures: bool = True, device: str = "cpu") -> None:
-    """One worker: one Grader, many submissions. Ctrl-C and hang-ups are the parent's to handle."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _stop_on_sigterm)
-    for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[variable] = "1"
-    import torch
-
-    torch.set_num_threads(1)
-    from .grader import Grader
-
-    try:
-        try:
-            grader = Grader(config, figures=figures, device=device)
-        except AutograderError as error:  # the machine, not a student: one line for the parent to print
-            connection.send(("cannot_start", str(error)))
-            return
-        with grader:
-            connection.send(("ready", os.getpid(), check_catalogue(grader)))
-            while True:
-                message = connection.recv()
-                if message is None:
-                    return
-                index, item = message
-                connection.send(("done", grade_one(grader, index, item)))
-    finally:  # no child left to kill: a late SIGTERM (torch's slow exit) may simply end the process
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 # --- the parent side -----------------------------------------------------------------------------
-
-class _Worker:
-    def __init__(self, context, config: GradingConfig, figures: bool = True, device: str = "cpu"):
-        self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_worker_main, args=(theirs, config, figures, device), daemon=True)
-        self.process.start()
-        theirs.close()
-        self.ready = False
-        self.task: tuple[int, Discovered] | None = None
-        self.since = time.monotonic()  # when the current task was given, or the worker became ready
-        self.overdue_at: float | None = None  # when it was told to stop for taking too long
-
-    def give(self, index: int, item: Discovered) -> None:
-        self.task = (index, item)
-        self.since = time.monotonic()
-        self.connection.send((index, item))
-
-    def watch(self, limit_s: float) -> None:
-        """Stop a worker whose grading of one submission has taken more than ``limit_s``: the grader
-        bounds what the student's code may take, this bounds everything else (the parent's own work
-        on that student's data), so no submission can hold a worker for ever."""
-        now = time.monotonic()
-        if self.task is None or not self.ready or not self.process.is_alive():
-            return
-        if self.overdue_at is None and now - self.since > limit_s:
-            self.overdue_at = now
-            self.process.terminate()  # the worker unwinds and its grader kills the student's child
-        elif self.overdue_at is not None and now - self.overdue_at > 10:
-            self.process.kill()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        if self.process.is_alive():
-            try:
-                self.connection.send(None)
-            except (OSError, ValueError):
-                pass
-            self.process.join(timeout if self.task is None else 0)
-        if self.process.is_alive():
-            self.process.terminate()  # SIGTERM: the worker unwinds and its grader kills the child
-            self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.connection.close()
-
-
-# A worker may spend this much beyond twice the submission's time budget on one submission (the
-# reference's side, shrinking, pictures) before it is stopped; the student is then ``error``.
-OVERDUE_GRACE_S = 60.0
-WATCH_INTERVAL_S = 2.0  # how often the parent looks for an overdue worker
-
-
-def overdue_limit(config: GradingConfig) -> float:
-    return 2 * config.limits.submission_timeout_s + OVERDUE_GRACE_S
-
 
 def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, figures: bool = True,
          device: str = "cpu") -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
-    context = multiprocessing.get_context("spawn")  # the parent may hold threads (rich); never fork it
     pending = list(enumerate(items))[::-1]
-    workers = [_Worker(context, config, figures, device) for _ in range(min(jobs, len(items)))]
-    catalogue: list[tuple] = []
+    workers = [WorkerProcess(config, figures, device) for _ in range(min(jobs, len(items)))]
     try:
         for worker in workers:
             if pending:
@@ -192,7 +97,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
             by_handle = {}
             for w in workers:
                 by_handle[w.connection] = w
-                by_handle[w.process.sentinel] = w
+                by_handle[w.sentinel] = w
             for worker in workers:
                 worker.watch(overdue_limit(config))
             for handle in wait(list(by_handle), timeout=WATCH_INTERVAL_S):
@@ -202,36 +107,30 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                 # read everything the worker sent before looking at whether it died
                 while worker.connection.poll():
                     try:
-                        kind, *payload = worker.connection.recv()
+                        kind, payload = worker.receive()
                     except (EOFError, OSError):
                         break  # the sentinel reports the death
-                    if kind == "ready":
-                        worker.ready = True
-                        worker.since = time.monotonic()
-                        catalogue = catalogue or payload[1]
+                    if kind != "done":
                         continue
-                    if kind == "cannot_start":  # every worker would say the same: stop, say it once
-                        raise AutograderError(payload[0])
                     worker.task = None
                     on_outcome(payload[0])
                     if pending:
                         worker.give(*pending.pop())
-                if handle is worker.connection or worker.process.is_alive():
+                if handle is worker.connection or worker.alive:
                     continue
-                worker.process.join()
+                worker.process.wait()
                 if not worker.ready:
                     raise AutograderError(
-                        f"a grading worker could not start (exit code {worker.process.exitcode}); "
+                        f"a grading worker could not start (exit code {worker.exitcode}); "
                         "run `autograder grade` on one submission to see why"
                     )
-                lost, worker.task = worker.task, None
+                outcome = worker.lost(overdue_limit(config))
                 worker.stop()
                 workers.remove(worker)
-                if lost is not None:
-                    overdue = overdue_limit(config) if worker.overdue_at is not None else None
-                    on_outcome(died(lost[0], lost[1], worker.process.exitcode, catalogue, overdue))
+                if outcome is not None:
+                    on_outcome(outcome)
                 if pending:
-                    replacement = _Worker(context, config, figures, device)
+                    replacement = WorkerProcess(config, figures, device)
                     workers.append(replacement)
                     replacement.give(*pending.pop())
     finally:

@@ -5,20 +5,25 @@ machine, ``run_on_cluster`` hands them to the workers of a running Dask schedule
 ``batch.grade_batch`` writes OUT exactly as before (atomic files, resume, grades.csv, reports):
 only where a submission is graded changes.
 
-- **Warm workers.** ``GraderPlugin`` keeps one ``Grader`` (one torch import, one fork server) in
-  every Dask worker for all the submissions it gets, so a distributed batch pays start-up once per
-  worker, as a local one does. The plugin carries the configuration and the reference as bytes and
-  writes them into a private folder on the worker: a worker machine needs the grader installed,
-  not this checkout. Its name holds a digest of both, so a second batch against the same cluster
-  reuses warm graders, and one with another configuration never does.
+- **Warm workers.** ``GraderPlugin`` keeps one grading process (``worker.WorkerProcess``: one
+  ``Grader``, one torch import, one fork server) beside every Dask worker for all the submissions it
+  gets, so a distributed batch pays start-up once per worker, as a local one does. The plugin
+  carries the configuration and the reference as bytes and writes them into a private folder on the
+  worker: a worker machine needs the grader installed, not this checkout. Its name holds a digest
+  of both, so a second batch against the same cluster reuses warm graders, and one with another
+  configuration never does. The grading process starts when the plugin is registered, on every
+  worker at once, as a local batch starts its workers.
 - **Submissions travel as bytes.** A file (zip, tar, notebook) travels as it is; a folder as a tar
   that keeps what intake looks at (paths, times, which entries are links), so the worker grades
   what a local worker would have read. Code files go whole (up to the submission size limit);
   other files, which intake never reads, go empty.
-- **Failures.** A worker lost mid-batch (killed, pre-empted) costs a retry of the submissions it
-  held: the scheduler reschedules them. A submission whose task keeps killing workers comes back
-  as Dask's ``KilledWorker`` and becomes that student's "worker died" result, as locally. Student
-  code runs in the same sandbox as locally, so it cannot reach the Dask worker.
+- **Failures.** The same budget as a local batch: the Dask worker watches its grading process, and
+  one that holds a submission past ``overdue_limit`` is stopped (that student ``error``, saying why),
+  as is one that dies under a submission; the Dask worker lives on and starts a fresh one. A worker
+  lost mid-batch (killed, pre-empted) costs a retry of the submissions it held: the scheduler
+  reschedules them. A submission whose task keeps killing Dask workers comes back as Dask's
+  ``KilledWorker`` and becomes that student's "worker died" result. Student code runs in the same
+  sandbox as locally, so it cannot reach the Dask worker.
 - **Bounded.** At most a few submissions per worker thread are in flight, so the scheduler never
   holds a whole class of payloads; Ctrl-C cancels what is in flight.
 
@@ -43,7 +48,7 @@ from .config import GradingConfig, load_config
 from .intake.discover import Discovered
 from .errors import AutograderError
 from .intake.files import content_is_read
-from .worker import check_catalogue, died, grade_one
+from .worker import WorkerProcess, died, overdue_limit
 
 __all__ = ["run_on_cluster", "GraderPlugin", "pack", "unpack"]
 
@@ -119,7 +124,7 @@ def unpack(payload: Payload, into: Path) -> Path:
 # --- the worker side -----------------------------------------------------------------------------
 
 class GraderPlugin(WorkerPlugin):
-    """A Dask worker plugin: one warm ``Grader`` per worker, built from the configuration it carries.
+    """A Dask worker plugin: one warm grading process per worker, built from the configuration it carries.
 
     Dask calls ``setup`` on every worker that exists or joins later (a restarted one too), and
     ``teardown`` when the worker closes. A second batch with the same plugin name keeps the
@@ -153,39 +158,35 @@ class GraderPlugin(WorkerPlugin):
                    saved.read_bytes() if saved.is_file() else None)
 
     def setup(self, worker=None) -> None:
-        self.lock = threading.Lock()  # one grading at a time: a worker's threads share one fork server
-        self._grader = None
-        self.private = None
+        self.lock = threading.Lock()  # one grading at a time: a worker's threads share one grading process
+        self.private = Path(tempfile.mkdtemp(prefix="autograder-worker-"))  # 0700: children cannot read it
+        (self.private / "grading_config.yaml").write_text(self.config_yaml, encoding="utf-8")
+        for relative, data in self.reference.items():
+            path = self.private / "reference" / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        self.config = load_config(self.private / "grading_config.yaml")
+        if self.saved_results is not None:  # under the worker's own key: loaded only if the two agree
+            folder = self.config.reference_results()
+            folder.mkdir(mode=0o700, exist_ok=True)
+            warm_start.results_file(folder, warm_start.key(self.config, self.device)).write_bytes(self.saved_results)
+        # started now, on every worker at once, as a local batch starts its workers: the grader warms up
+        # while the client registers and submits, not in each worker's first task (Popen does not block)
+        self.process = WorkerProcess(self.config, self.figures, self.device)
 
-    @property
-    def grader(self):
-        """This worker's warm grader, built by the first task that needs it (in a task's thread,
-        not in the worker's event loop, and so that a grader that cannot start is that task's error)."""
-        if self._grader is None:
-            for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-                os.environ[variable] = "1"
-            from .grader import Grader
-
-            self.private = Path(tempfile.mkdtemp(prefix="autograder-worker-"))  # 0700: children cannot read it
-            (self.private / "grading_config.yaml").write_text(self.config_yaml, encoding="utf-8")
-            for relative, data in self.reference.items():
-                path = self.private / "reference" / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(data)
-            config = load_config(self.private / "grading_config.yaml")
-            if self.saved_results is not None:  # under the worker's own key: loaded only if the two agree
-                folder = config.reference_results()
-                folder.mkdir(mode=0o700)
-                warm_start.results_file(folder, warm_start.key(config, self.device)).write_bytes(self.saved_results)
-            self._grader = Grader(config, figures=self.figures,
-                                  device=self.device)
-        return self._grader
+    def started(self) -> WorkerProcess:
+        """This worker's warm grading process, once it is ready (in a task's thread, not in the
+        worker's event loop, so that one that cannot start is that task's error); a fresh one after
+        the last was stopped or died under a submission."""
+        if not self.process.alive:
+            self.process.stop()
+            self.process = WorkerProcess(self.config, self.figures, self.device)
+        self.process.start()
+        return self.process
 
     def teardown(self, worker=None) -> None:
-        if self._grader is not None:
-            self._grader.close()
-        if self.private is not None:
-            shutil.rmtree(self.private, ignore_errors=True)
+        self.process.stop()
+        shutil.rmtree(self.private, ignore_errors=True)
 
 
 def _digest(config_yaml: str, reference: dict[str, bytes], figures: bool, device: str) -> str:
@@ -205,16 +206,20 @@ def catalogue_task(plugin_name: str) -> list[tuple]:
     """Every check as (component, id, name, points, visibility), for "worker died" results."""
     plugin = _plugin(plugin_name)
     with plugin.lock:
-        return check_catalogue(plugin.grader)
+        return plugin.started().catalogue
 
 
-def grade_task(plugin_name: str, index: int, item: Discovered, payload: Payload):
-    """Grade one submission on this worker's warm grader: the task each submission becomes."""
+def grade_task(plugin_name: str, index: int, item: Discovered, payload: Payload, overdue_s: float):
+    """Grade one submission on this worker's warm grading process: the task each submission becomes.
+
+    The process is watched as a local batch's workers are (``WorkerProcess.grade``): past
+    ``overdue_s`` it is stopped and the student is ``error`` saying why; this Dask worker lives on
+    and starts a fresh grading process for its next submission.
+    """
     plugin = _plugin(plugin_name)
     with plugin.lock, tempfile.TemporaryDirectory(prefix="autograder-submission-") as scratch:
         local = dataclasses.replace(item, source=unpack(payload, Path(scratch)))
-        outcome = grade_one(plugin.grader, index, local)
-    return outcome
+        return plugin.started().grade(index, local, overdue_s)
 
 
 # --- the client side -----------------------------------------------------------------------------
@@ -252,6 +257,7 @@ def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str,
             raise AutograderError(f"the Dask workers could not start a grader ({type(error).__name__}: {error}); "
                                   "run `autograder doctor` on a worker machine") from None
         threads = max(sum(client.nthreads().values()), 1)
+        overdue_s = overdue_limit(config)  # the client's: one budget for the whole batch, as locally
         max_bytes = config.limits.max_submission_mb << 20
         pending = list(enumerate(items))[::-1]
         running = as_completed(loop=client.loop)
@@ -267,7 +273,7 @@ def run_on_cluster(items: list[Discovered], config: GradingConfig, address: str,
                                                          "make it readable, then regrade it with --only")
             # the payload rides in the task itself, which the scheduler keeps: scattered data would die
             # with the worker holding it, and the task with it, instead of being rescheduled
-            future = client.submit(grade_task, plugin.name, index, item, payload, pure=False)
+            future = client.submit(grade_task, plugin.name, index, item, payload, overdue_s, pure=False)
             submitted[future.key] = (index, item)
             futures.append(future)
             running.add(future)

@@ -9,6 +9,7 @@ import csv
 import io
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -120,7 +121,7 @@ def test_each_worker_starts_from_the_clients_saved_reference_results(tmp_path):
     plugin = GraderPlugin.for_config(config, figures=False)
     plugin.setup()
     try:
-        assert plugin.grader.started_warm
+        assert plugin.started().started_warm
     finally:
         plugin.teardown()
 
@@ -235,3 +236,61 @@ def test_a_worker_lost_mid_batch_costs_only_a_retry(small_class, few_examples, t
     assert not [g for g in grades.values() if g["status"] == "error"], output
     assert float(grades["alice"]["total"]) == TOTAL and float(grades["bob"]["total"]) == 0
     assert output.count("could not grade") == 1 and "could not grade 0" in output  # only the summary line
+
+
+def _worker_pids(client) -> dict:
+    return client.run(os.getpid)
+
+
+def test_a_submission_past_its_limit_is_an_error_and_the_dask_workers_live_on(few_examples, cluster, tmp_path,
+                                                                               monkeypatch):
+    """The local batch's watchdog, on Dask: a grading past ``overdue_limit`` (here 1 s: any grading) is
+    stopped, that student is ``error`` saying why, and the next submission on the same Dask worker is
+    graded by a fresh grading process; no Dask worker is lost or restarted."""
+    from autograder import cluster as cluster_module
+    from autograder.batch import grade_batch
+
+    submissions = tmp_path / "class"
+    for name in ("ada", "bob", "cy"):  # three on two workers: one worker grades two in turn
+        shutil.copytree(SOLUTIONS, submissions / name)
+    monkeypatch.setattr(cluster_module, "overdue_limit", lambda config: 1.0)
+    with distributed.Client(cluster.scheduler_address) as client:
+        before = _worker_pids(client)
+        summary = grade_batch(submissions, tmp_path / "out", config=few_examples, scheduler=cluster.scheduler_address,
+                              progress=False)
+        assert _worker_pids(client) == before
+    grades = read_grades(tmp_path / "out" / "grades.csv")
+    assert sorted(grades) == ["ada", "bob", "cy"]
+    for row in grades.values():
+        assert row["status"] == "error" and "took more than 1 s" in row["reason"], row
+    assert summary.exit_code == ExitCode.FAILURES
+
+
+def test_ctrl_c_cancels_what_is_in_flight(small_class, few_examples, cluster, tmp_path):
+    """Ctrl-C mid-batch: the command says so and exits 1, and the scheduler is left holding none of its tasks."""
+    with distributed.Client(cluster.scheduler_address) as client:
+        batch = subprocess.Popen([sys.executable, "-m", "autograder.cli", "batch", str(small_class), "--out",
+                                  str(tmp_path / "out"), "--scheduler", cluster.scheduler_address, "--config",
+                                  str(few_examples)], cwd=ROOT, text=True,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline and batch.poll() is None and not _grade_tasks(client):
+                time.sleep(0.1)
+            assert _grade_tasks(client), "no submission was ever on the cluster"
+            batch.send_signal(signal.SIGINT)
+            output, _ = batch.communicate(timeout=120)
+        finally:
+            batch.kill()
+        assert batch.returncode == ExitCode.FAILURES, output
+        assert "interrupted: " in output and "rerun the same command" in output, output
+        deadline = time.monotonic() + 30
+        while _grade_tasks(client) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _grade_tasks(client) == []
+
+
+def _grade_tasks(client) -> list:
+    """The grading tasks the scheduler holds, from any client."""
+    return client.run_on_scheduler(
+        lambda dask_scheduler: [str(key) for key in dask_scheduler.tasks if str(key).startswith("grade_task")])
