@@ -426,6 +426,18 @@ def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
     wiring = failed("output: differs from the reference by up to 0.46; at index (0, 11) expected 0.4, got 0\n"
                     "Hint: Feed mlp.0 with sinusoidal_embedding(t, dim).")
     assert _label([wiring, named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
+    # no check names the mistake, but the diagnoser found where inside it starts: that, not the hint, is the headline
+    feed = "Hint: Feed conv1 with relu(norm1(x)), as the docstring's forward says."
+    located = failed("output: differs from the reference by up to 0.097; at index (0, 0, 0, 1) expected 0.7, got 0.6\n"
+                     "The first difference inside: conv1 receives SiLU(norm1's output); the contract feeds it "
+                     f"relu(norm1(x)).\nSmallest failing input: x of shape (1, 1, 1, 2)\n{feed}")
+    assert _label([located]) == ("conv1 receives SiLU(norm1's output); the contract feeds it relu(norm1(x))",
+                                 feed[len("Hint: "):])
+    assert _label([located, named])[0] == "sinusoidal_embedding(t, dim): the cosines come first"  # a named mistake first
+    skip = failed("output: differs from the reference by up to 0.437; at index (0, 0, 2, 6) expected -0.28, got 0.15\n"
+                  "The first difference inside: up2's input 2 is other values (off by up to 2.51); the contract's is "
+                  "skip1 (down1's skip output h).\nHint: Feed up2 with skip1 (down1's skip output h).")
+    assert _label([skip])[0] == "up2's input 2 is other values; the contract's is skip1 (down1's skip output h)"
 
 
 def _class_on_disk(tmp_path, records) -> Path:
