@@ -647,6 +647,26 @@ def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that
     assert all(f"check {i}" in same for i in range(1, 5))
 
 
+def test_feedback_md_says_an_error_in_full_before_the_checks_that_refer_to_it():
+    """Stubs left in: the hidden checks come first in the component's order and only point at the
+    public check that holds the traceback; feedback.md lists that one first, then those pointing at it."""
+    from autograder.report import feedback_markdown
+    from autograder.results import REFERRAL
+
+    full = "your code raised an error during shape_trace(...):\n  raise NotImplementedError()\nNotImplementedError"
+    leaves = "ShapeTrace: leaves the model as it found it"
+    refer = f'{REFERRAL}"{leaves}" (shown there).\nSmallest failing input: SimpleUNet(1, 1, 4)'
+    checks = [CheckResult("ShapeTrace", "entries", "ShapeTrace: one entry per submodule", 0, 2, False, refer, "hidden"),
+              CheckResult("ShapeTrace", "shapes", "ShapeTrace: shapes match", 0, 1, False, refer, "hidden"),
+              CheckResult("ShapeTrace", "restores", leaves, 0, 1, False, full, "public"),
+              CheckResult("SkipAblation", "steps", "SkipAblation: same steps", 0, 1, False, "it raised", "public")]
+    text = feedback_markdown(_record(GradingReport("sub", checks)))
+    headings = [line.split(" (hidden)")[0].split(": 0 /")[0] for line in text.splitlines() if line.startswith("### ")]
+    assert headings == [f"### {leaves}", "### ShapeTrace: one entry per submodule", "### ShapeTrace: shapes match",
+                        "### SkipAblation: same steps"]
+    assert text.count("NotImplementedError()") == 1
+
+
 @pytest.mark.parametrize("status", ["needs_review", "error"])
 def test_an_ungraded_hand_in_says_the_same_one_thing_in_every_output(tmp_path, status):
     """Whatever the output -- the student's page, Gradescope's results.json (plain and HTML),
