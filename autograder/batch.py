@@ -216,7 +216,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         _mark_similar(folder, records, events, config, figures)
         for table in class_tables(records):
             console.print(table)
-        _say_who_needs_a_person(summary, console, events)
+        _say_who_needs_a_person(summary, records, console, events)
         console.print(f"graded {len(summary.graded)}, need review {len(summary.needs_review)}, could not grade "
                       f"{len(summary.errors)}, already done {len(summary.already_done)} in {summary.seconds:.1f} s "
                       f"-> {relative(folder.grades)}", highlight=False)
@@ -297,11 +297,15 @@ def _mark_similar(folder: OutputFolder, records: list[StudentRecord], events: li
             folder.write_student(record, config.gradescope.hidden_visibility, figures=figures, events=events)
 
 
-def _say_who_needs_a_person(summary: BatchSummary, console, events: list[IntegrityEvent]) -> None:
-    if summary.needs_review:
-        console.print(f"needs review ({len(summary.needs_review)}): a person should look at these "
+def _say_who_needs_a_person(summary: BatchSummary, records: list[StudentRecord], console,
+                            events: list[IntegrityEvent]) -> None:
+    """The closing list, over every student on disk like grades.csv and the integrity events: after a
+    resume, a student left ``needs_review`` or ``error`` by an earlier run still needs a person."""
+    needs_review = [(r.student, r.message) for r in records if r.status == "needs_review"]
+    if needs_review:
+        console.print(f"needs review ({len(needs_review)}): a person should look at these "
                       "(status needs_review in grades.csv):", highlight=False, markup=False)
-        for student, why in summary.needs_review:
+        for student, why in needs_review:
             console.print(f"  {student}: {why}", highlight=False, markup=False)
     flagged = by_student(events)
     if flagged:
@@ -309,7 +313,9 @@ def _say_who_needs_a_person(summary: BatchSummary, console, events: list[Integri
                       "mistakes (the integrity column of grades.csv; integrity.json):", highlight=False, markup=False)
         for student, sentences in sorted(flagged.items()):
             console.print(f"  {student}: {'; '.join(sentences)}", highlight=False, markup=False)
-    for student, why in summary.errors:
+    listed = {student for student, _ in summary.errors}
+    errors = summary.errors + [(r.student, r.message) for r in records if r.status == "error" and r.student not in listed]
+    for student, why in errors:
         console.print(f"could not grade {student}: {why}", highlight=False, markup=False)
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .integrity import IntegrityEvent, by_student, honestly_graded
 from .pages import STAFF_PAGE, STUDENT_PAGE
-from .results import GradingReport, gradescope_results, not_graded_notice, write_atomically
+from .results import REFERRAL, GradingReport, gradescope_results, not_graded_notice, write_atomically
 
 __all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "left_out", "regrade_command", "MAX_ROW",
            "HANDOUT_FILES", "STAFF_FILES"]
@@ -276,7 +276,7 @@ def feedback_markdown(record: StudentRecord, regrade: str = "") -> str:
         lines += ["Environment problems (not coding mistakes):", ""] + [f"- {md(e)}" for e in report.environment] + [""]
     lines += ["| Component | Score |", "| --- | --- |"]
     lines += [f"| {name} | {_points(s)} / {_points(m)} |" for name, (s, m) in report.component_scores().items()]
-    failed = [c for c in report.checks if not c.passed]
+    failed = _said_in_full_first([c for c in report.checks if not c.passed])
     passed = [c for c in report.checks if c.passed]
     lines += ["", f"## Failed checks ({len(failed)})", ""]
     for c in failed:
@@ -289,6 +289,25 @@ def feedback_markdown(record: StudentRecord, regrade: str = "") -> str:
     if report.detail:
         lines += ["", "## For course staff: the grader's own error", "", "```text", report.detail.replace("```", "'''"), "```"]
     return "\n".join(lines).rstrip() + "\n"
+
+
+_REFERRED = re.compile(re.escape(REFERRAL) + r'"(.+)" \(shown there\)\.')
+
+
+def _said_in_full_first(failed: list) -> list:
+    """``failed`` with each "The same error as X (shown there)" right after X: a reader meets the
+    error in full before the checks that refer to it (the pages group them the same way)."""
+    names = {c.name for c in failed}
+    followers: dict[str, list] = {}
+    leading = []
+    for check in failed:
+        match = _REFERRED.match(check.output.split("\n", 1)[0])
+        if match and match.group(1) in names and match.group(1) != check.name:
+            followers.setdefault(match.group(1), []).append(check)
+        else:
+            leading.append(check)
+    ordered = [c for check in leading for c in [check, *followers.pop(check.name, [])]]
+    return ordered + [c for rest in followers.values() for c in rest]
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")

@@ -249,7 +249,9 @@ def test_feedback_shows_the_experiment_beside_the_reference(grader):
 
 def test_stub_feedback_says_why_the_experiment_has_no_picture(grader):
     report = grader.grade(ROOT / "assignments" / "unet")
-    assert report.figures["skip_training"]["note"].startswith("not drawn")
+    note = report.figures["skip_training"]["note"]
+    assert note.startswith("not drawn")
+    assert note.endswith("NotImplementedError"), note  # the error itself, not a sentence cut at its colon
     assert not any("experiment" in note for note in report.notes)
 
 

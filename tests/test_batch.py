@@ -189,6 +189,18 @@ def test_only_regrades_one_student(graded_j2, class_folder, few_examples, tmp_pa
     assert (tmp_path / "grades.csv").read_text() == (out / "grades.csv").read_text()
 
 
+def test_a_resume_with_nothing_left_still_names_who_needs_a_person(graded_j2, class_folder, few_examples, tmp_path):
+    """The closing list is over every student on disk, like grades.csv: a student an earlier run left
+    needs_review is not dropped because this run graded nobody."""
+    out, first = graded_j2
+    shutil.copytree(out, tmp_path, dirs_exist_ok=True)
+    result = batch(class_folder, "--out", tmp_path, "--config", few_examples)
+    flat, before = " ".join(result.stdout.split()), " ".join(first.stdout.split())
+    assert "already graded in" in flat and "graded 0, need review 0" in flat  # nobody was graded again
+    assert "needs review (3): a person should look at these" in flat and "needs review (3)" in before
+    assert "dave: dave.zip is not a readable zip file" in flat
+
+
 def test_usage_errors_exit_2(class_folder, tmp_path):
     missing = batch(tmp_path / "nowhere", "--out", tmp_path / "o")
     assert missing.returncode == 2 and missing.stderr.startswith("error: ") and "no such file" in missing.stderr

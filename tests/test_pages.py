@@ -473,6 +473,18 @@ def test_a_mistake_group_is_headlined_by_the_diagnosis_not_the_generic_hint():
     wiring = failed("output: differs from the reference by up to 0.46; at index (0, 11) expected 0.4, got 0\n"
                     "Hint: Feed mlp.0 with sinusoidal_embedding(t, dim).")
     assert _label([wiring, named]) == ("sinusoidal_embedding(t, dim): the cosines come first", generic[len("Hint: "):])
+    # no check names the mistake, but the diagnoser found where inside it starts: that, not the hint, is the headline
+    feed = "Hint: Feed conv1 with relu(norm1(x)), as the docstring's forward says."
+    located = failed("output: differs from the reference by up to 0.097; at index (0, 0, 0, 1) expected 0.7, got 0.6\n"
+                     "The first difference inside: conv1 receives SiLU(norm1's output); the contract feeds it "
+                     f"relu(norm1(x)).\nSmallest failing input: x of shape (1, 1, 1, 2)\n{feed}")
+    assert _label([located]) == ("conv1 receives SiLU(norm1's output); the contract feeds it relu(norm1(x))",
+                                 feed[len("Hint: "):])
+    assert _label([located, named])[0] == "sinusoidal_embedding(t, dim): the cosines come first"  # a named mistake first
+    skip = failed("output: differs from the reference by up to 0.437; at index (0, 0, 2, 6) expected -0.28, got 0.15\n"
+                  "The first difference inside: up2's input 2 is other values (off by up to 2.51); the contract's is "
+                  "skip1 (down1's skip output h).\nHint: Feed up2 with skip1 (down1's skip output h).")
+    assert _label([skip])[0] == "up2's input 2 is other values; the contract's is skip1 (down1's skip output h)"
 
 
 def _class_on_disk(tmp_path, records) -> Path:
@@ -680,6 +692,26 @@ def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that
     same = html_module.unescape(_visible_text(html[html.index('class="check same"'):]))
     assert "Failed with the same error as “check 0”" in same
     assert all(f"check {i}" in same for i in range(1, 5))
+
+
+def test_feedback_md_says_an_error_in_full_before_the_checks_that_refer_to_it():
+    """Stubs left in: the hidden checks come first in the component's order and only point at the
+    public check that holds the traceback; feedback.md lists that one first, then those pointing at it."""
+    from autograder.report import feedback_markdown
+    from autograder.results import REFERRAL
+
+    full = "your code raised an error during shape_trace(...):\n  raise NotImplementedError()\nNotImplementedError"
+    leaves = "ShapeTrace: leaves the model as it found it"
+    refer = f'{REFERRAL}"{leaves}" (shown there).\nSmallest failing input: SimpleUNet(1, 1, 4)'
+    checks = [CheckResult("ShapeTrace", "entries", "ShapeTrace: one entry per submodule", 0, 2, False, refer, "hidden"),
+              CheckResult("ShapeTrace", "shapes", "ShapeTrace: shapes match", 0, 1, False, refer, "hidden"),
+              CheckResult("ShapeTrace", "restores", leaves, 0, 1, False, full, "public"),
+              CheckResult("SkipAblation", "steps", "SkipAblation: same steps", 0, 1, False, "it raised", "public")]
+    text = feedback_markdown(_record(GradingReport("sub", checks)))
+    headings = [line.split(" (hidden)")[0].split(": 0 /")[0] for line in text.splitlines() if line.startswith("### ")]
+    assert headings == [f"### {leaves}", "### ShapeTrace: one entry per submodule", "### ShapeTrace: shapes match",
+                        "### SkipAblation: same steps"]
+    assert text.count("NotImplementedError()") == 1
 
 
 @pytest.mark.parametrize("status", ["needs_review", "error"])

@@ -66,7 +66,7 @@ def collect(component: str, ctx: CheckContext | None, skip: str | None = None) -
         except StudentError as error:
             figures[spec.id] = {**base, "note": f"not drawn: your code raised {_last_line(str(error))}"}
         except CheckFailed as failure:
-            figures[spec.id] = {**base, "note": f"not drawn: {failure.message.splitlines()[0]}"}
+            figures[spec.id] = {**base, "note": f"not drawn: {_one_line(failure.message)}"}
         except SandboxFatal as fatal_error:
             figures[spec.id] = {**base, "note": f"not drawn: {fatal_error}"}
             fatal = True  # the child is gone: ask nothing more
@@ -96,6 +96,15 @@ _CHILD_TEXT = {"note", "error", "student_whole"}
 def _last_line(text: str) -> str:
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else "an error"
+
+
+def _one_line(message: str) -> str:
+    """A check's failure message in one line: its first, and when that only introduces what follows
+    ("your code raised an error during skip_ablation(...):" and a traceback), the error it ends with."""
+    lines = [line.strip() for line in message.strip().splitlines() if line.strip()]
+    if not lines:
+        return "an error"
+    return f"{lines[0]} {lines[-1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
 
 
 def _together(ctx: CheckContext, *requests) -> list:

@@ -102,15 +102,28 @@ def _diagnosis(message: str) -> str:
     return named if (rest.strip() if colon else named == lines[0]) else ""
 
 
+_FIRST_DIFFERENCE = re.compile(r"^The first difference inside: (.+)$", re.MULTILINE)
+_OFF_BY = re.compile(r"\s*\(off by up to [^)]*\)")
+
+
+def _located(message: str) -> str:
+    """Where the diagnoser found the first difference inside the student's module ("conv1 receives
+    SiLU(norm1's output); the contract feeds it relu(norm1(x))"), without how far off; "" if it did not."""
+    match = _FIRST_DIFFERENCE.search(message)
+    return _OFF_BY.sub("", match.group(1)).strip().rstrip(".") if match else ""
+
+
 def _label(failing: list) -> tuple[str, str]:
-    """A group's headline and its hint: the diagnosis a check named, else the hint, else the message."""
+    """A group's headline and its hint: the diagnosis a check named, else where the first difference
+    inside was found, else the hint, else the message."""
     hint = next((h for h in (split_output(c.output)[2] for c in failing) if h), "")
     own = [c for c in failing if not c.output.startswith(REFERRAL)] or failing  # "The same error as ...": said elsewhere
-    for check_ in own:
-        message, _, own_hint = split_output(check_.output)
-        diagnosis = _diagnosis(message)
-        if diagnosis:  # with the hint of the same check: another check's hint may be about something else
-            return diagnosis, own_hint
+    for find in (_diagnosis, _located):
+        for check_ in own:
+            message, _, own_hint = split_output(check_.output)
+            diagnosis = find(message)
+            if diagnosis:  # with the hint of the same check: another check's hint may be about something else
+                return diagnosis, own_hint
     if hint:
         return hint, ""
     message, _, _ = split_output(own[0].output)
