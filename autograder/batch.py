@@ -49,6 +49,9 @@ class BatchSummary:
     possible: float = 0.0
     full_marks: int = 0
     counted: int = 0  # students in the statistics: graded ones (not those nothing could be graded on)
+    # Statuses of every student in the output folder (this run's and earlier runs'), once it is written:
+    # the exit status describes the class on disk, as grades.csv and the closing list do.
+    on_disk: list[str] = field(default_factory=list)
 
     def record(self, item: Discovered, outcome: GradedSubmission) -> None:
         self.outcomes.append(outcome)
@@ -77,9 +80,9 @@ class BatchSummary:
 
     @property
     def exit_code(self) -> int:
-        if self.errors or self.interrupted:
+        if self.errors or self.interrupted or "error" in self.on_disk:
             return ExitCode.FAILURES
-        return ExitCode.NEEDS_REVIEW if self.needs_review else ExitCode.OK
+        return ExitCode.NEEDS_REVIEW if self.needs_review or "needs_review" in self.on_disk else ExitCode.OK
 
 
 # --- the parent side -----------------------------------------------------------------------------
@@ -213,6 +216,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         report = write_class_report(folder, config, summary, jobs, figures)  # first: it finds the integrity events
         events = _integrity_events(folder, report)
         records = folder.write_grades(component_columns(config), events)
+        summary.on_disk = [r.status for r in records]
         _mark_similar(folder, records, events, config, figures)
         for table in class_tables(records):
             console.print(table)

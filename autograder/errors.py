@@ -6,7 +6,7 @@ import enum
 class ExitCode(enum.IntEnum):
     """Exit statuses of ``autograder``. Grading that completed is OK whatever the score."""
 
-    OK = 0  # every submission graded
+    OK = 0  # every submission graded (a batch: every student in its output folder, earlier runs' too)
     FAILURES = 1  # some submissions could not be graded (status "error"), or the run was interrupted
     USAGE_ERROR = 2  # bad arguments, config or input: the message says what to fix
     INTERNAL_ERROR = 3

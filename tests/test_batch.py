@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from autograder.errors import ExitCode, SubmissionError
 from autograder.intake.discover import discover, extract_zip
-from autograder.errors import SubmissionError
 from autograder.output_folder import MAX_ROW
 from tests.mutants import MUTANTS
 from tests.release_support import fast_config
@@ -147,6 +147,7 @@ def test_class_table_names_the_most_failed_checks(graded_j2):
     flat = " ".join(result.stdout.split())
     assert "needs review (3): a person should look at these" in flat  # dave, erin and the stray notes.txt
     assert "dave: dave.zip is not a readable zip file" in flat
+    assert result.returncode == first.returncode == ExitCode.NEEDS_REVIEW  # the status of the class on disk, too
 
 
 def test_one_job_gives_the_same_grades_as_two(graded_j2, class_folder, few_examples, tmp_path):
