@@ -42,6 +42,19 @@ def test_release_has_stubs_notebook_checks_and_readme(released):
     assert not any("hypothesis" in n or n.endswith(".pyc") for n in names)
 
 
+def test_readme_and_notebook_say_what_each_part_is_worth(released):
+    """The points table is the grading config's: every graded component, its points and its public share."""
+    config = load_config(released.parent / "grading_config.yaml")
+    notebook = "\n".join(c.source for c in nbformat.read(str(released / NOTEBOOK), as_version=4).cells)
+    for text in ((released / "README.md").read_text(), notebook):
+        expected = {name: (f"{sum(s.points for s in checks.values()):g}",
+                           f"{sum(s.points for s in checks.values() if s.visibility == 'public'):g}")
+                    for name, checks in config.components.items() if sum(s.points for s in checks.values())}
+        found = {name: pair for name, *pair in re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M)}
+        assert {name: tuple(pair) for name, pair in found.items()} == expected
+        assert "answers in words" in text and "not in this table" in text
+
+
 def test_nothing_hidden_reaches_the_release(released):
     # check_support/ holds verbatim copies of the grader's own modules (intake, importer, watcher), no reference
     # code: where one uses an API as a solution does (the watcher removes its hooks: `handle.remove()`), that
@@ -107,6 +120,13 @@ def test_check_fails_while_the_homework_is_still_the_stub(released, tmp_path):
     for block in ("ResBlock", "SimpleUNet", "SelfAttention", "Integration"):
         assert f"ok   {block}" in result.stdout
     assert "not implemented yet" in result.stdout
+    # the points that pass are the blocks' public points only, not the tasks'
+    config = load_config(released.parent / "grading_config.yaml")
+    tasks = {"ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown"}
+    public = {name: sum(s.points for s in checks.values() if s.visibility == "public")
+              for name, checks in config.components.items()}
+    blocks = sum(points for name, points in public.items() if name not in tasks)
+    assert f"Public checks: {blocks:g} of {sum(public.values()):g} points pass;" in result.stdout, result.stdout
 
 
 def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_path):
@@ -120,7 +140,14 @@ def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_p
     points = [(s.points, s.visibility) for checks in config.components.values() for s in checks.values()]
     public, total = sum(p for p, v in points if v == "public"), sum(p for p, _ in points)
     assert public < total
-    assert f"13/13 components pass their public checks (worth {public:g} of {total:g} points)" in result.stdout
+    assert "13/13 components pass their public checks." in result.stdout
+    assert f"Public checks: {public:g} of {public:g} points pass; the hidden checks grade the other " \
+           f"{total - public:g} of the {total:g} points." in result.stdout
+    for name, checks in config.components.items():  # each component's line: its public points, and all its points
+        mine = sum(s.points for s in checks.values() if s.visibility == "public")
+        everything = sum(s.points for s in checks.values())
+        assert re.search(rf"ok   {name} +\d+/\d+ public checks pass; public: {mine:g} of {mine:g} points "
+                         rf"\({everything:g} in all\)", result.stdout), name
     assert "Not checked here" not in result.stdout
     printed = float(re.search(r"\((\d+\.\d) s\)\s*$", result.stdout).group(1))
     assert 0.5 * wall <= printed + 0.1 <= wall + 0.2, (printed, wall)  # torch's import included, not (0.0 s)
@@ -176,6 +203,22 @@ def test_cli_release_out_refuses_a_folder_that_is_not_a_release(tmp_path):
     result = CliRunner().invoke(app, ["release", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "not empty" in result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_stubs_and_notebook_leave_the_errata_to_the_student(released):
+    """The stubs say what to build, not the chapter errata's fixes: no gcd, no skip channels of up1,
+    no parameter count to aim at; the notebook's text does not answer its own questions."""
+    from autograder.reference import Reference
+
+    model = Reference(SOLUTIONS).symbol("unet", "SimpleUNet")(4, 4, 64)
+    count = sum(p.numel() for p in model.parameters())  # the fixed network's, counted here
+    notebook = nbformat.read(str(released / NOTEBOOK), as_version=4)
+    texts = {path.name: path.read_text() for path in (released / "unet").glob("*.py")}
+    texts["notebook"] = "\n".join(c.source for c in notebook.cells)
+    giveaways = ["gcd", f"{count:,}", str(count), "skip_channels=2", "2*base channels", "2 * base channels",
+                 "asks for", "sums to 1)", "so that the last frequency"]
+    assert {name: [g for g in giveaways if g in text] for name, text in texts.items()
+            if any(g in text for g in giveaways)} == {}
 
 
 # The right prediction for SimpleUNet(4, 4, 64) on (2, 4, 64, 64), worked out from the chapter's diagram.
@@ -269,6 +312,20 @@ def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monk
     check, _ = task('"check.py"')
     assert "13/13 components pass" in check
 
+    # Then the student edits in an editor a file that a cell wrote, and runs all again (here the setup
+    # and module cells): the edit stays, and the cell says in one line what to do.
+    edited = folder / "unet" / "attention.py"
+    edited.write_text(edited.read_text() + "\n# my edit in the editor\n")
+    again = nbformat.v4.new_notebook(cells=[c for c in notebook.cells if c.cell_type == "code"][:1]
+                                     + list(_module_cells(notebook).values()))
+    NotebookClient(again, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    assert edited.read_text().endswith("# my edit in the editor\n")
+    said = "".join(o.get("text", "") for o in _module_cells(again)["attention"].outputs if o.output_type == "stream")
+    assert said.strip().splitlines() == [
+        "unet/attention.py was NOT overwritten: the file was changed since this cell last wrote it (in an editor?). "
+        "Copy the file into this cell, or replace the file with this cell: change the first line to "
+        "`%%writefile --force unet/attention.py` and run it again."]
+
 
 def test_a_completed_notebook_alone_grades_like_the_py_files(released, grader, tmp_path):
     """The round trip: module cells completed (here with one mistake in a homework task), the
@@ -319,10 +376,11 @@ def test_check_says_once_that_the_files_beside_the_notebook_were_graded(released
     import runpy
 
     script = runpy.run_path(str(released / "check.py"), run_name="check")
-    notes = [f"several files are {m}.py: graded unet/{m}.py (the most complete, then the newest), not "
-             f"unet_chapter.ipynb (%%writefile unet/{m}.py)" for m in ("res_block", "unet")] + ["graded the modules in unet/"]
+    notes = [f"several files are {m}.py: graded unet/{m}.py (it implements more of the assignment: {n} against 1), "
+             f"not unet_chapter.ipynb (%%writefile unet/{m}.py)" for m, n in (("res_block", 2), ("unet", 3))]
+    notes += ["graded the modules in unet/"]
     summary = script["summarised_notes"](notes)
     assert summary == ["graded the modules in unet/",
                        "2 modules are both a file and a %%writefile cell of unet_chapter.ipynb: graded the files "
-                       "(unet/res_block.py, unet/unet.py; the most complete, then the newest), not the cells"]
+                       "(unet/res_block.py, unet/unet.py; it implements more of the assignment), not the cells"]
     assert script["summarised_notes"](notes[:1] + notes[2:]) == notes[:1] + notes[2:]  # one is said as it is

@@ -50,6 +50,7 @@ class CheckOutcome:
     message: str = ""
     case: str = ""
     hint: str | None = None
+    points: float = 0.0  # what the grader gives this check when it passes
 
 
 @dataclass
@@ -57,10 +58,19 @@ class ComponentOutcome:
     component: str
     checks: list = field(default_factory=list)
     note: str = ""
+    total_points: float = 0.0  # the component's points, public and hidden checks together
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+    @property
+    def public_points(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def earned_points(self) -> float:
+        return sum(c.points for c in self.checks if c.passed)
 
 
 # --- finding and importing the student's modules: the grader's own code (check_support/) ----------
@@ -230,9 +240,11 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
     for component, entry in data["components"].items():
         if only is not None and component != only:
             continue
-        outcome = ComponentOutcome(component)
+        outcome = ComponentOutcome(component, total_points=entry.get("points", {}).get("total", 0.0))
         gates: dict = {}
         outcome.checks = [run_check(component, entry, spec, submission, gates) for spec in entry["checks"]]
+        for check, spec in zip(outcome.checks, entry["checks"]):
+            check.points = spec.get("points", 0.0)
         needs = _needs(component, data)
         failing = [d for d in needs if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
@@ -240,7 +252,10 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
             outcome.note = (f"{component} uses your {', '.join(failing)}, {which} public checks: fix "
                             f"{'it' if len(failing) == 1 else 'them'} first (the grader grades {component} "
                             "with correct versions of what it uses).")
-        elif needs and any(not c.passed and c.message.startswith(RAISED) for c in outcome.checks):
+            for check in outcome.checks:  # the diagnosed cause is the failing block: a hint about this one's
+                check.hint = None         # own code (e.g. its wiring) would outlive the fix and mislead
+        elif needs and any(not c.passed and c.message.startswith(RAISED) for c in outcome.checks) \
+                and not any("NotImplementedError" in c.message for c in outcome.checks):  # its own stub: said already
             # e.g. a block that changes a tensor in place breaks the experiment's backward pass: its own
             # public checks pass, and the grader (correct blocks) would not see the error at all
             outcome.note = (f"{component} ran with your own {', '.join(needs)} here; the grader runs it with "
@@ -251,19 +266,22 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
 
 
 _SEVERAL = re.compile(r"several files are (\S+): graded (\S+) \((.+?)\), not (\S+) \(%%writefile \S+\)$")
+# the reason, minus what differs per module ("3 against 1"): several modules with one reason are said once
+_PER_MODULE = re.compile(r": \d+ against \d+$")
 
 
 def summarised_notes(notes: list) -> list:
     """The intake's notes, with "several files are X: graded unet/X, not the notebook's cell" said once
     for all modules: a student who edits the files beside the released notebook has all of them."""
     several = [match for match in map(_SEVERAL.match, notes) if match]
-    if len(several) < 2 or len({(m.group(3), m.group(4)) for m in several}) != 1:
+    reasons = {(_PER_MODULE.sub("", m.group(3)), m.group(4)) for m in several}
+    if len(several) < 2 or len(reasons) != 1:
         return list(notes)
-    first = several[0]
+    (reason, notebook), = reasons
     files = ", ".join(m.group(2) for m in several)
     return [n for n in notes if not _SEVERAL.match(n)] + [
-        f"{len(several)} modules are both a file and a %%writefile cell of {first.group(4)}: graded the files "
-        f"({files}; {first.group(3)}), not the cells"]
+        f"{len(several)} modules are both a file and a %%writefile cell of {notebook}: graded the files "
+        f"({files}; {reason}), not the cells"]
 
 
 def _needs(component: str, data: dict) -> list[str]:
@@ -278,10 +296,13 @@ def _needs(component: str, data: dict) -> list[str]:
 
 def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = None, points: dict | None = None) -> str:
     lines = []
+    hinted: dict[str, str] = {}  # hint -> the component it was first given for: one cause, one hint a run
     for outcome in outcomes:
         passed = sum(c.passed for c in outcome.checks)
         status = "ok  " if outcome.passed else "FAIL"
-        lines.append(f"{status} {outcome.component:<14} {passed}/{len(outcome.checks)} public checks pass")
+        worth = (f"; public: {outcome.earned_points:g} of {outcome.public_points:g} points "
+                 f"({outcome.total_points:g} in all)") if outcome.total_points else ""
+        lines.append(f"{status} {outcome.component:<14} {passed}/{len(outcome.checks)} public checks pass{worth}")
         failed: dict[tuple, list[str]] = {}  # one cause often fails several checks: say it once
         for check in outcome.checks:
             if not check.passed:
@@ -291,13 +312,20 @@ def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = Non
             lines.extend(f"         {line}" for line in message.splitlines())
             if case:
                 lines.append(f"         Smallest failing input: {case}")
-            if hint:
+            if hint and hint in hinted:
+                lines.append(f"         Hint: the same as for {hinted[hint]} above.")
+            elif hint:
+                hinted[hint] = outcome.component
                 lines.append(f"         Hint: {hint}")
         if outcome.note:
             lines.append(f"     Note: {outcome.note}")
     good = sum(o.passed for o in outcomes)
-    worth = f" (worth {points['public']:g} of {points['total']:g} points)" if points else ""
-    lines.append(f"{good}/{len(outcomes)} components pass their public checks{worth}. Public checks test shapes, the "
+    lines.append(f"{good}/{len(outcomes)} components pass their public checks.")
+    if points:  # points, as the grader counts them: passing checks is not passing the grade
+        earned = sum(o.earned_points for o in outcomes)
+        lines.append(f"Public checks: {earned:g} of {points['public']:g} points pass; the hidden checks grade the "
+                     f"other {points['total'] - points['public']:g} of the {points['total']:g} points.")
+    lines.append("Public checks test shapes, the "
                  "contract's settings and properties of the forward pass and of the homework's functions; the hidden "
                  "checks, the rest of the grade, also compare values and gradients with the reference and check the "
                  "homework's other rules (the full skip experiment, the trace's names and shapes).")
