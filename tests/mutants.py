@@ -149,6 +149,10 @@ MUTANTS = [
            shows="without the 1/sqrt(C) scaling"),
     Mutant("scores scaled by 1/C", "attention", _SCALE, "scores = torch.matmul(q, k.transpose(-2, -1)) / C", SA,
            shows="scaled by 1/C instead of 1/sqrt(C)"),
+    Mutant("scores scaled by 1/sqrt(H*W)", "attention", _SCALE,
+           "scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(H * W)", SA,
+           shows="Fix the attention weights, not what follows them: yours are scaled by 1/sqrt(H*W) instead of "
+                 "1/sqrt(C)."),
     Mutant("attention without the residual", "attention", "out = x + self.out(attn)", "out = self.out(attn)", SA,
            shows="out(attn) alone: the residual x is not added"),
     Mutant("residual adds norm(x)", "attention", "out = x + self.out(attn)", "out = self.norm(x) + self.out(attn)", SA,

@@ -120,6 +120,7 @@ def test_check_fails_while_the_homework_is_still_the_stub(released, tmp_path):
     for block in ("ResBlock", "SimpleUNet", "SelfAttention", "Integration"):
         assert f"ok   {block}" in result.stdout
     assert "not implemented yet" in result.stdout
+    assert "fix that block" not in result.stdout  # the task itself is unwritten: no block to blame
     # the points that pass are the blocks' public points only, not the tasks'
     config = load_config(released.parent / "grading_config.yaml")
     tasks = {"ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown"}
@@ -183,6 +184,22 @@ def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tm
     for unaffected in ("TimeEmbedding", "SelfAttention"):
         assert f"ok   {unaffected}" in report
     assert "DownBlock uses your ResBlock, which fails its public checks" in report
+    # one cause, one hint: the blocks built on ResBlock get the note, not the hint again
+    hints = [line.strip() for line in report.splitlines() if line.strip().startswith("Hint:")]
+    assert len([h for h in hints if "GroupNorm" in h]) == len({h for h in hints if "GroupNorm" in h}), report
+    assert sum("GroupNorm" in h for h in hints) <= 2, report  # ResBlock's norm1 (and at most one more C)
+
+
+def test_check_hint_follows_the_cause_when_up1_gets_skip_channels_but_upblock_ignores_them(released, tmp_path):
+    """The trial's second step: SimpleUNet passes skip_channels, UpBlock ignores it. The hints must not
+    keep telling the student to pass skip_channels to up1; UpBlock's failure is named instead."""
+    folder = _student_copy(released, tmp_path, {"up_block": (
+        "self.res = ResBlock(out_channels + skip_channels, out_channels, time_emb_dim)",
+        "self.res = ResBlock(out_channels * 2, out_channels, time_emb_dim)")})
+    report = _run_check(folder).stdout
+    assert "FAIL UpBlock" in report and "FAIL SimpleUNet" in report, report
+    assert "SimpleUNet uses your UpBlock, which fails its public checks: fix it first" in report
+    assert "pass skip_channels=2 * base_channels to up1" not in report, report
 
 
 def test_check_reports_a_swapped_pair_on_downblock_only(released, tmp_path):

@@ -226,8 +226,7 @@ def _first_difference(pair, component, reference, names, captured):
                 sentence = f"{stage} receives {what}; the contract feeds it {expected}."
             else:
                 sentence = f"{stage}'s input {position + 1} is {what}; the contract's is {expected}."
-            return (f"The first difference inside: {sentence}",
-                    f"Feed {stage} with {expected}, as the docstring's forward says.", False)
+            return (f"The first difference inside: {sentence}", _input_hint(stage, expected, what), False)
         for got, truth, truth32 in zip(as_list(mine["output"]), as_list(stages[stage]["output"]),
                                        as_list(stages32[stage]["output"])):
             if _differs(got, truth, truth32, tolerance):
@@ -243,6 +242,18 @@ def _first_difference(pair, component, reference, names, captured):
                         setting[1] if setting else f"Build {stage} as the docstring says and call it with its input "
                         "alone.", False)
     return None
+
+
+_WRONG_WEIGHTS = "attention whose weights are "
+
+
+def _input_hint(stage: str, expected: str, what: str) -> str:
+    """The hint for a submodule fed the wrong value: follow the diagnosed cause. Where the value is
+    attention with wrong *weights*, the fix is in the weights, not in what is fed after them."""
+    if what.startswith(_WRONG_WEIGHTS) and not what.startswith(_WRONG_WEIGHTS + "right,"):
+        return (f"Fix the attention weights, not what follows them: yours are {what[len(_WRONG_WEIGHTS):]}. The "
+                "docstring's are softmax(Q K^T / sqrt(C)) over the keys, per image.")
+    return f"Feed {stage} with {expected}, as the docstring's forward says."
 
 
 def _settings_difference(pair, stage: str, student_name: str):
