@@ -313,7 +313,8 @@ def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = Non
             if case:
                 lines.append(f"         Smallest failing input: {case}")
             if hint and hint in hinted:
-                lines.append(f"         Hint: the same as for {hinted[hint]} above.")
+                where = "" if hinted[hint] == outcome.component else f" for {hinted[hint]}"
+                lines.append(f"         Hint: the same as{where} above.")
             elif hint:
                 hinted[hint] = outcome.component
                 lines.append(f"         Hint: {hint}")
