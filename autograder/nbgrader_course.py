@@ -28,7 +28,7 @@ from .config import GradingConfig, load_config
 from .intake.discover import safe_name
 from .errors import AutograderError
 from .release.notebook import NOTEBOOK, grade_id
-from .release.student import component_points
+from .release.public_checks_data import component_points
 from .output_folder import OutputFolder, StudentRecord
 from .results import not_graded_notice
 

@@ -183,3 +183,34 @@ def test_an_error_inside_a_stand_in_is_never_the_students_own(body, flagged):
     assert "(the reference's code, in stand_in)" in text
     message = failure_from_student(StudentError(text), "TimestepEmbeddings").message
     assert message.startswith("an error was raised:") and "your code raised" not in message
+
+
+def test_the_notes_about_files_and_notebook_cells_say_the_true_reason(tmp_path):
+    """A file and a %%writefile cell of the same module: no note while the cell implements nothing (a
+    student who never touched the notebook), else the criterion that really decided; a notebook alone
+    is said to be one."""
+    from autograder.solution_markers import make_stub
+
+    ref = reference()
+    stubs = {m: make_stub(text) for m, text in ref.items()}
+
+    def cells(sources):
+        return notebook([f"%%writefile unet/{m}.py\n{text}" for m, text in sources.items()])
+
+    untouched = read_submission(write(tmp_path / "untouched", {**package("unet/", ref), "hw.ipynb": cells(stubs)}))
+    assert not [n for n in untouched.notes if "several files" in n], untouched.notes
+
+    # the same code, one comment apart: as complete as each other, so the file wins because it is a file
+    commented = {m: text + "# my change in the cell\n" for m, text in ref.items()}
+    both = read_submission(write(tmp_path / "both", {**package("unet/", ref), "hw.ipynb": cells(commented)}))
+    several = [n for n in both.notes if n.startswith("several files are res_block.py")]
+    assert several == ["several files are res_block.py: graded unet/res_block.py (both implement as much; a .py file "
+                       "comes before a notebook cell), not hw.ipynb (%%writefile unet/res_block.py)"], both.notes
+
+    # the cells implement more than the files (still the stubs): they are graded, and nothing is lost to say
+    more = read_submission(write(tmp_path / "more", {**package("unet/", stubs), "hw.ipynb": cells(ref)}))
+    assert "%%writefile" in more.modules["res_block"].label and not [n for n in more.notes if "several files" in n]
+
+    alone = read_submission(write(tmp_path / "alone", {"hw.ipynb": cells(ref)}))
+    assert "graded the modules that the notebook's %%writefile cells write to unet/" in alone.notes, alone.notes
+    assert "graded the modules in unet/" not in alone.notes

@@ -19,7 +19,8 @@ UNET_MODULES = {"time_embedding", "res_block", "down_block", "up_block", "unet"}
 CAUGHT_LOCALLY = {"sinusoid denominator dim/2 instead of dim/2 - 1", "cosines before sines", "no time injection",
                   "time added after conv2", "no residual", "concat order [skip, up(x)]", "softmax over the queries",
                   "attention without the residual", "the model without skips keeps its own initial weights",
-                  "batches from the global generator, not one seeded per model"}
+                  "batches from the global generator, not one seeded per model",
+                  "chapter's ResBlock(out_channels * 2) ignores skip_channels"}
 
 
 def test_the_value_mistakes_caught_locally_are_in_the_bank():

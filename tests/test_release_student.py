@@ -73,6 +73,19 @@ def test_check_support_rules_are_the_graders_and_import_nothing_else(released):
                     f"{path.name} imports {names}"
 
 
+def test_readme_and_notebook_say_what_each_part_is_worth(released):
+    """The points table is the grading config's: every graded component, its points and its public share."""
+    config = load_config(released.parent / "grading_config.yaml")
+    notebook = "\n".join(c.source for c in nbformat.read(str(released / NOTEBOOK), as_version=4).cells)
+    for text in ((released / "README.md").read_text(), notebook):
+        expected = {name: (f"{sum(s.points for s in checks.values()):g}",
+                           f"{sum(s.points for s in checks.values() if s.visibility == 'public'):g}")
+                    for name, checks in config.components.items() if sum(s.points for s in checks.values())}
+        found = {name: pair for name, *pair in re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \|$", text, re.M)}
+        assert {name: tuple(pair) for name, pair in found.items()} == expected
+        assert "answers in words" in text and "not in this table" in text
+
+
 def test_nothing_hidden_reaches_the_release(released):
     # check_support/ holds verbatim copies of the grader's own modules (intake, importer, watcher), no reference
     # code: where one uses an API as a solution does (the watcher removes its hooks: `handle.remove()`), that
@@ -140,6 +153,14 @@ def test_check_fails_while_the_homework_is_still_the_stub(released, tmp_path):
         assert f"ok   {block}" in result.stdout
     assert "not implemented yet" in result.stdout
     assert "ran with your own" not in result.stdout  # a stub of the task's own: its blocks are not to blame
+    # the points that pass are the blocks' public points only, not the tasks'
+    config = load_config(released.parent / "grading_config.yaml")
+    tasks = {"ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown"}
+    public = {name: sum(s.points for s in checks.values() if s.visibility == "public")
+              for name, checks in config.components.items()}
+    blocks = sum(points for name, points in public.items() if name not in tasks)
+    assert f"components pass their public checks: {blocks:g} of the {sum(public.values()):g} public points;" \
+        in result.stdout, result.stdout
 
 
 def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_path):
@@ -150,13 +171,17 @@ def test_check_is_green_on_the_reference_and_times_the_whole_run(released, tmp_p
     assert result.returncode == 0, result.stdout + result.stderr
     # every graded component has public checks, and the summary says what share of the grade they are
     config = load_config(released.parent / "grading_config.yaml")
-    points = [(s.points, s.visibility) for checks in config.components.values() for s in checks.values()]
-    public, total = sum(p for p, v in points if v == "public"), sum(p for p, _ in points)
+    public = sum(s.points for checks in config.components.values() for s in checks.values() if s.visibility == "public")
+    total = config.total_points
     assert public < total
     every = f"{len(GRADED)}/{len(GRADED)}"
-    assert (f"{every} components pass their public checks. Public checks (together {public:g} of the {total:g} points)"
-            in result.stdout)
-    assert f"the hidden checks (the other {total - public:g} points)" in result.stdout
+    assert (f"{every} components pass their public checks: {public:g} of the {public:g} public points; the hidden "
+            f"checks grade the other {total - public:g} of the {total:g} points." in result.stdout), result.stdout
+    for name, checks in config.components.items():  # each component's line: its public points, and all its points
+        mine = sum(s.points for s in checks.values() if s.visibility == "public")
+        everything = sum(s.points for s in checks.values())
+        assert re.search(rf"ok   {name} +\d+/\d+ public checks pass; public: {mine:g} of {mine:g} points "
+                         rf"\({everything:g} in all\)", result.stdout), name
     assert "Not checked here" not in result.stdout
     printed = float(re.search(r"\((\d+\.\d) s\)\s*$", result.stdout).group(1))
     assert 0.5 * wall <= printed + 0.1 <= wall + 0.2, (printed, wall)  # torch's import included, not (0.0 s)
@@ -198,21 +223,44 @@ def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tm
     for unaffected in ("TimeEmbedding", "SelfAttention"):
         assert f"ok   {unaffected}" in report
     assert "DownBlock uses your ResBlock, which fails its public checks" in report
+    # one cause, one hint: the blocks built on ResBlock get the note, not the hint again
+    hints = [line.strip() for line in report.splitlines() if line.strip().startswith("Hint:")]
+    assert len([h for h in hints if "GroupNorm" in h]) == len({h for h in hints if "GroupNorm" in h}), report
+    assert sum("GroupNorm" in h for h in hints) <= 2, report  # ResBlock's norm1 (and at most one more C)
+
+
+def test_check_hint_follows_the_cause_when_up1_gets_skip_channels_but_upblock_ignores_them(released, tmp_path):
+    """The trial's second step: SimpleUNet passes skip_channels, UpBlock ignores it. The hints must not
+    keep telling the student to pass skip_channels to up1; UpBlock's failure is named instead."""
+    folder = _student_copy(released, tmp_path, {"up_block": (
+        "self.res = ResBlock(out_channels + skip_channels, out_channels, time_emb_dim)",
+        "self.res = ResBlock(out_channels * 2, out_channels, time_emb_dim)")})
+    report = _run_check(folder).stdout
+    assert "FAIL UpBlock" in report and "FAIL SimpleUNet" in report, report
+    assert "SimpleUNet uses your UpBlock, which fails its public checks: fix it first" in report
+    assert "pass skip_channels=2 * base_channels to up1" not in report, report
 
 
 def test_check_hints_at_the_failing_block_where_a_task_runs_it(released, tmp_path):
     """The chapter's up1 (no skip_channels): the tasks that run the student's own SimpleUNet in check.py crash
-    inside a ResBlock's GroupNorm; their hint names up1's skip_channels, as SimpleUNet's and Integration's do,
-    not the GroupNorm that raised."""
+    inside a ResBlock's GroupNorm. SimpleUNet's hint names up1's skip_channels; the tasks send the student to
+    SimpleUNet ("fix it first") with no hint of their own, so none of them points at the GroupNorm that raised,
+    and the one cause gets one hint ("the same as ... above" where it repeats)."""
     folder = _student_copy(released, tmp_path, {"unet": (", skip_channels=base_channels * 2)", ")")})
     result = _run_check(folder)
     assert result.returncode == 1
     blocks = re.split(r"\n(?=ok  |FAIL)", result.stdout)
-    for component in ("SimpleUNet", "ShapeTrace", "SkipAblation", "Integration"):
-        block = next(b for b in blocks if b.startswith(f"FAIL {component} "))
-        hints = re.findall(r"Hint: (.*)", block)
-        assert hints and all("skip_channels=2 * base_channels" in h for h in hints), block
-        assert not any("each norm must be built for the channels" in h for h in hints), block
+
+    def block(component):
+        return next(b for b in blocks if b.startswith(f"FAIL {component} "))
+
+    hints = re.findall(r"Hint: (.*)", block("SimpleUNet"))
+    assert hints and all("skip_channels=2 * base_channels" in h or h.startswith("the same as") for h in hints), \
+        block("SimpleUNet")
+    for component in ("ShapeTrace", "SkipAblation", "Integration"):
+        assert f"{component} uses your SimpleUNet, which fails its public checks: fix it first" in block(component)
+        assert not re.findall(r"Hint: (.*)", block(component)), block(component)
+    assert "each norm must be built for the channels" not in result.stdout, result.stdout
 
 
 def test_check_reports_a_swapped_pair_on_downblock_only(released, tmp_path):
@@ -233,6 +281,22 @@ def test_cli_release_out_refuses_a_folder_that_is_not_a_release(tmp_path):
     result = CliRunner().invoke(app, ["release", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "not empty" in result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_stubs_and_notebook_leave_the_errata_to_the_student(released):
+    """The stubs say what to build, not the chapter errata's fixes: no gcd, no skip channels of up1,
+    no parameter count to aim at; the notebook's text does not answer its own questions."""
+    from autograder.reference import Reference
+
+    model = Reference(SOLUTIONS).symbol("unet", "SimpleUNet")(4, 4, 64)
+    count = sum(p.numel() for p in model.parameters())  # the fixed network's, counted here
+    notebook = nbformat.read(str(released / NOTEBOOK), as_version=4)
+    texts = {path.name: path.read_text() for path in (released / "unet").glob("*.py")}
+    texts["notebook"] = "\n".join(c.source for c in notebook.cells)
+    giveaways = ["gcd", f"{count:,}", str(count), "skip_channels=2", "2*base channels", "2 * base channels",
+                 "asks for", "sums to 1)", "so that the last frequency"]
+    assert {name: [g for g in giveaways if g in text] for name, text in texts.items()
+            if any(g in text for g in giveaways)} == {}
 
 
 # The right prediction for SimpleUNet(4, 4, 64) on (2, 4, 64, 64), worked out from the chapter's diagram.
@@ -326,6 +390,20 @@ def test_notebook_runs_top_to_bottom_with_the_reference(released, tmp_path, monk
     check, _ = task('"check.py"')
     assert f"{len(GRADED)}/{len(GRADED)} components pass" in check
 
+    # Then the student edits in an editor a file that a cell wrote, and runs all again (here the setup
+    # and module cells): the edit stays, and the cell says in one line what to do.
+    edited = folder / "unet" / "attention.py"
+    edited.write_text(edited.read_text() + "\n# my edit in the editor\n")
+    again = nbformat.v4.new_notebook(cells=[c for c in notebook.cells if c.cell_type == "code"][:1]
+                                     + list(_module_cells(notebook).values()))
+    NotebookClient(again, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(folder)}}).execute()
+    assert edited.read_text().endswith("# my edit in the editor\n")
+    said = "".join(o.get("text", "") for o in _module_cells(again)["attention"].outputs if o.output_type == "stream")
+    assert said.strip().splitlines() == [
+        "unet/attention.py was NOT overwritten: the file was changed since this cell last wrote it (in an editor?). "
+        "Copy the file into this cell, or replace the file with this cell: change the first line to "
+        "`%%writefile --force unet/attention.py` and run it again."]
+
 
 def test_a_completed_notebook_alone_grades_like_the_py_files(released, grader, tmp_path):
     """The round trip: module cells completed (here with one mistake in a homework task), the
@@ -376,52 +454,12 @@ def test_check_says_once_that_the_files_beside_the_notebook_were_graded(released
     import runpy
 
     script = runpy.run_path(str(released / "check.py"), run_name="check")
-    notes = [f"several files are {m}.py: graded unet/{m}.py (the most complete, then the newest), not "
-             f"unet_chapter.ipynb (%%writefile unet/{m}.py)" for m in ("res_block", "unet")] + ["graded the modules in unet/"]
+    notes = [f"several files are {m}.py: graded unet/{m}.py (it implements more of the assignment: {n} against 1), "
+             f"not unet_chapter.ipynb (%%writefile unet/{m}.py)" for m, n in (("res_block", 2), ("unet", 3))]
+    notes += ["graded the modules in unet/"]
     summary = script["summarised_notes"](notes)
     assert summary == ["graded the modules in unet/",
                        "2 modules are both a file and a %%writefile cell of unet_chapter.ipynb: graded the files "
-                       "(unet/res_block.py, unet/unet.py; the most complete, then the newest), not the cells"]
+                       "(unet/res_block.py, unet/unet.py; it implements more of the assignment), not the cells"]
     assert script["summarised_notes"](notes[:1] + notes[2:]) == notes[:1] + notes[2:]  # one is said as it is
 
-
-def test_a_changed_cell_keeps_a_file_edited_since_the_notebook_wrote_it(tmp_path, monkeypatch):
-    """Work in the notebook, then in an editor, then "Run All": the editor's edit is kept, the cell says so in one
-    line; once the cell holds that code (or the file is what the cell last wrote) it writes again, also after a
-    restart (the record is a file, not the kernel's memory)."""
-    from pathlib import Path
-
-    from autograder.release import notebook_cells
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(notebook_cells, "WRITTEN", tmp_path / "written.json")
-    path = tmp_path / "unet" / "res_block.py"
-    path.parent.mkdir()
-    stub, mine, edited, later = "STUB = 1\n", "MINE = 2\n", "MINE = 2\nEDITED = 3\n", "LATER = 4\n"
-    path.write_text(stub)
-
-    class Shell:  # what guard_module_cells uses of IPython: the %%writefile magic, and registering its own
-        def find_cell_magic(self, _name):
-            return lambda line, cell: Path(line.split()[-1]).write_text(cell)
-
-        def register_magic_function(self, function, _kind, _name):
-            self.writefile = function
-
-    def run(cell):
-        shell = Shell()  # a fresh kernel each time: only the record on disk carries over
-        notebook_cells.guard_module_cells({"unet/res_block.py": notebook_cells.stub_digest(stub)}, shell)
-        shell.writefile("unet/res_block.py", cell)
-        return path.read_text()
-
-    assert run(mine) == mine  # the notebook writes the student's cell over the stub
-    path.write_text(edited)  # then an editor
-    assert run(mine) == edited  # "Run All": the editor's work stays
-    assert run(stub) == edited  # a stub cell never overwrites either
-    assert run(edited) == edited  # the cell now holds the file's code: it writes (the same text)
-    assert run(later) == later  # the file is what the notebook last wrote: a changed cell writes
-    digest = notebook_cells.stub_digest
-    said = notebook_cells.refusal(Path("unet/res_block.py"), mine, {"unet/res_block.py": digest(stub)},
-                                  {"unet/res_block.py": digest(mine)})
-    assert said == ("unet/res_block.py was NOT overwritten: the file changed since this notebook last wrote it (edited "
-                    "in an editor?). Copy those changes into this cell and run it again, keep working in the file, or "
-                    "delete the file to let this cell write it.")

@@ -190,7 +190,7 @@ def attention_map(attention, x, query):
     ``attention`` is a ``SelfAttention``, ``x`` its input ``(B, C, H, W)``, ``query`` a pair
     ``(row, col)`` with ``0 <= row < H`` and ``0 <= col < W``. Returns a ``(B, H, W)`` tensor: for
     each image, the softmax weights that the query position gives to every key position, laid out
-    like the image (so each map sums to 1). Use the module's own weights
+    like the image. Use the module's own weights
     (``attention(x, return_weights=True)``), without gradients. Positions are numbered row by row,
     as when ``(H, W)`` is flattened: ``(row, col)`` is position ``row * W + col``. The grader checks
     the map's shape, its values (the query's own weights over the keys), and that each map is

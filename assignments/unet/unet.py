@@ -22,17 +22,14 @@ class SimpleUNet(nn.Module):
         ``down1``       DownBlock                                        in_channels -> base
         ``down2``       DownBlock                                        base -> 2*base
         ``bottleneck``  ResBlock                                         2*base -> 2*base
-        ``up1``         UpBlock, skip from ``down2`` (2*base channels)   2*base -> base
-        ``up2``         UpBlock, skip from ``down1`` (base channels)     base -> base
+        ``up1``         UpBlock, with the skip of ``down2``              2*base -> base
+        ``up2``         UpBlock, with the skip of ``down1``              base -> base
         ``out``         1x1 convolution                                  base -> out_channels
         ==============  ===============================================  =====================
 
     Forward: embed ``t`` once; ``down1`` then ``down2`` (keep each one's skip), the bottleneck, ``up1``
     with ``down2``'s skip, ``up2`` with ``down1``'s skip, then ``out``. Every block gets the same
-    time embedding.
-
-    The chapter's code for this network does not run as printed: built as specified here,
-    ``SimpleUNet(4, 4, 64)`` has 1,424,460 parameters.
+    time embedding. Each block must be built for the channels it actually receives.
     """
 
     def __init__(self, in_channels=4, out_channels=4, base_channels=64):

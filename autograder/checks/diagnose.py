@@ -334,7 +334,9 @@ def _wrong_turns(pair, component, stage, stages) -> list:
         q, k, v = stages["qkv"]["output"].chunk(3, dim=1)
         hint = ("The mistake is in the attention weights: softmax(q k^T / sqrt(C)) over the keys (dim=-1), "
                 "with q and k flattened to (B, C, H*W) and transposed, one sample at a time.")
-        return [(f"attention whose weights are {mistake}", attn, hint) for mistake, _, attn in attention_variants(q, k, v)]
+        # "right, but ... reshaped" has the right weights: its fix is after them, so it keeps "feed out with ..."
+        return [(f"attention whose weights are {mistake}", attn, None if mistake.startswith("right,") else hint)
+                for mistake, _, attn in attention_variants(q, k, v)]
     return []
 
 

@@ -40,10 +40,14 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
         expected, got = channels
         expects = f"expects {expected} channels" if expected else "was built for other channels"
         if component != "UpBlock":
+            # the same error comes from SimpleUNet not passing up1's skip channels and from an UpBlock that
+            # ignores them: name both ends, so the hint stays true once one of them is fixed
             return (
                 f"A ResBlock inside your UNet {expects} but receives {got}. In up1 the "
-                "upsampled features (base channels) are concatenated with skip2, which has 2*base channels: "
-                "pass skip_channels=2 * base_channels to up1."
+                "upsampled features (base channels) are concatenated with skip2, which has 2*base channels, so "
+                "up1's ResBlock must be built for 3*base: SimpleUNet must pass skip_channels=2 * base_channels "
+                "to up1, and UpBlock must build its res for out_channels + skip_channels (if your UpBlock fails "
+                "its own checks, fix it first)."
             )
         return (
             f"your UpBlock's res {expects} but the concat gives {got}: the ResBlock must take "

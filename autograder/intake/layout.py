@@ -321,7 +321,11 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
             submission.review.append(f"several folders hold the assignment ({_folder_label(chosen)}, {others}); "
                                      f"{_folder_label(chosen)} was graded: check that it is the one meant")
     elif chosen != PurePosixPath():
-        submission.notes.append(f"graded the modules in {_folder_label(chosen)}")
+        if {c.origin for c in folders[chosen]} == {"writefile"}:  # a notebook handed in alone: say what was read
+            submission.notes.append(f"graded the modules that the notebook's %%writefile cells write to "
+                                    f"{_folder_label(chosen)}")
+        else:
+            submission.notes.append(f"graded the modules in {_folder_label(chosen)}")
     return chosen
 
 
@@ -341,6 +345,17 @@ def _preference(candidate: _Candidate, symbol: str | None = None) -> tuple:
     return (complete, own, candidate.origin == "file", candidate.mtime, -len(candidate.label))
 
 
+def _why_preferred(best: _Candidate, runner_up: _Candidate) -> str:
+    """The first of ``_preference``'s criteria that decided between the two, in the student's words."""
+    if len(best.complete) != len(runner_up.complete):
+        return f"it implements more of the assignment: {len(best.complete)} against {len(runner_up.complete)}"
+    if best.origin != runner_up.origin and best.origin == "file":
+        return "both implement as much; a .py file comes before a notebook cell"
+    if best.mtime != runner_up.mtime:
+        return "both implement as much; it is the newest"
+    return "both implement as much; the shorter path"
+
+
 def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Submission) -> None:
     """The modules to load (the chosen folder's files, one per name) and each symbol's home."""
     direct = [c for c in candidates if c.folder == chosen]
@@ -355,10 +370,12 @@ def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Sub
     for name, same in by_name.items():
         best = max(same, key=_preference)
         kept[name] = best
-        if len(same) > 1 and len({c.text for c in same}) > 1:
-            others = ", ".join(c.label for c in same if c is not best)
-            submission.notes.append(f"several files are {name}.py: graded {best.label} (the most complete, "
-                                    f"then the newest), not {others}")
+        # a copy that implements only part of what the graded one does (an untouched stub cell) loses no work
+        lost = [c for c in same if c is not best and c.text != best.text and not c.complete < best.complete]
+        if lost:
+            others = ", ".join(c.label for c in lost)
+            submission.notes.append(f"several files are {name}.py: graded {best.label} "
+                                    f"({_why_preferred(best, max(lost, key=_preference))}), not {others}")
     homes: dict[str, _Candidate] = {}
     for symbol in ALL_SYMBOLS:
         holders = [c for c in kept.values() if symbol in c.contract]

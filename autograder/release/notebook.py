@@ -52,9 +52,10 @@ You build the chapter's network and do its five homework tasks. All code lives i
 * **In this notebook.** Part 1 has one cell per module, starting with `%%writefile unet/<module>.py`.
   Replace each `raise NotImplementedError()` in it with your code and run the cell: it (over)writes that
   file. Then run the tasks below.
-* **In an editor.** Edit the `.py` files in `unet/`. A `%%writefile` cell that is still the released
-  stub does not overwrite a file holding your own code (it says so), so "Run All" is safe; a cell you
-  changed writes its file, unless the file was edited since the notebook last wrote it (it says so).
+* **In an editor.** Edit the `.py` files in `unet/`. A `%%writefile` cell never overwrites a file
+  that holds code the cell did not write (it says so), so "Run All" is safe even after you switch from
+  the cells to an editor. To replace a file with its cell anyway, make the cell's first line
+  `%%writefile --force unet/<module>.py`.
 
 Each docstring says what to build: names, shapes, settings and formulas; how is up to you. The
 chapter's code does not run as printed: where yours follows it and fails, `check.py` says why.
@@ -65,9 +66,9 @@ smallest input that fails and a hint. Your grade also depends on hidden checks o
 your modules by your instructor. A few questions ask for an answer in words: write it in the
 **Your answer** cell that follows them.
 
-**What is graded.** The grader grades your modules and the five tasks' functions (`check.py`'s last
-line says how many of those points its public checks cover); it runs neither this notebook's cells
-nor its figures. The answers in words are graded by hand by your instructor, not by the grader
+**What is graded.** The grader grades your modules and the five tasks' functions (`check.py` says
+what each is worth and how many of those points its public checks cover); it runs neither this
+notebook's cells nor its figures. The answers in words are graded by hand by your instructor, not by the grader
 ({answer_points:g} point each where the course collects the notebook with nbgrader). Hand in the `unet/`
 folder, or this notebook alone if your modules are in its `%%writefile` cells: they are graded as
 the files they write."""
@@ -99,8 +100,8 @@ def setup_source(sources: dict[str, str]) -> str:
 MODULES_MD = """## Part 1 — the modules
 
 One cell per file of `unet/`, in the order the chapter builds them. **Running a cell you changed
-overwrites `unet/<module>.py`** with the cell's content; a cell that is still the stub leaves a file
-holding your own code alone."""
+overwrites `unet/<module>.py`** with the cell's content, unless the file was edited elsewhere since a
+cell last wrote it: then the file is kept and the cell says so."""
 
 
 def _module_md(module: str, source: str) -> str:
@@ -249,9 +250,9 @@ TASK4_MD = """## Task 4 — an attention map (`attention_map`)
 
 Implement `attention_map` in `analysis.py`. The cell builds an input where the right answer is known: a
 16x16 scene with three pairs of small marks, A and A', B and B', C and C', far apart, each mark with a
-feature channel of its own. Your `SelfAttention` gets queries and keys that differ: a position's *key*
-says which mark it is, its *query* asks for the partner mark (A asks for A', A' for A). Each map shows
-where one query position (the red ×) looks; the printout says where its weight went."""
+feature channel of its own. Your `SelfAttention` gets query, key and value projections set by hand
+(read them in the cell). Each map shows where one query position (the red ×) looks; the printout says
+where its weight went."""
 
 TASK4 = """from unet.analysis import attention_map
 from unet.attention import SelfAttention
@@ -265,7 +266,7 @@ features = torch.nn.functional.one_hot(region, 8).permute(2, 0, 1).float()[None]
 partner = torch.tensor([0, 2, 1, 4, 3, 6, 5, 7])  # A <-> A', B <-> B', C <-> C'
 
 attention = SelfAttention(8)
-with torch.no_grad():  # query: "I look for my partner's channel"; key and value: "I am my channel"
+with torch.no_grad():  # hand-set projections: rows of the identity, in another order for the queries
     asks, identity = torch.eye(8)[partner][:, :, None, None], torch.eye(8)[:, :, None, None]
     attention.qkv.weight.copy_(torch.cat([asks, identity, identity]))
     attention.qkv.bias.zero_()
@@ -294,7 +295,7 @@ for ax in axes:
 plt.tight_layout()
 plt.show()"""
 
-TASK4_AFTER_MD = """Here the queries and keys were set by hand, so that you know where each query should look. A trained
+TASK4_AFTER_MD = """Here the projections were set by hand, so that the right answer is known. A trained
 attention layer learns its query and key projections from data, and so learns what each position
 looks for."""
 
@@ -323,7 +324,7 @@ shares = parameter_shares(breakdown)
 total = sum(p.numel() for p in model.parameters())
 for name, count in breakdown.items():
     print(f"{name:<11}{count:>11,}{100 * shares[name]:8.2f}%")
-print(f"{'total':<11}{sum(breakdown.values()):>11,}   (the model has {total:,}; the chapter's, fixed: 1,424,460)")
+print(f"{'total':<11}{sum(breakdown.values()):>11,}   (the model has {total:,})")
 
 fig, ax = plt.subplots(figsize=(8, 3.4))
 bars = ax.barh(list(shares), [100 * s for s in shares.values()], color="tab:blue")
@@ -415,13 +416,18 @@ def _notebook(cells) -> nbformat.NotebookNode:
     return notebook
 
 
-def student_notebook(solutions) -> nbformat.NotebookNode:
-    """The notebook students get: each module's stub in its ``%%writefile`` cell, plain answer cells."""
+def student_notebook(solutions, points_md: str = "") -> nbformat.NotebookNode:
+    """The notebook students get: each module's stub in its ``%%writefile`` cell, plain answer cells,
+    and ``points_md`` (the table of what each part is worth) after the introduction."""
     modules = [(new_markdown_cell(_module_md(module, source)),
                 new_code_cell(f"{writefile_line(module)}\n{make_stub(source, f'{module}.py')}"))
                for module, source in module_sources(solutions).items()]
     answers = {grade_id_: new_markdown_cell(STUDENT_ANSWER) for grade_id_, _, _ in QUESTIONS}
-    return _notebook(_cells(modules, answers, module_sources(solutions)))
+    cells = _cells(modules, answers, module_sources(solutions))
+    if points_md:
+        cells.insert(1, new_markdown_cell(f"## What each part is worth\n\n{points_md}\n\nThe answers in words are "
+                                          "not in this table: see **What is graded** above."))
+    return _notebook(cells)
 
 
 def nbgrader_notebook(component_points: dict[str, float], solutions, public=None) -> nbformat.NotebookNode:

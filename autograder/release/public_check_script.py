@@ -51,6 +51,7 @@ class CheckOutcome:
     message: str = ""
     case: str = ""
     hint: str | None = None
+    points: float = 0.0  # what the grader gives this check when it passes
 
 
 @dataclass
@@ -58,10 +59,19 @@ class ComponentOutcome:
     component: str
     checks: list = field(default_factory=list)
     note: str = ""
+    total_points: float = 0.0  # the component's points, public and hidden checks together
 
     @property
     def passed(self) -> bool:
         return all(c.passed for c in self.checks)
+
+    @property
+    def public_points(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    @property
+    def earned_points(self) -> float:
+        return sum(c.points for c in self.checks if c.passed)
 
 
 # --- finding and importing the student's modules: the grader's own code (check_support/) ----------
@@ -231,15 +241,18 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
     for component, entry in data["components"].items():
         if only is not None and component != only:
             continue
-        outcome = ComponentOutcome(component)
+        outcome = ComponentOutcome(component, total_points=entry.get("points", {}).get("total", 0.0))
         gates: dict = {}
         outcome.checks = [run_check(component, entry, spec, submission, gates) for spec in entry["checks"]]
+        for check, spec in zip(outcome.checks, entry["checks"]):
+            check.points = spec.get("points", 0.0)
         needs = _needs(component, data)
         failing = [d for d in needs if d in outcomes and not outcomes[d].passed]
         if failing and not outcome.passed:
-            for check in outcome.checks:  # an error here most likely comes from the failing block: hint for it
-                if not check.passed and check.message.startswith(CRASHED):
-                    check.hint = explain(check.message, failing[0]) or check.hint
+            # the diagnosed cause is the failing block, and the note below names it: a hint of this component's
+            # own (its wiring, or the error it met inside that block) would repeat or outlive that fix and mislead
+            for check in outcome.checks:
+                check.hint = None
             which = "which fails its" if len(failing) == 1 else "which fail their"
             outcome.note = (f"{component} uses your {', '.join(failing)}, {which} public checks: fix "
                             f"{'it' if len(failing) == 1 else 'them'} first (the grader grades {component} "
@@ -256,19 +269,22 @@ def _run_components(submission: Submission, data: dict, only: str | None) -> lis
 
 
 _SEVERAL = re.compile(r"several files are (\S+): graded (\S+) \((.+?)\), not (\S+) \(%%writefile \S+\)$")
+# the reason, minus what differs per module ("3 against 1"): several modules with one reason are said once
+_PER_MODULE = re.compile(r": \d+ against \d+$")
 
 
 def summarised_notes(notes: list) -> list:
     """The intake's notes, with "several files are X: graded unet/X, not the notebook's cell" said once
     for all modules: a student who edits the files beside the released notebook has all of them."""
     several = [match for match in map(_SEVERAL.match, notes) if match]
-    if len(several) < 2 or len({(m.group(3), m.group(4)) for m in several}) != 1:
+    reasons = {(_PER_MODULE.sub("", m.group(3)), m.group(4)) for m in several}
+    if len(several) < 2 or len(reasons) != 1:
         return list(notes)
-    first = several[0]
+    (reason, notebook), = reasons
     files = ", ".join(m.group(2) for m in several)
     return [n for n in notes if not _SEVERAL.match(n)] + [
-        f"{len(several)} modules are both a file and a %%writefile cell of {first.group(4)}: graded the files "
-        f"({files}; {first.group(3)}), not the cells"]
+        f"{len(several)} modules are both a file and a %%writefile cell of {notebook}: graded the files "
+        f"({files}; {reason}), not the cells"]
 
 
 def _needs(component: str, data: dict) -> list[str]:
@@ -283,10 +299,13 @@ def _needs(component: str, data: dict) -> list[str]:
 
 def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = None, points: dict | None = None) -> str:
     lines = []
+    hinted: dict[str, str] = {}  # hint -> the component it was first given for: one cause, one hint a run
     for outcome in outcomes:
         passed = sum(c.passed for c in outcome.checks)
         status = "ok  " if outcome.passed else "FAIL"
-        lines.append(f"{status} {outcome.component:<14} {passed}/{len(outcome.checks)} public checks pass")
+        worth = (f"; public: {outcome.earned_points:g} of {outcome.public_points:g} points "
+                 f"({outcome.total_points:g} in all)") if outcome.total_points else ""
+        lines.append(f"{status} {outcome.component:<14} {passed}/{len(outcome.checks)} public checks pass{worth}")
         failed: dict[tuple, list[str]] = {}  # one cause often fails several checks: say it once
         for check in outcome.checks:
             if not check.passed:
@@ -296,17 +315,25 @@ def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = Non
             lines.extend(f"         {line}" for line in message.splitlines())
             if case:
                 lines.append(f"         Smallest failing input: {case}")
-            if hint:
+            if hint and hint in hinted:
+                where = "" if hinted[hint] == outcome.component else f" for {hinted[hint]}"
+                lines.append(f"         Hint: the same as{where} above.")
+            elif hint:
+                hinted[hint] = outcome.component
                 lines.append(f"         Hint: {hint}")
         if outcome.note:
             lines.append(f"     Note: {outcome.note}")
     good = sum(o.passed for o in outcomes)
-    # the points of all public checks, passed or not: said apart from the count ("1/13 ... worth 52.5" misleads)
-    public, hidden = "", ", the rest of the grade,"
+    # one sentence: the count, the points that pass of the public checks' points (said apart from the count:
+    # "1/13 ... worth 52.5" misleads), and what the hidden checks grade of the whole
+    summary, hidden = f"{good}/{len(outcomes)} components pass their public checks", ", the rest of the grade,"
     if points:
-        public = f" (together {points['public']:g} of the {points['total']:g} points)"
-        hidden = f" (the other {points['total'] - points['public']:g} points)"
-    lines.append(f"{good}/{len(outcomes)} components pass their public checks. Public checks{public} test shapes, the "
+        earned = sum(o.earned_points for o in outcomes)
+        summary += (f": {earned:g} of the {points['public']:g} public points; the hidden checks grade the other "
+                    f"{points['total'] - points['public']:g} of the {points['total']:g} points")
+        hidden = ""
+    lines.append(f"{summary}.")
+    lines.append("Public checks test shapes, the "
                  "contract's settings and properties of the forward pass and of the homework's functions; the hidden "
                  f"checks{hidden} also compare values and gradients with the reference and check the "
                  "homework's other rules (the full skip experiment, the trace's names and shapes).")

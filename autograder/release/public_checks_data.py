@@ -22,7 +22,7 @@ from ..reference import Reference
 from ..rules import RULES
 from ..strategies import default_unet_case, released_cases
 
-FORMAT_VERSION = 4  # 3: homework tasks, and the graded components check.py cannot check; 4: points
+FORMAT_VERSION = 5  # 3: homework tasks, and the graded components check.py cannot check; 4: points; 5: per component
 DATA_FILE = "public_checks.json"
 
 
@@ -71,16 +71,30 @@ def public_checks(config: GradingConfig, bound=None) -> dict:
             "cases": [dict(case_record(c), expect=expectation(check_.rule, c, reference, **check_.extra)) for c in cases],
         })
     ordered = {name: components[name] for name in GRADED if name in components}
+    worth = component_points(config)
+    for name, record in ordered.items():  # check.py says each component's points, not only its checks
+        record["points"] = {"public": sum(check["points"] for check in record["checks"]), "total": worth.get(name, 0)}
     # graded components without a public check: check.py names them, so its summary never says "all pass"
-    unchecked = {name: sum(s.points for s in config.components.get(name, {}).values()) for name in GRADED
-                 if name not in components}
+    unchecked = {name: points for name, points in worth.items() if name not in components}
     # what the public checks are worth of the whole grade: check.py's summary says it, so passing them never
     # reads as passing everything
-    public = sum(check["points"] for record in ordered.values() for check in record["checks"])
+    public = sum(record["points"]["public"] for record in ordered.values())
     # the third-party packages the grader lets student code import: check.py says the same about the others
     return {"format": FORMAT_VERSION, "packages": list(config.packages.allowed), "components": ordered,
             "unchecked": {name: points for name, points in unchecked.items() if points > 0},
             "points": {"public": public, "total": config.total_points}}
+
+
+def component_points(config: GradingConfig) -> dict[str, float]:
+    """Each graded component's points (public and hidden checks together), in contract order."""
+    points = {name: sum(s.points for s in config.components.get(name, {}).values()) for name in GRADED}
+    return {name: total for name, total in points.items() if total > 0}
+
+
+def public_component_points(config: GradingConfig) -> dict[str, float]:
+    """Each graded component's points from its public checks (what ``check.py`` can show)."""
+    return {name: sum(s.points for s in config.components.get(name, {}).values() if s.visibility == "public")
+            for name in component_points(config)}
 
 
 def write_public_checks(config: GradingConfig, path) -> Path:

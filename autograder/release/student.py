@@ -14,8 +14,8 @@ from pathlib import Path
 from ..config import GradingConfig, load_config
 from ..contract import GRADED, PACKAGE_MODULES
 from ..errors import ReleaseError
-from .notebook import ANSWER_POINTS, NOTEBOOK, nbgrader_notebook, student_notebook, write_notebook
-from .public_checks_data import DATA_FILE, write_public_checks
+from .notebook import ANSWER_POINTS, NOTEBOOK, QUESTIONS, nbgrader_notebook, student_notebook, write_notebook
+from .public_checks_data import DATA_FILE, component_points, public_component_points, write_public_checks
 from .stubs import release_stubs
 
 CHECK_SCRIPT = "check.py"
@@ -87,18 +87,27 @@ def _module_body(text: str) -> str:
     return "\n\n\n".join(ast.get_source_segment(text, node) for node in statements) + "\n"
 
 
-def component_points(config: GradingConfig) -> dict[str, float]:
-    """Each graded component's points (public and hidden checks together), in contract order."""
-    points = {name: sum(s.points for s in config.components.get(name, {}).values()) for name in GRADED}
-    return {name: total for name, total in points.items() if total > 0}
-
-
 def public_components(config: GradingConfig) -> set[str]:
     """The components with at least one public check (``check.py`` can run those)."""
     return {name for name, checks in config.components.items() if any(s.visibility == "public" for s in checks.values())}
 
 
-def student_readme() -> str:
+def points_table(config: GradingConfig) -> str:
+    """What each part is worth, from the grading config (never typed by hand): a Markdown table."""
+    worth, public = component_points(config), public_component_points(config)
+    rows = [f"| {name} | {points:g} | {public[name]:g} |" for name, points in worth.items()]
+    return "\n".join([
+        "| part | points | of which `check.py`'s public checks |", "|---|---:|---:|", *rows,
+        f"| **total** | **{config.total_points:g}** | **{sum(public.values()):g}** |"])
+
+
+# the one place the README says how the answers in words are graded (the notebook's intro says it there)
+ANSWERS_NOTE = (f"The {len(QUESTIONS)} answers in words (questions 2-5 of the notebook) are not in this table: they "
+                f"are graded by hand by your instructor, not by the grader ({ANSWER_POINTS:g} point each where the "
+                "course collects the notebook with nbgrader).")
+
+
+def student_readme(config: GradingConfig) -> str:
     modules = "\n".join(f"- `{PACKAGE_DIR}/{m}.py`" for m in PACKAGE_MODULES)
     return f"""# UNet — the backbone of diffusion: your exercise
 
@@ -110,10 +119,16 @@ def student_readme() -> str:
 - `{NOTEBOOK}`: your modules (one `%%writefile` cell each, if you prefer to write them there) and
   the chapter's five homework tasks on them: every layer's shape, a training experiment with and
   without skip connections, the time embedding at every timestep, an attention map, and where the
-  parameters are. Running a `%%writefile` cell writes that `.py` file, unless the cell is still the
-  released stub and the file holds your own code, or the file was edited since the notebook last wrote
-  it: then the file is kept and the cell says so.
+  parameters are. Running a `%%writefile` cell writes that `.py` file, unless the file holds code
+  the cell did not write (your edits in an editor): then the file is kept and the cell says what to
+  do (`%%writefile --force unet/<module>.py` replaces it anyway).
 - `{CHECK_SCRIPT}` and `{DATA_FILE}`: the public checks.
+
+## What each part is worth
+
+{points_table(config)}
+
+{ANSWERS_NOTE}
 
 ## Check your work
 
@@ -135,7 +150,8 @@ of every homework task (`shape_trace` leaves the model as it found it; a 5-step 
 the documented dict with one loss per step, its two models starting from the same weights and seeing
 the same batches; similarities symmetric with 1 on the diagonal; attention maps that sum to 1;
 parameter shares that are fractions of the total), on random weights of their own.
-Its last line says how many of the grade's points the public checks are worth. The rest are hidden
+Each component's line says its points from the public checks ("public: 3 of 3 points") and its points in
+all; the last lines add them up. The rest are hidden
 checks, which compare the values and gradients of every component with the reference on many inputs,
 and check every other rule the homework's docstrings say "the grader checks" (the full skip
 experiment, the trace's names and shapes). Passing `check.py` is necessary, not sufficient: test your
@@ -148,8 +164,6 @@ the notebook alone if you wrote your modules in its `%%writefile` cells: they ar
 files they write. Each component is graded on its own and each homework task with correct versions
 of the blocks it uses, so an unfinished file costs its own points, with one exception: Integration
 runs your `SimpleUNet` with your own blocks, so a broken block also costs Integration's points.
-The four answers in words (questions 2-5 of the notebook) are graded by hand by your instructor,
-not by the grader ({ANSWER_POINTS:g} point each where the course collects the notebook with nbgrader).
 """
 
 
@@ -166,7 +180,7 @@ def _write_common(out: Path, solutions, config: GradingConfig) -> list[Path]:
     written = release_stubs(solutions, out / PACKAGE_DIR)
     (out / CHECK_SCRIPT).write_text(check_script_source(), encoding="utf-8")
     written += write_check_support(out)
-    (out / README).write_text(student_readme(), encoding="utf-8")
+    (out / README).write_text(student_readme(config), encoding="utf-8")
     written += [write_public_checks(config, out / DATA_FILE), out / CHECK_SCRIPT, out / README]
     return written
 
@@ -178,7 +192,7 @@ def release_student(out, *, solutions=None, config=None) -> list[Path]:
     solutions = Path(solutions) if solutions else config.reference_dir()
     _prepare(out, DATA_FILE)
     written = _write_common(out, solutions, config)
-    write_notebook(student_notebook(solutions), out / NOTEBOOK)
+    write_notebook(student_notebook(solutions, points_table(config)), out / NOTEBOOK)
     return written + [out / NOTEBOOK]
 
 

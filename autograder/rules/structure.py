@@ -139,5 +139,6 @@ def parameter_count(view, case: dict, expect: dict) -> None:
             f"{expect['parameters']:,}." + _per_submodule(described, expect),
             hint="Check each submodule's channels against the wiring in the docstring. up1 upsamples to base "
             "channels and concatenates down2's skip of 2*base: 3*base channels, not the 2*base the chapter builds "
-            "its ResBlock for, so up1 needs skip_channels=2 * base_channels.",
+            "its ResBlock for, so up1 needs skip_channels=2 * base_channels, and UpBlock must build its res for "
+            "out_channels + skip_channels.",
         )

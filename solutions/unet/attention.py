@@ -13,8 +13,8 @@ class SelfAttention(nn.Module):
     Shapes: ``x`` is ``(B, C, H, W)``; the output has the same shape. With ``return_weights=True``,
     return the pair ``(output, weights)``, ``weights`` of shape ``(B, H*W, H*W)``.
 
-    Submodules: ``norm``, a GroupNorm over the ``C`` channels with ``gcd(8, C)`` groups (as in
-    ResBlock); ``qkv``, a 1x1 convolution ``C -> 3C``; ``out``, a 1x1 convolution ``C -> C``.
+    Submodules: ``norm``, a GroupNorm over the ``C`` channels with as many groups as ResBlock's norms
+    would have for ``C`` channels; ``qkv``, a 1x1 convolution ``C -> 3C``; ``out``, a 1x1 convolution ``C -> C``.
 
     Forward:
         * ``qkv(norm(x))`` holds the queries, keys and values: its first ``C`` channels are ``Q``, the

@@ -12,10 +12,10 @@ class ResBlock(nn.Module):
     ``(B, out_channels, H, W)`` for any ``H`` and ``W``.
 
     Submodules (the grader loads reference weights by these names):
-        * ``norm1``: GroupNorm over the ``in_channels``, with ``gcd(8, in_channels)`` groups
+        * ``norm1``: GroupNorm over the ``in_channels`` (groups: see below)
         * ``conv1``: 3x3 convolution ``in_channels -> out_channels`` that keeps ``H`` and ``W``
         * ``time_mlp``: Linear ``time_emb_dim -> out_channels``
-        * ``norm2``: GroupNorm over the ``out_channels``, with ``gcd(8, out_channels)`` groups
+        * ``norm2``: GroupNorm over the ``out_channels`` (groups: see below)
         * ``conv2``: 3x3 convolution ``out_channels -> out_channels`` that keeps ``H`` and ``W``
         * ``skip``: a 1x1 convolution ``in_channels -> out_channels`` when the two differ, else
           ``nn.Identity()`` (no parameters)
@@ -28,8 +28,9 @@ class ResBlock(nn.Module):
         * then ``norm2``, ReLU and ``conv2``;
         * the output is that plus ``skip`` of the block's *input*.
 
-    The block must work for any ``in_channels >= 1``, also the 4 latent channels of the UNet's first
-    block: check that your norms can be built for those.
+    Each GroupNorm has 8 groups when its channels are a multiple of 8, as in the chapter; for any other
+    number of channels, the largest power of two that divides it (so 4 channels: 4 groups, 6: 2, 5: 1).
+    The grader checks exactly this group count. The block must work for any ``in_channels >= 1``.
     """
 
     def __init__(self, in_channels, out_channels, time_emb_dim):

@@ -24,8 +24,7 @@ def sinusoidal_embedding(t, dim):
         all the sines first, then all the cosines.
 
     Notes:
-        * The chapter divides by ``half - 1``, not ``half``, so that the last frequency is exactly
-          1/10000. Keep it: the grader compares values.
+        * The grader compares values: use exactly these frequencies.
         * Compute all (timestep, frequency) products at once by broadcasting, with no Python loop, on
           ``t``'s device. Integer timesteps must give float features.
     """
