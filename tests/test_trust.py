@@ -406,10 +406,10 @@ def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchange
         handle.write("\n" + hostile)
     writer = output_folder.feedback_markdown
 
-    def crashing(record):  # a writer that fails on one student's data, as an unknown bug would
+    def crashing(record, *args, **kwargs):  # a writer that fails on one student's data, as an unknown bug would
         if record.student == "writer_crash" and record.status != "error":
             raise UnicodeEncodeError("utf-8", "\udcff", 0, 1, "surrogates not allowed")
-        return writer(record)
+        return writer(record, *args, **kwargs)
 
     monkeypatch.setattr(output_folder, "feedback_markdown", crashing)
     out = tmp_path / "out"
