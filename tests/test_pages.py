@@ -697,7 +697,7 @@ def test_checks_that_failed_with_the_same_error_are_one_line_under_the_card_that
 def test_feedback_md_says_an_error_in_full_before_the_checks_that_refer_to_it():
     """Stubs left in: the hidden checks come first in the component's order and only point at the
     public check that holds the traceback; feedback.md lists that one first, then those pointing at it."""
-    from autograder.report import feedback_markdown
+    from autograder.output_folder import feedback_markdown
     from autograder.results import REFERRAL
 
     full = "your code raised an error during shape_trace(...):\n  raise NotImplementedError()\nNotImplementedError"
