@@ -222,28 +222,37 @@ def softmax_rows(view, case: dict, expect: dict) -> None:
     )
 
 
-def constant_values(view, case: dict, expect: dict) -> None:
-    """v = 0.75 everywhere and out = identity: any weights that sum to 1 over the keys give x + 0.75."""
+def _constant_v_run(view, case: dict, expect: dict, value: float, x: torch.Tensor):
+    """The student's SelfAttention with v = ``value`` everywhere and out = identity, on ``x``."""
     channels = case["init"]["channels"]
     state = our_weights(case, expect)
     state["qkv.weight"][2 * channels:] = 0
-    state["qkv.bias"][2 * channels:] = CONSTANT_VALUE
+    state["qkv.bias"][2 * channels:] = value
     state["out.weight"] = torch.eye(channels)[:, :, None, None]
     state["out.bias"] = torch.zeros(channels)
-    module = module_with_weights(view, case, state, required=True)
-    (x,) = make_inputs(case)
-    got = view.run(module, [x])
+    got = view.run(module_with_weights(view, case, state, required=True), [x])
     _require_shape(got, x.shape, "output")
+    return got
+
+
+def constant_values(view, case: dict, expect: dict) -> None:
+    """v = 0.75 everywhere and out = identity: any weights that sum to 1 over the keys give x + 0.75.
+
+    On a failure, which part is wrong is told apart by a second run with v = 0: whatever the weights,
+    attention then adds nothing, so an output other than x is the residual's fault, and x means the
+    weights do not sum to 1 (a softmax over the wrong axis, or none)."""
+    (x,) = make_inputs(case)
+    got = _constant_v_run(view, case, expect, CONSTANT_VALUE, x)
     expected = x + CONSTANT_VALUE
     if close(got, expected):
         return
     message = (f"with v = {CONSTANT_VALUE} everywhere and out = identity, the output should be "
                f"x + {CONSTANT_VALUE}; " + difference_text(got, expected, "yours"))
-    added = (got - x).double()
-    if close(added, added[:, :1].expand_as(added).contiguous()):  # the same for every channel: the weights' sums
+    if close(_constant_v_run(view, case, expect, 0.0, x), x):  # the residual is right: the weights' sums are not
         raise Failed(message, hint="Each query's weights must be a softmax over the keys (dim=-1), so that they "
                                    "average v: a constant v then comes back unchanged.")
-    raise Failed(message, hint="Return x + self.out(attn): the residual adds the block's input x itself.",
+    raise Failed(message, hint="Return x + self.out(attn): the residual adds the block's input x itself (with v = 0 "
+                 "attention adds nothing, and your output is still not x).",
                  compared=("output with v constant and out = identity", got, expected, allowed_same(expected)))
 
 

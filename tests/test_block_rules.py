@@ -1,0 +1,49 @@
+"""The blocks' public rules (``autograder/rules/``) run in-process, as check.py runs them: each names
+the part that is wrong. Cheap: no grader, no child."""
+import types
+
+import pytest
+
+from autograder import rules
+from autograder.checks.public_checks import case_record, expectation
+from autograder.reference import Reference
+from autograder.strategies import attention_cases, released_cases
+
+from .conftest import SOLUTIONS
+
+RESIDUAL = "out = x + self.out(attn)"
+SOFTMAX = "torch.softmax(scores, dim=-1)"
+ATTENTION_MISTAKES = {  # (the edit, the word the hint must lead with)
+    "the residual adds norm(x)": ((RESIDUAL, "out = self.norm(x) + self.out(attn)"), "residual"),
+    "no residual": ((RESIDUAL, "out = self.out(attn)"), "residual"),
+    "softmax over the queries": ((SOFTMAX, "torch.softmax(scores, dim=1)"), "softmax"),
+    "no softmax": ((SOFTMAX, "scores"), "softmax"),
+}
+
+
+def _self_attention(source: str, reference: Reference):
+    """The student's SelfAttention from ``source``; its relative imports reach the reference's package."""
+    package = reference.symbol("attention", "SelfAttention").__module__.rpartition(".")[0]
+    module = types.ModuleType(f"{package}.student_attention")
+    module.__package__ = package
+    exec(compile(source, "attention.py", "exec"), module.__dict__)
+    return module.SelfAttention
+
+
+@pytest.mark.parametrize("mistake", ATTENTION_MISTAKES)
+def test_constant_values_blames_the_residual_or_the_softmax_whichever_is_wrong(mistake):
+    (old, new), blamed = ATTENTION_MISTAKES[mistake]
+    source = (SOLUTIONS / "attention.py").read_text()
+    assert old in source
+    reference = Reference(SOLUTIONS)
+    student = _self_attention(source.replace(old, new), reference)
+    for case in released_cases(attention_cases(), 2):
+        with pytest.raises(rules.Failed) as failed:
+            rules.constant_values(rules.LocalView(student), case_record(case), expectation("constant_values", case,
+                                                                                            reference))
+        hint = failed.value.hint.lower()
+        other = {"residual": "softmax", "softmax": "residual"}[blamed]
+        assert blamed in hint and other not in hint, (mistake, failed.value.hint)
+    reference_class = reference.symbol("attention", "SelfAttention")
+    rules.constant_values(rules.LocalView(reference_class), case_record(case),
+                          expectation("constant_values", case, reference))  # the reference passes
