@@ -214,3 +214,17 @@ def test_the_notes_about_files_and_notebook_cells_say_the_true_reason(tmp_path):
     alone = read_submission(write(tmp_path / "alone", {"hw.ipynb": cells(ref)}))
     assert "graded the modules that the notebook's %%writefile cells write to unet/" in alone.notes, alone.notes
     assert "graded the modules in unet/" not in alone.notes
+
+
+def test_the_notebooks_own_record_of_its_cells_is_left_out_without_a_word(tmp_path):
+    """A student who ran a module cell has the release's record of what it wrote beside the notebook:
+    intake leaves it out as it does other hidden files, but says nothing of it; any other hidden file
+    is still named."""
+    from autograder.intake.files import RELEASE_RECORDS
+    from autograder.release.notebook_cells import WRITTEN
+
+    assert RELEASE_RECORDS == {WRITTEN.name}  # the two names are one
+    folder = write(tmp_path / "s", {**package("unet/", reference()), WRITTEN.name: "{}", ".secret": "x"})
+    notes = read_submission(folder).notes
+    assert not [n for n in notes if WRITTEN.name in n], notes
+    assert [n for n in notes if ".secret" in n and "hidden" in n], notes

@@ -30,6 +30,8 @@ JUNK_FOLDERS = {"__MACOSX", "__pycache__", ".ipynb_checkpoints", ".git", ".hg", 
                 ".venv", "venv", "env", "site-packages", "node_modules", ".hypothesis", ".pytest_cache", "wandb",
                 "check_support"}  # the release's own helper for check.py
 JUNK_FILES = {".DS_Store", "Thumbs.db", "desktop.ini"}
+# The release's own files that a student's folder holds after using it: left out without a word.
+RELEASE_RECORDS = {".module_cells.json"}  # release/notebook_cells.WRITTEN: what each module cell last wrote
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tbz", ".tar.xz", ".txz")
 # Formats we cannot open with the standard library: the student (or TA) must unpack them.
 UNOPENABLE = {".rar": "a RAR archive", ".7z": "a 7-Zip archive", ".gz": "a gzip file", ".bz2": "a bzip2 file",
@@ -175,6 +177,8 @@ def _is_junk(name: str) -> str | None:
         return "operating-system metadata"
     if name in JUNK_FOLDERS:
         return "a cache or tool folder"
+    if name in RELEASE_RECORDS:
+        return "the release's own record"
     if name.startswith("."):
         return "a hidden file"
     return None

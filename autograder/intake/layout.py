@@ -284,7 +284,8 @@ def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submissi
 
 
 def _note_skipped(tree: files_.Tree, submission: Submission) -> None:
-    worth_saying = [(w, why) for w, why in tree.skipped if "metadata" not in why and "cache" not in why]
+    worth_saying = [(w, why) for w, why in tree.skipped
+                    if "metadata" not in why and "cache" not in why and "the release's own" not in why]
     for where, why in worth_saying[:10]:
         submission.notes.append(f"left out {where}: {why}")
     if len(worth_saying) > 10:
