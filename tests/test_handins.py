@@ -205,7 +205,9 @@ def test_the_notes_about_files_and_notebook_cells_say_the_true_reason(tmp_path):
     both = read_submission(write(tmp_path / "both", {**package("unet/", ref), "hw.ipynb": cells(commented)}))
     several = [n for n in both.notes if n.startswith("several files are res_block.py")]
     assert several == ["several files are res_block.py: graded unet/res_block.py (both implement as much; a .py file "
-                       "comes before a notebook cell), not hw.ipynb (%%writefile unet/res_block.py)"], both.notes
+                       "comes before a notebook cell), not hw.ipynb (%%writefile unet/res_block.py); the notebook's "
+                       "cell holds other code: copy the file into the cell before you hand in the notebook alone"], \
+        both.notes
 
     # the cells implement more than the files (still the stubs): they are graded, and nothing is lost to say
     more = read_submission(write(tmp_path / "more", {**package("unet/", stubs), "hw.ipynb": cells(ref)}))

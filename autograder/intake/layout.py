@@ -375,8 +375,11 @@ def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Sub
         lost = [c for c in same if c is not best and c.text != best.text and not c.complete < best.complete]
         if lost:
             others = ", ".join(c.label for c in lost)
+            stale_cells = best.origin != "writefile" and any(c.origin == "writefile" for c in lost)
             submission.notes.append(f"several files are {name}.py: graded {best.label} "
-                                    f"({_why_preferred(best, max(lost, key=_preference))}), not {others}")
+                                    f"({_why_preferred(best, max(lost, key=_preference))}), not {others}"
+                                    + ("; the notebook's cell holds other code: copy the file into the cell before "
+                                       "you hand in the notebook alone" if stale_cells else ""))
     homes: dict[str, _Candidate] = {}
     for symbol in ALL_SYMBOLS:
         holders = [c for c in kept.values() if symbol in c.contract]
