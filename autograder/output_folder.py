@@ -264,7 +264,8 @@ def feedback_markdown(record: StudentRecord, regrade: str = "") -> str:
     if report.graded_nothing:  # one box, as on every page: no list of checks that never ran
         lines += [f"**{md(not_graded_notice(report))}**", "",
                   "For course staff: once the hand-in is fixed, regrade it (or enter a grade yourself):", "",
-                  "```sh", regrade or f"autograder batch SUBMISSIONS --out OUT --only {record.student} --regrade", "```", ""]
+                  "```text", (regrade or f"autograder batch SUBMISSIONS --out OUT --only {record.student} --regrade"
+                              ).replace("```", "'''"), "```", ""]  # fenced as every output here: nothing ends it early
         if report.detail:
             lines += ["## For course staff: the grader's own error", "", "```text", report.detail.replace("```", "'''"), "```"]
         return "\n".join(lines).rstrip() + "\n"
