@@ -227,6 +227,12 @@ def test_check_names_the_component_of_the_chapter_groupnorm_mistake(released, tm
     hints = [line.strip() for line in report.splitlines() if line.strip().startswith("Hint:")]
     assert len([h for h in hints if "GroupNorm" in h]) == len({h for h in hints if "GroupNorm" in h}), report
     assert sum("GroupNorm" in h for h in hints) <= 2, report  # ResBlock's norm1 (and at most one more C)
+    # the error itself is shown in full once (ResBlock's); the blocks built on it point back to it
+    assert report.count("must be divisible by num_groups (8)") <= 2, report  # (and at most one more C)
+    assert "the same error as ResBlock's above (unet/res_block.py, line" in report
+    columns = {m.start(1) for m in map(re.compile(r"(?:ok  |FAIL) \S+ +(\d+/\d+) public checks pass").match,
+                                       report.splitlines()) if m}
+    assert len(columns) == 1, report  # the counts line up, after TimestepEmbeddings and ParameterBreakdown too
 
 
 def test_check_hint_follows_the_cause_when_up1_gets_skip_channels_but_upblock_ignores_them(released, tmp_path):

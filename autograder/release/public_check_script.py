@@ -297,21 +297,36 @@ def _needs(component: str, data: dict) -> list[str]:
     return seen
 
 
+# Where a student's error was raised: "unet/res_block.py", line 46 ... ValueError (the numbers in its
+# message may differ from one component's case to the next; the place and the kind do not).
+_RAISED_AT = re.compile(r'"([^"]+)", line (\d+), in [^:\n]+: (\w+)')
+
+
 def format_report(outcomes: list[ComponentOutcome], unchecked: dict | None = None, points: dict | None = None) -> str:
     lines = []
     hinted: dict[str, str] = {}  # hint -> the component it was first given for: one cause, one hint a run
+    raised: dict[tuple, str] = {}  # (file, line, error) -> the component it was first shown for: one cause, shown once
+    width = max([14, *(len(o.component) for o in outcomes)])  # the longest name sets the column
     for outcome in outcomes:
         passed = sum(c.passed for c in outcome.checks)
         status = "ok  " if outcome.passed else "FAIL"
         worth = (f"; public: {outcome.earned_points:g} of {outcome.public_points:g} points "
                  f"({outcome.total_points:g} in all)") if outcome.total_points else ""
-        lines.append(f"{status} {outcome.component:<14} {passed}/{len(outcome.checks)} public checks pass{worth}")
+        lines.append(f"{status} {outcome.component:<{width}} {passed}/{len(outcome.checks)} public checks pass{worth}")
         failed: dict[tuple, list[str]] = {}  # one cause often fails several checks: say it once
         for check in outcome.checks:
             if not check.passed:
                 failed.setdefault((check.message, check.case, check.hint), []).append(check.name)
         for (message, case, hint), names in failed.items():
             lines.append(f"     x {'; '.join(names)}")
+            place = _RAISED_AT.search(message)
+            where = place.groups() if place else None
+            if where in raised and raised[where] != outcome.component:  # shown in full for an earlier component
+                lines.append(f"         the same error as {raised[where]}'s above ({where[0]}, line {where[1]}: "
+                             f"{where[2]})")
+                continue
+            if where:
+                raised[where] = outcome.component
             lines.extend(f"         {line}" for line in message.splitlines())
             if case:
                 lines.append(f"         Smallest failing input: {case}")
