@@ -101,9 +101,11 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
             for w in workers:
                 by_handle[w.connection] = w
                 by_handle[w.sentinel] = w
+            limit_s = overdue_limit(config)
             for worker in workers:
-                worker.watch(overdue_limit(config))
-            for handle in wait(list(by_handle), timeout=WATCH_INTERVAL_S):
+                worker.watch(limit_s)
+            timeout = min([WATCH_INTERVAL_S, *(worker.seconds_left(limit_s) for worker in workers)])
+            for handle in wait(list(by_handle), timeout=timeout):
                 worker = by_handle[handle]
                 if worker not in workers:
                     continue

@@ -234,6 +234,15 @@ class WorkerProcess:
         elif self.overdue_at is not None and now - self.overdue_at > KILL_AFTER_S:
             self.process.kill()
 
+    def seconds_left(self, limit_s: float) -> float:
+        """How long a wait may last before ``watch`` has something to do for this worker: a wait of
+        ``WATCH_INTERVAL_S`` alone would let a grading run up to that much past its limit (and finish)."""
+        if self.task is None or not self.ready or not self.alive:
+            return WATCH_INTERVAL_S
+        now = time.monotonic()
+        due = self.since + limit_s if self.overdue_at is None else self.overdue_at + KILL_AFTER_S
+        return min(WATCH_INTERVAL_S, max(0.01, due - now))
+
     def lost(self, limit_s: float) -> GradedSubmission | None:
         """After the process ended: its submission's result ("worker died" or "overdue"), if it held one."""
         lost, self.task = self.task, None
@@ -254,7 +263,7 @@ class WorkerProcess:
         self.give(index, item)
         while True:
             self.watch(limit_s)
-            message = self._next()
+            message = self._next(self.seconds_left(limit_s))
             if message is not None and message[0] == "done":
                 self.task = None
                 return message[1][0]
@@ -262,9 +271,9 @@ class WorkerProcess:
                 self.process.wait()
                 return self.lost(limit_s)
 
-    def _next(self):
-        """The next message within ``WATCH_INTERVAL_S``, or None (nothing came, or the worker is gone)."""
-        if not wait([self.connection, self.sentinel], timeout=WATCH_INTERVAL_S) or not self.connection.poll():
+    def _next(self, timeout: float = WATCH_INTERVAL_S):
+        """The next message within ``timeout``, or None (nothing came, or the worker is gone)."""
+        if not wait([self.connection, self.sentinel], timeout=timeout) or not self.connection.poll():
             return None
         try:
             return self.receive()

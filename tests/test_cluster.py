@@ -244,7 +244,7 @@ def _worker_pids(client) -> dict:
 
 def test_a_submission_past_its_limit_is_an_error_and_the_dask_workers_live_on(few_examples, cluster, tmp_path,
                                                                                monkeypatch):
-    """The local batch's watchdog, on Dask: a grading past ``overdue_limit`` (here 1 s: any grading) is
+    """The local batch's watchdog, on Dask: a grading past ``overdue_limit`` (here 0.2 s: any grading) is
     stopped, that student is ``error`` saying why, and the next submission on the same Dask worker is
     graded by a fresh grading process; no Dask worker is lost or restarted."""
     from autograder import cluster as cluster_module
@@ -253,7 +253,7 @@ def test_a_submission_past_its_limit_is_an_error_and_the_dask_workers_live_on(fe
     submissions = tmp_path / "class"
     for name in ("ada", "bob", "cy"):  # three on two workers: one worker grades two in turn
         shutil.copytree(SOLUTIONS, submissions / name)
-    monkeypatch.setattr(cluster_module, "overdue_limit", lambda config: 1.0)
+    monkeypatch.setattr(cluster_module, "overdue_limit", lambda config: 0.2)
     with distributed.Client(cluster.scheduler_address) as client:
         before = _worker_pids(client)
         summary = grade_batch(submissions, tmp_path / "out", config=few_examples, scheduler=cluster.scheduler_address,
@@ -262,7 +262,7 @@ def test_a_submission_past_its_limit_is_an_error_and_the_dask_workers_live_on(fe
     grades = read_grades(tmp_path / "out" / "grades.csv")
     assert sorted(grades) == ["ada", "bob", "cy"]
     for row in grades.values():
-        assert row["status"] == "error" and "took more than 1 s" in row["reason"], row
+        assert row["status"] == "error" and "took more than 0.2 s" in row["reason"], row
     assert summary.exit_code == ExitCode.FAILURES
 
 
