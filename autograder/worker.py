@@ -225,23 +225,24 @@ class WorkerProcess:
         """Stop a worker whose grading of one submission has taken more than ``limit_s``: the grader
         bounds what the student's code may take, this bounds everything else (the parent's own work
         on that student's data), so no submission can hold a worker for ever."""
-        now = time.monotonic()
-        if self.task is None or not self.ready or not self.alive:
+        if self.task is None or not self.ready or not self.alive or time.monotonic() <= self._due(limit_s):
             return
-        if self.overdue_at is None and now - self.since > limit_s:
-            self.overdue_at = now
+        if self.overdue_at is None:
+            self.overdue_at = time.monotonic()
             self.process.terminate()  # the worker unwinds and its grader kills the student's child
-        elif self.overdue_at is not None and now - self.overdue_at > KILL_AFTER_S:
+        else:
             self.process.kill()
+
+    def _due(self, limit_s: float) -> float:
+        """When ``watch`` acts next on the current task: stop it at its limit, then kill it if it has not ended."""
+        return self.since + limit_s if self.overdue_at is None else self.overdue_at + KILL_AFTER_S
 
     def seconds_left(self, limit_s: float) -> float:
         """How long a wait may last before ``watch`` has something to do for this worker: a wait of
         ``WATCH_INTERVAL_S`` alone would let a grading run up to that much past its limit (and finish)."""
         if self.task is None or not self.ready or not self.alive:
             return WATCH_INTERVAL_S
-        now = time.monotonic()
-        due = self.since + limit_s if self.overdue_at is None else self.overdue_at + KILL_AFTER_S
-        return min(WATCH_INTERVAL_S, max(0.01, due - now))
+        return min(WATCH_INTERVAL_S, max(0.01, self._due(limit_s) - time.monotonic()))
 
     def lost(self, limit_s: float) -> GradedSubmission | None:
         """After the process ended: its submission's result ("worker died" or "overdue"), if it held one."""
