@@ -155,18 +155,6 @@ def grader(config):
         yield shared
 
 
-@pytest.fixture(scope="module")
-def short_experiment():
-    """The skip-connection experiment trains 15 steps, not the grader's 20, for a module that asks for it
-    (with ``pytestmark = pytest.mark.usefixtures("short_experiment")``): the reference still wins clearly. Only for tests whose property does not depend on the number
-    of steps; the reference's runs are remembered per number of steps, so no other test sees them."""
-    from autograder.checks import analysis as analysis_checks
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(analysis_checks, "experiment_steps", lambda ctx: 15)
-        yield
-
-
 @pytest.fixture
 def make_submission(tmp_path):
     """Copy the reference into a temporary submission folder, with some modules replaced."""

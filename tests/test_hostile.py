@@ -22,7 +22,6 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from autograder.checks import analysis as analysis_checks
 from autograder.cli import app
 from autograder.config import load_config
 from autograder.grader import Grader
@@ -114,15 +113,6 @@ def fast_config(config):
         for name, checks in config.components.items()
     }
     return config.model_copy(update={"limits": limits, "components": components})
-
-
-@pytest.fixture(scope="module", autouse=True)
-def short_experiment():
-    """The skip-connection experiment runs 15 steps here, not 50: the reference still wins clearly,
-    and every attack is graded in a third of the time."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(analysis_checks, "experiment_steps", lambda ctx: 15)
-        yield
 
 
 MODES = ["bwrap", "fallback"] if MODE == "bwrap" else ["fallback"]

@@ -1,11 +1,8 @@
 """How checks run: shared cases, one round trip per case, and the same verdicts however they ran.
 
-Warm and fresh graders are compared word for word here, so each submission is graded several times:
-the skip-connection experiment trains 15 steps (``short_experiment``), which both sides run alike.
+Warm and fresh graders are compared word for word here, so each submission is graded several times.
 """
 import shutil
-
-import pytest
 
 from autograder.grader import Grader
 from autograder.intake import read_submission
@@ -14,8 +11,6 @@ from autograder.sandbox.launcher import ChildConnection, StudentComponent
 from .conftest import SOLUTIONS, full_outputs
 from .mutants import EQUIVALENTS, MUTANTS
 
-
-pytestmark = pytest.mark.usefixtures("short_experiment")
 
 
 def _named(name: str):

@@ -189,16 +189,19 @@ def no_skip_matches(ctx, case):
         raise
 
 
-GRADED_STEPS = 20
+GRADED_STEPS = 12
+LEARNED = 0.75  # skips_win: a model learned when its last 3 losses average at most this share of its first 3
 
 
 def experiment_steps(ctx) -> int:
     """How long the grader's run of ``skip_ablation`` is: shorter than the notebook's ``STEPS``.
 
     The protocol's rules are watched on every step, so they hold or break at any length; only
-    ``skips_win`` needs training: at 20 steps the skips win by 4.5 dB or more over 10 seeds (the rule: 1 dB),
-    and with the grader's seed each model's loss ends below a quarter of its start (the rule: a half;
-    ``benchmarks/skip_ablation.py``). 50 steps cost a grading 0.6 s more.
+    ``skips_win`` needs training. Measured over 16 seeds (each seed is another start, as a student's
+    layers made in another order would give; ``benchmarks/skip_ablation.py``): at 12 steps the skips win
+    by 2.7 dB or more (the rule: 1 dB), and a model's last 3 losses average at most 0.65 of its first 3
+    when it trains, at least 0.85 when it never steps: ``LEARNED`` sits between the two. (The earlier
+    rule, 20 steps and the last 10 at most half the first 3, failed a training model on some starts.)
     """
     return min(GRADED_STEPS, _reference(ctx, "STEPS"))
 
@@ -389,10 +392,11 @@ def skips_win(ctx, _case):
     ours = student_experiment(ctx, steps)
     for key, label in VARIANTS.items():
         losses = ours[key]["losses"]
-        start, end = _mean(losses[:3]), _mean(losses[-10:])
-        if not end <= start / 2:
+        start, end = _mean(losses[:3]), _mean(losses[-3:])
+        if not end <= LEARNED * start:
             raise CheckFailed(f"the model {label} hardly learned: its training loss went from {start:.4g} (mean of "
-                              f"the first 3 steps) to {end:.4g} (mean of the last 10)",
+                              f"the first 3 steps) to {end:.4g} (mean of the last 3); a model that trains ends "
+                              f"below {LEARNED:g} of its start",
                               hint="Every step: zero the gradients, backpropagate the loss and let the "
                               "optimizer (over that model's parameters) take its step.")
     gap = ours["with_skips"]["psnr"] - ours["without_skips"]["psnr"]
