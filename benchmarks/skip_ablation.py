@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python benchmarks/skip_ablation.py [--seeds 10] [--steps N]
 
-The grader runs each student's ``skip_ablation(GRADED_STEPS, seed=1)`` (``checks/analysis.py``) and ``skip_ablation(5, seed=1)`` in
+The grader runs each student's ``skip_ablation(GRADED_STEPS, seed=1)`` (``checks/analysis.py``) and ``skip_ablation(SHORT_STEPS, seed=1)`` in
 the student's child: one torch thread, oneDNN off, ``torch._dynamo`` already imported by the fork
 server. This script does the same with the reference in a fresh process per seed, and prints the CPU
 seconds of those two calls together (what one student costs; the reference's own run is computed
@@ -21,8 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from autograder.checks.analysis import GRADED_STEPS, LEARNED  # noqa: E402
-SHORT_STEPS = 5
+from autograder.checks.analysis import GRADED_STEPS, LEARNED, SHORT_STEPS  # noqa: E402
 
 _ONE_STUDENT = """
 import json, sys, time

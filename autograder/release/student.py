@@ -146,7 +146,7 @@ names and shapes, every constructor setting the docstrings give (GroupNorm group
 sizes, strides, padding), parameter counts, the sinusoid's formula, and properties of the forward
 pass that need no reference (attention rows sum to 1, a constant value passes through attention,
 a zeroed conv2 leaves skip(x), the timestep changes the output, the concatenation order), and a rule
-of every homework task (`shape_trace` leaves the model as it found it; a 5-step `skip_ablation` returns
+of every homework task (`shape_trace` leaves the model as it found it; a 3-step `skip_ablation` returns
 the documented dict with one loss per step, its two models starting from the same weights and seeing
 the same batches; similarities symmetric with 1 on the diagonal; attention maps that sum to 1;
 parameter shares that are fractions of the total), on random weights of their own.
