@@ -257,6 +257,13 @@ BROKEN = {
           "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")],
         [("            with torch.no_grad():  # evaluation: no gradients\n", "            if True:\n")],
         ("names_in_order", "in another order"), ("experiment_metrics", "with gradients on")),
+    "entries in named_modules() order; a learning rate of 0.02 (the skips then lose their lead too: one mistake, "
+    "one check)": (
+        [("    return trace\n",
+          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
+          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")],
+        [("torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)", "torch.optim.Adam(model.parameters(), lr=0.02)")],
+        ("names_in_order", "in another order"), ("training_task", "learning rate of [0.02]")),
 }
 
 
