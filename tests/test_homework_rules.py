@@ -222,6 +222,9 @@ def test_correct_variants_of_the_homework_get_full_marks(grader, make_submission
         assert failed == {}, task
 
 
+_NAMED_MODULES_ORDER = [("    return trace\n",
+                         "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
+                         "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")]
 # Each submission breaks one rule of ShapeTrace and one of SkipAblation: each must fail exactly that check.
 BROKEN = {
     "hooks kept; models from separate weights": (
@@ -252,16 +255,12 @@ BROKEN = {
         [("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n")],
         ("leaves_model_as_found", "changed the model's weights"), ("experiment_budget", f"trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}")),
     "entries in named_modules() order (one mistake: the concat check keeps its points); evaluation with gradients": (
-        [("    return trace\n",
-          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
-          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")],
+        _NAMED_MODULES_ORDER,
         [("            with torch.no_grad():  # evaluation: no gradients\n", "            if True:\n")],
         ("names_in_order", "in another order"), ("experiment_metrics", "with gradients on")),
     "entries in named_modules() order; a learning rate of 0.02 (the skips then lose their lead too: one mistake, "
     "one check)": (
-        [("    return trace\n",
-          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
-          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")],
+        _NAMED_MODULES_ORDER,
         [("torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)", "torch.optim.Adam(model.parameters(), lr=0.02)")],
         ("names_in_order", "in another order"), ("training_task", "learning rate of [0.02]")),
 }
