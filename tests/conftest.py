@@ -49,7 +49,7 @@ GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_scri
 # parametrised test in it is a bank.
 BANKS = {"test_mutants": "each", "test_field_code": "each", "test_hostile": "each", "test_classroom": None,
          "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each"}
-QUICK_EVERY = 8
+QUICK_EVERY = 12
 # ``--quick`` runs each end-to-end path once (grade, batch, Dask, release, Gradescope, pages). These
 # take a path again that a test kept in the tier already takes -- named after the ";" -- or are slow
 # variants of one; ``make test`` runs them all. A name with "::" is a test (all its cases), any other a
@@ -68,6 +68,11 @@ QUICK_LEAVES_OUT = {
                          "budget",
     "test_runner::test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback":
         "13 submissions graded four ways (137 s); test_a_module_that_changes_as_it_runs... compares warm and fresh",
+    "test_runner::test_a_remembered_shrink_ends_where_hypothesis_would":
+        "(21 s); test_remembered_cases_give_the_verdicts_hypothesis_gives replays what a grader remembers",
+    "test_release_student::test_notebook_runs_top_to_bottom_with_the_reference":
+        "the student notebook run by Jupyter (15 s); test_notebook_module_cells_are_the_stubs reads it, and "
+        "the check.py tests run the release",
     "test_batch::test_killed_then_resumed_batch_equals_uninterrupted":
         "(43 s); test_a_resume_with_nothing_left_still_names_who_needs_a_person resumes",
     "test_batch::test_one_job_gives_the_same_grades_as_two": "(32 s); the class is graded with -j 2",
@@ -77,6 +82,8 @@ QUICK_LEAVES_OUT = {
     "test_batch::test_only_regrades_one_student": "(25 s); the class is graded",
     "test_trust::test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchanged":
         "(27 s); test_hostile.py's attacks and test_batch.py's class",
+    "test_trust::test_a_slow_but_legal_submission_stops_at_its_budget":
+        "(12 s); test_a_forward_that_never_returns_waits_one_full_call_timeout keeps a time budget",
     "test_trust::test_a_worker_past_its_limit_is_stopped_and_the_class_goes_on":
         "(21 s); test_a_submission_past_its_limit_is_an_error... stops one on Dask",
 }
