@@ -48,7 +48,8 @@ GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_scri
 # A module listed with None is one bank as a whole (its tests are the cases); otherwise each
 # parametrised test in it is a bank.
 BANKS = {"test_mutants": "each", "test_field_code": "each", "test_hostile": "each", "test_classroom": None,
-         "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each"}
+         "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each",
+         "test_homework_rules": "each", "test_analysis": "each"}
 QUICK_EVERY = 12
 # ``--quick`` runs each end-to-end path once (grade, batch, Dask, release, Gradescope, pages). These
 # take a path again that a test kept in the tier already takes -- named after the ";" -- or are slow
