@@ -74,6 +74,8 @@ QUICK_LEAVES_OUT = {
     "test_release_student::test_notebook_runs_top_to_bottom_with_the_reference":
         "the student notebook run by Jupyter (15 s); test_notebook_module_cells_are_the_stubs reads it, and "
         "the check.py tests run the release",
+    "test_tiers::test_the_quick_tier_keeps_a_grading_test_of_each_end_to_end_path":
+        "collects the whole suite (9 s): a check of this list, not of the code",
     "test_batch::test_killed_then_resumed_batch_equals_uninterrupted":
         "(43 s); test_a_resume_with_nothing_left_still_names_who_needs_a_person resumes",
     "test_batch::test_one_job_gives_the_same_grades_as_two": "(32 s); the class is graded with -j 2",
