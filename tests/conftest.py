@@ -13,7 +13,8 @@ Tiers (README "Set up and test"), applied here so that no test file has to remem
 
 With ``-n 2 --dist loadgroup`` (``make test``): the tests that share a fixture in ``ONE_WORKER_FIXTURES``
 run on one worker, so that fixture (a graded class, a deployment) is built once, not once per worker;
-those groups start first and the fast tests come last, so the two workers end together.
+those groups start first and the fast tests come last, so the two workers end together. Under pytest
+9.2 that grouping needs ``tests/xdist_groups.py`` (registered below; see its docstring).
 """
 import multiprocessing.process
 import os
