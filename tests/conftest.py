@@ -7,12 +7,14 @@ Tiers (README "Set up and test"), applied here so that no test file has to remem
   or ``GRADING_MODULES`` below.
 - ``grading``: every other test (and one marked ``@pytest.mark.grading`` by hand: a single test that
   starts a process in a module whose other tests are fast).
-- ``--quick``: every test, but only every ``QUICK_EVERY``-th case of each bank (mutants, field code,
-  hostile attacks, classroom layouts, ...) and only this machine's own sandbox mode.
+- ``--quick`` (``make test-quick``, under 5 minutes): every ``QUICK_EVERY``-th case of each bank
+  (mutants, field code, hostile attacks, ...), only this machine's own sandbox mode, and each
+  end-to-end path once: ``QUICK_LEAVES_OUT`` names what runs a path again that a kept test takes.
 
 With ``-n 2 --dist loadgroup`` (``make test``): the tests that share a fixture in ``ONE_WORKER_FIXTURES``
 run on one worker, so that fixture (a graded class, a deployment) is built once, not once per worker;
-those groups start first and the fast tests come last, so the two workers end together.
+those groups start first and the fast tests come last, so the two workers end together. Under pytest
+9.2 that grouping needs ``tests/xdist_groups.py`` (registered below; see its docstring).
 """
 import multiprocessing.process
 import os
@@ -47,8 +49,55 @@ GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_scri
 # A module listed with None is one bank as a whole (its tests are the cases); otherwise each
 # parametrised test in it is a bank.
 BANKS = {"test_mutants": "each", "test_field_code": "each", "test_hostile": "each", "test_classroom": None,
-         "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each"}
-QUICK_EVERY = 4
+         "test_check_script_intake": "each", "test_verdict_attacks": "each", "test_sandbox": "each",
+         "test_homework_rules": "each", "test_analysis": "each"}
+QUICK_EVERY = 12
+# ``--quick`` runs each end-to-end path once (grade, batch, Dask, release, Gradescope, pages). These
+# take a path again that a test kept in the tier already takes -- named after the ";" -- or are slow
+# variants of one; ``make test`` runs them all. A name with "::" is a test (all its cases), any other a
+# fixture (every test that uses it). Seconds: their share of the quick tier, measured with
+# ``--durations`` on 2 cores under load (2026-12-06), of about 2300 s of tests in all.
+QUICK_LEAVES_OUT = {
+    "deployed": "the Gradescope bundle deployed as root, setup.sh twice (400 s); test_gradescope.py runs "
+                "the bundle's run_autograder",
+    "small_class": "a class graded on Dask and locally, a worker killed, Ctrl-C (200 s); "
+                   "test_a_submission_past_its_limit_is_an_error... grades on a real cluster",
+    "course": "the nbgrader round trip (170 s); test_batch.py reads an nbgrader course, test_release_student.py "
+              "releases",
+    "graded_class": "the pages in Chromium (125 s); test_pages.py renders every page, test_batch.py's class writes them",
+    "classroom": "a realistic class in every layout (120 s); test_batch.py grades a mixed class",
+    "experiment_grader": "an endless and a slow experiment (50 s); test_a_forward_that_never_returns... keeps the "
+                         "budget",
+    "test_runner::test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback":
+        "13 submissions graded four ways (137 s); test_a_module_that_changes_as_it_runs... compares warm and fresh",
+    "test_runner::test_a_remembered_shrink_ends_where_hypothesis_would":
+        "(21 s); test_remembered_cases_give_the_verdicts_hypothesis_gives replays what a grader remembers",
+    "test_release_student::test_notebook_runs_top_to_bottom_with_the_reference":
+        "the student notebook run by Jupyter (15 s); test_notebook_module_cells_are_the_stubs reads it, and "
+        "the check.py tests run the release",
+    "test_tiers::test_the_quick_tier_keeps_a_grading_test_of_each_end_to_end_path":
+        "collects the whole suite (9 s): a check of this list, not of the code",
+    "test_batch::test_killed_then_resumed_batch_equals_uninterrupted":
+        "(43 s); test_a_resume_with_nothing_left_still_names_who_needs_a_person resumes",
+    "test_batch::test_one_job_gives_the_same_grades_as_two": "(32 s); the class is graded with -j 2",
+    "test_batch::test_identities_never_collide_and_cells_never_run": "(32 s); test_gradescope_export_maps_folders_"
+                                                                     "to_students reads the identities",
+    "test_batch::test_a_hang_up_stops_workers_and_children": "SIGHUP and SIGTERM mid-batch (50 s)",
+    "test_batch::test_only_regrades_one_student": "(25 s); the class is graded",
+    "test_trust::test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchanged":
+        "(27 s); test_hostile.py's attacks and test_batch.py's class",
+    "test_trust::test_a_slow_but_legal_submission_stops_at_its_budget":
+        "(12 s); test_a_forward_that_never_returns_waits_one_full_call_timeout keeps a time budget",
+    "test_trust::test_a_worker_past_its_limit_is_stopped_and_the_class_goes_on":
+        "(21 s); test_a_submission_past_its_limit_is_an_error... stops one on Dask",
+}
+# The other sandbox mode's tests, left out by ``--quick`` on a machine with bubblewrap (which grades
+# in bwrap): they force the fallback mode.
+FALLBACK_MODE_TESTS = {
+    "test_batch::test_one_students_kill_all_never_reaches_another_student",  # 51 s
+    "test_doctor::test_without_bubblewrap_landlock_keeps_a_world_readable_repository_out_of_reach",  # 13 s
+    "test_exposure::test_without_bubblewrap_private_files_keep_the_reference_secret",  # 13 s
+}
 # Module-scoped fixtures that grade a class or deploy the grader (a minute or more each): under
 # xdist the tests using one are one group, run by one worker.
 ONE_WORKER_FIXTURES = {"graded_j2", "graded_class", "course", "deployed"}
@@ -70,6 +119,12 @@ def _grades(item) -> bool:
             or item.get_closest_marker("grading") is not None)
 
 
+def pytest_configure(config):
+    from . import xdist_groups
+
+    config.pluginmanager.register(xdist_groups, "autograder-xdist-groups")
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks added here
 def pytest_collection_modifyitems(config, items):
     for item in items:
@@ -87,7 +142,7 @@ def pytest_collection_modifyitems(config, items):
     kept, dropped, seen, mode = [], [], {}, detect().mode
     for item in items:
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if params.get("hostile_grader", mode) != mode:  # one sandbox mode: this machine's
+        if _left_out_by_quick(item, params, mode):
             dropped.append(item)
             continue
         bank = BANKS.get(_module(item), "none")
@@ -103,6 +158,15 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+
+
+def _left_out_by_quick(item, params: dict, mode: str) -> bool:
+    """Whether ``--quick`` leaves ``item`` out whatever bank it is in: another sandbox mode than this
+    machine's, or a path that a kept test takes already (``QUICK_LEAVES_OUT``)."""
+    test = f"{_module(item)}::{item.originalname}"
+    if params.get("hostile_grader", mode) != mode or (mode == "bwrap" and test in FALLBACK_MODE_TESTS):
+        return True
+    return test in QUICK_LEAVES_OUT or bool(QUICK_LEAVES_OUT.keys() & set(item.fixturenames))
 
 
 class _StartedAProcess(AssertionError):
