@@ -17,7 +17,7 @@ test:  # everything; prints the 20 slowest tests
 test-fast:  # no grading process at all: seconds
 	$(BIN)/python -m pytest -q -m fast
 
-test-quick:  # under 5 minutes: 1 in 8 of each bank of cases, one sandbox mode, each end-to-end path once
+test-quick:  # under 5 minutes: 1 in 12 of each bank of cases, one sandbox mode, each end-to-end path once
 	$(BIN)/python -m pytest -n 2 --dist loadgroup -q --quick
 
 demo:  # grades a small sample class (examples/demo_class/) and prints where its pages are
