@@ -3,9 +3,8 @@
 The functions take models as arguments: the child builds them (``ModuleArg``) from the reference
 stand-ins of the task's dependencies, so a broken ``SelfAttention`` costs ``attention_map`` nothing.
 The skip-connection experiment runs once per student (``GRADED_STEPS``, ~0.25 s of one core) plus a
-``SHORT_STEPS`` rerun, and
-its numbers, loss curves and reconstructions go into the SkipAblation section of the feedback as a
-table and pictures (``grading_data/figure_data.skip_training``), the reference's beside them once published.
+``SHORT_STEPS`` rerun, and its numbers, loss curves and reconstructions go into the SkipAblation section
+of the feedback as a table and pictures (``grading_data/figure_data.skip_training``), the reference's beside them once published.
 """
 import math
 
