@@ -4,6 +4,7 @@ Comparisons always run in the trusted process, on tensors the child sent back as
 comparison of student numbers is NaN-aware (``rules.largest_difference``, ``rules.nonfinite_problem``):
 a NaN or an infinity passes only where the reference has the same value at the same place.
 """
+import math
 import weakref
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,8 +59,10 @@ def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: To
     problem = shape_problem(got, truth64.shape, what)
     if problem:
         return problem
-    if got.numel() and (got.double() - truth64).abs().max().item() <= allowed_error(truth64, ref32, tolerance):
-        return None  # the usual case, in one pass: a NaN or infinity anywhere makes the max fail this test
+    if got.numel():  # the usual case, in one pass: a NaN or infinity anywhere fails it (or an infinite allowance)
+        worst = (got.double() - truth64).abs().max().item()
+        if math.isfinite(worst) and worst <= allowed_error(truth64, ref32, tolerance):
+            return None
     nonfinite = rules.nonfinite_problem(got, what, truth64)
     if nonfinite:
         _note_rejected(what, got.double(), truth64, allowed_error(truth64, ref32, tolerance))

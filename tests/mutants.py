@@ -255,7 +255,7 @@ MUTANTS += [
            "batch_order = torch.Generator().manual_seed(seed)", "batch_order = None", SK,
            shows='the two models saw different batches at step 1'),
     Mutant("no optimizer step", "analysis", "                optimizer.step()\n", "", SK,
-           shows='hardly learned'),
+           shows='no optimizer step updated its parameters'),
     Mutant("PSNR with a peak of 255", "analysis", '"psnr": 10 * math.log10(1 / mse)', '"psnr": 10 * math.log10(255 ** 2 / mse)',
            SK,
            shows='10 * log10(1 / mse)'),

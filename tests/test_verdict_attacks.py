@@ -104,6 +104,11 @@ def test_nan_never_matches_a_finite_reference_but_matches_its_own_kind():
     finite_at_nan = torch.tensor([1.0, -2.0, math.inf, 0.0])
     assert value_problem(finite_at_nan, truth, ref32, tolerance, "output").kind == "value"
     assert math.isfinite(allowed_error(truth, ref32, tolerance))  # an infinite reference allows nothing infinite
+    # a float32 reference that overflowed where the float64 one is finite allows an infinite error: an
+    # infinity from the student is still no match there
+    finite = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    overflowed = torch.tensor([1.0, math.nan])
+    assert value_problem(torch.tensor([1.0, math.inf]), finite, overflowed, tolerance, "output").kind == "nonfinite"
 
 
 def test_nan_is_never_unchanged_nor_a_change():

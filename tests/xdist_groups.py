@@ -20,7 +20,10 @@ def _group(item) -> str | None:
 def pytest_collection_modifyitems(config, items):
     if not getattr(config.option, "loadgroup", False):  # set on xdist's workers under --dist loadgroup
         return
-    from _pytest.nodeid import NodeId  # pytest >= 9.2 only; older ones have no ``_id`` and xdist works
+    try:
+        from _pytest.nodeid import NodeId  # pytest >= 9.2 only; older ones have no ``_id`` and xdist works
+    except ImportError:
+        return
 
     for item in items:
         group = _group(item)
