@@ -1,4 +1,5 @@
-"""Helpers for the release tests: a fast grading config, the venv's tools, an isolated Jupyter home."""
+"""Helpers shared by the tests: the quick grading configs (every test that grades with fewer examples or
+shorter limits builds its config here), the venv's tools, an isolated Jupyter home."""
 import os
 import sys
 from pathlib import Path
@@ -21,6 +22,19 @@ def fast_config(folder: Path, examples: int = 2) -> Path:
     path = folder / "grading_config.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False))
     return path
+
+
+def short_limits(config):
+    """``config`` with one example per check and low limits, in memory: a hang costs 3 s, not 30."""
+    limits = config.limits.model_copy(update={
+        "call_timeout_s": 3, "experiment_timeout_s": 30, "component_timeout_s": 30, "cpu_s": 20, "memory_mb": 1024,
+        "processes": 48, "file_size_mb": 1, "open_files": 64,
+    })
+    components = {
+        name: {check: s.model_copy(update={"max_examples": 1}) for check, s in checks.items()}
+        for name, checks in config.components.items()
+    }
+    return config.model_copy(update={"limits": limits, "components": components})
 
 
 def isolated_env(home: Path) -> dict:

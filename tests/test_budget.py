@@ -6,14 +6,14 @@ from autograder.grader import Grader
 from autograder.sandbox import launcher
 
 from .conftest import SOLUTIONS, full_outputs
-from .test_hostile import fast_config
+from .release_support import short_limits
 
 LOOP = "        while True:  # a forward that never returns\n            pass\n"
 
 
 @pytest.fixture(scope="module")
 def quick_grader(config):
-    with Grader(fast_config(config)) as shared:  # 3 s a call
+    with Grader(short_limits(config)) as shared:  # 3 s a call
         yield shared
 
 
@@ -69,7 +69,7 @@ def skip_ablation(steps=STEPS, seed=0):
 @pytest.fixture(scope="module")
 def experiment_grader(config):
     """Calls may take 3 s, a training experiment 20 s (and the CPU limit is far from both)."""
-    quick = fast_config(config)
+    quick = short_limits(config)
     limits = quick.limits.model_copy(update={"experiment_timeout_s": 20, "component_timeout_s": 60, "cpu_s": 120})
     with Grader(quick.model_copy(update={"limits": limits})) as shared:
         yield shared

@@ -29,6 +29,7 @@ from autograder.sandbox.child.limits import landlock_abi
 from autograder.sandbox.isolation import detect
 
 from .conftest import SOLUTIONS, full_outputs
+from .release_support import short_limits
 from .test_trust import assert_safe_report
 
 HOSTILE = Path(__file__).with_name("hostile")
@@ -102,19 +103,6 @@ ATTACKS = [
 ]
 
 
-def fast_config(config):
-    """The project's config with one example per check and low limits: a hang costs 3 s, not 30."""
-    limits = config.limits.model_copy(update={
-        "call_timeout_s": 3, "experiment_timeout_s": 30, "component_timeout_s": 30, "cpu_s": 20, "memory_mb": 1024,
-        "processes": 48, "file_size_mb": 1, "open_files": 64,
-    })
-    components = {
-        name: {check: s.model_copy(update={"max_examples": 1}) for check, s in checks.items()}
-        for name, checks in config.components.items()
-    }
-    return config.model_copy(update={"limits": limits, "components": components})
-
-
 MODES = ["bwrap", "fallback"] if MODE == "bwrap" else ["fallback"]
 
 
@@ -131,7 +119,7 @@ def hostile_grader(request, config):
     os.environ["AUTOGRADER_ACCEPT_RISK"] = "1"
     try:
         with Zygote(isolation=isolation, preload=config.packages.preload()) as zygote, \
-                Grader(fast_config(config), zygote=zygote) as shared:
+                Grader(short_limits(config), zygote=zygote) as shared:
             yield shared
     finally:
         os.environ.pop("AUTOGRADER_ACCEPT_RISK", None)
@@ -277,7 +265,7 @@ def test_what_a_child_sends_cannot_swamp_the_report(hostile_grader, make_submiss
 
 @pytest.fixture
 def fast_config_file(config, tmp_path) -> Path:
-    data = fast_config(config).model_dump(exclude={"source_path"}, exclude_none=True)
+    data = short_limits(config).model_dump(exclude={"source_path"}, exclude_none=True)
     data["reference"] = str(SOLUTIONS)
     path = tmp_path / "grading_config.yaml"
     path.write_text(yaml.safe_dump(data))
