@@ -330,9 +330,9 @@ SLOW_RES_BLOCK = "        import time as _time\n        _time.sleep(2.5)  # lega
 
 @pytest.fixture(scope="module")
 def budget_grader(config):
-    from .test_hostile import fast_config
+    from .release_support import short_limits
 
-    fast = fast_config(config)
+    fast = short_limits(config)
     limits = fast.limits.model_copy(update={"experiment_timeout_s": 3, "submission_timeout_s": 6})
     with Grader(fast.model_copy(update={"limits": limits})) as shared:
         yield shared
@@ -391,7 +391,7 @@ SimpleUNet.__init__ = _wide_init
 
 
 def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchanged(tmp_path, config, monkeypatch):
-    from .test_hostile import fast_config
+    from .release_support import short_limits
 
     hostile = (Path(__file__).with_name("hostile") / "hostile_strings.py").read_text()
     submissions = tmp_path / "class"
@@ -413,7 +413,7 @@ def test_a_class_with_attacks_gets_a_row_for_everyone_and_honest_grades_unchange
 
     monkeypatch.setattr(output_folder, "feedback_markdown", crashing)
     out = tmp_path / "out"
-    fast = fast_config(config)
+    fast = short_limits(config)
     summary = batch_module.grade_batch(submissions, out, jobs=1, config=fast, progress=False)
 
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
@@ -440,14 +440,14 @@ def test_a_worker_past_its_limit_is_stopped_and_the_class_goes_on(tmp_path, conf
     """The parent's own work on one student is bounded too: a worker that holds one submission past
     ``overdue_limit`` (here 0.2 s: any grading) is stopped, that student is ``error`` saying why; the
     watchdog's waits end at the limit, so no grading finishes past it unnoticed however fast the machine."""
-    from .test_hostile import fast_config
+    from .release_support import short_limits
 
     submissions = tmp_path / "class"
     for name in ("ada", "bob"):
         shutil.copytree(SOLUTIONS, submissions / name)
     monkeypatch.setattr(batch_module, "overdue_limit", lambda config: 0.2)
     out = tmp_path / "out"
-    summary = batch_module.grade_batch(submissions, out, jobs=1, config=fast_config(config), progress=False)
+    summary = batch_module.grade_batch(submissions, out, jobs=1, config=short_limits(config), progress=False)
     with open(out / "grades.csv", newline="", encoding="utf-8") as handle:
         rows = {row["student"]: row for row in csv.DictReader(handle) if row["student"] != MAX_ROW}
     assert sorted(rows) == ["ada", "bob"]
