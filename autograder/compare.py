@@ -60,7 +60,7 @@ def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: To
     if problem:
         return problem
     if got.numel():  # the usual case, in one pass: a NaN or infinity anywhere fails it (or an infinite allowance)
-        worst = (got.double() - truth64).abs().max().item()
+        worst = rules.max_difference(got, truth64)
         if math.isfinite(worst) and worst <= allowed_error(truth64, ref32, tolerance):
             return None
     nonfinite = rules.nonfinite_problem(got, what, truth64)

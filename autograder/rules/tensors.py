@@ -47,6 +47,12 @@ def same_nonfinite(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (torch.isnan(a) & torch.isnan(b)) | (torch.isinf(a) & (a == b))
 
 
+def max_difference(got: torch.Tensor, expected: torch.Tensor) -> float:
+    """max |got - expected| in one pass, without where: NaN if either side holds one, so it decides a
+    match (the usual case) and anything else goes on to ``largest_difference``."""
+    return (got.double() - expected.double()).abs().max().item()
+
+
 def largest_difference(got: torch.Tensor, expected: torch.Tensor) -> tuple[float, tuple]:
     """max |got - expected| and where it is; a non-finite value counts as infinitely far unless
     ``expected`` holds the same one at the same place."""
@@ -85,8 +91,8 @@ def close(got, expected: torch.Tensor, allowed: float | None = None) -> bool:
         return False
     if allowed is None:
         allowed = allowed_same(expected)
-    if got.numel() and (got.double() - expected.double()).abs().max().item() <= allowed:
-        return True  # the usual case, in one pass (NaN or infinity anywhere fails it: looked at below)
+    if got.numel() and max_difference(got, expected) <= allowed:
+        return True  # the usual case (NaN anywhere fails it: looked at below)
     return largest_difference(got, expected)[0] <= allowed
 
 
