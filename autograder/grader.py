@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .checks import CheckContext, CheckFailed, Outcome, bind, run_checks
+from .checks import AHEAD, CheckContext, CheckFailed, Outcome, bind, run_checks
 from .checks.common import ReferenceCache
 from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
@@ -23,13 +23,14 @@ from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device
 from . import similarity, warm_start
 from .grading_data import caps, figure_data
 from .grading_data import evidence as pages_evidence
-from .plan import grading_order, load_plan, must_not_have_seen
+from .plan import grading_schedule, load_plan, must_not_have_seen
 from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.exposure import SecretsInReach, check_exposure
 from .sandbox.child.codec import IN_REFERENCE
-from .sandbox.launcher import STATIC, Budget, Handover, SandboxFatal, StudentComponent, StudentError, Zygote, child_settings
+from .sandbox.launcher import (STATIC, Budget, Handover, Pending, SandboxFatal, StudentComponent, StudentError, Zygote,
+                               child_settings)
 
 
 @dataclass
@@ -64,6 +65,7 @@ class Grader:
         torch.backends.mkldnn.enabled = False  # slower than plain kernels on tiny tensors, as in the child
         self.reference = Reference(self.config.reference_dir())
         self.checks = bind(self.config)
+        self.schedule = grading_schedule(frozenset(AHEAD) & {c.component for c, _ in self.checks})
         self.redactor = Redactor.for_grading(self.reference.secret_lines)
         self._internal: list[str] = []
         self._machine: list[str] = []  # this submission's checks that the grading machine failed (not the student)
@@ -176,10 +178,18 @@ class Grader:
         budget_s = self.config.limits.submission_timeout_s
         self._deadline = time.monotonic() + budget_s  # every component's Budget ends here (limits.submission_timeout_s)
         self._out_of_time = False
-        with Handover(self._zygote()) as handover:
-            for name in grading_order():
-                results[name], notes = self._grade_component(name, submission, handover, figures)
-                report.notes.extend(n for n in notes if n not in report.notes)
+        started: dict[str, StudentComponent] = {}  # components whose child started ahead of their turn
+        try:
+            with Handover(self._zygote()) as handover:
+                self._start_early(self.schedule.starts.get(None, ()), submission, handover, started)
+                for name in self.schedule.turns:
+                    results[name], notes = self._grade_component(name, submission, handover, figures,
+                                                                  started.pop(name, None))
+                    report.notes.extend(n for n in notes if n not in report.notes)
+                    self._start_early(self.schedule.starts.get(name, ()), submission, handover, started)
+        finally:  # Ctrl-C, or a bug of ours: no child outlives the grading
+            for student in started.values():
+                student.stop()
         for name in GRADED:
             report.checks.extend(self._cleaned(r, own) for r in results[name])
         late = time.monotonic() > self._deadline and report.score < report.max_score  # a last call cut short
@@ -234,11 +244,47 @@ class Grader:
 
         return replace(result, output=self.redactor.clean(result.output, own))
 
+    def _start_early(self, names: tuple, submission: Submission, handover: Handover,
+                     started: dict[str, StudentComponent]) -> None:
+        """Start the children of ``names`` now and ask them their long questions (``checks.AHEAD``), so
+        they answer while the next components are graded (``plan.grading_schedule``: only once every
+        reference they hold belongs to a component already graded). Where that fails, nothing is
+        kept: the component's turn starts it again as usual and meets the failure there."""
+        for name in names:
+            budget = Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
+            if submission.component_problem(name) or budget.exhausted(STATIC):
+                continue
+            student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
+                                       self.config.limits, device=self.device, handover=handover,
+                                       must_not_have_seen=must_not_have_seen(name), budget=budget, fresh_child=True)
+            context = CheckContext(student=student, reference=self.reference, config=self.config,
+                                   references=self._references, notes=self._notes)
+            try:
+                student.start()
+                student.collect()
+                try:
+                    AHEAD[name](context)
+                except Pending:
+                    pass
+                student.flush(wait=False)
+            except (StudentError, SandboxFatal, CheckFailed):
+                student.stop()
+                continue
+            except BaseException:
+                student.stop()
+                raise
+            started[name] = student
+
     def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None,
-                         figures: dict | None = None):
+                         figures: dict | None = None, started: StudentComponent | None = None):
         """The component's check results, and the notes its loading produced; with ``figures``, also
-        its pictures' data (``grading_data/figure_data.py``) into it."""
+        its pictures' data (``grading_data/figure_data.py``) into it. ``started``: its child, started
+        early (``_start_early``)."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
+        if started is not None and started.connection.alive():
+            return self._graded(name, started, bound, figures)
+        if started is not None:  # ended with another child (see ``plan.grading_schedule``): start it as usual
+            started.connection.abandon()
         problem = submission.component_problem(name)
         if problem:
             hint = explain(problem, name)
@@ -256,13 +302,16 @@ class Grader:
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name), budget=budget)
+        return self._graded(name, student, bound, figures)
+
+    def _graded(self, name: str, student: StudentComponent, bound: list, figures: dict | None):
         try:
             results = self._run_component(name, student, bound, figures)
         except BaseException:  # Ctrl-C, or a bug of ours: no waiting on the child to tidy up
             student.stop()
             raise
         student.release()
-        self._out_of_time |= budget.out_of_time
+        self._out_of_time |= student.budget.out_of_time
         return results, student.notes
 
     def _run_component(self, name: str, student: StudentComponent, bound: list,

@@ -1,5 +1,7 @@
 """What each component's child receives: the student's modules, with the reference standing in for
 the component's dependencies only -- so one mistake costs points once, on the component that has it."""
+from dataclasses import dataclass
+
 from .contract import COMPONENTS, INTEGRATION, Component, component, dependencies
 from .intake import Submission
 from .reference import Reference
@@ -77,6 +79,42 @@ def grading_order() -> tuple[str, ...]:
     """Integration first, then the contract's order (dependencies before dependents): no component
     then meets a reference it must not have seen, and one child can serve them all."""
     return GRADING_ORDER
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Which component is graded when (``turns``), and which start their child ahead of their turn:
+    ``starts`` maps a component to those starting right after it is graded (None: before the first);
+    ``started`` is the order children start in."""
+
+    turns: tuple[str, ...]
+    starts: dict
+    started: tuple[str, ...]
+
+
+def grading_schedule(early: frozenset[str] = frozenset()) -> Schedule:
+    """``grading_order``, with the components in ``early`` starting their child ahead of their turn.
+
+    An early child starts as soon as every reference it holds (``stand_ins``) belongs to a component
+    already graded, and runs beside the components graded meanwhile as if it were graded right there:
+    ``lent_too_early`` holds for that order too (checked here, for every submission at once). Its turn
+    comes last: ending any child ends every child of the fork server (its reaper kills all it has
+    started), so a child that lives on while others end would not.
+    """
+    turns = tuple(n for n in GRADING_ORDER if n not in early) + tuple(n for n in GRADING_ORDER if n in early)
+    starts: dict[str | None, list[str]] = {}
+    for name in sorted(early):
+        lent = {c.name for c in stand_ins(component(name))}
+        before = [n for n in turns if n in lent]
+        starts.setdefault(before[-1] if before else None, []).append(name)
+    started = [n for n in turns if n not in early]
+    for after, names in starts.items():
+        at = 0 if after is None else started.index(after) + 1
+        started[at:at] = names
+    problems = lent_too_early(turns) + lent_too_early(tuple(started))
+    if problems:
+        raise RuntimeError("starting early: " + "; ".join(problems))
+    return Schedule(turns, {after: tuple(names) for after, names in starts.items()}, tuple(started))
 
 
 def _homes(submission: Submission, served: tuple) -> dict[str, str]:

@@ -14,7 +14,7 @@ from ..compare import shape_problem, value_problem
 from .. import rules
 from ..sandbox import replies
 from ..sandbox.child.watch import digest
-from ..sandbox.launcher import ModuleArg, StudentError
+from ..sandbox.launcher import ModuleArg, StudentError, all_of
 from ..strategies import (
     Case,
     attention_map_cases,
@@ -27,7 +27,7 @@ from ..strategies import (
 from .common import Pair, default_dtype, reference_models, remembered
 from .hints import explain
 from .public_checks import plain_watched, rule_check
-from .registry import CheckFailed, check, failure_from_student
+from .registry import CheckFailed, ask_ahead, check, failure_from_student
 
 SHAPE_TRACE, SKIP_ABLATION, TIMESTEPS, ATTENTION_MAP, BREAKDOWN = (
     "ShapeTrace", "SkipAblation", "TimestepEmbeddings", "AttentionMap", "ParameterBreakdown")
@@ -209,10 +209,24 @@ def experiment_steps(ctx) -> int:
     return min(GRADED_STEPS, _reference(ctx, "STEPS"))
 
 
+def _watch_experiment(ctx, steps: int) -> replies.WatchedCall:
+    return ctx.student.watch("skip_ablation", steps, SEED, experiment=True)
+
+
+@ask_ahead(SKIP_ABLATION)
+def _both_runs(ctx) -> None:
+    """The full run, the short one and the images the public rules draw (``rules.homework``), asked
+    while the components after SimpleUNet are graded: the experiment is most of a grading's time with
+    the student's code (``plan.grading_schedule``)."""
+    images = _reference(ctx, "TRAIN_IMAGES") + _reference(ctx, "HELD_OUT_IMAGES")
+    all_of(lambda: _watch_experiment(ctx, experiment_steps(ctx)), lambda: _watch_experiment(ctx, SHORT_STEPS),
+           lambda: ctx.student.call("shape_images", images, _reference(ctx, "IMAGE_SIZE"), SEED))
+
+
 def _experiment_call(ctx, steps: int) -> replies.WatchedCall:
     """The student's ``skip_ablation(steps, SEED)``, watched by the child (``sandbox/child/watch.py``)."""
     try:
-        watched = ctx.student.watch("skip_ablation", steps, SEED, experiment=True)
+        watched = _watch_experiment(ctx, steps)
     except StudentError as error:
         raise failure_from_student(error, SKIP_ABLATION, None, "skip_ablation(...)") from None
     if watched.error is not None:

@@ -14,8 +14,6 @@ zeros, NaN, its input, or the right answer only for recognisable probe weights, 
 beyond its constructors' checks, while an honest partial mistake (ReLU for SiLU, a missing time
 add or residual) still depends on both and keeps its partial credit.
 """
-from dataclasses import asdict
-
 import torch
 
 from .. import rules
@@ -67,9 +65,10 @@ def case_record(case: Case) -> dict:
 def plain_watched(call: replies.WatchedCall) -> dict:
     """A call the child watched, in the plain form the rules read (``rules.watched``), as
     ``rules.LocalView.watch`` gives it in check.py."""
-    events = [dict(kind="forward", **{"class" if k == "cls" else k: v for k, v in asdict(e).items()})
-              if isinstance(e, replies.Forward) else dict(kind="step", **asdict(e)) for e in call.events]
-    return rules.watched(call.outputs, call.error, {"events": events, "arguments": [asdict(a) for a in call.arguments]})
+    # Field by field, not ``asdict``: its deep copy of every tuple took ~10 ms of a grading; the values are immutable.
+    events = [dict(kind="forward", **{"class" if k == "cls" else k: v for k, v in vars(e).items()})
+              if isinstance(e, replies.Forward) else dict(kind="step", **vars(e)) for e in call.events]
+    return rules.watched(call.outputs, call.error, {"events": events, "arguments": [dict(vars(a)) for a in call.arguments]})
 
 
 class DoorView:

@@ -80,6 +80,7 @@ class Check:
 
 
 REGISTRY: list[Check] = []
+AHEAD: dict[str, Callable] = {}  # component -> what its checks will ask that takes long (see ``ask_ahead``)
 
 
 def check(component: str, check_id: str, title: str, cases: SearchStrategy | None = None, *,
@@ -92,6 +93,22 @@ def check(component: str, check_id: str, title: str, cases: SearchStrategy | Non
         if any(c.component == component and c.id == check_id for c in REGISTRY):
             raise RuntimeError(f"check {component}.{check_id} is registered twice")
         REGISTRY.append(Check(component, check_id, title, fn, cases, rule, dict(extra or {}), gated))
+        return fn
+
+    return register
+
+
+def ask_ahead(component: str):
+    """Register ``fn(ctx)``: questions ``component``'s checks will ask whose answers take long (the
+    skip experiment's training runs). The grader asks them as soon as the component's child may start
+    (``plan.grading_schedule``) and grades other components while that child answers; the checks then
+    find the answers in the memo. ``fn`` asks through ``ctx.student`` while collecting, so everything
+    it asks goes in one round trip (``all_of``); it must ask exactly what the checks will ask."""
+
+    def register(fn):
+        if component in AHEAD:
+            raise RuntimeError(f"{component} asks ahead twice")
+        AHEAD[component] = fn
         return fn
 
     return register

@@ -53,19 +53,31 @@ class ChildConnection:
         self.sock: socket.socket | None = None
         self.importing: str | None = None
         self.seen: frozenset = frozenset()
+        self.generation = -1  # the zygote's generation when this child was forked
         self.received_bytes = 0  # of the answers kept (the memo's): capped at ``max_memo_mb`` per component
 
     @property
     def open(self) -> bool:
         return self.sock is not None
 
+    def alive(self) -> bool:
+        """Open, and no child ended since this one was forked (that ended it too: ``Zygote.generation``)."""
+        return self.sock is not None and self.generation == self.zygote.generation
+
+    def abandon(self) -> None:
+        """Forget a child that is no longer alive (nothing to kill)."""
+        if self.sock is not None:
+            self.sock.close()
+        self.pid = self.sock = None
+
     def connect(self, handover: Handover | None, must_not_have_seen: frozenset, references) -> None:
         """A child handed over by the previous component if one may serve here, else a fresh fork."""
         self.importing = None
         handed_over = handover.take(must_not_have_seen) if handover is not None else None
         if handed_over is not None:
-            self.pid, self.sock, self.seen = handed_over
+            self.pid, self.sock, self.seen, self.generation = handed_over
         else:
+            self.generation = self.zygote.generation
             (self.pid, self.sock), self.seen = self.zygote.fork(child_settings(self.limits, self.device)), frozenset()
         self.seen |= frozenset(references)
 
@@ -138,7 +150,7 @@ class ChildConnection:
 
     def hand_over(self, handover: Handover) -> None:
         """Give the (clean) child to the next component; this connection is closed after it."""
-        handover.give(self.pid, self.sock, self.seen)
+        handover.give(self.pid, self.sock, self.seen, self.generation)
         self.pid = self.sock = None
 
     def stop(self):

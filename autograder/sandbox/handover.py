@@ -22,19 +22,23 @@ class Handover:
 
     def __init__(self, zygote: Zygote):
         self.zygote = zygote
-        self._child: tuple[int, socket.socket, frozenset] | None = None
+        self._child: tuple[int, socket.socket, frozenset, int] | None = None
         self.prefer_fallback: set = set()  # modules whose top-level code hung: later components skip it
 
-    def take(self, must_not_have_seen: frozenset = frozenset()) -> tuple[int, socket.socket, frozenset] | None:
-        """The waiting child and the references it has held, unless it held one of ``must_not_have_seen``."""
+    def take(self, must_not_have_seen: frozenset = frozenset()) -> tuple[int, socket.socket, frozenset, int] | None:
+        """The waiting child, the references it has held and its ``Zygote.generation``, unless it held one
+        of ``must_not_have_seen`` or was ended with another child."""
+        if self._child is not None and self._child[3] != self.zygote.generation:  # ended with another child
+            self._child[1].close()
+            self._child = None
         if self._child is not None and self._child[2] & must_not_have_seen:
             self.close()
         child, self._child = self._child, None
         return child
 
-    def give(self, pid: int, sock: socket.socket, seen: frozenset) -> None:
+    def give(self, pid: int, sock: socket.socket, seen: frozenset, generation: int) -> None:
         self.close()
-        self._child = (pid, sock, seen)
+        self._child = (pid, sock, seen, generation)
 
     def close(self) -> None:
         child, self._child = self._child, None

@@ -50,6 +50,7 @@ class StudentComponent:
     handover: Handover | None = None  # where a clean child goes when the component ends (see ``release``)
     must_not_have_seen: frozenset = frozenset()  # references a handed-over child must not have held
     budget: Budget = None
+    fresh_child: bool = False  # fork a child of its own even when one is handed over (a component started early)
     notes: list = field(default_factory=list, init=False)  # what loading needed (a fallback, a stand-in)
     connection: ChildConnection = field(init=False)
     questions: QuestionMemo = field(init=False)
@@ -73,8 +74,10 @@ class StudentComponent:
         If importing hangs or ends the child, the top-level code of the file then running is to
         blame (definitions only make classes): import again with that file reduced to its
         definitions, once per such file. The submission remembers it, so later components skip
-        that code at once.
+        that code at once. A component whose child is running already (started early) keeps it.
         """
+        if self.connection.open:
+            return
         prefer = set(self.handover.prefer_fallback) if self.handover is not None else set()
         while True:
             try:
@@ -89,7 +92,8 @@ class StudentComponent:
             self.handover.prefer_fallback |= prefer
 
     def _start(self, prefer_fallback: set) -> None:
-        self.connection.connect(self.handover, self.must_not_have_seen, self.plan.references)
+        self.connection.connect(None if self.fresh_child else self.handover, self.must_not_have_seen,
+                                self.plan.references)
         what = f"importing {', '.join(self.labels()) or 'your modules'}"
         loaded = replies.loaded(self.connection.request("load", what, STATIC, **self.plan.request(prefer_fallback)), what)
         self.notes = list(dict.fromkeys(self.notes + loaded.notes))
@@ -138,8 +142,8 @@ class StudentComponent:
     def stop_collecting(self) -> None:
         self.questions.stop_collecting()
 
-    def flush(self) -> bool:
-        return self.questions.flush()
+    def flush(self, wait: bool = True) -> bool:
+        return self.questions.flush(wait)
 
     def record(self) -> None:
         self.questions.record()

@@ -70,12 +70,13 @@ class QuestionMemo:
         """Drop what was queued: after a fatal answer, the checks ask again one by one."""
         self._queue = None
 
-    def flush(self) -> bool:
-        """Ask everything queued in one round trip and stop collecting; False when nothing was queued."""
+    def flush(self, wait: bool = True) -> bool:
+        """Ask everything queued in one round trip and stop collecting; False when nothing was queued.
+        ``wait=False``: return once it is sent (the answer is read when the memo is next needed)."""
         queue, self._queue = self._queue, None
         if not queue:
             return False
-        self._ask(queue, _summary(queue))
+        self._ask(queue, _summary(queue), wait)
         return True
 
     def record(self) -> None:

@@ -47,6 +47,9 @@ class Zygote:
         self.isolation = isolation or detect(python)
         self.preload = tuple(preload)  # third-party packages students may import, imported once here
         self.swept: list[str] = []  # what children left behind and the reaper removed (see ``kill``)
+        # Ending a child ends every child (the reaper kills all the zygote started): a child is alive
+        # only while no kill came after its fork (``ChildConnection.alive``).
+        self.generation = 0
         # Without a private /tmp, matplotlib's cache goes to a folder of our own that children can read, not write.
         self._scratch = None if self.isolation.mode == "bwrap" else tempfile.mkdtemp(prefix="autograder-mpl-")
         if self._scratch is not None:
@@ -94,6 +97,7 @@ class Zygote:
         if not self.alive():  # a child killed it (same uid without a separate sandbox uid)
             self.close()
             self._start()
+            self.generation += 1  # its children went with it
         ours, theirs = socket.socketpair()
         try:
             reply = self._ask({"op": "fork", "settings": settings}, [theirs.fileno()])
@@ -113,6 +117,7 @@ class Zygote:
 
         The zygote does the killing: in a PID namespace ``pid`` means nothing out here.
         """
+        self.generation += 1
         reply = self._ask({"op": "kill", "pid": pid})
         # What the reaper found a child had left for a later one (``child.reaper.sweep``): nothing, while
         # the seccomp allow-list holds. Kept, bounded, for tests and for anyone debugging a sandbox.

@@ -1,0 +1,124 @@
+"""A component whose checks ask long questions (the skip experiment) starts its child early, as soon
+as every reference that child holds belongs to a component already graded, and is graded last; its
+child answers while the others are graded. The lending rule holds in the order children start, a
+child ended with another is started again, and the verdicts are the ones of grading in turn."""
+import pytest
+
+from autograder.checks import AHEAD
+from autograder.contract import COMPONENTS, component
+from autograder.grader import Grader
+from autograder.plan import grading_order, grading_schedule, lent_too_early, stand_ins
+from autograder.sandbox.errors import SandboxFatal
+from autograder.sandbox.launcher import STATIC, Budget, ChildConnection, Handover
+
+from .conftest import SOLUTIONS
+
+
+def _holds_its_rules(schedule, early: frozenset) -> None:
+    assert sorted(schedule.turns) == sorted(grading_order())
+    assert lent_too_early(schedule.turns) == [] and lent_too_early(schedule.started) == []
+    assert schedule.turns[len(schedule.turns) - len(early):] == tuple(n for n in grading_order() if n in early)
+    for name in early:
+        start = schedule.started.index(name)
+        for lent in stand_ins(component(name)):  # graded (its turn taken) before the child that holds it starts
+            assert schedule.started.index(lent.name) < start and lent.name not in early
+        after = [a for a, names in schedule.starts.items() if name in names]
+        assert after == [schedule.started[start - 1] if start else None]
+
+
+def test_the_experiment_starts_once_every_reference_it_holds_is_graded():
+    early = frozenset(AHEAD)
+    assert early, "no component asks ahead: the experiment would wait for its turn again"
+    _holds_its_rules(grading_schedule(early), early)
+
+
+@pytest.mark.parametrize("name", [c.name for c in COMPONENTS])
+def test_any_component_starts_early_only_where_the_lending_rule_allows(name):
+    """Each component as if it asked ahead: either a schedule that keeps every rule, or refused with why."""
+    try:
+        schedule = grading_schedule(frozenset({name}))
+    except RuntimeError as refused:  # e.g. SimpleUNet: its turn would come after children that held it
+        assert "starting early" in str(refused) and name in str(refused)
+        return
+    _holds_its_rules(schedule, frozenset({name}))
+
+
+def test_simple_unet_may_not_start_early():
+    """Graded last, SimpleUNet would come after the tasks' children, which hold its reference."""
+    with pytest.raises(RuntimeError, match="SimpleUNet is graded after a child held the reference of SimpleUNet"):
+        grading_schedule(frozenset({"SimpleUNet"}))
+
+
+def test_ending_one_child_ends_every_other_and_the_parent_knows(grader):
+    zygote = grader._zygote()
+    limits = grader.config.limits
+    first, second, third = (ChildConnection(zygote, limits, Budget(limits)) for _ in range(3))
+    for child in (first, second, third):
+        child.connect(None, frozenset(), ())
+    assert first.alive() and second.alive() and third.alive()
+    with Handover(zygote) as handover:
+        third.hand_over(handover)
+        first.stop()
+        assert not second.alive()
+        with pytest.raises(SandboxFatal):  # it really is gone: the fork server's reaper took it too
+            second.request("reset", "forgetting", STATIC)
+        assert handover.take() is None  # the waiting child went with them: the next component forks afresh
+    second.abandon()
+    fresh = ChildConnection(zygote, limits, Budget(limits))
+    fresh.connect(None, frozenset(), ())
+    assert fresh.alive()
+    fresh.stop()
+
+
+def test_the_experiment_is_asked_right_after_its_references_are_graded(grader, monkeypatch):
+    log = []
+    grade_component = Grader._grade_component
+
+    def logged(self, name, *args, **kwargs):
+        log.append(name)
+        return grade_component(self, name, *args, **kwargs)
+
+    ahead = dict(AHEAD)
+    for name, ask in ahead.items():
+        monkeypatch.setitem(AHEAD, name, lambda ctx, name=name, ask=ask: (log.append(f"ahead {name}"), ask(ctx)))
+    monkeypatch.setattr(Grader, "_grade_component", logged)
+    report = grader.grade(SOLUTIONS)
+    assert report.score == report.max_score
+    turns = [n for n in log if not n.startswith("ahead ")]
+    assert turns == list(grader.schedule.turns)
+    for after, names in grader.schedule.starts.items():
+        for name in names:
+            at = log.index(f"ahead {name}")
+            assert log[at - 1] == after and log[-1] == name, log
+
+
+def test_an_early_child_ended_by_another_is_started_again(grader, make_submission):
+    """SelfAttention's forward ends its child while the experiment's child trains: the fork server's
+    reaper ends that one too, and the experiment is graded in a fresh child, in full."""
+    source = (SOLUTIONS / "attention.py").read_text()
+    marker = "    def forward(self, x"
+    assert source.count(marker) >= 1
+    exiting = source.replace(marker, "    def forward(self, x, *args, **kwargs):\n        import os\n        os._exit(3)\n\n"
+                                     "    def _unused(self, x", 1)
+    report = grader.grade(make_submission({"attention": exiting}))
+    scores = report.component_scores()
+    assert scores["SelfAttention"][0] < scores["SelfAttention"][1]
+    for name in AHEAD:
+        assert scores[name][0] == scores[name][1], [c.output for c in report.checks if c.component == name
+                                                    and not c.passed]
+
+
+@pytest.mark.grading
+def test_starting_early_changes_no_verdict(config, make_submission):
+    """The same submissions graded with the experiment started early and in its turn: the same report."""
+    late = (SOLUTIONS / "analysis.py").read_text().replace("LEARNING_RATE = 5e-3", "LEARNING_RATE = 2e-2")
+    folders = [SOLUTIONS, make_submission({"analysis": late})]
+    reports = []
+    with Grader(config) as grader:
+        early = [grader.grade(folder) for folder in folders]
+        grader.schedule = grading_schedule()
+        in_turn = [grader.grade(folder) for folder in folders]
+    for a, b in zip(early, in_turn):
+        reports.append(a.score)
+        assert [(c.check_id, c.passed, c.output) for c in a.checks] == [(c.check_id, c.passed, c.output) for c in b.checks]
+    assert reports[0] > reports[1]  # the second one is judged, not skipped
