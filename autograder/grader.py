@@ -282,6 +282,7 @@ class Grader:
         early (``_start_early``)."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
         if started is not None and started.connection.alive():
+            started.handover = None  # graded last: its end ends the hand-over's child too, at once
             return self._graded(name, started, bound, figures)
         if started is not None:  # ended with another child (see ``plan.grading_schedule``): start it as usual
             started.connection.abandon()

@@ -28,9 +28,8 @@ class Handover:
     def take(self, must_not_have_seen: frozenset = frozenset()) -> tuple[int, socket.socket, frozenset, int] | None:
         """The waiting child, the references it has held and its ``Zygote.generation``, unless it held one
         of ``must_not_have_seen`` or was ended with another child."""
-        if self._child is not None and self._child[3] != self.zygote.generation:  # ended with another child
-            self._child[1].close()
-            self._child = None
+        if self._child is not None and self._child[3] != self.zygote.generation:
+            self.close()
         if self._child is not None and self._child[2] & must_not_have_seen:
             self.close()
         child, self._child = self._child, None
@@ -42,7 +41,9 @@ class Handover:
 
     def close(self) -> None:
         child, self._child = self._child, None
-        if child is not None:
+        if child is not None and child[3] != self.zygote.generation:  # ended already, with another child
+            child[1].close()
+        elif child is not None:
             end_child(self.zygote, child[0], child[1])
 
     def __enter__(self):
