@@ -11,6 +11,7 @@ it, becomes that student's zero with the reason (``GradingReport.without_results
 status says some could not be graded. Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped SSH
 session) stop the workers and every child they started; rerunning the command resumes.
 """
+import os
 import signal
 import time
 import traceback
@@ -91,7 +92,9 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
          device: str = "cpu") -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
     pending = list(enumerate(items))[::-1]
-    workers = [WorkerProcess(config, figures, device) for _ in range(min(jobs, len(items)))]
+    # A core to spare for the experiment's early child (Grader.early_start), else it only contends.
+    early_start = min(jobs, len(items)) < len(os.sched_getaffinity(0))
+    workers = [WorkerProcess(config, figures, device, early_start) for _ in range(min(jobs, len(items)))]
     try:
         for worker in workers:
             if pending:
@@ -135,7 +138,7 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
                 if outcome is not None:
                     on_outcome(outcome)
                 if pending:
-                    replacement = WorkerProcess(config, figures, device)
+                    replacement = WorkerProcess(config, figures, device, early_start)
                     workers.append(replacement)
                     replacement.give(*pending.pop())
     finally:

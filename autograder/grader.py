@@ -42,6 +42,9 @@ class Grader:
     zygote: Zygote | None = None
     figures: bool = True  # data for the feedback pages' pictures (pages/): evidence of failed values, figure data
     warm_start: bool = True  # start from the reference's results saved beside it, and save them (warm_start.py)
+    # Start the experiment's child early, to train on a core the grading leaves idle (plan.grading_schedule).
+    # Where every core is busy already (a batch with a worker per core) it only contends: off there.
+    early_start: bool = True
 
     def __post_init__(self):
         require_device(self.device)  # a device this machine lacks is the caller's mistake: before any grading
@@ -65,7 +68,8 @@ class Grader:
         torch.backends.mkldnn.enabled = False  # slower than plain kernels on tiny tensors, as in the child
         self.reference = Reference(self.config.reference_dir())
         self.checks = bind(self.config)
-        self.schedule = grading_schedule(frozenset(AHEAD) & {c.component for c, _ in self.checks})
+        early = frozenset(AHEAD) & {c.component for c, _ in self.checks} if self.early_start else frozenset()
+        self.schedule = grading_schedule(early)
         self.redactor = Redactor.for_grading(self.reference.secret_lines)
         self._internal: list[str] = []
         self._machine: list[str] = []  # this submission's checks that the grading machine failed (not the student)

@@ -137,9 +137,9 @@ def serve(fd: int) -> None:
     from .grader import Grader
 
     try:
-        config, figures, device = connection.recv()
+        config, figures, device, early_start = connection.recv()
         try:
-            grader = Grader(config, figures=figures, device=device)
+            grader = Grader(config, figures=figures, device=device, early_start=early_start)
         except AutograderError as error:  # the machine, not a student: one line for the parent to print
             connection.send(("cannot_start", str(error)))
             return
@@ -172,7 +172,7 @@ class WorkerProcess:
     readable when the process ends, for ``multiprocessing.connection.wait`` beside the connection.
     """
 
-    def __init__(self, config: GradingConfig, figures: bool = True, device: str = "cpu"):
+    def __init__(self, config: GradingConfig, figures: bool = True, device: str = "cpu", early_start: bool = False):
         ours, theirs = socket.socketpair()
         package_root = str(Path(__file__).resolve().parent.parent)  # as multiprocessing's spawn would: our code first
         path = os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))
@@ -184,7 +184,7 @@ class WorkerProcess:
         theirs.close()
         self.connection = Connection(ours.detach())
         self.sentinel = os.pidfd_open(self.process.pid)
-        self.connection.send((config, figures, device))
+        self.connection.send((config, figures, device, early_start))
         self.ready = False
         self.catalogue: list[tuple] = []
         self.started_warm = False

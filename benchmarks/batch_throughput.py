@@ -110,19 +110,18 @@ def main() -> None:
                 compute = [(name, measure(grader, folder, runs=3)) for name, folder in zip(names, folders[:args.compute])]
 
     batch_rate = 60 * len(records) / batch_wall
-    naive_rate = 60 * len(naive) / sum(naive)
+    naive_rate = 60 * len(naive) / sum(naive) if naive else None  # --naive 0: the batch alone
     print()
     _row("", f"batch -j {args.jobs}", "naive", "nbgrader")
     _row("submissions graded", len(records), len(naive), len(nbgrader) if nbgrader else "-")
-    _row("median s per submission", f"{statistics.median(per_submission):.2f}", f"{statistics.median(naive):.2f}",
-         f"{statistics.median(nbgrader):.2f}" if nbgrader else "-")
-    _row("throughput, submissions/min", f"{batch_rate:.1f}", f"{naive_rate:.1f}",
+    _row("median s per submission", f"{statistics.median(per_submission):.2f}",
+         f"{statistics.median(naive):.2f}" if naive else "-", f"{statistics.median(nbgrader):.2f}" if nbgrader else "-")
+    _row("throughput, submissions/min", f"{batch_rate:.1f}", f"{naive_rate:.1f}" if naive else "-",
          f"{60 * len(nbgrader) / sum(nbgrader):.1f}" if nbgrader else "-")
-    print(f"batch throughput: {batch_rate / naive_rate:.1f}x the naive way's", end="")
+    if naive:
+        print(f"batch throughput: {batch_rate / naive_rate:.1f}x the naive way's")
     if nbgrader:
-        print(f"; its time per student: {batch_rate / (60 * len(nbgrader) / sum(nbgrader)):.1f}x less than nbgrader's")
-    else:
-        print()
+        print(f"batch time per student: {batch_rate / (60 * len(nbgrader) / sum(nbgrader)):.1f}x less than nbgrader's")
     print(f"batch wall time for all {len(records)}: {batch_wall:.1f} s")
     print(f"same scores both ways: {[totals[i] for i in sampled[:len(naive_scores)]] == naive_scores}  "
           f"(naive and nbgrader graded {', '.join(f's{i:03d}' for i in sampled)}; batch totals {totals})")

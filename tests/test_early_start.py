@@ -115,8 +115,10 @@ def test_starting_early_changes_no_verdict(config, make_submission):
     folders = [SOLUTIONS, make_submission({"analysis": late})]
     reports = []
     with Grader(config) as grader:
+        assert grader.schedule.starts
         early = [grader.grade(folder) for folder in folders]
-        grader.schedule = grading_schedule()
+    with Grader(config, early_start=False) as grader:  # as a batch with a worker per core grades
+        assert grader.schedule.turns == grading_order() and not grader.schedule.starts
         in_turn = [grader.grade(folder) for folder in folders]
     for a, b in zip(early, in_turn):
         reports.append(a.score)
