@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from autograder.plan import load_plan
-from autograder.sandbox.child.server import KEPT_MODULES
+from autograder.sandbox.child.server import KEPT_MODULES, Child
 from autograder.sandbox.launcher import ChildConnection, Pending, SandboxFatal, StudentComponent, StudentError
 from autograder.intake import read_submission
 
@@ -465,3 +465,25 @@ def test_a_child_can_ask_a_descriptor_what_python_asks_and_nothing_else(tmp_path
     assert "refused 25" in done.stdout and "set inode flags" not in done.stdout, done.stdout  # ENOTTY
     assert "lock refused 13" in done.stdout and "locked" not in done.stdout  # EACCES
     assert "isatty False read back" in done.stdout
+
+
+def test_a_build_is_moved_to_the_device_unless_nothing_would_change():
+    """The child skips ``module.to(device)`` only where it would change nothing: a module that
+    overrides how it moves (``to``, or ``_apply`` anywhere inside) or holds a tensor elsewhere is moved."""
+    child = Child(sock=None, settings={"device": "cpu", "threads": 1})
+    plain = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.GroupNorm(1, 2))
+    assert child._on_device(plain)
+
+    class OwnTo(torch.nn.Linear):
+        def to(self, *args, **kwargs):
+            return super().to(*args, **kwargs)
+
+    class OwnApply(torch.nn.Linear):
+        def _apply(self, fn, recurse=True):
+            return super()._apply(fn, recurse)
+
+    assert not child._on_device(OwnTo(2, 2))
+    assert not child._on_device(torch.nn.Sequential(torch.nn.Identity(), OwnApply(2, 2)))
+    elsewhere = torch.nn.Linear(2, 2)
+    elsewhere.register_buffer("table", torch.zeros(2, device="meta"))
+    assert not child._on_device(elsewhere)

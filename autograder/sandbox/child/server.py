@@ -8,6 +8,7 @@ does, the reply is plain data; an exception is a result (its traceback, in the s
 import base64
 import contextlib
 import io
+import itertools
 import json
 import marshal
 import resource
@@ -279,7 +280,19 @@ class Child:
         module = self._lookup(target)(**kwargs)
         if not isinstance(module, self.torch.nn.Module):
             raise StudentFailure(f"{target}(...) did not create an nn.Module (got {type(module).__name__})")
-        return module.to(self.device)
+        return module if self._on_device(module) else module.to(self.device)
+
+    def _on_device(self, module) -> bool:
+        """Whether ``module.to(device)`` would change nothing: every parameter and buffer is there, and
+        no module overrides how it moves (``to``, ``_apply``). A tenth of a build, saved on nearly all."""
+        base = self.torch.nn.Module
+        if type(module).to is not base.to:
+            return False
+        for part in module.modules():
+            if type(part)._apply is not base._apply:
+                return False
+        device = self.device
+        return all(t.device == device for t in itertools.chain(module.parameters(), module.buffers()))
 
     def _load(self, module, state: dict) -> str | None:
         """Load ``state["tensors"]``; None if it fit, else why not, in the student's terms.
