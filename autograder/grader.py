@@ -1,6 +1,7 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import dataclasses
 import gc
+import os
 import re
 import sys
 import time
@@ -43,10 +44,13 @@ class Grader:
     figures: bool = True  # data for the feedback pages' pictures (pages/): evidence of failed values, figure data
     warm_start: bool = True  # start from the reference's results saved beside it, and save them (warm_start.py)
     # Start the experiment's child early, to train on a core the grading leaves idle (plan.grading_schedule).
-    # Where every core is busy already (a batch with a worker per core) it only contends: off there.
-    early_start: bool = True
+    # Where every core is busy already (one core; a batch with a worker per core) it only contends: off
+    # there. None: on where this process may use more than one core.
+    early_start: bool | None = None
 
     def __post_init__(self):
+        if self.early_start is None:
+            self.early_start = len(os.sched_getaffinity(0)) > 1
         require_device(self.device)  # a device this machine lacks is the caller's mistake: before any grading
         self._own_zygote = self.zygote is None
         if self.zygote is None:  # started first: it imports torch while we load the reference and its results
