@@ -11,7 +11,6 @@ it, becomes that student's zero with the reason (``GradingReport.without_results
 status says some could not be graded. Ctrl-C, SIGTERM and SIGHUP (a closed terminal, a dropped SSH
 session) stop the workers and every child they started; rerunning the command resumes.
 """
-import os
 import signal
 import time
 import traceback
@@ -26,7 +25,7 @@ from .intake.discover import Discovered, Discovery, discover
 from .errors import AutograderError, ExitCode
 from .integrity import IntegrityEvent, by_student, honestly_graded, read_integrity, sandbox_events
 from .intake.safe_text import failure_message, safe_name_text, safe_text
-from .machine import require_device
+from .machine import require_device, usable_cores
 from .output_folder import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
 from .worker import WATCH_INTERVAL_S, GradedSubmission, WorkerProcess, checks_of, overdue_limit
@@ -92,8 +91,9 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
          device: str = "cpu") -> None:
     """Hand ``items`` to ``jobs`` workers in order; call ``on_outcome`` for each as it finishes."""
     pending = list(enumerate(items))[::-1]
-    # A core to spare for the experiment's early child (Grader.early_start), else it only contends.
-    early_start = min(jobs, len(items)) < len(os.sched_getaffinity(0))
+    # Each worker keeps about one core busy, two with the experiment's early child (Grader.early_start):
+    # only where the cores allow it, else the early child only contends.
+    early_start = 2 * min(jobs, len(items)) <= usable_cores()
     workers = [WorkerProcess(config, figures, device, early_start) for _ in range(min(jobs, len(items)))]
     try:
         for worker in workers:

@@ -1,7 +1,6 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
 import dataclasses
 import gc
-import os
 import re
 import sys
 import time
@@ -20,7 +19,7 @@ from .contract import GRADED
 from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
 from .intake.safe_text import failure_message, safe_name_text, safe_text
-from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device
+from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device, usable_cores
 from . import similarity, warm_start
 from .grading_data import caps, figure_data
 from .grading_data import evidence as pages_evidence
@@ -45,12 +44,12 @@ class Grader:
     warm_start: bool = True  # start from the reference's results saved beside it, and save them (warm_start.py)
     # Start the experiment's child early, to train on a core the grading leaves idle (plan.grading_schedule).
     # Where every core is busy already (one core; a batch with a worker per core) it only contends: off
-    # there. None: on where this process may use more than one core.
+    # there. None: on where this process may keep two cores busy (``machine.usable_cores``).
     early_start: bool | None = None
 
     def __post_init__(self):
-        if self.early_start is None:
-            self.early_start = len(os.sched_getaffinity(0)) > 1
+        if self.early_start is None:  # the grading keeps about one core busy, the early child another
+            self.early_start = usable_cores() >= 2
         require_device(self.device)  # a device this machine lacks is the caller's mistake: before any grading
         self._own_zygote = self.zygote is None
         if self.zygote is None:  # started first: it imports torch while we load the reference and its results
@@ -274,8 +273,8 @@ class Grader:
                     AHEAD[name](context)
                 except Pending:
                     pass
-                student.flush(wait=False)
-            except (StudentError, SandboxFatal, CheckFailed):
+                student.flush_ahead()
+            except Exception:  # the student's, or a bug of ours: the turn meets it again, where it is judged
                 student.stop()
                 continue
             except BaseException:
@@ -289,11 +288,9 @@ class Grader:
         its pictures' data (``grading_data/figure_data.py``) into it. ``started``: its child, started
         early (``_start_early``)."""
         bound = [(c, s) for c, s in self.checks if c.component == name]
-        if started is not None and started.connection.alive():
-            started.handover = None  # graded last: its end ends the hand-over's child too, at once
-            return self._graded(name, started, bound, figures)
-        if started is not None:  # ended with another child (see ``plan.grading_schedule``): start it as usual
-            started.connection.abandon()
+        if started is not None and not started.connection.alive():  # ended with another child
+            started.stop()  # (nothing left to kill) and started again below, as in turn
+            started = None
         problem = submission.component_problem(name)
         if problem:
             hint = explain(problem, name)
@@ -301,13 +298,19 @@ class Grader:
             if figures is not None:
                 figures.update(figure_data.collect(name, None, skip="this component's code could not be found"))
             return [self._result(c, s, False, output) for c, s in bound], []
-        budget = Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
+        budget = started.budget if started is not None else Budget(
+            self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
         out_of_time = budget.exhausted(STATIC)
-        if out_of_time:  # no child, no fork: the component is not started at all
+        if out_of_time:  # no child, no fork: the component is not started at all (an early one, stopped)
+            if started is not None:
+                started.stop()
             self._out_of_time = True
             if figures is not None:
                 figures.update(figure_data.collect(name, None, skip="this submission used up its time budget"))
             return [self._result(c, s, False, out_of_time) for c, s in bound], []
+        if started is not None:
+            started.handover = None  # graded last (plan.grading_schedule): its end ends the hand-over's child too
+            return self._graded(name, started, bound, figures)
         student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                    self.config.limits, device=self.device, handover=handover,
                                    must_not_have_seen=must_not_have_seen(name), budget=budget)

@@ -1,23 +1,27 @@
 """What the grading machine can do, and which failures are its own rather than the student's.
 
-Two questions, answered in one place for every front end (``grade``, ``batch``, the Gradescope
+Three questions, answered in one place for every front end (``grade``, ``batch``, the Gradescope
 bundle, a future ``doctor``) and for the grader:
 
 - ``require_device``: is ``--device`` something this machine has? Asked before any grading, so a
   wrong flag is one usage error, never a class of zeros that blames every student.
 - ``machine_fault``: did a check fail because of the machine (its GPU, its disk), not the code?
   Such a check is not the student's mistake: its output says so and the report needs a person.
+- ``usable_cores``: how many cores may this process keep busy at once?
 
 ``cpu`` is answered without importing torch (the batch parent never imports it).
 """
+import math
+import os
 import re
 import shutil
 import sys
 import tempfile
+from pathlib import Path
 
 from .errors import AutograderError
 
-__all__ = ["DeviceUnavailable", "require_device", "machine_fault", "MACHINE_FAULT_OUTPUT"]
+__all__ = ["DeviceUnavailable", "require_device", "machine_fault", "MACHINE_FAULT_OUTPUT", "usable_cores"]
 
 _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
 
@@ -124,3 +128,29 @@ def _free_bytes() -> int:
         except OSError:
             continue
     return min(free, default=0)
+
+
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """The cores this process may keep busy at once: those it may run on, fewer under a CPU quota
+    (a container's ``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` in v1), as Gradescope-like
+    containers limit CPU by quota rather than by the cores they show."""
+    cores = len(os.sched_getaffinity(0))
+    quota = _cpu_quota(cgroup)
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """Cores' worth of CPU time the quota allows, or None without a quota (or where it cannot be read)."""
+    try:
+        fields = (cgroup / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max":
+            return int(fields[0]) / int(fields[1])
+        return None
+    except (OSError, ValueError):
+        pass
+    try:
+        quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        period = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None

@@ -12,6 +12,7 @@ from autograder.sandbox.errors import SandboxFatal
 from autograder.sandbox.launcher import STATIC, Budget, ChildConnection, Handover
 
 from .conftest import SOLUTIONS
+from .release_support import short_limits
 
 
 def _holds_its_rules(schedule, early: frozenset) -> None:
@@ -63,7 +64,7 @@ def test_ending_one_child_ends_every_other_and_the_parent_knows(grader):
         with pytest.raises(SandboxFatal):  # it really is gone: the fork server's reaper took it too
             second.request("reset", "forgetting", STATIC)
         assert handover.take() is None  # the waiting child went with them: the next component forks afresh
-    second.abandon()
+    second.stop()  # nothing left to kill: the fork server is not asked
     fresh = ChildConnection(zygote, limits, Budget(limits))
     fresh.connect(None, frozenset(), ())
     assert fresh.alive()
@@ -82,6 +83,7 @@ def test_the_experiment_is_asked_right_after_its_references_are_graded(grader, m
     for name, ask in ahead.items():
         monkeypatch.setitem(AHEAD, name, lambda ctx, name=name, ask=ask: (log.append(f"ahead {name}"), ask(ctx)))
     monkeypatch.setattr(Grader, "_grade_component", logged)
+    early, graded = _spy_on_children(monkeypatch)
     report = grader.grade(SOLUTIONS)
     assert report.score == report.max_score
     turns = [n for n in log if not n.startswith("ahead ")]
@@ -90,11 +92,31 @@ def test_the_experiment_is_asked_right_after_its_references_are_graded(grader, m
         for name in names:
             at = log.index(f"ahead {name}")
             assert log[at - 1] == after and log[-1] == name, log
+            assert graded[name] is early[name]  # its turn took the child that answered ahead
 
 
-def test_an_early_child_ended_by_another_is_started_again(grader, make_submission):
+def _spy_on_children(monkeypatch) -> tuple[dict, dict]:
+    """(component -> the child started early for it, component -> the child its checks ran in)."""
+    early, graded = {}, {}
+    start_early, run = Grader._start_early, Grader._graded
+
+    def spy_start(self, names, submission, handover, started):
+        start_early(self, names, submission, handover, started)
+        early.update((n, started[n]) for n in names if n in started)
+
+    def spy_run(self, name, student, *args, **kwargs):
+        graded[name] = student
+        return run(self, name, student, *args, **kwargs)
+
+    monkeypatch.setattr(Grader, "_start_early", spy_start)
+    monkeypatch.setattr(Grader, "_graded", spy_run)
+    return early, graded
+
+
+def test_an_early_child_ended_by_another_is_started_again(grader, make_submission, monkeypatch):
     """SelfAttention's forward ends its child while the experiment's child trains: the fork server's
     reaper ends that one too, and the experiment is graded in a fresh child, in full."""
+    early, graded = _spy_on_children(monkeypatch)
     source = (SOLUTIONS / "attention.py").read_text()
     marker = "    def forward(self, x"
     assert source.count(marker) >= 1
@@ -106,21 +128,57 @@ def test_an_early_child_ended_by_another_is_started_again(grader, make_submissio
     for name in AHEAD:
         assert scores[name][0] == scores[name][1], [c.output for c in report.checks if c.component == name
                                                     and not c.passed]
+        assert early[name] is not graded[name] and not early[name].connection.open  # ended, and not killed twice
+
+
+SLOW_EXPERIMENT = """
+
+import time as _time
+
+_reference_run = skip_ablation
+
+
+def skip_ablation(steps=STEPS, seed=0):
+    _time.sleep(2.5)  # each run within the experiment limit (4 s), both together over it
+    return _reference_run(steps, seed)
+"""
+
+ENDLESS_EXPERIMENT = """
+
+def skip_ablation(steps=STEPS, seed=0):
+    while True:
+        pass
+"""
 
 
 @pytest.mark.grading
 def test_starting_early_changes_no_verdict(config, make_submission):
-    """The same submissions graded with the experiment started early and in its turn: the same report."""
-    late = (SOLUTIONS / "analysis.py").read_text().replace("LEARNING_RATE = 5e-3", "LEARNING_RATE = 2e-2")
-    folders = [SOLUTIONS, make_submission({"analysis": late})]
-    reports = []
-    with Grader(config) as grader:
+    """The same submissions graded with the experiment started early and in its turn: the same verdicts,
+    also for an experiment that is slow but within its limit each run, and one that never ends (which
+    costs its own checks only, NoSkipUNet's not). Limits at which children are handed on, as in a
+    real grading (a child over half its memory limit is not, and its end would end the early one)."""
+    analysis = (SOLUTIONS / "analysis.py").read_text()
+    folders = {"reference": SOLUTIONS,
+               "learning rate": make_submission({"analysis": analysis.replace("LEARNING_RATE = 5e-3", "LEARNING_RATE = 2e-2")},
+                                                name="lr"),
+               "slow": make_submission({"analysis": analysis + SLOW_EXPERIMENT}, name="slow"),
+               "endless": make_submission({"analysis": analysis + ENDLESS_EXPERIMENT}, name="endless")}
+    quick = short_limits(config)
+    limits = quick.limits.model_copy(update={"memory_mb": 4096, "experiment_timeout_s": 4, "component_timeout_s": 60,
+                                             "cpu_s": 120})
+    quick = quick.model_copy(update={"limits": limits})
+    with Grader(quick, early_start=True) as grader:
         assert grader.schedule.starts
-        early = [grader.grade(folder) for folder in folders]
-    with Grader(config, early_start=False) as grader:  # as a batch with a worker per core grades
+        early = {name: grader.grade(folder) for name, folder in folders.items()}
+    with Grader(quick, early_start=False) as grader:  # as a batch with a worker per core grades
         assert grader.schedule.turns == grading_order() and not grader.schedule.starts
-        in_turn = [grader.grade(folder) for folder in folders]
-    for a, b in zip(early, in_turn):
-        reports.append(a.score)
-        assert [(c.check_id, c.passed, c.output) for c in a.checks] == [(c.check_id, c.passed, c.output) for c in b.checks]
-    assert reports[0] > reports[1]  # the second one is judged, not skipped
+        in_turn = {name: grader.grade(folder) for name, folder in folders.items()}
+    for name in folders:
+        assert [(c.check_id, c.passed) for c in early[name].checks] == [(c.check_id, c.passed) for c in in_turn[name].checks], name
+    for name in ("reference", "learning rate", "slow"):  # the same words too (a hang's may name another check first)
+        assert [c.output for c in early[name].checks] == [c.output for c in in_turn[name].checks], name
+    assert early["reference"].score == early["slow"].score == early["reference"].max_score
+    assert early["learning rate"].score < early["reference"].score
+    lost = {c.check_id for c in early["endless"].checks if not c.passed}
+    assert lost and all(c.component == "SkipAblation" for c in early["endless"].checks if not c.passed)
+    assert "no_skip_matches" not in lost

@@ -1,5 +1,6 @@
 """The grading machine: a device it lacks is one usage error before any grading (issue 25), and a check
 that fails because of the machine blames no student."""
+import os
 import sys
 
 import pytest
@@ -8,7 +9,7 @@ from typer.testing import CliRunner
 from autograder import machine
 from autograder.cli import app
 from autograder.errors import ExitCode
-from autograder.machine import DeviceUnavailable, machine_fault, require_device
+from autograder.machine import DeviceUnavailable, machine_fault, require_device, usable_cores
 
 from .conftest import SOLUTIONS, full_outputs
 
@@ -124,3 +125,20 @@ def test_a_full_disk_is_not_the_students_mistake(grader, make_submission, full_d
     assert not any("Hint:" in output for output in lost)
     assert report.status == "needs_review"
     assert any("disk is full" in reason and "not the student's code" in reason for reason in report.review)
+
+
+@pytest.mark.parametrize("files, quota", [
+    ({"cpu.max": "150000 100000\n"}, 2),  # a quota of 1.5 cores keeps 2 busy part of the time
+    ({"cpu.max": "50000 100000\n"}, 1),
+    ({"cpu.max": "max 100000\n"}, None),  # no quota: the cores this process may run on
+    ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu.max": "garbage\n"}, None),
+    ({}, None),
+])
+def test_usable_cores_follow_a_cpu_quota(tmp_path, files, quota):
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    cores = len(os.sched_getaffinity(0))
+    assert usable_cores(tmp_path) == (cores if quota is None else min(cores, quota))

@@ -391,7 +391,7 @@ def test_the_reaper_removes_what_the_sandbox_uid_left_on_the_host(config, tmp_pa
         os.wait()
         assert shm >= 0 and any(line.split()[1] == str(shm) for line in Path("/proc/sysvipc/shm").open())
         try:
-            end_child(zygote, *zygote.fork(child_settings(config.limits)))
+            end_child(zygote, *zygote.fork(child_settings(config.limits)), zygote.generation)
             assert f"SysV shm {shm}" in zygote.swept and str(left) in zygote.swept, zygote.swept
             assert not left.exists()
             assert not any(line.split()[1] == str(shm) for line in Path("/proc/sysvipc/shm").open())

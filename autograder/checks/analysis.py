@@ -14,7 +14,7 @@ from ..compare import shape_problem, value_problem
 from .. import rules
 from ..sandbox import replies
 from ..sandbox.child.watch import digest
-from ..sandbox.launcher import ModuleArg, StudentError, all_of
+from ..sandbox.launcher import ModuleArg, StudentError
 from ..strategies import (
     Case,
     attention_map_cases,
@@ -214,11 +214,11 @@ def _watch_experiment(ctx, steps: int) -> replies.WatchedCall:
 
 
 @ask_ahead(SKIP_ABLATION)
-def _both_runs(ctx) -> None:
-    """The full run and the short one, asked while the components after SimpleUNet are graded: the
-    experiment is most of a grading's time with the student's code (``plan.grading_schedule``). Only
-    they: a batch that hangs is reported as hanging in what it asked, which must then be the experiment."""
-    all_of(lambda: _watch_experiment(ctx, experiment_steps(ctx)), lambda: _watch_experiment(ctx, SHORT_STEPS))
+def _full_run(ctx) -> None:
+    """The full run, asked while the components after SimpleUNet are graded: it is most of a grading's
+    time with the student's code (``plan.grading_schedule``). Alone, as the checks ask it: timed from
+    when it was sent, a run that hangs or is slow is judged as in turn, and its hang names it."""
+    _watch_experiment(ctx, experiment_steps(ctx))
 
 
 def _experiment_call(ctx, steps: int) -> replies.WatchedCall:

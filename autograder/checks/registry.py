@@ -99,11 +99,12 @@ def check(component: str, check_id: str, title: str, cases: SearchStrategy | Non
 
 
 def ask_ahead(component: str):
-    """Register ``fn(ctx)``: questions ``component``'s checks will ask whose answers take long (the
-    skip experiment's training runs). The grader asks them as soon as the component's child may start
-    (``plan.grading_schedule``) and grades other components while that child answers; the checks then
-    find the answers in the memo. ``fn`` asks through ``ctx.student`` while collecting, so everything
-    it asks goes in one round trip (``all_of``); it must ask exactly what the checks will ask."""
+    """Register ``fn(ctx)``: a question ``component``'s checks will ask whose answer takes long (the
+    skip experiment's full training run). The grader asks it as soon as the component's child may
+    start (``plan.grading_schedule``) and grades other components while that child answers; the
+    checks then find the answer in the memo. ``fn`` asks through ``ctx.student`` while collecting,
+    exactly what a check will ask, and one question only: its time limit counts from when it was sent
+    (``QuestionMemo.flush_ahead``), so a slow or endless answer is judged as that question asked alone."""
 
     def register(fn):
         if component in AHEAD:

@@ -64,11 +64,6 @@ class ChildConnection:
         """Open, and no child ended since this one was forked (that ended it too: ``Zygote.generation``)."""
         return self.sock is not None and self.generation == self.zygote.generation
 
-    def abandon(self) -> None:
-        """Forget a child that is no longer alive (nothing to kill)."""
-        if self.sock is not None:
-            self.sock.close()
-        self.pid = self.sock = None
 
     def connect(self, handover: Handover | None, must_not_have_seen: frozenset, references) -> None:
         """A child handed over by the previous component if one may serve here, else a fresh fork."""
@@ -77,8 +72,8 @@ class ChildConnection:
         if handed_over is not None:
             self.pid, self.sock, self.seen, self.generation = handed_over
         else:
-            self.generation = self.zygote.generation
             (self.pid, self.sock), self.seen = self.zygote.fork(child_settings(self.limits, self.device)), frozenset()
+            self.generation = self.zygote.generation  # after the fork: one that restarts the zygote moves it
         self.seen |= frozenset(references)
 
     def request(self, op: str, what: str, pace: Pace, **args):
@@ -95,14 +90,15 @@ class ChildConnection:
             status = self.stop()
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
 
-    def receive(self, what: str, pace: Pace):
-        """The answer to the request just sent; the wait counts against the component's budget.
+    def receive(self, what: str, pace: Pace, since: float | None = None):
+        """The answer to the request just sent; the wait counts against the component's budget, from
+        ``since`` (``time.monotonic()``) when given: a request sent long before its answer is read.
 
         Before it, the child may say which student file's code starts and ends (``replies.Progress``);
         the innermost file still running is ``importing`` -- the one to blame if the answer never comes.
         """
         timeout = max(self.budget.timeout(pace), 0.001)
-        started = time.monotonic()
+        started = time.monotonic() if since is None else since
         running: list[str] = []
         for _ in range(MAX_PROGRESS_NOTES):
             answer = self.receive_frame(what, timeout, started, pace)
@@ -158,4 +154,4 @@ class ChildConnection:
         if self.sock is None:
             return None
         pid, sock, self.sock, self.pid = self.pid, self.sock, None, None
-        return end_child(self.zygote, pid, sock)
+        return end_child(self.zygote, pid, sock, self.generation)

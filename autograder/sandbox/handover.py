@@ -41,10 +41,8 @@ class Handover:
 
     def close(self) -> None:
         child, self._child = self._child, None
-        if child is not None and child[3] != self.zygote.generation:  # ended already, with another child
-            child[1].close()
-        elif child is not None:
-            end_child(self.zygote, child[0], child[1])
+        if child is not None:
+            end_child(self.zygote, *child[:2], child[3])
 
     def __enter__(self):
         return self

@@ -142,8 +142,11 @@ class StudentComponent:
     def stop_collecting(self) -> None:
         self.questions.stop_collecting()
 
-    def flush(self, wait: bool = True) -> bool:
-        return self.questions.flush(wait)
+    def flush(self) -> bool:
+        return self.questions.flush()
+
+    def flush_ahead(self) -> None:
+        self.questions.flush_ahead()
 
     def record(self) -> None:
         self.questions.record()

@@ -160,9 +160,14 @@ def describe_exit(status, limits: Limits) -> str:
     return f"exited with status {os.WEXITSTATUS(status)} (does your code call sys.exit or os._exit?)"
 
 
-def end_child(zygote: Zygote, pid: int, sock: socket.socket):
-    """Close our end and have the zygote kill the child and all it started; its exit status, if known."""
+def end_child(zygote: Zygote, pid: int, sock: socket.socket, generation: int):
+    """Close our end and have the zygote kill the child and all it started; its exit status, if known.
+
+    A child forked before the zygote's last kill (``generation``) went with it: nothing is asked of
+    the zygote then (its pid may be another process's by now)."""
     sock.close()
+    if generation != zygote.generation:
+        return None
     try:
         return zygote.kill(pid)
     except (OSError, RuntimeError, ValueError):
