@@ -139,7 +139,7 @@ _reference_run = skip_ablation
 
 
 def skip_ablation(steps=STEPS, seed=0):
-    _time.sleep(2.5)  # each run within the experiment limit (4 s), both together over it
+    _time.sleep(4)  # each run well within the experiment limit (7 s), both together over it
     return _reference_run(steps, seed)
 """
 
@@ -164,7 +164,7 @@ def test_starting_early_changes_no_verdict(config, make_submission):
                "slow": make_submission({"analysis": analysis + SLOW_EXPERIMENT}, name="slow"),
                "endless": make_submission({"analysis": analysis + ENDLESS_EXPERIMENT}, name="endless")}
     quick = short_limits(config)
-    limits = quick.limits.model_copy(update={"memory_mb": 4096, "experiment_timeout_s": 4, "component_timeout_s": 60,
+    limits = quick.limits.model_copy(update={"memory_mb": 4096, "experiment_timeout_s": 7, "component_timeout_s": 60,
                                              "cpu_s": 120})
     quick = quick.model_copy(update={"limits": limits})
     with Grader(quick, early_start=True) as grader:
