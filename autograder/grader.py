@@ -60,6 +60,7 @@ class Grader:
             self.close()
             raise
         self._notes = {}  # the current submission's feedback beyond pass/fail (CheckContext.notes)
+        self._early_start_failed = False  # a bug of ours on the early start, said once (``_start_early``)
         self._deadline: float | None = None  # when the current submission's time budget ends (time.monotonic())
         self._out_of_time = False
 
@@ -256,30 +257,39 @@ class Grader:
         """Start the children of ``names`` now and ask them their long questions (``checks.AHEAD``), so
         they answer while the next components are graded (``plan.grading_schedule``: only once every
         reference they hold belongs to a component already graded). Where that fails, nothing is
-        kept: the component's turn starts it again as usual and meets the failure there."""
+        kept, nothing is learned (a file whose top-level code hangs is met first by the component
+        whose turn meets it in turn), and the budget it used is dropped: the component's turn starts
+        it afresh and meets the failure there, where it is judged."""
         for name in names:
             budget = Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
             if submission.component_problem(name) or budget.exhausted(STATIC):
                 continue
             student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
                                        self.config.limits, device=self.device, handover=handover,
-                                       must_not_have_seen=must_not_have_seen(name), budget=budget, fresh_child=True)
+                                       must_not_have_seen=must_not_have_seen(name), budget=budget)
             context = CheckContext(student=student, reference=self.reference, config=self.config,
                                    references=self._references, notes=self._notes)
             try:
-                student.start()
+                student.start(retry=False)
                 student.collect()
                 try:
                     AHEAD[name](context)
                 except Pending:
                     pass
                 student.flush_ahead()
-            except Exception:  # the student's, or a bug of ours: the turn meets it again, where it is judged
-                student.stop()
-                continue
-            except BaseException:
+            except (KeyboardInterrupt, SystemExit):
                 student.stop()
                 raise
+            except (StudentError, SandboxFatal, CheckFailed):  # the student's: met again at the turn
+                student.stop()
+                continue
+            except BaseException:  # a bug of ours: said once, and the turn grades as usual
+                student.stop()
+                if not self._early_start_failed:
+                    self._early_start_failed = True
+                    print(f"autograder: starting {name} early failed (a bug of ours; graded in turn):\n"
+                          + traceback.format_exc(), file=sys.stderr, flush=True)
+                continue
             started[name] = student
 
     def _grade_component(self, name: str, submission: Submission, handover: Handover | None = None,

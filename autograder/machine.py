@@ -130,27 +130,49 @@ def _free_bytes() -> int:
     return min(free, default=0)
 
 
-def usable_cores(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+def usable_cores(cgroup: Path = Path("/sys/fs/cgroup"), membership: Path = Path("/proc/self/cgroup")) -> int:
     """The cores this process may keep busy at once: those it may run on, fewer under a CPU quota
-    (a container's ``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` in v1), as Gradescope-like
-    containers limit CPU by quota rather than by the cores they show."""
+    (``cpu.max`` in cgroup v2, ``cpu.cfs_quota_us`` in v1, on this process's cgroup and every one
+    above it), as Gradescope-like containers limit CPU by quota rather than by the cores they show.
+    A quota of 1.5 cores counts as 1: a second busy process would only contend."""
     cores = len(os.sched_getaffinity(0))
-    quota = _cpu_quota(cgroup)
-    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
+    quotas = [q for q in (_cpu_quota(folder) for folder in _cgroup_folders(cgroup, membership)) if q is not None]
+    return max(1, min([cores] + [math.floor(q) for q in quotas]))
 
 
-def _cpu_quota(cgroup: Path) -> float | None:
-    """Cores' worth of CPU time the quota allows, or None without a quota (or where it cannot be read)."""
+def _cgroup_folders(cgroup: Path, membership: Path) -> list[Path]:
+    """This process's cgroup folders (v2's one, v1's cpu controller's) and their ancestors, and the root."""
+    folders = [cgroup, cgroup / "cpu"]
     try:
-        fields = (cgroup / "cpu.max").read_text().split()
-        if len(fields) == 2 and fields[0] != "max":
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return folders
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        base = cgroup if controllers == "" else (cgroup / "cpu" if "cpu" in controllers.split(",") else None)
+        if base is None:
+            continue
+        here = Path(path.strip())
+        for ancestor in [here, *here.parents]:
+            folders.append(base / str(ancestor).lstrip("/"))
+    return folders
+
+
+def _cpu_quota(folder: Path) -> float | None:
+    """Cores' worth of CPU time the quota in ``folder`` allows, or None (no quota, or none readable)."""
+    try:
+        fields = (folder / "cpu.max").read_text().split()
+        if len(fields) == 2 and fields[0] != "max" and int(fields[1]) > 0:
             return int(fields[0]) / int(fields[1])
         return None
     except (OSError, ValueError):
         pass
     try:
-        quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
-        period = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+        quota = int((folder / "cpu.cfs_quota_us").read_text())
+        period = int((folder / "cpu.cfs_period_us").read_text())
         return quota / period if quota > 0 and period > 0 else None
     except (OSError, ValueError):
         return None

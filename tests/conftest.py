@@ -38,8 +38,8 @@ if detect().mode == "fallback":
 SOLUTIONS = ROOT / "solutions" / "unet"
 
 # A test whose fixtures include one of these grades (it starts the fork server, a batch or the CLI).
-GRADING_FIXTURES = {"grader", "hostile_grader", "quick_grader", "experiment_grader", "res_block_child", "local_check",
-                    "bundle", "classroom", "class_folder", "graded_class", "course", "released", "release_and_class",
+GRADING_FIXTURES = {"grader", "hostile_grader", "quick_grader", "experiment_grader", "early_grader", "res_block_child",
+                    "local_check", "bundle", "classroom", "class_folder", "graded_class", "course", "released", "release_and_class",
                     "small_class", "cluster", "deployed"}
 # Modules whose tests start processes in their own body (subprocess, CliRunner on `grade`/`batch`, Zygote).
 GRADING_MODULES = {"test_batch", "test_browser", "test_budget", "test_check_script_intake", "test_classroom",

@@ -2,6 +2,8 @@
 as every reference that child holds belongs to a component already graded, and is graded last; its
 child answers while the others are graded. The lending rule holds in the order children start, a
 child ended with another is started again, and the verdicts are the ones of grading in turn."""
+import time
+
 import pytest
 
 from autograder.checks import AHEAD
@@ -13,6 +15,13 @@ from autograder.sandbox.launcher import STATIC, Budget, ChildConnection, Handove
 
 from .conftest import SOLUTIONS
 from .release_support import short_limits
+
+
+@pytest.fixture(scope="module")
+def early_grader(config):
+    """Starts the experiment early whatever this machine's cores (``Grader.early_start``'s default)."""
+    with Grader(config, early_start=True) as grader:
+        yield grader
 
 
 def _holds_its_rules(schedule, early: frozenset) -> None:
@@ -50,9 +59,12 @@ def test_simple_unet_may_not_start_early():
         grading_schedule(frozenset({"SimpleUNet"}))
 
 
-def test_ending_one_child_ends_every_other_and_the_parent_knows(grader):
+def test_ending_one_child_ends_every_other_and_the_parent_knows(grader, monkeypatch):
     zygote = grader._zygote()
     limits = grader.config.limits
+    kills = []
+    kill = type(zygote).kill
+    monkeypatch.setattr(type(zygote), "kill", lambda self, pid: (kills.append(pid), kill(self, pid))[1])
     first, second, third = (ChildConnection(zygote, limits, Budget(limits)) for _ in range(3))
     for child in (first, second, third):
         child.connect(None, frozenset(), ())
@@ -60,18 +72,20 @@ def test_ending_one_child_ends_every_other_and_the_parent_knows(grader):
     with Handover(zygote) as handover:
         third.hand_over(handover)
         first.stop()
-        assert not second.alive()
+        assert not second.alive() and len(kills) == 1
         with pytest.raises(SandboxFatal):  # it really is gone: the fork server's reaper took it too
             second.request("reset", "forgetting", STATIC)
         assert handover.take() is None  # the waiting child went with them: the next component forks afresh
-    second.stop()  # nothing left to kill: the fork server is not asked
+    second.stop()
+    assert len(kills) == 1  # nothing left to kill: the fork server is never asked about a pid it reaped
     fresh = ChildConnection(zygote, limits, Budget(limits))
     fresh.connect(None, frozenset(), ())
     assert fresh.alive()
     fresh.stop()
 
 
-def test_the_experiment_is_asked_right_after_its_references_are_graded(grader, monkeypatch):
+def test_the_experiment_is_asked_right_after_its_references_are_graded(early_grader, monkeypatch):
+    grader = early_grader
     log = []
     grade_component = Grader._grade_component
 
@@ -113,7 +127,7 @@ def _spy_on_children(monkeypatch) -> tuple[dict, dict]:
     return early, graded
 
 
-def test_an_early_child_ended_by_another_is_started_again(grader, make_submission, monkeypatch):
+def test_an_early_child_ended_by_another_is_started_again(early_grader, make_submission, monkeypatch):
     """SelfAttention's forward ends its child while the experiment's child trains: the fork server's
     reaper ends that one too, and the experiment is graded in a fresh child, in full."""
     early, graded = _spy_on_children(monkeypatch)
@@ -122,13 +136,44 @@ def test_an_early_child_ended_by_another_is_started_again(grader, make_submissio
     assert source.count(marker) >= 1
     exiting = source.replace(marker, "    def forward(self, x, *args, **kwargs):\n        import os\n        os._exit(3)\n\n"
                                      "    def _unused(self, x", 1)
-    report = grader.grade(make_submission({"attention": exiting}))
+    report = early_grader.grade(make_submission({"attention": exiting}))
     scores = report.component_scores()
     assert scores["SelfAttention"][0] < scores["SelfAttention"][1]
     for name in AHEAD:
         assert scores[name][0] == scores[name][1], [c.output for c in report.checks if c.component == name
                                                     and not c.passed]
         assert early[name] is not graded[name] and not early[name].connection.open  # ended, and not killed twice
+
+
+@pytest.mark.grading
+def test_an_answer_read_late_is_no_hang(config, monkeypatch):
+    """The components graded while the experiment trains may take longer than its limit: an answer
+    that came in time is read whenever its turn comes, and is no hang."""
+    quick = _handing_on(short_limits(config), experiment_timeout_s=3)
+    grade_component = Grader._grade_component
+
+    def slow_parent(self, name, *args, **kwargs):
+        result = grade_component(self, name, *args, **kwargs)
+        if name == "SelfAttention":
+            time.sleep(4)  # longer than the experiment's limit, after it was asked
+        return result
+
+    with Grader(quick, early_start=True) as grader:
+        grader.grade(SOLUTIONS)  # its cases drawn
+        monkeypatch.setattr(Grader, "_grade_component", slow_parent)
+        report = grader.grade(SOLUTIONS)
+    assert report.score == report.max_score, [c.output for c in report.checks if not c.passed]
+
+
+def _handing_on(quick, **limits):
+    """``quick`` with limits at which children are handed on, as in a real grading (a child over half
+    its memory limit is not, and its end would end the early one), and ``limits``."""
+    return quick.model_copy(update={"limits": quick.limits.model_copy(update={
+        "memory_mb": 4096, "component_timeout_s": 60, "cpu_s": 120, **limits})})
+
+
+def _verdicts(report) -> tuple:
+    return report.score, report.status, [(c.check_id, c.passed) for c in report.checks]
 
 
 SLOW_EXPERIMENT = """
@@ -141,6 +186,12 @@ _reference_run = skip_ablation
 def skip_ablation(steps=STEPS, seed=0):
     _time.sleep(4)  # each run well within the experiment limit (7 s), both together over it
     return _reference_run(steps, seed)
+"""
+
+HANGS = """
+
+while True:  # a top-level run that never ends
+    pass
 """
 
 ENDLESS_EXPERIMENT = """
@@ -159,14 +210,16 @@ def test_starting_early_changes_no_verdict(config, make_submission):
     real grading (a child over half its memory limit is not, and its end would end the early one)."""
     analysis = (SOLUTIONS / "analysis.py").read_text()
     folders = {"reference": SOLUTIONS,
-               "learning rate": make_submission({"analysis": analysis.replace("LEARNING_RATE = 5e-3", "LEARNING_RATE = 2e-2")},
-                                                name="lr"),
+               "learning rate": make_submission(
+                   {"analysis": analysis.replace("LEARNING_RATE = 5e-3", "LEARNING_RATE = 2e-2")}, name="lr"),
                "slow": make_submission({"analysis": analysis + SLOW_EXPERIMENT}, name="slow"),
-               "endless": make_submission({"analysis": analysis + ENDLESS_EXPERIMENT}, name="endless")}
-    quick = short_limits(config)
-    limits = quick.limits.model_copy(update={"memory_mb": 4096, "experiment_timeout_s": 7, "component_timeout_s": 60,
-                                             "cpu_s": 120})
-    quick = quick.model_copy(update={"limits": limits})
+               "endless": make_submission({"analysis": analysis + ENDLESS_EXPERIMENT}, name="endless"),
+               # its top-level code hangs: met first by ShapeTrace in turn, and so also with the early start
+               "hangs on import": make_submission({"analysis": analysis + ENDLESS_EXPERIMENT + HANGS}, name="import"),
+               # three files whose top-level code hangs: the early start meets a child that has hung 3 times
+               "hangs thrice": make_submission({"analysis": "from .helpers import *\nfrom .helpers2 import *\n"
+                                                + analysis + HANGS, "helpers": HANGS, "helpers2": HANGS}, name="thrice")}
+    quick = _handing_on(short_limits(config), experiment_timeout_s=7)
     with Grader(quick, early_start=True) as grader:
         assert grader.schedule.starts
         early = {name: grader.grade(folder) for name, folder in folders.items()}
@@ -174,7 +227,7 @@ def test_starting_early_changes_no_verdict(config, make_submission):
         assert grader.schedule.turns == grading_order() and not grader.schedule.starts
         in_turn = {name: grader.grade(folder) for name, folder in folders.items()}
     for name in folders:
-        assert [(c.check_id, c.passed) for c in early[name].checks] == [(c.check_id, c.passed) for c in in_turn[name].checks], name
+        assert _verdicts(early[name]) == _verdicts(in_turn[name]), name
     for name in ("reference", "learning rate", "slow"):  # the same words too (a hang's may name another check first)
         assert [c.output for c in early[name].checks] == [c.output for c in in_turn[name].checks], name
     assert early["reference"].score == early["slow"].score == early["reference"].max_score

@@ -128,17 +128,24 @@ def test_a_full_disk_is_not_the_students_mistake(grader, make_submission, full_d
 
 
 @pytest.mark.parametrize("files, quota", [
-    ({"cpu.max": "150000 100000\n"}, 2),  # a quota of 1.5 cores keeps 2 busy part of the time
+    ({"cpu.max": "150000 100000\n"}, 1),  # 1.5 cores: a second busy process would only contend
+    ({"cpu.max": "250000 100000\n"}, 2),
     ({"cpu.max": "50000 100000\n"}, 1),
     ({"cpu.max": "max 100000\n"}, None),  # no quota: the cores this process may run on
-    ({"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
+    ({"cpu.max": "100000 0\n"}, None),
+    ({"a/cpu.max": "100000 100000\n"}, 1),  # on a cgroup above this process's (v2)
+    ({"a/b/cpu.max": "max 100000\n", "cpu.max": "max 100000\n"}, None),
+    ({"cpu/a/cpu.cfs_quota_us": "100000\n", "cpu/a/cpu.cfs_period_us": "100000\n"}, 1),  # cgroup v1
     ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
     ({"cpu.max": "garbage\n"}, None),
     ({}, None),
 ])
 def test_usable_cores_follow_a_cpu_quota(tmp_path, files, quota):
+    cgroup = tmp_path / "cgroup"
     for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
+        (cgroup / name).parent.mkdir(parents=True, exist_ok=True)
+        (cgroup / name).write_text(text)
+    membership = tmp_path / "membership"
+    membership.write_text("4:memory:/elsewhere\n1:cpu,cpuacct:/a/b\n0::/a/b\n")
     cores = len(os.sched_getaffinity(0))
-    assert usable_cores(tmp_path) == (cores if quota is None else min(cores, quota))
+    assert usable_cores(cgroup, membership) == (cores if quota is None else min(cores, quota))

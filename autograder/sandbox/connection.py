@@ -90,15 +90,14 @@ class ChildConnection:
             status = self.stop()
             raise SandboxFatal(f"your code {describe_exit(status, self.limits)} during {what}") from None
 
-    def receive(self, what: str, pace: Pace, since: float | None = None):
-        """The answer to the request just sent; the wait counts against the component's budget, from
-        ``since`` (``time.monotonic()``) when given: a request sent long before its answer is read.
+    def receive(self, what: str, pace: Pace):
+        """The answer to the request just sent; the wait counts against the component's budget.
 
         Before it, the child may say which student file's code starts and ends (``replies.Progress``);
         the innermost file still running is ``importing`` -- the one to blame if the answer never comes.
         """
         timeout = max(self.budget.timeout(pace), 0.001)
-        started = time.monotonic() if since is None else since
+        started = time.monotonic()
         running: list[str] = []
         for _ in range(MAX_PROGRESS_NOTES):
             answer = self.receive_frame(what, timeout, started, pace)

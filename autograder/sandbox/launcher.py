@@ -50,7 +50,6 @@ class StudentComponent:
     handover: Handover | None = None  # where a clean child goes when the component ends (see ``release``)
     must_not_have_seen: frozenset = frozenset()  # references a handed-over child must not have held
     budget: Budget = None
-    fresh_child: bool = False  # fork a child of its own even when one is handed over (a component started early)
     notes: list = field(default_factory=list, init=False)  # what loading needed (a fallback, a stand-in)
     connection: ChildConnection = field(init=False)
     questions: QuestionMemo = field(init=False)
@@ -68,13 +67,15 @@ class StudentComponent:
 
     # --- the child's life -------------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, retry: bool = True) -> None:
         """A child with the component's modules imported.
 
         If importing hangs or ends the child, the top-level code of the file then running is to
         blame (definitions only make classes): import again with that file reduced to its
         definitions, once per such file. The submission remembers it, so later components skip
         that code at once. A component whose child is running already (started early) keeps it.
+        ``retry=False``: one try, with what the submission knows, learning nothing (an early start,
+        which must not meet a hang before the component whose turn would meet it).
         """
         if self.connection.open:
             return
@@ -85,15 +86,14 @@ class StudentComponent:
                 break
             except SandboxFatal:
                 culprit = self.connection.importing
-                if culprit is None or culprit in prefer or culprit not in self.plan.fallbacks():
+                if not retry or culprit is None or culprit in prefer or culprit not in self.plan.fallbacks():
                     raise
                 prefer.add(culprit)
         if self.handover is not None:
             self.handover.prefer_fallback |= prefer
 
     def _start(self, prefer_fallback: set) -> None:
-        self.connection.connect(None if self.fresh_child else self.handover, self.must_not_have_seen,
-                                self.plan.references)
+        self.connection.connect(self.handover, self.must_not_have_seen, self.plan.references)
         what = f"importing {', '.join(self.labels()) or 'your modules'}"
         loaded = replies.loaded(self.connection.request("load", what, STATIC, **self.plan.request(prefer_fallback)), what)
         self.notes = list(dict.fromkeys(self.notes + loaded.notes))

@@ -8,7 +8,6 @@ the child, not twenty. While *recording*, every question asked is noted, so that
 ask another submission's child all of them up front (``Questions``).
 """
 import json
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -81,11 +80,11 @@ class QuestionMemo:
 
     def flush_ahead(self) -> None:
         """Send everything queued in one round trip and stop collecting, without waiting: the answer
-        is read when the memo next needs it. Its time limit and the time it takes count from now, as
-        if the parent had waited all along (a question asked long before it is needed)."""
+        is read when the memo next needs it, and its time limit counts from then, as for any batch
+        asked ahead (a late read never turns an answer that came in time into a hang)."""
         queue, self._queue = self._queue, None
         if queue:
-            self._ask(queue, _summary(queue), wait=False, timed_from_send=True)
+            self._ask(queue, _summary(queue), wait=False)
 
     def record(self) -> None:
         """From now until ``recorded``, note every question asked, answered from the memo or not."""
@@ -183,7 +182,7 @@ class QuestionMemo:
 
     # --- one round trip ---------------------------------------------------------------------------
 
-    def _ask(self, queue: dict, what: str, wait: bool = True, timed_from_send: bool = False) -> None:
+    def _ask(self, queue: dict, what: str, wait: bool = True) -> None:
         """One round trip for the queued programs; every answer goes into the memo (now, or at ``settle``)."""
         self.settle()  # one batch in flight at a time
         first_seen = {}
@@ -205,7 +204,7 @@ class QuestionMemo:
             self._start()
         pace = self._pace(keys, queue)
         self.connection.send("batch", what, pace, states=states, programs=programs)
-        self._in_flight = (keys, queue, what, pace, time.monotonic() if timed_from_send else None)
+        self._in_flight = (keys, queue, what, pace)
         if wait:
             self.settle()
 
@@ -221,11 +220,11 @@ class QuestionMemo:
         """Read the answer to a batch sent earlier, if one is outstanding, into the memo."""
         if self._in_flight is None:
             return
-        keys, queue, what, pace, sent = self._in_flight
+        keys, queue, what, pace = self._in_flight
         self._in_flight = None
         shapes = [(len(program[1]), len(queue[program])) for program in keys]
         try:
-            answers = replies.program_answers(self.connection.receive(what, pace, since=sent), shapes, what)
+            answers = replies.program_answers(self.connection.receive(what, pace), shapes, what)
         except StudentError:
             self.connection.stop()
             raise MalformedReply(what, "a batch answered as one error") from None
