@@ -75,6 +75,9 @@ QUICK_LEAVES_OUT = {
     "test_release_student::test_notebook_runs_top_to_bottom_with_the_reference":
         "the student notebook run by Jupyter (15 s); test_notebook_module_cells_are_the_stubs reads it, and "
         "the check.py tests run the release",
+    "test_early_start::test_starting_early_changes_no_verdict":
+        "six submissions graded early and in turn, hangs included (103 s); "
+        "test_the_experiment_is_asked_right_after_its_references_are_graded grades with the early child",
     "test_tiers::test_the_quick_tier_keeps_a_grading_test_of_each_end_to_end_path":
         "collects the whole suite (9 s): a check of this list, not of the code",
     "test_batch::test_killed_then_resumed_batch_equals_uninterrupted":
