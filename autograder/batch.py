@@ -93,8 +93,9 @@ def _run(items: list[Discovered], config: GradingConfig, jobs: int, on_outcome, 
     pending = list(enumerate(items))[::-1]
     # Each worker keeps about one core busy, two with the experiment's early child (Grader.early_start):
     # only where the cores allow it, else the early child only contends.
-    early_start = 2 * min(jobs, len(items)) <= usable_cores()
-    workers = [WorkerProcess(config, figures, device, early_start) for _ in range(min(jobs, len(items)))]
+    count = min(jobs, len(items))
+    early_start = 2 * count <= usable_cores()
+    workers = [WorkerProcess(config, figures, device, early_start) for _ in range(count)]
     try:
         for worker in workers:
             if pending:

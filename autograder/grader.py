@@ -261,12 +261,10 @@ class Grader:
         whose turn meets it in turn), and the budget it used is dropped: the component's turn starts
         it afresh and meets the failure there, where it is judged."""
         for name in names:
-            budget = Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
+            budget = self._budget()
             if submission.component_problem(name) or budget.exhausted(STATIC):
                 continue
-            student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
-                                       self.config.limits, device=self.device, handover=handover,
-                                       must_not_have_seen=must_not_have_seen(name), budget=budget)
+            student = self._student(name, submission, handover, budget)
             context = CheckContext(student=student, reference=self.reference, config=self.config,
                                    references=self._references, notes=self._notes)
             try:
@@ -276,7 +274,7 @@ class Grader:
                     AHEAD[name](context)
                 except Pending:
                     pass
-                student.flush_ahead()
+                student.flush(wait=False)
             except (KeyboardInterrupt, SystemExit):
                 student.stop()
                 raise
@@ -308,8 +306,7 @@ class Grader:
             if figures is not None:
                 figures.update(figure_data.collect(name, None, skip="this component's code could not be found"))
             return [self._result(c, s, False, output) for c, s in bound], []
-        budget = started.budget if started is not None else Budget(
-            self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
+        budget = started.budget if started is not None else self._budget()
         out_of_time = budget.exhausted(STATIC)
         if out_of_time:  # no child, no fork: the component is not started at all (an early one, stopped)
             if started is not None:
@@ -321,10 +318,17 @@ class Grader:
         if started is not None:
             started.handover = None  # graded last (plan.grading_schedule): its end ends the hand-over's child too
             return self._graded(name, started, bound, figures)
-        student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference),
-                                   self.config.limits, device=self.device, handover=handover,
-                                   must_not_have_seen=must_not_have_seen(name), budget=budget)
-        return self._graded(name, student, bound, figures)
+        return self._graded(name, self._student(name, submission, handover, budget), bound, figures)
+
+    def _budget(self) -> Budget:
+        """A component's time with the student's code, ending with the submission's (limits.submission_timeout_s)."""
+        return Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
+
+    def _student(self, name: str, submission: Submission, handover: Handover, budget: Budget) -> StudentComponent:
+        """The student's code for ``name`` behind the door, its child not started yet."""
+        return StudentComponent(self._zygote(), load_plan(name, submission, self.reference), self.config.limits,
+                                device=self.device, handover=handover, must_not_have_seen=must_not_have_seen(name),
+                                budget=budget)
 
     def _graded(self, name: str, student: StudentComponent, bound: list, figures: dict | None):
         try:

@@ -216,8 +216,8 @@ def _watch_experiment(ctx, steps: int) -> replies.WatchedCall:
 @ask_ahead(SKIP_ABLATION)
 def _full_run(ctx) -> None:
     """The full run, asked while the components after SimpleUNet are graded: it is most of a grading's
-    time with the student's code (``plan.grading_schedule``). Alone, as the checks ask it: timed from
-    when it was sent, a run that hangs or is slow is judged as in turn, and its hang names it."""
+    time with the student's code (``plan.grading_schedule``). Alone, as the checks ask it: a run that
+    hangs or is slow is judged as in turn (one question, one limit), and its hang names it."""
     _watch_experiment(ctx, experiment_steps(ctx))
 
 

@@ -103,8 +103,9 @@ def ask_ahead(component: str):
     skip experiment's full training run). The grader asks it as soon as the component's child may
     start (``plan.grading_schedule``) and grades other components while that child answers; the
     checks then find the answer in the memo. ``fn`` asks through ``ctx.student`` while collecting,
-    exactly what a check will ask, and one question only: its time limit counts from when it was sent
-    (``QuestionMemo.flush_ahead``), so a slow or endless answer is judged as that question asked alone."""
+    exactly what a check will ask, and one question only: its time limit counts from the turn, when
+    it is read (``QuestionMemo.flush(wait=False)``), so a slow or endless answer is judged as that
+    question asked alone in turn."""
 
     def register(fn):
         if component in AHEAD:

@@ -62,8 +62,7 @@ class ChildConnection:
 
     def alive(self) -> bool:
         """Open, and no child ended since this one was forked (that ended it too: ``Zygote.generation``)."""
-        return self.sock is not None and self.generation == self.zygote.generation
-
+        return self.sock is not None and not self.zygote.outlived(self.generation)
 
     def connect(self, handover: Handover | None, must_not_have_seen: frozenset, references) -> None:
         """A child handed over by the previous component if one may serve here, else a fresh fork."""

@@ -28,7 +28,7 @@ class Handover:
     def take(self, must_not_have_seen: frozenset = frozenset()) -> tuple[int, socket.socket, frozenset, int] | None:
         """The waiting child, the references it has held and its ``Zygote.generation``, unless it held one
         of ``must_not_have_seen`` or was ended with another child."""
-        if self._child is not None and self._child[3] != self.zygote.generation:
+        if self._child is not None and self.zygote.outlived(self._child[3]):
             self.close()
         if self._child is not None and self._child[2] & must_not_have_seen:
             self.close()

@@ -142,11 +142,8 @@ class StudentComponent:
     def stop_collecting(self) -> None:
         self.questions.stop_collecting()
 
-    def flush(self) -> bool:
-        return self.questions.flush()
-
-    def flush_ahead(self) -> None:
-        self.questions.flush_ahead()
+    def flush(self, wait: bool = True) -> bool:
+        return self.questions.flush(wait)
 
     def record(self) -> None:
         self.questions.record()

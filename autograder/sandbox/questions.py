@@ -70,21 +70,16 @@ class QuestionMemo:
         """Drop what was queued: after a fatal answer, the checks ask again one by one."""
         self._queue = None
 
-    def flush(self) -> bool:
-        """Ask everything queued in one round trip and stop collecting; False when nothing was queued."""
+    def flush(self, wait: bool = True) -> bool:
+        """Ask everything queued in one round trip and stop collecting; False when nothing was queued.
+        ``wait=False``: return once it is sent; the answer is read when the memo next needs it, and its
+        time limit counts from then, as for any batch asked ahead (a late read never turns an answer
+        that came in time into a hang)."""
         queue, self._queue = self._queue, None
         if not queue:
             return False
-        self._ask(queue, _summary(queue))
+        self._ask(queue, _summary(queue), wait)
         return True
-
-    def flush_ahead(self) -> None:
-        """Send everything queued in one round trip and stop collecting, without waiting: the answer
-        is read when the memo next needs it, and its time limit counts from then, as for any batch
-        asked ahead (a late read never turns an answer that came in time into a hang)."""
-        queue, self._queue = self._queue, None
-        if queue:
-            self._ask(queue, _summary(queue), wait=False)
 
     def record(self) -> None:
         """From now until ``recorded``, note every question asked, answered from the memo or not."""

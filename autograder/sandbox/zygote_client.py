@@ -93,6 +93,10 @@ class Zygote:
     def alive(self) -> bool:
         return self.process.poll() is None
 
+    def outlived(self, generation: int) -> bool:
+        """Whether a child forked at ``generation`` is gone: a kill (or a restart) came after its fork."""
+        return generation != self.generation
+
     def fork(self, settings: dict) -> tuple[int, socket.socket]:
         if not self.alive():  # a child killed it (same uid without a separate sandbox uid)
             self.close()
@@ -166,7 +170,7 @@ def end_child(zygote: Zygote, pid: int, sock: socket.socket, generation: int):
     A child forked before the zygote's last kill (``generation``) went with it: nothing is asked of
     the zygote then (its pid may be another process's by now)."""
     sock.close()
-    if generation != zygote.generation:
+    if zygote.outlived(generation):
         return None
     try:
         return zygote.kill(pid)
