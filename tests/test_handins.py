@@ -163,6 +163,28 @@ def test_star_imports_inside_the_package_honour_all(tmp_path):
         importer.forget()
 
 
+def test_only_a_replaced_object_itself_is_pointed_at_its_stand_in(tmp_path):
+    """A student's class that a stand-in replaces is dropped once patched; objects made later (a
+    class of another file, allocated where it was) are the student's own and stay as written."""
+    files = {"res_block.py": "class ResBlock:\n    pass\n",
+             "analysis.py": "import gc\nfrom res_block import ResBlock\ngc.collect()\n"
+                            "for i in range(200):\n    globals()[f'Made{i}'] = type(f'Made{i}', (), {})\n"}
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    stand_in = type("ResBlock", (), {"__module__": "<reference>"})
+    importer = SourceImporter({name: entry.plan_entry() for name, entry in submission.modules.items()},
+                              symbols=submission.symbols, stand_ins={"ResBlock": stand_in}, protected=set(sys.modules))
+    importer.install()
+    try:
+        importer.module(submission.symbols["ResBlock"])
+        analysis = importer.module("analysis")
+        importer.patch_all()
+        assert analysis.ResBlock is stand_in
+        replaced = [name for name in vars(analysis) if name.startswith("Made") and getattr(analysis, name) is stand_in]
+        assert replaced == []
+    finally:
+        importer.forget()
+
+
 @pytest.mark.parametrize("body,flagged", [
     ("return t.device", True),  # an int where the stand-in expected a tensor: maybe a call the docstring allows
     ("return torch.ones(2, 3) @ torch.ones(4, 5)", False),  # a shape the student's code built: theirs

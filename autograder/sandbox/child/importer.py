@@ -78,7 +78,9 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.labels = {entry["label"]: name for name, entry in modules.items()}
         self.served: set[str] = set()
         self.notes: list[str] = []
-        self._originals: dict[int, str] = {}  # id of a student's object for a replaced symbol -> the symbol
+        # id of a student's object for a replaced symbol -> (the symbol, the object): held, so that its id
+        # cannot pass to a later object (a class defined after it was replaced) that patching would then replace
+        self._originals: dict[int, tuple[str, object]] = {}
         self._executed: list = []  # canonical modules run so far
         self._running: set[str] = set()  # canonical modules whose code is running now (imports in progress)
         self._packages: dict = {}  # normalised package name -> its module, for those with exports
@@ -273,17 +275,23 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     def _remember_originals(self, module, canonical: str) -> None:
         for symbol, home in self.symbols.items():
             if home == canonical and symbol in self.stand_ins and symbol in vars(module):
-                self._originals[id(vars(module)[symbol])] = symbol
+                original = vars(module)[symbol]
+                self._originals[id(original)] = (symbol, original)
 
     def patch(self, module) -> None:
         """Point every binding of a replaced symbol in ``module`` at its stand-in."""
         namespace = vars(module)
         for name, value in list(namespace.items()):
-            symbol = name if name in self.stand_ins else self._originals.get(id(value))
+            symbol = name if name in self.stand_ins else self._replaced_symbol(value)
             if symbol is not None and value is not self.stand_ins[symbol]:
                 namespace[name] = self.stand_ins[symbol]
         if "__getattr__" not in namespace:
             namespace["__getattr__"] = functools.partial(self._package_attribute, None)
+
+    def _replaced_symbol(self, value) -> str | None:
+        """The symbol whose student object ``value`` is (the very object, not one at its old address)."""
+        symbol, original = self._originals.get(id(value), (None, None))
+        return symbol if original is value else None
 
     def patch_all(self) -> None:
         for module in [*self._executed, *self._packages.values()]:
