@@ -186,6 +186,8 @@ MUTANTS = [
 ]
 
 EQUIVALENTS = [
+    Mutant("timesteps read detached (nothing differentiates through them)", "time_embedding",
+           "t = torch.as_tensor(t)  #", "t = torch.as_tensor(t).detach()  #", None),
     Mutant("attention with einsum", "attention", _SCALE,
            "scores = torch.einsum('bic,bjc->bij', q, k) / math.sqrt(C)", None),
     WholeFiles("attention with F.scaled_dot_product_attention", "sdpa"),

@@ -24,7 +24,7 @@ from .forward import (CONSTANT_VALUE, SINUSOID_ALLOWED, SINUSOID_VARIANTS, conca
 from .homework import (EXPERIMENT_SETTINGS, RAISED, VARIANTS, batches_problem, experiment_problem,
                        experiment_protocol, map_sums, same_batches, same_start, shares, similarity_properties,
                        trace_protocol, training_calls)
-from .inputs import load_weights, make_inputs, moved_inputs, random_state
+from .inputs import TIMESTEPS, load_weights, make_inputs, moved_inputs, random_state
 from .local_view import LocalView, watched
 from .real_work import dependence, real_work
 from .structure import parameter_count, plural, setting_difference, state_difference, structure
@@ -32,7 +32,7 @@ from .tensors import (SAME_ABSOLUTE, SAME_RELATIVE, Failed, allowed_same, change
                       difference_text, largest_difference, magnitude, max_difference, nonfinite_problem, same_nonfinite, shape_problem)
 
 __all__ = [
-    "CONSTANT_VALUE", "EXPERIMENT_SETTINGS", "PROTOCOL_KINDS", "RAISED", "RULES", "SAME_ABSOLUTE", "SAME_RELATIVE", "SINUSOID_ALLOWED", "SINUSOID_VARIANTS",
+    "CONSTANT_VALUE", "EXPERIMENT_SETTINGS", "PROTOCOL_KINDS", "RAISED", "RULES", "SAME_ABSOLUTE", "SAME_RELATIVE", "SINUSOID_ALLOWED", "SINUSOID_VARIANTS", "TIMESTEPS",
     "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "case_text",
     "changed", "close", "close_where_known", "dependence", "describe", "describe_module", "difference_text",
     "experiment_problem", "largest_difference", "load_weights", "magnitude", "max_difference", "make_inputs", "module_with_weights",

@@ -8,12 +8,17 @@ import torch
 
 # --- inputs and weights ---------------------------------------------------------------------
 
+# The input that holds timesteps: integers (or floats) that say where in the noise schedule an image
+# is. Nothing differentiates through them (the docstrings never ask for it; ``torch.tensor(t)`` or
+# numpy are fine ways to read them), so no check compares a gradient that reaches them.
+TIMESTEPS = "t"
+
 def make_inputs(case: dict) -> list:
     """The case's input tensors from its seed: the same numbers on every machine and side."""
     generator = torch.Generator().manual_seed(case["seed"])
     tensors = []
     for name, shape in case["inputs"].items():
-        if name == "t":
+        if name == TIMESTEPS:
             if case.get("float_timesteps"):
                 tensors.append(torch.rand(shape, generator=generator) * 999)
             else:
@@ -28,7 +33,7 @@ def moved_inputs(case: dict, inputs: list) -> list:
     generator = torch.Generator().manual_seed(case["seed"] + 1)
     moved = []
     for name, value in zip(case["inputs"], inputs):
-        if name == "t":
+        if name == TIMESTEPS:
             moved.append((value + 250) % 1000)
         else:
             moved.append(value + torch.randn(value.shape, generator=generator))
