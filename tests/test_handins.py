@@ -163,6 +163,21 @@ def test_star_imports_inside_the_package_honour_all(tmp_path):
         importer.forget()
 
 
+def test_of_two_complete_copies_the_file_named_as_its_module_is_graded(tmp_path):
+    """``attention copy.py`` (Finder's copy, newer and changed) beside ``attention.py``: the student's
+    own ``import attention`` runs attention.py, so the grader reads that one, and says so."""
+    import os
+
+    files = package("", reference())
+    files["attention copy.py"] = files["attention.py"].replace("math.sqrt(C)", "C")
+    root = write(tmp_path / "hand-in", files)
+    os.utime(root / "attention.py", (1_600_000_000, 1_600_000_000))
+    submission = read_submission(root)
+    assert submission.modules["attention"].label.endswith("attention.py")
+    assert "attention copy.py" not in submission.modules["attention"].label
+    assert any("is what `import attention` runs" in note and "not attention copy.py" in note for note in submission.notes)
+
+
 def test_only_a_replaced_object_itself_is_pointed_at_its_stand_in(tmp_path):
     """A student's class that a stand-in replaces is dropped once patched; objects made later (a
     class of another file, allocated where it was) are the student's own and stay as written."""

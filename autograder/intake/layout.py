@@ -343,7 +343,13 @@ def _signature(members: list[_Candidate]) -> set:
 def _preference(candidate: _Candidate, symbol: str | None = None) -> tuple:
     own = symbol is not None and candidate.name == ALL_SYMBOLS[symbol]
     complete = symbol in candidate.complete if symbol else len(candidate.complete)
-    return (complete, own, candidate.origin == "file", candidate.mtime, -len(candidate.label))
+    return (complete, own, candidate.origin == "file", _named_exactly(candidate), candidate.mtime, -len(candidate.label))
+
+
+def _named_exactly(candidate: _Candidate) -> bool:
+    """A file named as its module (``attention.py``, not ``attention copy.py``): what the student's own
+    ``import attention`` runs, whatever the copies' times say."""
+    return candidate.origin == "file" and PurePosixPath(candidate.label).name == f"{candidate.name}.py"
 
 
 def _why_preferred(best: _Candidate, runner_up: _Candidate) -> str:
@@ -352,6 +358,8 @@ def _why_preferred(best: _Candidate, runner_up: _Candidate) -> str:
         return f"it implements more of the assignment: {len(best.complete)} against {len(runner_up.complete)}"
     if best.origin != runner_up.origin and best.origin == "file":
         return "both implement as much; a .py file comes before a notebook cell"
+    if _named_exactly(best) != _named_exactly(runner_up):
+        return f"both implement as much; {best.name}.py is what `import {best.name}` runs"
     if best.mtime != runner_up.mtime:
         return "both implement as much; it is the newest"
     return "both implement as much; the shorter path"
