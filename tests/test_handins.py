@@ -132,6 +132,30 @@ def test_a_name_is_kept_as_written_and_its_folder_is_safe(tmp_path):
     assert safe_name("../../etc") == "etc"
 
 
+def test_canvas_downloads_are_one_submission_per_student_under_the_names_they_uploaded(tmp_path):
+    """Canvas's "Download Submissions": each student's files flat, prefixed with who sent them."""
+    ref = reference()
+    for module, text in ref.items():
+        (tmp_path / f"doejane_123456_7890101_{module}.py").write_text(text)
+    (tmp_path / "doejane_LATE_555_42_unet-1.py").write_text(ref["unet"])  # another doejane: another student
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "notes.pdf").write_bytes(b"%PDF-1.4")
+    found = discover(tmp_path)
+    try:
+        rows = {(i.submitters[0].name, i.submitters[0].identity): i for i in found.submissions}
+        assert sorted(rows) == [("alice", "student:alice"), ("doejane", "canvas:123456"), ("doejane", "canvas:555"),
+                                ("notes", "student:notes")]
+        first = rows["doejane", "canvas:123456"].source
+        assert sorted(p.name for p in first.iterdir()) == sorted(f"{m}.py" for m in ref)
+        assert (first / "unet.py").read_text() == ref["unet"]
+        assert [p.name for p in rows["doejane", "canvas:555"].source.iterdir()] == ["unet-1.py"]
+        assert len({i.key for i in found.submissions}) == 4  # the second doejane gets a key of her own
+        assert rows["notes", "student:notes"].problem
+    finally:
+        found.cleanup()
+    assert not first.exists()
+
+
 @pytest.mark.grading  # a fresh interpreter
 def test_a_package_exports_what_python_says_it_does(tmp_path):
     """The names ``import unet`` binds, from the parent's reading of ``__init__.py`` and ``__all__``,

@@ -8,7 +8,9 @@ Three layouts, recognised in this order:
   (``:submitters: [{:name:, :sid:, :email:}]``); a student is named by SID, else e-mail, else the
   folder. A group submission is graded once and recorded for every member.
 - **nbgrader**: ``submitted/<student>/<assignment>/`` (pass the course folder or ``submitted/``).
-- **folders**: one folder or ``.zip`` per student, named after the student.
+- **folders**: one folder or ``.zip`` per student, named after the student; loose files named as
+  Canvas's "Download Submissions" names them (``<lastfirst>[_LATE]_<user id>_<submission id>_<file>``)
+  are one student's files together, under their own names.
 
 Archives are not opened here (that happens in the worker), so discovering a class is cheap and a
 broken archive costs its own student a zero, never the batch. Every entry a TA passed gets a row:
@@ -17,6 +19,7 @@ still a submission, with the ``problem`` that sends it to a person.
 """
 import dataclasses
 import re
+import shutil
 import unicodedata
 import stat
 import tempfile
@@ -284,17 +287,44 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
     return found
 
 
+# Canvas's "Download Submissions" zip: every file of every student in one folder, as uploaded but
+# prefixed with who sent it (``doejane_LATE_123456_7890101_unet.py``; a resubmission ``unet-1.py``).
+_CANVAS_FILE = re.compile(r"(?P<name>[^_\s]+)(?:_LATE)?_(?P<user>\d+)_\d+_(?P<file>.+)")
+
+
 def _folders(root: Path) -> Discovery:
     found = Discovery("folders", root)
+    canvas: dict[tuple[str, str], list[tuple[Path, str]]] = {}
     for entry in sorted(root.iterdir()):
         if not _visible(entry):
+            continue
+        match = _CANVAS_FILE.fullmatch(entry.name) if entry.is_file() and not entry.is_symlink() else None
+        if match and match["file"] not in (".", ".."):
+            canvas.setdefault((match["name"], match["user"]), []).append((entry, match["file"]))
             continue
         readable = entry.is_symlink() or entry.is_dir() or entry.name.lower().endswith(_ARCHIVE_SUFFIXES) or zipfile.is_zipfile(entry)
         found.submissions.append(_entry(entry, "" if readable else (
             f"{entry.name} is neither a folder, an archive (.zip, .tar, .tar.gz, ...), a notebook nor a .py file: "
             "if it is a student's hand-in, put it in a folder named after them and regrade with --only; "
             "if not, move it out of the submissions folder")))
+    if canvas:
+        _canvas_students(found, canvas)
     return found
+
+
+def _canvas_students(found: Discovery, canvas: dict) -> None:
+    """Each Canvas student's files, copied under the names they uploaded into a folder of their own
+    (a scratch folder, removed by ``cleanup``), as one submission named by Canvas's user id."""
+    found._temporary = tempfile.TemporaryDirectory(prefix="autograder-canvas-")
+    for (name, user), files in canvas.items():
+        folder = Path(found._temporary.name) / f"{name}_{user}"
+        folder.mkdir()
+        for path, original in files:  # ``original``: part of a file name already, so a file name
+            target, number = folder / original, 2
+            while target.exists():  # the same name uploaded twice: both kept
+                target, number = folder / f"{Path(original).stem}-{number}{Path(original).suffix}", number + 1
+            shutil.copyfile(path, target)
+        found.submissions.append(Discovered(folder, (Submitter(safe_name(name), name, identity=f"canvas:{user}"),)))
 
 
 def _dedupe(found: Discovery) -> Discovery:
@@ -367,8 +397,8 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
         found = _nbgrader(root, assignment)
     else:
         found = _folders(root)
-    found._temporary = temporary
     if temporary is not None:
+        found._temporary = temporary
         found.shown_root = f"{given.name}:{found.root.relative_to(unpacked).as_posix()}".rstrip(":.")
     return _dedupe(found)
 
