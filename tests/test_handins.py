@@ -4,6 +4,7 @@ names kept as written, and a package resolved as ``python -c "import unet"`` res
 import io
 import json
 import math
+import os
 import subprocess
 import sys
 import tarfile
@@ -42,6 +43,18 @@ def test_every_archive_kind_gives_the_modules_a_folder_gives(tmp_path, name, pac
     packed = _read(tmp_path, name, pack(files))
     assert packed.sources == folder.sources and packed.symbols == folder.symbols
     assert set(packed.symbols) >= CONTRACT and not packed.review
+
+
+@pytest.mark.parametrize("where", ["hw.zip", "folder/hw.zip"])
+def test_a_zip_larger_than_the_limit_gives_its_code_and_leaves_out_its_checkpoint(tmp_path, where):
+    """A checkpoint saved beside the code makes the zip larger than everything the grader reads of a
+    hand-in: the zip is read member by member, so its code is graded and the checkpoint never read."""
+    files = package("unet/", reference()) | {"unet/model.pt": os.urandom(3 << 20)}  # stored, not compressed
+    limits = Limits(max_total_bytes=2 << 20)
+    path = write(tmp_path, {where: zipped(files)}) / where
+    submission = read_submission(path if where == "hw.zip" else path.parent, limits)
+    assert set(submission.symbols) >= CONTRACT and not submission.review
+    assert submission.sources == read_submission(write(tmp_path / "plain", package("unet/", reference()))).sources
 
 
 def _hostile_tar() -> bytes:

@@ -11,9 +11,11 @@ operating-system junk, caches, links, unsafe paths, archives we cannot open (``.
 is recorded with the reason.
 """
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
+import mmap
 import os
 import stat
 import struct
@@ -101,7 +103,15 @@ def collect(path: Path, limits: Limits = Limits()) -> Tree:
     kind = archive_kind(path)
     if kind in ("rar", "7z"):
         raise Refused(unopenable_advice(path_label(path.name), kind))
-    if kind is not None:
+    if kind == "zip":
+        try:
+            _walk_zip_file(path, PurePosixPath(), tree, limits, depth=1)
+        except OSError as exc:
+            raise Refused(f"{path_label(path.name)} could not be read ({exc.strerror})") from None
+        except _Unreadable as exc:
+            raise Refused(f"{path_label(path.name)} is not a readable zip file ({safe_text(exc, 300)}); make the archive "
+                          "again (a .zip of the folder of modules is safest)") from None
+    elif kind is not None:
         try:
             data = path.read_bytes() if path.stat().st_size <= limits.max_total_bytes else None
         except OSError as exc:
@@ -198,16 +208,22 @@ def _admit(tree: Tree, label: PurePosixPath, why: str | None, limits: Limits) ->
 def _zip_members(data: bytes) -> int:
     """How many members the zip's end record says it has (0 if it has none we can find): read before
     ``zipfile`` lists them all, which alone costs seconds and hundreds of MB for half a million."""
+    return _zip_directory(data)[0]
+
+
+def _zip_directory(data: bytes) -> tuple[int, int]:
+    """(members, bytes of the central directory) as the zip's end record says: ``zipfile`` reads and
+    lists exactly that many bytes of directory, whatever the rest of the file holds."""
     end = data.rfind(b"PK\x05\x06", max(len(data) - (1 << 16) - 22, 0))
     if end < 0 or end + 22 > len(data):
-        return 0
-    count = struct.unpack_from("<H", data, end + 10)[0]
+        return 0, 0
+    count, directory = struct.unpack_from("<HI", data, end + 10)
     locator = end - 20  # zip64: the count is in the zip64 end record the locator points at
-    if count == 0xFFFF and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
+    if (count == 0xFFFF or directory == 0xFFFFFFFF) and locator >= 0 and data[locator:locator + 4] == b"PK\x06\x07":
         record = struct.unpack_from("<Q", data, locator + 8)[0]
-        if data[record:record + 4] == b"PK\x06\x06" and record + 40 <= len(data):
-            count = struct.unpack_from("<Q", data, record + 32)[0]
-    return count
+        if data[record:record + 4] == b"PK\x06\x06" and record + 48 <= len(data):
+            count, directory = struct.unpack_from("<QQ", data, record + 32)
+    return count, directory
 
 
 def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
@@ -238,7 +254,8 @@ def _walk_folder(root: Path, tree: Tree, limits: Limits) -> None:
             if not _admit(tree, label, why, limits):
                 continue
             if is_archive_name(name):
-                _nested_archive(label, lambda: _read_capped(full, tree, limits), info.st_size, tree, limits, depth=1)
+                _nested_archive(label, lambda: _read_capped(full, tree, limits), info.st_size, tree, limits, depth=1,
+                                on_disk=full)
                 continue
             tree.files.append(FoundFile(label, info.st_size, info.st_mtime, _file_opener(full)))
 
@@ -267,8 +284,17 @@ def _walk_archive(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits
 
 
 def _nested_archive(label: PurePosixPath, read: Callable[[], bytes], size: int, tree: Tree, limits: Limits,
-                    depth: int) -> None:
-    """An archive found inside the submission: walked if we can, else said (and flagged) with what to do."""
+                    depth: int, on_disk: Path | None = None) -> None:
+    """An archive found inside the submission: walked if we can, else said (and flagged) with what to do.
+    ``on_disk``: its file, when it is one: a zip there is walked without reading it whole."""
+    if on_disk is not None and archive_kind(on_disk) == "zip":
+        try:
+            _walk_zip_file(on_disk, label, tree, limits, depth)
+        except (OSError, _Unreadable) as exc:
+            tree.skipped.append((path_label(label), f"not a readable zip file ({exc})"))
+            tree.unopenable.append((path_label(label), f"{path_label(label)} could not be opened ({exc}): ask the "
+                                                      "student for it again, then regrade this student with --only"))
+        return
     kind = archive_kind(label, b"")
     if kind in ("rar", "7z"):
         tree.skipped.append((path_label(label), UNOPENABLE[f".{kind}"] + ", which the grader cannot open"))
@@ -311,13 +337,29 @@ def _member_path(raw: str, prefix: PurePosixPath, tree: Tree, limits: Limits) ->
 
 def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
     """The members of the zip in ``data``, under ``prefix`` (the nested zip's own path)."""
-    if len(tree.files) + len(tree.skipped) + _zip_members(data) > limits.max_files:
+    # left open (it holds only ``data``): the members are read from it later, each once
+    _walk_zip_members(io.BytesIO(data), _zip_members(data), prefix, tree, limits, depth)
+
+
+def _walk_zip_file(path: Path, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
+    """The members of the zip file at ``path``, read from disk as they are needed: its size alone never
+    refuses it (a 60 MiB checkpoint beside the code), what is read of it obeys the limits."""
+    handle = open(path, "rb")  # left open, as above: the members are read from it later
+    size = os.fstat(handle.fileno()).st_size
+    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else contextlib.nullcontext(b"") as mapped:
+        members, directory = _zip_directory(mapped)
+    if directory > limits.max_total_bytes:  # listing it is the work: bounded as for a zip read whole
+        raise _Unreadable(f"its list of members alone is over {limits.max_total_bytes >> 20} MiB")
+    _walk_zip_members(handle, members, prefix, tree, limits, depth)
+
+
+def _walk_zip_members(source, members: int, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
+    if len(tree.files) + len(tree.skipped) + members > limits.max_files:
         raise Refused(f"more than {limits.max_files} files; submit only your code")
     try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
+        archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError) as exc:
         raise _Unreadable(str(exc) or "not a zip") from None
-    # left open (it holds only ``data``): the members are read from it later, each once
     for info in archive.infolist():
         name = _member_path(info.filename, prefix, tree, limits)
         if info.is_dir() or name is None:
