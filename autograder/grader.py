@@ -238,7 +238,7 @@ class Grader:
             report.review.append(f"the grading machine failed on {len(self._machine)} check(s) ({faults}), not the "
                                  "student's code: those checks scored 0; fix the machine and grade again")
         if report.environment and report.score < report.max_score:
-            report.review.append("imports that the grading environment cannot satisfy may have cost points: "
+            report.review.append("what the grading environment cannot run (a package, newer Python syntax) may have cost points: "
                                  + "; ".join(report.environment))
         report.notes, report.review = caps.capped_list(report.notes), caps.capped_list(report.review)
         report.environment = caps.capped_list(report.environment)

@@ -41,7 +41,7 @@ class GradingReport:
     notes: list[str] = field(default_factory=list)  # for the student and the TA
     status: str = "graded"
     review: list[str] = field(default_factory=list)
-    environment: list[str] = field(default_factory=list)  # imports the grading environment cannot satisfy
+    environment: list[str] = field(default_factory=list)  # what the grading environment cannot run: imports, newer Python syntax
     detail: str = ""  # for the TA only: our traceback when the grader failed
     figures: dict = field(default_factory=dict)  # figure id -> data for a picture (grading_data/figure_data.py)
     fingerprint: dict | None = None  # the normalised source's hashes, for similarity (similarity.py)

@@ -57,6 +57,22 @@ def test_a_zip_larger_than_the_limit_gives_its_code_and_leaves_out_its_checkpoin
     assert submission.sources == read_submission(write(tmp_path / "plain", package("unet/", reference()))).sources
 
 
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 reads such f-strings")
+def test_an_f_string_that_python_3_12_reads_is_the_environments_problem(tmp_path):
+    """Quotes reused inside an f-string's braces (PEP 701, Python 3.12, as Colab runs it): still the
+    component's syntax error, with a hint that says why, and a problem of the environment for the TA."""
+    from autograder.checks.hints import explain
+
+    files = package("", reference())
+    files["analysis.py"] += '\nSUMMARY = f"{EXPERIMENT_SETTINGS["steps"]} steps"\n'
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    problem = submission.component_problem("SkipAblation")
+    assert problem.startswith("SyntaxError: analysis.py") and "f-string" in problem
+    assert [e for e in submission.environment if "analysis.py" in e and "valid from Python 3.12" in e]
+    assert "3.12" in explain(problem, "SkipAblation")
+    assert "3.12" not in (explain("SyntaxError: unet.py, line 3: invalid syntax", "SimpleUNet") or "")
+
+
 def _hostile_tar() -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as archive:

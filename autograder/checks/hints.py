@@ -89,6 +89,10 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
             return ("Every block's time_mlp expects t_emb of time_emb_dim = 4 * base_channels features: "
                     "time_embed = TimeEmbedding(base_channels) gives exactly that.")
         return "A Linear layer got a different feature size than it was built for: check in_features against the input."
+    if ("SyntaxError" in error or "IndentationError" in error) and "f-string" in error:
+        return ("Grading runs an older Python than 3.12, where an f-string cannot reuse its own quotes, nor hold a "
+                "backslash or a comment, inside its braces: write f\"{results['psnr']}\" rather than "
+                "f\"{results[\"psnr\"]}\", or compute the value before the f-string.")
     if "SyntaxError" in error or "IndentationError" in error:
         return "Python could not read this file: fix the syntax error at the line shown (run the file locally first)."
     if "ModuleNotFoundError" in error or "ImportError" in error:

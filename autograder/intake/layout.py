@@ -76,7 +76,7 @@ class Submission:
     refused: dict[str, str] = field(default_factory=dict)  # top-level package -> the line its import raises
     notes: list[str] = field(default_factory=list)  # for the student and the TA
     review: list[str] = field(default_factory=list)  # why a person should look (status needs_review)
-    environment: list[str] = field(default_factory=list)  # imports the grading environment cannot satisfy
+    environment: list[str] = field(default_factory=list)  # what the grading environment cannot run: imports, newer Python syntax
     unreadable: dict[str, str] = field(default_factory=dict)  # label -> why (too big, not text, not a notebook)
     left_out: dict[str, str] = field(default_factory=dict)  # label -> why (a link, junk, an unsafe path)
     files: list[str] = field(default_factory=list)  # every file handed in (labels)
@@ -168,7 +168,22 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
     _names(submission, chosen)
     _exports(tree, submission, chosen, limits)
     _imports(submission, policy, available or _importable)
+    _newer_syntax(submission)
     return submission
+
+
+def _newer_syntax(submission: Submission) -> None:
+    """An f-string error where the grader's Python is older than 3.12: most likely code that 3.12
+    reads (its own quotes, a backslash or a comment inside the braces: PEP 701), as Colab runs it. It
+    still costs the component (the grader cannot run it), so the TA sees it as the environment's."""
+    if sys.version_info >= (3, 12):
+        return
+    for entry in submission.modules.values():
+        error = entry.index.syntax_error
+        if error and "f-string" in error:
+            submission.environment.append(
+                f"{error}: valid from Python 3.12 on, but the grader runs Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}")
 
 
 # --- 1. candidate files ----------------------------------------------------------------------------
