@@ -68,6 +68,9 @@ def test_hints_quote_the_students_own_numbers_and_fire_only_on_their_error():
     assert "time_mlp(t_emb)[:, :, None, None]" in explain(broadcast, "ResBlock")
     assert "[:, :, None, None]" not in explain(broadcast.replace("self.time_mlp(t_emb)", "y"), "ResBlock")
     assert "Grading runs on the CPU" in explain("AssertionError: Torch not compiled with CUDA enabled", "TimeEmbedding")
+    saved = "    plt.savefig('losses.png')\nPermissionError: [Errno 13] Permission denied: 'losses.png'"
+    assert "cannot write files" in explain(saved, "SkipAblation")
+    assert "cannot write files" not in (explain("ValueError: bad value", "SkipAblation") or "")
 
 
 def test_a_value_against_a_reference_of_zeros_says_so_not_allowed_1e_30():

@@ -21,6 +21,8 @@ _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but go
 _BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at "
                         r"non-singleton dimension (\d+)")
 _KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
+_NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function not implemented",
+               "[Errno 1] Operation not permitted")
 _DEVICE = ("Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "No CUDA GPUs are available",
            "CUDA driver", "Expected all tensors to be on the same device", "torch.cuda.is_available() is False",
            "Torch not compiled with MPS", "MPS backend")
@@ -82,6 +84,10 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
             return ("up1 concatenates with skip2 (from down2) and up2 with skip1 (from down1): each skip has the size "
                     "of the features it is concatenated with.")
         return "torch.cat along channels needs equal batch and spatial sizes: check what you concatenate, and on which dim."
+    if any(marker in error for marker in _NO_WRITING):
+        return ("Grading runs your code where it cannot write files: saving a figure, a checkpoint or a log "
+                "(plt.savefig, torch.save, open(..., 'w')) fails there. Return the numbers and tensors instead, and "
+                "save or plot them in your notebook, outside the graded functions.")
     if "does not define" in error:
         return "Keep the class and function names of the assignment: the grader looks them up by name."
     if "mat1 and mat2 shapes cannot be multiplied" in error:
