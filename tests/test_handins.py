@@ -198,10 +198,12 @@ def test_a_package_exports_what_python_says_it_does(tmp_path):
     assert "math" not in exported  # up_block.py's leftover is not in its __all__
 
 
-def test_star_imports_inside_the_package_honour_all(tmp_path):
+@pytest.mark.parametrize("folder", ["unet/", ""])  # "": the package's files uploaded without their folder
+def test_star_imports_inside_the_package_honour_all(tmp_path, folder):
     """The child's importer, in this process: attention.py's ``from unet import *`` brings
     ResBlock but not up_block.py's unexported ``math = None``."""
-    submission = read_submission(write(tmp_path / "star", star_package()))
+    files = {name.replace("unet/", folder, 1): text for name, text in star_package().items()}
+    submission = read_submission(write(tmp_path / "star", files))
     plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
     importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
                               symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules))

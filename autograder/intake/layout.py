@@ -500,8 +500,9 @@ def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, l
 
     A folder ``unet/`` is the package, and its ``__init__.py`` says what it exports (its literal
     ``__all__``, its ``from .module import *`` and ``from .module import Name`` lines, its own
-    definitions); a ``unet.py`` with no such folder is the module itself. The package, never the
-    file inside it: ``unet/unet.py`` is ``unet.unet``.
+    definitions); so is the graded folder when it holds an ``__init__.py`` (the package's files
+    uploaded without their folder); a ``unet.py`` with neither is the module itself. The package,
+    never the file inside it: ``unet/unet.py`` is ``unet.unet``.
     """
     known = set(submission.modules) | set(submission.aliases)
     inits = {f.path.parent: f for f in tree.files if f.path.name == "__init__.py"}
@@ -511,6 +512,8 @@ def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, l
 
     for package in submission.packages:
         folders = sorted((folder for folder in inits if folder.name == package), key=nearness)
+        if not folders and package == PACKAGE_NAME and chosen in inits:
+            folders = [chosen]  # the package's files handed in without their folder (Gradescope's flat upload)
         if folders:  # "__init__.py": a marker, the package is imported first, as Python does
             submission.exports[package] = {"__init__.py": "", **_init_exports(inits[folders[0]], submission, known,
                                                                               limits)}
