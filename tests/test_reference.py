@@ -16,6 +16,16 @@ def test_reference_gets_full_marks_on_every_check(grader, config):
     assert report.score == report.max_score == config.total_points
 
 
+def test_torch_defaults_a_file_sets_at_import_are_put_back_and_said(grader, make_submission):
+    """``torch.set_default_dtype(torch.float64)`` at the top of one file (a notebook habit) made every
+    module built later float64, the stand-ins too, against the checks' float32 inputs."""
+    text = (SOLUTIONS / "time_embedding.py").read_text()
+    folder = make_submission({"time_embedding": "import torch\ntorch.set_default_dtype(torch.float64)\n" + text})
+    report = grader.grade(folder)
+    assert {c.name: c.output for c in report.checks if not c.passed} == {}
+    assert any("torch.set_default_dtype(torch.float64) when imported" in note for note in report.notes)
+
+
 def test_grading_twice_gives_identical_results(grader, make_submission):
     from .mutants import MUTANTS  # a real mistake, so failure messages (with shrunk inputs) are compared too
 
