@@ -176,8 +176,6 @@ def skip_ablation(steps=STEPS, seed=0):
       exactly the first ``k`` steps of a longer run (the grader compares a short run with the start
       of the full one).
     * Result: with skips the UNet reconstructs the held-out images clearly better (by at least 1 dB).
-    * Files: write none here (no ``plt.savefig``, no ``torch.save``): the grader runs this where nothing
-      can be written. Save and plot from the returned dict, in your notebook.
 
     Returns a dict::
 
@@ -189,7 +187,8 @@ def skip_ablation(steps=STEPS, seed=0):
 
     It runs on one torch thread and then gives the caller's setting back (given code): these models are
     tiny, one thread is the fastest (2 to 3 s for both with the defaults), and the numbers then do not
-    depend on the machine.
+    depend on the machine. Write no files in it (no ``plt.savefig``, no ``torch.save``): the grader runs
+    it where nothing can be written; save and plot from the returned dict, in your notebook.
     """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
