@@ -13,7 +13,7 @@ import torch
 from ..compare import shape_problem, value_problem
 from .. import rules
 from ..sandbox import replies
-from ..sandbox.child.watch import digest
+from ..sandbox.child.watch import digest, weights_digest
 from ..sandbox.launcher import ModuleArg, StudentError
 from ..strategies import (
     Case,
@@ -279,6 +279,18 @@ def _images(ctx) -> tuple[torch.Tensor, torch.Tensor]:
     return remembered(ctx, ("shape_images", SEED), build)
 
 
+def _seeded_start(ctx) -> frozenset:
+    """Digests of SimpleUNet(1, 1, BASE_CHANNELS) built right after torch.manual_seed(SEED) (in float32,
+    and moved to float64, a way of training it as valid as another), as the child digests weights."""
+    def build():
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(SEED)
+            model = _reference(ctx, "SimpleUNet")(1, 1, _reference(ctx, "BASE_CHANNELS"))
+        return frozenset({weights_digest(model), weights_digest(model.double())})
+
+    return remembered(ctx, ("seeded start", SEED), build)
+
+
 def _training_digests(ctx) -> frozenset:
     return remembered(ctx, ("training digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[0]))
 
@@ -388,11 +400,25 @@ def experiment_metrics(ctx, _case):
 
 
 @check(SKIP_ABLATION, "experiment_reproducible",
-       f"skip_ablation is reproducible: {SHORT_STEPS} steps repeat the start of the full run")
+       f"skip_ablation is reproducible from its seed: the SimpleUNet built right after seeding torch with it, "
+       f"and {SHORT_STEPS} steps repeat the start of the full run")
 def experiment_reproducible(ctx, _case):
+    """Every child starts from the same random state, so two runs agree even when ``seed`` is ignored:
+    the SimpleUNet's weights at its first call say whether it was built from ``seed``."""
     steps = experiment_steps(ctx)
     full = student_experiment(ctx, steps)
     short = student_experiment(ctx, SHORT_STEPS)
+    trained, watched = _labelled(ctx, steps)
+    if trained is not None:  # else same_start's to grade
+        start = {e["model"]: e["weights"] for e in plain_watched(watched)["events"]
+                 if e["kind"] == "forward" and e["weights"] is not None}
+        if start.get(trained["with_skips"][0]["model"]) not in _seeded_start(ctx):
+            raise CheckFailed(
+                f"the SimpleUNet of skip_ablation({steps}, seed={SEED}) did not start from the weights that "
+                f"torch.manual_seed({SEED}) gives it: the rule is that it is built right after seeding torch's "
+                "global generator with the seed given",
+                hint="Seed torch with the seed skip_ablation is given (not a number of your own) right before building "
+                "the SimpleUNet, and draw nothing random between the two.")
     judged = dict(VARIANTS)
     if _batches_differ(ctx):  # same_batches' to grade: judge the model trained first alone
         trained, _ = _labelled(ctx, steps)
