@@ -234,8 +234,12 @@ def _experiment_call(ctx, steps: int) -> replies.WatchedCall:
 
 
 def student_experiment(ctx, steps: int) -> dict:
-    """The student's ``skip_ablation(steps, SEED)``, checked for the documented format."""
-    value = _experiment_call(ctx, steps).outputs[0]
+    """The student's ``skip_ablation(steps, SEED)``, checked for the documented format.
+
+    Numbers handed back as one-element tensors (``loss.detach()`` kept in the list) are read as the
+    floats they hold: the public experiment_budget check, like check.py, charges that format once
+    (``rules.experiment_problem``); the checks here judge the run."""
+    value = _numbers_read(_experiment_call(ctx, steps).outputs[0])
     what = f"skip_ablation({steps}, seed={SEED})"
     if not isinstance(value, dict):
         raise CheckFailed(f"{what} must return a dict; got {_kind(value)}")
@@ -623,6 +627,25 @@ rule_check(BREAKDOWN, "shares_match", "parameter_shares gives each part's fracti
 def _mean(values: list) -> float:
     """Without overflow: huge losses (1e308 each) have a huge mean, not an infinite one."""
     return sum(v / len(values) for v in values)
+
+
+def _numbers_read(value):
+    """``value`` with each run's losses, mse and psnr given as one-element tensors read as floats."""
+    if not isinstance(value, dict):
+        return value
+    def number(v):
+        return v.item() if type(v) is torch.Tensor and v.numel() == 1 and v.is_floating_point() else v
+    read = dict(value)
+    for key in VARIANTS:
+        run = read.get(key)
+        if isinstance(run, dict):
+            run = read[key] = dict(run)
+            if isinstance(run.get("losses"), list):
+                run["losses"] = [number(v) for v in run["losses"]]
+            for metric in ("mse", "psnr"):
+                if metric in run:
+                    run[metric] = number(run[metric])
+    return read
 
 
 def _is_number(value) -> bool:
