@@ -12,14 +12,16 @@ from autograder.sandbox.child.codec import dumps
 from autograder.sandbox.errors import MalformedReply, StudentError
 
 JUNK = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20)
+    st.none() | st.booleans() | st.integers() | st.sampled_from([2 ** 63, -(2 ** 63) - 1, 10 ** 400])
+    | st.floats(allow_nan=True) | st.text(max_size=20)
     | st.builds(lambda n: torch.zeros(n), st.integers(0, 3)),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
     max_leaves=20,
 )
 KEYS = ["output", "inputs_changed", "input_grads", "param_grads", "intermediates", "build", "loads", "steps", "ok",
         "value", "error", "parameters", "state_dict", "buffers", "modules", "missing", "notes", "clean", "cpu_s",
-        "address_space_bytes", "progress"]
+        "address_space_bytes", "progress", "watched", "outputs", "events", "truncated", "arguments", "kind", "lr",
+        "loss", "model", "optimizer", "family", "models"]
 # junk shaped like replies: the right keys, the wrong contents
 SHAPED = st.dictionaries(st.sampled_from(KEYS), JUNK, max_size=6)
 PARSERS = [
@@ -30,6 +32,9 @@ PARSERS = [
     lambda v: replies.program_answers(v, [(1, 2), (0, 1)], "batch"),
     lambda v: replies.loaded(v, "load"),
     lambda v: replies.reset_state(v, "reset"),
+    lambda v: replies.watched_call(v, "watch", 0),
+    lambda v: replies.watched_call({"outputs": [], "error": None, "watched": {"events": [v], "truncated": False,
+                                                                              "arguments": []}}, "watch", 0),
 ]
 
 
@@ -103,3 +108,24 @@ def test_a_reply_of_small_json_items_counts_as_the_objects_it_becomes():
     assert replies.kept_bytes(items) >= replies.JSON_GROWTH * parsed
     assert 400_000 <= replies.kept_bytes(tensor) < 400_000 + replies.JSON_GROWTH * 200
     assert replies.kept_bytes(b"") == 0 and replies.kept_bytes(b"\xff\xff\xff\xff") == 4 * replies.JSON_GROWTH
+
+
+def test_numbers_past_int64_and_shapes_of_many_huge_sizes_are_refused_before_any_arithmetic():
+    """A reset report's 10**400 CPU seconds once escaped as OverflowError (the whole submission an error);
+    a shape of 190,000 sizes of 10**18 cost minutes of big-int products in the parent."""
+    step = {"kind": "step", "optimizer": "Adam", "family": ["Adam"], "lr": [10 ** 400], "models": [0]}
+    forged = [
+        lambda: replies.reset_state({"clean": True, "cpu_s": 10 ** 400, "address_space_bytes": 0}, "reset"),
+        lambda: replies.watched_call({"outputs": [], "error": None,
+                                      "watched": {"events": [step], "truncated": False, "arguments": []}}, "watch", 0),
+        lambda: replies.description({"parameters": {"w": [10 ** 18] * 100_000 + [0]}, "state_dict": {}, "buffers": [],
+                                     "modules": []}, "describe"),
+    ]
+    header = json.dumps({"ok": True, "value": {"__tensor__": ["float32", [10 ** 18] * 100_000 + [0], 0]}}).encode()
+    forged.append(lambda: replies.envelope(struct.pack("!I", len(header)) + header, "forged"))
+    for parse in forged:
+        try:
+            parse()
+        except MalformedReply:
+            continue
+        raise AssertionError("accepted")

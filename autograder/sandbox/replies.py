@@ -11,16 +11,36 @@ What a hostile child can still say and we cannot verify is its own account of wh
 ``reset``. The first only decides that student's own ``inputs_unchanged`` check; the second is
 never trusted alone (see ``handover.py``).
 """
+import functools
+import math
 from dataclasses import dataclass
 
 import torch
 
 from ..intake.safe_text import MAX_TEXT, safe_text
-from .child.codec import loads
+from .child.codec import MAX_DIMS, MAX_SIZE, loads
 from .errors import MalformedReply, StudentError
 
 MAX_HEADER_BYTES = 4 << 20  # the JSON part of one reply: what grows when parsed
 _SCALARS = (bool, int, float, str, type(None))
+
+
+MAX_INT = 1 << 63
+
+
+def _parser(parse):
+    """Deny by default: whatever else a reply makes ``parse`` raise (an overflow, a recursion, a bug of
+    ours on an odd value) is a MalformedReply -- a fresh child -- never an error of the grader's."""
+    @functools.wraps(parse)
+    def parsed(value, *args, **kwargs):
+        try:
+            return parse(value, *args, **kwargs)
+        except (MalformedReply, StudentError):
+            raise
+        except Exception as exc:  # noqa: BLE001
+            what = kwargs.get("what") or next((a for a in args if isinstance(a, str)), "a reply")
+            raise MalformedReply(what, f"unreadable ({type(exc).__name__})") from None
+    return parsed
 
 
 def text(value, what: str) -> str:
@@ -94,6 +114,7 @@ def kept_bytes(data: bytes) -> int:
     return len(data) + (JSON_GROWTH - 1) * min(header, len(data))
 
 
+@_parser
 def envelope(data: bytes, what: str):
     """The ``value`` of a reply frame (or a ``Progress`` note before it); ``StudentError`` when the
     child reports that student code raised."""
@@ -122,6 +143,7 @@ class Loaded:
     notes: list  # what the importer had to do (a module stood in for, top-level code skipped)
 
 
+@_parser
 def loaded(value, what: str) -> Loaded:
     value = _dict(value, what, ("missing", "notes"))
     return Loaded([text(s, what) for s in _list(value["missing"], what)],
@@ -135,10 +157,11 @@ class ResetState:
     address_space_bytes: int
 
 
+@_parser
 def reset_state(value, what: str) -> ResetState:
     value = _dict(value, what, ("clean", "cpu_s", "address_space_bytes"))
-    clean, cpu, memory = value["clean"], value["cpu_s"], value["address_space_bytes"]
-    if type(clean) is not bool or type(cpu) not in (int, float) or type(memory) is not int or cpu < 0 or memory < 0:
+    clean, cpu, memory = value["clean"], _number(value["cpu_s"], what), _number(value["address_space_bytes"], what, (int,))
+    if type(clean) is not bool or not 0 <= cpu < math.inf or memory < 0:
         raise MalformedReply(what, "a reset report with wrong types")
     return ResetState(clean, float(cpu), memory)
 
@@ -152,6 +175,7 @@ class ProgramAnswer:
     steps: list  # per step: ("ok", value) or ("error", text)
 
 
+@_parser
 def program_answers(value, shapes: list[tuple[int, int]], what: str) -> list[ProgramAnswer]:
     """Answers to a batch; ``shapes`` says, per program asked, how many loads and steps it had."""
     answers = []
@@ -185,6 +209,7 @@ class RunResult:
     intermediates: dict | None = None  # submodule name -> {"inputs": [...], "output": ...}
 
 
+@_parser
 def run_result(value, what: str, inputs: int, backward: bool, capture=()) -> RunResult:
     """A forward (and backward) run on ``inputs`` inputs: exactly the parts asked for."""
     required = ("output", "inputs_changed") + (("input_grads", "param_grads") if backward else ())
@@ -205,6 +230,7 @@ def run_result(value, what: str, inputs: int, backward: bool, capture=()) -> Run
     return RunResult(plain(value["output"], what), changed, input_grads, param_grads, intermediates)
 
 
+@_parser
 def call_result(value, what: str):
     return plain(_dict(value, what, ("output",))["output"], what)
 
@@ -254,8 +280,11 @@ class WatchedCall:
 
 
 def _number(value, what: str, kinds=(int, float)):
+    """A JSON number as asked for; an int only within int64 (a float of it exists, no big-int work)."""
     if type(value) not in kinds:
         raise MalformedReply(what, f"expected a number, got {type(value).__name__}")
+    if type(value) is int and not -MAX_INT <= value < MAX_INT:
+        raise MalformedReply(what, "a number beyond int64")
     return value
 
 
@@ -284,6 +313,7 @@ def _event(value, what: str):
     raise MalformedReply(what, "an event of an unknown kind")
 
 
+@_parser
 def watched_call(value, what: str, arguments: int) -> WatchedCall:
     """A call watched by the child: its outputs or error, what its models saw, what it left behind."""
     value = _dict(value, what, ("outputs", "error", "watched"))
@@ -344,12 +374,13 @@ def _shapes(value, what: str) -> dict:
     found = {}
     for name, shape in _dict(value, what).items():
         shape = _list(shape, what)
-        if not all(type(s) is int and s >= 0 for s in shape):
+        if len(shape) > MAX_DIMS or not all(type(s) is int and 0 <= s < MAX_SIZE for s in shape):
             raise MalformedReply(what, "a shape that is not a list of sizes")
         found[text(name, what)] = tuple(shape)
     return found
 
 
+@_parser
 def description(value, what: str) -> ModuleDescription:
     """The child's ``describe`` (``child/describe.py``): submodules keyed by name, in ``named_modules()`` order."""
     value = _dict(value, what, ("parameters", "state_dict", "buffers", "frozen", "modules"))

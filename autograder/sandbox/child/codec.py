@@ -21,6 +21,9 @@ FROM_REFERENCE = ("This error was raised inside the reference code that stands i
                   "on here, from what your code built or passed to it.")
 
 FRAME_HEADER = struct.Struct("!Q")
+# A tensor's shape, as torch allows one: checked before any arithmetic on it (a product of
+# 190,000 sizes of 10**18 is minutes of big-int work in the parent).
+MAX_DIMS, MAX_SIZE = 64, 1 << 63
 _DTYPES = ("float32", "float64", "float16", "bfloat16", "int64", "int32", "int16", "int8", "uint8", "bool")
 
 
@@ -110,8 +113,8 @@ def loads(data: bytes, max_header_bytes: int | None = None):
             (dtype, shape, nbytes), = header.values()
         except (TypeError, ValueError):
             raise ValueError("malformed tensor header") from None
-        if (dtype not in _DTYPES or type(shape) is not list or not all(type(s) is int and s >= 0 for s in shape)
-                or type(nbytes) is not int):
+        if (dtype not in _DTYPES or type(shape) is not list or len(shape) > MAX_DIMS
+                or not all(type(s) is int and 0 <= s < MAX_SIZE for s in shape) or type(nbytes) is not int):
             raise ValueError("malformed tensor header")
         torch_dtype = getattr(torch, dtype)
         if nbytes != math.prod(shape) * torch.empty((), dtype=torch_dtype).element_size() or offset + nbytes > len(data):
