@@ -163,6 +163,17 @@ def test_intake_records_parser_bombs_and_never_raises(tmp_path):
     assert submission.modules["unet"].label == "unet.py"
 
 
+@pytest.mark.parametrize("bomb", ["-" * 100_000 + "1", "a" + ".b" * 100_000, "1" + "+1" * 100_000])
+def test_a_package_init_no_parser_reads_costs_its_exports_only(tmp_path, bomb):
+    """``unet/__init__.py`` is read for what the package exports; one Python's parser cannot read
+    (MemoryError, RecursionError) once made the whole hand-in unreadable."""
+    folder = tmp_path / "hand-in" / "unet"
+    shutil.copytree(SOLUTIONS, folder)
+    (folder / "__init__.py").write_text(bomb)
+    submission = read_submission(tmp_path / "hand-in")
+    assert not submission.review and set(submission.symbols) >= {"ResBlock", "SelfAttention", "SimpleUNet"}
+
+
 def _count_listings(monkeypatch) -> list:
     """Each time ``zipfile`` reads an archive's central directory (its cost grows with the members)."""
     real, listed = zipfile.ZipFile._RealGetContents, []

@@ -28,7 +28,7 @@ from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, comp
 from . import files as files_
 from .notebooks import extract
 from .safe_text import safe_text
-from .python_source import Index, definitions_only, index
+from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
 
 PACKAGE_NAME = "unet"  # what the release calls the students' package
@@ -527,7 +527,7 @@ def _init_exports(init: files_.FoundFile, submission: Submission, known: set, li
     try:
         text, _ = decode(init.read(limits.max_source_bytes), init.label)
         parsed = ast.parse(text)
-    except (NotText, SyntaxError, ValueError):
+    except (NotText, *PARSER_ERRORS):
         return {}
     def canonical(name: str) -> str | None:
         return submission.aliases.get(name, name) if name in known else None

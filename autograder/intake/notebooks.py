@@ -13,6 +13,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from .python_source import PARSER_ERRORS
 from .safe_text import safe_text
 
 _KEPT_CELL_MAGICS = {"time", "capture", "timeit"}  # they only wrap the code below them
@@ -60,7 +61,7 @@ def extract(text: str, label: str) -> NotebookCode:
         code = _without_magics(source)
         try:
             ast.parse(code)
-        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        except PARSER_ERRORS as exc:
             lineno = getattr(exc, "lineno", None)
             found.notes.append(f"{label}, cell {number}: not Python ({safe_text(getattr(exc, 'msg', exc), 300)}"
                                f"{f', line {lineno}' if lineno else ''}); left out")

@@ -26,12 +26,17 @@ class Index:
     tree: ast.Module | None = None
 
 
+# What Python's parser raises on text it cannot read: the last two for an expression nested too deeply
+# (``"-" * 100000 + "1"``, ``"a" + ".b" * 100000``). Every parse of a student's text catches all four.
+PARSER_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
+
+
 def index(text: str, label: str) -> Index:
     """What ``text`` defines. A file with a syntax error is indexed by its ``class``/``def`` lines,
     so the error is charged to the component it holds, not reported as "missing"."""
     try:
         tree = ast.parse(text, filename=label)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # the last two: nested too deeply
+    except PARSER_ERRORS as exc:
         names = set(_DEFINITION.findall(text))
         return Index(defines=names, complete=names, syntax_error=_syntax_message(exc, label))
     found = Index(tree=tree)
