@@ -59,7 +59,7 @@ class Limits:
     max_files: int = 10_000
     max_zip_depth: int = 3  # archives in archives, of any kind
     max_folder_depth: int = 24  # folders inside folders (an archive's paths too): deeper is left out, never walked
-    max_unpacked_bytes: int = 1 << 30  # decompressed, per compressed tar: a bomb stops here
+    max_unpacked_bytes: int = 1 << 30  # streamed out of compressed tars, the whole hand-in's: bombs stop here
     max_notebook_bytes: int = 64 << 20  # a whole notebook, outputs (plots) included; its code obeys max_source_bytes
 
 
@@ -88,6 +88,7 @@ class Tree:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, why)
     unopenable: list[tuple[str, str]] = field(default_factory=list)  # (path, what to do): an archive we cannot read
     bytes_read: int = 0
+    bytes_unpacked: int = 0  # streamed out of every compressed tar so far (``Limits.max_unpacked_bytes``)
 
 
 def collect(path: Path, limits: Limits = Limits()) -> Tree:
@@ -381,19 +382,20 @@ def _walk_zip_members(source, members: int, prefix: PurePosixPath, tree: Tree, l
 
 
 class _Capped(io.RawIOBase):
-    """A decompressing reader that refuses to give more than ``limit`` bytes: a tar bomb stops there."""
+    """A decompressing reader that counts what it gives against the whole hand-in's ``limit``: a tar
+    bomb stops there, and so do a thousand small ones (each just under a limit per archive cost hours)."""
 
-    def __init__(self, stream, limit: int):
-        self.stream, self.limit, self.given = stream, limit, 0
+    def __init__(self, stream, tree: Tree, limit: int):
+        self.stream, self.tree, self.limit = stream, tree, limit
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
         chunk = self.stream.read(len(buffer))
-        self.given += len(chunk)
-        if self.given > self.limit:
-            raise Refused(f"an archive unpacks to more than {self.limit >> 20} MiB; submit only your code")
+        self.tree.bytes_unpacked += len(chunk)
+        if self.tree.bytes_unpacked > self.limit:
+            raise Refused(f"its archives unpack to more than {self.limit >> 20} MiB; submit only your code")
         buffer[:len(chunk)] = chunk
         return len(chunk)
 
@@ -404,7 +406,7 @@ _DECOMPRESS = {"gz": lambda raw: gzip.GzipFile(fileobj=raw), "bz2": bz2.BZ2File,
 def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
     """The members of the (compressed) tar in ``data``: read as a stream, once, code members kept in memory."""
     raw = io.BytesIO(data)
-    stream = _Capped(_DECOMPRESS[kind](raw) if kind in _DECOMPRESS else raw, limits.max_unpacked_bytes)
+    stream = _Capped(_DECOMPRESS[kind](raw) if kind in _DECOMPRESS else raw, tree, limits.max_unpacked_bytes)
     nested = []
     try:
         with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|") as archive:
