@@ -122,6 +122,15 @@ def test_a_tar_bomb_and_too_many_members_are_refused(tmp_path):
         _read(tmp_path, "many.tar", tarred({f"f{i}.py": "" for i in range(30)}), Limits(max_files=20))
 
 
+def test_a_member_name_no_file_system_holds_is_left_out_before_anything_reads_it(tmp_path):
+    """A tar's PAX header holds a name of any length; every step after reads names whole (one regular
+    expression was quadratic in it: 11.6 s for 40,000 spaces)."""
+    long_name = "unet/a" + " " * 40_000 + "b0.py"
+    submission = _read(tmp_path, "hw.tar.gz", tarred({**package("unet/", reference()), long_name: ""}, "gz"))
+    assert set(submission.symbols) >= CONTRACT and not submission.review
+    assert any("a name longer than 255 characters" in why for why in submission.left_out.values())
+
+
 def test_a_format_we_cannot_open_says_what_to_do(tmp_path):
     rar = b"Rar!\x1a\x07\x01\x00" + bytes(32)
     with pytest.raises(Refused, match=r"unet.rar is a RAR archive, which the grader cannot open: unpack it"):

@@ -52,6 +52,9 @@ class Refused(Exception):
     """The whole hand-in cannot be read (not a zip, over a limit): the message says what to do."""
 
 
+MAX_PART, MAX_PATH = 255, 4096  # what file systems hold: one name, a whole path
+
+
 @dataclass(frozen=True)
 class Limits:
     max_source_bytes: int = 512 * 1024  # one module or notebook
@@ -322,7 +325,11 @@ def _nested_archive(label: PurePosixPath, read: Callable[[], bytes], size: int, 
 
 
 def _member_path(raw: str, prefix: PurePosixPath, tree: Tree, limits: Limits) -> PurePosixPath | None:
-    """A member's path inside the submission, or None (recorded) when it would climb out or is too deep."""
+    """A member's path inside the submission, or None (recorded) when it would climb out, is too deep, or
+    has a name no file system holds (archives allow any length: every later step reads names whole)."""
+    if len(raw) > MAX_PATH or any(len(part) > MAX_PART for part in raw.replace("\\", "/").split("/")):
+        tree.skipped.append((path_label(prefix / raw[:MAX_PART]), f"a name longer than {MAX_PART} characters; left out"))
+        return None
     raw = raw.replace("\\", "/")
     name = PurePosixPath(raw)
     if raw.startswith("/") or name.is_absolute() or ".." in name.parts or (name.parts and ":" in name.parts[0]):
