@@ -131,6 +131,18 @@ def test_a_member_name_no_file_system_holds_is_left_out_before_anything_reads_it
     assert any("a name longer than 255 characters" in why for why in submission.left_out.values())
 
 
+def test_writefile_cells_append_with_a_and_start_over_without_it():
+    """``%%writefile -a`` adds to what earlier cells wrote (each cell's text once: joined at the end,
+    as copying the file so far per cell made 40,000 such cells minutes of work); without -a a cell
+    starts the file again."""
+    from autograder.intake.notebooks import extract
+
+    cells = ["%%writefile -a unet/a.py\nx = 1", "%%writefile -a unet/a.py\ny = 2\n", "%%writefile unet/b.py\nold = 0",
+             "%%writefile unet/b.py\nnew = 1", "%%writefile -a unet/b.py\nmore = 2"]
+    found = extract(notebook(cells), "hw.ipynb")
+    assert found.files == {"unet/a.py": "x = 1\ny = 2\n", "unet/b.py": "new = 1\nmore = 2\n"}
+
+
 def test_a_format_we_cannot_open_says_what_to_do(tmp_path):
     rar = b"Rar!\x1a\x07\x01\x00" + bytes(32)
     with pytest.raises(Refused, match=r"unet.rar is a RAR archive, which the grader cannot open: unpack it"):

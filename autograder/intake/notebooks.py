@@ -41,6 +41,7 @@ def extract(text: str, label: str) -> NotebookCode:
         found.problem = f"{label} has no cells in a format we read (Jupyter notebook format 4)"
         return found
     chunks, line = [], 1
+    written: dict[str, list[str]] = {}  # path -> its cells' texts, joined once at the end (``-a`` appends)
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
@@ -52,7 +53,7 @@ def extract(text: str, label: str) -> NotebookCode:
         if first.startswith("%%"):
             magic, *arguments = first[2:].split(None, 1) or [""]
             if magic == "writefile":
-                _write(found, arguments[0] if arguments else "", rest, label, number)
+                _write(found, written, arguments[0] if arguments else "", rest, label, number)
                 continue
             if magic not in _KEPT_CELL_MAGICS:
                 found.notes.append(f"{label}, cell {number}: a %%{magic} cell, left out")
@@ -70,12 +71,13 @@ def extract(text: str, label: str) -> NotebookCode:
         chunks.append(code.rstrip("\n") + "\n")
         line += code.rstrip("\n").count("\n") + 1
     found.module_text = "".join(chunks)
+    found.files = {path: "".join(parts) for path, parts in written.items()}
     if not found.files and not found.module_text.strip():
         found.problem = f"{label} holds no code cells we could read"
     return found
 
 
-def _write(found: NotebookCode, arguments: str, body: str, label: str, number: int) -> None:
+def _write(found: NotebookCode, written: dict, arguments: str, body: str, label: str, number: int) -> None:
     try:
         words = shlex.split(arguments)
     except ValueError:
@@ -86,7 +88,10 @@ def _write(found: NotebookCode, arguments: str, body: str, label: str, number: i
         found.notes.append(f"{label}, cell {number}: %%writefile without a file name, left out")
         return
     path = _beside_notebook(paths[0])
-    found.files[path] = (found.files.get(path, "") if append else "") + body + ("" if body.endswith("\n") else "\n")
+    parts = written.setdefault(path, [])
+    if not append:
+        parts.clear()
+    parts.append(body + ("" if body.endswith("\n") else "\n"))
 
 
 def _beside_notebook(path: str) -> str:
