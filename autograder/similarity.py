@@ -167,7 +167,8 @@ def _fallback_tokens(source: str) -> list[tuple[str, int]]:
 
 
 def _ends_statement(raw: list, index: int) -> bool:
-    following = next((t for t in raw[index + 1:] if t.type not in (tokenize.COMMENT, tokenize.NL)), None)
+    following = next((raw[i] for i in range(index + 1, len(raw)) if raw[i].type not in (tokenize.COMMENT, tokenize.NL)),
+                     None)  # by index: a slice copied the rest of the tokens for each string that starts a line
     return following is None or following.type in (tokenize.NEWLINE, tokenize.ENDMARKER)
 
 
