@@ -81,6 +81,8 @@ class Grader:
         self._references = ReferenceCache()  # the reference's models and runs on those cases
         self._saved_groups = 0  # how many groups' cases the results file beside the reference holds
         self.started_warm = False  # from the reference's results saved beside it
+        self._questions_learned = False  # see ``_learn_questions``
+        self._learning = False  # grading the reference now (``_grade``)
         if self.warm_start:
             saved = warm_start.load(self.config.reference_results(), self._results_key, self.reference)
             self.started_warm = saved is not None
@@ -142,12 +144,15 @@ class Grader:
         if not path.exists():
             raise SubmissionError(f"{safe_text(path, 1000)}: no such file or folder; pass the folder that holds your modules")
         name = safe_name_text(path.name)
+        learning = path.resolve() == self.config.reference_dir()
+        if not learning:
+            self._learn_questions()
         try:
             submission = self.read(path)
         except SubmissionError as error:
             return GradingReport.without_results(name, self.checks, safe_text(error), status="needs_review")
         try:
-            report = self._grade(path, submission)
+            report = self._grade(path, submission, learning)
             self._save_results()
             return report
         except (KeyboardInterrupt, SystemExit):
@@ -156,6 +161,26 @@ class Grader:
             return GradingReport.without_results(
                 name, self.checks, failure_message("the grader failed on this submission", error),
                 status="error", detail=safe_text(traceback.format_exc(), 16000))
+
+    def _learn_questions(self) -> None:
+        """Grade the reference once, before the first student, where no saved results gave what its
+        checks ask: each submission's children are asked those questions ahead (``checks/runner.py``),
+        and only the reference's may be (a student's can hold text their code chose)."""
+        if self._questions_learned:
+            return
+        self._questions_learned = True
+        if self.started_warm:  # saved by a grader that learned them so
+            return
+        reference = self.config.reference_dir()
+        try:
+            self._grade(reference, self.read(reference), learning=True)
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # then nothing is asked ahead: slower, never wrong
+            print("autograder: grading the reference to learn its questions failed:\n" + traceback.format_exc(),
+                  file=sys.stderr, flush=True)
+            return
+        self._save_results()
 
     def _save_results(self) -> None:
         """Save the reference's side for the next fresh grader once this one drew cases the file lacks:
@@ -174,7 +199,7 @@ class Grader:
         """The saved results' key (``warm_start.key``): it reads every file of the grader and the reference."""
         return warm_start.key(self.config, self.device)
 
-    def _grade(self, path: Path, submission: Submission) -> GradingReport:
+    def _grade(self, path: Path, submission: Submission, learning: bool = False) -> GradingReport:
         report = GradingReport(submission=safe_name_text(path.name), notes=list(dict.fromkeys(submission.notes)),
                                review=list(submission.review), environment=list(submission.environment))
         own = own_lines(submission.sources.values())
@@ -183,6 +208,7 @@ class Grader:
         results = {}
         figures = {} if self.figures else None
         self._notes = {}
+        self._learning = learning  # the reference's grading: its checks' questions are kept (``_learn_questions``)
         budget_s = self.config.limits.submission_timeout_s
         self._deadline = time.monotonic() + budget_s  # every component's Budget ends here (limits.submission_timeout_s)
         self._out_of_time = False
@@ -266,7 +292,7 @@ class Grader:
                 continue
             student = self._student(name, submission, handover, budget)
             context = CheckContext(student=student, reference=self.reference, config=self.config,
-                                   references=self._references, notes=self._notes)
+                                   references=self._references, notes=self._notes, learns_questions=self._learning)
             try:
                 student.start(retry=False)
                 student.collect()
@@ -353,7 +379,7 @@ class Grader:
                 figures.update(figure_data.collect(name, None, skip=f"{files} could not be imported"))
             return [self._result(c, s, False, output) for c, s in bound]
         context = CheckContext(student=student, reference=self.reference, config=self.config,
-                               references=self._references, notes=self._notes)
+                               references=self._references, notes=self._notes, learns_questions=self._learning)
         outcomes = run_checks([c for c, _ in bound], context, [self.config.max_examples(s) for _, s in bound],
                               self._drawn_cases)
         if figures is not None:  # after the checks: a picture can never change a verdict

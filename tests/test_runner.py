@@ -33,6 +33,7 @@ def test_each_case_costs_one_round_trip(grader, monkeypatch):
         requests.append(op)
         return original(self, op, what, pace, **args)
 
+    monkeypatch.setattr(grader, "_learning", True)  # the reference: its questions are kept and asked ahead
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
     cases = sum(len(drawn.cases) for (component, *_), drawn in grader._drawn_cases.items() if component == "ResBlock")
@@ -48,6 +49,7 @@ def test_the_child_answers_the_next_case_while_the_checks_judge_this_one(grader,
     case i's first verdict."""
     from autograder.checks import runner
 
+    monkeypatch.setattr(grader, "_learning", True)  # the reference: its questions are kept and asked ahead
     submission = read_submission(SOLUTIONS)
     grader._grade_component("ResBlock", submission)  # draws (and remembers) the cases
     groups = [drawn for (component, *_), drawn in grader._drawn_cases.items() if component == "ResBlock"]
@@ -252,3 +254,25 @@ def test_a_batch_worker_and_a_fresh_grader_give_the_same_feedback(grader, config
         assert first == expected and second == expected and from_saved == expected, folder.name
     assert all(any(not passed for _, passed, _ in outputs) for outputs in in_order[:-1])  # the mistakes do fail
     assert all(passed for _, passed, _ in in_order[-1])  # and the equivalent does not
+
+
+def test_nothing_a_submission_chose_is_asked_of_a_later_submissions_child(grader, make_submission, monkeypatch):
+    """Questions are asked ahead from what the reference's checks asked: a student's own (weights
+    keyed by their parameter names, loaded by position) never reach another student's child."""
+    marker = "n_" + "c0ffee" * 20
+    sender = make_submission({"attention": (SOLUTIONS / "attention.py").read_text().replace("self.norm", f"self.{marker}")},
+                             name="sender")
+    sent = []
+    original = ChildConnection.send
+
+    def recording(self, op, what, pace, **args):
+        sent.append(repr(args))
+        return original(self, op, what, pace, **args)
+
+    monkeypatch.setattr(ChildConnection, "send", recording)
+    grader.grade(sender)
+    assert [text for text in sent if marker in text]  # the sender's own questions carry its names
+    sent.clear()
+    report = grader.grade(make_submission(name="receiver"))
+    assert report.score == report.max_score
+    assert sent and not [text for text in sent if marker in text]

@@ -56,6 +56,10 @@ class CheckContext:
     # Text for the student's feedback beyond pass/fail, one entry per topic (the skip experiment's
     # numbers and pictures); the grader adds them to the report's notes.
     notes: dict = field(default_factory=dict)
+    # Whether the questions these checks ask may be kept and asked of later submissions' children
+    # (``runner``): only while grading the reference. A student's questions can hold text their code
+    # chose (parameter names, as weights are loaded by position), which a later child must never see.
+    learns_questions: bool = False
 
 
 @dataclass(frozen=True)

@@ -140,13 +140,16 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
             undecided = [c for c in group if c.id not in failures]
             ask_next = known.questions[index + 1] if index + 1 < len(known.cases) else then_ask
             ask_next = ask_next if undecided else None
-            known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
+            asked = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
+            if ctx.learns_questions:
+                known.questions[index] = asked
         return failures, known
     known = _Drawn(name)
 
     def test(case):
         known.cases.append(case)
-        known.questions.append(_decide_case([c for c in group if c.id not in failures], ctx, case, failures))
+        asked = _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
+        known.questions.append(asked if ctx.learns_questions else None)
 
     _run_given(test, group[0], examples, shrink=False, profile=_profile(ctx))
     drawn[key] = known
@@ -344,7 +347,7 @@ def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int, shr
         found = _first_failure(checks, failures)
         if isinstance(found, str):
             raise SandboxFatal(found)
-        record.steps.append((case, found is not None, questions))
+        record.steps.append((case, found is not None, questions if ctx.learns_questions else None))
         if found is not None:
             raise _SomeCheckFailed(found)
 
