@@ -467,6 +467,39 @@ def test_a_child_can_ask_a_descriptor_what_python_asks_and_nothing_else(tmp_path
     assert "isatty False read back" in done.stdout
 
 
+EVICT_PROBE = '''
+import mmap, os, sys
+from autograder.sandbox.child.limits import allow_only_what_children_need
+path = sys.argv[1]
+reader = os.open(path, os.O_RDONLY)
+mapped = mmap.mmap(reader, 0, prot=mmap.PROT_READ)
+anonymous = mmap.mmap(-1, 1 << 16)
+allow_only_what_children_need()
+for name, call in (("fadvise", lambda: os.posix_fadvise(reader, 0, 0, os.POSIX_FADV_DONTNEED)),
+                   ("pageout", lambda: mapped.madvise(21)), ("cold", lambda: mapped.madvise(20))):
+    try:
+        call()
+        print(name, "evicted")
+    except OSError as error:
+        print(name, "refused", error.errno)
+anonymous.madvise(mmap.MADV_DONTNEED)  # what allocators ask: still allowed
+print("dontneed ok", os.pread(reader, 4, 0))
+'''
+
+
+def test_a_child_cannot_evict_a_file_from_the_page_cache(tmp_path):
+    """The page cache is the host's: a page a child evicts at will (fadvise DONTNEED, madvise
+    PAGEOUT or COLD) and another child later times is a bit passed between them (red-team round:
+    reference bytes passed between two students). What allocators ask of madvise still works."""
+    readable = tmp_path / "readable.bin"
+    readable.write_bytes(bytes(1 << 16))
+    done = subprocess.run([sys.executable, "-c", EVICT_PROBE, str(readable)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "evicted" not in done.stdout and done.stdout.count("refused") == 3, done.stdout
+    assert "dontneed ok" in done.stdout
+
+
 def test_a_build_is_moved_to_the_device_unless_nothing_would_change():
     """The child skips ``module.to(device)`` only where it would change nothing: a module that
     overrides how it moves (``to``, or ``_apply`` anywhere inside) or holds a tensor elsewhere is moved."""
