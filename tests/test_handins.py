@@ -2,6 +2,7 @@
 rules, unreadable formats said with what to do, notebooks limited by their code not their plots,
 names kept as written, and a package resolved as ``python -c "import unet"`` resolves it."""
 import io
+from pathlib import Path
 import json
 import math
 import os
@@ -129,6 +130,16 @@ def test_a_member_name_no_file_system_holds_is_left_out_before_anything_reads_it
     submission = _read(tmp_path, "hw.tar.gz", tarred({**package("unet/", reference()), long_name: ""}, "gz"))
     assert set(submission.symbols) >= CONTRACT and not submission.review
     assert any("a name longer than 255 characters" in why for why in submission.left_out.values())
+
+
+def test_a_unet_folder_of_the_released_stubs_is_no_rival_to_the_work(tmp_path):
+    """Work uploaded flat beside the released stubs in unet/ (the released notebook's cells, untouched):
+    the stubs' given code implements only part of what the work does, so nothing needs a person."""
+    stubs = Path(__file__).resolve().parent.parent / "assignments" / "unet"
+    files = {**package("", reference()), **{f"unet/{p.name}": p.read_text() for p in stubs.glob("*.py")}}
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert submission.review == []
+    assert submission.modules["unet"].label == "unet.py"
 
 
 def test_writefile_cells_append_with_a_and_start_over_without_it():

@@ -329,7 +329,12 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
         runner_up = ranked[1]
         same_code = _signature(folders[chosen]) == _signature(folders[runner_up])
         tie = _rank(chosen, folders[chosen])[:3] == _rank(runner_up, folders[runner_up])[:3]  # only time decided
-        named_lost = any(f.name.lower() == PACKAGE_NAME for f in ranked[1:]) and chosen.name.lower() != PACKAGE_NAME
+        # a unet/ that implements only part of what the graded folder does (the released stubs, their given
+        # code) loses no work: no rival
+        done = set().union(*(c.complete for c in folders[chosen]))
+        named_lost = chosen.name.lower() != PACKAGE_NAME and any(
+            f.name.lower() == PACKAGE_NAME and not set().union(*(c.complete for c in folders[f])) < done
+            for f in ranked[1:])
         others = ", ".join(f"{_folder_label(f)}" for f in ranked[1:4])
         submission.notes.append(f"graded the code in {_folder_label(chosen)} (the folder that defines the most of "
                                 f"the assignment); also found code in {others}")
