@@ -2,13 +2,13 @@
 rules, unreadable formats said with what to do, notebooks limited by their code not their plots,
 names kept as written, and a package resolved as ``python -c "import unet"`` resolves it."""
 import io
-from pathlib import Path
 import json
 import math
 import os
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
