@@ -1,5 +1,7 @@
 """An endless loop costs about one call timeout per component, not one per check, and the checks
 that need no forward pass are still decided (the component's ``Budget``)."""
+import re
+
 import pytest
 
 from autograder.grader import Grader
@@ -38,7 +40,10 @@ def test_a_forward_that_never_returns_waits_one_full_call_timeout(quick_grader, 
     res_block = {c.check_id: c for c in report.checks if c.component == "ResBlock"}
     assert res_block["structure"].passed  # needs no forward pass: decided all the same
     assert not any(c.passed for i, c in res_block.items() if i != "structure")
-    assert "killed after 3 s in ResBlock.forward" in "\n".join(outputs[c.name] for c in res_block.values())
+    said = "\n".join(outputs[c.name] for c in res_block.values())
+    # killed in the batch asked ahead (the reference's questions: ResBlock.forward among them), then each
+    # check alone, named where it stopped
+    assert re.search(r"killed after 3 s in [^)]*ResBlock\.forward", said) and "in ResBlock.forward" in said, said
     # one full wait for ResBlock, one for the student's own UNet (which runs the same ResBlock); none more
     assert sorted(symbols for symbols, _ in full_waits) == [("ResBlock",), ("SimpleUNet",)], full_waits
     scores = report.component_scores()
