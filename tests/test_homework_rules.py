@@ -270,6 +270,11 @@ BROKEN = {
         [("        torch.manual_seed(seed)\n", "        torch.manual_seed(0)\n")],
         ("names_in_order", "in another order"),
         ("experiment_reproducible", "did not start from the weights that torch.manual_seed(1) gives it")),
+    "entries in named_modules() order; a NoSkipUNet that keeps one skip (the skips then lose their lead too: one "
+    "mistake, one check)": (
+        _NAMED_MODULES_ORDER,
+        [("        h = self.up2(h, torch.zeros_like(skip1), t_emb)\n", "        h = self.up2(h, skip1, t_emb)\n")],
+        ("names_in_order", "in another order"), ("no_skip_matches", "differs from the reference")),
     "hooks kept; losses kept as tensors (the format costs its public check once; the rest judge the run)": (
         [(_HOOKS, "handles.append(module.register_forward_hook(record_output(name))) if False else "
                   "module.register_forward_hook(record_output(name))")],
