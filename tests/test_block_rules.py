@@ -47,3 +47,22 @@ def test_constant_values_blames_the_residual_or_the_softmax_whichever_is_wrong(m
     reference_class = reference.symbol("attention", "SelfAttention")
     rules.constant_values(rules.LocalView(reference_class), case_record(case),
                           expectation("constant_values", case, reference))  # the reference passes
+
+
+def test_a_rule_that_sets_the_contracts_weights_loads_them_by_position_where_the_names_differ():
+    """``time_mlp`` as ``Sequential(SiLU, Linear)``: the hidden checks load the weights by position
+    (``checks.common.transplant``), and so do the public rules, in check.py and in the grader alike:
+    the residual is judged, the mistake costs the checks that see it (structure, forward), not this one."""
+    from autograder.strategies import res_block_cases
+
+    source = (SOLUTIONS / "res_block.py").read_text()
+    old = "self.time_mlp = nn.Linear(time_emb_dim, out_channels)"
+    assert old in source
+    reference = Reference(SOLUTIONS)
+    package = reference.symbol("res_block", "ResBlock").__module__.rpartition(".")[0]
+    module = types.ModuleType(f"{package}.student_res_block")
+    module.__package__ = package
+    exec(compile(source.replace(old, "self.time_mlp = nn.Sequential(nn.SiLU(), nn.Linear(time_emb_dim, out_channels))"),
+                 "res_block.py", "exec"), module.__dict__)
+    for case in released_cases(res_block_cases(), 3):
+        rules.residual(rules.LocalView(module.ResBlock), case_record(case), expectation("residual", case, reference))
