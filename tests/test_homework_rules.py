@@ -316,3 +316,20 @@ def test_a_digest_covers_dtype_shape_and_every_byte_however_the_tensor_is_laid_o
     images = torch.rand(3, 1, 4, 4)
     assert [digest(row) for row in images] == [digest(row.clone()) for row in images]
     assert len({digest(base), digest(base.double()), digest(base.reshape(6, 4)), digest(base + 1e-6)}) == 4
+
+
+def test_images_fed_that_are_no_training_image_are_named_for_what_they_are():
+    """A held-out image fed in training and a training image changed on the way (noise added) break the
+    same rule for different reasons: the message names the one that happened."""
+    from autograder import rules
+
+    def run(rows):
+        calls = [{"batch": 2, "rows": rows, "model": 0}]
+        return {"with_skips": calls, "without_skips": calls}
+
+    training, held_out = frozenset({"t1", "t2"}), frozenset({"h1"})
+    assert "held-out images are for the evaluation only" in rules.batches_problem(run(["t1", "h1"]), training, 2, 2,
+                                                                                held_out)
+    noisy = rules.batches_problem(run(["t1", "n1"]), training, 2, 2, held_out)
+    assert "none of shape_images' images" in noisy and "held-out" not in noisy
+    assert rules.batches_problem(run(["t1", "t2"]), training, 2, 2, held_out) is None

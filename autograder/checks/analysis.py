@@ -352,7 +352,8 @@ def training_task(ctx, _case):
                     f"the model {label} reports a loss of {loss:.6g} at step {step}, but the mean squared error "
                     f"between its output and its input batch at that step is {seen}: the rule is that the target is "
                     "the input itself and each step's loss is recorded before that step's update",
-                    hint="loss = F.mse_loss(model(batch, timesteps), batch); append loss.item() for every step.")
+                    hint="Each step: the loss is the mean squared error between the model's output on the batch "
+                    "and that same batch; record its .item() before optimizer.step().")
     problem = _optimizer_problem(ctx, trained, watched)
     if problem is not None:
         raise problem

@@ -255,18 +255,22 @@ def training_calls(events: list, held_out=frozenset()) -> dict | None:
     return {"with_skips": calls[first], "without_skips": calls[second], "first": next(iter(calls))}
 
 
-def batches_problem(trained: dict, training: frozenset, batch_size: int, train_images: int) -> str | None:
+def batches_problem(trained: dict, training: frozenset, batch_size: int, train_images: int,
+                    held_out: frozenset = frozenset()) -> str | None:
     """What breaks "both models see the same batches of training images, in the same order" in the
-    ``training_calls`` of a run, or None. ``training``: the training images' digests."""
+    ``training_calls`` of a run, or None. ``training``, ``held_out``: the two sets of images' digests."""
     for key, label in VARIANTS.items():
         for step, call in enumerate(trained[key], start=1):
             if call["batch"] != batch_size:
                 return (f"the model {label} was fed a batch of {call['batch']} images at step {step}; each step takes "
                         f"{batch_size}")
-            if not set(call["rows"]) <= training:
+            foreign = set(call["rows"]) - training
+            if foreign:
+                why = ("the held-out images are for the evaluation only" if foreign & held_out else
+                       "they are none of shape_images' images: feed the training images as they are (no noise, no "
+                       "transform: the target is the input itself)")
                 return (f"the model {label} was fed images at step {step} that are not among the training images "
-                        f"(the first {train_images} of shape_images(...)): the held-out images are for the evaluation "
-                        "only")
+                        f"(the first {train_images} of shape_images(...)): {why}")
     for step, (a, b) in enumerate(zip(trained["with_skips"], trained["without_skips"]), start=1):
         if list(a["rows"]) != list(b["rows"]):
             return f"the two models saw different batches at step {step}"
@@ -317,9 +321,11 @@ def same_batches(view, case: dict, expect: dict) -> None:
     trained = training_calls(call["events"], held_out)
     if trained is None:
         return
-    problem = batches_problem(trained, training, expect["BATCH_SIZE"], expect["TRAIN_IMAGES"])
+    problem = batches_problem(trained, training, expect["BATCH_SIZE"], expect["TRAIN_IMAGES"], held_out)
     if problem is not None:
+        changed = "none of shape_images' images" in problem
         raise Failed(f"{what}: {problem}: the rule is that both models see the same batches of training images, in "
                      "the same order",
-                     hint="Draw the batches from a torch.Generator seeded with `seed`, the same sequence for both "
+                     hint="Feed each batch of training images to the model unchanged, as input and as target." if changed
+                     else "Draw the batches from a torch.Generator seeded with `seed`, the same sequence for both "
                      "models (a generator per model, each seeded alike, or one list of batches for both).")
