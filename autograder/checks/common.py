@@ -298,26 +298,19 @@ def transplant(student: StudentModule, state: dict, case: Case, state_name: str 
     except StudentError:
         pass
     described = student.describe()
-    own = own_constants(described, state)
-    theirs = [(name, shape) for name, shape in described.state_dict.items() if name not in own]
-    ours = [(name, tuple(t.shape)) for name, t in state.items()]
-    if len(theirs) == len(ours) and all(s1 == s2 for (_, s1), (_, s2) in zip(theirs, ours)):
-        mapping = {ref_name: student_name for (ref_name, _), (student_name, _) in zip(ours, theirs)}
-        renamed = {mapping[name]: tensor for name, tensor in state.items()}
+    own = rules.own_constants(described.state_dict, described.buffers, described.frozen, state)
+    theirs = {name: shape for name, shape in described.state_dict.items() if name not in own}
+    mapping = rules.by_position(theirs, state)
+    if mapping is not None:
         try:
-            student.load_state_dict(renamed)
+            student.load_state_dict({mapping[name]: tensor for name, tensor in state.items()})
             return mapping
         except StudentError:
             pass
     expected = {name: list(t.shape) for name, t in state.items()}
     raise CheckFailed(
         f"the reference weights could not be loaded into your {student.class_name}: "
-        + rules.state_difference({n: list(s) for n, s in theirs}, expected),
+        + rules.state_difference({n: list(s) for n, s in theirs.items()}, expected),
         hint="Name and size the submodules as the docstring does: the grader loads weights by those names.",
     )
 
-
-def own_constants(described, contract: dict) -> set:
-    """The student's own buffers and frozen parameters: constants that are no part of the contract."""
-    return {name for name in described.state_dict
-            if name not in contract and (name in described.buffers or name in described.frozen)}

@@ -16,7 +16,8 @@ from a seed), ``description`` (a module's structure), ``local_view`` (the studen
 process), ``cases`` (what the rules share), ``forward``, ``structure`` and ``real_work`` (the blocks'
 rules), ``homework`` (the homework tasks' rules). ``RULES`` below maps a check's ``rule`` to its function.
 """
-from .cases import PROTOCOL_KINDS, TASK_CALLS, WATCHED_KINDS, as_list, case_text, module_with_weights, our_weights
+from .cases import (PROTOCOL_KINDS, TASK_CALLS, WATCHED_KINDS, as_list, by_position, case_text, module_with_weights,
+                    our_weights, own_constants)
 from .description import describe, describe_module
 from .forward import (CONSTANT_VALUE, SINUSOID_ALLOWED, SINUSOID_VARIANTS, concat_order, constant_values,
                       output_shapes, pair, residual, sinusoid, sinusoid_shape, sinusoid_values, softmax_rows,
@@ -33,10 +34,10 @@ from .tensors import (SAME_ABSOLUTE, SAME_RELATIVE, Failed, allowed_same, change
 
 __all__ = [
     "CONSTANT_VALUE", "EXPERIMENT_SETTINGS", "PROTOCOL_KINDS", "RAISED", "RULES", "SAME_ABSOLUTE", "SAME_RELATIVE", "SINUSOID_ALLOWED", "SINUSOID_VARIANTS", "TIMESTEPS",
-    "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "case_text",
+    "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "by_position", "case_text",
     "changed", "close", "close_where_known", "dependence", "describe", "describe_module", "difference_text",
     "experiment_problem", "largest_difference", "load_weights", "magnitude", "max_difference", "make_inputs", "module_with_weights",
-    "moved_inputs", "nonfinite_problem", "our_weights", "plural", "random_state", "real_work", "same_nonfinite",
+    "moved_inputs", "nonfinite_problem", "our_weights", "own_constants", "plural", "random_state", "real_work", "same_nonfinite",
     "setting_difference", "shape_problem", "state_difference", "training_calls", "batches_problem", "watched",
     # the rules, also reached through RULES
     "concat_order", "constant_values", "experiment_protocol", "map_sums", "output_shapes", "pair", "parameter_count",

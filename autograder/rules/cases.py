@@ -58,10 +58,11 @@ def module_with_weights(view, case: dict, state: dict, required: bool = False, p
     if problem is None:
         return module
     described = view.describe(case["init"])
-    renamed = _by_position(described, state)
-    if renamed is not None:
+    own = own_constants(described["state_dict"], described["buffers"], described["frozen"], state)
+    mapping = by_position({n: s for n, s in described["state_dict"].items() if n not in own}, state)
+    if mapping is not None:  # another but equivalent layout (``Sequential(SiLU, Linear)`` for a ``Linear``)
         module = view.module(case["init"])
-        if view.load(module, renamed, partial) is None:
+        if view.load(module, {mapping[name]: tensor for name, tensor in state.items()}, partial) is None:
             return module
     if required:
         raise Failed(
@@ -76,18 +77,20 @@ def module_with_weights(view, case: dict, state: dict, required: bool = False, p
     return view.module(case["init"])
 
 
-def _by_position(described: dict, state: dict) -> dict | None:
-    """``state`` under the student's names where their tensors line up one-to-one with ours by order and
-    shape (an equivalent layout: ``Sequential(SiLU, Linear)`` for a ``Linear``), as the hidden checks
-    load weights (``checks.common.transplant``); None where they do not. The student's own buffers and
-    frozen constants take no part."""
-    own = {name for name in described["state_dict"]
-           if name not in state and (name in described["buffers"] or name in described["frozen"])}
-    theirs = [(name, tuple(shape)) for name, shape in described["state_dict"].items() if name not in own]
+def own_constants(state_dict, buffers, frozen, contract) -> set:
+    """The student's own buffers and frozen parameters: constants that are no part of the contract."""
+    return {name for name in state_dict if name not in contract and (name in buffers or name in frozen)}
+
+
+def by_position(theirs: dict, state: dict) -> dict | None:
+    """Contract name -> the student's, where the student's tensors (``theirs``: name -> shape, their own
+    constants left out) line up one-to-one with ``state``'s by order and shape; None where they do not.
+    How both the hidden checks (``checks.common.transplant``) and the public rules load weights whose
+    names differ."""
     ours = [(name, tuple(tensor.shape)) for name, tensor in state.items()]
-    if len(theirs) != len(ours) or any(a != b for (_, a), (_, b) in zip(theirs, ours)):
+    if len(theirs) != len(ours) or any(tuple(shape) != s for shape, (_, s) in zip(theirs.values(), ours)):
         return None
-    return {their: state[our] for (our, _), (their, _) in zip(ours, theirs)}
+    return {our: their for (our, _), their in zip(ours, theirs)}
 
 
 def our_weights(case: dict, expect: dict, offset: int = 0) -> dict:

@@ -1,7 +1,7 @@
 """Rules on a module's structure: constructor settings, parameter names and shapes, parameter counts."""
 import math
 
-from .cases import case_text
+from .cases import case_text, own_constants
 from .tensors import Failed
 
 
@@ -64,17 +64,13 @@ def setting_difference(name: str, info: dict, found: dict | None) -> tuple | Non
     return None
 
 
-def _own_constants(described: dict, expected: dict) -> list:
-    return [n for n in described["state_dict"] if n not in expected and (n in described["buffers"] or n in described["frozen"])]
-
-
 def structure(view, case: dict, expect: dict) -> None:
     """Parameter names and shapes, then every contract-relevant constructor setting of every
     submodule (groups, eps, affine, kernel, stride, padding, bias, ...), then no dropout of one's own."""
     prefix = expect.get("prefix", "")
     described = view.describe(case["init"])
     expected = {n: list(s) for n, s in expect["state_dict"].items() if n.startswith(prefix)}
-    constants = _own_constants(described, expect["state_dict"])
+    constants = own_constants(described["state_dict"], described["buffers"], described["frozen"], expect["state_dict"])
     ours = {n: list(s) for n, s in described["state_dict"].items() if n.startswith(prefix) and n not in constants}
     owner = f"your {expect['class']}" + (f"'s {prefix[:-1]}" if prefix else "")
     if ours != expected:
