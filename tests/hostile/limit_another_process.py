@@ -10,6 +10,8 @@ if _other == 0:
     _time.sleep(5)
     _os._exit(0)
 for _target in (_other, _os.getppid()):
+    if _target == 0:  # a parent outside our PID namespace has no number here (prlimit reads 0 as ourselves)
+        continue
     try:
         _resource.prlimit(_target, _resource.RLIMIT_NOFILE, (8, 8))
         _lowered.append(str(_target))

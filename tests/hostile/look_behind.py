@@ -1,5 +1,6 @@
 # Look for what leave_behind.py left with the same @MARKER@, from a later child: the same channels,
-# read only. Ends by raising what it found, so the feedback's notes say so ("nothing" when sound).
+# read only, and counters leave_behind.py could move (PIDs, /proc/stat). Ends by raising what it found, so the
+# feedback's notes say so ("nothing" when sound).
 import ctypes as _ctypes
 import fcntl as _fcntl
 import os as _os
@@ -75,7 +76,20 @@ def _fork_server_counts():
         return len(handle.read().rsplit(")", 1)[1].split()) > 10
 
 
-for _name, _probe in [("stdio lock", _stdio_lock), ("stdio flags", lambda: _fcntl.fcntl(0, _fcntl.F_GETFL) & _os.O_APPEND),
+def _shared_pid_counter():
+    """Is our PID a number others move? Anywhere but first in a PID namespace of our own, a child before
+    us could have spent PIDs until ours spelled a message."""
+    return _os.getpid() != 1
+
+
+def _machine_wide_counters():
+    """Can we read counters every process on the machine moves (forks, context switches, page faults)?"""
+    with open("/proc/stat") as handle:
+        return "processes" in handle.read()
+
+
+for _name, _probe in [("PID counter", _shared_pid_counter), ("machine-wide counters", _machine_wide_counters),
+                      ("stdio lock", _stdio_lock), ("stdio flags", lambda: _fcntl.fcntl(0, _fcntl.F_GETFL) & _os.O_APPEND),
                       ("fork server's counts", _fork_server_counts), ("SysV shm", lambda: _libc.shmget(_KEY, 0, 0) >= 0), ("SysV msg", lambda: _libc.msgget(_KEY, 0) >= 0),
                       ("SysV sem", lambda: _libc.semget(_KEY, 0, 0) >= 0), ("POSIX mqueue", _mqueue),
                       ("keyring", _key), ("abstract socket", _socket_answers), ("process", _process),

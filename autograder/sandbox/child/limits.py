@@ -294,14 +294,41 @@ def confine_files(readable: list[str]) -> int:
     return abi
 
 
-CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWPID = 0x00020000, 0x04000000, 0x08000000, 0x20000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x8, 0x4000, 0x40000
 MOUNT_SETATTR, AT_FDCWD, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, -100, 0x8000, 0x1  # the same on aarch64
 
 
+def fork_into_own_pid_namespace(own_namespace_fd: int) -> int:
+    """``os.fork()``, the child the first process of a PID namespace of its own (needs root).
+
+    Every PID a child can learn -- its own, its processes', the counter behind them -- then starts
+    afresh: in a shared namespace a child could spend PIDs until the next child's PID spelled a number
+    (measured: 15 bits a hand-over, from one student's child to the next student's). The fork server
+    goes back to its own namespace for its later children (``own_namespace_fd``: its
+    ``/proc/self/ns/pid``). The child, being a namespace's init, ignores signals it has no handler
+    for, save SIGKILL: its CPU soft limit reaches it as the hard limit's SIGKILL, which the fork
+    server names by the CPU time it used (``zygote._end``).
+    """
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWPID) != 0:
+        raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWPID) failed")
+    pid = None
+    try:
+        pid = os.fork()
+        return pid
+    finally:
+        if pid != 0 and libc.setns(own_namespace_fd, CLONE_NEWPID) != 0:
+            raise OSError(ctypes.get_errno(), "the fork server could not go back to its PID namespace")
+
+
 def enter_own_namespaces() -> None:
     """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last and a
-    /proc that shows only the child's own uid's processes (needs root: called before the uid drop).
+    /proc of its own (needs root: called before the uid drop, in the PID namespace of
+    ``fork_into_own_pid_namespace``): the child's processes and nothing else.
 
     Whatever SysV or POSIX IPC object the child or its processes could make dies with them, even if
     the seccomp filter let one through; a hostname it set would be its own. Read-only mounts matter
@@ -317,10 +344,15 @@ def enter_own_namespaces() -> None:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS) failed")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing we change reaches the host
         raise OSError(ctypes.get_errno(), "making the child's mounts private failed")
-    # A /proc that shows the child only processes of its own uid: the fork server's entry (its counts
-    # of the CPU time and page faults of the children it reaped, which a child can move at will and the
-    # next child read: measured, both modes) and other graders' children are not there to read.
-    if libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2") != 0:
+    # A /proc of the child's PID namespace, processes only (``subset=pid``, Linux 5.8), deny by
+    # default: no fork server's entry (its counts of the CPU time and page faults of the children it
+    # reaped, which a child can move at will and the next child read: measured, both modes), no
+    # machine-wide counter a child moves and the next reads (forks and context switches in /proc/stat,
+    # the last PID in /proc/loadavg, /proc/vmstat's page faults, /proc/sys). An older kernel keeps
+    # the whole /proc, other users' processes hidden (README "Security model").
+    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+    if libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=2,subset=pid") != 0 \
+            and libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=2") != 0:
         raise OSError(ctypes.get_errno(), "mounting a /proc that hides other users' processes failed")
 
     class MountAttr(ctypes.Structure):

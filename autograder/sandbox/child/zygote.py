@@ -7,16 +7,40 @@ import socket
 
 from .limits import (PR_SET_CHILD_SUBREAPER, PR_SET_DUMPABLE, PR_SET_PDEATHSIG, _prctl, allow_only_what_children_need,
                      apply_limits, collapse_into_huge_pages, confine_files, enter_own_namespaces,
-                     private_descriptors)
+                     fork_into_own_pid_namespace, private_descriptors)
 from .reaper import kill_everything, sweep
 from .server import Child
 
 MAX_CONTROL_BYTES = 64 * 1024
 
 
+def fork(options: dict) -> int:
+    """``os.fork()``; as root the child is the first process of a PID namespace of its own."""
+    if options.get("own_namespaces"):
+        return fork_into_own_pid_namespace(options["own_pid_namespace_fd"])
+    return os.fork()
+
+
+def reap(pid: int, cpu_limit_s) -> int | None:
+    """Wait for child ``pid``; its exit status as its limits explain it (None: not ours to wait for).
+
+    A child killed past its CPU limit reads as SIGXCPU, however the limit reached it: the soft
+    limit's SIGXCPU, or the hard limit's SIGKILL (a namespace's init ignores SIGXCPU; code may catch
+    it), which would otherwise read as the memory limit.
+    """
+    try:
+        _, status, usage = os.wait4(pid, 0)
+    except ChildProcessError:
+        return None
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    if killed and cpu_limit_s is not None and usage.ru_utime + usage.ru_stime >= cpu_limit_s:
+        return int(signal.SIGXCPU)
+    return status
+
+
 def become_child(settings: dict, options: dict, keep: int) -> None:
     """Right after the fork: no open file description shared with the fork server but ``keep`` (the
-    child's own end), own session and (as root) own IPC, UTS and read-only mount namespaces, limits,
+    child's own end), own session and (as root) own PID, IPC, UTS and read-only mount namespaces, limits,
     the sandbox uid, the files it may read (Landlock, where the kernel has it), and the seccomp
     allow-list."""
     private_descriptors(keep)
@@ -45,7 +69,8 @@ def run_child(sock, settings: dict, options: dict) -> None:
     """Become a sandboxed child, then serve its requests."""
     try:
         become_child(settings, options, keep=sock.fileno())
-        Child(sock, settings, own_pid_namespace=bool(options.get("pid_namespace"))).serve()
+        in_pid_namespace = bool(options.get("pid_namespace") or options.get("own_namespaces"))
+        Child(sock, settings, own_pid_namespace=in_pid_namespace).serve()
     finally:
         os._exit(0)
 
@@ -54,7 +79,7 @@ def probe(paths: list, settings: dict, options: dict) -> list:
     """Which of ``paths`` a child can open for reading: a child made like any other (limits, uid,
     seccomp), asked once at start-up, so the grader can refuse to run where secrets are in reach."""
     readable_end, writable_end = os.pipe()
-    pid = os.fork()
+    pid = fork(options)
     if pid == 0:
         os.close(readable_end)
         found = []
@@ -73,7 +98,7 @@ def probe(paths: list, settings: dict, options: dict) -> list:
     os.close(writable_end)
     with os.fdopen(readable_end, "rb") as pipe:
         data = pipe.read()
-    os.waitpid(pid, 0)
+    reap(pid, None)
     kill_everything(options)
     try:
         return json.loads(data)
@@ -115,6 +140,9 @@ def zygote(control_fd: int, options: dict) -> None:
     import torch.fx.experimental.symbolic_shapes  # noqa: F401
     # An optimizer's first use imports torch._dynamo: 1.6-1.9 s of every student's skip_ablation run.
     import torch._dynamo  # noqa: F401
+    # Which vector instructions torch's kernels use, found once from /proc/cpuinfo: a child sees no
+    # /proc/cpuinfo (``limits.enter_own_namespaces``), and kernels for another set would round differently.
+    torch.backends.cpu.get_cpu_capability()
 
     preload(options.get("preload", []))
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -123,6 +151,9 @@ def zygote(control_fd: int, options: dict) -> None:
     gc.freeze()
     if options.get("huge_pages", True):  # 1.6 s once, 8 ms less a fork: for a zygote that forks many
         collapse_into_huge_pages()
+    if options.get("own_namespaces"):  # where each child's PID namespace is made, the fork server comes back
+        options["own_pid_namespace_fd"] = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    cpu_limits = {}  # pid -> the CPU seconds that child may use (``reap``)
     control = socket.socket(fileno=control_fd)
     while True:
         try:
@@ -135,13 +166,14 @@ def zygote(control_fd: int, options: dict) -> None:
         if request["op"] == "fork":
             child_sock = socket.socket(fileno=fds[0])
             try:
-                pid = os.fork()
+                pid = fork(options)
             except OSError as exc:
                 reply = {"error": f"could not start a child: {exc}"}
             else:
                 if pid == 0:
                     control.close()
                     run_child(child_sock, request["settings"], options)
+                cpu_limits[pid] = request["settings"].get("limits", {}).get("cpu_s")
                 reply = {"pid": pid}
             child_sock.close()
         elif request["op"] == "probe":
@@ -152,11 +184,9 @@ def zygote(control_fd: int, options: dict) -> None:
                     kill(request["pid"], signal.SIGKILL)
                 except OSError:
                     pass
-            try:
-                _, status = os.waitpid(request["pid"], 0)
-            except ChildProcessError:
-                status = None
-            kill_everything(options)
+            status = reap(request["pid"], cpu_limits.get(request["pid"]))
+            kill_everything(options)  # every child: none outlives a kill
+            cpu_limits.clear()
             reply = {"status": status, "swept": sweep(options)}
         else:
             reply = {"error": f"unknown op {request['op']!r}"}
