@@ -92,9 +92,9 @@ def test_a_value_against_a_reference_of_zeros_says_so_not_allowed_1e_30():
 
 
 def test_no_words_of_our_own_are_hidden_by_the_redactor():
-    """Every message and hint the checks write, as far as its literal text goes, passes the redactor
-    untouched: a hint that quoted a solution line verbatim (``loss = F.mse_loss(...)``) was replaced by
-    "[line hidden ...]" in every student's feedback."""
+    """Every string the checks and rules hold -- messages, hints, the constants they are built from --
+    as far as its literal text goes, passes the redactor untouched: a hint that quoted a solution line
+    verbatim (``loss = F.mse_loss(...)``) was replaced by "[line hidden ...]" in every student's feedback."""
     import ast
 
     from autograder.redact import HIDDEN, Redactor
@@ -104,12 +104,13 @@ def test_no_words_of_our_own_are_hidden_by_the_redactor():
     hidden = []
     for path in sorted((ROOT / "autograder" / "checks").glob("*.py")) + sorted((ROOT / "autograder" / "rules").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
-                    "CheckFailed", "Failed"):
-                texts = [*node.args[:1], *(k.value for k in node.keywords if k.arg in ("hint", "message"))]
-                for text in texts:
-                    parts = [text] if not isinstance(text, ast.JoinedStr) else text.values
-                    literal = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
-                    if literal and HIDDEN in redactor.clean(literal):
-                        hidden.append((path.name, node.lineno, literal[:120]))
+            if isinstance(node, ast.JoinedStr):
+                parts = node.values
+            elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+                parts = [node]
+            else:
+                continue
+            literal = "".join(p.value for p in parts if isinstance(p, ast.Constant) and isinstance(p.value, str))
+            if literal and HIDDEN in redactor.clean(literal):
+                hidden.append((path.name, node.lineno, literal[:120]))
     assert hidden == []

@@ -328,8 +328,9 @@ def test_images_fed_that_are_no_training_image_are_named_for_what_they_are():
         return {"with_skips": calls, "without_skips": calls}
 
     training, held_out = frozenset({"t1", "t2"}), frozenset({"h1"})
-    assert "held-out images are for the evaluation only" in rules.batches_problem(run(["t1", "h1"]), training, 2, 2,
-                                                                                held_out)
+    held = rules.batches_problem(run(["t1", "h1"]), training, 2, 2, held_out)
+    assert "held-out images are for the evaluation only" in held.text and "generator" in held.hint
     noisy = rules.batches_problem(run(["t1", "n1"]), training, 2, 2, held_out)
-    assert "none of shape_images' images" in noisy and "held-out" not in noisy
+    assert "none of shape_images' images" in noisy.text and "held-out" not in noisy.text
+    assert "unchanged" in noisy.hint and "generator" not in noisy.hint
     assert rules.batches_problem(run(["t1", "t2"]), training, 2, 2, held_out) is None

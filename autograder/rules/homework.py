@@ -1,6 +1,7 @@
 """The homework tasks' rules (``analysis.py``): the student's functions on our inputs, and the calls
 judged by watching them (``shape_trace``, ``skip_ablation``). New homework rules go here."""
 import math
+from typing import NamedTuple
 
 import torch
 
@@ -255,25 +256,37 @@ def training_calls(events: list, held_out=frozenset()) -> dict | None:
     return {"with_skips": calls[first], "without_skips": calls[second], "first": next(iter(calls))}
 
 
+class BatchesProblem(NamedTuple):
+    """What breaks the same-batches rule, and what to do about it."""
+
+    text: str
+    hint: str
+
+
+DRAW_BATCHES = ("Draw the batches from a torch.Generator seeded with `seed`, the same sequence for both models (a "
+                "generator per model, each seeded alike, or one list of batches for both).")
+
+
 def batches_problem(trained: dict, training: frozenset, batch_size: int, train_images: int,
-                    held_out: frozenset = frozenset()) -> str | None:
+                    held_out: frozenset = frozenset()) -> BatchesProblem | None:
     """What breaks "both models see the same batches of training images, in the same order" in the
     ``training_calls`` of a run, or None. ``training``, ``held_out``: the two sets of images' digests."""
     for key, label in VARIANTS.items():
         for step, call in enumerate(trained[key], start=1):
             if call["batch"] != batch_size:
-                return (f"the model {label} was fed a batch of {call['batch']} images at step {step}; each step takes "
-                        f"{batch_size}")
+                return BatchesProblem(f"the model {label} was fed a batch of {call['batch']} images at step {step}; "
+                                      f"each step takes {batch_size}", DRAW_BATCHES)
             foreign = set(call["rows"]) - training
             if foreign:
-                why = ("the held-out images are for the evaluation only" if foreign & held_out else
-                       "they are none of shape_images' images: feed the training images as they are (no noise, no "
-                       "transform: the target is the input itself)")
-                return (f"the model {label} was fed images at step {step} that are not among the training images "
-                        f"(the first {train_images} of shape_images(...)): {why}")
+                why, hint = (("the held-out images are for the evaluation only", DRAW_BATCHES) if foreign & held_out else
+                             ("they are none of shape_images' images: feed the training images as they are (no "
+                              "noise, no transform: the target is the input itself)",
+                              "Feed each batch of training images to the model unchanged, as input and as target."))
+                return BatchesProblem(f"the model {label} was fed images at step {step} that are not among the "
+                                      f"training images (the first {train_images} of shape_images(...)): {why}", hint)
     for step, (a, b) in enumerate(zip(trained["with_skips"], trained["without_skips"]), start=1):
         if list(a["rows"]) != list(b["rows"]):
-            return f"the two models saw different batches at step {step}"
+            return BatchesProblem(f"the two models saw different batches at step {step}", DRAW_BATCHES)
     return None
 
 
@@ -323,9 +336,5 @@ def same_batches(view, case: dict, expect: dict) -> None:
         return
     problem = batches_problem(trained, training, expect["BATCH_SIZE"], expect["TRAIN_IMAGES"], held_out)
     if problem is not None:
-        changed = "none of shape_images' images" in problem
-        raise Failed(f"{what}: {problem}: the rule is that both models see the same batches of training images, in "
-                     "the same order",
-                     hint="Feed each batch of training images to the model unchanged, as input and as target." if changed
-                     else "Draw the batches from a torch.Generator seeded with `seed`, the same sequence for both "
-                     "models (a generator per model, each seeded alike, or one list of batches for both).")
+        raise Failed(f"{what}: {problem.text}: the rule is that both models see the same batches of training images, "
+                     "in the same order", hint=problem.hint)
