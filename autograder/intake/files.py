@@ -352,13 +352,17 @@ def _walk_zip(data: bytes, prefix: PurePosixPath, tree: Tree, limits: Limits, de
 def _walk_zip_file(path: Path, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
     """The members of the zip file at ``path``, read from disk as they are needed: its size alone never
     refuses it (a 60 MiB checkpoint beside the code), what is read of it obeys the limits."""
-    handle = open(path, "rb")  # left open, as above: the members are read from it later
-    size = os.fstat(handle.fileno()).st_size
-    with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else contextlib.nullcontext(b"") as mapped:
-        members, directory = _zip_directory(mapped)
-    if directory > limits.max_total_bytes:  # listing it is the work: bounded as for a zip read whole
-        raise _Unreadable(f"its list of members alone is over {limits.max_total_bytes >> 20} MiB")
-    _walk_zip_members(handle, members, prefix, tree, limits, depth)
+    handle = open(path, "rb")  # left open once listed, as above: the members are read from it later
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) if size else contextlib.nullcontext(b"") as mapped:
+            members, directory = _zip_directory(mapped)
+        if directory > limits.max_total_bytes:  # listing it is the work: bounded as for a zip read whole
+            raise _Unreadable(f"its list of members alone is over {limits.max_total_bytes >> 20} MiB")
+        _walk_zip_members(handle, members, prefix, tree, limits, depth)
+    except BaseException:
+        handle.close()
+        raise
 
 
 def _walk_zip_members(source, members: int, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
