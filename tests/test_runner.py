@@ -276,3 +276,13 @@ def test_nothing_a_submission_chose_is_asked_of_a_later_submissions_child(grader
     report = grader.grade(make_submission(name="receiver"))
     assert report.score == report.max_score
     assert sent and not [text for text in sent if marker in text]
+    # Failing alike, a later submission replays an earlier one's shrinking run (``_replay_shrink``):
+    # the cases it walks, never the questions a student asked on them.
+    wrong = (SOLUTIONS / "attention.py").read_text().replace("torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=-2)")
+    assert wrong != (SOLUTIONS / "attention.py").read_text()
+    for name in ("wrong_sender", "wrong_sender_again"):  # the first shrinks; the second replays its run
+        grader.grade(make_submission({"attention": wrong.replace("self.norm", f"self.{marker}")}, name=name))
+    sent.clear()
+    report = grader.grade(make_submission({"attention": wrong}, name="wrong_receiver"))
+    assert report.component_scores()["SelfAttention"][0] < report.component_scores()["SelfAttention"][1]
+    assert sent and not [text for text in sent if marker in text]

@@ -140,16 +140,13 @@ def _run_group(group: list[Check], ctx: CheckContext, examples: int, drawn: dict
             undecided = [c for c in group if c.id not in failures]
             ask_next = known.questions[index + 1] if index + 1 < len(known.cases) else then_ask
             ask_next = ask_next if undecided else None
-            asked = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
-            if ctx.learns_questions:
-                known.questions[index] = asked
+            known.questions[index] = _decide_case(undecided, ctx, case, failures, known.questions[index], ask_next)
         return failures, known
     known = _Drawn(name)
 
     def test(case):
         known.cases.append(case)
-        asked = _decide_case([c for c in group if c.id not in failures], ctx, case, failures)
-        known.questions.append(asked if ctx.learns_questions else None)
+        known.questions.append(_decide_case([c for c in group if c.id not in failures], ctx, case, failures))
 
     _run_given(test, group[0], examples, shrink=False, profile=_profile(ctx))
     drawn[key] = known
@@ -189,9 +186,12 @@ def _first_questions(drawn: dict, group: list[Check], examples: int):
 def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, ask_first=None, ask_next=None):
     """Run ``checks`` on one case: collect what they ask, one round trip, run them again.
 
-    ``ask_first``: the questions another submission's checks asked on this case, asked before the
-    checks run, so a submission that behaves alike needs a single pass. Returns the questions these
-    checks asked, to ask first next time.
+    ``ask_first``: the questions the reference's checks asked on this case, asked before the
+    checks run, so a submission that behaves alike needs a single pass. Returns the questions to ask
+    first next time: these checks' while grading the reference (``CheckContext.learns_questions``),
+    else ``ask_first`` unchanged -- the one place that keeps questions, so no student's (which can hold
+    text their code chose: parameter names, as weights are loaded by position) is ever asked of
+    another student's child.
     """
     waiting = checks
     ctx.student.record()
@@ -223,7 +223,8 @@ def _decide_case(checks: list[Check], ctx: CheckContext, case, failures: dict, a
             if not outcome.passed:
                 failures[check_.id] = outcome.fatal or outcome.failure
         return ask_first
-    return ctx.student.recorded()
+    asked = ctx.student.recorded()
+    return asked if ctx.learns_questions else ask_first
 
 
 def _verdict(check_: Check, ctx: CheckContext, case) -> None:
@@ -347,7 +348,7 @@ def _smallest_failure(checks: list[Check], ctx: CheckContext, examples: int, shr
         found = _first_failure(checks, failures)
         if isinstance(found, str):
             raise SandboxFatal(found)
-        record.steps.append((case, found is not None, questions if ctx.learns_questions else None))
+        record.steps.append((case, found is not None, questions))
         if found is not None:
             raise _SomeCheckFailed(found)
 
