@@ -128,6 +128,17 @@ def star_package() -> dict[str, str]:
     return files
 
 
+def dot_star_package() -> dict[str, str]:
+    """``unet/__init__.py`` imports the names analysis.py needs, one by one, and analysis.py takes
+    them with ``from . import *``: the package's names, not its modules' (Python runs it)."""
+    files = package("unet/", reference())
+    files["unet/analysis.py"] = _RELATIVE.sub("", files["unet/analysis.py"]).replace(
+        "import torch.nn.functional as F\n", "import torch.nn.functional as F\n\nfrom . import *\n", 1)
+    files["unet/__init__.py"] = ("from .time_embedding import TimeEmbedding, sinusoidal_embedding\n"
+                                 "from .res_block import ResBlock\nfrom .up_block import UpBlock\nfrom .unet import SimpleUNet\n")
+    return files
+
+
 def package(prefix: str, sources: dict[str, str]) -> dict[str, str]:
     return {f"{prefix}{m}.py": text for m, text in sources.items()}
 
@@ -208,6 +219,7 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
     return {
         # how students write code (issue 18)
         "star_package": (star_package(), Expectation()),
+        "dot_star_package": (dot_star_package(), Expectation()),
         "missing_helper": (package("", dict(ref, time_embedding=no_helper)),
                            Expectation(full_marks=False, says="does not define sinusoidal_embedding",
                                        losing=("TimeEmbedding",), keeping=("TimeEmbedding",))),

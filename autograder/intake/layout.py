@@ -32,6 +32,7 @@ from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
 
 PACKAGE_NAME = "unet"  # what the release calls the students' package
+OWN_PACKAGE = "."  # in ``Submission.exports``: the package the graded modules are in (the child's importer reads it)
 ALL_SYMBOLS = {symbol: c.module for c in COMPONENTS for symbol in c.symbols}
 _DOWNLOAD_SUFFIX = re.compile(r"(\s*\(\d+\)|\s*-\s*copy(\s*\d+)?|\s+copy(\s*\d+)?|-\d+)$", re.IGNORECASE)
 _ALWAYS_AVAILABLE = {"torch", "__future__", "typing_extensions"}
@@ -522,6 +523,8 @@ def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, l
         if folders:  # "__init__.py": a marker, the package is imported first, as Python does
             submission.exports[package] = {"__init__.py": "", **_init_exports(inits[folders[0]], submission, known,
                                                                               limits)}
+            if folders[0] == chosen:  # ".": the graded modules' own package, what their ``from . import *`` gives
+                submission.exports[OWN_PACKAGE] = submission.exports[package]
         elif package in submission.modules:
             submission.exports[package] = _module_exports(submission, package)
         elif package in submission.aliases:

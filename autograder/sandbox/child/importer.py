@@ -30,6 +30,7 @@ import linecache
 import sys
 
 PACKAGE = "submission"
+OWN_PACKAGE = "."  # the key of ``exports`` that names what the graded modules' package exports (``intake.layout``)
 _KEPT_ATTRIBUTES = {"__name__", "__spec__", "__loader__", "__package__", "__path__", "__file__", "__builtins__"}
 
 
@@ -52,7 +53,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ``stand_in_modules``: contract modules the submission lacks -> the symbols they serve (stand-ins,
     else placeholders); ``unavailable``: contract symbols that may get a placeholder;
     ``exports``: package -> {name: canonical module}, what ``from package import *`` gives (its
-    ``__init__.py``'s, as the parent read it; a package with none exports nothing, as in Python);
+    ``__init__.py``'s, as the parent read it; a package with none exports nothing, as in Python;
+    ``"."``: the graded modules' own package, which they import as ``from . import *``);
     ``on_execute``: called with a canonical name and True when that file's code starts, False when
     it is done (the child tells the parent, so a file whose top-level code hangs or ends the process
     can be named).
@@ -68,7 +70,9 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.aliases = {normalise(name): name for name in modules}
         self.aliases.update((normalise(alias), canonical) for alias, canonical in (aliases or {}).items())
         self.packages = {normalise(p) for p in packages} | {normalise(PACKAGE)}
-        self.exports = {normalise(p): dict(names) for p, names in (exports or {}).items()}
+        self.exports = {normalise(p): dict(names) for p, names in (exports or {}).items() if p != OWN_PACKAGE}
+        if OWN_PACKAGE in (exports or {}):  # the graded modules' own package: ``from . import *`` in them
+            self.exports[normalise(PACKAGE)] = dict(exports[OWN_PACKAGE])
         self.symbols = dict(symbols or {})
         self.stand_ins = dict(stand_ins or {})
         self.unavailable = frozenset(unavailable) - self.stand_ins.keys()
