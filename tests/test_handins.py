@@ -358,3 +358,103 @@ def test_the_notebooks_own_record_of_its_cells_is_left_out_without_a_word(tmp_pa
     notes = read_submission(folder).notes
     assert not [n for n in notes if WRITTEN.name in n], notes
     assert [n for n in notes if ".secret" in n and "hidden" in n], notes
+
+
+def test_ipython_lines_are_read_as_ipython_reads_them(tmp_path):
+    """Help lines (``SimpleUNet?``) in a cell, ``%%file`` (``%%writefile``'s other name), and a notebook
+    saved as .py by Colab (its ``!pip`` and ``%matplotlib`` lines kept): the code is read, with a note;
+    a line that only looks like help inside a string stays as written where the cell parses."""
+    from autograder.intake.notebooks import extract
+
+    ref = reference()
+    cells = [ref["time_embedding"] + "\nTimeEmbedding?\n", "%%file unet/res_block.py\n" + ref["res_block"],
+             'NOTE = """\nwhy?\n"""\n']
+    found = extract(notebook(cells), "hw.ipynb")
+    assert "class TimeEmbedding" in found.module_text and "TimeEmbedding?" not in found.module_text
+    assert found.files == {"unet/res_block.py": ref["res_block"]}
+    assert "\nwhy?\n" in found.module_text and not found.syntax_errors
+    exported = "# -*- coding: utf-8 -*-\n!pip install -q einops\n%matplotlib inline\n" + "\n".join(
+        _RELATIVE_IMPORT.sub("", ref[m]) for m in MODULES)
+    submission = read_submission(write(tmp_path / "colab", {"unet_chapter.py": exported}))
+    assert set(submission.symbols) >= CONTRACT and not any(m.index.syntax_error for m in submission.modules.values())
+    assert [n for n in submission.notes if "IPython lines" in n and "unet_chapter.py" in n]
+
+
+_RELATIVE_IMPORT = __import__("re").compile(r"^from \.\w+ import .*\n", __import__("re").MULTILINE)
+
+
+def test_a_broken_definition_costs_only_what_uses_it_and_notebook_cells_run_in_any_order(tmp_path):
+    """The child's importer, in this process. One file holding every block, where one definition
+    fails: the others load (with a note), unless the one under test failed (its own error is shown).
+    A notebook whose analysis cell came before the UNet's cell (run out of order): loaded whole."""
+    ref = reference()
+    one_file = "\n".join(_RELATIVE_IMPORT.sub("", ref[m]) for m in MODULES if m != "analysis")
+    broken = one_file.replace("class DownBlock(nn.Module):", "class DownBlock(nn.Modul):", 1)
+    assert broken != one_file
+
+    def load(files, targets):
+        submission = read_submission(write(tmp_path / f"s{len(list(tmp_path.iterdir()))}", files))
+        plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+        importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                                  symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
+                                  targets=targets)
+        importer.install()
+        return submission, importer
+
+    submission, importer = load({"unet.py": broken}, {"ResBlock"})
+    try:
+        module = importer.module(submission.symbols["ResBlock"])
+        assert hasattr(module, "ResBlock") and hasattr(module, "SelfAttention") and not hasattr(module, "DownBlock")
+        assert [n for n in importer.notes if "AttributeError" in n and "DownBlock cannot be used" in n]
+    finally:
+        importer.forget()
+    submission, importer = load({"unet.py": broken}, {"DownBlock"})
+    try:
+        with pytest.raises(AttributeError, match="Modul"):
+            importer.module(submission.symbols["DownBlock"])
+    finally:
+        importer.forget()
+    cells = [_RELATIVE_IMPORT.sub("", ref[m]) for m in ("time_embedding", "res_block", "analysis", "down_block",
+                                                          "up_block", "unet", "attention")]
+    submission, importer = load({"hw.ipynb": notebook(cells)}, {"NoSkipUNet", "skip_ablation"})
+    try:
+        module = importer.module(submission.symbols["NoSkipUNet"])
+        assert module.NoSkipUNet.__mro__[1] is module.SimpleUNet
+        assert [n for n in importer.notes if "NoSkipUNet needs names that later cells define" in n]
+    finally:
+        importer.forget()
+
+
+def test_a_stub_with_given_code_around_its_placeholder_is_no_implementation(tmp_path):
+    """The released stubs handed in beside ``unet_final.py`` with everything: skip_ablation's given code
+    (``try: raise NotImplementedError() finally: ...``) does not make the stub the work."""
+    from autograder.intake.python_source import is_stub
+
+    stubs = Path(__file__).resolve().parent.parent / "assignments" / "unet"
+    released = {p.name: p.read_text() for p in stubs.glob("*.py")}
+    released_defs = [n for text in released.values() for n in ast_defs(text)]
+    assert released_defs and all(is_stub(n) for n in released_defs)  # every stub the release hands out
+    solutions = Path(__file__).resolve().parent.parent / "solutions" / "unet"
+    assert not any(is_stub(n) for p in solutions.glob("*.py") for n in ast_defs(p.read_text()))
+    whole = "\n".join(_RELATIVE_IMPORT.sub("", text) for text in reference().values())
+    submission = read_submission(write(tmp_path / "hand-in", {**released, "unet_final.py": whole}))
+    assert {submission.symbols[s] for s in ("skip_ablation", "SimpleUNet", "ResBlock")} == {"unet_final"}
+
+
+def ast_defs(text: str) -> list:
+    import ast
+
+    return [n for n in ast.parse(text).body if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name != "shape_images"]
+
+
+def test_two_folders_that_implement_as_much_in_different_code_need_a_person(tmp_path):
+    """Loose files and an older zip of a unet/ folder, both complete, the code differing: the name
+    chose one, which a person should confirm."""
+    ref = reference()
+    older = dict(ref, res_block=ref["res_block"].replace("return h + self.skip(x)", "return h"))
+    assert older != ref
+    files = {**package("", ref), "unet.zip": zipped(package("unet/", older))}
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert [r for r in submission.review if "several folders hold the assignment" in r]
+    same = read_submission(write(tmp_path / "same", {**package("", ref), "unet.zip": zipped(package("unet/", ref))}))
+    assert same.review == []

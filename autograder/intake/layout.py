@@ -26,7 +26,7 @@ from typing import Callable
 
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
-from .notebooks import extract
+from .notebooks import extract, without_ipython_lines
 from .safe_text import safe_text
 from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
@@ -177,14 +177,17 @@ def _newer_syntax(submission: Submission) -> None:
     """An f-string error where the grader's Python is older than 3.12: most likely code that 3.12
     reads (its own quotes, a backslash or a comment inside the braces: PEP 701), as Colab runs it. It
     still costs the component (the grader cannot run it), so the TA sees it as the environment's."""
-    if sys.version_info >= (3, 12):
-        return
     for entry in submission.modules.values():
-        error = entry.index.syntax_error
-        if error and "f-string" in error:
-            submission.environment.append(
-                f"{error}: valid from Python 3.12 on, but the grader runs Python "
-                f"{sys.version_info.major}.{sys.version_info.minor}")
+        _newer_python(submission, entry.index.syntax_error)
+
+
+def _newer_python(submission: Submission, error: str | None) -> None:
+    """Flag ``error`` (a file's or a notebook cell's) as the environment's if Python 3.12 would read it."""
+    if error and "f-string" in error and sys.version_info < (3, 12):
+        environment = (f"{error}: valid from Python 3.12 on, but the grader runs Python "
+                       f"{sys.version_info.major}.{sys.version_info.minor}")
+        if environment not in submission.environment:
+            submission.environment.append(environment)
 
 
 # --- 1. candidate files ----------------------------------------------------------------------------
@@ -257,6 +260,12 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
     if suffix == ".ipynb":
         return _notebook_candidates(file, text, submission, limits)
     indexed = index(text, file.label)
+    if indexed.syntax_error and suffix == ".py":  # a notebook saved as .py (Colab's "Download .py") keeps IPython lines
+        without = without_ipython_lines(text, help_lines=True)
+        if without != text and not (plain := index(without, file.label)).syntax_error:
+            text, indexed = without, plain
+            submission.notes.append(f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter "
+                                    "runs them; in a .py file Python stops at them: delete them")
     name = _module_name(file.path)
     if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
         indexed.defines |= {s for s, m in ALL_SYMBOLS.items() if m == name}
@@ -275,6 +284,8 @@ def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submissi
                          limits: files_.Limits) -> list[_Candidate]:
     code = extract(text, file.label)
     submission.notes.extend(code.notes)
+    for error in code.syntax_errors:  # a cell left out: perhaps Colab's newer Python reads it
+        _newer_python(submission, error)
     if code.problem:
         submission.unreadable[file.label] = code.problem
         return []
@@ -329,7 +340,8 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
     if len(ranked) > 1:
         runner_up = ranked[1]
         same_code = _signature(folders[chosen]) == _signature(folders[runner_up])
-        tie = _rank(chosen, folders[chosen])[:3] == _rank(runner_up, folders[runner_up])[:3]  # only time decided
+        # only the name or the time decided: two folders that implement as much, in different code
+        tie = _rank(chosen, folders[chosen])[:2] == _rank(runner_up, folders[runner_up])[:2]
         # a unet/ that implements only part of what the graded folder does (the released stubs, their given
         # code) loses no work: no rival
         done = set().union(*(c.complete for c in folders[chosen]))

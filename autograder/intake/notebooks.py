@@ -1,9 +1,9 @@
 """The code in a Jupyter or Colab notebook, as the modules it stands for.
 
-A ``%%writefile path`` cell is the file it writes (``-a`` appends), placed beside the notebook as
-Jupyter would. Every other code cell joins one module, with IPython's line magics and shell lines
-(``%matplotlib``, ``!pip install``) blanked and cell magics other than ``%%time``/``%%capture``
-left out; the grader then keeps only what the contract's definitions need (``definitions_only``),
+A ``%%writefile path`` (or ``%%file``) cell is the file it writes (``-a`` appends), placed beside the
+notebook as Jupyter would. Every other code cell joins one module, with IPython's line magics, shell
+and help lines (``%matplotlib``, ``!pip install``, ``SimpleUNet?``) blanked and cell magics other than
+``%%time``/``%%capture`` left out; the grader then keeps only what the contract's definitions need (``definitions_only``),
 so top-level code that trains, plots or downloads never runs. Line numbers map back to cells.
 """
 import ast
@@ -26,6 +26,7 @@ class NotebookCode:
     cells: list[list[int]] = field(default_factory=list)  # [first line in module_text, cell number]
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # why no code could be taken at all
+    syntax_errors: list[str] = field(default_factory=list)  # why cells were left out: "label, cell N: message"
 
 
 def extract(text: str, label: str) -> NotebookCode:
@@ -52,20 +53,26 @@ def extract(text: str, label: str) -> NotebookCode:
         first, _, rest = source.partition("\n")
         if first.startswith("%%"):
             magic, *arguments = first[2:].split(None, 1) or [""]
-            if magic == "writefile":
+            if magic in ("writefile", "file"):  # %%file: IPython's other name for it
                 _write(found, written, arguments[0] if arguments else "", rest, label, number)
                 continue
             if magic not in _KEPT_CELL_MAGICS:
                 found.notes.append(f"{label}, cell {number}: a %%{magic} cell, left out")
                 continue
             source = "\n" + rest  # keep the cell's line numbers
-        code = _without_magics(source)
+        code = without_ipython_lines(source)
         try:
-            ast.parse(code)
+            try:
+                ast.parse(code)
+            except SyntaxError:
+                code = without_ipython_lines(source, help_lines=True)
+                ast.parse(code)
         except PARSER_ERRORS as exc:
             lineno = getattr(exc, "lineno", None)
-            found.notes.append(f"{label}, cell {number}: not Python ({safe_text(getattr(exc, 'msg', exc), 300)}"
-                               f"{f', line {lineno}' if lineno else ''}); left out")
+            message = safe_text(getattr(exc, 'msg', exc), 300)
+            found.syntax_errors.append(f"{label}, cell {number}{f', line {lineno}' if lineno else ''}: {message}")
+            found.notes.append(f"{label}, cell {number}: not Python ({message}{f', line {lineno}' if lineno else ''}); "
+                               "left out")
             continue
         found.cells.append([line, number])
         chunks.append(code.rstrip("\n") + "\n")
@@ -103,14 +110,18 @@ def _beside_notebook(path: str) -> str:
 
 
 _MAGIC_LINE = re.compile(r"^\s*[%!]")
+# IPython's help: ``SimpleUNet?``, ``model.forward??``, ``?torch.nn`` -- never Python, and IPython runs them.
+_HELP_LINE = re.compile(r"^\s*(\?{1,2}\s*[A-Za-z_][\w.]*|[A-Za-z_][\w.]*(\(\))?\s*\?{1,2})\s*$")
 
 
-def _without_magics(source: str) -> str:
-    """Line magics and shell lines blanked (``x = !ls`` too), so the rest parses as Python."""
+def without_ipython_lines(source: str, help_lines: bool = False) -> str:
+    """Line magics and shell lines blanked (``x = !ls`` too), and with ``help_lines`` help lines (only
+    where the cell does not parse without: such a line may sit inside a string), so the rest parses."""
     lines = []
     for line in source.split("\n"):
         stripped = line.strip()
-        if _MAGIC_LINE.match(line) or re.match(r"^[A-Za-z_][\w, ]*=\s*[!%]", stripped):
+        if _MAGIC_LINE.match(line) or (help_lines and _HELP_LINE.match(line)) \
+                or re.match(r"^[A-Za-z_][\w, ]*=\s*[!%]", stripped):
             lines.append("")
         else:
             lines.append(line)

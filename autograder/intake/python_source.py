@@ -62,13 +62,33 @@ def _syntax_message(exc: Exception, label: str) -> str:
 
 
 def is_stub(node: ast.AST) -> bool:
-    """A class or function whose every function body is only a docstring, ``pass``, ``...`` or
-    ``raise NotImplementedError`` -- what the release hands out."""
+    """A function, or a class, whose body is only a docstring, ``pass``, ``...`` or ``raise
+    NotImplementedError`` (every method's) -- what the release hands out --, or that always reaches
+    ``raise NotImplementedError`` (one method's will do: the release's given code around the
+    placeholder, ``try``/``finally``, leaves a function unwritten all the same)."""
     functions = [node] if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) else [
         n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     if not functions:
         return False
-    return all(all(_is_placeholder(s) for s in f.body) for f in functions)
+    # a class with one method the student never wrote is not done either
+    return all(all(_is_placeholder(s) for s in f.body) for f in functions) or any(
+        _always_unimplemented(f.body) for f in functions)
+
+
+def _always_unimplemented(body: list) -> bool:
+    """Whether running ``body`` always reaches ``raise NotImplementedError``: straight-line statements,
+    into ``try`` and ``with`` blocks, up to the first that may branch, loop or return."""
+    for statement in body:
+        if isinstance(statement, ast.Raise):
+            return _is_placeholder(statement)
+        if isinstance(statement, ast.Try) and statement.handlers:
+            return False  # a handler may catch it
+        if isinstance(statement, (ast.Try, ast.With, ast.AsyncWith)):
+            if _always_unimplemented(statement.body):
+                return True
+        elif isinstance(statement, (ast.If, ast.For, ast.AsyncFor, ast.While, ast.Return, ast.Match)):
+            return False
+    return False
 
 
 def _is_placeholder(statement: ast.stmt) -> bool:

@@ -57,13 +57,15 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     ``"."``: the graded modules' own package, which they import as ``from . import *``);
     ``on_execute``: called with a canonical name and True when that file's code starts, False when
     it is done (the child tells the parent, so a file whose top-level code hangs or ends the process
-    can be named).
+    can be named); ``targets``: the contract symbols under test (``_run_each``).
     """
 
     def __init__(self, modules: dict, aliases: dict | None = None, packages=(), symbols: dict | None = None,
                  stand_ins: dict | None = None, refused: dict | None = None, required=(), prefer_fallback=(),
-                 protected=(), stand_in_modules: dict | None = None, unavailable=(), on_execute=None, exports: dict | None = None):
+                 protected=(), stand_in_modules: dict | None = None, unavailable=(), on_execute=None, exports: dict | None = None,
+                 targets=()):
         self.modules = modules
+        self.targets = frozenset(targets)  # the contract symbols under test: their own errors are theirs to show
         self.on_execute = on_execute or (lambda canonical, running: None)  # told when a file's code starts and ends
         self.stand_in_modules = {normalise(k): (k, v) for k, v in (stand_in_modules or {}).items()}
         self.protected = frozenset(protected)
@@ -72,7 +74,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self.packages = {normalise(p) for p in packages} | {normalise(PACKAGE)}
         self.exports = {normalise(p): dict(names) for p, names in (exports or {}).items() if p != OWN_PACKAGE}
         if OWN_PACKAGE in (exports or {}):  # the graded modules' own package: ``from . import *`` in them
-            self.exports[normalise(PACKAGE)] = dict(exports[OWN_PACKAGE])
+            # its names only: the package itself (``unet``) runs its __init__, once, in its order
+            self.exports[normalise(PACKAGE)] = {k: v for k, v in exports[OWN_PACKAGE].items() if k != "__init__.py"}
         self.symbols = dict(symbols or {})
         self.stand_ins = dict(stand_ins or {})
         self.unavailable = frozenset(unavailable) - self.stand_ins.keys()
@@ -87,6 +90,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self._originals: dict[int, tuple[str, object]] = {}
         self._executed: list = []  # canonical modules run so far
         self._running: set[str] = set()  # canonical modules whose code is running now (imports in progress)
+        self._initialising = 0  # packages whose __init__ is being done now (``_init_package``)
         self._packages: dict = {}  # normalised package name -> its module, for those with exports
 
     # --- finding -------------------------------------------------------------------------------
@@ -225,6 +229,14 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if not exported or "__init__.py" not in exported:  # a module's names (``unet.py``), served when asked
             return
         self._packages[key] = package
+        self._initialising += 1
+        try:
+            self._bind_exports(package, key, exported)
+        finally:
+            self._initialising -= 1
+        self.patch(package)
+
+    def _bind_exports(self, package, key: str, exported: dict) -> None:
         for canonical in dict.fromkeys(exported.values()):
             if canonical not in self.modules or canonical in self._running:
                 continue
@@ -240,7 +252,6 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                         setattr(package, name, self._package_attribute(key, name))
                     except AttributeError:
                         pass
-        self.patch(package)
 
     def _recover(self, module, canonical: str, error: BaseException) -> bool:
         """After ``module`` raised on import: run its definitions only, or stand in for it. False: neither."""
@@ -256,6 +267,11 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             else:
                 self.notes.append(f"{label}: its top-level code raised {what}; graded its definitions without it")
                 return True
+        # Only where nothing else is being imported: inside another file's import or a package's
+        # __init__, a failure may be the import order's (a circle), and the import is tried again later.
+        alone = self._running <= {canonical} and not self._initialising
+        if alone and self._run_each(module, canonical, fallback or entry["source"], label):
+            return True
         covered = sorted(s for s, home in self.symbols.items()
                          if home == canonical and (s in self.stand_ins or s in self.unavailable))
         if canonical in self.required or not covered:
@@ -267,6 +283,71 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             f"the reference {', '.join(lent)} stood in for it here (it is graded on its own)" if lent
             else f"{', '.join(covered)} cannot be used here (graded on its own)"))
         return True
+
+    def _run_each(self, module, canonical: str, source: str, label: str) -> bool:
+        """Run ``source``'s top-level statements one by one, each that raises left out: one broken
+        definition then costs only the components that use it, not every one its file holds. In a
+        notebook, whose cells ran in any order, a statement that needs a name a later one defines
+        runs after it (unless a later statement defines its own names again). False, with nothing
+        kept, where a statement that defines a symbol under test fails: its own error is the one to show."""
+        import ast
+
+        try:
+            statements = ast.parse(source, label).body
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return False
+        _clear(module)
+        in_notebook = bool(self.modules[canonical].get("cells"))
+        failed, waiting, done = {}, [], set()
+
+        def run(index: int) -> None:
+            code = compile(ast.Module([statements[index]], type_ignores=[]), label, "exec", dont_inherit=True)
+            try:
+                exec(code, module.__dict__)
+            except NameError as error:
+                failed[index] = error
+                if in_notebook and index not in waiting:
+                    waiting.append(index)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 -- student code: left out, and said
+                failed[index] = error
+            else:
+                failed.pop(index, None)
+                done.add(index)
+
+        for index in range(len(statements)):
+            run(index)
+        ran_first = set(done)
+        while waiting:
+            before = len(done)
+            for index in list(waiting):
+                redefined = set().union(*(_binds(statements[i]) for i in done if i > index))
+                if _binds(statements[index]) & redefined:
+                    waiting.remove(index)  # superseded: a later cell defines the same names
+                    failed.pop(index, None)
+                    continue
+                run(index)
+                if index in done:
+                    waiting.remove(index)
+            if len(done) == before:
+                break
+        lost = set().union(*(_binds(statements[i]) for i in failed)) if failed else set()
+        if lost & self.targets:
+            _clear(module)
+            return False
+        for index, error in sorted(failed.items()):
+            what = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            names = ", ".join(sorted(_binds(statements[index]))) or "its statement"
+            self.notes.append(f"{self._line(label, statements[index])}: {what}; left out ({names} cannot be used), "
+                              "the rest graded")
+        late = sorted(name for i in done - ran_first for name in _binds(statements[i]))
+        if late:
+            self.notes.append(f"{label}: {', '.join(late)} {'needs' if len(late) == 1 else 'need'} names that later "
+                              "cells define (the cells ran out of order): defined after them, as the notebook's kernel "
+                              "had them; run the notebook top to bottom before handing it in")
+        return True
+
+    def _line(self, label: str, statement) -> str:
+        return self.where(label, statement.lineno) or f'"{label}"'
 
     def _serve(self, module, symbols, why: str) -> None:
         """Fill ``module`` with the stand-ins of ``symbols``, and placeholders for the rest."""
@@ -312,11 +393,11 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if name.startswith("__"):
             raise AttributeError(name)
         if exported and exported.get(name) in self.modules and name not in self.symbols:
-            return getattr(self.module(exported[name]), name)
+            return _defined(self.module(exported[name]), name)
         if name in self.stand_ins:
             return self.stand_ins[name]
         if name in self.symbols:
-            return getattr(self.module(self.symbols[name]), name)
+            return _defined(self.module(self.symbols[name]), name)
         if normalise(name) in self.aliases:
             return self.module(self.aliases[normalise(name)])
         if package is not None and normalise(package) in self.aliases:
@@ -378,6 +459,26 @@ def _placeholder(symbol: str, why: str):
     if symbol[:1].isupper():
         return type(symbol, (), {"__init__": unavailable, "__module__": "unavailable"})
     return unavailable
+
+
+def _defined(module, name: str):
+    """``name`` as ``module`` itself defines it: not through its ``__getattr__``, which asks this
+    importer again -- for a symbol its home does not define, without end."""
+    try:
+        return vars(module)[name]
+    except KeyError:
+        raise AttributeError(f"{getattr(module, '__file__', None) or module.__name__} does not define {name}") from None
+
+
+def _binds(statement) -> set:
+    """The names a top-level definition or assignment binds (enough to see one defined again)."""
+    import ast
+
+    if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {statement.name}
+    targets = statement.targets if isinstance(statement, ast.Assign) else (
+        [statement.target] if isinstance(statement, ast.AnnAssign) else [])
+    return {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
 
 
 def _clear(module) -> None:

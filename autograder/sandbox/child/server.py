@@ -146,6 +146,7 @@ class Child:
             modules, aliases=aliases, packages=packages or (), symbols=symbols, stand_ins=stand_ins,
             refused=refused, required=required or (), prefer_fallback=prefer_fallback or (), protected=self.protected,
             stand_in_modules=stand_in_modules, unavailable=unavailable, on_execute=self._importing, exports=exports,
+            targets=target_symbols,
         )
         self.importer.install()
         defaults = self._torch_defaults()
