@@ -221,6 +221,63 @@ def test_canvas_downloads_are_one_submission_per_student_under_the_names_they_up
     assert not first.exists()
 
 
+def test_blackboard_downloads_grade_each_students_latest_attempt_under_the_names_they_uploaded(tmp_path):
+    """Blackboard's "Download assignment": flat, ``<assignment>_<user>_attempt_<time>_<file>`` beside a
+    ``.txt`` receipt per attempt; a student who tried twice is graded on the latest attempt, said aloud."""
+    ref = reference()
+    early, late = "Homework 3_jdoe_attempt_2026-12-04-09-00-00", "Homework 3_jdoe_attempt_2026-12-05-23-14-07"
+    (tmp_path / f"{early}_unet.py").write_text("broken")
+    (tmp_path / f"{early}.txt").write_text("Name: Jane Doe (jdoe)\n")
+    for module, text in ref.items():
+        (tmp_path / f"{late}_{module}.py").write_text(text)
+    (tmp_path / f"{late}_notes.txt").write_text("my notes")  # an upload that happens to be .txt: hers
+    (tmp_path / f"{late}.txt").write_text("Name: Jane Doe (jdoe)\n")
+    (tmp_path / "Homework 3_asmith_attempt_2026-12-06-10-02-55.txt").write_text("Name: Al Smith (asmith)\n")  # typed text only
+    (tmp_path / "Homework 3_kim_attempt_2026-13-45-99-99-99_unet.py").write_text("")  # no such date: not Blackboard's
+    found = discover(tmp_path)
+    try:
+        rows = {(i.submitters[0].name, i.submitters[0].identity): i for i in found.submissions}
+        kim = "Homework 3_kim_attempt_2026-13-45-99-99-99_unet"
+        assert sorted(rows) == [(kim, f"student:{kim}"), ("asmith", "blackboard:asmith"), ("jdoe", "blackboard:jdoe")]
+        jdoe = rows["jdoe", "blackboard:jdoe"]
+        assert not jdoe.problem and jdoe.key == "jdoe"
+        assert sorted(p.name for p in jdoe.source.iterdir()) == sorted([f"{m}.py" for m in ref] + ["notes.txt"])
+        assert (jdoe.source / "unet.py").read_text() == ref["unet"]  # the latest attempt's, not the broken one
+        earlier = [why for where, why in found.skipped if where == f"{early}_unet.py"]
+        assert len(earlier) == 1 and "(2026-12-04-09-00-00)" in earlier[0]
+        assert "graded their latest attempt only (2026-12-05-23-14-07)" in earlier[0]
+        assert "uploaded no files" in rows["asmith", "blackboard:asmith"].problem  # a row for a person, never dropped
+    finally:
+        found.cleanup()
+
+
+def test_moodle_downloads_are_one_submission_per_student_named_by_their_full_name(tmp_path):
+    """Moodle's "Download all submissions": ``<full name>_<id>_assignsubmission_<plugin>_`` folders (or, before
+    Moodle 3.1, file-name prefixes); a student's typed-in text is theirs, never a second row."""
+    ref = reference()
+    jane_files = tmp_path / "Jane Doe_123456_assignsubmission_file_"
+    write(jane_files / "hw", {f"{m}.py": text for m, text in ref.items()})
+    (tmp_path / "Jane Doe_123456_assignsubmission_onlinetext_").mkdir()
+    (tmp_path / "Jane Doe_123456_assignsubmission_onlinetext_" / "onlinetext.html").write_text("<p>done</p>")
+    for module, text in ref.items():
+        (tmp_path / f"Zoë Ørsted_123457_assignsubmission_file_{module}.py").write_text(text)
+    (tmp_path / "Participant_777_assignsubmission_onlinetext_").mkdir()  # blind marking, typed text only
+    (tmp_path / "Bob_1_assignsubmission_file_").write_text("a file named like a folder")  # not Moodle's
+    found = discover(tmp_path)
+    try:
+        rows = {(i.submitters[0].name, i.submitters[0].identity): i for i in found.submissions}
+        assert sorted(rows) == [("Bob_1_assignsubmission_file_", "student:Bob_1_assignsubmission_file_"),
+                                ("Jane Doe", "moodle:123456"), ("Participant", "moodle:777"),
+                                ("Zoë Ørsted", "moodle:123457")]
+        assert rows["Jane Doe", "moodle:123456"].source == jane_files and not rows["Jane Doe", "moodle:123456"].problem
+        assert rows["Jane Doe", "moodle:123456"].key == "Jane_Doe"
+        zoe = rows["Zoë Ørsted", "moodle:123457"].source
+        assert sorted(p.name for p in zoe.iterdir()) == sorted(f"{m}.py" for m in ref)
+        assert "uploaded no files" in rows["Participant", "moodle:777"].problem
+    finally:
+        found.cleanup()
+
+
 @pytest.mark.grading  # a fresh interpreter
 def test_a_package_exports_what_python_says_it_does(tmp_path):
     """The names ``import unet`` binds, from the parent's reading of ``__init__.py`` and ``__all__``,
