@@ -9,14 +9,17 @@ Each ``Convention`` below is one such name as a regular expression whose named g
 - ``file``: the name they uploaded; empty or absent for a folder of their uploads;
 - ``attempt``: which of their attempts it belongs to (only the latest is graded);
 - ``other``: set on a part of the submission that is not uploads (Moodle's typed-in text): not code;
-- ``receipt``: set on a file the LMS writes about an attempt (Blackboard's ``.txt``): not code either.
+- ``receipt``: set on a file the LMS writes about an attempt (Blackboard's ``.txt``): not code either;
+- ``download``: what every name of one download starts with (Blackboard's assignment name): where it
+  and ``user`` are split by a ``_`` that either could hold, what all the download's names share says where.
 
 A name that matches no convention is not claimed, and stays what it always was (a student's own
 folder or archive): deny by default. ``students`` gathers the claimed entries into one
 ``Student`` each; it only reads names, so ``discover`` decides what is copied where.
 """
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -47,7 +50,7 @@ CONVENTIONS = (
     # Blackboard "Download assignment": <assignment>_<user>_attempt_<y-m-d-h-m-s>_<file>, and a receipt
     # <assignment>_<user>_attempt_<y-m-d-h-m-s>.txt for each attempt (who, when, the files' names).
     Convention("Blackboard", re.compile(
-        r".+?_(?P<user>[^_\s]+)_attempt_(?P<attempt>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)(?:_(?P<file>.+)|(?P<receipt>\.txt))"),
+        r"(?P<download>.+?)_(?P<user>[^_\s]+)_attempt_(?P<attempt>\d{4}-\d\d-\d\d-\d\d-\d\d-\d\d)(?:_(?P<file>.+)|(?P<receipt>\.txt))"),
         attempt_order=_blackboard_time),
     # Moodle "Download all submissions": <full name>_<participant id>_assignsubmission_<plugin>_ as a folder of
     # the files (Moodle >= 3.1), or as the prefix of each file (older). Moodle writes the name's ``_`` as spaces.
@@ -74,6 +77,7 @@ class Claim:
     name: str
     file: str  # the name it was uploaded as; "" for a folder of uploads
     attempt: str
+    download: str  # what every name of the download starts with, where the LMS writes one
     other: bool  # written by the LMS beside the uploads (a receipt, a typed-in text), not code
 
 
@@ -95,7 +99,7 @@ def claim(entry: Path) -> Claim | None:
         except ValueError:
             continue  # a date no calendar has
         return Claim(entry, convention, groups["user"], groups.get("name") or groups["user"], file,
-                     groups.get("attempt") or "", receipt or bool(groups.get("other")))
+                     groups.get("attempt") or "", groups.get("download") or "", receipt or bool(groups.get("other")))
     return None
 
 
@@ -122,7 +126,7 @@ def students(claims: list[Claim]) -> list[Student]:
     """The claimed entries, one ``Student`` per LMS user, in the order first seen; only the latest
     attempt's uploads are graded (an LMS grades the latest attempt too)."""
     gathered: dict[tuple[str, str], list[Claim]] = {}
-    for item in claims:
+    for item in _whole_users(claims):
         gathered.setdefault((item.convention.lms, item.user), []).append(item)
     result = []
     for (lms, user), items in gathered.items():
@@ -144,6 +148,32 @@ def students(claims: list[Claim]) -> list[Student]:
                                "they sent another way, put them in a folder named after them and regrade with --only")
         result.append(student)
     return result
+
+
+def _whole_users(claims: list[Claim]) -> list[Claim]:
+    """A user name with ``_`` in it (``Homework 3_a_smith_attempt_...``) reads at first as part of the
+    download's name; the download's name is what all of its entries start with, and the rest is the user's."""
+    downloads: dict[str, list[str]] = {}
+    for item in claims:
+        if item.download:
+            downloads.setdefault(item.convention.lms, []).append(item.download)
+    common = {lms: _common_words(names) for lms, names in downloads.items()}
+    whole = []
+    for item in claims:
+        shared = common.get(item.convention.lms, "")
+        if shared and item.download != shared:
+            user = f"{item.download[len(shared) + 1:]}_{item.user}"
+            item = replace(item, download=shared, user=user, name=user if item.name == item.user else item.name)
+        whole.append(item)
+    return whole
+
+
+def _common_words(names: list[str]) -> str:
+    """The longest start of every name that ends where a name ends or at a ``_``."""
+    shared = os.path.commonprefix(names)
+    while shared and not all(n == shared or n.startswith(shared + "_") for n in names):
+        shared = shared[:max(shared.rfind("_"), 0)]
+    return shared
 
 
 def download_files(claims: list[Claim]) -> frozenset[str]:
