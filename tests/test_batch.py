@@ -315,6 +315,38 @@ def test_folder_layout_names_and_duplicates(tmp_path):
     assert found.skipped == [("amy.zip", "a second submission for amy (kept amy)")]
 
 
+def test_folder_layout_of_mixed_lms_downloads_is_one_row_per_student_named_by_their_lms(tmp_path):
+    """Downloads of several LMSs in one folder (and a student's own folder, and a stray file): each
+    student one row, whose identity is their LMS user; what the LMS wrote about them is no row."""
+    files = {
+        "doejane_LATE_123456_7890101_unet.py": "", "doejane_LATE_123456_7890101_res_block.py": "",  # Canvas
+        "HW3_asmith_attempt_2026-12-06-10-02-55_unet.py": "", "HW3_asmith_attempt_2026-12-06-10-02-55.txt": "",  # Blackboard
+        "Jane Doe_555_assignsubmission_file_/unet.py": "", "Jane Doe_555_assignsubmission_onlinetext_/onlinetext.html": "",
+        "1001-2002 - Ann Lee - Dec 5, 2026 1114 PM/unet.py": "",  # Brightspace: a folder per submission
+        "1003-2004 - Ann Lee - Dec 6, 2026 915 AM/unet.py": "", "1005-2006 - Bo Chen - Dec 5, 2026 1:14 PM - unet.py": "",
+        "index.html": "<html></html>", "alice/unet.py": "", "notes.pdf": "%PDF-1.4",
+    }
+    for relative, text in files.items():
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_text(text)
+    found = discover(tmp_path)
+    try:
+        rows = sorted((i.key, i.submitters[0].name, i.submitters[0].identity) for i in found.submissions)
+        assert rows == [("Ann_Lee", "Ann Lee", "d2l:Ann Lee"), ("Bo_Chen", "Bo Chen", "d2l:Bo Chen"),
+                        ("Jane_Doe", "Jane Doe", "moodle:555"), ("alice", "alice", "student:alice"),
+                        ("asmith", "asmith", "blackboard:asmith"), ("doejane", "doejane", "canvas:123456"),
+                        ("notes", "notes", "student:notes")]
+        by_key = {i.key: i for i in found.submissions}
+        assert by_key["Ann_Lee"].source.name.startswith("1003-2004")  # her latest submission, where it is
+        assert sorted(p.name for p in by_key["doejane"].source.iterdir()) == ["res_block.py", "unet.py"]
+        assert [p.name for p in by_key["asmith"].source.iterdir()] == ["unet.py"]  # not the receipt
+        assert by_key["notes"].problem and not any(by_key[k].problem for k in by_key if k != "notes")
+        skipped = dict(found.skipped)
+        assert "index.html" in skipped and "Dec 5, 2026 1114 PM" in skipped["1001-2002 - Ann Lee - Dec 5, 2026 1114 PM"]
+    finally:
+        found.cleanup()
+
+
 @pytest.mark.parametrize("name", ["../escape.py", "/abs.py", "a/../../escape.py"])
 def test_zip_extraction_refuses_paths_outside(tmp_path, name):
     archive = tmp_path / "evil.zip"

@@ -8,11 +8,16 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
+from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from autograder.intake import lms
 from autograder.intake.discover import discover, safe_name
 from autograder.intake import Limits, Refused, read_submission
 from autograder.sandbox.child.importer import SourceImporter
@@ -219,6 +224,100 @@ def test_canvas_downloads_are_one_submission_per_student_under_the_names_they_up
     finally:
         found.cleanup()
     assert not first.exists()
+
+
+def test_blackboard_downloads_grade_each_students_latest_attempt_under_the_names_they_uploaded(tmp_path):
+    """Blackboard's "Download assignment": flat, ``<assignment>_<user>_attempt_<time>_<file>`` beside a
+    ``.txt`` receipt per attempt; a student who tried twice is graded on the latest attempt, said aloud."""
+    ref = reference()
+    early, late = "Homework 3_jdoe_attempt_2026-12-04-09-00-00", "Homework 3_jdoe_attempt_2026-12-05-23-14-07"
+    (tmp_path / f"{early}_unet.py").write_text("broken")
+    (tmp_path / f"{early}.txt").write_text("Name: Jane Doe (jdoe)\n")
+    for module, text in ref.items():
+        (tmp_path / f"{late}_{module}.py").write_text(text)
+    (tmp_path / f"{late}_notes.txt").write_text("my notes")  # an upload that happens to be .txt: hers
+    (tmp_path / f"{late}.txt").write_text("Name: Jane Doe (jdoe)\n")
+    (tmp_path / "Homework 3_asmith_attempt_2026-12-06-10-02-55.txt").write_text("Name: Al Smith (asmith)\n")  # typed text only
+    (tmp_path / "Homework 3_kim_attempt_2026-13-45-99-99-99_unet.py").write_text("")  # no such date: not Blackboard's
+    for user in ("a_smith", "b_smith"):  # user names with "_": the assignment's name is what every name starts with
+        (tmp_path / f"Homework 3_{user}_attempt_2026-12-06-08-00-00_unet.py").write_text(ref["unet"])
+    found = discover(tmp_path)
+    try:
+        rows = {(i.submitters[0].name, i.submitters[0].identity): i for i in found.submissions}
+        kim = "Homework 3_kim_attempt_2026-13-45-99-99-99_unet"
+        assert sorted(rows) == [(kim, f"student:{kim}"), ("a_smith", "blackboard:a_smith"), ("asmith", "blackboard:asmith"),
+                                ("b_smith", "blackboard:b_smith"), ("jdoe", "blackboard:jdoe")]
+        jdoe = rows["jdoe", "blackboard:jdoe"]
+        assert not jdoe.problem and jdoe.key == "jdoe"
+        assert sorted(p.name for p in jdoe.source.iterdir()) == sorted([f"{m}.py" for m in ref] + ["notes.txt"])
+        assert (jdoe.source / "unet.py").read_text() == ref["unet"]  # the latest attempt's, not the broken one
+        earlier = [why for where, why in found.skipped if where == f"{early}_unet.py"]
+        assert len(earlier) == 1 and "(2026-12-04-09-00-00)" in earlier[0]
+        assert "graded their latest attempt only (2026-12-05-23-14-07)" in earlier[0]
+        assert "uploaded no files" in rows["asmith", "blackboard:asmith"].problem  # a row for a person, never dropped
+    finally:
+        found.cleanup()
+
+
+def test_moodle_downloads_are_one_submission_per_student_named_by_their_full_name(tmp_path):
+    """Moodle's "Download all submissions": ``<full name>_<id>_assignsubmission_<plugin>_`` folders (or, before
+    Moodle 3.1, file-name prefixes); a student's typed-in text is theirs, never a second row."""
+    ref = reference()
+    jane_files = tmp_path / "Jane Doe_123456_assignsubmission_file_"
+    write(jane_files / "hw", {f"{m}.py": text for m, text in ref.items()})
+    (tmp_path / "Jane Doe_123456_assignsubmission_onlinetext_").mkdir()
+    (tmp_path / "Jane Doe_123456_assignsubmission_onlinetext_" / "onlinetext.html").write_text("<p>done</p>")
+    for module, text in ref.items():
+        (tmp_path / f"Zoë Ørsted_123457_assignsubmission_file_{module}.py").write_text(text)
+    (tmp_path / "Participant_777_assignsubmission_onlinetext_").mkdir()  # blind marking, typed text only
+    (tmp_path / "Bob_1_assignsubmission_file_").write_text("a file named like a folder")  # not Moodle's
+    found = discover(tmp_path)
+    try:
+        rows = {(i.submitters[0].name, i.submitters[0].identity): i for i in found.submissions}
+        assert sorted(rows) == [("Bob_1_assignsubmission_file_", "student:Bob_1_assignsubmission_file_"),
+                                ("Jane Doe", "moodle:123456"), ("Participant", "moodle:777"),
+                                ("Zoë Ørsted", "moodle:123457")]
+        assert rows["Jane Doe", "moodle:123456"].source == jane_files and not rows["Jane Doe", "moodle:123456"].problem
+        assert rows["Jane Doe", "moodle:123456"].key == "Jane_Doe"
+        zoe = rows["Zoë Ørsted", "moodle:123457"].source
+        assert sorted(p.name for p in zoe.iterdir()) == sorted(f"{m}.py" for m in ref)
+        assert "uploaded no files" in rows["Participant", "moodle:777"].problem
+    finally:
+        found.cleanup()
+
+
+_UPLOADED = st.text(st.characters(blacklist_characters="/\\\0", blacklist_categories=("Cs", "Cc")), min_size=1,
+                    max_size=30).filter(lambda f: f.strip(" .") == f and f not in (".", ".."))
+_WORD = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZéØ李", min_size=1, max_size=12)
+_WHEN = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31)).map(lambda t: t.replace(microsecond=0))
+_LMS_NAMES = st.one_of(  # (what the LMS writes, whose, uploaded as): built as each LMS's documentation says
+    st.builds(lambda n, u, late, f: (f"{n}{'_LATE' if late else ''}_{u}_{u + 7}_{f}", ("Canvas", str(u), n), f),
+              _WORD, st.integers(1, 10**9), st.booleans(), _UPLOADED),
+    st.builds(lambda a, u, t, f: (f"{a}_{u}_attempt_{t:%Y-%m-%d-%H-%M-%S}_{f}", ("Blackboard", u, u), f),
+              st.lists(_WORD, min_size=1, max_size=3).map(" ".join), _WORD, _WHEN, _UPLOADED),
+    st.builds(lambda n, u, f: (f"{n}_{u}_assignsubmission_file_{f}", ("Moodle", str(u), n), f),
+              st.lists(_WORD, min_size=1, max_size=3).map(" ".join), st.integers(1, 10**9), _UPLOADED),
+    st.builds(lambda s, n, t, f: (f"{s}-{s + 1} - {n} - {t:%b %-d, %Y %-I%M %p} - {f}", ("D2L", n, n), f),
+              st.integers(1, 10**9), st.lists(_WORD, min_size=1, max_size=3).map(" ".join), _WHEN, _UPLOADED),
+)
+
+
+@settings(max_examples=200, derandomize=True, database=None, deadline=None, suppress_health_check=list(HealthCheck))
+@given(_LMS_NAMES, st.text(st.characters(blacklist_characters="/\\\0", blacklist_categories=("Cs", "Cc", "Nd")),
+                            min_size=1, max_size=60).filter(lambda f: f.strip(" .") == f))
+def test_lms_names_are_read_back_as_written_and_no_others_are_claimed(written, undigited):
+    """What each LMS writes is read back as whose it is and the name it was uploaded as; a name no LMS
+    writes (none without a digit: every LMS writes an id or a date) is claimed by none."""
+    (name, (lms_name, user, shown), uploaded) = written
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_text("")
+        got = lms.claim(path)
+        assert got is not None, name
+        assert (got.convention.lms, got.user, got.name, got.file, got.other) == (lms_name, user, shown, uploaded, False)
+        other = Path(folder) / undigited
+        other.write_text("") if not other.exists() else None
+        assert lms.claim(other) is None, undigited
 
 
 @pytest.mark.grading  # a fresh interpreter

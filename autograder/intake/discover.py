@@ -8,9 +8,9 @@ Three layouts, recognised in this order:
   (``:submitters: [{:name:, :sid:, :email:}]``); a student is named by SID, else e-mail, else the
   folder. A group submission is graded once and recorded for every member.
 - **nbgrader**: ``submitted/<student>/<assignment>/`` (pass the course folder or ``submitted/``).
-- **folders**: one folder or ``.zip`` per student, named after the student; loose files named as
-  Canvas's "Download Submissions" names them (``<lastfirst>[_LATE]_<user id>_<submission id>_<file>``)
-  are one student's files together, under their own names.
+- **folders**: one folder or ``.zip`` per student, named after the student. Files and folders named
+  as an LMS's bulk download names them (Canvas, Blackboard, Moodle, Brightspace: the table in
+  ``lms``) are one submission per LMS user, of their latest attempt, under the names they uploaded.
 
 Archives are not opened here (that happens in the worker), so discovering a class is cheap and a
 broken archive costs its own student a zero, never the batch. Every entry a TA passed gets a row:
@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 import yaml
 
 from ..errors import SubmissionError
+from . import lms
 from .safe_text import safe_name_text, safe_text
 
 __all__ = ["Discovered", "Submitter", "Discovery", "discover", "extract_zip", "safe_name"]
@@ -287,44 +288,65 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
     return found
 
 
-# Canvas's "Download Submissions" zip: every file of every student in one folder, as uploaded but
-# prefixed with who sent it (``doejane_LATE_123456_7890101_unet.py``; a resubmission ``unet-1.py``).
-_CANVAS_FILE = re.compile(r"(?P<name>[^_\s]+)(?:_LATE)?_(?P<user>\d+)_\d+_(?P<file>.+)")
-
-
 def _folders(root: Path) -> Discovery:
     found = Discovery("folders", root)
-    canvas: dict[tuple[str, str], list[tuple[Path, str]]] = {}
-    for entry in sorted(root.iterdir()):
-        if not _visible(entry):
+    entries = [entry for entry in sorted(root.iterdir()) if _visible(entry)]
+    claims = [c for c in map(lms.claim, entries) if c is not None]
+    claimed = {c.path for c in claims}
+    ours = lms.download_files(claims)  # what the LMS wrote about its download (D2L's index.html): no one's
+    for entry in entries:
+        if entry in claimed:
             continue
-        match = _CANVAS_FILE.fullmatch(entry.name) if entry.is_file() and not entry.is_symlink() else None
-        if match and match["file"] not in (".", ".."):
-            canvas.setdefault((match["name"], match["user"]), []).append((entry, match["file"]))
+        if entry.name in ours and entry.is_file() and not entry.is_symlink():
+            found.skipped.append((entry.name, "the LMS's index of its download, not a student's"))
             continue
         readable = entry.is_symlink() or entry.is_dir() or entry.name.lower().endswith(_ARCHIVE_SUFFIXES) or zipfile.is_zipfile(entry)
         found.submissions.append(_entry(entry, "" if readable else (
             f"{entry.name} is neither a folder, an archive (.zip, .tar, .tar.gz, ...), a notebook nor a .py file: "
             "if it is a student's hand-in, put it in a folder named after them and regrade with --only; "
             "if not, move it out of the submissions folder")))
-    if canvas:
-        _canvas_students(found, canvas)
+    if claims:
+        _lms_students(found, lms.students(claims))
     return found
 
 
-def _canvas_students(found: Discovery, canvas: dict) -> None:
-    """Each Canvas student's files, copied under the names they uploaded into a folder of their own
-    (a scratch folder, removed by ``cleanup``), as one submission named by Canvas's user id."""
-    found._temporary = tempfile.TemporaryDirectory(prefix="autograder-canvas-")
-    for (name, user), files in canvas.items():
-        folder = Path(found._temporary.name) / f"{name}_{user}"
+def _lms_students(found: Discovery, students: list[lms.Student]) -> None:
+    """Each LMS student as one submission named by their LMS identity: their one folder of uploads as
+    it is, else their files copied under the names they uploaded into a folder of their own (a scratch
+    folder, removed by ``cleanup``). Earlier attempts are not graded, and the TA is told so."""
+    beside = [path for student in students if not student.problem for path in student.others]
+    if beside:  # one line, not one a student: a TA knows they were seen, and why they are no row
+        more = f"; {len(beside) - 1} more like it are skipped too" if len(beside) > 1 else ""
+        found.skipped.append((beside[0].name, f"what the LMS wrote beside a student's uploads (a receipt, typed-in text), "
+                                              f"not code{more}"))
+    for student in students:
+        submitter = Submitter(safe_name(student.name), student.name, identity=student.identity)
+        if student.earlier:
+            found.skipped.append((student.earlier[0].name, f"{len(student.earlier)} upload(s) of {student.lms} user "
+                                  f"{student.user}'s earlier attempt(s) ({', '.join(student.attempts[:-1])}): "
+                                  f"graded their latest attempt only ({student.attempts[-1]})"))
+        if student.problem:
+            found.submissions.append(Discovered(student.others[0], (submitter,), student.problem))
+            continue
+        if len(student.uploads) == 1 and not student.uploads[0][1]:  # a folder of uploads (Moodle): graded where it is
+            found.submissions.append(Discovered(student.uploads[0][0], (submitter,)))
+            continue
+        if found._temporary is None:
+            found._temporary = tempfile.TemporaryDirectory(prefix="autograder-lms-")
+        base = safe_name(student.user if student.name == student.user else f"{student.name}_{student.user}")
+        folder, number = Path(found._temporary.name) / base, 2
+        while folder.exists():  # two users whose names make one safe name
+            folder, number = folder.with_name(f"{base}-{number}"), number + 1
         folder.mkdir()
-        for path, original in files:  # ``original``: part of a file name already, so a file name
-            target, number = folder / original, 2
+        for path, original in student.uploads:
+            if not original:  # a folder of uploads beside loose ones: its contents, links kept as links
+                shutil.copytree(path, folder, symlinks=True, dirs_exist_ok=True)
+                continue
+            target, number = folder / original, 2  # ``original``: part of a file name already, so a file name
             while target.exists():  # the same name uploaded twice: both kept
                 target, number = folder / f"{Path(original).stem}-{number}{Path(original).suffix}", number + 1
             shutil.copyfile(path, target)
-        found.submissions.append(Discovered(folder, (Submitter(safe_name(name), name, identity=f"canvas:{user}"),)))
+        found.submissions.append(Discovered(folder, (submitter,)))
 
 
 def _dedupe(found: Discovery) -> Discovery:
