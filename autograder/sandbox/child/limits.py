@@ -62,7 +62,7 @@ def collapse_into_huge_pages() -> int:
 MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer",
             "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING), ioctl (IOCTLS)
 RUNTIME = (
-    "munmap", "mremap", "mprotect",  # and madvise, but not to evict pages (EVICTING)
+    "munmap", "mremap", "mprotect",  # and madvise, with the advice in ADVICE
     "clock_gettime", "clock_getres", "gettimeofday", "time", "nanosleep", "clock_nanosleep", "sched_yield",
     "clone", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "gettid", "tgkill", "sched_getaffinity",
     "exit", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
@@ -88,10 +88,15 @@ FCNTLS = {"F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4, 
 # Allowed only on the calling process itself (first argument 0): on another process of the same uid --
 # the fork server, when the grader is not root -- lowering a hard limit would cripple every later child.
 SELF_ONLY = ("prlimit64",)
-# madvise's advice that throws a file's pages out of the host's page cache (MADV_COLD, MADV_PAGEOUT);
-# fadvise64 is left out for its POSIX_FADV_DONTNEED. The page cache is shared by every child: a page
-# read or evicted at will is a bit a later child times (README "Security model": what is left).
-EVICTING = (20, 21)
+# madvise only with the advice allocators and runtimes give (deny by default; others fail with EINVAL,
+# as on a kernel without them, and callers fall back): normal, random, sequential, willneed, dontneed,
+# dontfork/dofork, (no)hugepage, dontdump/dodump, wipeonfork/keeponfork. Not MADV_COLD/PAGEOUT, which
+# throw a file's pages out of the host's page cache, shared by every child (a page read or evicted at
+# will is a bit a later child times); not MADV_FREE, POPULATE_*, MERGEABLE or COLLAPSE, which move
+# machine-wide counters a later child reads (measured: /proc/vmstat's pglazyfree, set to a 12-bit
+# message in 1-2 s). fadvise64 is left out for its POSIX_FADV_DONTNEED (README "Security model").
+ADVICE = (0, 1, 2, 3, 4, 10, 11, 14, 15, 16, 17, 18, 19)
+EINVAL = 22
 # Refused with EACCES rather than ENOSYS, as before the allow-list: a student who opens a socket or
 # makes a file reads "Permission denied", which says what happened.
 REFUSED = ("socket", "socketpair", "creat", "mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat", "link",
@@ -170,10 +175,10 @@ def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, in
     for command in FCNTLS.values():
         program += [(JEQ, 0, 1, command), (RET, 0, 0, ALLOW)]
     program += [(RET, 0, 0, REFUSE)]
-    program += [(JEQ, 0, 2 + 2 * len(EVICTING), numbers["madvise"]), (LD_ABS, 0, 0, 32)]  # the advice
-    for advice in EVICTING:
-        program += [(JEQ, 0, 1, advice), (RET, 0, 0, REFUSE)]
-    program += [(RET, 0, 0, ALLOW)]
+    program += [(JEQ, 0, 2 + 2 * len(ADVICE), numbers["madvise"]), (LD_ABS, 0, 0, 32)]  # the advice
+    for advice in ADVICE:
+        program += [(JEQ, 0, 1, advice), (RET, 0, 0, ALLOW)]
+    program += [(RET, 0, 0, 0x00050000 | EINVAL)]
     for name in SELF_ONLY:  # the first argument (64 bits, little-endian halves) must be 0
         program += [(JEQ, 0, 6, numbers[name]), (LD_ABS, 0, 0, 16), (JEQ, 0, 3, 0), (LD_ABS, 0, 0, 20),
                     (JEQ, 0, 1, 0), (RET, 0, 0, ALLOW), (RET, 0, 0, REFUSE)]
