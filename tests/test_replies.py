@@ -1,6 +1,7 @@
 """Every reply a child sends is checked in one place (sandbox/replies.py): anything that is not
 exactly what was asked raises MalformedReply -- never another exception, never a crash."""
 import json
+import math
 import struct
 
 import torch
@@ -129,3 +130,20 @@ def test_numbers_past_int64_and_shapes_of_many_huge_sizes_are_refused_before_any
         except MalformedReply:
             continue
         raise AssertionError("accepted")
+
+
+def test_trainable_parameters_per_child_are_counted_in_one_pass_as_count_counts_them():
+    """``trainable_by_child`` (the parameter-shares picture: once per child, each over every parameter,
+    a model of thousands of children cost minutes) says what ``count`` says for each child."""
+    from autograder.sandbox.replies import ModuleDescription
+
+    parameters = {"weight": (3,), **{f"extra{i}.p": (i % 4 + 1, 2) for i in range(300)},
+                  "down.conv.weight": (8, 4, 3, 3), "down.conv.bias": (8,)}
+    frozen = tuple(f"extra{i}.p" for i in range(0, 300, 7))
+    described = ModuleDescription(parameters, dict(parameters), (), [], frozen)
+    counts = described.trainable_by_child()
+    children = {name.split(".", 1)[0] for name in parameters if "." in name}
+    assert {c: counts.get(c, 0) for c in children} == {c: described.count(c) for c in children}
+    assert counts[""] == 3 and counts.get("extra7", 0) == 0 and counts["down"] == 8 * 4 * 9 + 8
+    assert sum(counts.values()) == described.count() == sum(
+        math.prod(s) for n, s in parameters.items() if n not in frozen)

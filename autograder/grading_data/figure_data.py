@@ -239,17 +239,21 @@ STAGES = (
 SKIPS = {"full": {}, "without skip1": {"skip1"}, "without skip2": {"skip2"}, "without both skips": {"skip1", "skip2"}}
 
 
+MORE_BLOCKS = 20  # the student's own top-level blocks a picture shows beside the reference's
+
+
 def parameter_breakdown(ctx: CheckContext, scratch: dict) -> dict:
     """Per top-level block, from the description the parameter_count check already asked for (no extra trip)."""
     reference = remembered(ctx, ("figure", "unet", repr(CHAPTER_UNET)), lambda: _reference_unet(ctx, CHAPTER_UNET))
     described = ctx.student.build("SimpleUNet", **CHAPTER_UNET).describe()
-    blocks = [[name, described.count(name), sum(p.numel() for p in sub.parameters())]
+    counts = described.trainable_by_child()
+    blocks = [[name, counts.get(name, 0), sum(p.numel() for p in sub.parameters())]
               for name, sub in reference.named_children()]
     known = {name for name, _, _ in blocks}
     theirs = [m.name for m in described.modules if m.name and "." not in m.name and m.name not in known]
-    blocks += [[name, described.count(name), 0] for name in theirs]
+    blocks += [[name, counts.get(name, 0), 0] for name in theirs[:MORE_BLOCKS]]
     return {"kind": "parameters", "model": "SimpleUNet(4, 4, 64)", "blocks": blocks,
-            "total": [described.count(), sum(p.numel() for p in reference.parameters())]}
+            "total": [sum(counts.values()), sum(p.numel() for p in reference.parameters())]}
 
 
 def _reference_unet(ctx: CheckContext, init: dict) -> torch.nn.Module:

@@ -39,7 +39,8 @@ def as_list(output) -> list:
 
 def _weights_problem(described: dict, expected: dict) -> str:
     """The contract's parameters against the module's, briefly (for a load that failed)."""
-    ours = {n: list(s) for n, s in described["parameters"].items() if n not in described["frozen"]}
+    frozen = set(described["frozen"])
+    ours = {n: list(s) for n, s in described["parameters"].items() if n not in frozen}
     parts = [f"{n} is {ours[n]} in yours, {list(s)} in the contract" for n, s in expected.items()
              if n in ours and list(ours[n]) != list(s)]
     parts += [f"yours has no {n}" for n in expected if n not in ours]
@@ -70,7 +71,8 @@ def module_with_weights(view, case: dict, state: dict, required: bool = False, p
             f"{_weights_problem(described, {n: list(t.shape) for n, t in state.items()})}",
             hint="Name and size the submodules as the docstring does: the checks load weights by those names.",
         )
-    own = {n: s for n, s in described["parameters"].items() if n not in described["frozen"]}
+    frozen = set(described["frozen"])
+    own = {n: s for n, s in described["parameters"].items() if n not in frozen}
     module = view.module(case["init"])
     if view.load(module, random_state(own, case["seed"]), partial=True) is None:
         return module
@@ -79,6 +81,7 @@ def module_with_weights(view, case: dict, state: dict, required: bool = False, p
 
 def own_constants(state_dict, buffers, frozen, contract) -> set:
     """The student's own buffers and frozen parameters: constants that are no part of the contract."""
+    buffers, frozen = set(buffers), set(frozen)  # sets: a student's model may hold thousands
     return {name for name in state_dict if name not in contract and (name in buffers or name in frozen)}
 
 

@@ -74,8 +74,8 @@ def structure(view, case: dict, expect: dict) -> None:
     ours = {n: list(s) for n, s in described["state_dict"].items() if n.startswith(prefix) and n not in constants}
     owner = f"your {expect['class']}" + (f"'s {prefix[:-1]}" if prefix else "")
     if ours != expected:
-        count = sum(math.prod(s) for n, s in described["parameters"].items()
-                    if n.startswith(prefix) and n not in described["frozen"])
+        frozen = set(described["frozen"])
+        count = sum(math.prod(s) for n, s in described["parameters"].items() if n.startswith(prefix) and n not in frozen)
         wanted = sum(math.prod(s) for s in expected.values())
         message = (f"{owner} has {count:,} trainable parameters, the contract {wanted:,}" if count != wanted
                    else f"{owner}'s parameters are named or shaped differently from the contract")
@@ -115,12 +115,12 @@ def state_difference(ours: dict, expected: dict) -> str:
 
 
 def _per_submodule(described: dict, expect: dict, prefix: str = "") -> str:
-    lines = []
+    lines, frozen = [], set(described["frozen"])
     for name, count in expect["per_submodule"].items():
         if prefix and prefix != name + ".":
             continue
         got = sum(math.prod(s) for n, s in described["parameters"].items()
-                  if (n == name or n.startswith(name + ".")) and n not in described["frozen"])
+                  if (n == name or n.startswith(name + ".")) and n not in frozen)
         if got != count:
             lines.append(f"{name}: {got:,} (expected {count:,})")
     return (" Per submodule: " + "; ".join(lines) + ".") if lines else ""
@@ -128,7 +128,8 @@ def _per_submodule(described: dict, expect: dict, prefix: str = "") -> str:
 
 def parameter_count(view, case: dict, expect: dict) -> None:
     described = view.describe(case["init"])
-    count = sum(math.prod(s) for n, s in described["parameters"].items() if n not in described["frozen"])
+    frozen = set(described["frozen"])
+    count = sum(math.prod(s) for n, s in described["parameters"].items() if n not in frozen)
     if count != expect["parameters"]:
         raise Failed(
             f"{case_text(expect['class'], case).split(' with ')[0]} has {count:,} trainable parameters; expected "

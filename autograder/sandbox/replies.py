@@ -354,16 +354,23 @@ class ModuleDescription:
 
     def count(self, prefix: str = "") -> int:
         """Number of trainable parameters under ``prefix`` (all of them for "")."""
-        total = 0
+        if not prefix:
+            return sum(self.trainable_by_child().values())
+        frozen = frozenset(self.frozen)
+        return sum(math.prod(shape) for name, shape in self.parameters.items()
+                   if name not in frozen and (name == prefix or name.startswith(prefix + ".")))
+
+    def trainable_by_child(self) -> dict[str, int]:
+        """Trainable parameters per top-level submodule (its name; "" for the module's own), in one
+        pass: a count per child, each over every parameter, made a model of many children cost
+        minutes in the trusted process."""
+        frozen = frozenset(self.frozen)
+        counts: dict[str, int] = {}
         for name, shape in self.parameters.items():
-            if name in self.frozen:
-                continue
-            if not prefix or name == prefix or name.startswith(prefix + "."):
-                n = 1
-                for s in shape:
-                    n *= s
-                total += n
-        return total
+            if name not in frozen:
+                child = name.split(".", 1)[0] if "." in name else ""
+                counts[child] = counts.get(child, 0) + math.prod(shape)
+        return counts
 
     def module(self, name: str) -> SubmoduleInfo | None:
         return next((m for m in self.modules if m.name == name), None)
