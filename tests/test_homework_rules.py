@@ -281,6 +281,12 @@ BROKEN = {
                   "module.register_forward_hook(record_output(name))")],
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
         ("leaves_model_as_found", "left", "hook"), ("experiment_budget", "must be a list of floats")),
+    "eval mode left; the seed not passed to shape_images (one mistake of the data: same_batches names it, once)": (
+        [("        with torch.no_grad():  # shapes only: no graph to keep\n",
+          "        model.eval()\n        with torch.no_grad():  # shapes only: no graph to keep\n")],
+        [("        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)\n",
+          "        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE)\n")],
+        ("leaves_model_as_found", "train/eval mode is restored"), ("same_batches", "for seed 0, its default", "Pass the seed on")),
 }
 
 

@@ -22,7 +22,7 @@ from .description import describe, describe_module
 from .forward import (CONSTANT_VALUE, SINUSOID_ALLOWED, SINUSOID_VARIANTS, concat_order, constant_values,
                       output_shapes, pair, residual, sinusoid, sinusoid_shape, sinusoid_values, softmax_rows,
                       time_sensitivity, weights_shape)
-from .homework import (EXPERIMENT_SETTINGS, RAISED, VARIANTS, batches_problem, experiment_problem,
+from .homework import (EXPERIMENT_SETTINGS, RAISED, STUDENT_SEED, VARIANTS, batches_problem, experiment_problem,
                        experiment_protocol, map_sums, same_batches, same_start, shares, similarity_properties,
                        trace_protocol, training_calls)
 from .inputs import TIMESTEPS, load_weights, make_inputs, moved_inputs, random_state
@@ -39,6 +39,7 @@ __all__ = [
     "experiment_problem", "largest_difference", "load_weights", "magnitude", "max_difference", "make_inputs", "module_with_weights",
     "moved_inputs", "nonfinite_problem", "our_weights", "own_constants", "plural", "random_state", "real_work", "same_nonfinite",
     "setting_difference", "shape_problem", "state_difference", "training_calls", "batches_problem", "watched",
+    "STUDENT_SEED",
     # the rules, also reached through RULES
     "concat_order", "constant_values", "experiment_protocol", "map_sums", "output_shapes", "pair", "parameter_count",
     "residual", "same_batches", "same_start", "shares", "similarity_properties", "sinusoid", "sinusoid_shape", "sinusoid_values", "softmax_rows",
