@@ -341,3 +341,13 @@ def test_images_fed_that_are_no_training_image_are_named_for_what_they_are():
     assert "none of shape_images' images" in noisy.text and "held-out" not in noisy.text
     assert "unchanged" in noisy.hint and "generator" not in noisy.hint
     assert rules.batches_problem(run(["t1", "t2"]), training, 2, 2, held_out) is None
+
+
+def test_a_map_squeezed_once_too_often_costs_its_shape_check_alone(grader, make_submission):
+    """``attention_map(...).squeeze()``: the right values, the shape wrong only where B, H or W is 1. The
+    shape check charges it; the values and the sums are judged as values."""
+    index = "return weights[:, row * width + col].reshape(-1, height, width)"
+    assert index in REFERENCE
+    report = grader.grade(make_submission({"analysis": REFERENCE.replace(index, index + ".squeeze()")}))
+    failed = {i: c.output[:200] for i, c in _check_results(report, "AttentionMap").items() if not c.passed}
+    assert set(failed) == {"map_shape"}, failed

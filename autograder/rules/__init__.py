@@ -29,12 +29,12 @@ from .inputs import TIMESTEPS, load_weights, make_inputs, moved_inputs, random_s
 from .local_view import LocalView, watched
 from .real_work import dependence, real_work
 from .structure import parameter_count, plural, setting_difference, state_difference, structure
-from .tensors import (SAME_ABSOLUTE, SAME_RELATIVE, Failed, allowed_same, changed, close, close_where_known,
+from .tensors import (SAME_ABSOLUTE, SAME_RELATIVE, Failed, allowed_same, as_shape, changed, close, close_where_known,
                       difference_text, largest_difference, magnitude, max_difference, nonfinite_problem, same_nonfinite, shape_problem)
 
 __all__ = [
     "CONSTANT_VALUE", "EXPERIMENT_SETTINGS", "PROTOCOL_KINDS", "RAISED", "RULES", "SAME_ABSOLUTE", "SAME_RELATIVE", "SINUSOID_ALLOWED", "SINUSOID_VARIANTS", "TIMESTEPS",
-    "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "by_position", "case_text",
+    "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "as_shape", "by_position", "case_text",
     "changed", "close", "close_where_known", "dependence", "describe", "describe_module", "difference_text",
     "experiment_problem", "largest_difference", "load_weights", "magnitude", "max_difference", "make_inputs", "module_with_weights",
     "moved_inputs", "nonfinite_problem", "our_weights", "own_constants", "plural", "random_state", "real_work", "same_nonfinite",

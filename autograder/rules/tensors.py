@@ -130,6 +130,16 @@ def shape_problem(value, shape, what: str) -> str | None:
     return None
 
 
+def as_shape(value, shape):
+    """``value`` laid out as ``shape`` where it differs only in dimensions of size 1 (a ``.squeeze()``
+    too many): its shape check charges that once, and the checks of its values judge the values."""
+    shape = tuple(shape)
+    if type(value) is torch.Tensor and tuple(value.shape) != shape and \
+            [s for s in value.shape if s != 1] == [s for s in shape if s != 1]:
+        return value.reshape(shape)
+    return value
+
+
 def _require_shape(value, shape, what: str) -> None:
     problem = shape_problem(value, shape, what)
     if problem:
