@@ -281,6 +281,10 @@ def _students() -> dict[str, tuple[dict, Expectation]]:
         # third-party imports
         "numpy_matplotlib": ({f"{m}.py": PLOTS + t for m, t in ref.items()}, Expectation()),
         "einops": (package("", einops), Expectation()),
+        # a notebook's live progress left in: IPython.display where a notebook student always has it
+        "ipython_display": (package("", dict(ref, analysis="from IPython.display import clear_output\n" + ref["analysis"].replace(
+            "                losses.append(loss.item())\n",
+            "                losses.append(loss.item())\n                clear_output(wait=True)\n", 1))), Expectation()),
         "unavailable_import": (package("", dict(ref, unet="import wandb\n" + ref["unet"])),
                                Expectation(says="wandb is not available in the grading environment")),
         # nothing to grade

@@ -12,7 +12,7 @@ from .classroom import make_class
 from .release_support import fast_config
 
 CORRECT = ["bare", "package_root", "one_solution_py", "own_file_names", "zip_in_zip", "writefile_notebook",
-           "code_cell_notebook", "bom_crlf", "download_suffixes", "release_handed_back", "star_package", "dot_star_package",
+           "code_cell_notebook", "bom_crlf", "download_suffixes", "release_handed_back", "star_package", "dot_star_package", "ipython_display",
            "tar_in_tar"]
 
 
