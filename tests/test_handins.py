@@ -433,8 +433,14 @@ def test_the_notes_about_files_and_notebook_cells_say_the_true_reason(tmp_path):
     several = [n for n in both.notes if n.startswith("several files are res_block.py")]
     assert several == ["several files are res_block.py: graded unet/res_block.py (both implement as much; a .py file "
                        "comes before a notebook cell), not hw.ipynb (%%writefile unet/res_block.py); the notebook's "
-                       "cell holds other code: copy the file into the cell before you hand in the notebook alone"], \
-        both.notes
+                       "cell holds other code: make them the same (run the cell, or copy the file into it) so both "
+                       "hold your final code"], both.notes
+    assert both.review == []  # a comment apart: the same code
+
+    # other code in the cell (a fix not run, or the file edited after): either may be the final work
+    fixed = dict(ref, res_block=ref["res_block"].replace("return h + self.skip(x)", "return self.skip(x) + h"))
+    differ = read_submission(write(tmp_path / "differ", {**package("unet/", ref), "hw.ipynb": cells(fixed)}))
+    assert [r for r in differ.review if "unet/res_block.py and the notebook's %%writefile cell for it differ" in r]
 
     # the cells implement more than the files (still the stubs): they are graded, and nothing is lost to say
     more = read_submission(write(tmp_path / "more", {**package("unet/", stubs), "hw.ipynb": cells(ref)}))

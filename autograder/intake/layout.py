@@ -363,6 +363,11 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
     return chosen
 
 
+def _same_code(a: _Candidate, b: _Candidate) -> bool:
+    """The same statements, whatever the comments and spacing."""
+    return a.index.tree is not None and b.index.tree is not None and ast.dump(a.index.tree) == ast.dump(b.index.tree)
+
+
 def _folder_label(folder: PurePosixPath) -> str:
     return f"{folder.as_posix()}/" if folder.parts else "the top folder"
 
@@ -416,11 +421,15 @@ def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Sub
         lost = [c for c in same if c is not best and c.text != best.text and not c.complete < best.complete]
         if lost:
             others = ", ".join(c.label for c in lost)
-            stale_cells = best.origin != "writefile" and any(c.origin == "writefile" for c in lost)
+            cells = [c for c in lost if c.origin == "writefile"] if best.origin != "writefile" else []
             submission.notes.append(f"several files are {name}.py: graded {best.label} "
                                     f"({_why_preferred(best, max(lost, key=_preference))}), not {others}"
-                                    + ("; the notebook's cell holds other code: copy the file into the cell before "
-                                       "you hand in the notebook alone" if stale_cells else ""))
+                                    + ("; the notebook's cell holds other code: make them the same (run the cell, or "
+                                       "copy the file into it) so both hold your final code" if cells else ""))
+            if any(c.complete == best.complete and not _same_code(c, best) for c in cells):
+                submission.review.append(  # either may be the last edited: a cell not run, or a file edited after
+                    f"{best.label} and the notebook's %%writefile cell for it differ, each implementing as much: "
+                    f"the file was graded; check which holds the student's final code")
     homes: dict[str, _Candidate] = {}
     for symbol in ALL_SYMBOLS:
         holders = [c for c in kept.values() if symbol in c.contract]
