@@ -563,3 +563,16 @@ def test_two_folders_that_implement_as_much_in_different_code_need_a_person(tmp_
     assert [r for r in submission.review if "several folders hold the assignment" in r]
     same = read_submission(write(tmp_path / "same", {**package("", ref), "unet.zip": zipped(package("unet/", ref))}))
     assert same.review == []
+
+
+def test_a_stale_copy_of_a_block_in_another_file_is_named(tmp_path):
+    """unet.py keeps an old ResBlock of its own (and uses it) beside res_block.py's: the copy is named,
+    so an Integration failure that the ResBlock checks do not explain has its cause in the notes."""
+    ref = reference()
+    stale = _RELATIVE_IMPORT.sub("", ref["res_block"]).split('"""', 2)[-1]  # its code, docstring dropped
+    files = package("", dict(ref, unet=ref["unet"].replace("from .res_block import ResBlock\n", "") + "\n" + stale))
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert submission.symbols["ResBlock"] == "res_block"
+    assert [n for n in submission.notes if n.startswith("unet.py also defines ResBlock") and "its own copy" in n]
+    clean = read_submission(write(tmp_path / "clean", package("", ref)))
+    assert not [n for n in clean.notes if "also defines" in n]

@@ -444,6 +444,11 @@ def _assign(candidates: list[_Candidate], chosen: PurePosixPath, submission: Sub
             submission.notes.append(f"{symbol} was taken from {best.label}, outside {_folder_label(chosen)}")
             holders = [best]
         homes[symbol] = max(holders, key=lambda c: _preference(c, symbol))
+        copies = [c.label for c in holders if c is not homes[symbol] and symbol in c.complete]
+        if copies:  # a stale copy a file keeps for itself: its own code uses it, not the graded one
+            submission.notes.append(f"{', '.join(copies)} also {'defines' if len(copies) == 1 else 'define'} "
+                                    f"{symbol}: {homes[symbol].label}'s is graded as {symbol}, but code in "
+                                    f"{', '.join(copies)} uses its own copy; delete the copy and import {symbol}")
     names = {id(c): name for name, c in kept.items()}
     for name, candidate in kept.items():
         fallback = None
