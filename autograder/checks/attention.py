@@ -45,4 +45,10 @@ def weights_match(ctx, case):
         for mistake, variant, _ in attention_variants(q, k, v):
             if value_problem(weights, variant, variant.float(), ctx.config.tolerance, "weights") is None:
                 raise CheckFailed(problem, hint=f"Your attention weights are {mistake}.")
+        _, _, height, width = x.shape
+        column_major = torch.tensor([row * width + col for col in range(width) for row in range(height)])
+        variant = w64[:, column_major][:, :, column_major]
+        if value_problem(weights, variant, variant.float(), ctx.config.tolerance, "weights") is None:
+            raise CheckFailed(problem, hint="Your weights number the positions column by column: flatten (H, W) "
+                              "row by row, as x.flatten(2) does (position row * W + col), for the weights too.")
     raise CheckFailed(problem)
