@@ -351,3 +351,14 @@ def test_a_map_squeezed_once_too_often_costs_its_shape_check_alone(grader, make_
     report = grader.grade(make_submission({"analysis": REFERENCE.replace(index, index + ".squeeze()")}))
     failed = {i: c.output[:200] for i, c in _check_results(report, "AttentionMap").items() if not c.passed}
     assert set(failed) == {"map_shape"}, failed
+
+
+def test_a_no_skip_unet_that_keeps_simpleunets_forward_is_told_where_the_skips_must_go(grader, make_submission):
+    """A NoSkipUNet whose forward is SimpleUNet's (a switch read by the student's own SimpleUNet.forward
+    does nothing on the reference's): the hint says only NoSkipUNet's own forward may drop the skips."""
+    assert REFERENCE.count("    def forward(self, x, t):\n") == 1
+    report = grader.grade(make_submission({"analysis": REFERENCE.replace("    def forward(self, x, t):\n",
+                                                                         "    def _forward_unused(self, x, t):\n")}))
+    results = _check_results(report, "SkipAblation")
+    assert not results["no_skip_matches"].passed
+    assert "write NoSkipUNet.forward" in full_outputs(report)[results["no_skip_matches"].name]

@@ -180,13 +180,29 @@ VARIANTS = {"with_skips": "with skips", "without_skips": "without skips"}
        no_skip_unet_cases())
 def no_skip_matches(ctx, case):
     """Only forward is the student's: the weights of SimpleUNet's layout must load (``Pair`` says so if not)."""
+    pair = Pair(ctx, case)
     try:
-        Pair(ctx, case).compare_forward()
+        pair.compare_forward()
     except CheckFailed as failure:
         if failure.hint is None and "differs from the reference" in failure.message:
             failure.hint = ("Run the encoder as usual, then give up1 and up2 torch.zeros_like(skip2) and "
                             "torch.zeros_like(skip1) in place of the skips: zeros of the skip's shape.")
+            if _keeps_the_skips(ctx, case, pair):
+                failure.hint = ("Your NoSkipUNet computes what SimpleUNet computes, skips and all. The grader runs it "
+                                "on the reference's SimpleUNet and blocks, so only NoSkipUNet's own forward may drop "
+                                "the skips: write NoSkipUNet.forward (a switch that your SimpleUNet's forward reads is "
+                                "not used). " + failure.hint)
         raise
+
+
+def _keeps_the_skips(ctx, case, pair: Pair) -> bool:
+    """Whether the student's NoSkipUNet gives the reference SimpleUNet's output (same weights): its
+    forward is SimpleUNet's, the skips kept."""
+    inputs = case.inputs()
+    (out32, _), (out64, _) = reference_models(ctx, case, "SimpleUNet").run(inputs)
+    got, out32, out64 = (value[0] if isinstance(value, list) and len(value) == 1 else value
+                         for value in (pair.run_student(inputs).output, out32, out64))
+    return value_problem(got, out64, out32, ctx.config.tolerance, "output") is None
 
 
 GRADED_STEPS = 12
