@@ -280,6 +280,11 @@ BROKEN = {
                   "module.register_forward_hook(record_output(name))")],
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
         ("leaves_model_as_found", "left", "hook"), ("experiment_budget", "must be a list of floats")),
+    "entries in named_modules() order; losses kept as numpy arrays (read as the tensors they hold: the format "
+    "costs its public check once, as for tensors)": (
+        _NAMED_MODULES_ORDER,
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach().numpy())\n")],
+        ("names_in_order", "in another order"), ("experiment_budget", "must be a list of floats")),
 }
 
 

@@ -48,6 +48,7 @@ def check_script_source() -> str:
 
 
 SUPPORT_DIR = "check_support"
+CHILD_RULES = {"description.py": "describe.py", "plain.py": "plain.py"}  # rules/ files that are the child's own
 NOT_SHIPPED = {"intake/discover.py"}  # a class export's intake, for batches: check.py grades one folder
 
 
@@ -68,8 +69,9 @@ def write_check_support(folder: Path) -> list[Path]:
         copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))
                        if f"{subpackage}/{p.name}" not in NOT_SHIPPED})
         (target / subpackage).mkdir(parents=True)
-    # the one description of a module is the child's own file; in the grader rules/description.py imports it
-    copies["rules/description.py"] = package / "sandbox" / "child" / "describe.py"
+    # the one description of a module, and the one reading of a returned value, are the child's own files; in the
+    # grader rules/description.py and rules/plain.py import them
+    copies.update({f"rules/{name}": package / "sandbox" / "child" / child for name, child in CHILD_RULES.items()})
     (target / "__init__.py").write_text('"""The grader\'s own public rules, and its code for finding and loading your modules '
                                         '(used by check.py)."""\n', encoding="utf-8")
     written = [target / "__init__.py"]

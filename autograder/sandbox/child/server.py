@@ -19,6 +19,7 @@ from .audit import GlobalState
 from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .describe import describe
 from .importer import SourceImporter
+from .plain import NotPlain, plain
 from .watch import Watcher
 
 # Modules kept alive per child, for the next program that asks for the same one: hundreds of live
@@ -355,25 +356,12 @@ class Child:
             return value
         return value
 
-    def _to_plain(self, value, depth: int = 0):
-        """Results back as plain CPU tensors (never subclasses) inside lists and string-keyed dicts."""
-        torch = self.torch
-        if depth > 6:
-            raise StudentFailure("returned something nested too deeply")
-        if isinstance(value, torch.Tensor):
-            return value.detach().to("cpu").clone().contiguous().as_subclass(torch.Tensor)
-        if isinstance(value, (tuple, list)):
-            return [self._to_plain(v, depth + 1) for v in value]
-        if isinstance(value, dict):
-            if not all(type(k) is str for k in value):
-                raise StudentFailure("returned a dict whose keys are not all strings")
-            return {k: self._to_plain(v, depth + 1) for k, v in value.items()}
-        if value is None or type(value) in (bool, int, float, str):
-            return value
-        for plain in (bool, int, float, str):  # a subclass (numpy's float64, an IntEnum): its plain value
-            if isinstance(value, plain):
-                return plain(value)
-        raise StudentFailure(f"returned a {type(value).__name__}, expected tensors, numbers or strings")
+    def _to_plain(self, value):
+        """What student code returned as plain data (``plain.py``); anything else is the student's failure."""
+        try:
+            return plain(value)
+        except NotPlain as refused:
+            raise StudentFailure(str(refused)) from None
 
     def step_run(self, module, _states, args: list, kwargs: dict, submodule: str = "", grad_output=None,
                  capture: list | None = None) -> dict:
