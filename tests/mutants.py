@@ -322,4 +322,7 @@ EQUIVALENTS += [
                  ("return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)",
                   "return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim).numpy()"),
                  (_COUNT, _COUNT.replace("p.numel()", "np.prod(p.shape)")))),
+    # a notebook habit: the grader puts gradients back on after the import (with a note)
+    Mutant("gradients switched off at the top of a file", "time_embedding",
+           "import torch.nn as nn\n", "import torch.nn as nn\n\ntorch.set_grad_enabled(False)\n", None),
 ]

@@ -55,15 +55,17 @@ NOT_SHIPPED = {"intake/discover.py"}  # a class export's intake, for batches: ch
 def write_check_support(folder: Path) -> list[Path]:
     """``check_support/`` beside ``check.py``: the grader's own public rules (``rules/``, the very
     package the grader's public checks run), intake (finding the modules in any layout, notebook or
-    encoding), importer (any import style) and watcher (what a homework function does to its models),
-    so check.py and the grader never disagree on a verdict, on whether a file was found or imported,
-    or on what a function did. Standard library and torch only; nothing hidden."""
+    encoding), importer (any import style), watcher (what a homework function does to its models) and
+    the torch settings put back after importing, so check.py and the grader never disagree on a verdict,
+    on whether a file was found or imported, or on what a function did. Standard library and torch
+    only; nothing hidden."""
     package = Path(__file__).resolve().parent.parent
     target = folder / SUPPORT_DIR
     if target.exists():
         shutil.rmtree(target)
     copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
               "watch.py": package / "sandbox" / "child" / "watch.py",
+              "torch_settings.py": package / "sandbox" / "child" / "torch_settings.py",
               "notebook_cells.py": package / "release" / "notebook_cells.py"}
     for subpackage in ("intake", "rules"):
         copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))

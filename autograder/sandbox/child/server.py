@@ -15,6 +15,7 @@ import resource
 import sys
 import traceback
 
+from . import torch_settings
 from .audit import GlobalState
 from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .describe import describe
@@ -149,40 +150,20 @@ class Child:
             stand_in_modules=stand_in_modules, unavailable=unavailable, on_execute=self._importing, exports=exports,
         )
         self.importer.install()
-        defaults = self._torch_defaults()
+        settings = torch_settings.snapshot()
         try:
             self.importer.run_package_inits()
             for canonical in required or []:
                 self.importer.module(canonical)
         finally:
-            changed = self._restore_torch_defaults(defaults)
+            # torch's settings as the checks need them, whatever the files' top-level code changed, said in a note
+            put_back = torch_settings.put_back(settings)
         self.importer.patch_all()  # a module imported before a later one's originals were known
         missing = [s for s in target_symbols if not self._defines(s)]
-        notes = list(self.importer.notes)
-        if changed:
-            notes.append(f"your code sets {' and '.join(changed)} when imported: the grader put it back (its checks "
-                         "build and feed float32 tensors on the grading device); set a dtype where you make a tensor "
-                         "instead")
+        notes = list(self.importer.notes) + put_back
         if self.compiled:
             notes.append(COMPILED_NOTE)
         return {"missing": missing, "notes": notes}
-
-    def _torch_defaults(self) -> tuple:
-        return self.torch.get_default_dtype(), self.torch.get_default_device()
-
-    def _restore_torch_defaults(self, defaults: tuple) -> list[str]:
-        """Put back torch's defaults that importing the student's files changed; say which. Left set,
-        torch.set_default_dtype(torch.float64) at the top of one file made every later module, the
-        reference's stand-ins too, float64 against the checks' float32 inputs: failures on six components."""
-        torch, (dtype, device) = self.torch, defaults
-        changed = []
-        if torch.get_default_dtype() != dtype:
-            changed.append(f"torch.set_default_dtype({torch.get_default_dtype()})")
-            torch.set_default_dtype(dtype)
-        if torch.get_default_device() != device:
-            changed.append(f"torch.set_default_device({str(torch.get_default_device())!r})")
-            torch.set_default_device(device)
-        return changed
 
     def _importing(self, canonical: str, running: bool) -> None:
         """Tell the parent which file's code starts or ends: if one never ends, its top-level code is why."""
