@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 import torch
 
 _AUTOCAST_DEVICES = ("cpu", "cuda")
-_KEPT = []  # inference-mode guards of ours, held for good (see ``_leave_inference_mode``)
+_KEPT = []  # inference-mode guards of ours, held for good (see ``_set_inference_mode``)
 
 
 class Setting(NamedTuple):
@@ -27,7 +27,7 @@ class Setting(NamedTuple):
     why: str  # why the grader needs it back, and what to do instead
 
 
-def _leave_inference_mode(enabled: bool) -> None:
+def _set_inference_mode(enabled: bool) -> None:
     """Inference mode lasts as long as the context that entered it (``ctx = torch.inference_mode();
     ctx.__enter__()`` at the top of a file lives with the module), so it cannot be switched off like a
     flag: a guard of ours sets it back, and is never released -- released after the student's context,
@@ -55,7 +55,7 @@ _TF32 = "TensorFloat-32 changes float32 results by about 1e-3, far more than the
 
 # In the order they are put back: inference mode first, since leaving it turns gradients back on.
 SETTINGS: tuple[Setting, ...] = (
-    Setting(torch.is_inference_mode_enabled, _leave_inference_mode,
+    Setting(torch.is_inference_mode_enabled, _set_inference_mode,
             lambda enabled: f"{'enters' if enabled else 'leaves'} torch.inference_mode() for good", _GRADIENTS),
     Setting(torch.is_grad_enabled, torch.set_grad_enabled,
             lambda enabled: f"calls torch.set_grad_enabled({enabled})", _GRADIENTS),
