@@ -318,4 +318,17 @@ EQUIVALENTS += [
            "loss = ((model(batch, timesteps) - batch) ** 2).mean()", None,
            also=(("mse = F.mse_loss(reconstructions, held_out).item()",
                   "mse = float(((reconstructions - held_out) ** 2).mean())"),)),
+    # numpy's numbers are numbers and its arrays of numbers tensors, to the student and to the grader
+    Mutant("numbers and arrays from numpy: a np.float32 MSE, .numpy() outputs, np.prod counts", "analysis",
+           "import torch.nn.functional as F\n", "import torch.nn.functional as F\nimport numpy as np\n", None,
+           also=(("mse = F.mse_loss(reconstructions, held_out).item()",
+                  "mse = np.mean((reconstructions - held_out).numpy() ** 2)"),
+                 ('"reconstructions": reconstructions}', '"reconstructions": reconstructions.numpy()}'),
+                 (_INDEX, _INDEX + ".numpy()"),
+                 ("return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim)",
+                  "return sinusoidal_embedding(torch.as_tensor(timesteps).reshape(-1), dim).numpy()"),
+                 (_COUNT, _COUNT.replace("p.numel()", "np.prod(p.shape)")))),
+    # a notebook habit: the grader puts gradients back on after the import (with a note)
+    Mutant("gradients switched off at the top of a file", "time_embedding",
+           "import torch.nn as nn\n", "import torch.nn as nn\n\ntorch.set_grad_enabled(False)\n", None),
 ]

@@ -287,6 +287,11 @@ BROKEN = {
         [("        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)\n",
           "        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE)\n")],
         ("leaves_model_as_found", "train/eval mode is restored"), ("same_batches", "for seed 0, its default", "Pass the seed on")),
+    "entries in named_modules() order; losses kept as numpy arrays (read as the tensors they hold: the format "
+    "costs its public check once, as for tensors)": (
+        _NAMED_MODULES_ORDER,
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach().numpy())\n")],
+        ("names_in_order", "in another order"), ("experiment_budget", "must be a list of floats")),
 }
 
 

@@ -16,14 +16,32 @@ def test_reference_gets_full_marks_on_every_check(grader, config):
     assert report.score == report.max_score == config.total_points
 
 
-def test_torch_defaults_a_file_sets_at_import_are_put_back_and_said(grader, make_submission):
+# What a notebook's first cell may set, at the top of a file, and the words of the note that names it
+SET_AT_IMPORT = {
+    "time_embedding": {"torch.set_default_dtype(torch.float64)": "calls torch.set_default_dtype(torch.float64)",
+                       "torch.set_grad_enabled(False)": "calls torch.set_grad_enabled(False)",
+                       "torch.autograd.set_detect_anomaly(True)": "calls torch.autograd.set_detect_anomaly(True)",
+                       "torch.use_deterministic_algorithms(True)": "calls torch.use_deterministic_algorithms(True)",
+                       "torch.set_num_threads(3)": "calls torch.set_num_threads(3)"},
+    # kept entered for as long as the module lives
+    "attention": {"_inference = torch.inference_mode()\n_inference.__enter__()": "enters torch.inference_mode() for good"},
+}
+
+
+def test_torch_settings_a_file_changes_at_import_are_put_back_and_said(grader, make_submission):
     """``torch.set_default_dtype(torch.float64)`` at the top of one file (a notebook habit) made every
-    module built later float64, the stand-ins too, against the checks' float32 inputs."""
-    text = (SOLUTIONS / "time_embedding.py").read_text()
-    folder = make_submission({"time_embedding": "import torch\ntorch.set_default_dtype(torch.float64)\n" + text})
-    report = grader.grade(folder)
+    module built later float64, the stand-ins too, against the checks' float32 inputs; gradients switched
+    off there cost every gradient check and the skip experiment's training. Each is put back after the
+    import, with a note naming it (never hidden as a line of ours)."""
+    edited = {}
+    for module, lines in SET_AT_IMPORT.items():
+        text = (SOLUTIONS / f"{module}.py").read_text()
+        edited[module] = text.replace("import torch\n", "import torch\n" + "\n".join(lines) + "\n", 1)
+    report = grader.grade(make_submission(edited))
     assert {c.name: c.output for c in report.checks if not c.passed} == {}
-    assert any("torch.set_default_dtype(torch.float64) when imported" in note for note in report.notes)
+    for said in (said for lines in SET_AT_IMPORT.values() for said in lines.values()):
+        assert any(f"your code {said} when imported: the grader put it back" in note for note in report.notes), \
+            (said, report.notes)
 
 
 def test_grading_twice_gives_identical_results(grader, make_submission):

@@ -17,6 +17,7 @@ from autograder.config import load_config
 from autograder.contract import GRADED
 from autograder.release import release_student, solution_lines
 from autograder.release.notebook import NOTEBOOK, notebook_solution_lines, writefile_line
+from autograder.release.student import CHILD_RULES
 
 from .release_support import ROOT, SOLUTIONS, fast_config, isolated_env
 
@@ -52,8 +53,9 @@ def test_release_has_stubs_notebook_checks_and_readme(released):
 
 def test_check_support_rules_are_the_graders_and_import_nothing_else(released):
     """check.py runs the grader's own rules package, copied file for file, with the child's description of
-    a module in place of the grader's import of it; a copy that reached outside itself (``from ..checks``)
-    or for a third-party package would break on a student's machine with torch alone."""
+    a module and its reading of a returned value in place of the grader's imports of them; a copy that
+    reached outside itself (``from ..checks``) or for a third-party package would break on a student's
+    machine with torch alone."""
     import ast
     import sys as _sys
 
@@ -61,7 +63,7 @@ def test_check_support_rules_are_the_graders_and_import_nothing_else(released):
     shipped = released / "check_support" / "rules"
     assert sorted(p.name for p in shipped.glob("*.py")) == sorted(p.name for p in (package / "rules").glob("*.py"))
     for path in shipped.glob("*.py"):
-        source = package / ("sandbox/child/describe.py" if path.name == "description.py" else f"rules/{path.name}")
+        source = package / (f"sandbox/child/{CHILD_RULES[path.name]}" if path.name in CHILD_RULES else f"rules/{path.name}")
         assert path.read_text(encoding="utf-8") == source.read_text(encoding="utf-8"), path.name
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom) and node.level:

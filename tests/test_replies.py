@@ -147,3 +147,71 @@ def test_trainable_parameters_per_child_are_counted_in_one_pass_as_count_counts_
     assert counts[""] == 3 and counts.get("extra7", 0) == 0 and counts["down"] == 8 * 4 * 9 + 8
     assert sum(counts.values()) == described.count() == sum(
         math.prod(s) for n, s in parameters.items() if n not in frozen)
+
+
+def test_numbers_and_arrays_numpy_made_are_read_as_the_values_they_are():
+    """``np.mean(...)`` is a np.float32 and ``np.prod(shape)`` a np.int64: to a student, numbers. The child
+    sends them as Python numbers, and a numpy array of numbers as the tensor of the same values and dtype
+    (whatever its memory order), so the parent's parser, unchanged, reads them as it reads a tensor's."""
+    import numpy as np
+
+    from autograder.sandbox.child.plain import plain
+
+    scalars = {np.float32(0.25): (float, 0.25), np.float16(1.5): (float, 1.5), np.int64(3): (int, 3),
+               np.uint8(255): (int, 255), np.bool_(True): (bool, True), np.str_("ok"): (str, "ok")}
+    for value, (kind, expected) in scalars.items():
+        got = plain(value)
+        assert type(got) is kind and got == expected, value
+    grid = np.arange(12, dtype=np.float64).reshape(3, 4) / 8
+    arrays = [grid.astype(np.float32), grid, grid.astype(np.float16), np.arange(6, dtype=np.int64),
+              np.arange(6, dtype=np.int32), np.array([1, 0, 2], dtype=np.uint8), np.array([True, False]),
+              np.array(0.5, dtype=np.float32),  # 0-d: a loss's `.numpy()`
+              grid.T, grid[:, ::2], grid.astype(">f8")]  # transposed, strided, big-endian
+    for array in arrays:
+        got = replies.plain(plain({"value": [array]}), "call")["value"][0]
+        assert type(got) is torch.Tensor and tuple(got.shape) == array.shape
+        assert str(got.dtype) == f"torch.{array.dtype.name}"
+        assert got.tolist() == array.tolist(), array
+
+
+def test_anything_else_numpy_makes_is_refused_by_name():
+    """Deny by default: arrays of objects, records, text, complex numbers, a dtype a reply cannot carry
+    and array subclasses (a masked array's mask would be lost) keep the refusal, saying what they were."""
+    import numpy as np
+
+    from autograder.sandbox.child.plain import NotPlain, plain
+
+    refused = {
+        "dtype object": np.array([torch.zeros(1), 1], dtype=object),
+        "dtype void": np.zeros(2, dtype=[("a", "f4"), ("b", "i4")]),
+        "dtype str": np.array(["a", "b"]),
+        "dtype complex128": np.ones(2, dtype=np.complex128),
+        "dtype uint32": np.ones(2, dtype=np.uint32),
+        "dtype datetime64": np.array(["2026-12-07"], dtype="datetime64[D]"),
+        "MaskedArray": np.ma.masked_array([1.0, 2.0], mask=[False, True]),
+        "numpy complex64": np.complex64(1 + 2j),
+        "numpy datetime64": np.datetime64("2026-12-07"),
+    }
+    for said, value in refused.items():
+        try:
+            plain([value])
+        except NotPlain as refusal:
+            assert said in str(refusal) and "expected tensors, numbers or strings" in str(refusal), str(refusal)
+        else:
+            raise AssertionError(f"{said}: read as plain data")
+
+
+def test_reading_a_value_never_imports_numpy(monkeypatch):
+    """The child may not import numpy for the student: it reads numpy's types from sys.modules only."""
+    import sys
+
+    from autograder.sandbox.child.plain import NotPlain, plain
+
+    monkeypatch.setitem(sys.modules, "numpy", None)  # importing numpy now raises ImportError
+    assert plain([1.5, {"t": torch.ones(2)}])[0] == 1.5
+    try:
+        plain(object())
+    except NotPlain as refusal:
+        assert "returned a object" in str(refusal)
+    else:
+        raise AssertionError("an object read as plain data")

@@ -341,12 +341,15 @@ def test_a_child_over_its_cpu_time_is_told_so_not_blamed_on_memory(grader, make_
         child.stop()
 
 
-def test_a_reply_over_the_size_limit_is_not_asked_for_again(grader, make_submission, round_trips):
+@pytest.mark.parametrize("returned", ["torch.zeros(2_000_000)", "torch.zeros(2_000_000).numpy()"],
+                         ids=["tensor", "numpy array"])
+def test_a_reply_over_the_size_limit_is_not_asked_for_again(grader, make_submission, round_trips, returned):
     """Every check that runs the same forward would ask again, and each time the child computes and
-    sends the whole oversized reply before it is cut off."""
+    sends the whole oversized reply before it is cut off. A numpy array is read as a tensor and sent as
+    one: no way around the limit."""
     source = (SOLUTIONS / "res_block.py").read_text()
     huge = source.replace("    def forward(self, x, t_emb):\n",
-                          "    def forward(self, x, t_emb):\n        return torch.zeros(2_000_000)\n", 1)
+                          f"    def forward(self, x, t_emb):\n        return {returned}\n", 1)
     plan = load_plan("ResBlock", read_submission(make_submission({"res_block": huge})), grader.reference)
     child = StudentComponent(grader._zygote(), plan, grader.config.limits.model_copy(update={"max_reply_mb": 1}))
     try:

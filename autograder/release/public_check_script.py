@@ -34,6 +34,7 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 # the grader's own public rules (a copy of autograder/rules/); ``plural`` is for the hints below
 from check_support.rules import RAISED, RULES, Failed, LocalView, case_text, plural, real_work  # noqa: E402
+from check_support import torch_settings  # noqa: E402 -- what importing your files may change, put back as the grader does
 
 # BEGIN HINTS -- `autograder release` puts a copy of autograder/checks/hints.py here
 try:
@@ -97,10 +98,23 @@ class Submission:
             aliases=self.found.aliases, packages=self.found.packages, symbols=self.found.symbols,
             refused=self.found.refused, exports=self.found.exports, protected=set(sys.modules))
         self.importer.install()
-        self.importer.run_package_inits()
+        with self.importing():
+            self.importer.run_package_inits()
+
+    @contextlib.contextmanager
+    def importing(self):
+        """Around code that may run your files' top-level code: torch's settings put back afterwards, with a
+        note, as the grader puts them back (``torch.set_grad_enabled(False)`` at the top of a file would
+        otherwise stop every check's gradients)."""
+        settings = torch_settings.snapshot()
+        try:
+            yield
+        finally:
+            self.importer.notes.extend(torch_settings.put_back(settings))
 
     def symbol(self, name: str):
-        return self.importer.symbol(name)
+        with self.importing():  # the first use of a file imports it
+            return self.importer.symbol(name)
 
     def problem(self, symbols) -> str | None:
         """Why these contract symbols cannot be found, as the grader would say it."""

@@ -48,28 +48,32 @@ def check_script_source() -> str:
 
 
 SUPPORT_DIR = "check_support"
+CHILD_RULES = {"description.py": "describe.py", "plain.py": "plain.py"}  # rules/ files that are the child's own
 NOT_SHIPPED = {"intake/discover.py", "intake/lms.py"}  # a class export's intake, for batches: check.py grades one folder
 
 
 def write_check_support(folder: Path) -> list[Path]:
     """``check_support/`` beside ``check.py``: the grader's own public rules (``rules/``, the very
     package the grader's public checks run), intake (finding the modules in any layout, notebook or
-    encoding), importer (any import style) and watcher (what a homework function does to its models),
-    so check.py and the grader never disagree on a verdict, on whether a file was found or imported,
-    or on what a function did. Standard library and torch only; nothing hidden."""
+    encoding), importer (any import style), watcher (what a homework function does to its models) and
+    the torch settings put back after importing, so check.py and the grader never disagree on a verdict,
+    on whether a file was found or imported, or on what a function did. Standard library and torch
+    only; nothing hidden."""
     package = Path(__file__).resolve().parent.parent
     target = folder / SUPPORT_DIR
     if target.exists():
         shutil.rmtree(target)
     copies = {"contract.py": package / "contract.py", "importer.py": package / "sandbox" / "child" / "importer.py",
               "watch.py": package / "sandbox" / "child" / "watch.py",
+              "torch_settings.py": package / "sandbox" / "child" / "torch_settings.py",
               "notebook_cells.py": package / "release" / "notebook_cells.py"}
     for subpackage in ("intake", "rules"):
         copies.update({f"{subpackage}/{p.name}": p for p in sorted((package / subpackage).glob("*.py"))
                        if f"{subpackage}/{p.name}" not in NOT_SHIPPED})
         (target / subpackage).mkdir(parents=True)
-    # the one description of a module is the child's own file; in the grader rules/description.py imports it
-    copies["rules/description.py"] = package / "sandbox" / "child" / "describe.py"
+    # the one description of a module, and the one reading of a returned value, are the child's own files; in the
+    # grader rules/description.py and rules/plain.py import them
+    copies.update({f"rules/{name}": package / "sandbox" / "child" / child for name, child in CHILD_RULES.items()})
     (target / "__init__.py").write_text('"""The grader\'s own public rules, and its code for finding and loading your modules '
                                         '(used by check.py)."""\n', encoding="utf-8")
     written = [target / "__init__.py"]

@@ -12,8 +12,8 @@ so both sides run the student's code on the same numbers and the student's own i
 (zero-initialised convolutions, say) changes nothing.
 
 One module per job: ``tensors`` (NaN-aware comparisons, ``Failed``), ``inputs`` (inputs and weights
-from a seed), ``description`` (a module's structure), ``local_view`` (the student's code in this
-process), ``cases`` (what the rules share), ``forward``, ``structure`` and ``real_work`` (the blocks'
+from a seed), ``description`` (a module's structure), ``plain`` (what the student's code returned, as
+plain data), ``local_view`` (the student's code in this process), ``cases`` (what the rules share), ``forward``, ``structure`` and ``real_work`` (the blocks'
 rules), ``homework`` (the homework tasks' rules). ``RULES`` below maps a check's ``rule`` to its function.
 """
 from .cases import (PROTOCOL_KINDS, TASK_CALLS, WATCHED_KINDS, as_list, by_position, case_text, module_with_weights,

@@ -9,14 +9,17 @@ import os
 import signal
 import sys
 
+from . import torch_settings
+
 
 class GlobalState:
     """What one component's code could change that another's would feel: a snapshot to compare.
 
     The functions and classes of torch, its ``nn``/``functional``/``init``/``autograd`` namespaces,
     every ``torch.nn`` module class, ``math`` and the builtins (by identity: a patch replaces an
-    object, a class gains a shadowing attribute); torch's global settings; the import machinery;
-    threads, timers and signal handlers; torch-function and dispatch modes, global module hooks.
+    object, a class gains a shadowing attribute); torch's global settings (``torch_settings.SETTINGS``);
+    the import machinery; threads, timers and signal handlers; torch-function and dispatch modes,
+    global module hooks.
     New names in a module namespace are ignored (torch adds some lazily, and nothing reads a name
     that was not there). Not covered: kernels registered with ``torch.library`` -- no one does
     that by accident, and on purpose it is no more than one's own file can do.
@@ -42,16 +45,14 @@ class GlobalState:
 
         torch = self.torch
         return (
-            torch.get_default_dtype(), torch.is_grad_enabled(), torch.is_inference_mode_enabled(),
-            torch.is_anomaly_enabled(), torch.are_deterministic_algorithms_enabled(), torch.get_num_threads(),
-            torch.backends.mkldnn.enabled, str(torch.get_default_device()),
+            torch_settings.snapshot(),  # grad and inference mode, default dtype and device, threads, ...
             tuple(map(id, sys.meta_path)), tuple(map(id, sys.path_hooks)), tuple(sys.path), sys.gettrace(),
             sys.getprofile(), sys.getrecursionlimit(), threading.active_count(), len(os.listdir("/proc/self/task")),
             signal.getitimer(signal.ITIMER_REAL), signal.getitimer(signal.ITIMER_VIRTUAL),
             tuple(signal.getsignal(s) for s in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGTERM, signal.SIGINT)),
             os.getcwd(), dict(os.environ),
             # modes and hooks that reach every module and tensor op without replacing a function
-            torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack(), torch.is_autocast_enabled("cpu"),
+            torch._C._len_torch_function_stack(), torch._C._len_torch_dispatch_stack(),
             torch._C._autograd._top_saved_tensors_default_hooks(False) is not None,
             tuple(len(hooks) for name, hooks in vars(torch.nn.modules.module).items()
                   if name.startswith("_global_") and isinstance(hooks, dict)),

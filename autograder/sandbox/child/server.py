@@ -15,10 +15,12 @@ import resource
 import sys
 import traceback
 
+from . import torch_settings
 from .audit import GlobalState
 from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .describe import describe
 from .importer import SourceImporter
+from .plain import NotPlain, plain
 from .watch import Watcher
 
 # Modules kept alive per child, for the next program that asks for the same one: hundreds of live
@@ -149,40 +151,20 @@ class Child:
             targets=target_symbols,
         )
         self.importer.install()
-        defaults = self._torch_defaults()
+        settings = torch_settings.snapshot()
         try:
             self.importer.run_package_inits()
             for canonical in required or []:
                 self.importer.module(canonical)
         finally:
-            changed = self._restore_torch_defaults(defaults)
+            # torch's settings as the checks need them, whatever the files' top-level code changed, said in a note
+            put_back = torch_settings.put_back(settings)
         self.importer.patch_all()  # a module imported before a later one's originals were known
         missing = [s for s in target_symbols if not self._defines(s)]
-        notes = list(self.importer.notes)
-        if changed:
-            notes.append(f"your code sets {' and '.join(changed)} when imported: the grader put it back (its checks "
-                         "build and feed float32 tensors on the grading device); set a dtype where you make a tensor "
-                         "instead")
+        notes = list(self.importer.notes) + put_back
         if self.compiled:
             notes.append(COMPILED_NOTE)
         return {"missing": missing, "notes": notes}
-
-    def _torch_defaults(self) -> tuple:
-        return self.torch.get_default_dtype(), self.torch.get_default_device()
-
-    def _restore_torch_defaults(self, defaults: tuple) -> list[str]:
-        """Put back torch's defaults that importing the student's files changed; say which. Left set,
-        torch.set_default_dtype(torch.float64) at the top of one file made every later module, the
-        reference's stand-ins too, float64 against the checks' float32 inputs: failures on six components."""
-        torch, (dtype, device) = self.torch, defaults
-        changed = []
-        if torch.get_default_dtype() != dtype:
-            changed.append(f"torch.set_default_dtype({torch.get_default_dtype()})")
-            torch.set_default_dtype(dtype)
-        if torch.get_default_device() != device:
-            changed.append(f"torch.set_default_device({str(torch.get_default_device())!r})")
-            torch.set_default_device(device)
-        return changed
 
     def _importing(self, canonical: str, running: bool) -> None:
         """Tell the parent which file's code starts or ends: if one never ends, its top-level code is why."""
@@ -356,25 +338,12 @@ class Child:
             return value
         return value
 
-    def _to_plain(self, value, depth: int = 0):
-        """Results back as plain CPU tensors (never subclasses) inside lists and string-keyed dicts."""
-        torch = self.torch
-        if depth > 6:
-            raise StudentFailure("returned something nested too deeply")
-        if isinstance(value, torch.Tensor):
-            return value.detach().to("cpu").clone().contiguous().as_subclass(torch.Tensor)
-        if isinstance(value, (tuple, list)):
-            return [self._to_plain(v, depth + 1) for v in value]
-        if isinstance(value, dict):
-            if not all(type(k) is str for k in value):
-                raise StudentFailure("returned a dict whose keys are not all strings")
-            return {k: self._to_plain(v, depth + 1) for k, v in value.items()}
-        if value is None or type(value) in (bool, int, float, str):
-            return value
-        for plain in (bool, int, float, str):  # a subclass (numpy's float64, an IntEnum): its plain value
-            if isinstance(value, plain):
-                return plain(value)
-        raise StudentFailure(f"returned a {type(value).__name__}, expected tensors, numbers or strings")
+    def _to_plain(self, value):
+        """What student code returned as plain data (``plain.py``); anything else is the student's failure."""
+        try:
+            return plain(value)
+        except NotPlain as refused:
+            raise StudentFailure(str(refused)) from None
 
     def step_run(self, module, _states, args: list, kwargs: dict, submodule: str = "", grad_output=None,
                  capture: list | None = None) -> dict:
