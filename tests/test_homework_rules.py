@@ -180,7 +180,7 @@ _LOOP_START = '        for name, model in (("with_skips", with_skips), ("without
 # shape_trace by stepping through named_modules with pre- and post-hooks kept in a dict, removed in
 # __del__-free code; skip_ablation drawing all batches up front, training both models in one loop
 # (interleaved), with the NoSkipUNet built first and the SimpleUNet loading its weights, and AdamW
-# without weight decay (an Adam); the evaluation under inference_mode; the held-out images returned in float64.
+# without weight decay (an Adam) whose learning rate is a tensor; the evaluation under inference_mode; the held-out images returned in float64.
 CORRECT_VARIANTS = _edit(
     REFERENCE,
     ("        with torch.no_grad():  # shapes only: no graph to keep\n            model(x, t)\n",
@@ -195,7 +195,7 @@ CORRECT_VARIANTS = _edit(
      '        order = torch.Generator().manual_seed(seed)\n'
      '        batches = [train[torch.randint(0, len(train), (BATCH_SIZE,), generator=order)] for _ in range(steps)]\n'
      '        models = {"with_skips": with_skips, "without_skips": without_skips}\n'
-     '        optimizers = {k: torch.optim.AdamW(m.parameters(), lr=LEARNING_RATE, weight_decay=0.0)\n'
+     '        optimizers = {k: torch.optim.AdamW(m.parameters(), lr=torch.tensor(LEARNING_RATE), weight_decay=0.0)\n'
      '                      for k, m in models.items()}\n'
      '        curves = {k: [] for k in models}\n'
      '        for batch in batches:\n'

@@ -402,7 +402,7 @@ def _optimizer_problem(ctx, trained: dict, watched: replies.WatchedCall) -> Chec
             if "Adam" not in event.family:
                 return CheckFailed(f"the models were trained with {event.optimizer}: the rule is Adam",
                                    hint="torch.optim.Adam(model.parameters(), lr=LEARNING_RATE) for each model.")
-            if any(not math.isclose(lr, rate, rel_tol=1e-9) for lr in event.lr):
+            if any(not math.isclose(lr, rate, rel_tol=1e-6) for lr in event.lr):  # a float32 tensor's rate too
                 return CheckFailed(f"an optimizer step used a learning rate of {_numbers(event.lr)}: the rule is "
                                    f"LEARNING_RATE ({rate:g}) at every step, no schedule",
                                    hint="lr=LEARNING_RATE, and no learning-rate scheduler.")

@@ -19,6 +19,7 @@ Plain data only; the grader parses it (``replies.watched_call``) and judges it (
 """
 import ctypes
 import hashlib
+import math
 
 import torch
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
@@ -135,8 +136,7 @@ class Watcher:
                          if id(p) in self.owners})
         self._record({"kind": "step", "optimizer": type(optimizer).__name__,
                       "family": [c.__name__ for c in type(optimizer).__mro__ if c.__module__.startswith("torch.optim")],
-                      "lr": [float(g.get("lr", 0.0)) if isinstance(g.get("lr", 0.0), (int, float)) else -1.0
-                             for g in optimizer.param_groups],
+                      "lr": [_rate(g.get("lr", 0.0)) for g in optimizer.param_groups],
                       "models": models})
 
     def report(self) -> dict:
@@ -150,3 +150,18 @@ class Watcher:
                 "gradients": [n for n, p in module.named_parameters() if p.grad is not None],
             })
         return {"events": self.events, "truncated": self.truncated, "arguments": after}
+
+
+def _rate(value) -> float:
+    """A parameter group's learning rate as a number -- a float, a numpy scalar or a one-element tensor,
+    as torch.optim accepts them all -- or -1.0 for anything else (then named as a wrong rate)."""
+    try:
+        if isinstance(value, torch.Tensor):
+            rate = float(value.detach().reshape(-1)[0]) if value.numel() == 1 else -1.0
+        elif isinstance(value, (int, float)) or type(value).__module__ == "numpy":
+            rate = float(value)
+        else:
+            rate = -1.0
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        return -1.0
+    return rate if math.isfinite(rate) else -1.0
