@@ -45,7 +45,7 @@ def map_sums(view, case: dict, expect: dict) -> None:
     (x,) = make_inputs(case)
     row, col = case["options"]["query"]
     call = f"attention_map(attention, x, query=({row}, {col}))"
-    got = as_shape(view.call("attention_map", module, x, [row, col]), (x.shape[0], *x.shape[2:]))  # map_shape's
+    got = as_shape(view.call("attention_map", module, x, [row, col]), (x.shape[0], *x.shape[2:]))  # the shape check's to charge
     if type(got) is not torch.Tensor or got.dim() < 2:
         kind = "None" if got is None else f"a {type(got).__name__}"
         raise Failed(f"{call}: expected a (B, H, W) tensor, got {kind}")
