@@ -576,3 +576,21 @@ def test_a_stale_copy_of_a_block_in_another_file_is_named(tmp_path):
     assert [n for n in submission.notes if n.startswith("unet.py also defines ResBlock") and "its own copy" in n]
     clean = read_submission(write(tmp_path / "clean", package("", ref)))
     assert not [n for n in clean.notes if "also defines" in n]
+
+
+def test_top_level_code_whose_error_cannot_say_itself_is_left_out_all_the_same(tmp_path):
+    """Top-level code raises an exception whose ``__str__`` raises too: the definitions are graded all the
+    same, and the note names the exception's type."""
+    source = ("class Mute(Exception):\n    def __str__(self):\n        raise RuntimeError('no words')\n\n"
+              "def broken():\n    pass\n\nraise_it = (_ for _ in ()).throw(Mute())\n\n"
+              + _RELATIVE_IMPORT.sub("", reference()["time_embedding"]))
+    submission = read_submission(write(tmp_path / "hand-in", {"time_embedding.py": source}))
+    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+    importer = SourceImporter(plan, symbols=submission.symbols, protected=set(sys.modules), targets={"TimeEmbedding"})
+    importer.install()
+    try:
+        module = importer.module(submission.symbols["TimeEmbedding"])
+        assert hasattr(module, "TimeEmbedding") and not hasattr(module, "raise_it")
+        assert [n for n in importer.notes if "its top-level code raised Mute;" in n]
+    finally:
+        importer.forget()

@@ -257,7 +257,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """After ``module`` raised on import: run its definitions only, or stand in for it. False: neither."""
         entry = self.modules[canonical]
         label, fallback = entry["label"], entry.get("fallback")
-        what = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+        what = _said(error)
         if fallback and fallback != entry["source"]:
             _clear(module)
             try:
@@ -335,7 +335,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             _clear(module)
             return False
         for index, error in sorted(failed.items()):
-            what = f"{type(error).__name__}: {error}".splitlines()[0][:300]
+            what = _said(error)
             names = ", ".join(sorted(_binds(statements[index]))) or "its statement"
             self.notes.append(f"{self._line(label, statements[index])}: {what}; left out ({names} cannot be used), "
                               "the rest graded")
@@ -459,6 +459,15 @@ def _placeholder(symbol: str, why: str):
     if symbol[:1].isupper():
         return type(symbol, (), {"__init__": unavailable, "__module__": "unavailable"})
     return unavailable
+
+
+def _said(error: BaseException) -> str:
+    """``Type: message``, first line: the student's exception may not even say itself."""
+    try:
+        text = f"{type(error).__name__}: {error}"
+    except Exception:  # noqa: BLE001 -- its __str__ raised
+        text = type(error).__name__
+    return (text.splitlines() or [""])[0][:300]
 
 
 def _defined(module, name: str):
