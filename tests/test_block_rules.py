@@ -66,3 +66,24 @@ def test_a_rule_that_sets_the_contracts_weights_loads_them_by_position_where_the
                  "res_block.py", "exec"), module.__dict__)
     for case in released_cases(res_block_cases(), 3):
         rules.residual(rules.LocalView(module.ResBlock), case_record(case), expectation("residual", case, reference))
+
+
+def test_the_structure_rule_names_a_modules_own_constants_when_its_names_differ():
+    """A TimeEmbedding with a buffer of its own and its MLP named ``net``: the structure rule says what
+    differs and that the buffer is fine (the rule crashed on it, and check.py blamed the student)."""
+    from autograder.strategies import time_embedding_cases
+
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    assert source.count("self.mlp") >= 1
+    edited = source.replace("self.mlp", "self.net").replace(
+        "        self.net = nn.Sequential(", "        self.register_buffer('scale', torch.ones(1))\n        self.net = nn.Sequential(", 1)
+    reference = Reference(SOLUTIONS)
+    package = reference.symbol("time_embedding", "TimeEmbedding").__module__.rpartition(".")[0]
+    module = types.ModuleType(f"{package}.student_time_embedding")
+    module.__package__ = package
+    exec(compile(edited, "time_embedding.py", "exec"), module.__dict__)
+    case = released_cases(time_embedding_cases(), 1)[0]
+    with pytest.raises(rules.Failed) as failed:
+        rules.structure(rules.LocalView(module.TimeEmbedding), case_record(case), expectation("structure", case, reference))
+    assert "yours lacks: mlp.0.weight" in str(failed.value)
+    assert "Your own buffers and frozen constants (scale) are fine" in (failed.value.hint or "")

@@ -84,7 +84,7 @@ def structure(view, case: dict, expect: dict) -> None:
                            "skip_channels=None means out_channels." if prefix == "res." else
                            "Name and size the submodules as the docstring does: the grader loads weights by those names.")
                      + _per_submodule(described, expect, prefix)
-                     + (f" Your own buffers and frozen constants ({', '.join(constants[:4])}) are fine: they are "
+                     + (f" Your own buffers and frozen constants ({', '.join(sorted(constants)[:4])}) are fine: they are "
                         "not part of the contract." if constants else ""))
     for name, info in expect["modules"].items():
         if name.startswith(prefix):
