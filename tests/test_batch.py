@@ -315,34 +315,45 @@ def test_folder_layout_names_and_duplicates(tmp_path):
     assert found.skipped == [("amy.zip", "a second submission for amy (kept amy)")]
 
 
-def test_folder_layout_of_mixed_lms_downloads_is_one_row_per_student_named_by_their_lms(tmp_path):
-    """Downloads of several LMSs in one folder (and a student's own folder, and a stray file): each
-    student one row, whose identity is their LMS user; what the LMS wrote about them is no row."""
-    files = {
-        "doejane_LATE_123456_7890101_unet.py": "", "doejane_LATE_123456_7890101_res_block.py": "",  # Canvas
-        "HW3_asmith_attempt_2026-12-06-10-02-55_unet.py": "", "HW3_asmith_attempt_2026-12-06-10-02-55.txt": "",  # Blackboard
-        "Jane Doe_555_assignsubmission_file_/unet.py": "", "Jane Doe_555_assignsubmission_onlinetext_/onlinetext.html": "",
-        "1001-2002 - Ann Lee - Dec 5, 2026 1114 PM/unet.py": "",  # Brightspace: a folder per submission
-        "1003-2004 - Ann Lee - Dec 6, 2026 915 AM/unet.py": "", "1005-2006 - Bo Chen - Dec 5, 2026 1:14 PM - unet.py": "",
-        "index.html": "<html></html>", "alice/unet.py": "", "notes.pdf": "%PDF-1.4",
+@pytest.mark.parametrize("lms", ["canvas", "blackboard", "moodle", "d2l"])
+def test_an_lms_download_is_one_row_per_student_named_by_their_lms(tmp_path, lms):
+    """Each LMS's download (with a student's own folder and a stray file beside it): each student one row,
+    whose identity is their LMS user; what the LMS wrote about them is no row. A download is one LMS's:
+    an upload named like another LMS's entry stays its sender's (red team: a Canvas student's file named
+    ``x_doealice_attempt_<date>_unet.py`` became a Blackboard row "doealice")."""
+    downloads = {
+        "canvas": ({"doejane_LATE_123456_7890101_unet.py": "", "doejane_LATE_123456_7890101_res_block.py": "",
+                    "mallory_654321_7890102_x_doealice_attempt_2030-01-01-00-00-00_unet.py": ""},
+                   [("doejane", "doejane", "canvas:123456"), ("mallory", "mallory", "canvas:654321")]),
+        "blackboard": ({"HW3_asmith_attempt_2026-12-06-10-02-55_unet.py": "", "HW3_asmith_attempt_2026-12-06-10-02-55.txt": "",
+                        "HW3_bjones_attempt_2026-12-06-11-00-00_unet.py": ""},
+                       [("asmith", "asmith", "blackboard:asmith"), ("bjones", "bjones", "blackboard:bjones")]),
+        "moodle": ({"Jane Doe_555_assignsubmission_file_/unet.py": "",
+                    "Jane Doe_555_assignsubmission_onlinetext_/onlinetext.html": ""},
+                   [("Jane_Doe", "Jane Doe", "moodle:555")]),
+        "d2l": ({"1001-2002 - Ann Lee - Dec 5, 2026 1114 PM/unet.py": "", "1003-2004 - Ann Lee - Dec 6, 2026 915 AM/unet.py": "",
+                 "1005-2006 - Bo Chen - Dec 5, 2026 1:14 PM - unet.py": "", "index.html": "<html></html>"},
+                [("Ann_Lee", "Ann Lee", "d2l:Ann Lee"), ("Bo_Chen", "Bo Chen", "d2l:Bo Chen")]),
     }
+    files, expected = downloads[lms]
+    files = {**files, "alice/unet.py": "", "notes.pdf": "%PDF-1.4"}
     for relative, text in files.items():
         (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / relative).write_text(text)
     found = discover(tmp_path)
     try:
         rows = sorted((i.key, i.submitters[0].name, i.submitters[0].identity) for i in found.submissions)
-        assert rows == [("Ann_Lee", "Ann Lee", "d2l:Ann Lee"), ("Bo_Chen", "Bo Chen", "d2l:Bo Chen"),
-                        ("Jane_Doe", "Jane Doe", "moodle:555"), ("alice", "alice", "student:alice"),
-                        ("asmith", "asmith", "blackboard:asmith"), ("doejane", "doejane", "canvas:123456"),
-                        ("notes", "notes", "student:notes")]
+        assert rows == sorted(expected + [("alice", "alice", "student:alice"), ("notes", "notes", "student:notes")])
         by_key = {i.key: i for i in found.submissions}
-        assert by_key["Ann_Lee"].source.name.startswith("1003-2004")  # her latest submission, where it is
-        assert sorted(p.name for p in by_key["doejane"].source.iterdir()) == ["res_block.py", "unet.py"]
-        assert [p.name for p in by_key["asmith"].source.iterdir()] == ["unet.py"]  # not the receipt
         assert by_key["notes"].problem and not any(by_key[k].problem for k in by_key if k != "notes")
-        skipped = dict(found.skipped)
-        assert "index.html" in skipped and "Dec 5, 2026 1114 PM" in skipped["1001-2002 - Ann Lee - Dec 5, 2026 1114 PM"]
+        if lms == "d2l":
+            assert by_key["Ann_Lee"].source.name.startswith("1003-2004")  # her latest submission, where it is
+            skipped = dict(found.skipped)
+            assert "index.html" in skipped and "Dec 5, 2026 1114 PM" in skipped["1001-2002 - Ann Lee - Dec 5, 2026 1114 PM"]
+        if lms == "canvas":
+            assert sorted(p.name for p in by_key["doejane"].source.iterdir()) == ["res_block.py", "unet.py"]
+        if lms == "blackboard":
+            assert [p.name for p in by_key["asmith"].source.iterdir()] == ["unet.py"]  # not the receipt
     finally:
         found.cleanup()
 
@@ -477,3 +488,44 @@ def test_one_students_kill_all_never_reaches_another_student(tmp_path):
     grades = read_grades(tmp_path / "out" / "grades.csv")
     assert sorted(grades) == ["a_killer", "b", "c", "d", "e"], result.stdout[-2000:]
     assert all(float(grades[s]["total"]) == TOTAL for s in "bcde"), {s: grades[s]["total"] for s in grades}
+
+
+def test_a_students_own_metadata_file_does_not_make_their_folder_the_class(tmp_path):
+    """A submission_metadata.yml inside one student's folder, beside the others': theirs, not an export's
+    (it made that folder the class: nobody else graded). In the export's own folder, alone: the export."""
+    for student in ("alice", "bob", "mallory"):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "unet.py").write_text("")
+    (tmp_path / "mallory" / "submission_metadata.yml").write_text(
+        "unet.py:\n  :submitters:\n  - :name: Alice\n    :email: alice@example.edu\n")
+    found = discover(tmp_path)
+    try:
+        assert found.layout == "folders"
+        assert sorted(i.key for i in found.submissions) == ["alice", "bob", "mallory"]
+    finally:
+        found.cleanup()
+    export = tmp_path / "only" / "assignment_1_export"
+    (export / "submission_1").mkdir(parents=True)
+    (export / "submission_metadata.yml").write_text("submission_1:\n  :submitters:\n  - :name: Ada\n")
+    (tmp_path / "only" / ".DS_Store").write_text("")
+    found = discover(tmp_path / "only")
+    try:
+        assert found.layout == "gradescope" and [i.submitters[0].name for i in found.submissions] == ["Ada"]
+    finally:
+        found.cleanup()
+
+
+def test_a_named_pipe_in_the_class_folder_is_no_submission_and_stops_nothing(tmp_path):
+    """``tar x`` of a student's archive can leave a FIFO: opening one waits for a writer, forever."""
+    (tmp_path / "alice").mkdir()
+    (tmp_path / "alice" / "unet.py").write_text("")
+    os.mkfifo(tmp_path / "pipe")
+    found = discover(tmp_path)  # returns at all
+    try:
+        rows = {i.key: i for i in found.submissions}
+        assert "alice" in rows and ("pipe" not in rows or rows["pipe"].problem)
+    finally:
+        found.cleanup()
+    from autograder.intake import read_submission
+
+    assert read_submission(tmp_path / "pipe").review == ["the submission is empty"]  # read without waiting

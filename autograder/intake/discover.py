@@ -182,9 +182,14 @@ def _visible(path: Path) -> bool:
 
 
 def _find_metadata(root: Path) -> Path | None:
-    for candidate in [root / "submission_metadata.yml"] + sorted(root.glob("*/submission_metadata.yml")):
-        if candidate.is_file():
-            return candidate
+    """Gradescope's ``submission_metadata.yml``: at the root, or in the export's own folder when that is
+    all the root holds. Deny by default: one in a student's folder beside others' is that student's file
+    (it would otherwise make their folder the whole class, and no one else be graded)."""
+    if (root / "submission_metadata.yml").is_file():
+        return root / "submission_metadata.yml"
+    entries = [e for e in root.iterdir() if not (e.name.startswith(".") or e.name == "__MACOSX")]
+    if len(entries) == 1 and entries[0].is_dir() and (entries[0] / "submission_metadata.yml").is_file():
+        return entries[0] / "submission_metadata.yml"
     return None
 
 
@@ -291,7 +296,7 @@ def _nbgrader(submitted: Path, assignment: str | None) -> Discovery:
 def _folders(root: Path) -> Discovery:
     found = Discovery("folders", root)
     entries = [entry for entry in sorted(root.iterdir()) if _visible(entry)]
-    claims = [c for c in map(lms.claim, entries) if c is not None]
+    claims = lms.claims(entries)
     claimed = {c.path for c in claims}
     ours = lms.download_files(claims)  # what the LMS wrote about its download (D2L's index.html): no one's
     for entry in entries:
@@ -300,7 +305,8 @@ def _folders(root: Path) -> Discovery:
         if entry.name in ours and entry.is_file() and not entry.is_symlink():
             found.skipped.append((entry.name, "the LMS's index of its download, not a student's"))
             continue
-        readable = entry.is_symlink() or entry.is_dir() or entry.name.lower().endswith(_ARCHIVE_SUFFIXES) or zipfile.is_zipfile(entry)
+        readable = entry.is_symlink() or entry.is_dir() or entry.name.lower().endswith(_ARCHIVE_SUFFIXES) or (
+            entry.is_file() and zipfile.is_zipfile(entry))  # not a named pipe: opening one waits for a writer
         found.submissions.append(_entry(entry, "" if readable else (
             f"{entry.name} is neither a folder, an archive (.zip, .tar, .tar.gz, ...), a notebook nor a .py file: "
             "if it is a student's hand-in, put it in a folder named after them and regrade with --only; "

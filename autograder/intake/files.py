@@ -104,6 +104,8 @@ def collect(path: Path, limits: Limits = Limits()) -> Tree:
     if path.is_dir():
         _walk_folder(path, tree, limits)
         return tree
+    if not path.is_file():  # a named pipe, a socket, a device: reading one may never end
+        return tree
     kind = archive_kind(path)
     if kind in ("rar", "7z"):
         raise Refused(unopenable_advice(path_label(path.name), kind))

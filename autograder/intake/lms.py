@@ -13,8 +13,9 @@ Each ``Convention`` below is one such name as a regular expression whose named g
 - ``download``: what every name of one download starts with (Blackboard's assignment name): where it
   and ``user`` are split by a ``_`` that either could hold, what all the download's names share says where.
 
-A name that matches no convention is not claimed, and stays what it always was (a student's own
-folder or archive): deny by default. ``students`` gathers the claimed entries into one
+A download is one LMS's (``claims``: the convention that reads the most of its names), and a name that
+convention does not read is not claimed, and stays what it always was (a student's own folder or
+archive): deny by default. ``students`` gathers the claimed entries into one
 ``Student`` each; it only reads names, so ``discover`` decides what is copied where.
 """
 import os
@@ -24,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Callable
 
-__all__ = ["CONVENTIONS", "Claim", "Convention", "Student", "claim", "students"]
+__all__ = ["CONVENTIONS", "Claim", "Convention", "Student", "claim", "claims", "students"]
 
 
 @dataclass(frozen=True)
@@ -81,11 +82,21 @@ class Claim:
     other: bool  # written by the LMS beside the uploads (a receipt, a typed-in text), not code
 
 
-def claim(entry: Path) -> Claim | None:
-    """``entry`` read as a download's name, or None: a link, or a name no LMS writes as it is."""
+def claims(entries: list[Path]) -> list[Claim]:
+    """The entries of one download, read through one LMS's naming: the convention that reads the most of
+    them (the first in the table among equals). A download is one LMS's: read name by name, with every
+    convention, a student's upload named like another LMS's entry (``x_doealice_attempt_2030-..._unet.py``
+    inside a Canvas download) would put their code under another student's name."""
+    read = {convention: [c for c in (claim(entry, (convention,)) for entry in entries) if c is not None]
+            for convention in CONVENTIONS}
+    return read[max(CONVENTIONS, key=lambda convention: len(read[convention]))]
+
+
+def claim(entry: Path, conventions: tuple = CONVENTIONS) -> Claim | None:
+    """``entry`` read as a download's name, or None: a link, or a name none of ``conventions`` writes as it is."""
     if entry.is_symlink() or not (entry.is_dir() or entry.is_file()):
         return None
-    for convention in CONVENTIONS:
+    for convention in conventions:
         match = convention.pattern.fullmatch(entry.name)
         if match is None:
             continue
