@@ -32,6 +32,8 @@ from .sandbox.child.codec import IN_REFERENCE
 from .sandbox.launcher import (STATIC, Budget, Handover, Pending, SandboxFatal, StudentComponent, StudentError, Zygote,
                                child_settings)
 
+ENVIRONMENT_SAID = 8  # environment problems named in the review line; the rest counted
+
 
 @dataclass
 class Grader:
@@ -200,8 +202,11 @@ class Grader:
         return warm_start.key(self.config, self.device)
 
     def _grade(self, path: Path, submission: Submission, learning: bool = False) -> GradingReport:
-        report = GradingReport(submission=safe_name_text(path.name), notes=list(dict.fromkeys(submission.notes)),
-                               review=list(submission.review), environment=list(submission.environment))
+        # capped where made: every note is redacted, and the environment joins into one review line
+        report = GradingReport(submission=safe_name_text(path.name),
+                               notes=caps.capped_list(list(dict.fromkeys(submission.notes))),
+                               review=caps.capped_list(list(submission.review)),
+                               environment=caps.capped_list(list(dict.fromkeys(submission.environment)), ENVIRONMENT_SAID))
         own = own_lines(submission.sources.values())
         self._internal = []  # tracebacks of checks that crashed on this submission (bugs of ours)
         self._machine = []

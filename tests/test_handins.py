@@ -594,3 +594,18 @@ def test_top_level_code_whose_error_cannot_say_itself_is_left_out_all_the_same(t
         assert [n for n in importer.notes if "its top-level code raised Mute;" in n]
     finally:
         importer.forget()
+
+
+def test_what_a_notebook_says_cell_by_cell_is_bounded(tmp_path):
+    """Cells that do not parse say so one by one for the first few, then in one count (80,000 of them
+    made 2.3 million characters of review and a minute of intake); %%writefile cells count as files."""
+    from autograder.intake.layout import NOTES_PER_NOTEBOOK
+
+    cells = [_RELATIVE_IMPORT.sub("", reference()["time_embedding"])] + ["x = f'{'"] * 200
+    submission = read_submission(write(tmp_path / "cells", {"hw.ipynb": notebook(cells)}))
+    left_out = [n for n in submission.notes if "hw.ipynb, cell" in n]
+    assert len(left_out) == NOTES_PER_NOTEBOOK and any("and 180 more cells left out" in n for n in submission.notes)
+    assert len(submission.environment) <= NOTES_PER_NOTEBOOK
+    many = notebook([f"%%writefile unet/m{i}.py\nx = {i}" for i in range(8)])
+    limited = read_submission(write(tmp_path / "files", {"hw.ipynb": many}), Limits(max_files=5))
+    assert [t for t in limited.unreadable.values() if "write more than 5 files" in t]
