@@ -609,3 +609,20 @@ def test_what_a_notebook_says_cell_by_cell_is_bounded(tmp_path):
     many = notebook([f"%%writefile unet/m{i}.py\nx = {i}" for i in range(8)])
     limited = read_submission(write(tmp_path / "files", {"hw.ipynb": many}), Limits(max_files=5))
     assert [t for t in limited.unreadable.values() if "write more than 5 files" in t]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 reads and runs these")
+@pytest.mark.parametrize("line,said", [
+    ("type Shape = tuple[int, ...]\n", "PEP 695"),
+    ("class Box[T]:\n    pass\n", "PEP 695"),
+    ("from typing import override\n", "typing.override, new in Python 3.12"),
+    ("import itertools\nCHUNKS = itertools.batched(range(8), 2)\n", "itertools.batched, new in Python 3.12"),
+])
+def test_code_only_a_newer_python_runs_is_the_environments_problem(tmp_path, line, said):
+    """Colab runs Python 3.12: its syntax (PEP 695) and its library's new names cost the component
+    here, and the TA sees them as the environment's; the reference's own code raises nothing."""
+    files = package("", reference())
+    files["analysis.py"] = line + files["analysis.py"]
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert [e for e in submission.environment if said in e and "valid from Python 3.12" in e], submission.environment
+    assert read_submission(write(tmp_path / "plain", package("", reference()))).environment == []

@@ -174,11 +174,44 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
 
 
 def _newer_syntax(submission: Submission) -> None:
-    """An f-string error where the grader's Python is older than 3.12: most likely code that 3.12
-    reads (its own quotes, a backslash or a comment inside the braces: PEP 701), as Colab runs it. It
-    still costs the component (the grader cannot run it), so the TA sees it as the environment's."""
+    """Code that a newer Python than the grader's reads, as Colab runs it (3.12): an f-string error (its
+    own quotes, a backslash or a comment inside the braces: PEP 701), a syntax error on a ``type`` alias
+    or a generic ``class C[T]``/``def f[T]`` (PEP 695), or a name the standard library gained in 3.12
+    (``typing.override``, ``itertools.batched``). It still costs the component (the grader cannot run
+    it), so the TA sees it as the environment's."""
     for entry in submission.modules.values():
-        _newer_python(submission, entry.index.syntax_error)
+        error = entry.index.syntax_error
+        _newer_python(submission, error)
+        line = _error_line(entry.text, error)
+        if error and sys.version_info < (3, 12) and line is not None and _PEP_695.match(line):
+            _newer_python(submission, f"{error} (PEP 695)")
+        if entry.index.tree is not None and sys.version_info < (3, 12):
+            for name in _newer_names(entry.index.tree):
+                _newer_python(submission, f"{entry.label} uses {name}, new in Python 3.12")
+
+
+# PEP 695 (Python 3.12): ``type Shape = tuple[int, ...]``, ``class Box[T]:``, ``def first[T](...)``
+_PEP_695 = re.compile(r"\s*(type\s+[A-Za-z_]\w*\s*(\[[^\]]*\])?\s*=|(class|def)\s+[A-Za-z_]\w*\s*\[)")
+# What the standard library gained in Python 3.12 that students reach for
+NEWER_NAMES = {"typing": {"override", "TypeAliasType"}, "itertools": {"batched"}, "math": {"sumprod"}}
+
+
+def _error_line(text: str, error: str | None) -> str | None:
+    found = re.search(r", line (\d+):", error or "")
+    lines = text.splitlines()
+    return lines[int(found.group(1)) - 1] if found and 0 < int(found.group(1)) <= len(lines) else None
+
+
+def _newer_names(tree: ast.Module) -> list[str]:
+    """``from typing import override``, ``itertools.batched``: names only a newer Python has."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module in NEWER_NAMES:
+            found += [f"{node.module}.{a.name}" for a in node.names if a.name in NEWER_NAMES[node.module]]
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) \
+                and node.attr in NEWER_NAMES.get(node.value.id, ()):
+            found.append(f"{node.value.id}.{node.attr}")
+    return sorted(set(found))
 
 
 NOTES_PER_NOTEBOOK = 20  # cells' notes and errors said one by one; the rest counted
@@ -186,7 +219,8 @@ NOTES_PER_NOTEBOOK = 20  # cells' notes and errors said one by one; the rest cou
 
 def _newer_python(submission: Submission, error: str | None) -> None:
     """Flag ``error`` (a file's or a notebook cell's) as the environment's if Python 3.12 would read it."""
-    if error and "f-string" in error and sys.version_info < (3, 12):
+    if error and ("f-string" in error or "PEP 695" in error or "new in Python 3.12" in error) \
+            and sys.version_info < (3, 12) and len(submission.environment) < NOTES_PER_NOTEBOOK:
         environment = (f"{error}: valid from Python 3.12 on, but the grader runs Python "
                        f"{sys.version_info.major}.{sys.version_info.minor}")
         if environment not in submission.environment:
