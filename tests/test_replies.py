@@ -22,8 +22,8 @@ JUNK = st.recursive(
 KEYS = ["output", "inputs_changed", "input_grads", "param_grads", "intermediates", "build", "loads", "steps", "ok",
         "value", "error", "parameters", "state_dict", "buffers", "modules", "missing", "notes", "clean", "cpu_s",
         "address_space_bytes", "progress", "watched", "outputs", "events", "truncated", "arguments", "kind", "lr",
-        "loss", "model", "optimizer", "family", "models", "settings", "beta1", "beta2", "eps", "weight_decay", "amsgrad",
-        "maximize"]
+        "loss", "model", "optimizer", "family", "models", "settings", "beta1", "beta2", "eps", "weight_decay",
+        "amsgrad", "maximize"]
 # junk shaped like replies: the right keys, the wrong contents
 SHAPED = st.dictionaries(st.sampled_from(KEYS), JUNK, max_size=6)
 PARSERS = [
