@@ -265,6 +265,18 @@ BROKEN = {
         _NAMED_MODULES_ORDER,
         [("torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)", "torch.optim.Adam(model.parameters(), lr=0.02)")],
         ("names_in_order", "in another order"), ("training_task", "learning rate of [0.02]")),
+    "entries in named_modules() order; Adam with other betas, a weight decay and amsgrad (one mistake of the "
+    "optimizer: training_task names each setting, once)": (
+        _NAMED_MODULES_ORDER,
+        [("torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)",
+          "torch.optim.Adam(model.parameters(), lr=LEARNING_RATE, betas=(0.5, 0.9), weight_decay=0.1, amsgrad=True)")],
+        ("names_in_order", "in another order"),
+        ("training_task", "betas[0]=0.5", "betas[1]=0.9", "weight_decay=0.1", "amsgrad=True", "torch's defaults")),
+    "entries in named_modules() order; AdamW with its default weight decay (an Adam class, not Adam's step)": (
+        _NAMED_MODULES_ORDER,
+        [("torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)",
+          "torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE)")],
+        ("names_in_order", "in another order"), ("training_task", "AdamW", "weight_decay=0.01", "weight_decay=0")),
     "entries in named_modules() order; the models built with a seed of their own (every child starts from one "
     "random state, so the runs still agree)": (
         _NAMED_MODULES_ORDER,

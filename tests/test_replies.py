@@ -22,7 +22,8 @@ JUNK = st.recursive(
 KEYS = ["output", "inputs_changed", "input_grads", "param_grads", "intermediates", "build", "loads", "steps", "ok",
         "value", "error", "parameters", "state_dict", "buffers", "modules", "missing", "notes", "clean", "cpu_s",
         "address_space_bytes", "progress", "watched", "outputs", "events", "truncated", "arguments", "kind", "lr",
-        "loss", "model", "optimizer", "family", "models"]
+        "loss", "model", "optimizer", "family", "models", "settings", "beta1", "beta2", "eps", "weight_decay",
+        "amsgrad", "maximize"]
 # junk shaped like replies: the right keys, the wrong contents
 SHAPED = st.dictionaries(st.sampled_from(KEYS), JUNK, max_size=6)
 PARSERS = [
@@ -114,7 +115,7 @@ def test_a_reply_of_small_json_items_counts_as_the_objects_it_becomes():
 def test_numbers_past_int64_and_shapes_of_many_huge_sizes_are_refused_before_any_arithmetic():
     """A reset report's 10**400 CPU seconds once escaped as OverflowError (the whole submission an error);
     a shape of 190,000 sizes of 10**18 cost minutes of big-int products in the parent."""
-    step = {"kind": "step", "optimizer": "Adam", "family": ["Adam"], "lr": [10 ** 400], "models": [0]}
+    step = {"kind": "step", "optimizer": "Adam", "family": ["Adam"], "lr": [10 ** 400], "settings": [{}], "models": [0]}
     forged = [
         lambda: replies.reset_state({"clean": True, "cpu_s": 10 ** 400, "address_space_bytes": 0}, "reset"),
         lambda: replies.watched_call({"outputs": [], "error": None,
@@ -130,6 +131,40 @@ def test_numbers_past_int64_and_shapes_of_many_huge_sizes_are_refused_before_any
         except MalformedReply:
             continue
         raise AssertionError("accepted")
+
+
+ADAM = {"beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False, "maximize": False}
+
+
+def _step_settings(settings: list, rates: int | None = None):
+    step = {"kind": "step", "optimizer": "Adam", "family": ["Adam"], "lr": [0.01] * (rates or len(settings)),
+            "settings": settings, "models": [0]}
+    return replies.watched_call({"outputs": [], "error": None,
+                                 "watched": {"events": [step], "truncated": False, "arguments": []}}, "watch", 0)
+
+
+def test_an_optimizer_steps_settings_are_numbers_and_flags_of_the_names_asked_or_malformed():
+    """The settings that make a step Adam's decide training_task: each is read as exactly what it
+    may be -- a bounded finite number, a true/false, or None for what the watcher could not read."""
+    read = _step_settings([ADAM, dict(ADAM, beta1=None, amsgrad=None, eps=1)]).events[0].settings
+    assert read == (ADAM, dict(ADAM, beta1=None, amsgrad=None, eps=1.0))
+    assert type(read[1]["eps"]) is float
+    forged = [dict(ADAM, beta2=1e300), dict(ADAM, eps=math.nan), dict(ADAM, weight_decay=-math.inf),
+              dict(ADAM, weight_decay=10 ** 400), dict(ADAM, beta1="0.9"), dict(ADAM, beta1=True),
+              dict(ADAM, beta1=[0.9]), dict(ADAM, amsgrad=1), dict(ADAM, maximize="false"),
+              {k: v for k, v in ADAM.items() if k != "eps"}, dict(ADAM, nesterov=True), [0.9, 0.999]]
+    for settings in forged:
+        try:
+            _step_settings([settings])
+        except MalformedReply:
+            continue
+        raise AssertionError(f"accepted {settings}")
+    for groups in ([], [ADAM, ADAM]):  # one group's settings per learning rate, no more, no fewer
+        try:
+            _step_settings(groups, rates=1)
+        except MalformedReply:
+            continue
+        raise AssertionError(f"accepted {len(groups)} groups' settings for one rate")
 
 
 def test_trainable_parameters_per_child_are_counted_in_one_pass_as_count_counts_them():

@@ -6,6 +6,7 @@ The skip-connection experiment runs once per student (``GRADED_STEPS``, ~0.25 s 
 ``SHORT_STEPS`` rerun, and its numbers, loss curves and reconstructions go into the SkipAblation section
 of the feedback as a table and pictures (``grading_data/figure_data.skip_training``), the reference's beside them once published.
 """
+import inspect
 import math
 
 import torch
@@ -406,7 +407,42 @@ def _optimizer_problem(ctx, trained: dict, watched: replies.WatchedCall) -> Chec
                 return CheckFailed(f"an optimizer step used a learning rate of {_numbers(event.lr)}: the rule is "
                                    f"LEARNING_RATE ({rate:g}) at every step, no schedule",
                                    hint="lr=LEARNING_RATE, and no learning-rate scheduler.")
+            departed = sorted({_setting_text(name, value) for group in event.settings
+                               for name, value in group.items() if not _adam_default(name, value)})
+            if departed:
+                return CheckFailed(f"the models were trained by {event.optimizer} with {', '.join(departed)}: the "
+                                   f"rule is Adam's step as torch's defaults give it ({_ADAM_RULE}), with "
+                                   "LEARNING_RATE", hint="torch.optim.Adam(model.parameters(), lr=LEARNING_RATE) "
+                                   "for each model, with no other settings.")
     return None
+
+
+def _adam_defaults() -> dict:
+    """torch.optim.Adam's own defaults for the settings the watcher records (``watch.ADAM_SETTINGS``)."""
+    defaults = {name: parameter.default for name, parameter in inspect.signature(torch.optim.Adam).parameters.items()}
+    beta1, beta2 = defaults["betas"]
+    return {"beta1": beta1, "beta2": beta2, "eps": defaults["eps"], "weight_decay": defaults["weight_decay"],
+            "amsgrad": defaults["amsgrad"], "maximize": defaults["maximize"]}
+
+
+ADAM_DEFAULTS = _adam_defaults()
+_ADAM_RULE = (f"betas=({ADAM_DEFAULTS['beta1']:g}, {ADAM_DEFAULTS['beta2']:g}), eps={ADAM_DEFAULTS['eps']:g}, "
+              f"weight_decay={ADAM_DEFAULTS['weight_decay']:g}, amsgrad={ADAM_DEFAULTS['amsgrad']}, "
+              f"maximize={ADAM_DEFAULTS['maximize']}")
+
+
+def _adam_default(name: str, value) -> bool:
+    """Whether one recorded setting is Adam's default: flags exactly, numbers to a float32 tensor's rounding
+    (a default of 0 exactly); None, a value the watcher could not read, never."""
+    default = ADAM_DEFAULTS[name]
+    if value is None or isinstance(default, bool):
+        return value is default
+    return math.isclose(value, default, rel_tol=1e-6)
+
+
+def _setting_text(name: str, value) -> str:
+    shown = "a value that is not one number" if value is None else value if isinstance(value, bool) else f"{value:.6g}"
+    return f"{'betas[0]' if name == 'beta1' else 'betas[1]' if name == 'beta2' else name}={shown}"
 
 
 @check(SKIP_ABLATION, "experiment_metrics", "skip_ablation evaluates on the held-out images: MSE, and PSNR from it")

@@ -19,6 +19,7 @@ import torch
 
 from ..intake.safe_text import MAX_TEXT, safe_text
 from .child.codec import MAX_DIMS, MAX_SIZE, loads
+from .child.watch import ADAM_SETTINGS, MAX_SETTING
 from .errors import MalformedReply, StudentError
 
 MAX_HEADER_BYTES = 4 << 20  # the JSON part of one reply: what grows when parsed
@@ -257,6 +258,7 @@ class Step:
     optimizer: str
     family: tuple  # its torch.optim classes, most derived first
     lr: tuple
+    settings: tuple  # per parameter group, a dict of ``watch.ADAM_SETTINGS`` (None: not a number or flag)
     models: tuple  # the models whose parameters it holds
 
 
@@ -292,6 +294,26 @@ def _texts(value, what: str, most: int = 10_000) -> tuple:
     return tuple(text(v, what) for v in _list(value, what)[:most])
 
 
+def _settings(value, what: str) -> dict:
+    """One parameter group's optimizer settings: exactly ``ADAM_SETTINGS``'s names, each a bool where a
+    flag belongs, a finite number within ``MAX_SETTING`` where a number does, or None (the watcher's
+    word for a value it could not read)."""
+    value = _dict(value, what, tuple(ADAM_SETTINGS))
+    if len(value) != len(ADAM_SETTINGS):
+        raise MalformedReply(what, "optimizer settings with names not asked for")
+    settings = {}
+    for name, kind in ADAM_SETTINGS.items():
+        setting = value[name]
+        if setting is not None and kind is bool and type(setting) is not bool:
+            raise MalformedReply(what, f"the optimizer's {name} is not true or false")
+        if setting is not None and kind is float:
+            setting = float(_number(setting, what))
+            if not (math.isfinite(setting) and abs(setting) <= MAX_SETTING):
+                raise MalformedReply(what, f"the optimizer's {name} is not a number within {MAX_SETTING:g}")
+        settings[name] = setting
+    return settings
+
+
 def _event(value, what: str):
     value = _dict(value, what, ("kind",))
     if value["kind"] == "forward":
@@ -306,9 +328,10 @@ def _event(value, what: str):
                        optional_text(value["weights"], what),
                        None if value["loss"] is None else float(_number(value["loss"], what)))
     if value["kind"] == "step":
-        value = _dict(value, what, ("optimizer", "family", "lr", "models"))
-        return Step(text(value["optimizer"], what), _texts(value["family"], what),
-                    tuple(float(_number(v, what)) for v in _list(value["lr"], what)),
+        value = _dict(value, what, ("optimizer", "family", "lr", "settings", "models"))
+        rates = tuple(float(_number(v, what)) for v in _list(value["lr"], what))
+        return Step(text(value["optimizer"], what), _texts(value["family"], what), rates,
+                    tuple(_settings(s, what) for s in _list(value["settings"], what, len(rates))),
                     tuple(_number(v, what, (int,)) for v in _list(value["models"], what)))
     raise MalformedReply(what, "an event of an unknown kind")
 

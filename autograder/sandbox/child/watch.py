@@ -9,8 +9,8 @@ while the student's code ran, however that code is written:
   too): which model (numbered by first appearance), its class, whether gradients were on, digests
   of the images of its first input, its timesteps, the digest of its weights at its first call, and
   the mean squared difference between its output and that input (the reconstruction loss);
-- every optimizer step (global optimizer hooks): the optimizer's class, learning rates, and which
-  models' parameters it holds;
+- every optimizer step (global optimizer hooks): the optimizer's class, learning rates, each
+  group's settings that shape Adam's update (``ADAM_SETTINGS``), and which models' parameters it holds;
 - afterwards, for each module passed in: hooks still attached, submodules whose train/eval mode
   changed, whether its weights changed, which parameters got a gradient.
 
@@ -28,6 +28,12 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 MAX_EVENTS = 4000  # forward calls and optimizer steps recorded per call; more sets "truncated"
 MAX_ROWS = 64  # images digested per forward call
 MAX_TIMESTEPS = 64
+MAX_SETTING = 1e9  # a setting's magnitude sent as a number; beyond it (or not finite) it is sent as None
+# What makes a step Adam's besides its rate: torch.optim.Adam's arguments that change the update (betas
+# split in two). foreach, fused, capturable and differentiable choose how it is computed, not what;
+# decoupled_weight_decay matters only with a weight decay, which is itself recorded.
+ADAM_SETTINGS = {"beta1": float, "beta2": float, "eps": float, "weight_decay": float, "amsgrad": bool,
+                 "maximize": bool}
 
 
 def digest(tensor: torch.Tensor) -> str:
@@ -137,6 +143,7 @@ class Watcher:
         self._record({"kind": "step", "optimizer": type(optimizer).__name__,
                       "family": [c.__name__ for c in type(optimizer).__mro__ if c.__module__.startswith("torch.optim")],
                       "lr": [_rate(g.get("lr", 0.0)) for g in optimizer.param_groups],
+                      "settings": [_settings(g) for g in optimizer.param_groups],
                       "models": models})
 
     def report(self) -> dict:
@@ -165,3 +172,36 @@ def _rate(value) -> float:
     except (TypeError, ValueError, OverflowError, RuntimeError):
         return -1.0
     return rate if math.isfinite(rate) else -1.0
+
+
+def _settings(group: dict) -> dict:
+    """A parameter group's ``ADAM_SETTINGS`` as plain numbers and bools; a value that is not one (a
+    missing key, a tensor of many numbers, a huge or NaN number) is None, which no rule accepts."""
+    betas = group.get("betas")
+    betas = tuple(betas) if isinstance(betas, (tuple, list)) and len(betas) == 2 else (None, None)
+    values = {"beta1": betas[0], "beta2": betas[1], "eps": group.get("eps"), "weight_decay": group.get("weight_decay"),
+              "amsgrad": group.get("amsgrad"), "maximize": group.get("maximize")}
+    return {name: (_flag(values[name]) if kind is bool else _setting(values[name]))
+            for name, kind in ADAM_SETTINGS.items()}
+
+
+def _setting(value) -> float | None:
+    try:
+        if isinstance(value, torch.Tensor):
+            number = float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) or type(value).__module__ == "numpy":
+            number = float(value)
+        else:
+            number = None
+    except (TypeError, ValueError, OverflowError, RuntimeError):
+        return None
+    return number if number is not None and math.isfinite(number) and abs(number) <= MAX_SETTING else None
+
+
+def _flag(value) -> bool | None:
+    """A flag as torch reads it (``if group["amsgrad"]``): bools, and 0/1 as Python or numpy gives them."""
+    if isinstance(value, bool) or type(value).__module__ == "numpy" and type(value).__name__.startswith("bool"):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    return None
