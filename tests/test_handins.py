@@ -553,16 +553,31 @@ def ast_defs(text: str) -> list:
 
 
 def test_two_folders_that_implement_as_much_in_different_code_need_a_person(tmp_path):
-    """Loose files and an older zip of a unet/ folder, both complete, the code differing: the name
-    chose one, which a person should confirm."""
+    """Loose files and a zip of a unet/ folder three days older, both complete, the code differing: the
+    name chose the older one, which a person should confirm (a draft folder written with the work, as
+    ``unet_old/`` beside ``unet/``, is no such case: the classroom's current_and_old)."""
+    import time
+    import zipfile
+
+    def dated_zip(files: dict, age_s: float) -> bytes:
+        buffer = io.BytesIO()
+        when = time.localtime(time.time() - age_s)[:6]
+        with zipfile.ZipFile(buffer, "w") as archive:
+            for name, text in files.items():
+                archive.writestr(zipfile.ZipInfo(name, date_time=when), text)
+        return buffer.getvalue()
+
     ref = reference()
     older = dict(ref, res_block=ref["res_block"].replace("return h + self.skip(x)", "return h"))
     assert older != ref
-    files = {**package("", ref), "unet.zip": zipped(package("unet/", older))}
+    days = 3 * 24 * 3600
+    files = {**package("", ref), "unet.zip": dated_zip(package("unet/", older), days)}
     submission = read_submission(write(tmp_path / "hand-in", files))
     assert [r for r in submission.review if "several folders hold the assignment" in r]
-    same = read_submission(write(tmp_path / "same", {**package("", ref), "unet.zip": zipped(package("unet/", ref))}))
+    same = read_submission(write(tmp_path / "same", {**package("", ref), "unet.zip": dated_zip(package("unet/", ref), days)}))
     assert same.review == []
+    together = read_submission(write(tmp_path / "together", {**package("", ref), "unet.zip": dated_zip(package("unet/", older), 0)}))
+    assert together.review == []  # the name decided, and the time agrees
 
 
 def test_a_stale_copy_of_a_block_in_another_file_is_named(tmp_path):

@@ -239,9 +239,6 @@ STAGES = (
 SKIPS = {"full": {}, "without skip1": {"skip1"}, "without skip2": {"skip2"}, "without both skips": {"skip1", "skip2"}}
 
 
-MORE_BLOCKS = 20  # the student's own top-level blocks a picture shows beside the reference's
-
-
 def parameter_breakdown(ctx: CheckContext, scratch: dict) -> dict:
     """Per top-level block, from the description the parameter_count check already asked for (no extra trip)."""
     reference = remembered(ctx, ("figure", "unet", repr(CHAPTER_UNET)), lambda: _reference_unet(ctx, CHAPTER_UNET))
@@ -251,7 +248,7 @@ def parameter_breakdown(ctx: CheckContext, scratch: dict) -> dict:
               for name, sub in reference.named_children()]
     known = {name for name, _, _ in blocks}
     theirs = [m.name for m in described.modules if m.name and "." not in m.name and m.name not in known]
-    blocks += [[name, counts.get(name, 0), 0] for name in theirs[:MORE_BLOCKS]]
+    blocks += [[name, counts.get(name, 0), 0] for name in theirs]  # too many: caps.problem says so, not drawn
     return {"kind": "parameters", "model": "SimpleUNet(4, 4, 64)", "blocks": blocks,
             "total": [sum(counts.values()), sum(p.numel() for p in reference.parameters())]}
 

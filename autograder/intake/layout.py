@@ -373,6 +373,9 @@ def _rank(folder: PurePosixPath, members: list[_Candidate]) -> tuple:
     return (len(complete), len(defined), named, max(c.mtime for c in members))
 
 
+NEWER_BY_S = 60  # files written together (unzipped, copied) differ by less; work done later, by more
+
+
 def _choose_folder(candidates: list[_Candidate], submission: Submission) -> PurePosixPath | None:
     folders: dict[PurePosixPath, list[_Candidate]] = {}
     for candidate in candidates:
@@ -385,8 +388,10 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
     if len(ranked) > 1:
         runner_up = ranked[1]
         same_code = _signature(folders[chosen]) == _signature(folders[runner_up])
-        # only the name or the time decided: two folders that implement as much, in different code
-        tie = _rank(chosen, folders[chosen])[:2] == _rank(runner_up, folders[runner_up])[:2]
+        # only the time decided, or the name against the time: two folders that implement as much, in
+        # different code, the one graded named unet but older (an old unet.zip beside newer loose files)
+        ours, theirs = _rank(chosen, folders[chosen]), _rank(runner_up, folders[runner_up])
+        tie = ours[:3] == theirs[:3] or (ours[:2] == theirs[:2] and theirs[3] > ours[3] + NEWER_BY_S)
         # a unet/ that implements only part of what the graded folder does (the released stubs, their given
         # code) loses no work: no rival
         done = set().union(*(c.complete for c in folders[chosen]))
