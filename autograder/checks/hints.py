@@ -25,7 +25,8 @@ _NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function 
                "[Errno 1] Operation not permitted")
 _DEVICE = ("Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "No CUDA GPUs are available",
            "CUDA driver", "Expected all tensors to be on the same device", "torch.cuda.is_available() is False",
-           "Torch not compiled with MPS", "MPS backend")
+           "Torch not compiled with MPS", "MPS backend", "not linked with support for mps devices",
+           "not linked with support for cuda devices")
 
 
 def explain(error: str, component: str, case: Case | None = None) -> str | None:
@@ -35,7 +36,7 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
                     "`raise NotImplementedError()` in the file the traceback names.")
         return f"This part of {component} is not implemented yet: replace `raise NotImplementedError()` with your code."
     if any(marker in error for marker in _DEVICE):
-        return ("Grading runs on the CPU: do not hard-code device='cuda' (nor .cuda() or .to('cuda')). Make new "
+        return ("Grading runs on the CPU: do not hard-code device='cuda' or 'mps' (nor .cuda() or .to('cuda')). Make new "
                 "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
     channels = _channels_received(error)
     if channels and component in ("UpBlock", "SimpleUNet", "Integration"):  # Integration: the student's own UNet
