@@ -522,6 +522,8 @@ def test_notebook_cells_are_read_as_ipython_runs_them(monkeypatch, with_ipython)
         return max(first_and_cell for first_and_cell in found.cells if first_and_cell[0] <= line)[1]
 
     assert (cell_of("import math"), cell_of("def differs"), cell_of("def shows"), cell_of("def last")) == (2, 3, 4, 5)
+    first_of_cell_2 = next(first for first, cell in found.cells if cell == 2)
+    assert lines.index("import math") + 1 - first_of_cell_2 == 2  # its line in the cell, after the joined ``\\``
 
 
 def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_reads_them(tmp_path):

@@ -106,7 +106,7 @@ def ipython_code(source: str) -> str:
     source = _RUN_LINE.sub(_run_as_import, source)
     tries = [lambda: source, lambda: without_ipython_lines(source), lambda: without_ipython_lines(source, help_lines=True)]
     if (transform := _ipython_transform()) is not None:
-        tries.insert(0, lambda: _top_level_ipython_calls_as_pass(transform(source)))
+        tries.insert(0, lambda: _top_level_ipython_calls_as_pass(_same_lines(source, transform(source))))
     first_error = None
     for attempt in tries:
         try:
@@ -118,6 +118,21 @@ def ipython_code(source: str) -> str:
         except Exception as exc:  # noqa: BLE001 -- IPython's transformer on input it was not made for
             first_error = first_error or SyntaxError(f"IPython could not read it ({type(exc).__name__})")
     raise first_error
+
+
+def _same_lines(source: str, code: str) -> str:
+    """IPython's ``code`` with a blank line for each ``\\`` continuation it joined into a shell or magic
+    line, so that a line of ``code`` is that line of ``source`` (tracebacks name the line written)."""
+    written, lines, kept = source.split("\n"), code.split("\n"), []
+    at = 0
+    for line in lines:
+        kept.append(line)
+        if at < len(written) and "get_ipython()" in line and "get_ipython" not in written[at]:
+            while at < len(written) - 1 and written[at].rstrip().endswith("\\"):
+                at += 1
+                kept.append("")
+        at += 1
+    return "\n".join(kept) if len(kept) in (len(written), len(written) + 1) else code
 
 
 def _top_level_ipython_calls_as_pass(code: str) -> str:
