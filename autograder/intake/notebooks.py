@@ -104,7 +104,8 @@ def ipython_code(source: str) -> str:
     library only) those lines blanked, help lines only where needed (such a line may sit in a string).
     """
     source = _RUN_LINE.sub(_run_as_import, source)
-    tries = [lambda: source, lambda: without_ipython_lines(source), lambda: without_ipython_lines(source, help_lines=True)]
+    tries = [lambda: source, lambda: without_ipython_lines(source),
+             lambda: without_ipython_lines(source, help_lines=True)]
     if (transform := _ipython_transform()) is not None:
         tries.insert(0, lambda: _top_level_ipython_calls_as_pass(_same_lines(source, transform(source))))
     first_error = None
