@@ -488,6 +488,73 @@ def test_ipython_lines_are_read_as_ipython_reads_them(tmp_path):
 _RELATIVE_IMPORT = __import__("re").compile(r"^from \.\w+ import .*\n", __import__("re").MULTILINE)
 
 
+# Cells a Colab notebook holds; each breaks a line-by-line reading of IPython's syntax in its own way.
+_IPYTHON_CELLS = [
+    "IN_COLAB = False\nif IN_COLAB:\n    !pip install einops\n",  # a block whose only line is a shell line
+    "!pip install einops \\\n    tqdm\nimport math\n",  # a shell line continued with a backslash
+    "def differs(a, b):\n    return (\n        a\n        != b\n    )\n",  # Black puts != at a line's start
+    "def shows(x):\n    !echo hi\n    display(x)\n    return x\n",  # IPython inside a kept definition; display
+    "SimpleUNet?\ndef last():\n    return 7\n",
+]
+
+
+@pytest.mark.parametrize("with_ipython", [True, False], ids=["ipython", "standard_library_only"])
+def test_notebook_cells_are_read_as_ipython_runs_them(monkeypatch, with_ipython):
+    """With IPython's own transformation (the grader) and without it (check.py on a student's machine):
+    every cell is kept, in its cell, and runs -- its top-level IPython lines do nothing, those inside a
+    definition do nothing when called, and ``display`` is there without an import, as in Jupyter."""
+    from autograder.intake import notebooks
+
+    if with_ipython:
+        assert notebooks._ipython_transform() is not None
+    else:
+        monkeypatch.setattr(notebooks, "_ipython_transform", lambda: None)
+    found = notebooks.extract(notebook(_IPYTHON_CELLS), "hw.ipynb")
+    assert not found.syntax_errors and [cell for _, cell in found.cells] == [1, 2, 3, 4, 5]
+    namespace = {}
+    exec(compile(found.module_text, "hw.ipynb", "exec"), namespace)
+    assert namespace["differs"](1, 2) is True and namespace["differs"](2, 2) is False
+    assert namespace["shows"](5) == 5 and "math" in namespace and namespace["last"]() == 7
+    lines = found.module_text.split("\n")
+
+    def cell_of(text: str) -> int:
+        line = next(number for number, written in enumerate(lines, start=1) if text in written)
+        return max(first_and_cell for first_and_cell in found.cells if first_and_cell[0] <= line)[1]
+
+    assert (cell_of("import math"), cell_of("def differs"), cell_of("def shows"), cell_of("def last")) == (2, 3, 4, 5)
+    first_of_cell_2 = next(first for first, cell in found.cells if cell == 2)
+    assert lines.index("import math") + 1 - first_of_cell_2 == 2  # its line in the cell, after the joined ``\\``
+
+
+def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_reads_them(tmp_path):
+    """``%run blocks.py`` brings the blocks' names into the notebook (as IPython's %run does); a notebook
+    renamed unet.py is read as the notebook it is, with a note; a Colab .py export keeps Black's ``!=`` lines."""
+    ref = reference()
+    plain = {m: _RELATIVE_IMPORT.sub("", ref[m]) for m in MODULES}
+    blocks = "\n".join(plain[m] for m in MODULES if m not in ("unet", "analysis"))
+    cells = ["%run blocks.py\n", plain["unet"], plain["analysis"]]
+    submission = read_submission(write(tmp_path / "run", {"blocks.py": blocks, "hw.ipynb": notebook(cells)}))
+    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
+                              targets={"SimpleUNet"})
+    importer.install()
+    try:
+        module = importer.module(submission.symbols["SimpleUNet"])
+        assert module.SimpleUNet(1, 1, 4).time_embed.__class__.__name__ == "TimeEmbedding"
+    finally:
+        importer.forget()
+
+    renamed = read_submission(write(tmp_path / "renamed", {"unet.py": notebook([plain[m] for m in MODULES])}))
+    assert set(renamed.symbols) >= CONTRACT and [n for n in renamed.notes if "unet.ipynb" in n]
+
+    differs = "def differs(a, b):\n    return (\n        a\n        != b\n    )\n"
+    exported = "!pip install -q einops\n" + "\n".join(plain.values()) + "\n" + differs
+    colab = read_submission(write(tmp_path / "colab", {"unet_chapter.py": exported}))
+    assert set(colab.symbols) >= CONTRACT
+    assert [m for m in colab.modules.values() if "        != b\n" in m.text]
+
+
 def test_a_broken_definition_costs_only_what_uses_it_and_notebook_cells_run_in_any_order(tmp_path):
     """The child's importer, in this process. One file holding every block, where one definition
     fails: the others load (with a note), unless the one under test failed (its own error is shown).

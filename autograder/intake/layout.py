@@ -26,7 +26,7 @@ from typing import Callable
 
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
-from .notebooks import extract, without_ipython_lines
+from .notebooks import extract, ipython_code, looks_like_notebook, with_notebook_builtins
 from .safe_text import safe_text
 from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
@@ -283,24 +283,32 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
     if suffix not in (".py", ".txt", ".ipynb") or file.path.name == "__init__.py":
         return []  # the grader makes the package itself
     # A notebook's outputs (plots) are not code: the source limit applies to the code taken from it.
+    # Read as much of a .py or .txt too: it may be a notebook's JSON under another name.
+    data = file.read(limits.max_notebook_bytes)
+    try:
+        text, note = decode(data, file.label) if len(data) <= limits.max_notebook_bytes else ("", None)
+    except NotText as problem:
+        submission.unreadable[file.label] = str(problem)
+        return []
+    if suffix != ".ipynb" and looks_like_notebook(text):
+        submission.notes.append(f"{file.label} is a Jupyter notebook: read as one; name it "
+                                f"{file.path.stem}.ipynb so that Jupyter and Python see it as one too")
+        suffix = ".ipynb"
     cap = limits.max_notebook_bytes if suffix == ".ipynb" else limits.max_source_bytes
-    data = file.read(cap)
     if len(data) > cap:
         what = "notebook" if suffix == ".ipynb" else "file"
         submission.unreadable[file.label] = f"{file.label} is over the {_size(cap)} limit for one {what}"
-        return []
-    try:
-        text, note = decode(data, file.label)
-    except NotText as problem:
-        submission.unreadable[file.label] = str(problem)
         return []
     if suffix == ".ipynb":
         return _notebook_candidates(file, text, submission, limits)
     indexed = index(text, file.label)
     if indexed.syntax_error and suffix == ".py":  # a notebook saved as .py (Colab's "Download .py") keeps IPython lines
-        without = without_ipython_lines(text, help_lines=True)
-        if without != text and not (plain := index(without, file.label)).syntax_error:
-            text, indexed = without, plain
+        try:
+            as_ipython = with_notebook_builtins(ipython_code(text))
+        except PARSER_ERRORS:  # not IPython's code either: the syntax error stands
+            as_ipython = text
+        if as_ipython != text and not (plain := index(as_ipython, file.label)).syntax_error:
+            text, indexed = as_ipython, plain
             submission.notes.append(f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter "
                                     "runs them; in a .py file Python stops at them: delete them")
     name = _module_name(file.path)

@@ -1,13 +1,19 @@
 """The code in a Jupyter or Colab notebook, as the modules it stands for.
 
 A ``%%writefile path`` (or ``%%file``) cell is the file it writes (``-a`` appends), placed beside the
-notebook as Jupyter would. Every other code cell joins one module, with IPython's line magics, shell
-and help lines (``%matplotlib``, ``!pip install``, ``SimpleUNet?``) blanked and cell magics other than
-``%%time``/``%%capture`` left out; the grader then keeps only what the contract's definitions need (``definitions_only``),
-so top-level code that trains, plots or downloads never runs. Line numbers map back to cells.
+notebook as Jupyter would. Every other code cell joins one module, read as IPython reads it: its own
+input transformation turns line magics, shell and help lines (``%matplotlib``, ``!pip install a \\``,
+``SimpleUNet?``) into ``get_ipython()`` calls, which a no-op ``get_ipython`` answers when graded; where
+IPython cannot be imported (the student's check.py runs on the standard library alone) such lines are
+blanked instead. ``%run name.py`` brings the file's names in (``from name import *``) and ``display``
+is there without an import, as in Jupyter. Cell magics other than ``%%time``/``%%capture`` are left
+out; the grader then keeps only what the contract's definitions need (``definitions_only``), so
+top-level code that trains, plots or downloads never runs. Line numbers map back to cells.
 """
 import ast
+import functools
 import json
+import keyword
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -60,13 +66,8 @@ def extract(text: str, label: str) -> NotebookCode:
                 found.notes.append(f"{label}, cell {number}: a %%{magic} cell, left out")
                 continue
             source = "\n" + rest  # keep the cell's line numbers
-        code = without_ipython_lines(source)
         try:
-            try:
-                ast.parse(code)
-            except SyntaxError:
-                code = without_ipython_lines(source, help_lines=True)
-                ast.parse(code)
+            code = ipython_code(source)
         except PARSER_ERRORS as exc:
             lineno = getattr(exc, "lineno", None)
             message = safe_text(getattr(exc, 'msg', exc), 300)
@@ -77,11 +78,142 @@ def extract(text: str, label: str) -> NotebookCode:
         found.cells.append([line, number])
         chunks.append(code.rstrip("\n") + "\n")
         line += code.rstrip("\n").count("\n") + 1
-    found.module_text = "".join(chunks)
+    found.module_text = with_notebook_builtins("".join(chunks))
     found.files = {path: "".join(parts) for path, parts in written.items()}
     if not found.files and not found.module_text.strip():
         found.problem = f"{label} holds no code cells we could read"
     return found
+
+
+def looks_like_notebook(text: str) -> bool:
+    """Whether ``text`` is a notebook's JSON (a notebook saved or renamed as .py or .txt)."""
+    if not text.lstrip().startswith("{"):
+        return False
+    try:
+        notebook = json.loads(text)
+    except (ValueError, RecursionError, MemoryError):
+        return False
+    return isinstance(notebook, dict) and isinstance(notebook.get("cells"), list)
+
+
+def ipython_code(source: str) -> str:
+    """``source`` (a cell, or a notebook saved as .py) as Python code IPython would run, line magics,
+    shell and help lines included; raises the parser's error where it is not Python even so.
+
+    IPython's own transformation where it can be imported; else (the student's check.py, standard
+    library only) those lines blanked, help lines only where needed (such a line may sit in a string).
+    """
+    source = _RUN_LINE.sub(_run_as_import, source)
+    tries = [lambda: source, lambda: without_ipython_lines(source),
+             lambda: without_ipython_lines(source, help_lines=True)]
+    if (transform := _ipython_transform()) is not None:
+        tries.insert(0, lambda: _top_level_ipython_calls_as_pass(_same_lines(source, transform(source))))
+    first_error = None
+    for attempt in tries:
+        try:
+            code = attempt()
+            ast.parse(code)
+            return code
+        except PARSER_ERRORS as exc:
+            first_error = first_error or exc
+        except Exception as exc:  # noqa: BLE001 -- IPython's transformer on input it was not made for
+            first_error = first_error or SyntaxError(f"IPython could not read it ({type(exc).__name__})")
+    raise first_error
+
+
+def _same_lines(source: str, code: str) -> str:
+    """IPython's ``code`` with a blank line for each ``\\`` continuation it joined into a shell or magic
+    line, so that a line of ``code`` is that line of ``source`` (tracebacks name the line written)."""
+    written, lines, kept = source.split("\n"), code.split("\n"), []
+    at = 0
+    for line in lines:
+        kept.append(line)
+        if at < len(written) and "get_ipython()" in line and "get_ipython" not in written[at]:
+            while at < len(written) - 1 and written[at].rstrip().endswith("\\"):
+                at += 1
+                kept.append("")
+        at += 1
+    return "\n".join(kept) if len(kept) in (len(written), len(written) + 1) else code
+
+
+def _top_level_ipython_calls_as_pass(code: str) -> str:
+    """``code`` with each ``get_ipython()...`` statement outside a function or class made ``pass`` (its
+    other lines blanked): a .py file's top-level code runs before the no-op ``get_ipython`` at its end is
+    defined, and a shell or magic line does nothing when graded; inside a definition the call stays."""
+    tree = ast.parse(code)
+    lines = code.split("\n")
+    pending = list(tree.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, (ast.Expr, ast.Assign)) and _calls_ipython(node.value):
+            lines[node.lineno - 1] = lines[node.lineno - 1][:node.col_offset] + "pass"
+            for number in range(node.lineno, node.end_lineno or node.lineno):
+                lines[number] = ""
+            continue
+        for name in ("body", "orelse", "finalbody", "handlers"):
+            pending += [n for n in getattr(node, name, []) if isinstance(n, ast.stmt | ast.excepthandler)]
+    return "\n".join(lines)
+
+
+def _calls_ipython(value: ast.expr) -> bool:
+    """``get_ipython().system(...)``, ``.getoutput``, ``.run_line_magic``: what IPython makes of its lines."""
+    return (isinstance(value, ast.Call) and isinstance(value.func, ast.Attribute)
+            and isinstance(value.func.value, ast.Call) and isinstance(value.func.value.func, ast.Name)
+            and value.func.value.func.id == "get_ipython")
+
+
+@functools.cache
+def _ipython_transform():
+    """IPython's ``transform_cell``, or None where IPython is not installed."""
+    try:
+        from IPython.core.inputtransformer2 import TransformerManager
+    except Exception:  # noqa: BLE001 -- not installed, or broken: the standard-library reading stands in
+        return None
+    return TransformerManager().transform_cell
+
+
+# ``%run blocks.py`` (also ``-i``, ``./blocks.py``, Colab's ``/content/blocks.py``): IPython runs the file and
+# puts its names into the notebook's namespace; a star import of the hand-in's module gives the same names.
+_RUN_LINE = re.compile(r"^([ \t]*)%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)\.py[\"']?[ \t]*$", re.M)
+
+
+def _run_as_import(match: re.Match) -> str:
+    indent, module = match.group(1), match.group(2)
+    return match.group(0) if keyword.iskeyword(module) else f"{indent}from {module} import *"
+
+
+# What Jupyter gives a notebook's code without an import, and what IPython's transformed lines call.
+# Appended (line numbers stay), only where the notebook does not bind the name itself; they do nothing.
+_NOTEBOOK_BUILTINS = {
+    "display": ("def display(*objects, **options):  # Jupyter's display(): shows nothing when graded\n"
+                "    return None\n"),
+    "get_ipython": ("def get_ipython():  # what IPython's !shell and %magic lines call: nothing runs when graded\n"
+                    "    return _NoIPythonWhenGraded()\n"
+                    "class _NoIPythonWhenGraded:\n"
+                    "    def __getattr__(self, name):\n"
+                    "        return lambda *arguments, **options: None\n"),
+}
+
+
+def with_notebook_builtins(code: str) -> str:
+    """``code`` with ``display`` and ``get_ipython`` defined at its end where it reads them unbound."""
+    try:
+        tree = ast.parse(code)
+    except PARSER_ERRORS:
+        return code
+    read = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    bound = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            bound |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        else:
+            bound |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    added = "".join(text for name, text in _NOTEBOOK_BUILTINS.items() if name in read - bound)
+    return code if not added else code.rstrip("\n") + "\n" + added
 
 
 def _write(found: NotebookCode, written: dict, arguments: str, body: str, label: str, number: int) -> None:
@@ -109,20 +241,26 @@ def _beside_notebook(path: str) -> str:
     return PurePosixPath(*parts).as_posix() if parts else "unnamed.py"
 
 
-_MAGIC_LINE = re.compile(r"^\s*[%!]")
+_MAGIC_LINE = re.compile(r"^\s*(%|!(?!=))")  # ``!=`` starts a line in Black's style: Python, not a shell line
 # IPython's help: ``SimpleUNet?``, ``model.forward??``, ``?torch.nn`` -- never Python, and IPython runs them.
 _HELP_LINE = re.compile(r"^\s*(\?{1,2}\s*[A-Za-z_][\w.]*|[A-Za-z_][\w.]*(\(\))?\s*\?{1,2})\s*$")
 
 
 def without_ipython_lines(source: str, help_lines: bool = False) -> str:
-    """Line magics and shell lines blanked (``x = !ls`` too), and with ``help_lines`` help lines (only
-    where the cell does not parse without: such a line may sit inside a string), so the rest parses."""
-    lines = []
+    """Line magics and shell lines made ``pass`` (``x = !ls`` too, with their ``\\`` continuation lines
+    blanked), and with ``help_lines`` help lines (only where the cell does not parse without: such a
+    line may sit inside a string), so the rest parses with its line numbers: the standard library's
+    stand-in for IPython's transformation."""
+    lines, continued = [], False
     for line in source.split("\n"):
-        stripped = line.strip()
-        if _MAGIC_LINE.match(line) or (help_lines and _HELP_LINE.match(line)) \
-                or re.match(r"^[A-Za-z_][\w, ]*=\s*[!%]", stripped):
+        if continued:
             lines.append("")
+        elif _MAGIC_LINE.match(line) or (help_lines and _HELP_LINE.match(line)) \
+                or re.match(r"^[A-Za-z_][\w, ]*=\s*[!%]", line.strip()):
+            lines.append(line[:len(line) - len(line.lstrip())] + "pass")
+            continued = line.rstrip().endswith("\\")
+            continue
         else:
             lines.append(line)
+        continued = continued and line.rstrip().endswith("\\")
     return "\n".join(lines)
