@@ -708,3 +708,14 @@ def test_code_only_a_newer_python_runs_is_the_environments_problem(tmp_path, lin
     submission = read_submission(write(tmp_path / "hand-in", files))
     assert [e for e in submission.environment if said in e and "valid from Python 3.12" in e], submission.environment
     assert read_submission(write(tmp_path / "plain", package("", reference()))).environment == []
+
+
+def test_a_scratch_copy_of_one_block_does_not_beat_the_notebook_that_holds_the_work(tmp_path):
+    """A notebook with every block, and an old resblock_v1.py beside it: ResBlock is the notebook's (the
+    file came first for being a file, and its old block was graded); the copy is named in the notes."""
+    ref = reference()
+    cells = [_RELATIVE_IMPORT.sub("", ref[m]) for m in MODULES]
+    old = _RELATIVE_IMPORT.sub("", ref["res_block"]).replace("return h + self.skip(x)", "return h")
+    submission = read_submission(write(tmp_path / "hand-in", {"unet_homework.ipynb": notebook(cells), "resblock_v1.py": old}))
+    assert submission.symbols["ResBlock"] == submission.symbols["SimpleUNet"] != "resblock_v1"
+    assert [n for n in submission.notes if n.startswith("resblock_v1.py also defines ResBlock")]

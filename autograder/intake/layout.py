@@ -439,7 +439,11 @@ def _signature(members: list[_Candidate]) -> set:
 def _preference(candidate: _Candidate, symbol: str | None = None) -> tuple:
     own = symbol is not None and candidate.name == ALL_SYMBOLS[symbol]
     complete = symbol in candidate.complete if symbol else len(candidate.complete)
-    return (complete, own, candidate.origin == "file", _named_exactly(candidate), candidate.mtime, -len(candidate.label))
+    # for a symbol, then the copy that holds the rest of the work: a notebook with every block beats a
+    # scratch resblock_v1.py holding an old ResBlock (a file came first, and graded the scratch copy)
+    rest = len(candidate.complete) if symbol is not None else 0
+    return (complete, own, rest, candidate.origin == "file", _named_exactly(candidate), candidate.mtime,
+            -len(candidate.label))
 
 
 def _named_exactly(candidate: _Candidate) -> bool:
