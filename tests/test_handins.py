@@ -719,3 +719,12 @@ def test_a_scratch_copy_of_one_block_does_not_beat_the_notebook_that_holds_the_w
     submission = read_submission(write(tmp_path / "hand-in", {"unet_homework.ipynb": notebook(cells), "resblock_v1.py": old}))
     assert submission.symbols["ResBlock"] == submission.symbols["SimpleUNet"] != "resblock_v1"
     assert [n for n in submission.notes if n.startswith("resblock_v1.py also defines ResBlock")]
+
+
+def test_a_folder_below_the_graded_one_holding_the_rest_of_the_work_is_no_rival(tmp_path):
+    """analysis.py at the top and the blocks in unet/: graded together, and nobody needs to look."""
+    ref = reference()
+    files = {"analysis.py": ref["analysis"], **package("unet/", {m: t for m, t in ref.items() if m != "analysis"})}
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert submission.review == []
+    assert {submission.symbols[s] for s in ("ResBlock", "skip_ablation")} == {"res_block", "analysis"}

@@ -403,9 +403,17 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
         # a unet/ that implements only part of what the graded folder does (the released stubs, their given
         # code) loses no work: no rival
         done = set().union(*(c.complete for c in folders[chosen]))
+
+        def rival(folder: PurePosixPath) -> bool:
+            """Not a folder below the graded one whose work the graded one lacks: that is graded with it
+            (``_assign``: analysis.py at the top, the blocks in unet/)."""
+            theirs = set().union(*(c.complete for c in folders[folder]))
+            return not (chosen in folder.parents and not theirs & done)
+
         named_lost = chosen.name.lower() != PACKAGE_NAME and any(
-            f.name.lower() == PACKAGE_NAME and not set().union(*(c.complete for c in folders[f])) < done
+            f.name.lower() == PACKAGE_NAME and not set().union(*(c.complete for c in folders[f])) < done and rival(f)
             for f in ranked[1:])
+        tie = tie and rival(runner_up)
         others = ", ".join(f"{_folder_label(f)}" for f in ranked[1:4])
         submission.notes.append(f"graded the code in {_folder_label(chosen)} (the folder that defines the most of "
                                 f"the assignment); also found code in {others}")
