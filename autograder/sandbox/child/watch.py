@@ -159,19 +159,25 @@ class Watcher:
         return {"events": self.events, "truncated": self.truncated, "arguments": after}
 
 
-def _rate(value) -> float:
-    """A parameter group's learning rate as a number -- a float, a numpy scalar or a one-element tensor,
-    as torch.optim accepts them all -- or -1.0 for anything else (then named as a wrong rate)."""
+def _number(value) -> float | None:
+    """The finite number a Python or numpy number or a one-element tensor holds (torch.optim accepts all
+    three for its settings), else None."""
     try:
         if isinstance(value, torch.Tensor):
-            rate = float(value.detach().reshape(-1)[0]) if value.numel() == 1 else -1.0
+            number = float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
         elif isinstance(value, (int, float)) or type(value).__module__ == "numpy":
-            rate = float(value)
+            number = float(value)
         else:
-            rate = -1.0
+            number = None
     except (TypeError, ValueError, OverflowError, RuntimeError):
-        return -1.0
-    return rate if math.isfinite(rate) else -1.0
+        return None
+    return number if number is not None and math.isfinite(number) else None
+
+
+def _rate(value) -> float:
+    """A parameter group's learning rate as a number, or -1.0 for anything else (then named as a wrong rate)."""
+    rate = _number(value)
+    return -1.0 if rate is None else rate
 
 
 def _settings(group: dict) -> dict:
@@ -186,16 +192,9 @@ def _settings(group: dict) -> dict:
 
 
 def _setting(value) -> float | None:
-    try:
-        if isinstance(value, torch.Tensor):
-            number = float(value.detach().reshape(-1)[0]) if value.numel() == 1 else None
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) or type(value).__module__ == "numpy":
-            number = float(value)
-        else:
-            number = None
-    except (TypeError, ValueError, OverflowError, RuntimeError):
-        return None
-    return number if number is not None and math.isfinite(number) and abs(number) <= MAX_SETTING else None
+    """A numeric setting (never a bool, which is a flag's), within ``MAX_SETTING``; else None."""
+    number = None if isinstance(value, bool) else _number(value)
+    return number if number is not None and abs(number) <= MAX_SETTING else None
 
 
 def _flag(value) -> bool | None:
