@@ -298,6 +298,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return False
         _clear(module)
         in_notebook = bool(self.modules[canonical].get("cells"))
+        binds = [_binds(statement) for statement in statements]
         failed, waiting, done = {}, [], set()
 
         def run(index: int) -> None:
@@ -320,8 +321,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         while waiting:
             before = len(done)
             for index in list(waiting):
-                redefined = set().union(*(_binds(statements[i]) for i in done if i > index))
-                if _binds(statements[index]) & redefined:
+                redefined = set().union(*(binds[i] for i in done if i > index))
+                if binds[index] & redefined:
                     waiting.remove(index)  # superseded: a later cell defines the same names
                     failed.pop(index, None)
                     continue
@@ -330,16 +331,16 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                     waiting.remove(index)
             if len(done) == before:
                 break
-        lost = set().union(*(_binds(statements[i]) for i in failed)) if failed else set()
+        lost = set().union(*(binds[i] for i in failed))
         if lost & self.targets:
             _clear(module)
             return False
         for index, error in sorted(failed.items()):
             what = _said(error)
-            names = ", ".join(sorted(_binds(statements[index]))) or "its statement"
+            names = ", ".join(sorted(binds[index])) or "its statement"
             self.notes.append(f"{self._line(label, statements[index])}: {what}; left out ({names} cannot be used), "
                               "the rest graded")
-        late = sorted(name for i in done - ran_first for name in _binds(statements[i]))
+        late = sorted(name for i in done - ran_first for name in binds[i])
         if late:
             self.notes.append(f"{label}: {', '.join(late)} {'needs' if len(late) == 1 else 'need'} names that later "
                               "cells define (the cells ran out of order): defined after them, as the notebook's kernel "

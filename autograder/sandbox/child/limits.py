@@ -313,7 +313,7 @@ def fork_into_own_pid_namespace(own_namespace_fd: int) -> int:
     goes back to its own namespace for its later children (``own_namespace_fd``: its
     ``/proc/self/ns/pid``). The child, being a namespace's init, ignores signals it has no handler
     for, save SIGKILL: its CPU soft limit reaches it as the hard limit's SIGKILL, which the fork
-    server names by the CPU time it used (``zygote._end``).
+    server names by the CPU time it used (``zygote.reap``).
     """
     import ctypes
     import os
