@@ -25,7 +25,7 @@ from ..strategies import (
     timestep_embedding_cases,
     unet_cases,
 )
-from .common import Pair, default_dtype, reference_models, remembered
+from .common import Pair, compare_outputs, default_dtype, reference_models, remembered
 from .hints import explain
 from .public_checks import plain_watched, rule_check
 from .registry import CheckFailed, ask_ahead, check, failure_from_student
@@ -201,9 +201,11 @@ def _keeps_the_skips(ctx, case, pair: Pair) -> bool:
     forward is SimpleUNet's, the skips kept."""
     inputs = case.inputs()
     (out32, _), (out64, _) = reference_models(ctx, case, "SimpleUNet").run(inputs)
-    got, out32, out64 = (value[0] if isinstance(value, list) and len(value) == 1 else value
-                         for value in (pair.run_student(inputs).output, out32, out64))
-    return value_problem(got, out64, out32, ctx.config.tolerance, "output") is None
+    try:
+        compare_outputs(pair.run_student(inputs).output, out32, out64, ctx, case)
+    except CheckFailed:
+        return False
+    return True
 
 
 GRADED_STEPS = 12
@@ -289,15 +291,15 @@ def reference_experiment(ctx, steps: int) -> dict:
     return remembered(ctx, ("skip_ablation", steps, SEED), lambda: _reference(ctx, "skip_ablation")(steps, SEED))
 
 
-def _images(ctx) -> tuple[torch.Tensor, torch.Tensor]:
-    """(training images, held-out images) of the grader's seed, from the given ``shape_images``."""
+def _images(ctx, seed: int = SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training images, held-out images) of the grader's seed (or ``seed``), from the given ``shape_images``."""
     def build():
         count = _reference(ctx, "TRAIN_IMAGES")
         images = _reference(ctx, "shape_images")(count + _reference(ctx, "HELD_OUT_IMAGES"), _reference(ctx, "IMAGE_SIZE"),
-                                                 SEED)
+                                                 seed)
         return images[:count], images[count:]
 
-    return remembered(ctx, ("shape_images", SEED), build)
+    return remembered(ctx, ("shape_images", seed), build)
 
 
 def _seeded_start(ctx) -> frozenset:
@@ -316,17 +318,6 @@ def _same_images(theirs: torch.Tensor, ours: torch.Tensor) -> bool:
     """The same images, in whatever real dtype the student's come (float64 images are the same images)."""
     same = tuple(theirs.shape) == tuple(ours.shape) and not theirs.is_complex()
     return same and torch.allclose(theirs.double(), ours.double(), atol=1e-6)
-
-
-def _default_seed_held_out(ctx) -> torch.Tensor:
-    """The held-out images for shape_images' default seed: a seed not passed on is same_batches' to
-    charge (``rules.homework._other_seed``), once."""
-    def build():
-        count = _reference(ctx, "TRAIN_IMAGES")
-        images = _reference(ctx, "shape_images")(count + _reference(ctx, "HELD_OUT_IMAGES"), _reference(ctx, "IMAGE_SIZE"),
-                                                 rules.STUDENT_SEED)
-        return images[count:]
-    return remembered(ctx, ("held-out images", rules.STUDENT_SEED), build)
 
 
 def _training_digests(ctx) -> frozenset:
@@ -451,7 +442,8 @@ def experiment_metrics(ctx, _case):
     ours = student_experiment(ctx, steps)
     expected = _images(ctx)[1]
     images = ours["images"]
-    if not _same_images(images, expected) and not _same_images(images, _default_seed_held_out(ctx)):
+    # shape_images' default seed, not passed on: same_batches' to charge (``rules.homework._other_seed``), once
+    if not _same_images(images, expected) and not _same_images(images, _images(ctx, rules.STUDENT_SEED)[1]):
         raise CheckFailed(
             f"the held-out images are not the last {expected.shape[0]} of shape_images(...) with seed={SEED}",
             hint="Use the given shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed): the first "
