@@ -181,13 +181,12 @@ def _newer_syntax(submission: Submission) -> None:
     it), so the TA sees it as the environment's."""
     for entry in submission.modules.values():
         error = entry.index.syntax_error
-        _newer_python(submission, error)
-        line = _error_line(entry.text, error)
-        if error and sys.version_info < (3, 12) and line is not None and _PEP_695.match(line):
+        if _newer_fstring(error):
+            _newer_python(submission, error)
+        if error and _PEP_695.match(_error_line(entry.text, error) or ""):
             _newer_python(submission, f"{error} (PEP 695)")
-        if entry.index.tree is not None and sys.version_info < (3, 12):
-            for name in _newer_names(entry.index.tree):
-                _newer_python(submission, f"{entry.label} uses {name}, new in Python 3.12")
+        for name in _newer_names(entry.index.tree) if entry.index.tree is not None else ():
+            _newer_python(submission, f"{entry.label} uses {name}, new in Python 3.12")
 
 
 # PEP 695 (Python 3.12): ``type Shape = tuple[int, ...]``, ``class Box[T]:``, ``def first[T](...)``
@@ -217,11 +216,15 @@ def _newer_names(tree: ast.Module) -> list[str]:
 NOTES_PER_NOTEBOOK = 20  # cells' notes and errors said one by one; the rest counted
 
 
-def _newer_python(submission: Submission, error: str | None) -> None:
-    """Flag ``error`` (a file's or a notebook cell's) as the environment's if Python 3.12 would read it."""
-    if error and ("f-string" in error or "PEP 695" in error or "new in Python 3.12" in error) \
-            and sys.version_info < (3, 12) and len(submission.environment) < NOTES_PER_NOTEBOOK:
-        environment = (f"{error}: valid from Python 3.12 on, but the grader runs Python "
+def _newer_fstring(error: str | None) -> bool:
+    """Whether a syntax error (a file's or a notebook cell's) is an f-string's: most likely one that 3.12 reads."""
+    return bool(error) and "f-string" in error
+
+
+def _newer_python(submission: Submission, what: str) -> None:
+    """Flag ``what`` (code only Python 3.12 runs) as the environment's, where the grader's Python is older."""
+    if sys.version_info < (3, 12) and len(submission.environment) < NOTES_PER_NOTEBOOK:
+        environment = (f"{what}: valid from Python 3.12 on, but the grader runs Python "
                        f"{sys.version_info.major}.{sys.version_info.minor}")
         if environment not in submission.environment:
             submission.environment.append(environment)
@@ -283,10 +286,14 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
     if suffix not in (".py", ".txt", ".ipynb") or file.path.name == "__init__.py":
         return []  # the grader makes the package itself
     # A notebook's outputs (plots) are not code: the source limit applies to the code taken from it.
-    # Read as much of a .py or .txt too: it may be a notebook's JSON under another name.
-    data = file.read(limits.max_notebook_bytes)
+    # A .py or .txt that opens as JSON may be a notebook under another name: read as much of it as of one.
+    read = limits.max_notebook_bytes if suffix == ".ipynb" else limits.max_source_bytes
+    data = file.read(read)
+    if suffix != ".ipynb" and data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] == b"{":
+        read = limits.max_notebook_bytes
+        data = file.read(read)
     try:
-        text, note = decode(data, file.label) if len(data) <= limits.max_notebook_bytes else ("", None)
+        text, note = decode(data, file.label) if len(data) <= read else ("", None)  # too long: said below
     except NotText as problem:
         submission.unreadable[file.label] = str(problem)
         return []
@@ -334,7 +341,8 @@ def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submissi
     if len(code.notes) > NOTES_PER_NOTEBOOK:
         submission.notes.append(f"{file.label}: ... and {len(code.notes) - NOTES_PER_NOTEBOOK:,} more cells left out")
     for error in code.syntax_errors[:NOTES_PER_NOTEBOOK]:  # a cell left out: perhaps Colab's newer Python reads it
-        _newer_python(submission, error)
+        if _newer_fstring(error):
+            _newer_python(submission, error)
     if code.problem:
         submission.unreadable[file.label] = code.problem
         return []
@@ -402,17 +410,18 @@ def _choose_folder(candidates: list[_Candidate], submission: Submission) -> Pure
         tie = ours[:3] == theirs[:3] or (ours[:2] == theirs[:2] and theirs[3] > ours[3] + NEWER_BY_S)
         # a unet/ that implements only part of what the graded folder does (the released stubs, their given
         # code) loses no work: no rival
-        done = set().union(*(c.complete for c in folders[chosen]))
+        def completed(folder: PurePosixPath) -> set:
+            return set().union(*(c.complete for c in folders[folder]))
+
+        done = completed(chosen)
 
         def rival(folder: PurePosixPath) -> bool:
             """Not a folder below the graded one whose work the graded one lacks: that is graded with it
             (``_assign``: analysis.py at the top, the blocks in unet/)."""
-            theirs = set().union(*(c.complete for c in folders[folder]))
-            return not (chosen in folder.parents and not theirs & done)
+            return not (chosen in folder.parents and not completed(folder) & done)
 
         named_lost = chosen.name.lower() != PACKAGE_NAME and any(
-            f.name.lower() == PACKAGE_NAME and not set().union(*(c.complete for c in folders[f])) < done and rival(f)
-            for f in ranked[1:])
+            f.name.lower() == PACKAGE_NAME and not completed(f) < done and rival(f) for f in ranked[1:])
         tie = tie and rival(runner_up)
         others = ", ".join(f"{_folder_label(f)}" for f in ranked[1:4])
         submission.notes.append(f"graded the code in {_folder_label(chosen)} (the folder that defines the most of "
