@@ -57,6 +57,14 @@ _TIME = "h = h + self.time_mlp(t_emb)[:, :, None, None]"
 _SCALE = "scores = torch.matmul(q, k.transpose(-2, -1)) / math.sqrt(C)"
 _BACK = "attn = torch.matmul(weights, v).transpose(1, 2).reshape(B, C, H, W)"
 
+
+def _tokens(flattened: str, back: str | None = None) -> dict:
+    """The edits that flatten each of q, k and v into tokens as ``flattened`` says ("{0}": the tensor's
+    name), and with ``back`` the edit of how attn comes back to (B, C, H, W)."""
+    edits = [(f"{name} = {name}.reshape(B, C, H * W).transpose(1, 2)", flattened.format(name)) for name in "qkv"]
+    edits += [(_BACK, back)] if back else []
+    return {"find": edits[0][0], "replace": edits[0][1], "also": tuple(edits[1:])}
+
 MUTANTS = [
     # TimeEmbedding and sinusoidal_embedding
     Mutant("sinusoid denominator dim/2 instead of dim/2 - 1", "time_embedding",
@@ -157,11 +165,9 @@ MUTANTS = [
     Mutant("residual adds norm(x)", "attention", "out = x + self.out(attn)", "out = self.norm(x) + self.out(attn)", SA,
            shows="the residual adds norm(x), not the block's input x"),
     Mutant("positions numbered column by column (the output right, the weights permuted)", "attention",
-           "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = q.transpose(2, 3).reshape(B, C, H * W).transpose(1, 2)", SA,
-           also=(("k = k.reshape(B, C, H * W).transpose(1, 2)", "k = k.transpose(2, 3).reshape(B, C, H * W).transpose(1, 2)"),
-                 ("v = v.reshape(B, C, H * W).transpose(1, 2)", "v = v.transpose(2, 3).reshape(B, C, H * W).transpose(1, 2)"),
-                 (_BACK, "attn = torch.matmul(weights, v).transpose(1, 2).reshape(B, C, W, H).transpose(2, 3)")),
-           shows="number the positions column by column"),
+           **_tokens("{0} = {0}.transpose(2, 3).reshape(B, C, H * W).transpose(1, 2)",
+                     "attn = torch.matmul(weights, v).transpose(1, 2).reshape(B, C, W, H).transpose(2, 3)"),
+           component=SA, shows="number the positions column by column"),
     Mutant("returns the weights transposed", "attention",
            "return out, weights", "return out, weights.transpose(1, 2)", SA,
            shows="Your attention weights are transposed"),
@@ -169,16 +175,11 @@ MUTANTS = [
            "attn = torch.matmul(weights, v).reshape(B, C, H, W)", SA,
            shows="reshaped to (B, C, H, W) without transposing it back first"),
     Mutant("(B, C, HW) reshaped to (B, HW, C) instead of transposed", "attention",
-           "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = q.reshape(B, H * W, C)", SA,
-           also=(("k = k.reshape(B, C, H * W).transpose(1, 2)", "k = k.reshape(B, H * W, C)"),
-                 ("v = v.reshape(B, C, H * W).transpose(1, 2)", "v = v.reshape(B, H * W, C)")),
-           shows="reshaped straight to (B, H*W, C)"),
+           **_tokens("{0} = {0}.reshape(B, H * W, C)"), component=SA, shows="reshaped straight to (B, H*W, C)"),
     Mutant("attention across the whole batch", "attention",
-           "q = q.reshape(B, C, H * W).transpose(1, 2)", "q = q.permute(0, 2, 3, 1).reshape(1, B * H * W, C)", SA,
-           also=(("k = k.reshape(B, C, H * W).transpose(1, 2)", "k = k.permute(0, 2, 3, 1).reshape(1, B * H * W, C)"),
-                 ("v = v.reshape(B, C, H * W).transpose(1, 2)", "v = v.permute(0, 2, 3, 1).reshape(1, B * H * W, C)"),
-                 (_BACK, "attn = torch.matmul(weights, v).reshape(B, H, W, C).permute(0, 3, 1, 2)")),
-           shows="taken across the whole batch"),
+           **_tokens("{0} = {0}.permute(0, 2, 3, 1).reshape(1, B * H * W, C)",
+                     "attn = torch.matmul(weights, v).reshape(B, H, W, C).permute(0, 3, 1, 2)"),
+           component=SA, shows="taken across the whole batch"),
     # AttnResBlock
     Mutant("attention before the ResBlock", "attention",
            "return self.attn(self.res(x, t_emb))", "return self.res(self.attn(x), t_emb)", AR,
