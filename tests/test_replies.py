@@ -23,7 +23,7 @@ KEYS = ["output", "inputs_changed", "input_grads", "param_grads", "intermediates
         "value", "error", "parameters", "state_dict", "buffers", "modules", "missing", "notes", "clean", "cpu_s",
         "address_space_bytes", "progress", "watched", "outputs", "events", "truncated", "arguments", "kind", "lr",
         "loss", "model", "optimizer", "family", "models", "settings", "beta1", "beta2", "eps", "weight_decay",
-        "amsgrad", "maximize"]
+        "amsgrad", "maximize", "lines", "operations"]
 # junk shaped like replies: the right keys, the wrong contents
 SHAPED = st.dictionaries(st.sampled_from(KEYS), JUNK, max_size=6)
 PARSERS = [
@@ -31,6 +31,7 @@ PARSERS = [
     lambda v: replies.run_result(v, "run", 1, False),
     lambda v: replies.description(v, "describe"),
     lambda v: replies.call_result(v, "call"),
+    lambda v: replies.counted_call(v, "count"),
     lambda v: replies.program_answers(v, [(1, 2), (0, 1)], "batch"),
     lambda v: replies.loaded(v, "load"),
     lambda v: replies.reset_state(v, "reset"),

@@ -170,6 +170,14 @@ class StudentComponent:
         what = f"{function}(...)"
         return replies.call_result(self.questions.answer(None, step, what, experiment), what)
 
+    def count(self, function: str, *args, size: int) -> replies.CountedCall:
+        """``call``, counted by the child (``watch.CallCounter``): the lines of the submission it ran, and
+        the torch operations on a tensor with a dimension of ``size``."""
+        step = {"op": "call", "args": {"target": function, "args": [self._argument(a) for a in args],
+                                       "count": {"size": size}}}
+        what = f"{function}(...)"
+        return replies.counted_call(self.questions.answer(None, step, what), what)
+
     def watch(self, function: str, *args, experiment: bool = False, repeat: int = 1,
               eval_mode: bool = False) -> replies.WatchedCall:
         """``call``, watched by the child (``sandbox/child/watch.py``): the outputs of ``repeat`` calls

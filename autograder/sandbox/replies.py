@@ -237,6 +237,24 @@ def call_result(value, what: str):
 
 
 @dataclass(frozen=True)
+class CountedCall:
+    """A call's output, and what it ran (``watch.CallCounter``)."""
+
+    output: object
+    lines: int  # lines of the submission's files
+    operations: int  # torch operations given a tensor with a dimension of the size asked about
+
+
+@_parser
+def counted_call(value, what: str) -> CountedCall:
+    value = _dict(value, what, ("output", "lines", "operations"))
+    lines, operations = (_number(value[key], what, (int,)) for key in ("lines", "operations"))
+    if lines < 0 or operations < 0:
+        raise MalformedReply(what, "a negative count")
+    return CountedCall(plain(value["output"], what), lines, operations)
+
+
+@dataclass(frozen=True)
 class Forward:
     """One top-level forward call the child saw (``sandbox/child/watch.py``)."""
 

@@ -21,7 +21,7 @@ from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_
 from .describe import describe
 from .importer import SourceImporter
 from .plain import NotPlain, plain
-from .watch import Watcher
+from .watch import CallCounter, Watcher
 
 # Modules kept alive per child, for the next program that asks for the same one: hundreds of live
 # modules made every build pay for garbage collection passes over them (0.8 ms instead of 0.45 ms
@@ -397,16 +397,24 @@ class Child:
                                   "output": self._to_plain(output)}
         return hook
 
-    def step_call(self, _module, states: dict, target: str, args: list, watch: dict | None = None) -> dict:
+    def step_call(self, _module, states: dict, target: str, args: list, watch: dict | None = None,
+                  count: dict | None = None) -> dict:
         """Call a function of the submission; an argument ``{"__module__": program}`` is a module built
         in here (the component's stand-in for a dependency, else the student's class), fresh for this call.
 
         ``watch``: record what the call did to its models (``watch.Watcher``) and report it even when
         the function raises: ``{"repeat": n}`` calls it n times on the same arguments, ``{"eval": True}``
-        puts the module arguments in eval mode first.
+        puts the module arguments in eval mode first. ``count``, ``{"size": n}``: also report how many
+        lines of the submission's files the call ran and how many torch operations met a tensor with a
+        dimension of n (``watch.CallCounter``).
         """
         resolved = [self._argument(a, states) for a in args]
         function = self._lookup(target)
+        if count is not None:
+            self._reseed()
+            with CallCounter(frozenset(self.importer.labels), int(count["size"])) as counter:
+                output = function(*resolved)
+            return {"output": self._to_plain(output), "lines": counter.lines, "operations": counter.operations}
         if watch is None:
             self._reseed()
             return {"output": self._to_plain(function(*resolved))}

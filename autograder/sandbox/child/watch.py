@@ -20,10 +20,13 @@ Plain data only; the grader parses it (``replies.watched_call``) and judges it (
 import ctypes
 import hashlib
 import math
+import sys
 
 import torch
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_leaves
 
 MAX_EVENTS = 4000  # forward calls and optimizer steps recorded per call; more sets "truncated"
 MAX_ROWS = 64  # images digested per forward call
@@ -204,3 +207,41 @@ def _flag(value) -> bool | None:
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
     return None
+
+
+
+class CallCounter(TorchFunctionMode):
+    """Counts what one call did, for rules about how code is written, which no output shows ("with no
+    Python loop"): the lines of the submission's own ``files`` that ran (a loop runs its body once per
+    item; torch's own Python is not traced), and the torch operations given a tensor with a dimension
+    of ``size`` (the caller picks a size no other tensor has, so these are the operations on its
+    input: a loop over the input's items, or over anything else, repeats them).
+    """
+
+    def __init__(self, files, size: int):
+        super().__init__()
+        self.files, self.size = files, size
+        self.lines = self.operations = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if any(isinstance(leaf, torch.Tensor) and self.size in leaf.shape for leaf in tree_leaves((args, kwargs))):
+            self.operations += 1
+        return func(*args, **kwargs)
+
+    def _start(self, frame, _event, _arg):
+        return self._line if frame.f_code.co_filename in self.files else None
+
+    def _line(self, _frame, event, _arg):
+        if event == "line":
+            self.lines += 1
+        return self._line
+
+    def __enter__(self):
+        self._previous = sys.gettrace()
+        sys.settrace(self._start)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        sys.settrace(self._previous)
+        return super().__exit__(*exc)
