@@ -28,6 +28,7 @@ RULES = {
     ("SkipAblation", "experiment_budget"): "both models train for ``steps`` steps",
     ("SkipAblation", "same_start"): "both models start from the same weights",
     ("SkipAblation", "same_batches"): "both models see the same batches of training images, in the same order",
+    ("SkipAblation", "batches_drawn_with_replacement"): "drawn at random (with replacement)",
     ("SkipAblation", "training_task"): "reconstruction at timestep 0, trained with Adam",
     ("SkipAblation", "experiment_metrics"): ("the last ``HELD_OUT_IMAGES`` only for the evaluation",
                                              "Evaluation: reconstruct the held-out images"),
@@ -178,7 +179,7 @@ _HOOKS = "handles.append(module.register_forward_hook(record_output(name)))"
 _LOOP_START = '        for name, model in (("with_skips", with_skips), ("without_skips", without_skips)):\n'
 
 # shape_trace by stepping through named_modules with pre- and post-hooks kept in a dict, removed in
-# __del__-free code; skip_ablation drawing all batches up front, training both models in one loop
+# __del__-free code; skip_ablation drawing all batches up front (torch.multinomial, with replacement), training both models in one loop
 # (interleaved), with the NoSkipUNet built first and the SimpleUNet loading its weights, and AdamW
 # without weight decay (an Adam) whose learning rate is a tensor; the evaluation under inference_mode; the held-out images returned in float64.
 CORRECT_VARIANTS = _edit(
@@ -193,7 +194,8 @@ CORRECT_VARIANTS = _edit(
     (_LOOP_START + '            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)\n'
      '            batch_order = torch.Generator().manual_seed(seed)\n',
      '        order = torch.Generator().manual_seed(seed)\n'
-     '        batches = [train[torch.randint(0, len(train), (BATCH_SIZE,), generator=order)] for _ in range(steps)]\n'
+     '        batches = [train[torch.multinomial(torch.ones(len(train)), BATCH_SIZE, replacement=True, generator=order)]\n'
+     '                   for _ in range(steps)]\n'
      '        models = {"with_skips": with_skips, "without_skips": without_skips}\n'
      '        optimizers = {k: torch.optim.AdamW(m.parameters(), lr=torch.tensor(LEARNING_RATE), weight_decay=0.0)\n'
      '                      for k, m in models.items()}\n'
@@ -299,6 +301,20 @@ BROKEN = {
         [("        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)\n",
           "        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE)\n")],
         ("leaves_model_as_found", "train/eval mode is restored"), ("same_batches", "for seed 0, its default", "Pass the seed on")),
+    "entries in named_modules() order; each batch a slice of a new permutation (without replacement)": (
+        _NAMED_MODULES_ORDER,
+        [("train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]",
+          "train[torch.randperm(len(train), generator=batch_order)[:BATCH_SIZE]]")],
+        ("names_in_order", "in another order"),
+        ("batches_drawn_with_replacement", "none of the 12 batches", "holds an image twice", "with replacement")),
+    "entries in named_modules() order; batches in turn from one shuffled order, as a DataLoader's epoch": (
+        _NAMED_MODULES_ORDER,
+        [("            for _ in range(steps):\n                batch = train[torch.randint(len(train), (BATCH_SIZE,), "
+          "generator=batch_order)]",
+          "            order = torch.randperm(len(train), generator=batch_order)\n            for step in range(steps):\n"
+          "                batch = train[order[(step * BATCH_SIZE) % len(train):][:BATCH_SIZE]]")],
+        ("names_in_order", "in another order"),
+        ("batches_drawn_with_replacement", "every training image once", "with replacement")),
     "entries in named_modules() order; losses kept as numpy arrays (read as the tensors they hold: the format "
     "costs its public check once, as for tensors)": (
         _NAMED_MODULES_ORDER,

@@ -356,6 +356,45 @@ def _batches_differ(ctx) -> bool:
                                                          _reference(ctx, "TRAIN_IMAGES")) is not None
 
 
+def _without_repeats(size: int, population: int) -> float:
+    """The chance that ``size`` draws with replacement from ``population`` hold no image twice."""
+    return math.prod((population - i) / population for i in range(size))
+
+
+@check(SKIP_ABLATION, "batches_drawn_with_replacement",
+       "each step's batch is drawn at random, with replacement, from the training images")
+def batches_drawn_with_replacement(ctx, _case):
+    """The rule is judged on the full run's draws, where a draw with replacement shows it: its first
+    ``TRAIN_IMAGES`` draws leave out some image (all differ about once in 10^27), and a batch repeats an
+    image about one time in three (no batch of 12 does about once in 230: every way of drawing with
+    replacement that students use repeats at the grader's seed). A run whose batches break same_batches
+    is that check's to grade."""
+    steps = experiment_steps(ctx)
+    trained, _ = _labelled(ctx, steps)
+    training, held_out = _training_digests(ctx), _held_out_digests(ctx)
+    batch_size, population = _reference(ctx, "BATCH_SIZE"), _reference(ctx, "TRAIN_IMAGES")
+    if trained is None or rules.batches_problem(trained, training, batch_size, population, held_out) is not None:
+        return
+    batches = [call["rows"] for call in trained["with_skips"]]
+    draws = [row for rows in batches for row in rows]
+    hint = ("Each step: torch.randint(TRAIN_IMAGES, (BATCH_SIZE,), generator=...) picks the batch's indices at "
+            "random, with replacement (a shuffled DataLoader or torch.randperm draws without).")
+    rule = f"the rule is that each step draws {batch_size} training images at random, with replacement"
+    if len(draws) >= population and set(draws[:population]) >= training:
+        chance = _without_repeats(population, population)
+        raise CheckFailed(f"the first {population} images drawn in skip_ablation({steps}, seed={SEED}) are every "
+                          f"training image once: a pass over the data (in order, shuffled, a DataLoader) draws each "
+                          f"image at most once; {rule} (so many draws without a repeat: a chance of {chance:.0e})",
+                          hint=hint)
+    chance = _without_repeats(batch_size, population) ** len(batches)
+    if chance < 0.01 and all(len(set(rows)) == len(rows) for rows in batches):
+        raise CheckFailed(f"none of the {len(batches)} batches of skip_ablation({steps}, seed={SEED}) holds an image "
+                          f"twice: each batch is drawn without replacement (torch.randperm(...)[:{batch_size}], a "
+                          f"sample without replacement); {rule}, where a batch of {batch_size} of {population} "
+                          f"repeats an image about {1 - _without_repeats(batch_size, population):.0%} of the time "
+                          f"(no batch of {len(batches)} repeating one: a chance of 1 in {round(1 / chance)})", hint=hint)
+
+
 @check(SKIP_ABLATION, "training_task",
        "skip_ablation trains for reconstruction at timestep 0 with Adam, recording each step's loss before its update")
 def training_task(ctx, _case):

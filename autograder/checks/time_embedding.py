@@ -5,6 +5,7 @@ from ..compare import value_problem
 from ..strategies import time_embedding_cases
 from .common import Pair
 from .public_checks import rule_check
+from ..sandbox.errors import StudentError
 from .registry import CheckFailed, check
 from .standard import standard_checks
 
@@ -35,3 +36,44 @@ def mlp_matches(ctx, case):
     if problem:
         raise CheckFailed(problem, hint="mlp must be Sequential(Linear(dim, 4*dim), SiLU(), Linear(4*dim, 4*dim))."
                           if problem.kind == "value" else None)
+
+
+# The sizes the loop rule compares: few and many timesteps (at the fewer frequencies), few and many
+# frequencies (at the fewer timesteps). The timestep counts equal no feature count (8, 64) nor half of
+# one, so an operation given a tensor with a dimension of 5 or 23 works on the timesteps.
+FEW_TIMESTEPS, MANY_TIMESTEPS = 5, 23
+FEW_FEATURES, MANY_FEATURES = 8, 64
+# Vectorised code runs the same lines and operations at every size; a loop repeats its body per item,
+# 18 or 28 more times here. Code that branches on the sizes (a reshape of a 0-d t) differs by a few.
+LOOP_GROWTH = 9
+
+
+def _counted(ctx, timesteps: int, features: int):
+    t = torch.linspace(0, 999, timesteps).round().long()
+    return ctx.student.count("sinusoidal_embedding", t, features, size=timesteps)
+
+
+@check("TimeEmbedding", "sinusoid_vectorised",
+       "sinusoidal_embedding computes every (timestep, frequency) product at once, with no Python loop")
+def sinusoid_vectorised(ctx, _case):
+    """The docstring's rule, judged by what a call runs as the sizes grow (``watch.CallCounter``). A loop
+    that only builds the frequencies (a list of floats) never touches the timesteps: not charged. A call
+    that raises is the value checks' to charge."""
+    try:
+        few = _counted(ctx, FEW_TIMESTEPS, FEW_FEATURES)
+        more_timesteps = _counted(ctx, MANY_TIMESTEPS, FEW_FEATURES)
+        more_features = _counted(ctx, FEW_TIMESTEPS, MANY_FEATURES)
+    except StudentError:
+        return
+    hint = ("t[:, None] * f[None, :] gives every (timestep, frequency) product in one operation; take the sines "
+            "and cosines of that whole matrix.")
+    timesteps = f"for {MANY_TIMESTEPS} timesteps than for {FEW_TIMESTEPS}"
+    grown = [(more_timesteps.lines - few.lines, "lines of your code", timesteps, "timesteps"),
+             (more_timesteps.operations - few.operations, "torch operations on the timesteps", timesteps, "timesteps"),
+             (more_features.operations - few.operations, "torch operations on the timesteps",
+              f"for dim={MANY_FEATURES} than for dim={FEW_FEATURES}", "frequencies")]
+    for growth, what, sizes, over in grown:
+        if growth >= LOOP_GROWTH:
+            raise CheckFailed(f"sinusoidal_embedding runs {growth} more {what} {sizes}: a Python loop over the "
+                              f"{over}; the rule is every (timestep, frequency) product at once, by broadcasting, "
+                              "with no Python loop", hint=hint)
