@@ -95,6 +95,12 @@ MUTANTS = [
            "nn.Linear(dim * 4, dim * 4)", "nn.Linear(dim * 4, dim)", TE,
            shows="different shape: mlp.2.weight is"),
     # ResBlock
+    Mutant("GroupNorms with diffusers' eps=1e-6 (the docstring keeps torch's default)", "res_block",
+           "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)",
+           "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels, eps=1e-6)", RB,
+           also=(("self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)",
+                  "self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels, eps=1e-6)"),),
+           shows="with eps 1e-06; the contract's has 1e-05"),
     Mutant("relu after conv1 instead of before", "res_block",
            "h = self.conv1(torch.relu(self.norm1(x)))", "h = torch.relu(self.conv1(self.norm1(x)))", RB,
            shows="conv1 receives norm1's output; the contract feeds it relu(norm1(x))"),

@@ -14,7 +14,7 @@ class SelfAttention(nn.Module):
     return the pair ``(output, weights)``, ``weights`` of shape ``(B, H*W, H*W)``.
 
     Submodules: ``norm``, a GroupNorm over the ``C`` channels with as many groups as ResBlock's norms
-    would have for ``C`` channels; ``qkv``, a 1x1 convolution ``C -> 3C``; ``out``, a 1x1 convolution ``C -> C``.
+    would have for ``C`` channels (and, like theirs, torch's default ``eps`` and ``affine``); ``qkv``, a 1x1 convolution ``C -> 3C``; ``out``, a 1x1 convolution ``C -> C``.
 
     Forward:
         * ``qkv(norm(x))`` holds the queries, keys and values: its first ``C`` channels are ``Q``, the

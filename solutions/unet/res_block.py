@@ -30,7 +30,9 @@ class ResBlock(nn.Module):
 
     Each GroupNorm has 8 groups when its channels are a multiple of 8, as in the chapter; for any other
     number of channels, the largest power of two that divides it (so 4 channels: 4 groups, 6: 2, 5: 1).
-    The grader checks exactly this group count. The block must work for any ``in_channels >= 1``.
+    The grader checks exactly this group count. Otherwise each GroupNorm keeps torch's defaults
+    (``eps=1e-5``, ``affine=True``): the grader compares values, and another eps (diffusers' ``1e-6``,
+    say) changes every normalised value a little. The block must work for any ``in_channels >= 1``.
     """
 
     def __init__(self, in_channels, out_channels, time_emb_dim):
