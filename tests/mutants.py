@@ -318,6 +318,13 @@ MUTANTS += [
     Mutant("breakdown of every submodule at every depth", "analysis", _COUNT,
            "return {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_modules()}", PB,
            shows='One entry per direct child'),
+    Mutant("breakdown counts trainable parameters only", "analysis", _COUNT,
+           "return {name: sum(p.numel() for p in child.parameters() if p.requires_grad)\n"
+           "            for name, child in model.named_children()}", PB,
+           shows='frozen ones too'),
+    Mutant("breakdown counts the state_dict (buffers too)", "analysis", _COUNT,
+           "return {name: sum(t.numel() for t in child.state_dict().values()) for name, child in model.named_children()}",
+           PB, shows='state_dict() holds buffers too'),
     Mutant("breakdown leaves out parts without parameters", "analysis", _COUNT,
            "return {name: sum(p.numel() for p in child.parameters()) for name, child in model.named_children()\n"
            "            if any(True for _ in child.parameters())}", PB,

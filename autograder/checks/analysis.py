@@ -710,16 +710,32 @@ def _reference_breakdown(ctx, case):
     return remembered(ctx, ("parameter_breakdown", case.component, repr(case.init)), build)
 
 
+BUFFER_SIZE = 7  # the elements of the buffer a breakdown's model holds: no parameter, so it counts 0
+
+
+def _model_in_use(expected: dict) -> tuple[str | None, str | None]:
+    """The parts of a breakdown's model to freeze and to give a buffer: the first and the last part with
+    parameters. A model in use may be partly frozen and hold buffers; "every parameter element" counts
+    the first in full and the second's buffer not at all (a filter on requires_grad, or state_dict(),
+    would not)."""
+    holding = [name for name, count in expected.items() if count > 0]
+    return (holding[0], holding[-1]) if len(holding) >= 2 else (None, None)
+
+
 @check(BREAKDOWN, "breakdown_matches", "parameter_breakdown counts the parameters of each top-level part",
        parameter_breakdown_cases())
 def breakdown_matches(ctx, case):
     expected, total = _reference_breakdown(ctx, case)
-    got = _call(ctx, BREAKDOWN, "parameter_breakdown", ModuleArg(case.component, case.init), case=case)
+    frozen, buffered = _model_in_use(expected)
+    model = ModuleArg(case.component, case.init, frozen=(frozen,) if frozen else (),
+                      buffers=((buffered, BUFFER_SIZE),) if buffered else ())
+    got = _call(ctx, BREAKDOWN, "parameter_breakdown", model, case=case)
     if not isinstance(got, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in got.values()):
         raise CheckFailed(f"parameter_breakdown must return a dict {{part name: int}}; got {_short(got)}")
     if got == expected:
         return
     hint = None
+    model_text = case.describe().split(' with ')[0]
     if set(got) != set(expected):
         message = f"expected the parts {sorted(expected)}, got {sorted(got)}"
         if len(got) > len(expected):
@@ -732,7 +748,15 @@ def breakdown_matches(ctx, case):
         if sum(got.values()) != total:
             message += f" (yours add up to {sum(got.values()):,}; the model has {total:,} parameters)"
         hint = "Count parameter elements (p.numel()), every parameter under the child (child.parameters())."
-    raise CheckFailed(f"{case.describe().split(' with ')[0]}: {message}", hint=hint)
+        if wrong == [frozen] and got[frozen] < expected[frozen]:
+            model_text += f", its {frozen} frozen (requires_grad=False)"
+            hint = ("Count every parameter, frozen ones too: a filter on p.requires_grad counts what trains, not "
+                    "what the part holds.")
+        elif wrong == [buffered] and got[buffered] == expected[buffered] + BUFFER_SIZE:
+            model_text += f", its {buffered} holding a buffer of {BUFFER_SIZE} elements"
+            hint = ("Count parameters only (child.parameters()): state_dict() holds buffers too, which are no "
+                    "parameters.")
+    raise CheckFailed(f"{model_text}: {message}", hint=hint)
 
 
 # Public: the counts are public facts, each share a closed form (rules.shares), as in check.py.

@@ -200,4 +200,7 @@ class StudentComponent:
             name = fingerprint([value.state_dict, value.partial])
             self.questions.keep_state(name, {"tensors": value.state_dict, "partial": value.partial})
             loads_.append(name)
-        return {"__module__": {"target": value.class_name, "kwargs": value.init, "loads": loads_}}
+        recipe = {"target": value.class_name, "kwargs": value.init, "loads": loads_}
+        if value.frozen or value.buffers:
+            recipe["edits"] = {"frozen": list(value.frozen), "buffers": [list(pair) for pair in value.buffers]}
+        return {"__module__": recipe}

@@ -56,6 +56,8 @@ class ModuleArg:
     init: dict
     state_dict: dict | None = None
     partial: bool = False
+    frozen: tuple = ()  # submodules whose parameters are frozen (requires_grad=False) once built
+    buffers: tuple = ()  # (submodule, size): a buffer of that many elements registered there once built
 
 
 @dataclass

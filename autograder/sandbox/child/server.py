@@ -435,12 +435,24 @@ class Child:
                     break
         return {"outputs": outputs, "error": error, "watched": watcher.report()}
 
+    def _edit(self, module, frozen: list, buffers: list) -> None:
+        """A module argument made as a model in use may be: some parts frozen, a buffer in others."""
+        for name in frozen:
+            for parameter in module.get_submodule(name).parameters():
+                parameter.requires_grad_(False)
+        for name, size in buffers:
+            module.get_submodule(name).register_buffer("grader_buffer", self.torch.zeros(int(size), device=self.device))
+
     def _argument(self, value, states: dict):
         if isinstance(value, dict) and set(value) == {"__module__"}:
             # Never a kept module: the function may leave hooks or modes on it that no other call should see.
-            module, errors = self._fresh_module(states, **value["__module__"])
+            recipe = dict(value["__module__"])
+            edits = recipe.pop("edits", None)
+            module, errors = self._fresh_module(states, **recipe)
             problems = [e for e in errors if e]
             if problems:
-                raise StudentFailure(f"the {value['__module__']['target']} given to it could not be set up: {problems[0]}")
+                raise StudentFailure(f"the {recipe['target']} given to it could not be set up: {problems[0]}")
+            if edits:
+                self._edit(module, **edits)
             return module
         return self._to_device(value, False)
