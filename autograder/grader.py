@@ -15,7 +15,7 @@ from .checks import AHEAD, CheckContext, CheckFailed, Outcome, bind, run_checks
 from .checks.common import ReferenceCache
 from .checks.hints import explain
 from .config import CheckSettings, GradingConfig, load_config
-from .contract import GRADED
+from .contract import GRADED, INTEGRATION, component
 from .errors import SubmissionError
 from .intake import Limits, PackagePolicy, Refused, Submission, read_submission
 from .intake.safe_text import failure_message, safe_name_text, safe_text
@@ -23,12 +23,12 @@ from .machine import MACHINE_FAULT_OUTPUT, machine_fault, require_device, usable
 from . import similarity, warm_start
 from .grading_data import caps, figure_data
 from .grading_data import evidence as pages_evidence
-from .plan import grading_schedule, load_plan, must_not_have_seen
+from .plan import grading_schedule, load_plan, must_not_have_seen, stand_ins
 from .redact import Redactor, own_lines
 from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.exposure import SecretsInReach, check_exposure
-from .sandbox.child.codec import IN_REFERENCE
+from .sandbox.child.codec import FROM_REFERENCE, IN_REFERENCE
 from .sandbox.launcher import (STATIC, Budget, Handover, Pending, SandboxFatal, StudentComponent, StudentError, Zygote,
                                child_settings)
 
@@ -226,6 +226,10 @@ class Grader:
                                                                   started.pop(name, None))
                     report.notes.extend(n for n in notes if n not in report.notes)
                     self._start_early(self.schedule.starts.get(name, ()), submission, handover, started)
+                for name in self.schedule.turns:
+                    if self._stand_ins_failed(name, results[name]):
+                        results[name], notes = self._with_own_dependencies(name, submission, results[name], figures)
+                        report.notes.extend(n for n in notes if n not in report.notes)
         finally:  # Ctrl-C, or a bug of ours: no child outlives the grading
             for student in started.values():
                 student.stop()
@@ -351,6 +355,44 @@ class Grader:
             return self._graded(name, started, bound, figures)
         return self._graded(name, self._student(name, submission, handover, budget), bound, figures)
 
+    def _stand_ins_failed(self, name: str, results: list[CheckResult]) -> bool:
+        """Whether ``name`` failed where the reference stood in for what it uses, in a way that says the
+        student's code expected something else of it: an attribute or method, an argument's name or
+        place, the shape of what it returns (``_STAND_IN_MISMATCH``)."""
+        if name == INTEGRATION or not stand_ins(component(name)) or self._learning or self._out_of_time:
+            return False
+        return any(not r.passed and _STAND_IN_MISMATCH.search(r.output) for r in results)
+
+    def _with_own_dependencies(self, name: str, submission: Submission, results: list[CheckResult],
+                               figures: dict | None) -> tuple[list[CheckResult], list[str]]:
+        """``name`` graded again with the student's own versions of what it uses (nothing lent, as for
+        Integration). Stand-ins keep one mistake in one component; but code that relies on what the
+        student's own blocks offer beyond the contract (an attribute, a helper method) or calls them as
+        they are written (another argument order, a renamed keyword) is not wrong itself, and a
+        mistake in those blocks is theirs to pay: a check failed with stand-ins that passes with the
+        student's own blocks counts as passed."""
+        budget = self._budget()
+        if budget.exhausted(STATIC):
+            return results, []
+        student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference, own_dependencies=True),
+                                   self.config.limits, device=self.device, handover=None,
+                                   must_not_have_seen=must_not_have_seen(name), budget=budget)
+        bound = [(c, s) for c, s in self.checks if c.component == name]
+        own_figures = {} if figures is not None else None
+        again, _ = self._graded(name, student, bound, own_figures)
+        recovered = [i for i, (first, second) in enumerate(zip(results, again)) if not first.passed and second.passed]
+        if not recovered:
+            return results, []
+        if figures is not None:
+            figures.update(own_figures)
+        uses = ", ".join(c.name for c in stand_ins(component(name)))
+        note = (f"{name} was graded again with your own {uses} in place of the contract's: {len(recovered)} of its "
+                f"checks failed with the contract's and pass with yours, so your {name} relies on something of yours "
+                "the contract does not promise (an attribute or a method, an argument's name or place, the order of "
+                "what is returned). Those checks count as passed; where yours differ from the contract, their own "
+                "checks say so.")
+        return [again[i] if i in recovered else r for i, r in enumerate(results)], [note]
+
     def _budget(self) -> Budget:
         """A component's time with the student's code, ending with the submission's (limits.submission_timeout_s)."""
         return Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
@@ -433,6 +475,13 @@ class Grader:
 # An error that only compiling code raises: inductor's or triton's, or their cache folders refused.
 _COMPILED = re.compile(r"torchinductor|torch\._inductor|InductorError|BackendCompilerFailed|\btriton\b|"
                        r"torch\._dynamo\.exc|TorchRuntimeError", re.IGNORECASE)
+
+
+# A failure with the reference standing in that says the student's code expected another interface of
+# it: raised inside the stand-in from what the student passed, an attribute it lacks, an argument it
+# does not take, a value unpacked into another number of names.
+_STAND_IN_MISMATCH = re.compile("|".join(re.escape(text) for text in (IN_REFERENCE, FROM_REFERENCE))
+                                + r"|has no attribute|unexpected keyword argument|positional argument|values to unpack")
 
 
 def _feedback(failure: CheckFailed) -> str:

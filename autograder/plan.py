@@ -8,14 +8,17 @@ from .reference import Reference
 from .sandbox.launcher import LoadPlan
 
 
-def load_plan(name: str, submission: Submission, reference: Reference) -> LoadPlan:
+def load_plan(name: str, submission: Submission, reference: Reference, own_dependencies: bool = False) -> LoadPlan:
+    """``own_dependencies``: the student's own versions of what ``name`` uses, as Integration has them,
+    instead of the reference standing in (``Grader._with_own_dependencies``): nothing is lent."""
     targets = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
-    references = [] if name == INTEGRATION else stand_ins(component(name))
+    own = name == INTEGRATION or own_dependencies
+    references = [] if own else stand_ins(component(name))
     replaced = tuple(symbol for dep in references for symbol in dep.symbols)
     # The rest of the contract, neither graded here nor lent: where its file is missing or broken, a
-    # placeholder that raises when used lets the graded file import. Integration gets none: it runs
-    # the student's own blocks, so their files' errors are its own.
-    unavailable = () if name == INTEGRATION else tuple(
+    # placeholder that raises when used lets the graded file import. Integration (and a component with
+    # its own dependencies) gets none: it runs the student's own blocks, so their files' errors are its own.
+    unavailable = () if own else tuple(
         s for c in COMPONENTS for s in c.symbols if s not in replaced and s not in targets)
     return LoadPlan(
         modules={canonical: entry.plan_entry() for canonical, entry in submission.modules.items()},

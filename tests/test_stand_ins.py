@@ -86,3 +86,36 @@ def test_a_broken_file_that_the_graded_file_imports_costs_nothing_without_its_re
         assert scores[name][0] == scores[name][1], (name, [full_outputs(report)[c.name] for c in report.checks
                                                            if c.component == name and not c.passed][:2])
     assert any("ResBlock cannot be used here" in note for note in report.notes), report.notes
+
+
+def _edited(module: str, *edits: tuple[str, str]) -> str:
+    text = (SOLUTIONS / f"{module}.py").read_text()
+    for find, replace in edits:
+        assert text.count(find) == 1, find
+        text = text.replace(find, replace)
+    return text
+
+
+def test_code_that_relies_on_its_own_blocks_is_graded_with_them_and_their_mistakes_cost_them_alone(
+        grader, make_submission):
+    """A SimpleUNet reading an attribute its own DownBlock keeps (none of the contract's) is correct:
+    graded again with the student's own blocks, it keeps full marks, with a note saying so. An UpBlock
+    taking (x, t_emb, skip), called so by SimpleUNet and NoSkipUNet: one mistake, charged to UpBlock alone."""
+    extra = make_submission({
+        "down_block": _edited("down_block", ("        self.res = ", "        self.out_channels = out_channels\n"
+                                                                      "        self.res = ")),
+        "unet": _edited("unet", ("skip_channels=base_channels * 2)", "skip_channels=self.down2.out_channels)"))})
+    report = grader.grade(extra)
+    assert report.score == report.max_score, {c.name: c.output[:200] for c in report.checks if not c.passed}
+    assert any("SimpleUNet was graded again with your own" in note for note in report.notes), report.notes
+
+    reordered = make_submission({
+        "up_block": _edited("up_block", ("def forward(self, x, skip, t_emb):", "def forward(self, x, t_emb, skip):")),
+        "unet": _edited("unet", ("self.up1(h, skip2, t_emb)", "self.up1(h, t_emb, skip2)"),
+                        ("self.up2(h, skip1, t_emb)", "self.up2(h, t_emb, skip1)")),
+        "analysis": _edited("analysis", ("self.up1(h, torch.zeros_like(skip2), t_emb)", "self.up1(h, t_emb, torch.zeros_like(skip2))"),
+                            ("self.up2(h, torch.zeros_like(skip1), t_emb)", "self.up2(h, t_emb, torch.zeros_like(skip1))"))},
+        name="reordered")
+    scores = grader.grade(reordered).component_scores()
+    assert scores["UpBlock"][0] < scores["UpBlock"][1]
+    assert {name for name, (score, most) in scores.items() if score < most} == {"UpBlock"}
