@@ -164,6 +164,9 @@ MUTANTS = [
     Mutant("bottleneck skipped in forward", "unet", "h = self.bottleneck(h2, t_emb)", "h = h2", UN,
            shows="bottleneck is never called"),
     # SelfAttention
+    Mutant("qkv without its bias (the docstring keeps torch's default)", "attention",
+           "self.qkv = nn.Conv2d(channels, channels * 3, 1)", "self.qkv = nn.Conv2d(channels, channels * 3, 1, bias=False)",
+           SA, shows="Keep the bias of qkv"),
     Mutant("softmax over the queries", "attention",
            "weights = torch.softmax(scores, dim=-1)", "weights = torch.softmax(scores, dim=1)", SA,
            shows="a softmax over the queries (dim=1)"),

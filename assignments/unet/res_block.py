@@ -20,6 +20,8 @@ class ResBlock(nn.Module):
         * ``skip``: a 1x1 convolution ``in_channels -> out_channels`` when the two differ, else
           ``nn.Identity()`` (no parameters)
 
+    Every convolution and Linear is ``nn.Conv2d`` / ``nn.Linear`` with its bias (torch's default).
+
     Forward (pre-activation: each convolution sees its input normalised by the norm before it, then
     passed through a ReLU):
         * first ``norm1``, ReLU and ``conv1``;

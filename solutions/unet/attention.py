@@ -13,8 +13,11 @@ class SelfAttention(nn.Module):
     Shapes: ``x`` is ``(B, C, H, W)``; the output has the same shape. With ``return_weights=True``,
     return the pair ``(output, weights)``, ``weights`` of shape ``(B, H*W, H*W)``.
 
-    Submodules: ``norm``, a GroupNorm over the ``C`` channels with as many groups as ResBlock's norms
-    would have for ``C`` channels (and, like theirs, torch's default ``eps`` and ``affine``); ``qkv``, a 1x1 convolution ``C -> 3C``; ``out``, a 1x1 convolution ``C -> C``.
+    Submodules (the grader loads reference weights by these names and shapes):
+        * ``norm``: a GroupNorm over the ``C`` channels with as many groups as ResBlock's norms would
+          have for ``C`` channels (and, like theirs, torch's default ``eps`` and ``affine``);
+        * ``qkv``: ``nn.Conv2d(C, 3 * C, 1)``, a 1x1 convolution with its bias (torch's default);
+        * ``out``: ``nn.Conv2d(C, C, 1)``, the same.
 
     Forward:
         * ``qkv(norm(x))`` holds the queries, keys and values: its first ``C`` channels are ``Q``, the
