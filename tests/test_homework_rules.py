@@ -181,7 +181,8 @@ _LOOP_START = '        for name, model in (("with_skips", with_skips), ("without
 # shape_trace by stepping through named_modules with pre- and post-hooks kept in a dict, removed in
 # __del__-free code; skip_ablation drawing all batches up front (torch.multinomial, with replacement), training both models in one loop
 # (interleaved), with the NoSkipUNet built first and the SimpleUNet loading its weights, and AdamW
-# without weight decay (an Adam) whose learning rate is a tensor; the evaluation under inference_mode; the held-out images returned in float64.
+# without weight decay (an Adam) whose learning rate is a tensor; the evaluation under inference_mode; the held-out images returned in float64;
+# each run's trained model returned too, under a key of the student's own (no key the grader reads).
 CORRECT_VARIANTS = _edit(
     REFERENCE,
     ("        with torch.no_grad():  # shapes only: no graph to keep\n            model(x, t)\n",
@@ -212,6 +213,7 @@ CORRECT_VARIANTS = _edit(
      "            for _ in range(steps):\n",
      "            losses = curves[name]\n            for _ in range(0):\n"),
     ('"images": held_out', '"images": held_out.double()'),  # the same images in float64
+    ('"reconstructions": reconstructions}', '"reconstructions": reconstructions, "model": model}'),  # a key of one's own
 )
 
 

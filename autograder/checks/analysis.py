@@ -229,7 +229,7 @@ def experiment_steps(ctx) -> int:
 
 
 def _watch_experiment(ctx, steps: int) -> replies.WatchedCall:
-    return ctx.student.watch("skip_ablation", steps, SEED, experiment=True)
+    return ctx.student.watch("skip_ablation", steps, SEED, experiment=True, read=rules.EXPERIMENT_READ)
 
 
 @ask_ahead(SKIP_ABLATION)

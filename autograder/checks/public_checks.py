@@ -102,10 +102,11 @@ class DoorView:
     def call(self, function: str, *args):
         return self.ctx.student.call(function, *args)
 
-    def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False) -> dict:
+    def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False,
+              read: dict | None = None) -> dict:
         """The child's watched call (``sandbox/child/watch.py``), in the plain form ``rules.watched`` gives."""
         return plain_watched(self.ctx.student.watch(function, *args, experiment=experiment, repeat=repeat,
-                                                    eval_mode=eval_mode))
+                                                    eval_mode=eval_mode, read=read))
 
     def digest(self, tensor: torch.Tensor) -> str:
         return digest(tensor)

@@ -10,10 +10,10 @@ from .tensors import Failed
 
 # --- the student's code in this process -------------------------------------------------------
 
-def _plain(value):
+def _plain(value, read: dict | None = None):
     """What a grading child sends back (``plain``); a value it refuses raises the TypeError a student expects."""
     try:
-        return plain(value)
+        return plain(value, read=read)
     except NotPlain as refused:
         raise TypeError(str(refused)) from None
 
@@ -76,9 +76,11 @@ class LocalView:
         with torch.no_grad():
             return _plain(found(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args]))
 
-    def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False) -> dict:
+    def watch(self, function: str, *args, repeat: int = 1, eval_mode: bool = False, experiment: bool = False,
+              read: dict | None = None) -> dict:
         """``function(*args)`` called ``repeat`` times (module arguments in eval mode first with
-        ``eval_mode``), watched as the grader's child watches it: see ``watched``."""
+        ``eval_mode``), watched as the grader's child watches it: see ``watched``; ``read``: the keys a
+        dict result is read by."""
         found = getattr(self.namespace, function, None)
         if not callable(found):
             raise NameError(f"your submission does not define {function}")
@@ -95,7 +97,7 @@ class LocalView:
             for _ in range(max(1, min(3, repeat))):
                 torch.default_generator.manual_seed(0)
                 try:
-                    outputs.append(_plain(found(*args)))
+                    outputs.append(_plain(found(*args), read))
                 except Exception as exc:  # noqa: BLE001 - the student's error is part of what was watched
                     error = self._error_text(exc)
                     break

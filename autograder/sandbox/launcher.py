@@ -179,13 +179,13 @@ class StudentComponent:
         return replies.counted_call(self.questions.answer(None, step, what), what)
 
     def watch(self, function: str, *args, experiment: bool = False, repeat: int = 1,
-              eval_mode: bool = False) -> replies.WatchedCall:
+              eval_mode: bool = False, read: dict | None = None) -> replies.WatchedCall:
         """``call``, watched by the child (``sandbox/child/watch.py``): the outputs of ``repeat`` calls
         on the same arguments (module arguments in eval mode first with ``eval_mode``), or the error
         that ended them, with every top-level forward call and optimizer step, and what was left on
         each module argument. The student's error is part of the answer, not an exception."""
         encoded = [self._argument(a) for a in args]
-        watch = {"repeat": repeat, **({"eval": True} if eval_mode else {})}
+        watch = {"repeat": repeat, **({"eval": True} if eval_mode else {}), **({"read": read} if read else {})}
         step = {"op": "call", "args": {"target": function, "args": encoded, "watch": watch}}
         what = f"{function}(...)"
         arguments = sum(isinstance(a, ModuleArg) for a in args)

@@ -338,10 +338,11 @@ class Child:
             return value
         return value
 
-    def _to_plain(self, value):
-        """What student code returned as plain data (``plain.py``); anything else is the student's failure."""
+    def _to_plain(self, value, read: dict | None = None):
+        """What student code returned as plain data (``plain.py``; ``read``: the keys a documented dict is
+        read by); anything else is the student's failure."""
         try:
-            return plain(value)
+            return plain(value, read=read)
         except NotPlain as refused:
             raise StudentFailure(str(refused)) from None
 
@@ -404,7 +405,8 @@ class Child:
 
         ``watch``: record what the call did to its models (``watch.Watcher``) and report it even when
         the function raises: ``{"repeat": n}`` calls it n times on the same arguments, ``{"eval": True}``
-        puts the module arguments in eval mode first. ``count``, ``{"size": n}``: also report how many
+        puts the module arguments in eval mode first, ``{"read": keys}`` reads a dict result by those keys
+        alone (``plain``). ``count``, ``{"size": n}``: also report how many
         lines of the submission's files the call ran and how many torch operations met a tensor with a
         dimension of n (``watch.CallCounter``).
         """
@@ -427,7 +429,7 @@ class Child:
             for _ in range(max(1, min(3, int(watch.get("repeat", 1))))):
                 self._reseed()
                 try:
-                    outputs.append(self._to_plain(function(*resolved)))
+                    outputs.append(self._to_plain(function(*resolved), watch.get("read")))
                 except StudentFailure:
                     raise
                 except BaseException as exc:  # student code: the error is part of what was watched
