@@ -532,18 +532,22 @@ def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_rea
     ref = reference()
     plain = {m: _RELATIVE_IMPORT.sub("", ref[m]) for m in MODULES}
     blocks = "\n".join(plain[m] for m in MODULES if m not in ("unet", "analysis"))
-    cells = ["%run blocks.py\n", plain["unet"], plain["analysis"]]
-    submission = read_submission(write(tmp_path / "run", {"blocks.py": blocks, "hw.ipynb": notebook(cells)}))
-    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
-    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
-                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
-                              targets={"SimpleUNet"})
-    importer.install()
-    try:
-        module = importer.module(submission.symbols["SimpleUNet"])
-        assert module.SimpleUNet(1, 1, 4).time_embed.__class__.__name__ == "TimeEmbedding"
-    finally:
-        importer.forget()
+    runs = {"%run blocks.py": "blocks.py", "%run blocks": "blocks.py", "%run -i ./blocks.ipynb": "blocks.ipynb",
+            "exec(open('blocks.py').read())  # my editor's file": "blocks.py"}
+    for number, (line, blocks_file) in enumerate(runs.items()):
+        cells = [line + "\n", plain["unet"], plain["analysis"]]
+        files = {blocks_file: notebook([blocks]) if blocks_file.endswith(".ipynb") else blocks, "hw.ipynb": notebook(cells)}
+        submission = read_submission(write(tmp_path / f"run{number}", files))
+        plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+        importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                                  symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
+                                  targets={"SimpleUNet"})
+        importer.install()
+        try:
+            module = importer.module(submission.symbols["SimpleUNet"])
+            assert module.SimpleUNet(1, 1, 4).time_embed.__class__.__name__ == "TimeEmbedding", line
+        finally:
+            importer.forget()
 
     renamed = read_submission(write(tmp_path / "renamed", {"unet.py": notebook([plain[m] for m in MODULES])}))
     assert set(renamed.symbols) >= CONTRACT and [n for n in renamed.notes if "unet.ipynb" in n]

@@ -174,13 +174,16 @@ def _ipython_transform():
     return TransformerManager().transform_cell
 
 
-# ``%run blocks.py`` (also ``-i``, ``./blocks.py``, Colab's ``/content/blocks.py``): IPython runs the file and
-# puts its names into the notebook's namespace; a star import of the hand-in's module gives the same names.
-_RUN_LINE = re.compile(r"^([ \t]*)%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)\.py[\"']?[ \t]*$", re.M)
+# ``%run blocks.py`` (also ``-i``, ``./blocks.py``, Colab's ``/content/blocks.py``; ``%run blocks``, to which
+# IPython adds ``.py``; ``%run blocks.ipynb``, a notebook IPython runs as well), and the plain-Python
+# ``exec(open("blocks.py").read())``: the file runs and its names land in the notebook's namespace; a star
+# import of the hand-in's module gives the same names.
+_RUN_LINE = re.compile(r"^([ \t]*)(?:%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)(?:\.py|\.ipynb)?[\"']?"
+                       r"|exec\(\s*open\(\s*[\"'](?:[^\s\"']*/)?([A-Za-z_]\w*)\.py[\"']\s*\)\.read\(\)\s*\)[ \t]*(?:#.*)?)[ \t]*$", re.M)
 
 
 def _run_as_import(match: re.Match) -> str:
-    indent, module = match.group(1), match.group(2)
+    indent, module = match.group(1), match.group(2) or match.group(3)
     return match.group(0) if keyword.iskeyword(module) else f"{indent}from {module} import *"
 
 
