@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from autograder.intake import lms
 from autograder.intake.discover import discover, safe_name
 from autograder.intake import Limits, Refused, read_submission
+from autograder.intake.notebooks import exported_cells
 from autograder.sandbox.child.importer import SourceImporter
 
 from .classroom import MODULES, notebook, package, plot_output, reference, star_package, tarred, write, zipped
@@ -557,6 +558,21 @@ def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_rea
     colab = read_submission(write(tmp_path / "colab", {"unet_chapter.py": exported}))
     assert set(colab.symbols) >= CONTRACT
     assert [m for m in colab.modules.values() if "        != b\n" in m.text]
+
+
+def test_a_notebook_exported_as_a_script_is_read_as_the_notebook_it_was(tmp_path):
+    """``jupyter nbconvert --to script`` writes each %%writefile cell as a run_cell_magic call holding the
+    file in a string: read as the cells they were, the files they write are the modules; a plain script
+    that merely calls get_ipython() is no such export."""
+    ref = reference()
+    script = "#!/usr/bin/env python\n# coding: utf-8\n\n# In[1]:\n\n\nget_ipython().system('mkdir -p unet')\n"
+    script += "get_ipython().run_line_magic('matplotlib', 'inline')\n"
+    for number, (module, text) in enumerate(ref.items(), start=2):
+        script += f"\n\n# In[{number}]:\n\n\nget_ipython().run_cell_magic('writefile', 'unet/{module}.py', {text!r})\n"
+    submission = read_submission(write(tmp_path / "export", {"unet_chapter.py": script}))
+    assert set(submission.symbols) >= CONTRACT
+    assert any("exported as a script" in note for note in submission.notes), submission.notes
+    assert exported_cells("import torch\nget_ipython().run_line_magic('matplotlib', 'inline')\n") is None
 
 
 def test_a_broken_definition_costs_only_what_uses_it_and_notebook_cells_run_in_any_order(tmp_path):

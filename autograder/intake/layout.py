@@ -17,6 +17,7 @@ The rules, in the order they apply (the README repeats them for TAs):
 Nothing here runs student code; it reads it. Standard library only (``check.py`` uses it too).
 """
 import ast
+import json
 import keyword
 import re
 import sys
@@ -26,7 +27,7 @@ from typing import Callable
 
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
-from .notebooks import extract, ipython_code, looks_like_notebook, with_notebook_builtins
+from .notebooks import exported_cells, extract, ipython_code, looks_like_notebook, with_notebook_builtins
 from .safe_text import safe_text
 from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
@@ -308,6 +309,11 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
         return []
     if suffix == ".ipynb":
         return _notebook_candidates(file, text, submission, limits)
+    if suffix == ".py" and (cells := exported_cells(text)) is not None:
+        submission.notes.append(f"{file.label} is a notebook exported as a script (jupyter nbconvert --to script): "
+                                "read as the notebook it was, its %%writefile cells as the files they write")
+        notebook = json.dumps({"cells": [{"cell_type": "code", "source": cell} for cell in cells]})
+        return _notebook_candidates(file, notebook, submission, limits)
     indexed = index(text, file.label)
     if indexed.syntax_error and suffix == ".py":  # a notebook saved as .py (Colab's "Download .py") keeps IPython lines
         try:

@@ -85,6 +85,62 @@ def extract(text: str, label: str) -> NotebookCode:
     return found
 
 
+def exported_cells(text: str) -> list[str] | None:
+    """The cells of a notebook exported as a script (``jupyter nbconvert --to script``, Jupyter's "Export
+    as Executable Script"), or None for any other Python file.
+
+    Such an export writes each cell magic as ``get_ipython().run_cell_magic(name, line, body)``: a
+    ``%%writefile`` cell's code sits in a string. Each such top-level call becomes its cell again
+    (``%%name line`` and its body), the code between them one cell each, with its line magics and shell
+    lines (``run_line_magic``, ``system``) written back as IPython's ``%``/``!`` lines.
+    """
+    try:
+        tree = ast.parse(text)
+    except PARSER_ERRORS:
+        return None
+    lines = text.split("\n")
+    cells, pending, at, magics = [], [], 0, 0
+    for statement in tree.body:
+        written = _ipython_call(statement)
+        if written is None:
+            continue
+        pending += lines[at:statement.lineno - 1]
+        at = statement.end_lineno
+        if written.startswith("%%"):
+            magics += 1
+            if "".join(pending).strip():
+                cells.append("\n".join(pending))
+            cells.append(written)
+            pending = []
+        else:
+            pending.append(written)
+    if not magics:
+        return None
+    pending += lines[at:]
+    if "".join(pending).strip():
+        cells.append("\n".join(pending))
+    return cells
+
+
+def _ipython_call(statement: ast.stmt) -> str | None:
+    """What ``get_ipython().run_cell_magic(...)``, ``.run_line_magic(...)`` or ``.system(...)`` with
+    constant arguments was written as in the notebook; None for any other statement."""
+    call = statement.value if isinstance(statement, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) and isinstance(call.func.value, ast.Call)
+            and isinstance(call.func.value.func, ast.Name) and call.func.value.func.id == "get_ipython"
+            and not call.keywords and all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in call.args)):
+        return None
+    arguments = [a.value for a in call.args]
+    if call.func.attr == "run_cell_magic" and len(arguments) == 3:
+        name, line, body = arguments
+        return f"%%{name} {line}".rstrip() + "\n" + body
+    if call.func.attr == "run_line_magic" and len(arguments) == 2:
+        return f"%{arguments[0]} {arguments[1]}".rstrip()
+    if call.func.attr == "system" and len(arguments) == 1:
+        return f"!{arguments[0]}"
+    return None
+
+
 def looks_like_notebook(text: str) -> bool:
     """Whether ``text`` is a notebook's JSON (a notebook saved or renamed as .py or .txt)."""
     if not text.lstrip().startswith("{"):
