@@ -560,6 +560,24 @@ def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_rea
     assert [m for m in colab.modules.values() if "        != b\n" in m.text]
 
 
+def test_a_sibling_module_not_handed_in_is_named_as_the_file_to_hand_in(tmp_path):
+    """``from .utils import x`` with no utils.py: the error names utils.py, never the grader's own package."""
+    files = {f"{m}.py": text for m, text in reference().items()}
+    files["res_block.py"] = "from .utils import groups_for\n" + files["res_block.py"]
+    submission = read_submission(write(tmp_path / "helper", files))
+    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
+                              targets={"ResBlock"})
+    importer.install()
+    try:
+        importer.module(submission.symbols["ResBlock"])  # the rest of the file loads, the import left out
+    finally:
+        importer.forget()
+    said = [note for note in importer.notes if "utils" in note]
+    assert said and all("the hand-in has no utils.py" in n and "submission" not in n for n in said), importer.notes
+
+
 def test_a_notebook_exported_as_a_script_is_read_as_the_notebook_it_was(tmp_path):
     """``jupyter nbconvert --to script`` writes each %%writefile cell as a run_cell_magic call holding the
     file in a string: read as the cells they were, the files they write are the modules; a plain script

@@ -130,6 +130,11 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if top in self.refused:
             raise ModuleNotFoundError(self.refused[top], name=fullname)
         resolved = self.resolve(fullname)
+        if resolved is None and fullname.startswith(PACKAGE + "."):  # a relative import: our package's name is no one's
+            missing = fullname[len(PACKAGE) + 1:]
+            raise ModuleNotFoundError(f"No module named '{missing}': your code imports it from its own folder (from "
+                                      f".{missing} import ...), and the hand-in has no {missing.replace('.', '/')}.py: "
+                                      "hand in that file too", name=fullname)
         if resolved is None:
             return None
         kind, canonical = resolved
