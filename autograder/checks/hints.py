@@ -75,7 +75,8 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
                 "padding=1 a 3x3 kernel fits any input. Compare the padding of your convolutions with the docstring's.")
     if "skip_channels" in error and "unexpected keyword" in error:
         return (
-            "UpBlock must accept skip_channels=None: the skip does not always have out_channels channels "
+            "UpBlock must accept a keyword argument named skip_channels, default None (the docstring's name: "
+            "callers pass it by that name): the skip does not always have out_channels channels "
             "(in SimpleUNet's up1 it has 2*base)."
         )
     if "view size is not compatible" in error:
