@@ -57,8 +57,10 @@ def collapse_into_huge_pages() -> int:
 # take (memory growth, clocks and sleeps, threads, signals, identity, read-only file inspection, a
 # process the student starts -- killed by the reaper; no exec). Absent on purpose: every way to leave
 # something for a later child -- SysV IPC (shm*, msg*, sem*), POSIX message queues, keyrings
-# (add_key, keyctl), sockets, files (see WRITE_FLAGS) -- and namespaces, mounts, ptrace,
-# process_vm_*, bpf, io_uring, userfaultfd, memfd, kill.
+# (add_key, keyctl), sockets, files (see WRITE_FLAGS) -- every machine-wide counter another child
+# can move (sysinfo: its sharedram counts every shared mapping on the host, 13 bits a read between two
+# children, red team) -- and namespaces, mounts, ptrace, process_vm_*, bpf, io_uring, userfaultfd,
+# memfd, kill.
 MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer",
             "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING), ioctl (IOCTLS)
 RUNTIME = (
@@ -67,7 +69,7 @@ RUNTIME = (
     "clone", "set_robust_list", "get_robust_list", "rseq", "set_tid_address", "gettid", "tgkill", "sched_getaffinity",
     "exit", "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "sigaltstack", "setitimer",
     "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "uname", "getrandom", "getrlimit",
-    "sysinfo", "readv", "pread64", "fstat", "stat", "lstat", "statx", "readlink", "readlinkat", "access", "faccessat",
+    "readv", "pread64", "fstat", "stat", "lstat", "statx", "readlink", "readlinkat", "access", "faccessat",
     "faccessat2", "dup", "dup2", "dup3", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
     "select", "pselect6", "pipe", "pipe2", "fork", "vfork", "wait4", "waitid",
 )
