@@ -5,6 +5,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -576,6 +577,23 @@ def test_a_sibling_module_not_handed_in_is_named_as_the_file_to_hand_in(tmp_path
         importer.forget()
     said = [note for note in importer.notes if "utils" in note]
     assert said and all("the hand-in has no utils.py" in n and "submission" not in n for n in said), importer.notes
+
+
+def test_ipython_reads_a_bounded_amount_of_a_hand_in_and_the_rest_is_read_linearly(tmp_path, monkeypatch):
+    """IPython's transformer re-reads a cell once per line it transforms: a hand-in's cells go through it
+    only within ``IPYTHON_WORK`` (cell size times lines that may be IPython's); past it, the standard
+    library's reading, which still leaves the shell lines out."""
+    from autograder.intake import notebooks
+
+    read = []
+    real = notebooks._ipython_transform()
+    monkeypatch.setattr(notebooks, "_ipython_transform", lambda: lambda source: read.append(source) or real(source))
+    shell_cell = "".join(f"!echo {i}\n" for i in range(200)) + "x = [" + "1, " * 2000 + "1]\n"
+    cells = [shell_cell] * 40 + [_RELATIVE_IMPORT.sub("", text) for text in reference().values()]
+    submission = read_submission(write(tmp_path / "shells", {"unet.ipynb": notebook(cells)}))
+    assert set(submission.symbols) >= CONTRACT
+    work = sum(len(s) * (1 + sum(1 for line in s.split("\n") if re.search(r"[!%?]", line))) for s in read)
+    assert 0 < work <= notebooks.IPYTHON_WORK and len(read) < len(cells)
 
 
 def test_a_notebook_exported_as_a_script_is_read_as_the_notebook_it_was(tmp_path):

@@ -27,7 +27,7 @@ from typing import Callable
 
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
-from .notebooks import exported_cells, extract, ipython_code, looks_like_notebook, with_notebook_builtins
+from .notebooks import exported_cells, extract, ipython_code, ipython_work, looks_like_notebook, with_notebook_builtins
 from .safe_text import safe_text
 from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
@@ -124,7 +124,8 @@ def read_submission(path, limits: files_.Limits = files_.Limits(), policy: Packa
     """
     path = Path(path)
     try:
-        submission = _read(path, limits, policy, available)
+        with ipython_work():
+            submission = _read(path, limits, policy, available)
     except files_.Refused:
         raise
     except Exception as error:  # noqa: BLE001 -- MemoryError, RecursionError, a zip library's own errors

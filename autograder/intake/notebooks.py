@@ -11,6 +11,8 @@ out; the grader then keeps only what the contract's definitions need (``definiti
 top-level code that trains, plots or downloads never runs. Line numbers map back to cells.
 """
 import ast
+import contextlib
+import contextvars
 import functools
 import json
 import keyword
@@ -152,17 +154,49 @@ def looks_like_notebook(text: str) -> bool:
     return isinstance(notebook, dict) and isinstance(notebook.get("cells"), list)
 
 
+# IPython's transformer re-reads the whole cell once for each line it transforms (up to 500 times): a
+# cell of 600 shell lines cost 29 s (red team). What it may re-read for one hand-in, in characters read
+# times lines that may be IPython's (a ``!``, ``%`` or ``?`` on them): ~4 s at its worst. Past it, the
+# standard library's reading (``without_ipython_lines``), linear, as in check.py.
+IPYTHON_WORK = 1_500_000
+_ipython_work_left: contextvars.ContextVar = contextvars.ContextVar("ipython_work_left", default=None)
+_MAYBE_IPYTHON = re.compile(r"[!%?]")
+
+
+@contextlib.contextmanager
+def ipython_work(limit: int = IPYTHON_WORK):
+    """Within it, IPython's transformer reads at most ``limit`` (see ``IPYTHON_WORK``): one hand-in's intake."""
+    token = _ipython_work_left.set([limit])
+    try:
+        yield
+    finally:
+        _ipython_work_left.reset(token)
+
+
+def _within_ipython_work(source: str) -> bool:
+    """Whether IPython's transformer may read ``source``, counting it against the hand-in's work."""
+    left = _ipython_work_left.get()
+    if left is None:
+        return True
+    cost = len(source) * (1 + sum(1 for line in source.split("\n") if _MAYBE_IPYTHON.search(line)))
+    if cost > left[0]:
+        return False
+    left[0] -= cost
+    return True
+
+
 def ipython_code(source: str) -> str:
     """``source`` (a cell, or a notebook saved as .py) as Python code IPython would run, line magics,
     shell and help lines included; raises the parser's error where it is not Python even so.
 
-    IPython's own transformation where it can be imported; else (the student's check.py, standard
-    library only) those lines blanked, help lines only where needed (such a line may sit in a string).
+    IPython's own transformation where it can be imported (within ``ipython_work``); else (the
+    student's check.py, standard library only) those lines blanked, help lines only where needed
+    (such a line may sit in a string).
     """
     source = _RUN_LINE.sub(_run_as_import, source)
     tries = [lambda: source, lambda: without_ipython_lines(source),
              lambda: without_ipython_lines(source, help_lines=True)]
-    if (transform := _ipython_transform()) is not None:
+    if (transform := _ipython_transform()) is not None and _within_ipython_work(source):
         tries.insert(0, lambda: _top_level_ipython_calls_as_pass(_same_lines(source, transform(source))))
     first_error = None
     for attempt in tries:
