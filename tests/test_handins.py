@@ -784,3 +784,15 @@ def test_a_folder_below_the_graded_one_holding_the_rest_of_the_work_is_no_rival(
     submission = read_submission(write(tmp_path / "hand-in", files))
     assert submission.review == []
     assert {submission.symbols[s] for s in ("ResBlock", "skip_ablation")} == {"res_block", "analysis"}
+
+
+def test_a_coding_line_is_honoured_only_for_codecs_source_is_saved_in():
+    """A PEP 263 line naming latin-1 is how an editor saved the file; one naming punycode (quadratic to
+    decode: a megabyte took a minute) or rot13 is no editor's: the file is read as UTF-8."""
+    from autograder.intake.text import decode
+
+    latin = "# -*- coding: latin-1 -*-\n# écrit\nx = 1\n".encode("latin-1")
+    assert "écrit" in decode(latin, "a.py")[0]
+    for codec in ("punycode", "rot13", "idna"):
+        text, _ = decode(f"# coding: {codec}\n-abc = 1\n".encode(), "b.py")
+        assert text == f"# coding: {codec}\n-abc = 1\n"

@@ -13,6 +13,23 @@ _MARKS = [(codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
           (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16")]
 
 
+# The codecs a coding line may name that editors save source in, by the family of their canonical
+# name (``codecs.lookup``): each decodes in time linear in the bytes. Deny by default: another codec
+# (``punycode`` is quadratic: a megabyte took a minute, red team; ``idna``, ``rot13``, ``uu``) is not
+# how anyone saves code, and the file is read as UTF-8 instead.
+_SOURCE_CODECS = ("utf", "latin", "iso8859", "cp", "ascii", "mac", "koi8", "gb", "big5", "shift_jis", "euc",
+                  "iso2022", "hz", "johab", "tis", "ptcp", "kz1048", "hp_roman8")
+
+
+def _source_codec(name: str) -> str:
+    """``name`` where it is a codec source is saved in (``_SOURCE_CODECS``), else UTF-8."""
+    try:
+        canonical = codecs.lookup(name).name
+    except LookupError:
+        return "utf-8"
+    return name if canonical.replace("-", "_").startswith(_SOURCE_CODECS) else "utf-8"
+
+
 class NotText(Exception):
     """The bytes are not text in any encoding we accept; the message says what to do."""
 
@@ -33,7 +50,7 @@ def _decode(data: bytes, label: str) -> tuple[str, str | None]:
             except UnicodeDecodeError:
                 raise NotText(f"{label} starts like {encoding.upper()} text but is not; save it as UTF-8") from None
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)  # BOM and coding cookie
+        encoding = _source_codec(tokenize.detect_encoding(io.BytesIO(data).readline)[0])  # BOM and coding cookie
     except SyntaxError:
         encoding = "utf-8"
     try:
