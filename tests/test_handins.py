@@ -335,6 +335,24 @@ def test_a_package_exports_what_python_says_it_does(tmp_path):
     assert "math" not in exported  # up_block.py's leftover is not in its __all__
 
 
+def test_repeated_star_imports_in_init_read_each_module_once_and_the_last_binding_wins(tmp_path, monkeypatch):
+    """``from .a import *`` and ``from .b import *`` a hundred times each, then ``from .a import shared``:
+    as Python runs them, ``shared`` is a's and ``only_b`` b's; each module's star names are read once (300
+    star lines of one large module cost 41 s when each line re-read them)."""
+    from autograder.intake import layout
+
+    read = []
+    real = layout._module_exports
+    monkeypatch.setattr(layout, "_module_exports", lambda submission, home: read.append(home) or real(submission, home))
+    files = {f"unet/{m}.py": text for m, text in reference().items()}
+    files["unet/a.py"] = "shared = 1\nonly_a = 1\n"
+    files["unet/b.py"] = "shared = 2\nonly_b = 2\n"
+    files["unet/__init__.py"] = "from .a import *\nfrom .b import *\n" * 100 + "from .a import shared\n"
+    exports = read_submission(write(tmp_path / "stars", files)).exports["unet"]
+    assert (exports["shared"], exports["only_a"], exports["only_b"]) == ("a", "a", "b")
+    assert sorted(read) == ["a", "b"]
+
+
 @pytest.mark.parametrize("folder", ["unet/", ""])  # "": the package's files uploaded without their folder
 def test_star_imports_inside_the_package_honour_all(tmp_path, folder):
     """The child's importer, in this process: attention.py's ``from unet import *`` brings
