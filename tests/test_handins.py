@@ -350,6 +350,7 @@ def test_repeated_star_imports_in_init_read_each_module_once_and_the_last_bindin
     files["unet/__init__.py"] = "from .a import *\nfrom .b import *\n" * 100 + "from .a import shared\n"
     exports = read_submission(write(tmp_path / "stars", files)).exports["unet"]
     assert (exports["shared"], exports["only_a"], exports["only_b"]) == ("a", "a", "b")
+    assert list(exports).index("only_a") < list(exports).index("only_b")  # the order the modules are imported in
     assert sorted(read) == ["a", "b"]
 
 
