@@ -1,6 +1,7 @@
 """What students hand in, read without grading (issue 18): every archive kind under the same safety
 rules, unreadable formats said with what to do, notebooks limited by their code not their plots,
 names kept as written, and a package resolved as ``python -c "import unet"`` resolves it."""
+import contextlib
 import io
 import json
 import math
@@ -563,6 +564,20 @@ def test_notebook_cells_are_read_as_ipython_runs_them(monkeypatch, with_ipython)
     assert lines.index("import math") + 1 - first_of_cell_2 == 2  # its line in the cell, after the joined ``\\``
 
 
+@contextlib.contextmanager
+def _importing(submission, *targets: str):
+    """The child's importer for ``submission``, in this process, installed while the block runs."""
+    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
+                              targets=set(targets))
+    importer.install()
+    try:
+        yield importer
+    finally:
+        importer.forget()
+
+
 def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_reads_them(tmp_path):
     """``%run blocks.py`` brings the blocks' names into the notebook (as IPython's %run does); a notebook
     renamed unet.py is read as the notebook it is, with a note; a Colab .py export keeps Black's ``!=`` lines."""
@@ -575,16 +590,9 @@ def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_rea
         cells = [line + "\n", plain["unet"], plain["analysis"]]
         files = {blocks_file: notebook([blocks]) if blocks_file.endswith(".ipynb") else blocks, "hw.ipynb": notebook(cells)}
         submission = read_submission(write(tmp_path / f"run{number}", files))
-        plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
-        importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
-                                  symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
-                                  targets={"SimpleUNet"})
-        importer.install()
-        try:
+        with _importing(submission, "SimpleUNet") as importer:
             module = importer.module(submission.symbols["SimpleUNet"])
             assert module.SimpleUNet(1, 1, 4).time_embed.__class__.__name__ == "TimeEmbedding", line
-        finally:
-            importer.forget()
 
     renamed = read_submission(write(tmp_path / "renamed", {"unet.py": notebook([plain[m] for m in MODULES])}))
     assert set(renamed.symbols) >= CONTRACT and [n for n in renamed.notes if "unet.ipynb" in n]
@@ -601,15 +609,8 @@ def test_a_sibling_module_not_handed_in_is_named_as_the_file_to_hand_in(tmp_path
     files = {f"{m}.py": text for m, text in reference().items()}
     files["res_block.py"] = "from .utils import groups_for\n" + files["res_block.py"]
     submission = read_submission(write(tmp_path / "helper", files))
-    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
-    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
-                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
-                              targets={"ResBlock"})
-    importer.install()
-    try:
+    with _importing(submission, "ResBlock") as importer:
         importer.module(submission.symbols["ResBlock"])  # the rest of the file loads, the import left out
-    finally:
-        importer.forget()
     said = [note for note in importer.notes if "utils" in note]
     assert said and all("the hand-in has no utils.py" in n and "submission" not in n for n in said), importer.notes
 
