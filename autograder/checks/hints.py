@@ -38,6 +38,9 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if any(marker in error for marker in _DEVICE):
         return ("Grading runs on the CPU: do not hard-code device='cuda' or 'mps' (nor .cuda() or .to('cuda')). Make new "
                 "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
+    if component == "UpBlock" and "must have same number of dimensions" in error:  # t_emb (2-d) met the 4-d features
+        return ("forward takes (x, skip, t_emb) in that order, as the stub declares it and SimpleUNet calls it: a 2-d "
+                "t_emb in the place of the 4-d skip cannot be concatenated.")
     channels = _channels_received(error)
     if channels and component in ("UpBlock", "SimpleUNet", "Integration"):  # Integration: the student's own UNet
         expected, got = channels
