@@ -225,11 +225,11 @@ class Grader:
                     results[name], notes = self._grade_component(name, submission, handover, figures,
                                                                   started.pop(name, None))
                     report.notes.extend(n for n in notes if n not in report.notes)
-                    self._start_early(self.schedule.starts.get(name, ()), submission, handover, started)
-                for name in self.schedule.turns:
+                    # at once, before any child holds this component's reference (``plan.lent_too_early``)
                     if self._stand_ins_failed(name, results[name]):
                         results[name], notes = self._with_own_dependencies(name, submission, results[name], figures)
                         report.notes.extend(n for n in notes if n not in report.notes)
+                    self._start_early(self.schedule.starts.get(name, ()), submission, handover, started)
         finally:  # Ctrl-C, or a bug of ours: no child outlives the grading
             for student in started.values():
                 student.stop()
@@ -369,8 +369,9 @@ class Grader:
         Integration). Stand-ins keep one mistake in one component; but code that relies on what the
         student's own blocks offer beyond the contract (an attribute, a helper method) or calls them as
         they are written (another argument order, a renamed keyword) is not wrong itself, and a
-        mistake in those blocks is theirs to pay: a check failed with stand-ins that passes with the
-        student's own blocks counts as passed."""
+        mistake in those blocks is theirs to pay: a check that failed so with stand-ins and passes with
+        the student's own blocks counts as passed. Right after ``name``'s turn: no child has held its
+        reference yet, and the grading that decides it is done before any does."""
         budget = self._budget()
         if budget.exhausted(STATIC):
             return results, []
@@ -380,7 +381,8 @@ class Grader:
         bound = [(c, s) for c, s in self.checks if c.component == name]
         own_figures = {} if figures is not None else None
         again, _ = self._graded(name, student, bound, own_figures)
-        recovered = [i for i, (first, second) in enumerate(zip(results, again)) if not first.passed and second.passed]
+        recovered = [i for i, (first, second) in enumerate(zip(results, again))
+                     if not first.passed and _STAND_IN_MISMATCH.search(first.output) and second.passed]
         if not recovered:
             return results, []
         if figures is not None:

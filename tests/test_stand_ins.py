@@ -9,9 +9,10 @@ beside the graded one still costs nothing without a stand-in for it.
 import pytest
 
 from autograder.checks import AHEAD
-from autograder.contract import COMPONENTS, INTEGRATION, dependencies
+from autograder.contract import COMPONENTS, INTEGRATION, component, dependencies
 from autograder.intake import read_submission
-from autograder.plan import grading_order, grading_schedule, lent_too_early, load_plan, must_not_have_seen
+from autograder.plan import (grading_order, grading_schedule, lent_too_early, load_plan, must_not_have_seen,
+                             stand_ins)
 from autograder.reference import Reference
 
 from .classroom import _RELATIVE, _students, one_file, reference, write
@@ -97,10 +98,17 @@ def _edited(module: str, *edits: tuple[str, str]) -> str:
 
 
 def test_code_that_relies_on_its_own_blocks_is_graded_with_them_and_their_mistakes_cost_them_alone(
-        grader, make_submission):
+        grader, make_submission, monkeypatch):
     """A SimpleUNet reading an attribute its own DownBlock keeps (none of the contract's) is correct:
-    graded again with the student's own blocks, it keeps full marks, with a note saying so. An UpBlock
-    taking (x, t_emb, skip), called so by SimpleUNet and NoSkipUNet: one mistake, charged to UpBlock alone."""
+    graded again with the student's own blocks, it keeps full marks, with a note saying so -- right after
+    its turn, before any child holds its reference (the lending rule). An UpBlock taking (x, t_emb, skip),
+    called so by SimpleUNet and NoSkipUNet: one mistake, charged to UpBlock alone."""
+    import autograder.grader as grading
+
+    plans = []  # (component, own dependencies), in the order children are planned
+    real_plan = grading.load_plan
+    monkeypatch.setattr(grading, "load_plan", lambda name, submission, reference, own_dependencies=False: plans.append(
+        (name, own_dependencies)) or real_plan(name, submission, reference, own_dependencies))
     extra = make_submission({
         "down_block": _edited("down_block", ("        self.res = ", "        self.out_channels = out_channels\n"
                                                                       "        self.res = ")),
@@ -108,6 +116,11 @@ def test_code_that_relies_on_its_own_blocks_is_graded_with_them_and_their_mistak
     report = grader.grade(extra)
     assert report.score == report.max_score, {c.name: c.output[:200] for c in report.checks if not c.passed}
     assert any("SimpleUNet was graded again with your own" in note for note in report.notes), report.notes
+    again = plans.index(("SimpleUNet", True))
+    start = max(i for i, (name, _) in enumerate(plans[:again]) if name == INTEGRATION)  # this grading's first child
+    lent_before = {c.name for name, own in plans[start:again] if not own and name != INTEGRATION
+                   for c in stand_ins(component(name))}
+    assert "SimpleUNet" not in lent_before, plans
 
     reordered = make_submission({
         "up_block": _edited("up_block", ("def forward(self, x, skip, t_emb):", "def forward(self, x, t_emb, skip):")),
