@@ -37,8 +37,13 @@ def test_torch_settings_a_file_changes_at_import_are_put_back_and_said(grader, m
     for module, lines in SET_AT_IMPORT.items():
         text = (SOLUTIONS / f"{module}.py").read_text()
         edited[module] = text.replace("import torch\n", "import torch\n" + "\n".join(lines) + "\n", 1)
+    # a device grading does not run on, by default (a Colab habit): nothing changes, with a note; it
+    # failed every import of unet.py and of analysis.py, which imports it
+    edited["unet"] = (SOLUTIONS / "unet.py").read_text().replace("import torch.nn as nn\n", "import torch\n"
+                                                                 "import torch.nn as nn\ntorch.set_default_device('cuda')\n", 1)
     report = grader.grade(make_submission(edited))
     assert {c.name: c.output for c in report.checks if not c.passed} == {}
+    assert any("torch.set_default_device('cuda') did nothing while grading" in note for note in report.notes)
     for said in (said for lines in SET_AT_IMPORT.values() for said in lines.values()):
         assert any(f"your code {said} when imported: the grader put it back" in note for note in report.notes), \
             (said, report.notes)

@@ -55,6 +55,31 @@ def _compile_eagerly(torch) -> list:
     return calls
 
 
+def _default_device_kept(torch, device) -> list:
+    """``torch.set_default_device`` to a device grading does not run on does nothing, in every child.
+
+    ``torch.set_default_device("cuda")`` at the top of a file (a Colab habit) made every later tensor a
+    CUDA one while the file was still being imported, on a machine without CUDA: the file, and every
+    file importing it, failed to import (-52 for one line, red team). With the default left alone the
+    code runs where grading runs, with the same results. The returned list gets each device asked for,
+    so the student is told."""
+    original, asked = torch.set_default_device, []
+
+    def set_default_device(requested):
+        try:
+            elsewhere = requested is not None and torch.device(requested).type != device.type
+        except (RuntimeError, TypeError, ValueError):
+            elsewhere = False  # not a device: torch's own error says so
+        if elsewhere:
+            asked.append(str(requested)[:40])
+            return None
+        return original(requested)
+
+    set_default_device.__doc__ = original.__doc__
+    torch.set_default_device = set_default_device
+    return asked
+
+
 class StudentFailure(Exception):
     """Student code misbehaved in a way we describe ourselves: reported as text, never as an object."""
 
@@ -77,6 +102,7 @@ class Child:
             torch.backends.cudnn.allow_tf32 = False
         self.importer = None
         self.compiled = _compile_eagerly(torch)
+        self.devices_asked = _default_device_kept(torch, self.device)
         self.protected = frozenset(sys.modules)  # imported before any student code: never theirs
         self.baseline = GlobalState(torch, count_processes=own_pid_namespace)  # before any student code
 
@@ -164,6 +190,10 @@ class Child:
         notes = list(self.importer.notes) + put_back
         if self.compiled:
             notes.append(COMPILED_NOTE)
+        if self.devices_asked:
+            notes.append(f"torch.set_default_device({self.devices_asked[0]!r}) did nothing while grading: grading runs on "
+                         f"the {self.device.type}, and your code ran there (write device-independent code: tensors made "
+                         "where their inputs live)")
         return {"missing": missing, "notes": notes}
 
     def _importing(self, canonical: str, running: bool) -> None:
