@@ -193,8 +193,11 @@ def test_numbers_and_arrays_numpy_made_are_read_as_the_values_they_are():
 
     from autograder.sandbox.child.plain import plain
 
+    from fractions import Fraction
+
     scalars = {np.float32(0.25): (float, 0.25), np.float16(1.5): (float, 1.5), np.int64(3): (int, 3),
-               np.uint8(255): (int, 255), np.bool_(True): (bool, True), np.str_("ok"): (str, "ok")}
+               np.uint8(255): (int, 255), np.bool_(True): (bool, True), np.str_("ok"): (str, "ok"),
+               Fraction(1, 4): (float, 0.25)}  # parameter_shares' "fraction", taken literally
     for value, (kind, expected) in scalars.items():
         got = plain(value)
         assert type(got) is kind and got == expected, value

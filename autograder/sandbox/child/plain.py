@@ -2,7 +2,7 @@
 
 Tensors (detached CPU copies, never subclasses), Python numbers, strings and None, inside lists and
 string-keyed dicts. A number or an array of numbers is read as the value it is, whatever library
-made it: numpy's scalars (``np.mean(...)`` is a ``np.float32``, ``np.prod(shape)`` a ``np.int64``)
+made it (a ``fractions.Fraction`` is the float it equals): numpy's scalars (``np.mean(...)`` is a ``np.float32``, ``np.prod(shape)`` a ``np.int64``)
 become Python numbers, and a numpy array of numbers (``tensor.numpy()``) the tensor of the same
 values and dtype. Deny by default: any other object, an array of objects, records, strings, complex
 numbers or a dtype the reply cannot carry, and numpy's array subclasses (a masked array's mask would
@@ -14,6 +14,7 @@ the same function (the release ships this very file as ``check_support/rules/pla
 library and torch only: numpy is looked up in ``sys.modules``, never imported -- a value can only be
 numpy's if the student's code (or torch) imported numpy already.
 """
+import numbers
 import sys
 
 import torch
@@ -51,6 +52,10 @@ def plain(value, depth: int = 0, read: dict | None = None):
     for kind in (bool, int, float, str):  # a subclass (numpy's float64, an IntEnum): its plain value
         if isinstance(value, kind):
             return kind(value)
+    if isinstance(value, numbers.Integral):  # any other integer or real number type: the number it is
+        return int(value)
+    if isinstance(value, numbers.Real):  # fractions.Fraction(1, 3): "a fraction" taken literally
+        return float(value)
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         if isinstance(value, numpy.generic):
