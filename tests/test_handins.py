@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from autograder.intake import lms
 from autograder.intake.discover import discover, safe_name
 from autograder.intake import Limits, Refused, read_submission
-from autograder.intake.notebooks import exported_cells
+from autograder.intake.notebooks import exported_cells, loads_as_imports
 from autograder.sandbox.child.importer import SourceImporter
 
 from .classroom import MODULES, notebook, package, plot_output, reference, star_package, tarred, write, zipped
@@ -585,7 +585,12 @@ def test_run_magic_a_renamed_notebook_and_a_colab_export_are_read_as_ipython_rea
     plain = {m: _RELATIVE_IMPORT.sub("", ref[m]) for m in MODULES}
     blocks = "\n".join(plain[m] for m in MODULES if m not in ("unet", "analysis"))
     runs = {"%run blocks.py": "blocks.py", "%run blocks": "blocks.py", "%run -i ./blocks.ipynb": "blocks.ipynb",
-            "exec(open('blocks.py').read())  # my editor's file": "blocks.py"}
+            "%run blocks.py  # my editor's file": "blocks.py", "exec(open('blocks.py').read())": "blocks.py",
+            "exec(open('blocks.py', encoding='utf-8').read(), globals())": "blocks.py",
+            "with open('blocks.py') as f:\n    exec(f.read())": "blocks.py",
+            "exec(compile(open('blocks.py').read(), 'blocks.py', 'exec'))": "blocks.py",
+            "import pathlib\nexec(pathlib.Path('blocks.py').read_text())": "blocks.py",
+            "import runpy\nglobals().update(runpy.run_path('blocks.py'))": "blocks.py"}
     for number, (line, blocks_file) in enumerate(runs.items()):
         cells = [line + "\n", plain["unet"], plain["analysis"]]
         files = {blocks_file: notebook([blocks]) if blocks_file.endswith(".ipynb") else blocks, "hw.ipynb": notebook(cells)}
@@ -644,7 +649,8 @@ def test_a_notebook_exported_as_a_script_is_read_as_the_notebook_it_was(tmp_path
     submission = read_submission(write(tmp_path / "export", {"unet_chapter.py": script}))
     assert set(submission.symbols) >= CONTRACT
     assert any("exported as a script" in note for note in submission.notes), submission.notes
-    assert exported_cells("import torch\nget_ipython().run_line_magic('matplotlib', 'inline')\n") is None
+    assert exported_cells("import torch\nx = 1\n") is None
+    assert loads_as_imports("def f():\n    exec(open('blocks.py').read())\n") == "def f():\n    exec(open('blocks.py').read())\n"
 
 
 def test_a_broken_definition_costs_only_what_uses_it_and_notebook_cells_run_in_any_order(tmp_path):

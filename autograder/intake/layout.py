@@ -27,7 +27,8 @@ from typing import Callable
 
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
-from .notebooks import exported_cells, extract, ipython_code, ipython_work, looks_like_notebook, with_notebook_builtins
+from .notebooks import (exported_cells, extract, ipython_code, ipython_work, loads_as_imports, looks_like_notebook,
+                        with_notebook_builtins)
 from .safe_text import safe_text
 from .python_source import PARSER_ERRORS, Index, definitions_only, index
 from .text import NotText, decode
@@ -325,6 +326,8 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
             text, indexed = as_ipython, plain
             submission.notes.append(f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter "
                                     "runs them; in a .py file Python stops at them: delete them")
+    if not indexed.syntax_error and (loading := loads_as_imports(text)) != text:  # exec(open("blocks.py").read())
+        text, indexed = loading, index(loading, file.label)
     name = _module_name(file.path)
     if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
         indexed.defines |= {s for s, m in ALL_SYMBOLS.items() if m == name}

@@ -89,7 +89,7 @@ def extract(text: str, label: str) -> NotebookCode:
 
 def exported_cells(text: str) -> list[str] | None:
     """The cells of a notebook exported as a script (``jupyter nbconvert --to script``, Jupyter's "Export
-    as Executable Script"), or None for any other Python file.
+    as Executable Script": top-level ``get_ipython()`` calls), or None for any other Python file.
 
     Such an export writes each cell magic as ``get_ipython().run_cell_magic(name, line, body)``: a
     ``%%writefile`` cell's code sits in a string. Each such top-level call becomes its cell again
@@ -101,22 +101,22 @@ def exported_cells(text: str) -> list[str] | None:
     except PARSER_ERRORS:
         return None
     lines = text.split("\n")
-    cells, pending, at, magics = [], [], 0, 0
+    cells, pending, at, calls = [], [], 0, 0
     for statement in tree.body:
         written = _ipython_call(statement)
         if written is None:
             continue
+        calls += 1
         pending += lines[at:statement.lineno - 1]
         at = statement.end_lineno
         if written.startswith("%%"):
-            magics += 1
             if "".join(pending).strip():
                 cells.append("\n".join(pending))
             cells.append(written)
             pending = []
         else:
             pending.append(written)
-    if not magics:
+    if not calls:
         return None
     pending += lines[at:]
     if "".join(pending).strip():
@@ -203,7 +203,7 @@ def ipython_code(source: str) -> str:
         try:
             code = attempt()
             ast.parse(code)
-            return code
+            return loads_as_imports(code)
         except PARSER_ERRORS as exc:
             first_error = first_error or exc
         except Exception as exc:  # noqa: BLE001 -- IPython's transformer on input it was not made for
@@ -265,16 +265,55 @@ def _ipython_transform():
 
 
 # ``%run blocks.py`` (also ``-i``, ``./blocks.py``, Colab's ``/content/blocks.py``; ``%run blocks``, to which
-# IPython adds ``.py``; ``%run blocks.ipynb``, a notebook IPython runs as well), and the plain-Python
-# ``exec(open("blocks.py").read())``: the file runs and its names land in the notebook's namespace; a star
-# import of the hand-in's module gives the same names.
-_RUN_LINE = re.compile(r"^([ \t]*)(?:%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)(?:\.py|\.ipynb)?[\"']?"
-                       r"|exec\(\s*open\(\s*[\"'](?:[^\s\"']*/)?([A-Za-z_]\w*)\.py[\"']\s*\)\.read\(\)\s*\)[ \t]*(?:#.*)?)[ \t]*$", re.M)
+# IPython adds ``.py``; ``%run blocks.ipynb``, a notebook IPython runs as well): the file runs and its names
+# land in the notebook's namespace; a star import of the hand-in's module gives the same names. Unindented
+# lines only: inside a function or class a star import does not compile (``loads_as_imports`` does the same
+# for ``exec(open(...).read())``).
+_RUN_LINE = re.compile(r"^()%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)(?:\.py|\.ipynb)?[\"']?"
+                       r"[ \t]*(?:#.*)?$", re.M)
 
 
 def _run_as_import(match: re.Match) -> str:
-    indent, module = match.group(1), match.group(2) or match.group(3)
+    indent, module = match.group(1), match.group(2)
     return match.group(0) if keyword.iskeyword(module) else f"{indent}from {module} import *"
+
+
+def loads_as_imports(code: str) -> str:
+    """``code`` with each top-level statement that runs a sibling file's code in this namespace --
+    ``exec(open("blocks.py").read())`` (with ``globals()``, an encoding, ``compile``, ``Path.read_text``,
+    inside ``with open(...) as f``), ``globals().update(runpy.run_path("blocks.py"))`` -- written as the
+    star import of that module, which gives the same names (the sandbox lets no code open the
+    hand-in's files). Line numbers stay; only top-level statements (a star import is allowed only there);
+    code that does not parse is returned as it is."""
+    try:
+        tree = ast.parse(code)
+    except PARSER_ERRORS:
+        return code
+    lines = code.split("\n")
+    for statement in tree.body:
+        module = _file_run_here(statement)
+        if module is not None:
+            first, last = statement.lineno - 1, statement.end_lineno - 1
+            lines[first] = " " * statement.col_offset + f"from {module} import *"
+            lines[first + 1:last + 1] = [""] * (last - first)
+    return "\n".join(lines)
+
+
+def _file_run_here(statement: ast.stmt) -> str | None:
+    """The module whose file ``statement`` runs in this namespace (see ``loads_as_imports``), or None."""
+    if not isinstance(statement, (ast.Expr, ast.With)):
+        return None
+    nodes = list(ast.walk(statement))
+    runs = any(isinstance(n, ast.Call) and (isinstance(n.func, ast.Name) and n.func.id == "exec"
+                                            or isinstance(n.func, ast.Attribute) and n.func.attr == "run_path")
+               for n in nodes)
+    files = {PurePosixPath(n.value.replace("\\", "/")).name for n in nodes
+             if isinstance(n, ast.Constant) and isinstance(n.value, str) and n.value.endswith((".py", ".ipynb"))}
+    stems = {name.rsplit(".", 1)[0] for name in files}
+    if not runs or len(stems) != 1:
+        return None
+    (stem,) = stems
+    return stem if stem.isidentifier() and not keyword.iskeyword(stem) else None
 
 
 # What Jupyter gives a notebook's code without an import, and what IPython's transformed lines call.
