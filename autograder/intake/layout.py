@@ -326,7 +326,7 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
             text, indexed = as_ipython, plain
             submission.notes.append(f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter "
                                     "runs them; in a .py file Python stops at them: delete them")
-    if not indexed.syntax_error and (loading := loads_as_imports(text)) != text:  # exec(open("blocks.py").read())
+    if not indexed.syntax_error and (loading := loads_as_imports(text, indexed.tree)) != text:  # exec(open(...).read())
         text, indexed = loading, index(loading, file.label)
     name = _module_name(file.path)
     if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold

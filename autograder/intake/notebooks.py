@@ -278,17 +278,20 @@ def _run_as_import(match: re.Match) -> str:
     return match.group(0) if keyword.iskeyword(module) else f"{indent}from {module} import *"
 
 
-def loads_as_imports(code: str) -> str:
+def loads_as_imports(code: str, tree: ast.Module | None = None) -> str:
     """``code`` with each top-level statement that runs a sibling file's code in this namespace --
     ``exec(open("blocks.py").read())`` (with ``globals()``, an encoding, ``compile``, ``Path.read_text``,
     inside ``with open(...) as f``), ``globals().update(runpy.run_path("blocks.py"))`` -- written as the
     star import of that module, which gives the same names (the sandbox lets no code open the
     hand-in's files). Line numbers stay; only top-level statements (a star import is allowed only there);
-    code that does not parse is returned as it is."""
-    try:
-        tree = ast.parse(code)
-    except PARSER_ERRORS:
+    code that does not parse is returned as it is. ``tree``: ``code`` already parsed."""
+    if "exec" not in code and "run_path" not in code:
         return code
+    if tree is None:
+        try:
+            tree = ast.parse(code)
+        except PARSER_ERRORS:
+            return code
     lines = code.split("\n")
     for statement in tree.body:
         module = _file_run_here(statement)
