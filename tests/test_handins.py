@@ -371,6 +371,23 @@ def test_a_symbol_taken_from_outside_the_graded_folder_is_found_without_comparin
     assert any("taken from attention.py" in note for note in submission.notes), submission.notes
 
 
+def test_what_packages_export_is_bounded_for_the_whole_hand_in(tmp_path, monkeypatch):
+    """Every dotted prefix of an import is a package, each with its own __init__.py exporting a module's
+    names: what they export together is capped (each child's load request carries it; 100 packages of
+    35,000 names made 76 MiB a child), with a reason for a person."""
+    from autograder.intake import layout
+
+    monkeypatch.setattr(layout, "EXPORTED_NAMES", 20)
+    files = {f"unet/{m}.py": text for m, text in reference().items()}
+    files["unet/helpers.py"] = "".join(f"name_{i} = {i}\n" for i in range(8))
+    files["unet/unet.py"] += "\nif False:\n    from p0.p1.p2.p3.p4.helpers import name_0\n"
+    for depth in range(5):
+        files["/".join(f"p{i}" for i in range(depth + 1)) + "/__init__.py"] = "from .helpers import *\n"
+    submission = read_submission(write(tmp_path / "packages", files))
+    assert sum(len(names) for package, names in submission.exports.items() if package != ".") <= 20
+    assert any("export over 20 names" in reason for reason in submission.review), submission.review
+
+
 @pytest.mark.parametrize("folder", ["unet/", ""])  # "": the package's files uploaded without their folder
 def test_star_imports_inside_the_package_honour_all(tmp_path, folder):
     """The child's importer, in this process: attention.py's ``from unet import *`` brings

@@ -60,6 +60,7 @@ class ModuleFile:
     mtime: float
     folder: PurePosixPath = PurePosixPath()
     cells: list | None = None
+    star_exports: dict | None = field(default=None, compare=False, repr=False)  # ``_module_exports``, once
 
     def plan_entry(self) -> dict:
         return {"source": self.text, "label": self.label, "fallback": self.fallback, "cells": self.cells}
@@ -615,8 +616,17 @@ def _star_names(tree: ast.Module | None) -> list[str] | None:
 
 
 def _module_exports(submission: Submission, canonical: str) -> dict[str, str]:
-    names = _star_names(submission.modules[canonical].index.tree)
-    return {name: canonical for name in names or []}
+    """What ``from canonical import *`` binds, read once per module however many packages ask (400
+    packages re-reading one large module cost minutes)."""
+    module = submission.modules[canonical]
+    if module.star_exports is None:
+        module.star_exports = {name: canonical for name in _star_names(module.index.tree) or []}
+    return module.star_exports
+
+
+# Names the hand-in's packages may export in all (``_exports``): a package of a course's modules exports
+# a few hundred; each name is carried in every child's load request.
+EXPORTED_NAMES = 50_000
 
 
 def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, limits: files_.Limits) -> None:
@@ -630,23 +640,32 @@ def _exports(tree: files_.Tree, submission: Submission, chosen: PurePosixPath, l
     """
     known = set(submission.modules) | set(submission.aliases)
     inits = {f.path.parent: f for f in tree.files if f.path.name == "__init__.py"}
+    by_name: dict[str, list[PurePosixPath]] = {}  # once: a scan of every __init__.py per package was quadratic
+    for folder in inits:
+        by_name.setdefault(folder.name, []).append(folder)
     def nearness(folder: PurePosixPath) -> tuple:  # the graded folder itself, then one above or below it
         related = folder == chosen or folder in chosen.parents or chosen in folder.parents
         return (folder != chosen, not related, len(folder.parts))
 
+    left = EXPORTED_NAMES
     for package in submission.packages:
-        folders = sorted((folder for folder in inits if folder.name == package), key=nearness)
+        folders = sorted(by_name.get(package, ()), key=nearness)
         if not folders and package == PACKAGE_NAME and chosen in inits:
             folders = [chosen]  # the package's files handed in without their folder (Gradescope's flat upload)
         if folders:  # "__init__.py": a marker, the package is imported first, as Python does
-            submission.exports[package] = {"__init__.py": "", **_init_exports(inits[folders[0]], submission, known,
-                                                                              limits)}
-            if folders[0] == chosen:  # ".": the graded modules' own package, what their ``from . import *`` gives
-                submission.exports[OWN_PACKAGE] = submission.exports[package]
-        elif package in submission.modules:
-            submission.exports[package] = _module_exports(submission, package)
-        elif package in submission.aliases:
-            submission.exports[package] = _module_exports(submission, submission.aliases[package])
+            exported = {"__init__.py": "", **_init_exports(inits[folders[0]], submission, known, limits)}
+        elif package in submission.modules or package in submission.aliases:
+            exported = dict(_module_exports(submission, submission.aliases.get(package, package)))
+        else:
+            continue
+        if len(exported) > left:  # every child's load request carries them (100 packages of 35,000: 76 MiB)
+            submission.review.append(f"the hand-in's packages export over {EXPORTED_NAMES:,} names; package "
+                                     f"{package!r} and those after it export none when graded: look at it by hand")
+            break
+        left -= len(exported)
+        submission.exports[package] = exported
+        if folders and folders[0] == chosen:  # ".": the graded modules' own package, what their ``from . import *`` gives
+            submission.exports[OWN_PACKAGE] = exported
 
 
 def _init_exports(init: files_.FoundFile, submission: Submission, known: set, limits: files_.Limits) -> dict[str, str]:
