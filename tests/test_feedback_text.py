@@ -114,3 +114,14 @@ def test_no_words_of_our_own_are_hidden_by_the_redactor():
             if literal and HIDDEN in redactor.clean(literal):
                 hidden.append((path.name, node.lineno, literal[:120]))
     assert hidden == []
+
+
+def test_a_value_the_grader_cannot_read_is_not_called_an_error_the_code_raised():
+    """``skip_ablation`` returning ``(results, models)`` raised nothing: the message names what it returned."""
+    from autograder.checks.registry import failure_from_student
+    from autograder.sandbox.errors import StudentError
+
+    failure = failure_from_student(StudentError("returned a SimpleUNet, expected tensors, numbers or strings"),
+                                   "SkipAblation", during="skip_ablation(...)")
+    assert failure.message == "skip_ablation(...) returned a SimpleUNet, expected tensors, numbers or strings"
+    assert "raised" not in failure.message and "Return what the docstring says" in failure.hint

@@ -148,6 +148,9 @@ def bind(config: GradingConfig, components=None) -> list[tuple[Check, CheckSetti
     return bound
 
 
+RETURNED = "returned "  # how the child's refusal of a returned value begins (``plain.NotPlain``)
+
+
 def who_raised(error) -> str:
     """"your code raised an error", unless the child says it was raised inside a stand-in: then not the student's."""
     text = str(error)
@@ -155,6 +158,12 @@ def who_raised(error) -> str:
 
 
 def failure_from_student(error: StudentError, component: str, case=None, during: str | None = None) -> CheckFailed:
-    """Student code raised: the check fails with the student's traceback and a hint."""
+    """Student code raised, or returned what the grader cannot read (``plain.NotPlain``, "returned a ..."):
+    the check fails with the student's traceback, or the value named, and a hint."""
+    text = str(error)
+    if text.startswith(RETURNED):  # nothing was raised: the value was not one of the documented kinds
+        return CheckFailed(f"{during or 'your code'} {text}",
+                           hint="Return what the docstring says, itself: tensors, numbers and strings, in the "
+                           "documented lists, tuples or dicts (keep models and figures in your notebook).")
     where = f" during {during}" if during else ""
-    return CheckFailed(f"{who_raised(error)}{where}:\n{error}", hint=explain(str(error), component, case))
+    return CheckFailed(f"{who_raised(error)}{where}:\n{error}", hint=explain(text, component, case))
