@@ -855,3 +855,13 @@ def test_a_coding_line_is_honoured_only_for_codecs_source_is_saved_in():
     for codec in ("punycode", "rot13", "idna"):
         text, _ = decode(f"# coding: {codec}\n-abc = 1\n".encode(), "b.py")
         assert text == f"# coding: {codec}\n-abc = 1\n"
+
+
+def test_a_notebook_handed_in_as_a_web_page_is_named_as_such(tmp_path):
+    """Only Jupyter's HTML export handed in: the student and the TA are told to hand in the .ipynb."""
+    page = ('<!DOCTYPE html><html><head><meta name="generator" content="nbconvert"></head><body class="jp-Notebook">'
+            '<div class="jp-Cell jp-CodeCell"><pre>class ResBlock(nn.Module): ...</pre></div></body></html>')
+    submission = read_submission(write(tmp_path / "page", {"unet_homework.html": page}))
+    assert any("exported as a web page" in reason and ".ipynb" in reason for reason in submission.review)
+    plain = read_submission(write(tmp_path / "other", {"notes.html": "<html><body>my notes</body></html>"}))
+    assert not any("web page" in reason for reason in plain.review)

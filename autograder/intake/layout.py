@@ -163,8 +163,14 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
     chosen = _choose_folder(candidates, submission)
     if chosen is None:
         notebooks = [why for label, why in submission.unreadable.items() if label.lower().endswith(".ipynb")]
+        pages = [f.label for f in tree.files if f.path.suffix.lower() in (".html", ".htm") and _notebook_page(f, limits)]
         if notebooks:
             submission.review.append("no code could be taken from the notebook: " + "; ".join(notebooks))
+        elif pages:
+            said = (f"{', '.join(pages[:3])} {'is a notebook' if len(pages) == 1 else 'are notebooks'} exported as a web "
+                    "page (HTML), which the grader does not read: hand in the .ipynb itself")
+            submission.notes.append(said)
+            submission.review.append(said)
         elif not submission.review:
             submission.review.append("no file defines any of the assignment's classes or functions "
                                      f"({', '.join(sorted(ALL_SYMBOLS))})")
@@ -175,6 +181,15 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
     _imports(submission, policy, available or _importable)
     _newer_syntax(submission)
     return submission
+
+
+def _notebook_page(file: files_.FoundFile, limits: files_.Limits) -> bool:
+    """Whether ``file`` is a notebook exported as HTML (Jupyter's, nbconvert's): its class names say so."""
+    try:
+        head = file.read(min(limits.max_source_bytes, 1 << 20)).decode("utf-8", "replace")
+    except Exception:  # noqa: BLE001 -- an archive member that cannot be read: no page to name
+        return False
+    return any(mark in head for mark in ("jp-Notebook", "jp-CodeCell", "jupyter-notebook", 'content="nbconvert'))
 
 
 def _newer_syntax(submission: Submission) -> None:
