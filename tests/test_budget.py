@@ -115,7 +115,7 @@ def test_an_endless_experiment_costs_one_experiment_limit_and_only_its_own_check
     outputs = full_outputs(report)
     failed = {c.check_id for c in report.checks if not c.passed}
     run_checks = {"experiment_budget", "experiment_metrics", "experiment_reproducible", "skips_win",  # each needs the
-                  "same_start", "same_batches", "training_task"}  # run that never ended
+                  "same_start", "same_batches", "batches_drawn_with_replacement", "training_task"}  # run that never ended
     assert failed == run_checks, outputs
     said = "\n".join(outputs[c.name] for c in report.checks if c.check_id in failed)
     assert "killed after 20 s in skip_ablation(...)" in said
