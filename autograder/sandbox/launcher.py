@@ -165,18 +165,12 @@ class StudentComponent:
 
         An ``experiment`` (a call that trains models) may take ``experiment_timeout_s``, not ``call_timeout_s``.
         """
-        encoded = [self._argument(a) for a in args]
-        step = {"op": "call", "args": {"target": function, "args": encoded}}
-        what = f"{function}(...)"
-        return replies.call_result(self.questions.answer(None, step, what, experiment), what)
+        return replies.call_result(*self._answer(function, args, experiment))
 
     def count(self, function: str, *args, size: int) -> replies.CountedCall:
         """``call``, counted by the child (``watch.CallCounter``): the lines of the submission it ran, and
         the torch operations on a tensor with a dimension of ``size``."""
-        step = {"op": "call", "args": {"target": function, "args": [self._argument(a) for a in args],
-                                       "count": {"size": size}}}
-        what = f"{function}(...)"
-        return replies.counted_call(self.questions.answer(None, step, what), what)
+        return replies.counted_call(*self._answer(function, args, count={"size": size}))
 
     def watch(self, function: str, *args, experiment: bool = False, repeat: int = 1,
               eval_mode: bool = False, read: dict | None = None) -> replies.WatchedCall:
@@ -184,12 +178,16 @@ class StudentComponent:
         on the same arguments (module arguments in eval mode first with ``eval_mode``), or the error
         that ended them, with every top-level forward call and optimizer step, and what was left on
         each module argument. The student's error is part of the answer, not an exception."""
-        encoded = [self._argument(a) for a in args]
         watch = {"repeat": repeat, **({"eval": True} if eval_mode else {}), **({"read": read} if read else {})}
-        step = {"op": "call", "args": {"target": function, "args": encoded, "watch": watch}}
-        what = f"{function}(...)"
         arguments = sum(isinstance(a, ModuleArg) for a in args)
-        return replies.watched_call(self.questions.answer(None, step, what, experiment), what, arguments)
+        return replies.watched_call(*self._answer(function, args, experiment, watch=watch), arguments)
+
+    def _answer(self, function: str, args: tuple, experiment: bool = False, **options) -> tuple:
+        """The child's answer to ``function(*args)`` (``options``: how it is watched or counted), and what
+        the call is called in messages: one question, memoised like every other."""
+        step = {"op": "call", "args": {"target": function, "args": [self._argument(a) for a in args], **options}}
+        what = f"{function}(...)"
+        return self.questions.answer(None, step, what, experiment), what
 
     def _argument(self, value):
         """A call's argument as the child reads it: a ``ModuleArg`` becomes a module recipe."""
