@@ -330,7 +330,7 @@ class Grader:
         """The component's check results, and the notes its loading produced; with ``figures``, also
         its pictures' data (``grading_data/figure_data.py``) into it. ``started``: its child, started
         early (``_start_early``)."""
-        bound = [(c, s) for c, s in self.checks if c.component == name]
+        bound = self._bound(name)
         if started is not None and not started.connection.alive():  # ended with another child
             started.stop()  # (nothing left to kill) and started again below, as in turn
             started = None
@@ -375,12 +375,9 @@ class Grader:
         budget = self._budget()
         if budget.exhausted(STATIC):
             return results, []
-        student = StudentComponent(self._zygote(), load_plan(name, submission, self.reference, own_dependencies=True),
-                                   self.config.limits, device=self.device, handover=None,
-                                   must_not_have_seen=must_not_have_seen(name), budget=budget)
-        bound = [(c, s) for c, s in self.checks if c.component == name]
+        student = self._student(name, submission, None, budget, own_dependencies=True)
         own_figures = {} if figures is not None else None
-        again, _ = self._graded(name, student, bound, own_figures)
+        again, _ = self._graded(name, student, self._bound(name), own_figures)
         recovered = [i for i, (first, second) in enumerate(zip(results, again))
                      if not first.passed and _STAND_IN_MISMATCH.search(first.output) and second.passed]
         if not recovered:
@@ -399,11 +396,17 @@ class Grader:
         """A component's time with the student's code, ending with the submission's (limits.submission_timeout_s)."""
         return Budget(self.config.limits, deadline=self._deadline, budget_s=self.config.limits.submission_timeout_s)
 
-    def _student(self, name: str, submission: Submission, handover: Handover, budget: Budget) -> StudentComponent:
-        """The student's code for ``name`` behind the door, its child not started yet."""
-        return StudentComponent(self._zygote(), load_plan(name, submission, self.reference), self.config.limits,
-                                device=self.device, handover=handover, must_not_have_seen=must_not_have_seen(name),
-                                budget=budget)
+    def _student(self, name: str, submission: Submission, handover: Handover | None, budget: Budget,
+                 own_dependencies: bool = False) -> StudentComponent:
+        """The student's code for ``name`` behind the door, its child not started yet (``own_dependencies``:
+        ``plan.load_plan``'s)."""
+        plan = load_plan(name, submission, self.reference, own_dependencies=own_dependencies)
+        return StudentComponent(self._zygote(), plan, self.config.limits, device=self.device, handover=handover,
+                                must_not_have_seen=must_not_have_seen(name), budget=budget)
+
+    def _bound(self, name: str) -> list:
+        """``name``'s checks with their settings."""
+        return [(c, s) for c, s in self.checks if c.component == name]
 
     def _graded(self, name: str, student: StudentComponent, bound: list, figures: dict | None):
         try:
