@@ -202,7 +202,7 @@ def experiment_protocol(view, case: dict, expect: dict) -> None:
     ``steps`` steps with one loss recorded per step (a few steps: cheap enough for check.py)."""
     steps, seed = expect["steps"], expect["seed"]
     what = f"skip_ablation({steps}, seed={seed})"
-    call = view.watch("skip_ablation", steps, seed, experiment=True, read=EXPERIMENT_READ)
+    call = _watched_experiment(view, steps, seed)
     if call["error"] is not None:
         raise _raised(what, call["error"])
     value = call["outputs"][0]
@@ -232,6 +232,12 @@ EXPERIMENT_SETTINGS = ("TRAIN_IMAGES", "HELD_OUT_IMAGES", "IMAGE_SIZE", "BATCH_S
 # student's own (the trained model, a figure) is left out whatever it holds.
 _RUN_KEYS = {"losses": None, "mse": None, "psnr": None, "reconstructions": None}
 EXPERIMENT_READ = {"steps": None, "seed": None, "images": None, "with_skips": _RUN_KEYS, "without_skips": _RUN_KEYS}
+
+
+def _watched_experiment(view, steps: int, seed: int) -> dict:
+    """``skip_ablation(steps, seed)`` watched, read by its documented keys: one question for every rule
+    that judges the run (the grader's hidden checks ask their child the same, ``checks.analysis``)."""
+    return view.watch("skip_ablation", steps, seed, experiment=True, read=EXPERIMENT_READ)
 
 
 def training_calls(events: list, held_out=frozenset()) -> dict | None:
@@ -318,7 +324,7 @@ def _protocol_run(view, expect: dict) -> tuple[str, dict, frozenset, frozenset]:
     steps, seed = expect["steps"], expect["seed"]
     train, held_out = expect["TRAIN_IMAGES"], expect["HELD_OUT_IMAGES"]
     what = f"skip_ablation({steps}, seed={seed})"
-    call, images = view.together(lambda: view.watch("skip_ablation", steps, seed, experiment=True, read=EXPERIMENT_READ),
+    call, images = view.together(lambda: _watched_experiment(view, steps, seed),
                                  lambda: view.call("shape_images", train + held_out, expect["IMAGE_SIZE"], seed))
     if call["error"] is not None:
         raise _raised(what, call["error"])
