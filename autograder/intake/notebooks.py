@@ -96,6 +96,8 @@ def exported_cells(text: str) -> list[str] | None:
     (``%%name line`` and its body), the code between them one cell each, with its line magics and shell
     lines (``run_line_magic``, ``system``) written back as IPython's ``%``/``!`` lines.
     """
+    if "get_ipython()" not in text:  # every .py file comes here: parsed again only where it may be one
+        return None
     try:
         tree = ast.parse(text)
     except PARSER_ERRORS:
