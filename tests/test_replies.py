@@ -218,7 +218,7 @@ def test_anything_else_numpy_makes_is_refused_by_name():
     and array subclasses (a masked array's mask would be lost) keep the refusal, saying what they were."""
     import numpy as np
 
-    from autograder.sandbox.child.plain import NotPlain, plain
+    from autograder.sandbox.child.plain import RETURNED, NotPlain, plain
 
     refused = {
         "dtype object": np.array([torch.zeros(1), 1], dtype=object),
@@ -236,6 +236,7 @@ def test_anything_else_numpy_makes_is_refused_by_name():
             plain([value])
         except NotPlain as refusal:
             assert said in str(refusal) and "expected tensors, numbers or strings" in str(refusal), str(refusal)
+            assert str(refusal).startswith(RETURNED)  # the grader says what was returned, not an error raised
         else:
             raise AssertionError(f"{said}: read as plain data")
 

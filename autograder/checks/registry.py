@@ -16,6 +16,7 @@ from ..contract import is_task
 from ..errors import ConfigError
 from ..reference import Reference
 from ..sandbox.child.codec import FROM_REFERENCE, IN_REFERENCE
+from ..sandbox.child.plain import RETURNED
 from ..sandbox.launcher import StudentComponent, StudentError
 from .hints import explain
 
@@ -146,9 +147,6 @@ def bind(config: GradingConfig, components=None) -> list[tuple[Check, CheckSetti
             )
         bound.append((c, settings_))
     return bound
-
-
-RETURNED = "returned "  # how the child's refusal of a returned value begins (``plain.NotPlain``)
 
 
 def who_raised(error) -> str:

@@ -25,7 +25,11 @@ ARRAY_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "
 
 
 class NotPlain(TypeError):
-    """A value that is no tensor, number, string, list or dict of them: the message says what it was."""
+    """A value that is no tensor, number, string, list or dict of them: the message, which begins with
+    ``RETURNED``, says what it was."""
+
+
+RETURNED = "returned "  # how every refusal begins: the grader then says what was returned, not an error raised
 
 
 def plain(value, depth: int = 0, read: dict | None = None):
