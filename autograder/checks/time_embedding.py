@@ -2,10 +2,10 @@
 import torch
 
 from ..compare import value_problem
+from ..sandbox.errors import StudentError
 from ..strategies import time_embedding_cases
 from .common import Pair
 from .public_checks import rule_check
-from ..sandbox.errors import StudentError
 from .registry import CheckFailed, check
 from .standard import standard_checks
 
