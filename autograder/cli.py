@@ -1,6 +1,5 @@
 """The ``autograder`` command: a thin layer over the API; errors become one line and an exit code."""
 import importlib
-import json
 import sys
 import threading
 import time
@@ -67,16 +66,16 @@ def grade(
         threading.Thread(target=importlib.import_module, args=("autograder.pages.feedback",), daemon=True).start()
     try:
         from .grader import grade_submission
-        from .results import write_atomically
+        from .results import json_text, write_atomically
 
         graded = grade_submission(submission, loaded, device=device, figures=figures, zygote=zygote)
     except AutograderError as error:
         fail(str(error))
     finally:
         zygote.shutdown()
-    write_atomically(results, json.dumps(_results_json(graded, loaded, figures), indent=2) + "\n")
+    write_atomically(results, json_text(_results_json(graded, loaded, figures)))
     if report:
-        write_atomically(report, json.dumps(graded.to_dict(), indent=2) + "\n")
+        write_atomically(report, json_text(graded.to_dict()))
     for note in graded.notes:
         typer.echo(f"note: {note}", err=True)
     for reason in graded.review:

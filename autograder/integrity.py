@@ -15,6 +15,8 @@ import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .results import json_text
+
 __all__ = ["IntegrityEvent", "KINDS", "SCHEMA", "sandbox_events", "similarity_events", "integrity_json",
            "read_integrity", "is_integrity_event", "honestly_graded", "by_student"]
 
@@ -158,7 +160,7 @@ def similarity_events(copies: list[dict], pairs: list[dict]) -> list[IntegrityEv
 
 
 def integrity_json(events: list[IntegrityEvent]) -> str:
-    return json.dumps({"schema": SCHEMA, "events": [e.to_dict() for e in events]}, indent=2) + "\n"
+    return json_text({"schema": SCHEMA, "events": [e.to_dict() for e in events]})
 
 
 def read_integrity(text: str) -> list[IntegrityEvent]:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from .integrity import IntegrityEvent, by_student, honestly_graded
 from .pages import STAFF_PAGE, STUDENT_PAGE
-from .results import REFERRAL, GradingReport, gradescope_results, not_graded_notice, write_atomically
+from .results import REFERRAL, GradingReport, gradescope_results, json_text, not_graded_notice, write_atomically
 
 __all__ = ["OutputFolder", "StudentRecord", "feedback_markdown", "grades_csv", "graded", "class_tables", "left_out", "regrade_command", "MAX_ROW",
            "HANDOUT_FILES", "STAFF_FILES"]
@@ -70,7 +70,7 @@ class StudentRecord:
     def to_json(self) -> str:
         data = asdict(self)
         data["report"] = self.report.to_dict()
-        return json.dumps(data, indent=2) + "\n"
+        return json_text(data)
 
     @classmethod
     def from_json(cls, text: str) -> "StudentRecord":
@@ -147,7 +147,7 @@ class OutputFolder:
         if pages.staff is not None:
             write_atomically(staff / STAFF_PAGE, pages.staff)
         self._hand_out(record.student, {STUDENT_PAGE: pages.student} if pages.student is not None else {})
-        write_atomically(staff / RESULTS_FILE, json.dumps(pages.results, indent=2) + "\n")  # last: marks it done
+        write_atomically(staff / RESULTS_FILE, json_text(pages.results))  # last: marks it done
         return staff
 
     def _hand_out(self, key: str, files: dict[str, str]) -> None:

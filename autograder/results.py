@@ -1,5 +1,6 @@
 """Results of grading: per-check records, per-component totals, and the Gradescope results.json."""
 import json
+import math
 import os
 import re
 import tempfile
@@ -218,5 +219,25 @@ def write_atomically(path, text: str) -> None:
         raise
 
 
+def json_text(data) -> str:
+    """``data`` as strict JSON (RFC 8259), for every file the grader writes.
+
+    Python's json writes a non-finite float as a bare ``NaN``/``Infinity``, which Gradescope's and
+    most other readers refuse; a student's value can be one (an attention map of NaNs, a loss that
+    diverged). Such a number is written as ``null``, as JavaScript's JSON.stringify does.
+    """
+    return json.dumps(_finite(data), indent=2, allow_nan=False) + "\n"
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def write_results_json(report: GradingReport, path, hidden_visibility: str = "after_published") -> None:
-    write_atomically(path, json.dumps(gradescope_results(report, hidden_visibility), indent=2) + "\n")
+    write_atomically(path, json_text(gradescope_results(report, hidden_visibility)))

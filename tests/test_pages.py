@@ -740,3 +740,32 @@ def test_an_ungraded_hand_in_says_the_same_one_thing_in_every_output(tmp_path, s
     for where, text in outputs.items():
         assert " ".join(notice.removeprefix("Not graded: ").split()) in " ".join(text.split()), where
         assert "the first check" not in text and "the second check" not in text, where
+
+
+def _strict_json(text: str):
+    """What a strict reader (RFC 8259: no NaN or Infinity) makes of ``text``; raises where one would."""
+    def refuse(constant):
+        raise ValueError(f"{constant} is not JSON")
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_every_file_a_student_value_reaches_is_strict_json(tmp_path):
+    """A student's NaN attention map or diverging losses reach report.json, record and class report."""
+    from typer.testing import CliRunner
+
+    from autograder.cli import app
+    from autograder.results import write_results_json
+
+    figures = {"attention_map": {"student_row_sum": float("nan"), "losses": [1.0, float("inf"), -float("inf")]}}
+    report = GradingReport("ann", [_failed("SelfAttention", "softmax", "row sums nan")], figures=figures)
+    record = _record(report)
+    stored = _strict_json(record.to_json())["report"]["figures"]["attention_map"]
+    assert stored == {"student_row_sum": None, "losses": [1.0, None, None]}
+    write_results_json(report, tmp_path / "results.json")
+    assert _strict_json((tmp_path / "results.json").read_text())["tests"][0]["output"] == "row sums nan"
+    (tmp_path / "ann").mkdir()
+    (tmp_path / "ann" / "report.json").write_text(record.to_json())
+    (tmp_path / "ann" / "results.json").write_text("{}")
+    assert CliRunner().invoke(app, ["report", str(tmp_path)]).exit_code == 0
+    for written in ("report.json", "integrity.json"):
+        _strict_json((tmp_path / written).read_text())

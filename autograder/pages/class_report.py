@@ -28,7 +28,7 @@ from pathlib import Path
 from ..contract import GRADED, PACKAGE_MODULES
 from ..integrity import IntegrityEvent, integrity_json, is_integrity_event, sandbox_events, similarity_events
 from ..output_folder import OutputFolder, StudentRecord, failure_rates, graded, left_out, score_distribution
-from ..results import REFERRAL, write_atomically
+from ..results import REFERRAL, json_text, write_atomically
 from . import STAFF_PAGE
 from .feedback import environment, runs_own_code_of, split_output
 from .figures import chart_png
@@ -348,7 +348,7 @@ def write_class_report(out, config=None, run: dict | None = None, pictures: bool
     """Write OUT/report.json and OUT/report.html; return the HTML's path."""
     out = Path(out)
     data = build_class_report(out, config, run)
-    write_atomically(out / CLASS_REPORT_JSON, json.dumps(data, indent=2) + "\n")
+    write_atomically(out / CLASS_REPORT_JSON, json_text(data))
     write_atomically(out / INTEGRITY_JSON, integrity_json([IntegrityEvent.from_dict(e) for e in data["integrity"]]))
     charts = {}
     if pictures and data["students"]:
