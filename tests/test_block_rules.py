@@ -87,3 +87,25 @@ def test_the_structure_rule_names_a_modules_own_constants_when_its_names_differ(
         rules.structure(rules.LocalView(module.TimeEmbedding), case_record(case), expectation("structure", case, reference))
     assert "yours lacks: mlp.0.weight" in str(failed.value)
     assert "Your own buffers and frozen constants (scale) are fine" in (failed.value.hint or "")
+
+
+def test_a_forward_whose_option_is_misnamed_does_real_work_and_only_the_weights_rule_fails():
+    """``return_weights`` named ``need_weights`` (nn.MultiheadAttention's name): the plain forward is
+    right, so the gate passes it; the rule that asks for the weights fails on the student's TypeError,
+    and the hint names the keyword the docstring gives."""
+    from autograder.checks.hints import explain
+    from autograder.checks.public_checks import gate_data
+
+    source = (SOLUTIONS / "attention.py").read_text()
+    code = source.index("def forward")  # the code, not the docstring
+    reference = Reference(SOLUTIONS)
+    student = _self_attention(source[:code] + source[code:].replace("return_weights", "need_weights"), reference)
+    rules.real_work(rules.LocalView(student), gate_data("SelfAttention", reference))
+    case = released_cases(attention_cases(), 1)[0]
+    with pytest.raises(TypeError) as raised:
+        rules.weights_shape(rules.LocalView(student), case_record(case), expectation("weights_shape", case, reference))
+    assert "return_weights" in explain(f"TypeError: {raised.value}", "SelfAttention")
+    assert RESIDUAL in source
+    idle = _self_attention(source.replace(RESIDUAL, "out = 0 * x"), reference)
+    with pytest.raises(rules.Failed):  # the gate still fails a forward that does no work
+        rules.real_work(rules.LocalView(idle), gate_data("SelfAttention", reference))

@@ -20,6 +20,7 @@ _NORM_WEIGHT = re.compile(r"Expected weight to be a vector of size equal to the 
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels")
 _BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at "
                         r"non-singleton dimension (\d+)")
+_KEYWORD = re.compile(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'")
 _KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
 _NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function not implemented",
                "[Errno 1] Operation not permitted")
@@ -82,6 +83,11 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
             "callers pass it by that name): the skip does not always have out_channels channels "
             "(in SimpleUNet's up1 it has 2*base)."
         )
+    match = _KEYWORD.search(error)
+    if match:
+        function, keyword = match.groups()
+        return (f"{function} must accept the keyword argument {keyword}, by that name, as the docstring says: "
+                "the grader and the other blocks pass it by that name.")
     if "view size is not compatible" in error:
         return "A transposed tensor is not contiguous: use .reshape(...) (or .contiguous().view(...)) instead of .view(...)."
     if "Sizes of tensors must match except in dimension 1" in error:

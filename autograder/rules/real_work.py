@@ -55,7 +55,17 @@ def real_work(view, gate: dict) -> None:
             "the checks of the forward pass score only a forward that does.")
     for entry in gate["cases"]:
         expect = entry["expect"]
-        found = dependence(view, entry, expect)
+        try:
+            found = dependence(view, entry, expect)
+        except Failed:
+            raise
+        except Exception:  # noqa: BLE001 - the student's error, or the plain forward's own, raised below
+            if len(expect["calls"]) == 1:
+                raise
+            # A call with options (SelfAttention's return_weights=True) that raises is a mistake of
+            # that option, charged by the checks that ask for it; the gate judges the plain forward.
+            expect = dict(expect, **{key: expect[key][:1] for key in ("calls", "names", "depends")})
+            found = dependence(view, entry, expect)
         outputs = [(name, should, did) for names, depends, got in zip(expect["names"], expect["depends"], found)
                    for name, should, did in zip(names, depends, got)]
         for name, should, did in outputs:
