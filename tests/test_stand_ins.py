@@ -132,3 +132,12 @@ def test_code_that_relies_on_its_own_blocks_is_graded_with_them_and_their_mistak
     scores = grader.grade(reordered).component_scores()
     assert scores["UpBlock"][0] < scores["UpBlock"][1]
     assert {name for name, (score, most) in scores.items() if score < most} == {"UpBlock"}
+
+    renamed = make_submission({  # the time embedding under another name, in SimpleUNet and NoSkipUNet alike
+        "unet": _edited("unet", ("self.time_embed = TimeEmbedding", "self.time_mlp = TimeEmbedding"),
+                        ("t_emb = self.time_embed(t)", "t_emb = self.time_mlp(t)")),
+        "analysis": _edited("analysis", ("t_emb = self.time_embed(t)", "t_emb = self.time_mlp(t)"))},
+        name="renamed")
+    report = grader.grade(renamed)
+    failed = {c.name: c.output[:300] for c in report.checks if not c.passed}
+    assert [(c.component, c.check_id) for c in report.checks if not c.passed] == [("SimpleUNet", "structure")], failed

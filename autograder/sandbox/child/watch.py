@@ -50,10 +50,11 @@ def digest(tensor: torch.Tensor) -> str:
 
 
 def weights_digest(module: torch.nn.Module) -> str:
-    """One digest of every parameter, by name: two models with the same layout and weights share it."""
+    """One digest of every parameter, in order: two models with the same weights share it, whatever
+    their attributes are named (a model with one renamed builds the same weights from a seed)."""
     hasher = hashlib.blake2b(digest_size=12)
-    for name, parameter in module.named_parameters():
-        hasher.update(name.encode() + b"\0" + digest(parameter).encode())
+    for parameter in module.parameters():
+        hasher.update(digest(parameter).encode())
     return hasher.hexdigest()
 
 
