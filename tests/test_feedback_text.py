@@ -125,3 +125,26 @@ def test_a_value_the_grader_cannot_read_is_not_called_an_error_the_code_raised()
                                    "SkipAblation", during="skip_ablation(...)")
     assert failure.message == "skip_ablation(...) returned a SimpleUNet, expected tensors, numbers or strings"
     assert "raised" not in failure.message and "Return what the docstring says" in failure.hint
+
+
+def test_sinusoidal_embeddings_arguments_in_the_other_order_are_named_as_such():
+    """``sinusoidal_embedding(dim, t)``, the reference's code with its parameters swapped, called as
+    the stub declares it: torch's own error (whatever it is in this torch) gets the hint naming the order."""
+    import re
+    import traceback
+
+    import torch
+
+    source = (ROOT / "solutions" / "unet" / "time_embedding.py").read_text()
+    swapped = re.sub(r"def sinusoidal_embedding\(t, dim\)", "def sinusoidal_embedding(dim, t)", source)
+    assert swapped != source
+    namespace = {"__name__": "student_time_embedding"}
+    exec(compile(swapped, "time_embedding.py", "exec"), namespace)
+    try:
+        namespace["sinusoidal_embedding"](torch.arange(3), 8)
+    except Exception:  # noqa: BLE001 - the error a student's code raises is the input here
+        error = traceback.format_exc()
+    else:
+        raise AssertionError("swapped arguments ran")
+    assert "takes (t, dim) in that order" in explain(error, "TimeEmbedding"), error
+    assert "takes (t, dim)" not in (explain(error.replace("sinusoidal_embedding", "forward"), "ResBlock") or "")

@@ -24,6 +24,9 @@ _KEYWORD = re.compile(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'"
 _KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
 _NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function not implemented",
                "[Errno 1] Operation not permitted")
+_INT_AS_TENSOR = ("received an invalid combination of arguments - got (Tensor", "'int' object has no attribute",
+                  "only integer tensors of a single element can be converted to an index",
+                  "'Tensor' object cannot be interpreted as an integer")
 _DEVICE = ("Torch not compiled with CUDA enabled", "Found no NVIDIA driver", "No CUDA GPUs are available",
            "CUDA driver", "Expected all tensors to be on the same device", "torch.cuda.is_available() is False",
            "Torch not compiled with MPS", "MPS backend", "not linked with support for mps devices",
@@ -39,6 +42,9 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if any(marker in error for marker in _DEVICE):
         return ("Grading runs on the CPU: do not hard-code device='cuda' or 'mps' (nor .cuda() or .to('cuda')). Make new "
                 "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
+    if "in sinusoidal_embedding" in error and any(marker in error for marker in _INT_AS_TENSOR):
+        return ("sinusoidal_embedding takes (t, dim) in that order, as the stub declares it: t, the tensor of "
+                "timesteps, first; dim, an int, second. Your code uses one where the other belongs.")
     if component == "UpBlock" and "must have same number of dimensions" in error:  # t_emb (2-d) met the 4-d features
         return ("forward takes (x, skip, t_emb) in that order, as the stub declares it and SimpleUNet calls it: a 2-d "
                 "t_emb in the place of the 4-d skip cannot be concatenated.")
