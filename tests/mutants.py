@@ -25,6 +25,7 @@ class Mutant:
     component: str | None  # the component that must lose points; None: correct, full marks
     also: tuple[tuple[str, str], ...] = ()  # further (find, replace) edits in the same module
     shows: str = ""  # a phrase the component's feedback must contain (a mistake's name for itself)
+    fails: tuple[str, ...] = ()  # where given, exactly the checks that must fail (one mistake, the checks that see it)
 
     def replacements(self) -> dict[str, str]:
         source = (SOLUTIONS / f"{self.module}.py").read_text()
@@ -95,6 +96,12 @@ MUTANTS = [
            "nn.Linear(dim * 4, dim * 4)", "nn.Linear(dim * 4, dim)", TE,
            shows="different shape: mlp.2.weight is"),
     # ResBlock
+    Mutant("a learnable scale of its own on the skip, starting at 1 (the same numbers)", "res_block",
+           "self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)",
+           "self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)\n"
+           "        self.skip_scale = nn.Parameter(torch.ones(()))", RB,
+           also=(("return h + self.skip(x)", "return h + self.skip_scale * self.skip(x)"),),
+           shows="Learn no parameters beyond the contract's (yours: skip_scale)", fails=("ResBlock: structure",)),
     Mutant("GroupNorms with diffusers' eps=1e-6 (the docstring keeps torch's default)", "res_block",
            "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)",
            "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels, eps=1e-6)", RB,

@@ -73,6 +73,8 @@ def test_mistake_loses_points_on_its_component_only_and_is_named(grader, make_su
         if name == mutant.component or (name == INTEGRATION and mutant.module in UNET_MODULES):
             continue
         assert score == max_score, f"{mutant.name}: {name} lost points ({score}/{max_score})"
+    if mutant.fails:
+        assert sorted(f"{c.component}: {c.check_id}" for c in report.checks if not c.passed) == sorted(mutant.fails)
     outputs = full_outputs(report)
     said = "\n".join(outputs[c.name] for c in report.checks if c.component == mutant.component and not c.passed)
     assert mutant.shows in said, f"{mutant.name}: {mutant.shows!r} not in its feedback:\n{said[:3000]}"

@@ -11,7 +11,8 @@ class ResBlock(nn.Module):
     Shapes: ``x`` is ``(B, in_channels, H, W)``, ``t_emb`` is ``(B, time_emb_dim)``; the output is
     ``(B, out_channels, H, W)`` for any ``H`` and ``W``.
 
-    Submodules (the grader loads reference weights by these names):
+    Submodules (the grader loads reference weights by these names; they are all its learnable
+    parameters -- a constant of your own can be a buffer, ``register_buffer``):
         * ``norm1``: GroupNorm over the ``in_channels`` (groups: see below)
         * ``conv1``: 3x3 convolution ``in_channels -> out_channels`` that keeps ``H`` and ``W``
         * ``time_mlp``: Linear ``time_emb_dim -> out_channels``

@@ -81,11 +81,15 @@ def structure(view, case: dict, expect: dict) -> None:
                    else f"{owner}'s parameters are named or shaped differently from the contract")
         lacking = [n for n in expected if n not in ours]
         biases = lacking and not set(ours) - set(expected) and all(n.endswith(".bias") for n in lacking)
+        extra = sorted(set(ours) - set(expected)) if not lacking else []
         raise Failed(message + ": " + state_difference(ours, expected),
                      hint=("res is ResBlock(out_channels + skip_channels, out_channels, time_emb_dim), and "
                            "skip_channels=None means out_channels." if prefix == "res." else
                            f"Keep the bias of {', '.join(n.removesuffix('.bias') for n in lacking[:4])} (bias=True, "
                            "torch's default): the contract's layers have one." if biases else
+                           f"Learn no parameters beyond the contract's (yours: {', '.join(extra[:4])}): the "
+                           "docstring lists them all; a constant of your own can be a buffer (register_buffer) "
+                           "or frozen (requires_grad=False)." if extra else
                            "Name and size the submodules as the docstring does: the grader loads weights by those names.")
                      + _per_submodule(described, expect, prefix)
                      + (f" Your own buffers and frozen constants ({', '.join(sorted(constants)[:4])}) are fine: they are "

@@ -13,7 +13,8 @@ class SelfAttention(nn.Module):
     Shapes: ``x`` is ``(B, C, H, W)``; the output has the same shape. With ``return_weights=True``,
     return the pair ``(output, weights)``, ``weights`` of shape ``(B, H*W, H*W)``.
 
-    Submodules (the grader loads reference weights by these names and shapes):
+    Submodules (the grader loads reference weights by these names and shapes; they are all its learnable
+    parameters -- a constant of your own can be a buffer, ``register_buffer``):
         * ``norm``: a GroupNorm over the ``C`` channels with as many groups as ResBlock's norms would
           have for ``C`` channels (and, like theirs, torch's default ``eps`` and ``affine``);
         * ``qkv``: ``nn.Conv2d(C, 3 * C, 1)``, a 1x1 convolution with its bias (torch's default);
