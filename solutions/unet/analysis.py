@@ -167,9 +167,10 @@ def skip_ablation(steps=STEPS, seed=0):
       on the mean squared error; record each step's loss (a float, before that step's update).
     * Steps: both models train for ``steps`` steps, one loss recorded per step.
     * Batches: both models see the same batches of training images, in the same order: each step
-      takes ``BATCH_SIZE`` training images drawn at random (with replacement) from a
-      ``torch.Generator`` seeded with ``seed`` -- one generator per model seeded alike, or one list
-      of batches drawn once for both, as you like.
+      takes ``BATCH_SIZE`` training images drawn at random (with replacement) by a generator of the
+      batches' own seeded with ``seed`` (a ``torch.Generator``, say; not the global one the models
+      are built from) -- one generator per model seeded alike, or one list of batches drawn once
+      for both, as you like.
     * Evaluation: reconstruct the held-out images without gradients; ``mse`` is the mean squared
       error over all their pixels, ``psnr = 10 * log10(1 / mse)`` in dB (the images' peak is 1).
     * Reproducible: the same ``steps`` and ``seed`` give the same numbers, and a run of ``k`` steps is
