@@ -131,6 +131,48 @@ def test_a_tar_bomb_and_too_many_members_are_refused(tmp_path):
         _read(tmp_path, "many.tar", tarred({f"f{i}.py": "" for i in range(30)}), Limits(max_files=20))
 
 
+def test_what_zip_members_inflate_to_counts_against_what_a_hand_in_may_read(tmp_path):
+    """A deflated member of 3 MiB of JSON is a few KiB: read uncounted, ten thousand of them cost hours.
+    What each member inflates to counts, as a tar's members do: the code is read, the notebooks past the
+    limit are not (each says why), and nothing else is lost."""
+    padding = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "x": " " * (3 << 20)})
+    notebooks = {f"notes/n{i}.ipynb": padding for i in range(3)}
+    packed = zipped({**package("unet/", reference()), **notebooks})
+    assert len(packed) < 200_000
+    submission = _read(tmp_path, "hw.zip", packed, Limits(max_total_bytes=4 << 20))
+    assert set(submission.symbols) >= CONTRACT
+    over = [why for why in submission.unreadable.values() if "inflate to more than 4 MiB" in why]
+    assert len(over) == 2, submission.unreadable
+
+
+def test_a_damaged_archive_inside_the_hand_in_is_left_out_and_everything_else_read(tmp_path):
+    """A nested zip whose compressed bytes are damaged (a broken download): that archive is named with
+    what to do, the modules beside it are graded."""
+    outer = bytearray(zipped({"inner.zip": zipped({"notes.txt": "old notes"}) + b"x" * 4000}))
+    start = outer.index(b"inner.zip") + len(b"inner.zip")  # the local header's name, then the deflated bytes
+    for at in range(start + 20, start + 60):
+        outer[at] ^= 0x5A
+    submission = read_submission(write(tmp_path / "hand-in", {**package("unet/", reference()),
+                                                              "old.zip": bytes(outer)}))
+    assert set(submission.symbols) >= CONTRACT
+    assert "could not be unpacked" in dict(submission.left_out)["old.zip/inner.zip"], submission.left_out
+    assert any("old.zip/inner.zip" in reason for reason in submission.review), submission.review
+
+
+def test_a_hand_ins_notebooks_hold_a_bounded_number_of_code_cells(tmp_path, monkeypatch):
+    """Each code cell costs the same to read however short: 125,000 one-line cells cost 7 s, and a zip
+    holds many such notebooks. Past the hand-in's number, a notebook is said and not read."""
+    from autograder.intake import notebooks
+
+    monkeypatch.setattr(notebooks, "MAX_CODE_CELLS", 30)
+    cells = [f"x{i} = {i}" for i in range(20)]
+    files = {**package("unet/", reference()), "a.ipynb": notebook(cells), "b.ipynb": notebook(cells)}
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert set(submission.symbols) >= CONTRACT
+    assert "past the 30 a hand-in's notebooks may have in all" in submission.unreadable["b.ipynb"]
+    assert "a.ipynb" not in submission.unreadable
+
+
 def test_a_member_name_no_file_system_holds_is_left_out_before_anything_reads_it(tmp_path):
     """A tar's PAX header holds a name of any length; every step after reads names whole (one regular
     expression was quadratic in it: 11.6 s for 40,000 spaces)."""

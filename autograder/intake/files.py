@@ -312,7 +312,13 @@ def _nested_archive(label: PurePosixPath, read: Callable[[], bytes], size: int, 
     if tree.bytes_read + size > limits.max_total_bytes:
         tree.skipped.append((path_label(label), f"over the {limits.max_total_bytes >> 20} MiB limit"))
         return
-    data = read()
+    try:
+        data = read()
+    except _INFLATE_ERRORS as exc:  # a damaged or encrypted member: this archive is unread, not the hand-in
+        tree.skipped.append((path_label(label), f"could not be unpacked ({type(exc).__name__}: {safe_text(exc, 200)})"))
+        tree.unopenable.append((path_label(label), f"{path_label(label)} could not be unpacked ({safe_text(exc, 200)}): "
+                                                  "ask the student for it again, then regrade this student with --only"))
+        return
     kind = archive_kind(label, data[:512])
     if kind in ("rar", "7z"):
         tree.skipped.append((path_label(label), UNOPENABLE[f".{kind}"] + ", which the grader cannot open"))
@@ -391,7 +397,7 @@ def _walk_zip_members(source, members: int, prefix: PurePosixPath, tree: Tree, l
                 return inner
             _nested_archive(label, read, info.file_size, tree, limits, depth + 1)
             continue
-        tree.files.append(FoundFile(label, info.file_size, _zip_time(info), _member_opener(archive, info)))
+        tree.files.append(FoundFile(label, info.file_size, _zip_time(info), _member_opener(archive, info, tree, limits)))
 
 
 class _Capped(io.RawIOBase):
@@ -469,9 +475,24 @@ def _read_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) ->
         return handle.read(max(limit, 0))
 
 
-def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo, tree: Tree, limits: Limits):
     """Reads the member from the archive already listed: listing it again per member cost the parent
-    time in the square of the members (a 1 MiB zip of 9,900 tiny files: over ten minutes, measured)."""
+    time in the square of the members (a 1 MiB zip of 9,900 tiny files: over ten minutes, measured).
+
+    What a member inflates to counts against ``max_total_bytes``, like everything else read: a 265-byte
+    bzip2 member inflates to 64 MiB, and ten thousand of them in a small zip cost hours of reading."""
     def read(limit: int) -> bytes:
-        return _read_member(archive, info, limit)
+        left = limits.max_total_bytes - tree.bytes_read
+        data = _read_member(archive, info, min(limit, left + 1)) if left > 0 else b"?"
+        tree.bytes_read += len(data)
+        if len(data) > left:
+            raise Refused(f"the submission's files inflate to more than {limits.max_total_bytes >> 20} MiB, so "
+                          "this one was not read; submit only your code (the limit is max_submission_mb in "
+                          "grading_config.yaml)")
+        return data
     return read
+
+
+# What inflating a damaged zip or tar member raises (bad CRC, a broken stream, an unsupported method, a password).
+_INFLATE_ERRORS = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError, ValueError, RuntimeError,
+                   NotImplementedError)

@@ -294,8 +294,9 @@ def _candidates(tree: files_.Tree, submission: Submission, limits: files_.Limits
         try:
             found += _candidates_of(file, submission, limits)
         except Exception as error:  # noqa: BLE001 -- a zip member that will not inflate, a parser's limit
-            submission.unreadable[file.label] = (f"{file.label} could not be read ({type(error).__name__}: "
-                                                 f"{safe_text(error, 200)})")
+            why = safe_text(error, 200) if isinstance(error, files_.Refused) else \
+                f"{type(error).__name__}: {safe_text(error, 200)}"
+            submission.unreadable[file.label] = f"{file.label} could not be read ({why})"
     return found
 
 

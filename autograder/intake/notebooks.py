@@ -37,6 +37,13 @@ class NotebookCode:
     syntax_errors: list[str] = field(default_factory=list)  # why cells were left out: "label, cell N: message"
 
 
+# Each code cell costs ~50 us of reading whatever its length (IPython's transformer, parsing): a
+# notebook of 125,000 one-line cells, 375 KB of code, cost 7 s, and a zip holds many. A hand-in's
+# notebooks may have this many in all (within ``ipython_work``; else each notebook); course notebooks
+# hold a few hundred.
+MAX_CODE_CELLS = 5_000
+
+
 def extract(text: str, label: str) -> NotebookCode:
     found = NotebookCode()
     try:
@@ -48,6 +55,11 @@ def extract(text: str, label: str) -> NotebookCode:
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
         found.problem = f"{label} has no cells in a format we read (Jupyter notebook format 4)"
+        return found
+    code_cells = sum(1 for cell in cells if isinstance(cell, dict) and cell.get("cell_type") == "code")
+    if not _within_cells(code_cells):
+        found.problem = (f"{label} has {code_cells:,} code cells, past the {MAX_CODE_CELLS:,} a hand-in's notebooks "
+                         "may have in all; hand in your modules as .py files")
         return found
     chunks, line = [], 1
     written: dict[str, list[str]] = {}  # path -> its cells' texts, joined once at the end (``-a`` appends)
@@ -167,12 +179,22 @@ _MAYBE_IPYTHON = re.compile(r"[!%?]")
 
 @contextlib.contextmanager
 def ipython_work(limit: int = IPYTHON_WORK):
-    """Within it, IPython's transformer reads at most ``limit`` (see ``IPYTHON_WORK``): one hand-in's intake."""
-    token = _ipython_work_left.set([limit])
+    """Within it, IPython's transformer reads at most ``limit`` (see ``IPYTHON_WORK``), and notebooks
+    hold at most ``MAX_CODE_CELLS`` code cells in all: one hand-in's intake."""
+    token = _ipython_work_left.set([limit, MAX_CODE_CELLS])
     try:
         yield
     finally:
         _ipython_work_left.reset(token)
+
+
+def _within_cells(count: int) -> bool:
+    """Whether a notebook of ``count`` code cells may be read, counting them against the hand-in's."""
+    left = _ipython_work_left.get() or [0, MAX_CODE_CELLS]
+    if count > left[1]:
+        return False
+    left[1] -= count
+    return True
 
 
 def _within_ipython_work(source: str) -> bool:
