@@ -256,6 +256,29 @@ def test_gradescope_export_maps_folders_to_students(tmp_path):
             found.cleanup()
 
 
+def test_an_export_member_this_file_system_cannot_hold_is_left_out_and_the_class_read(tmp_path):
+    """A file named in 100 CJK characters (300 bytes: macOS and Windows take 255 characters) and a file
+    beside a folder of the same name: each is left out with why; every submission is still found."""
+    archive = tmp_path / "export.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("export/submission_metadata.yml",
+                        "submission_1:\n  :submitters:\n  - :name: Ada\n    :email: ada@example.edu\n"
+                        "submission_2:\n  :submitters:\n  - :name: Bob\n    :email: bob@example.edu\n")
+        bundle.writestr("export/submission_1/unet.py", "x = 1\n")
+        bundle.writestr("export/submission_1/" + "笔记" * 50 + ".txt", "notes")
+        bundle.writestr("export/submission_2/unet.py", "x = 2\n")
+        bundle.writestr("export/submission_2/unet.py/old.py", "x = 3\n")
+    found = discover(archive)
+    try:
+        assert [s.key for item in found.submissions for s in item.submitters] == ["ada", "bob"]
+        left_out = dict(found.skipped)
+        assert "under a shorter name" in left_out["export.zip:export/submission_1/" + "笔记" * 50 + ".txt"]
+        assert "could not be unpacked here" in left_out["export.zip:export/submission_2/unet.py/old.py"]
+        assert (found.submissions[0].source / "unet.py").read_text() == "x = 1\n"
+    finally:
+        found.cleanup()
+
+
 @pytest.mark.parametrize("submitters", ["5", "'just a name'", "{a: 1}", "[1, [2], null]", "[{':sid': [1, 2], ':email': 7}]", "~"])
 def test_damaged_gradescope_metadata_costs_names_never_the_batch(tmp_path, submitters):
     """Metadata edited by hand or cut short: each folder still becomes a submission, named after itself."""

@@ -18,6 +18,7 @@ what cannot be graded (a ``.rar``, a link, an nbgrader student with two assignme
 still a submission, with the ``problem`` that sends it to a person.
 """
 import dataclasses
+import errno
 import re
 import shutil
 import unicodedata
@@ -130,12 +131,15 @@ def _entry(entry: Path, problem: str = "") -> "Discovered":
     return Discovered(entry, (Submitter(safe_name(name), name, identity=f"student:{name}"),), problem)
 
 
-def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: int = MAX_ZIP_MEMBERS) -> Path:
+def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: int = MAX_ZIP_MEMBERS,
+                left_out: list | None = None) -> Path:
     """Unpack ``archive`` into ``destination``, refusing anything that could escape it or fill the disk.
 
     Refused: absolute paths, ``..``, links, more than ``max_members`` entries, and more than
     ``max_bytes`` uncompressed (counted while reading, so a lying header does not help).
-    Raises ``SubmissionError`` with a message for the student.
+    Raises ``SubmissionError`` with a message for the student. A member this file system cannot hold
+    (a name over 255 bytes, a file and a folder of one name) is left out, with why, in ``left_out``:
+    one student's file never stops the class.
     """
     try:
         with zipfile.ZipFile(archive) as bundle:
@@ -159,18 +163,24 @@ def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: i
                 if not parts or parts[0] in IGNORED_NAMES:
                     continue
                 target = destination.joinpath(*parts)
-                if member.is_dir():
-                    target.mkdir(parents=True, exist_ok=True)
-                    continue
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with bundle.open(member) as source, open(target, "wb") as sink:
-                    while chunk := source.read(1 << 20):
-                        written += len(chunk)
-                        if written > max_bytes:
-                            raise SubmissionError(
-                                f"{safe_name_text(archive.name)} unpacks to more than {max_bytes >> 20} MiB, over the limit"
-                            )
-                        sink.write(chunk)
+                try:
+                    if member.is_dir():
+                        target.mkdir(parents=True, exist_ok=True)
+                        continue
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with bundle.open(member) as source, open(target, "wb") as sink:
+                        while chunk := source.read(1 << 20):
+                            written += len(chunk)
+                            if written > max_bytes:
+                                raise SubmissionError(f"{safe_name_text(archive.name)} unpacks to more than "
+                                                      f"{max_bytes >> 20} MiB, over the limit")
+                            sink.write(chunk)
+                except OSError as exc:  # this file system cannot hold it: that file is left out, not the class
+                    if left_out is None:
+                        raise
+                    again = "under a shorter name" if exc.errno == errno.ENAMETOOLONG else "again"
+                    left_out.append((member.filename, f"could not be unpacked here ({exc.strerror or exc}): left out; "
+                                     f"ask the student for it {again}, then regrade them with --only"))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
         raise SubmissionError(f"{safe_name_text(archive.name)} could not be opened as a zip ({safe_text(exc, 300)}); "
                               "upload it again") from None
@@ -406,8 +416,9 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
         if root.suffix.lower() != ".zip":
             raise SubmissionError(f"{root}: expected a folder of submissions or a Gradescope export .zip")
         temporary = tempfile.TemporaryDirectory(prefix="autograder-export-")
+        left_out: list[tuple[str, str]] = []
         try:
-            extract_zip(root, Path(temporary.name), max_export_bytes, max_members=200_000)
+            extract_zip(root, Path(temporary.name), max_export_bytes, max_members=200_000, left_out=left_out)
         except BaseException:
             temporary.cleanup()
             raise
@@ -426,6 +437,7 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
     else:
         found = _folders(root)
     if temporary is not None:
+        found.skipped += [(f"{given.name}:{name}", why) for name, why in left_out]
         found._temporary = temporary
         found.shown_root = f"{given.name}:{found.root.relative_to(unpacked).as_posix()}".rstrip(":.")
     return _dedupe(found)
