@@ -141,3 +141,18 @@ def test_code_that_relies_on_its_own_blocks_is_graded_with_them_and_their_mistak
     report = grader.grade(renamed)
     failed = {c.name: c.output[:300] for c in report.checks if not c.passed}
     assert [(c.component, c.check_id) for c in report.checks if not c.passed] == [("SimpleUNet", "structure")], failed
+
+
+def test_a_block_no_file_defines_is_lent_where_another_file_uses_it(grader, tmp_path):
+    """One unet.py without ResBlock (a notebook cell left as a raw cell, a class deleted): as with
+    res_block.py missing, ResBlock and Integration lose their points, and the blocks built on it are
+    graded with the reference's (the NameError had cost five more components, -79)."""
+    import re
+
+    text = one_file()
+    without = re.sub(r"\nclass ResBlock\(nn\.Module\):.*?(?=\nclass |\ndef |\Z)", "\n", text, flags=re.S)
+    assert "class ResBlock" not in without and "class DownBlock" in without
+    report = grader.grade(write(tmp_path / "submission", {"unet.py": without}))
+    lost = {name for name, (score, most) in report.component_scores().items() if score < most}
+    assert lost == {"ResBlock", INTEGRATION}, {c.name: c.output[:200] for c in report.checks if not c.passed}
+    assert any("no file of your hand-in defines ResBlock" in note for note in report.notes), report.notes

@@ -27,6 +27,7 @@ import importlib
 import importlib.abc
 import importlib.machinery
 import linecache
+import re
 import sys
 
 PACKAGE = "submission"
@@ -184,6 +185,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         module.__path__ = []  # so `import unet.res_block` works where `unet` is this module
         module.__file__ = label
         linecache.cache[label] = (len(entry["source"]), None, entry["source"].splitlines(True), label)
+        self._seed_unhoused(module, canonical)
         self.on_execute(canonical, True)
         self._running.add(canonical)
         try:
@@ -201,6 +203,21 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         self._remember_originals(module, canonical)
         self._executed.append(module)
         self.patch(module)
+
+    def _seed_unhoused(self, module, canonical: str) -> None:
+        """A contract name no file of the hand-in defines (ResBlock left out of a one-file unet.py) is
+        served in each file before its code runs, as a missing file's names are: its stand-in where one
+        is lent, else a placeholder that says why. The file's own definitions, run after, take its place."""
+        unhoused = sorted(s for s in (*self.stand_ins, *self.unavailable) if s not in self.symbols)
+        used = [s for s in unhoused if re.search(rf"\b{s}\b", self.modules[canonical]["source"])]
+        if not used:
+            return
+        self._serve(module, used, "no file of your hand-in defines it")
+        lent = [s for s in used if s in self.stand_ins]
+        note = (f"no file of your hand-in defines {', '.join(used)}; " +
+                (f"the reference {', '.join(lent)} stood in for it here" if lent else "it cannot be used here"))
+        if note not in self.notes:
+            self.notes.append(note)
 
     def _execute_text(self, module, canonical: str, label: str, fallback) -> None:
         entry = self.modules[canonical]
