@@ -534,3 +534,18 @@ def test_a_build_is_moved_to_the_device_unless_nothing_would_change():
     elsewhere = torch.nn.Linear(2, 2)
     elsewhere.register_buffer("table", torch.zeros(2, device="meta"))
     assert not child._on_device(elsewhere)
+
+
+def test_student_code_sees_an_interpreters_argv_not_the_graders_options(grader, make_submission):
+    """The fork server's command line holds the grader's options (paths, settings): a file's top-level
+    ``argparse`` (a script habit) refused them as unrecognised arguments, and ``repr(sys.argv)`` in an
+    error put them in the feedback. A child's ``sys.argv`` is an interpreter's: ``[""]``."""
+    source = (Path(__file__).resolve().parent.parent / "solutions" / "unet" / "down_block.py").read_text()
+    probe = "import argparse\nimport sys\n\nARGS = argparse.ArgumentParser().parse_args()\nassert sys.argv == [''], sys.argv\n"
+    child = _component(grader, "DownBlock", make_submission({"down_block": probe + source}))
+    try:
+        module = child.build("DownBlock", in_channels=3, out_channels=4, time_emb_dim=2)
+        child.flush()
+        assert module is not None and not child.notes, child.notes
+    finally:
+        child.stop()

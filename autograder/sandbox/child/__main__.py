@@ -24,6 +24,10 @@ def _import_package():
 
 if __name__ == "__main__":
     if len(sys.argv) in (3, 4) and sys.argv[1] == "--zygote":
-        _import_package().zygote(int(sys.argv[2]), json.loads(sys.argv[3]) if len(sys.argv) == 4 else {})
+        control, options = int(sys.argv[2]), json.loads(sys.argv[3]) if len(sys.argv) == 4 else {}
+        # What student code sees, as in an interpreter: not the grader's options (paths and settings),
+        # which a top-level ``argparse`` would also refuse as unrecognised arguments.
+        sys.argv = [""]
+        _import_package().zygote(control, options)
     else:
         sys.exit("usage: __main__.py --zygote FD [OPTIONS] (started by the grader, not by hand)")
