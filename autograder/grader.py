@@ -29,6 +29,7 @@ from .reference import Reference
 from .results import CheckResult, GradingReport
 from .sandbox.exposure import SecretsInReach, check_exposure
 from .sandbox.child.codec import FROM_REFERENCE, IN_REFERENCE
+from .sandbox.child.importer import PACKAGE as STUDENT_PACKAGE
 from .sandbox.launcher import (STATIC, Budget, Handover, Pending, SandboxFatal, StudentComponent, StudentError, Zygote,
                                child_settings)
 
@@ -272,6 +273,8 @@ class Grader:
             faults = "; ".join(dict.fromkeys(self._machine))
             report.review.append(f"the grading machine failed on {len(self._machine)} check(s) ({faults}), not the "
                                  "student's code: those checks scored 0; fix the machine and grade again")
+        report.environment += _missing_packages(submission, [*report.notes, *(c.output for c in report.checks
+                                                                                if not c.passed)])
         if report.environment and report.score < report.max_score:
             report.review.append("what the grading environment cannot run (a package, newer Python syntax) may have cost points: "
                                  + "; ".join(report.environment))
@@ -478,6 +481,21 @@ class Grader:
 
 
 # An error that only compiling code raises: inductor's or triton's, or their cache folders refused.
+_MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
+
+
+def _missing_packages(submission: Submission, texts: list[str]) -> list[str]:
+    """Packages the student's code needed that are neither handed in nor installed, found where their
+    import failed: also those an allowed package imports for them (``torch.utils.tensorboard`` needs
+    ``tensorboard``), which intake, reading only the student's own imports, cannot see."""
+    known = {n.lower() for n in [*submission.modules, *submission.aliases, *submission.packages, *submission.refused,
+                                 STUDENT_PACKAGE]}
+    missing = sorted({m.group(1).split(".")[0] for text in texts for m in _MISSING_MODULE.finditer(text)})
+    return [f"the code needs {name} (directly or through a package it uses), which is neither in the hand-in nor "
+            "installed where grading runs" for name in missing
+            if name.lower() not in known and name not in sys.stdlib_module_names]
+
+
 _COMPILED = re.compile(r"torchinductor|torch\._inductor|InductorError|BackendCompilerFailed|\btriton\b|"
                        r"torch\._dynamo\.exc|TorchRuntimeError", re.IGNORECASE)
 

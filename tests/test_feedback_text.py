@@ -148,3 +148,28 @@ def test_sinusoidal_embeddings_arguments_in_the_other_order_are_named_as_such():
         raise AssertionError("swapped arguments ran")
     assert "takes (t, dim) in that order" in explain(error, "TimeEmbedding"), error
     assert "takes (t, dim)" not in (explain(error.replace("sinusoidal_embedding", "forward"), "ResBlock") or "")
+
+
+def test_a_package_an_allowed_package_needs_but_the_environment_lacks_is_the_environments_problem(tmp_path):
+    """``from torch.utils.tensorboard import SummaryWriter`` needs tensorboard, which intake (reading the
+    student's own imports: torch, allowed) cannot see: the import's error names it, and the TA reads it
+    as an environment problem -- not for a module of the hand-in itself, nor the standard library's."""
+    import importlib
+
+    from autograder.grader import _missing_packages
+    from autograder.intake import read_submission
+
+    def error(name: str) -> str:
+        try:
+            importlib.import_module(name)
+        except ImportError as raised:
+            return f"{type(raised).__name__}: {raised}"
+        raise AssertionError(f"{name} imported")
+
+    from .classroom import package, reference, write
+
+    submission = read_submission(write(tmp_path / "hand-in", package("unet/", reference())))
+    texts = [f'"analysis.py", line 3: {error("tensorboard_not_installed_here.summary")}; left out',
+             error("unet.helpers_not_handed_in"), error("res_block.nothing"), error("json.no_such_part")]
+    said = _missing_packages(submission, texts)
+    assert len(said) == 1 and "tensorboard_not_installed_here" in said[0], said
