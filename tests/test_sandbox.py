@@ -549,3 +549,27 @@ def test_student_code_sees_an_interpreters_argv_not_the_graders_options(grader, 
         assert module is not None and not child.notes, child.notes
     finally:
         child.stop()
+
+
+def test_an_error_raised_in_a_library_names_the_library_and_worker_processes_get_their_hint(grader, make_submission):
+    """A DataLoader with num_workers=2 fails in the child (no worker processes) with a bare
+    PermissionError at the student's loop, which read as a file written: the library module the error
+    was raised in is named (never its path), and the hint says what to do."""
+    from autograder.checks.hints import explain
+
+    source = (Path(__file__).resolve().parent.parent / "solutions" / "unet" / "down_block.py").read_text()
+    init = "        super().__init__()\n"
+    assert init in source
+    workers = init + ("        import torch\n        import torch.utils.data as data\n"
+                      "        next(iter(data.DataLoader(data.TensorDataset(torch.zeros(4, 1)), num_workers=2)))\n")
+    child = _component(grader, "DownBlock", make_submission({"down_block": source.replace(init, workers, 1)}))
+    try:
+        with pytest.raises(StudentError) as raised:
+            child.build("DownBlock", in_channels=3, out_channels=4, time_emb_dim=2)
+            child.flush()
+            child.build("DownBlock", in_channels=3, out_channels=4, time_emb_dim=2)
+        said = str(raised.value)
+        assert "(raised in multiprocessing" in said and "/" not in said.split("(raised in", 1)[1].split(")")[0], said
+        assert "num_workers=0" in explain(said, "DownBlock")
+    finally:
+        child.stop()

@@ -101,6 +101,9 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
             return ("up1 concatenates with skip2 (from down2) and up2 with skip1 (from down1): each skip has the size "
                     "of the features it is concatenated with.")
         return "torch.cat along channels needs equal batch and spatial sizes: check what you concatenate, and on which dim."
+    if "(raised in multiprocessing" in error or "(raised in torch.multiprocessing" in error:
+        return ("Grading runs your code in one process: it cannot start worker processes (a DataLoader's "
+                "num_workers, multiprocessing). Use num_workers=0: the batches are the same.")
     if any(marker in error for marker in _NO_WRITING):
         return ("Grading runs your code where it cannot write files: saving a figure, a checkpoint or a log "
                 "(plt.savefig, torch.save, open(..., 'w')) fails there. Return the numbers and tensors instead, and "

@@ -170,7 +170,8 @@ def skip_ablation(steps=STEPS, seed=0):
       takes ``BATCH_SIZE`` training images drawn at random (with replacement) by a generator of the
       batches' own seeded with ``seed`` (a ``torch.Generator``, say; not the global one the models
       are built from) -- one generator per model seeded alike, or one list of batches drawn once
-      for both, as you like.
+      for both, as you like. A ``DataLoader`` is fine with ``num_workers=0``: grading runs in one
+      process, without worker processes.
     * Evaluation: reconstruct the held-out images without gradients; ``mse`` is the mean squared
       error over all their pixels, ``psnr = 10 * log10(1 / mse)`` in dB (the images' peak is 1).
     * Reproducible: the same ``steps`` and ``seed`` give the same numbers, and a run of ``k`` steps is
