@@ -135,12 +135,12 @@ def _analysis_module(folder, source: str):
 
 def test_the_experiments_public_rules_say_which_rule_a_short_run_breaks(tmp_path):
     """same_start and same_batches judge check.py's short run: correct variants (interleaved training, the
-    NoSkipUNet built first, one list of batches) pass; separate weights fail same_start alone, batches drawn
+    NoSkipUNet built first, one list of batches; the two models trained at once in threads) pass; separate weights fail same_start alone, batches drawn
     from another seed fail same_batches alone, each naming its rule; the run is trained once for all three."""
     from autograder import rules
     from autograder.checks.analysis import SEED
 
-    sources = {"correct": CORRECT_VARIANTS, "weights": _edit(REFERENCE, _SEPARATE_WEIGHTS),
+    sources = {"correct": CORRECT_VARIANTS, "threads": THREADED, "weights": _edit(REFERENCE, _SEPARATE_WEIGHTS),
                "batches": _edit(REFERENCE, _OTHER_BATCHES)}
     verdicts = {}
     for name, source in sources.items():
@@ -219,6 +219,39 @@ CORRECT_VARIANTS = _edit(
 
 def _check_results(report, task: str) -> dict:
     return {c.check_id: c for c in report.checks if c.component == task}
+
+
+# skip_ablation training its two models at once, one thread each (its own optimizer and generator, the
+# results bit-identical to the reference's); a barrier before every step's forward makes the two threads'
+# forward calls overlap every step, as a thread pool's may on any run.
+THREADED = _edit(
+    REFERENCE,
+    (_LOOP_START, "        import threading\n        from concurrent.futures import ThreadPoolExecutor\n\n"
+                  "        in_step = threading.Barrier(2, timeout=60)\n\n        def run(name, model):\n"),
+    ("                loss = F.mse_loss(model(batch, timesteps), batch)\n",
+     "                in_step.wait()\n                loss = F.mse_loss(model(batch, timesteps), batch)\n"),
+    ('            results[name] = {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),\n'
+     '                             "reconstructions": reconstructions}\n',
+     '            return {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),\n'
+     '                    "reconstructions": reconstructions}\n\n'
+     '        with ThreadPoolExecutor(max_workers=2) as pool:\n'
+     '            runs = {name: pool.submit(run, name, model)\n'
+     '                    for name, model in (("with_skips", with_skips), ("without_skips", without_skips))}\n'
+     '        results.update({name: run.result() for name, run in runs.items()})\n'),
+)
+
+
+def test_models_trained_in_threads_of_their_own_get_full_marks_every_run(grader, make_submission):
+    """The watcher keeps each thread's calls apart (hooks fire in every thread): the two models' forward
+    calls overlapping in time are each recorded whole, and the record -- so the grade -- is the same
+    whatever the scheduling."""
+    submission = make_submission({"analysis": THREADED})
+    reports = [grader.grade(submission) for _ in range(2)]
+    for report in reports:
+        failed = {i: c.output[:300] for i, c in _check_results(report, "SkipAblation").items() if not c.passed}
+        assert failed == {}
+    first, again = ({(c.component, c.check_id): c.score for c in r.checks} for r in reports)
+    assert first == again
 
 
 def test_correct_variants_of_the_homework_get_full_marks(grader, make_submission):
