@@ -393,6 +393,93 @@ def test_a_digest_covers_dtype_shape_and_every_byte_however_the_tensor_is_laid_o
     assert len({digest(base), digest(base.double()), digest(base.reshape(6, 4)), digest(base + 1e-6)}) == 4
 
 
+def test_the_watchers_record_of_models_trained_in_threads_is_the_same_whatever_the_scheduling():
+    """Two models trained in two threads: each model's record is what training it alone gives (every
+    forward with its batch, weights and loss, every step), and the whole record is the same whether one
+    thread always goes first, the other does, or both are inside their forward calls at once."""
+    import threading
+
+    from autograder.sandbox.child.watch import Watcher
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, gate=None):
+            super().__init__()
+            self.layer, self.gate = torch.nn.Linear(3, 3), gate
+
+        def forward(self, x):
+            if self.gate is not None:
+                self.gate()
+            return self.layer(x)
+
+    data = torch.rand(10, 3)
+
+    def train(model, turn=lambda: None, done=lambda: None):
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        draws = torch.Generator().manual_seed(0)
+        for _ in range(3):
+            batch = data[torch.randint(len(data), (4,), generator=draws)]
+            turn()
+            loss = ((model(batch) - batch) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            done()
+
+    def models(gate=None):
+        torch.manual_seed(0)
+        return Tiny(gate), Tiny(gate)  # two models, two sets of weights
+
+    def in_turns(order: str) -> list:
+        """The steps taken in turns, ``order`` saying whose is first."""
+        turns, lock = iter(order * 3), threading.Condition()
+        state = {"now": next(turns)}
+
+        def pair(name):
+            def turn():
+                with lock:
+                    lock.wait_for(lambda: state["now"] == name, timeout=30)
+
+            def done():
+                with lock:
+                    state["now"] = next(turns, None)
+                    lock.notify_all()
+            return turn, done
+        a, b = models()
+        return [(a, *pair("a")), (b, *pair("b"))]
+
+    def at_once() -> list:
+        inside = threading.Barrier(2, timeout=30)  # both threads inside a forward call at once, every step
+        a, b = models(gate=inside.wait)
+        return [(a,), (b,)]
+
+    def watched(runs: list, threaded: bool = True) -> dict:
+        with Watcher([]) as watcher:
+            threads = [threading.Thread(target=train, args=run) for run in runs]
+            if not threaded:
+                for run in runs:
+                    train(*run)
+            for thread in threads if threaded else ():
+                thread.start()
+            for thread in threads if threaded else ():
+                thread.join()
+        return watcher.report()
+
+    def per_model(report: dict) -> list:
+        """Each model's events, numbers left out (steps belong to the model their optimizer holds)."""
+        events = {}
+        for event in report["events"]:
+            for model in [event["model"]] if event["kind"] == "forward" else event["models"]:
+                events.setdefault(model, []).append({k: v for k, v in event.items() if k not in ("model", "models")})
+        return sorted(events.values(), key=repr)
+
+    alone = watched([(model,) for model in models()], threaded=False)
+    assert len(alone["events"]) == 2 * 3 * 2 and all(e["loss"] is not None for e in alone["events"]
+                                                       if e["kind"] == "forward")
+    records = [watched(in_turns("ab")), watched(in_turns("ba")), watched(at_once())]
+    assert records[0] == records[1] == records[2]
+    assert per_model(records[0]) == per_model(alone)
+
+
 def test_images_fed_that_are_no_training_image_are_named_for_what_they_are():
     """A held-out image fed in training and a training image changed on the way (noise added) break the
     same rule for different reasons: the message names the one that happened."""
