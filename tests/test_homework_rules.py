@@ -135,12 +135,12 @@ def _analysis_module(folder, source: str):
 
 def test_the_experiments_public_rules_say_which_rule_a_short_run_breaks(tmp_path):
     """same_start and same_batches judge check.py's short run: correct variants (interleaved training, the
-    NoSkipUNet built first, one list of batches) pass; separate weights fail same_start alone, batches drawn
+    NoSkipUNet built first, one list of batches; the two models trained at once in threads) pass; separate weights fail same_start alone, batches drawn
     from another seed fail same_batches alone, each naming its rule; the run is trained once for all three."""
     from autograder import rules
     from autograder.checks.analysis import SEED
 
-    sources = {"correct": CORRECT_VARIANTS, "weights": _edit(REFERENCE, _SEPARATE_WEIGHTS),
+    sources = {"correct": CORRECT_VARIANTS, "threads": THREADED, "weights": _edit(REFERENCE, _SEPARATE_WEIGHTS),
                "batches": _edit(REFERENCE, _OTHER_BATCHES)}
     verdicts = {}
     for name, source in sources.items():
@@ -219,6 +219,39 @@ CORRECT_VARIANTS = _edit(
 
 def _check_results(report, task: str) -> dict:
     return {c.check_id: c for c in report.checks if c.component == task}
+
+
+# skip_ablation training its two models at once, one thread each (its own optimizer and generator, the
+# results bit-identical to the reference's); a barrier before every step's forward makes the two threads'
+# forward calls overlap every step, as a thread pool's may on any run.
+THREADED = _edit(
+    REFERENCE,
+    (_LOOP_START, "        import threading\n        from concurrent.futures import ThreadPoolExecutor\n\n"
+                  "        in_step = threading.Barrier(2, timeout=60)\n\n        def run(name, model):\n"),
+    ("                loss = F.mse_loss(model(batch, timesteps), batch)\n",
+     "                in_step.wait()\n                loss = F.mse_loss(model(batch, timesteps), batch)\n"),
+    ('            results[name] = {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),\n'
+     '                             "reconstructions": reconstructions}\n',
+     '            return {"losses": losses, "mse": mse, "psnr": 10 * math.log10(1 / mse),\n'
+     '                    "reconstructions": reconstructions}\n\n'
+     '        with ThreadPoolExecutor(max_workers=2) as pool:\n'
+     '            runs = {name: pool.submit(run, name, model)\n'
+     '                    for name, model in (("with_skips", with_skips), ("without_skips", without_skips))}\n'
+     '        results.update({name: run.result() for name, run in runs.items()})\n'),
+)
+
+
+def test_models_trained_in_threads_of_their_own_get_full_marks_every_run(grader, make_submission):
+    """The watcher keeps each thread's calls apart (hooks fire in every thread): the two models' forward
+    calls overlapping in time are each recorded whole, and the record -- so the grade -- is the same
+    whatever the scheduling."""
+    submission = make_submission({"analysis": THREADED})
+    reports = [grader.grade(submission) for _ in range(2)]
+    for report in reports:
+        failed = {i: c.output[:300] for i, c in _check_results(report, "SkipAblation").items() if not c.passed}
+        assert failed == {}
+    first, again = ({(c.component, c.check_id): c.score for c in r.checks} for r in reports)
+    assert first == again
 
 
 def test_correct_variants_of_the_homework_get_full_marks(grader, make_submission):
@@ -358,6 +391,93 @@ def test_a_digest_covers_dtype_shape_and_every_byte_however_the_tensor_is_laid_o
     images = torch.rand(3, 1, 4, 4)
     assert [digest(row) for row in images] == [digest(row.clone()) for row in images]
     assert len({digest(base), digest(base.double()), digest(base.reshape(6, 4)), digest(base + 1e-6)}) == 4
+
+
+def test_the_watchers_record_of_models_trained_in_threads_is_the_same_whatever_the_scheduling():
+    """Two models trained in two threads: each model's record is what training it alone gives (every
+    forward with its batch, weights and loss, every step), and the whole record is the same whether one
+    thread always goes first, the other does, or both are inside their forward calls at once."""
+    import threading
+
+    from autograder.sandbox.child.watch import Watcher
+
+    class Tiny(torch.nn.Module):
+        def __init__(self, gate=None):
+            super().__init__()
+            self.layer, self.gate = torch.nn.Linear(3, 3), gate
+
+        def forward(self, x):
+            if self.gate is not None:
+                self.gate()
+            return self.layer(x)
+
+    data = torch.rand(10, 3)
+
+    def train(model, turn=lambda: None, done=lambda: None):
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+        draws = torch.Generator().manual_seed(0)
+        for _ in range(3):
+            batch = data[torch.randint(len(data), (4,), generator=draws)]
+            turn()
+            loss = ((model(batch) - batch) ** 2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            done()
+
+    def models(gate=None):
+        torch.manual_seed(0)
+        return Tiny(gate), Tiny(gate)  # two models, two sets of weights
+
+    def in_turns(order: str) -> list:
+        """The steps taken in turns, ``order`` saying whose is first."""
+        turns, lock = iter(order * 3), threading.Condition()
+        state = {"now": next(turns)}
+
+        def pair(name):
+            def turn():
+                with lock:
+                    lock.wait_for(lambda: state["now"] == name, timeout=30)
+
+            def done():
+                with lock:
+                    state["now"] = next(turns, None)
+                    lock.notify_all()
+            return turn, done
+        a, b = models()
+        return [(a, *pair("a")), (b, *pair("b"))]
+
+    def at_once() -> list:
+        inside = threading.Barrier(2, timeout=30)  # both threads inside a forward call at once, every step
+        a, b = models(gate=inside.wait)
+        return [(a,), (b,)]
+
+    def watched(runs: list, threaded: bool = True) -> dict:
+        with Watcher([]) as watcher:
+            threads = [threading.Thread(target=train, args=run) for run in runs]
+            if not threaded:
+                for run in runs:
+                    train(*run)
+            for thread in threads if threaded else ():
+                thread.start()
+            for thread in threads if threaded else ():
+                thread.join()
+        return watcher.report()
+
+    def per_model(report: dict) -> list:
+        """Each model's events, numbers left out (steps belong to the model their optimizer holds)."""
+        events = {}
+        for event in report["events"]:
+            for model in [event["model"]] if event["kind"] == "forward" else event["models"]:
+                events.setdefault(model, []).append({k: v for k, v in event.items() if k not in ("model", "models")})
+        return sorted(events.values(), key=repr)
+
+    alone = watched([(model,) for model in models()], threaded=False)
+    assert len(alone["events"]) == 2 * 3 * 2 and all(e["loss"] is not None for e in alone["events"]
+                                                       if e["kind"] == "forward")
+    records = [watched(in_turns("ab")), watched(in_turns("ba")), watched(at_once())]
+    assert records[0] == records[1] == records[2]
+    assert per_model(records[0]) == per_model(alone)
 
 
 def test_images_fed_that_are_no_training_image_are_named_for_what_they_are():

@@ -16,11 +16,17 @@ while the student's code ran, however that code is written:
 
 Plain data only; the grader parses it (``replies.watched_call``) and judges it (``checks/analysis.py``).
 ``digest`` is shared with the grader, which digests the images it knows in the same way.
+
+A function may run its models in threads of its own (two models trained at once in a thread pool): the
+hooks fire in every thread, so each thread keeps its own nesting and its own running call, and the
+record is the same whatever the threads' scheduling (``Watcher.report``).
 """
 import ctypes
 import hashlib
+import json
 import math
 import sys
+import threading
 
 import torch
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
@@ -75,10 +81,15 @@ class Watcher:
         self.owners: dict[int, int] = {}  # id(parameter) -> the number of the model it belongs to
         self.kept: list = []  # the models seen, alive while watching (their ids stay theirs)
         self.events: list = []
+        self.groups: list = []  # per event, the model whose record it belongs to (None: no model's)
+        self.threads: set = set()  # the threads that recorded an event
         self.truncated = False
-        self.depth = 0
         self.handles = []
-        self._input = None  # the running top-level call's first input
+        # Per thread: its nesting depth, its running top-level call's event and first input, and the model
+        # of its last top-level call. Hooks fire in whichever thread calls the model; one shared state
+        # would nest one thread's call inside another's and lose it.
+        self._local = threading.local()
+        self._lock = threading.Lock()  # numbering a model and recording an event, from any thread
 
     @staticmethod
     def _state(module: torch.nn.Module) -> dict:
@@ -96,26 +107,32 @@ class Watcher:
             handle.remove()
         self.handles = []
 
-    def _record(self, event: dict) -> None:
-        if len(self.events) >= MAX_EVENTS:
-            self.truncated = True
-        else:
-            self.events.append(event)
+    def _record(self, event: dict, group: int | None) -> None:
+        with self._lock:
+            if len(self.events) >= MAX_EVENTS:
+                self.truncated = True
+            else:
+                self.events.append(event)
+                self.groups.append(group)
+                self.threads.add(threading.get_ident())
 
-    def _number(self, model) -> int:
-        if id(model) not in self.models:
+    def _number(self, model) -> tuple[int, bool]:
+        """The model's number, and whether this is its first call."""
+        with self._lock:
+            if id(model) in self.models:
+                return self.models[id(model)], False
             self.models[id(model)] = len(self.models)
             self.kept.append(model)
             for parameter in model.parameters():
                 self.owners.setdefault(id(parameter), self.models[id(model)])
-        return self.models[id(model)]
+            return self.models[id(model)], True
 
     def _before_forward(self, module, args):
-        self.depth += 1
-        if self.depth != 1:
+        local = self._local
+        local.depth = getattr(local, "depth", 0) + 1
+        if local.depth != 1:
             return
-        first = id(module) not in self.models
-        number = self._number(module)
+        number, first = self._number(module)
         x = args[0] if args and isinstance(args[0], torch.Tensor) else None
         t = args[1] if len(args) > 1 else None
         timesteps = None
@@ -123,32 +140,38 @@ class Watcher:
             timesteps = [float(v) for v in t.detach().reshape(-1).tolist()]
         elif isinstance(t, (int, float)) and not isinstance(t, bool):
             timesteps = [float(t)]
-        self._record({"kind": "forward", "model": number, "class": type(module).__name__,
-                      "grad": torch.is_grad_enabled(), "training": module.training,
-                      "rows": [digest(row) for row in x[:MAX_ROWS]] if x is not None and x.dim() > 0 else [],
-                      "batch": int(x.shape[0]) if x is not None and x.dim() > 0 else 0,
-                      "timesteps": timesteps, "weights": weights_digest(module) if first else None, "loss": None})
-        self._input = x
+        event = {"kind": "forward", "model": number, "class": type(module).__name__,
+                 "grad": torch.is_grad_enabled(), "training": module.training,
+                 "rows": [digest(row) for row in x[:MAX_ROWS]] if x is not None and x.dim() > 0 else [],
+                 "batch": int(x.shape[0]) if x is not None and x.dim() > 0 else 0,
+                 "timesteps": timesteps, "weights": weights_digest(module) if first else None, "loss": None}
+        self._record(event, number)
+        local.event, local.input, local.model = event, x, number
 
     def _after_forward(self, module, args, output):
-        self.depth = max(0, self.depth - 1)
-        if self.depth != 0 or not self.events or self.events[-1]["kind"] != "forward":
+        local = self._local
+        local.depth = max(0, getattr(local, "depth", 0) - 1)
+        event, x = getattr(local, "event", None), getattr(local, "input", None)
+        if local.depth != 0 or event is None:
             return
-        x = getattr(self, "_input", None)
         if isinstance(output, torch.Tensor) and x is not None and output.shape == x.shape:
             with torch.no_grad():
                 loss = ((output.detach().double() - x.detach().double()) ** 2).mean().item()
-            self.events[-1]["loss"] = loss
-        self._input = None
+            event["loss"] = loss
+        local.event = local.input = None
 
     def _after_step(self, optimizer, args, kwargs):
         models = sorted({self.owners[id(p)] for group in optimizer.param_groups for p in group["params"]
                          if id(p) in self.owners})
+        # The step belongs to the record of the model its thread ran last (the one it trains).
+        group = getattr(self._local, "model", None)
+        if group is None and len(models) == 1:
+            group = models[0]
         self._record({"kind": "step", "optimizer": type(optimizer).__name__,
                       "family": [c.__name__ for c in type(optimizer).__mro__ if c.__module__.startswith("torch.optim")],
                       "lr": [_rate(g.get("lr", 0.0)) for g in optimizer.param_groups],
                       "settings": [_settings(g) for g in optimizer.param_groups],
-                      "models": models})
+                      "models": models}, group)
 
     def report(self) -> dict:
         after = []
@@ -160,7 +183,38 @@ class Watcher:
                 "weights_changed": now["weights"] != before["weights"],
                 "gradients": [n for n, p in module.named_parameters() if p.grad is not None],
             })
-        return {"events": self.events, "truncated": self.truncated, "arguments": after}
+        return {"events": self._ordered_events(), "truncated": self.truncated, "arguments": after}
+
+    def _ordered_events(self) -> list:
+        """The events as recorded when one thread recorded them all. When several did, the order in which
+        their events interleaved, and so which model was seen first, is the scheduler's: then each model's
+        events come together, in the order they happened (one model runs in one thread at a time), the
+        models passed in first and the others by what their events hold (never by when they ran), and the
+        models are numbered again by their first appearance -- the same record on every run."""
+        if len(self.threads) <= 1:
+            return self.events
+        by_model: dict = {}
+        for event, group in zip(self.events, self.groups):
+            by_model.setdefault(group, []).append(event)
+        classes = {number: type(model).__name__ for number, model in enumerate(self.kept)}
+
+        def content(events: list) -> str:
+            return json.dumps([{**e, "model": classes.get(e.get("model")),
+                                "models": sorted(classes[m] for m in e.get("models", ()))} for e in events],
+                              sort_keys=True, default=str)
+
+        def place(group) -> tuple:
+            model = self.kept[group] if group is not None else None
+            passed = next((i for i, a in enumerate(self.arguments) if a is model), len(self.arguments))
+            return passed, content(by_model[group])
+
+        ordered = [e for group in sorted(by_model, key=place) for e in by_model[group]]
+        numbers: dict = {}
+        for event in ordered:
+            for model in [event["model"]] if event["kind"] == "forward" else event["models"]:
+                numbers.setdefault(model, len(numbers))
+        return [{**e, "model": numbers[e["model"]]} if e["kind"] == "forward"
+                else {**e, "models": sorted(numbers[m] for m in e["models"])} for e in ordered]
 
 
 def _number(value) -> float | None:
