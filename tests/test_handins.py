@@ -907,3 +907,13 @@ def test_a_notebook_handed_in_as_a_web_page_is_named_as_such(tmp_path):
     assert any("exported as a web page" in reason and ".ipynb" in reason for reason in submission.review)
     plain = read_submission(write(tmp_path / "other", {"notes.html": "<html><body>my notes</body></html>"}))
     assert not any("web page" in reason for reason in plain.review)
+
+
+def test_a_hand_in_of_documents_only_is_named_as_such(tmp_path):
+    """The notebook printed to PDF (what many courses ask for beside the code), and nothing else: the
+    student and the TA are told to hand in the code; a document beside code changes nothing."""
+    pdf = b"%PDF-1.7\n1 0 obj << /Type /Catalog >> endobj\n%%EOF\n"
+    submission = read_submission(write(tmp_path / "pdf", {"unet_homework.pdf": pdf}))
+    assert any("unet_homework.pdf is a document" in reason and ".ipynb" in reason for reason in submission.review)
+    beside = read_submission(write(tmp_path / "both", {**package("unet/", reference()), "report.pdf": pdf}))
+    assert set(beside.symbols) >= CONTRACT and not beside.review

@@ -171,6 +171,11 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
                     "page (HTML), which the grader does not read: hand in the .ipynb itself")
             submission.notes.append(said)
             submission.review.append(said)
+        elif printed := [f.label for f in tree.files if f.path.suffix.lower() in PRINTED][:3]:
+            said = (f"{', '.join(printed)} {'is a document' if len(printed) == 1 else 'are documents'} (a printout "
+                    "or a report), which the grader does not read: hand in your code, the .ipynb or the .py files")
+            submission.notes.append(said)
+            submission.review.append(said)
         elif not submission.review:
             submission.review.append("no file defines any of the assignment's classes or functions "
                                      f"({', '.join(sorted(ALL_SYMBOLS))})")
@@ -181,6 +186,11 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
     _imports(submission, policy, available or _importable)
     _newer_syntax(submission)
     return submission
+
+
+# Documents a notebook is often printed or exported to (courses ask for a PDF beside the code): named
+# as such when a hand-in holds no code, never read.
+PRINTED = (".pdf", ".docx", ".doc", ".odt", ".md", ".tex")
 
 
 def _notebook_page(file: files_.FoundFile, limits: files_.Limits) -> bool:
