@@ -917,3 +917,16 @@ def test_a_hand_in_of_documents_only_is_named_as_such(tmp_path):
     assert any("unet_homework.pdf is a document" in reason and ".ipynb" in reason for reason in submission.review)
     beside = read_submission(write(tmp_path / "both", {**package("unet/", reference()), "report.pdf": pdf}))
     assert set(beside.symbols) >= CONTRACT and not beside.review
+
+
+def test_a_notebook_importing_the_blocks_from_a_folder_not_handed_in_says_so(tmp_path):
+    """Only the homework notebook, its first cell ``from unet.unet import SimpleUNet`` (the unet/ folder
+    forgotten): one line naming what to hand in, for the student and the TA -- not nine "not defined"."""
+    cells = ["from unet.unet import SimpleUNet\nfrom unet.res_block import ResBlock as RB\nimport torch",
+             "def shape_trace(model, x, t):\n    return [SimpleUNet, RB]"]
+    submission = read_submission(write(tmp_path / "nb", {"unet_homework.ipynb": notebook(cells)}))
+    said = [reason for reason in submission.review if "which the hand-in does not hold" in reason]
+    assert len(said) == 1 and "SimpleUNet from unet.unet" in said[0] and "ResBlock from unet.res_block" in said[0]
+    whole = read_submission(write(tmp_path / "whole", {**package("unet/", reference()),
+                                                       "unet_homework.ipynb": notebook(cells)}))
+    assert not any("does not hold" in reason for reason in whole.review), whole.review

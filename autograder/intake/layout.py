@@ -184,6 +184,7 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
     _names(submission, chosen)
     _exports(tree, submission, chosen, limits)
     _imports(submission, policy, available or _importable)
+    _imports_not_handed_in(submission)
     _newer_syntax(submission)
     return submission
 
@@ -749,6 +750,27 @@ def _importable(name: str) -> bool:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):
         return False
+
+
+def _imports_not_handed_in(submission: Submission) -> None:
+    """A file that imports the assignment's classes from a module the hand-in lacks (a notebook's
+    ``from unet.unet import SimpleUNet``, the unet/ folder forgotten): said to the student and the TA,
+    who should ask for it, rather than each class reported as not defined."""
+    own = {n.lower() for n in [*submission.modules, *submission.aliases]}  # files, not the names imports use
+    for entry in sorted(submission.modules.values(), key=lambda m: m.label):
+        tree = entry.index.tree
+        wanted: dict[str, list[str]] = {}
+        for node in tree.body if tree is not None else ():
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                lacking = [a.name for a in node.names if a.name in ALL_SYMBOLS and a.name not in submission.symbols]
+                if lacking and node.module.split(".")[-1].lower() not in own:
+                    wanted.setdefault(node.module, []).extend(lacking)
+        if wanted:
+            what = "; ".join(f"{', '.join(names)} from {module}" for module, names in wanted.items())
+            said = (f"{entry.label} imports {what}, which the hand-in does not hold: hand in those files too "
+                    "(the folder they are in)")
+            submission.notes.append(said)
+            submission.review.append(said)
 
 
 def _imports(submission: Submission, policy: PackagePolicy, available: Callable[[str], bool]) -> None:
