@@ -151,10 +151,10 @@ class Child:
                 shown.append(f"  (the reference's code, in {frame.name})\n")
                 last = "reference"
         lines += shown[-6:]
-        if frames and last is not None and self._library_module(frames[-1].filename):
-            # raised in a library the student's code called: named, so that the cause can be told apart
-            # (a PermissionError from multiprocessing is a worker process, not a file written)
-            lines.append(f"  (raised in {self._library_module(frames[-1].filename)}, in {frames[-1].name})\n")
+        library = _library_module(frames[-1].filename) if frames and last is not None else None
+        if library:  # raised in a library the student's code called: named, so that the cause can be told
+            # apart (a PermissionError from multiprocessing is a worker process, not a file written)
+            lines.append(f"  (raised in {library}, in {frames[-1].name})\n")
         try:
             lines += traceback.format_exception_only(type(exc), exc)
         except Exception:  # noqa: BLE001 -- an exception whose str() raises
@@ -163,15 +163,6 @@ class Child:
             allowed_call = isinstance(exc, (TypeError, AttributeError, ValueError))
             lines.insert(0, (IN_REFERENCE if allowed_call else FROM_REFERENCE) + "\n")  # first: never cut off
         return "".join(lines).rstrip()[:MAX_TEXT]
-
-    @staticmethod
-    def _library_module(filename: str) -> str | None:
-        """The dotted name of an installed or standard-library module's file, else None (never a path)."""
-        for folder in sorted((p for p in sys.path if p and os.path.isabs(p)), key=len, reverse=True):
-            if filename.startswith(folder.rstrip("/") + "/") and filename.endswith(".py"):
-                dotted = filename[len(folder.rstrip("/")) + 1:-3].replace("/", ".").removesuffix(".__init__")
-                return dotted if all(part.isidentifier() for part in dotted.split(".")) else None
-        return None
 
     # --- loading and forgetting a component ----------------------------------------------------
 
@@ -502,3 +493,12 @@ class Child:
                 self._edit(module, **edits)
             return module
         return self._to_device(value, False)
+
+
+def _library_module(filename: str) -> str | None:
+    """The dotted name of an installed or standard-library module's file, else None (never a path)."""
+    for folder in sorted((p for p in sys.path if p and os.path.isabs(p)), key=len, reverse=True):
+        if filename.startswith(folder.rstrip("/") + "/") and filename.endswith(".py"):
+            dotted = filename[len(folder.rstrip("/")) + 1:-3].replace("/", ".").removesuffix(".__init__")
+            return dotted if all(part.isidentifier() for part in dotted.split(".")) else None
+    return None
