@@ -348,6 +348,12 @@ MUTANTS += [
            shows='Fractions that sum to 1, not percentages'),
 ]
 
+MUTANTS += [
+    Mutant("shape_trace returns dict(trace) (the pairs, in order, as a dict)", "analysis",
+           "    return trace\n", "    return dict(trace)\n", "ShapeTrace",
+           shows="got a dict", fails=("ShapeTrace: names_in_order",)),
+]
+
 EQUIVALENTS += [
     Mutant("similarity with F.normalize", "analysis", _UNIT, "unit = F.normalize(embeddings, dim=1)", None),
     Mutant("attention map from unflatten and explicit indexing", "analysis", _INDEX,

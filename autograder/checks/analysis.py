@@ -48,11 +48,18 @@ def _call(ctx, component: str, function: str, *args, case: Case | None = None, e
 
 # --- Task 1: ShapeTrace ----------------------------------------------------------------------------
 
-def _trace(value) -> list[tuple[str, tuple]]:
-    """The student's trace as (name, shape) pairs, or a CheckFailed saying what the format should be."""
+def _trace(value, strict: bool = False) -> list[tuple[str, tuple]]:
+    """The student's trace as (name, shape) pairs, or a CheckFailed saying what the format should be.
+
+    A dict of name -> shape holds the same pairs in order: one mistake of format, charged by the check
+    that reads the entries (``strict``: names_in_order); the other checks judge the pairs it holds."""
     expected = "shape_trace must return a list of (name, shape) pairs, shape a tuple of ints"
+    if isinstance(value, dict) and not strict:
+        value = rules.as_pairs(value)
     if not isinstance(value, list):
-        raise CheckFailed(f"{expected}; got {_kind(value)}")
+        raise CheckFailed(f"{expected}; got {_kind(value)}",
+                          hint="Return the list itself: [(name, shape), ...], not dict(trace)." if isinstance(value, dict)
+                          else None)
     entries = []
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)
@@ -63,7 +70,7 @@ def _trace(value) -> list[tuple[str, tuple]]:
     return entries
 
 
-def _traces(ctx, case: Case):
+def _traces(ctx, case: Case, strict: bool = False):
     """(reference trace, student trace) of ``case``'s SimpleUNet on its inputs."""
     x, t = case.inputs()
 
@@ -72,14 +79,14 @@ def _traces(ctx, case: Case):
         return _reference(ctx, "shape_trace")(model, x, t)
 
     expected = remembered(ctx, ("shape_trace", repr(case)), build)
-    got = _trace(_call(ctx, SHAPE_TRACE, "shape_trace", ModuleArg("SimpleUNet", case.init), x, t, case=case))
+    got = _trace(_call(ctx, SHAPE_TRACE, "shape_trace", ModuleArg("SimpleUNet", case.init), x, t, case=case), strict)
     return expected, got
 
 
 @check(SHAPE_TRACE, "names_in_order", "one entry per submodule, named as in named_modules(), in execution order",
        unet_cases())
 def names_in_order(ctx, case):
-    expected, got = _traces(ctx, case)
+    expected, got = _traces(ctx, case, strict=True)
     names, got_names = [n for n, _ in expected], [n for n, _ in got]
     if got_names == names:
         return

@@ -22,7 +22,7 @@ from .description import describe, describe_module
 from .forward import (CONSTANT_VALUE, SINUSOID_ALLOWED, SINUSOID_VARIANTS, concat_order, constant_values,
                       output_shapes, pair, residual, sinusoid, sinusoid_shape, sinusoid_values, softmax_rows,
                       time_sensitivity, weights_shape)
-from .homework import (EXPERIMENT_READ, EXPERIMENT_SETTINGS, RAISED, STUDENT_SEED, VARIANTS, batches_problem, experiment_problem,
+from .homework import (EXPERIMENT_READ, EXPERIMENT_SETTINGS, RAISED, STUDENT_SEED, VARIANTS, as_pairs, batches_problem, experiment_problem,
                        experiment_protocol, map_sums, same_batches, same_start, shares, similarity_properties,
                        trace_protocol, training_calls)
 from .inputs import TIMESTEPS, load_weights, make_inputs, moved_inputs, random_state
@@ -34,7 +34,7 @@ from .tensors import (SAME_ABSOLUTE, SAME_RELATIVE, Failed, allowed_same, as_sha
 
 __all__ = [
     "CONSTANT_VALUE", "EXPERIMENT_READ", "EXPERIMENT_SETTINGS", "PROTOCOL_KINDS", "RAISED", "RULES", "SAME_ABSOLUTE", "SAME_RELATIVE", "SINUSOID_ALLOWED", "SINUSOID_VARIANTS", "TIMESTEPS",
-    "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "as_shape", "by_position", "case_text",
+    "TASK_CALLS", "VARIANTS", "WATCHED_KINDS", "Failed", "LocalView", "allowed_same", "as_list", "as_pairs", "as_shape", "by_position", "case_text",
     "changed", "close", "close_where_known", "dependence", "describe", "describe_module", "difference_text",
     "experiment_problem", "largest_difference", "load_weights", "magnitude", "max_difference", "make_inputs", "module_with_weights",
     "moved_inputs", "nonfinite_problem", "our_weights", "own_constants", "plural", "random_state", "real_work", "same_nonfinite",
