@@ -352,6 +352,9 @@ MUTANTS += [
     Mutant("shape_trace returns dict(trace) (the pairs, in order, as a dict)", "analysis",
            "    return trace\n", "    return dict(trace)\n", "ShapeTrace",
            shows="got a dict", fails=("ShapeTrace: names_in_order",)),
+    Mutant("skip_ablation returns all the images as 'images', not the held-out ones", "analysis",
+           '"images": held_out}', '"images": images}', "SkipAblation",
+           shows="the held-out images are not the last", fails=("SkipAblation: experiment_metrics",)),
 ]
 
 EQUIVALENTS += [

@@ -266,30 +266,9 @@ def student_experiment(ctx, steps: int) -> dict:
     floats they hold: the public experiment_budget check, like check.py, charges that format once
     (``rules.experiment_problem``); the checks here judge the run."""
     value = _numbers_read(_experiment_call(ctx, steps).outputs[0])
-    what = f"skip_ablation({steps}, seed={SEED})"
-    if not isinstance(value, dict):
-        raise CheckFailed(f"{what} must return a dict; got {_kind(value)}")
-    missing = [key for key in ("images", *VARIANTS) if key not in value]
-    if missing:
-        raise CheckFailed(f"{what} returned a dict without {', '.join(repr(k) for k in missing)}")
-    images = value["images"]
-    if type(images) is not torch.Tensor or images.dim() != 4:
-        raise CheckFailed(f"{what}['images'] must be the held-out images, a (N, 1, H, W) tensor; got {_kind(images)}")
-    for key, label in VARIANTS.items():
-        run = value[key]
-        if not isinstance(run, dict) or not {"losses", "mse", "psnr", "reconstructions"} <= set(run):
-            raise CheckFailed(f"{what}[{key!r}] must be a dict with 'losses', 'mse', 'psnr' and 'reconstructions'")
-        losses = run["losses"]
-        if not isinstance(losses, list) or not losses or not all(_is_number(v) for v in losses):
-            raise CheckFailed(f"{what}[{key!r}]['losses'] must be a list of floats, one per step")
-        if not all(_finite(v) for v in losses):
-            raise CheckFailed(f"the losses of the model {label} are not all finite")
-        for metric in ("mse", "psnr"):
-            if not _is_number(run[metric]) or not _finite(run[metric]):
-                raise CheckFailed(f"{what}[{key!r}][{metric!r}] must be a finite float; got {_short(run[metric])}")
-        problem = shape_problem(run["reconstructions"], images.shape, f"{what}[{key!r}]['reconstructions']")
-        if problem:
-            raise CheckFailed(problem)
+    problem = rules.experiment_problem(value, f"skip_ablation({steps}, seed={SEED})")  # the format, as check.py reads it
+    if problem:
+        raise CheckFailed(problem)
     return value
 
 
@@ -500,6 +479,10 @@ def experiment_metrics(ctx, _case):
                           "without gradients", hint="Reconstruct the held-out images inside `with torch.no_grad():`.")
     for key, label in VARIANTS.items():
         run = ours[key]
+        if tuple(run["reconstructions"].shape) != tuple(images.shape):
+            raise CheckFailed(f"the model {label} returned reconstructions of shape {tuple(run['reconstructions'].shape)}: "
+                              f"the rule is one per held-out image, shaped like them, {tuple(images.shape)}",
+                              hint="Reconstruct the held-out images (the last HELD_OUT_IMAGES), no others.")
         mse = ((run["reconstructions"].double() - images.double()) ** 2).mean().item()
         if not math.isclose(run["mse"], mse, rel_tol=1e-4, abs_tol=1e-9):
             raise CheckFailed(f"the model {label} reports mse={run['mse']:.6g}, but its reconstructions of the "
@@ -795,18 +778,6 @@ def _numbers_read(value):
                 if metric in run:
                     run[metric] = number(run[metric])
     return read
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _finite(number) -> bool:
-    """A finite float, also for an int too large for one (``math.isfinite`` raises on those)."""
-    try:
-        return math.isfinite(float(number))
-    except OverflowError:
-        return False
 
 
 def _kind(value) -> str:
