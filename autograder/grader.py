@@ -1,4 +1,5 @@
 """Grade one submission: student code in sandboxed children, every check in the trusted process."""
+import ast
 import dataclasses
 import gc
 import re
@@ -197,6 +198,29 @@ class Grader:
         return warm_start.save(self.config.reference_results(), self._results_key, self._drawn_cases,
                                self._references)
 
+    def _changed_constants(self, submission: Submission) -> list[str]:
+        """The experiment's given constants (``BASE_CHANNELS = 8``) that the student's file sets otherwise:
+        its rules assume the given values, and a failure they cause names something else (the seed, the
+        images), so the note says which constant differs."""
+        home = submission.symbols.get("skip_ablation")
+        tree = submission.modules[home].index.tree if home in submission.modules else None
+        if tree is None:
+            return []
+        given = self.reference.symbol("analysis", "skip_ablation").__globals__
+        changed = []
+        for node in tree.body:
+            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                name = node.targets[0].id
+                if name.isupper() and isinstance(given.get(name), (int, float)) and not isinstance(given[name], bool):
+                    try:
+                        value = ast.literal_eval(node.value)
+                    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                        continue
+                    if value != given[name]:
+                        changed.append(f"{name} = {safe_text(repr(value), 40)} (given: {given[name]!r})")
+        return [f"{submission.modules[home].label} changes the experiment's given constants: {', '.join(changed)}; "
+                "the experiment's checks assume the given values, so keep them"] if changed else []
+
     @cached_property
     def _results_key(self) -> str:
         """The saved results' key (``warm_start.key``): it reads every file of the grader and the reference."""
@@ -275,6 +299,8 @@ class Grader:
                                  "student's code: those checks scored 0; fix the machine and grade again")
         report.environment += _missing_packages(submission, [*report.notes, *(c.output for c in report.checks
                                                                                 if not c.passed)])
+        if any(not c.passed for c in report.checks if c.component == "SkipAblation"):
+            report.notes += self._changed_constants(submission)
         if report.environment and report.score < report.max_score:
             report.review.append("what the grading environment cannot run (a package, newer Python syntax) may have cost points: "
                                  + "; ".join(report.environment))

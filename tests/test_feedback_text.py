@@ -173,3 +173,19 @@ def test_a_package_an_allowed_package_needs_but_the_environment_lacks_is_the_env
              error("unet.helpers_not_handed_in"), error("res_block.nothing"), error("json.no_such_part")]
     said = _missing_packages(submission, texts)
     assert len(said) == 1 and "tensorboard_not_installed_here" in said[0], said
+
+
+def test_a_changed_given_constant_of_the_experiment_is_named(grader, tmp_path):
+    """BASE_CHANNELS = 16 fails the seeded start ("did not start from the weights torch.manual_seed(1)
+    gives"), IMAGE_SIZE = 32 the images' checks: the note names the constant that differs, and only that."""
+    from autograder.intake import read_submission
+
+    from .classroom import package, reference, write
+
+    files = package("unet/", reference())
+    source = files["unet/analysis.py"]
+    assert "BASE_CHANNELS = 8\n" in source and "IMAGE_SIZE = 16\n" in source
+    files["unet/analysis.py"] = source.replace("BASE_CHANNELS = 8\n", "BASE_CHANNELS = 16\n")
+    said = grader._changed_constants(read_submission(write(tmp_path / "changed", files)))
+    assert len(said) == 1 and "BASE_CHANNELS = 16 (given: 8)" in said[0] and "IMAGE_SIZE" not in said[0], said
+    assert grader._changed_constants(read_submission(write(tmp_path / "same", package("unet/", reference())))) == []
