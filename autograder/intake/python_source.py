@@ -145,7 +145,8 @@ def _is_definition(node: ast.stmt) -> bool:
 _LOOPS = (ast.For, ast.AsyncFor, ast.While)
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
            ast.GeneratorExp)
-_EXITS = (ast.Break, ast.Continue, ast.Raise)
+_TRIES = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
+_DECIDERS = (ast.Import, ast.ImportFrom, ast.Assert)  # in a ``try``: whether they raise picks the branch
 
 
 def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
@@ -230,10 +231,13 @@ def touched_names(node: ast.stmt) -> set[str]:
 def _kept(tree: ast.Module, roots: set[str] | None) -> set[int]:
     """The ids of the statements (at any depth outside definitions) that ``kept_statements`` keeps."""
     parents: dict[int, ast.stmt | None] = {}
-    exits: dict[int, list[ast.stmt]] = {}  # a kept loop keeps its break/continue, a kept block its own raise
+    # a kept loop keeps its break/continue, a kept block its own raise, a kept try the imports and asserts
+    # that choose its branch (``try: import einops; HAS_EINOPS = True``)
+    exits: dict[int, list[ast.stmt]] = {}
     statements: list[ast.stmt] = []
 
     def visit(block: list[ast.stmt], parent: ast.stmt | None, loop: ast.stmt | None) -> None:
+        tried = isinstance(parent, _TRIES) and block is parent.body
         for node in block:
             if _is_main_guard(node):
                 continue  # runs only as a script: never on import, so nothing a definition reads
@@ -241,7 +245,7 @@ def _kept(tree: ast.Module, roots: set[str] | None) -> set[int]:
             parents[id(node)] = parent
             if isinstance(node, (ast.Break, ast.Continue)) and loop is not None:
                 exits.setdefault(id(loop), []).append(node)
-            elif isinstance(node, ast.Raise) and parent is not None:
+            elif parent is not None and (isinstance(node, ast.Raise) or (tried and isinstance(node, _DECIDERS))):
                 exits.setdefault(id(parent), []).append(node)
             for inner in _blocks(node):
                 visit(inner, node, node if isinstance(node, _LOOPS) else loop)
@@ -290,7 +294,8 @@ def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
     attached to a class after it -- with the blocks around it: an ``if`` that picks a device, a
     ``try`` around an optional import, a ``with`` or a loop that computes a constant. Inside a kept
     block, the statements that touch nothing needed become ``pass`` (its ``print``, a plot), except
-    its own ``raise`` and its loop's ``break``/``continue``. So a training loop, a plot, a file
+    what decides where it goes: its own ``raise``, its loop's ``break``/``continue``, the imports and
+    asserts of a ``try``. So a training loop, a plot, a file
     written, the ``__main__`` block never run unless they compute what a definition reads. Linear:
     each statement is read once, each name looked up once.
     """

@@ -486,14 +486,25 @@ def _defined(module, name: str):
 
 
 def _binds(statement) -> set:
-    """The names a top-level definition or assignment binds (enough to see one defined again)."""
+    """The names a top-level statement binds: a definition, an assignment, an import, and those in the
+    blocks of an ``if``/``try``/``with``/loop (a device chosen beside a ``print``), enough to see one
+    defined again and to say what a statement left out takes with it."""
     import ast
 
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {statement.name}
+    if isinstance(statement, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in statement.names if a.name != "*"}
     targets = statement.targets if isinstance(statement, ast.Assign) else (
         [statement.target] if isinstance(statement, ast.AnnAssign) else [])
-    return {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+    names = {node.id for target in targets for node in ast.walk(target)
+             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    blocks = [getattr(statement, field, None) or [] for field in ("body", "orelse", "finalbody")]
+    blocks += [handler.body for handler in getattr(statement, "handlers", [])]
+    for block in blocks:
+        for inner in block:
+            names |= _binds(inner)
+    return names
 
 
 def _clear(module) -> None:
