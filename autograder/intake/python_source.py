@@ -344,26 +344,28 @@ def _global_reads(table: symtable.SymbolTable) -> set[str]:
 
 
 def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None) -> str:
-    """``text`` as ``kept_statements`` runs it, line numbers unchanged: every top-level statement it
-    leaves out blanked, every one inside a kept block made ``pass`` (a statement sharing its line with
-    another, ``else: print("cpu")``, replaced in place; one that also spans lines is kept as written)."""
+    """``text`` as ``kept_statements`` runs it, line numbers unchanged: every line outside the kept
+    top-level statements blanked, every statement left out inside a kept block made ``pass`` (one that
+    shares its line with another, ``else: print("cpu")``, replaced in place; one that also spans lines
+    is kept as written)."""
     kept = _kept(tree, roots)
     lines = text.split("\n")
-    edits: dict[int, list[tuple[int, int]]] = {}  # line index -> byte spans to make ``pass``, on shared lines
+    keep = [False] * len(lines)
+    spliced: dict[int, list[tuple[int, int]]] = {}  # line index -> byte spans that become ``pass``
 
     def leave_out(node: ast.stmt, in_block: bool) -> None:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
         end = node.end_lineno or node.lineno
         first, last = lines[start - 1].encode(), lines[end - 1].encode()
         col = node.col_offset if start == node.lineno else len(first) - len(first.lstrip())
-        alone = not first[:col].strip() and (not last[node.end_col_offset:].strip()
-                                             or last[node.end_col_offset:].lstrip().startswith(b"#"))
-        if alone:
-            lines[start - 1] = first[:col].decode() + "pass" if in_block else ""
-            for number in range(start + 1, end + 1):
-                lines[number - 1] = ""
+        after = last[node.end_col_offset:].strip()
+        if not first[:col].strip() and (not after or after.startswith(b"#")):  # on lines of its own
+            if in_block:
+                lines[start - 1] = first[:col].decode() + "pass"
+                for number in range(start + 1, end + 1):
+                    lines[number - 1] = ""
         elif start == end:
-            edits.setdefault(start - 1, []).append((node.col_offset, node.end_col_offset))
+            spliced.setdefault(start - 1, []).append((node.col_offset, node.end_col_offset))
 
     def walk(block: list[ast.stmt], in_block: bool) -> None:
         for node in block:
@@ -373,10 +375,15 @@ def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None)
                 for inner in _blocks(node):
                     walk(inner, True)
 
+    for node in tree.body:
+        if id(node) in kept:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            for number in range(start, (node.end_lineno or node.lineno) + 1):
+                keep[number - 1] = True
     walk(tree.body, False)
-    for index, spans in edits.items():
+    for index, spans in spliced.items():
         line = lines[index].encode()
         for begin, finish in sorted(spans, reverse=True):
             line = line[:begin] + b"pass" + line[finish:]
         lines[index] = line.decode()
-    return "\n".join(lines)
+    return "\n".join(line if kept_line else "" for line, kept_line in zip(lines, keep))
