@@ -2,12 +2,14 @@
 
 ``index`` reads a module without running it: the contract's classes and functions it defines (and
 whether each is still a stub), the packages it imports. ``definitions_only`` keeps what the
-contract's definitions need -- their imports, helpers, constants -- and blanks every other
-top-level statement (a test at the bottom, a training loop, a plot), keeping line numbers, so a
+contract's definitions need -- their imports, helpers, constants, what changes them later (a method
+attached to a class), the blocks that bind them -- and blanks every other top-level statement (a test
+at the bottom, a training loop, a plot), keeping line numbers, so a
 traceback still points at the student's own line. The grader runs a module as written first and
 falls back to this only when its top-level code fails; for a notebook it is the only way.
 """
 import ast
+import copy
 import re
 import symtable
 from dataclasses import dataclass, field
@@ -165,8 +167,6 @@ def _header(node: ast.stmt) -> ast.stmt:
     (an ``if``'s test, a ``for``'s target and iterable, an ``except``'s type). Other statements as they are."""
     if not _blocks(node):
         return node
-    import copy
-
     header = copy.copy(node)
     for name in ("body", "orelse", "finalbody"):
         if getattr(node, name, None):
@@ -178,8 +178,6 @@ def _header(node: ast.stmt) -> ast.stmt:
 
 
 def _with_body(part, body: list):
-    import copy
-
     part = copy.copy(part)
     part.body = body
     return part
@@ -306,8 +304,6 @@ def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
 def _pruned(node: ast.stmt, kept: set[int]) -> ast.stmt:
     if not _blocks(node):
         return node
-    import copy
-
     node = copy.copy(node)
     for name in ("body", "orelse", "finalbody"):
         if getattr(node, name, None):
