@@ -486,15 +486,14 @@ def _defined(module, name: str):
 
 
 def _binds(statement) -> set:
-    """The names a top-level statement binds: a definition, an assignment, an import, and those in the
-    blocks of an ``if``/``try``/``with``/loop (a device chosen beside a ``print``), enough to see one
-    defined again and to say what a statement left out takes with it."""
+    """The names a top-level statement defines or assigns, and those in the blocks of an
+    ``if``/``try``/``with``/loop (a device chosen beside a ``print``): enough to see one defined again
+    and to say what a statement left out takes with it. Not imports: a failed ``from unet import
+    ResBlock`` above the notebook's own ResBlock takes nothing under test with it."""
     import ast
 
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {statement.name}
-    if isinstance(statement, (ast.Import, ast.ImportFrom)):
-        return {(a.asname or a.name).split(".")[0] for a in statement.names if a.name != "*"}
     targets = statement.targets if isinstance(statement, ast.Assign) else (
         [statement.target] if isinstance(statement, ast.AnnAssign) else [])
     names = {node.id for target in targets for node in ast.walk(target)
