@@ -293,9 +293,9 @@ def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
     ``try`` around an optional import, a ``with`` or a loop that computes a constant. Inside a kept
     block, the statements that touch nothing needed become ``pass`` (its ``print``, a plot), except
     what decides where it goes: its own ``raise``, its loop's ``break``/``continue``, the imports and
-    asserts of a ``try``. So a training loop, a plot, a file
-    written, the ``__main__`` block never run unless they compute what a definition reads. Linear:
-    each statement is read once, each name looked up once.
+    asserts of a ``try``. So a training loop, a plot, a file written, the ``__main__`` block never run
+    unless they compute what a definition reads. Linear: each statement is read once, each name looked
+    up once.
     """
     kept = _kept(tree, roots)
     return [_pruned(node, kept) for node in tree.body if id(node) in kept]
@@ -316,7 +316,6 @@ def _pruned(node: ast.stmt, kept: set[int]) -> ast.stmt:
 
 def _pruned_block(block: list[ast.stmt], kept: set[int]) -> list[ast.stmt]:
     return [_pruned(s, kept) if id(s) in kept else ast.copy_location(ast.Pass(), s) for s in block]
-
 
 
 def module_names_read(node: ast.stmt) -> set[str]:

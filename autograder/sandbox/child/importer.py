@@ -496,8 +496,7 @@ def _binds(statement) -> set:
         return {statement.name}
     targets = statement.targets if isinstance(statement, ast.Assign) else (
         [statement.target] if isinstance(statement, ast.AnnAssign) else [])
-    names = {node.id for target in targets for node in ast.walk(target)
-             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    names = {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
     blocks = [getattr(statement, field, None) or [] for field in ("body", "orelse", "finalbody")]
     blocks += [handler.body for handler in getattr(statement, "handlers", [])]
     for block in blocks:
