@@ -835,6 +835,66 @@ def test_top_level_code_whose_error_cannot_say_itself_is_left_out_all_the_same(t
         importer.forget()
 
 
+def _forward_attached_later(decorator: str) -> tuple[str, str]:
+    """The reference's res_block.py without ResBlock's forward, and that forward as a later cell under
+    ``decorator``, reading a module-level ``device``."""
+    import ast
+    import textwrap
+
+    text = _RELATIVE_IMPORT.sub("", reference()["res_block"])
+    forward = next(node for node in ast.walk(ast.parse(text)) if isinstance(node, ast.FunctionDef) and node.name == "forward")
+    lines = text.split("\n")
+    method = textwrap.dedent("\n".join(lines[forward.lineno - 1:forward.end_lineno]))
+    method = method.replace("):\n", "):\n    x, t_emb = x.to(device), t_emb.to(device)\n", 1)
+    return "\n".join(lines[:forward.lineno - 1] + lines[forward.end_lineno:]), f"{decorator}\n{method}\n"
+
+
+DEVICE_CELL = ("if torch.cuda.is_available() and False:\n    device = torch.device('cuda')\n    print('Using GPU')\n"
+               "else:\n    device = torch.device('cpu')\n    print('Using CPU')\n")
+
+
+def test_a_notebooks_method_attached_later_and_its_device_block_are_graded_as_jupyter_runs_them(tmp_path, capsys):
+    """d2l.ai's ``@add_to_class(ResBlock)`` cell (ResBlock 2/18, Integration 0/6 when dropped) and an
+    ``if`` choosing a device beside a ``print`` (a NameError when dropped): both run, the prints do not,
+    nor the training cell; and a .py whose top-level code fails keeps its device block the same way."""
+    import torch
+
+    blocks, forward = _forward_attached_later("@add_to_class(ResBlock)")
+    cells = ["import torch\n", DEVICE_CELL, blocks,
+             "def add_to_class(Class):\n    def wrapper(obj):\n        setattr(Class, obj.__name__, obj)\n    return wrapper\n",
+             forward, "block = ResBlock(4, 8, 16)\nprint(block)\nfor step in range(10**9):\n    loss = block(None, None)\n"]
+    notebook_hand_in = read_submission(write(tmp_path / "notebook", {"hw.ipynb": notebook(cells)}))
+    x, t_emb = torch.randn(2, 4, 5, 5), torch.randn(2, 16)
+    with _importing(notebook_hand_in, "ResBlock") as importer:
+        module = importer.module(notebook_hand_in.symbols["ResBlock"])
+        assert module.ResBlock(4, 8, 16)(x, t_emb).shape == (2, 8, 5, 5)
+        assert module.device == torch.device("cpu") and not hasattr(module, "block")
+    assert capsys.readouterr().out == ""
+
+    blocks, forward = _forward_attached_later("")
+    source = (blocks + DEVICE_CELL + forward + "ResBlock.forward = forward\n"
+              + "torch.load('no_checkpoint_here.pt')  # the student's own run, as the red team's savefig\n")
+    file_hand_in = read_submission(write(tmp_path / "files", {"res_block.py": source}))
+    with _importing(file_hand_in, "ResBlock") as importer:
+        module = importer.module(file_hand_in.symbols["ResBlock"])
+        assert module.ResBlock(4, 8, 16)(x, t_emb).shape == (2, 8, 5, 5)
+        assert [n for n in importer.notes if "res_block.py: its top-level code raised" in n]
+
+
+def test_a_block_the_one_by_one_fallback_leaves_out_is_named_by_what_it_binds(tmp_path):
+    """Definitions-only that fails too runs statement by statement: a device block that raises is left
+    out, and the note names ``device`` (it said "its statement")."""
+    source = ("import torch\nif torch.cuda.is_available() or True:\n    device = torch.device(NO_SUCH_NAME)\n"
+              "    print('Using', device)\n\n\n" + _RELATIVE_IMPORT.sub("", reference()["time_embedding"])
+              + "\n\ndef helper():\n    return device\n\n\nTimeEmbedding.helper = helper\nraise SystemExit\n")
+    submission = read_submission(write(tmp_path / "hand-in", {"time_embedding.py": source}))
+    with _importing(submission, "TimeEmbedding") as importer:
+        module = importer.module(submission.symbols["TimeEmbedding"])
+        assert module.TimeEmbedding(8)(module.torch.arange(3)).shape == (3, 32)
+        assert [n for n in importer.notes if "left out (device cannot be used)" in n], importer.notes
+        assert module.TimeEmbedding.helper is module.helper  # the rest graded
+
+
 def test_what_a_notebook_says_cell_by_cell_is_bounded(tmp_path):
     """Cells that do not parse say so one by one for the first few, then in one count (80,000 of them
     made 2.3 million characters of review and a minute of intake); %%writefile cells count as files."""

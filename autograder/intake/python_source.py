@@ -2,12 +2,14 @@
 
 ``index`` reads a module without running it: the contract's classes and functions it defines (and
 whether each is still a stub), the packages it imports. ``definitions_only`` keeps what the
-contract's definitions need -- their imports, helpers, constants -- and blanks every other
-top-level statement (a test at the bottom, a training loop, a plot), keeping line numbers, so a
+contract's definitions need -- their imports, helpers, constants, what changes them later (a method
+attached to a class), the blocks that bind them -- and blanks every other top-level statement (a test
+at the bottom, a training loop, a plot), keeping line numbers, so a
 traceback still points at the student's own line. The grader runs a module as written first and
 falls back to this only when its top-level code fails; for a notebook it is the only way.
 """
 import ast
+import copy
 import re
 import symtable
 from dataclasses import dataclass, field
@@ -142,50 +144,178 @@ def _is_definition(node: ast.stmt) -> bool:
     return isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
 
 
-def _binds_only(node: ast.stmt) -> bool:
-    """Statements that only bind names: imports, assignments, and blocks made of them (an ``if``
-    choosing a device, a ``try`` around an optional import)."""
-    if isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.AugAssign)) or _is_definition(node):
-        return True
-    if isinstance(node, (ast.If, ast.Try)) and not _is_main_guard(node):
-        children = [*node.body, *node.orelse, *getattr(node, "finalbody", [])]
-        for handler in getattr(node, "handlers", []):
-            children += handler.body
-        return all(_binds_only(c) or isinstance(c, ast.Pass) for c in children)
-    return False
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+           ast.GeneratorExp)
+_TRIES = (ast.Try, ast.TryStar) if hasattr(ast, "TryStar") else (ast.Try,)
+_DECIDERS = (ast.Import, ast.ImportFrom, ast.Assert)  # in a ``try``: whether they raise picks the branch
+
+
+def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
+    """The statement lists a compound statement holds (``if``, ``try``, ``with``, loops, ``match``). A
+    definition's body is not one: a ``def`` is a single statement, whatever its body reads."""
+    if _is_definition(node):
+        return []
+    lists = [getattr(node, name) for name in ("body", "orelse", "finalbody") if getattr(node, name, None)]
+    lists += [handler.body for handler in getattr(node, "handlers", [])]
+    lists += [case.body for case in getattr(node, "cases", [])]
+    return lists
+
+
+def _header(node: ast.stmt) -> ast.stmt:
+    """A compound statement with each of its blocks cut to ``pass``: what runs of it besides its blocks
+    (an ``if``'s test, a ``for``'s target and iterable, an ``except``'s type). Other statements as they are."""
+    if not _blocks(node):
+        return node
+    header = copy.copy(node)
+    for name in ("body", "orelse", "finalbody"):
+        if getattr(node, name, None):
+            setattr(header, name, [ast.Pass()])
+    for name in ("handlers", "cases"):
+        if getattr(node, name, None):
+            setattr(header, name, [_with_body(part, [ast.Pass()]) for part in getattr(node, name)])
+    return header
+
+
+def _with_body(part, body: list):
+    part = copy.copy(part)
+    part.body = body
+    return part
+
+
+def _root(target: ast.expr) -> str | None:
+    """The module-level name an assignment target binds or changes: ``ResBlock`` of ``ResBlock.forward``."""
+    while isinstance(target, (ast.Attribute, ast.Subscript, ast.Starred)):
+        target = target.value
+    return target.id if isinstance(target, ast.Name) else None
+
+
+def touched_names(node: ast.stmt) -> set[str]:
+    """The module-level names a statement binds or changes when it runs (a compound statement: its header
+    only; each statement in its blocks counts on its own). Changes are what Python and Jupyter let a
+    notebook do to a class after defining it: ``ResBlock.forward = f``, ``CONFIG["lr"] = 1e-3``,
+    ``setattr(ResBlock, "forward", f)``, a decorator handed the class (d2l.ai's ``@add_to_class(ResBlock)``).
+    Any other call is the work a notebook does with its definitions (training, plotting, saving): it
+    changes nothing that counts here, so deny by default."""
+    if isinstance(node, ast.Expr):
+        call = node.value
+        if (isinstance(call, ast.Call) and isinstance(call.func, ast.Name) and call.func.id in ("setattr", "delattr")
+                and call.args):
+            return {_root(call.args[0])} - {None}
+        return set()
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return bound_names(node)
+    if _is_definition(node):
+        handed = [arg for d in node.decorator_list if isinstance(d, ast.Call) for arg in [*d.args, *(k.value for k in d.keywords)]]
+        return {node.name} | ({_root(arg) for arg in handed} - {None})
+    names = set()
+    pending = list(ast.iter_child_nodes(_header(node)))
+    while pending:
+        sub = pending.pop()
+        if isinstance(sub, ast.stmt) or isinstance(sub, _SCOPES):
+            continue  # a block's statement counts on its own; a comprehension's names are its own
+        if isinstance(sub, (ast.Name, ast.Attribute, ast.Subscript)) and isinstance(sub.ctx, (ast.Store, ast.Del)):
+            names.add(_root(sub))
+        elif isinstance(sub, ast.ExceptHandler) and sub.name:
+            names.add(sub.name)
+        elif isinstance(sub, (ast.MatchAs, ast.MatchStar)) and sub.name:
+            names.add(sub.name)
+        elif isinstance(sub, ast.MatchMapping) and sub.rest:
+            names.add(sub.rest)
+        pending.extend(ast.iter_child_nodes(sub))
+    return names - {None}
+
+
+def _kept(tree: ast.Module, roots: set[str] | None) -> set[int]:
+    """The ids of the statements (at any depth outside definitions) that ``kept_statements`` keeps."""
+    parents: dict[int, ast.stmt | None] = {}
+    # a kept loop keeps its break/continue, a kept block its own raise, a kept try the imports and asserts
+    # that choose its branch (``try: import einops; HAS_EINOPS = True``)
+    exits: dict[int, list[ast.stmt]] = {}
+    statements: list[ast.stmt] = []
+
+    def visit(block: list[ast.stmt], parent: ast.stmt | None, loop: ast.stmt | None) -> None:
+        tried = isinstance(parent, _TRIES) and block is parent.body
+        for node in block:
+            if _is_main_guard(node):
+                continue  # runs only as a script: never on import, so nothing a definition reads
+            statements.append(node)
+            parents[id(node)] = parent
+            if isinstance(node, (ast.Break, ast.Continue)) and loop is not None:
+                exits.setdefault(id(loop), []).append(node)
+            elif parent is not None and (isinstance(node, ast.Raise) or (tried and isinstance(node, _DECIDERS))):
+                exits.setdefault(id(parent), []).append(node)
+            for inner in _blocks(node):
+                visit(inner, node, node if isinstance(node, _LOOPS) else loop)
+
+    visit(tree.body, None, None)
+    binders: dict[str, list[ast.stmt]] = {}  # name -> the statements that bind or change it, found once
+    for node in statements:
+        for name in touched_names(node):
+            binders.setdefault(name, []).append(node)
+    if roots is None:
+        roots = {n.name for n in tree.body if _is_definition(n)}
+    # Each statement read once and each name looked up once: a chain of ``a0 = a1``, ``a1 = a2``, ...
+    # rescanned every statement per link (4,000 links: 27 s of the grader's own time)
+    kept, looked_up, pending = set(), set(), []
+
+    def keep(node: ast.stmt | None) -> None:
+        while node is not None and id(node) not in kept:  # with the blocks around it
+            kept.add(id(node))
+            pending.append(node)
+            node = parents[id(node)]
+
+    def need(names) -> None:
+        for name in set(names) - looked_up:
+            looked_up.add(name)
+            for binder in binders.get(name, ()):
+                keep(binder)
+
+    need(roots)
+    for node in statements:
+        if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+            keep(node)  # binds names no one can list
+    while pending:
+        node = pending.pop()
+        need(module_names_read(_header(node)))
+        for exit_ in exits.get(id(node), ()):
+            keep(exit_)
+    return kept
 
 
 def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
-    """The top-level statements the definitions of ``roots`` need (all definitions when None).
+    """The top-level statements the definitions of ``roots`` need (all top-level definitions when None),
+    as Python would run them on import, without the rest.
 
-    Starts from the definitions themselves, then adds whatever binds a module-level name they read
-    (``module_names_read``) -- imports, helper functions, constants, an ``if`` that picks a device --
-    until nothing new is needed.
-    Expression statements, loops and the ``__main__`` block never bind what a definition needs.
+    Kept: the definitions, and every statement that binds or changes (``touched_names``) a module-level
+    name a kept statement reads (``module_names_read``) -- imports, helpers, constants, a method
+    attached to a class after it -- with the blocks around it: an ``if`` that picks a device, a
+    ``try`` around an optional import, a ``with`` or a loop that computes a constant. Inside a kept
+    block, the statements that touch nothing needed become ``pass`` (its ``print``, a plot), except
+    what decides where it goes: its own ``raise``, its loop's ``break``/``continue``, the imports and
+    asserts of a ``try``. So a training loop, a plot, a file written, the ``__main__`` block never run
+    unless they compute what a definition reads. Linear: each statement is read once, each name looked
+    up once.
     """
-    candidates = [n for n in tree.body if _binds_only(n)]
-    if roots is None:
-        kept = [n for n in candidates if _is_definition(n)]
-    else:
-        kept = [n for n in candidates if _is_definition(n) and n.name in roots]
-    kept += [n for n in candidates if isinstance(n, ast.ImportFrom) and any(a.name == "*" for a in n.names)]
-    binders: dict[str, list[ast.stmt]] = {}  # name -> the candidates that bind it, found once
-    for node in candidates:
-        for name in bound_names(node):
-            binders.setdefault(name, []).append(node)
-    # Each statement read once and each name looked up once: a chain of ``a0 = a1``, ``a1 = a2``, ...
-    # rescanned every candidate per link (4,000 links: 27 s of the grader's own time)
-    chosen, looked_up, pending = set(map(id, kept)), set(), list(kept)
-    while pending:
-        node = pending.pop()
-        for name in module_names_read(node) - looked_up:
-            looked_up.add(name)
-            for binder in binders.get(name, ()):
-                if id(binder) not in chosen:
-                    chosen.add(id(binder))
-                    kept.append(binder)
-                    pending.append(binder)
-    return sorted(kept, key=lambda n: n.lineno)
+    kept = _kept(tree, roots)
+    return [_pruned(node, kept) for node in tree.body if id(node) in kept]
+
+
+def _pruned(node: ast.stmt, kept: set[int]) -> ast.stmt:
+    if not _blocks(node):
+        return node
+    node = copy.copy(node)
+    for name in ("body", "orelse", "finalbody"):
+        if getattr(node, name, None):
+            setattr(node, name, _pruned_block(getattr(node, name), kept))
+    for name in ("handlers", "cases"):
+        if getattr(node, name, None):
+            setattr(node, name, [_with_body(part, _pruned_block(part.body, kept)) for part in getattr(node, name)])
+    return node
+
+
+def _pruned_block(block: list[ast.stmt], kept: set[int]) -> list[ast.stmt]:
+    return [_pruned(s, kept) if id(s) in kept else ast.copy_location(ast.Pass(), s) for s in block]
 
 
 def module_names_read(node: ast.stmt) -> set[str]:
@@ -209,11 +339,46 @@ def _global_reads(table: symtable.SymbolTable) -> set[str]:
 
 
 def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None) -> str:
-    """``text`` with every top-level statement but the kept ones blanked, line numbers unchanged."""
+    """``text`` as ``kept_statements`` runs it, line numbers unchanged: every line outside the kept
+    top-level statements blanked, every statement left out inside a kept block made ``pass`` (one that
+    shares its line with another, ``else: print("cpu")``, replaced in place; one that also spans lines
+    is kept as written)."""
+    kept = _kept(tree, roots)
     lines = text.split("\n")
     keep = [False] * len(lines)
-    for node in kept_statements(tree, roots):
+    spliced: dict[int, list[tuple[int, int]]] = {}  # line index -> byte spans that become ``pass``
+
+    def leave_out(node: ast.stmt, in_block: bool) -> None:
         start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        for number in range(start, (node.end_lineno or node.lineno) + 1):
-            keep[number - 1] = True
-    return "\n".join(line if kept else "" for line, kept in zip(lines, keep))
+        end = node.end_lineno or node.lineno
+        first, last = lines[start - 1].encode(), lines[end - 1].encode()
+        col = node.col_offset if start == node.lineno else len(first) - len(first.lstrip())
+        after = last[node.end_col_offset:].strip()
+        if not first[:col].strip() and (not after or after.startswith(b"#")):  # on lines of its own
+            if in_block:
+                lines[start - 1] = first[:col].decode() + "pass"
+                for number in range(start + 1, end + 1):
+                    lines[number - 1] = ""
+        elif start == end:
+            spliced.setdefault(start - 1, []).append((node.col_offset, node.end_col_offset))
+
+    def walk(block: list[ast.stmt], in_block: bool) -> None:
+        for node in block:
+            if id(node) not in kept:
+                leave_out(node, in_block)
+            else:
+                for inner in _blocks(node):
+                    walk(inner, True)
+
+    for node in tree.body:
+        if id(node) in kept:
+            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+            for number in range(start, (node.end_lineno or node.lineno) + 1):
+                keep[number - 1] = True
+    walk(tree.body, False)
+    for index, spans in spliced.items():
+        line = lines[index].encode()
+        for begin, finish in sorted(spans, reverse=True):
+            line = line[:begin] + b"pass" + line[finish:]
+        lines[index] = line.decode()
+    return "\n".join(line if kept_line else "" for line, kept_line in zip(lines, keep))

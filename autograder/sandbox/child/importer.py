@@ -503,14 +503,23 @@ def _defined(module, name: str):
 
 
 def _binds(statement) -> set:
-    """The names a top-level definition or assignment binds (enough to see one defined again)."""
+    """The names a top-level statement defines or assigns, and those in the blocks of an
+    ``if``/``try``/``with``/loop (a device chosen beside a ``print``): enough to see one defined again
+    and to say what a statement left out takes with it. Not imports: a failed ``from unet import
+    ResBlock`` above the notebook's own ResBlock takes nothing under test with it."""
     import ast
 
     if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
         return {statement.name}
     targets = statement.targets if isinstance(statement, ast.Assign) else (
         [statement.target] if isinstance(statement, ast.AnnAssign) else [])
-    return {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+    names = {node.id for target in targets for node in ast.walk(target) if isinstance(node, ast.Name)}
+    blocks = [getattr(statement, field, None) or [] for field in ("body", "orelse", "finalbody")]
+    blocks += [handler.body for handler in getattr(statement, "handlers", [])]
+    for block in blocks:
+        for inner in block:
+            names |= _binds(inner)
+    return names
 
 
 def _clear(module) -> None:
