@@ -91,7 +91,7 @@ def _raised(call: str, error: str) -> Failed:
 
 def as_pairs(value: dict) -> list:
     """A dict of name -> shape (``dict(trace)``) as the list of pairs it holds, in order: its format is
-    the check of the trace's entries to charge (``names_in_order``), once."""
+    charged once, by the check of the trace's entries."""
     return [[name, shape] for name, shape in value.items()]
 
 
