@@ -221,6 +221,11 @@ MUTANTS = [
 ]
 
 EQUIVALENTS = [
+    Mutant("SimpleUNet also holds its blocks in ModuleLists to loop over (no parameter more)", "unet",
+           "self.out = nn.Conv2d(base_channels, out_channels, 1)",
+           "self.out = nn.Conv2d(base_channels, out_channels, 1)\n"
+           "        self.downs = nn.ModuleList([self.down1, self.down2])\n"
+           "        self.ups = nn.ModuleList([self.up1, self.up2])", None),
     Mutant("timesteps read detached (nothing differentiates through them)", "time_embedding",
            "t = torch.as_tensor(t)  #", "t = torch.as_tensor(t).detach()  #", None),
     Mutant("attention with einsum", "attention", _SCALE,

@@ -44,8 +44,22 @@ def describe(module: torch.nn.Module) -> dict:
     (name -> ``describe_module``), in ``named_modules()`` order."""
     return {
         "parameters": {name: list(p.shape) for name, p in module.named_parameters()},
-        "state_dict": {name: list(t.shape) for name, t in module.state_dict().items()},
+        "state_dict": _state_once(module),
         "buffers": [name for name, _ in module.named_buffers()],
         "frozen": [name for name, p in module.named_parameters() if not p.requires_grad],
         "modules": {name: describe_module(name, m) for name, m in module.named_modules()},
     }
+
+
+def _state_once(module: torch.nn.Module) -> dict:
+    """The state's names and shapes, each tensor once, under its first name: ``state_dict`` lists a
+    submodule held twice (``self.downs = nn.ModuleList([self.down1, self.down2])`` to loop over) under
+    both names, though it adds no parameter (``named_parameters`` lists it once)."""
+    found, seen = {}, set()
+    for name, tensor in module.state_dict(keep_vars=True).items():
+        key = (tensor.data_ptr(), tuple(tensor.shape), tensor.stride(), tensor.dtype) if tensor.numel() else None
+        if key is not None and key in seen:
+            continue
+        seen.add(key)
+        found[name] = list(tensor.shape)
+    return found
