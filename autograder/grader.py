@@ -252,7 +252,7 @@ class Grader:
                     report.notes.extend(n for n in notes if n not in report.notes)
                     # at once, before any child holds this component's reference (``plan.lent_too_early``)
                     if self._stand_ins_failed(name, results[name]):
-                        results[name], notes = self._with_own_dependencies(name, submission, results[name], figures)
+                        results[name], notes = self._with_own_dependencies(name, submission, results, figures)
                         report.notes.extend(n for n in notes if n not in report.notes)
                     self._start_early(self.schedule.starts.get(name, ()), submission, handover, started)
         finally:  # Ctrl-C, or a bug of ours: no child outlives the grading
@@ -392,7 +392,7 @@ class Grader:
             return False
         return any(not r.passed and _STAND_IN_MISMATCH.search(r.output) for r in results)
 
-    def _with_own_dependencies(self, name: str, submission: Submission, results: list[CheckResult],
+    def _with_own_dependencies(self, name: str, submission: Submission, graded: dict[str, list[CheckResult]],
                                figures: dict | None) -> tuple[list[CheckResult], list[str]]:
         """``name`` graded again with the student's own versions of what it uses (nothing lent, as for
         Integration). Stand-ins keep one mistake in one component; but code that relies on what the
@@ -401,6 +401,7 @@ class Grader:
         mistake in those blocks is theirs to pay: a check that failed so with stand-ins and passes with
         the student's own blocks counts as passed. Right after ``name``'s turn: no child has held its
         reference yet, and the grading that decides it is done before any does."""
+        results = graded[name]
         budget = self._budget()
         if budget.exhausted(STATIC):
             return results, []
@@ -413,12 +414,14 @@ class Grader:
             return results, []
         if figures is not None:
             figures.update(own_figures)
-        uses = ", ".join(c.name for c in stand_ins(component(name)))
-        note = (f"{name} was graded again with your own {uses} in place of the contract's: {len(recovered)} of its "
-                f"checks failed with the contract's and pass with yours, so your {name} relies on something of yours "
-                "the contract does not promise (an attribute or a method, an argument's name or place, the order of "
-                "what is returned). Those checks count as passed; where yours differ from the contract, their own "
-                "checks say so.")
+        uses = [c.name for c in stand_ins(component(name))]
+        differ = [used for used in uses if any(not r.passed for r in graded.get(used, ()))]
+        where = (f"yours that differ from the contract: {', '.join(differ)}, whose own checks say how" if differ else
+                 "where yours differ from the contract, their own checks say so")
+        note = (f"{name} was graded again with your own {', '.join(uses)} in place of the contract's: {len(recovered)} "
+                f"of its checks failed with the contract's and pass with yours, so your {name} relies on something of "
+                "yours the contract does not promise (an attribute or a method, an argument's name or place, the order "
+                f"of what is returned). Those checks count as passed; {where}.")
         return [again[i] if i in recovered else r for i, r in enumerate(results)], [note]
 
     def _budget(self) -> Budget:

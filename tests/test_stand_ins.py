@@ -141,6 +141,8 @@ def test_code_that_relies_on_its_own_blocks_is_graded_with_them_and_their_mistak
     report = grader.grade(renamed)
     failed = {c.name: c.output[:300] for c in report.checks if not c.passed}
     assert [(c.component, c.check_id) for c in report.checks if not c.passed] == [("SimpleUNet", "structure")], failed
+    again = [note for note in report.notes if note.startswith("SkipAblation was graded again")]
+    assert again and "yours that differ from the contract: SimpleUNet," in again[0], report.notes  # the one that differs
 
 
 def test_a_block_no_file_defines_is_lent_where_another_file_uses_it(grader, tmp_path):
