@@ -194,3 +194,33 @@ def test_a_failing_import_in_a_kept_try_still_raises_as_written():
     source = "try:\n    from nothing_by_this_name import rearrange\nexcept ImportError:\n    print('pip install einops')\n    raise\n" + DEVICE_USER
     with pytest.raises(ImportError):
         _run(source, {"skip_ablation"})
+
+
+def test_statements_sharing_a_line_are_kept_or_left_out_one_by_one():
+    """One line holding many statements (``import math; x; x; ...``): each is judged on its own, the
+    needed kept in place, the rest made ``pass`` -- the same text whatever their number."""
+    import math
+
+    for count in (1, 3, 500):
+        text = "import math; " + "print(1); " * count + "RATE = math.pi\ndef f():\n    return RATE\n"
+        sliced = definitions_only(text, ast.parse(text), {"f"})
+        first = sliced.split("\n")[0]
+        assert first == "import math; " + "pass; " * count + "RATE = math.pi", first[:200]
+        namespace = {}
+        exec(compile(sliced, "s.py", "exec"), namespace)
+        assert namespace["f"]() == math.pi
+
+
+def test_a_hand_ins_python_is_read_up_to_its_budget_and_a_file_past_it_is_named(tmp_path, monkeypatch):
+    """A file of 262,000 ``x;`` costs seconds of every pass over it, and 50 MiB of such files minutes:
+    a hand-in's Python is read up to CODE_STATEMENTS lines and semicolons; a file past what is left is
+    left unread, with why, and the files after it are still read."""
+    from autograder.intake import read_submission
+
+    from .classroom import package, reference, write
+
+    monkeypatch.setattr(python_source, "CODE_STATEMENTS", 5_000)
+    files = {**package("unet/", reference()), "unet/aaa_notes.py": "x;" * 6_000 + "\n"}
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert "lines in all" in submission.unreadable["unet/aaa_notes.py"], submission.unreadable
+    assert len(submission.unreadable) == 1 and "ResBlock" in submission.symbols

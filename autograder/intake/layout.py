@@ -30,7 +30,7 @@ from . import files as files_
 from .notebooks import (exported_cells, extract, ipython_code, ipython_work, loads_as_imports, looks_like_notebook,
                         with_notebook_builtins)
 from .safe_text import safe_text
-from .python_source import PARSER_ERRORS, Index, definitions_only, index
+from .python_source import PARSER_ERRORS, Index, OverBudget, code_budget, definitions_only, index
 from .text import NotText, decode
 
 PACKAGE_NAME = "unet"  # what the release calls the students' package
@@ -126,7 +126,7 @@ def read_submission(path, limits: files_.Limits = files_.Limits(), policy: Packa
     """
     path = Path(path)
     try:
-        with ipython_work():
+        with ipython_work(), code_budget():
             submission = _read(path, limits, policy, available)
     except files_.Refused:
         raise
@@ -305,7 +305,7 @@ def _candidates(tree: files_.Tree, submission: Submission, limits: files_.Limits
         try:
             found += _candidates_of(file, submission, limits)
         except Exception as error:  # noqa: BLE001 -- a zip member that will not inflate, a parser's limit
-            why = safe_text(error, 200) if isinstance(error, files_.Refused) else \
+            why = safe_text(error, 200) if isinstance(error, (files_.Refused, OverBudget)) else \
                 f"{type(error).__name__}: {safe_text(error, 200)}"
             submission.unreadable[file.label] = f"{file.label} could not be read ({why})"
     return found
