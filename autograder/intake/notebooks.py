@@ -319,9 +319,11 @@ def loads_as_imports(code: str, tree: ast.Module | None = None) -> str:
     lines = code.split("\n")
     for statement in tree.body:
         module = _file_run_here(statement)
-        if module is not None:
+        if module is not None:  # the statement's own span only: ``import math; exec(...)`` keeps its import
             first, last = statement.lineno - 1, statement.end_lineno - 1
-            lines[first] = " " * statement.col_offset + f"from {module} import *"
+            before = lines[first].encode()[:statement.col_offset].decode()
+            after = lines[last].encode()[statement.end_col_offset:].decode()
+            lines[first] = f"{before}from {module} import *{after}"
             lines[first + 1:last + 1] = [""] * (last - first)
     return "\n".join(lines)
 
