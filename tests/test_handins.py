@@ -993,3 +993,14 @@ def test_a_notebook_importing_the_blocks_from_a_folder_not_handed_in_says_so(tmp
     whole = read_submission(write(tmp_path / "whole", {**package("unet/", reference()),
                                                        "unet_homework.ipynb": notebook(cells)}))
     assert not any("does not hold" in reason for reason in whole.review), whole.review
+
+
+def test_notebook_cells_with_old_mac_line_endings_are_read_as_python_reads_them(tmp_path):
+    """A lone \\r ends a line for Python; files were read so, notebook cells were not (an IndexError
+    left the notebook, or the hand-in, unread: 0/130). A code cell and a %%writefile body alike."""
+    ref = reference()
+    cells = ["# setup\rimport math\rimport torch"] + [f"%%writefile unet/{m}.py\r" + text.replace("\n", "\r")
+                                                      for m, text in ref.items() if m != "analysis"]
+    cells.append(ref["analysis"].replace("from .", "from unet.").replace("\n", "\r"))
+    submission = read_submission(write(tmp_path / "nb", {"unet_homework.ipynb": notebook(cells)}))
+    assert set(submission.symbols) >= CONTRACT and not submission.unreadable, (submission.unreadable, submission.review)

@@ -68,6 +68,8 @@ def extract(text: str, label: str) -> NotebookCode:
             continue
         source = cell.get("source", "")
         source = "".join(map(str, source)) if isinstance(source, list) else str(source)
+        # line endings as a file's are read (``text.decode``): Python breaks lines at a lone \r too
+        source = source.replace("\r\n", "\n").replace("\r", "\n")
         if not source.strip():
             continue
         first, _, rest = source.partition("\n")
