@@ -268,12 +268,18 @@ def test_an_export_member_this_file_system_cannot_hold_is_left_out_and_the_class
         bundle.writestr("export/submission_1/" + "笔记" * 50 + ".txt", "notes")
         bundle.writestr("export/submission_2/unet.py", "x = 2\n")
         bundle.writestr("export/submission_2/unet.py/old.py", "x = 3\n")
+        bundle.writestr("export/submission_2/notes.txt", "damaged " * 2000, zipfile.ZIP_DEFLATED)
+    data = bytearray(archive.read_bytes())
+    at = data.index(b"export/submission_2/notes.txt") + len("export/submission_2/notes.txt")
+    data[at + 10:at + 40] = bytes(b ^ 0x5A for b in data[at + 10:at + 40])  # its deflated bytes, damaged
+    archive.write_bytes(bytes(data))
     found = discover(archive)
     try:
         assert [s.key for item in found.submissions for s in item.submitters] == ["ada", "bob"]
         left_out = dict(found.skipped)
         assert "under a shorter name" in left_out["export.zip:export/submission_1/" + "笔记" * 50 + ".txt"]
         assert "could not be unpacked here" in left_out["export.zip:export/submission_2/unet.py/old.py"]
+        assert "could not be unpacked here" in left_out["export.zip:export/submission_2/notes.txt"]
         assert (found.submissions[0].source / "unet.py").read_text() == "x = 1\n"
     finally:
         found.cleanup()

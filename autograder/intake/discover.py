@@ -17,6 +17,7 @@ broken archive costs its own student a zero, never the batch. Every entry a TA p
 what cannot be graded (a ``.rar``, a link, an nbgrader student with two assignment folders) is
 still a submission, with the ``problem`` that sends it to a person.
 """
+import contextlib
 import dataclasses
 import errno
 import re
@@ -25,6 +26,7 @@ import unicodedata
 import stat
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
@@ -175,13 +177,16 @@ def extract_zip(archive: Path, destination: Path, max_bytes: int, max_members: i
                                 raise SubmissionError(f"{safe_name_text(archive.name)} unpacks to more than "
                                                       f"{max_bytes >> 20} MiB, over the limit")
                             sink.write(chunk)
-                except OSError as exc:  # this file system cannot hold it: that file is left out, not the class
+                except (OSError, zlib.error, zipfile.BadZipFile, EOFError) as exc:
+                    # this file system cannot hold it, or its bytes are damaged: that file is left out, not the class
                     if left_out is None:
                         raise
-                    again = "under a shorter name" if exc.errno == errno.ENAMETOOLONG else "again"
-                    left_out.append((member.filename, f"could not be unpacked here ({exc.strerror or exc}): left out; "
+                    with contextlib.suppress(OSError):  # half written: nothing of it is graded
+                        target.unlink()
+                    again = "under a shorter name" if getattr(exc, "errno", None) == errno.ENAMETOOLONG else "again"
+                    left_out.append((member.filename, f"could not be unpacked here ({getattr(exc, 'strerror', None) or exc}): left out; "
                                      f"ask the student for it {again}, then regrade them with --only"))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError, zlib.error) as exc:
         raise SubmissionError(f"{safe_name_text(archive.name)} could not be opened as a zip ({safe_text(exc, 300)}); "
                               "upload it again") from None
     return destination
