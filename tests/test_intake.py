@@ -224,3 +224,15 @@ def test_a_hand_ins_python_is_read_up_to_its_budget_and_a_file_past_it_is_named(
     submission = read_submission(write(tmp_path / "hand-in", files))
     assert "lines in all" in submission.unreadable["unet/aaa_notes.py"], submission.unreadable
     assert len(submission.unreadable) == 1 and "ResBlock" in submission.symbols
+
+
+def test_a_chain_of_a_thousand_elifs_is_read_as_python_reads_it():
+    """Python imports a 995-branch if/elif chain; every reading of it here walks statements without
+    recursing (it was "could not be read (RecursionError)": ResBlock 0/18 and Integration 0/6)."""
+    chain = "MODE = 3\nif MODE == 0:\n    K = 0\n" + "".join(f"elif MODE == {i}:\n    K = {i}\n" for i in range(1, 995))
+    text = chain + "def f():\n    return K\n"
+    found = python_source.index(text, "chain.py")
+    assert {"MODE", "K", "f"} <= found.defines
+    namespace = {}
+    exec(compile(definitions_only(text, found.tree, {"f"}), "chain.py", "exec"), namespace)
+    assert namespace["f"]() == 3

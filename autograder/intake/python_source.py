@@ -156,14 +156,19 @@ def bound_names(node: ast.stmt) -> set[str]:
     if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
         return {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-    names = set()
+    names, pending = set(), []  # a block's statements, without recursing (an elif chain nests 1,000 deep)
     for field_name in ("body", "orelse", "finalbody", "handlers"):
         for child in getattr(node, field_name, []) or []:
-            if isinstance(child, ast.ExceptHandler):
-                for inner in child.body:
-                    names |= bound_names(inner)
-            elif isinstance(child, ast.stmt):
-                names |= bound_names(child)
+            pending += child.body if isinstance(child, ast.ExceptHandler) else [child] if isinstance(child, ast.stmt) else []
+    while pending:
+        child = pending.pop()
+        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Import, ast.ImportFrom,
+                              ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            names |= bound_names(child)
+            continue
+        for field_name in ("body", "orelse", "finalbody", "handlers"):
+            for inner in getattr(child, field_name, []) or []:
+                pending += inner.body if isinstance(inner, ast.ExceptHandler) else [inner] if isinstance(inner, ast.stmt) else []
     return names
 
 
@@ -272,21 +277,23 @@ def _kept(tree: ast.Module, roots: set[str] | None) -> set[int]:
     exits: dict[int, list[ast.stmt]] = {}
     statements: list[ast.stmt] = []
 
-    def visit(block: list[ast.stmt], parent: ast.stmt | None, loop: ast.stmt | None) -> None:
-        tried = isinstance(parent, _TRIES) and block is parent.body
-        for node in block:
-            if _is_main_guard(node):
-                continue  # runs only as a script: never on import, so nothing a definition reads
-            statements.append(node)
-            parents[id(node)] = parent
-            if isinstance(node, (ast.Break, ast.Continue)) and loop is not None:
-                exits.setdefault(id(loop), []).append(node)
-            elif parent is not None and (isinstance(node, ast.Raise) or (tried and isinstance(node, _DECIDERS))):
-                exits.setdefault(id(parent), []).append(node)
-            for inner in _blocks(node):
-                visit(inner, node, node if isinstance(node, _LOOPS) else loop)
-
-    visit(tree.body, None, None)
+    # every statement with its block's parent and loop, in source order, without recursing (an elif
+    # chain nests a thousand deep, past Python's recursion limit)
+    pending: list = [(node, None, None, False) for node in reversed(tree.body)]
+    while pending:
+        node, parent, loop, tried = pending.pop()
+        if _is_main_guard(node):
+            continue  # runs only as a script: never on import, so nothing a definition reads
+        statements.append(node)
+        parents[id(node)] = parent
+        if isinstance(node, (ast.Break, ast.Continue)) and loop is not None:
+            exits.setdefault(id(loop), []).append(node)
+        elif parent is not None and (isinstance(node, ast.Raise) or (tried and isinstance(node, _DECIDERS))):
+            exits.setdefault(id(parent), []).append(node)
+        inner_loop = node if isinstance(node, _LOOPS) else loop
+        for inner in reversed(_blocks(node)):
+            in_try = isinstance(node, _TRIES) and inner is node.body
+            pending.extend((child, node, inner_loop, in_try) for child in reversed(inner))
     binders: dict[str, list[ast.stmt]] = {}  # name -> the statements that bind or change it, found once
     for node in statements:
         for name in touched_names(node):
