@@ -1004,3 +1004,15 @@ def test_notebook_cells_with_old_mac_line_endings_are_read_as_python_reads_them(
     cells.append(ref["analysis"].replace("from .", "from unet.").replace("\n", "\r"))
     submission = read_submission(write(tmp_path / "nb", {"unet_homework.ipynb": notebook(cells)}))
     assert set(submission.symbols) >= CONTRACT and not submission.unreadable, (submission.unreadable, submission.review)
+
+
+@pytest.mark.parametrize("first_line", ["%%writefile unet/{module}.py", "%%time", "%%capture\n!pip install einops -q"])
+def test_a_py_file_that_starts_with_a_cell_magic_is_its_body(tmp_path, first_line):
+    """A cell pasted into a .py with its magic line (``%%writefile``, ``%%time``, Colab's ``%%capture``):
+    IPython makes the whole text that magic's string, and the file was graded as empty (-24 for
+    res_block.py). The file is its body, the magic line left out."""
+    files = package("unet/", reference())
+    files["unet/res_block.py"] = first_line.format(module="res_block") + "\n" + files["unet/res_block.py"]
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert submission.symbols.get("ResBlock") == "res_block" and not submission.unreadable, submission.notes
+    assert "class ResBlock" in submission.modules["res_block"].text

@@ -346,8 +346,12 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
         return _notebook_candidates(file, notebook, submission, limits)
     indexed = index(text, file.label)
     if indexed.syntax_error and suffix == ".py":  # a notebook saved as .py (Colab's "Download .py") keeps IPython lines
+        # a cell magic on its first line (``%%writefile unet/res_block.py``, ``%%time``, a cell pasted from
+        # Colab): IPython would make the whole file that magic's string; here the file is its body
+        first, newline, rest = text.partition("\n")
+        source = newline + rest if first.lstrip("\ufeff \t").startswith("%%") else text
         try:
-            as_ipython = with_notebook_builtins(ipython_code(text))
+            as_ipython = with_notebook_builtins(ipython_code(source))
         except PARSER_ERRORS:  # not IPython's code either: the syntax error stands
             as_ipython = text
         if as_ipython != text and not (plain := index(as_ipython, file.label)).syntax_error:
