@@ -762,7 +762,10 @@ def _mean(values: list) -> float:
 
 
 def _numbers_read(value):
-    """``value`` with each run's losses, mse and psnr given as one-element tensors read as floats."""
+    """``value`` in the documented format where it holds the same numbers in another: losses as one
+    tensor or as one-element tensors, mse and psnr as one-element tensors, reconstructions as a list of
+    per-image tensors. The public format check (``experiment_budget``, as check.py) charges the format,
+    once; the checks here judge the run it holds."""
     if not isinstance(value, dict):
         return value
     def number(v):
@@ -772,12 +775,27 @@ def _numbers_read(value):
         run = read.get(key)
         if isinstance(run, dict):
             run = read[key] = dict(run)
-            if isinstance(run.get("losses"), list):
-                run["losses"] = [number(v) for v in run["losses"]]
+            losses = run.get("losses")
+            if type(losses) is torch.Tensor and losses.dim() == 1 and losses.is_floating_point():
+                run["losses"] = [float(v) for v in losses.tolist()]
+            elif isinstance(losses, list):
+                run["losses"] = [number(v) for v in losses]
             for metric in ("mse", "psnr"):
                 if metric in run:
                     run[metric] = number(run[metric])
+            if "reconstructions" in run:
+                run["reconstructions"] = _stacked(run["reconstructions"])
     return read
+
+
+def _stacked(images):
+    """Per-image tensors (a list of (1, H, W) or (1, 1, H, W)) as the one (N, 1, H, W) tensor they make."""
+    if not (isinstance(images, list) and images and all(type(i) is torch.Tensor for i in images)):
+        return images
+    shapes = {tuple(i.shape) for i in images}
+    if len(shapes) != 1 or len(next(iter(shapes))) not in (3, 4):
+        return images
+    return torch.cat(images) if len(next(iter(shapes))) == 4 else torch.stack(images)
 
 
 def _kind(value) -> str:
