@@ -139,10 +139,15 @@ def test_what_zip_members_inflate_to_counts_against_what_a_hand_in_may_read(tmp_
     notebooks = {f"notes/n{i}.ipynb": padding for i in range(3)}
     packed = zipped({**package("unet/", reference()), **notebooks})
     assert len(packed) < 200_000
-    submission = _read(tmp_path, "hw.zip", packed, Limits(max_total_bytes=4 << 20))
+    submission = _read(tmp_path, "hw.zip", packed, Limits(max_total_bytes=4 << 20, max_notebook_bytes=(3 << 20) + 4096))
     assert set(submission.symbols) >= CONTRACT
     over = [why for why in submission.unreadable.values() if "inflate to more than 4 MiB" in why]
     assert len(over) == 2, submission.unreadable
+    # one notebook at its own limit always fits, whatever the hand-in's (a 57 MB notebook of plots, zipped)
+    big = json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5, "x": " " * (5 << 20)})
+    alone = _read(tmp_path, "big.zip", zipped({**package("unet/", reference()), "big.ipynb": big}),
+                  Limits(max_total_bytes=4 << 20, max_notebook_bytes=6 << 20))
+    assert not any("inflate" in why for why in alone.unreadable.values()), alone.unreadable
 
 
 def test_a_damaged_archive_inside_the_hand_in_is_left_out_and_everything_else_read(tmp_path):

@@ -481,12 +481,14 @@ def _member_opener(archive: zipfile.ZipFile, info: zipfile.ZipInfo, tree: Tree, 
 
     What a member inflates to counts against ``max_total_bytes``, like everything else read: a 265-byte
     bzip2 member inflates to 64 MiB, and ten thousand of them in a small zip cost hours of reading."""
+    budget = max(limits.max_total_bytes, limits.max_notebook_bytes)  # one notebook at its limit always fits
+
     def read(limit: int) -> bytes:
-        left = limits.max_total_bytes - tree.bytes_read
+        left = budget - tree.bytes_read
         data = _read_member(archive, info, min(limit, left + 1)) if left > 0 else b"?"
         tree.bytes_read += len(data)
         if len(data) > left:
-            raise Refused(f"the submission's files inflate to more than {limits.max_total_bytes >> 20} MiB, so "
+            raise Refused(f"the submission's files inflate to more than {budget >> 20} MiB, so "
                           "this one was not read; submit only your code (the limit is max_submission_mb in "
                           "grading_config.yaml)")
         return data
