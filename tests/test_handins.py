@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import types
 from datetime import datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -1021,3 +1022,16 @@ def test_a_py_file_that_starts_with_a_cell_magic_is_its_body(tmp_path, first_lin
     submission = read_submission(write(tmp_path / "hand-in", files))
     assert submission.symbols.get("ResBlock") == "res_block" and not submission.unreadable, submission.notes
     assert "class ResBlock" in submission.modules["res_block"].text
+
+
+def test_a_class_its_file_does_not_define_yet_is_no_module_of_that_name(tmp_path):
+    """res_block.py not yet holding ResBlock: ``from .res_block import ResBlock`` (in down_block.py) gave
+    the module res_block itself (names match without case and underscores), so check.py said "'module'
+    object is not callable" in four components. It is the ImportError Python raises."""
+    files = package("unet/", reference())
+    files["unet/res_block.py"] = '"""Not written yet."""\n'
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    with _importing(submission) as importer:
+        down_block = importer.module("down_block")  # its failing import left out, one statement at a time
+        assert not isinstance(vars(down_block).get("ResBlock"), types.ModuleType), vars(down_block).get("ResBlock")
+        assert any("cannot import name 'ResBlock'" in note for note in importer.notes), importer.notes

@@ -111,10 +111,14 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if fullname.startswith(PACKAGE + ".") and fullname[len(PACKAGE) + 1:] in self.modules:
             return "module", fullname[len(PACKAGE) + 1:]  # the canonical name itself
         parts = fullname.split(".")
+        container = None
         while len(parts) > 1 and normalise(parts[0]) in self.packages | self.aliases.keys():
+            container = normalise(parts[0])
             parts = parts[1:]
         if len(parts) != 1:
             return None
+        if container in self.aliases and self.aliases.get(normalise(parts[0])) == self.aliases[container]:
+            return None  # ``res_block.ResBlock`` (``from .res_block import ResBlock`` it lacks) is no module in itself
         if parts[0] in self.symbols and parts[0] not in self.modules:
             return None  # ``unet.TimeEmbedding`` is a class, not a module, however it is spelled
         key = normalise(parts[0])
@@ -394,7 +398,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             if symbol is not None and value is not self.stand_ins[symbol]:
                 namespace[name] = self.stand_ins[symbol]
         if "__getattr__" not in namespace:
-            namespace["__getattr__"] = functools.partial(self._package_attribute, None)
+            namespace["__getattr__"] = functools.partial(self._package_attribute, None, asker=module.__name__)
 
     def _replaced_symbol(self, value) -> str | None:
         """The symbol whose student object ``value`` is (the very object, not one at its old address)."""
@@ -405,7 +409,7 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         for module in [*self._executed, *self._packages.values()]:
             self.patch(module)
 
-    def _package_attribute(self, package: str | None, name: str):
+    def _package_attribute(self, package: str | None, name: str, asker: str | None = None):
         """``from unet import ResBlock``, ``unet.SimpleUNet``, ``from . import res_block``: the symbol
         from its home, a module, or -- for a package named like a module (``unet``) -- that module's name."""
         exported = self.exports.get(normalise(package)) if package is not None else None
@@ -422,6 +426,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if name in self.symbols:
             return _defined(self.module(self.symbols[name]), name)
         if normalise(name) in self.aliases:
+            if asker is not None and normalise(asker.rpartition(".")[2]) == normalise(name):
+                raise AttributeError(name)  # res_block's ResBlock (not written yet) is not res_block itself
             return self.module(self.aliases[normalise(name)])
         if package is not None and normalise(package) in self.aliases:
             namesake = self.module(self.aliases[normalise(package)])
