@@ -107,7 +107,10 @@ def names_in_order(ctx, case):
     if extra:
         message += f"; unexpected {_names(extra)}"
     hint = None
-    if any("[" in n for n in missing):
+    if "" in extra:
+        hint = ("The entry named '' is the model itself: named_modules() gives it first, with the name ''. Trace "
+                "its submodules only.")
+    elif any("[" in n for n in missing):
         hint = "A module that returns a tuple (DownBlock) gets one entry per element: 'down1[0]', 'down1[1]'."
     elif got_names and all("." not in n.split("[")[0] for n in got_names):
         hint = "Trace every submodule (model.named_modules()), not only the top-level children."
@@ -824,7 +827,7 @@ def _short(value) -> str:
 
 
 def _names(names: list[str], most: int = 6) -> str:
-    shown = ", ".join(names[:most])
+    shown = ", ".join(name or "''" for name in names[:most])  # the model itself is named '' (it showed as nothing)
     return f"[{shown}{', ...' if len(names) > most else ''}] ({len(names)} entries)"
 
 

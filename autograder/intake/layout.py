@@ -330,7 +330,7 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
         return []
     if suffix != ".ipynb" and looks_like_notebook(text):
         submission.notes.append(f"{file.label} is a Jupyter notebook: read as one; name it "
-                                f"{file.path.stem}.ipynb so that Jupyter and Python see it as one too")
+                                f"{file.path.stem.removesuffix('.ipynb')}.ipynb so that Jupyter and Python see it as one too")
         suffix = ".ipynb"
     cap = limits.max_notebook_bytes if suffix == ".ipynb" else limits.max_source_bytes
     if len(data) > cap:
