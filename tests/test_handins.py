@@ -26,7 +26,7 @@ from autograder.intake import Limits, Refused, read_submission
 from autograder.intake.notebooks import exported_cells, loads_as_imports
 from autograder.sandbox.child.importer import SourceImporter
 
-from .classroom import MODULES, notebook, package, plot_output, reference, star_package, tarred, write, zipped
+from .classroom import MODULES, notebook, one_file, package, plot_output, reference, star_package, tarred, write, zipped
 
 CONTRACT = {"sinusoidal_embedding", "TimeEmbedding", "ResBlock", "DownBlock", "UpBlock", "SimpleUNet",
             "SelfAttention", "AttnResBlock"}
@@ -1035,3 +1035,18 @@ def test_a_class_its_file_does_not_define_yet_is_no_module_of_that_name(tmp_path
         down_block = importer.module("down_block")  # its failing import left out, one statement at a time
         assert not isinstance(vars(down_block).get("ResBlock"), types.ModuleType), vars(down_block).get("ResBlock")
         assert any("cannot import name 'ResBlock'" in note for note in importer.notes), importer.notes
+
+
+def test_the_assignment_written_in_a_packages_init_is_named_for_a_person(tmp_path):
+    """Everything in unet/__init__.py (``import unet; unet.SimpleUNet`` works in Python), beside the
+    released stubs or alone: it was 0/130 'graded', or 'no file defines any of the classes'."""
+    stubs = Path(__file__).resolve().parent.parent / "assignments" / "unet"
+    init = {"unet/__init__.py": one_file()}
+    beside = read_submission(write(tmp_path / "beside", {**{f"unet/{p.name}": p.read_text() for p in stubs.glob("*.py")
+                                                            if p.name != "__init__.py"}, **init}))
+    alone = read_submission(write(tmp_path / "alone", init))
+    for submission in (beside, alone):
+        said = [reason for reason in submission.review if "unet/__init__.py defines" in reason]
+        assert said and "ResBlock" in said[0] and "move them there" in said[0], submission.review
+    plain = read_submission(write(tmp_path / "plain", package("unet/", reference())))
+    assert not any("__init__.py defines" in reason for reason in plain.review)

@@ -176,17 +176,41 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
                     "or a report), which the grader does not read: hand in your code, the .ipynb or the .py files")
             submission.notes.append(said)
             submission.review.append(said)
-        elif not submission.review:
+        elif not _code_in_package_init(tree, submission, limits) and not submission.review:
             submission.review.append("no file defines any of the assignment's classes or functions "
                                      f"({', '.join(sorted(ALL_SYMBOLS))})")
         return submission
     _assign(candidates, chosen, submission)
+    _code_in_package_init(tree, submission, limits)
     _names(submission, chosen)
     _exports(tree, submission, chosen, limits)
     _imports(submission, policy, available or _importable)
     _imports_not_handed_in(submission)
     _newer_syntax(submission)
     return submission
+
+
+def _code_in_package_init(tree: files_.Tree, submission: Submission, limits: files_.Limits) -> bool:
+    """Contract code written in a package's ``__init__.py`` (``import unet; unet.SimpleUNet`` works), which
+    the grader does not read as a module: said, for a person, where those classes are missing or stubs
+    in the modules graded. True when something was said."""
+    graded = {s for m in submission.modules.values() for s in m.index.complete} if submission.modules else set()
+    said = False
+    for file in tree.files:
+        if file.path.name != "__init__.py" or file.size > limits.max_source_bytes:
+            continue
+        try:
+            text, _ = decode(file.read(limits.max_source_bytes), file.label)
+            written = sorted(index(text, file.label).complete & ALL_SYMBOLS.keys() - graded)
+        except Exception:  # noqa: BLE001 -- unreadable: nothing to say about it here
+            continue
+        if written:
+            line = (f"{file.label} defines {', '.join(written)}, but the grader reads the assignment's classes from "
+                    "its modules (res_block.py, unet.py, ...), not from __init__.py: move them there")
+            submission.notes.append(line)
+            submission.review.append(line)
+            said = True
+    return said
 
 
 # Documents a notebook is often printed or exported to (courses ask for a PDF beside the code): named
