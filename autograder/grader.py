@@ -509,7 +509,6 @@ class Grader:
         )
 
 
-# An error that only compiling code raises: inductor's or triton's, or their cache folders refused.
 _MISSING_MODULE = re.compile(r"No module named '([A-Za-z_][\w.]*)'")
 
 
@@ -525,6 +524,7 @@ def _missing_packages(submission: Submission, texts: list[str]) -> list[str]:
             if name.lower() not in known and name not in sys.stdlib_module_names]
 
 
+# An error that only compiling code raises: inductor's or triton's, or their cache folders refused.
 _COMPILED = re.compile(r"torchinductor|torch\._inductor|InductorError|BackendCompilerFailed|\btriton\b|"
                        r"torch\._dynamo\.exc|TorchRuntimeError", re.IGNORECASE)
 
