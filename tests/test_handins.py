@@ -716,9 +716,13 @@ def test_a_notebook_exported_as_a_script_is_read_as_the_notebook_it_was(tmp_path
     assert any("exported as a script" in note for note in submission.notes), submission.notes
     assert exported_cells("import torch\nx = 1\n") is None
     assert loads_as_imports("def f():\n    exec(open('blocks.py').read())\n") == "def f():\n    exec(open('blocks.py').read())\n"
-    # the statement's own span: what shares its lines stays, and line numbers stay
-    shared = "import math; exec(open('blocks.py').read()); x = math.pi\nwith open('blocks.py') as f: exec(\n    f.read())\ny = 1\n"
-    assert loads_as_imports(shared) == ("import math; from blocks import *; x = math.pi\nfrom blocks import *\n\ny = 1\n")
+    # each statement's own span: what shares its lines stays (two on one line too), and line numbers stay
+    shared = ("import math; exec(open('blocks.py').read()); x = math.pi\nwith open('blocks.py') as f: exec(\n"
+              "    f.read())\ny = 1\nexec(open('a.py').read()); exec(open('my-notes.py').read()); exec(open('b.py').read())\n")
+    read = loads_as_imports(shared)
+    assert read.splitlines()[0] == "import math; from blocks import *; x = math.pi"
+    assert read.splitlines()[-1] == "from a import *; exec(open('my-notes.py').read()); from b import *"  # no module name
+    assert read.count("\n") == shared.count("\n") and compile(read, "x.py", "exec")
 
 
 def test_a_broken_definition_costs_only_what_uses_it_and_notebook_cells_run_in_any_order(tmp_path):

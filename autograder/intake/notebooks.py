@@ -257,20 +257,40 @@ def _top_level_ipython_calls_as_pass(code: str) -> str:
     other lines blanked): a .py file's top-level code runs before the no-op ``get_ipython`` at its end is
     defined, and a shell or magic line does nothing when graded; inside a definition the call stays."""
     tree = ast.parse(code)
-    lines = code.split("\n")
-    pending = list(tree.body)
+    calls, pending = [], list(tree.body)
     while pending:
         node = pending.pop()
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             continue
         if isinstance(node, (ast.Expr, ast.Assign)) and _calls_ipython(node.value):
-            lines[node.lineno - 1] = lines[node.lineno - 1][:node.col_offset] + "pass"
-            for number in range(node.lineno, node.end_lineno or node.lineno):
-                lines[number] = ""
+            calls.append(node)
             continue
         for name in ("body", "orelse", "finalbody", "handlers"):
             pending += [n for n in getattr(node, name, []) if isinstance(n, ast.stmt | ast.excepthandler)]
-    return "\n".join(lines)
+    return _replaced(code, [(node, "pass") for node in calls])
+
+
+def _replaced(code: str, replacements: list) -> str:
+    """``code`` with each statement's own span replaced by its text (``(statement, text)`` pairs), in one
+    pass: offsets are the parser's, in bytes of the original text, so what shares a line stays and a
+    later statement's columns still hold. Line numbers stay (a traceback names the line written): a
+    statement over several lines leaves its other lines empty, or ending in a backslash where code
+    follows it on its last line."""
+    if not replacements:
+        return code
+    data = code.encode()
+    starts = [0]
+    for line in data.split(b"\n"):
+        starts.append(starts[-1] + len(line) + 1)
+    pieces, at = [], 0
+    for statement, text in sorted(replacements, key=lambda pair: (pair[0].lineno, pair[0].col_offset)):
+        at_end = starts[statement.end_lineno - 1] + statement.end_col_offset
+        rest = data[at_end:starts[statement.end_lineno] - 1].strip()  # what follows it on its last line
+        joined = b"\\\n" if rest and not rest.startswith(b"#") else b"\n"  # a continuation only where code follows
+        pieces += [data[at:starts[statement.lineno - 1] + statement.col_offset],
+                   text.encode() + joined * (statement.end_lineno - statement.lineno)]
+        at = at_end
+    return (b"".join(pieces) + data[at:]).decode()
 
 
 def _calls_ipython(value: ast.expr) -> bool:
@@ -318,16 +338,10 @@ def loads_as_imports(code: str, tree: ast.Module | None = None) -> str:
             tree = ast.parse(code)
         except PARSER_ERRORS:
             return code
-    lines = code.split("\n")
-    for statement in tree.body:
-        module = _file_run_here(statement)
-        if module is not None:  # the statement's own span only: ``import math; exec(...)`` keeps its import
-            first, last = statement.lineno - 1, statement.end_lineno - 1
-            before = lines[first].encode()[:statement.col_offset].decode()
-            after = lines[last].encode()[statement.end_col_offset:].decode()
-            lines[first] = f"{before}from {module} import *{after}"
-            lines[first + 1:last + 1] = [""] * (last - first)
-    return "\n".join(lines)
+    # each statement's own span (``import math; exec(...); exec(...)`` keeps the rest of its line), in one
+    # pass: rewriting a line per statement was quadratic and shifted the next statement's columns
+    found = [(statement, module) for statement in tree.body if (module := _file_run_here(statement)) is not None]
+    return _replaced(code, [(statement, f"from {module} import *") for statement, module in found])
 
 
 def _file_run_here(statement: ast.stmt) -> str | None:
