@@ -80,6 +80,11 @@ def _traces(ctx, case: Case, strict: bool = False):
 
     expected = remembered(ctx, ("shape_trace", repr(case)), build)
     got = _trace(_call(ctx, SHAPE_TRACE, "shape_trace", ModuleArg("SimpleUNet", case.init), x, t, case=case), strict)
+    names = [n for n, _ in expected]
+    if len(got) > len(names) and [n for n, _ in got[-len(names):]] == names:
+        # this call's entries after earlier calls' (a list kept between calls: ``trace=[]`` as a default):
+        # one mistake, the hygiene rule's to charge ("the same list when called twice"); judged here: this call's
+        got = got[-len(names):]
     return expected, got
 
 
