@@ -742,12 +742,16 @@ def breakdown_matches(ctx, case):
     got = _call(ctx, BREAKDOWN, "parameter_breakdown", model, case=case)
     if not isinstance(got, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in got.values()):
         raise CheckFailed(f"parameter_breakdown must return a dict {{part name: int}}; got {_short(got)}")
-    if got == expected:
-        return
-    hint = None
     model_text = case.describe().split(' with ')[0]
+    if got == expected:
+        if list(got) == list(expected):
+            return
+        raise CheckFailed(f"{model_text}: the parts and counts are right, in another order: expected {list(expected)}, "
+                          f"got {list(got)}", hint="One entry per child in model.named_children() order, as the "
+                          "docstring says (a dict keeps its keys in the order they were added: do not sort them).")
+    hint = None
     if set(got) != set(expected):
-        message = f"expected the parts {sorted(expected)}, got {sorted(got)}"
+        message = f"expected the parts {list(expected)}, got {list(got)}"
         if len(got) > len(expected):
             hint = "One entry per direct child (model.named_children()), not per submodule at every depth."
         elif len(got) < len(expected):
