@@ -1054,3 +1054,22 @@ def test_the_assignment_written_in_a_packages_init_is_named_for_a_person(tmp_pat
         assert said and "ResBlock" in said[0] and "move them there" in said[0], submission.review
     plain = read_submission(write(tmp_path / "plain", package("unet/", reference())))
     assert not any("__init__.py defines" in reason for reason in plain.review)
+
+
+@pytest.mark.parametrize("kind", ["markdown", "raw"])
+def test_a_block_in_a_markdown_or_raw_cell_is_named_with_the_cell_to_make_code_again(tmp_path, kind):
+    """A stray M or R key in Jupyter turns the attention cell into text: its classes are "not defined",
+    with no word of the cell. The cell is named, for the student and a person."""
+    ref = reference()
+    plain = {m: re.sub(r"^from \.\w+ import .*\n", "", ref[m], flags=re.M) for m in MODULES}
+    cells = [plain[m] for m in MODULES]
+    at = MODULES.index("attention")
+    nb = json.loads(notebook(cells))
+    nb["cells"][at] = {"cell_type": kind, "metadata": {}, "source": f"```python\n{plain['attention']}\n```"}
+    submission = read_submission(write(tmp_path / "nb", {"unet_homework.ipynb": json.dumps(nb)}))
+    said = [reason for reason in submission.review if f"cell {at + 1} (a {kind} cell) holds SelfAttention" in reason]
+    assert said and "make it a code cell" in said[0], submission.review
+    explained = json.loads(notebook(cells))  # the same text beside the code cell that defines it: nothing to say
+    explained["cells"].append({"cell_type": kind, "metadata": {}, "source": plain["attention"]})
+    whole = read_submission(write(tmp_path / "whole", {"unet_homework.ipynb": json.dumps(explained)}))
+    assert not any("as text, not code" in reason for reason in whole.review), whole.review

@@ -84,6 +84,8 @@ class Submission:
     unreadable: dict[str, str] = field(default_factory=dict)  # label -> why (too big, not text, not a notebook)
     left_out: dict[str, str] = field(default_factory=dict)  # label -> why (a link, junk, an unsafe path)
     files: list[str] = field(default_factory=list)  # every file handed in (labels)
+    # contract names a notebook's markdown or raw cell defines: name -> where (said if no file defines it)
+    not_code: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def sources(self) -> dict[str, str]:
@@ -182,12 +184,27 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
         return submission
     _assign(candidates, chosen, submission)
     _code_in_package_init(tree, submission, limits)
+    _code_in_other_cells(submission)
     _names(submission, chosen)
     _exports(tree, submission, chosen, limits)
     _imports(submission, policy, available or _importable)
     _imports_not_handed_in(submission)
     _newer_syntax(submission)
     return submission
+
+
+def _code_in_other_cells(submission: Submission) -> None:
+    """A contract class no file defines but a notebook's markdown or raw cell holds (a stray M or R key
+    in Jupyter): said, for the student and a person, with the cell to make a code cell again."""
+    by_cell: dict[str, list[str]] = {}
+    for name, where in submission.not_code.items():
+        if name not in submission.symbols:
+            by_cell.setdefault(where, []).append(name)
+    for where, names in by_cell.items():
+        line = (f"{where} holds {', '.join(names)} as text, not code: make it a code cell (in Jupyter: select it, "
+                "press Y), run it, and hand the notebook in again")
+        submission.notes.append(line)
+        submission.review.append(line)
 
 
 def _code_in_package_init(tree: files_.Tree, submission: Submission, limits: files_.Limits) -> bool:
@@ -401,6 +418,9 @@ def _size(limit: int) -> str:
 def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submission,
                          limits: files_.Limits) -> list[_Candidate]:
     code = extract(text, file.label)
+    for name, where in code.not_code.items():
+        if name in ALL_SYMBOLS:
+            submission.not_code.setdefault(name, where)
     # a note per cell at most for the first few: 80,000 cells of `f'{'` made 2.3 million characters of
     # review and minutes of intake (red team)
     submission.notes.extend(code.notes[:NOTES_PER_NOTEBOOK])

@@ -35,7 +35,12 @@ class NotebookCode:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # why no code could be taken at all
     syntax_errors: list[str] = field(default_factory=list)  # why cells were left out: "label, cell N: message"
+    # names a markdown or raw cell defines as code (a stray M or R key): name -> "label, cell N (a markdown cell)"
+    not_code: dict[str, str] = field(default_factory=dict)
 
+
+_CELL_DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
+MAX_LOOKED_AT = 100_000  # characters of a markdown or raw cell searched for definitions
 
 # Each code cell costs ~50 us of reading whatever its length (IPython's transformer, parsing): a
 # notebook of 125,000 one-line cells, 375 KB of code, cost 7 s, and a zip holds many. A hand-in's
@@ -64,6 +69,11 @@ def extract(text: str, label: str) -> NotebookCode:
     chunks, line = [], 1
     written: dict[str, list[str]] = {}  # path -> its cells' texts, joined once at the end (``-a`` appends)
     for number, cell in enumerate(cells, start=1):
+        if isinstance(cell, dict) and cell.get("cell_type") in ("markdown", "raw") and len(found.not_code) < 50:
+            text = cell.get("source", "")
+            text = "".join(map(str, text)) if isinstance(text, list) else str(text)
+            for name in _CELL_DEFINITION.findall(text[:MAX_LOOKED_AT]):
+                found.not_code.setdefault(name, f"{label}, cell {number} (a {cell['cell_type']} cell)")
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = cell.get("source", "")
