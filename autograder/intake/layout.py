@@ -27,10 +27,10 @@ from typing import Callable
 
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
-from .notebooks import (exported_cells, extract, ipython_code, ipython_work, loads_as_imports, looks_like_notebook,
+from .notebooks import (exported_cells, extract, ipython_code, intake_budget_kinds, loads_as_imports, looks_like_notebook,
                         with_notebook_builtins)
 from .safe_text import safe_text
-from .python_source import PARSER_ERRORS, Index, OverBudget, code_budget, definitions_only, index
+from .python_source import PARSER_ERRORS, Index, OverBudget, definitions_only, index, intake_budget
 from .text import NotText, decode
 
 PACKAGE_NAME = "unet"  # what the release calls the students' package
@@ -128,7 +128,7 @@ def read_submission(path, limits: files_.Limits = files_.Limits(), policy: Packa
     """
     path = Path(path)
     try:
-        with ipython_work(), code_budget():
+        with intake_budget(**intake_budget_kinds()):
             submission = _read(path, limits, policy, available)
     except files_.Refused:
         raise

@@ -11,8 +11,6 @@ out; the grader then keeps only what the contract's definitions need (``definiti
 top-level code that trains, plots or downloads never runs. Line numbers map back to cells.
 """
 import ast
-import contextlib
-import contextvars
 import functools
 import json
 import keyword
@@ -21,7 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .python_source import PARSER_ERRORS
+from .python_source import PARSER_ERRORS, spend
 from .safe_text import safe_text
 
 _KEPT_CELL_MAGICS = {"time", "capture", "timeit"}  # they only wrap the code below them
@@ -44,7 +42,7 @@ MAX_LOOKED_AT = 100_000  # characters of a markdown or raw cell searched for def
 
 # Each code cell costs ~50 us of reading whatever its length (IPython's transformer, parsing): a
 # notebook of 125,000 one-line cells, 375 KB of code, cost 7 s, and a zip holds many. A hand-in's
-# notebooks may have this many in all (within ``ipython_work``; else each notebook); course notebooks
+# notebooks may have this many in all (within ``python_source.intake_budget``; else each notebook); course notebooks
 # hold a few hundred.
 MAX_CODE_CELLS = 5_000
 
@@ -185,47 +183,30 @@ def looks_like_notebook(text: str) -> bool:
 # times lines that may be IPython's (a ``!``, ``%`` or ``?`` on them): ~4 s at its worst. Past it, the
 # standard library's reading (``without_ipython_lines``), linear, as in check.py.
 IPYTHON_WORK = 1_500_000
-_ipython_work_left: contextvars.ContextVar = contextvars.ContextVar("ipython_work_left", default=None)
 _MAYBE_IPYTHON = re.compile(r"[!%?]")
 
 
-@contextlib.contextmanager
-def ipython_work(limit: int = IPYTHON_WORK):
-    """Within it, IPython's transformer reads at most ``limit`` (see ``IPYTHON_WORK``), and notebooks
-    hold at most ``MAX_CODE_CELLS`` code cells in all: one hand-in's intake."""
-    token = _ipython_work_left.set([limit, MAX_CODE_CELLS])
-    try:
-        yield
-    finally:
-        _ipython_work_left.reset(token)
+def intake_budget_kinds() -> dict[str, int]:
+    """What this module's readers spend of a hand-in's budget (``python_source.intake_budget``)."""
+    return {"ipython": IPYTHON_WORK, "cells": MAX_CODE_CELLS}
 
 
 def _within_cells(count: int) -> bool:
-    """Whether a notebook of ``count`` code cells may be read, counting them against the hand-in's."""
-    left = _ipython_work_left.get() or [0, MAX_CODE_CELLS]
-    if count > left[1]:
-        return False
-    left[1] -= count
-    return True
+    """Whether a notebook of ``count`` code cells may be read, counting them against the hand-in's (outside
+    a hand-in's intake, against this notebook's own)."""
+    return count <= MAX_CODE_CELLS and spend(cells=count)
 
 
 def _within_ipython_work(source: str) -> bool:
     """Whether IPython's transformer may read ``source``, counting it against the hand-in's work."""
-    left = _ipython_work_left.get()
-    if left is None:
-        return True
-    cost = len(source) * (1 + sum(1 for line in source.split("\n") if _MAYBE_IPYTHON.search(line)))
-    if cost > left[0]:
-        return False
-    left[0] -= cost
-    return True
+    return spend(ipython=len(source) * (1 + sum(1 for line in source.split("\n") if _MAYBE_IPYTHON.search(line))))
 
 
 def ipython_code(source: str) -> str:
     """``source`` (a cell, or a notebook saved as .py) as Python code IPython would run, line magics,
     shell and help lines included; raises the parser's error where it is not Python even so.
 
-    IPython's own transformation where it can be imported (within ``ipython_work``); else (the
+    IPython's own transformation where it can be imported (within the hand-in's ``IPYTHON_WORK``); else (the
     student's check.py, standard library only) those lines blanked, help lines only where needed
     (such a line may sit in a string).
     """

@@ -37,10 +37,10 @@ PARSER_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 # Reading Python is linear but not cheap: parsing ~1 s per 512 KiB, ~17 us per statement for the
 # passes over it (a file of 262,000 ``x;`` cost 4 s, and 50 MiB of such files would cost minutes). What
-# one hand-in's code may hold in all, within ``code_budget``; a course's hand-in holds ~50 KB.
+# one hand-in's code may hold in all, within ``intake_budget``; a course's hand-in holds ~50 KB.
 CODE_BYTES = 4 << 20
 CODE_STATEMENTS = 200_000  # lines and semicolons, which bound the statements
-_code_left: contextvars.ContextVar = contextvars.ContextVar("code_left", default=None)
+_left: contextvars.ContextVar = contextvars.ContextVar("intake_left", default=None)
 
 
 class OverBudget(Exception):
@@ -48,24 +48,32 @@ class OverBudget(Exception):
 
 
 @contextlib.contextmanager
-def code_budget():
-    """Within it, ``index`` reads at most ``CODE_BYTES`` and ``CODE_STATEMENTS`` of code: one hand-in's intake."""
-    token = _code_left.set([CODE_BYTES, CODE_STATEMENTS])
+def intake_budget(**more: int):
+    """One hand-in's intake: within it, ``spend`` counts what each costly reading takes against what is
+    left of the hand-in's (the code read here; ``more``: other kinds, e.g. IPython's work, notebook cells,
+    which their readers spend); outside it, nothing is counted (check.py, on the student's machine)."""
+    token = _left.set({"bytes": CODE_BYTES, "statements": CODE_STATEMENTS, **more})
     try:
         yield
     finally:
-        _code_left.reset(token)
+        _left.reset(token)
+
+
+def spend(**costs: int) -> bool:
+    """Take ``costs`` (kind -> amount) from the hand-in's budget, all or none: False where one is past
+    what is left (nothing then taken, so what comes after it is read as far as the rest goes)."""
+    left = _left.get()
+    if left is None:
+        return True
+    if any(amount > left.get(kind, 0) for kind, amount in costs.items()):
+        return False
+    for kind, amount in costs.items():
+        left[kind] -= amount
+    return True
 
 
 def _spend(text: str) -> None:
-    left = _code_left.get()
-    if left is None:
-        return
-    size, statements = len(text), text.count("\n") + text.count(";")
-    if size <= left[0] and statements <= left[1]:
-        left[0] -= size
-        left[1] -= statements
-    else:  # not spent: the files after it are read as far as what is left goes
+    if not spend(bytes=len(text), statements=text.count("\n") + text.count(";")):
         raise OverBudget(f"the hand-in's Python is over {CODE_BYTES >> 20} MiB or {CODE_STATEMENTS:,} lines in all: "
                          "this file was not read; hand in only your code")
 
