@@ -218,9 +218,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return
         self._serve(module, used, "no file of your hand-in defines it")
         lent = [s for s in used if s in self.stand_ins]
-        note = (f"no file of your hand-in defines {', '.join(used)}; " +
-                (f"the reference {', '.join(lent)} stood in for it here" if lent else "it cannot be used here"))
-        if note not in self.notes:
+        note = f"no file of your hand-in defines {', '.join(lent)}; the reference stood in for it where your code uses it"
+        if lent and note not in self.notes:  # where nothing is lent, the component's own checks say it is missing
             self.notes.append(note)
 
     def _execute_text(self, module, canonical: str, label: str, fallback) -> None:
