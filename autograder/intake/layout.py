@@ -174,8 +174,9 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
             submission.notes.append(said)
             submission.review.append(said)
         elif printed := [f.label for f in tree.files if f.path.suffix.lower() in PRINTED][:3]:
-            said = (f"{', '.join(printed)} {'is a document' if len(printed) == 1 else 'are documents'} (a printout "
-                    "or a report), which the grader does not read: hand in your code, the .ipynb or the .py files")
+            said = (f"no file defines any of the assignment's classes or functions: {', '.join(printed)} "
+                    f"{'is a document' if len(printed) == 1 else 'are documents'} (a printout or a report), which the "
+                    "grader does not read: hand in your code, the .ipynb or the .py files")
             submission.notes.append(said)
             submission.review.append(said)
         elif not _code_in_package_init(tree, submission, limits) and not submission.review:
@@ -232,7 +233,7 @@ def _code_in_package_init(tree: files_.Tree, submission: Submission, limits: fil
 
 # Documents a notebook is often printed or exported to (courses ask for a PDF beside the code): named
 # as such when a hand-in holds no code, never read.
-PRINTED = (".pdf", ".docx", ".doc", ".odt", ".md", ".tex")
+PRINTED = (".pdf", ".docx", ".doc", ".odt")
 
 
 def _notebook_page(file: files_.FoundFile, limits: files_.Limits) -> bool:

@@ -117,8 +117,10 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             parts = parts[1:]
         if len(parts) != 1:
             return None
-        if container in self.aliases and self.aliases.get(normalise(parts[0])) == self.aliases[container]:
-            return None  # ``res_block.ResBlock`` (``from .res_block import ResBlock`` it lacks) is no module in itself
+        if (container in self.aliases and container not in self.packages
+                and self.aliases.get(normalise(parts[0])) == self.aliases[container]):
+            return None  # ``res_block.ResBlock`` (``from .res_block import ResBlock`` it lacks) is no module in
+            # itself; ``unet.unet`` is: the package unet's module unet.py
         if parts[0] in self.symbols and parts[0] not in self.modules:
             return None  # ``unet.TimeEmbedding`` is a class, not a module, however it is spelled
         key = normalise(parts[0])
