@@ -19,7 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .python_source import PARSER_ERRORS, spend
+from .python_source import DEFINITION_LINE, PARSER_ERRORS, spend
 from .safe_text import safe_text
 
 _KEPT_CELL_MAGICS = {"time", "capture", "timeit"}  # they only wrap the code below them
@@ -37,7 +37,6 @@ class NotebookCode:
     not_code: dict[str, str] = field(default_factory=dict)
 
 
-_CELL_DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
 MAX_LOOKED_AT = 100_000  # characters of a markdown or raw cell searched for definitions
 
 # Each code cell costs ~50 us of reading whatever its length (IPython's transformer, parsing): a
@@ -68,16 +67,11 @@ def extract(text: str, label: str) -> NotebookCode:
     written: dict[str, list[str]] = {}  # path -> its cells' texts, joined once at the end (``-a`` appends)
     for number, cell in enumerate(cells, start=1):
         if isinstance(cell, dict) and cell.get("cell_type") in ("markdown", "raw") and len(found.not_code) < 50:
-            text = cell.get("source", "")
-            text = "".join(map(str, text)) if isinstance(text, list) else str(text)
-            for name in _CELL_DEFINITION.findall(text[:MAX_LOOKED_AT]):
+            for name in DEFINITION_LINE.findall(_cell_text(cell)[:MAX_LOOKED_AT]):
                 found.not_code.setdefault(name, f"{label}, cell {number} (a {cell['cell_type']} cell)")
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        source = cell.get("source", "")
-        source = "".join(map(str, source)) if isinstance(source, list) else str(source)
-        # line endings as a file's are read (``text.decode``): Python breaks lines at a lone \r too
-        source = source.replace("\r\n", "\n").replace("\r", "\n")
+        source = _cell_text(cell)
         if not source.strip():
             continue
         first, _, rest = source.partition("\n")
@@ -107,6 +101,14 @@ def extract(text: str, label: str) -> NotebookCode:
     if not found.files and not found.module_text.strip():
         found.problem = f"{label} holds no code cells we could read"
     return found
+
+
+def _cell_text(cell: dict) -> str:
+    """A cell's source as one text (Jupyter saves a list of lines or a string), its line endings read as
+    a file's are (``text.decode``): Python breaks lines at a lone \\r too."""
+    source = cell.get("source", "")
+    source = "".join(map(str, source)) if isinstance(source, list) else str(source)
+    return source.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def exported_cells(text: str) -> list[str] | None:
@@ -219,8 +221,7 @@ def ipython_code(source: str) -> str:
     for attempt in tries:
         try:
             code = attempt()
-            ast.parse(code)
-            return loads_as_imports(code)
+            return loads_as_imports(code, ast.parse(code))
         except PARSER_ERRORS as exc:
             first_error = first_error or exc
         except Exception as exc:  # noqa: BLE001 -- IPython's transformer on input it was not made for
@@ -306,13 +307,13 @@ def _ipython_transform():
 # land in the notebook's namespace; a star import of the hand-in's module gives the same names. Unindented
 # lines only: inside a function or class a star import does not compile (``loads_as_imports`` does the same
 # for ``exec(open(...).read())``).
-_RUN_LINE = re.compile(r"^()%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)(?:\.py|\.ipynb)?[\"']?"
+_RUN_LINE = re.compile(r"^%run[ \t]+(?:-\S+[ \t]+)*[\"']?(?:[^\s\"']*/)?([A-Za-z_]\w*)(?:\.py|\.ipynb)?[\"']?"
                        r"[ \t]*(?:#.*)?$", re.M)
 
 
 def _run_as_import(match: re.Match) -> str:
-    indent, module = match.group(1), match.group(2)
-    return match.group(0) if keyword.iskeyword(module) else f"{indent}from {module} import *"
+    module = match.group(1)
+    return match.group(0) if keyword.iskeyword(module) else f"from {module} import *"
 
 
 def loads_as_imports(code: str, tree: ast.Module | None = None) -> str:

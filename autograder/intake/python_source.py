@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 
 from .safe_text import safe_text
 
-_DEFINITION = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
+# a ``class``/``def`` line: what a text that does not parse (or a notebook's markdown cell) defines
+DEFINITION_LINE = re.compile(r"^(?:class|def)\s+([A-Za-z_]\w*)", re.MULTILINE)
 
 
 @dataclass
@@ -85,7 +86,7 @@ def index(text: str, label: str) -> Index:
     try:
         tree = ast.parse(text, filename=label)
     except PARSER_ERRORS as exc:
-        names = set(_DEFINITION.findall(text))
+        names = set(DEFINITION_LINE.findall(text))
         return Index(defines=names, complete=names, syntax_error=_syntax_message(exc, label))
     found = Index(tree=tree)
     for node in tree.body:
