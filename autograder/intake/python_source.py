@@ -217,22 +217,25 @@ def _blocks(node: ast.stmt) -> list[list[ast.stmt]]:
 def _header(node: ast.stmt) -> ast.stmt:
     """A compound statement with each of its blocks cut to ``pass``: what runs of it besides its blocks
     (an ``if``'s test, a ``for``'s target and iterable, an ``except``'s type). Other statements as they are."""
+    return _with_blocks(node, lambda block: [ast.Pass()])
+
+
+def _with_blocks(node: ast.stmt, rewrite) -> ast.stmt:
+    """A copy of compound statement ``node`` with each of its blocks (``_blocks``) as ``rewrite`` makes it;
+    any other statement as it is."""
     if not _blocks(node):
         return node
-    header = copy.copy(node)
+    node = copy.copy(node)
     for name in ("body", "orelse", "finalbody"):
         if getattr(node, name, None):
-            setattr(header, name, [ast.Pass()])
+            setattr(node, name, rewrite(getattr(node, name)))
     for name in ("handlers", "cases"):
         if getattr(node, name, None):
-            setattr(header, name, [_with_body(part, [ast.Pass()]) for part in getattr(node, name)])
-    return header
-
-
-def _with_body(part, body: list):
-    part = copy.copy(part)
-    part.body = body
-    return part
+            parts = [copy.copy(part) for part in getattr(node, name)]
+            for part in parts:
+                part.body = rewrite(part.body)
+            setattr(node, name, parts)
+    return node
 
 
 def _root(target: ast.expr) -> str | None:
@@ -356,20 +359,9 @@ def kept_statements(tree: ast.Module, roots: set[str] | None) -> list[ast.stmt]:
 
 
 def _pruned(node: ast.stmt, kept: set[int]) -> ast.stmt:
-    if not _blocks(node):
-        return node
-    node = copy.copy(node)
-    for name in ("body", "orelse", "finalbody"):
-        if getattr(node, name, None):
-            setattr(node, name, _pruned_block(getattr(node, name), kept))
-    for name in ("handlers", "cases"):
-        if getattr(node, name, None):
-            setattr(node, name, [_with_body(part, _pruned_block(part.body, kept)) for part in getattr(node, name)])
-    return node
-
-
-def _pruned_block(block: list[ast.stmt], kept: set[int]) -> list[ast.stmt]:
-    return [_pruned(s, kept) if id(s) in kept else ast.copy_location(ast.Pass(), s) for s in block]
+    """``node`` with each statement of its blocks that is not kept made ``pass``."""
+    return _with_blocks(node, lambda block: [_pruned(s, kept) if id(s) in kept else ast.copy_location(ast.Pass(), s)
+                                             for s in block])
 
 
 def module_names_read(node: ast.stmt) -> set[str]:
@@ -390,6 +382,11 @@ def _global_reads(table: symtable.SymbolTable) -> set[str]:
     for child in table.get_children():
         names |= _global_reads(child)
     return names
+
+
+def _first_line(node: ast.stmt) -> int:
+    """A statement's first line: its first decorator's, if it has one."""
+    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
 
 
 def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None) -> str:
@@ -432,8 +429,7 @@ def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None)
         last_end[end] = max(last_end.get(end, 0), node.end_col_offset or 0)
 
     def leave_out(node: ast.stmt, in_block: bool) -> None:
-        start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-        end = node.end_lineno or node.lineno
+        start, end = _first_line(node), node.end_lineno or node.lineno
         if not in_block and not keep[start - 1]:
             return  # its line is blanked whole
         col = node.col_offset if start == node.lineno else indent(start - 1)
@@ -450,8 +446,7 @@ def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None)
 
     for node in tree.body:
         if id(node) in kept:
-            start = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-            for number in range(start, (node.end_lineno or node.lineno) + 1):
+            for number in range(_first_line(node), (node.end_lineno or node.lineno) + 1):
                 keep[number - 1] = True
     pending = [(node, False) for node in reversed(tree.body)]
     while pending:

@@ -89,10 +89,10 @@ def _raised(call: str, error: str) -> Failed:
     return Failed(f"{RAISED}{call}:\n{error}")
 
 
-def as_pairs(value: dict) -> list:
-    """A dict of name -> shape (``dict(trace)``) as the list of pairs it holds, in order: its format is
-    charged once, by the check of the trace's entries."""
-    return [[name, shape] for name, shape in value.items()]
+def as_pairs(value):
+    """A dict of name -> shape (``dict(trace)``) as the list of pairs it holds, in order (anything else as
+    it is): its format is charged once, by the check of the trace's entries."""
+    return [[name, shape] for name, shape in value.items()] if isinstance(value, dict) else value
 
 
 def _trace_problem(value) -> str | None:
@@ -125,8 +125,7 @@ def trace_protocol(view, case: dict, expect: dict) -> None:
         lambda: view.watch("shape_trace", model(), raising_x, t))
     if twice["error"] is not None:
         raise _raised("shape_trace(...)", twice["error"])
-    first = twice["outputs"][0]
-    problem = _trace_problem(as_pairs(first) if isinstance(first, dict) else first)
+    problem = _trace_problem(as_pairs(twice["outputs"][0]))
     if problem:
         raise Failed(problem, hint="Record tuple(output.shape) for each module: a torch.Size is a tuple of ints.")
     left = twice["arguments"][0]
@@ -135,7 +134,7 @@ def trace_protocol(view, case: dict, expect: dict) -> None:
         raise Failed(f"shape_trace left {plural(left['hooks_left'], 'hook')} on the model: the rule is that it leaves "
                      "none", hint="Keep what registering each hook returns, and remove every hook before returning, in a "
                      "`finally:` block.")
-    first, second = (as_pairs(o) if isinstance(o, dict) else o for o in twice["outputs"])
+    first, second = map(as_pairs, twice["outputs"])
     if first != second:
         raise Failed(f"calling shape_trace twice on one {name} gave two different lists ({len(first)} entries, then "
                      f"{len(second)}): the rule is that a second call gives the same list",
