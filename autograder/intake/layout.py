@@ -87,6 +87,11 @@ class Submission:
     # contract names a notebook's markdown or raw cell defines: name -> where (said if no file defines it)
     not_code: dict[str, str] = field(default_factory=dict, repr=False)
 
+    def for_a_person(self, line: str) -> None:
+        """Said to the student (a note) and a reason for a person to look (``needs_review``)."""
+        self.notes.append(line)
+        self.review.append(line)
+
     @property
     def sources(self) -> dict[str, str]:
         return {name: module.text for name, module in self.modules.items()}
@@ -171,14 +176,12 @@ def _read(path: Path, limits: files_.Limits, policy: PackagePolicy, available) -
         elif pages:
             said = (f"{', '.join(pages[:3])} {'is a notebook' if len(pages) == 1 else 'are notebooks'} exported as a web "
                     "page (HTML), which the grader does not read: hand in the .ipynb itself")
-            submission.notes.append(said)
-            submission.review.append(said)
+            submission.for_a_person(said)
         elif printed := [f.label for f in tree.files if f.path.suffix.lower() in PRINTED][:3]:
             said = (f"no file defines any of the assignment's classes or functions: {', '.join(printed)} "
                     f"{'is a document' if len(printed) == 1 else 'are documents'} (a printout or a report), which the "
                     "grader does not read: hand in your code, the .ipynb or the .py files")
-            submission.notes.append(said)
-            submission.review.append(said)
+            submission.for_a_person(said)
         elif not _code_in_package_init(tree, submission, limits) and not submission.review:
             submission.review.append("no file defines any of the assignment's classes or functions "
                                      f"({', '.join(sorted(ALL_SYMBOLS))})")
@@ -204,8 +207,7 @@ def _code_in_other_cells(submission: Submission) -> None:
     for where, names in by_cell.items():
         line = (f"{where} holds {', '.join(names)} as text, not code: make it a code cell (in Jupyter: select it, "
                 "press Y), run it, and hand the notebook in again")
-        submission.notes.append(line)
-        submission.review.append(line)
+        submission.for_a_person(line)
 
 
 def _code_in_package_init(tree: files_.Tree, submission: Submission, limits: files_.Limits) -> bool:
@@ -225,8 +227,7 @@ def _code_in_package_init(tree: files_.Tree, submission: Submission, limits: fil
         if written:
             line = (f"{file.label} defines {', '.join(written)}, but the grader reads the assignment's classes from "
                     "its modules (res_block.py, unet.py, ...), not from __init__.py: move them there")
-            submission.notes.append(line)
-            submission.review.append(line)
+            submission.for_a_person(line)
             said = True
     return said
 
@@ -818,8 +819,7 @@ def _imports_not_handed_in(submission: Submission) -> None:
             what = "; ".join(f"{', '.join(names)} from {module}" for module, names in wanted.items())
             said = (f"{entry.label} imports {what}, which the hand-in does not hold: hand in those files too "
                     "(the folder they are in)")
-            submission.notes.append(said)
-            submission.review.append(said)
+            submission.for_a_person(said)
 
 
 def _imports(submission: Submission, policy: PackagePolicy, available: Callable[[str], bool]) -> None:
