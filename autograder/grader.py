@@ -516,12 +516,14 @@ def _missing_packages(submission: Submission, texts: list[str]) -> list[str]:
     """Packages the student's code needed that are neither handed in nor installed, found where their
     import failed: also those an allowed package imports for them (``torch.utils.tensorboard`` needs
     ``tensorboard``), which intake, reading only the student's own imports, cannot see."""
+    missing = sorted({m.group(1).split(".")[0] for text in texts for m in _MISSING_MODULE.finditer(text)})
+    if not missing:  # nearly every grading: no module tree walked for it
+        return []
     relative = {node.module.split(".")[0] for m in submission.modules.values() if m.index.tree is not None
                 for node in ast.walk(m.index.tree) if isinstance(node, ast.ImportFrom) and node.level and node.module}
     # the hand-in's own files, the assignment's (a file not handed in is no package), what intake refused
     known = {n.lower() for n in [*submission.modules, *submission.aliases, *submission.packages, *submission.refused,
                                  *PACKAGE_MODULES, *relative, STUDENT_PACKAGE]}
-    missing = sorted({m.group(1).split(".")[0] for text in texts for m in _MISSING_MODULE.finditer(text)})
     return [f"the code needs {name} (directly or through a package it uses), which is neither in the hand-in nor "
             "installed where grading runs" for name in missing
             if name.lower() not in known and name not in sys.stdlib_module_names]
