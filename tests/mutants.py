@@ -377,6 +377,9 @@ MUTANTS += [
     Mutant("skip_ablation returns all the images as 'images', not the held-out ones", "analysis",
            '"images": held_out}', '"images": images}', "SkipAblation",
            shows="the held-out images are not the last", fails=("SkipAblation: experiment_metrics",)),
+    Mutant("skip_ablation gives back STEPS, not the steps it was called with", "analysis",
+           '{"steps": steps, "seed": seed, "images"', '{"steps": STEPS, "seed": seed, "images"', "SkipAblation",
+           shows="the rule is to give back the steps and seed", fails=("SkipAblation: experiment_metrics",)),
 ]
 
 EQUIVALENTS += [

@@ -135,7 +135,8 @@ def skip_ablation(steps=STEPS, seed=0):
       for both, as you like. A ``DataLoader`` is fine with ``num_workers=0``: grading runs in one
       process, without worker processes.
     * Evaluation: reconstruct the held-out images without gradients; ``mse`` is the mean squared
-      error over all their pixels, ``psnr = 10 * log10(1 / mse)`` in dB (the images' peak is 1).
+      error over all their pixels, ``psnr = 10 * log10(1 / mse)`` in dB (the images' peak is 1); the
+      result gives back the ``steps`` and ``seed`` it was called with.
     * Reproducible: the same ``steps`` and ``seed`` give the same numbers, and a run of ``k`` steps is
       exactly the first ``k`` steps of a longer run (the grader compares a short run with the start
       of the full one).

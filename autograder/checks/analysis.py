@@ -8,6 +8,7 @@ of the feedback as a table and pictures (``grading_data/figure_data.skip_trainin
 """
 import inspect
 import math
+import numbers
 
 import torch
 
@@ -469,10 +470,17 @@ def _setting_text(name: str, value) -> str:
     return f"{'betas[0]' if name == 'beta1' else 'betas[1]' if name == 'beta2' else name}={shown}"
 
 
-@check(SKIP_ABLATION, "experiment_metrics", "skip_ablation evaluates on the held-out images: MSE, and PSNR from it")
+@check(SKIP_ABLATION, "experiment_metrics",
+       "skip_ablation evaluates on the held-out images: MSE, and PSNR from it; it gives back its steps and seed")
 def experiment_metrics(ctx, _case):
     steps = experiment_steps(ctx)
     ours = student_experiment(ctx, steps)
+    given_back = {key: ours.get(key) for key in ("steps", "seed")}
+    if not all(_echoes(given_back[key], value) for key, value in (("steps", steps), ("seed", SEED))):
+        shown = ", ".join(f"{key!r}: {'missing' if key not in ours else repr(value)[:40]}" for key, value in given_back.items())
+        raise CheckFailed(f"skip_ablation({steps}, seed={SEED}) returned {shown}: the rule is to give back the "
+                          f"steps and seed it was called with ({steps} and {SEED})",
+                          hint='Return {"steps": steps, "seed": seed, ...}: the arguments, not STEPS or a constant.')
     expected = _images(ctx)[1]
     images = ours["images"]
     # shape_images' default seed, not passed on: same_batches' to charge (``rules.homework._other_seed``), once
@@ -500,6 +508,11 @@ def experiment_metrics(ctx, _case):
             raise CheckFailed(f"the model {label} reports psnr={run['psnr']:.6g} for mse={run['mse']:.6g}; "
                               f"10 * log10(1 / mse) is {psnr:.6g}",
                               hint="PSNR in dB for images whose peak is 1: 10 * log10(1 / mse).")
+
+
+def _echoes(value, argument: int) -> bool:
+    """Whether a returned ``steps`` or ``seed`` is the argument: a number equal to it (never a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and value == argument
 
 
 @check(SKIP_ABLATION, "experiment_reproducible",
