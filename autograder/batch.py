@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 from .config import GradingConfig, load_config
 from .contract import GRADED
-from .intake.discover import Discovered, Discovery, discover
+from .intake.discover import Discovered, Discovery, discover, held_by
 from .errors import AutograderError, ExitCode
 from .integrity import IntegrityEvent, by_student, honestly_graded, read_integrity, sandbox_events
 from .intake.safe_text import failure_message, safe_name_text, safe_text
@@ -187,7 +187,7 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     folder = OutputFolder(out)
     console = console or Console()
     started = time.monotonic()
-    found = discover(submissions, assignment=assignment)
+    found = discover(submissions, assignment=assignment, held=held_by(folder.records()))
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         summary = BatchSummary(discovery=found)
@@ -290,7 +290,7 @@ def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmiss
                                            detail=safe_text(traceback.format_exc(), 16000))
     failed = StudentRecord(student=record.student, name=safe_name_text(record.name), email=safe_name_text(record.email),
                            source=safe_text(record.source, 1000), status="error", message=message, report=report,
-                           grading=record.grading)
+                           grading=record.grading, identity=record.identity)
     folder.write_student(failed, config.gradescope.hidden_visibility, figures=False)
     return GradedSubmission(outcome.index, report, outcome.seconds, outcome.worker_pid, outcome.worker_peak_rss_kb,
                             outcome.zygote_peak_rss_kb)
@@ -349,7 +349,8 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                     status=outcome.status, message=outcome.message, report=outcome.report,
                     grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
                              "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
-                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb})
+                             "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb},
+                    identity=submitter.identity)
                 outcome = _written(folder, record, outcome, catalogue_of(outcome), config, figures)
             summary.record(item, outcome)
             bar.update(task, advance=1, stats=summary.progress())

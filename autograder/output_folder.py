@@ -66,6 +66,7 @@ class StudentRecord:
     message: str  # why, when not "graded"
     report: GradingReport
     grading: dict = field(default_factory=dict)  # seconds, worker pid, peak memory: for the TA and benchmarks
+    identity: str = ""  # who (``Submitter.identity``): the folder stays theirs when a resumed batch meets new names
 
     def to_json(self) -> str:
         data = asdict(self)

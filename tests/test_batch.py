@@ -558,3 +558,48 @@ def test_a_named_pipe_in_the_class_folder_is_no_submission_and_stops_nothing(tmp
     from autograder.intake import read_submission
 
     assert read_submission(tmp_path / "pipe").review == ["the submission is empty"]  # read without waiting
+
+
+def test_a_resumed_batch_never_gives_a_students_folder_to_a_student_added_later(tmp_path):
+    """`Jose Garcia` handed in after `José García` was graded makes the same folder name, and sorts first:
+    the folder (and its results) stays José's, and the newcomer gets another and is graded."""
+    classroom, out = tmp_path / "class", tmp_path / "out"
+    (classroom / "José García").mkdir(parents=True)
+    (classroom / "José García" / "notes.txt").write_text("not code")
+    config = fast_config(tmp_path, examples=1)
+    first = batch(classroom, "--out", out, "--config", config, "-j", "1")
+    assert first.returncode == ExitCode.NEEDS_REVIEW, first.stdout[-2000:] + first.stderr[-2000:]
+    shutil.copytree(SOLUTIONS, classroom / "Jose Garcia")
+    again = batch(classroom, "--out", out, "--config", config, "-j", "1")
+    assert again.returncode == ExitCode.NEEDS_REVIEW, again.stdout[-2000:] + again.stderr[-2000:]
+    grades = read_grades(out / "grades.csv")
+    assert {key: (row["name"], row["status"]) for key, row in grades.items()} == {
+        "Jose_Garcia": ("José García", "needs_review"), "Jose_Garcia-2": ("Jose Garcia", "graded")}
+    assert float(grades["Jose_Garcia-2"]["total"]) == TOTAL
+    assert "already done 1" in " ".join(again.stdout.split())
+
+
+def test_a_record_of_an_older_version_keeps_its_folder_by_the_submission_it_graded(tmp_path):
+    """Records written before they named their student's identity hold their folder by their submission."""
+    from autograder.intake.discover import held_by
+    from autograder.output_folder import StudentRecord
+
+    for student in ("Nadia Muller", "Nadia Müller"):
+        (tmp_path / student).mkdir()
+        (tmp_path / student / "unet.py").write_text("")
+    found = discover(tmp_path)
+    try:
+        fresh = {i.submitters[0].name: i.key for i in found.submissions}
+        older = StudentRecord(student=fresh["Nadia Müller"], name="Nadia Müller", email="",
+                              source=found.shown(tmp_path / "Nadia Müller"), status="graded", message="", report=None)
+    finally:
+        found.cleanup()
+    assert fresh == {"Nadia Muller": "Nadia_Muller", "Nadia Müller": "Nadia_Muller-2"}  # sorted: the plain name first
+    # an older run had graded only Nadia Müller, as Nadia_Muller: she keeps it, the other name is moved
+    older.student = "Nadia_Muller"
+    resumed = discover(tmp_path, held=held_by([older]))
+    try:
+        assert {i.submitters[0].name: i.key for i in resumed.submissions} == {
+            "Nadia Müller": "Nadia_Muller", "Nadia Muller": "Nadia_Muller-2"}
+    finally:
+        resumed.cleanup()

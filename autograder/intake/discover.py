@@ -36,10 +36,11 @@ from ..errors import SubmissionError
 from . import lms
 from .safe_text import safe_name_text, safe_text
 
-__all__ = ["Discovered", "Submitter", "Discovery", "discover", "extract_zip", "safe_name"]
+__all__ = ["Discovered", "Submitter", "Discovery", "discover", "extract_zip", "held_by", "safe_name"]
 
 IGNORED_NAMES = {"__MACOSX", ".DS_Store", "Thumbs.db", "desktop.ini"}
 MAX_ZIP_MEMBERS = 10_000
+LEGACY_IDENTITY = "submission:"  # a record of an older version names its student by the submission graded
 
 
 @dataclass(frozen=True)
@@ -370,20 +371,33 @@ def _lms_students(found: Discovery, students: list[lms.Student]) -> None:
         found.submissions.append(Discovered(folder, (submitter,)))
 
 
-def _dedupe(found: Discovery) -> Discovery:
+def _dedupe(found: Discovery, held: dict[str, str] | None = None) -> Discovery:
     """Every student gets a key of their own. The same student twice (``alice/`` and ``alice.zip``):
     the first submission is kept (sorted order, so every run agrees). Two people whose names make
-    the same key (a SID equal to someone else's e-mail name): the second gets another key, said aloud."""
-    owners: dict[str, str] = {}  # key -> identity
+    the same key (a SID equal to someone else's e-mail name): the second gets another key, said aloud.
+
+    ``held``: the keys an earlier run into the same output folder gave, key -> its student's identity
+    (``held_by``). A key stays its student's for good: a student added later whose name makes a held key
+    gets another one, so a resumed batch never counts them done with someone else's results."""
+    held = held or {}
+    homes = {identity: key for key, identity in sorted(held.items())}
+    owners: dict[str, str] = {}  # key -> identity, this run
     sources: dict[str, str] = {}  # key -> the name of the submission kept for it
     kept = []
+
+    def taken(key: str, identity: str) -> bool:
+        return owners.get(key, identity) != identity or held.get(key, identity) != identity
+
     for item in found.submissions:
         submitters = []
         for person in item.submitters:
-            if person.key in owners and owners[person.key] != person.identity:
+            person = replace(person, identity=_earlier_identity(person, found.shown(item.source), homes))
+            if person.identity in homes:
+                person = replace(person, key=homes[person.identity])
+            elif taken(person.key, person.identity):
                 key = safe_name(person.email) if person.email else person.key
                 number = 2
-                while key in owners:
+                while taken(key, person.identity):
                     key, number = f"{person.key}-{number}", number + 1
                 found.renamed.append((person.key, key, person.identity.split(":", 1)[-1]))
                 person = replace(person, key=key)
@@ -399,6 +413,20 @@ def _dedupe(found: Discovery) -> Discovery:
     return _made_safe(found)
 
 
+def _earlier_identity(person: Submitter, shown_source: str, homes: dict[str, str]) -> str:
+    """The person's identity; a record of an older version holds none, and names its student by the
+    submission it graded (``held_by``): the same submission is the same student."""
+    legacy = f"{LEGACY_IDENTITY}{shown_source}"
+    return legacy if person.identity not in homes and legacy in homes else person.identity
+
+
+def held_by(records) -> dict[str, str]:
+    """key -> identity of each student an output folder's records (``StudentRecord``) hold; a record of an
+    older version, without one, by the submission it graded; an unreadable one holds nothing (``--only``
+    grades its student again there)."""
+    return {r.student: r.identity or f"{LEGACY_IDENTITY}{r.source}" for r in records if r.identity or r.source}
+
+
 def _made_safe(found: Discovery) -> Discovery:
     """Every text a TA is shown about the class (names, what was skipped) as safe text: a folder name
     need not be UTF-8, printable or short. The students' keys are ``safe_name``s already."""
@@ -408,8 +436,10 @@ def _made_safe(found: Discovery) -> Discovery:
     return found
 
 
-def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 30) -> Discovery:
+def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 30,
+             held: dict[str, str] | None = None) -> Discovery:
     """Recognise the layout under ``root`` (a folder, or a Gradescope export zip) and list its submissions.
+    ``held``: the keys an earlier run gave (``held_by`` of the output folder's records), kept by their students.
 
     Call ``cleanup()`` on the result when done: an export zip is unpacked into a temporary folder.
     """
@@ -445,5 +475,5 @@ def discover(root, assignment: str | None = None, max_export_bytes: int = 4 << 3
         found.skipped += [(f"{given.name}:{name}", why) for name, why in left_out]
         found._temporary = temporary
         found.shown_root = f"{given.name}:{found.root.relative_to(unpacked).as_posix()}".rstrip(":.")
-    return _dedupe(found)
+    return _dedupe(found, held)
 
