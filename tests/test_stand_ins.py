@@ -158,3 +158,19 @@ def test_a_block_no_file_defines_is_lent_where_another_file_uses_it(grader, tmp_
     lost = {name for name, (score, most) in report.component_scores().items() if score < most}
     assert lost == {"ResBlock", INTEGRATION}, {c.name: c.output[:200] for c in report.checks if not c.passed}
     assert any("no file of your hand-in defines ResBlock" in note for note in report.notes), report.notes
+
+
+def test_a_class_derived_from_a_block_in_its_own_file_derives_from_the_reference_where_that_block_is_lent(
+        grader, tmp_path):
+    """One file (a notebook's cells, hw3.py): ``class NoSkipUNet(SimpleUNet)`` is made from the student's
+    SimpleUNet before any stand-in exists. A SimpleUNet mistake then cost SkipAblation 9 more points than in
+    the released layout (its state_dict no longer loaded into the reference's): now the class derives from
+    the SimpleUNet lent there, as if its file had imported it, and the mistake costs SimpleUNet (and
+    Integration, which runs the student's own blocks) alone."""
+    find = "self.out = nn.Conv2d(base_channels, out_channels, 1)"
+    text = one_file()
+    assert text.count(find) == 1
+    report = grader.grade(write(tmp_path / "submission", {"hw3.py": text.replace(
+        find, "self.out = nn.Conv2d(base_channels, out_channels, 3, padding=1)")}))
+    lost = {name for name, (score, most) in report.component_scores().items() if score < most}
+    assert lost == {"SimpleUNet", INTEGRATION}, {c.name: c.output[:200] for c in report.checks if not c.passed}

@@ -392,14 +392,30 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
                 self._originals[id(original)] = (symbol, original)
 
     def patch(self, module) -> None:
-        """Point every binding of a replaced symbol in ``module`` at its stand-in."""
+        """Point every binding of a replaced symbol in ``module`` at its stand-in, and every class of the
+        module derived from one at its stand-in too (``_rebase``)."""
         namespace = vars(module)
         for name, value in list(namespace.items()):
             symbol = name if name in self.stand_ins else self._replaced_symbol(value)
             if symbol is not None and value is not self.stand_ins[symbol]:
                 namespace[name] = self.stand_ins[symbol]
+            elif isinstance(value, type) and value.__module__ == module.__name__:
+                self._rebase(value)
         if "__getattr__" not in namespace:
             namespace["__getattr__"] = functools.partial(self._package_attribute, None, asker=module.__name__)
+
+    def _rebase(self, cls: type) -> None:
+        """A class derived from a replaced symbol where it was defined (``class NoSkipUNet(SimpleUNet)``
+        below the student's SimpleUNet, in one file or notebook) derives from its stand-in instead, as it
+        does when its file imports the name from another file: a mistake in SimpleUNet costs SimpleUNet,
+        not the task built on it. (A base whose layout Python will not swap stays as written.)"""
+        bases = tuple(self.stand_ins[symbol] if (symbol := self._replaced_symbol(base)) else base
+                      for base in cls.__bases__)
+        if bases != cls.__bases__:
+            try:
+                cls.__bases__ = bases
+            except TypeError:
+                pass
 
     def _replaced_symbol(self, value) -> str | None:
         """The symbol whose student object ``value`` is (the very object, not one at its old address)."""
