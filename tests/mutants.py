@@ -384,6 +384,9 @@ MUTANTS += [
 
 EQUIVALENTS += [
     Mutant("similarity with F.normalize", "analysis", _UNIT, "unit = F.normalize(embeddings, dim=1)", None),
+    # a setting a call leaves changed is that call's behaviour; the component's later questions start without it
+    Mutant("skip_ablation leaves torch's default dtype at float64 when it returns", "analysis",
+           "        return results\n", "        torch.set_default_dtype(torch.float64)\n        return results\n", None),
     Mutant("attention map from unflatten and explicit indexing", "analysis", _INDEX,
            "return weights.unflatten(-1, (height, width))[:, row * width + col]", None),
     Mutant("skip_ablation with a hand-written MSE and separate batch draws", "analysis",

@@ -86,6 +86,7 @@ class Submission:
         from check_support.intake import PackagePolicy, Refused, read_submission
 
         self.components = {c.name: c.symbols for c in COMPONENTS}
+        self.question_settings = None  # torch's settings before the first question (``fresh_settings``)
         path = Path(path)
         if not path.exists():
             raise SystemExit(f"error: {path}: no such folder; pass the folder that holds your modules")
@@ -111,6 +112,14 @@ class Submission:
             yield
         finally:
             self.importer.notes.extend(torch_settings.put_back(settings))
+
+    def fresh_settings(self) -> None:
+        """Before each question: torch's settings as the first question found them, as the grader's child
+        asks each (a call that changed one for good, skip_ablation's set_default_dtype, is its own)."""
+        if self.question_settings is None:
+            self.question_settings = torch_settings.snapshot()
+        else:
+            torch_settings.put_back(self.question_settings)
 
     def symbol(self, name: str):
         with self.importing():  # the first use of a file imports it
@@ -194,7 +203,8 @@ def run_check(component: str, entry: dict, spec: dict, submission: Submission, g
                             explain(text, component))
     from check_support import watch  # the grader's own watcher, for the homework rules that watch a call
 
-    view = LocalView(cls, module_of, watching=watch, error_text=lambda error: error_text(error, submission))
+    view = LocalView(cls, module_of, watching=watch, error_text=lambda error: error_text(error, submission),
+                     fresh=submission.fresh_settings)
     if spec.get("gated"):
         verdict = _real_work(component, entry, view, submission, {} if gates is None else gates)
         if verdict is not None:

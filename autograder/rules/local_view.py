@@ -31,11 +31,12 @@ class LocalView:
     # grader's memo answers its child's: the rules of one short run watch it once.
     _experiments: dict = {}
 
-    def __init__(self, cls, namespace=None, watching=None, error_text=None):
+    def __init__(self, cls, namespace=None, watching=None, error_text=None, fresh=None):
         self.cls = cls
         self.namespace = namespace
         self._watching = watching
         self._error_text = error_text or (lambda error: f"{type(error).__name__}: {error}".rstrip(": "))
+        self._fresh = fresh or (lambda: None)  # before each question: torch's settings as the first one found them
 
     @property
     def watching(self):
@@ -46,6 +47,7 @@ class LocalView:
         return self._watching
 
     def module(self, init: dict):
+        self._fresh()
         torch.default_generator.manual_seed(0)  # what torch.manual_seed(0) seeds on the CPU, 50x cheaper
         return self.cls(**init)
 
@@ -54,12 +56,14 @@ class LocalView:
 
     def run(self, module, inputs: list, submodule: str = "", **kwargs):
         target = module.get_submodule(submodule) if submodule else module
+        self._fresh()
         torch.default_generator.manual_seed(0)  # what torch.manual_seed(0) seeds on the CPU, 50x cheaper
         with torch.no_grad():
             return _plain(target(*[x.clone() for x in inputs], **kwargs))
 
     def module_arg(self, class_name: str, init: dict, state: dict | None = None):
         """The student's ``class_name`` holding ``state``: what the grader passes a task's function."""
+        self._fresh()
         torch.default_generator.manual_seed(0)
         module = getattr(self.namespace, class_name)(**init)
         problem = None if state is None else load_weights(module, state, partial=False)
@@ -72,6 +76,7 @@ class LocalView:
         found = getattr(self.namespace, function, None)
         if not callable(found):
             raise NameError(f"your submission does not define {function}")
+        self._fresh()
         torch.default_generator.manual_seed(0)  # what torch.manual_seed(0) seeds on the CPU, 50x cheaper
         with torch.no_grad():
             return _plain(found(*[a.clone() if isinstance(a, torch.Tensor) else a for a in args]))
@@ -88,6 +93,7 @@ class LocalView:
         remembered = LocalView._experiments.get(key) if experiment else None
         if remembered is not None and remembered[0] is found:
             return remembered[1]
+        self._fresh()
         modules = [a for a in args if isinstance(a, torch.nn.Module)]
         if eval_mode:
             for module in modules:

@@ -102,6 +102,7 @@ class Child:
             torch.backends.cuda.matmul.allow_tf32 = False
             torch.backends.cudnn.allow_tf32 = False
         self.importer = None
+        self.question_settings = None  # torch's settings after the import (``op_load``)
         self.compiled = _compile_eagerly(torch)
         self.devices_asked = _default_device_kept(torch, self.device)
         self.protected = frozenset(sys.modules)  # imported before any student code: never theirs
@@ -191,6 +192,7 @@ class Child:
             # torch's settings as the checks need them, whatever the files' top-level code changed, said in a note
             put_back = torch_settings.put_back(settings)
         self.importer.patch_all()  # a module imported before a later one's originals were known
+        self.question_settings = torch_settings.snapshot()  # every question starts from these (``_program``)
         missing = [s for s in target_symbols if not self._defines(s)]
         notes = list(self.importer.notes) + put_back
         if self.compiled:
@@ -274,6 +276,10 @@ class Child:
         return [self._program(states, program.get("module"), program["steps"]) for program in programs]
 
     def _program(self, states: dict, module_spec, steps: list) -> dict:
+        # A setting an earlier question's code changed for good (skip_ablation's set_default_dtype(float64))
+        # is that code's behaviour, seen by its own checks; this question is asked as of after the import.
+        if self.question_settings is not None:
+            torch_settings.put_back(self.question_settings)
         result = {"build": None, "loads": [], "steps": []}
         module = None
         if module_spec is not None:

@@ -4,10 +4,10 @@ A notebook habit at the top of one file (``torch.set_grad_enabled(False)``, ``to
 torch.float64)``) would otherwise reach every check of every component: no gradient for the gradient
 checks, a training loop that cannot call ``backward``, float64 stand-ins against float32 inputs. So
 what importing the student's files changed is put back, each with a note that names the call
-(``put_back``). Only what the import changed: what a function changes while it runs is that
-function's behaviour, which the checks watch as it is (``shape_trace`` building no gradients, say),
-and the audit (``audit.GlobalState``, which records every setting here) keeps it from reaching the
-next component.
+(``put_back``). What a function changes while it runs is that function's behaviour, which the checks
+watch as it is (``shape_trace`` building no gradients, say); a change it leaves behind is put back,
+silently, before the component's next question (``server._program``; check.py's ``fresh_settings``), and
+the audit (``audit.GlobalState``, which records every setting here) keeps it from reaching the next component.
 
 ``SETTINGS`` is the one list, read by the child and by check.py (the release ships this very file as
 ``check_support/torch_settings.py``), so both put back the same things. Standard library and torch only.
