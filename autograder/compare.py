@@ -54,23 +54,29 @@ def allowed_error(truth64: torch.Tensor, ref32: torch.Tensor, tolerance: Toleran
     return allowed
 
 
-def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: Tolerance, what: str) -> Problem | None:
-    """None when ``got`` matches the float64 reference within the allowed error; else what differs."""
+def value_problem(got, truth64: torch.Tensor, ref32: torch.Tensor, tolerance: Tolerance, what: str,
+                  scale: float = 0.0) -> Problem | None:
+    """None when ``got`` matches the float64 reference within the allowed error; else what differs.
+
+    ``scale``: the largest magnitude of the computation ``truth64`` came out of, where it may be a sum
+    that cancels (a gradient that GroupNorm makes 0 exactly: float32 noise of the size of the terms, in
+    any other order of summing than the reference's): at least ``relative_floor`` of it is allowed."""
     problem = shape_problem(got, truth64.shape, what)
     if problem:
         return problem
+    floor = tolerance.relative_floor * scale
     if got.numel():  # the usual case, in one pass: a NaN or infinity anywhere fails it (or an infinite allowance)
         worst = rules.max_difference(got, truth64)
-        if math.isfinite(worst) and worst <= allowed_error(truth64, ref32, tolerance):
+        if math.isfinite(worst) and worst <= max(floor, allowed_error(truth64, ref32, tolerance)):
             return None
     nonfinite = rules.nonfinite_problem(got, what, truth64)
     if nonfinite:
-        _note_rejected(what, got.double(), truth64, allowed_error(truth64, ref32, tolerance))
+        _note_rejected(what, got.double(), truth64, max(floor, allowed_error(truth64, ref32, tolerance)))
         return Problem(nonfinite.replace("the expected value", "the reference"), "nonfinite")
     if got.numel() == 0:
         return None
     worst, index = rules.largest_difference(got, truth64)
-    allowed = allowed_error(truth64, ref32, tolerance)
+    allowed = max(floor, allowed_error(truth64, ref32, tolerance))
     if worst <= allowed:
         return None
     _note_rejected(what, got.double(), truth64, allowed)

@@ -383,6 +383,9 @@ MUTANTS += [
 ]
 
 EQUIVALENTS += [
+    # another order of summing: float32 noise around a gradient GroupNorm makes exactly 0 (t_emb, one channel per group)
+    Mutant("ResBlock in channels_last memory format", "res_block", "        h = self.conv1(",
+           "        x = x.contiguous(memory_format=torch.channels_last)\n        h = self.conv1(", None),
     Mutant("similarity with F.normalize", "analysis", _UNIT, "unit = F.normalize(embeddings, dim=1)", None),
     # a setting a call leaves changed is that call's behaviour; the component's later questions start without it
     Mutant("skip_ablation leaves torch's default dtype at float64 when it returns", "analysis",

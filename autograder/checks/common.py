@@ -238,13 +238,16 @@ class Pair:
                                        f"{self.class_name}.forward / backward") from None
         compare_outputs(result.output, out32, out64, self.ctx, self.case, self.explainer(inputs, kwargs))
         tolerance = self.ctx.config.tolerance
+        # One backward pass: a gradient that cancels to ~0 carries float noise of the pass's scale, not its own.
+        scale = max((rules.magnitude(g) for g in [*g64["inputs"], *g64["params"].values()] if g is not None),
+                    default=0.0)
         for i, (got, r32, r64) in enumerate(zip(result.input_grads or [], g32["inputs"], g64["inputs"])):
             name = list(self.case.shapes)[i]
             if r64 is None or name == rules.TIMESTEPS:  # timesteps are read, never differentiated
                 continue
             if got is None:
                 raise CheckFailed(f"no gradient reached the input {name}: is it detached somewhere?")
-            problem = value_problem(got, r64, r32, tolerance, f"gradient of the input {name}")
+            problem = value_problem(got, r64, r32, tolerance, f"gradient of the input {name}", scale)
             if problem:
                 raise CheckFailed(problem)
         student_grads = result.param_grads or {}
@@ -260,7 +263,7 @@ class Pair:
                         hint="Every submodule must be used in forward, and nothing on the way may be detached.",
                     )
                 continue
-            problem = value_problem(got, r64, g32["params"][name], tolerance, f"gradient of {student_name}")
+            problem = value_problem(got, r64, g32["params"][name], tolerance, f"gradient of {student_name}", scale)
             if problem:
                 raise CheckFailed(problem)
         return result
