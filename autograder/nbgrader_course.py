@@ -25,7 +25,6 @@ import nbformat
 
 from .batch import grade_batch
 from .config import GradingConfig, load_config
-from .intake.discover import safe_name
 from .errors import AutograderError
 from .release.notebook import NOTEBOOK, grade_id
 from .release.public_checks_data import component_points
@@ -178,8 +177,10 @@ def grade_course(course_dir, assignment: str, out, jobs: int = 1, regrade: bool 
         cells = _component_cells(gradebook, assignment, component_points(config))
     summary = grade_batch(submitted, out, jobs=jobs, regrade=regrade, config=config, assignment=assignment,
                           only=only, console=console, figures=figures, scheduler=scheduler, device=device)
-    students = {safe_name(folder.name): folder.name for folder in submitted.iterdir()
-                if (folder / assignment).is_dir()}
+    # Each record by the key the batch gave it (two ids can make one folder name: jdoe and jdoe__ are jdoe and
+    # jdoe-2), never by a name made again from the ids, which gave one student the other's grade.
+    students = {item.key: item.source.parent.name for item in summary.discovery.submissions
+                if item.source.name == assignment and item.source.parent.parent.resolve() == submitted.resolve()}
     notebook = Path(NOTEBOOK).stem
     written = 0
     with _gradebook(course_dir) as gradebook:

@@ -1,6 +1,7 @@
 """The nbgrader round trip with the real nbgrader: release into a course, `nbgrader generate_assignment`,
-two submissions (one correct, one with softmax over the queries), `autograder batch --nbgrader`,
-then `nbgrader export` and `nbgrader generate_feedback` show our per-component grades."""
+three submissions (one correct, one with softmax over the queries, and a correct one by `bob_`, whose id
+makes bob's folder name), `autograder batch --nbgrader`, then `nbgrader export` and
+`nbgrader generate_feedback` show our per-component grades, each student's their own."""
 import csv
 import shutil
 import subprocess
@@ -34,7 +35,7 @@ def course(tmp_path_factory):
     course = base / "course"
     release_nbgrader(course, ASSIGNMENT, config=config)
     _run([str(BIN / "nbgrader"), "generate_assignment", ASSIGNMENT], course, env)
-    for student, edit in [("alice", None), ("bob", MISTAKE)]:
+    for student, edit in [("alice", None), ("bob", MISTAKE), ("bob_", None)]:
         folder = course / "submitted" / student / ASSIGNMENT
         shutil.copytree(course / "release" / ASSIGNMENT, folder)
         for path in SOLUTIONS.glob("*.py"):
@@ -85,9 +86,10 @@ def test_export_shows_the_grades_of_the_isolated_grader(course):
     total = sum(points.values())
     with open(course["course"] / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert set(rows) == {"alice", "bob"}
+    assert set(rows) == {"alice", "bob", "bob_"}
     assert float(rows["alice"]["max_score"]) == total + written_answer_points()  # answers in words: by hand
     assert float(rows["alice"]["score"]) == total
+    assert float(rows["bob_"]["score"]) == total  # graded as bob-2: their own grade, not bob's
     bob = float(rows["bob"]["score"])
     assert 0 < bob < total
     assert rows["bob"]["timestamp"].startswith("2026-01-15 12:00:00")
