@@ -7,8 +7,12 @@ while the student's code ran, however that code is written:
 
 - every top-level forward call (global module hooks, so models the function builds itself are seen
   too): which model (numbered by first appearance), its class, whether gradients were on, digests
-  of the images of its first input, its timesteps, the digest of its weights at its first call, and
-  the mean squared difference between its output and that input (the reconstruction loss);
+  of the images of its first input (``image_digest``: a float64 copy of an image digests as the
+  image), its timesteps, the digest of its weights at its first call, and the mean squared
+  difference between its output and that input (the reconstruction loss). The input and timesteps
+  are its forward's first two arguments, by position or by name (``model(x=batch, t=timesteps)``);
+  a model run as ``model.forward(x, t)``, which no hook sees, is seen through its submodules' calls
+  (``_bypassed``) and recorded as the call it is;
 - every optimizer step (global optimizer hooks): the optimizer's class, learning rates, each
   group's settings that shape Adam's update (``ADAM_SETTINGS``), and which models' parameters it holds;
 - afterwards, for each module passed in: hooks still attached, submodules whose train/eval mode
@@ -23,6 +27,7 @@ record is the same whatever the threads' scheduling (``Watcher.report``).
 """
 import ctypes
 import hashlib
+import inspect
 import json
 import math
 import sys
@@ -53,6 +58,16 @@ def digest(tensor: torch.Tensor) -> str:
     # The bytes read in C: ``bytes(storage)`` walks them one Python call per byte (2 s of a 3 s run).
     hasher.update(ctypes.string_at(value.data_ptr(), value.numel() * value.element_size()) if value.numel() else b"")
     return hasher.hexdigest()
+
+
+def image_digest(image: torch.Tensor) -> str:
+    """The digest of an image fed to a model, as the grader digests the (float32) images it knows: a
+    float64 image holding float32 values exactly (the same image, trained in float64) digests as them."""
+    if image.dtype == torch.float64:
+        single = image.detach().to(torch.float32)
+        if torch.equal(single.to(torch.float64), image.detach()):
+            return digest(single)
+    return digest(image)
 
 
 def weights_digest(module: torch.nn.Module) -> str:
@@ -98,7 +113,7 @@ class Watcher:
 
     def __enter__(self):
         self.handles = [register_module_forward_pre_hook(self._before_forward),
-                        register_module_forward_hook(self._after_forward, always_call=True),
+                        register_module_forward_hook(self._after_forward, with_kwargs=True, always_call=True),
                         register_optimizer_step_post_hook(self._after_step)]
         return self
 
@@ -106,6 +121,8 @@ class Watcher:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+        if sys.gettrace() is _no_trace:  # a model.forward that never returned (a generator's, say)
+            sys.settrace(None)
 
     def _record(self, event: dict, group: int | None) -> None:
         with self._lock:
@@ -130,35 +147,63 @@ class Watcher:
     def _before_forward(self, module, args):
         local = self._local
         local.depth = getattr(local, "depth", 0) + 1
-        if local.depth != 1:
+        if local.depth != 1 or getattr(local, "bypass", None) is not None:
+            return  # a submodule's call inside a model's (one run as model.forward included)
+        outer = _bypassed(module)
+        if outer is not None:
+            self._start_bypass(*outer)
             return
-        number, first = self._number(module)
-        x = args[0] if args and isinstance(args[0], torch.Tensor) else None
-        t = args[1] if len(args) > 1 else None
-        timesteps = None
-        if isinstance(t, torch.Tensor) and t.numel() <= MAX_TIMESTEPS:
-            timesteps = [float(v) for v in t.detach().reshape(-1).tolist()]
-        elif isinstance(t, (int, float)) and not isinstance(t, bool):
-            timesteps = [float(t)]
-        event = {"kind": "forward", "model": number, "class": type(module).__name__,
-                 "grad": torch.is_grad_enabled(), "training": module.training,
-                 "rows": [digest(row) for row in x[:MAX_ROWS]] if x is not None and x.dim() > 0 else [],
-                 "batch": int(x.shape[0]) if x is not None and x.dim() > 0 else 0,
-                 "timesteps": timesteps, "weights": weights_digest(module) if first else None, "loss": None}
-        self._record(event, number)
-        local.event, local.input, local.model = event, x, number
+        x, t = _inputs(module, args, {})
+        local.event, local.input, local.model = self._forward_event(module, x, t), x, self.models[id(module)]
 
-    def _after_forward(self, module, args, output):
+    def _forward_event(self, module, x, t) -> dict:
+        """The event of one top-level call of ``module`` on ``x`` and ``t``, recorded (its loss comes after)."""
+        number, first = self._number(module)
+        event = {"kind": "forward", "model": number, "class": type(module).__name__,
+                 "grad": torch.is_grad_enabled(), "training": module.training, "weights": weights_digest(module) if first
+                 else None, "loss": None}
+        _describe_inputs(event, x, t)
+        self._record(event, number)
+        return event
+
+    def _after_forward(self, module, args, *rest):
+        # torch calls it (module, args, kwargs, output), or (module, args, output) when forward raised
         local = self._local
         local.depth = max(0, getattr(local, "depth", 0) - 1)
         event, x = getattr(local, "event", None), getattr(local, "input", None)
         if local.depth != 0 or event is None:
             return
-        if isinstance(output, torch.Tensor) and x is not None and output.shape == x.shape:
-            with torch.no_grad():
-                loss = ((output.detach().double() - x.detach().double()) ** 2).mean().item()
-            event["loss"] = loss
+        kwargs = rest[0] if len(rest) == 2 and isinstance(rest[0], dict) else {}
+        if kwargs and (x is None or event["timesteps"] is None):  # given by name: read now
+            named_x, named_t = _inputs(module, args, kwargs)
+            x = x if x is not None else named_x
+            _describe_inputs(event, x, named_t if event["timesteps"] is None else None, keep_timesteps=True)
+        event["loss"] = _loss(rest[-1], x)
         local.event = local.input = None
+
+    def _start_bypass(self, model, frame, x, t) -> None:
+        """``model.forward`` runs without the model's hooks: record its call now, and its loss when that
+        frame returns (a trace function on that frame alone; the thread's own tracer, if any, kept)."""
+        local = self._local
+        event = self._forward_event(model, x, t)
+        local.model = self.models[id(model)]
+        previous_global, previous_local = sys.gettrace(), frame.f_trace
+
+        def on_return(frame_, kind, value):
+            if kind == "return":
+                event["loss"] = _loss(value, x)
+                local.bypass = None
+                if sys.gettrace() is _no_trace:
+                    sys.settrace(previous_global)
+            if previous_local is not None:
+                return previous_local(frame_, kind, value)
+            return on_return
+
+        local.bypass = frame
+        frame.f_trace_lines = previous_local is not None and frame.f_trace_lines
+        frame.f_trace = on_return
+        if previous_global is None:
+            sys.settrace(_no_trace)  # frames' trace functions are called only while the thread traces
 
     def _after_step(self, optimizer, args, kwargs):
         models = sorted({self.owners[id(p)] for group in optimizer.param_groups for p in group["params"]
@@ -215,6 +260,76 @@ class Watcher:
                 numbers.setdefault(model, len(numbers))
         return [{**e, "model": numbers[e["model"]]} if e["kind"] == "forward"
                 else {**e, "models": sorted(numbers[m] for m in e["models"])} for e in ordered]
+
+
+def _no_trace(*_):
+    return None  # traces no new frame: there only for a running frame's own trace function
+
+
+def _forward_names(module) -> list:
+    """The names of the first two parameters of ``module``'s forward (image batch, timesteps), if it has them."""
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+    return [p.name for p in parameters if p.kind not in variadic][:2]
+
+
+def _inputs(module, args: tuple, kwargs: dict) -> tuple:
+    """A model's image batch and timesteps: its forward's first two arguments, by position or by name."""
+    values = list(args[:2])
+    if kwargs and len(values) < 2:
+        for name in _forward_names(module)[len(values):]:
+            if name not in kwargs:
+                break
+            values.append(kwargs[name])
+    values += [None] * (2 - len(values))
+    return values[0], values[1]
+
+
+def _describe_inputs(event: dict, x, t, keep_timesteps: bool = False) -> None:
+    """An event's rows, batch and timesteps, from the call's inputs."""
+    x = x if isinstance(x, torch.Tensor) else None
+    event["rows"] = [image_digest(row) for row in x[:MAX_ROWS]] if x is not None and x.dim() > 0 else []
+    event["batch"] = int(x.shape[0]) if x is not None and x.dim() > 0 else 0
+    if keep_timesteps and t is None:
+        return
+    timesteps = None
+    if isinstance(t, torch.Tensor) and t.numel() <= MAX_TIMESTEPS:
+        timesteps = [float(v) for v in t.detach().reshape(-1).tolist()]
+    elif isinstance(t, (int, float)) and not isinstance(t, bool):
+        timesteps = [float(t)]
+    event["timesteps"] = timesteps
+
+
+def _loss(output, x) -> float | None:
+    """The mean squared difference between a model's output and its input, when they have one shape."""
+    if isinstance(output, torch.Tensor) and isinstance(x, torch.Tensor) and output.shape == x.shape:
+        with torch.no_grad():
+            return ((output.detach().double() - x.detach().double()) ** 2).mean().item()
+    return None
+
+
+def _bypassed(module):
+    """Where ``module``'s call (no model's call around it in this thread) runs inside the forward of a model
+    holding it that was called as ``model.forward(...)``, bypassing that model's hooks: (the outermost such
+    model, its forward's frame, that forward's first two arguments); else None."""
+    found = None
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "forward":
+            owner = frame.f_locals.get("self")
+            if isinstance(owner, torch.nn.Module) and owner is not module and getattr(
+                    type(owner).forward, "__code__", None) is frame.f_code and any(m is module for m in owner.modules()):
+                found = (owner, frame)
+        frame = frame.f_back
+    if found is None:
+        return None
+    owner, frame = found
+    names = frame.f_code.co_varnames[1:min(3, frame.f_code.co_argcount)]
+    values = [frame.f_locals.get(name) for name in names] + [None, None]
+    return owner, frame, values[0], values[1]
 
 
 def _number(value) -> float | None:
