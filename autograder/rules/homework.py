@@ -258,19 +258,31 @@ def training_calls(events: list, held_out=frozenset()) -> dict | None:
     ``{"with_skips": [events], "without_skips": [events], "first": the model trained first}``, or None
     unless exactly two models were trained.
 
-    A training step's forward runs with gradients on; a call on held-out images only (digests in
-    ``held_out``) is the evaluation, never a step. The model whose class is NoSkipUNet is the one
-    without skips (by order of first training when both or neither is).
+    A training step's forward runs with gradients on and an optimizer step holding its model's
+    parameters follows it before that model's next such forward; a call on held-out images only
+    (digests in ``held_out``) is the evaluation, never a step. A forward that no step follows (a shape
+    check before training, a training-set MSE after it) is no step, unless no step ever holds its
+    model's parameters (then its forwards are its steps, and the missing updates are a rule's to name).
+    The model whose class is NoSkipUNet is the one without skips (by order of first training when both
+    or neither is).
     """
-    calls: dict[int, list] = {}
+    stepped = {model for event in events if event["kind"] == "step" for model in event["models"]}
+    calls: dict[int, list] = {}  # in the order the models took their first training step
     classes: dict[int, str] = {}
+    pending: dict[int, dict] = {}  # per stepped model, its last training-like forward no step has followed yet
     for event in events:
-        if event["kind"] != "forward":
+        if event["kind"] == "step":
+            for model in event["models"]:
+                if model in pending:
+                    calls.setdefault(model, []).append(pending.pop(model))
             continue
         classes.setdefault(event["model"], event["class"])
         evaluation = bool(event["rows"]) and set(event["rows"]) <= held_out
         if event["grad"] and not evaluation:
-            calls.setdefault(event["model"], []).append(event)
+            if event["model"] in stepped:
+                pending[event["model"]] = event  # a forward before it that no step followed was no step
+            else:
+                calls.setdefault(event["model"], []).append(event)
     if len(calls) != 2:
         return None
     first, second = calls
