@@ -315,6 +315,31 @@ def _same_images(theirs: torch.Tensor, ours: torch.Tensor) -> bool:
     return same and torch.allclose(theirs.double(), ours.double(), atol=1e-6)
 
 
+def _rescaled(theirs, ours: torch.Tensor) -> bool:
+    """Whether ``theirs`` are ``ours`` with every pixel mapped by one a * pixel + b, a != 0 (rescaled to
+    [-1, 1] or to 0..255, standardised): the same images, transformed alike."""
+    if type(theirs) is not torch.Tensor or tuple(theirs.shape) != tuple(ours.shape) or not theirs.is_floating_point():
+        return False
+    x, y = ours.double().reshape(-1), theirs.double().reshape(-1)
+    centred = x - x.mean()
+    spread = (centred ** 2).sum()
+    if not spread > 0:
+        return False
+    a = (centred * (y - y.mean())).sum() / spread
+    b = y.mean() - a * x.mean()
+    return bool(a.abs() > 1e-6) and torch.allclose(y, a * x + b, atol=1e-5 * max(1.0, a.abs().item()))
+
+
+def _fed_other_images(ctx) -> bool:
+    """Whether the short run fed images that are no training image, which same_batches charges."""
+    trained, _ = _labelled(ctx, SHORT_STEPS)
+    if trained is None:
+        return False
+    problem = rules.batches_problem(trained, _training_digests(ctx), _reference(ctx, "BATCH_SIZE"),
+                                    _reference(ctx, "TRAIN_IMAGES"), _held_out_digests(ctx))
+    return problem is not None and bool(problem.foreign)
+
+
 def _training_digests(ctx) -> frozenset:
     return remembered(ctx, ("training digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[0]))
 
@@ -483,8 +508,10 @@ def experiment_metrics(ctx, _case):
                           hint='Return {"steps": steps, "seed": seed, ...}: the arguments, not STEPS or a constant.')
     expected = _images(ctx)[1]
     images = ours["images"]
-    # shape_images' default seed, not passed on: same_batches' to charge (``rules.homework._other_seed``), once
-    if not _same_images(images, expected) and not _same_images(images, _images(ctx, rules.STUDENT_SEED)[1]):
+    # One data mistake, charged once, by same_batches: shape_images' default seed, not passed on
+    # (``rules.homework._other_seed``), or all the images transformed (rescaled to [-1, 1], say) before the split
+    if not (_same_images(images, expected) or _same_images(images, _images(ctx, rules.STUDENT_SEED)[1])
+            or _rescaled(images, expected) and _fed_other_images(ctx)):
         raise CheckFailed(
             f"the held-out images are not the last {expected.shape[0]} of shape_images(...) with seed={SEED}",
             hint="Use the given shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed): the first "
