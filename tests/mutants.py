@@ -411,3 +411,52 @@ EQUIVALENTS += [
     Mutant("gradients switched off at the top of a file", "time_embedding",
            "import torch.nn as nn\n", "import torch.nn as nn\n\ntorch.set_grad_enabled(False)\n", None),
 ]
+
+# skip_ablation as students write it: the watcher reads the models' calls however they are made
+_TRAIN_FORWARD = "loss = F.mse_loss(model(batch, timesteps), batch)"
+_EVALUATION = "reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))"
+_TRAINING_LOOP = "            losses = []\n            for _ in range(steps):\n"
+_IMAGES = "        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)\n"
+_FLOAT64 = ((_IMAGES, _IMAGES.replace("seed)\n", "seed).double()\n")),
+            ("with_skips = SimpleUNet(1, 1, BASE_CHANNELS)", "with_skips = SimpleUNet(1, 1, BASE_CHANNELS).double()"),
+            ("without_skips = NoSkipUNet(1, 1, BASE_CHANNELS)",
+             "without_skips = NoSkipUNet(1, 1, BASE_CHANNELS).double()"),
+            ("timesteps = torch.zeros(BATCH_SIZE, dtype=torch.long)", "timesteps = torch.zeros(BATCH_SIZE, dtype=torch.float64)"))
+_FLOAT64_EVALUATION = ("torch.zeros(len(held_out), dtype=torch.long))", "torch.zeros(len(held_out), dtype=torch.float64))")
+
+EQUIVALENTS += [
+    Mutant("skip_ablation passes the timesteps by name, and the evaluation's images and timesteps too", "analysis",
+           _TRAIN_FORWARD, "loss = F.mse_loss(model(batch, t=timesteps), batch)", None,
+           also=((_EVALUATION, "reconstructions = model(x=held_out, t=torch.zeros(len(held_out), dtype=torch.long))"),)),
+    Mutant("skip_ablation trains in float64 (images, models and timesteps)", "analysis", *_FLOAT64[0], None,
+           also=(*_FLOAT64[1:], _FLOAT64_EVALUATION)),
+    Mutant("skip_ablation calls model.forward(batch, timesteps)", "analysis",
+           _TRAIN_FORWARD, "loss = F.mse_loss(model.forward(batch, timesteps), batch)", None),
+    Mutant("skip_ablation checks the output's shape before training and reports a training-set MSE after it",
+           "analysis", _TRAINING_LOOP,
+           "            losses = []\n"
+           "            assert model(train[:2], torch.zeros(2, dtype=torch.long)).shape == train[:2].shape\n"
+           "            for _ in range(steps):\n", None,
+           also=(("            with torch.no_grad():  # evaluation: no gradients\n",
+                  "            train_mse = F.mse_loss(model(train, torch.zeros(len(train), dtype=torch.long)), train).item()\n"
+                  "            with torch.no_grad():  # evaluation: no gradients\n"),)),
+]
+
+MUTANTS += [
+    Mutant("skip_ablation rescales the images to [-1, 1] (one data mistake)", "analysis",
+           _IMAGES, _IMAGES.replace("seed)\n", "seed) * 2 - 1\n"), "SkipAblation",
+           shows="none of shape_images' images", fails=("SkipAblation: same_batches",)),
+    Mutant("skip_ablation trained in float64 evaluates with gradients on", "analysis", *_FLOAT64[0], "SkipAblation",
+           also=(*_FLOAT64[1:], _FLOAT64_EVALUATION,
+                 ("            with torch.no_grad():  # evaluation: no gradients\n"
+                  "                reconstructions = model(", "            if True:\n                reconstructions = model(")),
+           shows="reconstructed with gradients on", fails=("SkipAblation: experiment_metrics",)),
+    Mutant("skip_ablation gives timesteps 1 by name", "analysis", _TRAIN_FORWARD,
+           "loss = F.mse_loss(model(batch, t=timesteps + 1), batch)", "SkipAblation",
+           shows="timesteps other than 0", fails=("SkipAblation: training_task",)),
+    Mutant("skip_ablation calls model.forward and trains with SGD", "analysis", _TRAIN_FORWARD,
+           "loss = F.mse_loss(model.forward(batch, timesteps), batch)", "SkipAblation",
+           also=(("optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)",
+                  "optimizer = torch.optim.SGD(model.parameters(), lr=LEARNING_RATE * 20, momentum=0.9)"),),
+           shows="the rule is Adam", fails=("SkipAblation: training_task",)),
+]

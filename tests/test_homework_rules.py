@@ -518,3 +518,73 @@ def test_a_no_skip_unet_that_keeps_simpleunets_forward_is_told_where_the_skips_m
     results = _check_results(report, "SkipAblation")
     assert not results["no_skip_matches"].passed
     assert "write NoSkipUNet.forward" in full_outputs(report)[results["no_skip_matches"].name]
+
+
+def test_the_watcher_reads_a_models_call_however_it_is_made():
+    """Images and timesteps by position or by name, the model run as model.forward (which no hook sees),
+    the same images in float64: each is one call of the model, recorded alike -- its images' digests
+    are the float32 images' (what the grader digests), timestep 0 each, the loss its output's MSE."""
+    import sys
+
+    from autograder.sandbox.child.watch import Watcher, digest, image_digest
+
+    from .test_analysis import SimpleUNet
+
+    torch.manual_seed(0)
+    model = SimpleUNet(1, 1, 4)
+    x, t = torch.rand(3, 1, 8, 8), torch.zeros(3, dtype=torch.long)
+    styles = {"positional": lambda m, x, t: m(x, t), "t by name": lambda m, x, t: m(x, t=t),
+              "both by name": lambda m, x, t: m(x=x, t=t), "forward": lambda m, x, t: m.forward(x, t),
+              "forward, t by name": lambda m, x, t: m.forward(x, t=t)}
+    calls = {name: (model, x, t, style) for name, style in styles.items()}
+    calls["float64"] = (SimpleUNet(1, 1, 4).double(), x.double(), t.double(), styles["positional"])
+    for name, (m, images, timesteps, call) in calls.items():
+        with Watcher([]) as watcher:
+            with torch.no_grad():
+                out = call(m, images, timesteps)
+        events = watcher.report()["events"]
+        assert [(e["class"], e["batch"], e["rows"], e["timesteps"]) for e in events] == [
+            ("SimpleUNet", 3, [digest(row) for row in x], [0.0] * 3)], name
+        assert events[0]["loss"] == pytest.approx(((out.double() - images.double()) ** 2).mean().item()), name
+        assert sys.gettrace() is None, name  # model.forward's return was watched, and the watching ended
+    assert image_digest(x.double()[0]) == digest(x[0])
+    assert image_digest(x.double()[0] + 1e-9) != digest(x[0])  # float64 images that are no float32 image stay other
+
+
+def _forward(model: int, batch: int, grad: bool = True) -> dict:
+    return {"kind": "forward", "model": model, "class": ["SimpleUNet", "NoSkipUNet"][model], "grad": grad,
+            "rows": [f"r{batch}"], "batch": batch}
+
+
+def _step(*models: int) -> dict:
+    return {"kind": "step", "models": list(models)}
+
+
+def test_a_training_step_is_a_forward_an_optimizer_step_follows():
+    """A forward with gradients on that no step of its model follows -- a shape check before training, a
+    training-set MSE after it -- is no training step; a model no step ever holds keeps every forward (its
+    missing updates are skips_win's to name). Models trained together by one optimizer step both count."""
+    from autograder import rules
+
+    run = [_forward(0, 2), _forward(0, 8), _step(0), _forward(0, 8), _step(0), _forward(0, 64),
+           _forward(1, 2), _forward(1, 8), _step(1), _forward(1, 8), _step(1), _forward(1, 64)]
+    trained = rules.training_calls(run)
+    assert [[c["batch"] for c in trained[key]] for key in ("with_skips", "without_skips")] == [[8, 8], [8, 8]]
+    together = [_forward(0, 8), _forward(1, 8), _step(0, 1), _forward(0, 8), _forward(1, 8), _step(0, 1)]
+    assert [len(calls) for calls in rules.training_calls(together).values() if isinstance(calls, list)] == [2, 2]
+    unstepped = [_forward(0, 8), _forward(0, 8), _forward(1, 8), _step(1)]
+    trained = rules.training_calls(unstepped)
+    assert (len(trained["with_skips"]), len(trained["without_skips"])) == (2, 1)
+
+
+def test_held_out_images_transformed_like_the_training_images_are_one_data_mistake():
+    """Images rescaled to [-1, 1] (or standardised) before the split are the held-out images transformed as
+    the training images were: experiment_metrics leaves that mistake to same_batches; other images are not."""
+    from autograder.checks.analysis import _rescaled
+
+    images = torch.rand(4, 1, 8, 8)
+    assert _rescaled(images * 2 - 1, images) and _rescaled((images - 0.3) / 0.2, images)
+    assert _rescaled(images.double() * 255, images)
+    assert not _rescaled(images + 0.01 * torch.rand_like(images), images)
+    assert not _rescaled(images.flip(0) * 2 - 1, images) and not _rescaled(torch.zeros_like(images), images)
+    assert not _rescaled(images[:2] * 2 - 1, images)
