@@ -519,7 +519,7 @@ def experiment_metrics(ctx, _case):
         )
     if any(e.grad for e in _evaluations(_experiment_call(ctx, steps), _held_out_digests(ctx))):
         raise CheckFailed("the held-out images were reconstructed with gradients on: the rule is to evaluate "
-                          "without gradients", hint="Reconstruct the held-out images inside `with torch.no_grad():`.")
+                          "without gradients", hint="Reconstruct the held-out images with gradients off, in a torch.no_grad() block.")
     for key, label in VARIANTS.items():
         run = ours[key]
         if tuple(run["reconstructions"].shape) != tuple(images.shape):

@@ -142,7 +142,7 @@ def trace_protocol(view, case: dict, expect: dict) -> None:
     ran_with_gradients = any(e["kind"] == "forward" and e["model"] == 0 and e["grad"] for e in twice["events"])
     if ran_with_gradients or left["gradients"]:
         raise Failed("shape_trace ran the model with gradients on: the rule is that it builds no gradients",
-                     hint="Run the forward pass inside `with torch.no_grad():` (shapes need no graph).")
+                     hint="Run the forward pass with gradients off, in a torch.no_grad() block (shapes need no graph).")
     if left["weights_changed"]:
         raise Failed("shape_trace changed the model's weights: the rule is that they are left as they were")
     for call, mode in ((twice, "train"), (in_eval, "eval")):
