@@ -14,6 +14,8 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.compare import noting_first_rejected, value_problem
 from autograder.config import Tolerance
@@ -769,3 +771,20 @@ def test_every_file_a_student_value_reaches_is_strict_json(tmp_path):
     assert CliRunner().invoke(app, ["report", str(tmp_path)]).exit_code == 0
     for written in ("report.json", "integrity.json"):
         _strict_json((tmp_path / written).read_text())
+
+
+_DIFFERENCE_AS_A_PATTERN = r"[;,]?\s*[^;:]*\bdiffers? (?:from the reference )?by up to .*$"  # cubic on spaces
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from([" ", ";", ":", ",", "x", "a b", "differs by up to 2", "differ by up to ",
+                                 "differs from the reference by up to 0.1", "xdiffers by up to 1"]), max_size=12))
+def test_the_diagnosis_cuts_the_difference_clause_as_the_pattern_did_in_one_pass(parts):
+    """The clause that says how far off a value is, cut from the separator before it to the end: the same
+    text as the pattern that matched the clause (which took minutes on a student's run of spaces)."""
+    from autograder.pages.class_report import _without_difference
+
+    line = "".join(parts)
+    assert _without_difference(line) == re.sub(_DIFFERENCE_AS_A_PATTERN, "", line)
+    spaces = "name: " + " " * 20_000 + "x differs by up to 1"  # a trace entry's name, as a student may spell it
+    assert _without_difference(spaces) == "name:"
