@@ -514,6 +514,44 @@ def test_a_child_cannot_evict_a_file_from_the_page_cache(tmp_path):
     assert "dontneed ok" in done.stdout
 
 
+COUNTER_PROBE = '''
+import ctypes, mmap, os, platform, signal
+from autograder.sandbox.child.limits import SYSCALL_NUMBERS, allow_only_what_children_need
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+allow_only_what_children_need()
+try:
+    mmap.mmap(-1, 4096)  # MAP_SHARED | MAP_ANONYMOUS: an inode of the host's shmem mount
+    print("shared mapping made")
+except OSError as error:
+    print("shared mapping refused", error.errno)
+private = mmap.mmap(-1, 4096, flags=mmap.MAP_PRIVATE)  # what allocators make: still allowed
+private[:2] = b"ok"
+for name, flag in (("user", 0x10000000), ("network", 0x40000000), ("mount", 0x00020000)):
+    made = libc.syscall(SYSCALL_NUMBERS[platform.machine()]["clone"], flag | signal.SIGCHLD, 0, 0, 0, 0)
+    if made == 0:
+        os._exit(0)
+    print(f"{name} namespace", "made" if made > 0 else f"refused {ctypes.get_errno()}")
+pid = os.fork()  # a plain fork (clone without namespace flags) still works
+if pid == 0:
+    os._exit(7)
+print("fork ok", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), bytes(private[:2]))
+'''
+
+
+def test_a_child_moves_no_shmem_inode_counter_and_makes_no_namespace():
+    """A shared anonymous mapping is an inode of the host's one shmem mount, numbered from a counter that
+    every child moves and /proc/self/maps shows: a child left a number there that a later student's child
+    read (red team: ~10 bits a hand-over, both modes). clone into a new user, network or mount namespace
+    reached kernel code no child needs. Both are refused; private mappings and a plain fork still work."""
+    done = subprocess.run([sys.executable, "-c", COUNTER_PROBE], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "shared mapping refused 13" in done.stdout, done.stdout  # EACCES
+    assert done.stdout.count("namespace refused 13") == 3, done.stdout
+    assert "fork ok 7 b'ok'" in done.stdout, done.stdout
+
+
 def test_a_build_is_moved_to_the_device_unless_nothing_would_change():
     """The child skips ``module.to(device)`` only where it would change nothing: a module that
     overrides how it moves (``to``, or ``_apply`` anywhere inside) or holds a tensor elsewhere is moved."""

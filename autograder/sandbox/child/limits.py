@@ -59,8 +59,8 @@ def collapse_into_huge_pages() -> int:
 # something for a later child -- SysV IPC (shm*, msg*, sem*), POSIX message queues, keyrings
 # (add_key, keyctl), sockets, files (see WRITE_FLAGS) -- every machine-wide counter another child
 # can move (sysinfo: its sharedram counts every shared mapping on the host, 13 bits a read between two
-# children, red team) -- and namespaces, mounts, ptrace, process_vm_*, bpf, io_uring, userfaultfd,
-# memfd, kill.
+# children, red team) -- and namespaces (no unshare or setns, no clone flag that makes one), mounts,
+# ptrace, process_vm_*, bpf, io_uring, userfaultfd, memfd, shared anonymous mappings, kill.
 MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer",
             "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING), ioctl (IOCTLS)
 RUNTIME = (
@@ -109,6 +109,9 @@ REFUSED = ("socket", "socketpair", "creat", "mkdir", "mkdirat", "mknod", "mknoda
 O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_TMPFILE = 0o1, 0o2, 0o100, 0o1000, 0o2000, 0o20000000
 WRITE_FLAGS = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE
 OPENING = {"open": 1, "openat": 2}  # call -> which argument holds the flags
+MAP_SHARED, MAP_ANONYMOUS = 0x01, 0x20  # (MAP_SHARED_VALIDATE, 0x03, holds MAP_SHARED's bit)
+# clone's flags that make a namespace: NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
+CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 # Per machine: the audit arch and the call numbers (Linux's asm/unistd_64.h, and asm-generic/unistd.h
 # for aarch64, which has no open, stat or other legacy calls: names missing there are skipped).
 SECCOMP_ARCHES = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -160,7 +163,7 @@ def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, in
     the list (classic BPF jumps reach only 255 ahead).
     """
     numbers = SYSCALL_NUMBERS[machine]
-    LD_ABS, JEQ, JGE, JSET, RET = 0x20, 0x15, 0x35, 0x45, 0x06
+    LD_ABS, JEQ, JGE, JSET, RET, AND = 0x20, 0x15, 0x35, 0x45, 0x06, 0x54
     ALLOW, REFUSE, UNKNOWN = 0x7FFF0000, 0x00050000 | EACCES, 0x00050000 | ENOSYS
     program = [(LD_ABS, 0, 0, 4), (JEQ, 1, 0, SECCOMP_ARCHES[machine]), (RET, 0, 0, REFUSE),  # another ABI (i386)
                (LD_ABS, 0, 0, 0), (JGE, 0, 1, 0x40000000), (RET, 0, 0, REFUSE)]  # x32 numbers
@@ -168,6 +171,13 @@ def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, in
         if name in numbers:  # read-only opens go on; the accumulator is reloaded only on this path
             program += [(JEQ, 0, 4, numbers[name]), (LD_ABS, 0, 0, 16 + 8 * argument),
                         (JSET, 0, 1, WRITE_FLAGS), (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
+    # mmap, but no shared anonymous mapping: each is an inode of the host's one shmem mount, numbered from
+    # a counter every child moves and /proc/self/maps shows (red team: ~10 bits a hand-over, both modes).
+    program += [(JEQ, 0, 5, numbers["mmap"]), (LD_ABS, 0, 0, 16 + 8 * 3), (AND, 0, 0, MAP_SHARED | MAP_ANONYMOUS),
+                (JEQ, 0, 1, MAP_SHARED | MAP_ANONYMOUS), (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
+    # clone, but into no new namespace (user, network, mount...: the kernel's code behind them is no child's)
+    program += [(JEQ, 0, 4, numbers["clone"]), (LD_ABS, 0, 0, 16), (JSET, 0, 1, CLONE_NAMESPACES),
+                (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
     requests = [] if any_ioctl else list(IOCTLS.values())  # the second argument's low half (ioctl's int)
     program += [(JEQ, 0, 2 + 2 * len(requests), numbers["ioctl"]), (LD_ABS, 0, 0, 24)]
     for request in requests:
