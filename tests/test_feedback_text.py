@@ -70,6 +70,9 @@ def test_hints_quote_the_students_own_numbers_and_fire_only_on_their_error():
     assert "Grading runs on the CPU" in explain("AssertionError: Torch not compiled with CUDA enabled", "TimeEmbedding")
     saved = "    plt.savefig('losses.png')\nPermissionError: [Errno 13] Permission denied: 'losses.png'"
     assert "cannot write files" in explain(saved, "SkipAblation")
+    checkpoint = ("    torch.save(model.state_dict(), 'model.pt')\nRuntimeError: [enforce fail at inline_container.cc:747] . "
+                  "open file failed with strerror: Permission denied")  # torch's own writer says it so
+    assert "cannot write files" in explain(checkpoint, "SkipAblation")
     assert "cannot write files" not in (explain("ValueError: bad value", "SkipAblation") or "")
 
 

@@ -23,7 +23,7 @@ _BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of 
 _KEYWORD = re.compile(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'")
 _KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
 _NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function not implemented",
-               "[Errno 1] Operation not permitted")
+               "[Errno 1] Operation not permitted", "strerror: Permission denied")  # the last: torch.save's own writer
 _INT_AS_TENSOR = ("received an invalid combination of arguments - got (Tensor", "'int' object has no attribute",
                   "only integer tensors of a single element can be converted to an index",
                   "'Tensor' object cannot be interpreted as an integer")
