@@ -383,6 +383,11 @@ MUTANTS += [
 ]
 
 EQUIVALENTS += [
+    # the docstring's timesteps are 0..999: a check that changes one sample draws another such timestep
+    Mutant("sinusoidal_embedding refuses negative timesteps", "time_embedding",
+           "    t = t.reshape(1) if t.dim() == 0 else t\n",
+           "    t = t.reshape(1) if t.dim() == 0 else t\n    if (t < 0).any():\n"
+           "        raise ValueError(\"timesteps must be non-negative\")\n", None),
     # another order of summing: float32 noise around a gradient GroupNorm makes exactly 0 (t_emb, one channel per group)
     Mutant("ResBlock in channels_last memory format", "res_block", "        h = self.conv1(",
            "        x = x.contiguous(memory_format=torch.channels_last)\n        h = self.conv1(", None),
