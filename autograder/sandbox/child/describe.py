@@ -41,7 +41,13 @@ def describe_module(name: str, module: torch.nn.Module) -> dict:
 
 def describe(module: torch.nn.Module) -> dict:
     """Parameters and state (name -> shape), buffers, frozen parameters, and every submodule
-    (name -> ``describe_module``), in ``named_modules()`` order."""
+    (name -> ``describe_module``), in ``named_modules()`` order. A lazy parameter has no shape to say
+    until a first forward: said as what it is, never as torch's error about reading its shape."""
+    lazy = [name for name, p in module.named_parameters() if torch.nn.parameter.is_lazy(p)]
+    if lazy:
+        raise ValueError(f"{', '.join(lazy[:3])}{' ...' if len(lazy) > 3 else ''}: a lazy parameter (nn.LazyConv2d, "
+                         "nn.LazyLinear), whose shape is known only after a first forward; the contract's layers "
+                         "are built with their sizes: nn.Conv2d(in_channels, out_channels, ...), nn.Linear(...)")
     return {
         "parameters": {name: list(p.shape) for name, p in module.named_parameters()},
         "state_dict": _state_once(module),
