@@ -34,6 +34,7 @@ import sys
 import threading
 
 import torch
+from torch.nn.modules import module as module_hooks
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from torch.overrides import TorchFunctionMode
@@ -120,6 +121,8 @@ class Watcher:
     def __exit__(self, *_):
         for handle in self.handles:
             handle.remove()
+            # torch's remove() leaves a with_kwargs global hook's flag behind (the audit sees it: a fresh child)
+            module_hooks._global_forward_hooks_with_kwargs.pop(handle.id, None)
         self.handles = []
         if sys.gettrace() is _no_trace:  # a model.forward that never returned (a generator's, say)
             sys.settrace(None)
