@@ -74,8 +74,9 @@ def test_an_f_string_that_python_3_12_reads_is_the_environments_problem(tmp_path
     from autograder.checks.hints import explain
 
     files = package("", reference())
-    files["analysis.py"] += '\nSUMMARY = f"{EXPERIMENT_SETTINGS["steps"]} steps"\n'
+    files["analysis.py"] += '\ndef skip_ablation(steps=50):\n    return f"{EXPERIMENT_SETTINGS["steps"]} steps"\n'
     submission = read_submission(write(tmp_path / "hand-in", files))
+    assert submission.component_problem("ShapeTrace") is None  # the rest of analysis.py is graded
     problem = submission.component_problem("SkipAblation")
     assert problem.startswith("SyntaxError: analysis.py") and "f-string" in problem
     assert [e for e in submission.environment if "analysis.py" in e and "valid from Python 3.12" in e]
@@ -1073,3 +1074,52 @@ def test_a_block_in_a_markdown_or_raw_cell_is_named_with_the_cell_to_make_code_a
     explained["cells"].append({"cell_type": kind, "metadata": {}, "source": plain["attention"]})
     whole = read_submission(write(tmp_path / "whole", {"unet_homework.ipynb": json.dumps(explained)}))
     assert not any("as text, not code" in reason for reason in whole.review), whole.review
+
+
+TYPO = ("time_mlp(t_emb)[:, :, None, None]", "time_mlp(t_emb)[:, :, None, None")  # the closing ] forgotten
+
+
+def test_a_syntax_error_in_one_file_costs_the_definitions_it_breaks(tmp_path):
+    """One unclosed bracket in ResBlock.forward of a one-file ``# %%`` script charged every component
+    (0/130, red team): now ResBlock alone is charged, with Python's message and the line, and the rest of
+    the file is read as if the class were absent, with a note saying so."""
+    script = "# %%\n" + one_file().replace("\nclass ", "\n# %%\nclass ").replace(*TYPO)
+    submission = read_submission(write(tmp_path / "one", {"hw3.py": script}))
+    line = script.split("\n").index(next(l for l in script.split("\n") if TYPO[1] in l)) + 1
+    assert submission.component_problem("ResBlock") == f"SyntaxError: hw3.py, line {line}: '[' was never closed"
+    assert all(submission.component_problem(c) is None for c in ("TimeEmbedding", "DownBlock", "SimpleUNet",
+                                                                  "SelfAttention", "AttnResBlock", "ShapeTrace"))
+    assert [n for n in submission.notes if n.startswith(f"hw3.py, line {line}: '[' was never closed (SyntaxError)")
+            and "(ResBlock) left out" in n]
+    assert submission.modules["hw3"].plan_entry()["broken"] == {"ResBlock": f"hw3.py, line {line}: '[' was never closed"}
+
+
+def test_a_helper_beside_a_broken_class_is_still_imported_from_its_file(tmp_path):
+    """attention.py imports a helper from res_block.py, whose ResBlock has a typo: SelfAttention lost
+    18/18 (the unreadable file's stand-in kept only the contract's names, red team). The helper is a
+    statement of its own that parses: the other files import it, and the note says why ResBlock is not there."""
+    ref = reference()
+    files = package("unet/", ref)
+    files["unet/res_block.py"] = (ref["res_block"].replace("class ResBlock", "def num_groups(channels):\n"
+                                                           "    return math.gcd(8, channels)\n\n\nclass ResBlock", 1)
+                                  .replace(*TYPO))
+    files["unet/attention.py"] = (ref["attention"].replace("from .res_block import ResBlock",
+                                                           "from .res_block import ResBlock, num_groups")
+                                  .replace("nn.GroupNorm(math.gcd(8, channels), channels)",
+                                           "nn.GroupNorm(num_groups(channels), channels)"))
+    submission = read_submission(write(tmp_path / "hand-in", files))
+    assert submission.component_problem("ResBlock").startswith("SyntaxError: unet/res_block.py, line ")
+    assert submission.component_problem("SelfAttention") is None
+    stand_in = type("ResBlock", (), {"__module__": "<reference>"})
+    plan = {name: entry.plan_entry() for name, entry in submission.modules.items()}
+    importer = SourceImporter(plan, aliases=submission.aliases, packages=submission.packages,
+                              symbols=submission.symbols, exports=submission.exports, protected=set(sys.modules),
+                              stand_ins={"ResBlock": stand_in}, targets={"SelfAttention"})
+    importer.install()
+    try:
+        attention = importer.module(submission.symbols["SelfAttention"])
+        assert attention.num_groups(32) == 8 and attention.ResBlock is stand_in
+        assert [n for n in importer.notes if "res_block.py's ResBlock could not be read (SyntaxError: " in n]
+    finally:
+        importer.forget()
+

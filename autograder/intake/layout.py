@@ -30,7 +30,7 @@ from . import files as files_
 from .notebooks import (exported_cells, extract, ipython_code, intake_budget_kinds, loads_as_imports, looks_like_notebook,
                         with_notebook_builtins)
 from .safe_text import safe_text
-from .python_source import PARSER_ERRORS, Index, OverBudget, definitions_only, index, intake_budget
+from .python_source import PARSER_ERRORS, Index, OverBudget, definitions_only, index, intake_budget, recovered
 from .text import NotText, decode
 
 PACKAGE_NAME = "unet"  # what the release calls the students' package
@@ -63,7 +63,8 @@ class ModuleFile:
     star_exports: dict | None = field(default=None, compare=False, repr=False)  # ``_module_exports``, once
 
     def plan_entry(self) -> dict:
-        return {"source": self.text, "label": self.label, "fallback": self.fallback, "cells": self.cells}
+        return {"source": self.text, "label": self.label, "fallback": self.fallback, "cells": self.cells,
+                "broken": self.index.broken}
 
 
 @dataclass
@@ -108,8 +109,8 @@ class Submission:
         wanted = component("SimpleUNet").symbols if name == INTEGRATION else component(name).symbols
         missing = self.missing_symbols(name)
         if len(missing) < len(wanted):
-            homes = sorted({self.symbols[s] for s in wanted if s in self.symbols})
-            errors = [self.modules[h].index.syntax_error for h in homes if self.modules[h].index.syntax_error]
+            errors = [self.modules[self.symbols[s]].index.broken.get(s) for s in wanted if s in self.symbols]
+            errors = [error for error in errors if error]
             return f"SyntaxError: {errors[0]}" if errors else None
         module = ALL_SYMBOLS[missing[0]]
         unreadable = [why for label, why in self.unreadable.items() if _module_name(PurePosixPath(label)) == module]
@@ -256,7 +257,7 @@ def _newer_syntax(submission: Submission) -> None:
         error = entry.index.syntax_error
         if _newer_fstring(error):
             _newer_python(submission, error)
-        if error and _PEP_695.match(_error_line(entry.text, error) or ""):
+        if error and _PEP_695.match(entry.index.error_line or ""):
             _newer_python(submission, f"{error} (PEP 695)")
         for name in _newer_names(entry.index.tree) if entry.index.tree is not None else ():
             _newer_python(submission, f"{entry.label} uses {name}, new in Python 3.12")
@@ -266,12 +267,6 @@ def _newer_syntax(submission: Submission) -> None:
 _PEP_695 = re.compile(r"\s*(type\s+[A-Za-z_]\w*\s*(\[[^\]]*\])?\s*=|(class|def)\s+[A-Za-z_]\w*\s*\[)")
 # What the standard library gained in Python 3.12 that students reach for
 NEWER_NAMES = {"typing": {"override", "TypeAliasType"}, "itertools": {"batched"}, "math": {"sumprod"}}
-
-
-def _error_line(text: str, error: str | None) -> str | None:
-    found = re.search(r", line (\d+):", error or "")
-    lines = text.splitlines()
-    return lines[int(found.group(1)) - 1] if found and 0 < int(found.group(1)) <= len(lines) else None
 
 
 def _newer_names(tree: ast.Module) -> list[str]:
@@ -401,16 +396,41 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
             text, indexed = as_ipython, plain
             submission.notes.append(f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter "
                                     "runs them; in a .py file Python stops at them: delete them")
-    if not indexed.syntax_error and (loading := loads_as_imports(text, indexed.tree)) != text:  # exec(open(...).read())
-        text, indexed = loading, index(loading, file.label)
-    name = _module_name(file.path)
-    if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
-        indexed.defines |= {s for s, m in ALL_SYMBOLS.items() if m == name}
     if suffix == ".txt" and (indexed.syntax_error or not indexed.defines & ALL_SYMBOLS.keys()):
         return []  # notes, answers: not code
+    if indexed.syntax_error and indexed.tree is None:  # the rest of the file, without its broken statements
+        text, indexed = _without_broken_statements(text, indexed, file.label, submission)
+    if indexed.tree is not None and (loading := loads_as_imports(text, indexed.tree)) != text:  # exec(open(...).read())
+        text, indexed = loading, _same_errors(index(loading, file.label), indexed)
+    name = _module_name(file.path)
+    if indexed.syntax_error and name in PACKAGE_MODULES:  # charge the error to what the file should hold
+        unread = {s for s, m in ALL_SYMBOLS.items() if m == name} - indexed.defines
+        indexed.defines |= unread
+        indexed.broken.update(dict.fromkeys(unread, indexed.syntax_error))
     if note:
         submission.notes.append(note)
     return [_Candidate(file.path.parent, name, file.label, text, indexed, "file", file.mtime)]
+
+
+def _without_broken_statements(text: str, indexed: Index, label: str, submission: Submission) -> tuple[str, Index]:
+    """A file that does not parse, read as if its broken top-level statements were absent
+    (``python_source.recovered``), with a note for each; as it was where that cannot be done."""
+    try:
+        kept, again, notes = recovered(text, label)
+    except OverBudget:
+        return text, indexed
+    submission.notes.extend(notes[:NOTES_PER_NOTEBOOK])
+    if len(notes) > NOTES_PER_NOTEBOOK:
+        submission.notes.append(f"{label}: ... and {len(notes) - NOTES_PER_NOTEBOOK} more statements left out")
+    return kept, again
+
+
+def _same_errors(again: Index, before: Index) -> Index:
+    """``again`` (the same file's code, rewritten) keeping what ``before`` said of its syntax errors."""
+    again.syntax_error, again.error_line, again.broken = before.syntax_error, before.error_line, before.broken
+    again.defines |= before.broken.keys()
+    again.complete |= before.broken.keys()
+    return again
 
 
 def _size(limit: int) -> str:
@@ -448,8 +468,9 @@ def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submissi
     found = []
     for relative, body in code.files.items():
         path = file.path.parent / relative
-        found.append(_Candidate(path.parent, _module_name(path), f"{file.label} (%%writefile {files_.path_label(relative)})",
-                                body, index(body, path.as_posix()), "writefile", file.mtime))
+        label = f"{file.label} (%%writefile {files_.path_label(relative)})"
+        body, indexed = _without_broken_statements(body, index(body, path.as_posix()), path.as_posix(), submission)
+        found.append(_Candidate(path.parent, _module_name(path), label, body, indexed, "writefile", file.mtime))
     indexed = index(code.module_text, file.label)
     if indexed.tree is not None and indexed.defines & ALL_SYMBOLS.keys():
         roots = indexed.defines & ALL_SYMBOLS.keys()

@@ -9,6 +9,7 @@ traceback still points at the student's own line. The grader runs a module as wr
 falls back to this only when its top-level code fails; for a notebook it is the only way.
 """
 import ast
+import bisect
 import contextlib
 import contextvars
 import copy
@@ -27,8 +28,12 @@ class Index:
     defines: set[str] = field(default_factory=set)  # top-level names defined (class, def, assignment; not imports)
     complete: set[str] = field(default_factory=set)  # top-level classes/functions with a real body
     imports: set[str] = field(default_factory=set)  # top-level package names imported anywhere
-    syntax_error: str | None = None
+    syntax_error: str | None = None  # the first one: "label, line N: message"
     tree: ast.Module | None = None
+    # names whose top-level statement does not parse -> its syntax error (every name the file defines
+    # where the whole file is one syntax error; only the cut statements' where ``recovered`` cut them)
+    broken: dict[str, str] = field(default_factory=dict)
+    error_line: str | None = None  # the line of ``syntax_error``, as written
 
 
 # What Python's parser raises on text it cannot read: the last two for an expression nested too deeply
@@ -87,7 +92,11 @@ def index(text: str, label: str) -> Index:
         tree = ast.parse(text, filename=label)
     except PARSER_ERRORS as exc:
         names = set(DEFINITION_LINE.findall(text))
-        return Index(defines=names, complete=names, syntax_error=_syntax_message(exc, label))
+        error = _syntax_message(exc, label)
+        number = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
+        lines = text.split("\n") if number else []
+        return Index(defines=names, complete=names, syntax_error=error, broken=dict.fromkeys(names, error),
+                     error_line=lines[number - 1] if number and 0 < number <= len(lines) else None)
     found = Index(tree=tree)
     for node in tree.body:
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -463,3 +472,107 @@ def definitions_only(text: str, tree: ast.Module, roots: set[str] | None = None)
             at = finish
         lines[index] = b"".join(pieces + [line[at:]]).decode()
     return "\n".join(line if kept_line else "" for line, kept_line in zip(lines, keep))
+
+
+# --- a file that does not parse: the rest of it, read as if its broken statements were absent -----
+
+# Where a top-level statement may start: a line at column 0 that is code, not the continuation of a
+# compound statement (``else:``, ``except``) nor a closing bracket. In text that does not parse, such a
+# line may also sit in a string or a bracket the error left open: a cut there only fails to parse too.
+_STATEMENT_START = re.compile(r"(?![ \t\f#)\]}]|(?:else|elif|except|finally)\b|\s*$)")
+_ASSIGNED_LINE = re.compile(r"^([A-Za-z_]\w*)\s*(?::[^=\n]*)?=(?!=)", re.MULTILINE)
+MAX_CUTS = 20  # broken statements left out of one file; past it, the file is one syntax error, as before
+
+
+@dataclass
+class _Cut:
+    first: int  # first line left out (1-based)
+    last: int  # last line left out
+    error: str  # Python's message, "label, line N: message"
+    names: set[str]
+
+
+def recovered(text: str, label: str) -> tuple[str, Index, list[str]]:
+    """``text`` and its ``index``; where it does not parse, the same text with each top-level statement
+    that holds a syntax error blanked (line numbers kept), so the rest of the file is read as if those
+    statements were absent, with a note per statement left out (its line, Python's message, what it
+    defined). The index then says the file's first error (``syntax_error``), and which names the cut
+    statements defined (``broken``): their components are charged with Python's message, nothing else.
+    Where no cut makes the file parse (more than ``MAX_CUTS``, a parser's limit), the index of the whole
+    file as one syntax error.
+
+    Linear in the file, up to ``MAX_CUTS`` re-reads: a failed parse names its first error, the statement
+    around that line is cut at the nearest statement starts, and each side is parsed again on its own
+    (what came before the error parses, so mostly only what follows it is read again); each re-read is
+    spent from the hand-in's budget (``spend``), which stops the cutting where it runs out."""
+    found = index(text, label)
+    if found.syntax_error is None or found.tree is not None:
+        return text, found, []
+    lines = text.split("\n")
+    starts = [n for n, line in enumerate(lines, start=1) if _STATEMENT_START.match(line)]
+    cuts: list[_Cut] = []
+    if not _cut(lines, 1, len(lines), starts, label, cuts) or not cuts:
+        return text, found, []
+    kept = list(lines)
+    for cut in cuts:
+        kept[cut.first - 1:cut.last] = [""] * (cut.last - cut.first + 1)
+    recovered_text = "\n".join(kept)
+    try:
+        again = index(recovered_text, label)
+    except OverBudget:
+        return text, found, []
+    if again.tree is None:
+        return text, found, []
+    first = min(cuts, key=lambda c: c.first)
+    again.syntax_error = first.error
+    again.error_line = lines[_error_number(first.error, first.first) - 1]
+    for cut in sorted(cuts, key=lambda c: c.first):
+        for name in sorted(cut.names):
+            again.broken.setdefault(name, cut.error)
+        again.defines |= cut.names
+        again.complete |= cut.names  # charged with its error, never "missing"
+    notes = [f"{cut.error} (SyntaxError): lines {cut.first}-{cut.last}"
+             + (f" ({', '.join(sorted(cut.names))})" if cut.names else "")
+             + " left out; the rest of the file is graded without them" for cut in sorted(cuts, key=lambda c: c.first)]
+    return recovered_text, again, notes
+
+
+def _error_number(error: str, default: int) -> int:
+    found = re.search(r", line (\d+):", error)
+    return int(found.group(1)) if found else default
+
+
+def _cut(lines: list[str], first: int, last: int, starts: list[int], label: str, cuts: list) -> bool:
+    """Cut the statements of ``lines[first-1:last]`` that do not parse into ``cuts``; False where it cannot
+    be done within ``MAX_CUTS`` and the hand-in's budget."""
+    pending = [(first, last)]
+    while pending:
+        first, last = pending.pop()
+        if first > last:
+            continue
+        piece = "\n".join(lines[first - 1:last])
+        if not piece.strip():
+            continue
+        if not spend(bytes=len(piece) + first):
+            return False
+        try:
+            ast.parse("\n" * (first - 1) + piece, filename=label)  # Python's own line numbers, in its messages too
+            continue
+        except PARSER_ERRORS as exc:
+            error, at = _syntax_message(exc, label), getattr(exc, "lineno", None)
+        if len(cuts) >= MAX_CUTS:
+            return False
+        at = min(max(at or first, first), last)
+        begin = bisect.bisect_right(starts, at) - 1  # the statement start at or above the error
+        while begin > 0 and starts[begin - 1] >= first and lines[starts[begin - 1] - 1].startswith("@"):
+            begin -= 1  # a decorated definition starts at its first decorator
+        cut_first = starts[begin] if begin >= 0 and starts[begin] >= first else first
+        after = bisect.bisect_right(starts, at)
+        cut_last = starts[after] - 1 if after < len(starts) and starts[after] <= last else last
+        while cut_last > at and (not lines[cut_last - 1].strip() or lines[cut_last - 1].lstrip().startswith("#")):
+            cut_last -= 1  # the blank lines and comments before the next statement stay (a ``# %%`` line)
+        text = "\n".join(lines[cut_first - 1:cut_last])
+        names = set(DEFINITION_LINE.findall(text)) | set(_ASSIGNED_LINE.findall(text))
+        cuts.append(_Cut(cut_first, cut_last, error, names))
+        pending += [(cut_last + 1, last), (first, cut_first - 1)]
+    return True

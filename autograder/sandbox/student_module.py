@@ -21,7 +21,7 @@ class LoadPlan:
     """What one component's child imports: the student's modules, under which names, and which of
     their symbols the reference stands in for (as compiled code, ``stand_in_code``)."""
 
-    modules: dict  # canonical name -> {"source", "label", "fallback", "cells"}
+    modules: dict  # canonical name -> {"source", "label", "fallback", "cells", "broken"}
     symbols: dict  # contract symbol -> canonical module that defines it
     target_symbols: tuple  # the symbols of the component under test
     required: tuple = ()  # canonical modules that hold them

@@ -45,7 +45,8 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     ``modules``: canonical name -> ``{"source", "label", "fallback", "cells"}`` (``label``: the
     file's path in the submission, shown in tracebacks; ``fallback``: the definitions-only source
-    or None; ``cells``: for notebooks, ``[[first line, cell number], ...]``).
+    or None; ``cells``: for notebooks, ``[[first line, cell number], ...]``; ``broken``: names whose
+    statement the parent left out because it does not parse -> Python's message).
     ``aliases``: other names -> canonical; ``packages``: names that are the student's package
     (``unet``, the submission's folders); ``symbols``: contract symbol -> canonical home module;
     ``refused``: top-level package -> the message its import raises; ``required``: canonical
@@ -204,7 +205,10 @@ class SourceImporter(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         if homeless:  # a contract name this file should hold but does not define: served, as for a missing file
             self._serve(module, homeless, f"{label} does not define it")
             lent = [s for s in homeless if s in self.stand_ins]
-            self.notes.append(f"{label} does not define {', '.join(homeless)}; " + (
+            broken = entry.get("broken") or {}  # left out by the parent: their statement does not parse
+            said = (f"{label}'s {', '.join(homeless)} could not be read (SyntaxError: {broken[homeless[0]]})"
+                    if homeless[0] in broken else f"{label} does not define {', '.join(homeless)}")
+            self.notes.append(f"{said}; " + (
                 f"the reference {', '.join(lent)} stood in for it here" if lent else "it cannot be used here"))
         self._remember_originals(module, canonical)
         self._executed.append(module)
