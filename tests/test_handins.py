@@ -1123,3 +1123,34 @@ def test_a_helper_beside_a_broken_class_is_still_imported_from_its_file(tmp_path
     finally:
         importer.forget()
 
+
+def test_a_notebook_grades_the_definition_its_kernel_held(tmp_path):
+    """ResBlock fixed in its cell and run last (execution count 20) above an old copy (count 4): the
+    kernel held the fixed one, which is graded, with a note naming the cells (red team: the stale copy
+    was graded, silently). Without execution counts, top to bottom: the last copy."""
+    ref = {m: _RELATIVE_IMPORT.sub("", text) for m, text in reference().items()}
+    old = ref["res_block"].replace("return h + self.skip(x)", "return h")
+    cells = [ref["time_embedding"], ref["res_block"], old, ref["down_block"], ref["up_block"], ref["unet"],
+             ref["attention"]]
+    counts = [1, 20, 4, 5, 6, 7, 8]
+    ran = json.loads(notebook(cells))
+    for cell, count in zip(ran["cells"], counts):
+        cell["execution_count"] = count
+    graded = read_submission(_write_one(tmp_path / "ran", "hw.ipynb", json.dumps(ran)))
+    text = graded.modules["hw"].text
+    assert "return h + self.skip(x)" in text and "        return h\n" not in text
+    assert len(text.split("\n")) == len(read_submission(_write_one(tmp_path / "plain", "hw.ipynb", notebook(cells)))
+                                        .modules["hw"].text.split("\n"))  # the old copy's lines blanked, not removed
+    assert [n for n in graded.notes if n.startswith("hw.ipynb: ResBlock is defined in cell 2 and again below it, "
+                                                    "but cell 2 ran last (execution count 20; cell 3: 4)")]
+    unrun = read_submission(_write_one(tmp_path / "unrun", "hw.ipynb", notebook(cells))).modules["hw"].text
+    assert "        return h\n" in unrun  # no counts: the notebook's order, the old copy last
+    in_order = [1, 2, 4, 5, 6, 7, 8]
+    for cell, count in zip(ran["cells"], in_order):
+        cell["execution_count"] = count
+    again = read_submission(_write_one(tmp_path / "in_order", "hw.ipynb", json.dumps(ran)))
+    assert "        return h\n" in again.modules["hw"].text and not [n for n in again.notes if "ran last" in n]
+
+
+def _write_one(folder, name: str, text: str):
+    return write(folder, {name: text}) / name

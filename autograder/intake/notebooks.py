@@ -63,7 +63,7 @@ def extract(text: str, label: str) -> NotebookCode:
         found.problem = (f"{label} has {code_cells:,} code cells, past the {MAX_CODE_CELLS:,} a hand-in's notebooks "
                          "may have in all; hand in your modules as .py files")
         return found
-    chunks, line = [], 1
+    chunks, line, ran = [], 1, []  # ran: [cell number, its execution count or None] per chunk
     written: dict[str, list[str]] = {}  # path -> its cells' texts, joined once at the end (``-a`` appends)
     for number, cell in enumerate(cells, start=1):
         if isinstance(cell, dict) and cell.get("cell_type") in ("markdown", "raw") and len(found.not_code) < 50:
@@ -95,12 +95,59 @@ def extract(text: str, label: str) -> NotebookCode:
             continue
         found.cells.append([line, number])
         chunks.append(code.rstrip("\n") + "\n")
+        count = cell.get("execution_count")
+        ran.append([number, count if isinstance(count, int) and not isinstance(count, bool) else None])
         line += code.rstrip("\n").count("\n") + 1
+    _as_the_kernel_held(chunks, ran, found, label)
     found.module_text = with_notebook_builtins("".join(chunks))
     found.files = {path: "".join(parts) for path, parts in written.items()}
     if not found.files and not found.module_text.strip():
         found.problem = f"{label} holds no code cells we could read"
     return found
+
+
+def _as_the_kernel_held(chunks: list[str], ran: list, found: NotebookCode, label: str) -> None:
+    """A class or function defined in several cells is the one the kernel held: where every cell that
+    defines it has an execution count, the one run last (a cell fixed and run again above an old
+    copy), its later copies in cell order left out of ``chunks`` (lines kept), with a note naming the
+    cells. Without counts (never run, or cleared), the last copy in cell order, as running the notebook
+    top to bottom gives. Linear: each cell's definition lines read once, a cell parsed again only where
+    a copy in it is left out."""
+    defined: dict[str, list[int]] = {}  # name -> the chunks that define it, in cell order
+    for at, code in enumerate(chunks):
+        for name in dict.fromkeys(DEFINITION_LINE.findall(code)):
+            defined.setdefault(name, []).append(at)
+    stale: dict[int, set[str]] = {}  # chunk -> names whose definitions there the kernel did not hold
+    for name, places in defined.items():
+        counts = [ran[at][1] for at in places]
+        if len(places) < 2 or None in counts:
+            continue
+        held = max(places, key=lambda at: ran[at][1])
+        later = [at for at in places if at > held]
+        if not later:
+            continue
+        for at in later:
+            stale.setdefault(at, set()).add(name)
+        others = ", ".join(f"cell {ran[at][0]}: {ran[at][1]}" for at in later)
+        found.notes.append(f"{label}: {name} is defined in cell {ran[held][0]} and again below it, but cell "
+                           f"{ran[held][0]} ran last (execution count {ran[held][1]}; {others}): graded cell "
+                           f"{ran[held][0]}'s {name}, as the kernel had it; delete the old copy")
+    for at, names in stale.items():
+        chunks[at] = _without_definitions(chunks[at], names)
+
+
+def _without_definitions(code: str, names: set[str]) -> str:
+    """``code`` with its top-level classes and functions named ``names`` blanked, line numbers kept."""
+    try:
+        tree = ast.parse(code)
+    except PARSER_ERRORS:
+        return code
+    lines = code.split("\n")
+    for node in tree.body:
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in names:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            lines[first - 1:node.end_lineno] = [""] * (node.end_lineno - first + 1)
+    return "\n".join(lines)
 
 
 def _cell_text(cell: dict) -> str:
