@@ -1079,11 +1079,12 @@ def test_a_block_in_a_markdown_or_raw_cell_is_named_with_the_cell_to_make_code_a
 TYPO = ("time_mlp(t_emb)[:, :, None, None]", "time_mlp(t_emb)[:, :, None, None")  # the closing ] forgotten
 
 
-def test_a_syntax_error_in_one_file_costs_the_definitions_it_breaks(tmp_path):
+@pytest.mark.parametrize("head", ["", "!pip install einops\n"])  # Colab's "Download .py" keeps its IPython lines
+def test_a_syntax_error_in_one_file_costs_the_definitions_it_breaks(tmp_path, head):
     """One unclosed bracket in ResBlock.forward of a one-file ``# %%`` script charged every component
     (0/130, red team): now ResBlock alone is charged, with Python's message and the line, and the rest of
     the file is read as if the class were absent, with a note saying so."""
-    script = "# %%\n" + one_file().replace("\nclass ", "\n# %%\nclass ").replace(*TYPO)
+    script = "# %%\n" + head + one_file().replace("\nclass ", "\n# %%\nclass ").replace(*TYPO)
     submission = read_submission(write(tmp_path / "one", {"hw3.py": script}))
     line = script.split("\n").index(next(l for l in script.split("\n") if TYPO[1] in l)) + 1
     assert submission.component_problem("ResBlock") == f"SyntaxError: hw3.py, line {line}: '[' was never closed"
@@ -1092,6 +1093,7 @@ def test_a_syntax_error_in_one_file_costs_the_definitions_it_breaks(tmp_path):
     assert [n for n in submission.notes if n.startswith(f"hw3.py, line {line}: '[' was never closed (SyntaxError)")
             and "(ResBlock) left out" in n]
     assert submission.modules["hw3"].plan_entry()["broken"] == {"ResBlock": f"hw3.py, line {line}: '[' was never closed"}
+    assert len([n for n in submission.notes if "(SyntaxError)" in n]) == 1  # the IPython line is no syntax error
 
 
 def test_a_helper_beside_a_broken_class_is_still_imported_from_its_file(tmp_path):

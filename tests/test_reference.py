@@ -89,6 +89,21 @@ def test_syntax_error_is_reported_on_its_component(grader, make_submission):
     assert report.component_scores()["ResBlock"] == (18, 18)
 
 
+def test_a_typo_in_a_one_file_hand_in_costs_only_what_it_breaks(grader, tmp_path):
+    """One unclosed bracket in ResBlock.forward of hw3.py (every block in one file) graded 0/130 (red
+    team): ResBlock is charged with Python's message, Integration runs the student's own (broken) blocks,
+    and everything else in the file is graded in full."""
+    from .classroom import one_file
+
+    (tmp_path / "hw3.py").write_text(one_file().replace("time_mlp(t_emb)[:, :, None, None]",
+                                                        "time_mlp(t_emb)[:, :, None, None"))
+    report = grader.grade(tmp_path)
+    scores = report.component_scores()
+    assert [name for name, (score, top) in scores.items() if score < top] == ["ResBlock", "Integration"], scores
+    assert scores["ResBlock"][0] == 0
+    assert all("'[' was never closed" in full_outputs(report)[c.name] for c in report.checks if c.component == "ResBlock")
+
+
 def test_broken_res_block_does_not_cost_self_attention(grader, make_submission):
     """attention.py imports res_block (for AttnResBlock): SelfAttention still gets the reference ResBlock."""
     report = grader.grade(make_submission({"res_block": "this is not python\n"}))

@@ -28,7 +28,7 @@ from typing import Callable
 from ..contract import COMPONENTS, INTEGRATION, PACKAGE_MODULES, Component, component
 from . import files as files_
 from .notebooks import (exported_cells, extract, ipython_code, intake_budget_kinds, loads_as_imports, looks_like_notebook,
-                        with_notebook_builtins)
+                        with_notebook_builtins, without_ipython_lines)
 from .safe_text import safe_text
 from .python_source import PARSER_ERRORS, Index, OverBudget, definitions_only, index, intake_budget, recovered
 from .text import NotText, decode
@@ -392,10 +392,14 @@ def _candidates_of(file: files_.FoundFile, submission: Submission, limits: files
             as_ipython = with_notebook_builtins(ipython_code(source))
         except PARSER_ERRORS:  # not IPython's code either: the syntax error stands
             as_ipython = text
+        said = (f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter runs them; in a .py "
+                "file Python stops at them: delete them")
         if as_ipython != text and not (plain := index(as_ipython, file.label)).syntax_error:
             text, indexed = as_ipython, plain
-            submission.notes.append(f"{file.label}: IPython lines (!pip, %matplotlib, help?) left out, as Jupyter "
-                                    "runs them; in a .py file Python stops at them: delete them")
+            submission.notes.append(said)
+        elif (without := without_ipython_lines(source)) != text:  # and a syntax error besides: cut below, without them
+            text, indexed = without, index(without, file.label)
+            submission.notes.append(said)
     if suffix == ".txt" and (indexed.syntax_error or not indexed.defines & ALL_SYMBOLS.keys()):
         return []  # notes, answers: not code
     if indexed.syntax_error and indexed.tree is None:  # the rest of the file, without its broken statements
