@@ -420,7 +420,7 @@ def _without_broken_statements(text: str, indexed: Index, label: str, submission
     """A file that does not parse, read as if its broken top-level statements were absent
     (``python_source.recovered``), with a note for each; as it was where that cannot be done."""
     try:
-        kept, again, notes = recovered(text, label)
+        kept, again, notes = recovered(text, label, indexed)
     except OverBudget:
         return text, indexed
     submission.notes.extend(notes[:NOTES_PER_NOTEBOOK])

@@ -492,7 +492,7 @@ class _Cut:
     names: set[str]
 
 
-def recovered(text: str, label: str) -> tuple[str, Index, list[str]]:
+def recovered(text: str, label: str, found: Index | None = None) -> tuple[str, Index, list[str]]:
     """``text`` and its ``index``; where it does not parse, the same text with each top-level statement
     that holds a syntax error blanked (line numbers kept), so the rest of the file is read as if those
     statements were absent, with a note per statement left out (its line, Python's message, what it
@@ -504,8 +504,9 @@ def recovered(text: str, label: str) -> tuple[str, Index, list[str]]:
     Linear in the file, up to ``MAX_CUTS`` re-reads: a failed parse names its first error, the statement
     around that line is cut at the nearest statement starts, and each side is parsed again on its own
     (what came before the error parses, so mostly only what follows it is read again); each re-read is
-    spent from the hand-in's budget (``spend``), which stops the cutting where it runs out."""
-    found = index(text, label)
+    spent from the hand-in's budget (``spend``), which stops the cutting where it runs out. ``found``:
+    ``text``'s index, where the caller has it."""
+    found = found or index(text, label)
     if found.syntax_error is None or found.tree is not None:
         return text, found, []
     lines = text.split("\n")
