@@ -78,15 +78,17 @@ def test_an_order_that_lends_a_reference_before_its_grading_is_caught():
 
 def test_a_broken_file_that_the_graded_file_imports_costs_nothing_without_its_reference(grader, make_submission):
     """attention.py imports res_block.py for AttnResBlock. With res_block.py broken, SelfAttention
-    (which needs no ResBlock) still gets full marks, from a placeholder, not the reference ResBlock."""
-    folder = make_submission({"res_block": (SOLUTIONS / "res_block.py").read_text() + "\ndef broken(:\n"})
+    (which needs no ResBlock) still gets full marks, from a placeholder, not the reference ResBlock.
+    (ResBlock's own statement is the broken one: a syntax error elsewhere in the file costs ResBlock nothing.)"""
+    folder = make_submission({"res_block": _edited("res_block", ("def forward(", "def forward(("))})
     report = grader.grade(folder)
     scores = report.component_scores()
     assert scores["ResBlock"][0] == 0
     for name in ("SelfAttention", "AttnResBlock", "DownBlock", "TimeEmbedding"):
         assert scores[name][0] == scores[name][1], (name, [full_outputs(report)[c.name] for c in report.checks
                                                            if c.component == name and not c.passed][:2])
-    assert any("ResBlock cannot be used here" in note for note in report.notes), report.notes
+    assert any("ResBlock could not be read (SyntaxError: " in note and "it cannot be used here" in note
+               for note in report.notes), report.notes
 
 
 def _edited(module: str, *edits: tuple[str, str]) -> str:
