@@ -69,7 +69,7 @@ ATTACKS = [
     Attack("fork_bomb", "skipped", "attention.py: its top-level code did not finish"),
     Attack("detached_grandchild", "any"),
     Attack("segfault", "skipped", "attention.py: its top-level code did not finish"),
-    Attack("syntax_error", "zero", "SyntaxError"),
+    Attack("syntax_error", "skipped", "(SyntaxError): lines"),  # the broken statement alone is left out
     Attack("os_exit", "skipped", "attention.py: its top-level code did not finish"),
     Attack("system_exit", "skipped", "its top-level code raised SystemExit"),
     Attack("read_solutions", "skipped", "its top-level code raised RuntimeError: no reference found",
