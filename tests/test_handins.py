@@ -1156,3 +1156,21 @@ def test_a_notebook_grades_the_definition_its_kernel_held(tmp_path):
 
 def _write_one(folder, name: str, text: str):
     return write(folder, {name: text}) / name
+
+
+def test_a_notebook_cell_that_does_not_parse_costs_the_definitions_it_breaks(tmp_path):
+    """A cell holding ResBlock with an unclosed bracket and a helper after it: the helper is kept, and
+    ResBlock's component says Python's message and the cell (it said "ResBlock is not defined"). A
+    broken copy in a later cell of a class another cell defines costs nothing: the kernel kept the other."""
+    ref = {m: _RELATIVE_IMPORT.sub("", text) for m, text in reference().items()}
+    broken = "!pip install einops\n" + ref["res_block"].replace(*TYPO) + "\n\nGROUPS = 8\n"
+    uses = ref["down_block"] + "\n\nDownBlock.groups = GROUPS  # what a definition reads is kept\n"
+    cells = [ref["time_embedding"], broken, uses, ref["up_block"], ref["unet"], ref["attention"]]
+    submission = read_submission(_write_one(tmp_path / "one", "hw.ipynb", notebook(cells)))
+    line = broken.split("\n").index(next(l for l in broken.split("\n") if TYPO[1] in l)) + 1
+    assert submission.component_problem("ResBlock") == f"SyntaxError: hw.ipynb, cell 2, line {line}: '[' was never closed"
+    assert submission.component_problem("DownBlock") is None and "GROUPS = 8" in submission.modules["hw"].text
+    assert [n for n in submission.notes if n.startswith(f"hw.ipynb, cell 2, line {line}: '[' was never closed "
+                                                        "(SyntaxError)") and "(ResBlock) left out" in n]
+    again = read_submission(_write_one(tmp_path / "two", "hw.ipynb", notebook([ref["res_block"], *cells])))
+    assert again.component_problem("ResBlock") is None and "ResBlock" in again.modules["hw"].text

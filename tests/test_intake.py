@@ -280,10 +280,13 @@ def test_a_file_that_does_not_parse_is_read_without_its_broken_statements():
     assert kept[3] == "def num_groups(channels):" and kept[12] == "GROUPS = num_groups(32)"
     assert not "".join(kept[7:11]).strip() and not "".join(kept[14:17]).strip()  # the class; the decorator too
     assert notes == ["hw3.py, line 10: '[' was never closed (SyntaxError): lines 8-11 (ResBlock) left out; "
-                     "the rest of the file is graded without them",
+                     "the rest is graded without them",
                      "hw3.py, line 16: expected ':' (SyntaxError): lines 15-17 (broken) left out; "
-                     "the rest of the file is graded without them"]
+                     "the rest is graded without them"]
     assert python_source.recovered(NOTEBOOK_LIKE, "x.py")[0] == NOTEBOOK_LIKE  # a file that parses: as it is
+    # Python names the line after a body-less class: the class is cut, not the innocent statement named
+    text, found, notes = python_source.recovered("import math\n\nclass A:\n\nY = 3\n", "x.py")
+    assert text == "import math\n\n\n\nY = 3\n" and set(found.broken) == {"A"}
 
 
 def test_cutting_a_broken_file_reads_it_a_bounded_number_of_times(monkeypatch):

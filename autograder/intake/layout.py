@@ -476,11 +476,19 @@ def _notebook_candidates(file: files_.FoundFile, text: str, submission: Submissi
         body, indexed = _without_broken_statements(body, index(body, path.as_posix()), path.as_posix(), submission)
         found.append(_Candidate(path.parent, _module_name(path), label, body, indexed, "writefile", file.mtime))
     indexed = index(code.module_text, file.label)
-    if indexed.tree is not None and indexed.defines & ALL_SYMBOLS.keys():
+    # a definition whose cell statement does not parse, and that no other cell defines: its component is
+    # charged with that error (the kernel never held it), not told that the notebook lacks it
+    broken = {name: error for name, error in code.broken.items() if name not in indexed.defines}
+    if indexed.tree is not None and (indexed.defines | broken.keys()) & ALL_SYMBOLS.keys():
         roots = indexed.defines & ALL_SYMBOLS.keys()
         sliced = definitions_only(code.module_text, indexed.tree, roots)
+        kept = index(sliced, file.label)
+        if broken:
+            kept.syntax_error, kept.broken = next(iter(broken.values())), broken
+            kept.defines |= broken.keys()
+            kept.complete |= broken.keys()
         found.append(_Candidate(file.path.parent, _module_name(file.path), file.label, sliced,
-                                index(sliced, file.label), "notebook", file.mtime, code.cells))
+                                kept, "notebook", file.mtime, code.cells))
     return found
 
 

@@ -19,7 +19,7 @@ import shlex
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
-from .python_source import DEFINITION_LINE, PARSER_ERRORS, spend
+from .python_source import DEFINITION_LINE, PARSER_ERRORS, OverBudget, recovered, spend
 from .safe_text import safe_text
 
 _KEPT_CELL_MAGICS = {"time", "capture", "timeit"}  # they only wrap the code below them
@@ -33,6 +33,7 @@ class NotebookCode:
     notes: list[str] = field(default_factory=list)
     problem: str | None = None  # why no code could be taken at all
     syntax_errors: list[str] = field(default_factory=list)  # why cells were left out: "label, cell N: message"
+    broken: dict[str, str] = field(default_factory=dict)  # names a statement that does not parse defined -> its error
     # names a markdown or raw cell defines as code (a stray M or R key): name -> "label, cell N (a markdown cell)"
     not_code: dict[str, str] = field(default_factory=dict)
 
@@ -90,9 +91,11 @@ def extract(text: str, label: str) -> NotebookCode:
             lineno = getattr(exc, "lineno", None)
             message = safe_text(getattr(exc, 'msg', exc), 300)
             found.syntax_errors.append(f"{label}, cell {number}{f', line {lineno}' if lineno else ''}: {message}")
-            found.notes.append(f"{label}, cell {number}: not Python ({message}{f', line {lineno}' if lineno else ''}); "
-                               "left out")
-            continue
+            code = _without_broken_statements(source, f"{label}, cell {number}", found)
+            if code is None:
+                found.notes.append(f"{label}, cell {number}: not Python ({message}{f', line {lineno}' if lineno else ''}); "
+                                   "left out")
+                continue
         found.cells.append([line, number])
         chunks.append(code.rstrip("\n") + "\n")
         count = cell.get("execution_count")
@@ -104,6 +107,23 @@ def extract(text: str, label: str) -> NotebookCode:
     if not found.files and not found.module_text.strip():
         found.problem = f"{label} holds no code cells we could read"
     return found
+
+
+def _without_broken_statements(source: str, where: str, found: NotebookCode) -> str | None:
+    """A cell that does not parse, as a file that does not parse is read (``python_source.recovered``):
+    without its broken top-level statements (IPython's lines blanked first), their names kept in
+    ``found.broken`` with Python's message, a note per statement; None where it cannot be cut."""
+    try:
+        plain = without_ipython_lines(_RUN_LINE.sub(_run_as_import, source), help_lines=True)
+        kept, indexed, notes = recovered(plain, where)
+    except OverBudget:
+        return None
+    for name, error in indexed.broken.items():
+        found.broken.setdefault(name, error)
+    if indexed.tree is None:
+        return None
+    found.notes.extend(notes)
+    return loads_as_imports(kept, indexed.tree)
 
 
 def _as_the_kernel_held(chunks: list[str], ran: list, found: NotebookCode, label: str) -> None:

@@ -534,7 +534,7 @@ def recovered(text: str, label: str, found: Index | None = None) -> tuple[str, I
         again.complete |= cut.names  # charged with its error, never "missing"
     notes = [f"{cut.error} (SyntaxError): lines {cut.first}-{cut.last}"
              + (f" ({', '.join(sorted(cut.names))})" if cut.names else "")
-             + " left out; the rest of the file is graded without them" for cut in sorted(cuts, key=lambda c: c.first)]
+             + " left out; the rest is graded without them" for cut in sorted(cuts, key=lambda c: c.first)]
     return recovered_text, again, notes
 
 
@@ -561,6 +561,8 @@ def _cut(lines: list[str], first: int, last: int, starts: list[int], label: str,
             continue
         except PARSER_ERRORS as exc:
             error, at = _syntax_message(exc, label), getattr(exc, "lineno", None)
+            header = re.search(r" on line (\d+)$", str(getattr(exc, "msg", "")))
+            at = int(header.group(1)) if header else at  # "expected an indented block after 'def' ... on line 5"
         if len(cuts) >= MAX_CUTS:
             return False
         at = min(max(at or first, first), last)
