@@ -34,6 +34,7 @@ class Index:
     # where the whole file is one syntax error; only the cut statements' where ``recovered`` cut them)
     broken: dict[str, str] = field(default_factory=dict)
     error_line: str | None = None  # the line of ``syntax_error``, as written
+    error_at: int | None = None  # the line the parser's error names (``_failure``), where the whole file fails
 
 
 # What Python's parser raises on text it cannot read: the last two for an expression nested too deeply
@@ -92,11 +93,11 @@ def index(text: str, label: str) -> Index:
         tree = ast.parse(text, filename=label)
     except PARSER_ERRORS as exc:
         names = set(DEFINITION_LINE.findall(text))
-        error = _syntax_message(exc, label)
+        error, at = _failure(exc, label)
         number = getattr(exc, "lineno", None) if isinstance(exc, SyntaxError) else None
         lines = text.split("\n") if number else []
         return Index(defines=names, complete=names, syntax_error=error, broken=dict.fromkeys(names, error),
-                     error_line=lines[number - 1] if number and 0 < number <= len(lines) else None)
+                     error_line=lines[number - 1] if number and 0 < number <= len(lines) else None, error_at=at)
     found = Index(tree=tree)
     for node in tree.body:
         if not isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -109,6 +110,13 @@ def index(text: str, label: str) -> Index:
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             found.imports.add(node.module.split(".")[0])
     return found
+
+
+def _failure(exc: Exception, label: str) -> tuple[str, int | None]:
+    """What a parser's error says, and the line of the statement that holds it: the line it names, or
+    the header it names ("expected an indented block after 'def' statement on line 5")."""
+    header = re.search(r" on line (\d+)$", str(getattr(exc, "msg", "")))
+    return _syntax_message(exc, label), int(header.group(1)) if header else getattr(exc, "lineno", None)
 
 
 def _syntax_message(exc: Exception, label: str) -> str:
@@ -512,7 +520,7 @@ def recovered(text: str, label: str, found: Index | None = None) -> tuple[str, I
     lines = text.split("\n")
     starts = [n for n, line in enumerate(lines, start=1) if _STATEMENT_START.match(line)]
     cuts: list[_Cut] = []
-    if not _cut(lines, 1, len(lines), starts, label, cuts) or not cuts:
+    if not _cut(lines, starts, label, cuts, (found.syntax_error, found.error_at)) or not cuts:
         return text, found, []
     kept = list(lines)
     for cut in cuts:
@@ -543,26 +551,27 @@ def _error_number(error: str, default: int) -> int:
     return int(found.group(1)) if found else default
 
 
-def _cut(lines: list[str], first: int, last: int, starts: list[int], label: str, cuts: list) -> bool:
-    """Cut the statements of ``lines[first-1:last]`` that do not parse into ``cuts``; False where it cannot
-    be done within ``MAX_CUTS`` and the hand-in's budget."""
-    pending = [(first, last)]
+def _cut(lines: list[str], starts: list[int], label: str, cuts: list, failure: tuple[str, int | None]) -> bool:
+    """Cut the statements of ``lines`` that do not parse into ``cuts`` (``failure``: the whole text's
+    error, already known); False where it cannot be done within ``MAX_CUTS`` and the hand-in's budget."""
+    pending = [(1, len(lines))]
     while pending:
         first, last = pending.pop()
         if first > last:
             continue
-        piece = "\n".join(lines[first - 1:last])
-        if not piece.strip():
-            continue
-        if not spend(bytes=len(piece) + first):
-            return False
-        try:
-            ast.parse("\n" * (first - 1) + piece, filename=label)  # Python's own line numbers, in its messages too
-            continue
-        except PARSER_ERRORS as exc:
-            error, at = _syntax_message(exc, label), getattr(exc, "lineno", None)
-            header = re.search(r" on line (\d+)$", str(getattr(exc, "msg", "")))
-            at = int(header.group(1)) if header else at  # "expected an indented block after 'def' ... on line 5"
+        if (first, last) == (1, len(lines)):
+            error, at = failure
+        else:
+            piece = "\n".join(lines[first - 1:last])
+            if not piece.strip():
+                continue
+            if not spend(bytes=len(piece) + first):
+                return False
+            try:
+                ast.parse("\n" * (first - 1) + piece, filename=label)  # Python's own line numbers, in its messages too
+                continue
+            except PARSER_ERRORS as exc:
+                error, at = _failure(exc, label)
         if len(cuts) >= MAX_CUTS:
             return False
         at = min(max(at or first, first), last)
