@@ -381,6 +381,17 @@ MUTANTS += [
     Mutant("skip_ablation returns all the images as 'images', not the held-out ones", "analysis",
            '"images": held_out}', '"images": images}', "SkipAblation",
            shows="the held-out images are not the last", fails=("SkipAblation: experiment_metrics",)),
+    Mutant("skip_ablation splits the images at random, not first 64 / last 16 (one data mistake)", "analysis",
+           "        train, held_out = images[:TRAIN_IMAGES], images[TRAIN_IMAGES:]\n",
+           "        order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))\n"
+           "        train, held_out = images[order[:TRAIN_IMAGES]], images[order[TRAIN_IMAGES:]]\n", "SkipAblation",
+           shows="the held-out images are not the last", fails=("SkipAblation: experiment_metrics",)),
+    Mutant("skip_ablation with a cosine learning-rate schedule over its steps (one mistake: the schedule)", "analysis",
+           "            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)\n",
+           "            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)\n"
+           "            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)\n", "SkipAblation",
+           also=(("                optimizer.step()\n", "                optimizer.step()\n                scheduler.step()\n"),),
+           shows="no schedule", fails=("SkipAblation: training_task",)),
     Mutant("skip_ablation gives back STEPS, not the steps it was called with", "analysis",
            '{"steps": steps, "seed": seed, "images"', '{"steps": STEPS, "seed": seed, "images"', "SkipAblation",
            shows="the rule is to give back the steps and seed", fails=("SkipAblation: experiment_metrics",)),

@@ -562,6 +562,8 @@ def experiment_reproducible(ctx, _case):
                 "global generator with the seed given",
                 hint="Seed torch with the seed skip_ablation is given (not a number of your own) right before building "
                 "the SimpleUNet, and draw nothing random between the two.")
+    if _scheduled(watched) or _scheduled(_experiment_call(ctx, SHORT_STEPS)):
+        return  # a learning-rate schedule (over `steps`: cosine) makes the prefixes differ: training_task's to charge
     judged = dict(VARIANTS)
     if _batches_differ(ctx):  # same_batches' to grade: judge the model trained first alone
         trained, _ = _labelled(ctx, steps)
@@ -577,6 +579,15 @@ def experiment_reproducible(ctx, _case):
                 hint="Seed everything from `seed`: torch's global seed before building the models, and a "
                 "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule.",
             )
+
+
+def _scheduled(watched: replies.WatchedCall) -> bool:
+    """Whether some optimizer's learning rate changed between its steps in this run (a schedule)."""
+    rates: dict = {}
+    for event in plain_watched(watched)["events"]:
+        if event["kind"] == "step":
+            rates.setdefault(tuple(event["models"]), set()).add(tuple(event["lr"]))
+    return any(len(seen) > 1 for seen in rates.values())
 
 
 @check(SKIP_ABLATION, "skips_win", "with skips the UNet reconstructs clearly better (at least 1 dB PSNR)")
