@@ -28,6 +28,7 @@ from .intake.safe_text import failure_message, safe_name_text, safe_text
 from .machine import require_device, usable_cores
 from .output_folder import OutputFolder, StudentRecord, class_tables, relative
 from .results import GradingReport
+from .staleness import graded_as, scheme_digest
 from .worker import WATCH_INTERVAL_S, GradedSubmission, WorkerProcess, checks_of, overdue_limit
 
 __all__ = ["grade_batch", "BatchSummary", "GradedSubmission"]  # GradedSubmission: from worker.py
@@ -42,6 +43,7 @@ class BatchSummary:
     needs_review: list[tuple[str, str]] = field(default_factory=list)  # (student, why)
     errors: list[tuple[str, str]] = field(default_factory=list)  # (student, why it could not be graded)
     already_done: list[str] = field(default_factory=list)
+    graded_as: dict = field(default_factory=dict)  # id(item) -> ``staleness.graded_as`` of its hand-in now
     outcomes: list[GradedSubmission] = field(default_factory=list)
     seconds: float = 0.0
     interrupted: bool = False
@@ -187,7 +189,8 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
     folder = OutputFolder(out)
     console = console or Console()
     started = time.monotonic()
-    found = discover(submissions, assignment=assignment, held=held_by(folder.records()))
+    on_disk = folder.records()
+    found = discover(submissions, assignment=assignment, held=held_by(on_disk))
     previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
         summary = BatchSummary(discovery=found)
@@ -206,10 +209,20 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
             console.print(f"moved the staff-only files of {moved} students from {relative(folder.students)}/ to "
                           f"{relative(folder.staff)}/ (an output folder of an older version): {relative(folder.students)}/ "
                           "now holds only what students may see", highlight=False, markup=False)
-        todo = [i for i in items if regrade or only is not None or not folder.is_done(s.key for s in i.submitters)]
+        scheme = scheme_digest(config)
+        summary.graded_as = {id(i): graded_as(i.source, scheme) for i in items}
+        recorded = {r.student: r.graded_as for r in on_disk}
+        stale = [i for i in items if folder.is_done(s.key for s in i.submitters)
+                 and any(recorded.get(s.key, "") not in ("", summary.graded_as[id(i)]) for s in i.submitters)]
+        todo = [i for i in items if regrade or only is not None or i in stale
+                or not folder.is_done(s.key for s in i.submitters)]
         summary.already_done = [i.key for i in items if i not in todo]
         if summary.already_done:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")
+        if stale and not regrade and only is None:
+            console.print(f"{len(stale)} graded again: their hand-in or the grading scheme (points, checks, reference) "
+                          f"changed since they were graded: {', '.join(i.key for i in stale[:20])}"
+                          + (" ..." if len(stale) > 20 else ""), highlight=False, markup=False)
         folder.prepare()
         try:
             _grade_all(todo, folder, config, jobs, summary, console, progress, figures, scheduler, device)
@@ -290,7 +303,7 @@ def _written(folder: OutputFolder, record: StudentRecord, outcome: GradedSubmiss
                                            detail=safe_text(traceback.format_exc(), 16000))
     failed = StudentRecord(student=record.student, name=safe_name_text(record.name), email=safe_name_text(record.email),
                            source=safe_text(record.source, 1000), status="error", message=message, report=report,
-                           grading=record.grading, identity=record.identity)
+                           grading=record.grading, identity=record.identity, graded_as=record.graded_as)
     folder.write_student(failed, config.gradescope.hidden_visibility, figures=False)
     return GradedSubmission(outcome.index, report, outcome.seconds, outcome.worker_pid, outcome.worker_peak_rss_kb,
                             outcome.zygote_peak_rss_kb)
@@ -350,7 +363,7 @@ def _grade_all(todo, folder: OutputFolder, config, jobs, summary: BatchSummary, 
                     grading={"seconds": round(outcome.seconds, 3), "worker_pid": outcome.worker_pid,
                              "worker_peak_rss_kb": outcome.worker_peak_rss_kb,
                              "zygote_peak_rss_kb": outcome.zygote_peak_rss_kb},
-                    identity=submitter.identity)
+                    identity=submitter.identity, graded_as=summary.graded_as.get(id(item), ""))
                 outcome = _written(folder, record, outcome, catalogue_of(outcome), config, figures)
             summary.record(item, outcome)
             bar.update(task, advance=1, stats=summary.progress())

@@ -67,6 +67,7 @@ class StudentRecord:
     report: GradingReport
     grading: dict = field(default_factory=dict)  # seconds, worker pid, peak memory: for the TA and benchmarks
     identity: str = ""  # who (``Submitter.identity``): the folder stays theirs when a resumed batch meets new names
+    graded_as: str = ""  # the scheme and hand-in graded (``staleness.graded_as``): a resume regrades what changed
 
     def to_json(self) -> str:
         data = asdict(self)

@@ -603,3 +603,31 @@ def test_a_record_of_an_older_version_keeps_its_folder_by_the_submission_it_grad
             "Nadia Müller": "Nadia_Muller", "Nadia Muller": "Nadia_Muller-2"}
     finally:
         resumed.cleanup()
+
+
+def test_a_resume_grades_again_a_student_whose_hand_in_or_points_changed(tmp_path):
+    """A late hand-in that replaced the file, or a points table changed between runs: the grade on disk
+    is no longer the grade of what is there. The resume grades those students again, and says so."""
+    classroom, out = tmp_path / "class", tmp_path / "out"
+    for student in ("alice", "bob"):
+        shutil.copytree(SOLUTIONS, classroom / student)
+    attention = classroom / "bob" / "attention.py"
+    attention.write_text(attention.read_text().replace("torch.softmax(scores, dim=-1)", "torch.softmax(scores, dim=1)"))
+    config = fast_config(tmp_path, examples=1)
+    assert batch(classroom, "--out", out, "--config", config, "-j", "2").returncode == 0
+    before = read_grades(out / "grades.csv")
+    assert float(before["bob"]["total"]) < TOTAL == float(before["alice"]["total"])
+    shutil.copy(SOLUTIONS / "attention.py", attention)  # bob's corrected file arrives in the next download
+    again = batch(classroom, "--out", out, "--config", config, "-j", "2")
+    assert again.returncode == 0, again.stdout[-2000:]
+    said = " ".join(again.stdout.split())
+    assert "1 graded again: their hand-in or the grading scheme" in said and "already done 1" in said, said
+    assert float(read_grades(out / "grades.csv")["bob"]["total"]) == TOTAL
+    raised = yaml.safe_load(Path(config).read_text())  # a check is worth a point more: everyone's grade moves
+    raised["components"]["ResBlock"]["structure"]["points"] += 1
+    Path(config).write_text(yaml.safe_dump(raised))
+    third = batch(classroom, "--out", out, "--config", config, "-j", "2")
+    assert "2 graded again" in " ".join(third.stdout.split()), third.stdout[-2000:]
+    rows = list(csv.DictReader(io.StringIO((out / "grades.csv").read_text())))  # the maximum row among them
+    assert {row["student"]: float(row["total"]) for row in rows} == {MAX_ROW: TOTAL + 1, "alice": TOTAL + 1,
+                                                                     "bob": TOTAL + 1}
