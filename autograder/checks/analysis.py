@@ -376,6 +376,41 @@ def _batches_differ(ctx) -> bool:
                                                          _reference(ctx, "TRAIN_IMAGES")) is not None
 
 
+OTHER_SEED = 2  # a short run with another seed: its batches are other draws, unless their generator ignores `seed`
+
+
+def _batches_follow_the_seed(ctx, trained: dict) -> None:
+    """"a generator of the batches' own seeded with ``seed``": a short run with another seed feeds the
+    training images of other positions, step by step (the same positions at every seed: 1 in 64^24 by
+    chance), unless the generator was seeded with a constant. A run of that seed that breaks another rule
+    (its images, its batches, an error) is left to the checks of that rule."""
+    try:
+        other = ctx.student.watch("skip_ablation", SHORT_STEPS, OTHER_SEED, experiment=True, read=rules.EXPERIMENT_READ)
+    except StudentError:
+        return
+    if other.error is not None:
+        return
+    training, held_out = (frozenset(digest(row) for row in images) for images in _images(ctx, OTHER_SEED))
+    drawn = rules.training_calls(plain_watched(other)["events"], held_out)
+    batch_size, population = _reference(ctx, "BATCH_SIZE"), _reference(ctx, "TRAIN_IMAGES")
+    if drawn is None or rules.batches_problem(drawn, training, batch_size, population, held_out) is not None:
+        return
+    ours, theirs = _positions(ctx, trained, SEED), _positions(ctx, drawn, OTHER_SEED)
+    if theirs and ours[:len(theirs)] == theirs:
+        raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={SEED}) and skip_ablation({SHORT_STEPS}, seed={OTHER_SEED}) "
+                          "fed the training images of the same positions, step by step: the batches' generator does "
+                          "not follow the seed; the rule is a generator of the batches' own seeded with `seed`",
+                          hint="Seed the batches' generator with the seed skip_ablation is given "
+                          "(torch.Generator().manual_seed(seed)), not with a number of your own.")
+
+
+def _positions(ctx, trained: dict, seed: int) -> list:
+    """Where in the training images of ``seed`` each image fed to the model with skips sits, step by step."""
+    where = remembered(ctx, ("training positions", seed),
+                       lambda: {digest(row): i for i, row in enumerate(_images(ctx, seed)[0])})
+    return [where.get(row) for call in trained["with_skips"] for row in call["rows"]]
+
+
 def _without_repeats(size: int, population: int) -> float:
     """The chance that ``size`` draws with replacement from ``population`` hold no image twice."""
     return math.prod((population - i) / population for i in range(size))
@@ -406,6 +441,7 @@ def batches_drawn_with_replacement(ctx, _case):
                           f"training image once: a pass over the data (in order, shuffled, a DataLoader) draws each "
                           f"image at most once; {rule} (so many draws without a repeat: a chance of {chance:.0e})",
                           hint=hint)
+    _batches_follow_the_seed(ctx, trained)
     chance = _without_repeats(batch_size, population) ** len(batches)
     if chance < 0.01 and all(len(set(rows)) == len(rows) for rows in batches):
         raise CheckFailed(f"none of the {len(batches)} batches of skip_ablation({steps}, seed={SEED}) holds an image "
