@@ -177,8 +177,11 @@ def content_is_read(name: str) -> bool:
 
 def unopenable_advice(name: str, kind: str) -> str:
     what = UNOPENABLE.get(f".{kind}", f"a {kind} file")
-    return (f"{name} is {what}, which the grader cannot open: unpack it (or ask the student for a .zip "
-            "of the folder), put the files in its place, and regrade this student with --only")
+    # A .zip of the same name where it was: in an LMS's download the name says whose it is (a folder there,
+    # unpacked in its place, was read as a student of its own, red team); in a student's folder it is theirs.
+    return (f"{name} is {what}, which the grader cannot open: unpack it (or ask the student for a .zip of the "
+            "folder), zip its files again into a .zip of the same name in its place (in an LMS's download, the name "
+            "the download gave it, with .zip for its ending), and regrade this student with --only")
 
 
 def _file_opener(path: Path):
