@@ -200,3 +200,23 @@ def test_a_changed_given_constant_of_the_experiment_is_named(grader, tmp_path):
     said = grader._changed_constants(read_submission(write(tmp_path / "changed", files)))
     assert len(said) == 1 and "BASE_CHANNELS = 16 (given: 8)" in said[0] and "IMAGE_SIZE" not in said[0], said
     assert grader._changed_constants(read_submission(write(tmp_path / "same", package("unet/", reference())))) == []
+
+
+def test_the_keyword_hint_names_the_function_before_the_error_and_reads_a_long_run_of_letters_once():
+    """The function's name is read just before "() got an unexpected keyword argument": the same name as the
+    pattern that began with it, which retried at every letter of a student's 7,900 é (a minute of the
+    grader's time per submission, red team)."""
+    said = explain("TypeError: unet.ResBlock.forward() got an unexpected keyword argument 'temb'", "ResBlock")
+    assert said.startswith("unet.ResBlock.forward must accept the keyword argument temb")
+    assert explain("RuntimeError: " + "é" * 7900 + "() got an unexpected keyword argument 'x'", "ResBlock")
+    assert "keyword" not in (explain("RuntimeError: " + "é" * 7900, "ResBlock") or "")
+
+
+def test_the_class_report_rounds_ascii_numbers_only():
+    """Mistakes are grouped by their output with numbers rounded; digits of other scripts are text (a run of
+    4,000 Arabic-Indic digits was retried digit by digit, quadratically, at every report)."""
+    from autograder.pages.class_report import _key
+
+    assert _key("off by 0.123456 and 1e-7, at 12") == "off by 0.123 and 1e-07, at 12"
+    arabic = "\u0663\u0663.\u0663" + "\u0663" * 4000
+    assert _key(arabic) == arabic

@@ -532,6 +532,18 @@ for name, flag in (("user", 0x10000000), ("network", 0x40000000), ("mount", 0x00
     if made == 0:
         os._exit(0)
     print(f"{name} namespace", "made" if made > 0 else f"refused {ctypes.get_errno()}")
+CLONE_PIDFD = 0x1000  # a pidfd's inode number: one counter of the whole host
+pidfd = ctypes.c_int(-1)
+made = libc.syscall(SYSCALL_NUMBERS[platform.machine()]["clone"], CLONE_PIDFD | signal.SIGCHLD, 0,
+                    ctypes.byref(pidfd), 0, 0)
+if made == 0:
+    os._exit(0)
+print("pidfd", "made" if made > 0 else f"refused {ctypes.get_errno()}")
+try:
+    os.pipe()  # a pipe's inode number: the host's per-CPU counter of such inodes
+    print("pipe made")
+except OSError as error:
+    print("pipe refused", error.errno)
 pid = os.fork()  # a plain fork (clone without namespace flags) still works
 if pid == 0:
     os._exit(7)
@@ -542,13 +554,15 @@ print("fork ok", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), bytes(private
 def test_a_child_moves_no_shmem_inode_counter_and_makes_no_namespace():
     """A shared anonymous mapping is an inode of the host's one shmem mount, numbered from a counter that
     every child moves and /proc/self/maps shows: a child left a number there that a later student's child
-    read (red team: ~10 bits a hand-over, both modes). clone into a new user, network or mount namespace
-    reached kernel code no child needs. Both are refused; private mappings and a plain fork still work."""
+    read (red team: ~10 bits a hand-over, both modes); a pidfd's and a pipe's inode numbers are host-wide
+    counters too (5 and ~2 bits). clone into a new user, network or mount namespace reached kernel code no
+    child needs. All refused; private mappings and a plain fork still work."""
     done = subprocess.run([sys.executable, "-c", COUNTER_PROBE], capture_output=True, text=True,
                           timeout=60, cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "shared mapping refused 13" in done.stdout, done.stdout  # EACCES
     assert done.stdout.count("namespace refused 13") == 3, done.stdout
+    assert "pidfd refused 13" in done.stdout and "pipe refused 13" in done.stdout, done.stdout
     assert "fork ok 7 b'ok'" in done.stdout, done.stdout
 
 

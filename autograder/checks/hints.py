@@ -20,7 +20,11 @@ _NORM_WEIGHT = re.compile(r"Expected weight to be a vector of size equal to the 
 _CHANNELS = re.compile(r"expected input\[[^\]]*\] to have (\d+) channels, but got (\d+) channels")
 _BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of tensor b \((\d+)\) at "
                         r"non-singleton dimension (\d+)")
-_KEYWORD = re.compile(r"([\w.]+)\(\) got an unexpected keyword argument '(\w+)'")
+# Found by its literal text first, then the function's name just before it: a pattern that began with [\w.]+
+# retried at every letter of a long run of them (é...: Unicode letters pass every filter), quadratically.
+_KEYWORD = re.compile(r"\(\) got an unexpected keyword argument '(\w+)'")
+_NAME_BEFORE = re.compile(r"[\w.]+\Z")
+MAX_NAME = 200  # characters of a function's name read before the keyword error's text
 _KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
 _NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function not implemented",
                "[Errno 1] Operation not permitted", "strerror: Permission denied")  # the last: torch.save's own writer
@@ -90,8 +94,9 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
             "(in SimpleUNet's up1 it has 2*base)."
         )
     match = _KEYWORD.search(error)
-    if match:
-        function, keyword = match.groups()
+    named = match and _NAME_BEFORE.search(error[max(0, match.start() - MAX_NAME):match.start()])
+    if named:
+        function, keyword = named.group(), match.group(1)
         return (f"{function} must accept the keyword argument {keyword}, by that name, as the docstring says: "
                 "the grader and the other blocks pass it by that name.")
     if "view size is not compatible" in error:

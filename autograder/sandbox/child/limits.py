@@ -60,7 +60,9 @@ def collapse_into_huge_pages() -> int:
 # (add_key, keyctl), sockets, files (see WRITE_FLAGS) -- every machine-wide counter another child
 # can move (sysinfo: its sharedram counts every shared mapping on the host, 13 bits a read between two
 # children, red team) -- and namespaces (no unshare or setns, no clone flag that makes one), mounts,
-# ptrace, process_vm_*, bpf, io_uring, userfaultfd, memfd, shared anonymous mappings, kill.
+# ptrace, process_vm_*, bpf, io_uring, userfaultfd, memfd, shared anonymous mappings, pidfds, kill, and
+# pipes: a pipe's inode number comes from the host's per-CPU counter of such inodes (get_next_ino), which a
+# child moves by making pipes and a later child reads in fstat (red team: ~2 bits a hand-over, both modes).
 MEASURED = ("recvfrom", "sendto", "newfstatat", "read", "brk", "close", "lseek", "getdents64", "getitimer",
             "getcwd", "getrusage", "futex", "mmap", "exit_group", "write")  # and read-only openat (OPENING), ioctl (IOCTLS)
 RUNTIME = (
@@ -71,7 +73,7 @@ RUNTIME = (
     "getpid", "getppid", "getuid", "geteuid", "getgid", "getegid", "uname", "getrandom", "getrlimit",
     "readv", "pread64", "fstat", "stat", "lstat", "statx", "readlink", "readlinkat", "access", "faccessat",
     "faccessat2", "dup", "dup2", "dup3", "writev", "sendmsg", "recvmsg", "poll", "ppoll",
-    "select", "pselect6", "pipe", "pipe2", "fork", "vfork", "wait4", "waitid",
+    "select", "pselect6", "fork", "vfork", "wait4", "waitid",
 )
 ALLOWED = MEASURED + RUNTIME
 # ioctl only with these requests (the same numbers on x86_64 and aarch64), others fail with ENOTTY: what
@@ -101,7 +103,7 @@ ADVICE = (0, 1, 2, 3, 4, 10, 11, 14, 15, 16, 17, 18, 19)
 EINVAL = 22
 # Refused with EACCES rather than ENOSYS, as before the allow-list: a student who opens a socket or
 # makes a file reads "Permission denied", which says what happened.
-REFUSED = ("socket", "socketpair", "creat", "mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat", "link",
+REFUSED = ("socket", "socketpair", "pipe", "pipe2", "creat", "mkdir", "mkdirat", "mknod", "mknodat", "symlink", "symlinkat", "link",
            "linkat", "rename", "renameat", "renameat2", "unlink", "unlinkat", "rmdir", "truncate", "openat2",
            "io_uring_setup")
 # open/openat are allowed to read only: these flags (write access, create, truncate, append, an
@@ -110,8 +112,11 @@ O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, O_APPEND, O_TMPFILE = 0o1, 0o2, 0o100, 0o100
 WRITE_FLAGS = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE
 OPENING = {"open": 1, "openat": 2}  # call -> which argument holds the flags
 MAP_SHARED, MAP_ANONYMOUS = 0x01, 0x20  # (MAP_SHARED_VALIDATE, 0x03, holds MAP_SHARED's bit)
-# clone's flags that make a namespace: NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID, NEWNET
-CLONE_NAMESPACES = 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
+# clone's flags refused: those that make a namespace (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER, NEWPID,
+# NEWNET), and PIDFD: a pidfd's inode number comes from one counter of the whole host that every process
+# and thread created moves (Linux 6.9+, red team: 5 bits from one student's child to a later one's)
+CLONE_PIDFD = 0x00001000
+CLONE_REFUSED = CLONE_PIDFD | 0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000
 # Per machine: the audit arch and the call numbers (Linux's asm/unistd_64.h, and asm-generic/unistd.h
 # for aarch64, which has no open, stat or other legacy calls: names missing there are skipped).
 SECCOMP_ARCHES = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
@@ -176,7 +181,8 @@ def seccomp_program(machine: str, any_ioctl: bool = False) -> list[tuple[int, in
     program += [(JEQ, 0, 5, numbers["mmap"]), (LD_ABS, 0, 0, 16 + 8 * 3), (AND, 0, 0, MAP_SHARED | MAP_ANONYMOUS),
                 (JEQ, 0, 1, MAP_SHARED | MAP_ANONYMOUS), (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
     # clone, but into no new namespace (user, network, mount...: the kernel's code behind them is no child's)
-    program += [(JEQ, 0, 4, numbers["clone"]), (LD_ABS, 0, 0, 16), (JSET, 0, 1, CLONE_NAMESPACES),
+    # and with no pidfd (``CLONE_REFUSED``)
+    program += [(JEQ, 0, 4, numbers["clone"]), (LD_ABS, 0, 0, 16), (JSET, 0, 1, CLONE_REFUSED),
                 (RET, 0, 0, REFUSE), (RET, 0, 0, ALLOW)]
     requests = [] if any_ioctl else list(IOCTLS.values())  # the second argument's low half (ioctl's int)
     program += [(JEQ, 0, 2 + 2 * len(requests), numbers["ioctl"]), (LD_ABS, 0, 0, 24)]
