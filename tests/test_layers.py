@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "autograder"
 # the output folder (``output_folder.py``), which render through it, and over grading, which must not.
 LAYERS = [
     ("front ends", ["cli", "nbgrader_course", "public_check", "doctor"]),
-    ("batch, output folder, release", ["batch", "output_folder", "release"]),
+    ("batch, output folder, release; what a resume grades again", ["batch", "output_folder", "release", "staleness"]),
     ("grading workers, local or on a Dask cluster", ["cluster", "worker"]),
     ("pages: renders only", ["pages"]),
     ("one submission", ["grader", "plan", "warm_start"]),
