@@ -333,19 +333,22 @@ def _rescaled(theirs, ours: torch.Tensor) -> bool:
 def _fed_other_images(ctx) -> bool:
     """Whether the short run fed images that are no training image, which same_batches charges."""
     trained, _ = _labelled(ctx, SHORT_STEPS)
-    if trained is None:
-        return False
-    problem = rules.batches_problem(trained, _training_digests(ctx), _reference(ctx, "BATCH_SIZE"),
-                                    _reference(ctx, "TRAIN_IMAGES"), _held_out_digests(ctx))
+    problem = _batches_problem(ctx, trained) if trained is not None else None
     return problem is not None and bool(problem.foreign)
 
 
-def _training_digests(ctx) -> frozenset:
-    return remembered(ctx, ("training digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[0]))
+def _batches_problem(ctx, trained: dict, seed: int = SEED):
+    """``rules.batches_problem`` of a run of ``seed``, against that seed's images."""
+    return rules.batches_problem(trained, _training_digests(ctx, seed), _reference(ctx, "BATCH_SIZE"),
+                                 _reference(ctx, "TRAIN_IMAGES"), _held_out_digests(ctx, seed))
 
 
-def _held_out_digests(ctx) -> frozenset:
-    return remembered(ctx, ("held-out digests", SEED), lambda: frozenset(digest(row) for row in _images(ctx)[1]))
+def _training_digests(ctx, seed: int = SEED) -> frozenset:
+    return remembered(ctx, ("training digests", seed), lambda: frozenset(digest(row) for row in _images(ctx, seed)[0]))
+
+
+def _held_out_digests(ctx, seed: int = SEED) -> frozenset:
+    return remembered(ctx, ("held-out digests", seed), lambda: frozenset(digest(row) for row in _images(ctx, seed)[1]))
 
 
 def _evaluations(watched: replies.WatchedCall, held_out: frozenset) -> list:
@@ -372,8 +375,7 @@ def _labelled(ctx, steps: int) -> tuple[dict | None, replies.WatchedCall]:
 def _batches_differ(ctx) -> bool:
     """Whether the same_batches rule fails: judged, like the public check, on the short run."""
     trained, _ = _labelled(ctx, SHORT_STEPS)
-    return trained is not None and rules.batches_problem(trained, _training_digests(ctx), _reference(ctx, "BATCH_SIZE"),
-                                                         _reference(ctx, "TRAIN_IMAGES")) is not None
+    return trained is not None and _batches_problem(ctx, trained) is not None
 
 
 OTHER_SEED = 2  # a short run with another seed: its batches are other draws, unless their generator ignores `seed`
@@ -390,10 +392,8 @@ def _batches_follow_the_seed(ctx, trained: dict) -> None:
         return
     if other.error is not None:
         return
-    training, held_out = (frozenset(digest(row) for row in images) for images in _images(ctx, OTHER_SEED))
-    drawn = rules.training_calls(plain_watched(other)["events"], held_out)
-    batch_size, population = _reference(ctx, "BATCH_SIZE"), _reference(ctx, "TRAIN_IMAGES")
-    if drawn is None or rules.batches_problem(drawn, training, batch_size, population, held_out) is not None:
+    drawn = rules.training_calls(plain_watched(other)["events"], _held_out_digests(ctx, OTHER_SEED))
+    if drawn is None or _batches_problem(ctx, drawn, OTHER_SEED) is not None:
         return
     ours, theirs = _positions(ctx, trained, SEED), _positions(ctx, drawn, OTHER_SEED)
     if theirs and ours[:len(theirs)] == theirs:
@@ -426,10 +426,10 @@ def batches_drawn_with_replacement(ctx, _case):
     is that check's to grade."""
     steps = experiment_steps(ctx)
     trained, _ = _labelled(ctx, steps)
-    training, held_out = _training_digests(ctx), _held_out_digests(ctx)
-    batch_size, population = _reference(ctx, "BATCH_SIZE"), _reference(ctx, "TRAIN_IMAGES")
-    if trained is None or rules.batches_problem(trained, training, batch_size, population, held_out) is not None:
+    if trained is None or _batches_problem(ctx, trained) is not None:
         return
+    training = _training_digests(ctx)
+    batch_size, population = _reference(ctx, "BATCH_SIZE"), _reference(ctx, "TRAIN_IMAGES")
     batches = [call["rows"] for call in trained["with_skips"]]
     draws = [row for rows in batches for row in rows]
     hint = ("Each step: torch.randint(TRAIN_IMAGES, (BATCH_SIZE,), generator=...) picks the batch's indices at "
