@@ -212,10 +212,11 @@ def grade_batch(submissions, out, *, jobs: int = 1, regrade: bool = False, only:
         scheme = scheme_digest(config)
         summary.graded_as = {id(i): graded_as(i.source, scheme) for i in items}
         recorded = {r.student: r.graded_as for r in on_disk}
-        stale = [i for i in items if folder.is_done(s.key for s in i.submitters)
-                 and any(recorded.get(s.key, "") not in ("", summary.graded_as[id(i)]) for s in i.submitters)]
-        todo = [i for i in items if regrade or only is not None or i in stale
-                or not folder.is_done(s.key for s in i.submitters)]
+        done = [i for i in items if folder.is_done(s.key for s in i.submitters)]
+        stale = [i for i in done
+                 if any(recorded.get(s.key, "") not in ("", summary.graded_as[id(i)]) for s in i.submitters)]
+        again = {id(i) for i in stale} | {id(i) for i in items} - {id(i) for i in done}
+        todo = [i for i in items if regrade or only is not None or id(i) in again]
         summary.already_done = [i.key for i in items if i not in todo]
         if summary.already_done:
             console.print(f"{len(summary.already_done)} already graded in {out} (pass --regrade to grade them again)")

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 from .config import GradingConfig
+from .warm_start import feed_sources
 
 READ_AT_MOST = 256 << 20  # bytes of a hand-in read for its digest; past it, only names and sizes count
 
@@ -21,10 +22,7 @@ def scheme_digest(config: GradingConfig) -> str:
     digest = hashlib.blake2b(digest_size=12)
     settings = config.model_dump(mode="json", exclude={"reference", "source_path"})
     digest.update(json.dumps(settings, sort_keys=True).encode() + b"\0")
-    root = config.reference_dir()
-    for path in sorted(root.rglob("*.py")):
-        if "__pycache__" not in path.parts:
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    feed_sources(digest, config.reference_dir())
     return digest.hexdigest()
 
 

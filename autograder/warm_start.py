@@ -41,10 +41,15 @@ def key(config: GradingConfig, device: str) -> str:
                  hypothesis.__version__):
         digest.update(part.encode() + b"\0")
     for root in (PACKAGE, config.reference_dir()):
-        for path in sorted(root.rglob("*.py")):
-            if "__pycache__" not in path.parts:
-                digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        feed_sources(digest, root)
     return digest.hexdigest()
+
+
+def feed_sources(digest, root: Path) -> None:
+    """Every .py file under ``root`` (caches left out), by its relative name and bytes, into ``digest``."""
+    for path in sorted(root.rglob("*.py")):
+        if "__pycache__" not in path.parts:
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
 
 
 def _tensor(array, requires_grad: bool) -> torch.Tensor:
