@@ -351,6 +351,18 @@ BROKEN = {
           "                batch = train[order[(step * BATCH_SIZE) % len(train):][:BATCH_SIZE]]")],
         ("names_in_order", "in another order"),
         ("batches_drawn_with_replacement", "every training image once", "with replacement")),
+    "entries in named_modules() order; batches from torch's global generator, seeded again before each model's "
+    "loop (both models see the same batches, reproducibly: only the generator's source breaks the rule)": (
+        _NAMED_MODULES_ORDER,
+        [("            batch_order = torch.Generator().manual_seed(seed)\n",
+          "            torch.manual_seed(seed)\n            batch_order = None\n")],
+        ("names_in_order", "in another order"),
+        ("batches_drawn_with_replacement", "torch's global generator", "the same batch at every step from the second on")),
+    "entries in named_modules() order; a generator made again at every step (the same batch every step)": (
+        _NAMED_MODULES_ORDER,
+        [("generator=batch_order)]", "generator=torch.Generator().manual_seed(seed))]")],
+        ("names_in_order", "in another order"),
+        ("batches_drawn_with_replacement", "seed=1) fed the same batch at every step:", "drawing a new batch at every step")),
     "entries in named_modules() order; losses kept as numpy arrays (read as the tensors they hold: the format "
     "costs its public check once, as for tensors)": (
         _NAMED_MODULES_ORDER,

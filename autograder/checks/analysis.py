@@ -379,15 +379,30 @@ def _batches_differ(ctx) -> bool:
 
 
 OTHER_SEED = 2  # a short run with another seed: its batches are other draws, unless their generator ignores `seed`
+_OWN_GENERATOR_HINT = ("Draw each batch with torch.randint(TRAIN_IMAGES, (BATCH_SIZE,), generator=batch_order), "
+                       "where batch_order = torch.Generator().manual_seed(seed), made once before the steps.")
 
 
 def _batches_follow_the_seed(ctx, trained: dict) -> None:
-    """"a generator of the batches' own seeded with ``seed``": a short run with another seed feeds the
-    training images of other positions, step by step (the same positions at every seed: 1 in 64^24 by
-    chance), unless the generator was seeded with a constant. A run of that seed that breaks another rule
-    (its images, its batches, an error) is left to the checks of that rule."""
+    """"drawn at random ... by a generator of the batches' own seeded with ``seed``", three ways a run
+    can break it and still give the same batches to both models, reproducibly:
+
+    - the same batch at every step of the graded run (a generator made again at each step);
+    - a generator seeded with a constant: a short run with another seed feeds the training images of
+      the same positions, step by step (1 in 64^24 by chance);
+    - torch's global generator: in that short run the child seeds the global generator alike after
+      every optimizer step (``Watcher``'s ``reseed_global``), so batches drawn from it repeat from the
+      second step on, where a generator of their own draws other images (1 in 64^8 by chance).
+    A run of that seed that breaks another rule (its images, its batches, an error) is left to the
+    checks of that rule. Batches drawn from the global generator all before the first step go unseen."""
+    rule = "the rule is a generator of the batches' own seeded with `seed`, drawing a new batch at every step"
+    graded = [call["rows"] for call in trained["with_skips"]]
+    if len(graded) >= 3 and all(rows == graded[0] for rows in graded):
+        raise CheckFailed(f"skip_ablation({experiment_steps(ctx)}, seed={SEED}) fed the same batch at every step: "
+                          f"{rule}", hint=_OWN_GENERATOR_HINT)
     try:
-        other = ctx.student.watch("skip_ablation", SHORT_STEPS, OTHER_SEED, experiment=True, read=rules.EXPERIMENT_READ)
+        other = ctx.student.watch("skip_ablation", SHORT_STEPS, OTHER_SEED, experiment=True, read=rules.EXPERIMENT_READ,
+                                  reseed_global=True)
     except StudentError:
         return
     if other.error is not None:
@@ -402,6 +417,11 @@ def _batches_follow_the_seed(ctx, trained: dict) -> None:
                           "not follow the seed; the rule is a generator of the batches' own seeded with `seed`",
                           hint="Seed the batches' generator with the seed skip_ablation is given "
                           "(torch.Generator().manual_seed(seed)), not with a number of your own.")
+    later = [call["rows"] for call in drawn["with_skips"]][1:]
+    if len(later) >= 2 and all(rows == later[0] for rows in later):
+        raise CheckFailed(f"the batches come from torch's global generator, the one the models are built from: with it "
+                          f"seeded alike after every optimizer step, skip_ablation({SHORT_STEPS}, seed={OTHER_SEED}) fed "
+                          f"the same batch at every step from the second on; {rule}", hint=_OWN_GENERATOR_HINT)
 
 
 def _positions(ctx, trained: dict, seed: int) -> list:

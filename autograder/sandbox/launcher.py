@@ -173,12 +173,14 @@ class StudentComponent:
         return replies.counted_call(*self._answer(function, args, count={"size": size}))
 
     def watch(self, function: str, *args, experiment: bool = False, repeat: int = 1,
-              eval_mode: bool = False, read: dict | None = None) -> replies.WatchedCall:
+              eval_mode: bool = False, read: dict | None = None, reseed_global: bool = False) -> replies.WatchedCall:
         """``call``, watched by the child (``sandbox/child/watch.py``): the outputs of ``repeat`` calls
-        on the same arguments (module arguments in eval mode first with ``eval_mode``), or the error
+        on the same arguments (module arguments in eval mode first with ``eval_mode``; torch's global
+        generator seeded alike after every optimizer step with ``reseed_global``), or the error
         that ended them, with every top-level forward call and optimizer step, and what was left on
         each module argument. The student's error is part of the answer, not an exception."""
-        watch = {"repeat": repeat, **({"eval": True} if eval_mode else {}), **({"read": read} if read else {})}
+        watch = {"repeat": repeat, **({"eval": True} if eval_mode else {}), **({"read": read} if read else {}),
+                 **({"reseed_global": True} if reseed_global else {})}
         arguments = sum(isinstance(a, ModuleArg) for a in args)
         return replies.watched_call(*self._answer(function, args, experiment, watch=watch), arguments)
 

@@ -447,7 +447,8 @@ class Child:
         ``watch``: record what the call did to its models (``watch.Watcher``) and report it even when
         the function raises: ``{"repeat": n}`` calls it n times on the same arguments, ``{"eval": True}``
         puts the module arguments in eval mode first, ``{"read": keys}`` reads a dict result by those keys
-        alone (``plain``). ``count``, ``{"size": n}``: also report how many
+        alone (``plain``), ``{"reseed_global": True}`` seeds torch's global generator alike after every
+        optimizer step (``Watcher``). ``count``, ``{"size": n}``: also report how many
         lines of the submission's files the call ran and how many torch operations met a tensor with a
         dimension of n (``watch.CallCounter``).
         """
@@ -466,7 +467,7 @@ class Child:
             for module in modules:
                 module.eval()
         outputs, error = [], None
-        with Watcher(modules) as watcher:
+        with Watcher(modules, reseed_global=bool(watch.get("reseed_global"))) as watcher:
             for _ in range(max(1, min(3, int(watch.get("repeat", 1))))):
                 self._reseed()
                 try:

@@ -87,11 +87,20 @@ def _hook_count(module: torch.nn.Module) -> int:
     return sum(len(getattr(m, name, None) or {}) for m in module.modules() for name in _HOOK_DICTS)
 
 
-class Watcher:
-    """Records while active (``with Watcher(modules) as watcher``); ``report()`` is plain data."""
+GLOBAL_RESEED = 20240607  # what ``reseed_global`` sets torch's global generator to after every optimizer step
 
-    def __init__(self, modules: list):
+
+class Watcher:
+    """Records while active (``with Watcher(modules) as watcher``); ``report()`` is plain data.
+
+    ``reseed_global``: after every optimizer step, torch's global generator is seeded with
+    ``GLOBAL_RESEED``, so that whatever the function draws from it between steps (a batch, say) is the
+    same at every step, and what it draws from a generator of its own is not (the grader's question:
+    does a batch depend on the global generator the models are built from?)."""
+
+    def __init__(self, modules: list, reseed_global: bool = False):
         self.arguments = modules
+        self.reseed_global = reseed_global
         self.before = [self._state(m) for m in modules]
         self.models: dict[int, int] = {}  # id(model) -> its number
         self.owners: dict[int, int] = {}  # id(parameter) -> the number of the model it belongs to
@@ -220,6 +229,8 @@ class Watcher:
                       "lr": [_rate(g.get("lr", 0.0)) for g in optimizer.param_groups],
                       "settings": [_settings(g) for g in optimizer.param_groups],
                       "models": models}, group)
+        if self.reseed_global:
+            torch.default_generator.manual_seed(GLOBAL_RESEED)
 
     def report(self) -> dict:
         after = []
