@@ -362,7 +362,30 @@ BROKEN = {
         _NAMED_MODULES_ORDER,
         [("generator=batch_order)]", "generator=torch.Generator().manual_seed(seed))]")],
         ("names_in_order", "in another order"),
-        ("batches_drawn_with_replacement", "seed=1) fed the same batch at every step:", "drawing a new batch at every step")),
+        ("batches_drawn_with_replacement", "seed=1) fed at step 2 the batch of step 1 again", "a new batch at every step")),
+    "entries in named_modules() order; the batches drawn up front as columns of a (BATCH_SIZE, steps) draw (a "
+    "shorter run draws other first batches)": (
+        _NAMED_MODULES_ORDER,
+        [("            for _ in range(steps):\n                batch = train[torch.randint(len(train), (BATCH_SIZE,), "
+          "generator=batch_order)]\n",
+          "            columns = torch.randint(len(train), (BATCH_SIZE, steps), generator=batch_order)\n"
+          "            for _ in range(steps):\n                batch = train[columns[:, _]]\n")],
+        ("names_in_order", "in another order"),
+        ("experiment_reproducible", "its batch at step 1 is another: the batches depend on `steps`", "does not depend on `steps`")),
+    "entries in named_modules() order; each batch used for two steps": (
+        _NAMED_MODULES_ORDER,
+        [("                batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]\n",
+          "                if _ % 2 == 0:\n"
+          "                    batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]\n")],
+        ("names_in_order", "in another order"),
+        ("batches_drawn_with_replacement", "fed at step 2 the batch of step 1 again")),
+    "entries in named_modules() order; a new generator every step, seeded with seed + step (seed 2 then feeds seed "
+    "1's batches a step early)": (
+        _NAMED_MODULES_ORDER,
+        [("generator=batch_order)]", "generator=torch.Generator().manual_seed(seed + _))]")],
+        ("names_in_order", "in another order"),
+        ("batches_drawn_with_replacement", "seed=2) fed at step 1 the training images of the same positions as "
+         "skip_ablation(12, seed=1) at step 2", "does not follow the seed")),
     "entries in named_modules() order; losses kept as numpy arrays (read as the tensors they hold: the format "
     "costs its public check once, as for tensors)": (
         _NAMED_MODULES_ORDER,

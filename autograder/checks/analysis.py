@@ -379,27 +379,33 @@ def _batches_differ(ctx) -> bool:
 
 
 OTHER_SEED = 2  # a short run with another seed: its batches are other draws, unless their generator ignores `seed`
-_OWN_GENERATOR_HINT = ("Draw each batch with torch.randint(TRAIN_IMAGES, (BATCH_SIZE,), generator=batch_order), "
-                       "where batch_order = torch.Generator().manual_seed(seed), made once before the steps.")
+_OWN_GENERATOR_HINT = ("Make one torch.Generator before the steps, seeded with the seed skip_ablation is given, and "
+                       "draw every batch with it (generator=...): a new batch at every step.")
 
 
 def _batches_follow_the_seed(ctx, trained: dict) -> None:
-    """"drawn at random ... by a generator of the batches' own seeded with ``seed``", three ways a run
-    can break it and still give the same batches to both models, reproducibly:
+    """"drawn at random ... by a generator of the batches' own seeded with ``seed``", the ways a run can
+    break it and still give the same batches to both models, reproducibly (a batch is its 8 images in
+    order: two draws with replacement from 64 agree by chance 1 in 64^8, about 1 in 3 * 10^14):
 
-    - the same batch at every step of the graded run (a generator made again at each step);
-    - a generator seeded with a constant: a short run with another seed feeds the training images of
-      the same positions, step by step (1 in 64^24 by chance);
+    - a batch of the graded run used again at a later step (one batch throughout, a few in turn,
+      ``itertools.cycle`` over a DataLoader's first epoch);
+    - a generator that does not follow ``seed``: a short run with another seed feeds a batch the graded
+      run fed too (seeded with a constant, or with ``seed + step``);
     - torch's global generator: in that short run the child seeds the global generator alike after
       every optimizer step (``Watcher``'s ``reseed_global``), so batches drawn from it repeat from the
-      second step on, where a generator of their own draws other images (1 in 64^8 by chance).
+      second step on, where a generator of their own draws other images.
     A run of that seed that breaks another rule (its images, its batches, an error) is left to the
-    checks of that rule. Batches drawn from the global generator all before the first step go unseen."""
+    checks of that rule. Unseen: batches drawn from the global generator all before the first step, or
+    by code that seeds the global generator itself at every step."""
     rule = "the rule is a generator of the batches' own seeded with `seed`, drawing a new batch at every step"
-    graded = [call["rows"] for call in trained["with_skips"]]
-    if len(graded) >= 3 and all(rows == graded[0] for rows in graded):
-        raise CheckFailed(f"skip_ablation({experiment_steps(ctx)}, seed={SEED}) fed the same batch at every step: "
-                          f"{rule}", hint=_OWN_GENERATOR_HINT)
+    graded = [tuple(call["rows"]) for call in trained["with_skips"]]
+    steps = experiment_steps(ctx)
+    for step, rows in enumerate(graded[1:], start=2):
+        if rows in graded[:step - 1]:
+            earlier = graded.index(rows) + 1
+            raise CheckFailed(f"skip_ablation({steps}, seed={SEED}) fed at step {step} the batch of step {earlier} again "
+                              f"(the same images in the same order): {rule}", hint=_OWN_GENERATOR_HINT)
     try:
         other = ctx.student.watch("skip_ablation", SHORT_STEPS, OTHER_SEED, experiment=True, read=rules.EXPERIMENT_READ,
                                   reseed_global=True)
@@ -410,25 +416,29 @@ def _batches_follow_the_seed(ctx, trained: dict) -> None:
     drawn = rules.training_calls(plain_watched(other)["events"], _held_out_digests(ctx, OTHER_SEED))
     if drawn is None or _batches_problem(ctx, drawn, OTHER_SEED) is not None:
         return
-    ours, theirs = _positions(ctx, trained, SEED), _positions(ctx, drawn, OTHER_SEED)
-    if theirs and ours[:len(theirs)] == theirs:
-        raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={SEED}) and skip_ablation({SHORT_STEPS}, seed={OTHER_SEED}) "
-                          "fed the training images of the same positions, step by step: the batches' generator does "
+    ours = [tuple(p) for p in _batch_positions(ctx, trained, SEED)]
+    theirs = [tuple(p) for p in _batch_positions(ctx, drawn, OTHER_SEED)]
+    shared = [(step, ours.index(batch) + 1) for step, batch in enumerate(theirs, start=1) if batch in ours]
+    if shared:
+        step, at = shared[0]
+        raise CheckFailed(f"skip_ablation({SHORT_STEPS}, seed={OTHER_SEED}) fed at step {step} the training images of the "
+                          f"same positions as skip_ablation({steps}, seed={SEED}) at step {at}: the batches' generator does "
                           "not follow the seed; the rule is a generator of the batches' own seeded with `seed`",
                           hint="Seed the batches' generator with the seed skip_ablation is given "
-                          "(torch.Generator().manual_seed(seed)), not with a number of your own.")
-    later = [call["rows"] for call in drawn["with_skips"]][1:]
+                          "(.manual_seed(seed) on your torch.Generator): not with a number of your own, nor left at "
+                          "its default seed, nor with a seed that changes step by step.")
+    later = [tuple(call["rows"]) for call in drawn["with_skips"]][1:]
     if len(later) >= 2 and all(rows == later[0] for rows in later):
         raise CheckFailed(f"the batches come from torch's global generator, the one the models are built from: with it "
                           f"seeded alike after every optimizer step, skip_ablation({SHORT_STEPS}, seed={OTHER_SEED}) fed "
                           f"the same batch at every step from the second on; {rule}", hint=_OWN_GENERATOR_HINT)
 
 
-def _positions(ctx, trained: dict, seed: int) -> list:
-    """Where in the training images of ``seed`` each image fed to the model with skips sits, step by step."""
+def _batch_positions(ctx, trained: dict, seed: int) -> list[list]:
+    """Where in the training images of ``seed`` each image fed to the model with skips sits, batch by batch."""
     where = remembered(ctx, ("training positions", seed),
                        lambda: {digest(row): i for i, row in enumerate(_images(ctx, seed)[0])})
-    return [where.get(row) for call in trained["with_skips"] for row in call["rows"]]
+    return [[where.get(row) for row in call["rows"]] for call in trained["with_skips"]]
 
 
 def _without_repeats(size: int, population: int) -> float:
@@ -628,13 +638,29 @@ def experiment_reproducible(ctx, _case):
     for key, label in judged.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
         if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):
+            why, hint = _prefix_batches(ctx, trained, key), None
+            if why:
+                hint = ("Draw each step's batch so that it does not depend on `steps` (one batch per step from the "
+                        "generator, or all of them as a list whose first k are the same for every length).")
             raise CheckFailed(
                 f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "
-                f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}: the rule "
+                f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}{why}: the rule "
                 f"is that a run of k steps is exactly the first k steps of a longer run",
-                hint="Seed everything from `seed`: torch's global seed before building the models, and a "
+                hint=hint or "Seed everything from `seed`: torch's global seed before building the models, and a "
                 "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule.",
             )
+
+
+def _prefix_batches(ctx, trained: dict | None, key: str) -> str:
+    """Where the short run fed the model other batches than the full run's first ones: ", its batch at step k
+    is another" (the batches depend on ``steps``), else ""."""
+    short, _ = _labelled(ctx, SHORT_STEPS)
+    if trained is None or short is None:
+        return ""
+    for step, (theirs, ours) in enumerate(zip(short[key], trained[key]), start=1):
+        if list(theirs["rows"]) != list(ours["rows"]):
+            return f", and its batch at step {step} is another: the batches depend on `steps`"
+    return ""
 
 
 def _scheduled(watched: replies.WatchedCall) -> bool:
