@@ -1,8 +1,11 @@
 """What the grader keeps of a module whose top-level code cannot run (a notebook's cells, a file with a
 test at the bottom): the contract's definitions and exactly the module-level names they read."""
 import ast
+import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograder.intake import python_source
 from autograder.intake.python_source import definitions_only
@@ -306,3 +309,36 @@ def test_cutting_a_broken_file_reads_it_a_bounded_number_of_times(monkeypatch):
     with python_source.intake_budget():
         kept, found, notes = python_source.recovered(many, "many.py")
     assert kept == many and found.tree is None and not notes and len(found.broken) == python_source.MAX_CUTS + 1
+
+
+# The patterns as they were: the same answers, but quadratic in a student's run of spaces (a 200 KB line
+# of one helper file cost 75 s of the trusted process before any time budget; 10 minutes at the file cap)
+_PEP_695_BEFORE = r"\s*(type\s+[A-Za-z_]\w*\s*(\[[^\]]*\])?\s*=|(class|def)\s+[A-Za-z_]\w*\s*\[)"
+_DOWNLOAD_SUFFIX_BEFORE = r"(\s*\(\d+\)|\s*-\s*copy(\s*\d+)?|\s+copy(\s*\d+)?|-\d+)$"
+_PIECES = [" ", "  ", "\t", "type", "class", "def", "a", "T", "[", "]", "[T]", "=", "(", ")", "(1)", "-", "copy",
+           "Copy", "2", "x"]
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14))
+def test_the_intake_patterns_read_student_text_as_before_in_linear_time(parts):
+    """What PEP 695's syntax and a download's " (1)" / " - Copy" suffix are read as, on text a student
+    controls (a syntax error's line, a file's name): the same as the patterns before, which tried every
+    split of a run of spaces."""
+    from autograder.intake import layout
+
+    text = "".join(parts)
+    before = re.match(_PEP_695_BEFORE, text)
+    assert bool(layout._PEP_695.match(text)) == bool(before)
+    assert layout._DOWNLOAD_SUFFIX.sub("", text) == re.sub(_DOWNLOAD_SUFFIX_BEFORE, "", text, flags=re.IGNORECASE)
+
+
+def test_a_run_of_spaces_is_read_once():
+    """The red team's inputs, at sizes where the patterns before took tens of seconds: read as they should be."""
+    from autograder.intake import layout
+
+    spaces = " " * 200_000
+    assert layout._PEP_695.match("type a" + spaces + "x") is None
+    assert layout._PEP_695.match("type Shape" + spaces + "= int")
+    assert layout._DOWNLOAD_SUFFIX.sub("", "a" + spaces + "00001") == "a" + spaces + "00001"
+    assert layout._DOWNLOAD_SUFFIX.sub("", "attention" + spaces + "(1)") == "attention"

@@ -788,3 +788,18 @@ def test_the_diagnosis_cuts_the_difference_clause_as_the_pattern_did_in_one_pass
     assert _without_difference(line) == re.sub(_DIFFERENCE_AS_A_PATTERN, "", line)
     spaces = "name: " + " " * 20_000 + "x differs by up to 1"  # a trace entry's name, as a student may spell it
     assert _without_difference(spaces) == "name:"
+
+
+_OFF_BY_BEFORE = r"\s*\(off by up to [^)]*\)"  # tried inside a run of spaces: quadratic
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from([" ", "  ", "x", "(", ")", "(off by up to 2)", "(off by up to ", "."]), max_size=12))
+def test_the_class_report_cuts_how_far_off_as_before(parts):
+    """A failure's "(off by up to ...)" cut from where the diagnosis located it: the same text as before, on
+    text a student's exception can hold (one of 3,300 spaces and a full stop was retried at every space)."""
+    from autograder.pages.class_report import _OFF_BY
+
+    text = "".join(parts)
+    assert _OFF_BY.sub("", text) == re.sub(_OFF_BY_BEFORE, "", text)
+    assert _OFF_BY.sub("", "conv1" + " " * 100_000 + ".") == "conv1" + " " * 100_000 + "."

@@ -36,7 +36,9 @@ from .text import NotText, decode
 PACKAGE_NAME = "unet"  # what the release calls the students' package
 OWN_PACKAGE = "."  # in ``Submission.exports``: the package the graded modules are in (the child's importer reads it)
 ALL_SYMBOLS = {symbol: c.module for c in COMPONENTS for symbol in c.symbols}
-_DOWNLOAD_SUFFIX = re.compile(r"(\s*\(\d+\)|\s*-\s*copy(\s*\d+)?|\s+copy(\s*\d+)?|-\d+)$", re.IGNORECASE)
+# Each space-led suffix starts where a run of spaces does ((?<!\s)): tried inside the run, it was quadratic in it
+_DOWNLOAD_SUFFIX = re.compile(r"((?<!\s)\s*\(\d+\)|(?<!\s)\s*-\s*copy(\s*\d+)?|(?<!\s)\s+copy(\s*\d+)?|-\d+)$",
+                              re.IGNORECASE)
 _ALWAYS_AVAILABLE = {"torch", "__future__", "typing_extensions"}
 
 
@@ -264,7 +266,8 @@ def _newer_syntax(submission: Submission) -> None:
 
 
 # PEP 695 (Python 3.12): ``type Shape = tuple[int, ...]``, ``class Box[T]:``, ``def first[T](...)``
-_PEP_695 = re.compile(r"\s*(type\s+[A-Za-z_]\w*\s*(\[[^\]]*\])?\s*=|(class|def)\s+[A-Za-z_]\w*\s*\[)")
+# (one ``\s*`` between the name and ``=``: two in a row split a student's run of spaces every way, quadratic)
+_PEP_695 = re.compile(r"\s*(type\s+[A-Za-z_]\w*\s*(?:\[[^\]]*\]\s*)?=|(class|def)\s+[A-Za-z_]\w*\s*\[)")
 # What the standard library gained in Python 3.12 that students reach for
 NEWER_NAMES = {"typing": {"override", "TypeAliasType"}, "itertools": {"batched"}, "math": {"sumprod"}}
 

@@ -116,7 +116,7 @@ def _diagnosis(message: str) -> str:
 
 
 _FIRST_DIFFERENCE = re.compile(r"^The first difference inside: (.+)$", re.MULTILINE)
-_OFF_BY = re.compile(r"\s*\(off by up to [^)]*\)")
+_OFF_BY = re.compile(r"(?<!\s)\s*\(off by up to [^)]*\)")  # from where spaces start: tried inside a run, quadratic
 
 
 def _located(message: str) -> str:
