@@ -803,3 +803,18 @@ def test_the_class_report_cuts_how_far_off_as_before(parts):
     text = "".join(parts)
     assert _OFF_BY.sub("", text) == re.sub(_OFF_BY_BEFORE, "", text)
     assert _OFF_BY.sub("", "conv1" + " " * 100_000 + ".") == "conv1" + " " * 100_000 + "."
+
+
+_NUMBER_BEFORE = r"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+"  # tried inside a run of digits: quadratic
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.lists(st.sampled_from(["1", "23", ".", "-", "e", "E", "+", " ", "x", "4.5", "6e7", "٣"]), max_size=14))
+def test_the_class_report_finds_the_same_numbers_as_before(parts):
+    """The numbers a failure's text holds (read to group failures that differ only in them): the same as
+    before, on text a student's exception can hold."""
+    from autograder.pages.class_report import _NUMBER
+
+    text = "".join(parts)
+    assert _NUMBER.findall(text) == re.findall(_NUMBER_BEFORE, text, flags=re.ASCII)
+    assert _NUMBER.findall("7" * 100_000 + "!") == []

@@ -259,7 +259,7 @@ def _newer_syntax(submission: Submission) -> None:
         error = entry.index.syntax_error
         if _newer_fstring(error):
             _newer_python(submission, error)
-        if error and _PEP_695.match(entry.index.error_line or ""):
+        if error and _uses_pep_695(entry.index.error_line or ""):
             _newer_python(submission, f"{error} (PEP 695)")
         for name in _newer_names(entry.index.tree) if entry.index.tree is not None else ():
             _newer_python(submission, f"{entry.label} uses {name}, new in Python 3.12")
@@ -267,7 +267,12 @@ def _newer_syntax(submission: Submission) -> None:
 
 # PEP 695 (Python 3.12): ``type Shape = tuple[int, ...]``, ``class Box[T]:``, ``def first[T](...)``
 # (one ``\s*`` between the name and ``=``: two in a row split a student's run of spaces every way, quadratic)
-_PEP_695 = re.compile(r"\s*(type\s+[A-Za-z_]\w*\s*(?:\[[^\]]*\]\s*)?=|(class|def)\s+[A-Za-z_]\w*\s*\[)")
+_PEP_695 = re.compile(r"type\s+[A-Za-z_]\w*\s*(?:\[[^\]]*\]\s*)?=|(class|def)\s+[A-Za-z_]\w*\s*\[")
+
+
+def _uses_pep_695(line: str) -> bool:
+    """Whether a syntax error's line is PEP 695's syntax (its indentation stripped first, not matched)."""
+    return _PEP_695.match(line.lstrip()) is not None
 # What the standard library gained in Python 3.12 that students reach for
 NEWER_NAMES = {"typing": {"override", "TypeAliasType"}, "itertools": {"batched"}, "math": {"sumprod"}}
 

@@ -42,7 +42,8 @@ INTEGRITY_JSON = "integrity.json"  # the batch's integrity events, one file (int
 _FIELDS = {f.name for f in dataclasses.fields(StudentRecord)}
 # ASCII digits only: a run of them is short (the redactor hides 120 in a row), while \d also matched a
 # student's 4,000 Arabic-Indic digits, retried digit by digit (quadratic).
-_NUMBER = re.compile(r"-?\d+\.\d+(?:[eE][-+]?\d+)?|-?\d+[eE][-+]?\d+", re.ASCII)
+# a number starts where its digits do ((?<!\d)): tried inside a run of digits, it was quadratic in it
+_NUMBER = re.compile(r"-?(?<!\d)\d+\.\d+(?:[eE][-+]?\d+)?|-?(?<!\d)\d+[eE][-+]?\d+", re.ASCII)
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
 
 
