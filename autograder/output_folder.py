@@ -326,8 +326,10 @@ MAX_ROW = "Points Possible"  # the second row of grades.csv: each column's maxim
 
 
 def grades_csv(records: list[StudentRecord], components: list[str], events: list[IntegrityEvent] = ()) -> str:
-    """One row per student, sorted: identity, one column per component, total, status and why, and
-    the integrity events that need a person (``integrity.by_student``: an exit, an attack, a copy).
+    """One row per student, sorted: who (the folder, name and e-mail, and ``id``: who the batch knew them
+    as, "canvas:123456", "sid:1815": two students of one name in an LMS's download differ there), one
+    column per component, total, status and why, and the integrity events that need a person
+    (``integrity.by_student``: an exit, an attack, a copy).
 
     The row after the heading states each column's maximum (``MAX_ROW``). A student who was not graded
     at all (``GradingReport.graded_nothing``) has empty scores, not zeros: a zero would be a grade.
@@ -335,12 +337,12 @@ def grades_csv(records: list[StudentRecord], components: list[str], events: list
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     flagged = by_student(list(events))
-    writer.writerow(["student", "name", "email", *components, "total", "status", "reason", "integrity"])
+    writer.writerow(["student", "name", "email", "id", *components, "total", "status", "reason", "integrity"])
     maxima = {}
     for record in records:
         for name, (_, most) in record.report.component_scores().items():
             maxima[name] = max(maxima.get(name, 0.0), most)
-    writer.writerow([MAX_ROW, "", "", *(_points(maxima[n]) if n in maxima else "" for n in components),
+    writer.writerow([MAX_ROW, "", "", "", *(_points(maxima[n]) if n in maxima else "" for n in components),
                      _points(sum(maxima.get(n, 0.0) for n in components)), "", "the maximum of each column", ""])
     for record in sorted(records, key=lambda r: r.student):
         scores = record.report.component_scores()
@@ -348,6 +350,7 @@ def grades_csv(records: list[StudentRecord], components: list[str], events: list
         ungraded = record.report.graded_nothing
         writer.writerow([
             spreadsheet_safe(record.student), spreadsheet_safe(record.name), spreadsheet_safe(record.email),
+            spreadsheet_safe(record.identity),
             *("" if ungraded else _points(scores.get(name, (0.0, 0.0))[0]) for name in components),
             "" if ungraded else _points(record.report.score), record.status,
             spreadsheet_safe(reason.replace("\n", " ")), spreadsheet_safe("; ".join(flagged.get(record.student, []))),

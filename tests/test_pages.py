@@ -533,10 +533,26 @@ def test_statistics_count_graded_students_only_and_an_exit_is_an_integrity_event
     events = [IntegrityEvent.from_dict(e) for e in data["integrity"]]
     rows = list(csv.reader(io.StringIO(grades_csv(records, ["TimeEmbedding", "ResBlock"], events))))
     assert rows[0][-3:] == ["status", "reason", "integrity"]
-    assert rows[1] == ["Points Possible", "", "", "4", "6", "10", "", "the maximum of each column", ""]
-    assert next(r for r in rows if r[0] == "zed")[3:6] == ["", "", ""]  # not graded: empty, not 0
+    assert rows[0][:4] == ["student", "name", "email", "id"]
+    assert rows[1] == ["Points Possible", "", "", "", "4", "6", "10", "", "the maximum of each column", ""]
+    assert next(r for r in rows if r[0] == "zed")[4:7] == ["", "", ""]  # not graded: empty, not 0
     integrity = {r[0]: r[-1] for r in rows[2:]}
     assert integrity["max"] == people["max", "integrity"] and integrity["bob"] == integrity["ann"] == ""
+
+
+def test_two_students_of_one_name_differ_in_grades_csv_by_who_the_batch_knew_them_as():
+    """Two Canvas logins ``wangwei`` (two people) get folders wangwei and wangwei_2 and the same name: the
+    ``id`` column says which LMS user each row is, so the TA puts each grade on the right person."""
+    from dataclasses import replace
+
+    from autograder.output_folder import grades_csv
+
+    report = GradingReport("sub", [CheckResult("ResBlock", "b", "ResBlock: b", 6, 6, True, "", "hidden")])
+    records = [replace(_record(report, "wangwei"), name="wangwei", identity="canvas:1001"),
+               replace(_record(report, "wangwei_2"), name="wangwei", identity="canvas:2002")]
+    rows = {r["student"]: r for r in csv.DictReader(io.StringIO(grades_csv(records, ["ResBlock"])))}
+    assert rows["wangwei"]["name"] == rows["wangwei_2"]["name"] == "wangwei"
+    assert (rows["wangwei"]["id"], rows["wangwei_2"]["id"]) == ("canvas:1001", "canvas:2002")
 
 
 # --- the output folder: what may be handed out ----------------------------------------------------------
