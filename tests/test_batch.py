@@ -381,6 +381,8 @@ def test_an_lms_download_is_one_row_per_student_named_by_their_lms(tmp_path, lms
             assert "index.html" in skipped and "Dec 5, 2026 1114 PM" in skipped["1001-2002 - Ann Lee - Dec 5, 2026 1114 PM"]
         if lms == "canvas":
             assert sorted(p.name for p in by_key["doejane"].source.iterdir()) == ["res_block.py", "unet.py"]
+            # named to the TA by the download's entries, never by the scratch folder they were gathered in
+            assert found.shown(by_key["doejane"].source) == f"{tmp_path}/doejane_LATE_123456_7890101_res_block.py (and 1 more)"
         if lms == "blackboard":
             assert [p.name for p in by_key["asmith"].source.iterdir()] == ["unet.py"]  # not the receipt
     finally:

@@ -77,10 +77,16 @@ class Discovery:
     renamed: list[tuple[str, str, str]] = field(default_factory=list)  # (key taken, key given, who)
     _temporary: tempfile.TemporaryDirectory | None = field(default=None, repr=False)
     shown_root: str = ""  # how to name ``root`` to a person (an export zip is unpacked into a scratch folder)
+    gathered: dict = field(default_factory=dict)  # a scratch folder of one LMS student's uploads -> their names
 
     def shown(self, path: Path) -> str:
-        """``path`` as the TA knows it: inside the folder or zip they passed, never our scratch folder."""
+        """``path`` as the TA knows it: inside the folder or zip they passed, never our scratch folder (an
+        LMS student's uploads gathered into one are named by the download's entries they came from)."""
         base = self.shown_root or str(self.root)
+        if Path(path) in self.gathered:
+            names = self.gathered[Path(path)]
+            more = f" (and {len(names) - 1} more)" if len(names) > 1 else ""
+            return safe_text(f"{base}/{names[0]}{more}", 1000)
         try:
             relative = Path(path).relative_to(self.root)
         except ValueError:
@@ -368,6 +374,7 @@ def _lms_students(found: Discovery, students: list[lms.Student]) -> None:
             while target.exists():  # the same name uploaded twice: both kept
                 target, number = folder / f"{Path(original).stem}-{number}{Path(original).suffix}", number + 1
             shutil.copyfile(path, target)
+        found.gathered[folder] = sorted(path.name for path, _ in student.uploads)
         found.submissions.append(Discovered(folder, (submitter,)))
 
 
