@@ -97,7 +97,7 @@ def test_mixed_class_grades_match_independent_expectations(graded_j2):
     assert sorted(grades) == ["alice", "bob", "carol", "dave", "erin", "frank", "notes"]
     assert grades["notes"]["status"] == "needs_review" and "neither a folder" in grades["notes"]["reason"]
     del grades["notes"]
-    assert list(next(iter(grades.values())))[3:] == [*POINTS, "total", "status", "reason", "integrity"]
+    assert list(next(iter(grades.values())))[3:] == ["id", *POINTS, "total", "status", "reason", "integrity"]
 
     assert float(grades["alice"]["total"]) == TOTAL
     for component, points in POINTS.items():
