@@ -355,6 +355,11 @@ MUTANTS += [
     Mutant("shares in percent", "analysis", "return {name: count / total for", "return {name: 100 * count / total for",
            PB,
            shows='Fractions that sum to 1, not percentages'),
+    # red team: no released case had a part without parameters, so leaving them out kept full marks
+    Mutant("shares leave out parts without parameters", "analysis",
+           "return {name: count / total for name, count in breakdown.items()}",
+           "return {name: count / total for name, count in breakdown.items() if count}", PB,
+           shows='also a part without parameters', fails=("ParameterBreakdown: shares_match",)),
 ]
 
 MUTANTS += [
@@ -410,6 +415,11 @@ EQUIVALENTS += [
     Mutant("ResBlock in channels_last memory format", "res_block", "        h = self.conv1(",
            "        x = x.contiguous(memory_format=torch.channels_last)\n        h = self.conv1(", None),
     Mutant("similarity with F.normalize", "analysis", _UNIT, "unit = F.normalize(embeddings, dim=1)", None),
+    # red team: float32's division is count / total to ~1e-7 (the share was held to 1e-9)
+    Mutant("shares computed as a float32 tensor", "analysis",
+           "return {name: count / total for name, count in breakdown.items()}",
+           "shares = torch.tensor(list(breakdown.values())) / total\n"
+           "    return dict(zip(breakdown, shares.tolist()))", None),
     # a setting a call leaves changed is that call's behaviour; the component's later questions start without it
     Mutant("skip_ablation leaves torch's default dtype at float64 when it returns", "analysis",
            "        return results\n", "        torch.set_default_dtype(torch.float64)\n        return results\n", None),

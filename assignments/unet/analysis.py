@@ -219,6 +219,7 @@ def parameter_breakdown(model):
 def parameter_shares(breakdown):
     """Each part's share of the total, as a fraction: ``{name: count / total}`` (they sum to 1).
 
-    The grader checks each part's share, a fraction of the total (not a percentage).
+    The grader checks each part's share, a fraction of the total (not a percentage), for every part of
+    the breakdown, a part without parameters too (its share is 0).
     """
     raise NotImplementedError()

@@ -61,9 +61,19 @@ def map_sums(view, case: dict, expect: dict) -> None:
                      hint="Take the query's row of the weights (its distribution over the keys), not a column.")
 
 
+# A share is count / total, as exact as the float it is made in: float32's division (``torch.tensor(counts) /
+# total``, a common way) is off by at most 2^-24 of it, so a share is allowed a millionth of itself; a share
+# rounded to a few digits, or a percentage, is off by far more.
+SHARE_TOLERANCE = 1e-6
+NO_PARAMETERS = "identity"  # a part every breakdown may have (an nn.Identity counts 0): its share is 0 too
+
+
 def shares(view, case: dict, expect: dict) -> None:
-    """``parameter_shares`` of a breakdown: each part's count over the total, fractions that sum to 1."""
+    """``parameter_shares`` of a breakdown: each part's count over the total, fractions that sum to 1, a
+    part without parameters included (one is added where the model has none: a share for every part)."""
     breakdown = dict(expect["breakdown"])
+    if 0 not in breakdown.values():
+        breakdown[NO_PARAMETERS if NO_PARAMETERS not in breakdown else f"{NO_PARAMETERS}_part"] = 0
     whole = sum(count for count in breakdown.values())
     got = view.call("parameter_shares", dict(breakdown))
     if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
@@ -71,11 +81,14 @@ def shares(view, case: dict, expect: dict) -> None:
         raise Failed(f"parameter_shares must return a dict {{part name: float}}; got "
                      f"{text if len(text) <= 80 else text[:77] + '...'}")
     if set(got) != set(breakdown):
-        raise Failed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}")
+        zero = set(breakdown) - set(got) == {n for n, count in breakdown.items() if count == 0} and set(got) < set(breakdown)
+        raise Failed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}",
+                     hint="Every part of the breakdown gets a share, also a part without parameters (its share is 0)."
+                     if zero else None)
     for name, count in breakdown.items():
-        if not math.isclose(got[name], count / whole, rel_tol=1e-9, abs_tol=1e-12):
-            percent = math.isclose(got[name], 100 * count / whole, rel_tol=1e-9, abs_tol=1e-12)
-            raise Failed(f"share of {name!r}: {got[name]:.6g}, expected {count:,} / {whole:,} = {count / whole:.6g}",
+        if not math.isclose(got[name], count / whole, rel_tol=SHARE_TOLERANCE, abs_tol=1e-12):
+            percent = math.isclose(got[name], 100 * count / whole, rel_tol=SHARE_TOLERANCE, abs_tol=1e-12)
+            raise Failed(f"share of {name!r}: {got[name]:.10g}, expected {count:,} / {whole:,} = {count / whole:.10g}",
                          hint="Fractions that sum to 1, not percentages." if percent else None)
 
 
