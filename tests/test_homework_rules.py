@@ -372,6 +372,18 @@ BROKEN = {
           "            for _ in range(steps):\n                batch = train[columns[:, _]]\n")],
         ("names_in_order", "in another order"),
         ("experiment_reproducible", "its batch at step 1 is another: the batches depend on `steps`", "does not depend on `steps`")),
+    "a concat entry for every ResBlock's input, the DownBlocks' too; losses kept as tensors": (
+        [("            if isinstance(module, UpBlock):\n                handles.append(module.res.register_forward_pre_hook(",
+          "            if isinstance(module, UpBlock) or type(module).__name__ == \"DownBlock\":\n                handles.append(module.res.register_forward_pre_hook(")],
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        ("concat_recorded", "down1.concat", "as well", "no other module does"),
+        ("experiment_budget", "must be a list of floats")),
+    "each concat entry recorded twice (two pre-hooks); losses kept as tensors": (
+        [("                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n",
+          "                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n"
+          "                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n")],
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        ("concat_recorded", "more than once"), ("experiment_budget", "must be a list of floats")),
     "entries in named_modules() order; each batch used for two steps": (
         _NAMED_MODULES_ORDER,
         [("                batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]\n",

@@ -160,6 +160,14 @@ def concat_recorded(ctx, case):
             )
     names = [n for n, _ in got]
     order = [n for n, _ in expected]
+    recorded, wanted = [n for n in names if n.endswith(".concat")], [n for n in order if n.endswith(".concat")]
+    extra = [n for n in dict.fromkeys(recorded) if recorded.count(n) > wanted.count(n)]
+    if extra:
+        raise CheckFailed(
+            f"the trace holds {_names(extra)} {'more than once' if set(extra) <= set(wanted) else 'as well'}: each "
+            f"UpBlock gets one '<name>.concat' entry ({_names(wanted)}), and no other module does",
+            hint="Record the concatenation once per UpBlock: one forward pre-hook on each UpBlock's own ResBlock (res), "
+            "registered once.")
     if [n for n in names if not n.endswith(".concat")] != [n for n in order if not n.endswith(".concat")]:
         return  # the other entries are out of order: one mistake, names_in_order's to grade
     for name in (n for n in order if n.endswith(".concat")):
