@@ -556,6 +556,19 @@ def test_a_map_squeezed_once_too_often_costs_its_shape_check_alone(grader, make_
     assert set(failed) == {"map_shape"}, failed
 
 
+@pytest.mark.parametrize("laid_out", ["", ".reshape(-1, width, height)"], ids=["left flat", "reshaped (B, W, H)"])
+def test_a_map_laid_out_another_way_costs_its_shape_check_alone(grader, make_submission, laid_out):
+    """The query's weights, one row per image, left flat ``(B, H*W)`` or reshaped to ``(B, W, H)``: the
+    right numbers in the right order, so the shape check charges it, once (red team: the flat map failed
+    all three checks, its sum over the whole batch called "the column of the query")."""
+    index = "return weights[:, row * width + col].reshape(-1, height, width)"
+    assert index in REFERENCE
+    report = grader.grade(make_submission({"analysis": REFERENCE.replace(index, "return weights[:, row * width + col]"
+                                                                         + laid_out)}))
+    failed = {i: c.output[:200] for i, c in _check_results(report, "AttentionMap").items() if not c.passed}
+    assert set(failed) == {"map_shape"}, failed
+
+
 def test_a_no_skip_unet_that_keeps_simpleunets_forward_is_told_where_the_skips_must_go(grader, make_submission):
     """A NoSkipUNet whose forward is SimpleUNet's (a switch read by the student's own SimpleUNet.forward
     does nothing on the reference's): the hint says only NoSkipUNet's own forward may drop the skips."""

@@ -131,13 +131,16 @@ def shape_problem(value, shape, what: str) -> str | None:
 
 
 def as_shape(value, shape):
-    """``value`` laid out as ``shape`` where it differs only in dimensions of size 1 (a ``.squeeze()``
-    too many): its shape check charges that once, and the checks of its values judge the values."""
+    """``value`` laid out as ``shape`` where it holds the same numbers in the same order, one block per
+    sample: it differs only in dimensions of size 1 (a ``.squeeze()`` too many), or it has the same first
+    dimension and as many elements (a map left flat, ``(B, H*W)``, or reshaped to ``(B, W, H)``). Its
+    shape check charges that once, and the checks of its values judge the values."""
     shape = tuple(shape)
-    if type(value) is torch.Tensor and tuple(value.shape) != shape and \
-            [s for s in value.shape if s != 1] == [s for s in shape if s != 1]:
-        return value.reshape(shape)
-    return value
+    if type(value) is not torch.Tensor or tuple(value.shape) == shape:
+        return value
+    squeezed = [s for s in value.shape if s != 1] == [s for s in shape if s != 1]
+    per_sample = value.dim() >= 1 and len(shape) >= 1 and value.shape[0] == shape[0] and value.numel() == math.prod(shape)
+    return value.reshape(shape) if squeezed or per_sample else value
 
 
 def _require_shape(value, shape, what: str) -> None:
