@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .integrity import IntegrityEvent, by_student, honestly_graded
+from .intake.safe_text import safe_name_text
 from .pages import STAFF_PAGE, STUDENT_PAGE
 from .results import REFERRAL, GradingReport, gradescope_results, json_text, not_graded_notice, write_atomically
 
@@ -350,7 +351,7 @@ def grades_csv(records: list[StudentRecord], components: list[str], events: list
         ungraded = record.report.graded_nothing
         writer.writerow([
             spreadsheet_safe(record.student), spreadsheet_safe(record.name), spreadsheet_safe(record.email),
-            spreadsheet_safe(record.identity),
+            spreadsheet_safe(safe_name_text(record.identity)),  # a key made of names as they came: shown safely
             *("" if ungraded else _points(scores.get(name, (0.0, 0.0))[0]) for name in components),
             "" if ungraded else _points(record.report.score), record.status,
             spreadsheet_safe(reason.replace("\n", " ")), spreadsheet_safe("; ".join(flagged.get(record.student, []))),
