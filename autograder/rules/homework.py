@@ -53,12 +53,15 @@ def map_sums(view, case: dict, expect: dict) -> None:
     if problem:
         raise Failed(problem)
     if bool((got < -1e-6).any()):
-        raise Failed("some attention weights in the map are negative")
+        raise Failed("some attention weights in the map are negative",
+                     hint="Take the weights after the softmax (the module's own, return_weights=True), not the scores "
+                     "before it or their logarithm.")
     sums = got.double().reshape(got.shape[0], -1).sum(-1) if got.dim() == 3 else got.double().sum().reshape(1)
     if (sums - 1).abs().max().item() > 1e-4:
         shown = ", ".join(f"{v:.5g}" for v in sums.tolist()[:4])
         raise Failed(f"the map sums to [{shown}], not 1",
-                     hint="Take the query's row of the weights (its distribution over the keys), not a column.")
+                     hint="A map is the query's row of the softmax weights as they are (its distribution over the keys): "
+                     "not a column, not rescaled, not the scores before the softmax.")
 
 
 # A share is count / total, as exact as the float it is made in: float32's division (``torch.tensor(counts) /
