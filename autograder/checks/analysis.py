@@ -646,16 +646,15 @@ def experiment_reproducible(ctx, _case):
     for key, label in judged.items():
         first, again = full[key]["losses"][:SHORT_STEPS], short[key]["losses"]
         if not all(math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9) for a, b in zip(first, again)):
-            why, hint = _prefix_batches(ctx, trained, key), None
-            if why:
-                hint = ("Draw each step's batch so that it does not depend on `steps` (one batch per step from the "
-                        "generator, or all of them as a list whose first k are the same for every length).")
+            why = _prefix_batches(ctx, trained, key)
             raise CheckFailed(
                 f"the model {label}: the first {SHORT_STEPS} losses of skip_ablation({steps}, seed={SEED}) are "
                 f"{_numbers(first)}, but skip_ablation({SHORT_STEPS}, seed={SEED}) gives {_numbers(again)}{why}: the rule "
                 f"is that a run of k steps is exactly the first k steps of a longer run",
-                hint=hint or "Seed everything from `seed`: torch's global seed before building the models, and a "
-                "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule.",
+                hint=("Draw each step's batch so that it does not depend on `steps` (one batch per step from the "
+                      "generator, or all of them as a list whose first k are the same for every length)." if why else
+                      "Seed everything from `seed`: torch's global seed before building the models, and a "
+                      "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule."),
             )
 
 

@@ -273,6 +273,8 @@ _PEP_695 = re.compile(r"type\s+[A-Za-z_]\w*\s*(?:\[[^\]]*\]\s*)?=|(class|def)\s+
 def _uses_pep_695(line: str) -> bool:
     """Whether a syntax error's line is PEP 695's syntax (its indentation stripped first, not matched)."""
     return _PEP_695.match(line.lstrip()) is not None
+
+
 # What the standard library gained in Python 3.12 that students reach for
 NEWER_NAMES = {"typing": {"override", "TypeAliasType"}, "itertools": {"batched"}, "math": {"sumprod"}}
 

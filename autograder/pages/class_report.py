@@ -40,9 +40,8 @@ CLASS_REPORT_HTML = "report.html"
 CLASS_REPORT_JSON = "report.json"  # the class's, beside report.html; a student's record is output_folder.RECORD_FILE
 INTEGRITY_JSON = "integrity.json"  # the batch's integrity events, one file (integrity.py)
 _FIELDS = {f.name for f in dataclasses.fields(StudentRecord)}
-# ASCII digits only: a run of them is short (the redactor hides 120 in a row), while \d also matched a
-# student's 4,000 Arabic-Indic digits, retried digit by digit (quadratic).
-# a number starts where its digits do ((?<!\d)): tried inside a run of digits, it was quadratic in it
+# ASCII digits only (\d also matched a student's 4,000 Arabic-Indic digits), and a number starts where its
+# digits do ((?<!\d)): tried at every digit of a run, the pattern was quadratic in it.
 _NUMBER = re.compile(r"-?(?<!\d)\d+\.\d+(?:[eE][-+]?\d+)?|-?(?<!\d)\d+[eE][-+]?\d+", re.ASCII)
 _MISSING_MODULE = re.compile(r"No module named '([\w.]+)'")
 
