@@ -262,6 +262,30 @@ def test_correct_variants_of_the_homework_get_full_marks(grader, make_submission
         assert failed == {}, task
 
 
+# shape_trace with one global forward hook (removed with the others) and the parameters frozen for the
+# forward pass and unfrozen afterwards: no graph built, nothing left behind.
+_HOOK_LOOP = ("        for name, module in model.named_modules():\n            if not name:\n                continue\n"
+              "            handles.append(module.register_forward_hook(record_output(name)))\n")
+_GLOBAL_HOOK = ("        names = {m: n for n, m in model.named_modules() if n}\n"
+                "        handles.append(torch.nn.modules.module.register_module_forward_hook(\n"
+                "            lambda m, i, o: record_output(names[m])(m, i, o) if m in names else None))\n"
+                "        for name, module in model.named_modules():\n            if not name:\n                continue\n")
+_NO_GRAD = "        with torch.no_grad():  # shapes only: no graph to keep\n            model(x, t)\n"
+OTHER_CORRECT_TRACE = _edit(
+    REFERENCE, (_HOOK_LOOP, _GLOBAL_HOOK),
+    (_NO_GRAD, "        frozen = [p for p in model.parameters() if p.requires_grad]\n"
+               "        for p in frozen:\n            p.requires_grad_(False)\n        try:\n            model(x, t)\n"
+               "        finally:\n            for p in frozen:\n                p.requires_grad_(True)\n"))
+
+
+def test_a_trace_by_a_global_hook_with_the_parameters_frozen_meanwhile_gets_full_marks(grader, make_submission):
+    """Both leave the model as they found it: the hook is removed, every requires_grad put back, and no
+    graph was built (gradients on, but no output that requires them)."""
+    report = grader.grade(make_submission({"analysis": OTHER_CORRECT_TRACE}))
+    failed = {i: c.output for i, c in _check_results(report, "ShapeTrace").items() if not c.passed}
+    assert failed == {}
+
+
 _NAMED_MODULES_ORDER = [("    return trace\n",
                          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
                          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")]
@@ -403,6 +427,24 @@ BROKEN = {
         _NAMED_MODULES_ORDER,
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach().numpy())\n")],
         ("names_in_order", "in another order"), ("experiment_budget", "must be a list of floats")),
+    "a global forward hook left registered (it fires on every model run afterwards); losses kept as tensors": (
+        [(_HOOK_LOOP, _GLOBAL_HOOK.replace("        handles.append(torch", "        forgotten = (torch"))],
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        ("leaves_model_as_found", "global module hook", "leaves no hook behind"),
+        ("experiment_budget", "must be a list of floats")),
+    "the parameters frozen for no gradients and left frozen; losses kept as tensors": (
+        [(_NO_GRAD, "        for p in model.parameters():\n            p.requires_grad_(False)\n        model(x, t)\n")],
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        ("leaves_model_as_found", "switched requires_grad on", "left it so", "torch.no_grad() block"),
+        ("experiment_budget", "must be a list of floats")),
+    "SimpleUNet's forward copied into shape_trace (the DownBlock's trace raises); losses kept as tensors": (
+        [("            model(x, t)\n",
+          "            t_emb = model.time_embed(t)\n            h1, s1 = model.down1(x, t_emb)\n"
+          "            h2, s2 = model.down2(h1, t_emb)\n            h = model.bottleneck(h2, t_emb)\n"
+          "            model.out(model.up2(model.up1(h, s2, t_emb), s1, t_emb))\n")],
+        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        ("names_in_order", "on DownBlock(", "has no attribute 'time_embed'", "any model"),
+        ("experiment_budget", "must be a list of floats")),
 }
 
 

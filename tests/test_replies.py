@@ -23,7 +23,7 @@ KEYS = ["output", "inputs_changed", "input_grads", "param_grads", "intermediates
         "value", "error", "parameters", "state_dict", "buffers", "modules", "missing", "notes", "clean", "cpu_s",
         "address_space_bytes", "progress", "watched", "outputs", "events", "truncated", "arguments", "kind", "lr",
         "loss", "model", "optimizer", "family", "models", "settings", "beta1", "beta2", "eps", "weight_decay",
-        "amsgrad", "maximize", "lines", "operations"]
+        "amsgrad", "maximize", "lines", "operations", "global_hooks_left", "requires_grad_changed"]
 # junk shaped like replies: the right keys, the wrong contents
 SHAPED = st.dictionaries(st.sampled_from(KEYS), JUNK, max_size=6)
 PARSERS = [
@@ -37,7 +37,8 @@ PARSERS = [
     lambda v: replies.reset_state(v, "reset"),
     lambda v: replies.watched_call(v, "watch", 0),
     lambda v: replies.watched_call({"outputs": [], "error": None, "watched": {"events": [v], "truncated": False,
-                                                                              "arguments": []}}, "watch", 0),
+                                                                              "arguments": [], "global_hooks_left": 0}},
+                                      "watch", 0),
 ]
 
 
@@ -120,7 +121,7 @@ def test_numbers_past_int64_and_shapes_of_many_huge_sizes_are_refused_before_any
     forged = [
         lambda: replies.reset_state({"clean": True, "cpu_s": 10 ** 400, "address_space_bytes": 0}, "reset"),
         lambda: replies.watched_call({"outputs": [], "error": None,
-                                      "watched": {"events": [step], "truncated": False, "arguments": []}}, "watch", 0),
+                                      "watched": {"events": [step], "truncated": False, "arguments": [], "global_hooks_left": 0}}, "watch", 0),
         lambda: replies.description({"parameters": {"w": [10 ** 18] * 100_000 + [0]}, "state_dict": {}, "buffers": [],
                                      "modules": []}, "describe"),
     ]
@@ -141,7 +142,7 @@ def _step_settings(settings: list, rates: int | None = None):
     step = {"kind": "step", "optimizer": "Adam", "family": ["Adam"], "lr": [0.01] * (rates or len(settings)),
             "settings": settings, "models": [0]}
     return replies.watched_call({"outputs": [], "error": None,
-                                 "watched": {"events": [step], "truncated": False, "arguments": []}}, "watch", 0)
+                                 "watched": {"events": [step], "truncated": False, "arguments": [], "global_hooks_left": 0}}, "watch", 0)
 
 
 def test_an_optimizer_steps_settings_are_numbers_and_flags_of_the_names_asked_or_malformed():

@@ -72,15 +72,16 @@ def _trace(value, strict: bool = False) -> list[tuple[str, tuple]]:
 
 
 def _traces(ctx, case: Case, strict: bool = False):
-    """(reference trace, student trace) of ``case``'s SimpleUNet on its inputs."""
-    x, t = case.inputs()
+    """(reference trace, student trace) of ``case``'s model (a SimpleUNet, or ``OTHER_MODEL``) on its inputs."""
+    inputs = case.inputs()
 
     def build():
-        model = reference_models(ctx, case, "SimpleUNet").ref32
-        return _reference(ctx, "shape_trace")(model, x, t)
+        model = reference_models(ctx, case).ref32
+        return _reference(ctx, "shape_trace")(model, *inputs)
 
     expected = remembered(ctx, ("shape_trace", repr(case)), build)
-    got = _trace(_call(ctx, SHAPE_TRACE, "shape_trace", ModuleArg("SimpleUNet", case.init), x, t, case=case), strict)
+    got = _trace(_call(ctx, SHAPE_TRACE, "shape_trace", ModuleArg(case.component, case.init), *inputs, case=case),
+                 strict)
     names = [n for n, _ in expected]
     if len(got) > len(names) and [n for n, _ in got[-len(names):]] == names:
         # this call's entries after earlier calls' (a list kept between calls: ``trace=[]`` as a default):
@@ -89,15 +90,27 @@ def _traces(ctx, case: Case, strict: bool = False):
     return expected, got
 
 
+# "Do not copy the forward pass: shape_trace must work on any model's own forward": a model that is no
+# SimpleUNet, called as model(x, t_emb), without time_embed, down1 or up1 to call by name.
+OTHER_MODEL = Case("DownBlock", {"in_channels": 3, "out_channels": 4, "time_emb_dim": 8},
+                   {"x": (1, 3, 8, 8), "t_emb": (1, 8)}, seed=0)
+_ANY_MODEL_HINT = ("shape_trace must work on any model, through the model's own forward: walk "
+                   "model.named_modules() to register the hooks, find the UpBlocks by their class (isinstance), "
+                   "and call model(x, t) once, rather than calling SimpleUNet's layers (time_embed, down1, ...) "
+                   "yourself or naming them.")
+
+
 @check(SHAPE_TRACE, "names_in_order", "one entry per submodule, named as in named_modules(), in execution order",
        unet_cases())
 def names_in_order(ctx, case):
     expected, got = _traces(ctx, case, strict=True)
     names, got_names = [n for n, _ in expected], [n for n, _ in got]
     if got_names == names:
+        _traces_any_model(ctx)
         return
     plain = [n for n in names if not n.endswith(".concat")]
     if [n for n in got_names if not n.endswith(".concat")] == plain:
+        _traces_any_model(ctx)
         return  # only the concat entries differ: that is concat_recorded's to grade
     missing = [n for n in plain if n not in got_names]
     extra = [n for n in got_names if n not in names]
@@ -121,6 +134,21 @@ def names_in_order(ctx, case):
     elif got_names and all("." not in n.split("[")[0] for n in got_names):
         hint = "Trace every submodule (model.named_modules()), not only the top-level children."
     raise CheckFailed(message, hint=hint)
+
+
+def _traces_any_model(ctx) -> None:
+    """The names of ``OTHER_MODEL``'s trace (a DownBlock's): a trace that copies SimpleUNet's forward, or
+    names its layers, raises or lists another model's entries. Its concat entries are concat_recorded's."""
+    try:
+        expected, got = _traces(ctx, OTHER_MODEL)
+    except CheckFailed as failure:
+        raise CheckFailed(f"on {OTHER_MODEL.describe()}, {failure.message}", hint=_ANY_MODEL_HINT) from None
+    names = [n for n, _ in expected if not n.endswith(".concat")]
+    got_names = [n for n, _ in got if not n.endswith(".concat")]
+    if got_names != names:
+        raise CheckFailed(f"on {OTHER_MODEL.describe()} (no SimpleUNet: the rule is that shape_trace works on any "
+                          f"model's own forward), expected the entries {_names(names)}, got {_names(got_names)}",
+                          hint=_ANY_MODEL_HINT)
 
 
 @check(SHAPE_TRACE, "shapes_match", "each submodule's output shape matches the reference", unet_cases())

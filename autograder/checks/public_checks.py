@@ -68,7 +68,8 @@ def plain_watched(call: replies.WatchedCall) -> dict:
     # Field by field, not ``asdict``: its deep copy of every tuple took ~10 ms of a grading; the values are immutable.
     events = [dict(kind="forward", **{"class" if k == "cls" else k: v for k, v in vars(e).items()})
               if isinstance(e, replies.Forward) else dict(kind="step", **vars(e)) for e in call.events]
-    return rules.watched(call.outputs, call.error, {"events": events, "arguments": [dict(vars(a)) for a in call.arguments]})
+    return rules.watched(call.outputs, call.error, {"events": events, "arguments": [dict(vars(a)) for a in call.arguments],
+                                                    "global_hooks_left": call.global_hooks_left})
 
 
 class DoorView:

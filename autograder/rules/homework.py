@@ -126,9 +126,9 @@ def _trace_problem(value) -> str | None:
 
 
 def trace_protocol(view, case: dict, expect: dict) -> None:
-    """``shape_trace`` returns (name, shape) pairs and leaves the model as it found it: no hooks left
-    (also when forward raises), the same list when called twice, no gradients, its weights and its
-    train/eval mode as they were. Judged from what the watcher saw, on ``expect``'s small SimpleUNet."""
+    """``shape_trace`` returns (name, shape) pairs and leaves the model as it found it: no hooks left,
+    global module hooks included (also when forward raises), the same list when called twice, no
+    gradients, its weights, their requires_grad and its train/eval mode as they were. Judged from what the watcher saw, on ``expect``'s small SimpleUNet."""
     x, t = make_inputs({"seed": case["seed"], "inputs": {"x": expect["x"], "t": expect["t"]}})
     raising_x = torch.zeros(expect["raising"])
 
@@ -150,6 +150,19 @@ def trace_protocol(view, case: dict, expect: dict) -> None:
         raise Failed(f"shape_trace left {plural(left['hooks_left'], 'hook')} on the model: the rule is that it leaves "
                      "none", hint="Keep what registering each hook returns, and remove every hook before returning, in a "
                      "`finally:` block.")
+    if twice["global_hooks_left"]:
+        raise Failed(f"shape_trace left {plural(twice['global_hooks_left'], 'global module hook')} registered "
+                     "(torch.nn.modules.module.register_module_forward_hook and its kin), each firing on every module "
+                     "of every model run afterwards: the rule is that shape_trace leaves no hook behind",
+                     hint="Register the hooks on the model's own submodules (module.register_forward_hook) and remove "
+                     "every hook you registered, global ones too, in a `finally:` block.")
+    switched = left["requires_grad_changed"]
+    if switched:
+        raise Failed(f"shape_trace switched requires_grad on {plural(len(switched), 'parameter')} of the model "
+                     f"({', '.join(switched[:3])}{', ...' if len(switched) > 3 else ''}) and left it so: the rule is "
+                     "that it leaves the model as it found it",
+                     hint="Run the forward pass in a torch.no_grad() block rather than switching requires_grad off: "
+                     "the block changes nothing on the model, which trains afterwards as before.")
     first, second = map(as_pairs, twice["outputs"])
     if first != second:
         raise Failed(f"calling shape_trace twice on one {name} gave two different lists ({len(first)} entries, then "
@@ -169,7 +182,7 @@ def trace_protocol(view, case: dict, expect: dict) -> None:
                          "train/eval mode is restored",
                          hint="Leave model.training alone, or remember it and put it back (model.train(was_training)) "
                          "before returning.")
-    hooks = raising["arguments"][0]["hooks_left"]
+    hooks = raising["arguments"][0]["hooks_left"] + raising["global_hooks_left"]
     if hooks:
         raise Failed(f"when the forward pass raises (x of shape {tuple(expect['raising'])}, whose height the UNet cannot "
                      f"halve twice), shape_trace left {plural(hooks, 'hook')} on the model: the rule is that it removes "

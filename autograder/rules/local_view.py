@@ -126,6 +126,7 @@ class LocalView:
 def watched(outputs: list, error: str | None, report: dict) -> dict:
     """A watched call as these rules read it, from either side: ``outputs`` (one per repetition that
     returned), the student's ``error`` or None, and the watcher's ``events`` (dicts with ``kind``
-    "forward" or "step") and ``arguments`` (what was left on each module passed in)."""
+    "forward" or "step"), ``arguments`` (what was left on each module passed in) and
+    ``global_hooks_left`` (torch's global module hooks it left registered)."""
     return {"outputs": outputs, "error": error, "events": list(report["events"]),
-            "arguments": list(report["arguments"])}
+            "arguments": list(report["arguments"]), "global_hooks_left": report["global_hooks_left"]}

@@ -288,6 +288,7 @@ class Leftovers:
     modes_changed: tuple
     weights_changed: bool
     gradients: tuple
+    requires_grad_changed: tuple  # parameters whose requires_grad the call switched
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,7 @@ class WatchedCall:
     events: tuple  # Forward and Step, in order
     truncated: bool
     arguments: tuple  # Leftovers, per module argument
+    global_hooks_left: int  # torch's global module hooks the call registered and left
 
 
 def _number(value, what: str, kinds=(int, float)):
@@ -358,19 +360,21 @@ def _event(value, what: str):
 def watched_call(value, what: str, arguments: int) -> WatchedCall:
     """A call watched by the child: its outputs or error, what its models saw, what it left behind."""
     value = _dict(value, what, ("outputs", "error", "watched"))
-    watched = _dict(value["watched"], what, ("events", "truncated", "arguments"))
+    watched = _dict(value["watched"], what, ("events", "truncated", "arguments", "global_hooks_left"))
     if type(watched["truncated"]) is not bool:
         raise MalformedReply(what, "'truncated' is not true or false")
     leftovers = []
     for entry in _list(watched["arguments"], what, arguments):
-        entry = _dict(entry, what, ("hooks_left", "modes_changed", "weights_changed", "gradients"))
+        entry = _dict(entry, what, ("hooks_left", "modes_changed", "weights_changed", "gradients",
+                                    "requires_grad_changed"))
         if type(entry["weights_changed"]) is not bool:
             raise MalformedReply(what, "'weights_changed' is not true or false")
         leftovers.append(Leftovers(_number(entry["hooks_left"], what, (int,)), _texts(entry["modes_changed"], what),
-                                   entry["weights_changed"], _texts(entry["gradients"], what)))
+                                   entry["weights_changed"], _texts(entry["gradients"], what),
+                                   _texts(entry["requires_grad_changed"], what)))
     return WatchedCall([plain(o, what) for o in _list(value["outputs"], what)], optional_text(value["error"], what),
                        tuple(_event(e, what) for e in _list(watched["events"], what)), watched["truncated"],
-                       tuple(leftovers))
+                       tuple(leftovers), _number(watched["global_hooks_left"], what, (int,)))
 
 
 @dataclass(frozen=True)

@@ -43,12 +43,14 @@ def shape_trace(model, x, t):
 
     The grader checks each point:
 
-    * the names of the entries, in the order the outputs are produced;
+    * the names of the entries, in the order the outputs are produced, on a SimpleUNet and on another
+      model (a ``DownBlock``, traced as ``shape_trace(block, x, t_emb)``);
     * the shape of each entry;
     * the ``.concat`` entries: their shapes, each between its UpBlock's upsampling and its ResBlock;
-    * that ``shape_trace`` leaves the model as it found it: no hooks left on it (also when the forward
-      pass raises), the same list when called twice on one model, no gradients built (run it without
-      gradients), its train/eval mode and its weights as they were.
+    * that ``shape_trace`` leaves the model as it found it: no hooks left on it, global module hooks
+      included (also when the forward pass raises), the same list when called twice on one model, no
+      gradients built (run it without gradients), its train/eval mode, its weights and their
+      ``requires_grad`` as they were.
     """
     ### BEGIN SOLUTION
     trace = []

@@ -6,17 +6,19 @@ batches -- not about numbers a reference could produce, so they are judged from 
 while the student's code ran, however that code is written:
 
 - every top-level forward call (global module hooks, so models the function builds itself are seen
-  too): which model (numbered by first appearance), its class, whether gradients were on, digests
-  of the images of its first input (``image_digest``: a float64 copy of an image digests as the
-  image), its timesteps, the digest of its weights at its first call, and the mean squared
-  difference between its output and that input (the reconstruction loss). The input and timesteps
+  too): which model (numbered by first appearance), its class, whether it built a graph (gradients
+  on, an output that requires them), digests of the images of its first input (``image_digest``: a
+  float64 copy of an image digests as the image), its timesteps, the digest of its weights at its
+  first call, and the mean squared difference between its output and that input (the reconstruction
+  loss). The input and timesteps
   are its forward's first two arguments, by position or by name (``model(x=batch, t=timesteps)``);
   a model run as ``model.forward(x, t)``, which no hook sees, is seen through its submodules' calls
   (``_bypassed``) and recorded as the call it is;
 - every optimizer step (global optimizer hooks): the optimizer's class, learning rates, each
   group's settings that shape Adam's update (``ADAM_SETTINGS``), and which models' parameters it holds;
 - afterwards, for each module passed in: hooks still attached, submodules whose train/eval mode
-  changed, whether its weights changed, which parameters got a gradient.
+  changed, whether its weights changed, which parameters got a gradient, which had ``requires_grad``
+  switched; and how many of torch's global module hooks the call left registered.
 
 Plain data only; the grader parses it (``replies.watched_call``) and judges it (``checks/analysis.py``).
 ``digest`` is shared with the grader, which digests the images it knows in the same way.
@@ -87,6 +89,27 @@ def _hook_count(module: torch.nn.Module) -> int:
     return sum(len(getattr(m, name, None) or {}) for m in module.modules() for name in _HOOK_DICTS)
 
 
+# torch's global module hooks (``register_module_forward_hook``, ...): one left behind fires on every
+# module of every model run afterwards. Not the flags kept beside the forward hooks (``_with_kwargs``).
+_GLOBAL_HOOK_DICTS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                      "_global_backward_pre_hooks", "_global_buffer_registration_hooks",
+                      "_global_module_registration_hooks", "_global_parameter_registration_hooks")
+
+
+def _global_hook_count() -> int:
+    return sum(len(getattr(module_hooks, name, None) or {}) for name in _GLOBAL_HOOK_DICTS)
+
+
+def _finish(event: dict, output, x) -> None:
+    """A forward event completed by what the call returned: its loss, and whether it built a graph --
+    gradients on, and an output that requires them (a model whose parameters are all frozen builds none)."""
+    event["loss"] = _loss(output, x)
+    outputs = output if isinstance(output, (tuple, list)) else (output,)
+    tensors = [o for o in outputs if isinstance(o, torch.Tensor)]
+    if tensors:
+        event["grad"] = event["grad"] and any(o.requires_grad for o in tensors)
+
+
 GLOBAL_RESEED = 20240607  # what ``reseed_global`` sets torch's global generator to after every optimizer step
 
 
@@ -102,6 +125,7 @@ class Watcher:
         self.arguments = modules
         self.reseed_global = reseed_global
         self.before = [self._state(m) for m in modules]
+        self.global_hooks = _global_hook_count()  # before the watcher's own
         self.models: dict[int, int] = {}  # id(model) -> its number
         self.owners: dict[int, int] = {}  # id(parameter) -> the number of the model it belongs to
         self.kept: list = []  # the models seen, alive while watching (their ids stay theirs)
@@ -119,7 +143,8 @@ class Watcher:
     @staticmethod
     def _state(module: torch.nn.Module) -> dict:
         return {"hooks": _hook_count(module), "modes": {n: m.training for n, m in module.named_modules()},
-                "weights": weights_digest(module)}
+                "weights": weights_digest(module),
+                "requires_grad": {n: p.requires_grad for n, p in module.named_parameters()}}
 
     def __enter__(self):
         self.handles = [register_module_forward_pre_hook(self._before_forward),
@@ -190,7 +215,7 @@ class Watcher:
             named_x, named_t = _inputs(module, args, kwargs)
             x = x if x is not None else named_x
             _describe_inputs(event, x, named_t if event["timesteps"] is None else None, keep_timesteps=True)
-        event["loss"] = _loss(rest[-1], x)
+        _finish(event, rest[-1], x)
         local.event = local.input = None
 
     def _start_bypass(self, model, frame, x, t) -> None:
@@ -203,7 +228,7 @@ class Watcher:
 
         def on_return(frame_, kind, value):
             if kind == "return":
-                event["loss"] = _loss(value, x)
+                _finish(event, value, x)
                 local.bypass = None
                 if sys.gettrace() is _no_trace:
                     sys.settrace(previous_global)
@@ -241,8 +266,11 @@ class Watcher:
                 "modes_changed": [n for n, mode in now["modes"].items() if before["modes"].get(n, mode) != mode],
                 "weights_changed": now["weights"] != before["weights"],
                 "gradients": [n for n, p in module.named_parameters() if p.grad is not None],
+                "requires_grad_changed": [n for n, flag in now["requires_grad"].items()
+                                          if before["requires_grad"].get(n, flag) != flag],
             })
-        return {"events": self._ordered_events(), "truncated": self.truncated, "arguments": after}
+        return {"events": self._ordered_events(), "truncated": self.truncated, "arguments": after,
+                "global_hooks_left": _global_hook_count() - self.global_hooks}
 
     def _ordered_events(self) -> list:
         """The events as recorded when one thread recorded them all. When several did, the order in which
