@@ -342,3 +342,93 @@ def test_a_run_of_spaces_is_read_once():
     assert layout._uses_pep_695(spaces + "type Shape" + spaces + "= int")
     assert layout._DOWNLOAD_SUFFIX.sub("", "a" + spaces + "00001") == "a" + spaces + "00001"
     assert layout._DOWNLOAD_SUFFIX.sub("", "attention" + spaces + "(1)") == "attention"
+
+
+def _tar_of(entries, compress=None) -> bytes:
+    """A tar of ``entries`` (TarInfo, bytes) pairs, gzipped or xz-compressed (``compress``: lzma filters)."""
+    import io
+    import lzma
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        for info, data in entries:
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    if compress is None:
+        import gzip
+        return gzip.compress(raw.getvalue())
+    return lzma.compress(raw.getvalue(), format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=compress)
+
+
+def _code_entries():
+    import tarfile
+
+    from .classroom import package, reference
+
+    return [(tarfile.TarInfo(name), text.encode()) for name, text in package("unet/", reference()).items()]
+
+
+def test_a_pax_header_with_a_number_longer_than_any_real_one_refuses_the_tar_before_tarfile_searches_it(tmp_path):
+    """tarfile (Python before 3.11.10) searches a pax header in time the square of its runs of digits:
+    100,000 digits in a 10 KB .tgz cost 26 s of the trusted process, 200,000 two minutes (red team). A long
+    name in a pax header is read (and left out later: test_handins)."""
+    import tarfile
+
+    from autograder.intake import files
+
+    pax = tarfile.TarInfo("PaxHeader/x")
+    pax.type = tarfile.XHDTYPE
+    path = tmp_path / "hand-in.tgz"
+    path.write_bytes(_tar_of([(pax, b"1" * (files.MAX_PAX_DIGITS + 1)), *_code_entries()]))
+    with pytest.raises(files.Refused, match="pax.*digits"):
+        files.collect(path)
+    ordinary = tarfile.TarInfo("PaxHeader/y")
+    ordinary.type = tarfile.XHDTYPE
+    record = "path=unet/" + "a" * 200 + ".py\n"
+    record = f"{len(record) + 4} {record}"  # a real record: its length counts itself (three digits and a space)
+    path.write_bytes(_tar_of([(ordinary, record.encode()), *_code_entries()]))
+    assert any(f.label.endswith(".py") for f in files.collect(path).files)
+
+
+def test_every_header_of_a_tar_counts_against_the_file_limit_folders_too(tmp_path):
+    """200,000 folder entries in a 1 MB .tgz cost 5 s and 115 MB while tarfile listed them (1 GiB unpacked:
+    ten times that): each header counts, and the tar is refused past ``max_files``."""
+    import tarfile
+
+    from autograder.intake import files
+
+    folders = []
+    for index in range(files.Limits.max_files + 1):
+        info = tarfile.TarInfo(f"d{index}")
+        info.type = tarfile.DIRTYPE
+        folders.append((info, b""))
+    path = tmp_path / "hand-in.tgz"
+    path.write_bytes(_tar_of([*folders, *_code_entries()]))
+    with pytest.raises(files.Refused, match="more than"):
+        files.collect(path)
+
+
+def test_an_xz_stream_that_asks_for_more_memory_than_xz_9_is_refused_not_served(tmp_path):
+    """A 147 KB .tar.xz whose block header asks for a 1 GiB dictionary held ~900 MiB of the trusted process
+    (``lzma.LZMAFile`` has no memory limit); xz -9's own (64 MiB) is read."""
+    import lzma
+    import struct
+    import zlib
+
+    from autograder.intake import files
+
+    nine = tmp_path / "nine.tar.xz"
+    nine.write_bytes(_tar_of(_code_entries(), [{"id": lzma.FILTER_LZMA2, "preset": 9}]))
+    assert any(f.label.endswith("res_block.py") for f in files.collect(nine).files)
+
+    data = bytearray(_tar_of(_code_entries(), [{"id": lzma.FILTER_LZMA2, "dict_size": 1 << 20}]))
+    header = 12  # the block header, after the stream header: its size, flags, then LZMA2's id, 1, the dictionary byte
+    size = (data[header] + 1) * 4
+    assert data[header + 2:header + 4] == b"\x21\x01"
+    data[header + 4] = 36  # 2 ** (36 / 2 + 12) bytes: 1 GiB
+    data[header + size - 4:header + size] = struct.pack("<I", zlib.crc32(bytes(data[header:header + size - 4])))
+    asking = tmp_path / "asking.tar.xz"
+    asking.write_bytes(bytes(data))
+    with pytest.raises(files.Refused, match="not a readable xz file .Memory usage limit"):
+        files.collect(asking)

@@ -422,7 +422,100 @@ class _Capped(io.RawIOBase):
         return len(chunk)
 
 
-_DECOMPRESS = {"gz": lambda raw: gzip.GzipFile(fileobj=raw), "bz2": bz2.BZ2File, "xz": lzma.LZMAFile}
+class _Xz(io.RawIOBase):
+    """An .xz stream decompressed with a memory limit: ``lzma.LZMAFile`` takes none, and a 147 KB
+    .tar.xz whose header asks for a 1 GiB dictionary made it hold ~900 MiB (red team)."""
+
+    def __init__(self, raw):
+        self.raw, self.decompressor, self.pending = raw, lzma.LZMADecompressor(memlimit=MAX_XZ_MEMORY), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.pending:
+            if self.decompressor.eof:
+                if not self.decompressor.unused_data and not self.raw.read(1):
+                    return 0  # one stream: what follows it is not read
+                raise lzma.LZMAError("data after the end of the xz stream")
+            chunk = self.raw.read(1 << 16)
+            if not chunk and self.decompressor.needs_input:
+                raise EOFError("the xz stream ends early")
+            self.pending = self.decompressor.decompress(chunk, max_length=len(buffer))
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
+
+
+MAX_XZ_MEMORY = 96 << 20  # xz -9 needs 65 MiB to decompress (a 64 MiB dictionary): any tar a student makes
+_DECOMPRESS = {"gz": lambda raw: gzip.GzipFile(fileobj=raw), "bz2": bz2.BZ2File, "xz": _Xz}
+
+# Python's tarfile (before 3.11.10, 3.12.6) searches a pax header with patterns that take time in the square
+# of its longest run of digits: a 10 KB .tgz holding a header of 100,000 digits cost 26 s of intake, 200,000
+# digits 126 s (CVE-2024-6232; red team). A real header's numbers are lengths, sizes and times (a few dozen
+# digits); a name in one may be long (40,000 characters, left out later). Bounded: every run of digits,
+# and all pax headers together, so the patterns cost at most MAX_PAX_BYTES * MAX_PAX_DIGITS steps.
+MAX_PAX_DIGITS, MAX_PAX_BYTES = 256, 1 << 20
+_NOT_DIGITS = bytes(b if 48 <= b <= 57 else 32 for b in range(256))  # every byte but 0-9 becomes a space
+
+
+class _Replay:
+    """A tar stream whose next read gives back ``data``, read from it already; the rest goes to the stream."""
+
+    def __init__(self, stream, data: bytes):
+        self.stream, self.data = stream, data
+
+    def read(self, size: int = -1) -> bytes:
+        if self.data is not None:
+            data, self.data = self.data, None
+            return data
+        return self.stream.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _bounded_tar_info(limits: Limits):
+    """A TarInfo class that reads a pax header itself, and refuses one past the bounds before tarfile searches it."""
+    read = 0
+
+    class BoundedTarInfo(tarfile.TarInfo):
+        def _count(self):
+            nonlocal read
+            read += self.size
+            if read > MAX_PAX_BYTES:
+                raise Refused(f"its tar archive holds over {MAX_PAX_BYTES >> 20} MiB of extended headers (pax, or GNU "
+                              "long names), more than a tar of code ever needs; pack your files again as a .zip")
+
+        def _proc_gnulong(self, archive):  # a GNU long name: read whole into memory by tarfile
+            self._count()
+            return super()._proc_gnulong(archive)
+
+        def _proc_pax(self, archive):  # tarfile's step for a pax header, called with its size read, its text not
+            self._count()
+            stream = archive.fileobj
+            data = stream.read(self._block(self.size))
+            if max(map(len, data[:self.size].translate(_NOT_DIGITS).split()), default=0) > MAX_PAX_DIGITS:
+                raise Refused(f"its tar archive holds an extended (pax) header with a number of over {MAX_PAX_DIGITS} "
+                              "digits, which no tar of code holds; pack your files again as a .zip")
+            archive.fileobj = _Replay(stream, data)
+            try:
+                return super()._proc_pax(archive)
+            finally:
+                archive.fileobj = stream
+
+    return BoundedTarInfo
+
+
+def _tar_members(archive: tarfile.TarFile, limits: Limits):
+    """Each member of a tar read as a stream, once. Every header counts against ``max_files``, folders and
+    names left out too, and none is kept: tarfile lists every member it read, and 200,000 folder entries in
+    a 1 MB .tgz cost 5 s and 115 MB (1 GiB unpacked: ten times that)."""
+    for count, info in enumerate(iter(archive.next, None), 1):
+        archive.members.clear()
+        if count > limits.max_files:
+            raise Refused(f"more than {limits.max_files} files; submit only your code")
+        yield info
 
 
 def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits: Limits, depth: int) -> None:
@@ -431,8 +524,8 @@ def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits:
     stream = _Capped(_DECOMPRESS[kind](raw) if kind in _DECOMPRESS else raw, tree, limits.max_unpacked_bytes)
     nested = []
     try:
-        with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|") as archive:
-            for info in archive:
+        with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|", tarinfo=_bounded_tar_info(limits)) as archive:
+            for info in _tar_members(archive, limits):
                 name = _member_path(info.name, prefix, tree, limits)
                 if info.isdir() or name is None:
                     continue
