@@ -256,3 +256,11 @@ def test_reading_a_value_never_imports_numpy(monkeypatch):
         assert "returned a object" in str(refusal)
     else:
         raise AssertionError("an object read as plain data")
+
+
+def test_an_int_past_int64_that_student_code_returned_is_read_as_the_float_nearest_it():
+    """10**400 as a share made math.isclose raise, and a sum of 4,300-digit counts made str() raise: grader
+    errors, the submission sent to staff. Every later step now gets a float it can compare and write."""
+    answer = replies.call_result({"output": {"a": 10 ** 400, "b": -(10 ** 400), "c": 2 ** 64, "d": [7, -(2 ** 63)]}}, "call")
+    assert answer == {"a": math.inf, "b": -math.inf, "c": float(2 ** 64), "d": [7, -(2 ** 63)]}
+    assert type(answer["d"][1]) is int and type(answer["c"]) is float

@@ -79,7 +79,7 @@ def shares(view, case: dict, expect: dict) -> None:
         breakdown[NO_PARAMETERS if NO_PARAMETERS not in breakdown else f"{NO_PARAMETERS}_part"] = 0
     whole = sum(count for count in breakdown.values())
     got = view.call("parameter_shares", dict(breakdown))
-    if not isinstance(got, dict) or not all(_is_number(v) for v in got.values()):
+    if not isinstance(got, dict) or not all(_finite_number(v) for v in got.values()):
         text = repr(got)
         raise Failed(f"parameter_shares must return a dict {{part name: float}}; got "
                      f"{text if len(text) <= 80 else text[:77] + '...'}")
