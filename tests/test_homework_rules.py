@@ -286,6 +286,17 @@ def test_a_trace_by_a_global_hook_with_the_parameters_frozen_meanwhile_gets_full
     assert failed == {}
 
 
+def test_a_loss_module_is_no_model_however_often_it_is_called(grader, make_submission):
+    """``criterion = nn.MSELoss()`` made once and called at every step, the most common way to write the loss:
+    a module without parameters, so no third model trained (red team: same_start said "trained 3 models")."""
+    loss = "                loss = F.mse_loss(model(batch, timesteps), batch)\n"
+    report = grader.grade(make_submission({"analysis": _edit(
+        REFERENCE, (_LOOP_START, "        criterion = torch.nn.MSELoss()\n" + _LOOP_START),
+        (loss, loss.replace("F.mse_loss(", "criterion(")))}))
+    failed = {i: c.output[:300] for i, c in _check_results(report, "SkipAblation").items() if not c.passed}
+    assert failed == {}
+
+
 _NAMED_MODULES_ORDER = [("    return trace\n",
                          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
                          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")]
@@ -427,6 +438,12 @@ BROKEN = {
         _NAMED_MODULES_ORDER,
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach().numpy())\n")],
         ("names_in_order", "in another order"), ("experiment_budget", "must be a list of floats")),
+    "entries in named_modules() order; the held-out images reconstructed at timestep 500 (red team: full marks)": (
+        _NAMED_MODULES_ORDER,
+        [("reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))",
+          "reconstructions = model(held_out, torch.full((len(held_out),), 500, dtype=torch.long))")],
+        ("names_in_order", "in another order"),
+        ("training_task", "reconstructed at timesteps other than 0", "in the evaluation")),
     "a global forward hook left registered (it fires on every model run afterwards); losses kept as tensors": (
         [(_HOOK_LOOP, _GLOBAL_HOOK.replace("        handles.append(torch", "        forgotten = (torch"))],
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],

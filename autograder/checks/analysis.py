@@ -540,6 +540,12 @@ def training_task(ctx, _case):
                     "the input itself and each step's loss is recorded before that step's update",
                     hint="Each step: the loss is the mean squared error between the model's output on the batch "
                     "and that same batch; record its .item() before optimizer.step().")
+    evaluated = [e.timesteps for e in _evaluations(watched, _held_out_digests(ctx)) if e.timesteps is not None]
+    if any(t != 0 for timesteps in evaluated for t in timesteps):
+        raise CheckFailed("the held-out images were reconstructed at timesteps other than 0: the rule is that every "
+                          "image gets timestep 0, in the evaluation as in training",
+                          hint="Give each held-out image timestep 0 too, as each training image: a long tensor "
+                          "of zeros, one per image.")
     problem = _optimizer_problem(ctx, trained, watched)
     if problem is not None:
         raise problem

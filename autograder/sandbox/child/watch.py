@@ -5,8 +5,8 @@ and restores the modes; ``skip_ablation``'s two models start from the same weigh
 batches -- not about numbers a reference could produce, so they are judged from what the child saw
 while the student's code ran, however that code is written:
 
-- every top-level forward call (global module hooks, so models the function builds itself are seen
-  too): which model (numbered by first appearance), its class, whether it built a graph (gradients
+- every top-level forward call of a module with parameters (global module hooks, so models the
+  function builds itself are seen too; a loss module, ``nn.MSELoss()``, is no model): which model (numbered by first appearance), its class, whether it built a graph (gradients
   on, an output that requires them), digests of the images of its first input (``image_digest``: a
   float64 copy of an image digests as the image), its timesteps, the digest of its weights at its
   first call, and the mean squared difference between its output and that input (the reconstruction
@@ -183,6 +183,8 @@ class Watcher:
 
     def _before_forward(self, module, args):
         local = self._local
+        if getattr(local, "depth", 0) == 0 and getattr(local, "bypass", None) is None and _parameterless(module):
+            return  # a loss module (nn.MSELoss()) is no model: not recorded, and a model it calls is seen as called
         local.depth = getattr(local, "depth", 0) + 1
         if local.depth != 1 or getattr(local, "bypass", None) is not None:
             return  # a submodule's call inside a model's (one run as model.forward included)
@@ -206,6 +208,8 @@ class Watcher:
     def _after_forward(self, module, args, *rest):
         # torch calls it (module, args, kwargs, output), or (module, args, output) when forward raised
         local = self._local
+        if getattr(local, "depth", 0) == 0 and _parameterless(module):
+            return  # skipped on its way in (``_before_forward``)
         local.depth = max(0, getattr(local, "depth", 0) - 1)
         event, x = getattr(local, "event", None), getattr(local, "input", None)
         if local.depth != 0 or event is None:
@@ -351,6 +355,10 @@ def _loss(output, x) -> float | None:
         with torch.no_grad():
             return ((output.detach().double() - x.detach().double()) ** 2).mean().item()
     return None
+
+
+def _parameterless(module) -> bool:
+    return next(module.parameters(), None) is None
 
 
 def _bypassed(module):
