@@ -267,6 +267,51 @@ def test_a_process_left_running_is_not_handed_on(grader, make_submission, monkey
     assert len(forks) >= 2
 
 
+def test_a_python_thread_left_running_is_not_handed_on(grader, make_submission, monkeypatch):
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    spawn = "import threading, time\nthreading.Thread(target=time.sleep, args=(60,), daemon=True).start()\n"
+    forks = _counting_forks(monkeypatch)
+    report = grader.grade(make_submission({"time_embedding": spawn + source}))
+    assert all(c.passed for c in report.checks if c.component == "ResBlock")
+    assert len(forks) >= 2
+
+
+def test_a_child_with_namespaces_of_its_own_has_no_proc(grader, make_submission):
+    """Every entry a procfs makes for a process takes its inode number from one counter of the whole host:
+    a child moved it by making entries and the next student's child read it in stat (red team: 8 bits a
+    hand-over, every try). Where the child has namespaces of its own (a root grader with bubblewrap), /proc
+    is an empty folder; what the audit needs it learns otherwise (``own_tasks``: the tests above)."""
+    if not grader._zygote().isolation.zygote_options(sys.executable).get("own_namespaces"):
+        pytest.skip("no namespaces of the child's own in this sandbox mode (README: Security model)")
+    probe = "import os\nassert os.listdir('/proc') == [] and not os.path.exists('/proc/self'), os.listdir('/proc')[:5]\n"
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    report = grader.grade(make_submission({"time_embedding": probe + source}))
+    time_embedding = [c for c in report.checks if c.component == "TimeEmbedding"]
+    assert time_embedding and all(c.passed for c in time_embedding), [c.output[:300] for c in time_embedding]
+
+
+ADDRESS_SPACE = '''
+import resource
+resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))
+import torch
+from autograder.sandbox.child.own_tasks import address_space_bytes
+for size in (0, 50_000_000):
+    kept = torch.zeros(size)
+    found = address_space_bytes()
+    with open("/proc/self/statm") as statm:
+        print(found, int(statm.read().split()[0]) * resource.getpagesize())
+'''
+
+
+def test_a_childs_address_space_is_measured_without_proc_to_within_a_mib():
+    done = subprocess.run([sys.executable, "-c", ADDRESS_SPACE], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent)
+    assert done.returncode == 0, done.stderr[-2000:]
+    pairs = [tuple(map(int, line.split())) for line in done.stdout.split("\n") if line]
+    assert len(pairs) == 2 and pairs[1][1] - pairs[0][1] >= 150 << 20, pairs  # the tensor's 200 MB counted
+    assert all(abs(found - statm) <= 2 << 20 for found, statm in pairs), pairs
+
+
 @pytest.mark.parametrize("first, then, forks", [
     ("DownBlock", "UpBlock", 1),       # DownBlock's child held the reference ResBlock: UpBlock may have it too
     ("DownBlock", "ResBlock", 2),      # ... but ResBlock's own code must never run where it was

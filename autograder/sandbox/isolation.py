@@ -15,7 +15,7 @@ Two modes, chosen once per process (``AUTOGRADER_ISOLATION=auto|bwrap|fallback``
 In both modes each child gets rlimits, a seccomp allow-list (deny by default: no sockets, IPC,
 keyrings or file writes; see ``child/limits.py``) and, where the kernel has Landlock, only the files
 bubblewrap would show it; as root, PID, IPC, UTS and mount namespaces of its own, every mount read-only
-and a /proc of its processes alone;
+and no /proc;
 and the zygote kills every process a child started and sweeps what it could have left
 (``child/reaper.py``). What each mode does *not*
 isolate is written down in the README's "Security model".
@@ -119,7 +119,7 @@ class Isolation:
             found.append("no namespaces (bubblewrap unavailable): the network and world-readable files are reachable")
         found.append(f"uid {self.uid}" if self.uid is not None else "the grader's own uid")
         if self.uid is not None:
-            found.append("PID, IPC, UTS and read-only mount namespaces and a /proc of its own per child")
+            found.append("PID, IPC, UTS and read-only mount namespaces and no /proc per child")
         found.append("rlimits (CPU, memory, processes, file size, open files)")
         found.append("seccomp allow-list: no sockets, IPC, keyrings or file writes" if self.seccomp else "no seccomp filter")
         return found

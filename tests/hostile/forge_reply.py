@@ -1,14 +1,15 @@
 # Write a forged reply straight onto the child's socket: a string where a gradient belongs.
 import json as _json
 import os as _os
+import stat as _stat
 import struct as _struct
 
 
-def _sockets():
-    for fd in _os.listdir("/proc/self/fd"):
+def _sockets():  # every descriptor that is a socket (asked of each: a child may have no /proc)
+    for fd in range(3, 1024):
         try:
-            if _os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
-                yield int(fd)
+            if _stat.S_ISSOCK(_os.fstat(fd).st_mode):
+                yield fd
         except OSError:
             pass
 

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 
-from . import torch_settings
+from . import own_tasks, torch_settings
 
 
 class GlobalState:
@@ -25,10 +25,10 @@ class GlobalState:
     that by accident, and on purpose it is no more than one's own file can do.
     """
 
-    def __init__(self, torch, count_processes: bool = False):
+    def __init__(self, torch, count_processes: bool = False, procfs: bool = True):
         import builtins
 
-        self.torch, self.count_processes = torch, count_processes
+        self.torch, self.count_processes, self.procfs = torch, count_processes, procfs
         modules = [torch, torch.nn, torch.nn.functional, torch.nn.init, torch.autograd, torch.linalg, math, sys]
         classes = [torch.Tensor, builtins.__dict__]
         classes += [c for c in vars(torch.nn).values() if isinstance(c, type)]
@@ -47,7 +47,7 @@ class GlobalState:
         return (
             torch_settings.snapshot(),  # grad and inference mode, default dtype and device, threads, ...
             tuple(map(id, sys.meta_path)), tuple(map(id, sys.path_hooks)), tuple(sys.path), sys.gettrace(),
-            sys.getprofile(), sys.getrecursionlimit(), threading.active_count(), len(os.listdir("/proc/self/task")),
+            sys.getprofile(), sys.getrecursionlimit(), threading.active_count(), self._tasks(),
             signal.getitimer(signal.ITIMER_REAL), signal.getitimer(signal.ITIMER_VIRTUAL),
             tuple(signal.getsignal(s) for s in (signal.SIGALRM, signal.SIGVTALRM, signal.SIGTERM, signal.SIGINT)),
             os.getcwd(), dict(os.environ),
@@ -56,9 +56,15 @@ class GlobalState:
             torch._C._autograd._top_saved_tensors_default_hooks(False) is not None,
             tuple(len(hooks) for name, hooks in vars(torch.nn.modules.module).items()
                   if name.startswith("_global_") and isinstance(hooks, dict)),
-            # in a PID namespace of its own every process is the child's: one left running outlives the component
-            sum(entry.isdigit() for entry in os.listdir("/proc")) if self.count_processes else None,
         )
+
+    def _tasks(self):
+        """Its threads and (in a PID namespace of its own, where every process is the child's: one left
+        running outlives the component) its processes; from /proc where the child has one (``own_tasks``)."""
+        if not self.procfs:
+            return own_tasks.tasks() or object()  # too many to count: never the same
+        processes = sum(entry.isdigit() for entry in os.listdir("/proc")) if self.count_processes else None
+        return len(os.listdir("/proc/self/task")), processes
 
     def changes(self) -> list[str]:
         """What differs now from the snapshot: names of changed bindings, or that a setting did."""

@@ -274,6 +274,7 @@ def confine_files(readable: list[str]) -> int:
     """
     import ctypes
     import os
+    import stat
 
     abi = landlock_abi()
     if abi < 1:
@@ -302,7 +303,7 @@ def confine_files(readable: list[str]) -> int:
             except OSError:
                 continue  # not on this machine (/lib64 on aarch64)
             try:
-                folder = os.path.isdir(f"/proc/self/fd/{fd}")
+                folder = stat.S_ISDIR(os.fstat(fd).st_mode)  # not /proc/self/fd: a child may have no /proc
                 rights = (FS_READ_FILE | FS_READ_DIR | FS_EXECUTE) if folder else FS_READ_FILE
                 rule = PathBeneath(rights, fd)
                 if libc.syscall(LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) != 0:
@@ -349,9 +350,9 @@ def fork_into_own_pid_namespace(own_namespace_fd: int) -> int:
 
 
 def enter_own_namespaces() -> None:
-    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last and a
-    /proc of its own (needs root: called before the uid drop, in the PID namespace of
-    ``fork_into_own_pid_namespace``): the child's processes and nothing else.
+    """IPC, UTS and mount namespaces for this child alone, every mount read-only in the last and no
+    /proc at all (needs root: called before the uid drop, in the PID namespace of
+    ``fork_into_own_pid_namespace``).
 
     Whatever SysV or POSIX IPC object the child or its processes could make dies with them, even if
     the seccomp filter let one through; a hostname it set would be its own. Read-only mounts matter
@@ -367,16 +368,14 @@ def enter_own_namespaces() -> None:
         raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS) failed")
     if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:  # nothing we change reaches the host
         raise OSError(ctypes.get_errno(), "making the child's mounts private failed")
-    # A /proc of the child's PID namespace, processes only (``subset=pid``, Linux 5.8), deny by
-    # default: no fork server's entry (its counts of the CPU time and page faults of the children it
-    # reaped, which a child can move at will and the next child read: measured, both modes), no
-    # machine-wide counter a child moves and the next reads (forks and context switches in /proc/stat,
-    # the last PID in /proc/loadavg, /proc/vmstat's page faults, /proc/sys). An older kernel keeps
-    # the whole /proc, other users' processes hidden (README "Security model").
-    flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
-    if libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=2,subset=pid") != 0 \
-            and libc.mount(b"proc", b"/proc", b"proc", flags, b"hidepid=2") != 0:
-        raise OSError(ctypes.get_errno(), "mounting a /proc that hides other users' processes failed")
+    # No /proc, deny by default: an empty file system over the fork server's. Each kind of entry was a
+    # channel from one student's child to a later one's (measured, red team): the fork server's counts of
+    # the CPU time and page faults of the children it reaped; machine-wide counters (forks and context
+    # switches in /proc/stat, the last PID in /proc/loadavg, /proc/vmstat's page faults, /proc/sys); and,
+    # in a /proc of the child's processes alone, the inode number of every entry made for one, drawn from
+    # a counter of the whole host (8 bits a hand-over). What the child learns of itself: ``own_tasks``.
+    if libc.mount(b"none", b"/proc", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"size=4k,nr_inodes=1,mode=555") != 0:
+        raise OSError(ctypes.get_errno(), "hiding /proc from the child failed")
 
     class MountAttr(ctypes.Structure):
         _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),

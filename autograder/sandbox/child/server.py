@@ -16,7 +16,7 @@ import resource
 import sys
 import traceback
 
-from . import torch_settings
+from . import own_tasks, torch_settings
 from .audit import GlobalState
 from .codec import FROM_REFERENCE, IN_REFERENCE, dumps, loads, recv_frame, send_frame
 from .describe import describe
@@ -86,7 +86,7 @@ class StudentFailure(Exception):
 
 
 class Child:
-    def __init__(self, sock, settings: dict, own_pid_namespace: bool = False):
+    def __init__(self, sock, settings: dict, own_pid_namespace: bool = False, procfs: bool = True):
         import torch
 
         self.torch = torch
@@ -106,7 +106,7 @@ class Child:
         self.compiled = _compile_eagerly(torch)
         self.devices_asked = _default_device_kept(torch, self.device)
         self.protected = frozenset(sys.modules)  # imported before any student code: never theirs
-        self.baseline = GlobalState(torch, count_processes=own_pid_namespace)  # before any student code
+        self.baseline = GlobalState(torch, count_processes=own_pid_namespace, procfs=procfs)  # before any student code
 
     def serve(self) -> None:
         while True:
@@ -232,12 +232,10 @@ class Child:
         """
         self._forget_modules()
         usage = resource.getrusage(resource.RUSAGE_SELF)
-        with open("/proc/self/statm") as statm:
-            address_space = int(statm.read().split()[0]) * resource.getpagesize()
         return {
             "clean": self.baseline.changes() == [],
             "cpu_s": usage.ru_utime + usage.ru_stime,
-            "address_space_bytes": address_space,
+            "address_space_bytes": own_tasks.address_space_bytes(),  # without /proc, which a child may lack
         }
 
     def _forget_modules(self) -> None:

@@ -55,9 +55,9 @@ def become_child(settings: dict, options: dict, keep: int) -> None:
         os.setuid(options["uid"])
     _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
     if options.get("own_namespaces"):
-        # Its /proc shows only processes it may inspect (``enter_own_namespaces``): being dumpable, the
-        # child and what it starts see one another, and so does the check that nothing it started is left.
-        # Not the fork server, which is not dumpable; and its memory holds nothing the student's code cannot read.
+        # Being dumpable, the child and what it starts may signal one another (``own_tasks``: the check that
+        # nothing it started is left). Not the fork server, which is not dumpable; and its memory holds
+        # nothing the student's code cannot read.
         _prctl(PR_SET_DUMPABLE, 1)
     if options.get("readable") is not None:
         confine_files(options["readable"])
@@ -70,7 +70,7 @@ def run_child(sock, settings: dict, options: dict) -> None:
     try:
         become_child(settings, options, keep=sock.fileno())
         in_pid_namespace = bool(options.get("pid_namespace") or options.get("own_namespaces"))
-        Child(sock, settings, own_pid_namespace=in_pid_namespace).serve()
+        Child(sock, settings, own_pid_namespace=in_pid_namespace, procfs=not options.get("own_namespaces")).serve()
     finally:
         os._exit(0)
 
