@@ -1174,3 +1174,28 @@ def test_a_notebook_cell_that_does_not_parse_costs_the_definitions_it_breaks(tmp
                                                         "(SyntaxError)") and "(ResBlock) left out" in n]
     again = read_submission(_write_one(tmp_path / "two", "hw.ipynb", notebook([ref["res_block"], *cells])))
     assert again.component_problem("ResBlock") is None and "ResBlock" in again.modules["hw"].text
+
+
+def _format_3(cells: list[str]) -> str:
+    """A notebook as Jupyter saved it before 2015 (format 3): cells in worksheets, code under "input"."""
+    return json.dumps({"nbformat": 3, "nbformat_minor": 0, "metadata": {"name": "hw"}, "worksheets": [{"cells": [
+        {"cell_type": "heading", "level": 1, "metadata": {}, "source": "UNet"},
+        *({"cell_type": "code", "collapsed": False, "input": cell, "language": "python", "metadata": {},
+           "outputs": [], "prompt_number": number} for number, cell in enumerate(cells, 1))], "metadata": {}}]})
+
+
+def test_a_notebook_of_format_3_is_read_as_jupyter_would_convert_it(tmp_path):
+    """Some course tools still save format 3 (red team: every check failed, 0/130, "not defined")."""
+    cells = [f"%%writefile {name}\n{text}" for name, text in package("unet/", reference()).items()]
+    (tmp_path / "hw.ipynb").write_text(_format_3(cells))
+    submission = read_submission(tmp_path / "hw.ipynb")
+    assert set(submission.symbols) >= CONTRACT and not submission.review, submission.review
+
+
+def test_a_hand_in_no_code_could_be_taken_from_is_not_graded_and_says_what_to_do(grader, tmp_path):
+    """No check runs on it, so its zeros are no grade (the class statistics leave it out), and the student reads
+    why and what to do, once, instead of every check failing with "not defined" (red team)."""
+    (tmp_path / "hw.ipynb").write_text(json.dumps({"nbformat": 5, "content": []}))
+    report = grader.grade(tmp_path / "hw.ipynb")
+    assert report.graded_nothing and report.status == "needs_review"
+    assert "save it again" in " ".join(report.notes)

@@ -213,7 +213,8 @@ def parameter_breakdown(model):
     One entry per child in ``model.named_children()`` order (for a SimpleUNet: ``time_embed``,
     ``down1``, ..., ``out``), counting every parameter element inside it, frozen ones too (buffers are
     no parameters); a part without parameters (an ``nn.Identity``) counts 0. The counts add up to the model's total,
-    ``sum(p.numel() for p in model.parameters())``. The grader checks the count of each top-level part.
+    ``sum(p.numel() for p in model.parameters())``. The grader checks the count of each top-level part, and
+    their order.
     """
     raise NotImplementedError()
 

@@ -41,7 +41,9 @@ class CheckFailed(Exception):
         # What the student's value and the reference's were (compare.Rejected), for a picture of where
         # they differ. The runner fills it from the verdict's first rejected comparison when not given.
         self.evidence = evidence
-        self.about_component = False  # the component's forward does no real work: the same on every case
+        # the same on every case (the component's forward does no real work, or the check failed on a fixed
+        # input of its own): no case is named or shrunk
+        self.about_component = False
 
 
 @dataclass

@@ -47,6 +47,26 @@ MAX_LOOKED_AT = 100_000  # characters of a markdown or raw cell searched for def
 MAX_CODE_CELLS = 5_000
 
 
+def _format_3(notebook) -> bool:
+    return isinstance(notebook, dict) and notebook.get("nbformat") == 3 and isinstance(notebook.get("worksheets"), list)
+
+
+def _upgraded(notebook: dict, label: str) -> tuple[dict | None, str | None]:
+    """A notebook of format 3 (Jupyter before 2015, some course tools still) as format 4, by nbformat's own
+    converter: (the notebook, None), or (None, why not). Its cells are counted first, as format 4's are."""
+    cells = sum(len(w.get("cells")) for w in notebook["worksheets"] if isinstance(w, dict) and isinstance(w.get("cells"), list))
+    if cells > MAX_CODE_CELLS * 10:
+        return None, f"{label} has {cells:,} cells; hand in your modules as .py files"
+    try:
+        import nbformat
+        from nbformat.converter import convert
+
+        return convert(nbformat.from_dict(notebook), 4), None
+    except Exception as exc:  # noqa: BLE001 - nbformat's errors on a notebook it cannot read are many
+        return None, (f"{label} is a notebook of format 3 that could not be converted ({safe_text(exc, 200)}); open "
+                      "it in Jupyter and save it again (File > Save), which writes format 4")
+
+
 def extract(text: str, label: str) -> NotebookCode:
     found = NotebookCode()
     try:
@@ -55,9 +75,14 @@ def extract(text: str, label: str) -> NotebookCode:
         found.problem = (f"{label} is not a readable notebook ({safe_text(exc, 300) or type(exc).__name__}); "
                          "download it again from Jupyter or Colab")
         return found
+    if _format_3(notebook):
+        notebook, found.problem = _upgraded(notebook, label)
+        if found.problem:
+            return found
     cells = notebook.get("cells") if isinstance(notebook, dict) else None
     if not isinstance(cells, list):
-        found.problem = f"{label} has no cells in a format we read (Jupyter notebook format 4)"
+        found.problem = (f"{label} has no cells in a format we read (Jupyter notebook format 4 or 3); open it in "
+                         "Jupyter and save it again, or hand in your modules as .py files")
         return found
     code_cells = sum(1 for cell in cells if isinstance(cell, dict) and cell.get("cell_type") == "code")
     if not _within_cells(code_cells):
@@ -244,7 +269,7 @@ def looks_like_notebook(text: str) -> bool:
         notebook = json.loads(text)
     except (ValueError, RecursionError, MemoryError):
         return False
-    return isinstance(notebook, dict) and isinstance(notebook.get("cells"), list)
+    return isinstance(notebook, dict) and isinstance(notebook.get("cells"), list) or _format_3(notebook)
 
 
 # IPython's transformer re-reads the whole cell once for each line it transforms (up to 500 times): a
