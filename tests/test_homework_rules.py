@@ -628,6 +628,31 @@ def test_a_map_laid_out_another_way_costs_its_shape_check_alone(grader, make_sub
     assert set(failed) == {"map_shape"}, failed
 
 
+def test_the_first_images_map_alone_costs_the_shape_check_alone(grader, make_submission):
+    """``weights[0, query]``: the right map of the first image, the batch dropped (red team: map_matches said
+    "expected shape" as well). One mistake of the shape; the values are judged on the image it holds."""
+    index = "return weights[:, row * width + col].reshape(-1, height, width)"
+    report = grader.grade(make_submission({"analysis": _edit(
+        REFERENCE, (index, "return weights[0, row * width + col].reshape(height, width)"))}))
+    failed = {i: c.output[:200] for i, c in _check_results(report, "AttentionMap").items() if not c.passed}
+    assert set(failed) == {"map_shape"}, failed
+
+
+@pytest.mark.parametrize("edits, words", [
+    ([("torch.zeros_like(skip2)", "torch.ones_like(skip2)"), ("torch.zeros_like(skip1)", "torch.ones_like(skip1)")],
+     "ones in place of the skips"),
+    ([("torch.zeros_like(skip1)", "skip1")], "up2 still gets skip1"),
+    ([("        h = self.bottleneck(h2, t_emb)\n        h = self.up1(h,", "        h = self.up1(h2,")],
+     "without its bottleneck"),
+], ids=["ones", "one skip kept", "no bottleneck"])
+def test_a_no_skip_unet_with_a_common_mistake_is_told_which(grader, make_submission, edits, words):
+    """Each computes what the reference's layers give with that mistake (red team: one hint for all three)."""
+    report = grader.grade(make_submission({"analysis": _edit(REFERENCE, *edits)}))
+    results = _check_results(report, "SkipAblation")
+    assert not results["no_skip_matches"].passed
+    assert words in full_outputs(report)[results["no_skip_matches"].name]
+
+
 def test_a_no_skip_unet_that_keeps_simpleunets_forward_is_told_where_the_skips_must_go(grader, make_submission):
     """A NoSkipUNet whose forward is SimpleUNet's (a switch read by the student's own SimpleUNet.forward
     does nothing on the reference's): the hint says only NoSkipUNet's own forward may drop the skips."""

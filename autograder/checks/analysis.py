@@ -249,7 +249,43 @@ def no_skip_matches(ctx, case):
                                 "on the reference's SimpleUNet and blocks, so only NoSkipUNet's own forward may drop "
                                 "the skips: write NoSkipUNet.forward (a switch that your SimpleUNet's forward reads is "
                                 "not used). " + failure.hint)
+            else:
+                mistake = _no_skip_mistake(ctx, case, pair)
+                if mistake:
+                    failure.hint = f"Your NoSkipUNet's output is what {mistake}. " + failure.hint
         raise
+
+
+def _no_skip_variants(model, x, t) -> dict:
+    """What common mistakes in NoSkipUNet.forward compute, with the reference's layers (float64)."""
+    t_emb = model.time_embed(t)
+    h1, skip1 = model.down1(x, t_emb)
+    h2, skip2 = model.down2(h1, t_emb)
+    h = model.bottleneck(h2, t_emb)
+
+    def decode(h, skip2, skip1):
+        return model.out(model.up2(model.up1(h, skip2, t_emb), skip1, t_emb))
+
+    zeros2, zeros1 = torch.zeros_like(skip2), torch.zeros_like(skip1)
+    return {
+        "ones in place of the skips give: a cut skip is zeros": decode(h, torch.ones_like(skip2), torch.ones_like(skip1)),
+        "zeros in place of skip2 alone give: up2 still gets skip1": decode(h, zeros2, skip1),
+        "zeros in place of skip1 alone give: up1 still gets skip2": decode(h, skip2, zeros1),
+        "the model gives without its bottleneck: only the skips change, the bottleneck still runs": decode(h2, zeros2, zeros1),
+    }
+
+
+def _no_skip_mistake(ctx, case, pair: Pair) -> str | None:
+    x, t = case.inputs()
+    try:
+        got = pair.run_student((x, t)).output
+        with torch.no_grad():
+            variants = _no_skip_variants(pair.models.ref64, x.double(), t)
+            variants32 = _no_skip_variants(pair.models.ref32, x, t)  # float32's error on each, for the tolerance
+    except (CheckFailed, StudentError, RuntimeError):  # a shape of its own: no variant to name
+        return None
+    return next((what for what, variant in variants.items()
+                 if value_problem(got, variant, variants32[what], ctx.config.tolerance, "output") is None), None)
 
 
 def _keeps_the_skips(ctx, case, pair: Pair) -> bool:
@@ -858,6 +894,9 @@ def map_matches(ctx, case):
     with torch.no_grad():
         truth, ref32 = function(models.ref64, x.double(), (row, col)), function(models.ref32, x, (row, col))
     got = rules.as_shape(_attention_map(ctx, case), truth.shape)  # a shape of its own is map_shape's to charge
+    if type(got) is torch.Tensor and truth.shape[0] > 1 and got.dim() >= 2 and got.numel() == truth[0].numel():
+        # one image's map, the first's (``weights[0]``): the batch is map_shape's to charge; judged on that image
+        got, truth, ref32 = got.reshape(truth.shape[1:]), truth[0], ref32[0]
     problem = value_problem(got, truth, ref32, ctx.config.tolerance, _map_call(case))
     if problem is None:
         return

@@ -27,7 +27,9 @@ def similarity_properties(view, case: dict, expect: dict) -> None:
         raise Failed(problem, hint="One row and one column per embedding: (T, D) gives (T, T).")
     problem = nonfinite_problem(got, "embedding_similarity(embeddings)")
     if problem:
-        raise Failed(problem, hint="Divide each row by its own length: rows are never zero here.")
+        raise Failed(problem, hint="NaN or infinity comes from a division by zero. No row is zero here: divide each row "
+                     "by its own length, not by something that can be 0 (a distance, or the largest one when all "
+                     "rows are equal).")
     got = got.double()
     if (got - got.T).abs().max().item() > 1e-5:
         raise Failed("the similarity matrix is not symmetric")
