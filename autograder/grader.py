@@ -155,9 +155,6 @@ class Grader:
             submission = self.read(path)
         except SubmissionError as error:
             return GradingReport.without_results(name, self.checks, safe_text(error), status="needs_review")
-        if not submission.symbols and submission.review:  # no code taken at all (an unreadable notebook): no grade
-            return GradingReport.without_results(name, self.checks, safe_text("; ".join(submission.review)),
-                                                 status="needs_review")
         try:
             report = self._grade(path, submission, learning)
             self._save_results()

@@ -1191,11 +1191,3 @@ def test_a_notebook_of_format_3_is_read_as_jupyter_would_convert_it(tmp_path):
     submission = read_submission(tmp_path / "hw.ipynb")
     assert set(submission.symbols) >= CONTRACT and not submission.review, submission.review
 
-
-def test_a_hand_in_no_code_could_be_taken_from_is_not_graded_and_says_what_to_do(grader, tmp_path):
-    """No check runs on it, so its zeros are no grade (the class statistics leave it out), and the student reads
-    why and what to do, once, instead of every check failing with "not defined" (red team)."""
-    (tmp_path / "hw.ipynb").write_text(json.dumps({"nbformat": 5, "content": []}))
-    report = grader.grade(tmp_path / "hw.ipynb")
-    assert report.graded_nothing and report.status == "needs_review"
-    assert "save it again" in " ".join(report.notes)
