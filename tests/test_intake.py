@@ -432,3 +432,42 @@ def test_an_xz_stream_that_asks_for_more_memory_than_xz_9_is_refused_not_served(
     asking.write_bytes(bytes(data))
     with pytest.raises(files.Refused, match="not a readable xz file .Memory usage limit"):
         files.collect(asking)
+
+
+def test_a_sparse_member_refuses_the_tar_before_tarfile_reads_its_map(tmp_path):
+    """tarfile reads a GNU sparse 1.0 map as one Python int per line of the member's data: a 100 KB .tgz of
+    "0\\n" lines cost 60 s and 0.7 GB of the trusted process (red team). No code file is sparse."""
+    import io
+    import tarfile
+
+    from autograder.intake import files
+
+    sparse = tarfile.TarInfo("GNUSparseFile.0/unet.py")
+    sparse.pax_headers = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "unet/unet.py",
+                          "GNU.sparse.realsize": "10"}
+    data = b"999999999\n" + b"0\n" * 50_000
+    sparse.size = len(data)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz", format=tarfile.PAX_FORMAT) as archive:
+        archive.addfile(sparse, io.BytesIO(data))
+    path = tmp_path / "hand-in.tgz"
+    path.write_bytes(raw.getvalue())
+    with pytest.raises(files.Refused, match="sparse"):
+        files.collect(path)
+
+
+def test_a_notebook_of_format_3_is_read_for_its_sources_alone():
+    """Its cells' kinds and sources are what intake reads: a heading's level is not written out as that many
+    '#' (nbformat's converter did: 600 MB for a 514-byte file), nor are outputs copied (red team)."""
+    import json
+
+    from autograder.intake import notebooks
+
+    heading = {"cell_type": "heading", "level": 10 ** 9, "source": "Title", "metadata": {}}
+    code = {"cell_type": "code", "input": ["def f():\n", "    return 1\n"], "prompt_number": 3, "language": "python",
+            "outputs": [{"output_type": "stream", "stream": "stdout", "text": ""}] * 1000, "metadata": {}}
+    notebook = {"nbformat": 3, "nbformat_minor": 0, "metadata": {}, "worksheets": [{"cells": [heading, code]}]}
+    upgraded, problem = notebooks._upgraded(notebook, "hw.ipynb")
+    assert problem is None and len(json.dumps(upgraded)) < 1_000, upgraded
+    found = notebooks.extract(json.dumps(notebook), "hw.ipynb")
+    assert "def f():" in found.module_text and found.problem is None

@@ -290,6 +290,30 @@ def test_a_child_with_namespaces_of_its_own_has_no_proc(grader, make_submission)
     assert time_embedding and all(c.passed for c in time_embedding), [c.output[:300] for c in time_embedding]
 
 
+FRAMES_PROBE = """import sys as _sys
+_seen, _frame = [], _sys._getframe()
+while _frame is not None:  # every frame below this import: the child's own, then the fork server's
+    _seen.append(repr(_frame.f_locals))
+    _frame = _frame.f_back
+_SEEN = " ".join(_seen)
+_LEAK = str(77 << 8) in _SEEN or repr("sw" + "ept") in _SEEN  # spelled so: this source is in a frame too
+"""
+
+
+def test_no_frame_below_a_childs_code_holds_an_earlier_childs_exit(grader, make_submission):
+    """A child is forked inside the fork server's loop: the frames under its code are the fork server's,
+    and one held the reply about the previous child, its exit status (red team: a student's code ended
+    its child with os._exit(77), the next student's read 77 << 8 = 19712 there: 8 bits a hand-over)."""
+    source = (SOLUTIONS / "time_embedding.py").read_text()
+    exits = {path.stem: "import os\nos._exit(77)\n" + path.read_text() for path in SOLUTIONS.glob("*.py")}
+    grader.grade(make_submission(exits, name="exits"))  # every child it has ends so
+    definition = "def sinusoidal_embedding(t, dim):\n"
+    looks = FRAMES_PROBE + source.replace(definition, definition + "    assert not _LEAK, 'an earlier child is in reach'\n")
+    report = grader.grade(make_submission({"time_embedding": looks}, name="looks"))
+    time_embedding = [c for c in report.checks if c.component == "TimeEmbedding"]
+    assert time_embedding and all(c.passed for c in time_embedding), [c.output[:300] for c in time_embedding]
+
+
 ADDRESS_SPACE = '''
 import resource
 resource.setrlimit(resource.RLIMIT_AS, (3 << 30, resource.RLIM_INFINITY))

@@ -162,32 +162,39 @@ def zygote(control_fd: int, options: dict) -> None:
             return
         if not message:
             return
-        request = json.loads(message)
-        if request["op"] == "fork":
-            child_sock = socket.socket(fileno=fds[0])
-            try:
-                pid = fork(options)
-            except OSError as exc:
-                reply = {"error": f"could not start a child: {exc}"}
-            else:
-                if pid == 0:
-                    control.close()
-                    run_child(child_sock, request["settings"], options)
-                cpu_limits[pid] = request["settings"].get("limits", {}).get("cpu_s")
-                reply = {"pid": pid}
+        control.sendall(json.dumps(_answer(json.loads(message), fds, control, options, cpu_limits)).encode() + b"\n")
+        # A child is forked inside ``_answer``: this frame, which its student code can reach (``f_back``),
+        # holds the request that made it and nothing of an earlier one (red team: a previous reply's exit
+        # status, left here, carried 8 bits from one student's child to the next student's).
+        message = fds = None
+
+
+def _answer(request: dict, fds: list, control, options: dict, cpu_limits: dict) -> dict:
+    """The fork server's reply to one request; its locals end with it."""
+    if request["op"] == "fork":
+        child_sock = socket.socket(fileno=fds[0])
+        try:
+            pid = fork(options)
+        except OSError as exc:
             child_sock.close()
-        elif request["op"] == "probe":
-            reply = {"readable": probe(request["paths"], request["settings"], options)}
-        elif request["op"] == "kill":
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(request["pid"], signal.SIGKILL)
-                except OSError:
-                    pass
-            status = reap(request["pid"], cpu_limits.get(request["pid"]))
-            kill_everything(options)  # every child: none outlives a kill
-            cpu_limits.clear()
-            reply = {"status": status, "swept": sweep(options)}
-        else:
-            reply = {"error": f"unknown op {request['op']!r}"}
-        control.sendall(json.dumps(reply).encode() + b"\n")
+            return {"error": f"could not start a child: {exc}"}
+        if pid == 0:  # never returns (``run_child`` ends the process)
+            control.close()
+            cpu_limits.clear()  # the other children's numbers are the fork server's to know
+            run_child(child_sock, request["settings"], options)
+        child_sock.close()
+        cpu_limits[pid] = request["settings"].get("limits", {}).get("cpu_s")
+        return {"pid": pid}
+    if request["op"] == "probe":
+        return {"readable": probe(request["paths"], request["settings"], options)}
+    if request["op"] == "kill":
+        for kill in (os.killpg, os.kill):
+            try:
+                kill(request["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+        status = reap(request["pid"], cpu_limits.get(request["pid"]))
+        kill_everything(options)  # every child: none outlives a kill
+        cpu_limits.clear()
+        return {"status": status, "swept": sweep(options)}
+    return {"error": f"unknown op {request['op']!r}"}
