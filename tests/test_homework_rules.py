@@ -297,6 +297,70 @@ def test_a_loss_module_is_no_model_however_often_it_is_called(grader, make_submi
     assert failed == {}
 
 
+def _with_training(body: str) -> str:
+    """REFERENCE with skip_ablation's solution (from the images on) replaced by ``body``."""
+    start = REFERENCE.index("        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)\n")
+    end = REFERENCE.index("        return results\n") + len("        return results\n")
+    return REFERENCE[:start] + body + REFERENCE[end:]
+
+
+# Both UNets in one wrapper module of the student's, one Adam over both (Adam steps each element alone: the
+# same numbers as two), evaluated through the wrapper; and each UNet wrapped alone, the wrapper giving the timesteps.
+_WRAPPED = """        images = shape_images(TRAIN_IMAGES + HELD_OUT_IMAGES, IMAGE_SIZE, seed)
+        train, held_out = images[:TRAIN_IMAGES], images[TRAIN_IMAGES:]
+
+        class Both(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                torch.manual_seed(seed)
+                self.a = SimpleUNet(1, 1, BASE_CHANNELS)
+                self.b = NoSkipUNet(1, 1, BASE_CHANNELS)
+                self.b.load_state_dict(self.a.state_dict())
+
+            def forward(self, x, t):
+                return self.a(x, t), self.b(x, t)
+
+        both = Both()
+        optimizer = torch.optim.Adam(both.parameters(), lr=LEARNING_RATE)
+        batch_order = torch.Generator().manual_seed(seed)
+        losses = {"with_skips": [], "without_skips": []}
+        for _ in range(steps):
+            batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]
+            outputs = both(batch, torch.zeros(BATCH_SIZE, dtype=torch.long))
+            each = [F.mse_loss(output, batch) for output in outputs]
+            optimizer.zero_grad()
+            sum(each).backward()
+            optimizer.step()
+            for key, loss in zip(losses, each):
+                losses[key].append(loss.item())
+        with torch.no_grad():
+            reconstructed = both(held_out, torch.zeros(len(held_out), dtype=torch.long))
+        results = {"steps": steps, "seed": seed, "images": held_out}
+        for key, reconstructions in zip(losses, reconstructed):
+            mse = F.mse_loss(reconstructions, held_out).item()
+            results[key] = {"losses": losses[key], "mse": mse, "psnr": 10 * math.log10(1 / mse),
+                            "reconstructions": reconstructions}
+        return results
+"""
+
+
+_ALONE = REFERENCE.replace(
+    "                loss = F.mse_loss(model(batch, timesteps), batch)\n",
+    "                loss = F.mse_loss(Alone(model)(batch), batch)\n").replace(
+    _LOOP_START, "        class Alone(torch.nn.Module):\n            def __init__(self, unet):\n"
+    "                super().__init__()\n                self.unet = unet\n\n            def forward(self, x):\n"
+    "                return self.unet(x, torch.zeros(len(x), dtype=torch.long))\n\n" + _LOOP_START)
+
+
+@pytest.mark.parametrize("source", [_with_training(_WRAPPED), _ALONE], ids=["both in one wrapper", "each wrapped"])
+def test_unets_trained_inside_a_wrapper_of_the_students_get_full_marks(grader, make_submission, source):
+    """The watcher records the UNets' calls, whatever module of the student's calls them (red team: the wrapper
+    was taken for the one model trained, and the one-UNet wrapper's missing timesteps for nonzero ones)."""
+    report = grader.grade(make_submission({"analysis": source}))
+    failed = {i: c.output[:300] for i, c in _check_results(report, "SkipAblation").items() if not c.passed}
+    assert failed == {}
+
+
 _NAMED_MODULES_ORDER = [("    return trace\n",
                          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
                          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")]
@@ -444,6 +508,25 @@ BROKEN = {
           "reconstructions = model(held_out, torch.full((len(held_out),), 500, dtype=torch.long))")],
         ("names_in_order", "in another order"),
         ("training_task", "reconstructed at timesteps other than 0", "in the evaluation")),
+    "entries in named_modules() order; the held-out images reconstructed before the training loop (red team: full "
+    "marks, the untrained models' gap happening to pass)": (
+        _NAMED_MODULES_ORDER,
+        [(_LOOP_START, _LOOP_START.replace("        for", "        early = {}\n        for")),
+         ("            with torch.no_grad():  # evaluation: no gradients\n"
+          "                reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))\n",
+          "            reconstructions = early[name]\n"),
+         ("            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)\n",
+          "            with torch.no_grad():\n"
+          "                early[name] = model(held_out, torch.zeros(len(held_out), dtype=torch.long))\n"
+          "            optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)\n")],
+        ("names_in_order", "in another order"),
+        ("experiment_metrics", "before its last training step", "after the training loop")),
+    "entries in named_modules() order; random timesteps at every step, from the global generator (the no-skip "
+    "model's then depend on `steps`: one mistake, training_task's)": (
+        _NAMED_MODULES_ORDER,
+        [("                loss = F.mse_loss(model(batch, timesteps), batch)\n",
+          "                loss = F.mse_loss(model(batch, torch.randint(0, 1000, (BATCH_SIZE,))), batch)\n")],
+        ("names_in_order", "in another order"), ("training_task", "timesteps other than 0")),
     "a global forward hook left registered (it fires on every model run afterwards); losses kept as tensors": (
         [(_HOOK_LOOP, _GLOBAL_HOOK.replace("        handles.append(torch", "        forgotten = (torch"))],
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],

@@ -427,6 +427,19 @@ def _held_out_digests(ctx, seed: int = SEED) -> frozenset:
     return remembered(ctx, ("held-out digests", seed), lambda: frozenset(digest(row) for row in _images(ctx, seed)[1]))
 
 
+def _evaluated_before_trained(watched: replies.WatchedCall, held_out: frozenset) -> bool:
+    """Whether a model's last evaluation (a call on held-out images only) came before its last optimizer
+    step: the returned numbers are then an untrained (or half-trained) model's. An evaluation before
+    training as well, for a log, is fine."""
+    last_step, last_evaluation = {}, {}
+    for index, event in enumerate(watched.events):
+        if isinstance(event, replies.Step):
+            last_step.update((model, index) for model in event.models)
+        elif isinstance(event, replies.Forward) and event.rows and set(event.rows) <= held_out:
+            last_evaluation[event.model] = index
+    return any(last_evaluation[model] < index for model, index in last_step.items() if model in last_evaluation)
+
+
 def _evaluations(watched: replies.WatchedCall, held_out: frozenset) -> list:
     """The forward calls on held-out images only: the evaluation, never a training step."""
     return [e for e in watched.events if isinstance(e, replies.Forward) and e.rows and set(e.rows) <= held_out]
@@ -668,6 +681,11 @@ def experiment_metrics(ctx, _case):
     if any(e.grad for e in _evaluations(_experiment_call(ctx, steps), _held_out_digests(ctx))):
         raise CheckFailed("the held-out images were reconstructed with gradients on: the rule is to evaluate "
                           "without gradients", hint="Reconstruct the held-out images with gradients off, in a torch.no_grad() block.")
+    if _evaluated_before_trained(_experiment_call(ctx, steps), _held_out_digests(ctx)):
+        raise CheckFailed("a model reconstructed the held-out images for the last time before its last training step: "
+                          "the rule is to evaluate the trained models",
+                          hint="Reconstruct the held-out images after the training loop, once both models have taken "
+                          "all their steps.")
     for key, label in VARIANTS.items():
         run = ours[key]
         if tuple(run["reconstructions"].shape) != tuple(images.shape):
@@ -712,6 +730,8 @@ def experiment_reproducible(ctx, _case):
                 "the SimpleUNet, and draw nothing random between the two.")
     if _scheduled(watched) or _scheduled(_experiment_call(ctx, SHORT_STEPS)):
         return  # a learning-rate schedule (over `steps`: cosine) makes the prefixes differ: training_task's to charge
+    if trained is not None and _random_timesteps(trained):
+        return  # timesteps drawn at random (from the global generator, in turn per model): training_task's to charge
     judged = dict(VARIANTS)
     if _batches_differ(ctx):  # same_batches' to grade: judge the model trained first alone
         trained, _ = _labelled(ctx, steps)
@@ -730,6 +750,12 @@ def experiment_reproducible(ctx, _case):
                       "Seed everything from `seed`: torch's global seed before building the models, and a "
                       "generator of the batches' own (torch.Generator), seeded with it; no learning-rate schedule."),
             )
+
+
+def _random_timesteps(trained: dict) -> bool:
+    """Whether a training step gave a model timesteps other than 0 that differ between its steps (drawn)."""
+    seen = {tuple(call["timesteps"] or ()) for key in VARIANTS for call in trained[key]}
+    return len(seen) > 1 and any(any(t != 0 for t in timesteps) for timesteps in seen)
 
 
 def _prefix_batches(ctx, trained: dict | None, key: str) -> str:

@@ -28,6 +28,7 @@ hooks fire in every thread, so each thread keeps its own nesting and its own run
 record is the same whatever the threads' scheduling (``Watcher.report``).
 """
 import ctypes
+import functools
 import hashlib
 import inspect
 import json
@@ -183,8 +184,8 @@ class Watcher:
 
     def _before_forward(self, module, args):
         local = self._local
-        if getattr(local, "depth", 0) == 0 and getattr(local, "bypass", None) is None and _parameterless(module):
-            return  # a loss module (nn.MSELoss()) is no model: not recorded, and a model it calls is seen as called
+        if getattr(local, "depth", 0) == 0 and getattr(local, "bypass", None) is None and _no_model(module):
+            return  # not recorded: a model it calls is seen as called itself
         local.depth = getattr(local, "depth", 0) + 1
         if local.depth != 1 or getattr(local, "bypass", None) is not None:
             return  # a submodule's call inside a model's (one run as model.forward included)
@@ -208,7 +209,7 @@ class Watcher:
     def _after_forward(self, module, args, *rest):
         # torch calls it (module, args, kwargs, output), or (module, args, output) when forward raised
         local = self._local
-        if getattr(local, "depth", 0) == 0 and _parameterless(module):
+        if getattr(local, "depth", 0) == 0 and _no_model(module):
             return  # skipped on its way in (``_before_forward``)
         local.depth = max(0, getattr(local, "depth", 0) - 1)
         event, x = getattr(local, "event", None), getattr(local, "input", None)
@@ -357,8 +358,23 @@ def _loss(output, x) -> float | None:
     return None
 
 
-def _parameterless(module) -> bool:
-    return next(module.parameters(), None) is None
+MODEL_CLASSES = frozenset({"SimpleUNet", "NoSkipUNet"})  # a module of these classes (or of one made from them) is a model
+
+
+@functools.lru_cache(maxsize=256)
+def _model_class(cls: type) -> bool:
+    return any(base.__name__ in MODEL_CLASSES for base in cls.__mro__)
+
+
+def _no_model(module) -> bool:
+    """A module called outside any model's call that is no model itself: one without parameters (a loss
+    module, ``nn.MSELoss()``), or one that holds models and calls them (a wrapper of the student's around
+    one UNet or both, with one optimizer over both: its UNets are the models, each recorded)."""
+    if _model_class(type(module)):
+        return False
+    if next(module.parameters(), None) is None:
+        return True
+    return any(_model_class(type(m)) for m in module.modules())
 
 
 def _bypassed(module):
@@ -371,7 +387,8 @@ def _bypassed(module):
         if frame.f_code.co_name == "forward":
             owner = frame.f_locals.get("self")
             if isinstance(owner, torch.nn.Module) and owner is not module and getattr(
-                    type(owner).forward, "__code__", None) is frame.f_code and any(m is module for m in owner.modules()):
+                    type(owner).forward, "__code__", None) is frame.f_code and any(m is module for m in owner.modules()) \
+                    and not _no_model(owner):
                 found = (owner, frame)
         frame = frame.f_back
     if found is None:
