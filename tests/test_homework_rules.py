@@ -711,6 +711,52 @@ def test_a_map_laid_out_another_way_costs_its_shape_check_alone(grader, make_sub
     assert set(failed) == {"map_shape"}, failed
 
 
+_CONCAT_HOOK = "                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n"
+
+
+@pytest.mark.parametrize("hook, words", [
+    ("                handles.append(module.up.register_forward_hook(\n"
+     "                    lambda m, i, o, name=name: trace.append((f'{name}.concat', tuple(o.shape)))))\n",
+     "upsampled features alone"),
+    ("                handles.append(module.register_forward_pre_hook(record_concat(name)))\n", "not the UpBlock's input"),
+], ids=["the upsampled features", "the UpBlock's input"])
+def test_a_concat_entry_of_something_else_is_told_what_it_recorded(grader, make_submission, hook, words):
+    """Red team: both were told the chapter's channel count (12 channels, not 8), which was not their mistake."""
+    report = grader.grade(make_submission({"analysis": _edit(REFERENCE, (_CONCAT_HOOK, hook))}))
+    results = _check_results(report, "ShapeTrace")
+    assert {i for i, c in results.items() if not c.passed} == {"concat_recorded"}
+    assert words in full_outputs(report)[results["concat_recorded"].name]
+
+
+@pytest.mark.parametrize("edits, words", [
+    ([("            if not name:\n                continue\n",
+       "            if not name or list(module.children()):\n                continue\n")],
+     "the blocks that hold others too"),
+    ([(_HOOKS, "handles.append(module.register_forward_pre_hook(\n"
+               "                lambda m, i, name=name: slots.append((name, m))))\n"
+               "            handles.append(module.register_forward_hook(record_output(name)))"),
+      ("    trace = []\n", "    trace, slots = [], []\n"),
+      ("    return trace\n", "    order = {name: k for k, (name, _) in enumerate(slots)}\n"
+                           "    return sorted(trace, key=lambda e: order.get(e[0].split('[')[0].removesuffix('.concat'), -1))\n")],
+     "record each module when it finishes"),
+], ids=["leaf layers only", "each block where it starts"])
+def test_a_trace_missing_or_misordering_its_blocks_is_told_which(grader, make_submission, edits, words):
+    """Red team: a trace of the leaf layers alone was told about tuple entries, one ordered as the calls start
+    about named_modules()."""
+    report = grader.grade(make_submission({"analysis": _edit(REFERENCE, *edits)}))
+    results = _check_results(report, "ShapeTrace")
+    assert not results["names_in_order"].passed
+    assert words in full_outputs(report)[results["names_in_order"].name]
+
+
+def test_timesteps_made_integers_are_told_so(grader, make_submission):
+    source = _edit(REFERENCE, ("torch.as_tensor(timesteps).reshape(-1), dim)", "torch.as_tensor(timesteps).reshape(-1).long(), dim)"))
+    report = grader.grade(make_submission({"analysis": source}))
+    results = _check_results(report, "TimestepEmbeddings")
+    assert {i for i, c in results.items() if not c.passed} == {"embeddings_match"}
+    assert "timesteps made integers" in full_outputs(report)[results["embeddings_match"].name]
+
+
 def test_the_first_images_map_alone_costs_the_shape_check_alone(grader, make_submission):
     """``weights[0, query]``: the right map of the first image, the batch dropped (red team: map_matches said
     "expected shape" as well). One mistake of the shape; the values are judged on the image it holds."""

@@ -114,11 +114,19 @@ def names_in_order(ctx, case):
         return  # only the concat entries differ: that is concat_recorded's to grade
     missing = [n for n in plain if n not in got_names]
     extra = [n for n in got_names if n not in names]
+    containers = {n for n in {n.split("[")[0] for n in plain} if any(other.startswith(n + ".") for other in plain)}
     if not missing and not extra and sorted(got_names) == sorted(names):
+        rank = {n: i for i, (n, _) in enumerate(reference_models(ctx, case).ref32.named_modules())}
+        ranks = [rank.get(n.split("[")[0].removesuffix(".concat"), -1) for n in got_names]
+        position = {n: i for i, n in enumerate(got_names)}
+        parent_first = any(position[n] < position[child] for n in containers & set(position) for child in position
+                           if child.startswith(n + "."))
         raise CheckFailed(
             f"the entries are right but in another order: expected {_names(names)}, got {_names(got_names)}",
             hint="List outputs in the order the forward pass produces them (forward hooks fire in that order), "
-            "not in the order of named_modules().",
+            "not in the order of named_modules()." if ranks == sorted(ranks) or not parent_first else
+            "A block's own entry comes after the entries of the layers inside it: record each module when it "
+            "finishes (a forward hook), not when it starts.",
         )
     message = f"expected the entries {_names(names)}, got {_names(got_names)}"
     if missing:
@@ -126,7 +134,10 @@ def names_in_order(ctx, case):
     if extra:
         message += f"; unexpected {_names(extra)}"
     hint = None
-    if "" in extra:
+    if missing and not extra and all(n.split("[")[0] in containers for n in missing):
+        hint = (f"Trace every submodule, the blocks that hold others too ({_names(sorted(containers), 4)}), not only "
+                "the layers that hold none.")
+    elif "" in extra:
         hint = ("The entry named '' is the model itself: named_modules() gives it first, with the name ''. Trace "
                 "its submodules only.")
     elif any("[" in n for n in missing):
@@ -184,12 +195,8 @@ def concat_recorded(ctx, case):
                 "concatenation of the upsampled features and the skip.",
             )
         if got_shapes[name] != shape:
-            base = case.init["base_channels"]
-            raise CheckFailed(
-                f"{name} has shape {got_shapes[name]}, expected {shape}",
-                hint=f"up1 concatenates base={base} upsampled channels with skip2's 2*base={2 * base}: "
-                f"{3 * base} channels, not the {2 * base} of the chapter's code.",
-            )
+            raise CheckFailed(f"{name} has shape {got_shapes[name]}, expected {shape}",
+                              hint=_concat_hint(case, dict(expected), name, got_shapes[name], shape))
     names = [n for n, _ in got]
     order = [n for n, _ in expected]
     recorded, wanted = [n for n in names if n.endswith(".concat")], [n for n in order if n.endswith(".concat")]
@@ -209,6 +216,22 @@ def concat_recorded(ctx, case):
                 names.index(before) < names.index(name) < names.index(after)):
             raise CheckFailed(f"{name} should come after {before} and before {after}: the concatenation happens "
                               "between the upsampling and the ResBlock")
+
+
+def _concat_hint(case, expected: dict, name: str, got: tuple, shape: tuple) -> str:
+    """What a concat entry of the wrong shape recorded: the upsampled features alone, the UpBlock's input, or
+    the chapter's channel count (2*base where up1's concatenation has 3*base)."""
+    block, base = name[:-len(".concat")], case.init["base_channels"]
+    if got == expected.get(f"{block}.up"):
+        return (f"That is the shape of {block}.up's output, the upsampled features alone: the concatenation adds the "
+                "skip's channels to them. Record the input of the UpBlock's ResBlock (a forward pre-hook on its res).")
+    if len(got) == len(shape) == 4 and got[2:] != shape[2:]:
+        return (f"The concatenation has the skip's height and width, {shape[2:]}: it happens after the upsampling. "
+                "Record the input of the UpBlock's ResBlock (a forward pre-hook on its res), not the UpBlock's input.")
+    if len(got) == 4 and got[1] == 2 * base and shape[1] == 3 * base:
+        return (f"up1 concatenates base={base} upsampled channels with skip2's 2*base={2 * base}: {3 * base} channels, "
+                f"not the {2 * base} of the chapter's code.")
+    return "Record the input of each UpBlock's ResBlock (a forward pre-hook on its res): the concatenation itself."
 
 
 # The model shape_trace is watched on (small: the rules are about hooks and modes, not sizes), and an
@@ -847,6 +870,12 @@ def embeddings_match(ctx, case):
     what = f"timestep_embeddings({dim}, {'a list of' if case.options['as_list'] else 'a tensor of'} {len(t)} timesteps)"
     problem = value_problem(got, truth, function(dim, t), ctx.config.tolerance, what)
     if problem:
+        if t.is_floating_point():
+            with default_dtype(torch.float64):
+                truncated = function(dim, t.long())
+            if value_problem(got, truncated, function(dim, t.long()), ctx.config.tolerance, what) is None:
+                raise CheckFailed(problem, hint="These are the embeddings of the timesteps made integers: keep float "
+                                  "timesteps as they are (torch.as_tensor keeps their dtype).")
         raise CheckFailed(problem, hint="Row i is sinusoidal_embedding of timesteps[i]; accept a list by making a "
                           "tensor of it (torch.as_tensor).")
 
