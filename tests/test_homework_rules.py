@@ -390,7 +390,7 @@ BROKEN = {
           "            timesteps = torch.full((BATCH_SIZE,), 10, dtype=torch.long)\n")],
         ("leaves_model_as_found", "builds no gradients"), ("training_task", "timesteps other than 0")),
     "weights changed; a step too many (the short run judges it; the reproducibility check keeps its points)": (
-        [("    return trace\n", "    with torch.no_grad():\n        model.out.bias.add_(1.0)\n    return trace\n")],
+        [("    return trace\n", "    with torch.no_grad():\n        next(model.parameters()).add_(1.0)\n    return trace\n")],
         [("            for _ in range(steps):\n", "            for _ in range(steps + 1):\n")],
         ("leaves_model_as_found", "changed the model's weights"), ("experiment_budget", f"trained for {SHORT_STEPS + 1} steps; expected {SHORT_STEPS}")),
     "entries in named_modules() order (one mistake: the concat check keeps its points); evaluation with gradients": (
