@@ -364,6 +364,9 @@ def test_unets_trained_inside_a_wrapper_of_the_students_get_full_marks(grader, m
 _NAMED_MODULES_ORDER = [("    return trace\n",
                          "    rank = {n: i for i, (n, _) in enumerate(model.named_modules())}\n"
                          "    return sorted(trace, key=lambda e: rank[e[0].split('[')[0].removesuffix('.concat')])\n")]
+# losses kept as tensors: a mistake of format, which the public experiment_budget check charges (once)
+_LOSSES_AS_TENSORS = [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")]
+_LOSSES_CHARGED = ("experiment_budget", "must be a list of floats")
 # Each submission breaks one rule of ShapeTrace and one of SkipAblation: each must fail exactly that check.
 BROKEN = {
     "hooks kept; models from separate weights": (
@@ -428,8 +431,8 @@ BROKEN = {
     "hooks kept; losses kept as tensors (the format costs its public check once; the rest judge the run)": (
         [(_HOOKS, "handles.append(module.register_forward_hook(record_output(name))) if False else "
                   "module.register_forward_hook(record_output(name))")],
-        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
-        ("leaves_model_as_found", "left", "hook"), ("experiment_budget", "must be a list of floats")),
+        _LOSSES_AS_TENSORS,
+        ("leaves_model_as_found", "left", "hook"), _LOSSES_CHARGED),
     "eval mode left; the seed not passed to shape_images (one mistake of the data: same_batches names it, once)": (
         [("        with torch.no_grad():  # shapes only: no graph to keep\n",
           "        model.eval()\n        with torch.no_grad():  # shapes only: no graph to keep\n")],
@@ -474,15 +477,15 @@ BROKEN = {
     "a concat entry for every ResBlock's input, the DownBlocks' too; losses kept as tensors": (
         [("            if isinstance(module, UpBlock):\n                handles.append(module.res.register_forward_pre_hook(",
           "            if isinstance(module, UpBlock) or type(module).__name__ == \"DownBlock\":\n                handles.append(module.res.register_forward_pre_hook(")],
-        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        _LOSSES_AS_TENSORS,
         ("concat_recorded", "down1.concat", "as well", "no other module does"),
-        ("experiment_budget", "must be a list of floats")),
+        _LOSSES_CHARGED),
     "each concat entry recorded twice (two pre-hooks); losses kept as tensors": (
         [("                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n",
           "                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n"
           "                handles.append(module.res.register_forward_pre_hook(record_concat(name)))\n")],
-        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
-        ("concat_recorded", "more than once"), ("experiment_budget", "must be a list of floats")),
+        _LOSSES_AS_TENSORS,
+        ("concat_recorded", "more than once"), _LOSSES_CHARGED),
     "entries in named_modules() order; each batch used for two steps": (
         _NAMED_MODULES_ORDER,
         [("                batch = train[torch.randint(len(train), (BATCH_SIZE,), generator=batch_order)]\n",
@@ -501,7 +504,7 @@ BROKEN = {
     "costs its public check once, as for tensors)": (
         _NAMED_MODULES_ORDER,
         [("                losses.append(loss.item())\n", "                losses.append(loss.detach().numpy())\n")],
-        ("names_in_order", "in another order"), ("experiment_budget", "must be a list of floats")),
+        ("names_in_order", "in another order"), _LOSSES_CHARGED),
     "entries in named_modules() order; the held-out images reconstructed at timestep 500 (red team: full marks)": (
         _NAMED_MODULES_ORDER,
         [("reconstructions = model(held_out, torch.zeros(len(held_out), dtype=torch.long))",
@@ -529,22 +532,22 @@ BROKEN = {
         ("names_in_order", "in another order"), ("training_task", "timesteps other than 0")),
     "a global forward hook left registered (it fires on every model run afterwards); losses kept as tensors": (
         [(_HOOK_LOOP, _GLOBAL_HOOK.replace("        handles.append(torch", "        forgotten = (torch"))],
-        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        _LOSSES_AS_TENSORS,
         ("leaves_model_as_found", "global module hook", "leaves no hook behind"),
-        ("experiment_budget", "must be a list of floats")),
+        _LOSSES_CHARGED),
     "the parameters frozen for no gradients and left frozen; losses kept as tensors": (
         [(_NO_GRAD, "        for p in model.parameters():\n            p.requires_grad_(False)\n        model(x, t)\n")],
-        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        _LOSSES_AS_TENSORS,
         ("leaves_model_as_found", "switched requires_grad on", "left it so", "torch.no_grad() block"),
-        ("experiment_budget", "must be a list of floats")),
+        _LOSSES_CHARGED),
     "SimpleUNet's forward copied into shape_trace (the DownBlock's trace raises); losses kept as tensors": (
         [("            model(x, t)\n",
           "            t_emb = model.time_embed(t)\n            h1, s1 = model.down1(x, t_emb)\n"
           "            h2, s2 = model.down2(h1, t_emb)\n            h = model.bottleneck(h2, t_emb)\n"
           "            model.out(model.up2(model.up1(h, s2, t_emb), s1, t_emb))\n")],
-        [("                losses.append(loss.item())\n", "                losses.append(loss.detach())\n")],
+        _LOSSES_AS_TENSORS,
         ("names_in_order", "on DownBlock(", "has no attribute 'time_embed'", "any model"),
-        ("experiment_budget", "must be a list of floats")),
+        _LOSSES_CHARGED),
 }
 
 

@@ -458,14 +458,18 @@ def _evaluated_before_trained(watched: replies.WatchedCall, held_out: frozenset)
     for index, event in enumerate(watched.events):
         if isinstance(event, replies.Step):
             last_step.update((model, index) for model in event.models)
-        elif isinstance(event, replies.Forward) and event.rows and set(event.rows) <= held_out:
+        elif _is_evaluation(event, held_out):
             last_evaluation[event.model] = index
     return any(last_evaluation[model] < index for model, index in last_step.items() if model in last_evaluation)
 
 
+def _is_evaluation(event, held_out: frozenset) -> bool:
+    """A forward call on held-out images only: the evaluation, never a training step."""
+    return isinstance(event, replies.Forward) and bool(event.rows) and set(event.rows) <= held_out
+
+
 def _evaluations(watched: replies.WatchedCall, held_out: frozenset) -> list:
-    """The forward calls on held-out images only: the evaluation, never a training step."""
-    return [e for e in watched.events if isinstance(e, replies.Forward) and e.rows and set(e.rows) <= held_out]
+    return [e for e in watched.events if _is_evaluation(e, held_out)]
 
 
 # Public: check.py runs the same rules (rules.experiment_protocol, same_start, same_batches) on the same short

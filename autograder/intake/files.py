@@ -475,7 +475,13 @@ class _Replay:
         return getattr(self.stream, name)
 
 
-def _bounded_tar_info(limits: Limits):
+def _sparse_refused() -> Refused:
+    # tarfile reads a sparse 1.0 map as one Python int per line of the member's data: a 100 KB .tgz of "0\n"
+    # lines cost 60 s and 0.7 GB (red team). No code file is sparse.
+    return Refused("its tar archive holds a sparse file, which no code file is; pack your files again as a .zip")
+
+
+def _bounded_tar_info():
     """A TarInfo class that reads a pax header itself, and refuses one past the bounds before tarfile searches it."""
     read = 0
 
@@ -487,10 +493,8 @@ def _bounded_tar_info(limits: Limits):
                 raise Refused(f"its tar archive holds over {MAX_PAX_BYTES >> 20} MiB of extended headers (pax, or GNU "
                               "long names), more than a tar of code ever needs; pack your files again as a .zip")
 
-        def _proc_sparse(self, archive):  # a sparse file (GNU's, or pax's GNU.sparse keys)
-            # tarfile reads a sparse 1.0 map as one Python int per line of the member's data: a 100 KB .tgz
-            # of "0\n" lines cost 60 s and 0.7 GB (red team). No code file is sparse.
-            raise Refused("its tar archive holds a sparse file, which no code file is; pack your files again as a .zip")
+        def _proc_sparse(self, archive):  # GNU's old sparse format (type S)
+            raise _sparse_refused()
 
         def _proc_gnulong(self, archive):  # a GNU long name: read whole into memory by tarfile
             self._count()
@@ -503,8 +507,8 @@ def _bounded_tar_info(limits: Limits):
             if max(map(len, data[:self.size].translate(_NOT_DIGITS).split()), default=0) > MAX_PAX_DIGITS:
                 raise Refused(f"its tar archive holds an extended (pax) header with a number of over {MAX_PAX_DIGITS} "
                               "digits, which no tar of code holds; pack your files again as a .zip")
-            if b"GNU.sparse." in data:
-                self._proc_sparse(archive)
+            if b"GNU.sparse." in data:  # pax's sparse formats
+                raise _sparse_refused()
             archive.fileobj = _Replay(stream, data)
             try:
                 return super()._proc_pax(archive)
@@ -531,7 +535,7 @@ def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits:
     stream = _Capped(_DECOMPRESS[kind](raw) if kind in _DECOMPRESS else raw, tree, limits.max_unpacked_bytes)
     nested = []
     try:
-        with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|", tarinfo=_bounded_tar_info(limits)) as archive:
+        with tarfile.open(fileobj=io.BufferedReader(stream), mode="r|", tarinfo=_bounded_tar_info()) as archive:
             for info in _tar_members(archive, limits):
                 name = _member_path(info.name, prefix, tree, limits)
                 if info.isdir() or name is None:
@@ -554,7 +558,8 @@ def _walk_tar(data: bytes, kind: str, prefix: PurePosixPath, tree: Tree, limits:
                     tree.files.append(FoundFile(label, info.size, float(info.mtime), _bytes_opener(content)))
                 else:  # never read: listed, so that it can be named
                     tree.files.append(FoundFile(label, info.size, float(info.mtime), _bytes_opener(b"")))
-    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error, ValueError) as exc:  # ValueError: a field tarfile cannot read
+    # ValueError: a field tarfile cannot read (a sparse map's, say)
+    except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error, ValueError) as exc:
         raise _Unreadable(str(exc) or type(exc).__name__) from None
     for label, content, size in nested:
         _nested_archive(label, lambda content=content: content, 0, tree, limits, depth + 1)

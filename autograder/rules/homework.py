@@ -130,7 +130,8 @@ def _trace_problem(value) -> str | None:
 def trace_protocol(view, case: dict, expect: dict) -> None:
     """``shape_trace`` returns (name, shape) pairs and leaves the model as it found it: no hooks left,
     global module hooks included (also when forward raises), the same list when called twice, no
-    gradients, its weights, their requires_grad and its train/eval mode as they were. Judged from what the watcher saw, on ``expect``'s small SimpleUNet."""
+    gradients, its weights, their requires_grad and its train/eval mode as they were. Judged from what
+    the watcher saw, on ``expect``'s small SimpleUNet."""
     x, t = make_inputs({"seed": case["seed"], "inputs": {"x": expect["x"], "t": expect["t"]}})
     raising_x = torch.zeros(expect["raising"])
 

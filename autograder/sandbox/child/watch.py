@@ -5,13 +5,14 @@ and restores the modes; ``skip_ablation``'s two models start from the same weigh
 batches -- not about numbers a reference could produce, so they are judged from what the child saw
 while the student's code ran, however that code is written:
 
-- every top-level forward call of a module with parameters (global module hooks, so models the
-  function builds itself are seen too; a loss module, ``nn.MSELoss()``, is no model): which model (numbered by first appearance), its class, whether it built a graph (gradients
-  on, an output that requires them), digests of the images of its first input (``image_digest``: a
-  float64 copy of an image digests as the image), its timesteps, the digest of its weights at its
-  first call, and the mean squared difference between its output and that input (the reconstruction
-  loss). The input and timesteps
-  are its forward's first two arguments, by position or by name (``model(x=batch, t=timesteps)``);
+- every top-level forward call of a model (global module hooks, so models the function builds itself
+  are seen too; a loss module or a wrapper of the student's around the UNets is no model,
+  ``_no_model``): which model (numbered by first appearance), its class, whether it built a graph
+  (gradients on, an output that requires them), digests of the images of its first input
+  (``image_digest``: a float64 copy of an image digests as the image), its timesteps, the digest of its
+  weights at its first call, and the mean squared difference between its output and that input (the
+  reconstruction loss). The input and timesteps are its forward's first two arguments, by position or
+  by name (``model(x=batch, t=timesteps)``);
   a model run as ``model.forward(x, t)``, which no hook sees, is seen through its submodules' calls
   (``_bypassed``) and recorded as the call it is;
 - every optimizer step (global optimizer hooks): the optimizer's class, learning rates, each
