@@ -70,18 +70,32 @@ MUTANTS = [
     # TimeEmbedding and sinusoidal_embedding
     Mutant("sinusoid denominator dim/2 instead of dim/2 - 1", "time_embedding",
            "scale = math.log(10000.0) / (half - 1)", "scale = math.log(10000.0) / half", TE,
-           shows="the frequencies divide by dim/2 instead of dim/2 - 1"),
+           shows="the frequencies divide by dim/2 instead of dim/2 - 1",
+           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
     Mutant("cosines before sines", "time_embedding",
            "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
            "torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)", TE,
-           shows="the cosines come first"),
+           shows="the cosines come first",
+           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
     Mutant("sin and cos interleaved instead of concatenated", "time_embedding",
            "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
            "torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)", TE,
-           shows="sines and cosines alternate (interleaved)"),
+           shows="sines and cosines alternate (interleaved)",
+           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+    # the docstring's forward calls sinusoidal_embedding, graded once on its own: a forward that repeats the
+    # formula (wrongly, while the function is right) is the forward's own mistake
+    Mutant("TimeEmbedding.forward repeats the sinusoid, cosines first, instead of calling the function",
+           "time_embedding", "return self.mlp(sinusoidal_embedding(t, self.dim))",
+           "half = self.dim // 2\n"
+           "        freqs = torch.exp(torch.arange(half) * -(math.log(10000.0) / (half - 1)))\n"
+           "        angles = torch.as_tensor(t)[:, None] * freqs[None, :]\n"
+           "        return self.mlp(torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1))", TE,
+           shows="cosines come first", fails=("TimeEmbedding: forward_matches", "TimeEmbedding: gradients",
+                                              "Integration: matches_reference")),
     Mutant("growing frequencies (sign of the exponent)", "time_embedding",
            "torch.arange(half, device=t.device) * -scale", "torch.arange(half, device=t.device) * scale", TE,
-           shows="the frequencies grow with i"),
+           shows="the frequencies grow with i",
+           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
     Mutant("sinusoid column by column (a Python loop over the frequencies)", "time_embedding",
            "    angles = t[:, None] * freqs[None, :]\n    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
            "    columns = [torch.sin(t * f) for f in freqs] + [torch.cos(t * f) for f in freqs]\n"

@@ -237,6 +237,12 @@ class Pair:
             raise failure_from_student(error, self.case.component, self.case,
                                        f"{self.class_name}.forward / backward") from None
         compare_outputs(result.output, out32, out64, self.ctx, self.case, self.explainer(inputs, kwargs))
+        self.compare_gradients(result, g32, g64)
+        return result
+
+    def compare_gradients(self, result: RunResult, g32: dict, g64: dict) -> None:
+        """The student's input and parameter gradients in ``result`` against the reference's (``inputs``:
+        one per input, None where none is compared; ``params``: by the reference's names)."""
         tolerance = self.ctx.config.tolerance
         # One backward pass: a gradient that cancels to ~0 carries float noise of the pass's scale, not its own.
         scale = max((rules.magnitude(g) for g in [*g64["inputs"], *g64["params"].values()] if g is not None),
@@ -266,7 +272,6 @@ class Pair:
             problem = value_problem(got, r64, g32["params"][name], tolerance, f"gradient of {student_name}", scale)
             if problem:
                 raise CheckFailed(problem)
-        return result
 
 
 def _module_of(class_name: str) -> str:

@@ -9,12 +9,74 @@ from .public_checks import rule_check
 from .registry import CheckFailed, check
 from .standard import standard_checks
 
-standard_checks("TimeEmbedding", time_embedding_cases(), skip=("output_shape",))
+standard_checks("TimeEmbedding", time_embedding_cases(), skip=("output_shape", "forward_matches", "gradients"))
 rule_check("TimeEmbedding", "sinusoid_shape", "sinusoidal_embedding output shape", time_embedding_cases(),
            "sinusoid_shape", gated=False)
 rule_check("TimeEmbedding", "sinusoid_values", "sinusoidal_embedding matches the formula", time_embedding_cases(),
            "sinusoid_values", gated=False)
 rule_check("TimeEmbedding", "output_shape", "output shape (B, 4*dim)", time_embedding_cases(), "output_shapes")
+
+
+@check("TimeEmbedding", "forward_matches", "matches the reference with the same weights", time_embedding_cases())
+def forward_matches(ctx, case):
+    """The reference's forward; or the MLP over the student's own ``sinusoidal_embedding``, which the
+    docstring's forward calls and which is graded once, on its own (``sinusoid_values``)."""
+    pair = Pair(ctx, case)
+    try:
+        pair.compare_standard_forward()
+    except CheckFailed:
+        if not _over_own_features(ctx, pair, pair.standard_run()):
+            raise
+
+
+@check("TimeEmbedding", "gradients", "gradients match the reference (inputs and every parameter)",
+       time_embedding_cases())
+def gradients(ctx, case):
+    """As ``forward_matches``: the reference's gradients, or those of the MLP over the student's own features."""
+    pair = Pair(ctx, case)
+    try:
+        pair.compare_backward()
+    except CheckFailed:
+        if not _over_own_features(ctx, pair, pair.standard_run(), gradients=True):
+            raise
+
+
+def _over_own_features(ctx, pair: Pair, result, gradients: bool = False) -> bool:
+    """Whether ``result`` (the student's standard run) is the case's MLP applied to what the student's
+    ``sinusoidal_embedding(t, dim)`` gives for its timesteps -- outputs, and with ``gradients`` every MLP
+    parameter's gradient too. A sinusoid slip then shows in ``sinusoid_values`` alone; a forward that
+    departs from its own function (another dim, its own formula) is still the forward's mistake."""
+    case = pair.case
+    t = case.inputs()[0]
+    try:
+        features = ctx.student.call("sinusoidal_embedding", t, case.init["dim"])
+    except StudentError:
+        return False
+    if (type(features) is not torch.Tensor or not features.is_floating_point()
+            or tuple(features.shape) != (t.shape[0], case.init["dim"]) or not bool(torch.isfinite(features).all())):
+        return False
+    (_, g32), _ = pair.reference(case.inputs(), case.seed)
+    (out32, grads32), (out64, grads64) = (_mlp_run(pair, features, dtype, g32["grad_outputs"][0])
+                                          for dtype in (torch.float32, torch.float64))
+    if value_problem(result.output, out64, out32, ctx.config.tolerance, "output") is not None:
+        return False
+    if gradients:
+        try:
+            pair.compare_gradients(result, {"inputs": [None], "params": grads32}, {"inputs": [None], "params": grads64})
+        except CheckFailed:
+            return False
+    return True
+
+
+def _mlp_run(pair: Pair, features: torch.Tensor, dtype, grad_output: torch.Tensor) -> tuple:
+    """The case's MLP (the reference's weights) on ``features`` in ``dtype``: its output, and its parameters'
+    gradients for ``grad_output`` by the TimeEmbedding's names (``mlp.0.weight``...)."""
+    weights = {name.removeprefix("mlp."): tensor.detach().to(dtype).requires_grad_()
+               for name, tensor in pair.models.state.items() if name.startswith("mlp.")}
+    with torch.enable_grad():
+        output = torch.func.functional_call(pair.ref32.mlp, weights, (features.detach().to(dtype),))
+        output.backward(grad_output.to(dtype))
+    return output.detach(), {f"mlp.{name}": weight.grad for name, weight in weights.items()}
 
 
 def _features(case) -> torch.Tensor:
