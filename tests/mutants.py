@@ -345,6 +345,10 @@ MUTANTS += [
     Mutant("attention map at position col * H + row", "analysis", _INDEX,
            "return weights[:, col * height + row].reshape(-1, height, width)", AM,
            shows='position col * H + row'),
+    # raises where row * H + col is past H * W (a tall map): the error's hint names the numbering
+    Mutant("attention map at position row * H + col", "analysis", _INDEX,
+           "return weights[:, row * height + col].reshape(-1, height, width)", AM,
+           shows="Is the row multiplied by the height?"),
     Mutant("attention map laid out (W, H)", "analysis", _INDEX,
            "return weights[:, row * width + col].reshape(-1, width, height)", AM,
            shows='laid out like the image'),

@@ -925,13 +925,18 @@ rule_check(TIMESTEPS, "similarity_properties", "similarities are symmetric, 1 on
 # --- Task 4: AttentionMap --------------------------------------------------------------------------
 
 def _attention_variants(weights, row: int, col: int, height: int, width: int) -> dict:
-    """What common mistakes would return, from the reference's (B, HW, HW) weights."""
-    return {
+    """What common mistakes would return, from the reference's (B, HW, HW) weights (``row * H + col`` only
+    where that position exists: past it such code raises, and ``hints.explain`` names it)."""
+    variants = {
         "the column of the query (how much every position attends *to* it), not its row":
             weights[:, :, row * width + col].reshape(-1, height, width),
         "position col * H + row: positions are numbered row by row, row * W + col":
             weights[:, col * height + row].reshape(-1, height, width),
     }
+    if row * height + col < height * width:
+        variants["position row * H + col: positions are numbered row by row, row * W + col (W, the width)"] = \
+            weights[:, row * height + col].reshape(-1, height, width)
+    return variants
 
 
 @check(ATTENTION_MAP, "map_shape", "attention_map returns (B, H, W)", attention_map_cases())

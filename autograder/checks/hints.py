@@ -25,6 +25,7 @@ _BROADCAST = re.compile(r"The size of tensor a \((\d+)\) must match the size of 
 _KEYWORD = re.compile(r"\(\) got an unexpected keyword argument '(\w+)'")
 _NAME_BEFORE = re.compile(r"[\w.]+\Z")
 MAX_NAME = 200  # characters of a function's name read before the keyword error's text
+_OUT_OF_BOUNDS = re.compile(r"index (\d+) is out of bounds for dimension \d+ with size (\d+)")
 _KERNEL = re.compile(r"Calculated padded input size per channel: \((\d+) x (\d+)\)\. Kernel size: \((\d+) x (\d+)\)")
 _NO_WRITING = ("PermissionError", "Read-only file system", "[Errno 38] Function not implemented",
                "[Errno 1] Operation not permitted", "strerror: Permission denied")  # the last: torch.save's own writer
@@ -46,6 +47,12 @@ def explain(error: str, component: str, case: Case | None = None) -> str | None:
     if any(marker in error for marker in _DEVICE):
         return ("Grading runs on the CPU: do not hard-code device='cuda' or 'mps' (nor .cuda() or .to('cuda')). Make new "
                 "tensors where the input lives: torch.arange(n, device=t.device), x.new_zeros(...), torch.zeros_like(x).")
+    match = _OUT_OF_BOUNDS.search(error) if component == "AttentionMap" else None
+    if match:
+        index, size = match.groups()
+        return (f"attention_map asked for position {index} of only {size}: positions are numbered row by row, as when "
+                "(H, W) is flattened, so (row, col) is position row * W + col (W, the width), always below H * W. "
+                "Is the row multiplied by the height?")
     if "in sinusoidal_embedding" in error and any(marker in error for marker in _INT_AS_TENSOR):
         return ("sinusoidal_embedding takes (t, dim) in that order, as the stub declares it: t, the tensor of "
                 "timesteps, first; dim, an int, second. Your code uses one where the other belongs.")
