@@ -200,6 +200,21 @@ def test_attention_map_finds_the_key_that_matches_the_query():
     assert maps.sum().item() == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("height, width, query", [(4, 2, (3, 1)), (2, 4, (1, 3)), (3, 3, (2, 2))])
+def test_the_maps_of_known_mistakes_never_index_past_the_positions(height, width, query):
+    """The grader names a wrong map by the maps known mistakes give; ``row * H + col`` exists only where
+    it is below H * W (a tall map's last rows have none: such code raises, and its hint says why)."""
+    from autograder.checks.analysis import _attention_variants
+
+    positions = height * width
+    weights = torch.softmax(torch.randn(2, positions, positions), dim=-1)
+    row, col = query
+    variants = _attention_variants(weights, row, col, height, width)
+    assert all(v.shape == (2, height, width) for v in variants.values())
+    named = [mistake for mistake in variants if "row * H + col" in mistake]
+    assert len(named) == (row * height + col < positions)
+
+
 # --- Task 5 ----------------------------------------------------------------------------------------
 
 def test_parameter_breakdown_of_the_chapter_network():
