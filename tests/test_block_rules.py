@@ -3,11 +3,12 @@ the part that is wrong. Cheap: no grader, no child."""
 import types
 
 import pytest
+import torch
 
 from autograder import rules
 from autograder.checks.public_checks import case_record, expectation
 from autograder.reference import Reference
-from autograder.strategies import attention_cases, released_cases
+from autograder.strategies import attention_cases, released_cases, res_block_cases
 
 from .conftest import SOLUTIONS
 
@@ -109,3 +110,51 @@ def test_a_forward_whose_option_is_misnamed_does_real_work_and_only_the_weights_
     idle = _self_attention(source.replace(RESIDUAL, "out = 0 * x"), reference)
     with pytest.raises(rules.Failed):  # the gate still fails a forward that does no work
         rules.real_work(rules.LocalView(idle), gate_data("SelfAttention", reference))
+
+
+def test_weights_of_ours_are_drawn_only_for_parameters_about_the_contracts_size(monkeypatch):
+    """A module whose weights do not load gets weights of ours for its own parameters -- unless those hold
+    far more than the contract's: their shapes are what the module reports (a parameter expanded from one
+    number is 4 bytes to it), and drawing them cost the grader gigabytes, kept in a cache (red team)."""
+    from autograder.rules.cases import module_with_weights
+
+    reference = Reference(SOLUTIONS)
+    base = reference.symbol("res_block", "ResBlock")
+
+    class Renamed(base):  # conv1 renamed: the contract's weights do not load by name, nor by position below
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.conv_a = self.conv1
+            del self.conv1
+            self.huge = None
+
+        def forward(self, x, t_emb):
+            self.conv1 = self.conv_a
+            try:
+                return super().forward(x, t_emb)
+            finally:
+                del self.conv1
+
+    class Expanded(Renamed):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.huge = torch.nn.Parameter(torch.zeros(1).expand(1 << 15, 1 << 15))
+
+    drawn = []
+    original = torch.randn
+
+    def counted_randn(*args, **kwargs):
+        result = original(*args, **kwargs)
+        drawn.append(result.numel())
+        assert result.numel() < 1 << 24, "drew a tensor sized by the module's own report"
+        return result
+
+    monkeypatch.setattr(torch, "randn", counted_randn)
+    released = released_cases(res_block_cases(), 1)[0]
+    case, expect = case_record(released), expectation("residual", released, reference)
+    state = rules.our_weights(case, expect)
+    for cls, ours in ((Renamed, True), (Expanded, False)):
+        drawn.clear()
+        module = module_with_weights(rules.LocalView(cls), case, state)
+        assert isinstance(module, cls)
+        assert bool(drawn) == ours  # the renamed module's own parameters get ours; the expanded one keeps its own

@@ -1,5 +1,5 @@
 """What the rules share: a case's text, outputs as a list, and the student's module holding our weights."""
-from .inputs import random_state
+from .inputs import own_random_state, random_state
 from .tensors import Failed
 
 
@@ -72,9 +72,9 @@ def module_with_weights(view, case: dict, state: dict, required: bool = False, p
             hint="Name and size the submodules as the docstring does: the checks load weights by those names.",
         )
     frozen = set(described["frozen"])
-    own = {n: s for n, s in described["parameters"].items() if n not in frozen}
+    own = own_random_state({n: s for n, s in described["parameters"].items() if n not in frozen}, case["seed"], state)
     module = view.module(case["init"])
-    if view.load(module, random_state(own, case["seed"]), partial=True) is None:
+    if own is not None and view.load(module, own, partial=True) is None:
         return module
     return view.module(case["init"])
 

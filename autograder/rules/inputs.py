@@ -41,15 +41,30 @@ def moved_inputs(case: dict, inputs: list) -> list:
 
 
 def random_state(shapes: dict, seed: int) -> dict:
-    """Weights of our own for parameters of the given shapes: fan-in-scaled noise for weight
+    """Weights of our own for parameters of the contract's shapes: fan-in-scaled noise for weight
     matrices and kernels, 1 + noise for norm scales, small noise for biases. A fresh copy each time
     (callers may change it); drawn once per shapes and seed, as every student gets the same."""
     drawn = _drawn_state(tuple((name, tuple(shape)) for name, shape in shapes.items()), seed)
     return {name: tensor.clone() for name, tensor in drawn.items()}
 
 
-@functools.lru_cache(maxsize=256)  # a grader meets ~90 (1.4 MiB); shrinking a mistake draws a few more
-def _drawn_state(shapes: tuple, seed: int) -> dict:
+# A student's own parameters, as a module describes them, get weights of ours only while they are about
+# the contract's size, and are never kept: their shapes are what a child reports, and a parameter expanded
+# from one number costs it 4 bytes where drawing its values costs the grader gigabytes (red team).
+OWN_WEIGHTS_FACTOR = 4
+
+
+def own_random_state(shapes: dict, seed: int, contract: dict) -> dict | None:
+    """``random_state`` for the student's own parameter ``shapes``, drawn afresh; None where they hold
+    more than ``OWN_WEIGHTS_FACTOR`` times the tensors or the elements of the ``contract``'s state."""
+    elements = sum(math.prod(shape) for shape in shapes.values())
+    allowed = OWN_WEIGHTS_FACTOR * sum(tensor.numel() for tensor in contract.values())
+    if len(shapes) > OWN_WEIGHTS_FACTOR * len(contract) + 8 or elements > allowed + 4096:
+        return None
+    return _draw_state(tuple((name, tuple(shape)) for name, shape in shapes.items()), seed)
+
+
+def _draw_state(shapes: tuple, seed: int) -> dict:
     generator = torch.Generator().manual_seed(10007 * seed + 3)
     state = {}
     for name, shape in shapes:
@@ -61,6 +76,9 @@ def _drawn_state(shapes: tuple, seed: int) -> dict:
         else:
             state[name] = 0.3 * noise
     return state
+
+
+_drawn_state = functools.lru_cache(maxsize=256)(_draw_state)  # a grader meets ~90 (1.4 MiB); shrinking draws a few more
 
 
 def load_weights(module: torch.nn.Module, state: dict, partial: bool = True) -> str | None:
