@@ -594,7 +594,8 @@ def batches_drawn_with_replacement(ctx, _case):
                           f"twice: each batch is drawn without replacement (torch.randperm(...)[:{batch_size}], a "
                           f"sample without replacement); {rule}, where a batch of {batch_size} of {population} "
                           f"repeats an image about {1 - _without_repeats(batch_size, population):.0%} of the time "
-                          f"(no batch of {len(batches)} repeating one: a chance of 1 in {round(1 / chance)})", hint=hint)
+                          f"(no batch of {len(batches)} repeating one: a chance of "
+                          f"{f'1 in {round(1 / chance)}' if chance > 0 else 'next to none'})", hint=hint)
 
 
 @check(SKIP_ABLATION, "training_task",
