@@ -119,12 +119,15 @@ def _has_positions(case: Case) -> bool:
 
 
 @functools.cache
-def time_embedding_cases(min_batch: int = 1):
+def time_embedding_cases(min_batch: int = 1, min_frequencies: int = 2):
+    """``min_frequencies``: 3 for the sinusoid's values. With 2 (dim 4) the frequencies are 1 and 1/10000
+    under any formula that runs from one to the other (evenly spaced, the ``/ (half - 1)`` left out), and
+    released cases, smallest first, would all have dim 4 (red team)."""
     return st.builds(
         lambda half, batch, floats, seed: Case(
             "TimeEmbedding", {"dim": 2 * half}, {"t": (batch,)}, seed, float_timesteps=floats
         ),
-        st.integers(2, 16), st.integers(min_batch, 4), st.booleans(), SEEDS,
+        st.integers(min_frequencies, 16), st.integers(min_batch, 4), st.booleans(), SEEDS,
     )
 
 
@@ -191,6 +194,18 @@ def attention_cases(min_batch: int = 1, min_positions: int = 1):
     return st.builds(make, _sizes(1, 16), st.integers(min_batch, 3), _sizes(1, 6), _sizes(1, 6), SEEDS).filter(
         lambda c: c.shapes["x"][2] * c.shapes["x"][3] >= max(2, min_positions)
     )
+
+
+# Channels at which GroupNorm(gcd(8, C), C) differs from each common variant: 9 from min(8, C) groups and from
+# one group per channel, 16 from gcd(32, C) groups. Released cases, smallest first, of ``attention_cases`` have
+# 1 or 2 channels, where all of them agree (red team).
+GROUP_TELLING_CHANNELS = (9, 16)
+
+
+@functools.cache
+def attention_structure_cases():
+    """SelfAttention's constructor at ``GROUP_TELLING_CHANNELS``: what its structure check reads."""
+    return st.sampled_from([Case("SelfAttention", {"channels": c}, {"x": (1, c, 2, 2)}) for c in GROUP_TELLING_CHANNELS])
 
 
 @functools.cache

@@ -2,14 +2,14 @@
 import torch
 
 from ..compare import value_problem
-from ..strategies import attention_cases, attn_res_block_cases
+from ..strategies import attention_cases, attention_structure_cases, attn_res_block_cases
 from .common import Pair
 from .diagnose import attention_variants
 from .public_checks import rule_check
 from .registry import CheckFailed, check
 from .standard import standard_checks
 
-standard_checks("SelfAttention", attention_cases())
+standard_checks("SelfAttention", attention_cases(), structure_cases=attention_structure_cases())
 standard_checks("AttnResBlock", attn_res_block_cases())
 
 

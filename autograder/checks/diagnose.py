@@ -277,7 +277,7 @@ def _matches(got, candidate, truth, exact: bool) -> bool:
     if exact:
         return rules.close(got, candidate)
     allowed = 1e-4 * max(rules.magnitude(truth), rules.magnitude(candidate)) + 1e-6
-    return rules.close_where_known(got, candidate, allowed)
+    return rules.close_where_known(got, candidate, allowed, unlike=truth)
 
 
 def _candidates(pair, component, stage, reference, names, captured):

@@ -98,13 +98,15 @@ def check_batch_independence(ctx: CheckContext, case: Case) -> None:
     assert_samples_unchanged(before, after, range(1, inputs[0].shape[0]), f"the input {list(case.shapes)[0]}")
 
 
-def standard_checks(component: str, cases, skip: tuple = ()) -> None:
-    """Register the common checks of ``component`` with the given strategies."""
+def standard_checks(component: str, cases, skip: tuple = (), structure_cases=None) -> None:
+    """Register the common checks of ``component`` with the given strategies (``structure_cases``: the
+    structure's own, where ``cases`` hold no size at which the contract's settings differ from their
+    common variants)."""
     if "output_shape" not in skip:
         rule_check(component, "output_shape", "output shape", cases, "output_shapes")
     if "structure" not in skip:
-        rule_check(component, "structure", "parameters and submodules match the contract", cases, "structure",
-                   gated=False)
+        rule_check(component, "structure", "parameters and submodules match the contract",
+                   cases if structure_cases is None else structure_cases, "structure", gated=False)
     if "forward_matches" not in skip:
         check(component, "forward_matches", "matches the reference with the same weights", cases)(
             lambda ctx, case: Pair(ctx, case).compare_standard_forward()

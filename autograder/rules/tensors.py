@@ -96,12 +96,17 @@ def close(got, expected: torch.Tensor, allowed: float | None = None) -> bool:
     return largest_difference(got, expected)[0] <= allowed
 
 
-def close_where_known(got, candidate: torch.Tensor, allowed: float) -> bool:
-    """``close`` on the entries where ``candidate`` is known (not NaN); False when none is."""
+def close_where_known(got, candidate: torch.Tensor, allowed: float, unlike: torch.Tensor | None = None) -> bool:
+    """``close`` on the entries where ``candidate`` is known (not NaN); False when none is. With ``unlike``
+    (the right values), also False where ``got`` is close to those on the same entries: there the known
+    entries cannot tell the candidate from the right answer (a variant known only where it agrees with
+    the formula, its other angles too large to place, named nothing but was named: red team)."""
     if type(got) is not torch.Tensor or got.shape != candidate.shape:
         return False
     known = ~torch.isnan(candidate)
-    return bool(known.any()) and largest_difference(got[known], candidate[known])[0] <= allowed
+    if not bool(known.any()) or largest_difference(got[known], candidate[known])[0] > allowed:
+        return False
+    return unlike is None or largest_difference(got[known], unlike[known])[0] > allowed
 
 
 def changed(before: torch.Tensor, after: torch.Tensor) -> bool:
