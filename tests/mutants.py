@@ -103,6 +103,12 @@ MUTANTS = [
            "scale = math.log(10000.0) / (half - 1)", "scale = math.log(10000.0)", TE,
            shows="f_i = exp(-i*ln(10000)/(3-1))",
            fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+    # features that mix samples are the sinusoid's checks' to charge, not TimeEmbedding's batch_independence
+    Mutant("sinusoid of the first timestep for every sample", "time_embedding",
+           "    angles = t[:, None] * freqs[None, :]\n",
+           "    angles = t[:1, None] * freqs[None, :]\n    angles = angles.expand(t.shape[0], -1)\n", TE,
+           shows="a new t[0] changed the features of another sample",
+           fails=("TimeEmbedding: sinusoid_shape", "TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
     Mutant("growing frequencies (sign of the exponent)", "time_embedding",
            "torch.arange(half, device=t.device) * -scale", "torch.arange(half, device=t.device) * scale", TE,
            shows="the frequencies grow with i",

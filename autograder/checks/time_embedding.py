@@ -7,9 +7,10 @@ from ..strategies import time_embedding_cases
 from .common import Pair
 from .public_checks import rule_check
 from .registry import CheckFailed, check
-from .standard import standard_checks
+from .standard import batch_runs, check_batch_independence, standard_checks
 
-standard_checks("TimeEmbedding", time_embedding_cases(), skip=("output_shape", "forward_matches", "gradients"))
+standard_checks("TimeEmbedding", time_embedding_cases(),
+                skip=("output_shape", "forward_matches", "gradients", "batch_independence"))
 rule_check("TimeEmbedding", "sinusoid_shape", "sinusoidal_embedding output shape", time_embedding_cases(),
            "sinusoid_shape", gated=False)
 rule_check("TimeEmbedding", "sinusoid_values", "sinusoidal_embedding matches the formula",
@@ -26,7 +27,7 @@ def forward_matches(ctx, case):
     try:
         pair.compare_standard_forward()
     except CheckFailed:
-        if not _over_own_features(ctx, pair, pair.standard_run()):
+        if not _over_own_features(ctx, pair, case.inputs()[0], pair.standard_run().output):
             raise
 
 
@@ -38,30 +39,45 @@ def gradients(ctx, case):
     try:
         pair.compare_backward()
     except CheckFailed:
-        if not _over_own_features(ctx, pair, pair.standard_run(), gradients=True):
+        result = pair.standard_run()
+        if not _over_own_features(ctx, pair, case.inputs()[0], result.output, result):
             raise
 
 
-def _over_own_features(ctx, pair: Pair, result, gradients: bool = False) -> bool:
-    """Whether ``result`` (the student's standard run) is the case's MLP applied to what the student's
-    ``sinusoidal_embedding(t, dim)`` gives for its timesteps -- outputs, and with ``gradients`` every MLP
-    parameter's gradient too. A sinusoid slip then shows in ``sinusoid_values`` alone; a forward that
-    departs from its own function (another dim, its own formula) is still the forward's mistake."""
-    case = pair.case
-    t = case.inputs()[0]
+@check("TimeEmbedding", "batch_independence", "each sample is computed independently of the others",
+       time_embedding_cases())
+def batch_independence(ctx, case):
+    """As for every block; and passed where both runs are the MLP over the student's own features of their
+    timesteps: features that mix samples are ``sinusoid_shape``'s to charge."""
     try:
-        features = ctx.student.call("sinusoidal_embedding", t, case.init["dim"])
+        check_batch_independence(ctx, case)
+    except CheckFailed:
+        several, inputs, changed, before, after = batch_runs(ctx, case)
+        pair = Pair(ctx, several)
+        if not all(_over_own_features(ctx, pair, t[0], output) for t, output in ((inputs, before), (changed, after))):
+            raise
+
+
+def _over_own_features(ctx, pair: Pair, t: torch.Tensor, output, result=None) -> bool:
+    """Whether ``output`` (of the student's forward on timesteps ``t``) is the case's MLP applied to what the
+    student's ``sinusoidal_embedding(t, dim)`` gives -- and with ``result`` (the case's standard run, forward
+    and backward) every MLP parameter's gradient too. A sinusoid slip then shows in the sinusoid's checks
+    alone; a forward that departs from its own function (another dim, its own formula) is still the
+    forward's mistake."""
+    dim = pair.case.init["dim"]
+    try:
+        features = ctx.student.call("sinusoidal_embedding", t, dim)
     except StudentError:
         return False
     if (type(features) is not torch.Tensor or not features.is_floating_point()
-            or tuple(features.shape) != (t.shape[0], case.init["dim"]) or not bool(torch.isfinite(features).all())):
+            or tuple(features.shape) != (t.shape[0], dim) or not bool(torch.isfinite(features).all())):
         return False
-    (_, g32), _ = pair.reference(case.inputs(), case.seed)
-    (out32, grads32), (out64, grads64) = (_mlp_run(pair, features, dtype, g32["grad_outputs"][0])
+    grad_output = None if result is None else pair.reference(pair.case.inputs(), pair.case.seed)[0][1]["grad_outputs"][0]
+    (out32, grads32), (out64, grads64) = (_mlp_run(pair, features, dtype, grad_output)
                                           for dtype in (torch.float32, torch.float64))
-    if value_problem(result.output, out64, out32, ctx.config.tolerance, "output") is not None:
+    if value_problem(output, out64, out32, ctx.config.tolerance, "output") is not None:
         return False
-    if gradients:
+    if result is not None:
         try:
             pair.compare_gradients(result, {"inputs": [None], "params": grads32}, {"inputs": [None], "params": grads64})
         except CheckFailed:
@@ -69,15 +85,17 @@ def _over_own_features(ctx, pair: Pair, result, gradients: bool = False) -> bool
     return True
 
 
-def _mlp_run(pair: Pair, features: torch.Tensor, dtype, grad_output: torch.Tensor) -> tuple:
-    """The case's MLP (the reference's weights) on ``features`` in ``dtype``: its output, and its parameters'
-    gradients for ``grad_output`` by the TimeEmbedding's names (``mlp.0.weight``...)."""
-    weights = {name.removeprefix("mlp."): tensor.detach().to(dtype).requires_grad_()
+def _mlp_run(pair: Pair, features: torch.Tensor, dtype, grad_output: torch.Tensor | None) -> tuple:
+    """The case's MLP (the reference's weights) on ``features`` in ``dtype``: its output, and with
+    ``grad_output`` its parameters' gradients by the TimeEmbedding's names (``mlp.0.weight``...)."""
+    backward = grad_output is not None
+    weights = {name.removeprefix("mlp."): tensor.detach().to(dtype).requires_grad_(backward)
                for name, tensor in pair.models.state.items() if name.startswith("mlp.")}
-    with torch.enable_grad():
+    with torch.set_grad_enabled(backward):
         output = torch.func.functional_call(pair.ref32.mlp, weights, (features.detach().to(dtype),))
-        output.backward(grad_output.to(dtype))
-    return output.detach(), {f"mlp.{name}": weight.grad for name, weight in weights.items()}
+        if backward:
+            output.backward(grad_output.to(dtype))
+    return output.detach(), {f"mlp.{name}": weight.grad for name, weight in weights.items()} if backward else None
 
 
 def _features(case) -> torch.Tensor:
