@@ -103,6 +103,12 @@ MUTANTS = [
            "scale = math.log(10000.0) / (half - 1)", "scale = math.log(10000.0)", TE,
            shows="f_i = exp(-i*ln(10000)/(3-1))",
            fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+    # a forward that raises costs the forward's checks (and the gated mlp_matches), not the sinusoid's
+    Mutant("TimeEmbedding.forward uses an undefined name", "time_embedding",
+           "return self.mlp(sinusoidal_embedding(t, self.dim))", "return self.mlp(sinusoidal_embedding(t, dim))", TE,
+           shows="NameError", fails=tuple(f"TimeEmbedding: {c}" for c in (
+               "output_shape", "forward_matches", "gradients", "batch_independence", "inputs_unchanged", "mlp_matches"))
+           + ("Integration: runs_end_to_end", "Integration: matches_reference")),
     # features that mix samples are the sinusoid's checks' to charge, not TimeEmbedding's batch_independence
     Mutant("sinusoid of the first timestep for every sample", "time_embedding",
            "    angles = t[:, None] * freqs[None, :]\n",

@@ -134,8 +134,9 @@ def _counted(ctx, timesteps: int, features: int):
     return ctx.student.count("sinusoidal_embedding", t, features, size=timesteps)
 
 
+# Not gated, as the sinusoid's other checks: it judges the function, whatever TimeEmbedding's forward does.
 @check("TimeEmbedding", "sinusoid_vectorised",
-       "sinusoidal_embedding computes every (timestep, frequency) product at once, with no Python loop")
+       "sinusoidal_embedding computes every (timestep, frequency) product at once, with no Python loop", gated=False)
 def sinusoid_vectorised(ctx, _case):
     """The docstring's rule, judged by what a call runs as the sizes grow (``watch.CallCounter``). A loop
     that only builds the frequencies (a list of floats) never touches the timesteps: not charged. A call
