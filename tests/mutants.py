@@ -340,6 +340,9 @@ MUTANTS += [
            'trace.extend((f"{name}[{i}]", tuple(o.shape)) for i, o in enumerate(output))',
            "trace.append((name, tuple(output[0].shape)))", ST,
            shows='missing [down1[0], down1[1]'),
+    Mutant("shape trace names entries by the module's class", "analysis", _HOOK,
+           "handles.append(module.register_forward_hook(record_output(type(module).__name__)))", ST,
+           shows="not by its class", fails=("ShapeTrace: names_in_order",)),
     # SkipAblation
     Mutant("NoSkipUNet passes skip2 through", "analysis", "torch.zeros_like(skip2)", "skip2", SK,
            shows='Run the encoder as usual, then give up1 and up2'),

@@ -134,13 +134,17 @@ def names_in_order(ctx, case):
     if extra:
         message += f"; unexpected {_names(extra)}"
     hint = None
-    if missing and not extra and all(n.split("[")[0] in containers for n in missing):
+    classes = {type(m).__name__ for m in reference_models(ctx, case).ref32.modules()}
+    if extra and sum(n.split("[")[0] in classes for n in got_names) > len(got_names) / 2:
+        hint = ("Name each entry by the module's name in the model, as named_modules() gives it with the module "
+                "('down1.res.conv1'), not by its class.")
+    elif missing and not extra and all(n.split("[")[0] in containers for n in missing):
         hint = (f"Trace every submodule, the blocks that hold others too ({_names(sorted(containers), 4)}), not only "
                 "the layers that hold none.")
     elif "" in extra:
         hint = ("The entry named '' is the model itself: named_modules() gives it first, with the name ''. Trace "
                 "its submodules only.")
-    elif any("[" in n for n in missing):
+    elif any("[" in n and n.split("[")[0] in got_names for n in missing):
         hint = "A module that returns a tuple (DownBlock) gets one entry per element: 'down1[0]', 'down1[1]'."
     elif got_names and all("." not in n.split("[")[0] for n in got_names):
         hint = "Trace every submodule (model.named_modules()), not only the top-level children."
