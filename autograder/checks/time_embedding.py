@@ -1,12 +1,13 @@
 """TimeEmbedding: the sinusoidal features (public rules: the docstring's closed form), then the MLP."""
 import torch
 
+from .. import rules
 from ..compare import value_problem
 from ..sandbox.errors import StudentError
 from ..strategies import time_embedding_cases
 from .common import Pair
 from .public_checks import rule_check
-from .registry import CheckFailed, check
+from .registry import CheckFailed, check, failure_from_student
 from .standard import batch_runs, check_batch_independence, standard_checks
 
 standard_checks("TimeEmbedding", time_embedding_cases(),
@@ -139,14 +140,18 @@ def _counted(ctx, timesteps: int, features: int):
        "sinusoidal_embedding computes every (timestep, frequency) product at once, with no Python loop", gated=False)
 def sinusoid_vectorised(ctx, _case):
     """The docstring's rule, judged by what a call runs as the sizes grow (``watch.CallCounter``). A loop
-    that only builds the frequencies (a list of floats) never touches the timesteps: not charged. A call
-    that raises is the value checks' to charge."""
+    that only builds the frequencies (a list of floats) never touches the timesteps: not charged. A function
+    that raises earns none of its checks (a stub: ``NotImplementedError``)."""
     try:
         few = _counted(ctx, FEW_TIMESTEPS, FEW_FEATURES)
         more_timesteps = _counted(ctx, MANY_TIMESTEPS, FEW_FEATURES)
         more_features = _counted(ctx, FEW_TIMESTEPS, MANY_FEATURES)
-    except StudentError:
-        return
+    except StudentError as error:
+        raise failure_from_student(error, "TimeEmbedding", None, "sinusoidal_embedding(...)") from None
+    features = few.output  # the gate's question for this function: features that change with t, finite
+    if type(features) is not torch.Tensor or features.dim() != 2 or not rules.changed(features[0], features[-1]):
+        raise CheckFailed("sinusoidal_embedding gives the same features (or none that are finite) for t = 0 and "
+                          "t = 999: there is no computation of the features to judge")
     hint = ("t[:, None] * f[None, :] gives every (timestep, frequency) product in one operation; take the sines "
             "and cosines of that whole matrix.")
     timesteps = f"for {MANY_TIMESTEPS} timesteps than for {FEW_TIMESTEPS}"
