@@ -107,6 +107,31 @@ def test_safe_text_is_valid_printable_bounded_and_idempotent(text, limit):
         assert safe == text  # honest text passes unchanged
 
 
+def test_values_student_code_gave_are_shown_without_ever_writing_them_out(monkeypatch):
+    """A message that shows a student's value never writes out more than it shows: a uint8 tensor of
+    sizes 6 is never summarised by torch (every element written: 600 bytes of memory each, for one byte
+    of reply; red team), and a list of a million items is read six at a time."""
+    import torch
+
+    from autograder import rules
+
+    written = []
+
+    def refused(tensor, *args, **kwargs):
+        written.append(tuple(tensor.shape))  # reprlib would swallow an exception raised here
+        raise AssertionError("a whole tensor was written out")
+
+    monkeypatch.setattr(torch.Tensor, "__repr__", refused)
+    big = torch.zeros((6,) * 8, dtype=torch.uint8)
+    values = [big, [big] * 3, {"steps": big, "more": list(range(10 ** 6))}, "x" * 10 ** 6, [[[[[1]]]]], 10 ** 30]
+    for value in values:
+        for limit in (40, 80, 200):
+            assert len(rules.short(value, limit)) <= limit
+    assert "shape (6, 6, 6, 6, 6, 6, 6, 6)" in rules.short(big)
+    assert not written
+    assert rules.short(torch.tensor([1.0, 2.0])) == "tensor([1.0, 2.0])"
+
+
 def test_a_surrogate_escaped_byte_is_shown_as_the_byte():
     assert safe_text(os.fsdecode(b"caf\xe9.py")) == "caf\\xe9.py"
 

@@ -9,6 +9,7 @@ of the feedback as a table and pictures (``grading_data/figure_data.skip_trainin
 import inspect
 import math
 import numbers
+from collections import Counter
 
 import torch
 
@@ -112,8 +113,9 @@ def names_in_order(ctx, case):
     if [n for n in got_names if not n.endswith(".concat")] == plain:
         _traces_any_model(ctx)
         return  # only the concat entries differ: that is concat_recorded's to grade
-    missing = [n for n in plain if n not in got_names]
-    extra = [n for n in got_names if n not in names]
+    known, given = set(names), set(got_names)  # sets: a trace's length is the student's
+    missing = [n for n in plain if n not in given]
+    extra = [n for n in got_names if n not in known]
     containers = {n for n in {n.split("[")[0] for n in plain} if any(other.startswith(n + ".") for other in plain)}
     if not missing and not extra and sorted(got_names) == sorted(names):
         rank = {n: i for i, (n, _) in enumerate(reference_models(ctx, case).ref32.named_modules())}
@@ -204,7 +206,8 @@ def concat_recorded(ctx, case):
     names = [n for n, _ in got]
     order = [n for n, _ in expected]
     recorded, wanted = [n for n in names if n.endswith(".concat")], [n for n in order if n.endswith(".concat")]
-    extra = [n for n in dict.fromkeys(recorded) if recorded.count(n) > wanted.count(n)]
+    counts, wanted_counts = Counter(recorded), Counter(wanted)  # counted once: a trace's length is the student's
+    extra = [n for n, count in counts.items() if count > wanted_counts[n]]
     if extra:
         raise CheckFailed(
             f"the trace holds {_names(extra)} {'more than once' if set(extra) <= set(wanted) else 'as well'}: each "
@@ -695,7 +698,7 @@ def experiment_metrics(ctx, _case):
     ours = student_experiment(ctx, steps)
     given_back = {key: ours.get(key) for key in ("steps", "seed")}
     if not all(_echoes(given_back[key], value) for key, value in (("steps", steps), ("seed", SEED))):
-        shown = ", ".join(f"{key!r}: {'missing' if key not in ours else repr(value)[:40]}" for key, value in given_back.items())
+        shown = ", ".join(f"{key!r}: {'missing' if key not in ours else rules.short(value, 40)}" for key, value in given_back.items())
         raise CheckFailed(f"skip_ablation({steps}, seed={SEED}) returned {shown}: the rule is to give back the "
                           f"steps and seed it was called with ({steps} and {SEED})",
                           hint='Return {"steps": steps, "seed": seed, ...}: the arguments, not STEPS or a constant.')
@@ -1117,8 +1120,7 @@ def _kind(value) -> str:
 
 
 def _short(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
+    return rules.short(value)
 
 
 def _names(names: list[str], most: int = 6) -> str:

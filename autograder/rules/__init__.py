@@ -30,7 +30,8 @@ from .local_view import LocalView, watched
 from .real_work import dependence, real_work
 from .structure import parameter_count, plural, setting_difference, state_difference, structure
 from .tensors import (SAME_ABSOLUTE, SAME_RELATIVE, Failed, allowed_same, as_shape, changed, close, close_where_known,
-                      difference_text, largest_difference, magnitude, max_difference, nonfinite_problem, same_nonfinite, shape_problem)
+                      difference_text, largest_difference, magnitude, max_difference, nonfinite_problem, same_nonfinite, shape_problem,
+                      short)
 
 __all__ = [
     "CONSTANT_VALUE", "EXPERIMENT_READ", "EXPERIMENT_SETTINGS", "PROTOCOL_KINDS", "RAISED", "RULES", "SAME_ABSOLUTE", "SAME_RELATIVE", "SINUSOID_ALLOWED", "SINUSOID_VARIANTS", "TIMESTEPS",
@@ -38,7 +39,7 @@ __all__ = [
     "changed", "close", "close_where_known", "dependence", "describe", "describe_module", "difference_text",
     "experiment_problem", "largest_difference", "load_weights", "magnitude", "max_difference", "make_inputs", "module_with_weights",
     "moved_inputs", "nonfinite_problem", "our_weights", "own_constants", "plural", "random_state", "real_work", "same_nonfinite",
-    "setting_difference", "shape_problem", "state_difference", "training_calls", "batches_problem", "watched",
+    "setting_difference", "shape_problem", "short", "state_difference", "training_calls", "batches_problem", "watched",
     "STUDENT_SEED",
     # the rules, also reached through RULES
     "concat_order", "constant_values", "experiment_protocol", "map_sums", "output_shapes", "pair", "parameter_count",

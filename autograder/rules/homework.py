@@ -8,7 +8,7 @@ import torch
 from .cases import our_weights
 from .inputs import make_inputs
 from .structure import plural
-from .tensors import Failed, as_shape, nonfinite_problem, shape_problem
+from .tensors import Failed, as_shape, nonfinite_problem, shape_problem, short
 
 
 # --- the homework tasks (analysis.py): the student's functions, on our inputs ---------------------
@@ -82,9 +82,7 @@ def shares(view, case: dict, expect: dict) -> None:
     whole = sum(count for count in breakdown.values())
     got = view.call("parameter_shares", dict(breakdown))
     if not isinstance(got, dict) or not all(_finite_number(v) for v in got.values()):
-        text = repr(got)
-        raise Failed(f"parameter_shares must return a dict {{part name: float}}; got "
-                     f"{text if len(text) <= 80 else text[:77] + '...'}")
+        raise Failed(f"parameter_shares must return a dict {{part name: float}}; got {short(got)}")
     if set(got) != set(breakdown):
         zero = set(breakdown) - set(got) == {n for n, count in breakdown.items() if count == 0} and set(got) < set(breakdown)
         raise Failed(f"expected a share for each of {sorted(breakdown)}, got {sorted(got)}",
@@ -122,8 +120,7 @@ def _trace_problem(value) -> str | None:
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)
                 and all(type(size) is int for size in item[1])):
-            text = repr(item)
-            return f"{expected}; one entry is {text if len(text) <= 80 else text[:77] + '...'}"
+            return f"{expected}; one entry is {short(item)}"
     return None
 
 
@@ -228,7 +225,7 @@ def experiment_problem(value, what: str) -> str | None:
             return f"the losses of the model {label} are not all finite"
         for metric in ("mse", "psnr"):
             if not _finite_number(run[metric]):
-                return f"{what}[{key!r}][{metric!r}] must be a finite float; got {run[metric]!r:.40}"
+                return f"{what}[{key!r}][{metric!r}] must be a finite float; got {short(run[metric], 40)}"
     # Both models reconstruct the same images: their reconstructions have one shape. Whether those are the
     # held-out images ('images' itself, or reconstructions of other images) is the evaluation's check to
     # charge, once: an 'images' of all 80 failed five checks, each blaming the right reconstructions.

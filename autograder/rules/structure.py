@@ -2,7 +2,7 @@
 import math
 
 from .cases import case_text, own_constants
-from .tensors import Failed
+from .tensors import Failed, short
 
 
 # --- structure ------------------------------------------------------------------------------
@@ -29,7 +29,7 @@ def _settings(info: dict) -> dict:
 
 
 def _shown(value) -> str:
-    return str(tuple(value)) if isinstance(value, list) else repr(value)
+    return short(tuple(value) if isinstance(value, list) else value, 200)
 
 
 def _setting_hint(name: str, key: str, label: str, want, info: dict) -> str:

@@ -4,6 +4,7 @@ Every comparison here is NaN-aware: a NaN or an infinity never passes where the 
 finite (``nonfinite_problem``, ``largest_difference``).
 """
 import math
+import reprlib
 
 import torch
 
@@ -12,6 +13,31 @@ import torch
 # (a zeroed conv, the student's own submodules): a relative and an absolute part.
 SAME_RELATIVE = 1e-5
 SAME_ABSOLUTE = 1e-6
+
+
+class _Short(reprlib.Repr):
+    """``repr`` that never writes out more than it shows: containers cut by reprlib, tensors by shape (a
+    uint8 tensor of sizes 6 is never summarised by torch: every element written, 600 bytes of memory
+    each, for one byte of reply -- red team)."""
+
+    def __init__(self):
+        super().__init__()
+        self.maxlevel, self.maxdict, self.maxlist, self.maxtuple, self.maxset = 3, 6, 6, 6, 6
+        self.maxstring, self.maxother, self.maxlong = 60, 60, 40
+
+    def repr_Tensor(self, value, _level):  # noqa: N802 -- reprlib finds it by the type's name
+        if value.numel() <= 6 and value.dim() <= 1:
+            return f"tensor({value.tolist()})"
+        return f"a {str(value.dtype).removeprefix('torch.')} tensor of shape {tuple(value.shape)}"
+
+
+_SHORT = _Short()
+
+
+def short(value, limit: int = 80) -> str:
+    """What student code gave, written in at most ``limit`` characters, never longer on the way."""
+    text = _SHORT.repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 class Failed(Exception):
