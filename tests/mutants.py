@@ -172,6 +172,15 @@ MUTANTS = [
            "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)",
            "self.conv1 = nn.LazyConv2d(out_channels, 3, padding=1)", RB,
            shows="a lazy parameter", fails=("ResBlock: structure",)),
+    # a norm that normalises each channel on its own removes the time offset: that is the group count's
+    # mistake (structure), not a time that is ignored (red team)
+    Mutant("ResBlock's norms with one group per channel", "res_block",
+           "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)",
+           "self.norm1 = nn.GroupNorm(in_channels, in_channels)", RB,
+           also=(("self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)",
+                  "self.norm2 = nn.GroupNorm(out_channels, out_channels)"),),
+           shows="the number of groups", fails=("ResBlock: structure", "ResBlock: forward_matches", "ResBlock: gradients",
+                                                "Integration: matches_reference")),
     Mutant("chapter's GroupNorm(8, C) in ResBlock", "res_block",
            "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)",
            "self.norm1 = nn.GroupNorm(8, in_channels)", RB,

@@ -210,6 +210,20 @@ _TIME_INPUTS = {  # class -> (its time input, hint when it is ignored)
 }
 
 
+def _offsets_normalised_away(view, case: dict) -> bool:
+    """Whether the student's ResBlock normalises each channel on its own after the time is added (``norm2``
+    with one channel per group): it then subtracts each channel's mean, and the per-channel time offset with
+    it, whatever the code adds -- the cases are chosen where the contract's norm keeps the offset
+    (``strategies.time_sensitive``), not the student's (red team: "the timestep is ignored", about a
+    ResBlock that adds it exactly as the hint says)."""
+    try:
+        config = view.describe(case["init"])["modules"].get("norm2", {}).get("config", {})
+    except Exception:  # noqa: BLE001 -- a module that cannot be described: judged as it runs
+        return False
+    groups = config.get("num_groups")
+    return type(groups) is int and groups > 1 and groups == config.get("num_channels")
+
+
 def time_sensitivity(view, case: dict, expect: dict) -> None:
     """Changing sample 0's time input changes sample 0's output, and no other sample's."""
     name, hint = _TIME_INPUTS[expect["class"]]
@@ -224,6 +238,8 @@ def time_sensitivity(view, case: dict, expect: dict) -> None:
     for value in (before, after):
         _require_shape(value, expect["outputs"][0], "output")
     if not changed(before[0], after[0]):
+        if expect["class"] == "ResBlock" and _offsets_normalised_away(view, case):
+            return  # the time cannot show through such a norm: its group count is the structure check's to charge
         raise Failed(f"changing {name} did not change the output: the timestep is ignored", hint=hint)
     for sample in range(1, before.shape[0]):
         if not close(after[sample], before[sample]):
