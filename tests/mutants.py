@@ -172,6 +172,15 @@ MUTANTS = [
            "self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)",
            "self.conv1 = nn.LazyConv2d(out_channels, 3, padding=1)", RB,
            shows="a lazy parameter", fails=("ResBlock: structure",)),
+    # check.py's structure check sees the norms at 9 and 16 channels, where gcd(32, C) differs (red team)
+    Mutant("ResBlock's norms with gcd(32, C) groups (diffusers' 32)", "res_block",
+           "self.norm1 = nn.GroupNorm(math.gcd(8, in_channels), in_channels)",
+           "self.norm1 = nn.GroupNorm(math.gcd(32, in_channels), in_channels)", RB,
+           also=(("self.norm2 = nn.GroupNorm(math.gcd(8, out_channels), out_channels)",
+                  "self.norm2 = nn.GroupNorm(math.gcd(32, out_channels), out_channels)"),),
+           shows="the number of groups 16; the contract's has 8",
+           fails=("ResBlock: structure", "ResBlock: forward_matches", "ResBlock: gradients",
+                  "Integration: matches_reference")),
     # a norm that normalises each channel on its own removes the time offset: that is the group count's
     # mistake (structure), not a time that is ignored (red team)
     Mutant("ResBlock's norms with one group per channel", "res_block",
@@ -209,6 +218,9 @@ MUTANTS = [
            "skip_channels = out_channels", "skip_channels = in_channels", UB,
            shows="skip_channels defaults to out_channels"),
     # SimpleUNet
+    # the parameter count's hint explains the chapter's up1 erratum only where up1 is what differs (red team)
+    Mutant("SimpleUNet's out conv 3x3", "unet", "self.out = nn.Conv2d(base_channels, out_channels, 1)",
+           "self.out = nn.Conv2d(base_channels, out_channels, 3, padding=1)", UN, shows="Yours differ in out"),
     Mutant("chapter's up1 without skip_channels", "unet",
            ", skip_channels=base_channels * 2)", ")", UN,
            shows="pass skip_channels=2 * base_channels to up1"),

@@ -122,16 +122,28 @@ def state_difference(ours: dict, expected: dict) -> str:
     return "; ".join(parts)
 
 
-def _per_submodule(described: dict, expect: dict, prefix: str = "") -> str:
-    lines, frozen = [], set(described["frozen"])
+def _differing_submodules(described: dict, expect: dict, prefix: str = "") -> dict:
+    """Submodule -> (the student's trainable parameters in it, the contract's), where they differ."""
+    differing, frozen = {}, set(described["frozen"])
     for name, count in expect["per_submodule"].items():
         if prefix and prefix != name + ".":
             continue
         got = sum(math.prod(s) for n, s in described["parameters"].items()
                   if (n == name or n.startswith(name + ".")) and n not in frozen)
         if got != count:
-            lines.append(f"{name}: {got:,} (expected {count:,})")
+            differing[name] = (got, count)
+    return differing
+
+
+def _per_submodule(described: dict, expect: dict, prefix: str = "") -> str:
+    lines = [f"{name}: {got:,} (expected {count:,})" for name, (got, count) in
+             _differing_submodules(described, expect, prefix).items()]
     return (" Per submodule: " + "; ".join(lines) + ".") if lines else ""
+
+
+_UP1_HINT = ("up1 upsamples to base channels and concatenates down2's skip of 2*base: 3*base channels, not the "
+             "2*base the chapter builds its ResBlock for, so up1 needs skip_channels=2 * base_channels, and UpBlock "
+             "must build its res for out_channels + skip_channels.")
 
 
 def parameter_count(view, case: dict, expect: dict) -> None:
@@ -139,11 +151,12 @@ def parameter_count(view, case: dict, expect: dict) -> None:
     frozen = set(described["frozen"])
     count = sum(math.prod(s) for n, s in described["parameters"].items() if n not in frozen)
     if count != expect["parameters"]:
+        differing = _differing_submodules(described, expect)
+        # the chapter's second erratum where up1 is what differs; else the submodules named above say where
+        up1 = "up1" in differing or not differing
         raise Failed(
             f"{case_text(expect['class'], case).split(' with ')[0]} has {count:,} trainable parameters; expected "
             f"{expect['parameters']:,}." + _per_submodule(described, expect),
-            hint="Check each submodule's channels against the wiring in the docstring. up1 upsamples to base "
-            "channels and concatenates down2's skip of 2*base: 3*base channels, not the 2*base the chapter builds "
-            "its ResBlock for, so up1 needs skip_channels=2 * base_channels, and UpBlock must build its res for "
-            "out_channels + skip_channels.",
+            hint="Check each submodule's channels against the wiring in the docstring." + (f" {_UP1_HINT}" if up1 else
+                 f" Yours differ in {', '.join(differing)}: compare their constructors with the docstring's."),
         )
