@@ -7,7 +7,7 @@ The expected set below is derived by reading the code, not copied from a grading
 * Erratum 2, no ``skip_channels``: the chapter's UpBlock does not accept the argument, and its
   SimpleUNet's up1 builds ``ResBlock(2*base, ...)`` for a concat of ``base + 2*base`` channels.
 * No ``sinusoidal_embedding``: the chapter computes the sinusoid inline in TimeEmbedding's forward.
-  The assignment's two checks of that function fail; TimeEmbedding's other checks (its forward,
+  The assignment's three checks of that function fail; TimeEmbedding's other checks (its forward,
   with the same formula) keep their points.
 * Everything else (the sinusoid, TimeEmbedding's MLP, DownBlock, AttnResBlock's wiring) is right.
   Each component is graded with the reference versions of its dependencies, so those pass.

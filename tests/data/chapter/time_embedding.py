@@ -1,6 +1,6 @@
 # The chapter's section 19.3 TimeEmbedding, as printed: the sinusoid is computed inline in forward.
 # The assignment also asks for it as `sinusoidal_embedding`, which the chapter never defines, so this
-# verbatim file loses those two checks and keeps every other one.
+# verbatim file loses its three checks and keeps every other one.
 import torch
 import torch.nn as nn
 
