@@ -34,8 +34,8 @@ EQUIVALENT = [
 ]
 DIFFERENT = [
     Port("eps_1e6", "ResBlock", "structure", ("norm1 is an nn.GroupNorm with eps 1e-06; the contract's has 1e-05",)),
-    Port("groupnorm32_one_group", "ResBlock", "structure", ("norm1 is an nn.GroupNorm with the number of groups 1",
-                                                            "math.gcd(8, C)")),
+    Port("groupnorm32_one_group", "ResBlock", "structure", ("is an nn.GroupNorm with the number of groups 1; the "
+                                                            "contract's has 8", "math.gcd(8, C)")),
     Port("guided_timestep", "TimeEmbedding", "sinusoid_values",
          ("the cosines come first and the frequencies divide by dim/2 instead of dim/2 - 1",)),
     Port("silu_for_relu", "ResBlock", "forward_matches", ("conv1 receives SiLU(norm1's output)", "relu(norm1(x))")),
