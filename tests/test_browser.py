@@ -43,7 +43,10 @@ def graded_class(tmp_path_factory) -> Path:
     submissions = root / "submissions"
     shutil.copytree(SOLUTIONS, submissions / "ada")
     shutil.copytree(SOLUTIONS, submissions / "ben")
-    for module, source in next(m for m in MUTANTS if m.name == "cosines before sines").replacements().items():
+    # a forward that repeats the sinusoid wrongly: TimeEmbedding's own hidden checks fail (a slip in
+    # sinusoidal_embedding itself costs only its public checks)
+    repeats = "TimeEmbedding.forward repeats the sinusoid, cosines first, instead of calling the function"
+    for module, source in next(m for m in MUTANTS if m.name == repeats).replacements().items():
         (submissions / "ben" / f"{module}.py").write_text(source)
     (submissions / "zed.zip").write_bytes(b"not a zip")
     attention = (SOLUTIONS / "attention.py").read_text()

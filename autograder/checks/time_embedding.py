@@ -148,10 +148,11 @@ def sinusoid_vectorised(ctx, _case):
         more_features = _counted(ctx, FEW_TIMESTEPS, MANY_FEATURES)
     except StudentError as error:
         raise failure_from_student(error, "TimeEmbedding", None, "sinusoidal_embedding(...)") from None
-    features = few.output  # the gate's question for this function: features that change with t, finite
-    if type(features) is not torch.Tensor or features.dim() != 2 or not rules.changed(features[0], features[-1]):
-        raise CheckFailed("sinusoidal_embedding gives the same features (or none that are finite) for t = 0 and "
-                          "t = 999: there is no computation of the features to judge")
+    features = few.output  # the gate's question, asked of this function: features that are computed, finite
+    if (type(features) is not torch.Tensor or features.numel() < 2 or not bool(torch.isfinite(features).all())
+            or not rules.changed(features.flatten()[:1].expand(features.numel()), features.flatten())):
+        raise CheckFailed("sinusoidal_embedding gives one value everywhere (or values that are not finite): there "
+                          "is no computation of the features to judge")
     hint = ("t[:, None] * f[None, :] gives every (timestep, frequency) product in one operation; take the sines "
             "and cosines of that whole matrix.")
     timesteps = f"for {MANY_TIMESTEPS} timesteps than for {FEW_TIMESTEPS}"
