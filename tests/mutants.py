@@ -52,6 +52,9 @@ class WholeFiles:
         return {f.stem: f.read_text() for f in files}
 
 
+# a slip in sinusoidal_embedding costs its values' check alone in TimeEmbedding (its docstring grades the
+# function once, on its own), and Integration, which runs the student's own blocks
+_SINUSOID_ONLY = ("TimeEmbedding: sinusoid_values", "Integration: matches_reference")
 TE, RB, DB, UB, UN, SA, AR = ("TimeEmbedding", "ResBlock", "DownBlock", "UpBlock", "SimpleUNet",
                               "SelfAttention", "AttnResBlock")
 _TIME = "h = h + self.time_mlp(t_emb)[:, :, None, None]"
@@ -71,17 +74,17 @@ MUTANTS = [
     Mutant("sinusoid denominator dim/2 instead of dim/2 - 1", "time_embedding",
            "scale = math.log(10000.0) / (half - 1)", "scale = math.log(10000.0) / half", TE,
            shows="the frequencies divide by dim/2 instead of dim/2 - 1",
-           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+           fails=_SINUSOID_ONLY),
     Mutant("cosines before sines", "time_embedding",
            "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
            "torch.cat([torch.cos(angles), torch.sin(angles)], dim=-1)", TE,
            shows="the cosines come first",
-           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+           fails=_SINUSOID_ONLY),
     Mutant("sin and cos interleaved instead of concatenated", "time_embedding",
            "torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
            "torch.stack([torch.sin(angles), torch.cos(angles)], dim=-1).flatten(1)", TE,
            shows="sines and cosines alternate (interleaved)",
-           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+           fails=_SINUSOID_ONLY),
     # the docstring's forward calls sinusoidal_embedding, graded once on its own: a forward that repeats the
     # formula (wrongly, while the function is right) is the forward's own mistake
     Mutant("TimeEmbedding.forward repeats the sinusoid, cosines first, instead of calling the function",
@@ -98,11 +101,11 @@ MUTANTS = [
            "freqs = torch.exp(torch.arange(half, device=t.device) * -scale)",
            "freqs = torch.linspace(1.0, 1e-4, half, device=t.device)", TE,
            shows="f_i = exp(-i*ln(10000)/(3-1))",
-           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+           fails=_SINUSOID_ONLY),
     Mutant("sinusoid frequencies without the / (half - 1)", "time_embedding",
            "scale = math.log(10000.0) / (half - 1)", "scale = math.log(10000.0)", TE,
            shows="f_i = exp(-i*ln(10000)/(3-1))",
-           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+           fails=_SINUSOID_ONLY),
     # a forward that raises costs the forward's checks (and the gated mlp_matches), not the sinusoid's
     Mutant("TimeEmbedding.forward uses an undefined name", "time_embedding",
            "return self.mlp(sinusoidal_embedding(t, self.dim))", "return self.mlp(sinusoidal_embedding(t, dim))", TE,
@@ -118,7 +121,7 @@ MUTANTS = [
     Mutant("growing frequencies (sign of the exponent)", "time_embedding",
            "torch.arange(half, device=t.device) * -scale", "torch.arange(half, device=t.device) * scale", TE,
            shows="the frequencies grow with i",
-           fails=("TimeEmbedding: sinusoid_values", "Integration: matches_reference")),
+           fails=_SINUSOID_ONLY),
     Mutant("sinusoid column by column (a Python loop over the frequencies)", "time_embedding",
            "    angles = t[:, None] * freqs[None, :]\n    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=-1)",
            "    columns = [torch.sin(t * f) for f in freqs] + [torch.cos(t * f) for f in freqs]\n"

@@ -66,7 +66,7 @@ def _trace(value, strict: bool = False) -> list[tuple[str, tuple]]:
     for item in value:
         if not (isinstance(item, list) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], list)
                 and all(type(size) is int for size in item[1])):
-            raise CheckFailed(f"{expected}; one entry is {_short(item)}",
+            raise CheckFailed(f"{expected}; one entry is {rules.short(item)}",
                               hint="Record tuple(output.shape) for each module: a torch.Size is a tuple of ints.")
         entries.append((item[0], tuple(item[1])))
     return entries
@@ -1030,7 +1030,7 @@ def breakdown_matches(ctx, case):
                       buffers=((buffered, BUFFER_SIZE),) if buffered else ())
     got = _call(ctx, BREAKDOWN, "parameter_breakdown", model, case=case)
     if not isinstance(got, dict) or not all(isinstance(v, int) and not isinstance(v, bool) for v in got.values()):
-        raise CheckFailed(f"parameter_breakdown must return a dict {{part name: int}}; got {_short(got)}")
+        raise CheckFailed(f"parameter_breakdown must return a dict {{part name: int}}; got {rules.short(got)}")
     model_text = case.describe().split(' with ')[0]
     if got == expected:
         if list(got) == list(expected):
@@ -1117,10 +1117,6 @@ def _kind(value) -> str:
     if isinstance(value, list):
         return f"a list of {len(value)} items"
     return "None" if value is None else f"a {type(value).__name__}"
-
-
-def _short(value) -> str:
-    return rules.short(value)
 
 
 def _names(names: list[str], most: int = 6) -> str:
